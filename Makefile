@@ -1,0 +1,39 @@
+# `make test` sets up everything on a fresh machine (Debian packages, venv) and runs every check.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench soak lint-code deps venv clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,lint]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint-code: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict agent
+
+test: deps $(STAMP) lint-code
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+
+demo: deps $(STAMP)
+	$(PY) -m tests.harness.demo $(if $(SEED),--seed,)
+
+bench: deps $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
