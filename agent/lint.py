@@ -1,0 +1,136 @@
+"""`peer-agent lint`: the wiring mistakes in a user's Job and Service YAML, before `kubectl apply`.
+
+Reading files is here; the rules are in :mod:`agent.lint_rules`. PyYAML is an optional extra
+(``peer-agent[lint]``) imported only when YAML is read, so the agent itself runs without it.
+Everything this module raises on purpose is a :class:`LintInputError` (exit code 2); findings are
+returned, never raised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.errors import PeerAgentError
+from agent.exitcodes import ExitCode
+from agent.lint_rules import Finding, lint_objects
+
+__all__ = ["Finding", "LintInputError", "format_finding", "lint_documents", "lint_paths"]
+
+_YAML_SUFFIXES = (".yaml", ".yml", ".json")
+# `kind: List` can nest; real output never goes deeper than this.
+_MAX_LIST_DEPTH = 8
+
+
+class LintInputError(PeerAgentError):
+    """The input could not be read or parsed: nothing was checked."""
+
+    exit_code = ExitCode.USAGE
+
+
+def lint_documents(docs: Iterable[object], *, source: str) -> list[Finding]:
+    """Check already-parsed YAML documents (anything that is not a mapping is ignored)."""
+    return lint_objects(list(_objects(docs, source)))
+
+
+def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
+    """Check files, directories (their *.yaml, *.yml, *.json, recursively) and ``-`` (stdin).
+
+    All documents are checked together, so a Job in one file finds its Service in another.
+    Raises :class:`LintInputError` for a missing, unreadable or unparsable input, and when the
+    input holds no Job or Service at all (nothing checked is not the same as clean).
+    """
+    if not paths:
+        raise LintInputError("lint: name a FILE, a DIR or - (standard input)")
+    objects: list[tuple[str, dict[str, Any]]] = []
+    for name, text in _read_all(paths, stdin):
+        objects.extend(_objects(_parse(text, name), name))
+    if not any(obj.get("kind") in ("Job", "Service") for _, obj in objects):
+        shown = ", ".join(paths)
+        raise LintInputError(
+            f"lint: no Job or Service found in {shown}; for a kustomization, render it first: "
+            "kubectl kustomize DIR | peer-agent lint -"
+        )
+    return lint_objects(objects)
+
+
+def format_finding(f: Finding) -> str:
+    """One line: ``file: Kind/name: field: [warning: ]message; fix: ...``."""
+    level = "warning: " if f.severity == "warning" else ""
+    line = f"{f.file}: {f.obj}: {f.field}: {level}{f.message}; fix: {f.fix}"
+    # A finding is one line whatever a user's names contain (logs, grep, CI annotations).
+    return " ".join(line.split())
+
+
+def _read_all(paths: Sequence[str], stdin: TextIO) -> Iterator[tuple[str, str]]:
+    for path in paths:
+        if path == "-":
+            try:
+                yield "<stdin>", stdin.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise LintInputError(f"lint: cannot read standard input: {e}") from e
+            continue
+        p = Path(path)
+        if p.is_dir():
+            files = sorted(_yaml_files(p))
+            if not files:
+                raise LintInputError(f"lint: {path}: no .yaml, .yml or .json files in directory")
+            for f in files:
+                yield str(f), _read_file(f)
+        else:
+            yield path, _read_file(p)
+
+
+def _yaml_files(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        # Hidden directories (.git, editors' backups) are never manifests.
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.endswith(_YAML_SUFFIXES) and not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _read_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise LintInputError(f"lint: {path}: no such file or directory") from e
+    except UnicodeDecodeError as e:
+        raise LintInputError(f"lint: {path}: not UTF-8 text ({e.reason})") from e
+    except OSError as e:
+        raise LintInputError(f"lint: {path}: cannot read: {e.strerror or e}") from e
+
+
+def _parse(text: str, name: str) -> list[object]:
+    try:
+        import yaml
+    except ImportError as e:  # the agent itself does not need PyYAML
+        raise LintInputError(
+            "lint: reading YAML needs PyYAML: pip install 'peer-agent[lint]'"
+        ) from e
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return list(yaml.load_all(text, Loader=loader))
+    except yaml.YAMLError as e:
+        raise LintInputError(f"lint: {name}: not valid YAML: {_one_line(str(e))}") from e
+    except RecursionError as e:  # pathologically nested input
+        raise LintInputError(f"lint: {name}: YAML nested too deeply") from e
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _objects(docs: Iterable[object], name: str, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Mapping documents with their source; the items of ``kind: List`` stand for themselves."""
+    for doc in docs:
+        if not isinstance(doc, dict):
+            continue
+        if str(doc.get("kind", "")).endswith("List"):  # List, JobList, ... from kubectl get
+            items = doc.get("items")
+            if isinstance(items, list) and depth < _MAX_LIST_DEPTH:
+                yield from _objects(items, name, depth + 1)
+            continue
+        yield name, doc

@@ -1,0 +1,380 @@
+"""The rules of `peer-agent lint`: each way an Indexed Job and its headless Service get mis-wired.
+
+Pure: parsed objects in, findings out. The input is a user's YAML, so every field is read through
+the accessors below, which turn a wrong type into "absent": a malformed manifest yields findings
+or silence, never an exception. Field paths name containers by name (``containers[worker]``),
+which survives reordering and reads better than an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from agent.lint_agent import AgentUse, agent_use
+from agent.topology import is_dns_label
+
+__all__ = ["Finding", "lint_objects"]
+
+Obj = dict[str, Any]
+
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+AGENT_PORT_NAME = "peer-agent"
+# Registries that are public and rate-limited or unreachable from air-gapped clusters.
+PUBLIC_REGISTRIES = frozenset(
+    {
+        "docker.io",
+        "index.docker.io",
+        "registry-1.docker.io",
+        "registry.hub.docker.com",
+        "ghcr.io",
+        "quay.io",
+        "gcr.io",
+        "k8s.gcr.io",
+        "registry.k8s.io",
+        "public.ecr.aws",
+        "mcr.microsoft.com",
+        "nvcr.io",
+        "registry.gitlab.com",
+    }
+)
+
+
+class _Report(Protocol):
+    def __call__(self, field: str, message: str, fix: str, severity: str = ...) -> Finding: ...
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One pitfall: where it is (file, Kind/name, field path), what goes wrong, and the fix."""
+
+    file: str
+    obj: str
+    field: str
+    message: str
+    fix: str
+    #: "error" breaks peer discovery; "warning" degrades it or risks it elsewhere.
+    severity: str = "error"
+
+
+def lint_objects(objects: Sequence[tuple[str, Obj]]) -> list[Finding]:
+    """Check every Job against the Services among the same objects (from any file)."""
+    services = [(file, obj) for file, obj in objects if obj.get("kind") == "Service"]
+    findings: list[Finding] = []
+    for file, obj in objects:
+        if obj.get("kind") == "Job":
+            findings.extend(_check_job(file, obj, services))
+    # A Service shared by several Jobs would otherwise be reported once per Job.
+    return list(dict.fromkeys(findings))
+
+
+def _map(x: object) -> dict[Any, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def _list(x: object) -> list[Any]:
+    return x if isinstance(x, list) else []
+
+
+def _str(x: object) -> str | None:
+    return x if isinstance(x, str) else None
+
+
+def _int(x: object) -> int | None:
+    return x if isinstance(x, int) and not isinstance(x, bool) else None
+
+
+def _name(obj: Obj) -> str | None:
+    return _str(_map(obj.get("metadata")).get("name"))
+
+
+def _namespace(obj: Obj) -> str | None:
+    return _str(_map(obj.get("metadata")).get("namespace"))
+
+
+def _ref(obj: Obj) -> str:
+    return f"{obj.get('kind')}/{_name(obj) or '<unnamed>'}"
+
+
+@dataclass(frozen=True)
+class _Container:
+    path: str
+    spec: dict[Any, Any]
+    init: bool
+    sidecar: bool
+    agent: AgentUse | None
+
+
+def _containers(pod: dict[Any, Any]) -> Iterator[_Container]:
+    base = "spec.template.spec"
+    for key, init in (("initContainers", True), ("containers", False)):
+        for i, raw in enumerate(_list(pod.get(key))):
+            c = _map(raw)
+            label = _str(c.get("name")) or str(i)
+            sidecar = init and c.get("restartPolicy") == "Always"
+            yield _Container(f"{base}.{key}[{label}]", c, init, sidecar, agent_use(c))
+
+
+def _check_job(file: str, job: Obj, services: list[tuple[str, Obj]]) -> Iterator[Finding]:
+    spec = _map(job.get("spec"))
+    template = _map(spec.get("template"))
+    pod = _map(template.get("spec"))
+    containers = list(_containers(pod))
+    agents = [c for c in containers if c.agent is not None]
+    subdomain = _str(pod.get("subdomain"))
+    if subdomain is None and not agents:
+        return  # not a Job whose pods talk to each other: none of our business
+    name = _name(job)
+    ref = _ref(job)
+    completions = _int(spec.get("completions"))
+
+    def finding(field: str, message: str, fix: str, severity: str = "error") -> Finding:
+        return Finding(file, ref, field, message, fix, severity)
+
+    if spec.get("completionMode") != "Indexed":
+        yield finding(
+            "spec.completionMode",
+            f"is {spec.get('completionMode') or 'NonIndexed (unset)'}: pods get random "
+            "hostnames and no JOB_COMPLETION_INDEX, so peers cannot be named",
+            "set completionMode: Indexed",
+        )
+    if name is not None and completions is not None and completions >= 1:
+        last = f"{name}-{completions - 1}"
+        if not is_dns_label(last):
+            too_long = len(last) > 63
+            yield finding(
+                "metadata.name",
+                f"the last pod's hostname {last!r} is not a DNS-1123 label (at most 63 "
+                "characters of a-z, 0-9 and '-'), so the API server rejects the Job",
+                f"shorten the Job name to at most {62 - len(str(completions - 1))} characters"
+                if too_long
+                else "use only lower-case letters, digits and '-' in the Job name",
+            )
+    yield from _check_dns_policy(pod, finding)
+    for c in agents:
+        yield from _check_agent_container(c, pod, completions, finding)
+    if subdomain is None:
+        yield finding(
+            "spec.template.spec.subdomain",
+            "is unset: the pods get no DNS name, so peer-agent cannot find them",
+            "set subdomain to the name of a headless Service that selects these pods",
+        )
+        return
+    service = _find_service(services, subdomain, _namespace(job))
+    if service is None:
+        yield finding(
+            "spec.template.spec.subdomain",
+            f"names Service {subdomain!r}, but there is no such Service in "
+            f"{_ns_text(_namespace(job))} among the linted objects",
+            _subdomain_fix(services, subdomain, name),
+        )
+        return
+    yield from _check_service(service, name, template, containers)
+
+
+def _ns_text(namespace: str | None) -> str:
+    return f"namespace {namespace}" if namespace else "the Job's namespace"
+
+
+def _subdomain_fix(services: list[tuple[str, Obj]], subdomain: str, name: str | None) -> str:
+    for _, svc in services:
+        if _name(svc) == subdomain:
+            return (
+                f"put Service {subdomain} in the Job's namespace: a Service names only the pods "
+                "of its own namespace"
+            )
+    for _, svc in services:
+        selector = _map(_map(svc.get("spec")).get("selector"))
+        if name is not None and any(selector.get(k) == name for k in JOB_NAME_LABELS):
+            return f"set subdomain: {_name(svc)} (the Service that selects this Job's pods)"
+    return (
+        "create a headless Service of that name in the Job's namespace (lint the Job and its "
+        "Service together: kubectl kustomize DIR | peer-agent lint -)"
+    )
+
+
+def _find_service(
+    services: list[tuple[str, Obj]], name: str, namespace: str | None
+) -> tuple[str, Obj] | None:
+    for file, svc in services:
+        # An unset namespace is whatever `kubectl apply -n` says, so it matches any.
+        ns = _namespace(svc)
+        if _name(svc) == name and (ns is None or namespace is None or ns == namespace):
+            return file, svc
+    return None
+
+
+def _check_service(
+    service: tuple[str, Obj],
+    job_name: str | None,
+    template: dict[Any, Any],
+    containers: list[_Container],
+) -> Iterator[Finding]:
+    file, svc = service
+    spec = _map(svc.get("spec"))
+    ref = _ref(svc)
+    if spec.get("clusterIP") != "None":
+        yield Finding(
+            file,
+            ref,
+            "spec.clusterIP",
+            f"is {spec.get('clusterIP') or 'unset (a virtual IP is allocated)'}: the Service "
+            "is not headless, so DNS has one virtual IP instead of a name per pod",
+            "set clusterIP: None (clusterIP cannot be changed in place: delete and recreate)",
+        )
+    yield from _check_selector(file, ref, spec, job_name, template)
+    wait_first = [c for c in containers if c.agent is not None and c.init]
+    if wait_first and spec.get("publishNotReadyAddresses") is not True:
+        yield Finding(
+            file,
+            ref,
+            "spec.publishNotReadyAddresses",
+            f"is not true, but {wait_first[0].path} runs peer-agent before the pod can be "
+            "Ready: DNS publishes no pod until it is Ready, so the barrier waits forever",
+            "set publishNotReadyAddresses: true",
+        )
+    if any(c.agent is not None for c in containers):
+        names = [_map(p).get("name") for p in _list(spec.get("ports"))]
+        if AGENT_PORT_NAME not in names:
+            yield Finding(
+                file,
+                ref,
+                "spec.ports",
+                f"has no port named {AGENT_PORT_NAME!r}: no SRV record "
+                f"_{AGENT_PORT_NAME}._tcp.<service> lists all peers in one answer, so "
+                "discovery costs one query per peer",
+                f"add a port {{name: {AGENT_PORT_NAME}, port: 29300, targetPort: 29300, "
+                "protocol: TCP}",
+                "warning",
+            )
+
+
+def _check_selector(
+    file: str, ref: str, spec: dict[Any, Any], job_name: str | None, template: dict[Any, Any]
+) -> Iterator[Finding]:
+    selector = _map(spec.get("selector"))
+    fix = f"select the label the Job controller sets: batch.kubernetes.io/job-name: {job_name}"
+    if not selector:
+        yield Finding(
+            file,
+            ref,
+            "spec.selector",
+            "is empty: the Service selects no pods, so no pod gets a DNS record",
+            fix,
+        )
+        return
+    labels: dict[Any, Any] = dict(_map(_map(template.get("metadata")).get("labels")))
+    if job_name is not None:
+        labels.update(dict.fromkeys(JOB_NAME_LABELS, job_name))
+    for key, value in selector.items():
+        if key in UID_LABELS:
+            yield Finding(
+                file,
+                ref,
+                f"spec.selector[{key}]",
+                "selects on the Job's controller-uid, which is new each time the Job is "
+                "created: the selector stops matching after a re-run",
+                fix,
+            )
+        elif key in JOB_NAME_LABELS and job_name is None:
+            continue  # generateName: the name is not known until the Job is created
+        elif key not in labels or str(labels[key]) != str(value):
+            have = f"{key}={labels[key]}" if key in labels else f"no label {key}"
+            yield Finding(
+                file,
+                ref,
+                f"spec.selector[{key}]",
+                f"selects {key}={value}, but the pods of Job {job_name or '(generated)'} have "
+                f"{have}: the Service selects none of them",
+                fix,
+            )
+
+
+def _check_dns_policy(pod: dict[Any, Any], finding: _Report) -> Iterator[Finding]:
+    policy = pod.get("dnsPolicy")
+    field = "spec.template.spec.dnsPolicy"
+    if policy == "Default":
+        yield finding(
+            field,
+            "is Default: pods use the node's resolv.conf, which has neither cluster DNS nor "
+            "the cluster search list, so peer names do not resolve",
+            "remove dnsPolicy (ClusterFirst is the default)",
+        )
+    elif policy == "None":
+        searches = _list(_map(pod.get("dnsConfig")).get("searches"))
+        if not any(isinstance(s, str) and ".svc." in f".{s}." for s in searches):
+            yield finding(
+                field,
+                "is None and dnsConfig.searches has no cluster search list "
+                "(<namespace>.svc.<cluster-domain>), so peer names do not resolve",
+                "remove dnsPolicy, or add the cluster DNS server and search list to dnsConfig",
+            )
+    elif pod.get("hostNetwork") is True and policy in (None, "ClusterFirst"):
+        yield finding(
+            field,
+            "is ClusterFirst with hostNetwork: true, which falls back to the node's DNS",
+            "set dnsPolicy: ClusterFirstWithHostNet",
+        )
+
+
+def _check_agent_container(
+    c: _Container, pod: dict[Any, Any], completions: int | None, finding: _Report
+) -> Iterator[Finding]:
+    agent = c.agent
+    assert agent is not None
+    if agent.peers is None:
+        # A valueFrom or envFrom may carry it: that cannot be checked without the cluster.
+        if not agent.peers_dynamic and not _list(c.spec.get("envFrom")):
+            yield finding(
+                f"{c.path}.env",
+                "peer-agent is not told the peer count (Kubernetes does not give pods "
+                "`completions`)",
+                f"add env PEER_AGENT_PEERS: {_quoted(completions)}",
+            )
+    elif completions is not None and "$" not in agent.peers and agent.peers != str(completions):
+        yield finding(
+            f"{c.path}.{agent.peers_field}",
+            f"says {agent.peers} peers, but completions is {completions}: the barrier "
+            "would wait for pods that never come, or release too early",
+            f"set it to {_quoted(completions)} (the Job's completions)",
+        )
+    if agent.probe == "icmp" and not _icmp_allowed(pod, c.spec):
+        yield finding(
+            f"{c.path}.{agent.probe_field}",
+            "probes with ICMP, but neither the sysctl net.ipv4.ping_group_range nor NET_RAW "
+            "is given, so ping fails with permission denied",
+            "add to the pod securityContext sysctls: [{name: net.ipv4.ping_group_range, value: "
+            '"0 2147483647"}], or use the default tcp probe',
+        )
+    image = _str(c.spec.get("image"))
+    registry = _registry(image) if image else None
+    if registry in PUBLIC_REGISTRIES:
+        yield finding(
+            f"{c.path}.image",
+            f"pulls {image} from the public registry {registry}: fails in air-gapped clusters "
+            "and hits rate limits",
+            "mirror it and point a kustomize images: entry (or the image field) at your registry",
+            "warning",
+        )
+
+
+def _quoted(completions: int | None) -> str:
+    return f'"{completions}"' if completions is not None else "the Job's completions"
+
+
+def _icmp_allowed(pod: dict[Any, Any], container: dict[Any, Any]) -> bool:
+    sysctls = _list(_map(pod.get("securityContext")).get("sysctls"))
+    if any(_map(s).get("name") == "net.ipv4.ping_group_range" for s in sysctls):
+        return True
+    caps = _list(_map(_map(container.get("securityContext")).get("capabilities")).get("add"))
+    return any(cap in ("NET_RAW", "CAP_NET_RAW") for cap in caps)
+
+
+def _registry(image: str) -> str | None:
+    """The registry host an image reference names explicitly (None: the runtime's default)."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first.lower()
+    return None
