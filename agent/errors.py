@@ -1,0 +1,69 @@
+"""The one exception root, and whose fault each error is.
+
+Every error the agent raises on purpose derives from :class:`PeerAgentError` and carries the exit
+code the CLI turns it into; anything else reaching the CLI is a bug (exit 1, traceback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent.exitcodes import ExitCode
+
+__all__ = [
+    "BarrierAborted",
+    "BarrierTimeout",
+    "ConfigError",
+    "OutputError",
+    "PeerAgentError",
+    "WireError",
+]
+
+
+class PeerAgentError(Exception):
+    """Root of every error peer-agent raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+    #: "local" when this pod's configuration or environment is at fault, "remote" for a peer.
+    whose: str = "local"
+
+
+class ConfigError(PeerAgentError):
+    """Bad flags, variables or files of this pod; carries every problem found, not the first."""
+
+    exit_code = ExitCode.USAGE
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class OutputError(PeerAgentError):
+    """An output file could not be written (this pod's filesystem or paths)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BarrierTimeout(PeerAgentError):
+    """The deadline passed; ``missing`` says who and why, ``hints`` the likely cause."""
+
+    exit_code = ExitCode.TIMEOUT
+    whose = "remote"
+
+    def __init__(self, message: str, *, missing: Sequence[str], hints: Sequence[str]) -> None:
+        self.missing = tuple(missing)
+        self.hints = tuple(hints)
+        super().__init__(message)
+
+
+class BarrierAborted(PeerAgentError):
+    """Peers disagree on the job (count, uid, port) or this pod was refused (bad token)."""
+
+    exit_code = ExitCode.ABORTED
+    whose = "remote"
+
+
+class WireError(PeerAgentError):
+    """A peer sent a malformed, oversized or unexpected message; only that connection is closed."""
+
+    whose = "remote"

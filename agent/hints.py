@@ -1,0 +1,42 @@
+"""Likely causes of a stuck wait, from what was seen: pure, shared by timeouts and ``doctor``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent.podfiles import ResolvConf
+from agent.topology import Topology
+
+__all__ = ["hints_for"]
+
+
+def hints_for(topology: Topology, resolv: ResolvConf | None, reasons: Sequence[str]) -> list[str]:
+    """``reasons``: the last failure of each peer ('' for a reached one); ``resolv``: the pod's
+    resolv.conf when the agent relies on it (None when --dns-server overrides it)."""
+    hints: list[str] = []
+    missing = [r for r in reasons if r]
+    if resolv is not None and not resolv.has_cluster_search(topology.namespace, topology.zone):
+        hints.append(
+            "/etc/resolv.conf has no cluster search list "
+            f"('{topology.namespace}.svc.{topology.zone}'): the pod's dnsPolicy is Default or "
+            "None, so short peer names do not resolve; use dnsPolicy: ClusterFirst"
+        )
+    if reasons and len(missing) == len(reasons) and all(r == "NXDOMAIN" for r in missing):
+        hints.append(
+            f"no peer name resolved, not even this pod's own: is '{topology.service}' a headless "
+            "Service selecting the Job's pods, with publishNotReadyAddresses: true? (Kubernetes "
+            "publishes a pod that is not Ready, e.g. in an init container, only with it)"
+        )
+    elif missing and all("NXDOMAIN" in r for r in missing):
+        hints.append(
+            "the missing peers are not in DNS: their pods may not have started yet (check "
+            "parallelism and quota), or are not Ready without publishNotReadyAddresses: true"
+        )
+    if any("identity mismatch" in r for r in missing):
+        hints.append(
+            "an address answered as another pod: a stale DNS record of a replaced pod (it clears "
+            "within the DNS TTL), or another job using the same names"
+        )
+    if any("timed out" in r or "timeout" in r for r in missing):
+        hints.append("peers resolve but do not answer: check NetworkPolicy and the agent's port")
+    return hints

@@ -1,0 +1,66 @@
+"""The option table: every flag, its variable and its help, in one place (DESIGN.md's table).
+
+The CLI builds its parser from it and ``config`` reads the same table, so a flag and its
+variable cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["OPTIONS", "Option"]
+
+
+@dataclass(frozen=True)
+class Option:
+    dest: str
+    flag: str
+    env: str
+    help: str
+    commands: frozenset[str] = frozenset({"wait", "run", "sidecar", "doctor"})
+
+    @property
+    def names(self) -> str:
+        """How an error message names it: ``--peers / PEER_AGENT_PEERS``."""
+        return f"{self.flag} / {self.env}"
+
+
+_WAITING = frozenset({"wait", "run", "sidecar"})
+
+OPTIONS: tuple[Option, ...] = (
+    Option("peers", "--peers", "PEER_AGENT_PEERS", "number of pods (the Job's completions)"),
+    Option("index", "--index", "JOB_COMPLETION_INDEX", "this pod's index (Kubernetes sets it)"),
+    Option("job_name", "--job-name", "PEER_AGENT_JOB_NAME", "default: hostname without -<index>"),
+    Option("service", "--service", "PEER_AGENT_SERVICE", "default: subdomain from /etc/hosts"),
+    Option("namespace", "--namespace", "PEER_AGENT_NAMESPACE", "default: from /etc/hosts"),
+    Option(
+        "cluster_domain",
+        "--cluster-domain",
+        "PEER_AGENT_CLUSTER_DOMAIN",
+        "default: from /etc/hosts, else cluster.local",
+    ),
+    Option("probe", "--probe", "PEER_AGENT_PROBE", "tcp (default), tcp:PORT, icmp or dns"),
+    Option("port", "--port", "PEER_AGENT_PORT", "the agent's own port (default 29300)"),
+    Option("listen", "--listen", "PEER_AGENT_LISTEN", "address to listen on (default: all)"),
+    Option("barrier", "--barrier", "PEER_AGENT_BARRIER", "all (default) or none", _WAITING),
+    Option("timeout", "--timeout", "PEER_AGENT_TIMEOUT", "e.g. 90s, 10m (default), 0 = none"),
+    Option("job_uid", "--job-uid", "PEER_AGENT_JOB_UID", "the Job's controller-uid label"),
+    Option("token", "--token", "PEER_AGENT_TOKEN", "shared secret that authenticates peers"),
+    Option("token_file", "--token-file", "PEER_AGENT_TOKEN_FILE", "file holding the secret"),
+    Option("hostfile", "--hostfile", "PEER_AGENT_HOSTFILE", "write an MPI hostfile", _WAITING),
+    Option("peers_json", "--peers-json", "PEER_AGENT_PEERS_JSON", "write peers as JSON", _WAITING),
+    Option("env_file", "--env-file", "PEER_AGENT_ENV_FILE", "write RANK, WORLD_SIZE, …", _WAITING),
+    Option("slots", "--slots", "PEER_AGENT_SLOTS", "add slots=N to hostfile lines", _WAITING),
+    Option(
+        "health_port",
+        "--health-port",
+        "PEER_AGENT_HEALTH_PORT",
+        "sidecar /readyz and /livez port (default 29301)",
+        frozenset({"sidecar"}),
+    ),
+    Option("log_format", "--log-format", "PEER_AGENT_LOG_FORMAT", "text (default) or json"),
+    Option(
+        "dns_server", "--dns-server", "PEER_AGENT_DNS_SERVER", "HOST[:PORT], default resolv.conf"
+    ),
+    Option("hostname", "--hostname", "PEER_AGENT_HOSTNAME", "default: the kernel hostname"),
+)

@@ -1,0 +1,108 @@
+"""Which peers this pod has reached, and when to try each of the others again.
+
+Pure: the runner reports attempt results and the time; ``due`` says whom to try now. An attempt
+is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's new address is found.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.backoff import Backoff
+
+__all__ = ["PeerState", "Reach"]
+
+
+@dataclass
+class PeerState:
+    index: int
+    reached: bool = False
+    in_flight: bool = False
+    failures: int = 0
+    next_at: float = 0.0
+    reason: str = "not tried yet"
+    #: set when a push arrives mid-attempt: retry at once instead of backing off
+    nudged: bool = False
+    address: str = ""
+    reached_at: float | None = None
+
+
+class Reach:
+    """Per-peer retry state for ``peers`` targets, at most ``max_in_flight`` attempts at a time."""
+
+    def __init__(
+        self,
+        peers: int,
+        *,
+        now: float,
+        backoff: Backoff | None = None,
+        max_in_flight: int = 256,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.peers = [PeerState(i, next_at=now) for i in range(peers)]
+        self._backoff = backoff or Backoff()
+        self._max_in_flight = max_in_flight
+        self._rand = rand
+        self._in_flight = 0
+        self._left = peers
+
+    @property
+    def done(self) -> bool:
+        return self._left == 0
+
+    def due(self, now: float) -> list[int]:
+        """Peers to attempt now; they are in flight until ``succeeded`` or ``failed``."""
+        chosen: list[int] = []
+        for peer in self.peers:
+            if self._in_flight >= self._max_in_flight:
+                break
+            if not peer.reached and not peer.in_flight and peer.next_at <= now:
+                peer.in_flight = True
+                self._in_flight += 1
+                chosen.append(peer.index)
+        return chosen
+
+    def _land(self, index: int) -> PeerState:
+        peer = self.peers[index]
+        if peer.in_flight:
+            peer.in_flight = False
+            self._in_flight -= 1
+        return peer
+
+    def succeeded(self, index: int, address: str, now: float) -> None:
+        peer = self._land(index)
+        if not peer.reached:
+            peer.reached, peer.address, peer.reached_at = True, address, now
+            peer.reason = ""
+            self._left -= 1
+
+    def failed(self, index: int, reason: str, now: float) -> None:
+        peer = self._land(index)
+        peer.reason = reason
+        if peer.nudged:
+            peer.nudged, peer.failures, peer.next_at = False, 0, now
+            return
+        peer.failures += 1
+        peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+
+    def nudge(self, index: int, now: float) -> None:
+        """Peer ``index`` showed signs of life (it contacted us): try it again now."""
+        peer = self.peers[index]
+        if peer.reached:
+            return
+        if peer.in_flight:
+            peer.nudged = True
+        else:
+            peer.failures, peer.next_at = 0, min(peer.next_at, now)
+
+    def next_wakeup(self) -> float | None:
+        """The earliest time a peer becomes due, or None when nothing waits on the clock."""
+        if self._in_flight >= self._max_in_flight:
+            return None
+        times = [p.next_at for p in self.peers if not p.reached and not p.in_flight]
+        return min(times) if times else None
+
+    def missing(self) -> list[PeerState]:
+        return [p for p in self.peers if not p.reached]

@@ -1,0 +1,176 @@
+"""Wire messages: versioned, length-bounded JSON lines, decoded strictly.
+
+Pure. A malformed, oversized or unknown message raises :class:`WireError`; the caller closes that
+one connection and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from agent.errors import WireError
+
+__all__ = [
+    "MAX_MESSAGE",
+    "VERSION",
+    "Abort",
+    "Ack",
+    "Arrive",
+    "Hello",
+    "Identity",
+    "Message",
+    "Proof",
+    "Refuse",
+    "Release",
+    "decode",
+    "encode",
+]
+
+VERSION = 1
+MAX_MESSAGE = 2048  # bytes, newline included; a hello is about 300
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What every contact states first, so that a wrong pod at a stale address is told apart."""
+
+    job: str
+    uid: str
+    index: int
+    peers: int
+    port: int
+
+
+@dataclass(frozen=True)
+class Hello:
+    """Opens every connection in both directions. ``role``: probe, member, or reply."""
+
+    identity: Identity
+    role: str
+    nonce: str
+    released: bool = False
+    proof: str = ""
+
+
+@dataclass(frozen=True)
+class Proof:
+    """The client's answer to the server's nonce, when a token is set."""
+
+    proof: str
+
+
+@dataclass(frozen=True)
+class Arrive:
+    """Member → coordinator: I can reach all my targets."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """Coordinator → member: everyone has arrived."""
+
+
+@dataclass(frozen=True)
+class Ack:
+    """Member → coordinator: I got the verdict; the coordinator may leave."""
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Coordinator → member: peers disagree; everyone exits 4."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """Server → client: this contact is not accepted (bad token, wrong job, not the coordinator)."""
+
+    reason: str
+
+
+Message = Hello | Proof | Arrive | Release | Ack | Abort | Refuse
+_TYPES: dict[str, type[Message]] = {
+    "hello": Hello,
+    "proof": Proof,
+    "arrive": Arrive,
+    "release": Release,
+    "ack": Ack,
+    "abort": Abort,
+    "refuse": Refuse,
+}
+_NAMES = {cls: name for name, cls in _TYPES.items()}
+_ROLES = ("probe", "member", "reply")
+
+
+def encode(message: Message) -> bytes:
+    body: dict[str, Any] = {"v": VERSION, "t": _NAMES[type(message)]}
+    body.update(asdict(message))
+    data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
+    if len(data) > MAX_MESSAGE:
+        raise ValueError(f"message too large to send: {len(data)} bytes")
+    return data
+
+
+def _text(body: dict[str, Any], key: str, limit: int) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or len(value) > limit:
+        raise WireError(f"bad field {key!r}")
+    return value
+
+
+def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = body.get(key)
+    if type(value) is not int or not low <= value <= high:
+        raise WireError(f"bad field {key!r}")
+    return value
+
+
+def _identity(body: Any) -> Identity:
+    if not isinstance(body, dict):
+        raise WireError("bad field 'identity'")
+    return Identity(
+        job=_text(body, "job", 63),
+        uid=_text(body, "uid", 128),
+        index=_int(body, "index", 0, 1_000_000),
+        peers=_int(body, "peers", 1, 1_000_000),
+        port=_int(body, "port", 1, 65535),
+    )
+
+
+def decode(line: bytes) -> Message:
+    """Parse one line; raises WireError for anything but a well-formed message of version 1."""
+    if len(line) > MAX_MESSAGE:
+        raise WireError(f"message over {MAX_MESSAGE} bytes")
+    try:
+        body = json.loads(line)
+    except (ValueError, RecursionError):
+        raise WireError("not a JSON message") from None
+    if not isinstance(body, dict):
+        raise WireError("not a JSON object")
+    if body.get("v") != VERSION:
+        raise WireError(f"unsupported protocol version {body.get('v')!r}")
+    cls = _TYPES.get(body.get("t"))  # type: ignore[arg-type]
+    if cls is None:
+        raise WireError(f"unknown message type {body.get('t')!r}")
+    expected = {"v", "t"} | {f.name for f in fields(cls)}
+    if not set(body) <= expected:
+        raise WireError(f"unexpected fields in {body['t']!r}")
+    if cls is Hello:
+        role = _text(body, "role", 8)
+        released = body.get("released", False)
+        if role not in _ROLES or not isinstance(released, bool):
+            raise WireError("bad hello")
+        return Hello(
+            identity=_identity(body.get("identity")),
+            role=role,
+            nonce=_text(body, "nonce", 64),
+            released=released,
+            proof=_text(body, "proof", 128) if "proof" in body else "",
+        )
+    if cls is Proof:
+        return Proof(_text(body, "proof", 128))
+    if cls is Abort or cls is Refuse:
+        return cls(_text(body, "reason", 512))
+    return cls()  # type: ignore[call-arg]  # the field-less messages
