@@ -1,0 +1,132 @@
+"""A connection carrying wire messages, and the two halves of the opening handshake.
+
+Every receive has a deadline, so a peer that sends half a message and waits holds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from agent.errors import WireError
+from agent.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
+from agent.wire import MAX_MESSAGE, Hello, Identity, Message, Proof, Refuse, decode, encode
+
+__all__ = ["Channel", "HandshakeFailed", "client_handshake", "server_handshake"]
+
+HANDSHAKE_TIMEOUT = 5.0
+
+
+class HandshakeFailed(Exception):
+    """The other side is not (or not yet) a peer we can count; ``verdict`` says how it differs."""
+
+    def __init__(self, reason: str, verdict: str = Verdict.STRANGER) -> None:
+        self.reason, self.verdict = reason, verdict
+        super().__init__(reason)
+
+
+def _new_nonce() -> str:
+    return os.urandom(16).hex()
+
+
+class Channel:
+    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+        self.stream = stream
+        self._reader = BufferedByteReceiveStream(stream)
+
+    @property
+    def peer_address(self) -> str:
+        return str(self.stream.extra(anyio.abc.SocketAttribute.remote_address)[0])
+
+    async def send(self, message: Message) -> None:
+        await self.stream.send(encode(message))
+
+    async def receive(self, timeout: float | None) -> Message:
+        """The next message; WireError when malformed, oversized, closed or late."""
+        try:
+            with anyio.fail_after(timeout):
+                line = await self._reader.receive_until(b"\n", MAX_MESSAGE)
+        except anyio.DelimiterNotFound:
+            raise WireError(f"message over {MAX_MESSAGE} bytes") from None
+        except TimeoutError:
+            raise WireError("no message before the deadline") from None
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+        ):
+            raise WireError("connection closed") from None
+        except OSError as exc:
+            raise WireError(f"connection failed: {exc.strerror or exc}") from None
+        return decode(line)
+
+    def keepalive(self) -> None:
+        """Detect a peer that vanished without closing (a deleted pod) within about ten seconds."""
+        sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (("TCP_KEEPIDLE", 4), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
+            if hasattr(socket, name):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+async def client_handshake(
+    channel: Channel,
+    *,
+    me: Identity,
+    role: str,
+    token: bytes | None,
+    expected_index: int | None,
+    released: bool = False,
+) -> Hello:
+    """Say hello, check the reply (identity, token proof), prove our token; returns the reply."""
+    nonce = _new_nonce()
+    await channel.send(Hello(me, role, nonce, released))
+    reply = await channel.receive(HANDSHAKE_TIMEOUT)
+    if isinstance(reply, Refuse):
+        raise HandshakeFailed(f"refused: {reply.reason}", "refused")
+    if not isinstance(reply, Hello) or reply.role != "reply":
+        raise HandshakeFailed("not a peer-agent reply")
+    if problem := reply_problem(reply, token=token, my_nonce=nonce):
+        raise HandshakeFailed(problem)
+    verdict, reason = compare(me, reply.identity, expected_index=expected_index)
+    if verdict != Verdict.SAME:
+        raise HandshakeFailed(reason, verdict)
+    if token is not None:
+        proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
+        await channel.send(Proof(proof))
+    return reply
+
+
+async def server_handshake(
+    channel: Channel, *, me: Identity, token: bytes | None, released: bool
+) -> Hello:
+    """Answer a hello; with a token, demand the client's proof. Returns the client's hello."""
+    hello = await channel.receive(HANDSHAKE_TIMEOUT)
+    if not isinstance(hello, Hello) or hello.role == "reply":
+        raise WireError("expected a hello")
+    nonce = _new_nonce()
+    proof = ""
+    if token is not None:
+        proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
+    await channel.send(Hello(me, "reply", nonce, released, proof))
+    if token is not None:
+        answer = await channel.receive(HANDSHAKE_TIMEOUT)
+        if not isinstance(answer, Proof) or not proof_ok(
+            token,
+            answer.proof,
+            role="client",
+            my_nonce=nonce,
+            their_nonce=hello.nonce,
+            them=hello.identity,
+        ):
+            await channel.send(Refuse("bad token"))
+            raise HandshakeFailed(f"pod {hello.identity.index} sent a bad token proof")
+    return hello

@@ -1,0 +1,263 @@
+"""The command line: parse, run one command, print, exit. The only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+
+from agent import __version__
+from agent.config import Config, load_config
+from agent.doctor import DoctorReport, diagnose
+from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
+from agent.events import Event
+from agent.exitcodes import ExitCode, signal_exit_code
+from agent.health import serve_health
+from agent.options import OPTIONS
+from agent.outputs import peer_environment, write_outputs
+from agent.runner import Outcome, serve_and_wait
+
+__all__ = ["main"]
+
+_T = TypeVar("_T")
+COMMANDS = {
+    "wait": "wait for the barrier, write the output files, exit 0 (init container)",
+    "run": "wait for the barrier, then exec CMD with the peer environment (entrypoint)",
+    "sidecar": "wait for the barrier, then stay up serving /readyz and late joiners",
+    "doctor": "one diagnostic pass over every peer; never waits",
+    "lint": "check Job and Service YAML for wiring mistakes",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, exit 2, as for every other usage error.
+        self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
+    parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if name == "lint":
+            command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
+            continue
+        for option in OPTIONS:
+            if name in option.commands:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    metavar="VALUE",
+                    help=f"{option.help} [{option.env}]",
+                )
+    return parser
+
+
+class _Printer:
+    def __init__(self, log_format: str, index: int | None = None) -> None:
+        self.json = log_format == "json"
+        self.index = index
+
+    def __call__(self, event: Event) -> None:
+        if self.json:
+            record: dict[str, Any] = {
+                "ts": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+                "event": event.kind,
+                "msg": event.message,
+                "index": self.index,
+            }
+            record.update(event.fields)
+            print(json.dumps(record), file=sys.stderr, flush=True)
+        else:
+            print(f"peer-agent: {event.message}", file=sys.stderr, flush=True)
+
+    def error(self, error: PeerAgentError) -> None:
+        lines: list[str]
+        if isinstance(error, ConfigError):
+            lines = list(error.problems)
+        elif isinstance(error, BarrierTimeout):
+            lines = [str(error)] + [f"  missing {m}" for m in error.missing]
+            lines += [f"  hint: {h}" for h in error.hints]
+        else:
+            lines = [str(error)]
+        if self.json:
+            self(Event("error", "; ".join(lines), {"exit_code": int(error.exit_code)}))
+        else:
+            for line in lines:
+                print(f"peer-agent: error: {line}", file=sys.stderr, flush=True)
+
+
+def _leaf_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """Task groups wrap errors; the agent's own error (if any) is what the user must see."""
+    for exc in group.exceptions:
+        found = _leaf_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, PeerAgentError):
+            return found
+    return group
+
+
+async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
+    """Run ``work``; SIGTERM or SIGINT cancels it promptly and is returned instead."""
+    result: _T | None = None
+    received: int | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            nonlocal received
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    received = int(signum)
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch)
+        result = await work()
+        tg.cancel_scope.cancel()
+    return result, received
+
+
+def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
+    try:
+        return anyio.run(_until_signal, work)
+    except BaseExceptionGroup as group:
+        raise _leaf_error(group) from None
+
+
+def _doctor_table(report: DoctorReport) -> str:
+    width = max(len(k) for k, _ in report.facts)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in report.facts]
+    headers = ("#", "peer", "dns", "probe")
+    rows = [(str(r.index), r.name, r.dns, r.probe) for r in report.rows]
+    widths = [max(len(x) for x in col) for col in zip(headers, *rows, strict=False)]
+    lines.append("")
+    for row in (headers, *rows):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    lines += [f"hint: {h}" for h in report.hints]
+    lines.append("all peers reachable" if report.ok else "some peers are not reachable")
+    return "\n".join(lines)
+
+
+def _lint(paths: Sequence[str]) -> int:
+    from agent.lint import LintInputError, format_finding, lint_paths
+
+    try:
+        findings = lint_paths(paths, stdin=sys.stdin)
+    except LintInputError as exc:
+        print(f"peer-agent: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    for finding in findings:
+        print(format_finding(finding))
+    return 1 if findings else 0
+
+
+async def _sidecar(config: Config, printer: _Printer) -> Outcome:
+    ready = False
+
+    async def stay_up(outcome: Outcome) -> None:
+        nonlocal ready
+        write_outputs(config, outcome)
+        ready = True
+        printer(Event("serving", f"serving /readyz on port {config.health_port}; staying up"))
+        await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        try:
+            await tg.start(serve_health, config.listen, config.health_port, lambda: ready)
+        except OSError as exc:
+            raise ConfigError(
+                [
+                    "--health-port / PEER_AGENT_HEALTH_PORT: cannot listen on port "
+                    f"{config.health_port}: {exc.strerror or exc}"
+                ]
+            ) from None
+        outcome = await serve_and_wait(config, report=printer, after_release=stay_up)
+        tg.cancel_scope.cancel()
+    return outcome
+
+
+def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
+    flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
+    config = load_config(args.command, flags)
+    printer = _Printer(config.log_format, config.topology.index)
+    try:
+        if args.command == "doctor":
+            report, signum = _run_async(lambda: diagnose(config))
+            if signum is not None:
+                return signal_exit_code(signum)
+            assert report is not None
+            print(_doctor_table(report), flush=True)
+            return ExitCode.OK if report.ok else ExitCode.TIMEOUT
+        t = config.topology
+        printer(
+            Event(
+                "start",
+                f"pod {t.index} of {t.peers}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+                f"probe {config.probe}, barrier {config.barrier}, port {config.port}",
+            )
+        )
+        if args.command == "sidecar":
+            _, signum = _run_async(lambda: _sidecar(config, printer))
+            # A native sidecar is stopped with SIGTERM once the main container ends: success.
+            return ExitCode.OK if signum == signal.SIGTERM else signal_exit_code(signum or 0)
+        outcome, signum = _run_async(lambda: serve_and_wait(config, report=printer))
+        if signum is not None:
+            return signal_exit_code(signum)
+        assert outcome is not None
+        write_outputs(config, outcome)
+    except PeerAgentError as error:
+        printer.error(error)
+        return error.exit_code
+    if args.command == "run":
+        env = {**os.environ, **peer_environment(config)}
+        sys.stderr.flush()
+        try:
+            os.execvpe(command_argv[0], command_argv, env)
+        except OSError as exc:
+            printer(Event("error", f"cannot run {command_argv[0]!r}: {exc.strerror or exc}"))
+            return 127 if isinstance(exc, FileNotFoundError) else 126
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command_argv: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command_argv = argv[:cut], argv[cut + 1 :]
+    args = _parser().parse_args(argv)
+    if args.command == "run" and not command_argv:
+        print(
+            "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    if args.command != "run" and command_argv:
+        print(f"peer-agent: {args.command} takes no command after --", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        if args.command == "lint":
+            return _lint(args.paths)
+        return _command(args, command_argv)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"peer-agent: error: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        return signal_exit_code(signal.SIGINT)
+    except PeerAgentError as error:
+        print(f"peer-agent: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except Exception:
+        traceback.print_exc()
+        print("peer-agent: internal error (a bug): please report it", file=sys.stderr)
+        return ExitCode.INTERNAL

@@ -1,0 +1,89 @@
+"""``peer-agent doctor``: one pass over every peer, never waiting: what DNS and the probe say."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+from agent.config import Config
+from agent.hints import hints_for
+from agent.probes import probe
+from agent.resolver import Resolution, Resolver
+from agent.runner import identity_of
+
+__all__ = ["DoctorReport", "PeerRow", "diagnose"]
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    index: int
+    name: str
+    dns: str  # addresses, or the DNS problem
+    probe: str  # "ok", or the probe's reason
+
+    @property
+    def ok(self) -> bool:
+        return self.probe == "ok"
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    facts: tuple[tuple[str, str], ...]
+    rows: tuple[PeerRow, ...]
+    hints: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+
+async def _row(
+    config: Config, index: int, resolve: Callable[[str], Awaitable[Resolution]]
+) -> PeerRow:
+    t = config.topology
+    resolution = await resolve(t.fqdn(index))
+    if resolution.problem:
+        return PeerRow(index, t.display(index), resolution.problem, "not tried")
+    reasons = []
+    for address in resolution.addresses:
+        result = await probe(
+            config.probe, address, me=identity_of(config), target=index, token=config.token
+        )
+        if result.ok:
+            return PeerRow(index, t.display(index), " ".join(resolution.addresses), "ok")
+        reasons.append(result.reason)
+    return PeerRow(index, t.display(index), " ".join(resolution.addresses), "; ".join(reasons))
+
+
+async def diagnose(
+    config: Config, *, resolve: Callable[[str], Awaitable[Resolution]] | None = None
+) -> DoctorReport:
+    t, resolv = config.topology, config.resolv
+    servers = config.dns_servers or tuple((s, 53) for s in resolv.nameservers)
+    facts = [
+        ("pod", f"{config.hostname} (index {t.index} of {t.peers})"),
+        ("job", t.job + (f" (uid {config.job_uid})" if config.job_uid else "")),
+        ("service", f"{t.service} in namespace {t.namespace}, zone {t.zone}"),
+        ("peer names", f"{t.fqdn(0)} … {t.fqdn(t.peers - 1)}"),
+        ("dns servers", " ".join(f"{h}:{p}" for h, p in servers) or "none"),
+        ("resolv.conf search", " ".join(resolv.search) or "(none)"),
+        ("resolv.conf ndots", str(resolv.ndots)),
+        ("probe", f"{config.probe} (agent port {config.port})"),
+    ]
+    if resolve is None:
+        resolve = Resolver(servers).addresses
+    rows: dict[int, PeerRow] = {}
+    limiter = anyio.CapacityLimiter(64)
+
+    async def one(index: int) -> None:
+        async with limiter:
+            rows[index] = await _row(config, index, resolve)
+
+    async with anyio.create_task_group() as tg:
+        for index in t.indices:
+            tg.start_soon(one, index)
+    ordered = tuple(rows[i] for i in t.indices)
+    reasons = ["" if r.ok else (r.dns if r.probe == "not tried" else r.probe) for r in ordered]
+    return DoctorReport(tuple(facts), ordered, tuple(hints_for(t, config.pod_resolv, reasons)))

@@ -1,0 +1,93 @@
+"""What the workload gets after the barrier: environment, env file, hostfile, peers JSON.
+
+Files are written atomically (a temporary file in the same directory, then rename), so a reader
+never sees half a file, also when the agent is killed mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from agent.config import Config
+from agent.errors import OutputError
+from agent.runner import Outcome
+
+__all__ = ["peer_environment", "write_outputs"]
+
+
+def peer_environment(config: Config) -> dict[str, str]:
+    t = config.topology
+    return {
+        "RANK": str(t.index),
+        "WORLD_SIZE": str(t.peers),
+        "MASTER_ADDR": t.display(0),
+        "PEER_HOSTS": ",".join(t.display(i) for i in t.indices),
+        "PEER_AGENT_INDEX": str(t.index),
+        "PEER_AGENT_PEERS": str(t.peers),
+    }
+
+
+def _hostfile(config: Config) -> str:
+    t, slots = config.topology, config.outputs.slots
+    suffix = f" slots={slots}" if slots else ""
+    return "".join(f"{t.display(i)}{suffix}\n" for i in t.indices)
+
+
+def _env_file(config: Config) -> str:
+    return "".join(f"{k}={v}\n" for k, v in peer_environment(config).items())
+
+
+def _peers_json(config: Config, outcome: Outcome) -> str:
+    t = config.topology
+    body = {
+        "job": t.job,
+        "index": t.index,
+        "peers": [
+            {
+                "index": p.index,
+                "hostname": p.hostname,
+                "fqdn": p.fqdn,
+                "addresses": list(p.addresses),
+            }
+            for p in outcome.peers
+        ],
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_outputs(config: Config, outcome: Outcome) -> list[Path]:
+    """Write every requested file; returns the paths written."""
+    out = config.outputs
+    renderers: list[tuple[Path | None, Callable[[], str]]] = [
+        (out.hostfile, lambda: _hostfile(config)),
+        (out.env_file, lambda: _env_file(config)),
+        (out.peers_json, lambda: _peers_json(config, outcome)),
+    ]
+    written = []
+    for path, render in renderers:
+        if path is None:
+            continue
+        try:
+            _write_atomically(path, render())
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        written.append(path)
+    return written
