@@ -1,0 +1,117 @@
+"""The container image: built offline with podman on a debootstrap'ed Debian, run as a user would.
+
+The first run on a machine debootstraps the base (about a minute); later runs reuse the cache.
+Measured figures (image size over its base, zipapp size, cold start to the first DNS query)
+are printed with `pytest -s` and written to <cache>/image-metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import podman_kit
+from tests.dns_stub import NxdomainServer
+
+TAG = "localhost/peer-agent:test"
+PYZ = "/opt/peer-agent/peer-agent.pyz"
+DOCTOR = ["doctor", "--peers", "2", "--index", "0", "--job-name", "j", "--service", "s",
+          "--namespace", "ns", "--hostname", "j-0", "--timeout", "5s"]  # fmt: skip
+METRICS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[tuple[podman_kit.Podman, str]]:
+    for tool in ("podman", "debootstrap", "runc"):
+        assert shutil.which(tool), f"{tool} is not installed; `make deps` installs it"
+    p = podman_kit.podman()
+    base = podman_kit.base_image(p)
+    podman_kit.build_image(p, base, TAG)
+    yield p, base
+    if METRICS:
+        (podman_kit.CACHE / "image-metrics.json").write_text(json.dumps(METRICS, indent=2))
+        print("\nimage metrics:", json.dumps(METRICS, indent=2))
+
+
+@pytest.mark.timeout(1200)
+def test_image_config_is_non_root_with_the_agent_as_entrypoint(
+    built: tuple[podman_kit.Podman, str],
+) -> None:
+    p, _ = built
+    config = json.loads(p.run("image", "inspect", "--format", "{{json .Config}}", TAG).stdout)
+    assert config["User"] == "65532:65532"  # numeric: runAsNonRoot can check it
+    assert config["Entrypoint"] == ["peer-agent"]
+    assert config["Labels"]["org.opencontainers.image.title"] == "peer-agent"
+    assert config["Labels"]["org.opencontainers.image.version"]
+
+
+@pytest.mark.timeout(300)
+def test_runs_with_every_capability_dropped_and_a_read_only_root(
+    built: tuple[podman_kit.Podman, str],
+) -> None:
+    p, _ = built
+    out = p.run("run", "--rm", "--cap-drop=ALL", "--read-only", TAG, "--help")
+    assert out.stdout.startswith("usage: peer-agent")
+    # Even without --cap-drop the agent's process holds no capability: it is not root.
+    status = p.run("run", "--rm", "--entrypoint", "cat", TAG, "/proc/self/status").stdout
+    caps = {k: v.strip() for k, v in (ln.split(":", 1) for ln in status.splitlines() if ":" in ln)}
+    assert caps["Uid"].split()[0] == "65532"
+    assert int(caps["CapEff"], 16) == 0 and int(caps["CapPrm"], 16) == 0
+
+
+@pytest.mark.timeout(300)
+def test_zipapp_runs_with_the_base_images_own_python(
+    built: tuple[podman_kit.Podman, str], tmp_path: Path
+) -> None:
+    p, base = built
+    ctr = p.run("create", TAG).stdout.strip()
+    try:
+        p.run("cp", f"{ctr}:{PYZ}", str(tmp_path / "peer-agent.pyz"))
+    finally:
+        p.run("rm", ctr)
+    tmp_path.chmod(0o755)  # the container's user is not root
+    METRICS["zipapp_bytes"] = (tmp_path / "peer-agent.pyz").stat().st_size
+    assert METRICS["zipapp_bytes"] < 2_000_000
+    with NxdomainServer() as dns:
+        out = p.run(
+            "run", "--rm", "--network=host", "--user=65532:65532", "--cap-drop=ALL",
+            "-v", f"{tmp_path}:/x:ro", base,
+            "python3", "/x/peer-agent.pyz", *DOCTOR, f"--dns-server=127.0.0.1:{dns.port}",
+            check=False,
+        )  # fmt: skip
+    # The whole agent ran from the one file: topology, DNS through dnspython, the report.
+    assert "j-1.s.ns.svc.cluster.local" in out.stdout, out.stderr
+    assert "Traceback" not in out.stderr
+    assert any(name == "j-1.s.ns.svc.cluster.local." for _, name in dns.queries)
+
+
+@pytest.mark.timeout(600)
+def test_size_over_base_and_cold_start_to_first_dns_query(
+    built: tuple[podman_kit.Podman, str],
+) -> None:
+    p, base = built
+    METRICS["image_bytes_over_base"] = p.size(TAG) - p.size(base)
+    assert METRICS["image_bytes_over_base"] < 20_000_000
+    starts = []
+    for _ in range(5):
+        with NxdomainServer() as dns:
+            # `date` runs in the container right before exec: the clock is the host's.
+            out = p.run(
+                "run", "--rm", "--network=host", "--cap-drop=ALL", "--read-only",
+                "--entrypoint", "sh", TAG, "-c",
+                f'date +%s.%N; exec peer-agent "$@" --dns-server=127.0.0.1:{dns.port}',
+                "sh", *DOCTOR,
+                check=False,
+            )  # fmt: skip
+            t0 = float(out.stdout.splitlines()[0])
+            first = dns.first_query_after(t0)
+        assert first is not None, out.stdout + out.stderr
+        starts.append(first - t0)
+    METRICS["cold_start_s_median_of_5"] = round(statistics.median(starts), 3)
+    METRICS["cold_start_s_max_of_5"] = round(max(starts), 3)
+    assert statistics.median(starts) < 3.0, starts
