@@ -1,10 +1,12 @@
 # `make test` sets up everything on a fresh machine (Debian packages, venv) and runs every check.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it
+APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it \
+	podman runc debootstrap
+IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak lint-code deps venv clean
+.PHONY: test demo bench soak lint-code deps venv clean image zipapp
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +22,10 @@ deps:
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# kubectl (for `kubectl kustomize`) comes with the machine image; Debian's own
+	@# kubernetes-client is 1.20, whose kustomize cannot read today's kustomizations.
+	@command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl \
+	  || { echo "kubectl >= 1.27 is needed (kubectl kustomize); install it" >&2; exit 1; }
 
 lint-code: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -34,6 +40,14 @@ demo: deps $(STAMP)
 
 bench: deps $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The image on the default base (BASE_IMAGE=python:3.12-slim, from your registry); pass
+# BASE_IMAGE=... for another one with python3 and pip.
+image:
+	podman build -t $(IMAGE) $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE),) .
+
+zipapp: $(STAMP)
+	$(PY) tools/build_zipapp.py -o dist/peer-agent.pyz
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
