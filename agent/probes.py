@@ -17,17 +17,26 @@ from agent.handshake import Verdict
 from agent.icmp import ping
 from agent.wire import Identity
 
-__all__ = ["ProbeResult", "connect_problem", "probe"]
+__all__ = ["ConnectFailed", "ProbeResult", "connect", "probe"]
 
 CONNECT_TIMEOUT = 3.0
 
 
-def connect_problem(exc: OSError) -> str:
-    """'refused', 'No route to host', …: anyio hides the socket's own error behind its cause."""
-    cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-    if isinstance(cause, ConnectionRefusedError):
-        return "refused"
-    return cause.strerror or str(cause)
+class ConnectFailed(Exception):
+    """Connecting failed; the message is what users debug with: refused, timed out, no route."""
+
+
+async def connect(address: str, port: int) -> Channel:
+    try:
+        with anyio.fail_after(CONNECT_TIMEOUT):
+            return Channel(await anyio.connect_tcp(address, port))
+    except TimeoutError:
+        raise ConnectFailed(f"connect to port {port} timed out") from None
+    except OSError as exc:
+        # anyio hides the socket's own error behind its cause
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        text = "refused" if isinstance(cause, ConnectionRefusedError) else cause.strerror or cause
+        raise ConnectFailed(f"connect to port {port}: {text}") from None
 
 
 @dataclass(frozen=True)
@@ -56,15 +65,10 @@ async def probe(
         return ProbeResult()
     if kind.kind == "icmp":
         return ProbeResult(await ping(address, timeout=CONNECT_TIMEOUT))
-    port = kind.port or me.port
     try:
-        with anyio.fail_after(CONNECT_TIMEOUT):
-            stream = await anyio.connect_tcp(address, port)
-    except TimeoutError:
-        return ProbeResult(f"connect to port {port} timed out")
-    except OSError as exc:
-        return ProbeResult(f"connect to port {port}: {connect_problem(exc)}")
-    channel = Channel(stream)
+        channel = await connect(address, kind.port or me.port)
+    except ConnectFailed as exc:
+        return ProbeResult(str(exc))
     try:
         if kind.port is not None:
             return ProbeResult()

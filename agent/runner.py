@@ -1,13 +1,12 @@
 """The one async loop: wires the pure cores (reach, barrier) to DNS, probes and TCP.
 
-Tasks do only I/O and post what happened into one queue; the loop alone changes state, so the
-cores never see two events at once. Side effects (resolver, probe, clock, randomness) are injected
-with real defaults.
+Tasks (``contacts``) do only I/O and post what happened into one queue; the loop alone changes
+state, so the cores never see two events at once. Side effects (resolver, clock, randomness) are
+injected with real defaults.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 import time
@@ -19,22 +18,19 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from agent.barrier import Aborted, Action, Close, Connect, Coordinator, Member, Released, Send
-from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
 from agent.config import Config
-from agent.errors import BarrierAborted, BarrierTimeout, ConfigError, WireError
+from agent.contacts import NO_CONN, Attempted, Contacts, Lost, Note, Nudge, Opened, Posted, Received
+from agent.errors import BarrierAborted, BarrierTimeout, ConfigError
 from agent.events import Event, Reporter
-from agent.handshake import Verdict, compare
 from agent.hints import hints_for
 from agent.icmp import open_icmp_socket
-from agent.probes import ProbeResult, connect_problem, probe
 from agent.reach import Reach
 from agent.resolver import Resolution, Resolver
-from agent.wire import Hello, Identity, Message, Refuse
+from agent.wire import Identity
 
 __all__ = ["Deps", "Outcome", "PeerInfo", "identity_of", "serve_and_wait"]
 
 PROGRESS_EVERY = 5.0
-SEND_TIMEOUT = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,62 +62,19 @@ def identity_of(config: Config) -> Identity:
     return Identity(t.job, config.job_uid, t.index, t.peers, config.port)
 
 
-# What tasks post to the loop.
-@dataclass(frozen=True)
-class _Attempted:
-    index: int
-    result: ProbeResult
-    address: str = ""
-    addresses: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Nudge:
-    index: int
-
-
-@dataclass(frozen=True)
-class _Opened:
-    conn: int
-    hello: Hello
-
-
-@dataclass(frozen=True)
-class _Received:
-    conn: int
-    message: Message
-
-
-@dataclass(frozen=True)
-class _Lost:
-    conn: int
-    reason: str
-
-
-@dataclass(frozen=True)
-class _Note:
-    event: Event
-
-
-_Posted = _Attempted | _Nudge | _Opened | _Received | _Lost | _Note
-
-
 @dataclass
 class _Loop:
     config: Config
     deps: Deps
     report: Reporter
-    resolve: Callable[[str], Awaitable[Resolution]]
     me: Identity
     tg: anyio.abc.TaskGroup
-    post: MemoryObjectSendStream[_Posted]
     start: float
     reach: Reach
+    contacts: Contacts = field(init=False)
     coordinator: Coordinator | None = None
     member: Member | None = None
-    channels: dict[int, Channel] = field(default_factory=dict)
     addresses: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    next_conn: itertools.count[int] = field(default_factory=itertools.count)
     reach_reported: bool = False
 
     @property
@@ -132,132 +85,15 @@ class _Loop:
     def elapsed(self, now: float) -> float:
         return now - self.start
 
-    # --- I/O tasks ---------------------------------------------------------------------------
-    async def attempt(self, index: int) -> None:
-        """Resolve peer ``index`` afresh and probe each address until one is the right pod."""
-        resolution = await self.resolve(self.config.topology.fqdn(index))
-        if resolution.problem:
-            await self.post.send(_Attempted(index, ProbeResult(resolution.problem)))
-            return
-        reasons = []
-        released = isinstance(self.verdict, Released)
-        for address in resolution.addresses:
-            result = await probe(
-                self.config.probe,
-                address,
-                me=self.me,
-                target=index,
-                token=self.config.token,
-                released=released,
-            )
-            if result.ok or result.disagrees:
-                await self.post.send(_Attempted(index, result, address, resolution.addresses))
-                return
-            reasons.append(
-                result.reason if len(resolution.addresses) == 1 else f"{address}: {result.reason}"
-            )
-        await self.post.send(_Attempted(index, ProbeResult("; ".join(reasons))))
-
-    async def serve(self, stream: anyio.abc.SocketStream) -> None:
-        """One incoming connection: a probe (answered, then closed) or a member's session."""
-        channel = Channel(stream)
-        async with stream:
-            try:
-                hello = await server_handshake(
-                    channel,
-                    me=self.me,
-                    token=self.config.token,
-                    released=isinstance(self.verdict, Released),
-                )
-            except HandshakeFailed as exc:
-                await self.post.send(_Note(Event("refused", f"refused a contact: {exc.reason}")))
-                return
-            except WireError:
-                return
-            theirs = hello.identity
-            same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
-            if same and theirs.index < self.me.peers:
-                await self.post.send(_Nudge(theirs.index))
-            if hello.role != "member":
-                return
-            if self.coordinator is None:
-                await channel.send(Refuse(f"pod {self.me.index} is not the coordinator"))
-                return
-            await self.session(channel, hello)
-
-    async def session(self, channel: Channel, hello: Hello) -> None:
-        """Carry a barrier session's messages into the loop until it closes."""
-        conn = next(self.next_conn)
-        self.channels[conn] = channel
-        channel.keepalive()
-        reason = "closed"
-        try:
-            await self.post.send(_Opened(conn, hello))
-            while True:
-                message = await channel.receive(None)
-                await self.post.send(_Received(conn, message))
-        except WireError as exc:
-            reason = str(exc)
-        finally:
-            self.channels.pop(conn, None)
-            with anyio.CancelScope(shield=True):
-                await channel.aclose()
-                await self.post.send(_Lost(conn, reason))
-
-    async def connect_coordinator(self) -> None:
-        """Member: open the session to index 0, always re-resolving its name."""
-        name = self.config.topology.fqdn(0)
-        resolution = await self.resolve(name)
-        problems = [resolution.problem] if resolution.problem else []
-        for address in resolution.addresses:
-            try:
-                with anyio.fail_after(3.0):
-                    stream = await anyio.connect_tcp(address, self.config.port)
-            except TimeoutError:
-                problems.append(f"{address}: connect timed out")
-                continue
-            except OSError as exc:
-                problems.append(f"{address}: connect {connect_problem(exc)}")
-                continue
-            channel = Channel(stream)
-            try:
-                hello = await client_handshake(
-                    channel,
-                    me=self.me,
-                    role="member",
-                    token=self.config.token,
-                    expected_index=0,
-                    released=self.verdict is not None,
-                )
-            except (HandshakeFailed, WireError) as exc:
-                await channel.aclose()
-                problems.append(f"{address}: {exc}")
-                continue
-            await self.session(channel, hello)
-            return
-        await self.post.send(_Lost(-1, "; ".join(problems) or "no address"))
-
     # --- the loop's own steps ----------------------------------------------------------------
     async def act(self, actions: list[Action], now: float) -> None:
         for action in actions:
             if isinstance(action, Send):
-                channel = self.channels.get(action.conn)
-                if channel is not None:
-                    try:
-                        with anyio.fail_after(SEND_TIMEOUT):
-                            await channel.send(action.message)
-                    except (
-                        OSError,
-                        TimeoutError,
-                        anyio.BrokenResourceError,
-                        anyio.ClosedResourceError,
-                    ):
-                        pass  # the session's reader reports the loss
+                await self.contacts.send(action.conn, action.message)
             elif isinstance(action, Close):
-                if (channel := self.channels.get(action.conn)) is not None:
-                    await channel.aclose()
+                await self.contacts.close(action.conn)
             elif isinstance(action, Connect):
-                self.tg.start_soon(self.connect_coordinator)
+                self.tg.start_soon(self.contacts.connect_coordinator)
             elif isinstance(action, Released):
                 self.report(
                     Event(
@@ -269,19 +105,19 @@ class _Loop:
             elif isinstance(action, Aborted):
                 self.report(Event("aborted", f"barrier aborted: {action.reason}"))
 
-    async def handle(self, item: _Posted, now: float) -> None:
-        if isinstance(item, _Note):
+    async def handle(self, item: Posted, now: float) -> None:
+        if isinstance(item, Note):
             self.report(item.event)
-        elif isinstance(item, _Nudge):
+        elif isinstance(item, Nudge):
             self.reach.nudge(item.index, now)
-        elif isinstance(item, _Attempted):
+        elif isinstance(item, Attempted):
             await self.attempted(item, now)
-        elif isinstance(item, _Opened):
+        elif isinstance(item, Opened):
             if self.coordinator is not None:
                 await self.act(self.coordinator.joined(item.conn, item.hello, now), now)
             elif self.member is not None:
                 await self.act(self.member.opened(item.conn, now), now)
-        elif isinstance(item, _Received):
+        elif isinstance(item, Received):
             side = self.coordinator
             actions = (
                 side.received(item.conn, item.message, now)
@@ -291,13 +127,13 @@ class _Loop:
                 else []
             )
             await self.act(actions, now)
-        elif isinstance(item, _Lost):
+        elif isinstance(item, Lost):
             if self.coordinator is not None:
                 await self.act(self.coordinator.closed(item.conn, now), now)
-            elif self.member is not None and (item.conn == -1 or item.conn == self.member.conn):
+            elif self.member is not None and item.conn in (NO_CONN, self.member.conn):
                 await self.act(self.member.connect_failed(item.reason, now), now)
 
-    async def attempted(self, item: _Attempted, now: float) -> None:
+    async def attempted(self, item: Attempted, now: float) -> None:
         index, result = item.index, item.result
         if result.disagrees:
             reason = result.reason
@@ -424,28 +260,35 @@ async def serve_and_wait(
         except ValueError as exc:
             raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
     listener = await _listen(config)
-    send: MemoryObjectSendStream[_Posted]
-    receive: MemoryObjectReceiveStream[_Posted]
-    send, receive = anyio.create_memory_object_stream[_Posted](math.inf)
+    send: MemoryObjectSendStream[Posted]
+    receive: MemoryObjectReceiveStream[Posted]
+    send, receive = anyio.create_memory_object_stream[Posted](math.inf)
     start = deps.clock()
     async with listener, send, receive, anyio.create_task_group() as tg:
+        me = identity_of(config)
         loop = _Loop(
             config=config,
             deps=deps,
             report=report,
-            resolve=resolve,
-            me=identity_of(config),
+            me=me,
             tg=tg,
-            post=send,
             start=start,
             reach=Reach(config.topology.peers, now=start, rand=deps.rand),
         )
         if config.barrier == "all":
             if config.topology.index == 0:
-                loop.coordinator = Coordinator(loop.me)
+                loop.coordinator = Coordinator(me)
             else:
                 loop.member = Member(now=start, rand=deps.rand)
-        tg.start_soon(listener.serve, loop.serve)
+        loop.contacts = Contacts(
+            config=config,
+            me=me,
+            resolve=resolve,
+            post=send,
+            released=lambda: isinstance(loop.verdict, Released),
+            coordinates=loop.coordinator is not None,
+        )
+        tg.start_soon(listener.serve, loop.contacts.serve)
         outcome = await _run(loop, receive)
         if after_release is not None:
             tg.start_soon(_keep_dispatching, loop, receive)
@@ -454,7 +297,7 @@ async def serve_and_wait(
     return outcome
 
 
-async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[_Posted]) -> Outcome:
+async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted]) -> Outcome:
     config, clock = loop.config, loop.deps.clock
     deadline = loop.start + config.timeout if config.timeout else math.inf
     next_progress = loop.start + PROGRESS_EVERY
@@ -472,7 +315,7 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[_Posted]) -> Outc
         if now >= deadline:
             raise loop.timeout()
         for index in loop.reach.due(now):
-            loop.tg.start_soon(loop.attempt, index)
+            loop.tg.start_soon(loop.contacts.attempt, index)
         if loop.member is not None:
             await loop.act(loop.member.poll(now), now)
         if now >= next_progress and verdict is None:
@@ -494,9 +337,9 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[_Posted]) -> Outc
             await loop.handle(item, clock())
 
 
-async def _keep_dispatching(loop: _Loop, receive: MemoryObjectReceiveStream[_Posted]) -> None:
+async def _keep_dispatching(loop: _Loop, receive: MemoryObjectReceiveStream[Posted]) -> None:
     """Sidecar after release: keep answering late joiners' sessions and probes."""
     async for item in receive:
-        if isinstance(item, _Attempted):
+        if isinstance(item, Attempted):
             continue
         await loop.handle(item, loop.deps.clock())

@@ -1,0 +1,199 @@
+"""The agent's I/O tasks: reaching a peer, answering contacts, carrying barrier sessions.
+
+They change no state of their own: each posts what happened into the runner's queue, where the
+one loop feeds it to the pure cores.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectSendStream
+
+from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
+from agent.config import Config
+from agent.errors import WireError
+from agent.events import Event
+from agent.handshake import Verdict, compare
+from agent.probes import ConnectFailed, ProbeResult, connect, probe
+from agent.resolver import Resolution
+from agent.wire import Hello, Identity, Message, Refuse
+
+__all__ = [
+    "Attempted",
+    "Contacts",
+    "Lost",
+    "Note",
+    "Nudge",
+    "Opened",
+    "Posted",
+    "Received",
+]
+
+SEND_TIMEOUT = 2.0
+#: a member whose coordinator cannot be connected posts Lost for this pseudo-connection
+NO_CONN = -1
+
+
+@dataclass(frozen=True)
+class Attempted:
+    """One resolve-and-probe of peer ``index`` ended."""
+
+    index: int
+    result: ProbeResult
+    address: str = ""
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """Peer ``index`` contacted us: it is up, try it now."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Opened:
+    conn: int
+    hello: Hello
+
+
+@dataclass(frozen=True)
+class Received:
+    conn: int
+    message: Message
+
+
+@dataclass(frozen=True)
+class Lost:
+    conn: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Note:
+    event: Event
+
+
+Posted = Attempted | Nudge | Opened | Received | Lost | Note
+
+
+@dataclass
+class Contacts:
+    config: Config
+    me: Identity
+    resolve: Callable[[str], Awaitable[Resolution]]
+    post: MemoryObjectSendStream[Posted]
+    #: whether the barrier has been released here (told to every contact in our hello)
+    released: Callable[[], bool]
+    coordinates: bool
+    channels: dict[int, Channel] = field(default_factory=dict)
+    _conns: itertools.count[int] = field(default_factory=itertools.count)
+
+    async def attempt(self, index: int) -> None:
+        """Resolve peer ``index`` afresh and probe each address until one is the right pod."""
+        resolution = await self.resolve(self.config.topology.fqdn(index))
+        if resolution.problem:
+            await self.post.send(Attempted(index, ProbeResult(resolution.problem)))
+            return
+        reasons = []
+        for address in resolution.addresses:
+            result = await probe(
+                self.config.probe,
+                address,
+                me=self.me,
+                target=index,
+                token=self.config.token,
+                released=self.released(),
+            )
+            if result.ok or result.disagrees:
+                await self.post.send(Attempted(index, result, address, resolution.addresses))
+                return
+            several = len(resolution.addresses) > 1
+            reasons.append(f"{address}: {result.reason}" if several else result.reason)
+        await self.post.send(Attempted(index, ProbeResult("; ".join(reasons))))
+
+    async def serve(self, stream: anyio.abc.SocketStream) -> None:
+        """One incoming connection: a probe (answered, then closed) or a member's session."""
+        channel = Channel(stream)
+        async with stream:
+            try:
+                hello = await server_handshake(
+                    channel, me=self.me, token=self.config.token, released=self.released()
+                )
+            except HandshakeFailed as exc:
+                await self.post.send(Note(Event("refused", f"refused a contact: {exc.reason}")))
+                return
+            except WireError:
+                return  # garbage, a port scanner, a closed connection: costs only itself
+            theirs = hello.identity
+            same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
+            if same and theirs.index < self.me.peers:
+                await self.post.send(Nudge(theirs.index))
+            if hello.role != "member":
+                return
+            if not self.coordinates:
+                await channel.send(Refuse(f"pod {self.me.index} is not the coordinator"))
+                return
+            await self.session(channel, hello)
+
+    async def session(self, channel: Channel, hello: Hello) -> None:
+        """Carry a barrier session's messages into the loop until it closes."""
+        conn = next(self._conns)
+        self.channels[conn] = channel
+        channel.keepalive()
+        reason = "closed"
+        try:
+            await self.post.send(Opened(conn, hello))
+            while True:
+                await self.post.send(Received(conn, await channel.receive(None)))
+        except WireError as exc:
+            reason = str(exc)
+        finally:
+            self.channels.pop(conn, None)
+            with anyio.CancelScope(shield=True):
+                await channel.aclose()
+                await self.post.send(Lost(conn, reason))
+
+    async def connect_coordinator(self) -> None:
+        """Member: open the session to index 0, always re-resolving its name."""
+        resolution = await self.resolve(self.config.topology.fqdn(0))
+        problems = [resolution.problem] if resolution.problem else []
+        for address in resolution.addresses:
+            try:
+                channel = await connect(address, self.config.port)
+                hello = await client_handshake(
+                    channel,
+                    me=self.me,
+                    role="member",
+                    token=self.config.token,
+                    expected_index=0,
+                    released=self.released(),
+                )
+            except ConnectFailed as exc:
+                problems.append(f"{address}: {exc}")
+                continue
+            except (HandshakeFailed, WireError) as exc:
+                await channel.aclose()
+                problems.append(f"{address}: {exc}")
+                continue
+            await self.session(channel, hello)
+            return
+        await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
+
+    async def send(self, conn: int, message: Message) -> None:
+        if (channel := self.channels.get(conn)) is None:
+            return
+        try:
+            with anyio.fail_after(SEND_TIMEOUT):
+                await channel.send(message)
+        except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            pass  # the session's reader reports the loss
+
+    async def close(self, conn: int) -> None:
+        if (channel := self.channels.get(conn)) is not None:
+            await channel.aclose()
