@@ -1,0 +1,108 @@
+"""Wire messages: round trips, and everything malformed refused as WireError."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.errors import WireError
+from agent.wire import (
+    MAX_MESSAGE,
+    Abort,
+    Ack,
+    Arrive,
+    Hello,
+    Identity,
+    Message,
+    Proof,
+    Refuse,
+    Release,
+    decode,
+    encode,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+ME = Identity(job="example-job", uid="5f0c-11", index=2, peers=3, port=29300)
+MESSAGES: list[Message] = [
+    Hello(ME, "probe", "ab" * 16),
+    Hello(ME, "reply", "cd" * 16, released=True, proof="ef" * 32),
+    Proof("00" * 32),
+    Arrive(),
+    Release(),
+    Ack(),
+    Abort("peer count differs"),
+    Refuse("bad token"),
+]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_round_trip(message: Message) -> None:
+    data = encode(message)
+    assert data.endswith(b"\n") and len(data) <= MAX_MESSAGE
+    assert decode(data) == message
+
+
+def _hello(**changes: object) -> bytes:
+    body = json.loads(encode(Hello(ME, "probe", "ab")))
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\xff\xfe", id="binary"),
+        pytest.param(b"[1,2]", id="not-object"),
+        pytest.param(b'{"v":2,"t":"ack"}', id="future-version"),
+        pytest.param(b'{"t":"ack"}', id="no-version"),
+        pytest.param(b'{"v":1,"t":"shutdown"}', id="unknown-type"),
+        pytest.param(b'{"v":1,"t":"ack","extra":1}', id="unknown-field"),
+        pytest.param(_hello(role="admin"), id="bad-role"),
+        pytest.param(_hello(identity={"job": "x"}), id="identity-incomplete"),
+        pytest.param(_hello(identity=[1]), id="identity-not-object"),
+        pytest.param(_hello(released="yes"), id="released-not-bool"),
+        pytest.param(_hello(nonce="n" * 65), id="nonce-too-long"),
+        pytest.param(
+            _hello(identity={"job": "j", "uid": "", "index": True, "peers": 3, "port": 1}),
+            id="bool-is-not-int",
+        ),
+        pytest.param(
+            _hello(identity={"job": "j", "uid": "", "index": 0, "peers": 0, "port": 1}),
+            id="zero-peers",
+        ),
+        pytest.param(b'{"v":1,"t":"abort","reason":' + b'"x"' * 2 + b"}", id="broken-json"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, id="deep-nesting-oversized"),
+        pytest.param(b'{"v":1,"t":"abort","reason":"' + b"x" * 600 + b'"}', id="long-reason"),
+    ],
+)
+def test_malformed_is_refused(line: bytes) -> None:
+    with pytest.raises(WireError):
+        decode(line)
+
+
+@given(st.binary(max_size=3000))
+def test_any_bytes_end_in_a_message_or_wire_error(data: bytes) -> None:
+    try:
+        decode(data)
+    except WireError:
+        pass
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=20,
+    )
+)
+def test_any_json_ends_in_a_message_or_wire_error(value: object) -> None:
+    for body in (value, {"v": 1, "t": "hello", "identity": value}, {"v": 1, "t": "hello"}):
+        try:
+            decode(json.dumps(body).encode())
+        except WireError:
+            pass
