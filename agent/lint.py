@@ -43,14 +43,14 @@ def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
     input holds no Job or Service at all (nothing checked is not the same as clean).
     """
     if not paths:
-        raise LintInputError("lint: name a FILE, a DIR or - (standard input)")
+        raise LintInputError("name a FILE, a DIR or - (standard input)")
     objects: list[tuple[str, dict[str, Any]]] = []
     for name, text in _read_all(paths, stdin):
         objects.extend(_objects(_parse(text, name), name))
     if not any(obj.get("kind") in ("Job", "Service") for _, obj in objects):
         shown = ", ".join(paths)
         raise LintInputError(
-            f"lint: no Job or Service found in {shown}; for a kustomization, render it first: "
+            f"no Job or Service found in {shown}; for a kustomization, render it first: "
             "kubectl kustomize DIR | peer-agent lint -"
         )
     return lint_objects(objects)
@@ -70,13 +70,13 @@ def _read_all(paths: Sequence[str], stdin: TextIO) -> Iterator[tuple[str, str]]:
             try:
                 yield "<stdin>", stdin.read()
             except (OSError, UnicodeDecodeError) as e:
-                raise LintInputError(f"lint: cannot read standard input: {e}") from e
+                raise LintInputError(f"cannot read standard input: {e}") from e
             continue
         p = Path(path)
         if p.is_dir():
             files = sorted(_yaml_files(p))
             if not files:
-                raise LintInputError(f"lint: {path}: no .yaml, .yml or .json files in directory")
+                raise LintInputError(f"{path}: no .yaml, .yml or .json files in directory")
             for f in files:
                 yield str(f), _read_file(f)
         else:
@@ -96,27 +96,25 @@ def _read_file(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError as e:
-        raise LintInputError(f"lint: {path}: no such file or directory") from e
+        raise LintInputError(f"{path}: no such file or directory") from e
     except UnicodeDecodeError as e:
-        raise LintInputError(f"lint: {path}: not UTF-8 text ({e.reason})") from e
+        raise LintInputError(f"{path}: not UTF-8 text ({e.reason})") from e
     except OSError as e:
-        raise LintInputError(f"lint: {path}: cannot read: {e.strerror or e}") from e
+        raise LintInputError(f"{path}: cannot read: {e.strerror or e}") from e
 
 
 def _parse(text: str, name: str) -> list[object]:
     try:
         import yaml
     except ImportError as e:  # the agent itself does not need PyYAML
-        raise LintInputError(
-            "lint: reading YAML needs PyYAML: pip install 'peer-agent[lint]'"
-        ) from e
+        raise LintInputError("reading YAML needs PyYAML: pip install 'peer-agent[lint]'") from e
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return list(yaml.load_all(text, Loader=loader))
     except yaml.YAMLError as e:
-        raise LintInputError(f"lint: {name}: not valid YAML: {_one_line(str(e))}") from e
+        raise LintInputError(f"{name}: not valid YAML: {_one_line(str(e))}") from e
     except RecursionError as e:  # pathologically nested input
-        raise LintInputError(f"lint: {name}: YAML nested too deeply") from e
+        raise LintInputError(f"{name}: YAML nested too deeply") from e
 
 
 def _one_line(text: str) -> str:
