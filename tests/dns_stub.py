@@ -1,7 +1,9 @@
-"""A loopback DNS server that answers NXDOMAIN to everything and notes when each query came.
+"""A loopback DNS server with fixed A records (NXDOMAIN for anything else) that notes when each
+query came.
 
-Enough to time the agent's cold start (process start to its first DNS query) and to let
-`doctor` finish quickly. Every query is answered, so nothing waits on a timeout.
+Enough to time the agent's cold start (process start to its first DNS query), to let `doctor`
+finish quickly, and to stand in for cluster DNS when a few containers play a Job's pods. Every
+query is answered, so nothing waits on a timeout.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ from types import TracebackType
 
 import dns.message
 import dns.rcode
+import dns.rdatatype
+import dns.rrset
 
 
-class NxdomainServer:
-    """``with NxdomainServer() as s:`` serves on 127.0.0.1, UDP ``s.port``, until the block ends."""
+class StubDnsServer:
+    """``with StubDnsServer(records) as s:`` serves on 127.0.0.1, UDP ``s.port``, until the end.
 
-    def __init__(self) -> None:
+    ``records`` maps absolute names (trailing dot) to IPv4 addresses.
+    """
+
+    def __init__(self, records: dict[str, str] | None = None) -> None:
+        self.records = dict(records or {})
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
@@ -28,7 +36,7 @@ class NxdomainServer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> NxdomainServer:
+    def __enter__(self) -> StubDnsServer:
         self._thread.start()
         return self
 
@@ -55,7 +63,16 @@ class NxdomainServer:
             except Exception:  # a malformed query is the client's problem: note and drop it
                 self.queries.append((arrived, "<malformed>"))
                 continue
-            self.queries.append((arrived, str(query.question[0].name) if query.question else ""))
+            if not query.question:
+                continue
+            question = query.question[0]
+            name = str(question.name)
+            self.queries.append((arrived, name))
             reply = dns.message.make_response(query)
-            reply.set_rcode(dns.rcode.NXDOMAIN)
+            address = self.records.get(name.lower())
+            if address is None:
+                reply.set_rcode(dns.rcode.NXDOMAIN)
+            elif question.rdtype == dns.rdatatype.A:
+                reply.answer.append(dns.rrset.from_text(name, 5, "IN", "A", address))
+            # else: the name exists without that type: NOERROR, empty answer
             self.sock.sendto(reply.to_wire(), addr)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import statistics
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import podman_kit
-from tests.dns_stub import NxdomainServer
+from tests.dns_stub import StubDnsServer
+from tests.test_manifests import K8S, render
 
 TAG = "localhost/peer-agent:test"
 PYZ = "/opt/peer-agent/peer-agent.pyz"
@@ -77,7 +80,7 @@ def test_zipapp_runs_with_the_base_images_own_python(
     tmp_path.chmod(0o755)  # the container's user is not root
     METRICS["zipapp_bytes"] = (tmp_path / "peer-agent.pyz").stat().st_size
     assert METRICS["zipapp_bytes"] < 2_000_000
-    with NxdomainServer() as dns:
+    with StubDnsServer() as dns:
         out = p.run(
             "run", "--rm", "--network=host", "--user=65532:65532", "--cap-drop=ALL",
             "-v", f"{tmp_path}:/x:ro", base,
@@ -99,7 +102,7 @@ def test_size_over_base_and_cold_start_to_first_dns_query(
     assert METRICS["image_bytes_over_base"] < 20_000_000
     starts = []
     for _ in range(5):
-        with NxdomainServer() as dns:
+        with StubDnsServer() as dns:
             # `date` runs in the container right before exec: the clock is the host's.
             out = p.run(
                 "run", "--rm", "--network=host", "--cap-drop=ALL", "--read-only",
@@ -115,3 +118,60 @@ def test_size_over_base_and_cold_start_to_first_dns_query(
     METRICS["cold_start_s_median_of_5"] = round(statistics.median(starts), 3)
     METRICS["cold_start_s_max_of_5"] = round(max(starts), 3)
     assert statistics.median(starts) < 3.0, starts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.timeout(300)
+def test_seed_example_runs_from_the_image_as_three_pods(
+    built: tuple[podman_kit.Podman, str],
+) -> None:
+    """The rendered seed example's container (args, env, security) as three pods on loopback.
+
+    Stands in for a cluster until the cluster-in-a-box harness runs images: what Kubernetes
+    would give each pod (index, hostname, the FQDN's service and namespace, cluster DNS) comes
+    from flags here, and each pod listens on its own loopback address.
+    """
+    p, _ = built
+    job = next(d for d in render(K8S / "examples" / "seed") if d["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    peers = job["spec"]["completions"]
+    name, service = job["metadata"]["name"], pod["subdomain"]
+    fqdn = "{}-{}.{}.default.svc.cluster.local."
+    records = {fqdn.format(name, i, service): f"127.0.0.{10 + i}" for i in range(peers)}
+    port = _free_port()
+    with StubDnsServer(records) as dns:
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        env.update(
+            PEER_AGENT_JOB_UID="5a7c-uid",  # what the Downward API would give
+            PEER_AGENT_SERVICE=service,
+            PEER_AGENT_NAMESPACE="default",
+            PEER_AGENT_DNS_SERVER=f"127.0.0.1:{dns.port}",
+            PEER_AGENT_PORT=str(port),
+            PEER_AGENT_TIMEOUT="60s",
+        )
+        procs = []
+        for i in range(peers):
+            pod_env = {
+                **env,
+                "JOB_COMPLETION_INDEX": str(i),
+                "PEER_AGENT_HOSTNAME": f"{name}-{i}",
+                "PEER_AGENT_LISTEN": f"127.0.0.{10 + i}",
+            }
+            argv = ["podman", "run", "--rm", "--network=host", "--read-only", "--cap-drop=ALL",
+                    f"--user={pod['securityContext']['runAsUser']}"]  # fmt: skip
+            argv += [f"--env={k}={v}" for k, v in pod_env.items()]
+            argv += [container["image"].replace("peer-agent:0.1.0", TAG), *container["args"]]
+            procs.append(
+                subprocess.Popen(argv, env=p.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            )
+        results = [proc.communicate(timeout=120) for proc in procs]
+    for i, (proc, (out, err)) in enumerate(zip(procs, results, strict=True)):
+        assert proc.returncode == 0, err.decode()
+        assert out.decode().startswith(f"pod {i} of {peers} reached all of "), out.decode()
+        assert f"leader is {name}-0.{service}.default.svc.cluster.local" in out.decode()
