@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -87,10 +88,8 @@ def test_malformed_is_refused(line: bytes) -> None:
 
 @given(st.binary(max_size=3000))
 def test_any_bytes_end_in_a_message_or_wire_error(data: bytes) -> None:
-    try:
+    with contextlib.suppress(WireError):
         decode(data)
-    except WireError:
-        pass
 
 
 @given(
@@ -102,7 +101,5 @@ def test_any_bytes_end_in_a_message_or_wire_error(data: bytes) -> None:
 )
 def test_any_json_ends_in_a_message_or_wire_error(value: object) -> None:
     for body in (value, {"v": 1, "t": "hello", "identity": value}, {"v": 1, "t": "hello"}):
-        try:
+        with contextlib.suppress(WireError):
             decode(json.dumps(body).encode())
-        except WireError:
-            pass
