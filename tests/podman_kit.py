@@ -142,7 +142,11 @@ def wheelhouse() -> Path:
 
 
 def build_image(p: Podman, base: str, tag: str) -> None:
-    """`podman build` of our Dockerfile on ``base``, offline, from a context of what it needs."""
+    """`podman build` of our Dockerfile on ``base``, offline, from a context of what it needs.
+
+    Without the layer cache: buildah 1.28 reused a `COPY . .` layer after the sources changed,
+    and the test would have checked a stale agent. The base and the wheels stay cached.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         ctx = Path(tmp)
         for name in CONTEXT_FILES:
@@ -152,10 +156,11 @@ def build_image(p: Podman, base: str, tag: str) -> None:
             shutil.copytree(REPO / name, ctx / name, ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copytree(wheelhouse(), ctx / "wheelhouse")
         p.run(
-            "build", "--pull=never", "--layers", "-t", tag, "-f", str(ctx / "Dockerfile"),
+            "build", "--pull=never", "--no-cache", "-t", tag, "-f", str(ctx / "Dockerfile"),
             "--build-arg", f"BASE_IMAGE={base}",
             "--build-arg", "PIP_NO_INDEX=1",
             "--build-arg", "PIP_FIND_LINKS=/src/wheelhouse",
             str(ctx),
             timeout=900,
         )  # fmt: skip
+    p.run("image", "prune", "--force")  # the previous build and the build stage: disk, not cache
