@@ -24,6 +24,7 @@ from agent.resolver import Resolution
 from agent.wire import Hello, Identity, Message, Refuse
 
 __all__ = [
+    "AddressProbed",
     "Attempted",
     "Contacts",
     "Lost",
@@ -32,6 +33,7 @@ __all__ = [
     "Opened",
     "Posted",
     "Received",
+    "Swept",
 ]
 
 SEND_TIMEOUT = 2.0
@@ -51,9 +53,25 @@ class Attempted:
 
 @dataclass(frozen=True)
 class Nudge:
-    """Peer ``index`` contacted us: it is up, try it now."""
+    """Peer ``index`` contacted us from ``address``: it is up, try it now."""
 
     index: int
+    address: str
+
+
+@dataclass(frozen=True)
+class Swept:
+    """The Service's own name resolved (bulk discovery): every published address, or why not."""
+
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
+class AddressProbed:
+    """An address from the Service's records was probed; the hello says which peer it is."""
+
+    address: str
+    result: ProbeResult
 
 
 @dataclass(frozen=True)
@@ -79,7 +97,7 @@ class Note:
     event: Event
 
 
-Posted = Attempted | Nudge | Opened | Received | Lost | Note
+Posted = Attempted | Nudge | Swept | AddressProbed | Opened | Received | Lost | Note
 
 
 @dataclass
@@ -117,6 +135,21 @@ class Contacts:
             reasons.append(f"{address}: {result.reason}" if several else result.reason)
         await self.post.send(Attempted(index, ProbeResult("; ".join(reasons))))
 
+    async def sweep(self) -> None:
+        """One bulk round: every address the Service publishes, in one query."""
+        await self.post.send(Swept(await self.resolve(self.config.topology.service_fqdn)))
+
+    async def probe_address(self, address: str) -> None:
+        result = await probe(
+            self.config.probe,
+            address,
+            me=self.me,
+            target=None,
+            token=self.config.token,
+            released=self.released(),
+        )
+        await self.post.send(AddressProbed(address, result))
+
     async def serve(self, stream: anyio.abc.SocketStream) -> None:
         """One incoming connection: a probe (answered, then closed) or a member's session."""
         channel = Channel(stream)
@@ -133,7 +166,7 @@ class Contacts:
             theirs = hello.identity
             same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
             if same and theirs.index < self.me.peers:
-                await self.post.send(Nudge(theirs.index))
+                await self.post.send(Nudge(theirs.index, channel.peer_address))
             if hello.role != "member":
                 return
             if not self.coordinates:

@@ -27,7 +27,7 @@ def hints_for(topology: Topology, resolv: ResolvConf | None, reasons: Sequence[s
             "Service selecting the Job's pods, with publishNotReadyAddresses: true? (Kubernetes "
             "publishes a pod that is not Ready, e.g. in an init container, only with it)"
         )
-    elif missing and all("NXDOMAIN" in r for r in missing):
+    elif missing and all("NXDOMAIN" in r or "not among" in r for r in missing):
         hints.append(
             "the missing peers are not in DNS: their pods may not have started yet (check "
             "parallelism and quota), or are not Ready without publishNotReadyAddresses: true"

@@ -46,6 +46,8 @@ class ProbeResult:
     released: bool = False
     #: the peer is of this job but disagrees on it: a configuration error, not a stale pod
     disagrees: bool = False
+    #: which peer answered (the tcp probe's hello says it)
+    index: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,7 +59,7 @@ async def probe(
     address: str,
     *,
     me: Identity,
-    target: int,
+    target: int | None,
     token: bytes | None,
     released: bool = False,
 ) -> ProbeResult:
@@ -75,7 +77,7 @@ async def probe(
         reply = await client_handshake(
             channel, me=me, role="probe", token=token, expected_index=target, released=released
         )
-        return ProbeResult(released=reply.released)
+        return ProbeResult(released=reply.released, index=reply.identity.index)
     except HandshakeFailed as exc:
         return ProbeResult(exc.reason, disagrees=exc.verdict == Verdict.DISAGREES)
     except WireError as exc:

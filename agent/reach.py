@@ -7,7 +7,7 @@ is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's n
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
@@ -40,8 +40,12 @@ class Reach:
         backoff: Backoff | None = None,
         max_in_flight: int = 256,
         rand: Callable[[], float] = random.random,
+        scheduled: Collection[int] | None = None,
     ) -> None:
+        """``scheduled``: the peers this schedules attempts for (default all); the others are
+        found another way (bulk discovery) and only reported here."""
         self.peers = [PeerState(i, next_at=now) for i in range(peers)]
+        self._scheduled = frozenset(range(peers) if scheduled is None else scheduled)
         self._backoff = backoff or Backoff()
         self._max_in_flight = max_in_flight
         self._rand = rand
@@ -58,7 +62,12 @@ class Reach:
         for peer in self.peers:
             if self._in_flight >= self._max_in_flight:
                 break
-            if not peer.reached and not peer.in_flight and peer.next_at <= now:
+            if (
+                not peer.reached
+                and not peer.in_flight
+                and peer.next_at <= now
+                and peer.index in self._scheduled
+            ):
                 peer.in_flight = True
                 self._in_flight += 1
                 chosen.append(peer.index)
@@ -101,7 +110,11 @@ class Reach:
         """The earliest time a peer becomes due, or None when nothing waits on the clock."""
         if self._in_flight >= self._max_in_flight:
             return None
-        times = [p.next_at for p in self.peers if not p.reached and not p.in_flight]
+        times = [
+            p.next_at
+            for p in self.peers
+            if not p.reached and not p.in_flight and p.index in self._scheduled
+        ]
         return min(times) if times else None
 
     def missing(self) -> list[PeerState]:

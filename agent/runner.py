@@ -19,13 +19,27 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent.barrier import Aborted, Action, Close, Connect, Coordinator, Member, Released, Send
 from agent.config import Config
-from agent.contacts import NO_CONN, Attempted, Contacts, Lost, Note, Nudge, Opened, Posted, Received
+from agent.contacts import (
+    NO_CONN,
+    AddressProbed,
+    Attempted,
+    Contacts,
+    Lost,
+    Note,
+    Nudge,
+    Opened,
+    Posted,
+    Received,
+    Swept,
+)
 from agent.errors import BarrierAborted, BarrierTimeout, ConfigError
 from agent.events import Event, Reporter
 from agent.hints import hints_for
 from agent.icmp import open_icmp_socket
+from agent.probes import ProbeResult
 from agent.reach import Reach
 from agent.resolver import Resolution, Resolver
+from agent.sweep import Sweep
 from agent.wire import Identity
 
 __all__ = ["Deps", "Outcome", "PeerInfo", "identity_of", "serve_and_wait"]
@@ -74,8 +88,9 @@ class _Loop:
     contacts: Contacts = field(init=False)
     coordinator: Coordinator | None = None
     member: Member | None = None
+    #: bulk discovery, when the probe's hello can tell which peer answers (the tcp probe)
+    sweep: Sweep | None = None
     addresses: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    reach_reported: bool = False
 
     @property
     def verdict(self) -> Released | Aborted | None:
@@ -109,9 +124,16 @@ class _Loop:
         if isinstance(item, Note):
             self.report(item.event)
         elif isinstance(item, Nudge):
-            self.reach.nudge(item.index, now)
+            self.nudged(item, now)
         elif isinstance(item, Attempted):
-            await self.attempted(item, now)
+            if not item.result.ok and not item.result.disagrees:
+                self.reach.failed(item.index, item.result.reason, now)
+            else:
+                await self.reached(item.index, item.result, item.address, item.addresses, now)
+        elif isinstance(item, Swept):
+            self.swept(item.resolution, now)
+        elif isinstance(item, AddressProbed):
+            await self.address_probed(item, now)
         elif isinstance(item, Opened):
             if self.coordinator is not None:
                 await self.act(self.coordinator.joined(item.conn, item.hello, now), now)
@@ -133,28 +155,60 @@ class _Loop:
             elif self.member is not None and item.conn in (NO_CONN, self.member.conn):
                 await self.act(self.member.connect_failed(item.reason, now), now)
 
-    async def attempted(self, item: Attempted, now: float) -> None:
-        index, result = item.index, item.result
+    def nudged(self, item: Nudge, now: float) -> None:
+        """Peer ``item.index`` said hello: it is up, so probe it now rather than after backoff."""
+        if self.sweep is None or item.index == self.me.index:
+            self.reach.nudge(item.index, now)
+        elif not self.reach.peers[item.index].reached and self.sweep.probe(item.address, push=True):
+            self.tg.start_soon(self.contacts.probe_address, item.address)
+
+    def swept(self, resolution: Resolution, now: float) -> None:
+        assert self.sweep is not None
+        if resolution.problem:
+            self.sweep.failed(resolution.problem, now)
+            return
+        for address in self.sweep.answered(resolution.addresses, now):
+            self.sweep.probe(address)
+            self.tg.start_soon(self.contacts.probe_address, address)
+
+    async def address_probed(self, item: AddressProbed, now: float) -> None:
+        assert self.sweep is not None
+        result = item.result
+        if result.ok and result.index is not None and result.index < self.me.peers:
+            self.sweep.probed(item.address, reached=True)
+            await self.reached(result.index, result, item.address, (item.address,), now)
+        else:
+            self.sweep.probed(item.address, reached=False, reason=result.reason)
+            if result.disagrees:
+                await self.reached(result.index or 0, result, item.address, (), now)
+
+    async def reached(
+        self,
+        index: int,
+        result: ProbeResult,
+        address: str,
+        addresses: tuple[str, ...],
+        now: float,
+    ) -> None:
+        """Peer ``index`` answered at ``address`` (or disagrees with us about the job)."""
         if result.disagrees:
-            reason = result.reason
             side = self.coordinator or self.member
             if side is None:
-                raise BarrierAborted(reason)
-            await self.act(side.abort(reason, now), now)
+                raise BarrierAborted(result.reason)
+            await self.act(side.abort(result.reason, now), now)
             return
-        if not result.ok:
-            self.reach.failed(index, result.reason, now)
+        if self.reach.peers[index].reached:
             return
-        self.reach.succeeded(index, item.address, now)
-        self.addresses[index] = item.addresses
+        self.reach.succeeded(index, address, now)
+        self.addresses[index] = addresses
         self.report(
             Event(
                 "reached",
-                f"reached {self.config.topology.display(index)} at {item.address} "
+                f"reached {self.config.topology.display(index)} at {address} "
                 f"({self.config.probe}) after {self.elapsed(now):.3f}s",
                 {
                     "peer": index,
-                    "address": item.address,
+                    "address": address,
                     "probe": str(self.config.probe),
                     "elapsed": round(self.elapsed(now), 3),
                 },
@@ -164,8 +218,9 @@ class _Loop:
             side = self.coordinator or self.member
             if side is not None:
                 await self.act(side.peer_released(now), now)
-        if self.reach.done and not self.reach_reported:
-            self.reach_reported = True
+        if self.reach.done:
+            if self.sweep is not None:
+                self.sweep.stop()
             self.report(
                 Event(
                     "reached-all",
@@ -179,12 +234,24 @@ class _Loop:
                 await self.act(self.member.reached_all(now), now)
 
     def missing_reasons(self) -> list[tuple[int, str]]:
-        out = [(p.index, p.reason) for p in self.reach.missing()]
+        out = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
         if not out and self.coordinator is not None:
             out = [(i, f"barrier: {why}") for i, why in self.coordinator.waiting_for()]
         elif not out and self.member is not None:
             out = [(0, f"barrier: {self.member.last_problem}")]
         return out
+
+    def reason(self, index: int) -> str:
+        """Why peer ``index`` is not reached yet."""
+        if self.sweep is None or index == self.me.index:
+            return self.reach.peers[index].reason
+        if self.sweep.problem:  # the Service name itself does not resolve
+            return self.sweep.problem
+        why = f"not among the {len(self.sweep.published)} addresses the Service publishes"
+        if self.sweep.unidentified:
+            shown = list(self.sweep.unidentified.items())[:3]
+            why += "; unanswered: " + ", ".join(f"{a} ({r})" for a, r in shown)
+        return why
 
     def progress(self, now: float) -> None:
         missing = self.missing_reasons()
@@ -204,7 +271,7 @@ class _Loop:
     def timeout(self) -> BarrierTimeout:
         missing = self.missing_reasons()
         lines = [f"{self.config.topology.display(i)}: {why}" for i, why in missing]
-        reasons = [p.reason if not p.reached else "" for p in self.reach.peers]
+        reasons = [self.reason(p.index) if not p.reached else "" for p in self.reach.peers]
         return BarrierTimeout(
             f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
             missing=lines,
@@ -266,6 +333,8 @@ async def serve_and_wait(
     start = deps.clock()
     async with listener, send, receive, anyio.create_task_group() as tg:
         me = identity_of(config)
+        # Bulk discovery needs the hello to say who answers; other probes resolve each name.
+        bulk = config.probe.kind == "tcp" and config.probe.port is None
         loop = _Loop(
             config=config,
             deps=deps,
@@ -273,7 +342,13 @@ async def serve_and_wait(
             me=me,
             tg=tg,
             start=start,
-            reach=Reach(config.topology.peers, now=start, rand=deps.rand),
+            reach=Reach(
+                config.topology.peers,
+                now=start,
+                rand=deps.rand,
+                scheduled={config.topology.index} if bulk else None,
+            ),
+            sweep=Sweep(now=start, rand=deps.rand) if bulk else None,
         )
         if config.barrier == "all":
             if config.topology.index == 0:
@@ -316,12 +391,16 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted]) -> Outco
             raise loop.timeout()
         for index in loop.reach.due(now):
             loop.tg.start_soon(loop.contacts.attempt, index)
+        if loop.sweep is not None and loop.sweep.query_due(now):
+            loop.tg.start_soon(loop.contacts.sweep)
         if loop.member is not None:
             await loop.act(loop.member.poll(now), now)
         if now >= next_progress and verdict is None:
             loop.progress(now)
             next_progress = now + PROGRESS_EVERY
         wakeups = [deadline, next_progress, loop.reach.next_wakeup() or math.inf]
+        if loop.sweep is not None:
+            wakeups.append(loop.sweep.next_wakeup() or math.inf)
         if loop.member is not None:
             wakeups.append(loop.member.next_wakeup() or math.inf)
         if loop.coordinator is not None:

@@ -42,6 +42,11 @@ class Topology:
         """``<service>.<namespace>.svc.<zone>`` without the trailing dot."""
         return f"{self.service}.{self.namespace}.svc.{self.zone}"
 
+    @property
+    def service_fqdn(self) -> str:
+        """The headless Service's own name: one A record per published pod."""
+        return f"{self.domain}."
+
     def fqdn(self, i: int) -> str:
         """The absolute DNS name of peer ``i`` (trailing dot)."""
         return f"{self.hostname(i)}.{self.domain}."

@@ -80,16 +80,22 @@ DERIVED = [
 
 
 @pytest.mark.parametrize(("values", "facts", "expected"), DERIVED)
-def test_topology_is_derived(values: dict[str, str], facts: PodFacts, expected: tuple[str, ...]) -> None:
+def test_topology_is_derived(
+    values: dict[str, str], facts: PodFacts, expected: tuple[str, ...]
+) -> None:
     t = build_config("wait", {"peers": "3", "index": "1", **values}, facts).topology
     assert (t.job, t.service, t.namespace, t.zone) == expected
 
 
 BAD = [
-    pytest.param({"peers": "abc"}, ["--peers / PEER_AGENT_PEERS: not a positive integer"], id="peers-nan"),
+    pytest.param(
+        {"peers": "abc"}, ["--peers / PEER_AGENT_PEERS: not a positive integer"], id="peers-nan"
+    ),
     pytest.param({"peers": "0"}, ["--peers / PEER_AGENT_PEERS"], id="peers-zero"),
     pytest.param({"peers": ""}, ["--peers / PEER_AGENT_PEERS: required"], id="peers-missing"),
-    pytest.param({"index": "x"}, ["--index / JOB_COMPLETION_INDEX: not a non-negative"], id="index-nan"),
+    pytest.param(
+        {"index": "x"}, ["--index / JOB_COMPLETION_INDEX: not a non-negative"], id="index-nan"
+    ),
     pytest.param({"index": "-1"}, ["--index / JOB_COMPLETION_INDEX"], id="index-negative"),
     pytest.param({"index": "3"}, ["index 3 is not below the peer count 3"], id="index-too-big"),
     pytest.param({"index": ""}, ["--index / JOB_COMPLETION_INDEX: required"], id="index-missing"),
@@ -102,14 +108,20 @@ BAD = [
     pytest.param({"service": "a.b"}, ["--service / PEER_AGENT_SERVICE"], id="service-not-label"),
     pytest.param({"port": "70000"}, ["--port / PEER_AGENT_PORT: not a port"], id="port-range"),
     pytest.param({"port": "http"}, ["--port / PEER_AGENT_PORT"], id="port-nan"),
-    pytest.param({"timeout": "soon"}, ["--timeout / PEER_AGENT_TIMEOUT: not a duration"], id="duration"),
+    pytest.param(
+        {"timeout": "soon"}, ["--timeout / PEER_AGENT_TIMEOUT: not a duration"], id="duration"
+    ),
     pytest.param({"timeout": "-5s"}, ["--timeout / PEER_AGENT_TIMEOUT"], id="duration-negative"),
     pytest.param({"probe": "udp"}, ["--probe / PEER_AGENT_PROBE: unknown probe"], id="probe"),
     pytest.param({"probe": "tcp:0"}, ["--probe / PEER_AGENT_PROBE: not a port"], id="probe-port"),
     pytest.param({"barrier": "some"}, ["--barrier / PEER_AGENT_BARRIER"], id="barrier"),
     pytest.param({"log_format": "xml"}, ["--log-format / PEER_AGENT_LOG_FORMAT"], id="log-format"),
-    pytest.param({"dns_server": "dns.local"}, ["--dns-server / PEER_AGENT_DNS_SERVER"], id="dns-host"),
-    pytest.param({"dns_server": "10.0.0.1:x"}, ["--dns-server / PEER_AGENT_DNS_SERVER"], id="dns-port"),
+    pytest.param(
+        {"dns_server": "dns.local"}, ["--dns-server / PEER_AGENT_DNS_SERVER"], id="dns-host"
+    ),
+    pytest.param(
+        {"dns_server": "10.0.0.1:x"}, ["--dns-server / PEER_AGENT_DNS_SERVER"], id="dns-port"
+    ),
     pytest.param({"listen": "eth0"}, ["--listen / PEER_AGENT_LISTEN"], id="listen"),
     pytest.param({"slots": "0"}, ["--slots / PEER_AGENT_SLOTS"], id="slots"),
     pytest.param({"token": "a", "token_file": "/x"}, ["not both"], id="token-twice"),

@@ -1,0 +1,92 @@
+"""Bulk discovery: one DNS query for the whole Service per round, instead of one per peer.
+
+A headless Service's own name lists every published pod address. The agent's hello says which
+pod answers at an address, so probing the addresses maps them to peers: one query per round
+whatever N is, and a stale address (a replaced pod) simply answers as somebody else or not at all.
+Rounds back off like a peer's retries while nothing changes and stop once every peer is reached.
+
+Pure: the runner reports answers and probe results with the time; this says what to do next.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+
+from agent.backoff import Backoff
+
+__all__ = ["Sweep"]
+
+
+class Sweep:
+    def __init__(
+        self,
+        *,
+        now: float,
+        backoff: Backoff | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self._backoff = backoff or Backoff()
+        self._rand = rand
+        self._next_query: float | None = now
+        self._querying = False
+        self._quiet_rounds = 0
+        self.published: frozenset[str] = frozenset()
+        #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
+        self.problem = "not queried yet"
+        self._identified: set[str] = set()  # addresses that answered as a reached peer
+        self._probing: set[str] = set()
+        #: addresses that did not answer as a peer, and why (for progress lines)
+        self.unidentified: dict[str, str] = {}
+
+    # --- DNS rounds ---------------------------------------------------------------------------
+    def query_due(self, now: float) -> bool:
+        if self._querying or self._next_query is None or self._next_query > now:
+            return False
+        self._querying, self._next_query = True, None
+        return True
+
+    def answered(self, addresses: Iterable[str], now: float) -> list[str]:
+        """The Service's addresses arrived; returns those to probe now."""
+        self._querying, self.problem = False, ""
+        published = frozenset(addresses)
+        self._quiet_rounds = self._quiet_rounds + 1 if published == self.published else 0
+        self.published = published
+        self._schedule(now)
+        return [a for a in sorted(published) if self._should_probe(a)]
+
+    def failed(self, problem: str, now: float) -> None:
+        self._querying, self.problem = False, problem
+        self.published = frozenset()
+        self._quiet_rounds += 1
+        self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        self._next_query = now + self._backoff.delay(self._quiet_rounds + 1, self._rand())
+
+    def stop(self) -> None:
+        """Every peer is reached: no more rounds."""
+        self._next_query = None
+
+    def next_wakeup(self) -> float | None:
+        return self._next_query
+
+    # --- probes of single addresses ------------------------------------------------------------
+    def _should_probe(self, address: str) -> bool:
+        return address not in self._identified and address not in self._probing
+
+    def probe(self, address: str, *, push: bool = False) -> bool:
+        """Claim ``address`` for a probe; False when it needs none. A push (an unreached peer
+        said hello from there) probes even an address known for another peer: it was reused."""
+        if address in self._probing or (address in self._identified and not push):
+            return False
+        self._probing.add(address)
+        return True
+
+    def probed(self, address: str, *, reached: bool, reason: str = "") -> None:
+        self._probing.discard(address)
+        if reached:
+            self._identified.add(address)
+            self.unidentified.pop(address, None)
+        else:
+            self.unidentified[address] = reason

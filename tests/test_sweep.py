@@ -1,0 +1,60 @@
+"""Bulk discovery rounds: one query a round, backoff while nothing changes, pushes at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.sweep import Sweep
+
+pytestmark = pytest.mark.timeout(10)
+
+
+def test_one_query_at_a_time_then_backoff_while_nothing_changes() -> None:
+    sweep = Sweep(now=0.0, rand=lambda: 0.999)
+    assert sweep.query_due(0.0)
+    assert not sweep.query_due(0.0)  # in flight
+    assert sweep.answered(["10.0.0.2", "10.0.0.1"], 0.01) == ["10.0.0.1", "10.0.0.2"]
+    gaps = []
+    now = 0.01
+    for _ in range(6):
+        wake = sweep.next_wakeup()
+        assert wake is not None
+        gaps.append(round(wake - now, 3))
+        now = wake
+        assert sweep.query_due(now)
+        sweep.answered(["10.0.0.2", "10.0.0.1"], now)
+    assert gaps == sorted(gaps) and gaps[-1] <= 1.0  # grows to the cap: about one query a second
+
+
+def test_new_addresses_restart_the_fast_rounds() -> None:
+    sweep = Sweep(now=0.0, rand=lambda: 0.999)
+    for t in range(5):
+        sweep.query_due(float(t))
+        sweep.answered(["a"], float(t))
+    sweep.query_due(10.0)
+    sweep.answered(["a", "b"], 10.0)
+    assert sweep.next_wakeup() == pytest.approx(10.0 + 0.1 * 0.999)
+
+
+def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
+    sweep = Sweep(now=0.0)
+    sweep.query_due(0.0)
+    for address in sweep.answered(["a", "b"], 0.0):
+        assert sweep.probe(address)
+    sweep.probed("a", reached=True)
+    sweep.probed("b", reached=False, reason="refused")
+    assert sweep.unidentified == {"b": "refused"}
+    sweep.query_due(5.0)
+    assert sweep.answered(["a", "b"], 5.0) == ["b"]
+    assert not sweep.probe("a")
+    assert sweep.probe("a", push=True)  # an unreached peer said hello from a reused address
+    assert not sweep.probe("a", push=True)  # already in flight
+
+
+def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> None:
+    sweep = Sweep(now=0.0)
+    sweep.query_due(0.0)
+    sweep.failed("NXDOMAIN", 0.0)
+    assert sweep.problem == "NXDOMAIN" and sweep.published == frozenset()
+    sweep.stop()
+    assert sweep.next_wakeup() is None and not sweep.query_due(100.0)
