@@ -22,10 +22,10 @@ import dns.rrset
 class StubDnsServer:
     """``with StubDnsServer(records) as s:`` serves on 127.0.0.1, UDP ``s.port``, until the end.
 
-    ``records`` maps absolute names (trailing dot) to IPv4 addresses.
+    ``records`` maps absolute names (trailing dot) to IPv4 addresses (one, or a list).
     """
 
-    def __init__(self, records: dict[str, str] | None = None) -> None:
+    def __init__(self, records: dict[str, str | list[str]] | None = None) -> None:
         self.records = dict(records or {})
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
@@ -73,6 +73,7 @@ class StubDnsServer:
             if address is None:
                 reply.set_rcode(dns.rcode.NXDOMAIN)
             elif question.rdtype == dns.rdatatype.A:
-                reply.answer.append(dns.rrset.from_text(name, 5, "IN", "A", address))
+                addresses = [address] if isinstance(address, str) else address
+                reply.answer.append(dns.rrset.from_text_list(name, 5, "IN", "A", addresses))
             # else: the name exists without that type: NOERROR, empty answer
             self.sock.sendto(reply.to_wire(), addr)

@@ -147,7 +147,11 @@ def test_seed_example_runs_from_the_image_as_three_pods(
     peers = job["spec"]["completions"]
     name, service = job["metadata"]["name"], pod["subdomain"]
     fqdn = "{}-{}.{}.default.svc.cluster.local."
-    records = {fqdn.format(name, i, service): f"127.0.0.{10 + i}" for i in range(peers)}
+    records: dict[str, str | list[str]] = {
+        fqdn.format(name, i, service): f"127.0.0.{10 + i}" for i in range(peers)
+    }
+    # The headless Service's own name lists every pod, as cluster DNS serves it.
+    records[f"{service}.default.svc.cluster.local."] = [f"127.0.0.{10 + i}" for i in range(peers)]
     port = _free_port()
     with StubDnsServer(records) as dns:
         env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
