@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import anyio
+import anyio.abc
 
 from agent import __version__
 from agent.config import Config, load_config
@@ -112,15 +113,16 @@ async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, i
     received: int | None = None
     async with anyio.create_task_group() as tg:
 
-        async def watch() -> None:
+        async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             nonlocal received
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
                 async for signum in signals:
                     received = int(signum)
                     tg.cancel_scope.cancel()
                     return
 
-        tg.start_soon(watch)
+        await tg.start(watch)
         result = await work()
         tg.cancel_scope.cancel()
     return result, received
@@ -197,14 +199,6 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             assert report is not None
             print(_doctor_table(report), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
-        t = config.topology
-        printer(
-            Event(
-                "start",
-                f"pod {t.index} of {t.peers}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
-                f"probe {config.probe}, barrier {config.barrier}, port {config.port}",
-            )
-        )
         if args.command == "sidecar":
             _, signum = _run_async(lambda: _sidecar(config, printer))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.

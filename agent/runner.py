@@ -247,7 +247,7 @@ class _Loop:
             return self.reach.peers[index].reason
         if self.sweep.problem:  # the Service name itself does not resolve
             return self.sweep.problem
-        why = f"not among the {len(self.sweep.published)} addresses the Service publishes"
+        why = f"not in DNS: not among the {len(self.sweep.published)} addresses of the Service"
         if self.sweep.unidentified:
             shown = list(self.sweep.unidentified.items())[:3]
             why += "; unanswered: " + ", ".join(f"{a} ({r})" for a, r in shown)
@@ -364,6 +364,14 @@ async def serve_and_wait(
             coordinates=loop.coordinator is not None,
         )
         tg.start_soon(listener.serve, loop.contacts.serve)
+        t = config.topology
+        report(
+            Event(
+                "start",
+                f"pod {t.index} of {t.peers}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+                f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}",
+            )
+        )
         outcome = await _run(loop, receive)
         if after_release is not None:
             tg.start_soon(_keep_dispatching, loop, receive)
