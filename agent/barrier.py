@@ -123,6 +123,8 @@ class Coordinator:
 
     def peer_released(self, now: float) -> list[Action]:
         """A restarted coordinator learns from a peer that the barrier passed before."""
+        # The members got their verdict from the coordinator that decided it: nothing to await.
+        self._acked = set(self.members)
         return self._decide(Released("a peer reports the barrier already released"), now)
 
     def _forget(self, conn: int) -> None:
@@ -229,8 +231,12 @@ class Member:
             return self._decide(Aborted(message.reason))
         if isinstance(message, Refuse):
             return self._decide(Aborted(f"refused by the coordinator: {message.reason}"))
-        conn, self.conn = self.conn, None
-        return [Close(conn)] if conn is not None else []
+        # Nothing else is legal from the coordinator: drop the session and dial again. The retry
+        # is scheduled here because the runner ignores the loss of a session we no longer hold.
+        conn = self.conn
+        name = type(message).__name__.lower()
+        actions = self.connect_failed(f"unexpected {name} from the coordinator", now)
+        return [Close(conn), *actions] if conn is not None else actions
 
     def peer_released(self, now: float) -> list[Action]:
         """A peer's hello says the barrier was released already: this pod is a late joiner."""

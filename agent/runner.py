@@ -372,7 +372,8 @@ async def serve_and_wait(
                 f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}",
             )
         )
-        outcome = await _run(loop, receive)
+        # A sidecar stays up anyway, so it need not linger for acks before it reports ready.
+        outcome = await _run(loop, receive, linger=after_release is None)
         if after_release is not None:
             tg.start_soon(_keep_dispatching, loop, receive)
             await after_release(outcome)
@@ -380,7 +381,7 @@ async def serve_and_wait(
     return outcome
 
 
-async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted]) -> Outcome:
+async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted], *, linger: bool) -> Outcome:
     config, clock = loop.config, loop.deps.clock
     deadline = loop.start + config.timeout if config.timeout else math.inf
     next_progress = loop.start + PROGRESS_EVERY
@@ -391,7 +392,7 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted]) -> Outco
             if loop.coordinator is None or loop.coordinator.may_leave(now):
                 raise BarrierAborted(verdict.reason)
         elif isinstance(verdict, Released):
-            if loop.coordinator is None or loop.coordinator.may_leave(now):
+            if loop.coordinator is None or not linger or loop.coordinator.may_leave(now):
                 return loop.outcome(now)
         elif loop.coordinator is None and loop.member is None and loop.reach.done:
             return loop.outcome(now)
