@@ -19,6 +19,7 @@ from agent.config import Config
 from agent.errors import WireError
 from agent.events import Event
 from agent.handshake import Verdict, compare
+from agent.limits import MAX_IN_FLIGHT, max_contacts
 from agent.probes import ConnectFailed, ProbeResult, connect, probe
 from agent.resolver import Resolution
 from agent.wire import Hello, Identity, Message, Refuse
@@ -111,6 +112,11 @@ class Contacts:
     coordinates: bool
     channels: dict[int, Channel] = field(default_factory=dict)
     _conns: itertools.count[int] = field(default_factory=itertools.count)
+    _serving: int = 0
+    #: bulk rounds can list thousands of addresses: probe them a bounded number at a time
+    _probe_slots: anyio.CapacityLimiter = field(
+        default_factory=lambda: anyio.CapacityLimiter(MAX_IN_FLIGHT)
+    )
 
     async def attempt(self, index: int) -> None:
         """Resolve peer ``index`` afresh and probe each address until one is the right pod."""
@@ -140,18 +146,29 @@ class Contacts:
         await self.post.send(Swept(await self.resolve(self.config.topology.service_fqdn)))
 
     async def probe_address(self, address: str) -> None:
-        result = await probe(
-            self.config.probe,
-            address,
-            me=self.me,
-            target=None,
-            token=self.config.token,
-            released=self.released(),
-        )
+        async with self._probe_slots:
+            result = await probe(
+                self.config.probe,
+                address,
+                me=self.me,
+                target=None,
+                token=self.config.token,
+                released=self.released(),
+            )
         await self.post.send(AddressProbed(address, result))
 
     async def serve(self, stream: anyio.abc.SocketStream) -> None:
         """One incoming connection: a probe (answered, then closed) or a member's session."""
+        if self._serving >= max_contacts(self.me.peers):
+            await stream.aclose()  # a flood: a real peer retries after its backoff
+            return
+        self._serving += 1
+        try:
+            await self._serve(stream)
+        finally:
+            self._serving -= 1
+
+    async def _serve(self, stream: anyio.abc.SocketStream) -> None:
         channel = Channel(stream)
         async with stream:
             try:

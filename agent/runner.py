@@ -36,6 +36,7 @@ from agent.errors import BarrierAborted, BarrierTimeout, ConfigError
 from agent.events import Event, Reporter
 from agent.hints import hints_for
 from agent.icmp import open_icmp_socket
+from agent.limits import MAX_IN_FLIGHT, ensure_fd_limit
 from agent.probes import ProbeResult
 from agent.reach import Reach
 from agent.resolver import Resolution, Resolver
@@ -319,6 +320,7 @@ async def serve_and_wait(
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
     _check_probe(config)
+    ensure_fd_limit(config.topology.peers)
     resolve = deps.resolve
     if resolve is None:
         servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
@@ -346,6 +348,7 @@ async def serve_and_wait(
                 config.topology.peers,
                 now=start,
                 rand=deps.rand,
+                max_in_flight=MAX_IN_FLIGHT,
                 scheduled={config.topology.index} if bulk else None,
             ),
             sweep=Sweep(now=start, rand=deps.rand) if bulk else None,

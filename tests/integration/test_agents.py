@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,13 @@ def test_token_mismatch_is_refused_and_never_counted(agents: Agents, tmp_path: P
     assert code == 3  # pod 1 never counted
     assert "token" in err
     assert "s3cret" not in err  # the secret is never logged
+
+
+def test_a_file_limit_too_low_for_the_peer_count_is_a_usage_error(agents: Agents) -> None:
+    proc = agents.start("wait", 0, 2000, "--timeout", "2s")
+    proc.communicate()
+    argv = ["prlimit", "--nofile=256:256", "--", *proc.args]  # type: ignore[misc]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert "--peers / PEER_AGENT_PEERS: 2000 peers need about" in done.stderr
+    assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
