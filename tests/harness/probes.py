@@ -1,0 +1,38 @@
+"""Container probes (httpGet, tcpSocket, exec), run against the pod's address.
+
+kubelet probes from the node; here the probe's socket is made inside the pod's namespace and
+connects to the pod's own address, which exercises the same listener.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+from tests.harness.netns import PodNet
+from tests.harness.nsutil import netns_socket
+from tests.harness.workload import Probe
+
+
+def probe_ok(probe: Probe, net: PodNet, timeout: float) -> bool:
+    if probe.command:
+        argv = ["ip", "netns", "exec", net.netns, *probe.command]
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=timeout).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+    if probe.port is None:
+        return False
+    try:
+        with netns_socket(net.netns, socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect((net.address, probe.port))
+            if probe.http_path is None:
+                return True
+            request = f"GET {probe.http_path} HTTP/1.1\r\nHost: {net.address}\r\n"
+            sock.sendall((request + "Connection: close\r\n\r\n").encode())
+            status = sock.recv(64).split(b" ", 2)
+            # kubelet: any status from 200 to 399 is success.
+            return len(status) > 1 and status[1].isdigit() and 200 <= int(status[1]) < 400
+    except OSError:
+        return False

@@ -1,0 +1,316 @@
+"""A workload as its user writes it: a headless Service and an Indexed Job, read from YAML.
+
+Only what the harness acts on is kept, in frozen dataclasses; everything else in the manifest
+(resources, images' registries, seccomp, ...) is accepted and ignored. A directory with a
+kustomization.yaml is rendered with `kubectl kustomize`, so tests run exactly what `k8s/` ships.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Doc = Mapping[str, Any]
+
+
+class WorkloadError(ValueError):
+    """The manifest lacks something the harness needs (or uses what it cannot model)."""
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """`value`, or a Downward API `fieldRef` path, or a Secret key (resolved at pod start)."""
+
+    name: str
+    value: str | None = None
+    field_path: str | None = None
+    secret: tuple[str, str] | None = None  # (secret name, key)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The subset of a container probe the harness runs: httpGet, tcpSocket or exec."""
+
+    http_path: str | None = None
+    port: int | None = None
+    command: tuple[str, ...] = ()
+    period: float = 10.0
+    initial_delay: float = 0.0
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class Security:
+    """The security context fields that change what a process may do on the host."""
+
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    drop: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: tuple[EnvVar, ...] = ()
+    ports: tuple[tuple[str | None, int], ...] = ()  # (name, containerPort)
+    restart_policy: str | None = None  # "Always" on an init container = native sidecar
+    security: Security = field(default_factory=Security)
+    startup_probe: Probe | None = None
+    readiness_probe: Probe | None = None
+    mounts: tuple[tuple[str, str], ...] = ()  # (volume name, mountPath)
+
+    @property
+    def is_sidecar(self) -> bool:
+        return self.restart_policy == "Always"
+
+
+@dataclass(frozen=True)
+class DNSConfig:
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    subdomain: str | None
+    restart_policy: str
+    dns_policy: str
+    dns_config: DNSConfig
+    init_containers: tuple[Container, ...]
+    containers: tuple[Container, ...]
+    sysctls: tuple[tuple[str, str], ...]
+    security: Security
+    labels: tuple[tuple[str, str], ...]
+    volumes: tuple[str, ...]  # emptyDir names
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    namespace: str
+    completions: int
+    parallelism: int
+    completion_mode: str
+    pod_replacement_policy: str
+    backoff_limit: int | None  # None: not in the manifest
+    template: PodTemplate
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str | None
+    port: int
+    protocol: str
+    target_port: int | str  # a name is resolved against each pod's container ports
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str
+    headless: bool
+    publish_not_ready_addresses: bool
+    selector: tuple[tuple[str, str], ...]
+    ports: tuple[ServicePort, ...]
+
+
+@dataclass(frozen=True)
+class Workload:
+    services: tuple[Service, ...]
+    jobs: tuple[Job, ...]
+    secrets: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+
+    def job(self, name: str | None = None) -> Job:
+        for job in self.jobs:
+            if name is None or job.name == name:
+                return job
+        raise WorkloadError(f"no Job {name or ''} in the workload".replace("  ", " "))
+
+    def service_for(self, job: Job) -> Service | None:
+        """The Service named by the pod template's subdomain, as the EndpointSlice controller
+        pairs them (same namespace)."""
+        for svc in self.services:
+            if svc.name == job.template.subdomain and svc.namespace == job.namespace:
+                return svc
+        return None
+
+    def secret(self, name: str, key: str) -> str:
+        for secret_name, items in self.secrets:
+            if secret_name == name:
+                for k, v in items:
+                    if k == key:
+                        return v
+        raise WorkloadError(f"secret {name}/{key} is not in the workload")
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value or ())
+
+
+def _security(doc: Doc | None) -> Security:
+    doc = doc or {}
+    caps = doc.get("capabilities") or {}
+    return Security(
+        run_as_user=doc.get("runAsUser"),
+        run_as_group=doc.get("runAsGroup"),
+        drop=tuple(str(c).upper() for c in caps.get("drop") or ()),
+        add=tuple(str(c).upper() for c in caps.get("add") or ()),
+    )
+
+
+def _probe(doc: Doc | None) -> Probe | None:
+    if not doc:
+        return None
+    http = doc.get("httpGet")
+    tcp = doc.get("tcpSocket")
+    exec_ = doc.get("exec")
+    port = (http or tcp or {}).get("port")
+    if port is not None and not isinstance(port, int):
+        raise WorkloadError(f"probe port {port!r}: only numeric probe ports are modelled")
+    return Probe(
+        http_path=http.get("path", "/") if http else None,
+        port=port,
+        command=_strs(exec_.get("command")) if exec_ else (),
+        period=float(doc.get("periodSeconds", 10)),
+        initial_delay=float(doc.get("initialDelaySeconds", 0)),
+        failure_threshold=int(doc.get("failureThreshold", 3)),
+    )
+
+
+def _env(doc: Doc) -> EnvVar:
+    source = doc.get("valueFrom")
+    if source is None:
+        return EnvVar(str(doc["name"]), value=str(doc.get("value", "")))
+    if "fieldRef" in source:
+        return EnvVar(str(doc["name"]), field_path=str(source["fieldRef"]["fieldPath"]))
+    if "secretKeyRef" in source:
+        ref = source["secretKeyRef"]
+        return EnvVar(str(doc["name"]), secret=(str(ref["name"]), str(ref["key"])))
+    raise WorkloadError(f"env {doc['name']}: only value, fieldRef and secretKeyRef are modelled")
+
+
+def _container(doc: Doc) -> Container:
+    return Container(
+        name=str(doc["name"]),
+        image=str(doc.get("image", "")),
+        command=_strs(doc.get("command")),
+        args=_strs(doc.get("args")),
+        env=tuple(_env(e) for e in doc.get("env") or ()),
+        ports=tuple((p.get("name"), int(p["containerPort"])) for p in doc.get("ports") or ()),
+        restart_policy=doc.get("restartPolicy"),
+        security=_security(doc.get("securityContext")),
+        startup_probe=_probe(doc.get("startupProbe")),
+        readiness_probe=_probe(doc.get("readinessProbe")),
+        mounts=tuple((str(m["name"]), str(m["mountPath"])) for m in doc.get("volumeMounts") or ()),
+    )
+
+
+def _template(doc: Doc) -> PodTemplate:
+    spec = doc.get("spec") or {}
+    meta = doc.get("metadata") or {}
+    dns_config = spec.get("dnsConfig") or {}
+    pod_security = spec.get("securityContext") or {}
+    for volume in spec.get("volumes") or ():
+        if "emptyDir" not in volume:
+            raise WorkloadError(f"volume {volume.get('name')}: only emptyDir is modelled")
+    return PodTemplate(
+        subdomain=spec.get("subdomain"),
+        restart_policy=str(spec.get("restartPolicy", "Never")),
+        dns_policy=str(spec.get("dnsPolicy", "ClusterFirst")),
+        dns_config=DNSConfig(
+            nameservers=_strs(dns_config.get("nameservers")),
+            searches=_strs(dns_config.get("searches")),
+            options=tuple(
+                (str(o["name"]), None if o.get("value") is None else str(o["value"]))
+                for o in dns_config.get("options") or ()
+            ),
+        ),
+        init_containers=tuple(_container(c) for c in spec.get("initContainers") or ()),
+        containers=tuple(_container(c) for c in spec.get("containers") or ()),
+        sysctls=tuple((str(s["name"]), str(s["value"])) for s in pod_security.get("sysctls") or ()),
+        security=_security(pod_security),
+        labels=tuple((str(k), str(v)) for k, v in (meta.get("labels") or {}).items()),
+        volumes=tuple(str(v["name"]) for v in spec.get("volumes") or ()),
+    )
+
+
+def _job(doc: Doc) -> Job:
+    meta, spec = doc["metadata"], doc["spec"]
+    completions = int(spec.get("completions", 1))
+    mode = str(spec.get("completionMode", "NonIndexed"))
+    if mode != "Indexed":
+        raise WorkloadError(f"Job {meta['name']}: only completionMode: Indexed is modelled")
+    return Job(
+        name=str(meta["name"]),
+        namespace=str(meta.get("namespace", "default")),
+        completions=completions,
+        parallelism=int(spec.get("parallelism", completions)),
+        completion_mode=mode,
+        pod_replacement_policy=str(spec.get("podReplacementPolicy", "TerminatingOrFailed")),
+        backoff_limit=None if "backoffLimit" not in spec else int(spec["backoffLimit"]),
+        template=_template(spec["template"]),
+    )
+
+
+def _service(doc: Doc) -> Service:
+    meta, spec = doc["metadata"], doc.get("spec") or {}
+    return Service(
+        name=str(meta["name"]),
+        namespace=str(meta.get("namespace", "default")),
+        headless=spec.get("clusterIP") == "None",
+        publish_not_ready_addresses=bool(spec.get("publishNotReadyAddresses", False)),
+        selector=tuple((str(k), str(v)) for k, v in (spec.get("selector") or {}).items()),
+        ports=tuple(_service_port(p) for p in spec.get("ports") or ()),
+    )
+
+
+def _service_port(doc: Doc) -> ServicePort:
+    target = doc.get("targetPort", doc["port"])
+    return ServicePort(
+        name=doc.get("name"),
+        port=int(doc["port"]),
+        protocol=str(doc.get("protocol", "TCP")),
+        target_port=target if isinstance(target, int) else str(target),
+    )
+
+
+def _secret(doc: Doc) -> tuple[str, tuple[tuple[str, str], ...]]:
+    items = {str(k): base64.b64decode(v).decode() for k, v in (doc.get("data") or {}).items()}
+    items |= {str(k): str(v) for k, v in (doc.get("stringData") or {}).items()}
+    return str(doc["metadata"]["name"]), tuple(sorted(items.items()))
+
+
+def parse(text: str) -> Workload:
+    """The Services, Indexed Jobs and Secrets of a multi-document YAML stream."""
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    return Workload(
+        services=tuple(_service(d) for d in docs if d.get("kind") == "Service"),
+        jobs=tuple(_job(d) for d in docs if d.get("kind") == "Job"),
+        secrets=tuple(_secret(d) for d in docs if d.get("kind") == "Secret"),
+    )
+
+
+def load(path: Path) -> Workload:
+    """A YAML file, or a kustomization directory rendered by `kubectl kustomize`."""
+    path = Path(path)
+    if path.is_dir():
+        rendered = subprocess.run(
+            ["kubectl", "kustomize", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return parse(rendered.stdout)
+    return parse(path.read_text())
