@@ -31,7 +31,7 @@ from tests.harness.containers import write_shim
 from tests.harness.dnsquery import DNSAnswer, query
 from tests.harness.endpoints import Endpoints
 from tests.harness.jobrun import Delays, JobRun, make_pods
-from tests.harness.netns import PING_ALL, ClusterNetwork
+from tests.harness.netns import NODE_DNS_ADDRESS, PING_ALL, ClusterNetwork
 from tests.harness.pod import Pod
 from tests.harness.workload import Workload
 
@@ -45,9 +45,9 @@ class ClusterOptions:
     publish_delay: float = 0.0  # EndpointSlice -> CoreDNS lag
     negative_ttl: int = 0  # CoreDNS cache for NXDOMAIN (0: no cache in front)
     record_ttl: int = 0  # TTL of published records (CoreDNS `ttl`)
-    # The node's resolv.conf (what dnsPolicy: Default inherits): a resolver that is not
-    # cluster DNS and knows nothing of the cluster zone (nothing listens there).
-    node_resolv: str = "nameserver 198.18.0.53\nsearch node.internal\n"
+    # The node's resolv.conf (what dnsPolicy: Default inherits): the node's own resolver,
+    # which is not cluster DNS and answers NXDOMAIN for every cluster name.
+    node_resolv: str = f"nameserver {NODE_DNS_ADDRESS}\nsearch node.internal\n"
     probe_period: float | None = 0.2  # overrides probes' periodSeconds to keep tests fast
 
 
@@ -64,6 +64,14 @@ class Cluster:
             netns=self.net.node_ns,
             ttl=self.options.record_ttl,
             negative_ttl=self.options.negative_ttl,
+        )
+        self.node_dns = ClusterDNS(
+            self.workdir / "node-dns",
+            zone="node.internal",
+            listen=NODE_DNS_ADDRESS,
+            port=53,
+            netns=self.net.node_ns,
+            outside="static",
         )
         self.jobs: list[JobRun] = []
         self._cond = threading.Condition()
@@ -95,6 +103,7 @@ class Cluster:
             write_shim(self.shim_dir)
             self.net.start()
             self.dns.start()
+            self.node_dns.start()
             self._controller.start()
         except BaseException:
             self.stop()
@@ -113,6 +122,7 @@ class Cluster:
             self._events.put(None)
             self._controller.join(timeout=10)
         self.dns.stop()
+        self.node_dns.stop()
         self.net.stop()
         for run in self.jobs:
             run.remove_mount_points()

@@ -63,7 +63,8 @@ def _control(sock_path: Path, command: str, lines: Sequence[str] | None = None) 
 class _Unbound:
     """One unbound process: config, control socket, pidfile and log under its own directory."""
 
-    def __init__(self, workdir: Path, name: str, netns: str | None) -> None:
+    def __init__(self, workdir: Path, name: str, netns: str | None, outside: str) -> None:
+        self.outside = outside
         self.workdir = workdir
         self.name = name
         self.netns = netns
@@ -89,7 +90,7 @@ class _Unbound:
             "  access-control: 0.0.0.0/0 allow\n"
             '  module-config: "iterator"\n'
             # Outside the cluster zone there is nothing to resolve and nowhere to ask.
-            '  local-zone: "." refuse\n'
+            f'  local-zone: "." {self.outside}\n'
             f"{server}"
             "remote-control:\n  control-enable: yes\n"
             f'  control-interface: "{self.sock}"\n  control-use-cert: no\n'
@@ -168,7 +169,10 @@ class ClusterDNS:
         netns: str | None = None,
         ttl: int = 0,
         negative_ttl: int = 0,
+        outside: str = "refuse",
     ) -> None:
+        """outside: what names outside the zone get, `refuse` (REFUSED) or `static`
+        (NXDOMAIN, as an upstream resolver answers for a name nobody has)."""
         self.workdir = Path(workdir)
         self.zone = zone.strip(".")
         self.address = listen
@@ -177,10 +181,10 @@ class ClusterDNS:
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self._auto_port = port == 0
-        self._backend = _Unbound(self.workdir, "dns", netns)
+        self._backend = _Unbound(self.workdir, "dns", netns, outside)
         self._front: _Unbound | None = None
         if negative_ttl > 0:
-            self._front = _Unbound(self.workdir, "dns-cache", netns)
+            self._front = _Unbound(self.workdir, "dns-cache", netns, "refuse")
 
     # ---- lifecycle -------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from tests.harness.nsutil import write_sysctl
 
 GATEWAY = "169.254.1.1"
 DNS_ADDRESS = "198.18.0.10"
+NODE_DNS_ADDRESS = "198.18.0.53"  # the node's own resolver (what dnsPolicy: Default gets)
 # Pods draw from 198.18.1.0 upwards; 198.18.0.0/24 is kept for cluster services.
 POD_RANGE = ipaddress.ip_network("198.18.0.0/15")
 FIRST_POD = ipaddress.ip_address("198.18.1.1")
@@ -104,6 +105,7 @@ class ClusterNetwork:
                     "link set lo up",
                     f"addr add {GATEWAY}/32 dev lo",
                     f"addr add {self.dns_address}/32 dev lo",
+                    f"addr add {NODE_DNS_ADDRESS}/32 dev lo",
                 ],
                 self.node_ns,
             )

@@ -1,0 +1,104 @@
+"""`make demo`: the seed task's example in three pods of the cluster in a box.
+
+    python -m tests.harness.demo            # k8s/examples/seed: peer-agent as the entrypoint
+    python -m tests.harness.demo --seed     # the seed's own bash ping loop, unchanged
+
+Prints what kubectl would (apply, wait, get pods, logs of every pod) and exits 0 when every pod
+Succeeded. Needs root (network namespaces); everything it creates is removed on exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.harness import leftovers, workload
+from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.jobrun import JobRun
+from tests.harness.pod import SUCCEEDED
+
+REPO = Path(__file__).resolve().parents[2]
+AGENT_EXAMPLE = REPO / "k8s" / "examples" / "seed"
+FALLBACK_EXAMPLE = Path(__file__).parent / "workloads" / "seed-peer-agent.yaml"
+SEED_EXAMPLE = Path(__file__).parent / "workloads" / "seed.yaml"
+JOB_TIMEOUT = 120.0
+
+
+def _age(since: float | None) -> str:
+    return "-" if since is None else f"{time.monotonic() - since:.1f}s"
+
+
+def _get_pods(run: JobRun) -> str:
+    rows = [("NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP")]
+    for pod in sorted(run.all_pods(), key=lambda p: (p.index, p.started_at or 0)):
+        status = "Completed" if pod.phase == SUCCEEDED else ("Error" if pod.ended else pod.phase)
+        total = len(run.job.template.containers)
+        ready = total if pod.ready else 0
+        rows.append((pod.name, f"{ready}/{total}", status, "0", _age(pod.started_at), pod.address))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", action="store_true", help="run the seed's bash script as is")
+    parser.add_argument(
+        "--publish-delay",
+        type=float,
+        default=2.0,
+        help="seconds between a pod change and DNS showing it (EndpointSlice lag; default 2)",
+    )
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("demo: needs root (it builds pods out of network namespaces)", file=sys.stderr)
+        return 2
+    if args.seed:
+        source = SEED_EXAMPLE
+    else:
+        source = AGENT_EXAMPLE if AGENT_EXAMPLE.is_dir() else FALLBACK_EXAMPLE
+    shown = source.relative_to(REPO)
+    apply_cmd = f"kubectl apply -k {shown}" if source.is_dir() else f"kubectl apply -f {shown}"
+    work = Path(tempfile.mkdtemp(prefix="peer-agent-demo-"))
+    leftovers.register_path(work)
+    try:
+        wl = workload.load(source)
+        with Cluster(work, ClusterOptions(publish_delay=args.publish_delay)) as cluster:
+            print(f"$ {apply_cmd}")
+            for svc in wl.services:
+                print(f"service/{svc.name} created")
+            started = time.monotonic()
+            runs = cluster.apply(wl)
+            for run in runs:
+                print(f"job.batch/{run.job.name} created")
+            ok = True
+            for run in runs:
+                print(f"$ kubectl wait --for=condition=complete job/{run.job.name}")
+                try:
+                    status = cluster.wait_job(run, JOB_TIMEOUT)
+                except TimeoutError:
+                    status = "Running"
+                took = time.monotonic() - started
+                print(f"job.batch/{run.job.name} {status} after {took:.1f}s")
+                print("$ kubectl get pods")
+                print(_get_pods(run))
+                for pod in sorted(run.all_pods(), key=lambda p: p.index):
+                    print(f"$ kubectl logs {pod.name}")
+                    print(cluster.logs(pod), end="")
+                ok = ok and status == "Complete"
+                ok = ok and all(p.phase == SUCCEEDED for p in run.all_pods())
+        print("all pods Succeeded" if ok else "NOT all pods Succeeded")
+        return 0 if ok else 1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        leftovers.unregister_path(work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
