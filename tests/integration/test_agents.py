@@ -161,3 +161,15 @@ def test_a_file_limit_too_low_for_the_peer_count_is_a_usage_error(agents: Agents
     assert done.returncode == 2
     assert "--peers / PEER_AGENT_PEERS: 2000 peers need about" in done.stderr
     assert "ulimit -n" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_json_logs_are_one_object_a_line(agents: Agents) -> None:
+    agents.publish(0)
+    code, _, err = finish(agents.start("wait", 0, 1, "--log-format", "json"))
+    assert code == 0
+    records = [json.loads(line) for line in err.splitlines()]
+    kinds = [r["event"] for r in records]
+    assert kinds[0] == "start" and "reached" in kinds and kinds[-1] == "released"
+    reached = next(r for r in records if r["event"] == "reached")
+    assert reached["peer"] == 0 and reached["address"] == agents.address(0)
+    assert all(r["index"] == 0 and r["ts"].endswith("+00:00") for r in records)
