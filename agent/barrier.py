@@ -123,6 +123,8 @@ class Coordinator:
 
     def peer_released(self, now: float) -> list[Action]:
         """A restarted coordinator learns from a peer that the barrier passed before."""
+        if self.verdict is not None:
+            return []  # decided here: the acks it awaits are still owed
         # The members got their verdict from the coordinator that decided it: nothing to await.
         self._acked = set(self.members)
         return self._decide(Released("a peer reports the barrier already released"), now)

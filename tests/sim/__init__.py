@@ -1,0 +1,1 @@
+"""Simulation of peer-agent clusters over the real pure cores (no I/O, no real clock)."""

@@ -1,0 +1,389 @@
+"""An in-memory cluster of N peer-agents: the real pure cores on a simulated clock and network.
+
+Every agent instance (a :class:`~tests.sim.node.Node`) holds a real ``Reach`` and a real
+``Coordinator`` (index 0) or ``Member``, fed exactly the way ``agent.runner._Loop`` feeds them
+(see node.py). Only what lies under the runner is simulated, here:
+
+- one heap of timed events ordered by (time, sequence number): a run is a pure function of its
+  seed and schedule, and simulated minutes take milliseconds;
+- DNS: peer i's name lists the addresses of its pods whose record is published, and the
+  Service's own name (a sweep, ``Contacts.sweep``) every published pod's;
+- a probe says hello at an address; a listening agent answers with its identity and ``released``
+  flag and is told who said hello (``serve``'s Nudge); the prober compares identities;
+- a session (``connect_coordinator`` + ``serve`` + ``session``) is a pair of :class:`End`, each
+  direction FIFO with a random delay per message, ended by FIN, reset, or half-open until the
+  keepalive notices; a hook (:attr:`Cluster.on_send`) decides the :class:`Fate` of each message;
+- in ``wait`` mode an agent exits when ``_run`` returns and its pod's record is withdrawn when the
+  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_dispatching``).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import heapq
+import itertools
+import math
+import random
+from collections.abc import Callable
+
+from agent.barrier import Released
+from agent.handshake import Verdict, compare
+from agent.probes import ProbeResult
+from agent.wire import Ack, Hello, Identity, Message
+from tests.sim.node import End, Node, Pod, RunnerModel
+
+__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "End", "Fate", "Node", "Pod", "RunnerModel"]
+
+KEEPALIVE = 10.0  # Channel.keepalive: 4 s idle, then 3 probes 2 s apart
+CONNECT_TIMEOUT = 3.0  # probes.CONNECT_TIMEOUT, and connect_coordinator's fail_after
+
+
+class Fate(enum.Enum):
+    """What the network does with one message sent on a session."""
+
+    DELIVER = "deliver"
+    LOST = "lost"  # the connection dies with the message in it: both ends see a reset
+    AFTER = "after"  # delivered, then the connection dies
+    SILENT = "silent"  # the send fails (runner's SEND_TIMEOUT) and the connection lives on
+
+
+class Cluster:
+    """N pods of one Indexed Job, their agents, DNS and network, on one simulated clock."""
+
+    def __init__(
+        self,
+        peers: int,
+        *,
+        seed: int = 0,
+        mode: str = "wait",
+        delay: tuple[float, float] = (0.0005, 0.005),
+        dns_delay: float = 0.0,
+        complete_delay: float = 0.0,
+        runner: RunnerModel | None = None,
+        job: str = "job",
+        uid: str = "uid-1",
+        port: int = 29300,
+    ) -> None:
+        self.peers, self.mode, self.delays = peers, mode, delay
+        self.runner = runner or RunnerModel()
+        self.dns_delay, self.complete_delay = dns_delay, complete_delay
+        self.job, self.uid, self.port = job, uid, port
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self._events: list[tuple[float, int, Callable[[], object]]] = []
+        self._seq = itertools.count()
+        self.pods: list[Pod] = []
+        self.nodes: list[Node] = []  # every instance ever started, in start order
+        self.on_send: Callable[[Node, Node, Message], Fate] | None = None
+        self.blocked: set[tuple[int, int]] = set()  # (from, to): probes and connects time out
+        self.slow: dict[tuple[int, int], float] = {}  # (from, to): extra delay of session messages
+        self.violations: list[str] = []
+        self.last_fault = 0.0  # last start, crash, reset or message fault: liveness counts from it
+
+    # --- clock ---------------------------------------------------------------------------------
+    def at(self, when: float, fn: Callable[[], object]) -> None:
+        heapq.heappush(self._events, (max(when, self.now), next(self._seq), fn))
+
+    def run_until(self, until: float) -> None:
+        while self._events and self._events[0][0] <= until:
+            when, _, fn = heapq.heappop(self._events)
+            self.now = when
+            fn()
+        self.now = max(self.now, until)
+
+    def delay(self) -> float:
+        return self.rng.uniform(*self.delays)
+
+    def post(self, node: Node, when: float, fn: Callable[[], None]) -> None:
+        """Something for ``node``'s loop at ``when``: handled, then the top of ``_run`` again."""
+
+        def deliver() -> None:
+            if node.alive:
+                fn()
+                node.step()
+
+        self.at(when, deliver)
+
+    def wake(self, node: Node, when: float) -> None:
+        if when == math.inf:
+            return
+        if when <= self.now:  # _run would spin: a core asked to be woken in the past
+            self.violations.append(f"{node} asked for a wakeup at {when} <= now {self.now}")
+            return
+        if self.now < node.wake_at <= when:
+            return  # an earlier wakeup is pending; that step will schedule the next one
+        node.wake_at = when
+        self.at(when, node.step)
+
+    # --- pods and agents -----------------------------------------------------------------------
+    def identity(self, index: int, **overrides: object) -> Identity:
+        fields: dict[str, object] = dict(
+            job=self.job, uid=self.uid, index=index, peers=self.peers, port=self.port
+        )
+        fields.update(overrides)
+        return Identity(**fields)  # type: ignore[arg-type]
+
+    def is_ours(self, me: Identity) -> bool:
+        """A pod of this job (a pod without the uid still is one: it disagrees, not a stranger)."""
+        return me.job == self.job and (me.uid == self.uid or not me.uid or not self.uid)
+
+    def start(
+        self, index: int, *, new_pod: bool = True, keep_old: bool = False, **spec: object
+    ) -> Node:
+        """Start an agent for ``index``: in a new pod (new address) or the pod it had before.
+
+        ``keep_old`` leaves other pods with that name in DNS (a stale pod of another run);
+        ``spec`` sets ``mode`` or overrides the identity (``peers``, ``uid``, ``port``, ``job``).
+        """
+        self.last_fault = self.now
+        old = [p for p in self.pods if p.index == index and p.withdrawn_at > self.now]
+        if not keep_old:
+            for pod in old:
+                if pod.node is not None and pod.node.alive:
+                    self.kill(pod.node)  # the pod is deleted: its agent goes, sockets closed
+        if new_pod or not old:
+            for pod in [] if keep_old else old:
+                pod.withdrawn_at = self.now
+            pod = Pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
+            self.pods.append(pod)
+        else:
+            pod = old[-1]
+        mode = str(spec.pop("mode", self.mode))
+        node = Node(self, pod, self.identity(index, **spec), mode)
+        pod.node = node
+        self.nodes.append(node)
+        node.step()
+        return node
+
+    def crash(self, index: int, *, half_open: bool = False) -> None:
+        """Kill the agents of ``index``; with ``half_open`` their peers notice only by keepalive."""
+        self.last_fault = self.now
+        for node in self.nodes:
+            if node.me.index == index and node.alive:
+                self.kill(node, half_open=half_open)
+
+    def restart(
+        self, index: int, *, gap: float = 0.0, half_open: bool = False, new_pod: bool = True
+    ) -> None:
+        self.crash(index, half_open=half_open)
+        self.at(self.now + gap, lambda: self.start(index, new_pod=new_pod))
+
+    def exit(self, node: Node) -> None:
+        """The agent's process ends by itself; then its pod completes and leaves DNS."""
+        if node.alive:
+            node.exited = True
+            self.kill(node)
+            node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + self.complete_delay)
+
+    def kill(self, node: Node, *, half_open: bool = False) -> None:
+        """This one agent dies (its peers notice by FIN, or by keepalive if ``half_open``)."""
+        self.last_fault = self.now
+        node.state = "gone"
+        if node.pod.node is node:
+            node.pod.node = None
+        for end in list(node.channels.values()):
+            end.open = False
+            # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
+            self._fin(end, after=KEEPALIVE if half_open else None)
+        node.channels.clear()
+
+    def reset_sessions(self, index: int) -> None:
+        """Every session of the live agents of ``index`` dies (a reset)."""
+        self.last_fault = self.now
+        for node in self.nodes:
+            if node.me.index == index and node.alive:
+                for end in list(node.channels.values()):
+                    self.reset(end)
+
+    def current(self) -> dict[int, Node]:
+        """The latest started agent of this job for each index."""
+        return {n.me.index: n for n in self.nodes if self.is_ours(n.me)}
+
+    # --- DNS and probes ------------------------------------------------------------------------
+    def resolve(self, index: int) -> list[Pod]:
+        return [
+            p for p in self.pods if p.index == index and p.published_at <= self.now < p.withdrawn_at
+        ]
+
+    def _served(self, target: Node, src: Node, when: float) -> None:
+        """``serve`` got a hello: a pod of this job showed signs of life, so try it again now."""
+        theirs = src.me
+        same = compare(target.me, theirs, expected_index=None)[0] == Verdict.SAME
+        if same and theirs.index < target.me.peers:
+            address = src.pod.address
+            self.post(target, when, lambda: target.nudged(theirs.index, address))
+
+    def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
+        """One probe of one address: connect, say hello, compare (``probes.probe``)."""
+        took, target = 2 * self.delay(), pod.node
+        if (src.me.index, pod.index) in self.blocked:
+            return ProbeResult(f"{pod.address}: connect timed out"), CONNECT_TIMEOUT
+        if target is None or not target.alive:
+            return ProbeResult(f"{pod.address}: connect refused"), took
+        self._served(target, src, self.now + took / 2)
+        verdict, reason = compare(src.me, target.me, expected_index=expected)
+        if verdict == Verdict.STRANGER:
+            return ProbeResult(f"{pod.address}: {reason}"), took
+        released = isinstance(target.verdict, Released)
+        same = verdict == Verdict.SAME
+        index = target.me.index if same else None
+        return ProbeResult(reason, released, disagrees=not same, index=index), took
+
+    def attempt(self, src: Node, index: int) -> None:
+        """``Contacts.attempt``: resolve one name, probe its addresses until one is the pod."""
+        if index in src.attempting:  # Reach keeps one attempt per peer in flight
+            self.violations.append(f"{src} attempts {index} twice at once")
+        src.attempting.add(index)
+        reasons, took = [], 0.0
+        for pod in self.resolve(index):
+            result, t = self._hello(src, pod, index)
+            took += t
+            if result.ok or result.disagrees:
+                done = functools.partial(src.attempted, index, result, pod.address)
+                self.post(src, self.now + took, done)
+                return
+            reasons.append(result.reason)
+        final = ProbeResult("; ".join(reasons) or "NXDOMAIN")
+        self.post(src, self.now + took + self.delay(), lambda: src.attempted(index, final, ""))
+
+    def sweep(self, src: Node) -> None:
+        """``Contacts.sweep``: the Service's own name lists every published pod."""
+        pods = [p for p in self.pods if p.published_at <= self.now < p.withdrawn_at]
+        addresses, problem = [p.address for p in pods], "" if pods else "NXDOMAIN"
+        self.post(src, self.now + 2 * self.delay(), lambda: src.swept(addresses, problem))
+
+    def probe_address(self, src: Node, address: str) -> None:
+        """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
+        pod = next((p for p in reversed(self.pods) if p.address == address), None)
+        if pod is None:
+            result, took = ProbeResult(f"{address}: no route to host"), CONNECT_TIMEOUT
+        else:
+            result, took = self._hello(src, pod, None)
+        self.post(src, self.now + took, lambda: src.address_probed(address, result))
+
+    # --- sessions ------------------------------------------------------------------------------
+    def connect(self, src: Node) -> None:
+        """``connect_coordinator``: resolve index 0 afresh, open a session with the right pod."""
+        problems, t = [], self.now
+        for pod in self.resolve(0):
+            server = pod.node
+            if (src.me.index, 0) in self.blocked:
+                problems.append(f"{pod.address}: connect timed out")
+                t += CONNECT_TIMEOUT
+                continue
+            if server is None or not server.alive:
+                problems.append(f"{pod.address}: connect refused")
+                continue
+            t += self.delay()  # our hello reaches the server: it answers, then posts _Opened
+            mine = End(src, next(src.next_conn), last=t, opened_at=math.inf)
+            theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
+            mine.peer = theirs
+            server.channels[theirs.conn] = theirs
+            hello = Hello(src.me, "member", "sim", released=src.verdict is not None)
+            self._served(server, src, t)
+            self.post(server, t, functools.partial(server.opened, theirs.conn, hello))
+            t += self.delay()  # its reply reaches us
+            verdict, reason = compare(src.me, server.me, expected_index=0)
+            if verdict != Verdict.SAME:  # client_handshake fails and we close
+                problems.append(f"{pod.address}: {reason}")
+                mine.open, mine.last = False, t
+                self._fin(mine)
+                continue
+            src.channels[mine.conn] = mine
+            theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
+            reply = Hello(server.me, "reply", "sim", isinstance(server.verdict, Released))
+            self.post(src, t, functools.partial(src.opened, mine.conn, reply))
+            return
+        why = "; ".join(problems) or "NXDOMAIN"
+        self.post(src, t + self.delay(), lambda: src.lost(-1, why))
+
+    def send(self, end: End, message: Message) -> None:
+        peer = end.peer
+        assert peer is not None
+        fate = self.on_send(end.node, peer.node, message) if self.on_send else Fate.DELIVER
+        if fate is not Fate.DELIVER:
+            self.last_fault = self.now
+        if fate is Fate.SILENT:
+            if self.runner.close_on_send_failure:
+                self.close(end)
+            return
+        if fate is Fate.LOST:
+            self.reset(end)
+            return
+        extra = self.slow.get((end.node.me.index, peer.node.me.index), 0.0)
+        end.last = max(self.now + self.delay() + extra, end.last)
+        self.at(end.last, lambda: self._deliver(peer, message))
+        if fate is Fate.AFTER:
+            self.at(end.last, lambda: self.reset(end))
+
+    def _deliver(self, end: End, message: Message) -> None:
+        node, sender = end.node, end.peer
+        if end.open and node.alive and sender is not None:
+            if isinstance(message, Ack) and node.coordinator is not None:
+                node.acks.add(sender.node.me.index)
+                if node.acks >= node.coordinator.members and node.all_acked_at is None:
+                    node.all_acked_at = self.now
+            node.received(end.conn, message)
+            node.step()
+
+    def close(self, end: End) -> None:
+        """This side closes (``Close``): its own reader ends, the peer reads EOF after the rest."""
+        if end.open:
+            end.open = False
+            end.node.channels.pop(end.conn, None)
+            self.post(end.node, self.now, lambda: end.node.lost(end.conn, "closed"))
+            self._fin(end)
+
+    def _fin(self, end: End, *, after: float | None = None) -> None:
+        end.last = max(self.now + (self.delay() if after is None else after), end.last)
+        peer = end.peer
+        assert peer is not None
+        self.at(end.last, lambda: self._eof(peer, "connection closed"))
+
+    def _eof(self, end: End, reason: str) -> None:
+        if end.open:
+            end.open = False
+            end.node.channels.pop(end.conn, None)
+            if end.node.alive:
+                end.node.lost(end.conn, reason)
+                end.node.step()
+
+    def reset(self, end: End) -> None:
+        """The connection dies now: what is in flight is lost, both readers report it."""
+        self.last_fault = self.now
+        for e in (end, end.peer):
+            if e is not None and e.open:
+                e.open = False
+                e.node.channels.pop(e.conn, None)
+                # A session task posts _Opened before its _Lost: the loss never overtakes it.
+                when = max(self.now + self.delay(), e.opened_at)
+                self.post(e.node, when, functools.partial(e.node.lost, e.conn, "reset"))
+
+    # --- what the tests check ------------------------------------------------------------------
+    def unsafe(self) -> list[str]:
+        """Safety (defined in tests/test_barrier_properties.py): every release came after each
+        index had, in some instance of it, reached all N targets. Plus what the sim saw go wrong
+        on the way: a coordinator leaving before every ack and its linger bound, a core asking
+        to be woken in the past, two attempts at one peer at once."""
+        ours = [n for n in self.nodes if self.is_ours(n.me)]
+        out = list(self.violations)
+        for node in ours:
+            if not isinstance(node.verdict, Released):
+                continue
+            assert node.verdict_at is not None
+            for i in range(self.peers):
+                done = [n.reach_done_at for n in ours if n.me.index == i]
+                if not any(t is not None and t <= node.verdict_at for t in done):
+                    out.append(f"{node} released at {node.verdict_at} before {i} reached all")
+        return out
+
+    def describe(self) -> str:
+        rows = []
+        for n in self.nodes:
+            how = n.verdict.how if isinstance(n.verdict, Released) else n.verdict
+            rows.append(
+                f"{n} {n.me.uid}/{n.me.peers} {n.state} start={n.started_at:.3f} "
+                f"reach={n.reach_done_at} verdict={n.verdict_at} left={n.left_at} {how}"
+            )
+        return "\n".join(rows)
