@@ -6,6 +6,7 @@ one loop feeds it to the pure cores.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,17 @@ __all__ = [
 SEND_TIMEOUT = 2.0
 #: a member whose coordinator cannot be connected posts Lost for this pseudo-connection
 NO_CONN = -1
+
+
+def _plain(address: str) -> str:
+    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d``; DNS lists ``a.b.c.d``."""
+    try:
+        mapped = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped)
+    return address
 
 
 @dataclass(frozen=True)
@@ -183,7 +195,7 @@ class Contacts:
             theirs = hello.identity
             same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
             if same and theirs.index < self.me.peers:
-                await self.post.send(Nudge(theirs.index, channel.peer_address))
+                await self.post.send(Nudge(theirs.index, _plain(channel.peer_address)))
             if hello.role != "member":
                 return
             if not self.coordinates:
