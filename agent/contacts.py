@@ -254,7 +254,9 @@ class Contacts:
             with anyio.fail_after(SEND_TIMEOUT):
                 await channel.send(message)
         except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the session's reader reports the loss
+            # A message that did not go out is never sent again: drop the session, so its reader
+            # reports the loss and the cores recover as from any lost session.
+            await channel.aclose()
 
     async def close(self, conn: int) -> None:
         if (channel := self.channels.get(conn)) is not None:

@@ -46,6 +46,7 @@ from agent.wire import Identity
 __all__ = ["Deps", "Outcome", "PeerInfo", "identity_of", "serve_and_wait"]
 
 PROGRESS_EVERY = 5.0
+ABORT_LINGER = 3.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class _Loop:
     #: bulk discovery, when the probe's hello can tell which peer answers (the tcp probe)
     sweep: Sweep | None = None
     addresses: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    aborted_at: float = math.inf
 
     @property
     def verdict(self) -> Released | Aborted | None:
@@ -119,6 +121,7 @@ class _Loop:
                     )
                 )
             elif isinstance(action, Aborted):
+                self.aborted_at = now
                 self.report(Event("aborted", f"barrier aborted: {action.reason}"))
 
     async def handle(self, item: Posted, now: float) -> None:
@@ -392,7 +395,10 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted], *, linge
         now = clock()
         verdict = loop.verdict
         if isinstance(verdict, Aborted):
-            if loop.coordinator is None or loop.coordinator.may_leave(now):
+            # Stay a moment, still answering: a peer that has not met the disagreeing pod yet
+            # learns of it from our hello instead of waiting for its own timeout.
+            side_done = loop.coordinator.may_leave(now) if loop.coordinator else True
+            if side_done and now >= loop.aborted_at + ABORT_LINGER:
                 raise BarrierAborted(verdict.reason)
         elif isinstance(verdict, Released):
             if loop.coordinator is None or not linger or loop.coordinator.may_leave(now):
@@ -417,6 +423,7 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted], *, linge
             wakeups.append(loop.member.next_wakeup() or math.inf)
         if loop.coordinator is not None:
             wakeups.append(loop.coordinator.leave_at() or math.inf)
+        wakeups.append(loop.aborted_at + ABORT_LINGER)
         with anyio.move_on_after(max(0.0, min(wakeups) - now)):
             item = await receive.receive()
             await loop.handle(item, clock())

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from agent.barrier import Aborted, Action, Close, Connect, Coordinator, Member, Released, Send
 from agent.probes import ProbeResult
 from agent.reach import Reach
+from agent.runner import ABORT_LINGER
 from agent.sweep import Sweep
 from agent.wire import Hello, Identity, Message
 
@@ -31,10 +32,10 @@ __all__ = ["End", "Node", "Pod", "RunnerModel"]
 class RunnerModel:
     """Runner behaviour the barrier depends on; the defaults are agent/runner.py as it is."""
 
-    #: close a session whose send failed, so its reader reports the loss (today: ignored)
-    close_on_send_failure: bool = False
-    #: a member that aborts keeps answering probes this long, so index 0 hears of it (today: 0)
-    abort_linger: float = 0.0
+    #: close a session whose send failed, so its reader reports the loss (Contacts.send)
+    close_on_send_failure: bool = True
+    #: a member that aborts keeps answering probes this long, so index 0 hears of it
+    abort_linger: float = ABORT_LINGER
     #: a coordinator waiting with its Reach done probes the members not connected to it this
     #: often, and heeds a released flag from a peer it had reached already (today: never)
     reprobe_waiting: float = 0.0
