@@ -17,13 +17,14 @@ SEED = Path(__file__).parents[1] / "harness" / "workloads" / "seed.yaml"
 SVC = "headless-svc.default.svc.cluster.local"
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_seed_script_succeeds_when_pods_start_together(make_cluster: ClusterFactory) -> None:
-    """With a real cluster's publication lag (2 s here) the loop works: every pod waits that
-    long for the last name, its own included, so nobody leaves before the others have seen
-    it. (With no lag, the last pod to become Ready pings everyone at once and leaves while
-    the others sleep: the same race as below.)"""
-    cluster = make_cluster(publish_delay=2.0)
+    """With a real cluster's lags the loop works when the pods start together: names appear
+    2 s after a pod is Ready (EndpointSlice -> CoreDNS), and a finished pod's address and name
+    stay 2 s (sandbox teardown, EndpointSlice). Both longer than the loop's 1 s sleep, so every
+    pod pings every other before it is gone. Without them it is the race below: the last pod
+    to be Ready pings everyone at once and leaves while the others sleep."""
+    cluster = make_cluster(publish_delay=2.0, sandbox_teardown_delay=2.0)
     [run] = cluster.apply(workload.load(SEED))
     assert cluster.wait_job(run, 30) == "Complete"
     for i in range(3):
@@ -31,7 +32,7 @@ def test_seed_script_succeeds_when_pods_start_together(make_cluster: ClusterFact
         assert log.endswith("Successfully pinged pod: example-job-2.headless-svc\n"), log
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_seed_script_is_stuck_when_a_fast_pod_leaves_first(cluster: Cluster) -> None:
     """The early-exit race (jobset#135). The Service publishes not-ready addresses, as every
     peer-agent manifest does; the script is unchanged. Every pod has its address and DNS name

@@ -36,6 +36,7 @@ from tests.harness.pod import Pod
 from tests.harness.workload import Workload
 
 T = TypeVar("T")
+_RETRY = "retry"  # a controller event that only asks for another round
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,9 @@ class ClusterOptions:
     # which is not cluster DNS and answers NXDOMAIN for every cluster name.
     node_resolv: str = f"nameserver {NODE_DNS_ADDRESS}\nsearch node.internal\n"
     probe_period: float | None = 0.2  # overrides probes' periodSeconds to keep tests fast
+    # Seconds an ended pod's sandbox (its address) lives on, as kubelet stops it a moment
+    # after the last container exits. 0: gone at once, the strict model.
+    sandbox_teardown_delay: float = 0.0
 
 
 class Cluster:
@@ -76,7 +80,9 @@ class Cluster:
         self.jobs: list[JobRun] = []
         self._cond = threading.Condition()
         self._generation = 0  # bumped (under _cond) on every pod change and DNS sync
-        self._events: queue.Queue[Pod | None] = queue.Queue()
+        self._events: queue.Queue[Pod | str | None] = queue.Queue()
+        self._teardowns: list[tuple[float, Pod]] = []  # (when, ended pod), in time order
+        self.errors: list[str] = []  # controller errors (retried), shown by describe()
         self._controller = threading.Thread(target=self._control, name="controller", daemon=True)
         self._stopping = False
         # Not under workdir: pytest's tmp_path is root-only, and pods may run as another user.
@@ -201,8 +207,9 @@ class Cluster:
         while True:
             now = time.monotonic()
             deadlines = [
-                d for r in self.jobs if r.endpoints for d in [r.endpoints.next_change(now)] if d
+                d for r in self.jobs if r.endpoints for d in [r.endpoints.next_change()] if d
             ]
+            deadlines += [when for when, _ in self._teardowns[:1]]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             try:
                 event = self._events.get(timeout=timeout)
@@ -211,16 +218,29 @@ class Cluster:
             else:
                 if event is None:
                     return
-            for run in list(self.jobs):
-                if not self._stopping:
-                    self._reconcile(run)
-                if run.endpoints is not None:
-                    run.endpoints.sync(time.monotonic())
+            try:
+                self._tear_down_sandboxes(time.monotonic())
+                for run in list(self.jobs):
+                    if not self._stopping:
+                        self._reconcile(run)
+                    if run.endpoints is not None:
+                        run.endpoints.sync(time.monotonic())
+            except Exception as exc:  # keep controlling; the next round retries the sync
+                self.errors.append(f"{time.monotonic():.3f} {exc!r}")
+                self._events.put(_RETRY)
+                time.sleep(0.05)
             self._bump()
+
+    def _tear_down_sandboxes(self, now: float) -> None:
+        due = [pod for when, pod in self._teardowns if when <= now]
+        self._teardowns = [(when, pod) for when, pod in self._teardowns if when > now]
+        if due:
+            self.net.remove_pods([pod.spec.net for pod in due])
 
     def _reconcile(self, run: JobRun) -> None:
         for pod in run.newly_ended():
-            self.net.remove_pods([pod.spec.net])  # the sandbox goes: its address is unreachable
+            # The sandbox goes (now or after the kubelet lag): its address stops answering.
+            self._teardowns.append((time.monotonic() + self.options.sandbox_teardown_delay, pod))
             if not run.count_end(pod):
                 self._start_pods(run, [pod.index])  # a retry for that index, with a new address
         if run.status == "Failed":
@@ -345,4 +365,7 @@ class Cluster:
 
     def describe(self) -> str:
         pods = [p for run in self.jobs for p in run.all_pods()]
-        return "pods: " + ", ".join(repr(p) for p in pods)
+        text = "pods: " + ", ".join(repr(p) for p in pods)
+        if self.errors:
+            text += "; controller errors: " + "; ".join(self.errors[-5:])
+        return text

@@ -69,7 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     leftovers.register_path(work)
     try:
         wl = workload.load(source)
-        with Cluster(work, ClusterOptions(publish_delay=args.publish_delay)) as cluster:
+        # Lags as a real cluster has them (see test_seed_baseline): names appear and vanish,
+        # and a finished pod's address stops answering, a moment after the pod changes.
+        options = ClusterOptions(
+            publish_delay=args.publish_delay, sandbox_teardown_delay=args.publish_delay
+        )
+        with Cluster(work, options) as cluster:
             print(f"$ {apply_cmd}")
             for svc in wl.services:
                 print(f"service/{svc.name} created")

@@ -64,6 +64,7 @@ class Endpoints:
         self.domain = f"{service.name}.{service.namespace}.svc.{dns.zone}"
         self._members: dict[str, _Member] = {}
         self._applied: Records = {}
+        self._horizon = float("-inf")  # changes up to this time are in DNS
         self._lock = threading.Lock()
 
     def observe(self, pod: Pod, now: float) -> None:
@@ -75,11 +76,11 @@ class Endpoints:
                 member.times.append(now)
                 member.states.append(state)
 
-    def next_change(self, now: float) -> float | None:
-        """When DNS must next be updated for a change already observed."""
-        horizon = now - self.delay
+    def next_change(self) -> float | None:
+        """When DNS must next be updated: for the first change the last sync did not cover
+        (possibly already due)."""
         with self._lock:
-            pending = [t for m in self._members.values() for t in m.times if t > horizon]
+            pending = [t for m in self._members.values() for t in m.times if t > self._horizon]
         return min(pending) + self.delay if pending else None
 
     def published(self, now: float) -> list[Pod]:
@@ -104,6 +105,7 @@ class Endpoints:
 
     def sync(self, now: float) -> None:
         """Make DNS answer what the endpoints were `delay` seconds ago."""
+        self._horizon = now - self.delay
         want = self.desired(self.published(now))
         changed = {n: rds for n, rds in want.items() if self._applied.get(n) != rds}
         gone = [n for n in self._applied if n not in want]

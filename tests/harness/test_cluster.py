@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -157,6 +158,11 @@ def test_leftovers_of_a_dead_run_are_swept(tmp_path: Path) -> None:
     leftovers.ETC_NETNS.joinpath("padead00-x").mkdir(parents=True, exist_ok=True)
     sleeper = subprocess.Popen(["ip", "netns", "exec", "padead00-x", "sleep", "60"])
     try:
+        inode = os.stat(leftovers.NETNS_DIR / "padead00-x").st_ino
+        deadline = time.monotonic() + 5
+        while os.stat(f"/proc/{sleeper.pid}/ns/net").st_ino != inode:  # it has joined
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         leftovers.sweep()
         assert sleeper.wait(timeout=5) != 0
         assert not (leftovers.NETNS_DIR / "padead00-x").exists()
