@@ -145,3 +145,22 @@ def test_icmp_pod_sysctl_overrides_the_runtime(cluster: Cluster) -> None:
     """The fix the error suggests: the pod's own securityContext.sysctls, under CRI-O."""
     [run] = cluster.apply(icmp_workload("0 2147483647"), ping_group_range=PING_NONE)
     assert cluster.wait_job(run, 20) == "Complete"
+
+
+@pytest.mark.timeout(120)
+def test_native_sidecar_example_gates_the_workload(make_cluster: ClusterFactory) -> None:
+    """k8s/examples/sidecar: the agent as a native sidecar whose startupProbe (/readyz) holds
+    the workload container back until the barrier passed, with pod 1 starting 2 s late."""
+    source = REPO / "k8s" / "examples" / "sidecar"
+    if not source.is_dir():
+        pytest.fail("k8s/examples/sidecar is missing")
+    cluster = make_cluster(publish_delay=0.5)
+    wl = with_env(workload.load(source), "PEER_AGENT_TIMEOUT", "60s", only_if_set=False)
+    [run] = cluster.apply(wl, start_delays={1: 2.0})
+    assert cluster.wait_job(run, 70) == "Complete"
+    last_start = max(p.started_at or 0.0 for p in run.all_pods())
+    for i in range(3):
+        pod = run.pod(i)
+        assert "barrier released" in cluster.logs(pod, "peer-agent")
+        assert cluster.logs(pod, "workload") == f"pod {i} starts after every peer is reachable\n"
+        assert pod.ended_at is not None and pod.ended_at >= last_start

@@ -177,7 +177,7 @@ class Pod:
             proc = self._procs.get(container.name)
             if proc is not None and proc.poll() is not None and not container.is_sidecar:
                 return False
-            if probe_ok(probe, self.spec.net, timeout=min(1.0, period)):
+            if probe_ok(probe, container, self.spec.net, timeout=min(1.0, period)):
                 return True
             if self._stop.wait(period):
                 return False

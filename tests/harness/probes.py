@@ -11,22 +11,30 @@ import subprocess
 
 from tests.harness.netns import PodNet
 from tests.harness.nsutil import netns_socket
-from tests.harness.workload import Probe
+from tests.harness.workload import Container, Probe
 
 
-def probe_ok(probe: Probe, net: PodNet, timeout: float) -> bool:
+def _port(probe: Probe, container: Container) -> int | None:
+    if isinstance(probe.port, str):
+        named = [number for name, number in container.ports if name == probe.port]
+        return named[0] if named else None
+    return probe.port
+
+
+def probe_ok(probe: Probe, container: Container, net: PodNet, timeout: float) -> bool:
     if probe.command:
         argv = ["ip", "netns", "exec", net.netns, *probe.command]
         try:
             return subprocess.run(argv, capture_output=True, timeout=timeout).returncode == 0
         except subprocess.TimeoutExpired:
             return False
-    if probe.port is None:
+    port = _port(probe, container)
+    if port is None:
         return False
     try:
         with netns_socket(net.netns, socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
-            sock.connect((net.address, probe.port))
+            sock.connect((net.address, port))
             if probe.http_path is None:
                 return True
             request = f"GET {probe.http_path} HTTP/1.1\r\nHost: {net.address}\r\n"

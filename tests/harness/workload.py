@@ -38,7 +38,7 @@ class Probe:
     """The subset of a container probe the harness runs: httpGet, tcpSocket or exec."""
 
     http_path: str | None = None
-    port: int | None = None
+    port: int | str | None = None  # a name is looked up in the container's ports
     command: tuple[str, ...] = ()
     period: float = 10.0
     initial_delay: float = 0.0
@@ -176,8 +176,6 @@ def _probe(doc: Doc | None) -> Probe | None:
     tcp = doc.get("tcpSocket")
     exec_ = doc.get("exec")
     port = (http or tcp or {}).get("port")
-    if port is not None and not isinstance(port, int):
-        raise WorkloadError(f"probe port {port!r}: only numeric probe ports are modelled")
     return Probe(
         http_path=http.get("path", "/") if http else None,
         port=port,
