@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed:
         source = SEED_EXAMPLE
     else:
-        source = AGENT_EXAMPLE if AGENT_EXAMPLE.is_dir() else FALLBACK_EXAMPLE
+        # k8s/ is a kustomization: rendering it needs kubectl (make deps installs it).
+        shipped = AGENT_EXAMPLE.is_dir() and shutil.which("kubectl") is not None
+        source = AGENT_EXAMPLE if shipped else FALLBACK_EXAMPLE
     shown = source.relative_to(REPO)
     apply_cmd = f"kubectl apply -k {shown}" if source.is_dir() else f"kubectl apply -f {shown}"
     work = Path(tempfile.mkdtemp(prefix="peer-agent-demo-"))
