@@ -10,6 +10,7 @@ test session on the same machine) are never touched.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import secrets
@@ -65,6 +66,9 @@ def run_id() -> str:
         (staging / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
         staging.rename(REGISTRY / rid)
         _run_id = rid
+        # A normal exit cleans up after itself (anything still registered, then the record);
+        # a killed process is swept by the next run.
+        atexit.register(_sweep_run, REGISTRY / rid)
     return _run_id
 
 
