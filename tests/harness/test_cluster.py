@@ -61,10 +61,17 @@ spec:
 
 
 @pytest.mark.timeout(30)
-def test_a_pod_is_a_host_with_kubelet_files(cluster: Cluster) -> None:
+def test_a_pod_is_a_host_with_kubelet_files(cluster: Cluster, tmp_path: Path) -> None:
+    # Pod 1 stays up until pod 0 has pinged it (a file on the shared host filesystem says so):
+    # without that, a loaded machine can finish pod 1 first, the seed's own race.
+    done = tmp_path / "pinged"
     script = (
+        f'if [ "$JOB_COMPLETION_INDEX" = 1 ]; then for i in $(seq 150); do [ -e {done} ] && exit 0;'
+        " sleep 0.1; done; exit 1; fi;"
         "hostname; tail -n1 /etc/hosts; cat /etc/resolv.conf; ip -4 -o addr show eth0;"
-        'echo "index=$JOB_COMPLETION_INDEX"; ping -c1 -W2 j-1.peers >/dev/null && echo pinged'
+        'echo "index=$JOB_COMPLETION_INDEX";'
+        " for i in 1 2 3 4 5; do ping -c1 -W2 j-1.peers >/dev/null && echo pinged && break; done;"
+        f" touch {done}"
     )
     [run] = cluster.apply(job_yaml(script))
     assert cluster.wait_job(run, 20) == "Complete"
