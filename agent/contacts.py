@@ -6,6 +6,7 @@ one loop feeds it to the pure cores.
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import itertools
 from collections.abc import Awaitable, Callable
@@ -125,6 +126,8 @@ class Contacts:
     channels: dict[int, Channel] = field(default_factory=dict)
     _conns: itertools.count[int] = field(default_factory=itertools.count)
     _serving: int = 0
+    #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
+    counts: collections.Counter[str] = field(default_factory=collections.Counter)
     #: bulk rounds can list thousands of addresses: probe them a bounded number at a time
     _probe_slots: anyio.CapacityLimiter = field(
         default_factory=lambda: anyio.CapacityLimiter(MAX_IN_FLIGHT)
@@ -132,20 +135,13 @@ class Contacts:
 
     async def attempt(self, index: int) -> None:
         """Resolve peer ``index`` afresh and probe each address until one is the right pod."""
-        resolution = await self.resolve(self.config.topology.fqdn(index))
+        resolution = await self._resolve(self.config.topology.fqdn(index))
         if resolution.problem:
             await self.post.send(Attempted(index, ProbeResult(resolution.problem)))
             return
         reasons = []
         for address in resolution.addresses:
-            result = await probe(
-                self.config.probe,
-                address,
-                me=self.me,
-                target=index,
-                token=self.config.token,
-                released=self.released(),
-            )
+            result = await self._probe(address, index)
             if result.ok or result.disagrees:
                 await self.post.send(Attempted(index, result, address, resolution.addresses))
                 return
@@ -153,20 +149,28 @@ class Contacts:
             reasons.append(f"{address}: {result.reason}" if several else result.reason)
         await self.post.send(Attempted(index, ProbeResult("; ".join(reasons))))
 
+    async def _resolve(self, name: str) -> Resolution:
+        self.counts["dns_lookups"] += 1
+        return await self.resolve(name)
+
+    async def _probe(self, address: str, target: int | None) -> ProbeResult:
+        self.counts["probes"] += 1
+        return await probe(
+            self.config.probe,
+            address,
+            me=self.me,
+            target=target,
+            token=self.config.token,
+            released=self.released(),
+        )
+
     async def sweep(self) -> None:
         """One bulk round: every address the Service publishes, in one query."""
-        await self.post.send(Swept(await self.resolve(self.config.topology.service_fqdn)))
+        await self.post.send(Swept(await self._resolve(self.config.topology.service_fqdn)))
 
     async def probe_address(self, address: str) -> None:
         async with self._probe_slots:
-            result = await probe(
-                self.config.probe,
-                address,
-                me=self.me,
-                target=None,
-                token=self.config.token,
-                released=self.released(),
-            )
+            result = await self._probe(address, None)
         await self.post.send(AddressProbed(address, result))
 
     async def serve(self, stream: anyio.abc.SocketStream) -> None:
@@ -175,6 +179,7 @@ class Contacts:
             await stream.aclose()  # a flood: a real peer retries after its backoff
             return
         self._serving += 1
+        self.counts["contacts_answered"] += 1
         try:
             await self._serve(stream)
         finally:
@@ -207,12 +212,15 @@ class Contacts:
         """Carry a barrier session's messages into the loop until it closes."""
         conn = next(self._conns)
         self.channels[conn] = channel
+        self.counts["sessions"] += 1
         channel.keepalive()
         reason = "closed"
         try:
             await self.post.send(Opened(conn, hello))
             while True:
-                await self.post.send(Received(conn, await channel.receive(None)))
+                message = await channel.receive(None)
+                self.counts["messages_received"] += 1
+                await self.post.send(Received(conn, message))
         except WireError as exc:
             reason = str(exc)
         finally:
@@ -223,7 +231,7 @@ class Contacts:
 
     async def connect_coordinator(self) -> None:
         """Member: open the session to index 0, always re-resolving its name."""
-        resolution = await self.resolve(self.config.topology.fqdn(0))
+        resolution = await self._resolve(self.config.topology.fqdn(0))
         problems = [resolution.problem] if resolution.problem else []
         for address in resolution.addresses:
             try:
@@ -250,6 +258,7 @@ class Contacts:
     async def send(self, conn: int, message: Message) -> None:
         if (channel := self.channels.get(conn)) is None:
             return
+        self.counts["messages_sent"] += 1
         try:
             with anyio.fail_after(SEND_TIMEOUT):
                 await channel.send(message)

@@ -113,11 +113,15 @@ class _Loop:
             elif isinstance(action, Connect):
                 self.tg.start_soon(self.contacts.connect_coordinator)
             elif isinstance(action, Released):
+                counts = dict(self.contacts.counts)
+                done = ", ".join(
+                    f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items())
+                )
                 self.report(
                     Event(
                         "released",
-                        f"barrier released: {action.how}",
-                        {"elapsed": round(self.elapsed(now), 3)},
+                        f"barrier released: {action.how} after {self.elapsed(now):.3f}s ({done})",
+                        {"elapsed": round(self.elapsed(now), 3), **counts},
                     )
                 )
             elif isinstance(action, Aborted):
