@@ -38,8 +38,16 @@ test: deps $(STAMP) lint-code
 demo: deps $(STAMP)
 	$(PY) -m tests.harness.demo $(if $(SEED),--seed,)
 
+# Reuses the cluster in a box (root, like `make test`); BENCH_ARGS=--quick for a smoke run.
 bench: deps $(STAMP)
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Back-to-back barriers (default 200; SOAK_BARRIERS=, SOAK_SEED=) in the cluster in a box,
+# as root like `make test`: summary table on stdout and in build/soak.json.
+soak: deps $(STAMP)
+	$(PY) -m tests.soak $(if $(SOAK_BARRIERS),--barriers $(SOAK_BARRIERS),) \
+	  $(if $(SOAK_SEED),--seed $(SOAK_SEED),) $(SOAK_ARGS)
 
 # The image on the default base (BASE_IMAGE=python:3.12-slim, from your registry); pass
 # BASE_IMAGE=... for another one with python3 and pip.

@@ -1,0 +1,1 @@
+"""peer-agent benchmarks: `make bench` (python -m bench). See docs/benchmarks.md."""

@@ -1,0 +1,296 @@
+"""``python -m bench [--quick] [--repeats R] [--cases a,b]``: run the cases, print the table,
+write ``bench/results/latest.json`` and draw ``docs/benchmarks.png``.
+
+Which sizes and tools each case runs, and how often, is the plan below; ``--quick`` is a smoke
+run (smaller sizes, one run each) that exercises every code path in a couple of minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import local
+from bench.common import ROOT
+from bench.report import Row, add_ratios, plot, summarize, table
+
+CASES = ("footprint", "idle", "sweep", "coordinator", "release", "dns")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One row of the table: which sample key, in what unit, against which target."""
+
+    case: str
+    key: str
+    unit: str
+    target: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    repeats: int
+    sweep_n: int
+    sweep_limit_n: int | None  # the size one DNS answer cannot carry (one bounded run)
+    members: int
+    scale_repeats: int  # the coordinator case takes a minute a run
+    release: dict[int, tuple[str, ...]]
+    dns: dict[int, tuple[str, ...]]
+
+
+ALL = ("peer-agent", "seed", "nslookup", "wait-for-it")
+FAST = ("peer-agent", "seed")  # the ones that finish within seconds of the last pod
+FULL = Plan(
+    repeats=3,
+    sweep_n=4090,  # with the agent's own, 4,091 addresses: the most one DNS message holds
+    sweep_limit_n=4096,
+    members=10_000,
+    scale_repeats=2,
+    release={3: ALL, 64: ALL, 256: ("peer-agent", "seed")},
+    dns={64: ("peer-agent", "seed", "nslookup"), 256: ("peer-agent", "seed")},
+)
+QUICK = Plan(
+    repeats=1,
+    sweep_n=1000,
+    sweep_limit_n=None,
+    members=1000,
+    scale_repeats=1,
+    release={3: ALL, 64: ("peer-agent", "seed")},
+    dns={64: ("peer-agent", "seed")},
+)
+
+
+def late_start(n: int, rng: random.Random) -> float:
+    """How late the last pod starts: after the others have all started (Python agents take
+    about 0.12 CPU-s each to start, on two cores) plus a random phase, so that a loop polling
+    every second or two is not caught at the same point of its period every run."""
+    return 2.0 + 0.12 * n + rng.uniform(0.0, 2.0)
+
+
+def _repeat(
+    what: str, runs: int, one: Callable[[], dict[str, Any]], log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    samples = []
+    for i in range(runs):
+        started = time.monotonic()
+        sample = one()
+        took = time.monotonic() - started
+        sample["took_s"] = round(took, 1)
+        shown = {k: v for k, v in sample.items() if k not in ("ok", "note")}
+        note = f"  [{sample['note']}]" if sample.get("note") else ""
+        log(f"  {what} run {i + 1}/{runs} ({took:.0f}s): {shown}{note}")
+        samples.append(sample)
+    return samples
+
+
+def _row(metric: Metric, tool: str, n: int | None, samples: list[dict[str, Any]]) -> Row:
+    return {
+        "case": metric.case,
+        "group": metric.group,
+        "tool": tool,
+        "n": n,
+        "key": metric.key,
+        "unit": metric.unit,
+        "target": metric.target,
+        "summary": summarize(samples, metric.key),
+        "samples": samples,
+    }
+
+
+def run(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list[Row]:
+    rows: list[Row] = []
+    rng = random.Random(20261126)
+    r = plan.repeats
+    if "footprint" in cases:
+        log("footprint: 3 agents through a barrier on loopback")
+        s = _repeat("footprint", r, local.footprint, log)
+        for m in (
+            Metric("agent peak RSS (member)", "rss_member_mb", "MB", "≤ 30 MB"),
+            Metric("agent peak RSS (coordinator, N=3)", "rss_coordinator_mb", "MB", "≤ 30 MB"),
+            Metric("cold start → first DNS query", "cold_start_s", "s", "≤ 150 ms"),
+        ):
+            rows.append(_row(m, "peer-agent", 3, s))
+    if "idle" in cases:
+        log("idle: 63 agents on loopback waiting for a 64th that never comes")
+        s = _repeat("idle", max(1, r - 1), local.idle, log)
+        for m in (
+            Metric(
+                "waiting agent: DNS queries / s (loopback, N=64)", "queries_per_agent_s", "", "≤ 2"
+            ),
+            Metric("waiting agent: CPU ms / s (loopback, N=64)", "cpu_per_agent_ms_s", ""),
+        ):
+            rows.append(_row(m, "peer-agent", 64, s))
+    if "sweep" in cases:
+        n = plan.sweep_n
+        log(f"sweep: one agent probing {n} simulated peers")
+        s = _repeat(f"sweep {n}", r, lambda: local.sweep(n), log)
+        rows.append(
+            _row(Metric(f"sweep of {n:,} peers", "sweep_s", "s", "≤ 1.5 s"), "peer-agent", n, s)
+        )
+        if plan.sweep_limit_n:
+            big = plan.sweep_limit_n
+            log(f"sweep: {big} peers, more than one DNS answer holds (one run, bounded)")
+            s = _repeat(f"sweep {big}", 1, lambda: local.sweep(big, timeout=6), log)
+            rows.append(
+                _row(
+                    Metric(f"sweep of {big:,} peers", "sweep_s", "s", "≤ 1.5 s"),
+                    "peer-agent",
+                    big,
+                    s,
+                )
+            )
+    if "coordinator" in cases:
+        log(f"coordinator: {plan.members} simulated members and one coordinator")
+        s = _repeat(
+            "coordinator", plan.scale_repeats, lambda: local.coordinator_scale(plan.members), log
+        )
+        members = s[0].get("members", plan.members) if s else plan.members
+        for m in (
+            Metric(
+                f"coordinator, {members:,} members: last arrival → last release",
+                "arrive_to_release_s",
+                "s",
+                "≤ 2 s",
+            ),
+            Metric(f"coordinator, {members:,} members: peak RSS", "rss_mb", "MB"),
+            Metric(f"coordinator, {members:,} members: reach all (push-only)", "reach_all_s", "s"),
+        ):
+            rows.append(_row(m, "peer-agent", members, s))
+    if ("release" in cases or "dns" in cases) and os.geteuid() != 0:
+        log("release, dns: skipped (the cluster in a box needs root)")
+        return rows
+    if "release" in cases:
+        from bench.clustercases import release_latency
+
+        for n, tools in plan.release.items():
+            targets = {64: "≤ 100 ms", 256: "≤ 300 ms"}
+            for tool in tools:
+                log(f"release latency: {tool}, N={n}")
+                bound = 30.0 + 0.1 * n  # after the late pod: seconds a baseline gets
+
+                def one(tool: str = tool, n: int = n, bound: float = bound) -> dict[str, Any]:
+                    late = late_start(n, rng)
+                    return release_latency(tool, n, late=late, bound=late + bound)
+
+                # The polling baselines at N >= 64 take half a minute a run: one run fewer.
+                runs = r if n < 64 or (n < 256 and tool in FAST) else max(1, r - 1)
+                s = _repeat(f"{tool} N={n}", runs, one, log)
+                m = Metric(
+                    f"release latency, N={n}",
+                    "latency_s",
+                    "s",
+                    targets.get(n, "") if tool == "peer-agent" else "",
+                    "release",
+                )
+                rows.append(_row(m, tool, n, s))
+    if "dns" in cases:
+        from bench.clustercases import dns_load
+
+        for n, tools in plan.dns.items():
+            for tool in tools:
+                log(f"DNS load: {tool}, N={n}, starts spread over 10 s")
+                runs = r if n < 256 else max(1, r - 1)
+
+                def spread(tool: str = tool, n: int = n) -> dict[str, Any]:
+                    return dns_load(tool, n, spread=10.0, bound=60.0)
+
+                s = _repeat(f"{tool} N={n}", runs, spread, log)
+                m = Metric(
+                    f"DNS queries / pod / s waiting, N={n}",
+                    "qps_per_pod",
+                    "",
+                    "≤ 2" if tool == "peer-agent" else "",
+                    "dns",
+                )
+                rows.append(_row(m, tool, n, s))
+    return rows
+
+
+def revision() -> str:
+    """The commit measured, and whether agent/ had uncommitted changes then."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    dirty = " (agent/ modified)" if git("status", "--porcelain", "agent") else ""
+    return git("rev-parse", "--short", "HEAD") + dirty
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, one run")
+    parser.add_argument("--repeats", type=int, help="runs per case (default 3; quick: 1)")
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated: {CASES}")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks.png")
+    parser.add_argument(
+        "--replot", action="store_true", help="no runs: table and plot from the JSON file"
+    )
+    args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads(args.json.read_text())
+        print(table(saved["rows"]))
+        plot(saved["rows"], args.plot, machine=saved["machine"])
+        return 0
+    plan = QUICK if args.quick else FULL
+    if args.repeats:
+        plan = Plan(
+            **{
+                **plan.__dict__,
+                "repeats": args.repeats,
+                "scale_repeats": min(plan.scale_repeats, args.repeats),
+            }
+        )
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if unknown := set(cases) - set(CASES):
+        parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    started = time.monotonic()
+    rows = run(plan, cases, log)
+    add_ratios(rows)
+    elapsed = time.monotonic() - started
+    print(table(rows))
+    print(f"\n{machine()}; {elapsed / 60:.1f} min; {'quick' if args.quick else 'full'} run")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "revision": revision(),
+                "quick": args.quick,
+                "elapsed_s": round(elapsed, 1),
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    print(f"figures: {args.json}")
+    if any(r.get("group") for r in rows):
+        if plot(rows, args.plot, machine=machine()):
+            print(f"plot: {args.plot}")
+        else:
+            print("plot: skipped (pip install -e '.[bench]' for matplotlib)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
