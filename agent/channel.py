@@ -5,6 +5,7 @@ Every receive has a deadline, so a peer that sends half a message and waits hold
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -37,10 +38,17 @@ class Channel:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self.stream = stream
         self._reader = BufferedByteReceiveStream(stream)
+        # Read once, now: once the other side has reset the connection the socket no longer
+        # knows its peer, and asking then raised out of the connection's task (the whole agent).
+        try:
+            self._peer = str(stream.extra(anyio.abc.SocketAttribute.remote_address)[0])
+        except (anyio.TypedAttributeLookupError, OSError):
+            self._peer = ""
 
     @property
     def peer_address(self) -> str:
-        return str(self.stream.extra(anyio.abc.SocketAttribute.remote_address)[0])
+        """The other side's address; '' when it was gone before the connection was accepted."""
+        return self._peer
 
     async def send(self, message: Message) -> None:
         await self.stream.send(encode(message))
@@ -68,13 +76,26 @@ class Channel:
     def keepalive(self) -> None:
         """Detect a peer that vanished without closing (a deleted pod) within about ten seconds."""
         sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (("TCP_KEEPIDLE", 4), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
-            if hasattr(socket, name):
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in (("TCP_KEEPIDLE", 4), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
+                if hasattr(socket, name):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        except OSError:
+            pass  # reset and closed already (EBADF): the session's first receive reports it
 
     async def aclose(self) -> None:
         await self.stream.aclose()
+
+
+async def _send(channel: Channel, message: Message) -> None:
+    """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's."""
+    try:
+        await channel.send(message)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+        raise WireError("connection closed") from exc
+    except OSError as exc:
+        raise WireError(f"connection failed: {exc.strerror or exc}") from None
 
 
 async def client_handshake(
@@ -88,7 +109,7 @@ async def client_handshake(
 ) -> Hello:
     """Say hello, check the reply (identity, token proof), prove our token; returns the reply."""
     nonce = _new_nonce()
-    await channel.send(Hello(me, role, nonce, released))
+    await _send(channel, Hello(me, role, nonce, released))
     reply = await channel.receive(HANDSHAKE_TIMEOUT)
     if isinstance(reply, Refuse):
         raise HandshakeFailed(f"refused: {reply.reason}", "refused")
@@ -101,7 +122,7 @@ async def client_handshake(
         raise HandshakeFailed(reason, verdict)
     if token is not None:
         proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
-        await channel.send(Proof(proof))
+        await _send(channel, Proof(proof))
     return reply
 
 
@@ -116,7 +137,7 @@ async def server_handshake(
     proof = ""
     if token is not None:
         proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
-    await channel.send(Hello(me, "reply", nonce, released, proof))
+    await _send(channel, Hello(me, "reply", nonce, released, proof))
     if token is not None:
         answer = await channel.receive(HANDSHAKE_TIMEOUT)
         if not isinstance(answer, Proof) or not proof_ok(
@@ -127,6 +148,7 @@ async def server_handshake(
             their_nonce=hello.nonce,
             them=hello.identity,
         ):
-            await channel.send(Refuse("bad token"))
+            with contextlib.suppress(WireError):  # told if still there; refused either way
+                await _send(channel, Refuse("bad token"))
             raise HandshakeFailed(f"pod {hello.identity.index} sent a bad token proof")
     return hello
