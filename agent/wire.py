@@ -115,9 +115,18 @@ def encode(message: Message) -> bytes:
 
 def _text(body: dict[str, Any], key: str, limit: int) -> str:
     value = body.get(key)
-    if not isinstance(value, str) or len(value) > limit:
+    if not isinstance(value, str) or len(value) > limit or not _utf8(value):
         raise WireError(f"bad field {key!r}")
     return value
+
+
+def _utf8(value: str) -> bool:
+    """JSON escapes can spell lone surrogates, which no UTF-8 encoder (HMAC, log) accepts."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
