@@ -191,6 +191,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
     config = load_config(args.command, flags)
     printer = _Printer(config.log_format, config.topology.index)
+    for warning in config.warnings:
+        printer(Event("warning", f"warning: {warning}"))
     try:
         if args.command == "doctor":
             report, signum = _run_async(lambda: diagnose(config))

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,8 @@ class Config:
     log_format: str = "text"
     dns_servers: tuple[tuple[str, int], ...] = ()
     resolv: ResolvConf = field(default_factory=ResolvConf)
+    #: not errors, but worth a line in the log (e.g. a token file other users can read)
+    warnings: tuple[str, ...] = ()
 
     @property
     def pod_resolv(self) -> ResolvConf | None:
@@ -116,8 +119,14 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also passes '²', which int() then refuses."""
+    text = text.strip()
+    return text.isascii() and text.isdigit()
+
+
 def parse_port(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+    if not _is_number(text) or not 1 <= int(text) <= 65535:
         raise ValueError(f"not a port (1-65535): {text!r}")
     return int(text)
 
@@ -152,7 +161,7 @@ def parse_probe(text: str) -> Probe:
 
 
 def _positive_int(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
+    if not _is_number(text) or int(text) < 1:
         raise ValueError(f"not a positive integer: {text!r}")
     return int(text)
 
@@ -176,12 +185,20 @@ class _Problems:
             return None
 
 
+def _file_mode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+
+
 def build_config(
     command: str,
     values: Mapping[str, str],
     facts: PodFacts,
     *,
     read_token_file: Callable[[str], bytes] = lambda p: Path(p).read_bytes(),
+    token_file_mode: Callable[[str], int | None] = _file_mode,
 ) -> Config:
     """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
     p = _Problems()
@@ -198,7 +215,7 @@ def build_config(
     index: int | None = None
     if index_text is None:
         p.add(opt["index"], "required: Kubernetes sets it in an Indexed Job; else pass --index")
-    elif not index_text.strip().isdigit():
+    elif not _is_number(index_text):
         p.add(opt["index"], f"not a non-negative integer: {index_text!r}")
     else:
         index = int(index_text)
@@ -266,10 +283,13 @@ def build_config(
     slots = p.parse(opt["slots"], get("slots"), _positive_int)
 
     token: bytes | None = None
+    warnings: list[str] = []
     if get("token") is not None and get("token_file") is not None:
         p.add(opt["token"], "give either --token or --token-file, not both")
     elif (token_text := get("token")) is not None:
-        token = token_text.encode()
+        # os.fsencode gives back the bytes of a variable that is not UTF-8 (a Secret of random
+        # bytes), which Python decoded with surrogates; .encode() raised on them.
+        token = os.fsencode(token_text)
     elif (token_path := get("token_file")) is not None:
         try:
             token = read_token_file(token_path).strip()
@@ -278,6 +298,13 @@ def build_config(
         else:
             if not token:
                 p.add(opt["token_file"], f"{token_path!r} is empty")
+            mode = token_file_mode(token_path)
+            if mode is not None and mode & stat.S_IROTH:
+                warnings.append(
+                    f"{opt['token_file'].names}: {token_path!r} is readable by every user in the "
+                    f"container (mode {stat.S_IMODE(mode):04o}); mount the Secret with "
+                    "defaultMode: 0400 (0440 with fsGroup)"
+                )
 
     outputs = {}
     for dest in ("hostfile", "peers_json", "env_file"):
@@ -312,6 +339,7 @@ def build_config(
         log_format=log_format,
         dns_servers=dns_servers,
         resolv=parse_resolv_conf(facts.resolv_conf),
+        warnings=tuple(warnings),
     )
 
 

@@ -73,6 +73,6 @@ def parse_resolv_conf(text: str) -> ResolvConf:
         elif key == "options":
             for option in values:
                 name, _, value = option.partition(":")
-                if name == "ndots" and value.isdigit():
+                if name == "ndots" and value.isascii() and value.isdigit():
                     ndots = min(int(value), 15)
     return ResolvConf(tuple(nameservers), search, ndots)
