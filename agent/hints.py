@@ -9,6 +9,9 @@ from agent.topology import Topology
 
 __all__ = ["hints_for"]
 
+#: how the resolver names a failure of DNS itself (as opposed to a name that does not exist)
+_DNS_FAILURES = ("DNS timeout", "SERVFAIL", "REFUSED", "DNS error")
+
 
 def hints_for(topology: Topology, resolv: ResolvConf | None, reasons: Sequence[str]) -> list[str]:
     """``reasons``: the last failure of each peer ('' for a reached one); ``resolv``: the pod's
@@ -37,6 +40,13 @@ def hints_for(topology: Topology, resolv: ResolvConf | None, reasons: Sequence[s
             "an address answered as another pod: a stale DNS record of a replaced pod (it clears "
             "within the DNS TTL), or another job using the same names"
         )
-    if any("timed out" in r or "timeout" in r for r in missing):
+    dns_failures = [f for f in _DNS_FAILURES if any(f in r for r in missing)]
+    if dns_failures:
+        hints.append(
+            f"cluster DNS itself is failing ({', '.join(dns_failures)}): check that the "
+            "nameserver (--dns-server or /etc/resolv.conf) is reachable on port 53, UDP and TCP "
+            "(NetworkPolicy egress), and the health and logs of the CoreDNS pods"
+        )
+    if any("timed out" in r for r in missing):  # a probe's connect, not a DNS query
         hints.append("peers resolve but do not answer: check NetworkPolicy and the agent's port")
     return hints
