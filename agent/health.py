@@ -6,7 +6,9 @@ which is what a native sidecar's startupProbe waits on before the main container
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import itertools
 from collections.abc import Callable
 
 import anyio
@@ -17,6 +19,7 @@ __all__ = ["serve_health"]
 
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 8192
+MAX_CLIENTS = 32
 
 
 async def _answer(stream: anyio.abc.SocketStream, ready: Callable[[], bool]) -> None:
@@ -63,6 +66,23 @@ async def serve_health(
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    # Kubelet probes one request at a time. A bound keeps a flood of idle connections from
+    # using up the descriptors (EMFILE from accept() ended the agent); when full, the client
+    # waiting longest is dropped, so stalled connections cannot lock kubelet's probe out.
+    clients: collections.OrderedDict[int, anyio.CancelScope] = collections.OrderedDict()
+    keys = itertools.count()
+
+    async def bounded(stream: anyio.abc.SocketStream) -> None:
+        if len(clients) >= MAX_CLIENTS:
+            clients.popitem(last=False)[1].cancel()
+        key = next(keys)
+        with anyio.CancelScope() as scope:
+            clients[key] = scope
+            try:
+                await _serve(stream, ready)
+            finally:
+                clients.pop(key, None)
+
     async with listener:
         task_status.started()
-        await listener.serve(lambda s: _serve(s, ready))
+        await listener.serve(bounded)
