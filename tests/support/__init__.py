@@ -1,0 +1,1 @@
+"""Test support for several test directories: servers and clients that misbehave on purpose."""
