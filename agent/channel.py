@@ -17,7 +17,7 @@ from agent.errors import WireError
 from agent.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
 from agent.wire import MAX_MESSAGE, Hello, Identity, Message, Proof, Refuse, decode, encode
 
-__all__ = ["Channel", "HandshakeFailed", "client_handshake", "server_handshake"]
+__all__ = ["Channel", "HandshakeFailed", "client_handshake", "send_message", "server_handshake"]
 
 HANDSHAKE_TIMEOUT = 5.0
 
@@ -88,7 +88,7 @@ class Channel:
         await self.stream.aclose()
 
 
-async def _send(channel: Channel, message: Message) -> None:
+async def send_message(channel: Channel, message: Message) -> None:
     """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's."""
     try:
         await channel.send(message)
@@ -109,7 +109,7 @@ async def client_handshake(
 ) -> Hello:
     """Say hello, check the reply (identity, token proof), prove our token; returns the reply."""
     nonce = _new_nonce()
-    await _send(channel, Hello(me, role, nonce, released))
+    await send_message(channel, Hello(me, role, nonce, released))
     reply = await channel.receive(HANDSHAKE_TIMEOUT)
     if isinstance(reply, Refuse):
         raise HandshakeFailed(f"refused: {reply.reason}", "refused")
@@ -122,7 +122,7 @@ async def client_handshake(
         raise HandshakeFailed(reason, verdict)
     if token is not None:
         proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
-        await _send(channel, Proof(proof))
+        await send_message(channel, Proof(proof))
     return reply
 
 
@@ -137,7 +137,7 @@ async def server_handshake(
     proof = ""
     if token is not None:
         proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
-    await _send(channel, Hello(me, "reply", nonce, released, proof))
+    await send_message(channel, Hello(me, "reply", nonce, released, proof))
     if token is not None:
         answer = await channel.receive(HANDSHAKE_TIMEOUT)
         if not isinstance(answer, Proof) or not proof_ok(
@@ -149,6 +149,6 @@ async def server_handshake(
             them=hello.identity,
         ):
             with contextlib.suppress(WireError):  # told if still there; refused either way
-                await _send(channel, Refuse("bad token"))
+                await send_message(channel, Refuse("bad token"))
             raise HandshakeFailed(f"pod {hello.identity.index} sent a bad token proof")
     return hello

@@ -7,6 +7,7 @@ one loop feeds it to the pure cores.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ipaddress
 import itertools
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,13 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
-from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
+from agent.channel import (
+    Channel,
+    HandshakeFailed,
+    client_handshake,
+    send_message,
+    server_handshake,
+)
 from agent.config import Config
 from agent.errors import WireError
 from agent.events import Event
@@ -125,7 +132,10 @@ class Contacts:
     coordinates: bool
     channels: dict[int, Channel] = field(default_factory=dict)
     _conns: itertools.count[int] = field(default_factory=itertools.count)
-    _serving: int = 0
+    #: contacts still in their handshake, oldest first, each cancellable
+    _handshaking: collections.OrderedDict[int, anyio.CancelScope] = field(
+        default_factory=collections.OrderedDict
+    )
     #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
     #: bulk rounds can list thousands of addresses: probe them a bounded number at a time
@@ -143,7 +153,8 @@ class Contacts:
         for address in resolution.addresses:
             result = await self._probe(address, index)
             if result.ok or result.disagrees:
-                await self.post.send(Attempted(index, result, address, resolution.addresses))
+                # Only the address that answered as the pod: another may be a stale record.
+                await self.post.send(Attempted(index, result, address, (address,)))
                 return
             several = len(resolution.addresses) > 1
             reasons.append(f"{address}: {result.reason}" if several else result.reason)
@@ -175,17 +186,22 @@ class Contacts:
 
     async def serve(self, stream: anyio.abc.SocketStream) -> None:
         """One incoming connection: a probe (answered, then closed) or a member's session."""
-        if self._serving >= max_contacts(self.me.peers):
-            await stream.aclose()  # a flood: a real peer retries after its backoff
-            return
-        self._serving += 1
+        # When full, drop the contact stalled longest in its handshake, not the newcomer:
+        # otherwise a few hundred silent connections would lock real peers out until they time out.
+        if len(self._handshaking) >= max_contacts(self.me.peers):
+            self._handshaking.popitem(last=False)[1].cancel()
+        key = next(self._conns)
         self.counts["contacts_answered"] += 1
-        try:
-            await self._serve(stream)
-        finally:
-            self._serving -= 1
+        with anyio.CancelScope() as scope:
+            self._handshaking[key] = scope
+            try:
+                await self._serve(stream, key)
+            finally:
+                self._handshaking.pop(key, None)
+        if scope.cancelled_caught:
+            await stream.aclose()
 
-    async def _serve(self, stream: anyio.abc.SocketStream) -> None:
+    async def _serve(self, stream: anyio.abc.SocketStream, key: int) -> None:
         channel = Channel(stream)
         async with stream:
             try:
@@ -197,14 +213,19 @@ class Contacts:
                 return
             except WireError:
                 return  # garbage, a port scanner, a closed connection: costs only itself
+            self._handshaking.pop(key, None)  # a peer now: never dropped for a newcomer
             theirs = hello.identity
             same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
-            if same and theirs.index < self.me.peers:
-                await self.post.send(Nudge(theirs.index, _plain(channel.peer_address)))
+            address = _plain(channel.peer_address)
+            if same and theirs.index < self.me.peers and address:
+                await self.post.send(Nudge(theirs.index, address))
             if hello.role != "member":
                 return
             if not self.coordinates:
-                await channel.send(Refuse(f"pod {self.me.index} is not the coordinator"))
+                with contextlib.suppress(WireError):  # told if still there
+                    await send_message(
+                        channel, Refuse(f"pod {self.me.index} is not the coordinator")
+                    )
                 return
             await self.session(channel, hello)
 

@@ -52,23 +52,22 @@ def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> 
     """(verdict, reason) for ``theirs`` as seen by ``mine``."""
     if theirs.job != mine.job:
         return Verdict.STRANGER, f"identity mismatch: job {theirs.job!r}, expected {mine.job!r}"
-    if theirs.uid and mine.uid and theirs.uid != mine.uid:
-        return Verdict.STRANGER, f"identity mismatch: job uid {theirs.uid}, expected {mine.uid}"
+    if theirs.uid != mine.uid:
+        # One template makes every pod of a Job: a different uid, or one unset, is another run.
+        return (
+            Verdict.STRANGER,
+            f"identity mismatch: job uid {theirs.uid or 'unset'}, expected {mine.uid or 'unset'}",
+        )
     if expected_index is not None and theirs.index != expected_index:
         return (
             Verdict.STRANGER,
             f"identity mismatch: index {theirs.index}, expected {expected_index}",
         )
-    for name, a, b in (
-        ("peer count", theirs.peers, mine.peers),
-        ("port", theirs.port, mine.port),
-        ("job uid", theirs.uid, mine.uid),
-    ):
+    for name, a, b in (("peer count", theirs.peers, mine.peers), ("port", theirs.port, mine.port)):
         if a != b:
             return (
                 Verdict.DISAGREES,
-                f"{name} differs: pod {theirs.index} has {a or 'none'}, pod {mine.index} has "
-                f"{b or 'none'}",
+                f"{name} differs: pod {theirs.index} has {a}, pod {mine.index} has {b}",
             )
     return Verdict.SAME, ""
 

@@ -94,6 +94,8 @@ class _Loop:
     sweep: Sweep | None = None
     addresses: dict[int, tuple[str, ...]] = field(default_factory=dict)
     aborted_at: float = math.inf
+    refused_logged_at: float = -math.inf
+    refused_unlogged: int = 0
 
     @property
     def verdict(self) -> Released | Aborted | None:
@@ -130,7 +132,7 @@ class _Loop:
 
     async def handle(self, item: Posted, now: float) -> None:
         if isinstance(item, Note):
-            self.report(item.event)
+            self.note(item.event, now)
         elif isinstance(item, Nudge):
             self.nudged(item, now)
         elif isinstance(item, Attempted):
@@ -162,6 +164,18 @@ class _Loop:
                 await self.act(self.coordinator.closed(item.conn, now), now)
             elif self.member is not None and item.conn in (NO_CONN, self.member.conn):
                 await self.act(self.member.connect_failed(item.reason, now), now)
+
+    def note(self, event: Event, now: float) -> None:
+        """Refusals are logged at most once per PROGRESS_EVERY: a loop of bad contacts must not
+        flood the log (the count of those not shown goes with the next one)."""
+        if event.kind != "refused":
+            self.report(event)
+        elif now >= self.refused_logged_at + PROGRESS_EVERY:
+            more = f" (and {self.refused_unlogged} more)" if self.refused_unlogged else ""
+            self.report(Event(event.kind, event.message + more, event.fields))
+            self.refused_logged_at, self.refused_unlogged = now, 0
+        else:
+            self.refused_unlogged += 1
 
     def nudged(self, item: Nudge, now: float) -> None:
         """Peer ``item.index`` said hello: it is up, so probe it now rather than after backoff."""

@@ -23,7 +23,7 @@ ME = Identity(job="example-job", uid="uid-1", index=0, peers=3, port=29300)
         pytest.param({"index": 2}, 1, Verdict.STRANGER, "index 2, expected 1", id="stale-ip"),
         pytest.param({"index": 1, "peers": 4}, 1, Verdict.DISAGREES, "peer count", id="peers"),
         pytest.param({"index": 1, "port": 1}, 1, Verdict.DISAGREES, "port", id="port"),
-        pytest.param({"index": 1, "uid": ""}, 1, Verdict.DISAGREES, "job uid", id="uid-unset"),
+        pytest.param({"index": 1, "uid": ""}, 1, Verdict.STRANGER, "uid unset", id="uid-unset"),
     ],
 )
 def test_compare(changes: dict[str, object], expected_index: int, verdict: str, says: str) -> None:

@@ -310,12 +310,6 @@ def test_two_addresses_for_one_hostname(
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.timeout(30)
-@pytest.mark.xfail(
-    strict=True,
-    reason="contacts.attempt hands every resolved address to the outcome, not the one that "
-    "answered as the pod: the peers JSON lists the wrong pod's address, first",
-)
 def test_the_wrong_pod_address_is_not_written_to_the_peers_list(fault_dns: FaultDNS) -> None:
     """Pod 1's own name has two addresses, the first another job's pod: pod 1's peers list (the
     peers JSON its workload reads) names only the address that answered as pod 1."""

@@ -381,12 +381,6 @@ def test_a_flood_of_10000_junk_connections_does_not_stop_a_3_pod_barrier(
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    strict=True,
-    reason="contacts.Contacts.serve closes the *newcomer* once max_contacts connections are "
-    "open, so clients stalled in their handshake lock real peers out for as long as the flood "
-    "lasts; it should drop the connection stalled longest instead",
-)
 def test_stalled_connections_do_not_lock_real_peers_out(
     fault_dns: FaultDNS, processes: list[AgentProcess], record: Record
 ) -> None:
@@ -415,15 +409,7 @@ def test_stalled_connections_do_not_lock_real_peers_out(
     "target",
     [
         pytest.param(0, id="to-the-coordinator"),
-        pytest.param(
-            1,
-            id="to-a-member",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="contacts.Contacts._serve sends Refuse('not the coordinator') outside any "
-                "error handling: BrokenResourceError from a reset connection ends the agent",
-            ),
-        ),
+        pytest.param(1, id="to-a-member"),
     ],
 )
 def test_a_member_hello_then_a_reset(fault_dns: FaultDNS, record: Record, target: int) -> None:
