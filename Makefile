@@ -6,7 +6,7 @@ APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak lint-code deps venv clean image zipapp
+.PHONY: test demo bench soak reliability image zipapp lint-code deps venv clean image zipapp
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: deps $(STAMP)
 soak: deps $(STAMP)
 	$(PY) -m tests.soak $(if $(SOAK_BARRIERS),--barriers $(SOAK_BARRIERS),) \
 	  $(if $(SOAK_SEED),--seed $(SOAK_SEED),) $(SOAK_ARGS)
+
+# The fault, hardening, fuzz and security tests, then docs/reliability.md from their results.
+reliability: deps $(STAMP)
+	$(VENV)/bin/pytest -q tests/faults
+	$(PY) tools/reliability_table.py
 
 # The image on the default base (BASE_IMAGE=python:3.12-slim, from your registry); pass
 # BASE_IMAGE=... for another one with python3 and pip.
