@@ -6,7 +6,7 @@ APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak reliability image zipapp lint-code deps venv clean image zipapp
+.PHONY: test demo bench soak reliability image zipapp lint-code deps venv clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
