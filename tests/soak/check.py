@@ -15,13 +15,12 @@ Only the agents' own JSON log lines and the pods' recorded history are used:
 
 from __future__ import annotations
 
-import datetime
-import json
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
 from tests.soak.barrier import BarrierRun, Instance
+from tests.soak.logs import events
 
 # A reach is logged a moment after the hello that proves it; under load (16 agents starting on
 # 2 cores) that moment can be long. Within this margin of the kill it still counts as the old pod.
@@ -40,21 +39,6 @@ class Verdict:
     @property
     def ok(self) -> bool:
         return not (self.hang or self.early or self.wrong)
-
-
-def events(log: str) -> list[dict[str, Any]]:
-    """The JSON lines of an agent's log, each with `t` (epoch seconds) added."""
-    out = []
-    for line in log.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            record = json.loads(line)
-            record["t"] = datetime.datetime.fromisoformat(record["ts"]).timestamp()
-        except (ValueError, KeyError, TypeError):
-            continue
-        out.append(record)
-    return out
 
 
 def _first(evs: list[dict[str, Any]], kind: str) -> float | None:
