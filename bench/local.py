@@ -25,7 +25,7 @@ from bench.common import (
 from bench.dnsstub import BenchDNS
 from bench.peersim import address_of
 
-__all__ = ["coordinator_scale", "footprint", "idle", "sweep"]
+__all__ = ["coordinator_scale", "footprint", "idle", "release_loopback", "sweep"]
 
 Sample = dict[str, Any]
 AGENT_NET = 90  # 127.90.0.0/16: the footprint case's agents
@@ -313,3 +313,40 @@ def idle(peers: int = 64, settle: float = 60.0, window: float = 10.0) -> Sample:
         "service_share": round(sum(q.name == SERVICE_FQDN for q in asked) / max(1, len(asked)), 2),
         "cpu_per_agent_ms_s": round(1000 * (sum(cpu1) - sum(cpu0)) / up / span, 1),
     }
+
+
+def release_loopback(peers: int = 64, settle: float = 60.0) -> Sample:
+    """Release latency without the cluster in a box: ``peers - 1`` agents wait on loopback; once
+    they have all reached each other the last starts. From its ``start`` line (listening) to the
+    last ``released`` line, as the launching process reads them off the agents' stderr."""
+    port = free_port()
+    addresses = [f"127.{AGENT_NET + 2}.{i >> 8}.{(i & 255) + 1}" for i in range(peers)]
+    zone = {fqdn(i): [a] for i, a in enumerate(addresses)}
+    zone[SERVICE_FQDN] = addresses
+    agents: list[AgentProc] = []
+
+    def launch(i: int) -> AgentProc:
+        args = ("--listen", addresses[i], "--port", str(port), "--timeout", f"{settle + 30:g}s")
+        return AgentProc.launch("wait", i, peers, dns.server, *args)
+
+    with BenchDNS(zone) as dns:
+        try:
+            agents = [launch(i) for i in range(peers - 1)]
+            deadline = time.monotonic() + settle
+            while time.monotonic() < deadline and not all(
+                a.count("reached") >= peers - 2 for a in agents
+            ):
+                time.sleep(0.2)
+            time.sleep(1.0)  # into the steady pace of waiting
+            agents.append(launch(peers - 1))
+            codes = [a.finish(settle + 40) for a in agents]
+        finally:
+            for a in agents:
+                a.kill()
+    start = agents[-1].event("start")
+    released = [a.event("released") for a in agents]
+    ok = codes == [0] * peers and start is not None and None not in released
+    sample: Sample = {"ok": ok, "note": "" if ok else f"exit codes {set(codes)}"}
+    if ok and start is not None:
+        sample["latency_s"] = round(max(r[0] for r in released if r) - start[0], 3)
+    return sample

@@ -15,8 +15,9 @@ TARGETS = {"release": {64: 0.1, 256: 0.3}, "dns": {64: 2.0, 256: 2.0}}
 
 
 def summarize(samples: Sequence[dict[str, Any]], key: str) -> dict[str, Any]:
-    """Median, min and max of ``key`` over the samples that have it, and how many runs failed."""
-    values = [float(s[key]) for s in samples if s.get(key) is not None]
+    """Median, min and max of ``key`` over the runs that passed, and how many runs failed."""
+    # A run that failed (a pod never released, a bound hit) has no figure worth a median.
+    values = [float(s[key]) for s in samples if s.get("ok") and s.get(key) is not None]
     failed = sum(not s.get("ok", False) for s in samples)
     out: dict[str, Any] = {"runs": len(samples), "failed": failed, "n": len(values)}
     if values:
