@@ -442,8 +442,12 @@ async def _run(loop: _Loop, receive: MemoryObjectReceiveStream[Posted], *, linge
         if loop.coordinator is not None:
             wakeups.append(loop.coordinator.leave_at() or math.inf)
         wakeups.append(loop.aborted_at + ABORT_LINGER)
+        item: Posted | None = None
         with anyio.move_on_after(max(0.0, min(wakeups) - now)):
             item = await receive.receive()
+        # Handled outside the wait's deadline: a wake-up due mid-way must not cancel the sends
+        # of a Release or an Arrive half-done (under load it did, and members waited forever).
+        if item is not None:
             await loop.handle(item, clock())
         while True:  # drain what else is queued before computing the next step
             try:

@@ -1,0 +1,60 @@
+"""A loaded machine: barrier messages that take long to send are never cut off half-way."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from agent import contacts, runner
+from agent.config import PodFacts, build_config
+from agent.runner import Outcome, serve_and_wait
+from agent.wire import Message
+from tests.integration.conftest import Agents
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_wake_ups_do_not_cancel_a_release_being_sent(
+    agents: Agents, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each send takes 0.3 s and the loop wakes every 0.05 s (progress lines): the Release to
+    every member and every member's Arrive must still go out (they once were cancelled)."""
+    original = contacts.Contacts.send
+
+    async def slow_send(self: contacts.Contacts, conn: int, message: Message) -> None:
+        await anyio.sleep(0.3)
+        await original(self, conn, message)
+
+    monkeypatch.setattr(contacts.Contacts, "send", slow_send)
+    monkeypatch.setattr(runner, "PROGRESS_EVERY", 0.05)
+    peers = 4
+    for i in range(peers):
+        agents.publish(i)
+    configs = [
+        build_config(
+            "wait",
+            {
+                "peers": str(peers),
+                "index": str(i),
+                "service": "headless-svc",
+                "namespace": "default",
+                "listen": agents.address(i),
+                "dns_server": f"{agents.dns.address}:{agents.dns.port}",
+                "timeout": "20s",
+            },
+            PodFacts(hostname=f"example-job-{i}"),
+        )
+        for i in range(peers)
+    ]
+    outcomes: list[Outcome] = []
+
+    async def everyone() -> None:
+        async def one(i: int) -> None:
+            outcomes.append(await serve_and_wait(configs[i], report=lambda e: None))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(peers):
+                tg.start_soon(one, i)
+
+    anyio.run(everyone)
+    assert len(outcomes) == peers
