@@ -173,6 +173,7 @@ class Contacts:
             target=target,
             token=self.config.token,
             released=self.released(),
+            source=self.config.listen,
         )
 
     async def sweep(self) -> None:
@@ -256,7 +257,7 @@ class Contacts:
         problems = [resolution.problem] if resolution.problem else []
         for address in resolution.addresses:
             try:
-                channel = await connect(address, self.config.port)
+                channel = await connect(address, self.config.port, source=self.config.listen)
                 hello = await client_handshake(
                     channel,
                     me=self.me,

@@ -26,10 +26,12 @@ class ConnectFailed(Exception):
     """Connecting failed; the message is what users debug with: refused, timed out, no route."""
 
 
-async def connect(address: str, port: int) -> Channel:
+async def connect(address: str, port: int, *, source: str | None = None) -> Channel:
+    """``source``: the address this agent listens on (--listen), so that a peer sees our hello
+    come from the address it knows us by, and its push reaches us."""
     try:
         with anyio.fail_after(CONNECT_TIMEOUT):
-            return Channel(await anyio.connect_tcp(address, port))
+            return Channel(await anyio.connect_tcp(address, port, local_host=source))
     except TimeoutError:
         raise ConnectFailed(f"connect to port {port} timed out") from None
     except OSError as exc:
@@ -62,13 +64,14 @@ async def probe(
     target: int | None,
     token: bytes | None,
     released: bool = False,
+    source: str | None = None,
 ) -> ProbeResult:
     if kind.kind == "dns":
         return ProbeResult()
     if kind.kind == "icmp":
         return ProbeResult(await ping(address, timeout=CONNECT_TIMEOUT))
     try:
-        channel = await connect(address, kind.port or me.port)
+        channel = await connect(address, kind.port or me.port, source=source)
     except ConnectFailed as exc:
         return ProbeResult(str(exc))
     try:

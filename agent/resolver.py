@@ -20,6 +20,8 @@ import sniffio
 
 __all__ = ["Resolution", "Resolver"]
 
+UDP_RECORDS = 24  # about what fits a classic 512-byte UDP answer for cluster names
+
 
 @dataclass(frozen=True)
 class Resolution:
@@ -53,14 +55,25 @@ class Resolver:
         self._resolver.use_search_by_default = False
         self._lifetime = attempt_timeout
         self.queries = 0
+        #: names whose answer is too big for UDP (a large Service): asked over TCP at once,
+        #: instead of a truncated UDP answer followed by the same query over TCP every round
+        self._over_tcp: set[str] = set()
 
     async def _query(self, name: str, rdtype: str) -> list[str]:
         backend = dns.asyncbackend.get_backend(sniffio.current_async_library())
         self.queries += 1
         answer = await self._resolver.resolve(
-            name, rdtype, lifetime=self._lifetime, backend=backend, search=False
+            name,
+            rdtype,
+            tcp=name in self._over_tcp,
+            lifetime=self._lifetime,
+            backend=backend,
+            search=False,
         )
-        return [r.to_text() for r in answer]
+        records = [r.to_text() for r in answer]
+        if len(records) > UDP_RECORDS:
+            self._over_tcp.add(name)
+        return records
 
     async def addresses(self, name: str) -> Resolution:
         """A records, and AAAA only when the name exists without A (one query per name normally)."""

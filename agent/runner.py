@@ -181,7 +181,7 @@ class _Loop:
         """Peer ``item.index`` said hello: it is up, so probe it now rather than after backoff."""
         if self.sweep is None or item.index == self.me.index:
             self.reach.nudge(item.index, now)
-        elif not self.reach.peers[item.index].reached and self.sweep.probe(item.address, push=True):
+        elif not self.reach.peers[item.index].reached and self.sweep.pushed(item.address, now):
             self.tg.start_soon(self.contacts.probe_address, item.address)
 
     def swept(self, resolution: Resolution, now: float) -> None:

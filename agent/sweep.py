@@ -10,12 +10,16 @@ Pure: the runner reports answers and probe results with the time; this says what
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable
 
 from agent.backoff import Backoff
 
 __all__ = ["Sweep"]
+
+_AFTER_CHANGE = 2  # quiet rounds credited after a change: the next round in 0.2-0.4 s
+_MIN_GAP = 0.1  # seconds between rounds that pushes bring forward
 
 
 class Sweep:
@@ -30,6 +34,8 @@ class Sweep:
         self._rand = rand
         self._next_query: float | None = now
         self._querying = False
+        self._last_query = -math.inf
+        self._hurry = False
         self._quiet_rounds = 0
         self.published: frozenset[str] = frozenset()
         #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
@@ -43,14 +49,30 @@ class Sweep:
     def query_due(self, now: float) -> bool:
         if self._querying or self._next_query is None or self._next_query > now:
             return False
-        self._querying, self._next_query = True, None
+        self._querying, self._next_query, self._last_query = True, None, now
         return True
+
+    def pushed(self, address: str, now: float) -> bool:
+        """An unreached peer said hello from ``address``: True when it is to be probed now.
+        An address DNS does not list yet is not probed (a peer counts as reached only at an
+        address DNS gives for the Service); instead the next round comes soon."""
+        if address in self.published:
+            return self.probe(address, push=True)
+        self._hurry = True
+        if not self._querying and self._next_query is not None:
+            self._schedule(now)
+        return False
 
     def answered(self, addresses: Iterable[str], now: float) -> list[str]:
         """The Service's addresses arrived; returns those to probe now."""
         self._querying, self.problem = False, ""
         published = frozenset(addresses)
-        self._quiet_rounds = self._quiet_rounds + 1 if published == self.published else 0
+        # A changed answer speeds the rounds up, but not to the first rounds' pace: the peers
+        # that arrive announce themselves with their hello anyway (push).
+        changed = published != self.published
+        self._quiet_rounds = (
+            min(self._quiet_rounds, _AFTER_CHANGE) if changed else self._quiet_rounds + 1
+        )
         self.published = published
         self._schedule(now)
         return [a for a in sorted(published) if self._should_probe(a)]
@@ -62,7 +84,13 @@ class Sweep:
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
-        self._next_query = now + self._backoff.delay(self._quiet_rounds + 1, self._rand())
+        # Equal jitter (half to all of the ceiling), not full: still spread, but capped rounds
+        # come about once a second rather than twice.
+        ceiling = self._backoff.delay(self._quiet_rounds + 1, 1.0)
+        self._next_query = now + ceiling * (0.5 + 0.5 * self._rand())
+        if self._hurry:  # a peer not in the last answer said hello: look again soon
+            self._hurry = False
+            self._next_query = min(self._next_query, max(now, self._last_query + _MIN_GAP))
 
     def stop(self) -> None:
         """Every peer is reached: no more rounds."""

@@ -26,14 +26,15 @@ def test_one_query_at_a_time_then_backoff_while_nothing_changes() -> None:
     assert gaps == sorted(gaps) and gaps[-1] <= 1.0  # grows to the cap: about one query a second
 
 
-def test_new_addresses_restart_the_fast_rounds() -> None:
+def test_new_addresses_speed_the_rounds_up_again_but_not_to_the_first_pace() -> None:
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     for t in range(5):
         sweep.query_due(float(t))
         sweep.answered(["a"], float(t))
     sweep.query_due(10.0)
     sweep.answered(["a", "b"], 10.0)
-    assert sweep.next_wakeup() == pytest.approx(10.0 + 0.1 * 0.999)
+    # ceiling 0.4 s (two quiet rounds credited), equal jitter: between 0.2 and 0.4 s
+    assert sweep.next_wakeup() == pytest.approx(10.0 + 0.4 * (0.5 + 0.5 * 0.999))
 
 
 def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
@@ -58,3 +59,18 @@ def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> No
     assert sweep.problem == "NXDOMAIN" and sweep.published == frozenset()
     sweep.stop()
     assert sweep.next_wakeup() is None and not sweep.query_due(100.0)
+
+
+def test_a_push_from_an_address_dns_does_not_list_brings_the_next_round_forward() -> None:
+    sweep = Sweep(now=0.0, rand=lambda: 0.999)
+    for t in range(6):  # quiet: rounds about a second apart
+        sweep.query_due(float(t))
+        for address in sweep.answered(["a"], float(t)):
+            sweep.probe(address)
+            sweep.probed(address, reached=True)
+    assert (sweep.next_wakeup() or 0) > 5.5
+    assert not sweep.pushed("b", 5.02)  # not published (yet): not probed
+    assert sweep.next_wakeup() == pytest.approx(5.1)  # but asked again soon
+    sweep.query_due(5.1)
+    assert sweep.answered(["a", "b"], 5.11) == ["b"]
+    assert sweep.pushed("a", 5.2)  # a listed address: probed at once

@@ -203,7 +203,7 @@ class Node:
         """Peer ``index`` said hello from ``address``: probe it now (a push), not next round."""
         if index == self.me.index:
             self.reach.nudge(index, self.cluster.now)
-        elif not self.reach.peers[index].reached and self.sweep.probe(address, push=True):
+        elif not self.reach.peers[index].reached and self.sweep.pushed(address, self.cluster.now):
             self.cluster.probe_address(self, address)
 
     def attempted(self, index: int, result: ProbeResult, address: str) -> None:
