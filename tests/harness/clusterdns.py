@@ -226,13 +226,14 @@ class ClusterDNS:
                 self._backend.config(self._listen(self.address, port) + soa + self._nocache())
             )
             return self._await(self._backend, self.address, port)
+        # The front's port first: _await() records the port of the server that answered.
+        port = free_port(self.netns, self.address) if self._auto_port else self.port
         back_port = free_port(self.netns, "127.0.0.1")
         self._backend.start(
             self._backend.config(self._listen("127.0.0.1", back_port) + soa + self._nocache())
         )
         if not self._await(self._backend, "127.0.0.1", back_port):
             return False
-        port = free_port(self.netns, self.address) if self._auto_port else self.port
         front = (
             self._listen(self.address, port)
             + f'  local-zone: "{self.zone}." transparent\n'

@@ -178,3 +178,12 @@ def test_leftovers_of_a_dead_run_are_swept(tmp_path: Path) -> None:
     finally:
         sleeper.kill()
         subprocess.run(["ip", "netns", "del", "padead00-x"], capture_output=True)
+
+
+@pytest.mark.timeout(30)
+def test_cluster_dns_with_negative_caching_answers_on_the_cluster_address(
+    make_cluster: ClusterFactory,
+) -> None:
+    """The caching front must listen where pods send queries (it once took the backend's port)."""
+    cluster = make_cluster(negative_ttl=2)
+    assert cluster.resolve("nobody.default.svc.cluster.local.").rcode == "NXDOMAIN"
