@@ -124,6 +124,12 @@ class Coordinator:
         """This pod found a peer that disagrees on the job: everyone stops."""
         return self._decide(Aborted(reason), now)
 
+    def withdraw(self, now: float) -> list[Action]:
+        """This pod must reach a restarted peer again: it has not arrived until then."""
+        if self.verdict is None:
+            self._self_arrived = False
+        return []
+
     def peer_released(self, now: float) -> list[Action]:
         """A restarted coordinator learns from a peer that the barrier passed before."""
         if self.verdict is not None:
@@ -249,6 +255,18 @@ class Member:
 
     def abort(self, reason: str, now: float) -> list[Action]:
         return self._decide(Aborted(reason))
+
+    def withdraw(self, now: float) -> list[Action]:
+        """This pod must reach a restarted peer again. An Arrive already sent is taken back by
+        closing the session (the coordinator counts arrivals only over open sessions); a new
+        one is opened at once, and arrives once the peer is reached again."""
+        self.reach_done = False
+        if self.verdict is not None or not self._arrive_sent or self.conn is None:
+            return []
+        conn, self.conn, self._arrive_sent = self.conn, None, False
+        self._next_connect = now
+        self.last_problem = "re-reaching a restarted peer"
+        return [Close(conn)]
 
     def _decide(self, verdict: Released | Aborted) -> list[Action]:
         if self.verdict is not None:

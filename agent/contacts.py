@@ -74,10 +74,13 @@ class Attempted:
 
 @dataclass(frozen=True)
 class Nudge:
-    """Peer ``index`` contacted us from ``address``: it is up, try it now."""
+    """Peer ``index`` contacted us from ``address``: it is up, try it now. When it is a new
+    instance of a peer reached before, ``handled`` is set once the loop has dealt with that."""
 
     index: int
     address: str
+    instance: str = ""
+    handled: anyio.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,8 @@ class Contacts:
     post: MemoryObjectSendStream[Posted]
     #: whether the barrier has been released here (told to every contact in our hello)
     released: Callable[[], bool]
+    #: whether a hello (index, instance) comes from a new instance of a peer reached before
+    restarted: Callable[[int, str], bool]
     coordinates: bool
     channels: dict[int, Channel] = field(default_factory=dict)
     _conns: itertools.count[int] = field(default_factory=itertools.count)
@@ -176,6 +181,22 @@ class Contacts:
             source=self.config.listen,
         )
 
+    async def _restart_seen(self, hello: Hello, address: str) -> None:
+        """A new instance of a peer we had reached: have the loop withdraw our arrival before
+        the new instance gets our reply (it could otherwise arrive and be released with us
+        still counting the instance that is gone)."""
+        theirs = hello.identity
+        if compare(self.me, theirs, expected_index=None)[0] != Verdict.SAME:
+            return
+        if not 0 <= theirs.index < self.me.peers or not self.restarted(
+            theirs.index, theirs.instance
+        ):
+            return
+        handled = anyio.Event()
+        await self.post.send(Nudge(theirs.index, address, theirs.instance, handled))
+        with anyio.move_on_after(1.0):
+            await handled.wait()
+
     async def sweep(self) -> None:
         """One bulk round: every address the Service publishes, in one query."""
         await self.post.send(Swept(await self._resolve(self.config.topology.service_fqdn)))
@@ -205,9 +226,14 @@ class Contacts:
     async def _serve(self, stream: anyio.abc.SocketStream, key: int) -> None:
         channel = Channel(stream)
         async with stream:
+            address = _plain(channel.peer_address)
             try:
                 hello = await server_handshake(
-                    channel, me=self.me, token=self.config.token, released=self.released()
+                    channel,
+                    me=self.me,
+                    token=self.config.token,
+                    released=self.released(),
+                    on_peer=lambda hello: self._restart_seen(hello, address),
                 )
             except HandshakeFailed as exc:
                 await self.post.send(Note(Event("refused", f"refused a contact: {exc.reason}")))
@@ -217,9 +243,8 @@ class Contacts:
             self._handshaking.pop(key, None)  # a peer now: never dropped for a newcomer
             theirs = hello.identity
             same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
-            address = _plain(channel.peer_address)
             if same and theirs.index < self.me.peers and address:
-                await self.post.send(Nudge(theirs.index, address))
+                await self.post.send(Nudge(theirs.index, address, theirs.instance))
             if hello.role != "member":
                 return
             if not self.coordinates:

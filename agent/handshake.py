@@ -22,6 +22,7 @@ def _canonical(identity: Identity) -> bytes:
         str(identity.index),
         str(identity.peers),
         str(identity.port),
+        identity.instance,
     )
     return "\0".join(parts).encode()
 

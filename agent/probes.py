@@ -48,8 +48,9 @@ class ProbeResult:
     released: bool = False
     #: the peer is of this job but disagrees on it: a configuration error, not a stale pod
     disagrees: bool = False
-    #: which peer answered (the tcp probe's hello says it)
+    #: which peer answered (the tcp probe's hello says it), and which instance of it
     index: int | None = None
+    instance: str = ""
 
     @property
     def ok(self) -> bool:
@@ -80,7 +81,10 @@ async def probe(
         reply = await client_handshake(
             channel, me=me, role="probe", token=token, expected_index=target, released=released
         )
-        return ProbeResult(released=reply.released, index=reply.identity.index)
+        identity = reply.identity
+        return ProbeResult(
+            released=reply.released, index=identity.index, instance=identity.instance
+        )
     except HandshakeFailed as exc:
         return ProbeResult(exc.reason, disagrees=exc.verdict == Verdict.DISAGREES)
     except WireError as exc:

@@ -26,6 +26,7 @@ class PeerState:
     #: set when a push arrives mid-attempt: retry at once instead of backing off
     nudged: bool = False
     address: str = ""
+    instance: str = ""
     reached_at: float | None = None
 
 
@@ -80,12 +81,25 @@ class Reach:
             self._in_flight -= 1
         return peer
 
-    def succeeded(self, index: int, address: str, now: float) -> None:
+    def succeeded(self, index: int, address: str, now: float, instance: str = "") -> None:
         peer = self._land(index)
         if not peer.reached:
             peer.reached, peer.address, peer.reached_at = True, address, now
-            peer.reason = ""
+            peer.instance, peer.reason = instance, ""
             self._left -= 1
+
+    def restarted(self, index: int, instance: str) -> bool:
+        """Peer ``index`` was reached, and ``instance`` is a new process of it (a replaced pod)."""
+        peer = self.peers[index]
+        return peer.reached and bool(peer.instance and instance) and peer.instance != instance
+
+    def forget(self, index: int, now: float) -> None:
+        """The instance reached is gone: reach the new one before counting the peer again."""
+        peer = self.peers[index]
+        if peer.reached:
+            peer.reached, peer.failures, peer.next_at = False, 0, now
+            peer.reason, peer.instance = "restarted: reaching its new instance", ""
+            self._left += 1
 
     def failed(self, index: int, reason: str, now: float) -> None:
         peer = self._land(index)

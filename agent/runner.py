@@ -8,6 +8,7 @@ injected with real defaults.
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -73,9 +74,13 @@ class Deps:
     rand: Callable[[], float] = random.random
 
 
+#: this process's instance: a pod that restarts says hello with a new one
+INSTANCE = os.urandom(8).hex()
+
+
 def identity_of(config: Config) -> Identity:
     t = config.topology
-    return Identity(t.job, config.job_uid, t.index, t.peers, config.port)
+    return Identity(t.job, config.job_uid, t.index, t.peers, config.port, INSTANCE)
 
 
 @dataclass
@@ -134,7 +139,11 @@ class _Loop:
         if isinstance(item, Note):
             self.note(item.event, now)
         elif isinstance(item, Nudge):
-            self.nudged(item, now)
+            try:
+                await self.nudged(item, now)
+            finally:
+                if item.handled is not None:
+                    item.handled.set()
         elif isinstance(item, Attempted):
             if not item.result.ok and not item.result.disagrees:
                 self.reach.failed(item.index, item.result.reason, now)
@@ -177,8 +186,25 @@ class _Loop:
         else:
             self.refused_unlogged += 1
 
-    def nudged(self, item: Nudge, now: float) -> None:
-        """Peer ``item.index`` said hello: it is up, so probe it now rather than after backoff."""
+    async def nudged(self, item: Nudge, now: float) -> None:
+        """Peer ``item.index`` said hello: it is up, so probe it now rather than after backoff.
+        A new instance of a peer reached before must be reached again, and our arrival (which
+        counted the old one) is withdrawn until it is."""
+        if self.verdict is None and self.reach.restarted(item.index, item.instance):
+            self.reach.forget(item.index, now)
+            self.report(
+                Event(
+                    "restarted",
+                    f"{self.config.topology.display(item.index)} restarted: reaching its new "
+                    "instance before counting it again",
+                    {"peer": item.index},
+                )
+            )
+            if self.sweep is not None:
+                self.sweep.resume(now)
+            side = self.coordinator or self.member
+            if side is not None:
+                await self.act(side.withdraw(now), now)
         if self.sweep is None or item.index == self.me.index:
             self.reach.nudge(item.index, now)
         elif not self.reach.peers[item.index].reached and self.sweep.pushed(item.address, now):
@@ -221,7 +247,7 @@ class _Loop:
             return
         if self.reach.peers[index].reached:
             return
-        self.reach.succeeded(index, address, now)
+        self.reach.succeeded(index, address, now, result.instance)
         self.addresses[index] = addresses
         self.report(
             Event(
@@ -385,6 +411,9 @@ async def serve_and_wait(
             resolve=resolve,
             post=send,
             released=lambda: isinstance(loop.verdict, Released),
+            restarted=lambda i, instance: (
+                loop.verdict is None and loop.reach.restarted(i, instance)
+            ),
             coordinates=loop.coordinator is not None,
         )
         tg.start_soon(listener.serve, loop.contacts.serve)

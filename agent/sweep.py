@@ -96,6 +96,11 @@ class Sweep:
         """Every peer is reached: no more rounds."""
         self._next_query = None
 
+    def resume(self, now: float) -> None:
+        """A peer must be reached again (it restarted): rounds start again."""
+        if self._next_query is None and not self._querying:
+            self._quiet_rounds, self._next_query = 0, now
+
     def next_wakeup(self) -> float | None:
         return self._next_query
 

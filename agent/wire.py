@@ -41,6 +41,8 @@ class Identity:
     index: int
     peers: int
     port: int
+    #: random per process: tells a restarted pod (same index, new instance) from the one reached
+    instance: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ def _identity(body: Any) -> Identity:
         index=_int(body, "index", 0, 1_000_000),
         peers=_int(body, "peers", 1, 1_000_000),
         port=_int(body, "port", 1, 65535),
+        instance=_text(body, "instance", 32) if "instance" in body else "",
     )
 
 

@@ -98,7 +98,9 @@ def _wrong_counts(
     counted: dict[int, tuple[str, float]] = {}
     for e in evs:
         if e.get("event") == "reached" and isinstance(e.get("peer"), int) and e["t"] <= released_at:
-            counted.setdefault(e["peer"], (str(e.get("address")), e["t"]))
+            # The last reach counts: an agent that saw a peer restart reaches its new instance
+            # again (a "restarted" event, then "reached" at the new address).
+            counted[e["peer"]] = (str(e.get("address")), e["t"])
     out = []
     for peer, (address, t) in sorted(counted.items()):
         if not 0 <= peer < n:

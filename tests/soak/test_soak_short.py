@@ -34,12 +34,4 @@ def test_short_soak_has_no_hang_early_or_wrong_release(tmp_path: Path) -> None:
     failures = "\n".join(result.failures())
     assert summary["hangs"] == 0, failures
     assert summary["early_releases"] == 0, failures
-    # Never an address that was not that peer's pod when it was reached (a stale record, another
-    # job's pod). KNOWN GAP, counted and reported, not asserted: a peer reached at its first
-    # instance that is then killed and replaced before the release still counts as reached; its
-    # new instance arrives after reaching everyone, but the others do not reach it again (the
-    # barrier needs instance ids and a recheck from the coordinator: see the issue notes).
-    counts = [c for v in result.verdicts for w in v.wrong for c in w.split(": ", 1)[1].split("; ")]
-    not_stale = [c for c in counts if "killed at" not in c and not c.startswith("pod ")]
-    assert not not_stale, failures
-    print(f"known gap: {summary['stale_peer_counts']} peers counted at a pod replaced later")
+    assert summary["wrong_releases"] == 0, failures
