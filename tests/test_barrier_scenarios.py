@@ -328,3 +328,26 @@ def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_rele
     assert not coordinator.may_leave(0.3)
     coordinator.received(7, Ack(), 0.4)
     assert coordinator.may_leave(0.4)
+
+
+def test_a_member_that_must_reach_a_restarted_peer_takes_its_arrival_back() -> None:
+    """Pure core: withdraw closes the session that carried the Arrive and dials again; the
+    coordinator, seeing the session close, no longer counts the arrival."""
+    from agent.barrier import Close, Connect, Coordinator, Member, Send
+    from agent.wire import Arrive, Hello, Identity
+
+    me = Identity("job", "", 0, 3, 29300)
+    coordinator = Coordinator(me)
+    member = Member(now=0.0)
+    assert member.poll(0.0) == [Connect()]
+    coordinator.joined(7, Hello(Identity("job", "", 1, 3, 29300), "member", "n"), 0.0)
+    assert member.opened(7, 0.0) == []
+    assert member.reached_all(0.0) == [Send(7, Arrive())]
+    coordinator.received(7, Arrive(), 0.0)
+    assert coordinator.waiting_for() == [(2, "not connected")]
+    assert member.withdraw(1.0) == [Close(7)]
+    coordinator.closed(7, 1.0)
+    assert (1, "not connected") in coordinator.waiting_for()
+    assert member.poll(1.0) == [Connect()]
+    assert member.opened(8, 1.0) == []  # no Arrive until the peer is reached again
+    assert member.reached_all(2.0) == [Send(8, Arrive())]
