@@ -22,16 +22,12 @@ with what it got (``dns.log``); ``dns.wait_for(predicate)`` blocks until a query
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import socket
-import struct
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 import dns.flags
@@ -39,6 +35,8 @@ import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from tests.support.dnsserver import LoopbackDNSServer
 
 __all__ = ["FaultDNS", "Mode", "Query"]
 
@@ -69,7 +67,7 @@ def _norm(name: str) -> str:
     return name.lower().rstrip(".") + "."
 
 
-class FaultDNS:
+class FaultDNS(LoopbackDNSServer):
     def __init__(self, zone: Mapping[str, Iterable[str]] | None = None, *, ttl: int = 0) -> None:
         self.ttl = ttl
         self._zone = {_norm(k): tuple(v) for k, v in (zone or {}).items()}
@@ -77,15 +75,7 @@ class FaultDNS:
         self.log: list[Query] = []
         self.counts: Counter[tuple[str, str, str]] = Counter()
         self._lock = threading.Condition()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.udp, self.tcp = self._bind()
-        self.address, self.port = "127.0.0.1", int(self.udp.getsockname()[1])
-
-    @property
-    def server(self) -> str:
-        """What ``--dns-server`` takes."""
-        return f"{self.address}:{self.port}"
+        super().__init__()
 
     # --- the zone and the faults, changed at run time ---------------------------------------------
     def set(self, name: str, *addresses: str) -> None:
@@ -141,40 +131,6 @@ class FaultDNS:
             return self._lock.wait_for(lambda: predicate(self), timeout)
 
     # --- serving ----------------------------------------------------------------------------------
-    def _bind(self) -> tuple[socket.socket, socket.socket]:
-        for _ in range(50):
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp.bind(("127.0.0.1", 0))
-            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                tcp.bind(("127.0.0.1", udp.getsockname()[1]))
-            except OSError:  # that port is taken for TCP: try another
-                udp.close()
-                tcp.close()
-                continue
-            tcp.listen(64)
-            for s in (udp, tcp):
-                s.settimeout(0.1)
-            return udp, tcp
-        raise OSError("no free port for both UDP and TCP")
-
-    def __enter__(self) -> FaultDNS:
-        for target in (self._serve_udp, self._serve_tcp):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=5)
-        self.udp.close()
-        self.tcp.close()
-
     def _answer(self, data: bytes, transport: str) -> tuple[bytes | None, float]:
         """The reply's wire form (None: drop it) and how long to hold it back."""
         try:
@@ -239,44 +195,3 @@ class FaultDNS:
             kind = dns.rdatatype.to_text(rdtype)
             reply.answer.append(dns.rrset.from_text_list(name, self.ttl, "IN", kind, found))
         return "NOERROR " + ",".join(found)
-
-    def _serve_udp(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self.udp.recvfrom(65535)
-            except (TimeoutError, OSError):
-                continue
-            wire, delay = self._answer(data, "udp")
-            if wire is None:
-                continue
-            if delay:
-                threading.Timer(delay, self._send_udp, (wire, peer)).start()
-            else:
-                self._send_udp(wire, peer)
-
-    def _send_udp(self, wire: bytes, peer: tuple[str, int]) -> None:
-        with contextlib.suppress(OSError):
-            self.udp.sendto(wire, peer)
-
-    def _serve_tcp(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.tcp.accept()
-            except (TimeoutError, OSError):
-                continue
-            threading.Thread(target=self._serve_tcp_conn, args=(conn,), daemon=True).start()
-
-    def _serve_tcp_conn(self, conn: socket.socket) -> None:
-        conn.settimeout(10)
-        with conn, contextlib.suppress(OSError):
-            while not self._stop.is_set():
-                head = conn.recv(2, socket.MSG_WAITALL)
-                if len(head) < 2:
-                    return
-                (size,) = struct.unpack("!H", head)
-                wire, delay = self._answer(conn.recv(size, socket.MSG_WAITALL), "tcp")
-                if wire is None:
-                    continue
-                if delay:
-                    self._stop.wait(delay)
-                conn.sendall(struct.pack("!H", len(wire)) + wire)
