@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
@@ -177,7 +178,19 @@ class FaultDNS(LoopbackDNSServer):
             self.counts[(name, rdtype, transport)] += 1
             self.log.append(Query(time.monotonic(), name, rdtype, transport, outcome))
             self._lock.notify_all()
-        return (reply.to_wire() if wire else None), delay
+        return (self._wire(reply, query, transport) if wire else None), delay
+
+    @staticmethod
+    def _wire(reply: dns.message.Message, query: dns.message.Message, transport: str) -> bytes:
+        """As unbound does: an answer too big for the client's UDP payload goes out empty with TC
+        (the client asks again over TCP); TCP carries up to 64 KiB."""
+        udp_limit = max(512, query.payload) if query.edns >= 0 else 512
+        try:
+            return reply.to_wire(max_size=65535 if transport == "tcp" else udp_limit)
+        except dns.exception.TooBig:
+            reply.answer = []
+            reply.flags |= dns.flags.TC
+            return reply.to_wire()
 
     def _fill(
         self,
