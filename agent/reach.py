@@ -6,8 +6,9 @@ is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's n
 
 from __future__ import annotations
 
+import heapq
 import random
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
@@ -41,37 +42,59 @@ class Reach:
         backoff: Backoff | None = None,
         max_in_flight: int = 256,
         rand: Callable[[], float] = random.random,
-        scheduled: Collection[int] | None = None,
+        scheduled: Iterable[int] | None = None,
     ) -> None:
         """``scheduled``: the peers this schedules attempts for (default all); the others are
-        found another way (bulk discovery) and only reported here."""
+        found another way (bulk discovery) and only reported here, unless ``schedule``d later."""
         self.peers = [PeerState(i, next_at=now) for i in range(peers)]
-        self._scheduled = frozenset(range(peers) if scheduled is None else scheduled)
         self._backoff = backoff or Backoff()
         self._max_in_flight = max_in_flight
         self._rand = rand
         self._in_flight = 0
         self._left = peers
+        self._scheduled: set[int] = set()
+        # (next_at, index) of the scheduled peers that wait on the clock; an entry whose peer
+        # has moved on (reached, in flight, another time) is dropped when it comes up, so each
+        # loop step costs O(log N), not a scan of 10,000 peers
+        self._queue: list[tuple[float, int]] = []
+        self.schedule(range(peers) if scheduled is None else scheduled)
 
     @property
     def done(self) -> bool:
         return self._left == 0
 
+    def schedule(self, indices: Iterable[int]) -> None:
+        """Attempt these peers from now on too (e.g. those a cut-short DNS answer left out)."""
+        for index in indices:
+            if index not in self._scheduled:
+                self._scheduled.add(index)
+                self._wait(self.peers[index])
+
+    def _wait(self, peer: PeerState) -> None:
+        if peer.index in self._scheduled and not peer.reached and not peer.in_flight:
+            heapq.heappush(self._queue, (peer.next_at, peer.index))
+
+    def _next(self) -> PeerState | None:
+        """The scheduled peer that is due first, stale queue entries dropped."""
+        while self._queue:
+            at, index = self._queue[0]
+            peer = self.peers[index]
+            if not peer.reached and not peer.in_flight and peer.next_at == at:
+                return peer
+            heapq.heappop(self._queue)
+        return None
+
     def due(self, now: float) -> list[int]:
         """Peers to attempt now; they are in flight until ``succeeded`` or ``failed``."""
         chosen: list[int] = []
-        for peer in self.peers:
-            if self._in_flight >= self._max_in_flight:
+        while self._in_flight < self._max_in_flight:
+            peer = self._next()
+            if peer is None or peer.next_at > now:
                 break
-            if (
-                not peer.reached
-                and not peer.in_flight
-                and peer.next_at <= now
-                and peer.index in self._scheduled
-            ):
-                peer.in_flight = True
-                self._in_flight += 1
-                chosen.append(peer.index)
+            heapq.heappop(self._queue)
+            peer.in_flight = True
+            self._in_flight += 1
+            chosen.append(peer.index)
         return chosen
 
     def _land(self, index: int) -> PeerState:
@@ -100,15 +123,17 @@ class Reach:
             peer.reached, peer.failures, peer.next_at = False, 0, now
             peer.reason, peer.instance = "restarted: reaching its new instance", ""
             self._left += 1
+            self._wait(peer)
 
     def failed(self, index: int, reason: str, now: float) -> None:
         peer = self._land(index)
         peer.reason = reason
         if peer.nudged:
             peer.nudged, peer.failures, peer.next_at = False, 0, now
-            return
-        peer.failures += 1
-        peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+        else:
+            peer.failures += 1
+            peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+        self._wait(peer)
 
     def nudge(self, index: int, now: float) -> None:
         """Peer ``index`` showed signs of life (it contacted us): try it again now."""
@@ -117,19 +142,18 @@ class Reach:
             return
         if peer.in_flight:
             peer.nudged = True
+        elif now < peer.next_at:
+            peer.failures, peer.next_at = 0, now
+            self._wait(peer)
         else:
-            peer.failures, peer.next_at = 0, min(peer.next_at, now)
+            peer.failures = 0
 
     def next_wakeup(self) -> float | None:
         """The earliest time a peer becomes due, or None when nothing waits on the clock."""
         if self._in_flight >= self._max_in_flight:
             return None
-        times = [
-            p.next_at
-            for p in self.peers
-            if not p.reached and not p.in_flight and p.index in self._scheduled
-        ]
-        return min(times) if times else None
+        peer = self._next()
+        return peer.next_at if peer is not None else None
 
     def missing(self) -> list[PeerState]:
         return [p for p in self.peers if not p.reached]

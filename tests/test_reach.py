@@ -72,3 +72,13 @@ def test_a_new_instance_of_a_reached_peer_is_forgotten_and_tried_again() -> None
     assert not reach.restarted(1, "j2")  # not reached any more: nothing to forget
     reach.succeeded(1, "c", 5.1, instance="j2")
     assert reach.done and reach.peers[1].address == "c"
+
+
+def test_peers_left_to_bulk_discovery_are_attempted_once_scheduled() -> None:
+    reach = Reach(4, now=0.0, scheduled={2})
+    assert reach.due(0.0) == [2]
+    assert reach.next_wakeup() is None  # 2 in flight, the others are not this one's to try
+    reach.schedule([0, 2, 3])  # a cut-short Service answer left them out: ask by name
+    assert reach.due(0.0) == [0, 3]
+    reach.failed(0, "NXDOMAIN", 0.0)
+    assert reach.next_wakeup() is not None and reach.due(0.0) == []
