@@ -63,6 +63,9 @@ class Reach:
     def done(self) -> bool:
         return self._left == 0
 
+    def is_scheduled(self, index: int) -> bool:
+        return index in self._scheduled
+
     def schedule(self, indices: Iterable[int]) -> None:
         """Attempt these peers from now on too (e.g. those a cut-short DNS answer left out)."""
         for index in indices:

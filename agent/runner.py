@@ -101,6 +101,7 @@ class _Loop:
     aborted_at: float = math.inf
     refused_logged_at: float = -math.inf
     refused_unlogged: int = 0
+    by_name_reported: bool = False
 
     @property
     def verdict(self) -> Released | Aborted | None:
@@ -148,6 +149,8 @@ class _Loop:
             if not item.result.ok and not item.result.disagrees:
                 self.reach.failed(item.index, item.result.reason, now)
             else:
+                if self.sweep is not None and item.result.ok:  # known now: no round re-probes it
+                    self.sweep.probed(item.address, reached=True)
                 await self.reached(item.index, item.result, item.address, item.addresses, now)
         elif isinstance(item, Swept):
             self.swept(item.resolution, now)
@@ -215,9 +218,30 @@ class _Loop:
         if resolution.problem:
             self.sweep.failed(resolution.problem, now)
             return
-        for address in self.sweep.answered(resolution.addresses, now):
-            self.sweep.probe(address)
+        for address in self.sweep.answered(
+            resolution.addresses, now, truncated=resolution.truncated
+        ):
             self.tg.start_soon(self.contacts.probe_address, address)
+        self.ask_by_name()
+
+    def ask_by_name(self) -> None:
+        """A cut-short Service answer (thousands of pods) and its probes are done: the peers
+        still unreached may be among those it left out, so each is asked for by name."""
+        assert self.sweep is not None
+        if not self.sweep.ask_by_name():
+            return
+        lacking = [p.index for p in self.reach.missing()]
+        if not self.by_name_reported:
+            self.by_name_reported = True
+            self.report(
+                Event(
+                    "truncated",
+                    f"the Service's DNS answer is cut short at {len(self.sweep.published)} "
+                    f"addresses: asking for the {len(lacking)} peers not reached by name",
+                    {"listed": len(self.sweep.published), "by_name": len(lacking)},
+                )
+            )
+        self.reach.schedule(lacking)
 
     async def address_probed(self, item: AddressProbed, now: float) -> None:
         assert self.sweep is not None
@@ -229,6 +253,7 @@ class _Loop:
             self.sweep.probed(item.address, reached=False, reason=result.reason)
             if result.disagrees:
                 await self.reached(result.index or 0, result, item.address, (), now)
+        self.ask_by_name()
 
     async def reached(
         self,
@@ -291,7 +316,7 @@ class _Loop:
 
     def reason(self, index: int) -> str:
         """Why peer ``index`` is not reached yet."""
-        if self.sweep is None or index == self.me.index:
+        if self.sweep is None or self.reach.is_scheduled(index):
             return self.reach.peers[index].reason
         if self.sweep.problem:  # the Service name itself does not resolve
             return self.sweep.problem

@@ -42,12 +42,19 @@ class Sweep:
         self.problem = "not queried yet"
         self._identified: set[str] = set()  # addresses that answered as a reached peer
         self._probing: set[str] = set()
+        #: this round's probes still out: the next round waits for them (a round during a sweep
+        #: of thousands would only parse the same answer again)
+        self._round: set[str] = set()
+        #: the last answer was cut short (a Service over ~4,090 pods): what it left out must be
+        #: asked for by name
+        self.truncated = False
+        self._by_name_pending = False
         #: addresses that did not answer as a peer, and why (for progress lines)
         self.unidentified: dict[str, str] = {}
 
     # --- DNS rounds ---------------------------------------------------------------------------
     def query_due(self, now: float) -> bool:
-        if self._querying or self._next_query is None or self._next_query > now:
+        if self._querying or self._round or self._next_query is None or self._next_query > now:
             return False
         self._querying, self._next_query, self._last_query = True, None, now
         return True
@@ -63,9 +70,11 @@ class Sweep:
             self._schedule(now)
         return False
 
-    def answered(self, addresses: Iterable[str], now: float) -> list[str]:
-        """The Service's addresses arrived; returns those to probe now."""
-        self._querying, self.problem = False, ""
+    def answered(
+        self, addresses: Iterable[str], now: float, *, truncated: bool = False
+    ) -> list[str]:
+        """The Service's addresses arrived; returns those to probe now, claimed for probing."""
+        self._querying, self.problem, self.truncated = False, "", truncated
         published = frozenset(addresses)
         # A changed answer speeds the rounds up, but not to the first rounds' pace: the peers
         # that arrive announce themselves with their hello anyway (push).
@@ -75,7 +84,17 @@ class Sweep:
         )
         self.published = published
         self._schedule(now)
-        return [a for a in sorted(published) if self._should_probe(a)]
+        self._round = {a for a in published if self.probe(a)}
+        self._by_name_pending = truncated
+        return sorted(self._round)
+
+    def ask_by_name(self) -> bool:
+        """True once per cut-short answer, when its probes have landed: the peers still
+        unreached may be among those it left out, so they are to be asked for by name."""
+        if self._by_name_pending and not self._round:
+            self._by_name_pending = False
+            return True
+        return False
 
     def failed(self, problem: str, now: float) -> None:
         self._querying, self.problem = False, problem
@@ -102,12 +121,9 @@ class Sweep:
             self._quiet_rounds, self._next_query = 0, now
 
     def next_wakeup(self) -> float | None:
-        return self._next_query
+        return None if self._round else self._next_query
 
     # --- probes of single addresses ------------------------------------------------------------
-    def _should_probe(self, address: str) -> bool:
-        return address not in self._identified and address not in self._probing
-
     def probe(self, address: str, *, push: bool = False) -> bool:
         """Claim ``address`` for a probe; False when it needs none. A push (an unreached peer
         said hello from there) probes even an address known for another peer: it was reused."""
@@ -118,6 +134,7 @@ class Sweep:
 
     def probed(self, address: str, *, reached: bool, reason: str = "") -> None:
         self._probing.discard(address)
+        self._round.discard(address)
         if reached:
             self._identified.add(address)
             self.unidentified.pop(address, None)

@@ -9,11 +9,22 @@ from agent.sweep import Sweep
 pytestmark = pytest.mark.timeout(10)
 
 
+def _round(sweep: Sweep, addresses: list[str], now: float, *, reached: bool = True) -> list[str]:
+    """A round whose answer lists ``addresses``, and the probes of those it claims landing."""
+    assert sweep.query_due(now)
+    claimed = sweep.answered(addresses, now)
+    for address in claimed:
+        sweep.probed(address, reached=reached, reason="" if reached else "refused")
+    return claimed
+
+
 def test_one_query_at_a_time_then_backoff_while_nothing_changes() -> None:
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     assert sweep.query_due(0.0)
     assert not sweep.query_due(0.0)  # in flight
     assert sweep.answered(["10.0.0.2", "10.0.0.1"], 0.01) == ["10.0.0.1", "10.0.0.2"]
+    for address in ["10.0.0.1", "10.0.0.2"]:
+        sweep.probed(address, reached=False, reason="refused")
     gaps = []
     now = 0.01
     for _ in range(6):
@@ -21,18 +32,25 @@ def test_one_query_at_a_time_then_backoff_while_nothing_changes() -> None:
         assert wake is not None
         gaps.append(round(wake - now, 3))
         now = wake
-        assert sweep.query_due(now)
-        sweep.answered(["10.0.0.2", "10.0.0.1"], now)
+        _round(sweep, ["10.0.0.2", "10.0.0.1"], now, reached=False)
     assert gaps == sorted(gaps) and gaps[-1] <= 1.0  # grows to the cap: about one query a second
+
+
+def test_no_new_round_while_the_last_rounds_probes_are_out() -> None:
+    sweep = Sweep(now=0.0, rand=lambda: 0.999)
+    sweep.query_due(0.0)
+    assert sweep.answered(["a", "b"], 0.0) == ["a", "b"]
+    sweep.probed("a", reached=True)
+    assert sweep.next_wakeup() is None and not sweep.query_due(60.0)  # b's probe is out
+    sweep.probed("b", reached=False, reason="connect to port 29500 timed out")
+    assert sweep.query_due(60.0)
 
 
 def test_new_addresses_speed_the_rounds_up_again_but_not_to_the_first_pace() -> None:
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     for t in range(5):
-        sweep.query_due(float(t))
-        sweep.answered(["a"], float(t))
-    sweep.query_due(10.0)
-    sweep.answered(["a", "b"], 10.0)
+        _round(sweep, ["a"], float(t))
+    _round(sweep, ["a", "b"], 10.0)
     # ceiling 0.4 s (two quiet rounds credited), equal jitter: between 0.2 and 0.4 s
     assert sweep.next_wakeup() == pytest.approx(10.0 + 0.4 * (0.5 + 0.5 * 0.999))
 
@@ -40,16 +58,25 @@ def test_new_addresses_speed_the_rounds_up_again_but_not_to_the_first_pace() -> 
 def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
     sweep = Sweep(now=0.0)
     sweep.query_due(0.0)
-    for address in sweep.answered(["a", "b"], 0.0):
-        assert sweep.probe(address)
+    assert sweep.answered(["a", "b"], 0.0) == ["a", "b"]
     sweep.probed("a", reached=True)
     sweep.probed("b", reached=False, reason="refused")
     assert sweep.unidentified == {"b": "refused"}
-    sweep.query_due(5.0)
-    assert sweep.answered(["a", "b"], 5.0) == ["b"]
+    assert _round(sweep, ["a", "b"], 5.0) == ["b"]
     assert not sweep.probe("a")
     assert sweep.probe("a", push=True)  # an unreached peer said hello from a reused address
     assert not sweep.probe("a", push=True)  # already in flight
+
+
+def test_a_cut_short_answer_hands_the_rest_to_names_once_its_probes_land() -> None:
+    sweep = Sweep(now=0.0)
+    sweep.query_due(0.0)
+    sweep.answered(["a", "b"], 0.0, truncated=True)
+    sweep.probed("a", reached=True)
+    assert not sweep.ask_by_name()  # b still out: it may be the peer we lack
+    sweep.probed("b", reached=True)
+    assert sweep.ask_by_name() and not sweep.ask_by_name()  # once per answer
+    assert _round(sweep, ["a", "b"], 5.0) == [] and not sweep.ask_by_name()  # whole now
 
 
 def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> None:
@@ -64,10 +91,7 @@ def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> No
 def test_a_push_from_an_address_dns_does_not_list_brings_the_next_round_forward() -> None:
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     for t in range(6):  # quiet: rounds about a second apart
-        sweep.query_due(float(t))
-        for address in sweep.answered(["a"], float(t)):
-            sweep.probe(address)
-            sweep.probed(address, reached=True)
+        _round(sweep, ["a"], float(t))
     assert (sweep.next_wakeup() or 0) > 5.5
     assert not sweep.pushed("b", 5.02)  # not published (yet): not probed
     assert sweep.next_wakeup() == pytest.approx(5.1)  # but asked again soon

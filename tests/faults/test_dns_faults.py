@@ -164,6 +164,24 @@ def test_truncated_udp_answers_are_fetched_again_over_tcp(
 
 
 @pytest.mark.timeout(30)
+def test_peers_a_cut_short_service_answer_leaves_out_are_asked_for_by_name(
+    fault_dns: FaultDNS, record: Record
+) -> None:
+    """A Service of more pods than a 64 KiB answer holds: DNS lists some addresses and sets TC
+    even over TCP. Here it lists pod 0 only; pods 1 and 2, never listed, are found by name."""
+    job = Job(fault_dns, 3)
+    job.publish()
+    fault_dns.fault("cut", job.service, addresses=[job.address(0)])
+    pods = _run(job)
+    assert released(pods), [p.error for p in pods]
+    for pod in pods:
+        assert [_reached_address(pod, i) for i in range(3)] == [job.address(i) for i in range(3)]
+        assert any(e.kind == "truncated" for e in pod.events), pod.messages()
+    assert set(fault_dns.outcomes(job.service)) == {f"NOERROR {job.address(0)}"}
+    record(by_name=sum(fault_dns.queries(job.fqdn(i), "A") for i in (1, 2)))
+
+
+@pytest.mark.timeout(30)
 def test_slow_answers_delay_the_barrier_but_do_not_break_it(
     fault_dns: FaultDNS, record: Record
 ) -> None:

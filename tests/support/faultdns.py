@@ -10,6 +10,8 @@ every name (``name=None``; a name's own fault wins)::
     dns.fault("refused")                      # every name, until cleared: REFUSED
     dns.fault("silence", name)                # no answer at all (the client times out)
     dns.fault("truncate", name)               # UDP answers carry TC and no records; TCP is whole
+    dns.fault("cut", name, addresses=[a])     # TC even over TCP, listing only [a] (a Service
+                                              # of more pods than 64 KiB holds, as CoreDNS does)
     dns.fault("delay", name, delay=0.5)       # right answer, late
     dns.fault("stale", name, addresses=[old], count=5)  # a replaced pod: old address, then new
     dns.fault("flap", name, period=2)         # 2 answers present, 2 NXDOMAIN, 2 present, ...
@@ -41,8 +43,17 @@ from tests.support.dnsserver import LoopbackDNSServer
 
 __all__ = ["FaultDNS", "Mode", "Query"]
 
-Mode = Literal["servfail", "refused", "silence", "truncate", "delay", "stale", "flap"]
-MODES: tuple[Mode, ...] = ("servfail", "refused", "silence", "truncate", "delay", "stale", "flap")
+Mode = Literal["servfail", "refused", "silence", "truncate", "cut", "delay", "stale", "flap"]
+MODES: tuple[Mode, ...] = (
+    "servfail",
+    "refused",
+    "silence",
+    "truncate",
+    "cut",
+    "delay",
+    "stale",
+    "flap",
+)
 
 
 @dataclass
@@ -169,8 +180,10 @@ class FaultDNS(LoopbackDNSServer):
                     outcome = "TC"
                 elif mode == "delay":
                     delay = fault.delay
-                elif mode == "stale":
+                elif mode in ("stale", "cut"):
                     addresses = fault.addresses
+                    if mode == "cut":
+                        reply.flags |= dns.flags.TC
                 elif mode == "flap" and (fault.seen - 1) // fault.period % 2 == 1:
                     addresses = None
             if not outcome:
