@@ -10,21 +10,22 @@ import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import anyio
 import anyio.abc
 
 from agent import __version__
 from agent.config import Config, load_config
-from agent.doctor import DoctorReport, diagnose
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
 from agent.events import Event
 from agent.exitcodes import ExitCode, signal_exit_code
-from agent.health import serve_health
 from agent.options import OPTIONS
 from agent.outputs import peer_environment, write_outputs
 from agent.runner import Outcome, serve_and_wait
+
+if TYPE_CHECKING:
+    from agent.doctor import DoctorReport
 
 __all__ = ["main"]
 
@@ -163,6 +164,8 @@ def _lint(paths: Sequence[str]) -> int:
 
 
 async def _sidecar(config: Config, printer: _Printer) -> Outcome:
+    from agent.health import serve_health  # h11: only the sidecar pays for it
+
     ready = False
 
     async def stay_up(outcome: Outcome) -> None:
@@ -195,6 +198,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         printer(Event("warning", f"warning: {warning}"))
     try:
         if args.command == "doctor":
+            from agent.doctor import diagnose  # only its command pays for its imports
+
             report, signum = _run_async(lambda: diagnose(config))
             if signum is not None:
                 return signal_exit_code(signum)
