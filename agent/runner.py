@@ -208,7 +208,7 @@ class _Loop:
             side = self.coordinator or self.member
             if side is not None:
                 await self.act(side.withdraw(now), now)
-        if self.sweep is None or item.index == self.me.index:
+        if self.sweep is None or self.reach.is_scheduled(item.index):  # asked for by name
             self.reach.nudge(item.index, now)
         elif not self.reach.peers[item.index].reached and self.sweep.pushed(item.address, now):
             self.tg.start_soon(self.contacts.probe_address, item.address)
