@@ -28,7 +28,7 @@ from agent.config import Config
 from agent.errors import WireError
 from agent.events import Event
 from agent.handshake import Verdict, compare
-from agent.limits import MAX_IN_FLIGHT, max_contacts
+from agent.limits import max_contacts
 from agent.probes import ConnectFailed, ProbeResult, connect, probe
 from agent.resolver import Resolution
 from agent.wire import Hello, Identity, Message, Refuse
@@ -143,10 +143,6 @@ class Contacts:
     )
     #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
-    #: bulk rounds can list thousands of addresses: probe them a bounded number at a time
-    _probe_slots: anyio.CapacityLimiter = field(
-        default_factory=lambda: anyio.CapacityLimiter(MAX_IN_FLIGHT)
-    )
 
     async def attempt(self, index: int) -> None:
         """Resolve peer ``index`` afresh and probe each address until one is the right pod."""
@@ -202,9 +198,10 @@ class Contacts:
         await self.post.send(Swept(await self._resolve(self.config.topology.service_fqdn)))
 
     async def probe_address(self, address: str) -> None:
-        async with self._probe_slots:
-            result = await self._probe(address, None)
-        await self.post.send(AddressProbed(address, result))
+        """One address of a bulk round (run by the runner's ProbeQueue, which bounds them)."""
+        result = await self._probe(address, None)
+        # The queue is unbounded: no need to yield once more per probe to post its result.
+        self.post.send_nowait(AddressProbed(address, result))
 
     async def serve(self, stream: anyio.abc.SocketStream) -> None:
         """One incoming connection: a probe (answered, then closed) or a member's session."""

@@ -38,6 +38,7 @@ from agent.events import Event, Reporter
 from agent.hints import hints_for
 from agent.icmp import open_icmp_socket
 from agent.limits import MAX_IN_FLIGHT, ensure_fd_limit
+from agent.probequeue import ProbeQueue
 from agent.probes import ProbeResult
 from agent.reach import Reach
 from agent.resolver import Resolution, Resolver
@@ -93,6 +94,8 @@ class _Loop:
     start: float
     reach: Reach
     contacts: Contacts = field(init=False)
+    #: the addresses of bulk rounds and pushes, probed by a bounded pool of workers
+    probes: ProbeQueue = field(init=False)
     coordinator: Coordinator | None = None
     member: Member | None = None
     #: bulk discovery, when the probe's hello can tell which peer answers (the tcp probe)
@@ -211,7 +214,7 @@ class _Loop:
         if self.sweep is None or self.reach.is_scheduled(item.index):  # asked for by name
             self.reach.nudge(item.index, now)
         elif not self.reach.peers[item.index].reached and self.sweep.pushed(item.address, now):
-            self.tg.start_soon(self.contacts.probe_address, item.address)
+            self.probes.add(item.address, pushed=True)
 
     def swept(self, resolution: Resolution, now: float) -> None:
         assert self.sweep is not None
@@ -221,7 +224,7 @@ class _Loop:
         for address in self.sweep.answered(
             resolution.addresses, now, truncated=resolution.truncated
         ):
-            self.tg.start_soon(self.contacts.probe_address, address)
+            self.probes.add(address)
         self.ask_by_name()
 
     def ask_by_name(self) -> None:
@@ -441,6 +444,7 @@ async def serve_and_wait(
             ),
             coordinates=loop.coordinator is not None,
         )
+        loop.probes = ProbeQueue(tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT)
         tg.start_soon(listener.serve, loop.contacts.serve)
         t = config.topology
         report(

@@ -1,0 +1,115 @@
+"""The probe queue: a bounded pool of workers, pushed addresses first, no task left when idle."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from agent.probequeue import ProbeQueue
+
+pytestmark = pytest.mark.timeout(10)
+backends = pytest.mark.parametrize("backend", ["asyncio", "trio"])
+
+
+class Probes:
+    """A probe that takes as long as the test says: ``release(n)`` lets the n oldest finish."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.running = 0
+        self.most = 0
+        self._gates: list[anyio.Event] = []
+        self.changed = anyio.Event()
+
+    async def __call__(self, address: str) -> None:
+        self.started.append(address)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        gate = anyio.Event()
+        self._gates.append(gate)
+        self._changed()
+        await gate.wait()
+        self.running -= 1
+
+    def _changed(self) -> None:
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    async def until_started(self, n: int) -> None:
+        while len(self.started) < n:
+            await self.changed.wait()
+
+    def release(self, n: int) -> None:
+        for gate in self._gates[:n]:
+            gate.set()
+        del self._gates[:n]
+
+
+@backends
+def test_at_most_workers_probe_at_once_and_every_address_is_probed_in_order(backend: str) -> None:
+    anyio.run(_bounded_and_in_order, backend=backend)
+
+
+async def _bounded_and_in_order() -> None:
+    probes = Probes()
+    addresses = [f"10.0.0.{i}" for i in range(10)]
+    async with anyio.create_task_group() as tg:
+        queue = ProbeQueue(tg, probes, workers=3)
+        for address in addresses:
+            queue.add(address)
+        for n in range(3, 11):
+            await probes.until_started(n)
+            assert probes.running == 3
+            probes.release(1)
+        probes.release(3)
+    # The task group ends by itself: the workers exit once the queue is empty.
+    assert probes.started == addresses
+    assert probes.most == 3
+
+
+@backends
+def test_a_pushed_address_is_probed_before_the_listed_ones_still_waiting(backend: str) -> None:
+    anyio.run(_pushed_first, backend=backend)
+
+
+async def _pushed_first() -> None:
+    probes = Probes()
+    async with anyio.create_task_group() as tg:
+        queue = ProbeQueue(tg, probes, workers=2)
+        for i in range(4):
+            queue.add(f"10.0.0.{i}")
+        await probes.until_started(2)
+        queue.add("10.0.1.1", pushed=True)
+        queue.add("10.0.1.2", pushed=True)
+        for n in range(3, 7):  # one probe ends, the next one starts
+            probes.release(1)
+            await probes.until_started(n)
+        probes.release(2)
+    assert probes.started == [
+        "10.0.0.0",
+        "10.0.0.1",
+        "10.0.1.1",
+        "10.0.1.2",
+        "10.0.0.2",
+        "10.0.0.3",
+    ]
+
+
+@backends
+def test_workers_start_again_after_the_queue_ran_dry(backend: str) -> None:
+    anyio.run(_again_after_dry, backend=backend)
+
+
+async def _again_after_dry() -> None:
+    probes = Probes()
+    async with anyio.create_task_group() as tg:
+        queue = ProbeQueue(tg, probes, workers=4)
+        queue.add("10.0.0.1")
+        await probes.until_started(1)
+        probes.release(1)
+        await anyio.wait_all_tasks_blocked()
+        assert probes.running == 0
+        queue.add("10.0.0.2", pushed=True)
+        await probes.until_started(2)
+        probes.release(1)
+    assert probes.started == ["10.0.0.1", "10.0.0.2"]
