@@ -7,7 +7,7 @@ one connection and nothing else.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from agent.errors import WireError
@@ -106,10 +106,15 @@ _NAMES = {cls: name for name, cls in _TYPES.items()}
 _ROLES = ("probe", "member", "reply")
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(message: Message) -> bytes:
-    body: dict[str, Any] = {"v": VERSION, "t": _NAMES[type(message)]}
-    body.update(asdict(message))
-    data = json.dumps(body, separators=(",", ":")).encode() + b"\n"
+    # The fields as they are (dataclasses.asdict deep-copies: 4x the cost, once per probe)
+    body: dict[str, Any] = {"v": VERSION, "t": _NAMES[type(message)], **vars(message)}
+    if isinstance(message, Hello):
+        body["identity"] = vars(message.identity)
+    data = _JSON.encode(body).encode() + b"\n"
     if len(data) > MAX_MESSAGE:
         raise ValueError(f"message too large to send: {len(data)} bytes")
     return data

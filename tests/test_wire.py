@@ -47,6 +47,25 @@ def test_round_trip(message: Message) -> None:
     assert decode(data) == message
 
 
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        (
+            Hello(Identity("j", "u", 1, 2, 29300, "i"), "probe", "n"),
+            b'{"v":1,"t":"hello","identity":{"job":"j","uid":"u","index":1,"peers":2,'
+            b'"port":29300,"instance":"i"},"role":"probe","nonce":"n","released":false,'
+            b'"proof":""}\n',
+        ),
+        (Refuse("bad token"), b'{"v":1,"t":"refuse","reason":"bad token"}\n'),
+        (Release(), b'{"v":1,"t":"release"}\n'),
+    ],
+    ids=["hello", "refuse", "release"],
+)
+def test_encoding_is_compact_json_in_field_order(message: Message, line: bytes) -> None:
+    """What agents of every version have sent: one line, fields in declaration order."""
+    assert encode(message) == line
+
+
 def _hello(**changes: object) -> bytes:
     body = json.loads(encode(Hello(ME, "probe", "ab")))
     body.update(changes)
