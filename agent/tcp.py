@@ -9,6 +9,7 @@ keep it working under asyncio and trio alike. No deadlines here: every caller se
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -78,6 +79,11 @@ async def open_tcp(address: str, port: int, source: str | None = None) -> TCPStr
         # as anyio's own streams: a small message must not wait for the ack of the one before
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if source:
+            # Pick the port at connect, per destination: a port picked at bind must be free of
+            # every connection from ``source``, and with thousands of peers (and their sockets
+            # in TIME_WAIT) the kernel's search for one took more CPU than the probe itself.
+            with contextlib.suppress(AttributeError, OSError):  # Linux only
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT, 1)
             try:
                 sock.bind((source, 0))
             except OSError as exc:
