@@ -18,9 +18,18 @@ from agent.errors import WireError
 from agent.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
 from agent.wire import MAX_MESSAGE, Hello, Identity, Message, Proof, Refuse, decode, encode
 
-__all__ = ["Channel", "HandshakeFailed", "client_handshake", "send_message", "server_handshake"]
+__all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "LATE",
+    "Channel",
+    "HandshakeFailed",
+    "client_handshake",
+    "send_message",
+    "server_handshake",
+]
 
 HANDSHAKE_TIMEOUT = 5.0
+LATE = "no message before the deadline"
 
 
 class HandshakeFailed(Exception):
@@ -55,14 +64,18 @@ class Channel:
         await self.stream.send(encode(message))
 
     async def receive(self, timeout: float | None) -> Message:
-        """The next message; WireError when malformed, oversized, closed or late."""
+        """The next message; WireError when malformed, oversized, closed or late. ``timeout``
+        None: no deadline of its own (a session's, or one the caller has set)."""
         try:
-            with anyio.fail_after(timeout):
+            if timeout is None:  # a cancel scope costs more than the receive itself
                 line = await self._reader.receive_until(b"\n", MAX_MESSAGE)
+            else:
+                with anyio.fail_after(timeout):
+                    line = await self._reader.receive_until(b"\n", MAX_MESSAGE)
         except anyio.DelimiterNotFound:
             raise WireError(f"message over {MAX_MESSAGE} bytes") from None
         except TimeoutError:
-            raise WireError("no message before the deadline") from None
+            raise WireError(LATE) from None
         except (
             anyio.EndOfStream,
             anyio.IncompleteRead,
@@ -107,11 +120,13 @@ async def client_handshake(
     token: bytes | None,
     expected_index: int | None,
     released: bool = False,
+    timeout: float | None = HANDSHAKE_TIMEOUT,
 ) -> Hello:
-    """Say hello, check the reply (identity, token proof), prove our token; returns the reply."""
+    """Say hello, check the reply (identity, token proof), prove our token; returns the reply.
+    ``timeout`` None: the caller's deadline bounds the whole handshake (the probe's does)."""
     nonce = _new_nonce()
     await send_message(channel, Hello(me, role, nonce, released))
-    reply = await channel.receive(HANDSHAKE_TIMEOUT)
+    reply = await channel.receive(timeout)
     if isinstance(reply, Refuse):
         raise HandshakeFailed(f"refused: {reply.reason}", "refused")
     if not isinstance(reply, Hello) or reply.role != "reply":

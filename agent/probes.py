@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from agent.channel import Channel, HandshakeFailed, client_handshake
+from agent.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
 from agent.config import Probe
 from agent.errors import WireError
 from agent.handshake import Verdict
@@ -29,20 +29,25 @@ class ConnectFailed(Exception):
 
 async def _open(address: str, port: int, source: str | None) -> TCPStream:
     """``source``: the address this agent listens on (--listen), so that a peer sees our hello
-    come from the address it knows us by, and its push reaches us."""
+    come from the address it knows us by, and its push reaches us. The caller's deadline."""
     try:
-        with anyio.fail_after(CONNECT_TIMEOUT):
-            return await open_tcp(address, port, source)
-    except TimeoutError:
-        raise ConnectFailed(f"connect to port {port} timed out") from None
+        return await open_tcp(address, port, source)
     except OSError as exc:
         text = "refused" if isinstance(exc, ConnectionRefusedError) else exc.strerror or exc
         raise ConnectFailed(f"connect to port {port}: {text}") from None
 
 
+def _timed_out(port: int) -> str:
+    return f"connect to port {port} timed out"
+
+
 async def connect(address: str, port: int, *, source: str | None = None) -> Channel:
     """A connection for a barrier session; ConnectFailed says why there is none."""
-    return Channel(await _open(address, port, source))
+    try:
+        with anyio.fail_after(CONNECT_TIMEOUT):
+            return Channel(await _open(address, port, source))
+    except TimeoutError:
+        raise ConnectFailed(_timed_out(port)) from None
 
 
 @dataclass(frozen=True)
@@ -75,28 +80,39 @@ async def probe(
         return ProbeResult()
     if kind.kind == "icmp":
         return ProbeResult(await ping(address, timeout=CONNECT_TIMEOUT))
+    port = kind.port or me.port
+    stream: TCPStream | None = None
     try:
-        stream = await _open(address, kind.port or me.port, source)
-    except ConnectFailed as exc:
-        return ProbeResult(str(exc))
-    try:
-        if kind.port is not None:
-            return ProbeResult()
-        reply = await client_handshake(
-            Channel(stream),
-            me=me,
-            role="probe",
-            token=token,
-            expected_index=target,
-            released=released,
-        )
+        # One deadline for the whole probe (a cancel scope is a fifth of a probe's CPU): the
+        # connect's, then from the connection on the reply's.
+        with anyio.fail_after(CONNECT_TIMEOUT) as scope:
+            stream = await _open(address, port, source)
+            if kind.port is not None:
+                return ProbeResult()
+            scope.deadline = anyio.current_time() + HANDSHAKE_TIMEOUT
+            reply = await client_handshake(
+                Channel(stream),
+                me=me,
+                role="probe",
+                token=token,
+                expected_index=target,
+                released=released,
+                timeout=None,
+            )
         identity = reply.identity
         return ProbeResult(
             released=reply.released, index=identity.index, instance=identity.instance
         )
+    except TimeoutError:
+        if stream is None:
+            return ProbeResult(_timed_out(port))
+        return ProbeResult(f"hello failed: {LATE}")
+    except ConnectFailed as exc:
+        return ProbeResult(str(exc))
     except HandshakeFailed as exc:
         return ProbeResult(exc.reason, disagrees=exc.verdict == Verdict.DISAGREES)
     except WireError as exc:
         return ProbeResult(f"hello failed: {exc}")
     finally:
-        await stream.aclose()
+        if stream is not None:
+            await stream.aclose()

@@ -3,7 +3,9 @@ asyncio and trio: the probe's answers and error texts, and a session's close."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 import anyio.abc
@@ -113,3 +115,49 @@ def test_closing_a_session_wakes_its_reader(backend: str) -> None:
         assert failures == ["connection closed"]
 
     anyio.run(_serving, hold, check, backend=backend)
+
+
+@backends
+def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's one deadline moves from the connect's to the reply's once connected."""
+    monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0.1)
+    monkeypatch.setattr("agent.probes.HANDSHAKE_TIMEOUT", 0.3)
+    unblock = anyio.Event()
+
+    async def silent(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await unblock.wait()
+
+    async def check(port: int) -> None:
+        result = await probe(Probe("tcp"), SERVER, me=_me(port), target=None, token=None)
+        unblock.set()
+        assert result.reason == "hello failed: no message before the deadline"
+
+    anyio.run(_serving, silent, check, backend=backend)
+
+
+@backends
+def test_a_connect_never_accepted_times_out(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A listener whose backlog is full drops new SYNs, as a host gone silent does."""
+    monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0.3)
+    with socket.socket() as full:
+        full.bind((SERVER, 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        queued: list[socket.socket] = []
+        try:
+            while len(queued) < 8:  # until the queue is full (one connection on Linux)
+                try:
+                    queued.append(socket.create_connection((SERVER, port), timeout=0.5))
+                except TimeoutError:
+                    break
+            result = anyio.run(
+                partial(probe, Probe("tcp", port), SERVER, me=_me(port), target=None, token=None),
+                backend=backend,
+            )
+        finally:
+            for sock in queued:
+                sock.close()
+    assert result.reason == f"connect to port {port} timed out"
