@@ -15,6 +15,7 @@ from agent.config import Probe
 from agent.errors import WireError
 from agent.handshake import Verdict
 from agent.icmp import ping
+from agent.tcp import TCPStream, open_tcp
 from agent.wire import Identity
 
 __all__ = ["ConnectFailed", "ProbeResult", "connect", "probe"]
@@ -26,19 +27,22 @@ class ConnectFailed(Exception):
     """Connecting failed; the message is what users debug with: refused, timed out, no route."""
 
 
-async def connect(address: str, port: int, *, source: str | None = None) -> Channel:
+async def _open(address: str, port: int, source: str | None) -> TCPStream:
     """``source``: the address this agent listens on (--listen), so that a peer sees our hello
     come from the address it knows us by, and its push reaches us."""
     try:
         with anyio.fail_after(CONNECT_TIMEOUT):
-            return Channel(await anyio.connect_tcp(address, port, local_host=source))
+            return await open_tcp(address, port, source)
     except TimeoutError:
         raise ConnectFailed(f"connect to port {port} timed out") from None
     except OSError as exc:
-        # anyio hides the socket's own error behind its cause
-        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
-        text = "refused" if isinstance(cause, ConnectionRefusedError) else cause.strerror or cause
+        text = "refused" if isinstance(exc, ConnectionRefusedError) else exc.strerror or exc
         raise ConnectFailed(f"connect to port {port}: {text}") from None
+
+
+async def connect(address: str, port: int, *, source: str | None = None) -> Channel:
+    """A connection for a barrier session; ConnectFailed says why there is none."""
+    return Channel(await _open(address, port, source))
 
 
 @dataclass(frozen=True)
@@ -72,14 +76,19 @@ async def probe(
     if kind.kind == "icmp":
         return ProbeResult(await ping(address, timeout=CONNECT_TIMEOUT))
     try:
-        channel = await connect(address, kind.port or me.port, source=source)
+        stream = await _open(address, kind.port or me.port, source)
     except ConnectFailed as exc:
         return ProbeResult(str(exc))
     try:
         if kind.port is not None:
             return ProbeResult()
         reply = await client_handshake(
-            channel, me=me, role="probe", token=token, expected_index=target, released=released
+            Channel(stream),
+            me=me,
+            role="probe",
+            token=token,
+            expected_index=target,
+            released=released,
         )
         identity = reply.identity
         return ProbeResult(
@@ -90,4 +99,4 @@ async def probe(
     except WireError as exc:
         return ProbeResult(f"hello failed: {exc}")
     finally:
-        await channel.aclose()
+        await stream.aclose()
