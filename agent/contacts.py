@@ -10,7 +10,7 @@ import collections
 import contextlib
 import ipaddress
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -31,7 +31,7 @@ from agent.handshake import Verdict, compare
 from agent.limits import MAX_IN_FLIGHT, max_contacts
 from agent.probes import ConnectFailed, ProbeResult, connect, probe
 from agent.resolver import Resolution
-from agent.wire import Hello, Identity, Message, Refuse
+from agent.wire import Hello, Identity, Message, Refuse, encode
 
 __all__ = [
     "AddressProbed",
@@ -302,13 +302,36 @@ class Contacts:
             return
         await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
 
-    async def send(self, conn: int, message: Message) -> None:
-        if (channel := self.channels.get(conn)) is None:
-            return
-        self.counts["messages_sent"] += 1
+    async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
+        """Send each message to its session. A message is encoded once and written straight to
+        every socket with room for it (a release to 10,000 members, each send awaited, took
+        seconds); the rest wait together, and a session whose message is not out within
+        SEND_TIMEOUT is dropped: its reader reports the loss and the cores recover."""
+        encoded: dict[Message, bytes] = {}
+        waiting: dict[int, bytes] = {}  # conn -> what its socket did not take yet
+        for conn, message in batch:
+            if (channel := self.channels.get(conn)) is None:
+                continue
+            if (data := encoded.get(message)) is None:
+                data = encoded[message] = encode(message)
+            self.counts["messages_sent"] += 1
+            if conn in waiting:  # behind the rest of an earlier message, in order
+                waiting[conn] += data
+                continue
+            with contextlib.suppress(OSError):  # broken: the awaited write drops the session
+                data = channel.write_nowait(data)
+            if data:
+                waiting[conn] = data
+        if waiting:
+            async with anyio.create_task_group() as tg:
+                for conn, data in waiting.items():
+                    tg.start_soon(self._write, self.channels[conn], data)
+
+    @staticmethod
+    async def _write(channel: Channel, data: bytes) -> None:
         try:
             with anyio.fail_after(SEND_TIMEOUT):
-                await channel.send(message)
+                await channel.write(data)
         except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             # A message that did not go out is never sent again: drop the session, so its reader
             # reports the loss and the cores recover as from any lost session.
