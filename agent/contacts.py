@@ -28,7 +28,7 @@ from agent.config import Config
 from agent.errors import WireError
 from agent.events import Event
 from agent.handshake import Verdict, compare
-from agent.limits import MAX_IN_FLIGHT, max_contacts
+from agent.limits import MAX_HANDSHAKING, MAX_IN_FLIGHT
 from agent.probes import ConnectFailed, ProbeResult, connect, probe
 from agent.resolver import Resolution
 from agent.wire import Hello, Identity, Message, Refuse, encode
@@ -210,7 +210,7 @@ class Contacts:
         """One incoming connection: a probe (answered, then closed) or a member's session."""
         # When full, drop the contact stalled longest in its handshake, not the newcomer:
         # otherwise a few hundred silent connections would lock real peers out until they time out.
-        if len(self._handshaking) >= max_contacts(self.me.peers):
+        if len(self._handshaking) >= MAX_HANDSHAKING:
             self._handshaking.popitem(last=False)[1].cancel()
         key = next(self._conns)
         self.counts["contacts_answered"] += 1
