@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.errors import WireError
@@ -109,7 +110,11 @@ class Channel:
 
 
 async def send_message(channel: Channel, message: Message) -> None:
-    """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's."""
+    """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's.
+    A cancellation already called is honoured first: on a plain socket whose data is in,
+    nothing else in a handshake waits, and a contact dropped for a newcomer while it waited to
+    run (at 10,000 members) still replied, so its peer took a closed session for open."""
+    await anyio.lowlevel.checkpoint_if_cancelled()
     try:
         await channel.send(message)
     except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:

@@ -212,6 +212,7 @@ class Contacts:
         # otherwise a few hundred silent connections would lock real peers out until they time out.
         if len(self._handshaking) >= MAX_HANDSHAKING:
             self._handshaking.popitem(last=False)[1].cancel()
+            self.counts["contacts_dropped"] += 1
         key = next(self._conns)
         self.counts["contacts_answered"] += 1
         with anyio.CancelScope() as scope:

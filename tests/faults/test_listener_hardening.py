@@ -31,8 +31,10 @@ from agent.channel import (
 )
 from agent.config import Probe
 from agent.errors import WireError
+from agent.listener import listen
 from agent.probes import connect, probe
 from agent.runner import identity_of
+from agent.tcp import TCPStream, open_tcp
 from agent.wire import Ack, Arrive, Hello, Identity, Message, Release, encode
 from tests.faults.conftest import (
     ROOT,
@@ -469,6 +471,33 @@ def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
     assert closes == [True] * 4 + [False] * 8
     assert verdict == Release()
     record(tries=12, dropped=4)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_contact_dropped_with_its_hello_already_in_gets_no_reply(backend: str) -> None:
+    """Dropped for a newcomer while it waited to run, a contact's hello is already in: on a plain
+    socket nothing in the handshake would wait, so it used to reply anyway, and its peer took
+    the session that the agent then closed for open."""
+    me = Identity("job", "", 0, 2, 29300)
+    got: list[bytes] = []
+
+    async def main() -> None:
+        with listen("127.33.0.1", 0) as sock:
+            client = await open_tcp("127.33.0.1", sock.getsockname()[1])
+            await client.send(_hello(Identity("job", "", 1, 2, 29300), role="member"))
+            await anyio.wait_readable(sock)
+            conn, _ = sock.accept()
+            conn.setblocking(False)
+            server = TCPStream(conn)
+            with anyio.CancelScope() as dropped:
+                dropped.cancel()
+                await server_handshake(Channel(server), me=me, token=None, released=False)
+            await server.aclose()
+            got.append((await _until_closed(client))[1])
+
+    anyio.run(main, backend=backend)
+    assert got == [b""]
 
 
 @pytest.mark.timeout(30)
