@@ -254,11 +254,13 @@ class Contacts:
                         channel, Refuse(f"pod {self.me.index} is not the coordinator")
                     )
                 return
-            await self.session(channel, hello)
+            # Numbered when accepted, not now: a member's connection that timed out at its end
+            # may finish its handshake here after the one the member retried with, and must not
+            # pass for the newer session (Coordinator.joined keeps the newer).
+            await self.session(channel, hello, key)
 
-    async def session(self, channel: Channel, hello: Hello) -> None:
+    async def session(self, channel: Channel, hello: Hello, conn: int) -> None:
         """Carry a barrier session's messages into the loop until it closes."""
-        conn = next(self._conns)
         self.channels[conn] = channel
         self.counts["sessions"] += 1
         channel.keepalive()
@@ -299,7 +301,7 @@ class Contacts:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
                 continue
-            await self.session(channel, hello)
+            await self.session(channel, hello, next(self._conns))
             return
         await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
 
