@@ -85,7 +85,9 @@ class Coordinator:
         return self._maybe_release(now)
 
     def joined(self, conn: int, hello: Hello, now: float) -> list[Action]:
-        """A member's handshake completed on ``conn``."""
+        """A member's handshake completed on ``conn``. Connections are numbered in the order they
+        were made, and a member holds only its newest: an older one that completes its
+        handshake late (its member gave up on it and dialled again) is closed, not counted."""
         theirs = hello.identity
         verdict, reason = compare(self.me, theirs, expected_index=None)
         if verdict == Verdict.STRANGER or theirs.index not in self.members:
@@ -96,6 +98,8 @@ class Coordinator:
             return actions + self._decide(Aborted(reason), now)
         actions = []
         old = self._conn_of.get(theirs.index)
+        if old is not None and old > conn:
+            return [Close(conn)]
         if old is not None:  # the member reconnected or restarted: the old session is stale
             actions += [Close(old)]
             self._forget(old)

@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.errors import WireError
 from agent.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
+from agent.tcp import TCPStream
 from agent.wire import MAX_MESSAGE, Hello, Identity, Message, Proof, Refuse, decode, encode
 
 __all__ = [
@@ -54,6 +56,10 @@ class Channel:
             self._peer = str(stream.extra(anyio.abc.SocketAttribute.remote_address)[0])
         except (anyio.TypedAttributeLookupError, OSError):
             self._peer = ""
+        # Only agent.tcp's stream is a plain socket to write to directly (an asyncio transport
+        # may hold bytes not sent yet, which a direct write would overtake).
+        plain = isinstance(stream, TCPStream)
+        self._sock = stream.extra(anyio.abc.SocketAttribute.raw_socket) if plain else None
 
     @property
     def peer_address(self) -> str:
@@ -62,6 +68,20 @@ class Channel:
 
     async def send(self, message: Message) -> None:
         await self.stream.send(encode(message))
+
+    def write_nowait(self, data: bytes) -> bytes:
+        """Hand encoded messages to the socket without waiting: returns what it did not take
+        (all of it on a stream without a plain socket), for :meth:`write`. OSError: broken."""
+        if self._sock is None:
+            return data
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            return data
+        return data[sent:]
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.send(data)
 
     async def receive(self, timeout: float | None) -> Message:
         """The next message; WireError when malformed, oversized, closed or late. ``timeout``
@@ -103,7 +123,11 @@ class Channel:
 
 
 async def send_message(channel: Channel, message: Message) -> None:
-    """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's."""
+    """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's.
+    A cancellation already called is honoured first: on a plain socket whose data is in,
+    nothing else in a handshake waits, and a contact dropped for a newcomer while it waited to
+    run (at 10,000 members) still replied, so its peer took a closed session for open."""
+    await anyio.lowlevel.checkpoint_if_cancelled()
     try:
         await channel.send(message)
     except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import os
 import signal
@@ -163,13 +164,33 @@ def _lint(paths: Sequence[str]) -> int:
     return 1 if findings else 0
 
 
-async def _sidecar(config: Config, printer: _Printer) -> Outcome:
+def _freeze_survivors() -> Callable[[], None]:
+    """Until the returned thaw is called, what survives a full collection of the cyclic GC is
+    frozen, never scanned again: mostly the barrier's long-lived state (a session per member,
+    a record per peer). Scanning all of it at every full collection took 4.5 of a coordinator's
+    12.4 CPU-s at 10,000 members, 1.5 s of it between the last Arrive and the release."""
+
+    def freeze(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    def thaw() -> None:  # a sidecar lives on: what is frozen may be garbage one day
+        if freeze in gc.callbacks:
+            gc.callbacks.remove(freeze)
+            gc.unfreeze()
+
+    gc.callbacks.append(freeze)
+    return thaw
+
+
+async def _sidecar(config: Config, printer: _Printer, thaw: Callable[[], None]) -> Outcome:
     from agent.health import serve_health  # h11: only the sidecar pays for it
 
     ready = False
 
     async def stay_up(outcome: Outcome) -> None:
         nonlocal ready
+        thaw()
         write_outputs(config, outcome)
         ready = True
         printer(Event("serving", f"serving /readyz on port {config.health_port}; staying up"))
@@ -196,6 +217,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     printer = _Printer(config.log_format, config.topology.index)
     for warning in config.warnings:
         printer(Event("warning", f"warning: {warning}"))
+    thaw = _freeze_survivors()
     try:
         if args.command == "doctor":
             from agent.doctor import diagnose  # only its command pays for its imports
@@ -207,7 +229,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             print(_doctor_table(report), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
         if args.command == "sidecar":
-            _, signum = _run_async(lambda: _sidecar(config, printer))
+            _, signum = _run_async(lambda: _sidecar(config, printer, thaw))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
             return ExitCode.OK if signum == signal.SIGTERM else signal_exit_code(signum or 0)
         outcome, signum = _run_async(lambda: serve_and_wait(config, report=printer))
@@ -218,6 +240,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     except PeerAgentError as error:
         printer.error(error)
         return error.exit_code
+    finally:
+        thaw()
     if args.command == "run":
         env = {**os.environ, **peer_environment(config)}
         sys.stderr.flush()

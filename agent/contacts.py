@@ -10,7 +10,7 @@ import collections
 import contextlib
 import ipaddress
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 import anyio
@@ -28,10 +28,10 @@ from agent.config import Config
 from agent.errors import WireError
 from agent.events import Event
 from agent.handshake import Verdict, compare
-from agent.limits import max_contacts
+from agent.limits import MAX_HANDSHAKING
 from agent.probes import ConnectFailed, ProbeResult, connect, probe
 from agent.resolver import Resolution
-from agent.wire import Hello, Identity, Message, Refuse
+from agent.wire import Hello, Identity, Message, Refuse, encode
 
 __all__ = [
     "AddressProbed",
@@ -207,8 +207,9 @@ class Contacts:
         """One incoming connection: a probe (answered, then closed) or a member's session."""
         # When full, drop the contact stalled longest in its handshake, not the newcomer:
         # otherwise a few hundred silent connections would lock real peers out until they time out.
-        if len(self._handshaking) >= max_contacts(self.me.peers):
+        if len(self._handshaking) >= MAX_HANDSHAKING:
             self._handshaking.popitem(last=False)[1].cancel()
+            self.counts["contacts_dropped"] += 1
         key = next(self._conns)
         self.counts["contacts_answered"] += 1
         with anyio.CancelScope() as scope:
@@ -250,11 +251,13 @@ class Contacts:
                         channel, Refuse(f"pod {self.me.index} is not the coordinator")
                     )
                 return
-            await self.session(channel, hello)
+            # Numbered when accepted, not now: a member's connection that timed out at its end
+            # may finish its handshake here after the one the member retried with, and must not
+            # pass for the newer session (Coordinator.joined keeps the newer).
+            await self.session(channel, hello, key)
 
-    async def session(self, channel: Channel, hello: Hello) -> None:
+    async def session(self, channel: Channel, hello: Hello, conn: int) -> None:
         """Carry a barrier session's messages into the loop until it closes."""
-        conn = next(self._conns)
         self.channels[conn] = channel
         self.counts["sessions"] += 1
         channel.keepalive()
@@ -295,17 +298,40 @@ class Contacts:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
                 continue
-            await self.session(channel, hello)
+            await self.session(channel, hello, next(self._conns))
             return
         await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
 
-    async def send(self, conn: int, message: Message) -> None:
-        if (channel := self.channels.get(conn)) is None:
-            return
-        self.counts["messages_sent"] += 1
+    async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
+        """Send each message to its session. A message is encoded once and written straight to
+        every socket with room for it (a release to 10,000 members, each send awaited, took
+        seconds); the rest wait together, and a session whose message is not out within
+        SEND_TIMEOUT is dropped: its reader reports the loss and the cores recover."""
+        encoded: dict[Message, bytes] = {}
+        waiting: dict[int, bytes] = {}  # conn -> what its socket did not take yet
+        for conn, message in batch:
+            if (channel := self.channels.get(conn)) is None:
+                continue
+            if (data := encoded.get(message)) is None:
+                data = encoded[message] = encode(message)
+            self.counts["messages_sent"] += 1
+            if conn in waiting:  # behind the rest of an earlier message, in order
+                waiting[conn] += data
+                continue
+            with contextlib.suppress(OSError):  # broken: the awaited write drops the session
+                data = channel.write_nowait(data)
+            if data:
+                waiting[conn] = data
+        if waiting:
+            async with anyio.create_task_group() as tg:
+                for conn, data in waiting.items():
+                    tg.start_soon(self._write, self.channels[conn], data)
+
+    @staticmethod
+    async def _write(channel: Channel, data: bytes) -> None:
         try:
             with anyio.fail_after(SEND_TIMEOUT):
-                await channel.send(message)
+                await channel.write(data)
         except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             # A message that did not go out is never sent again: drop the session, so its reader
             # reports the loss and the cores recover as from any lost session.

@@ -1,8 +1,9 @@
 """File descriptors: what N peers need, checked (and raised to the hard limit) before starting.
 
-The coordinator holds a session per member, every agent has up to ``MAX_IN_FLIGHT`` probes
-open and answers as many contacts; a limit that cannot cover that would fail mid-barrier with
-EMFILE, so it is a usage error up front instead.
+Every agent has up to ``MAX_IN_FLIGHT`` probes open and serves up to ``MAX_HANDSHAKING``
+incoming contacts still in their handshake; the coordinator also holds one session per member
+(a session is never dropped for the bound). A limit that cannot cover that would fail
+mid-barrier with EMFILE, so it is a usage error up front instead.
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ import resource
 
 from agent.errors import ConfigError
 
-__all__ = ["MAX_IN_FLIGHT", "ensure_fd_limit", "fds_needed", "max_contacts"]
+__all__ = ["MAX_HANDSHAKING", "MAX_IN_FLIGHT", "ensure_fd_limit", "fds_needed"]
 
 MAX_IN_FLIGHT = 256  # probes at a time
+#: incoming contacts in their handshake at once (peers' probes, sessions being opened); beyond
+#: it the one stalled longest is dropped, so a flood cannot exhaust the descriptors
+MAX_HANDSHAKING = 256
 _BASE = 64  # the listener, DNS sockets, stdio, health server, slack
-
-
-def max_contacts(peers: int) -> int:
-    """Incoming connections served at once: every peer's probe and session, with room to spare.
-    Beyond it a connection is closed at once, so a flood cannot exhaust the descriptors."""
-    return 2 * peers + 128
+_REPLACED = 128  # sessions of members that reconnected, until the loop closes the old one
 
 
 def fds_needed(peers: int) -> int:
-    return _BASE + MAX_IN_FLIGHT + max_contacts(peers)
+    """``peers + 704``: 10,001 peers need 10,705."""
+    return _BASE + MAX_IN_FLIGHT + MAX_HANDSHAKING + peers + _REPLACED
 
 
 def ensure_fd_limit(peers: int) -> int:

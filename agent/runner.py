@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from agent import listener
 from agent.barrier import Aborted, Action, Close, Connect, Coordinator, Member, Released, Send
 from agent.config import Config
 from agent.contacts import (
@@ -43,7 +45,7 @@ from agent.probes import ProbeResult
 from agent.reach import Reach
 from agent.resolver import Resolution, Resolver
 from agent.sweep import Sweep
-from agent.wire import Identity
+from agent.wire import Identity, Message
 
 __all__ = ["Deps", "Outcome", "PeerInfo", "identity_of", "serve_and_wait"]
 
@@ -116,10 +118,15 @@ class _Loop:
 
     # --- the loop's own steps ----------------------------------------------------------------
     async def act(self, actions: list[Action], now: float) -> None:
+        sends: list[tuple[int, Message]] = []
         for action in actions:
             if isinstance(action, Send):
-                await self.contacts.send(action.conn, action.message)
-            elif isinstance(action, Close):
+                sends.append((action.conn, action.message))
+                continue
+            if sends:  # consecutive sends go out together, before what comes after them
+                await self.contacts.send(sends)
+                sends = []
+            if isinstance(action, Close):
                 await self.contacts.close(action.conn)
             elif isinstance(action, Connect):
                 self.tg.start_soon(self.contacts.connect_coordinator)
@@ -138,6 +145,8 @@ class _Loop:
             elif isinstance(action, Aborted):
                 self.aborted_at = now
                 self.report(Event("aborted", f"barrier aborted: {action.reason}"))
+        if sends:
+            await self.contacts.send(sends)
 
     async def handle(self, item: Posted, now: float) -> None:
         if isinstance(item, Note):
@@ -369,11 +378,9 @@ def _check_probe(config: Config) -> None:
         sock.close()
 
 
-async def _listen(config: Config) -> anyio.abc.Listener[anyio.abc.SocketStream]:
+def _listen(config: Config) -> socket.socket:
     try:
-        return await anyio.create_tcp_listener(
-            local_host=config.listen, local_port=config.port, reuse_port=False, backlog=4096
-        )
+        return listener.listen(config.listen, config.port)
     except OSError as exc:
         raise ConfigError(
             [
@@ -403,12 +410,23 @@ async def serve_and_wait(
             resolve = Resolver(servers).addresses
         except ValueError as exc:
             raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
-    listener = await _listen(config)
+    with _listen(config) as port:
+        return await _serve(config, port, resolve, report, deps, after_release)
+
+
+async def _serve(
+    config: Config,
+    port: socket.socket,
+    resolve: Callable[[str], Awaitable[Resolution]],
+    report: Reporter,
+    deps: Deps,
+    after_release: Callable[[Outcome], Awaitable[None]] | None,
+) -> Outcome:
     send: MemoryObjectSendStream[Posted]
     receive: MemoryObjectReceiveStream[Posted]
     send, receive = anyio.create_memory_object_stream[Posted](math.inf)
     start = deps.clock()
-    async with listener, send, receive, anyio.create_task_group() as tg:
+    async with send, receive, anyio.create_task_group() as tg:
         me = identity_of(config)
         # Bulk discovery needs the hello to say who answers; other probes resolve each name.
         bulk = config.probe.kind == "tcp" and config.probe.port is None
@@ -445,7 +463,7 @@ async def serve_and_wait(
             coordinates=loop.coordinator is not None,
         )
         loop.probes = ProbeQueue(tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT)
-        tg.start_soon(listener.serve, loop.contacts.serve)
+        tg.start_soon(listener.serve, port, loop.contacts.serve)
         t = config.topology
         report(
             Event(

@@ -163,7 +163,11 @@ def run(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list[Row]:
                 "≤ 2 s",
             ),
             Metric(f"coordinator, {members:,} members: peak RSS", "rss_mb", "MB"),
-            Metric(f"coordinator, {members:,} members: reach all (push-only)", "reach_all_s", "s"),
+            Metric(
+                f"coordinator, {members:,} members: reach all (push and by name)",
+                "reach_all_s",
+                "s",
+            ),
         ):
             rows.append(_row(m, "peer-agent", members, s))
     if ("release" in cases or "dns" in cases) and os.geteuid() != 0:

@@ -170,16 +170,20 @@ def coordinator_scale(members: int = 10_000, timeout: float = 120.0) -> Sample:
     """One real coordinator (index 0 of ``members + 1``) and ``members`` simulated members.
 
     The members open their sessions first; each hello wakes the coordinator to probe that member
-    (push), which is how it reaches them all here: the Service's DNS answer for 10,001 addresses
-    exceeds any DNS message and comes back truncated. Once the coordinator has reached everyone,
-    all members send Arrive at once; the figure is last Arrive sent -> last Release received.
+    (push). The Service's DNS answer for 10,001 addresses exceeds any DNS message and comes back
+    truncated; the members it leaves out are asked for by name. Once the coordinator has reached
+    everyone, all members send Arrive at once; the figure is last Arrive sent -> last Release
+    received.
     """
     asked, members = members, most_members(members)
     raise_nofile(resource.getrlimit(resource.RLIMIT_NOFILE)[1])
     port = free_port()
     me = address_of(0, SIM_NET)
     everyone = [address_of(i, SIM_NET) for i in range(members + 1)]
-    zone = {fqdn(0): [me], SERVICE_FQDN: everyone}
+    # Every pod has its own name too, as in a cluster: the members a cut-short Service answer
+    # leaves out are found by name (or by their push).
+    zone = {fqdn(i): [a] for i, a in enumerate(everyone)}
+    zone[SERVICE_FQDN] = everyone
     # Members in processes of at most SIM_SPLIT: two descriptors each (listener, session).
     bounds = [(a, min(a + SIM_SPLIT - 1, members)) for a in range(1, members + 1, SIM_SPLIT)]
     with BenchDNS(zone) as dns:

@@ -317,6 +317,27 @@ def test_member_dials_again_after_an_illegal_message(message: Message) -> None:
     assert member.poll(wakeup) != []
 
 
+@pytest.mark.parametrize(
+    "joins",
+    [
+        pytest.param([7, 9], id="a-reconnect-replaces-the-older-session"),
+        pytest.param([9, 7], id="an-older-connection-finishing-its-handshake-late-is-closed"),
+    ],
+)
+def test_a_member_counts_on_its_newest_connection(joins: list[int]) -> None:
+    """Member 1 dialled on conn 7, gave up waiting for the reply (a busy coordinator) and
+    dialled again on conn 9. Whichever handshake completes last, 7 is closed and its loss does
+    not cost 9 its arrival (at 10,000 members the coordinator once closed the newer one, and a
+    member that had arrived had to dial and arrive again)."""
+    coordinator = Coordinator(Identity("job", "u", 0, 2, 1))
+    hello = Hello(Identity("job", "u", 1, 2, 1), "member", "n")
+    actions = [a for conn in joins for a in coordinator.joined(conn, hello, 0.0)]
+    assert actions == [Close(7)]
+    coordinator.closed(7, 0.1)
+    coordinator.self_arrived(0.1)
+    assert Released("all peers arrived") in coordinator.received(9, Arrive(), 0.2)
+
+
 def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_released() -> None:
     """``peer_released`` excuses the acks of a restarted coordinator only: one that decided the
     release itself owes its members the linger (a re-probe may well hear a released flag)."""

@@ -21,11 +21,21 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent.channel import HANDSHAKE_TIMEOUT
+from agent import contacts as agent_contacts
+from agent.channel import (
+    HANDSHAKE_TIMEOUT,
+    Channel,
+    HandshakeFailed,
+    client_handshake,
+    server_handshake,
+)
 from agent.config import Probe
-from agent.probes import probe
+from agent.errors import WireError
+from agent.listener import listen
+from agent.probes import connect, probe
 from agent.runner import identity_of
-from agent.wire import Arrive, Hello, Identity, encode
+from agent.tcp import TCPStream, open_tcp
+from agent.wire import Ack, Arrive, Hello, Identity, Message, Release, encode
 from tests.faults.conftest import (
     ROOT,
     AgentProcess,
@@ -402,6 +412,92 @@ def test_stalled_connections_do_not_lock_real_peers_out(
         summary = _summary(flood, stop=True)
         record(flood=summary)
     record(tries=summary["made"], barrier_flooded_s=round(took, 3))
+
+
+@pytest.mark.timeout(30)
+def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
+    fault_dns: FaultDNS, record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The coordinator serves at most MAX_HANDSHAKING contacts in their handshake (8 here). The
+    test is pod 1: with its session open, it makes 12 connections that say nothing. The 4 made
+    first are closed and the 8 newest kept; its session is not touched: the Arrive it sends
+    then is answered with the Release."""
+    monkeypatch.setattr(agent_contacts, "MAX_HANDSHAKING", 8)
+    job = Job(fault_dns, 2)
+    job.publish()
+    me = identity_of(job.config(1))
+
+    async def answer_probes(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            with contextlib.suppress(WireError, HandshakeFailed):
+                await server_handshake(Channel(stream), me=me, token=None, released=False)
+
+    async def closed(sock: socket.socket) -> bool:
+        await anyio.wait_readable(sock)
+        return sock.recv(1) == b""
+
+    async def main() -> tuple[list[bool], Message]:
+        async with (
+            await anyio.create_tcp_listener(local_host=job.address(1), local_port=job.port) as us,
+            anyio.create_task_group() as tg,
+        ):
+            tg.start_soon(us.serve, answer_probes)
+            coordinator = job.start(tg, 0)
+            await _listening(coordinator)
+            session = await connect(job.address(0), job.port, source=job.address(1))
+            await client_handshake(session, me=me, role="member", token=None, expected_index=0)
+            silent = [socket.create_connection((job.address(0), job.port)) for _ in range(12)]
+            for sock in silent:
+                sock.setblocking(False)
+            dropped = [await closed(sock) for sock in silent[:4]]
+            kept = []
+            for sock in silent[4:]:
+                try:
+                    kept.append(sock.recv(1, socket.MSG_PEEK) == b"")
+                except BlockingIOError:
+                    kept.append(False)  # open, nothing said: not dropped
+            await coordinator.until(lambda e: e.kind == "reached-all")
+            await session.send(Arrive())
+            verdict = await session.receive(10)
+            await session.send(Ack())
+            await all_done([coordinator])
+            for sock in silent:
+                sock.close()
+            await session.aclose()
+            tg.cancel_scope.cancel()
+        return dropped + kept, verdict
+
+    closes, verdict = anyio.run(main)
+    assert closes == [True] * 4 + [False] * 8
+    assert verdict == Release()
+    record(tries=12, dropped=4)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_contact_dropped_with_its_hello_already_in_gets_no_reply(backend: str) -> None:
+    """Dropped for a newcomer while it waited to run, a contact's hello is already in: on a plain
+    socket nothing in the handshake would wait, so it used to reply anyway, and its peer took
+    the session that the agent then closed for open."""
+    me = Identity("job", "", 0, 2, 29300)
+    got: list[bytes] = []
+
+    async def main() -> None:
+        with listen("127.33.0.1", 0) as sock:
+            client = await open_tcp("127.33.0.1", sock.getsockname()[1])
+            await client.send(_hello(Identity("job", "", 1, 2, 29300), role="member"))
+            await anyio.wait_readable(sock)
+            conn, _ = sock.accept()
+            conn.setblocking(False)
+            server = TCPStream(conn)
+            with anyio.CancelScope() as dropped:
+                dropped.cancel()
+                await server_handshake(Channel(server), me=me, token=None, released=False)
+            await server.aclose()
+            got.append((await _until_closed(client))[1])
+
+    anyio.run(main, backend=backend)
+    assert got == [b""]
 
 
 @pytest.mark.timeout(30)

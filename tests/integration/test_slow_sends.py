@@ -6,9 +6,9 @@ import anyio
 import pytest
 
 from agent import contacts, runner
+from agent.channel import Channel
 from agent.config import PodFacts, build_config
 from agent.runner import Outcome, serve_and_wait
-from agent.wire import Message
 from tests.integration.conftest import Agents
 
 pytestmark = pytest.mark.timeout(60)
@@ -17,15 +17,17 @@ pytestmark = pytest.mark.timeout(60)
 def test_wake_ups_do_not_cancel_a_release_being_sent(
     agents: Agents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each send takes 0.3 s and the loop wakes every 0.05 s (progress lines): the Release to
-    every member and every member's Arrive must still go out (they once were cancelled)."""
-    original = contacts.Contacts.send
+    """No socket takes a message at once, each send takes 0.3 s, and the loop wakes every
+    0.05 s (progress lines): the Release to every member and every member's Arrive must still go
+    out (they once were cancelled)."""
+    original = contacts.Contacts._write
 
-    async def slow_send(self: contacts.Contacts, conn: int, message: Message) -> None:
+    async def slow_write(channel: Channel, data: bytes) -> None:
         await anyio.sleep(0.3)
-        await original(self, conn, message)
+        await original(channel, data)
 
-    monkeypatch.setattr(contacts.Contacts, "send", slow_send)
+    monkeypatch.setattr(Channel, "write_nowait", lambda self, data: data)
+    monkeypatch.setattr(contacts.Contacts, "_write", staticmethod(slow_write))
     monkeypatch.setattr(runner, "PROGRESS_EVERY", 0.05)
     peers = 4
     for i in range(peers):
