@@ -23,7 +23,8 @@ from agent.events import Event
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.options import OPTIONS
 from agent.outputs import peer_environment, write_outputs
-from agent.runner import Outcome, serve_and_wait
+from agent.runner import serve_and_wait
+from agent.status import Outcome
 
 if TYPE_CHECKING:
     from agent.doctor import DoctorReport

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from agent.config import Config
 from agent.errors import OutputError
-from agent.runner import Outcome
+from agent.status import Outcome
 
 __all__ = ["peer_environment", "write_outputs"]
 

@@ -39,7 +39,7 @@ def today(reason: str, *values: object) -> object:
 def test_a_failed_send_must_close_the_session(
     kind: type[Message], to: int, runner: RunnerModel
 ) -> None:
-    """``_Loop.act`` swallows a send that failed or timed out (SEND_TIMEOUT) and keeps the
+    """``Loop.act`` swallows a send that failed or timed out (SEND_TIMEOUT) and keeps the
     session: an Arrive or a Release lost that way is never sent again and nobody is released.
     Closing the channel makes it a lost session, which the cores already recover from."""
     c = Cluster(3, runner=runner)

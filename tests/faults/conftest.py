@@ -26,10 +26,11 @@ import anyio
 import anyio.abc
 import pytest
 
-import agent.runner
+import agent.loop
 from agent.config import Config, PodFacts, build_config
 from agent.events import Event
-from agent.runner import Outcome, serve_and_wait
+from agent.runner import serve_and_wait
+from agent.status import Outcome
 from tests.support.faultdns import FaultDNS
 
 JOB, SERVICE, NAMESPACE, ZONE = "example-job", "headless-svc", "default", "cluster.local"
@@ -59,7 +60,7 @@ def fault_dns() -> Iterator[FaultDNS]:
 @pytest.fixture
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would."""
-    monkeypatch.setattr(agent.runner, "PROGRESS_EVERY", 0.25)
+    monkeypatch.setattr(agent.loop, "PROGRESS_EVERY", 0.25)
 
 
 # --- agents in this process -----------------------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent import contacts, runner
+from agent import contacts, loop
 from agent.channel import Channel
 from agent.config import PodFacts, build_config
-from agent.runner import Outcome, serve_and_wait
+from agent.runner import serve_and_wait
+from agent.status import Outcome
 from tests.integration.conftest import Agents
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,7 +29,7 @@ def test_wake_ups_do_not_cancel_a_release_being_sent(
 
     monkeypatch.setattr(Channel, "write_nowait", lambda self, data: data)
     monkeypatch.setattr(contacts.Contacts, "_write", staticmethod(slow_write))
-    monkeypatch.setattr(runner, "PROGRESS_EVERY", 0.05)
+    monkeypatch.setattr(loop, "PROGRESS_EVERY", 0.05)
     peers = 4
     for i in range(peers):
         agents.publish(i)

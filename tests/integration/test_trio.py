@@ -6,7 +6,8 @@ import anyio
 import pytest
 
 from agent.config import PodFacts, build_config
-from agent.runner import Outcome, serve_and_wait
+from agent.runner import serve_and_wait
+from agent.status import Outcome
 from tests.integration.conftest import Agents, fqdn
 
 pytestmark = pytest.mark.timeout(30)

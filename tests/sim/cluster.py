@@ -1,7 +1,7 @@
 """An in-memory cluster of N peer-agents: the real pure cores on a simulated clock and network.
 
 Every agent instance (a :class:`~tests.sim.node.Node`) holds a real ``Reach`` and a real
-``Coordinator`` (index 0) or ``Member``, fed exactly the way ``agent.runner._Loop`` feeds them
+``Coordinator`` (index 0) or ``Member``, fed exactly the way ``agent.loop.Loop`` feeds them
 (see node.py). Only what lies under the runner is simulated, here:
 
 - one heap of timed events ordered by (time, sequence number): a run is a pure function of its

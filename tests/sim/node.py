@@ -1,8 +1,8 @@
-"""One simulated agent process: ``agent.runner._Loop`` over the real cores (see cluster.py).
+"""One simulated agent process: ``agent.loop.Loop`` over the real cores (see cluster.py).
 
 :meth:`Node.step` is the top of ``_run`` (leave once the verdict allows, start due attempts and
-sweeps, poll the member, sleep until the next wakeup), :meth:`Node.act` is ``_Loop.act``, and the
-other methods are the branches of ``_Loop.handle`` (``nudged``, ``swept``, ``address_probed``,
+sweeps, poll the member, sleep until the next wakeup), :meth:`Node.act` is ``Loop.act``, and the
+other methods are the branches of ``Loop.handle`` (``nudged``, ``swept``, ``address_probed``,
 ``reached``), in the same order and with the same guards, so that what the cores see here is what
 they see in a pod. The probe is the default ``tcp`` one, hence bulk discovery: a ``Sweep`` of the
 Service's name finds the peers, and ``Reach`` attempts only this pod's own name.
@@ -52,7 +52,7 @@ class Pod:
 
 @dataclass(eq=False)
 class End:
-    """One side of a TCP connection, held by ``node`` under ``conn`` (``_Loop.channels``)."""
+    """One side of a TCP connection, held by ``node`` under ``conn`` (``Contacts.channels``)."""
 
     node: Node
     conn: int
@@ -63,7 +63,7 @@ class End:
 
 
 class Node:
-    """One agent process: ``_Loop`` over the real cores, on simulated I/O."""
+    """One agent process: ``Loop`` over the real cores, on simulated I/O."""
 
     def __init__(self, cluster: Cluster, pod: Pod, me: Identity, mode: str) -> None:
         now = cluster.now
@@ -164,7 +164,7 @@ class Node:
             cluster.exit(self)
 
     def act(self, actions: list[Action]) -> None:
-        """``_Loop.act``: a send or close on a session that is gone is skipped, as there."""
+        """``Loop.act``: a send or close on a session that is gone is skipped, as there."""
         for action in actions:
             if isinstance(action, Send):
                 if (end := self.channels.get(action.conn)) is not None:
@@ -177,7 +177,7 @@ class Node:
             elif self.verdict_at is None:  # Released or Aborted: what the user sees
                 self.verdict_at = self.cluster.now
 
-    # --- _Loop.handle --------------------------------------------------------------------------
+    # --- Loop.handle --------------------------------------------------------------------------
     def opened(self, conn: int, hello: Hello) -> None:
         now = self.cluster.now
         if self.coordinator is not None:

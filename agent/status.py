@@ -1,0 +1,96 @@
+"""What a waiting agent says about its peers: why each one is missing, the progress line, the
+timeout's message, and the outcome handed to the workload.
+
+Pure: it reads the cores' state and changes nothing, so every line a user reads is tested
+without a network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent.barrier import Coordinator, Member, Released
+from agent.config import Config
+from agent.errors import BarrierTimeout
+from agent.events import Event
+from agent.hints import hints_for
+from agent.reach import Reach
+from agent.sweep import Sweep
+
+__all__ = ["Outcome", "PeerInfo", "Status"]
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    index: int
+    hostname: str
+    fqdn: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    how: str
+    elapsed: float
+    peers: tuple[PeerInfo, ...]
+
+
+@dataclass(frozen=True)
+class Status:
+    config: Config
+    reach: Reach
+    sweep: Sweep | None
+    side: Coordinator | Member | None
+
+    def reason(self, index: int) -> str:
+        """Why peer ``index`` is not reached yet."""
+        if self.sweep is None or self.reach.is_scheduled(index):
+            return self.reach.peers[index].reason
+        if self.sweep.problem:  # the Service name itself does not resolve
+            return self.sweep.problem
+        why = f"not in DNS: not among the {len(self.sweep.published)} addresses of the Service"
+        if self.sweep.unidentified:
+            shown = list(self.sweep.unidentified.items())[:3]
+            why += "; unanswered: " + ", ".join(f"{a} ({r})" for a, r in shown)
+        return why
+
+    def missing(self) -> list[tuple[int, str]]:
+        """The peers not reached and why; once all are, what the barrier still waits for."""
+        out = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
+        if not out and isinstance(self.side, Coordinator):
+            out = [(i, f"barrier: {why}") for i, why in self.side.waiting_for()]
+        elif not out and isinstance(self.side, Member):
+            out = [(0, f"barrier: {self.side.last_problem}")]
+        return out
+
+    def progress(self, elapsed: float) -> Event:
+        missing = self.missing()
+        names = ", ".join(
+            f"{self.config.topology.hostname(i)} ({why})" for i, why in missing[:8]
+        ) + (f", … {len(missing) - 8} more" if len(missing) > 8 else "")
+        peers = self.config.topology.peers
+        reached = peers - len(self.reach.missing())
+        return Event(
+            "progress",
+            f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}",
+            {"reached": reached, "missing": [i for i, _ in missing]},
+        )
+
+    def timeout(self) -> BarrierTimeout:
+        missing = self.missing()
+        lines = [f"{self.config.topology.display(i)}: {why}" for i, why in missing]
+        reasons = [self.reason(p.index) if not p.reached else "" for p in self.reach.peers]
+        return BarrierTimeout(
+            f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
+            missing=lines,
+            hints=hints_for(self.config.topology, self.config.pod_resolv, reasons),
+        )
+
+    def outcome(self, elapsed: float, addresses: dict[int, tuple[str, ...]]) -> Outcome:
+        t = self.config.topology
+        peers = tuple(
+            PeerInfo(i, t.hostname(i), t.display(i), addresses.get(i, ())) for i in t.indices
+        )
+        verdict = self.side.verdict if self.side is not None else None
+        how = verdict.how if isinstance(verdict, Released) else "reached all peers"
+        return Outcome(how, elapsed, peers)
