@@ -1,0 +1,116 @@
+"""What a waiting agent tells its user, from the cores' state alone: why each peer is missing, the
+progress line, the timeout's message and the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from agent.barrier import Coordinator
+from agent.config import PodFacts, build_config
+from agent.reach import Reach
+from agent.status import Status
+from agent.sweep import Sweep
+from agent.wire import Identity
+
+pytestmark = pytest.mark.timeout(10)
+
+RESOLV = "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\n"
+HOSTS = "10.0.0.1\texample-job-0.headless-svc.default.svc.cluster.local\texample-job-0\n"
+POD = PodFacts(hostname="example-job-0", hosts=HOSTS, resolv_conf=RESOLV)
+
+
+def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -> Status:
+    config = build_config("wait", {"peers": str(peers), "index": "0"}, POD)
+    reach = Reach(peers, now=0.0, scheduled={0} if bulk else None)
+    sweep = Sweep(now=0.0) if bulk else None
+    if sweep is not None and answer is not None:
+        sweep.query_due(0.0)
+        sweep.answered(answer, 0.0)
+    return Status(config, reach, sweep, None)
+
+
+REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
+    ("the Service name fails", lambda s: s.sweep.failed("SERVFAIL", 1.0), 1, "SERVFAIL"),
+    (
+        "not yet in the Service's answer",
+        lambda s: None,
+        1,
+        "not in DNS: not among the 2 addresses of the Service",
+    ),
+    (
+        "listed addresses that did not answer as peers are named",
+        lambda s: s.sweep.probed(
+            "10.0.0.2", reached=False, reason="connect to port 29300: refused"
+        ),
+        1,
+        "not in DNS: not among the 2 addresses of the Service; "
+        "unanswered: 10.0.0.2 (connect to port 29300: refused)",
+    ),
+    (
+        "a peer asked for by name says what its name gave",
+        lambda s: (s.reach.schedule([1]), s.reach.due(0.0), s.reach.failed(1, "NXDOMAIN", 0.0)),
+        1,
+        "NXDOMAIN",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "index", "expected"), [r[1:] for r in REASONS], ids=[r[0] for r in REASONS]
+)
+def test_why_a_peer_is_missing(
+    prepare: Callable[[Status], object], index: int, expected: str
+) -> None:
+    status = _status(3, answer=["10.0.0.1", "10.0.0.2"])
+    prepare(status)
+    assert status.reason(index) == expected
+
+
+def test_the_progress_line_counts_and_names_at_most_eight() -> None:
+    status = _status(12, bulk=False)
+    status.reach.due(0.0)
+    status.reach.succeeded(0, "10.0.0.1", 0.1)
+    for i in range(1, 12):
+        status.reach.failed(i, "connect to port 29300: refused", 0.1)
+    event = status.progress(7.4)
+    assert event.message.startswith("waiting 7s: 1/12 peers reached; missing: example-job-1 (")
+    assert event.message.endswith(", … 3 more") and event.fields["missing"] == list(range(1, 12))
+
+
+def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> None:
+    status = _status(2, bulk=False)
+    status.reach.due(0.0)
+    for i in range(2):
+        status.reach.succeeded(i, f"10.0.0.{i + 1}", 0.1)
+    coordinator = Coordinator(Identity("example-job", "", 0, 2, 29300, "x"))
+    coordinator.self_arrived(0.2)
+    status = Status(status.config, status.reach, status.sweep, coordinator)
+    [(index, why)] = status.missing()
+    assert index == 1 and why.startswith("barrier: ")
+
+
+def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
+    status = _status(3)
+    assert status.sweep is not None
+    status.sweep.failed("NXDOMAIN", 1.0)  # the Service's name, and this pod's own:
+    status.reach.due(0.0)
+    status.reach.failed(0, "NXDOMAIN", 1.0)
+    error = status.timeout()
+    assert str(error) == "timed out after 600s; 3 peer(s) missing"
+    assert error.missing == tuple(
+        f"example-job-{i}.headless-svc.default.svc.cluster.local: NXDOMAIN" for i in range(3)
+    )
+    [hint] = error.hints
+    assert "publishNotReadyAddresses: true" in hint
+
+
+def test_the_outcome_lists_every_peer_with_the_address_it_answered_at() -> None:
+    status = _status(2, bulk=False)
+    outcome = status.outcome(1.5, {1: ("10.0.0.2",)})
+    assert outcome.how == "reached all peers" and outcome.elapsed == 1.5
+    assert [(p.index, p.hostname, p.addresses) for p in outcome.peers] == [
+        (0, "example-job-0", ()),
+        (1, "example-job-1", ("10.0.0.2",)),
+    ]
