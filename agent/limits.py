@@ -1,7 +1,9 @@
 """File descriptors: what N peers need, checked (and raised to the hard limit) before starting.
 
-Every agent has up to ``MAX_IN_FLIGHT`` probes open and serves up to ``MAX_HANDSHAKING``
-incoming contacts still in their handshake; the coordinator also holds one session per member
+Every agent has up to ``MAX_IN_FLIGHT`` probes of listed addresses open, as many attempts of
+peers by name (those a cut-short Service answer leaves out), ``PUSH_RESERVE`` more probes of
+peers that just said hello, and serves up to ``MAX_HANDSHAKING`` incoming contacts still in
+their handshake; the coordinator also holds one session per member
 (a session is never dropped for the bound). A limit that cannot cover that would fail
 mid-barrier with EMFILE, so it is a usage error up front instead.
 """
@@ -12,9 +14,10 @@ import resource
 
 from agent.errors import ConfigError
 
-__all__ = ["MAX_HANDSHAKING", "MAX_IN_FLIGHT", "ensure_fd_limit", "fds_needed"]
+__all__ = ["MAX_HANDSHAKING", "MAX_IN_FLIGHT", "PUSH_RESERVE", "ensure_fd_limit", "fds_needed"]
 
-MAX_IN_FLIGHT = 256  # probes at a time
+MAX_IN_FLIGHT = 256  # probes at a time (and as many attempts by name)
+PUSH_RESERVE = 32  # probes only for peers that said hello, beyond MAX_IN_FLIGHT
 #: incoming contacts in their handshake at once (peers' probes, sessions being opened); beyond
 #: it the one stalled longest is dropped, so a flood cannot exhaust the descriptors
 MAX_HANDSHAKING = 256
@@ -23,8 +26,9 @@ _REPLACED = 128  # sessions of members that reconnected, until the loop closes t
 
 
 def fds_needed(peers: int) -> int:
-    """``peers + 704``: 10,001 peers need 10,705."""
-    return _BASE + MAX_IN_FLIGHT + MAX_HANDSHAKING + peers + _REPLACED
+    """``peers + 992``: 3 peers need 995 (within the common 1,024), 10,001 peers 10,993."""
+    outgoing = 2 * MAX_IN_FLIGHT + PUSH_RESERVE
+    return _BASE + outgoing + MAX_HANDSHAKING + peers + _REPLACED
 
 
 def ensure_fd_limit(peers: int) -> int:

@@ -2,7 +2,9 @@
 
 A bulk round can list thousands of addresses. A task per address parked on a limiter cost a
 4,090-peer sweep about a tenth of its CPU; instead at most ``workers`` tasks probe one address
-after another, and each exits when none is left, so an idle agent holds none.
+after another, and each exits when none is left, so an idle agent holds none. A few more tasks
+(``push_reserve``) probe only pushed addresses, so a peer that said hello is probed at once even
+while every worker waits out a connect deadline on a dead address.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ class ProbeQueue:
         probe: Callable[[str], Awaitable[None]],
         *,
         workers: int,
+        push_reserve: int = 0,
     ) -> None:
-        self._tg, self._probe, self._workers = tg, probe, workers
+        self._tg, self._probe = tg, probe
+        self._workers, self._push_reserve = workers, push_reserve
         self._pushed: collections.deque[str] = collections.deque()
         self._listed: collections.deque[str] = collections.deque()
         self._running = 0
+        self._running_pushes = 0
 
     def add(self, address: str, *, pushed: bool = False) -> None:
         """Queue ``address``. A pushed one (a peer that has just said hello from it) goes before
@@ -36,6 +41,9 @@ class ProbeQueue:
         if self._running < self._workers:
             self._running += 1
             self._tg.start_soon(self._work)
+        elif pushed and self._running_pushes < self._push_reserve:
+            self._running_pushes += 1
+            self._tg.start_soon(self._work_pushes)
 
     async def _work(self) -> None:
         try:
@@ -43,3 +51,10 @@ class ProbeQueue:
                 await self._probe((self._pushed or self._listed).popleft())
         finally:
             self._running -= 1
+
+    async def _work_pushes(self) -> None:
+        try:
+            while self._pushed:
+                await self._probe(self._pushed.popleft())
+        finally:
+            self._running_pushes -= 1

@@ -26,7 +26,7 @@ from agent.contacts import Attempted, Contacts, Posted
 from agent.errors import BarrierAborted, ConfigError
 from agent.events import Event, Reporter
 from agent.icmp import open_icmp_socket
-from agent.limits import MAX_IN_FLIGHT, ensure_fd_limit
+from agent.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.loop import Loop
 from agent.probequeue import ProbeQueue
 from agent.reach import Reach
@@ -148,7 +148,9 @@ async def _serve(
             ),
             coordinates=loop.coordinator is not None,
         )
-        loop.probes = ProbeQueue(tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT)
+        loop.probes = ProbeQueue(
+            tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
+        )
         tg.start_soon(listener.serve, port, loop.contacts.serve)
         t = config.topology
         report(

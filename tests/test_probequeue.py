@@ -113,3 +113,31 @@ async def _again_after_dry() -> None:
         await probes.until_started(2)
         probes.release(1)
     assert probes.started == ["10.0.0.1", "10.0.0.2"]
+
+
+@backends
+def test_a_push_is_probed_at_once_while_every_worker_is_stuck(backend: str) -> None:
+    anyio.run(_push_reserve, backend=backend)
+
+
+async def _push_reserve() -> None:
+    probes = Probes()
+    async with anyio.create_task_group() as tg:
+        queue = ProbeQueue(tg, probes, workers=2, push_reserve=1)
+        for i in range(4):  # dead addresses: each probe waits out its connect deadline
+            queue.add(f"10.0.0.{i}")
+        await probes.until_started(2)
+        queue.add("10.0.1.1", pushed=True)  # a peer said hello: not behind the dead ones
+        await probes.until_started(3)
+        queue.add("10.0.1.2", pushed=True)  # the reserve is busy: it waits its turn
+        await anyio.wait_all_tasks_blocked()
+        assert probes.started[2:] == ["10.0.1.1"] and probes.running == 3
+        probes.release(3)  # the workers take the waiting push first, then the listed ones
+        await probes.until_started(5)
+        await anyio.wait_all_tasks_blocked()
+        assert probes.running == 2  # the reserve never probes a listed address
+        probes.release(2)
+        await probes.until_started(6)
+        probes.release(1)
+    assert probes.started[3:] == ["10.0.1.2", "10.0.0.2", "10.0.0.3"]
+    assert probes.most == 3
