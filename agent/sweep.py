@@ -3,7 +3,7 @@
 A headless Service's own name lists every published pod address. The agent's hello says which
 pod answers at an address, so probing the addresses maps them to peers: one query per round
 whatever N is, and a stale address (a replaced pod) simply answers as somebody else or not at all.
-Rounds back off like a peer's retries while nothing changes and stop once every peer is reached.
+Rounds start fast and back off to about one a second, and stop once every peer is reached.
 
 Pure: the runner reports answers and probe results with the time; this says what to do next.
 """
@@ -18,7 +18,6 @@ from agent.backoff import Backoff
 
 __all__ = ["Sweep"]
 
-_AFTER_CHANGE = 2  # quiet rounds credited after a change: the next round in 0.2-0.4 s
 _MIN_GAP = 0.1  # seconds between rounds that pushes bring forward
 
 
@@ -36,7 +35,7 @@ class Sweep:
         self._querying = False
         self._last_query = -math.inf
         self._hurry = False
-        self._quiet_rounds = 0
+        self._rounds = 0
         self.published: frozenset[str] = frozenset()
         #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
         self.problem = "not queried yet"
@@ -76,12 +75,11 @@ class Sweep:
         """The Service's addresses arrived; returns those to probe now, claimed for probing."""
         self._querying, self.problem, self.truncated = False, "", truncated
         published = frozenset(addresses)
-        # A changed answer speeds the rounds up, but not to the first rounds' pace: the peers
-        # that arrive announce themselves with their hello anyway (push).
-        changed = published != self.published
-        self._quiet_rounds = (
-            min(self._quiet_rounds, _AFTER_CHANGE) if changed else self._quiet_rounds + 1
-        )
+        # A changed answer does not speed the rounds up: a peer that arrives says hello to
+        # everyone it finds (push), and one not yet in our answer brings the next round forward
+        # (``pushed``). Speeding up on change polled 3-5 times a second while a job's pods
+        # arrived, which is exactly when cluster DNS is busiest.
+        self._rounds += 1
         self.published = published
         self._schedule(now)
         self._round = {a for a in published if self.probe(a)}
@@ -99,13 +97,13 @@ class Sweep:
     def failed(self, problem: str, now: float) -> None:
         self._querying, self.problem = False, problem
         self.published = frozenset()
-        self._quiet_rounds += 1
+        self._rounds += 1
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
         # Equal jitter (half to all of the ceiling), not full: still spread, but capped rounds
         # come about once a second rather than twice.
-        ceiling = self._backoff.delay(self._quiet_rounds + 1, 1.0)
+        ceiling = self._backoff.delay(self._rounds + 1, 1.0)
         self._next_query = now + ceiling * (0.5 + 0.5 * self._rand())
         if self._hurry:  # a peer not in the last answer said hello: look again soon
             self._hurry = False
@@ -118,7 +116,7 @@ class Sweep:
     def resume(self, now: float) -> None:
         """A peer must be reached again (it restarted): rounds start again."""
         if self._next_query is None and not self._querying:
-            self._quiet_rounds, self._next_query = 0, now
+            self._rounds, self._next_query = 0, now
 
     def next_wakeup(self) -> float | None:
         return None if self._round else self._next_query

@@ -46,13 +46,15 @@ def test_no_new_round_while_the_last_rounds_probes_are_out() -> None:
     assert sweep.query_due(60.0)
 
 
-def test_new_addresses_speed_the_rounds_up_again_but_not_to_the_first_pace() -> None:
+def test_a_changed_answer_does_not_speed_the_rounds_up() -> None:
+    """Arriving peers say hello (push): polling faster while a job's pods arrive would only load
+    cluster DNS when it is busiest."""
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     for t in range(5):
         _round(sweep, ["a"], float(t))
     _round(sweep, ["a", "b"], 10.0)
-    # ceiling 0.4 s (two quiet rounds credited), equal jitter: between 0.2 and 0.4 s
-    assert sweep.next_wakeup() == pytest.approx(10.0 + 0.4 * (0.5 + 0.5 * 0.999))
+    # still capped at 1 s, equal jitter: between 0.5 and 1 s
+    assert sweep.next_wakeup() == pytest.approx(10.0 + 1.0 * (0.5 + 0.5 * 0.999))
 
 
 def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
