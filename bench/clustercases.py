@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -124,13 +125,14 @@ def _waiting_for_the_last(tool: str, n: int) -> _Waiting | None:
             return json.loads(line).get("peer") if '"event": "reached"' in line else None
 
         return _Waiting(reached, frozenset(range(n - 1)))
-    marker = {
-        "seed": f"Failed to ping pod example-job-{n - 1}.headless-svc",
-        "nslookup": f"waiting for example-job-{n - 1}",
+    pattern = {
+        "seed": rf"Failed to ping pod example-job-{n - 1}\.headless-svc, .*",
+        "nslookup": rf"waiting for example-job-{n - 1}",
     }.get(tool)
-    if marker is None:
+    if pattern is None:
         return None
-    return _Waiting(lambda line: marker in line or None, frozenset({True}))
+    line_says = re.compile(pattern).fullmatch
+    return _Waiting(lambda line: bool(line_says(line.strip())) or None, frozenset({True}))
 
 
 def _await_waiting(run: JobRun, waiting: _Waiting, n: int, timeout: float) -> bool:
