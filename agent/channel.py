@@ -46,6 +46,13 @@ def _new_nonce() -> str:
     return os.urandom(16).hex()
 
 
+def _socket_of(stream: anyio.abc.SocketStream) -> socket.socket:
+    """TypedAttributeLookupError: a stream without a socket."""
+    if isinstance(stream, TCPStream):
+        return stream.sock
+    return stream.extra(anyio.abc.SocketAttribute.raw_socket)
+
+
 class Channel:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self.stream = stream
@@ -53,13 +60,12 @@ class Channel:
         # Read once, now: once the other side has reset the connection the socket no longer
         # knows its peer, and asking then raised out of the connection's task (the whole agent).
         try:
-            self._peer = str(stream.extra(anyio.abc.SocketAttribute.remote_address)[0])
+            self._peer = str(_socket_of(stream).getpeername()[0])
         except (anyio.TypedAttributeLookupError, OSError):
             self._peer = ""
         # Only agent.tcp's stream is a plain socket to write to directly (an asyncio transport
         # may hold bytes not sent yet, which a direct write would overtake).
-        plain = isinstance(stream, TCPStream)
-        self._sock = stream.extra(anyio.abc.SocketAttribute.raw_socket) if plain else None
+        self._sock = stream.sock if isinstance(stream, TCPStream) else None
 
     @property
     def peer_address(self) -> str:
@@ -109,7 +115,7 @@ class Channel:
 
     def keepalive(self) -> None:
         """Detect a peer that vanished without closing (a deleted pod) within about ten seconds."""
-        sock = self.stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        sock = _socket_of(self.stream)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             for name, value in (("TCP_KEEPIDLE", 4), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):

@@ -242,7 +242,9 @@ class Contacts:
             theirs = hello.identity
             same = compare(self.me, theirs, expected_index=None)[0] == Verdict.SAME
             if same and theirs.index < self.me.peers and address:
-                await self.post.send(Nudge(theirs.index, address, theirs.instance))
+                # The queue is unbounded: posting needs no turn of the loop of its own (one
+                # answered probe is a dozen turns; N agents answer N-1 probes each).
+                self.post.send_nowait(Nudge(theirs.index, address, theirs.instance))
             if hello.role != "member":
                 return
             if not self.coordinates:

@@ -85,7 +85,7 @@ async def probe(
     try:
         # One deadline for the whole probe (a cancel scope is a fifth of a probe's CPU): the
         # connect's, then from the connection on the reply's.
-        with anyio.fail_after(CONNECT_TIMEOUT) as scope:
+        with anyio.move_on_after(CONNECT_TIMEOUT) as scope:
             stream = await _open(address, port, source)
             if kind.port is not None:
                 return ProbeResult()
@@ -99,14 +99,15 @@ async def probe(
                 released=released,
                 timeout=None,
             )
+        # Not fail_after: on a loaded node the connect can complete after its deadline has
+        # cancelled the scope; a new deadline does not undo that, and fail_after, seeing the
+        # new deadline ahead, swallowed the cancellation as if the probe had ended (a crash).
+        if scope.cancelled_caught:
+            return ProbeResult(_timed_out(port) if stream is None else f"hello failed: {LATE}")
         identity = reply.identity
         return ProbeResult(
             released=reply.released, index=identity.index, instance=identity.instance
         )
-    except TimeoutError:
-        if stream is None:
-            return ProbeResult(_timed_out(port))
-        return ProbeResult(f"hello failed: {LATE}")
     except ConnectFailed as exc:
         return ProbeResult(str(exc))
     except HandshakeFailed as exc:

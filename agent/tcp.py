@@ -31,6 +31,12 @@ class TCPStream(anyio.abc.SocketStream):
     def _raw_socket(self) -> socket.socket:
         return self._sock
 
+    @property
+    def sock(self) -> socket.socket:
+        """The socket itself: anyio's ``extra()`` builds a dict of every attribute, asking the
+        kernel for the peer's address, on each call."""
+        return self._sock
+
     async def receive(self, max_bytes: int = 65536) -> bytes:
         while True:
             try:

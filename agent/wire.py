@@ -103,6 +103,8 @@ _TYPES: dict[str, type[Message]] = {
     "refuse": Refuse,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
+#: the keys each message may have (``fields()`` for every decode cost a tenth of it)
+_KEYS = {cls: frozenset({"v", "t", *(f.name for f in fields(cls))}) for cls in _TYPES.values()}
 _ROLES = ("probe", "member", "reply")
 
 
@@ -171,8 +173,7 @@ def decode(line: bytes) -> Message:
     cls = _TYPES.get(body.get("t"))  # type: ignore[arg-type]
     if cls is None:
         raise WireError(f"unknown message type {body.get('t')!r}")
-    expected = {"v", "t"} | {f.name for f in fields(cls)}
-    if not set(body) <= expected:
+    if not _KEYS[cls].issuperset(body):
         raise WireError(f"unexpected fields in {body['t']!r}")
     if cls is Hello:
         role = _text(body, "role", 8)

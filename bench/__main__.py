@@ -78,9 +78,10 @@ def runs_for(repeats: int, n: int, tool: str) -> int:
 
 
 def late_start(n: int, rng: random.Random) -> float:
-    """How late the last pod starts: after the others have all started (Python agents take
-    about 0.12 CPU-s each to start, on two cores) plus a random phase, so that a loop polling
-    every second or two is not caught at the same point of its period every run."""
+    """How late the last pod starts at the earliest (later when the others are not all waiting
+    for it yet): after the others have all started (Python agents take about 0.12 CPU-s each to
+    start, on two cores) plus a random phase, so that a loop polling every second or two is not
+    caught at the same point of its period every run."""
     return 2.0 + 0.12 * n + rng.uniform(0.0, 2.0)
 
 
@@ -181,10 +182,13 @@ def run(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list[Row]:
             for tool in tools:
                 log(f"release latency: {tool}, N={n}")
                 bound = 30.0 + 0.05 * n  # after the late pod: seconds a tool gets
+                settle = 30.0 + 0.3 * n  # for the others to wait (255 agents: 50 s, 2 cores)
 
-                def one(tool: str = tool, n: int = n, bound: float = bound) -> dict[str, Any]:
+                def one(
+                    tool: str = tool, n: int = n, bound: float = bound, settle: float = settle
+                ) -> dict[str, Any]:
                     late = late_start(n, rng)
-                    return release_latency(tool, n, late=late, bound=late + bound)
+                    return release_latency(tool, n, late=late, bound=bound, settle=settle)
 
                 # The polling baselines at N >= 64 take half a minute a run: one run fewer.
                 runs = runs_for(r, n, tool)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,15 +38,26 @@ class Ran:
 
 
 def _run_job(
-    tool: str, n: int, work: Path, delays: Delays, bound: float, inspect: Any = None
+    tool: str,
+    n: int,
+    work: Path,
+    delays: Delays,
+    bound: float,
+    inspect: Any = None,
+    started: Callable[[JobRun], None] | None = None,
+    start_within: float = 0.0,
 ) -> Sample:
-    """Run ``tool``'s Job of ``n`` pods on a fresh cluster; ``inspect(ran)`` makes the sample
-    while the pods' files still exist."""
+    """Run ``tool``'s Job of ``n`` pods on a fresh cluster; ``started(run)`` runs once the pods
+    are applied (for at most ``start_within`` s), and the Job then has ``bound`` s to end;
+    ``inspect(ran)`` makes the sample while the pods' files still exist."""
     cluster = Cluster(work / f"{tool}-{n}", ClusterOptions(probe_period=None))
     cluster.start()
     try:
         before = cluster.dns_queries()
-        [run] = cluster.apply(job(tool, n, timeout=bound), start_delays=delays)
+        timeout = start_within + bound
+        [run] = cluster.apply(job(tool, n, timeout=timeout), start_delays=delays)
+        if started is not None:
+            started(run)
         try:
             cluster.wait_job(run, bound + HOLD)
             finished = True
@@ -93,16 +106,88 @@ def _released_at(cluster: Cluster, pod: Pod) -> float | None:
     return None
 
 
-def release_latency(tool: str, n: int, *, late: float, bound: float) -> Sample:
-    """Every pod but the last starts at once; the last starts ``late`` seconds after, when the
-    others are all waiting. Latency: the last pod becoming reachable (peer-agent: its agent
-    listening; the baselines: its container started, which is when ping and DNS answer for it)
-    to the last pod's workload starting, i.e. the last tool leaving."""
+@dataclass(frozen=True)
+class _Waiting:
+    """How an early pod's log says it is through with the n-1 early pods and waits for the
+    last one only: each line maps to a thing seen (or None), and all of ``wanted`` must be."""
+
+    seen: Callable[[str], Any]
+    wanted: frozenset[Any]
+
+
+def _waiting_for_the_last(tool: str, n: int) -> _Waiting | None:
+    """peer-agent: it has reached the n-1 early peers (itself included). The loops go in index
+    order: they are at the last pod once they fail on it. None: the tool says nothing of the
+    kind (wait-for-it runs quiet), and the clock alone decides."""
+    if tool == "peer-agent":
+
+        def reached(line: str) -> Any:
+            return json.loads(line).get("peer") if '"event": "reached"' in line else None
+
+        return _Waiting(reached, frozenset(range(n - 1)))
+    pattern = {
+        "seed": rf"Failed to ping pod example-job-{n - 1}\.headless-svc, .*",
+        "nslookup": rf"waiting for example-job-{n - 1}",
+    }.get(tool)
+    if pattern is None:
+        return None
+    line_says = re.compile(pattern).fullmatch
+    return _Waiting(lambda line: bool(line_says(line.strip())) or None, frozenset({True}))
+
+
+def _await_waiting(run: JobRun, waiting: _Waiting, n: int, timeout: float) -> bool:
+    """Until every early pod's log says it waits for the last pod only (False: timed out).
+    Each log is read on from where the last look stopped: 255 logs of 100 KB, read whole every
+    0.2 s, would load the very box the case measures."""
+    container = run.job.template.containers[0].name
+    todo = {i: set(waiting.wanted) for i in range(n - 1)}
+    offsets = dict.fromkeys(todo, 0)
+    partial = dict.fromkeys(todo, "")  # a line not written to its end yet
+    deadline = time.monotonic() + timeout
+    while todo and time.monotonic() < deadline:
+        for i in list(todo):
+            path = run.pod(i).log_path(container)
+            if not path.exists():
+                continue
+            with path.open(errors="replace") as log:
+                log.seek(offsets[i])
+                text = partial[i] + log.read()
+                offsets[i] = log.tell()
+            *lines, partial[i] = text.split("\n")
+            todo[i] -= {waiting.seen(line) for line in lines}
+            if not todo[i]:
+                del todo[i]
+        if todo:
+            time.sleep(0.2)  # logs are files: nothing wakes us when they grow
+    return not todo
+
+
+def release_latency(tool: str, n: int, *, late: float, bound: float, settle: float) -> Sample:
+    """Every pod but the last starts at once; the last starts when the others are all waiting
+    for it, and not before ``late`` s. Waiting is what each tool's log says (peer-agent: it has
+    reached the n-1 others; the loops: they are at the last index; see _waiting_for_the_last),
+    within ``settle`` s; wait-for-it, which says nothing, is taken to wait after ``late`` s.
+    (On two cores 255 agents took 50 s to start and reach each other: a last pod started at a
+    fixed time met a box still busy with that.) The Job then has ``bound`` s. Latency: the last
+    pod becoming reachable (peer-agent: its agent listening; the baselines: its container
+    started, which is when ping and DNS answer for it) to the last pod's workload starting,
+    i.e. the last tool leaving."""
+    waiting = _waiting_for_the_last(tool, n)
+    settled: list[bool] = []
+
+    def start_the_last(run: JobRun) -> None:
+        applied = time.monotonic()
+        if waiting is not None:
+            settled.append(_await_waiting(run, waiting, n, settle))
+        time.sleep(max(0.0, applied + late - time.monotonic()))
+        run.pod(n - 1).start_now()
 
     def inspect(ran: Ran) -> Sample:
         run, last = ran.run, ran.run.pod(n - 1)
         done = _succeeded(run)
         sample: Sample = {"ok": ran.finished and len(done) == n, "reached": len(done), "n": n}
+        if settled:
+            sample["others_waiting"] = settled[0]
         if last.ready_at is None:
             sample["note"] = "the late pod never started"
             return sample
@@ -120,7 +205,11 @@ def release_latency(tool: str, n: int, *, late: float, bound: float) -> Sample:
         return sample
 
     with tempfile.TemporaryDirectory(prefix="peer-agent-bench-") as work:
-        return _run_job(tool, n, Path(work), {n - 1: late}, bound, inspect)
+        # The clock's fallback: should the watch above fail, the pod starts on its own.
+        delays = {n - 1: late + settle + 1.0}
+        return _run_job(
+            tool, n, Path(work), delays, bound, inspect, start_the_last, start_within=late + settle
+        )
 
 
 def dns_load(tool: str, n: int, *, spread: float, bound: float) -> Sample:

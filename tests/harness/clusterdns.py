@@ -87,6 +87,10 @@ class _Unbound:
             '  chroot: ""\n  username: ""\n  do-daemonize: no\n'
             '  use-syslog: no\n  logfile: ""\n  log-time-ascii: yes\n'
             "  num-threads: 1\n  so-reuseport: no\n  do-ip6: no\n"
+            # CoreDNS takes any number of TCP clients. unbound's default 10 buffers, and its idle
+            # timeout cut to 0 once most are busy, reset TCP queries of a 256-pod Service (its
+            # answer needs TCP) that a loaded pod had not sent the instant it connected.
+            "  incoming-num-tcp: 1024\n"
             "  access-control: 0.0.0.0/0 allow\n"
             '  module-config: "iterator"\n'
             # Outside the cluster zone there is nothing to resolve and nowhere to ask.

@@ -69,6 +69,7 @@ class Pod:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._scheduled = threading.Event()  # start_now: the start delay is over
         self._mains_done = threading.Event()  # sidecars are stopped, not restarted, after it
         self._on_change = on_change
         self.thread = threading.Thread(target=self._run, name=f"pod-{self.name}", daemon=True)
@@ -87,13 +88,19 @@ class Pod:
     def start(self) -> None:
         self.thread.start()
 
+    def start_now(self) -> None:
+        """End the pod's start delay now (a test's own condition, not the clock, schedules it)."""
+        self._scheduled.set()
+
     # ---- the pod's thread ------------------------------------------------------------------
 
     def _run(self) -> None:
         try:
-            if self.spec.start_delay and self._stop.wait(self.spec.start_delay):
-                self._finish(FAILED)
-                return
+            if self.spec.start_delay:
+                self._scheduled.wait(self.spec.start_delay)
+                if self._stop.is_set():
+                    self._finish(FAILED)
+                    return
             self.started = True
             self.started_at = time.monotonic()
             self._changed()
@@ -249,6 +256,7 @@ class Pod:
                 return
             self.terminating = True
         self._stop.set()
+        self._scheduled.set()  # a pod deleted while it waits to be scheduled ends now
         self._changed()
         for name in list(self._procs):
             self._signal(name, signal.SIGTERM)

@@ -130,6 +130,16 @@ def test_publication_delay(make_cluster: ClusterFactory) -> None:
 
 
 @pytest.mark.timeout(30)
+def test_a_pod_waiting_to_be_scheduled_starts_when_told(cluster: Cluster) -> None:
+    """start_now ends a start delay early: a bench starts the last pod on its own condition."""
+    [run] = cluster.apply(job_yaml("true", completions=2), start_delays={1: 3600.0})
+    assert cluster.wait_pod(run.pod(0), 10).phase == "Succeeded"
+    assert not run.pod(1).started
+    run.pod(1).start_now()
+    assert cluster.wait_job(run, 10) == "Complete"
+
+
+@pytest.mark.timeout(30)
 def test_replaced_pod_keeps_hostname_and_gets_new_address(cluster: Cluster) -> None:
     [run] = cluster.apply(job_yaml("sleep 30", completions=2))
     old = run.pod(1)

@@ -117,3 +117,21 @@ def test_stop_kills_and_restart_is_clean(tmp_path: Path) -> None:
     dnsd.start()
     assert ask(dnsd, SVC).rcode() == dns.rcode.NXDOMAIN
     dnsd.stop()
+
+
+@pytest.mark.timeout(30)
+def test_many_tcp_clients_at_once_keep_their_connections(dnsd: ClusterDNS) -> None:
+    """A 256-pod Service's answer needs TCP, and its pods ask at once: CoreDNS serves them all
+    and keeps their connections. unbound's default 10 TCP buffers, with its idle timeout cut to
+    nothing once they are in use, closed connections of pods that had not asked yet."""
+    name = f"example-job-0.{SVC}"
+    dnsd.set_a(name, ["198.18.1.1"])
+    query = dns.message.make_query(name, "A")
+    clients = [socket.create_connection((dnsd.address, dnsd.port), timeout=2.0) for _ in range(64)]
+    try:
+        for _ in range(2):  # the second round finds each connection still open
+            replies = [dns.query.tcp(query, dnsd.address, port=dnsd.port, sock=c) for c in clients]
+            assert all(addrs(reply) == {"198.18.1.1"} for reply in replies)
+    finally:
+        for client in clients:
+            client.close()

@@ -15,6 +15,7 @@ from agent.channel import Channel, server_handshake
 from agent.config import Probe
 from agent.errors import WireError
 from agent.probes import ProbeResult, connect, probe
+from agent.tcp import TCPStream
 from agent.wire import Identity
 
 pytestmark = pytest.mark.timeout(20)
@@ -136,6 +137,30 @@ def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
         assert result.reason == "hello failed: no message before the deadline"
 
     anyio.run(_serving, silent, check, backend=backend)
+
+
+@backends
+def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_crash(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a loaded node the loop can see the connect done and its deadline passed at once: the
+    probe's scope is cancelled already when it moves on to the reply's deadline."""
+    monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0)  # cancelled as soon as entered
+    with socket.create_server((SERVER, 0)) as server:
+        ours = socket.create_connection(server.getsockname())
+        ours.setblocking(False)
+        theirs, _ = server.accept()
+
+    async def connected_without_a_checkpoint(*_: object) -> TCPStream:
+        return TCPStream(ours)
+
+    monkeypatch.setattr("agent.probes._open", connected_without_a_checkpoint)
+    with theirs:
+        result = anyio.run(
+            partial(probe, Probe("tcp"), SERVER, me=_me(1), target=None, token=None),
+            backend=backend,
+        )
+    assert result.reason == "hello failed: no message before the deadline"
 
 
 @backends
