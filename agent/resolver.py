@@ -21,8 +21,6 @@ from dataclasses import dataclass
 
 import anyio
 import dns.exception
-import dns.message
-import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
@@ -36,7 +34,7 @@ UDP_PAYLOAD = 1232
 _HEADER = struct.Struct("!HHHHHH")
 _RECORD = struct.Struct("!HHHIH")  # owner pointer, type, class, TTL, rdata length
 _POINTER_TO_QUESTION = 0xC00C
-_QR, _TC = 0x8000, 0x0200
+_QR, _TC, _RD = 0x8000, 0x0200, 0x0100
 _FAMILY = {dns.rdatatype.A: (socket.AF_INET, 4), dns.rdatatype.AAAA: (socket.AF_INET6, 16)}
 
 
@@ -92,6 +90,8 @@ def _fast_addresses(
 
 def _parsed_addresses(wire: bytes) -> tuple[str, ...]:
     """dnspython's reading of the answer, following CNAMEs; _NoData when it ends in none."""
+    import dns.message  # only for unusual answers: its import is a quarter of the agent's start
+
     try:
         message = dns.message.from_wire(wire, ignore_trailing=True)
         if not isinstance(message, dns.message.QueryMessage):
@@ -126,6 +126,18 @@ def _read(wire: bytes, question: bytes, query_id: int, rdtype: RdataType) -> _Re
     return _Reply(addresses, truncated)
 
 
+def _query_wire(name: str, rdtype: RdataType) -> tuple[bytes, bytes]:
+    """The query (id 0, recursion desired, EDNS0 with our UDP payload) and its question section,
+    written out: dnspython's message module would cost every agent's start 30 ms to import."""
+    labels = [label.encode("ascii") for label in name.rstrip(".").split(".")]
+    if not all(0 < len(label) < 64 for label in labels):
+        raise _Failed(f"DNS error: not a valid name: {name!r}")
+    question = b"".join(bytes([len(x)]) + x for x in labels) + b"\x00"
+    question += struct.pack("!HH", rdtype, dns.rdataclass.IN)
+    opt = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, UDP_PAYLOAD, 0, 0)  # root, no options
+    return _HEADER.pack(0, _RD, 1, 0, 0, 1) + question + opt, question
+
+
 class Resolver:
     def __init__(self, servers: Sequence[tuple[str, int]], *, attempt_timeout: float = 2.0) -> None:
         if not servers:
@@ -140,12 +152,7 @@ class Resolver:
     def _query(self, name: str, rdtype: RdataType) -> tuple[int, bytes, bytes]:
         """A fresh query id, the query's wire form and its question section (built once)."""
         if (built := self._queries.get((name, rdtype))) is None:
-            query = dns.message.make_query(name, rdtype, use_edns=0, payload=UDP_PAYLOAD)
-            wire = query.to_wire()
-            end = (
-                _HEADER.size + len(dns.name.from_text(name).to_wire() or b"") + 4
-            )  # type and class
-            built = self._queries[(name, rdtype)] = (wire, wire[_HEADER.size : end])
+            built = self._queries[(name, rdtype)] = _query_wire(name, rdtype)
         wire, question = built
         query_id = secrets.randbits(16)
         return query_id, struct.pack("!H", query_id) + wire[2:], question
@@ -190,7 +197,12 @@ class Resolver:
                 problems.append(exc.problem)
             except TimeoutError:
                 problems.append("DNS timeout")
-            except (OSError, anyio.EndOfStream, anyio.IncompleteRead) as exc:
+            except (
+                OSError,
+                anyio.EndOfStream,
+                anyio.IncompleteRead,
+                anyio.BrokenResourceError,  # a TCP answer reset half-way
+            ) as exc:
                 text = exc.strerror if isinstance(exc, OSError) else "connection closed"
                 problems.append(f"DNS error: {text or exc}")
         raise _Failed(", ".join(sorted(set(problems))))

@@ -20,7 +20,7 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from agent.resolver import Resolution, Resolver, _Failed, _NoData, _NXDomain, _read
+from agent.resolver import Resolution, Resolver, _Failed, _NoData, _NXDomain, _query_wire, _read
 from tests.support.dnsserver import LoopbackDNSServer
 from tests.support.faultdns import FaultDNS
 
@@ -170,3 +170,27 @@ class _ForgerFirst(FaultDNS):
 def test_a_datagram_with_another_query_id_is_ignored() -> None:
     with _ForgerFirst({NAME: PODS[:1]}) as server:
         assert _resolve(server) == Resolution((PODS[0],))
+
+
+@pytest.mark.parametrize("rdtype", [A, AAAA])
+def test_the_query_is_what_dnspython_would_send(rdtype: dns.rdatatype.RdataType) -> None:
+    expected = dns.message.make_query(NAME, rdtype, use_edns=0, payload=1232)
+    expected.id = 0
+    wire, question = _query_wire(NAME, rdtype)
+    assert wire == expected.to_wire()
+    assert question == _query(rdtype)[1]
+
+
+class _ResetOverTCP(FaultDNS):
+    """Sends every UDP answer cut (TC) and resets every TCP connection once the query is read."""
+
+    def _serve_tcp_conn(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(512)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_a_tcp_answer_reset_half_way_is_a_named_failure_not_a_crash() -> None:
+    with _ResetOverTCP({NAME: PODS}) as server:
+        server.fault("truncate")
+        assert _resolve(server).problem.startswith("DNS error: ")
