@@ -18,7 +18,8 @@ from agent.backoff import Backoff
 
 __all__ = ["Sweep"]
 
-_MIN_GAP = 0.1  # seconds between rounds that pushes bring forward
+_MIN_GAP = 0.1  # seconds before a round that a push brings forward, after a quiet while
+_HURRY_WINDOW = 3.0  # each round brought forward within this long doubles the next gap
 
 
 class Sweep:
@@ -35,6 +36,8 @@ class Sweep:
         self._querying = False
         self._last_query = -math.inf
         self._hurry = False
+        self._hurried: list[float] = []  # when recent rounds brought forward by pushes ran
+        self._next_hurried = False
         self._rounds = 0
         self.published: frozenset[str] = frozenset()
         #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
@@ -56,6 +59,9 @@ class Sweep:
         if self._querying or self._round or self._next_query is None or self._next_query > now:
             return False
         self._querying, self._next_query, self._last_query = True, None, now
+        if self._next_hurried:
+            self._hurried = [t for t in self._hurried if now - t < _HURRY_WINDOW] + [now]
+            self._next_hurried = False
         return True
 
     def pushed(self, address: str, now: float) -> bool:
@@ -65,8 +71,8 @@ class Sweep:
         if address in self.published:
             return self.probe(address, push=True)
         self._hurry = True
-        if not self._querying and self._next_query is not None:
-            self._schedule(now)
+        if not self._querying:  # else once the answer is in
+            self._bring_forward(now)
         return False
 
     def answered(
@@ -105,9 +111,21 @@ class Sweep:
         # come about once a second rather than twice.
         ceiling = self._backoff.delay(self._rounds + 1, 1.0)
         self._next_query = now + ceiling * (0.5 + 0.5 * self._rand())
-        if self._hurry:  # a peer not in the last answer said hello: look again soon
-            self._hurry = False
-            self._next_query = min(self._next_query, max(now, self._last_query + _MIN_GAP))
+        self._next_hurried = False
+        self._bring_forward(now)
+
+    def _bring_forward(self, now: float) -> None:
+        """A peer not in the last answer said hello: look again soon. Soon after a quiet while
+        (the last pod of a job is released in milliseconds); but while pods keep arriving, each
+        such round waits twice as long as the one before, up to the normal pace, so one round
+        confirms many arrivals and cluster DNS is not asked once per arriving pod by every pod."""
+        if not self._hurry or self._next_query is None:
+            return
+        self._hurry = False
+        recent = sum(now - t < _HURRY_WINDOW for t in self._hurried)
+        soon = max(now, self._last_query + min(_MIN_GAP * 2**recent, 1.0))
+        if soon < self._next_query:
+            self._next_query, self._next_hurried = soon, True
 
     def stop(self) -> None:
         """Every peer is reached: no more rounds."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from agent.sweep import Sweep
@@ -100,3 +102,25 @@ def test_a_push_from_an_address_dns_does_not_list_brings_the_next_round_forward(
     sweep.query_due(5.1)
     assert sweep.answered(["a", "b"], 5.11) == ["b"]
     assert sweep.pushed("a", 5.2)  # a listed address: probed at once
+
+
+def test_pods_arriving_one_after_another_do_not_each_cost_every_pod_a_round() -> None:
+    """Each arriving pod says hello before DNS lists it to our last answer. The first such push
+    brings the next round to 0.1 s; while they keep coming each brought-forward round waits
+    twice as long as the one before (up to the normal pace); after a quiet while, 0.1 s again."""
+    sweep = Sweep(now=0.0, rand=lambda: 0.999)
+    _round(sweep, ["a"], 0.0)
+    gaps, now, listed = [], 0.0, ["a"]
+    for i in range(5):  # a new pod every 50 ms, each one's hello before our next round
+        last = now
+        now += 0.05
+        assert not sweep.pushed(f"new{i}", now)
+        now = sweep.next_wakeup() or math.inf
+        gaps.append(round(now - last, 3))
+        listed.append(f"new{i}")
+        _round(sweep, listed, now)
+    assert gaps == [0.1, 0.2, 0.4, 0.8, 1.0]
+    now += 10.0  # quiet
+    _round(sweep, listed, now)
+    assert not sweep.pushed("late", now + 0.5)
+    assert sweep.next_wakeup() == pytest.approx(now + 0.5)  # 0.1 s after our last round: at once
