@@ -3,7 +3,8 @@
 A headless Service's own name lists every published pod address. The agent's hello says which
 pod answers at an address, so probing the addresses maps them to peers: one query per round
 whatever N is, and a stale address (a replaced pod) simply answers as somebody else or not at all.
-Rounds start fast and back off to about one a second, and stop once every peer is reached.
+Rounds go about once a second once the Service answers (from 0.1 s up while it does not), and
+stop once every peer is reached.
 
 Pure: the runner reports answers and probe results with the time; this says what to do next.
 """
@@ -38,7 +39,7 @@ class Sweep:
         self._hurry = False
         self._hurried: list[float] = []  # when recent rounds brought forward by pushes ran
         self._next_hurried = False
-        self._rounds = 0
+        self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
         self.published: frozenset[str] = frozenset()
         #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
         self.problem = "not queried yet"
@@ -81,11 +82,11 @@ class Sweep:
         """The Service's addresses arrived; returns those to probe now, claimed for probing."""
         self._querying, self.problem, self.truncated = False, "", truncated
         published = frozenset(addresses)
-        # A changed answer does not speed the rounds up: a peer that arrives says hello to
-        # everyone it finds (push), and one not yet in our answer brings the next round forward
-        # (``pushed``). Speeding up on change polled 3-5 times a second while a job's pods
-        # arrived, which is exactly when cluster DNS is busiest.
-        self._rounds += 1
+        # Once the Service answers, rounds go at the normal pace (about one a second), changed
+        # answer or not: a peer that arrives says hello to everyone it finds (push), and one not
+        # yet in our answer brings the next round forward (``pushed``). Faster rounds while a
+        # job's pods arrived polled 3-5 times a second when cluster DNS is busiest.
+        self._failures = 0
         self.published = published
         self._schedule(now)
         self._round = {a for a in published if self.probe(a)}
@@ -103,13 +104,14 @@ class Sweep:
     def failed(self, problem: str, now: float) -> None:
         self._querying, self.problem = False, problem
         self.published = frozenset()
-        self._rounds += 1
+        self._failures += 1
         self._schedule(now)
 
     def _schedule(self, now: float) -> None:
         # Equal jitter (half to all of the ceiling), not full: still spread, but capped rounds
         # come about once a second rather than twice.
-        ceiling = self._backoff.delay(self._rounds + 1, 1.0)
+        cap = self._backoff.cap
+        ceiling = self._backoff.delay(self._failures + 1, 1.0) if self._failures else cap
         self._next_query = now + ceiling * (0.5 + 0.5 * self._rand())
         self._next_hurried = False
         self._bring_forward(now)
@@ -134,7 +136,7 @@ class Sweep:
     def resume(self, now: float) -> None:
         """A peer must be reached again (it restarted): rounds start again."""
         if self._next_query is None and not self._querying:
-            self._rounds, self._next_query = 0, now
+            self._failures, self._next_query = 0, now
 
     def next_wakeup(self) -> float | None:
         return None if self._round else self._next_query

@@ -20,22 +20,24 @@ def _round(sweep: Sweep, addresses: list[str], now: float, *, reached: bool = Tr
     return claimed
 
 
-def test_one_query_at_a_time_then_backoff_while_nothing_changes() -> None:
+def test_one_query_at_a_time_fast_while_the_service_fails_then_about_one_a_second() -> None:
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     assert sweep.query_due(0.0)
     assert not sweep.query_due(0.0)  # in flight
-    assert sweep.answered(["10.0.0.2", "10.0.0.1"], 0.01) == ["10.0.0.1", "10.0.0.2"]
-    for address in ["10.0.0.1", "10.0.0.2"]:
-        sweep.probed(address, reached=False, reason="refused")
-    gaps = []
-    now = 0.01
-    for _ in range(6):
+    gaps, now = [], 0.0
+    for _ in range(6):  # NXDOMAIN: no pod published yet
+        sweep.failed("NXDOMAIN", now)
         wake = sweep.next_wakeup()
         assert wake is not None
         gaps.append(round(wake - now, 3))
         now = wake
-        _round(sweep, ["10.0.0.2", "10.0.0.1"], now, reached=False)
-    assert gaps == sorted(gaps) and gaps[-1] <= 1.0  # grows to the cap: about one query a second
+        assert sweep.query_due(now)
+    assert gaps == sorted(gaps) and gaps[0] < 0.25 and gaps[-1] <= 1.0
+    assert sweep.answered(["10.0.0.2", "10.0.0.1"], now) == ["10.0.0.1", "10.0.0.2"]
+    for address in ["10.0.0.1", "10.0.0.2"]:
+        sweep.probed(address, reached=False, reason="refused")
+    # answered: the normal pace at once (arriving peers push), equal jitter within 0.5-1 s
+    assert sweep.next_wakeup() == pytest.approx(now + 1.0 * (0.5 + 0.5 * 0.999))
 
 
 def test_no_new_round_while_the_last_rounds_probes_are_out() -> None:
