@@ -20,7 +20,7 @@ from agent.backoff import Backoff
 __all__ = ["Sweep"]
 
 _MIN_GAP = 0.1  # seconds before a round that a push brings forward, after a quiet while
-_HURRY_WINDOW = 3.0  # each round brought forward within this long doubles the next gap
+_QUIET = 3.0  # seconds without a push from an unlisted address that make pushes urgent again
 
 
 class Sweep:
@@ -37,7 +37,10 @@ class Sweep:
         self._querying = False
         self._last_query = -math.inf
         self._hurry = False
-        self._hurried: list[float] = []  # when recent rounds brought forward by pushes ran
+        #: how soon after the last round a push brings the next one: doubles with each round
+        #: so brought forward while pods keep arriving, back to _MIN_GAP after a quiet while
+        self._hurry_gap = _MIN_GAP
+        self._last_push = -math.inf
         self._next_hurried = False
         self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
         self.published: frozenset[str] = frozenset()
@@ -61,7 +64,7 @@ class Sweep:
             return False
         self._querying, self._next_query, self._last_query = True, None, now
         if self._next_hurried:
-            self._hurried = [t for t in self._hurried if now - t < _HURRY_WINDOW] + [now]
+            self._hurry_gap = min(2 * self._hurry_gap, self._backoff.cap)
             self._next_hurried = False
         return True
 
@@ -124,8 +127,10 @@ class Sweep:
         if not self._hurry or self._next_query is None:
             return
         self._hurry = False
-        recent = sum(now - t < _HURRY_WINDOW for t in self._hurried)
-        soon = max(now, self._last_query + min(_MIN_GAP * 2**recent, 1.0))
+        if now - self._last_push > _QUIET:
+            self._hurry_gap = _MIN_GAP
+        self._last_push = now
+        soon = max(now, self._last_query + self._hurry_gap)
         if soon < self._next_query:
             self._next_query, self._next_hurried = soon, True
 
