@@ -3,9 +3,9 @@
 Every agent has up to ``MAX_IN_FLIGHT`` probes of listed addresses open, as many attempts of
 peers by name (those a cut-short Service answer leaves out), ``PUSH_RESERVE`` more probes of
 peers that just said hello, and serves up to ``MAX_HANDSHAKING`` incoming contacts still in
-their handshake; the coordinator also holds one session per member
-(a session is never dropped for the bound). A limit that cannot cover that would fail
-mid-barrier with EMFILE, so it is a usage error up front instead.
+their handshake; the coordinator also holds one session per member (a session is never
+dropped for the bound). A limit that cannot cover that would fail mid-barrier with EMFILE, so
+it is a usage error up front instead.
 """
 
 from __future__ import annotations

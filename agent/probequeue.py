@@ -40,21 +40,17 @@ class ProbeQueue:
         (self._pushed if pushed else self._listed).append(address)
         if self._running < self._workers:
             self._running += 1
-            self._tg.start_soon(self._work)
+            self._tg.start_soon(self._work, False)
         elif pushed and self._running_pushes < self._push_reserve:
             self._running_pushes += 1
-            self._tg.start_soon(self._work_pushes)
+            self._tg.start_soon(self._work, True)
 
-    async def _work(self) -> None:
+    async def _work(self, pushes_only: bool) -> None:
         try:
-            while self._pushed or self._listed:
+            while self._pushed or (self._listed and not pushes_only):
                 await self._probe((self._pushed or self._listed).popleft())
         finally:
-            self._running -= 1
-
-    async def _work_pushes(self) -> None:
-        try:
-            while self._pushed:
-                await self._probe(self._pushed.popleft())
-        finally:
-            self._running_pushes -= 1
+            if pushes_only:
+                self._running_pushes -= 1
+            else:
+                self._running -= 1

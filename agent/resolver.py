@@ -27,6 +27,8 @@ import dns.rdatatype
 from anyio.streams.buffered import BufferedByteReceiveStream
 from dns.rdatatype import RdataType
 
+from agent.tcp import open_tcp
+
 __all__ = ["Resolution", "Resolver"]
 
 #: the EDNS payload size of DNS Flag Day 2020: about 70 addresses fit a UDP answer
@@ -166,7 +168,7 @@ class Resolver:
                     return wire
 
     async def _tcp(self, server: tuple[str, int], query: bytes) -> bytes:
-        async with await anyio.connect_tcp(*server) as stream:
+        async with await open_tcp(*server) as stream:  # servers are IP addresses (config)
             await stream.send(struct.pack("!H", len(query)) + query)
             reader = BufferedByteReceiveStream(stream)
             (length,) = struct.unpack("!H", await reader.receive_exactly(2))

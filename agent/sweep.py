@@ -51,9 +51,8 @@ class Sweep:
         #: this round's probes still out: the next round waits for them (a round during a sweep
         #: of thousands would only parse the same answer again)
         self._round: set[str] = set()
-        #: the last answer was cut short (a Service over ~4,090 pods): what it left out must be
-        #: asked for by name
-        self.truncated = False
+        #: the last answer was cut short (a Service over ~4,090 pods) and its probes are not all
+        #: in yet: then what it left out is to be asked for by name
         self._by_name_pending = False
         #: addresses that did not answer as a peer, and why (for progress lines)
         self.unidentified: dict[str, str] = {}
@@ -83,7 +82,7 @@ class Sweep:
         self, addresses: Iterable[str], now: float, *, truncated: bool = False
     ) -> list[str]:
         """The Service's addresses arrived; returns those to probe now, claimed for probing."""
-        self._querying, self.problem, self.truncated = False, "", truncated
+        self._querying, self.problem = False, ""
         published = frozenset(addresses)
         # Once the Service answers, rounds go at the normal pace (about one a second), changed
         # answer or not: a peer that arrives says hello to everyone it finds (push), and one not
