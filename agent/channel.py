@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -178,17 +177,11 @@ async def server_handshake(
     me: Identity,
     token: bytes | None,
     released: bool,
-    on_peer: Callable[[Hello], Awaitable[None]] | None = None,
 ) -> Hello:
-    """Answer a hello; with a token, demand the client's proof. Returns the client's hello.
-
-    ``on_peer`` runs once the client is known: before our reply when there is no token (so
-    what it does happens before the client can act on the reply), else once its proof holds."""
+    """Answer a hello; with a token, demand the client's proof. Returns the client's hello."""
     hello = await channel.receive(HANDSHAKE_TIMEOUT)
     if not isinstance(hello, Hello) or hello.role == "reply":
         raise WireError("expected a hello")
-    if on_peer is not None and token is None:
-        await on_peer(hello)
     nonce = _new_nonce()
     proof = ""
     if token is not None:
@@ -207,6 +200,4 @@ async def server_handshake(
             with contextlib.suppress(WireError):  # told if still there; refused either way
                 await send_message(channel, Refuse("bad token"))
             raise HandshakeFailed(f"pod {hello.identity.index} sent a bad token proof")
-    if on_peer is not None and token is not None:
-        await on_peer(hello)
     return hello

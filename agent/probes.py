@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import anyio
 
 from agent.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
@@ -15,10 +13,11 @@ from agent.config import Probe
 from agent.errors import WireError
 from agent.handshake import Verdict
 from agent.icmp import ping
+from agent.inputs import ProbeResult
 from agent.tcp import TCPStream, open_tcp
 from agent.wire import Identity
 
-__all__ = ["ConnectFailed", "ProbeResult", "connect", "probe"]
+__all__ = ["ConnectFailed", "connect", "probe"]
 
 CONNECT_TIMEOUT = 3.0
 
@@ -48,22 +47,6 @@ async def connect(address: str, port: int, *, source: str | None = None) -> Chan
             return Channel(await _open(address, port, source))
     except TimeoutError:
         raise ConnectFailed(_timed_out(port)) from None
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    reason: str = ""  # empty: reached
-    #: the peer's agent says the barrier was released already (it is a late joiner's proof)
-    released: bool = False
-    #: the peer is of this job but disagrees on it: a configuration error, not a stale pod
-    disagrees: bool = False
-    #: which peer answered (the tcp probe's hello says it), and which instance of it
-    index: int | None = None
-    instance: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.reason
 
 
 async def probe(

@@ -6,6 +6,7 @@ is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's n
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 from collections.abc import Callable, Iterable
@@ -13,7 +14,18 @@ from dataclasses import dataclass
 
 from agent.backoff import Backoff
 
-__all__ = ["PeerState", "Reach"]
+__all__ = ["PeerState", "Reach", "newer", "view_digest"]
+
+
+def newer(a: str, b: str) -> bool:
+    """Whether instance ``a`` started after ``b``: an instance id begins with its process's
+    start time in fixed-width hex (``runner.INSTANCE``), so the order is the ids' order."""
+    return (len(a), a) > (len(b), b)
+
+
+def view_digest(instances: Iterable[str]) -> str:
+    """The digest of a view: the instance reached of each index, in index order."""
+    return hashlib.sha256("\n".join(instances).encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -28,6 +40,8 @@ class PeerState:
     nudged: bool = False
     address: str = ""
     instance: str = ""
+    #: the newest instance heard of: an older one answering later is a stale pod, not the peer
+    newest: str = ""
     reached_at: float | None = None
 
 
@@ -107,17 +121,30 @@ class Reach:
             self._in_flight -= 1
         return peer
 
+    def stale(self, index: int, instance: str) -> bool:
+        """``instance`` is older than one heard of for ``index``: a pod that was replaced (or a
+        duplicate that stays behind) answering at an address DNS still lists."""
+        newest = self.peers[index].newest
+        return bool(instance and newest) and newer(newest, instance)
+
     def succeeded(self, index: int, address: str, now: float, instance: str = "") -> None:
         peer = self._land(index)
+        if instance and not self.stale(index, instance):
+            peer.newest = instance
         if not peer.reached:
             peer.reached, peer.address, peer.reached_at = True, address, now
             peer.instance, peer.reason = instance, ""
             self._left -= 1
 
-    def restarted(self, index: int, instance: str) -> bool:
-        """Peer ``index`` was reached, and ``instance`` is a new process of it (a replaced pod)."""
+    def heard_of(self, index: int, instance: str) -> bool:
+        """A hello from ``instance`` of peer ``index``. True when the instance reached is older:
+        the pod was replaced, and its new instance must be reached before it counts again. An
+        older one never replaces a newer: two live instances of one index (an old pod on a
+        partitioned node) would otherwise pull every pod back and forth between them."""
         peer = self.peers[index]
-        return peer.reached and bool(peer.instance and instance) and peer.instance != instance
+        if instance and (not peer.newest or newer(instance, peer.newest)):
+            peer.newest = instance
+        return peer.reached and bool(peer.instance) and newer(peer.newest, peer.instance)
 
     def forget(self, index: int, now: float) -> None:
         """The instance reached is gone: reach the new one before counting the peer again."""
@@ -157,6 +184,12 @@ class Reach:
             return None
         peer = self._next()
         return peer.next_at if peer is not None else None
+
+    def view(self) -> str:
+        """Which instance of each peer was reached, as a digest: two pods with the same view
+        reached the same processes. Probes that cannot tell instances apart (icmp, tcp:PORT,
+        dns) leave every instance empty, so their views agree on indices alone."""
+        return view_digest(p.instance for p in self.peers)
 
     def missing(self) -> list[PeerState]:
         return [p for p in self.peers if not p.reached]

@@ -27,6 +27,7 @@ import dns.rdatatype
 from anyio.streams.buffered import BufferedByteReceiveStream
 from dns.rdatatype import RdataType
 
+from agent.inputs import Resolution
 from agent.tcp import open_tcp
 
 __all__ = ["Resolution", "Resolver"]
@@ -38,16 +39,6 @@ _RECORD = struct.Struct("!HHHIH")  # owner pointer, type, class, TTL, rdata leng
 _POINTER_TO_QUESTION = 0xC00C
 _QR, _TC, _RD = 0x8000, 0x0200, 0x0100
 _FAMILY = {dns.rdatatype.A: (socket.AF_INET, 4), dns.rdatatype.AAAA: (socket.AF_INET6, 16)}
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """Addresses found, or why none: NXDOMAIN, no answer, timeout, SERVFAIL, refused, …"""
-
-    addresses: tuple[str, ...] = ()
-    problem: str = ""
-    #: the answer was cut short even over TCP: there are more addresses than it lists
-    truncated: bool = False
 
 
 class _NXDomain(Exception):

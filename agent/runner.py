@@ -1,12 +1,14 @@
-"""The one async loop: wires the pure cores (reach, barrier) to DNS, probes and TCP.
+"""The one async loop: performs the pure core's effects and feeds it what happened.
 
-Tasks (``contacts``) do only I/O and post what happened into one queue; the loop alone changes
-state (``loop.Loop`` handles each event), so the cores never see two events at once. Side
-effects (resolver, clock, randomness) are injected with real defaults.
+I/O tasks (``contacts``, ``sessions``, the probe queue) post events into one queue; the loop
+hands each to :class:`agent.core.Agent` and carries out the effects it returns, in order. It
+decides nothing about the barrier. Side effects (resolver, clock, randomness) are injected with
+real defaults.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import random
@@ -16,28 +18,38 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
+import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-import agent.loop
 from agent import listener
-from agent.barrier import Aborted, Coordinator, Member, Released
 from agent.config import Config
-from agent.contacts import Attempted, Contacts, Posted
-from agent.errors import BarrierAborted, ConfigError
-from agent.events import Event, Reporter
+from agent.contacts import Contacts
+from agent.core import Agent
+from agent.effects import (
+    Attempt,
+    Close,
+    Connect,
+    Effect,
+    Fail,
+    Finish,
+    Probe,
+    Query,
+    Released,
+    Report,
+    Send,
+)
+from agent.errors import ConfigError
+from agent.events import Reporter
 from agent.icmp import open_icmp_socket
+from agent.inputs import Input, Resolution
 from agent.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
-from agent.loop import Loop
 from agent.probequeue import ProbeQueue
-from agent.reach import Reach
-from agent.resolver import Resolution, Resolver
-from agent.status import Outcome
-from agent.sweep import Sweep
-from agent.wire import Identity
+from agent.resolver import Resolver
+from agent.sessions import Sessions
+from agent.status import Outcome, released_event
+from agent.wire import Identity, Message
 
-__all__ = ["ABORT_LINGER", "Deps", "identity_of", "serve_and_wait"]
-
-ABORT_LINGER = 3.0
+__all__ = ["Deps", "identity_of", "serve_and_wait"]
 
 
 @dataclass(frozen=True)
@@ -49,8 +61,10 @@ class Deps:
     rand: Callable[[], float] = random.random
 
 
-#: this process's instance: a pod that restarts says hello with a new one
-INSTANCE = os.urandom(8).hex()
+#: this process's instance: a pod that restarts says hello with a new one. Its start time comes
+#: first (fixed-width hex nanoseconds), so a later instance sorts after an earlier one
+#: (``reach.newer``); clocks of different nodes need only agree to within a restart's time.
+INSTANCE = f"{time.time_ns():016x}{os.urandom(4).hex()}"
 
 
 def identity_of(config: Config) -> Identity:
@@ -100,6 +114,56 @@ async def serve_and_wait(
         return await _serve(config, port, resolve, report, deps, after_release)
 
 
+class _Executor:
+    """Carries out the core's effects with the I/O tasks; returns the outcome on Finish."""
+
+    def __init__(
+        self,
+        core: Agent,
+        tg: anyio.abc.TaskGroup,
+        contacts: Contacts,
+        probes: ProbeQueue,
+        report: Reporter,
+        clock: Callable[[], float],
+    ) -> None:
+        self.core, self.tg, self.contacts, self.probes = core, tg, contacts, probes
+        self.sessions = contacts.sessions
+        self.report, self.clock = report, clock
+
+    async def perform(self, effects: list[Effect]) -> Outcome | None:
+        outcome: Outcome | None = None
+        sends: list[tuple[int, Message]] = []
+        for effect in effects:
+            if isinstance(effect, Send):
+                sends.append((effect.conn, effect.message))
+                continue
+            if sends:  # consecutive sends go out together, before what comes after them
+                await self.sessions.send(sends)
+                sends = []
+            if isinstance(effect, Attempt):
+                self.tg.start_soon(self.contacts.attempt, effect.index, effect.instance)
+            elif isinstance(effect, Query):
+                self.tg.start_soon(self.contacts.sweep)
+            elif isinstance(effect, Probe):
+                self.probes.add(effect.address, pushed=effect.pushed)
+            elif isinstance(effect, Connect):
+                self.tg.start_soon(self.sessions.connect_coordinator)
+            elif isinstance(effect, Close):
+                await self.sessions.close(effect.conn)
+            elif isinstance(effect, Report):
+                self.report(effect.event)
+            elif isinstance(effect, Released):
+                elapsed = self.clock() - self.core.start
+                self.report(released_event(effect, elapsed, self.contacts.counts))
+            elif isinstance(effect, Finish):
+                outcome = effect.outcome
+            elif isinstance(effect, Fail):
+                raise effect.error
+        if sends:
+            await self.sessions.send(sends)
+        return outcome
+
+
 async def _serve(
     config: Config,
     port: socket.socket,
@@ -108,122 +172,61 @@ async def _serve(
     deps: Deps,
     after_release: Callable[[Outcome], Awaitable[None]] | None,
 ) -> Outcome:
-    send: MemoryObjectSendStream[Posted]
-    receive: MemoryObjectReceiveStream[Posted]
-    send, receive = anyio.create_memory_object_stream[Posted](math.inf)
-    start = deps.clock()
+    send: MemoryObjectSendStream[Input]
+    receive: MemoryObjectReceiveStream[Input]
+    send, receive = anyio.create_memory_object_stream[Input](math.inf)
+    me = identity_of(config)
+    # A sidecar stays up anyway, so it need not linger for acks before it reports ready.
+    core = Agent(
+        config,
+        me=me,
+        now=deps.clock(),
+        rand=deps.rand,
+        linger=after_release is None,
+        max_in_flight=MAX_IN_FLIGHT,
+    )
+
+    def released() -> bool:
+        return isinstance(core.verdict, Released)
+
+    counts: collections.Counter[str] = collections.Counter()
     async with send, receive, anyio.create_task_group() as tg:
-        me = identity_of(config)
-        # Bulk discovery needs the hello to say who answers; other probes resolve each name.
-        bulk = config.probe.kind == "tcp" and config.probe.port is None
-        loop = Loop(
-            config=config,
-            clock=deps.clock,
-            report=report,
-            me=me,
-            tg=tg,
-            start=start,
-            reach=Reach(
-                config.topology.peers,
-                now=start,
-                rand=deps.rand,
-                max_in_flight=MAX_IN_FLIGHT,
-                scheduled={config.topology.index} if bulk else None,
-            ),
-            sweep=Sweep(now=start, rand=deps.rand) if bulk else None,
+        sessions = Sessions(config, me, resolve, send, released, counts)
+        contacts = Contacts(config, me, resolve, send, sessions, released, counts)
+        probes = ProbeQueue(
+            tg, contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
         )
-        if config.barrier == "all":
-            if config.topology.index == 0:
-                loop.coordinator = Coordinator(me)
-            else:
-                loop.member = Member(now=start, rand=deps.rand)
-        loop.contacts = Contacts(
-            config=config,
-            me=me,
-            resolve=resolve,
-            post=send,
-            released=lambda: isinstance(loop.verdict, Released),
-            restarted=lambda i, instance: (
-                loop.verdict is None and loop.reach.restarted(i, instance)
-            ),
-            coordinates=loop.coordinator is not None,
-        )
-        loop.probes = ProbeQueue(
-            tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
-        )
-        tg.start_soon(listener.serve, port, loop.contacts.serve)
-        t = config.topology
-        report(
-            Event(
-                "start",
-                f"pod {t.index} of {t.peers}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
-                f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}",
-            )
-        )
-        # A sidecar stays up anyway, so it need not linger for acks before it reports ready.
-        outcome = await _run(loop, receive, linger=after_release is None)
+        executor = _Executor(core, tg, contacts, probes, report, deps.clock)
+        tg.start_soon(listener.serve, port, contacts.serve)
+        outcome = await _run(executor, receive)
         if after_release is not None:
-            tg.start_soon(_keep_dispatching, loop, receive)
+            tg.start_soon(_keep_serving, executor, receive)
             await after_release(outcome)
         tg.cancel_scope.cancel()
     return outcome
 
 
-async def _run(loop: Loop, receive: MemoryObjectReceiveStream[Posted], *, linger: bool) -> Outcome:
-    config, clock = loop.config, loop.clock
-    deadline = loop.start + config.timeout if config.timeout else math.inf
-    next_progress = loop.start + agent.loop.PROGRESS_EVERY
-    while True:
-        now = clock()
-        verdict = loop.verdict
-        if isinstance(verdict, Aborted):
-            # Stay a moment, still answering: a peer that has not met the disagreeing pod yet
-            # learns of it from our hello instead of waiting for its own timeout.
-            side_done = loop.coordinator.may_leave(now) if loop.coordinator else True
-            if side_done and now >= loop.aborted_at + ABORT_LINGER:
-                raise BarrierAborted(verdict.reason)
-        elif isinstance(verdict, Released):
-            if loop.coordinator is None or not linger or loop.coordinator.may_leave(now):
-                return loop.outcome(now)
-        elif loop.coordinator is None and loop.member is None and loop.reach.done:
-            return loop.outcome(now)
-        if now >= deadline:
-            raise loop.status.timeout()
-        for index in loop.reach.due(now):
-            loop.tg.start_soon(loop.contacts.attempt, index)
-        if loop.sweep is not None and loop.sweep.query_due(now):
-            loop.tg.start_soon(loop.contacts.sweep)
-        if loop.member is not None:
-            await loop.act(loop.member.poll(now), now)
-        if now >= next_progress and verdict is None:
-            loop.report(loop.status.progress(loop.elapsed(now)))
-            next_progress = now + agent.loop.PROGRESS_EVERY
-        wakeups = [deadline, next_progress, loop.reach.next_wakeup() or math.inf]
-        if loop.sweep is not None:
-            wakeups.append(loop.sweep.next_wakeup() or math.inf)
-        if loop.member is not None:
-            wakeups.append(loop.member.next_wakeup() or math.inf)
-        if loop.coordinator is not None:
-            wakeups.append(loop.coordinator.leave_at() or math.inf)
-        wakeups.append(loop.aborted_at + ABORT_LINGER)
-        item: Posted | None = None
-        with anyio.move_on_after(max(0.0, min(wakeups) - now)):
+async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:
+    core, clock = executor.core, executor.clock
+    outcome = await executor.perform(core.begin(clock()))
+    while outcome is None:
+        item: Input | None = None
+        with anyio.move_on_after(max(0.0, core.next_wakeup() - clock())):
             item = await receive.receive()
-        # Handled outside the wait's deadline: a wake-up due mid-way must not cancel the sends
+        # Performed outside the wait's deadline: a wake-up due mid-way must not cancel the sends
         # of a Release or an Arrive half-done (under load it did, and members waited forever).
-        if item is not None:
-            await loop.handle(item, clock())
-        while True:  # drain what else is queued before computing the next step
-            try:
+        while item is not None and outcome is None:
+            outcome = await executor.perform(core.handle(item, clock()))
+            try:  # drain what else is queued before the next poll
                 item = receive.receive_nowait()
             except anyio.WouldBlock:
-                break
-            await loop.handle(item, clock())
+                item = None
+        if outcome is None:
+            outcome = await executor.perform(core.poll(clock()))
+    return outcome
 
 
-async def _keep_dispatching(loop: Loop, receive: MemoryObjectReceiveStream[Posted]) -> None:
+async def _keep_serving(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
     """Sidecar after release: keep answering late joiners' sessions and probes."""
     async for item in receive:
-        if isinstance(item, Attempted):
-            continue
-        await loop.handle(item, loop.clock())
+        await executor.perform(executor.core.handle(item, executor.clock()))

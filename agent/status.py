@@ -7,17 +7,19 @@ without a network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.barrier import Coordinator, Member, Released
+from agent.barrier import Coordinator, Member
 from agent.config import Config
+from agent.effects import Released
 from agent.errors import BarrierTimeout
 from agent.events import Event
 from agent.hints import hints_for
 from agent.reach import Reach
 from agent.sweep import Sweep
 
-__all__ = ["Outcome", "PeerInfo", "Status"]
+__all__ = ["Outcome", "PeerInfo", "Status", "released_event"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,13 @@ class Status:
         verdict = self.side.verdict if self.side is not None else None
         how = verdict.how if isinstance(verdict, Released) else "reached all peers"
         return Outcome(how, elapsed, peers)
+
+
+def released_event(released: Released, elapsed: float, counts: Mapping[str, int]) -> Event:
+    """The release line, with what the agent did to get there (lookups, probes, sessions)."""
+    done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items()))
+    return Event(
+        "released",
+        f"barrier released: {released.how} after {elapsed:.3f}s ({done})",
+        {"elapsed": round(elapsed, 3), **counts},
+    )

@@ -154,6 +154,11 @@ class Sweep:
         self._probing.add(address)
         return True
 
+    def forget(self, address: str) -> None:
+        """The peer identified at ``address`` restarted: probe the address again, every round
+        until it answers (a restarted container keeps its pod's address)."""
+        self._identified.discard(address)
+
     def probed(self, address: str, *, reached: bool, reason: str = "") -> None:
         self._probing.discard(address)
         self._round.discard(address)

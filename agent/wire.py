@@ -65,12 +65,17 @@ class Proof:
 
 @dataclass(frozen=True)
 class Arrive:
-    """Member → coordinator: I can reach all my targets."""
+    """Member → coordinator: I have reached all my targets; ``view``: which instance of each
+    (a digest, :meth:`agent.reach.Reach.view`)."""
+
+    view: str = ""
 
 
 @dataclass(frozen=True)
 class Release:
-    """Coordinator → member: everyone has arrived."""
+    """Coordinator → member: everyone has arrived with the same ``view``."""
+
+    view: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,7 +164,7 @@ def _identity(body: Any) -> Identity:
 
 
 def decode(line: bytes) -> Message:
-    """Parse one line; raises WireError for anything but a well-formed message of version 1."""
+    """Parse one line; raises WireError for anything but a well-formed message of this version."""
     if len(line) > MAX_MESSAGE:
         raise WireError(f"message over {MAX_MESSAGE} bytes")
     try:
@@ -191,4 +196,6 @@ def decode(line: bytes) -> Message:
         return Proof(_text(body, "proof", 128))
     if cls is Abort or cls is Refuse:
         return cls(_text(body, "reason", 512))
+    if cls is Arrive or cls is Release:
+        return cls(_text(body, "view", 64) if "view" in body else "")
     return cls()  # type: ignore[call-arg]  # the field-less messages

@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from agent.barrier import Coordinator, Released
 from agent.wire import Identity, Message
-from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node, RunnerModel
+from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
 
 LINGER = Coordinator(Identity("j", "", 0, 1, 1)).linger
 SETTLE = CONNECT_TIMEOUT + 2.0  # a redial: a connect timing out, the backoff cap, round trips
@@ -129,10 +129,10 @@ def apply(c: Cluster, fault: Fault) -> None:
             c.at(fault.at + fault.span, lambda: c.kill(node, half_open=fault.half_open))
 
 
-def simulate(s: Schedule, runner: RunnerModel | None = None) -> tuple[Cluster, float]:
+def simulate(s: Schedule) -> tuple[Cluster, float]:
     """Run the schedule to well past its faults; returns the cluster and F."""
     delays = (s.delay / 10, s.delay)
-    c = Cluster(s.n, seed=s.seed, mode=s.mode, delay=delays, dns_delay=s.dns_delay, runner=runner)
+    c = Cluster(s.n, seed=s.seed, mode=s.mode, delay=delays, dns_delay=s.dns_delay)
     for index, when in enumerate(s.starts):
         c.at(when, functools.partial(first_start, c, index))
     for fault in s.faults:
@@ -186,11 +186,11 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(schedules(kinds=(*FAULTS, "overlap")))
-def test_overlapping_instances_need_a_coordinator_that_asks_again(s: Schedule) -> None:
-    """Two live instances of one index (sidecar mode): a coordinator instance can reach everyone
-    before anyone it can see is released, and then never hears of the release. Passes with the
-    runner change modelled by ``reprobe_waiting`` (see test_barrier_runner_gaps)."""
-    c, faults_end = simulate(s, RunnerModel(reprobe_waiting=1.0))
+def test_overlapping_instances_safe_and_live(s: Schedule) -> None:
+    """Two live instances of one index (sidecar mode), the coordinator's included: a
+    coordinator instance can reach everyone before anyone it can see is released; it asks the
+    members not connected to it again (``Agent._look_around``) and hears of the release."""
+    c, faults_end = simulate(s)
     assert c.unsafe() == [], c.describe()
     check_liveness(c, faults_end)
 

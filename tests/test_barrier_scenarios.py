@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.barrier import Close, Coordinator, Member, Released
+from agent.barrier import Coordinator, Member
+from agent.effects import Close, Connect, Released, Send
 from agent.wire import Ack, Arrive, Hello, Identity, Message, Proof, Release
 from tests.sim.checks import (
     BOUND,
@@ -162,7 +163,7 @@ def test_coordinator_replaced_after_members_arrived_old_address_lingers() -> Non
     start(c, {0: 0.0, 1: 0.0, 2: 0.0})
     c.blocked.add((0, 2))  # the coordinator alone cannot reach 2: the members have arrived
     c.run_until(2.0)
-    assert all(n.member is not None and n.member.reach_done for n in c.nodes[1:])
+    assert all(n.member is not None and n.member.view is not None for n in c.nodes[1:])
     c.crash(0, half_open=True)
     c.blocked.clear()
     c.start(0, keep_old=True)  # a dead address listed first: connects to it are refused
@@ -230,7 +231,6 @@ LATE_JOINERS = [
     pytest.param(0, True, "already released", id="coordinator-from-a-peer-flag"),
     pytest.param(1, True, "", id="member-either-way"),
     pytest.param(2, True, "", id="other-member-either-way"),
-    pytest.param(1, False, "already released", id="member-cut-off-from-0-from-a-peer-flag"),
 ]
 
 
@@ -252,6 +252,25 @@ def test_late_joiner_is_released_at_once(who: int, sees_0: bool, how: str, new_p
     assert all(n.state == "serving" for n in c.current().values())
     assert c.unsafe() == []
     assert joiner.left_at is not None and joiner.left_at <= 3.1  # /readyz at once
+
+
+@pytest.mark.parametrize("new_pod", [True, False], ids=["new-pod", "same-pod"])
+def test_a_late_joiner_that_cannot_reach_index_0_waits_until_it_can(new_pod: bool) -> None:
+    """Its peers' hellos say the barrier passed, but a pod returns only once it has itself
+    reached every index: released within a round or two of the partition healing."""
+    c = Cluster(3, seed=1, mode="sidecar")
+    start(c, {0: 0.0, 1: 0.0, 2: 0.0})
+    c.run_until(3.0)
+    c.blocked.add((1, 0))
+    c.restart(1, new_pod=new_pod)
+    c.run_until(6.0)
+    joiner = c.current()[1]
+    assert joiner.verdict is None, c.describe()
+    c.blocked.clear()
+    c.run_until(6.0 + BOUND + LINGER)
+    assert isinstance(joiner.verdict, Released) and "already released" in joiner.verdict.how
+    assert joiner.verdict_at is not None and joiner.verdict_at <= 6.0 + BOUND
+    assert c.unsafe() == []
 
 
 # --- the early exit: whoever leaves first, nobody is left hanging --------------------------------
@@ -334,8 +353,8 @@ def test_a_member_counts_on_its_newest_connection(joins: list[int]) -> None:
     actions = [a for conn in joins for a in coordinator.joined(conn, hello, 0.0)]
     assert actions == [Close(7)]
     coordinator.closed(7, 0.1)
-    coordinator.self_arrived(0.1)
-    assert Released("all peers arrived") in coordinator.received(9, Arrive(), 0.2)
+    coordinator.reached_all("view", 0.1)
+    assert Released("all peers arrived") in coordinator.received(9, Arrive("view"), 0.2)
 
 
 def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_released() -> None:
@@ -343,32 +362,38 @@ def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_rele
     release itself owes its members the linger (a re-probe may well hear a released flag)."""
     coordinator = Coordinator(Identity("job", "u", 0, 2, 1))
     coordinator.joined(7, Hello(Identity("job", "u", 1, 2, 1), "member", "n"), 0.0)
-    coordinator.self_arrived(0.0)
-    assert Released("all peers arrived") in coordinator.received(7, Arrive(), 0.1)
+    coordinator.reached_all("view", 0.0)
+    assert Released("all peers arrived") in coordinator.received(7, Arrive("view"), 0.1)
     assert coordinator.peer_released(0.2) == []
     assert not coordinator.may_leave(0.3)
     coordinator.received(7, Ack(), 0.4)
     assert coordinator.may_leave(0.4)
 
 
-def test_a_member_that_must_reach_a_restarted_peer_takes_its_arrival_back() -> None:
-    """Pure core: withdraw closes the session that carried the Arrive and dials again; the
-    coordinator, seeing the session close, no longer counts the arrival."""
-    from agent.barrier import Close, Connect, Coordinator, Member, Send
-    from agent.wire import Arrive, Hello, Identity
-
+def test_an_arrival_counts_only_with_the_coordinators_own_view() -> None:
+    """Pure core: member 1 arrived having reached instances (0, 1, 2); then pod 2 restarted and
+    the coordinator reached its new instance (view V2). The old arrival no longer matches, so
+    the coordinator waits, whatever order the news came in, until member 1 arrives again with
+    V2; and it releases with V2, which member 1 accepts as the view it arrived with."""
     me = Identity("job", "", 0, 3, 29300)
     coordinator = Coordinator(me)
     member = Member(now=0.0)
     assert member.poll(0.0) == [Connect()]
     coordinator.joined(7, Hello(Identity("job", "", 1, 3, 29300), "member", "n"), 0.0)
+    coordinator.joined(8, Hello(Identity("job", "", 2, 3, 29300), "member", "n"), 0.0)
     assert member.opened(7, 0.0) == []
-    assert member.reached_all(0.0) == [Send(7, Arrive())]
-    coordinator.received(7, Arrive(), 0.0)
-    assert coordinator.waiting_for() == [(2, "not connected")]
-    assert member.withdraw(1.0) == [Close(7)]
-    coordinator.closed(7, 1.0)
-    assert (1, "not connected") in coordinator.waiting_for()
-    assert member.poll(1.0) == [Connect()]
-    assert member.opened(8, 1.0) == []  # no Arrive until the peer is reached again
-    assert member.reached_all(2.0) == [Send(8, Arrive())]
+    assert member.reached_all("V1", 0.0) == [Send(7, Arrive("V1"))]
+    coordinator.received(7, Arrive("V1"), 0.0)
+    coordinator.received(8, Arrive("V2"), 0.0)
+    assert coordinator.reached_all("V2", 1.0) == []
+    assert coordinator.waiting_for() == [
+        (1, "arrived, but reached other instances than this pod (a pod restarted)")
+    ]
+    assert member.unreached(1.0) == []  # nothing to take back: the arrival names its view
+    assert member.received(Release("V2"), 1.5) == []  # not before it has reached everyone
+    assert member.reached_all("V2", 2.0) == [
+        Send(7, Arrive("V2")),
+        Send(7, Ack()),
+        Released("the coordinator released the barrier"),
+    ]
+    assert Released("all peers arrived") in coordinator.received(7, Arrive("V2"), 2.1)

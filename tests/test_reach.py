@@ -59,19 +59,29 @@ def test_done_counts_each_peer_once() -> None:
     assert reach.done and reach.peers[1].reached_at == 0.0
 
 
-def test_a_new_instance_of_a_reached_peer_is_forgotten_and_tried_again() -> None:
+def test_a_newer_instance_of_a_reached_peer_is_forgotten_and_tried_again() -> None:
     reach = Reach(2, now=0.0)
     reach.due(0.0)
     reach.succeeded(0, "a", 0.0, instance="i1")
     reach.succeeded(1, "b", 0.0, instance="j1")
     assert reach.done
-    assert not reach.restarted(1, "j1") and not reach.restarted(1, "")
-    assert reach.restarted(1, "j2")
+    assert not reach.heard_of(1, "j1") and not reach.heard_of(1, "")
+    assert reach.heard_of(1, "j2")
     reach.forget(1, 5.0)
     assert not reach.done and reach.peers[1].reason.startswith("restarted")
-    assert not reach.restarted(1, "j2")  # not reached any more: nothing to forget
+    assert not reach.heard_of(1, "j2")  # not reached any more: nothing to forget
+    assert reach.stale(1, "j1")  # the old instance, answering at a stale address, is not it
     reach.succeeded(1, "c", 5.1, instance="j2")
     assert reach.done and reach.peers[1].address == "c"
+
+
+def test_an_older_instance_never_replaces_a_newer_one() -> None:
+    """Two live instances of one index: the pod follows the newer and ignores the older."""
+    reach = Reach(2, now=0.0)
+    reach.due(0.0)
+    reach.succeeded(1, "b", 0.0, instance="j2")
+    assert not reach.heard_of(1, "j1")
+    assert reach.stale(1, "j1") and not reach.stale(1, "j2") and not reach.stale(1, "j3")
 
 
 def test_peers_left_to_bulk_discovery_are_attempted_once_scheduled() -> None:

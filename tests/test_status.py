@@ -85,7 +85,7 @@ def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> Non
     for i in range(2):
         status.reach.succeeded(i, f"10.0.0.{i + 1}", 0.1)
     coordinator = Coordinator(Identity("example-job", "", 0, 2, 29300, "x"))
-    coordinator.self_arrived(0.2)
+    coordinator.reached_all(status.reach.view(), 0.2)
     status = Status(status.config, status.reach, status.sweep, coordinator)
     [(index, why)] = status.missing()
     assert index == 1 and why.startswith("barrier: ")

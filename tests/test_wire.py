@@ -57,7 +57,7 @@ def test_round_trip(message: Message) -> None:
             b'"proof":""}\n',
         ),
         (Refuse("bad token"), b'{"v":1,"t":"refuse","reason":"bad token"}\n'),
-        (Release(), b'{"v":1,"t":"release"}\n'),
+        (Release("v1"), b'{"v":1,"t":"release","view":"v1"}\n'),
     ],
     ids=["hello", "refuse", "release"],
 )

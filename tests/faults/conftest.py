@@ -26,7 +26,7 @@ import anyio
 import anyio.abc
 import pytest
 
-import agent.loop
+import agent.core
 from agent.config import Config, PodFacts, build_config
 from agent.events import Event
 from agent.runner import serve_and_wait
@@ -60,7 +60,7 @@ def fault_dns() -> Iterator[FaultDNS]:
 @pytest.fixture
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would."""
-    monkeypatch.setattr(agent.loop, "PROGRESS_EVERY", 0.25)
+    monkeypatch.setattr(agent.core, "PROGRESS_EVERY", 0.25)
 
 
 # --- agents in this process -----------------------------------------------------------------------

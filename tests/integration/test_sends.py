@@ -1,20 +1,22 @@
-"""The barrier's sends (Contacts.send) over real loopback sessions accepted by agent.listener,
+"""The barrier's sends (Sessions.send) over real loopback sessions accepted by agent.listener,
 under asyncio and trio: what each session gets, in what order, and what happens to a session
 whose socket takes nothing."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
 
-from agent import contacts, listener
+from agent import listener, sessions
 from agent.channel import Channel
 from agent.config import PodFacts, build_config
-from agent.contacts import Contacts, Posted
 from agent.errors import WireError
+from agent.inputs import Input
 from agent.runner import identity_of
+from agent.sessions import Sessions
 from agent.tcp import TCPStream, open_tcp
 from agent.wire import Abort, Ack, Message, Refuse, Release
 
@@ -26,23 +28,22 @@ SESSIONS = 3
 GONE = 7  # a session the loop still names after it closed
 
 
-async def _sessions(then: Callable[[Contacts, list[Channel]], Awaitable[None]]) -> Contacts:
-    """``then(contacts, clients)`` with SESSIONS sessions accepted by agent.listener and held
-    as the coordinator holds them (``contacts.channels``), and the members' ends of them."""
+async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) -> Sessions:
+    """``then(sessions, clients)`` with SESSIONS sessions accepted by agent.listener and held
+    as the coordinator holds them (``Sessions.channels``), and the members' ends of them."""
     config = build_config(
         "wait",
         {"peers": "3", "index": "0", "service": "svc", "namespace": "default"},
         PodFacts(hostname="job-0"),
     )
-    post, _ = anyio.create_memory_object_stream[Posted](100)
-    ours = Contacts(
+    post, _ = anyio.create_memory_object_stream[Input](100)
+    ours = Sessions(
         config=config,
         me=identity_of(config),
         resolve=lambda name: anyio.sleep_forever(),
         post=post,
         released=lambda: False,
-        restarted=lambda index, instance: False,
-        coordinates=True,
+        counts=collections.Counter(),
     )
     accepted = anyio.Event()
 
@@ -96,7 +97,7 @@ def test_each_session_gets_its_messages(
 ) -> None:
     received: list[list[Message]] = []
 
-    async def check(ours: Contacts, clients: list[Channel]) -> None:
+    async def check(ours: Sessions, clients: list[Channel]) -> None:
         await ours.send(batch)
         for conn in list(ours.channels):
             await ours.close(conn)
@@ -119,10 +120,10 @@ async def _fill(channel: Channel) -> int:
 def test_a_message_waits_for_room_in_order(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Session 0's socket is full: its two messages wait, in order, while session 1 gets its
     own at once; once the member reads, both follow the bytes ahead of them."""
-    monkeypatch.setattr(contacts, "SEND_TIMEOUT", 15.0)  # a loaded machine drains slowly
+    monkeypatch.setattr(sessions, "SEND_TIMEOUT", 15.0)  # a loaded machine drains slowly
     got: list[Message] = []
 
-    async def check(ours: Contacts, clients: list[Channel]) -> None:
+    async def check(ours: Sessions, clients: list[Channel]) -> None:
         ahead = await _fill(ours.channels[0])
         async with anyio.create_task_group() as tg:
             tg.start_soon(ours.send, [(0, Abort("a")), (1, Release()), (0, Refuse("b"))])
@@ -141,10 +142,10 @@ def test_a_session_whose_socket_takes_nothing_is_dropped(
 ) -> None:
     """Its member reads nothing: past SEND_TIMEOUT the session is closed (its reader then
     reports the loss), and the other sessions got their message meanwhile."""
-    monkeypatch.setattr(contacts, "SEND_TIMEOUT", 0.2)
+    monkeypatch.setattr(sessions, "SEND_TIMEOUT", 0.2)
     others: list[Message] = []
 
-    async def check(ours: Contacts, clients: list[Channel]) -> None:
+    async def check(ours: Sessions, clients: list[Channel]) -> None:
         await _fill(ours.channels[0])
         await ours.send([(conn, Release()) for conn in range(SESSIONS)])
         with pytest.raises(OSError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent import contacts, loop
+from agent import core, sessions
 from agent.channel import Channel
 from agent.config import PodFacts, build_config
 from agent.runner import serve_and_wait
@@ -21,15 +21,15 @@ def test_wake_ups_do_not_cancel_a_release_being_sent(
     """No socket takes a message at once, each send takes 0.3 s, and the loop wakes every
     0.05 s (progress lines): the Release to every member and every member's Arrive must still go
     out (they once were cancelled)."""
-    original = contacts.Contacts._write
+    original = sessions.Sessions._write
 
     async def slow_write(channel: Channel, data: bytes) -> None:
         await anyio.sleep(0.3)
         await original(channel, data)
 
     monkeypatch.setattr(Channel, "write_nowait", lambda self, data: data)
-    monkeypatch.setattr(contacts.Contacts, "_write", staticmethod(slow_write))
-    monkeypatch.setattr(loop, "PROGRESS_EVERY", 0.05)
+    monkeypatch.setattr(sessions.Sessions, "_write", staticmethod(slow_write))
+    monkeypatch.setattr(core, "PROGRESS_EVERY", 0.05)
     peers = 4
     for i in range(peers):
         agents.publish(i)

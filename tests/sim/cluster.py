@@ -1,20 +1,24 @@
-"""An in-memory cluster of N peer-agents: the real pure cores on a simulated clock and network.
+"""An in-memory cluster of N peer-agents: the shipped core on a simulated clock and network.
 
-Every agent instance (a :class:`~tests.sim.node.Node`) holds a real ``Reach`` and a real
-``Coordinator`` (index 0) or ``Member``, fed exactly the way ``agent.loop.Loop`` feeds them
-(see node.py). Only what lies under the runner is simulated, here:
+Every agent instance (a :class:`~tests.sim.node.Node`) is a real :class:`agent.core.Agent`
+whose effects are performed here the way ``agent.runner`` performs them (see node.py). Only what
+lies under the runner is simulated, here:
 
 - one heap of timed events ordered by (time, sequence number): a run is a pure function of its
   seed and schedule, and simulated minutes take milliseconds;
 - DNS: peer i's name lists the addresses of its pods whose record is published, and the
   Service's own name (a sweep, ``Contacts.sweep``) every published pod's;
-- a probe says hello at an address; a listening agent answers with its identity and ``released``
-  flag and is told who said hello (``serve``'s Nudge); the prober compares identities;
+- a probe says hello at an address; a listening agent answers with its identity (instance
+  included) and ``released`` flag and is told who said hello (``Contacted``); the prober
+  compares identities;
 - a session (``connect_coordinator`` + ``serve`` + ``session``) is a pair of :class:`End`, each
   direction FIFO with a random delay per message, ended by FIN, reset, or half-open until the
   keepalive notices; a hook (:attr:`Cluster.on_send`) decides the :class:`Fate` of each message;
-- in ``wait`` mode an agent exits when ``_run`` returns and its pod's record is withdrawn when the
-  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_dispatching``).
+- in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
+  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``).
+
+It also keeps the ground truth the safety property is checked against: which instance heard
+which instance's hello in a probe, when, and which instances' arrivals a coordinator held.
 """
 
 from __future__ import annotations
@@ -26,14 +30,26 @@ import itertools
 import math
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from agent.barrier import Released
+from agent.effects import NO_CONN, Released
 from agent.handshake import Verdict, compare
-from agent.probes import ProbeResult
-from agent.wire import Ack, Hello, Identity, Message
-from tests.sim.node import End, Node, Pod, RunnerModel
+from agent.inputs import (
+    AddressProbed,
+    Attempted,
+    Contacted,
+    Input,
+    Lost,
+    Opened,
+    ProbeResult,
+    Received,
+    Resolution,
+    Swept,
+)
+from agent.wire import Ack, Arrive, Hello, Identity, Message
+from tests.sim.node import End, Node, Pod
 
-__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "End", "Fate", "Node", "Pod", "RunnerModel"]
+__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "Decision", "End", "Fate", "Node", "Pod"]
 
 KEEPALIVE = 10.0  # Channel.keepalive: 4 s idle, then 3 probes 2 s apart
 CONNECT_TIMEOUT = 3.0  # probes.CONNECT_TIMEOUT, and connect_coordinator's fail_after
@@ -45,7 +61,16 @@ class Fate(enum.Enum):
     DELIVER = "deliver"
     LOST = "lost"  # the connection dies with the message in it: both ends see a reset
     AFTER = "after"  # delivered, then the connection dies
-    SILENT = "silent"  # the send fails (runner's SEND_TIMEOUT) and the connection lives on
+    SILENT = "silent"  # the send does not go out (SEND_TIMEOUT): Sessions closes the session
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A coordinator released everyone: when, and the instance of each index it counted."""
+
+    at: float
+    by: Node
+    view: dict[int, str]
 
 
 class Cluster:
@@ -60,13 +85,11 @@ class Cluster:
         delay: tuple[float, float] = (0.0005, 0.005),
         dns_delay: float = 0.0,
         complete_delay: float = 0.0,
-        runner: RunnerModel | None = None,
         job: str = "job",
         uid: str = "uid-1",
         port: int = 29300,
     ) -> None:
         self.peers, self.mode, self.delays = peers, mode, delay
-        self.runner = runner or RunnerModel()
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
         self.rng = random.Random(seed)
@@ -80,6 +103,13 @@ class Cluster:
         self.slow: dict[tuple[int, int], float] = {}  # (from, to): extra delay of session messages
         self.violations: list[str] = []
         self.last_fault = 0.0  # last start, crash, reset or message fault: liveness counts from it
+        #: (listener instance, speaker instance) -> when the listener's core first got a probe
+        #: result with the speaker's hello: the ground truth of who reached whom
+        self.heard: dict[tuple[str, str], float] = {}
+        #: coordinator node -> member index -> (sender instance, session end) of its last Arrive
+        self.arrivals: dict[Node, dict[int, tuple[str, End]]] = {}
+        self.decisions: list[Decision] = []
+        self._instances = itertools.count()
 
     # --- clock ---------------------------------------------------------------------------------
     def at(self, when: float, fn: Callable[[], object]) -> None:
@@ -119,7 +149,13 @@ class Cluster:
     # --- pods and agents -----------------------------------------------------------------------
     def identity(self, index: int, **overrides: object) -> Identity:
         fields: dict[str, object] = dict(
-            job=self.job, uid=self.uid, index=index, peers=self.peers, port=self.port
+            job=self.job,
+            uid=self.uid,
+            index=index,
+            peers=self.peers,
+            port=self.port,
+            # later instances sort after earlier ones, as the runner's INSTANCE does
+            instance=f"{next(self._instances):06d}.{index}",
         )
         fields.update(overrides)
         return Identity(**fields)  # type: ignore[arg-type]
@@ -153,7 +189,7 @@ class Cluster:
         node = Node(self, pod, self.identity(index, **spec), mode)
         pod.node = node
         self.nodes.append(node)
-        node.step()
+        node.begin()
         return node
 
     def crash(self, index: int, *, half_open: bool = False) -> None:
@@ -206,13 +242,21 @@ class Cluster:
             p for p in self.pods if p.index == index and p.published_at <= self.now < p.withdrawn_at
         ]
 
-    def _served(self, target: Node, src: Node, when: float) -> None:
-        """``serve`` got a hello: a pod of this job showed signs of life, so try it again now."""
-        theirs = src.me
-        same = compare(target.me, theirs, expected_index=None)[0] == Verdict.SAME
-        if same and theirs.index < target.me.peers:
-            address = src.pod.address
-            self.post(target, when, lambda: target.nudged(theirs.index, address))
+    def _served(self, target: Node, src: Node, when: float, role: str = "probe") -> None:
+        """``serve`` completed a handshake: the core hears who said hello, from where."""
+        hello = Hello(src.me, role, "sim", released=isinstance(src.verdict, Released))
+        contacted = Contacted(hello, src.pod.address)
+        self.post(target, when, lambda: target.feed(contacted))
+
+    def _result(self, src: Node, result: ProbeResult, event: Input) -> Callable[[], None]:
+        """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth)."""
+
+        def deliver() -> None:
+            if result.ok and result.instance:
+                self.heard.setdefault((src.me.instance, result.instance), self.now)
+            src.feed(event)
+
+        return deliver
 
     def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
         """One probe of one address: connect, say hello, compare (``probes.probe``)."""
@@ -226,11 +270,12 @@ class Cluster:
         if verdict == Verdict.STRANGER:
             return ProbeResult(f"{pod.address}: {reason}"), took
         released = isinstance(target.verdict, Released)
-        same = verdict == Verdict.SAME
-        index = target.me.index if same else None
-        return ProbeResult(reason, released, disagrees=not same, index=index), took
+        if verdict != Verdict.SAME:
+            return ProbeResult(reason, released, disagrees=True), took
+        index, instance = target.me.index, target.me.instance
+        return ProbeResult("", released, index=index, instance=instance), took
 
-    def attempt(self, src: Node, index: int) -> None:
+    def attempt(self, src: Node, index: int, instance: str = "") -> None:
         """``Contacts.attempt``: resolve one name, probe its addresses until one is the pod."""
         if index in src.attempting:  # Reach keeps one attempt per peer in flight
             self.violations.append(f"{src} attempts {index} twice at once")
@@ -239,19 +284,33 @@ class Cluster:
         for pod in self.resolve(index):
             result, t = self._hello(src, pod, index)
             took += t
+            if result.ok and instance and result.instance != instance:
+                result = ProbeResult(f"another instance of pod {index} answers")
             if result.ok or result.disagrees:
-                done = functools.partial(src.attempted, index, result, pod.address)
-                self.post(src, self.now + took, done)
+                event = Attempted(index, result, pod.address, (pod.address,))
+                self.post(src, self.now + took, self._attempted(src, index, result, event))
                 return
             reasons.append(result.reason)
         final = ProbeResult("; ".join(reasons) or "NXDOMAIN")
-        self.post(src, self.now + took + self.delay(), lambda: src.attempted(index, final, ""))
+        event = Attempted(index, final)
+        self.post(src, self.now + took + self.delay(), self._attempted(src, index, final, event))
+
+    def _attempted(
+        self, src: Node, index: int, result: ProbeResult, event: Attempted
+    ) -> Callable[[], None]:
+        deliver = self._result(src, result, event)
+
+        def done() -> None:
+            src.attempting.discard(index)
+            deliver()
+
+        return done
 
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod."""
         pods = [p for p in self.pods if p.published_at <= self.now < p.withdrawn_at]
-        addresses, problem = [p.address for p in pods], "" if pods else "NXDOMAIN"
-        self.post(src, self.now + 2 * self.delay(), lambda: src.swept(addresses, problem))
+        answer = Resolution(tuple(p.address for p in pods), "" if pods else "NXDOMAIN")
+        self.post(src, self.now + 2 * self.delay(), lambda: src.feed(Swept(answer)))
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
@@ -260,7 +319,7 @@ class Cluster:
             result, took = ProbeResult(f"{address}: no route to host"), CONNECT_TIMEOUT
         else:
             result, took = self._hello(src, pod, None)
-        self.post(src, self.now + took, lambda: src.address_probed(address, result))
+        self.post(src, self.now + took, self._result(src, result, AddressProbed(address, result)))
 
     # --- sessions ------------------------------------------------------------------------------
     def connect(self, src: Node) -> None:
@@ -281,8 +340,8 @@ class Cluster:
             mine.peer = theirs
             server.channels[theirs.conn] = theirs
             hello = Hello(src.me, "member", "sim", released=src.verdict is not None)
-            self._served(server, src, t)
-            self.post(server, t, functools.partial(server.opened, theirs.conn, hello))
+            self._served(server, src, t, "member")
+            self.post(server, t, functools.partial(server.feed, Opened(theirs.conn, hello, False)))
             t += self.delay()  # its reply reaches us
             verdict, reason = compare(src.me, server.me, expected_index=0)
             if verdict != Verdict.SAME:  # client_handshake fails and we close
@@ -293,10 +352,10 @@ class Cluster:
             src.channels[mine.conn] = mine
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, "reply", "sim", isinstance(server.verdict, Released))
-            self.post(src, t, functools.partial(src.opened, mine.conn, reply))
+            self.post(src, t, functools.partial(src.feed, Opened(mine.conn, reply, True)))
             return
         why = "; ".join(problems) or "NXDOMAIN"
-        self.post(src, t + self.delay(), lambda: src.lost(-1, why))
+        self.post(src, t + self.delay(), lambda: src.feed(Lost(NO_CONN, why)))
 
     def send(self, end: End, message: Message) -> None:
         peer = end.peer
@@ -305,8 +364,7 @@ class Cluster:
         if fate is not Fate.DELIVER:
             self.last_fault = self.now
         if fate is Fate.SILENT:
-            if self.runner.close_on_send_failure:
-                self.close(end)
+            self.close(end)
             return
         if fate is Fate.LOST:
             self.reset(end)
@@ -324,7 +382,10 @@ class Cluster:
                 node.acks.add(sender.node.me.index)
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
-            node.received(end.conn, message)
+            if isinstance(message, Arrive) and node.coordinator is not None:
+                books = self.arrivals.setdefault(node, {})
+                books[sender.node.me.index] = (sender.node.me.instance, end)
+            node.feed(Received(end.conn, message))
             node.step()
 
     def close(self, end: End) -> None:
@@ -332,7 +393,7 @@ class Cluster:
         if end.open:
             end.open = False
             end.node.channels.pop(end.conn, None)
-            self.post(end.node, self.now, lambda: end.node.lost(end.conn, "closed"))
+            self.post(end.node, self.now, lambda: end.node.feed(Lost(end.conn, "closed")))
             self._fin(end)
 
     def _fin(self, end: End, *, after: float | None = None) -> None:
@@ -346,7 +407,7 @@ class Cluster:
             end.open = False
             end.node.channels.pop(end.conn, None)
             if end.node.alive:
-                end.node.lost(end.conn, reason)
+                end.node.feed(Lost(end.conn, reason))
                 end.node.step()
 
     def reset(self, end: End) -> None:
@@ -358,24 +419,58 @@ class Cluster:
                 e.node.channels.pop(e.conn, None)
                 # A session task posts _Opened before its _Lost: the loss never overtakes it.
                 when = max(self.now + self.delay(), e.opened_at)
-                self.post(e.node, when, functools.partial(e.node.lost, e.conn, "reset"))
+                self.post(e.node, when, functools.partial(e.node.feed, Lost(e.conn, "reset")))
 
     # --- what the tests check ------------------------------------------------------------------
+    def released(self, node: Node) -> None:
+        """``node``'s core has just emitted Released. A coordinator's own decision is recorded
+        with the instance of each index it counted, checked against the arrivals the network
+        delivered to it (a session that died after its Arrive came in still counts until the
+        coordinator hears of the loss: the instance did arrive)."""
+        if node.coordinator is None or not node.counted:
+            return
+        view = {i: p.instance for i, p in enumerate(node.reach.peers)}
+        self.decisions.append(Decision(self.now, node, view))
+        books = self.arrivals.get(node, {})
+        for i in node.coordinator.members:
+            instance = books[i][0] if i in books else ""
+            if instance != view[i]:
+                self.violations.append(
+                    f"{node} released at {self.now} counting {i} as {view[i]}, but its last "
+                    f"arrival came from {instance or 'nobody'}"
+                )
+
     def unsafe(self) -> list[str]:
-        """Safety (defined in tests/test_barrier_properties.py): every release came after each
-        index had, in some instance of it, reached all N targets. Plus what the sim saw go wrong
-        on the way: a coordinator leaving before every ack and its linger bound, a core asking
-        to be woken in the past, two attempts at one peer at once."""
-        ours = [n for n in self.nodes if self.is_ours(n.me)]
+        """Safety at instance level (defined in tests/test_barrier_properties.py), plus what the
+        sim saw go wrong on the way: a coordinator leaving before every ack and its linger
+        bound, a core asking to be woken in the past, two attempts at one peer at once."""
         out = list(self.violations)
-        for node in ours:
-            if not isinstance(node.verdict, Released):
+        for d in self.decisions:
+            for a in d.view.values():
+                for b in d.view.values():
+                    if self.heard.get((a, b), math.inf) > d.at:
+                        out.append(f"{d.by} released at {d.at}: {a} had not reached {b}")
+        for node in self.nodes:
+            if not self.is_ours(node.me) or not isinstance(node.verdict, Released):
                 continue
-            assert node.verdict_at is not None
+            t = node.verdict_at
+            assert t is not None
+            before = [d for d in self.decisions if d.at <= t]
+            if node.counted:
+                me = node.me
+                if not any(d.view.get(me.index) == me.instance for d in before):
+                    out.append(f"{node} released at {t} as counted, but no decision counted it")
+                continue
+            if not before:
+                out.append(f"{node} released late at {t}, but nobody had decided a release")
             for i in range(self.peers):
-                done = [n.reach_done_at for n in ours if n.me.index == i]
-                if not any(t is not None and t <= node.verdict_at for t in done):
-                    out.append(f"{node} released at {node.verdict_at} before {i} reached all")
+                heard = [
+                    when
+                    for (a, b), when in self.heard.items()
+                    if a == node.me.instance and b.split(".")[1] == str(i)
+                ]
+                if not any(when <= t for when in heard):
+                    out.append(f"{node} released late at {t} before it reached any {i}")
         return out
 
     def describe(self) -> str:
