@@ -9,9 +9,9 @@ import anyio
 
 from agent.config import Config
 from agent.hints import hints_for
+from agent.inputs import Resolution
 from agent.probes import probe
-from agent.resolver import Resolution, Resolver
-from agent.runner import identity_of
+from agent.runner import identity_of, resolver_for
 
 __all__ = ["DoctorReport", "PeerRow", "diagnose"]
 
@@ -73,7 +73,7 @@ async def diagnose(
         ("probe", f"{config.probe} (agent port {config.port})"),
     ]
     if resolve is None:
-        resolve = Resolver(servers).addresses
+        resolve = resolver_for(config)
     rows: dict[int, PeerRow] = {}
     limiter = anyio.CapacityLimiter(64)
 
@@ -86,4 +86,6 @@ async def diagnose(
             tg.start_soon(one, index)
     ordered = tuple(rows[i] for i in t.indices)
     reasons = ["" if r.ok else (r.dns if r.probe == "not tried" else r.probe) for r in ordered]
-    return DoctorReport(tuple(facts), ordered, tuple(hints_for(t, config.pod_resolv, reasons)))
+    return DoctorReport(
+        tuple(facts), ordered, tuple(hints_for(t, config.pod_resolv, reasons, port=config.port))
+    )

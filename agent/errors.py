@@ -24,8 +24,6 @@ class PeerAgentError(Exception):
     """Root of every error peer-agent raises on purpose."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
-    #: "local" when this pod's configuration or environment is at fault, "remote" for a peer.
-    whose: str = "local"
 
 
 class ConfigError(PeerAgentError):
@@ -48,7 +46,6 @@ class BarrierTimeout(PeerAgentError):
     """The deadline passed; ``missing`` says who and why, ``hints`` the likely cause."""
 
     exit_code = ExitCode.TIMEOUT
-    whose = "remote"
 
     def __init__(self, message: str, *, missing: Sequence[str], hints: Sequence[str]) -> None:
         self.missing = tuple(missing)
@@ -60,10 +57,7 @@ class BarrierAborted(PeerAgentError):
     """Peers disagree on the job (count, uid, port) or this pod was refused (bad token)."""
 
     exit_code = ExitCode.ABORTED
-    whose = "remote"
 
 
 class WireError(PeerAgentError):
     """A peer sent a malformed, oversized or unexpected message; only that connection is closed."""
-
-    whose = "remote"

@@ -1,4 +1,4 @@
-"""Exit codes are an API: podFailurePolicy rules key on them (DESIGN.md)."""
+"""Exit codes are an API: podFailurePolicy rules key on them (the README's table)."""
 
 from __future__ import annotations
 

@@ -7,13 +7,28 @@ from collections.abc import Sequence
 from agent.podfiles import ResolvConf
 from agent.topology import Topology
 
-__all__ = ["hints_for"]
+__all__ = ["hints_for", "nobody_listens"]
 
 #: how the resolver names a failure of DNS itself (as opposed to a name that does not exist)
 _DNS_FAILURES = ("DNS timeout", "SERVFAIL", "REFUSED", "DNS error")
 
 
-def hints_for(topology: Topology, resolv: ResolvConf | None, reasons: Sequence[str]) -> list[str]:
+def nobody_listens(reasons: Sequence[str], port: int) -> str | None:
+    """Every missing peer resolves, but its pod refuses the agent's port: their agents are
+    gone, most likely because they passed the barrier already and this pod restarted after."""
+    missing = [r for r in reasons if r]
+    if not missing or not all("refused" in r and "NXDOMAIN" not in r for r in missing):
+        return None
+    return (
+        f"the peers resolve and their pods answer, but nobody listens on port {port}: they "
+        "may have passed the barrier already and left (wait and run modes); only sidecar mode "
+        "lets a pod that restarts after the barrier rejoin"
+    )
+
+
+def hints_for(
+    topology: Topology, resolv: ResolvConf | None, reasons: Sequence[str], *, port: int
+) -> list[str]:
     """``reasons``: the last failure of each peer ('' for a reached one); ``resolv``: the pod's
     resolv.conf when the agent relies on it (None when --dns-server overrides it)."""
     hints: list[str] = []
@@ -47,6 +62,8 @@ def hints_for(topology: Topology, resolv: ResolvConf | None, reasons: Sequence[s
             "nameserver (--dns-server or /etc/resolv.conf) is reachable on port 53, UDP and TCP "
             "(NetworkPolicy egress), and the health and logs of the CoreDNS pods"
         )
+    if (hint := nobody_listens(reasons, port)) is not None:
+        hints.append(hint)
     if any("timed out" in r for r in missing):  # a probe's connect, not a DNS query
         hints.append("peers resolve but do not answer: check NetworkPolicy and the agent's port")
     return hints

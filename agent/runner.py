@@ -49,7 +49,7 @@ from agent.sessions import Sessions
 from agent.status import Outcome, released_event
 from agent.wire import Identity, Message
 
-__all__ = ["Deps", "identity_of", "serve_and_wait"]
+__all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,15 @@ def _listen(config: Config) -> socket.socket:
         ) from None
 
 
+def resolver_for(config: Config) -> Callable[[str], Awaitable[Resolution]]:
+    """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
+    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
+    try:
+        return Resolver(servers).addresses
+    except ValueError as exc:
+        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+
+
 async def serve_and_wait(
     config: Config,
     *,
@@ -103,13 +112,7 @@ async def serve_and_wait(
     """
     _check_probe(config)
     ensure_fd_limit(config.topology.peers)
-    resolve = deps.resolve
-    if resolve is None:
-        servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
-        try:
-            resolve = Resolver(servers).addresses
-        except ValueError as exc:
-            raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+    resolve = deps.resolve or resolver_for(config)
     with _listen(config) as port:
         return await _serve(config, port, resolve, report, deps, after_release)
 

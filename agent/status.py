@@ -15,7 +15,7 @@ from agent.config import Config
 from agent.effects import Released
 from agent.errors import BarrierTimeout
 from agent.events import Event
-from agent.hints import hints_for
+from agent.hints import hints_for, nobody_listens
 from agent.reach import Reach
 from agent.sweep import Sweep
 
@@ -72,9 +72,11 @@ class Status:
         ) + (f", … {len(missing) - 8} more" if len(missing) > 8 else "")
         peers = self.config.topology.peers
         reached = peers - len(self.reach.missing())
+        hint = nobody_listens([why for _, why in missing], self.config.port)
         return Event(
             "progress",
-            f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}",
+            f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}"
+            + (f"; hint: {hint}" if hint else ""),
             {"reached": reached, "missing": [i for i, _ in missing]},
         )
 
@@ -85,7 +87,9 @@ class Status:
         return BarrierTimeout(
             f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
             missing=lines,
-            hints=hints_for(self.config.topology, self.config.pod_resolv, reasons),
+            hints=hints_for(
+                self.config.topology, self.config.pod_resolv, reasons, port=self.config.port
+            ),
         )
 
     def outcome(self, elapsed: float, addresses: dict[int, tuple[str, ...]]) -> Outcome:

@@ -56,10 +56,5 @@ class Topology:
         return f"{self.hostname(i)}.{self.domain}"
 
     @property
-    def srv_name(self) -> str:
-        """The SRV name of the headless Service's named port ``peer-agent``."""
-        return f"_peer-agent._tcp.{self.domain}."
-
-    @property
     def indices(self) -> range:
         return range(self.peers)
