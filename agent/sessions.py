@@ -19,7 +19,7 @@ from agent.channel import Channel, HandshakeFailed, client_handshake
 from agent.config import Config
 from agent.effects import NO_CONN
 from agent.errors import WireError
-from agent.inputs import Input, Lost, Opened, Received, Resolution
+from agent.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.probes import ConnectFailed, connect
 from agent.wire import Hello, Identity, Message, encode
 
@@ -84,6 +84,9 @@ class Sessions:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
                 continue
+            # The reply is a hello like any other: a coordinator that restarted is seen here
+            # first by a member whose probes of it are done.
+            self.post.send_nowait(Contacted(hello, address))
             await self.carry(channel, hello, next(self.conns), dialled=True)
             return
         await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))

@@ -352,6 +352,7 @@ class Cluster:
             src.channels[mine.conn] = mine
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, "reply", "sim", isinstance(server.verdict, Released))
+            self.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address)))
             self.post(src, t, functools.partial(src.feed, Opened(mine.conn, reply, True)))
             return
         why = "; ".join(problems) or "NXDOMAIN"
