@@ -30,7 +30,6 @@ import itertools
 import math
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from agent.effects import NO_CONN, Released
 from agent.handshake import Verdict, compare
@@ -48,8 +47,9 @@ from agent.inputs import (
 )
 from agent.wire import Ack, Arrive, Hello, Identity, Message
 from tests.sim.node import End, Node, Pod
+from tests.sim.safety import Decision, Release, violations
 
-__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "Decision", "End", "Fate", "Node", "Pod"]
+__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "End", "Fate", "Node", "Pod"]
 
 KEEPALIVE = 10.0  # Channel.keepalive: 4 s idle, then 3 probes 2 s apart
 CONNECT_TIMEOUT = 3.0  # probes.CONNECT_TIMEOUT, and connect_coordinator's fail_after
@@ -62,15 +62,6 @@ class Fate(enum.Enum):
     LOST = "lost"  # the connection dies with the message in it: both ends see a reset
     AFTER = "after"  # delivered, then the connection dies
     SILENT = "silent"  # the send does not go out (SEND_TIMEOUT): Sessions closes the session
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A coordinator released everyone: when, and the instance of each index it counted."""
-
-    at: float
-    by: Node
-    view: dict[int, str]
 
 
 class Cluster:
@@ -424,55 +415,26 @@ class Cluster:
 
     # --- what the tests check ------------------------------------------------------------------
     def released(self, node: Node) -> None:
-        """``node``'s core has just emitted Released. A coordinator's own decision is recorded
-        with the instance of each index it counted, checked against the arrivals the network
-        delivered to it (a session that died after its Arrive came in still counts until the
-        coordinator hears of the loss: the instance did arrive)."""
+        """``node``'s core has just emitted Released: a coordinator's own decision is recorded
+        with the instance of each index it counted and the arrivals the network delivered to it
+        (a session that died after its Arrive came in still counts until the coordinator hears
+        of the loss: that instance did arrive)."""
         if node.coordinator is None or not node.counted:
             return
         view = {i: p.instance for i, p in enumerate(node.reach.peers)}
-        self.decisions.append(Decision(self.now, node, view))
-        books = self.arrivals.get(node, {})
-        for i in node.coordinator.members:
-            instance = books[i][0] if i in books else ""
-            if instance != view[i]:
-                self.violations.append(
-                    f"{node} released at {self.now} counting {i} as {view[i]}, but its last "
-                    f"arrival came from {instance or 'nobody'}"
-                )
+        arrived = {i: instance for i, (instance, _) in self.arrivals.get(node, {}).items()}
+        self.decisions.append(Decision(self.now, node.me.instance, view, arrived))
 
     def unsafe(self) -> list[str]:
-        """Safety at instance level (defined in tests/test_barrier_properties.py), plus what the
-        sim saw go wrong on the way: a coordinator leaving before every ack and its linger
-        bound, a core asking to be woken in the past, two attempts at one peer at once."""
-        out = list(self.violations)
-        for d in self.decisions:
-            for a in d.view.values():
-                for b in d.view.values():
-                    if self.heard.get((a, b), math.inf) > d.at:
-                        out.append(f"{d.by} released at {d.at}: {a} had not reached {b}")
-        for node in self.nodes:
-            if not self.is_ours(node.me) or not isinstance(node.verdict, Released):
-                continue
-            t = node.verdict_at
-            assert t is not None
-            before = [d for d in self.decisions if d.at <= t]
-            if node.counted:
-                me = node.me
-                if not any(d.view.get(me.index) == me.instance for d in before):
-                    out.append(f"{node} released at {t} as counted, but no decision counted it")
-                continue
-            if not before:
-                out.append(f"{node} released late at {t}, but nobody had decided a release")
-            for i in range(self.peers):
-                heard = [
-                    when
-                    for (a, b), when in self.heard.items()
-                    if a == node.me.instance and b.split(".")[1] == str(i)
-                ]
-                if not any(when <= t for when in heard):
-                    out.append(f"{node} released late at {t} before it reached any {i}")
-        return out
+        """Safety at instance level (tests/sim/safety.py), plus what the sim saw go wrong on the
+        way: a coordinator leaving before every ack and its linger bound, a core asking to be
+        woken in the past, two attempts at one peer at once."""
+        released = [
+            Release(n.me.instance, n.verdict_at, n.counted)
+            for n in self.nodes
+            if self.is_ours(n.me) and isinstance(n.verdict, Released) and n.verdict_at is not None
+        ]
+        return self.violations + violations(self.peers, self.heard, self.decisions, released)
 
     def describe(self) -> str:
         rows = []

@@ -1,0 +1,355 @@
+"""A bounded exhaustive explorer: every interleaving of the shipped cores' events for small N.
+
+Unlike the cluster (one timed schedule per seed), this world has no delays: at every state each
+enabled move is tried in turn — deliver the next message on any connection (each in order), carry
+out any pending probe, query, dial or hello heard, or restart any pod whose barrier is open (a
+new instance, at the same or a new address) while restarts remain — and the search goes depth
+first, children in a seeded random order, over the states that result, each a copy. Timers
+(rounds, retries, dials, lingers) fire only once nothing is in flight: the network is taken to
+be faster than the agents' timers (ms against 0.1-1 s), which keeps the space finite; safety
+rests on no timer, so this loses none of it. States are told apart by a fingerprint of what the
+cores decide with (reach, views, sessions, arrivals, verdicts, what is in flight), not by the
+clock, so two paths to one situation are explored once. After every move the instance-level
+safety property is checked against the ground truth the world keeps (who heard whose hello,
+which arrivals a coordinator held when it decided), with the same checker as the cluster's.
+
+Its reach is limited by the number of states: N = 2 without restarts is covered completely
+(within the bound); with restarts and N = 3 the cap ends the search first. A deliberately broken
+coordinator (arrivals counted whatever their view) is caught by the hypothesis schedules
+(tests/test_barrier_properties.py), not by this explorer within its cap.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import pickle
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from agent.barrier import BY_COORDINATOR, DECIDED, Coordinator, Member
+from agent.config import PodFacts, build_config
+from agent.core import Agent
+from agent.effects import (
+    Attempt,
+    Close,
+    Connect,
+    Effect,
+    Fail,
+    Finish,
+    Probe,
+    Query,
+    Released,
+    Send,
+)
+from agent.handshake import Verdict, compare
+from agent.inputs import (
+    AddressProbed,
+    Attempted,
+    Contacted,
+    Input,
+    Lost,
+    Opened,
+    ProbeResult,
+    Received,
+    Resolution,
+    Swept,
+)
+from agent.wire import Arrive, Hello, Identity, Message
+from tests.sim.safety import Decision, Release, violations
+
+__all__ = ["Explorer", "World"]
+
+_LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
+
+
+def _no_jitter() -> float:
+    return 0.5
+
+
+@dataclass
+class Inst:
+    """One agent process."""
+
+    key: int
+    me: Identity
+    address: str
+    agent: Agent
+    alive: bool = True
+    next_conn: int = 0
+    released_at: float | None = None
+
+
+@dataclass
+class World:
+    n: int
+    mode: str
+    restarts_left: int
+    now: float = 0.0
+    insts: list[Inst] = field(default_factory=list)
+    pods: dict[int, str] = field(default_factory=dict)  # index -> address of its current pod
+    listed: set[str] = field(default_factory=set)  # addresses DNS lists for the Service
+    pending: list[tuple[object, ...]] = field(default_factory=list)
+    #: (inst key, conn) -> (peer inst key, peer conn)
+    links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
+    #: (inst key, conn) -> what is in flight to that end, in order
+    queues: dict[tuple[int, int], list[Message | str]] = field(default_factory=dict)
+    heard: dict[tuple[str, str], float] = field(default_factory=dict)
+    arrivals: dict[int, dict[int, str]] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    serial: int = 0
+
+    # --- pods ------------------------------------------------------------------------------------
+    def start(self, index: int, address: str) -> None:
+        self.serial += 1
+        me = Identity("job", "u", index, self.n, 29300, f"{self.serial:06d}.{index}")
+        config = build_config(
+            self.mode,
+            {"peers": str(self.n), "index": str(index), "service": "s", "namespace": "ns"}
+            | {"job_uid": "u", "timeout": "0"},
+            PodFacts(hostname=f"job-{index}"),
+        )
+        agent = Agent(config, me=me, now=self.now, rand=_no_jitter, linger=self.mode == "wait")
+        inst = Inst(len(self.insts), me, address, agent)
+        self.insts.append(inst)
+        self.pods[index] = address
+        self.listed.add(address)
+        self.perform(inst, agent.begin(self.now))
+
+    def current(self, address: str) -> Inst | None:
+        for inst in reversed(self.insts):
+            if inst.address == address:
+                return inst if inst.alive else None
+        return None
+
+    def kill(self, inst: Inst) -> None:
+        inst.alive = False
+        for (key, conn), (peer, peer_conn) in list(self.links.items()):
+            if key == inst.key:
+                self.queues.setdefault((peer, peer_conn), []).append(_LOST)
+                del self.links[(key, conn)]
+
+    # --- effects ---------------------------------------------------------------------------------
+    def perform(self, inst: Inst, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Send):
+                if (link := self.links.get((inst.key, effect.conn))) is not None:
+                    self.queues.setdefault(link, []).append(effect.message)
+            elif isinstance(effect, Close):
+                if (link := self.links.pop((inst.key, effect.conn), None)) is not None:
+                    self.queues.setdefault(link, []).append(_LOST)
+                    self.feed(inst, Lost(effect.conn, "closed"))
+            elif isinstance(effect, Attempt | Query | Probe | Connect):
+                self.pending.append((inst.key, effect))
+            elif isinstance(effect, Released) and inst.released_at is None:
+                inst.released_at = self.now
+                self._decided(inst)
+            elif isinstance(effect, Finish | Fail) and not (
+                self.mode == "sidecar" and isinstance(effect, Finish)
+            ):
+                self.kill(inst)  # the process exits; in wait mode its pod leaves DNS
+                if self.mode == "wait" and isinstance(effect, Finish):
+                    self.listed.discard(inst.address)
+
+    def feed(self, inst: Inst, event: Input) -> None:
+        if inst.alive:
+            self.perform(inst, inst.agent.handle(event, self.now))
+
+    def _decided(self, inst: Inst) -> None:
+        side = inst.agent.side
+        if isinstance(side, Coordinator) and inst.agent.verdict == Released(DECIDED):
+            view = {i: p.instance for i, p in enumerate(inst.agent.reach.peers)}
+            arrived = dict(self.arrivals.get(inst.key, {}))
+            self.decisions.append(Decision(self.now, inst.me.instance, view, arrived))
+
+    def _hello(self, src: Inst, address: str, target: int | None) -> ProbeResult:
+        there = self.current(address)
+        if there is None:
+            return ProbeResult("connect refused")
+        hello = Hello(src.me, "probe", "n", released=src.agent.verdict is not None)
+        self.pending.append((there.key, Contacted(hello, src.address)))
+        verdict, reason = compare(src.me, there.me, expected_index=target)
+        if verdict != Verdict.SAME:
+            return ProbeResult(reason, disagrees=verdict == Verdict.DISAGREES)
+        released = isinstance(there.agent.verdict, Released)
+        self.heard.setdefault((src.me.instance, there.me.instance), self.now)
+        return ProbeResult("", released, index=there.me.index, instance=there.me.instance)
+
+    def fire(self, key: int, item: object) -> None:
+        inst = self.insts[key]
+        if not inst.alive:
+            return
+        if isinstance(item, Contacted):
+            self.feed(inst, item)
+        elif isinstance(item, Query):
+            self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
+        elif isinstance(item, Probe):
+            self.feed(inst, AddressProbed(item.address, self._hello(inst, item.address, None)))
+        elif isinstance(item, Attempt):
+            address = self.pods[item.index]
+            result = self._hello(inst, address, item.index)
+            if result.ok and item.instance and result.instance != item.instance:
+                result = ProbeResult("another instance answers")
+            self.feed(inst, Attempted(item.index, result, address, (address,)))
+        elif isinstance(item, Connect):
+            self._connect(inst)
+
+    def _connect(self, src: Inst) -> None:
+        server = self.current(self.pods[0])
+        if server is None or not server.alive:
+            self.feed(src, Lost(-1, "connect refused"))
+            return
+        mine, theirs = (src.key, src.next_conn), (server.key, server.next_conn)
+        src.next_conn += 1
+        server.next_conn += 1
+        self.links[mine], self.links[theirs] = theirs, mine
+        hello = Hello(src.me, "member", "n", released=src.agent.verdict is not None)
+        reply = Hello(server.me, "reply", "n", released=server.agent.verdict is not None)
+        self.feed(server, Contacted(hello, src.address))
+        self.feed(server, Opened(theirs[1], hello, False))
+        self.feed(src, Contacted(reply, server.address))
+        self.feed(src, Opened(mine[1], reply, True))
+
+    def deliver(self, end: tuple[int, int]) -> None:
+        message = self.queues[end].pop(0)
+        inst = self.insts[end[0]]
+        if message == _LOST:
+            self.links.pop(end, None)
+            self.feed(inst, Lost(end[1], "reset"))
+            return
+        assert not isinstance(message, str)
+        link = self.links.get(end)
+        if isinstance(message, Arrive) and link is not None:
+            sender = self.insts[link[0]]
+            self.arrivals.setdefault(inst.key, {})[sender.me.index] = sender.me.instance
+        self.feed(inst, Received(end[1], message))
+
+    def tick(self, key: int) -> None:
+        inst = self.insts[key]
+        self.now = max(self.now, inst.agent.next_wakeup())
+        self.perform(inst, inst.agent.poll(self.now))
+
+    # --- the search ------------------------------------------------------------------------------
+    def moves(self, horizon: float) -> Iterator[tuple[object, ...]]:
+        for k in range(len(self.pending)):
+            yield ("pending", k)
+        for end, queue in self.queues.items():
+            if queue:
+                yield ("deliver", end)
+        quiet = not self.pending and not any(self.queues.values())
+        for inst in self.insts:  # timers fire once what is in flight has landed
+            if quiet and inst.alive and inst.agent.next_wakeup() <= horizon:
+                yield ("tick", inst.key)
+        if self.restarts_left:  # a pod restarts only while its barrier is open
+            for inst in self.insts:
+                if inst.alive and inst.released_at is None:
+                    yield ("restart", inst.me.index, False)
+                    yield ("restart", inst.me.index, True)
+
+    def apply(self, move: tuple[object, ...]) -> None:
+        kind = move[0]
+        if kind == "pending":
+            key, item = self.pending.pop(int(move[1]))  # type: ignore[call-overload]
+            self.fire(key, item)
+        elif kind == "deliver":
+            self.deliver(move[1])  # type: ignore[arg-type]
+        elif kind == "tick":
+            self.tick(int(move[1]))  # type: ignore[call-overload]
+        else:
+            index, new_pod = int(move[1]), bool(move[2])  # type: ignore[call-overload]
+            self.restarts_left -= 1
+            for inst in self.insts:
+                if inst.me.index == index and inst.alive:
+                    self.kill(inst)
+            address = f"10.{index}.0.{self.serial}" if new_pod else self.pods[index]
+            if new_pod:
+                self.listed.discard(self.pods[index])
+            self.start(index, address)
+
+    def unsafe(self) -> list[str]:
+        released = []
+        for inst in self.insts:
+            verdict = inst.agent.verdict
+            if inst.released_at is not None and isinstance(verdict, Released):
+                counted = verdict.how in (DECIDED, BY_COORDINATOR)
+                released.append(Release(inst.me.instance, inst.released_at, counted))
+        return violations(self.n, self.heard, self.decisions, released)
+
+    def fingerprint(self) -> object:
+        rows = []
+        for inst in self.insts:
+            agent, side = inst.agent, inst.agent.side
+            reach = tuple((p.reached, p.instance, p.newest, p.in_flight) for p in agent.reach.peers)
+            state: tuple[object, ...] = ()
+            if isinstance(side, Coordinator):
+                state = (side.view, tuple(sorted(side._matching)), tuple(sorted(side._acked)))
+            elif isinstance(side, Member):
+                state = (side.conn, side.view, side._sent, side._released_view, side._peer_says)
+            sweep = agent.sweep
+            rows.append(
+                (
+                    inst.alive,
+                    agent.finished,
+                    repr(agent.verdict),
+                    reach,
+                    state,
+                    sweep and (sweep.published, frozenset(sweep._identified), sweep._querying),
+                )
+            )
+        pending = tuple(sorted(repr(p) for p in self.pending))
+        queues = tuple(sorted((k, tuple(map(repr, v))) for k, v in self.queues.items() if v))
+        return (tuple(rows), pending, queues, self.restarts_left)
+
+
+class Explorer:
+    """Depth-first over every interleaving, up to ``depth`` moves and ``horizon`` seconds."""
+
+    def __init__(
+        self, n: int, *, mode: str, restarts: int, depth: int, horizon: float, seed: int = 0
+    ) -> None:
+        self.depth, self.horizon = depth, horizon
+        self.root = World(n, mode, restarts)
+        for index in range(n):
+            self.root.start(index, f"10.{index}.0.0")
+        self.visited = 0
+        self.released_states = 0
+        self._rng = random.Random(seed)
+        self.problems: list[str] = []
+
+    def run(self, *, max_states: int = math.inf) -> None:  # type: ignore[assignment]
+        # The cyclic GC would scan every state seen and on the stack again and again (most of
+        # the run's time); the states hold no cycles worth collecting before the run ends.
+        gc.disable()
+        try:
+            self._search(max_states)
+        finally:
+            gc.enable()
+
+    def _search(self, max_states: float) -> None:
+        seen: set[object] = set()
+        stack: list[tuple[World, int]] = [(self.root, 0)]
+        while stack and self.visited < max_states and not self.problems:
+            world, depth = stack.pop()
+            key = world.fingerprint()
+            if key in seen:
+                continue
+            seen.add(key)
+            self.visited += 1
+            if (problems := world.unsafe()) != []:
+                self.problems = problems
+                return
+            if all(i.released_at is not None for i in world.insts if i.alive):
+                self.released_states += 1
+            if depth >= self.depth:
+                continue
+            # A pickle round trip copies a state several times faster than deepcopy.
+            image = pickle.dumps(world, pickle.HIGHEST_PROTOCOL)
+            moves = list(world.moves(self.horizon))
+            # Children in a seeded random order: where the state cap ends a search, what was
+            # covered is spread over the tree, not one corner of it (restarts at the start).
+            self._rng.shuffle(moves)
+            for move in moves:
+                child = pickle.loads(image)
+                child.apply(move)
+                stack.append((child, depth + 1))
