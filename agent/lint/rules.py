@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.lint_agent import AgentUse, agent_use
+from agent.lint.agent_use import AgentUse, agent_use
 from agent.topology import is_dns_label
 
 __all__ = ["Finding", "lint_objects"]

@@ -1,6 +1,6 @@
 """`peer-agent lint`: the wiring mistakes in a user's Job and Service YAML, before `kubectl apply`.
 
-Reading files is here; the rules are in :mod:`agent.lint_rules`. PyYAML is an optional extra
+Reading files is here; the rules are in :mod:`agent.lint.rules`. PyYAML is an optional extra
 (``peer-agent[lint]``) imported only when YAML is read, so the agent itself runs without it.
 Everything this module raises on purpose is a :class:`LintInputError` (exit code 2); findings are
 returned, never raised.
@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 from agent.errors import PeerAgentError
 from agent.exitcodes import ExitCode
-from agent.lint_rules import Finding, lint_objects
+from agent.lint.rules import Finding, lint_objects
 
 __all__ = ["Finding", "LintInputError", "format_finding", "lint_documents", "lint_paths"]
 
