@@ -55,7 +55,9 @@ INSTANCE = os.urandom(8).hex()
 
 def identity_of(config: Config) -> Identity:
     t = config.topology
-    return Identity(t.job, config.job_uid, t.index, t.peers, config.port, INSTANCE)
+    # A pod that is not one of the peers (a launcher) states N: no peer's index.
+    index = t.peers if t.index is None else t.index
+    return Identity(t.job, config.job_uid, index, t.peers, config.port, INSTANCE)
 
 
 def _check_probe(config: Config) -> None:
@@ -115,7 +117,9 @@ async def _serve(
     async with send, receive, anyio.create_task_group() as tg:
         me = identity_of(config)
         # Bulk discovery needs the hello to say who answers; other probes resolve each name.
+        t = config.topology
         bulk = config.probe.kind == "tcp" and config.probe.port is None
+        bulk = bulk and t.index is not None and t.service_fqdn is not None
         loop = Loop(
             config=config,
             clock=deps.clock,
@@ -128,7 +132,7 @@ async def _serve(
                 now=start,
                 rand=deps.rand,
                 max_in_flight=MAX_IN_FLIGHT,
-                scheduled={config.topology.index} if bulk else None,
+                scheduled={t.index} if bulk and t.index is not None else None,
             ),
             sweep=Sweep(now=start, rand=deps.rand) if bulk else None,
         )
@@ -152,11 +156,11 @@ async def _serve(
             tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
         )
         tg.start_soon(listener.serve, port, loop.contacts.serve)
-        t = config.topology
         report(
             Event(
                 "start",
-                f"pod {t.index} of {t.peers}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+                f"{t.describe()}; pod {t.index} of {t.peers}: "
+                f"peers {t.display(0)} … {t.display(t.peers - 1)}, "
                 f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}",
             )
         )

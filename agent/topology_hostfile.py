@@ -1,0 +1,78 @@
+"""Hostfiles as launchers read them: MPI Operator's ``/etc/mpi/hostfile`` (Open MPI
+``host slots=N``; Intel MPI and MPICH ``host:N``), Volcano's ``/etc/volcano/<task>.host`` (one
+``host.subdomain`` a line) or a plain list; and how a listed name becomes an absolute one.
+
+Pure: text in, hosts out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agent.topology import is_dns_subdomain
+
+__all__ = ["Host", "parse_hostfile", "qualify"]
+
+_SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str  # lower case; a trailing dot kept: the name is absolute
+    slots: int | None = None
+
+
+def _slots(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
+def parse_hostfile(text: str) -> tuple[list[Host], list[str]]:
+    """The hosts in file order, each once, and a problem per line that is not a host."""
+    hosts: list[Host] = []
+    seen: set[str] = set()
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        fields = raw.split("#", 1)[0].split()
+        if not fields:
+            continue
+        name, _, count = fields[0].lower().partition(":")
+        slots = _slots(count) if count else None
+        bad = bool(count) and slots is None
+        for extra in fields[1:]:
+            match = _SLOTS.match(extra.lower())
+            if match and extra.lower().startswith("slots"):
+                slots = _slots(match.group(1))
+                bad = bad or slots is None
+            elif not match:
+                bad = True
+        if bad or not is_dns_subdomain(name.rstrip(".")):
+            problems.append(f"line {number}: not 'HOST', 'HOST slots=N' or 'HOST:N': {raw!r}")
+            continue
+        if name.rstrip(".") not in seen:
+            seen.add(name.rstrip("."))
+            hosts.append(Host(name, slots))
+    return hosts, problems
+
+
+def qualify(name: str, *, service: str | None, namespace: str, zone: str) -> str:
+    """The absolute name (without the trailing dot) a pod's search list would find first.
+
+    ``host`` (with ``--service``: ``host.<service>``), ``host.<subdomain>`` (Volcano),
+    ``host.<subdomain>.<ns>`` (LWS), ``host.<subdomain>.<ns>.svc`` (MPI Operator) gain the rest of
+    ``<ns>.svc.<zone>``; an absolute name or one already ending in ``svc.<zone>`` is kept.
+    """
+    if name.endswith("."):
+        return name[:-1]
+    if name.endswith(f".svc.{zone}"):
+        return name
+    parts = name.split(".")
+    if parts[-1] == "svc":
+        return f"{name}.{zone}"
+    if len(parts) == 1:
+        return f"{name}.{service}.{namespace}.svc.{zone}" if service else name
+    if len(parts) == 2:
+        return f"{name}.{namespace}.svc.{zone}"
+    if len(parts) == 3:
+        return f"{name}.svc.{zone}"
+    return name
