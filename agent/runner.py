@@ -156,11 +156,11 @@ async def _serve(
             tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
         )
         tg.start_soon(listener.serve, port, loop.contacts.serve)
+        who = f"pod {t.index} of {t.peers}" if t.index is not None else "not one of the peers"
         report(
             Event(
                 "start",
-                f"{t.describe()}; pod {t.index} of {t.peers}: "
-                f"peers {t.display(0)} … {t.display(t.peers - 1)}, "
+                f"{t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
                 f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}",
             )
         )
