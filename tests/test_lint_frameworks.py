@@ -128,6 +128,8 @@ BROKEN: list[Any] = [
      "never answer peer-agent's hello", "tcp:22"),
     ("mpi", lambda ds: _set_env(_mpi_init(ds[0])["env"], "PEER_AGENT_PEERS_FROM", None),
      "must wait one-sided", "PEER_AGENT_PEERS_FROM: /etc/mpi/hostfile"),
+    ("mpi", lambda ds: ds[0]["spec"].update(runLauncherAsWorker=True),
+     "finds itself among the peers", "PEER_AGENT_BARRIER: none"),
     ("volcano", lambda ds: ds[0]["spec"]["plugins"].update(svc=[]),
      "spec.plugins.svc: does not publish not-ready pods", "--publish-not-ready-addresses=true"),
     ("volcano", lambda ds: ds[0]["spec"].pop("plugins"), "has no svc plugin", ""),
@@ -150,3 +152,26 @@ def test_each_mis_wiring_is_named_with_its_fix(
     found = [f for f in _lint(docs) if message in f]
     assert found, _lint(docs)
     assert fix in found[0].split("; fix: ", 1)[1]
+
+
+def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    children: list[tuple[Any, Any]] = []
+    if isinstance(node, dict):
+        children = list(node.items())
+    elif isinstance(node, list):
+        children = list(enumerate(node))
+    return [at] + [p for k, v in children for p in _paths(v, (*at, k))]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_any_field_of_the_wrong_type_is_findings_or_silence(name: str) -> None:
+    """A user's YAML: every field of every example, replaced by a list, a number or text, is
+    linted without an exception."""
+    for path in _paths(_docs(name))[1:]:
+        for wrong in ([], 7, "x"):
+            docs = _docs(name)
+            node: Any = docs
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = wrong
+            lint_documents([d for d in docs if isinstance(d, dict)], source="x")

@@ -51,7 +51,9 @@ class AgentUse:
 
 def agent_use(container: dict[Any, Any]) -> AgentUse | None:
     env = {
-        e.get("name"): e for e in (x for x in _list(container.get("env")) if isinstance(x, dict))
+        e["name"]: e
+        for e in _list(container.get("env"))
+        if isinstance(e, dict) and isinstance(e.get("name"), str)  # `name: []` is not a name
     }
     found = _invocation(container)
     if found is None and any(str(name).startswith("PEER_AGENT_") for name in env):

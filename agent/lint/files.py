@@ -59,8 +59,10 @@ def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
 
 
 def _checked(obj: dict[str, Any]) -> bool:
-    group = str(obj.get("apiVersion", "")).split("/")[0]
-    return obj.get("kind") in ("Job", "Service") or (obj.get("kind"), group) in FRAMEWORK_KINDS
+    kind, group = obj.get("kind"), str(obj.get("apiVersion", "")).split("/")[0]
+    if not isinstance(kind, str):  # a user's YAML: `kind: []` is text, not a crash
+        return False
+    return kind in ("Job", "Service") or (kind, group) in FRAMEWORK_KINDS
 
 
 def format_finding(f: Finding) -> str:

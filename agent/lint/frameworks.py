@@ -8,19 +8,16 @@ Pure, and as forgiving of malformed input as :mod:`agent.lint.rules`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
-from agent.lint.agent_use import AgentUse, agent_use
+from agent.lint.common import Report, agents_in, as_int, as_list, as_map, long_name
+from agent.lint.jobset import lint_jobset
 from agent.lint.rules import Finding, lint_objects
-from agent.topology import is_dns_label
-from agent.topology_derive import parse_replicated_jobs
 
 __all__ = ["FRAMEWORK_KINDS", "lint_all", "lint_framework"]
 
 Obj = dict[str, Any]
-Report = Callable[..., Finding]
 #: (kind, API group) this module checks
 FRAMEWORK_KINDS = frozenset(
     {
@@ -35,51 +32,9 @@ FRAMEWORK_KINDS = frozenset(
 )
 
 
-def _map(x: object) -> dict[Any, Any]:
-    return x if isinstance(x, dict) else {}
-
-
-def _list(x: object) -> list[Any]:
-    return x if isinstance(x, list) else []
-
-
-def _int(x: object, default: int) -> int:
-    return x if isinstance(x, int) and not isinstance(x, bool) else default
-
-
 def _name(obj: Obj) -> str:
-    name = _map(obj.get("metadata")).get("name")
+    name = as_map(obj.get("metadata")).get("name")
     return name if isinstance(name, str) else ""
-
-
-@dataclass(frozen=True)
-class _Agent:
-    path: str
-    spec: dict[Any, Any]
-    init: bool
-    use: AgentUse
-
-
-def _agents(pod: dict[Any, Any], base: str) -> list[_Agent]:
-    found = []
-    for key, init in (("initContainers", True), ("containers", False)):
-        for i, raw in enumerate(_list(pod.get(key))):
-            c = _map(raw)
-            use = agent_use(c)
-            if use is not None:
-                label = c.get("name") if isinstance(c.get("name"), str) else str(i)
-                found.append(_Agent(f"{base}.{key}[{label}]", c, init, use))
-    return found
-
-
-def _long_name(report: Report, field: str, hostname: str, what: str) -> Iterator[Finding]:
-    if hostname and not is_dns_label(hostname):
-        yield report(
-            field,
-            f"the pod hostname {hostname!r} ({what}) is not a DNS-1123 label of at most 63 "
-            "characters: the controller's pods are rejected or get no DNS name",
-            "shorten the name",
-        )
 
 
 def lint_all(objects: list[tuple[str, Obj]]) -> list[Finding]:
@@ -98,9 +53,9 @@ def lint_framework(file: str, obj: Obj, objects: list[tuple[str, Obj]]) -> Itera
     def report(field: str, message: str, fix: str, severity: str = "error") -> Finding:
         return Finding(file, ref, field, message, fix, severity)
 
-    spec = _map(obj.get("spec"))
+    spec = as_map(obj.get("spec"))
     if kind == "JobSet":
-        yield from _jobset(_name(obj), spec, "spec", report)
+        yield from lint_jobset(_name(obj), spec, report)
     elif kind == "LeaderWorkerSet":
         yield from _lws(_name(obj), spec, report)
     elif kind in ("ClusterTrainingRuntime", "TrainingRuntime"):
@@ -113,111 +68,18 @@ def lint_framework(file: str, obj: Obj, objects: list[tuple[str, Obj]]) -> Itera
         yield from _volcano(_name(obj), spec, report)
 
 
-def _shape(rjob: dict[Any, Any]) -> tuple[int, int]:
-    job = _map(_map(rjob.get("template")).get("spec"))
-    pods = _int(job.get("parallelism"), _int(job.get("completions"), 1))
-    return _int(rjob.get("replicas"), 1), pods
-
-
-def _jobset(name: str, spec: Obj, at: str, report: Report) -> Iterator[Finding]:
-    rjobs = [_map(r) for r in _list(spec.get("replicatedJobs"))]
-    network = _map(spec.get("network"))
-    want = ",".join(f"{r.get('name')}={'x'.join(map(str, _shape(r)))}" for r in rjobs)
-    for i, rjob in enumerate(rjobs):
-        replicas, pods = _shape(rjob)
-        job = _map(_map(rjob.get("template")).get("spec"))
-        base = f"{at}.replicatedJobs[{rjob.get('name', i)}].template.spec"
-        last = f"{name}-{rjob.get('name')}-{replicas - 1}-{pods - 1}"
-        yield from _long_name(report, "metadata.name", last, f"replicatedJob {rjob.get('name')}")
-        agents = _agents(_map(_map(job.get("template")).get("spec")), f"{base}.template.spec")
-        if agents and job.get("completionMode") != "Indexed":
-            yield report(
-                f"{base}.completionMode",
-                "is not Indexed: the pods get no -<index> hostname, so peers cannot be named",
-                "set completionMode: Indexed",
-            )
-        if agents and network.get("enableDNSHostnames") is False:
-            yield report(
-                f"{at}.network.enableDNSHostnames",
-                "is false: JobSet makes no Service and pods get no DNS names",
-                "remove it (JobSet's default is true)",
-            )
-        if any(a.init for a in agents) and network.get("publishNotReadyAddresses") is False:
-            yield report(
-                f"{at}.network.publishNotReadyAddresses",
-                "is false, but peer-agent runs before the pods can be Ready: no pod is ever "
-                "published, so the barrier waits forever",
-                "remove it (JobSet's default is true)",
-            )
-        for agent in agents:
-            yield from _jobset_agent(agent, str(rjob.get("name")), rjobs, want, report)
-
-
-def _jobset_agent(
-    agent: _Agent, own: str, rjobs: list[dict[Any, Any]], want: str, report: Report
-) -> Iterator[Finding]:
-    topology, _ = agent.use.setting("--topology", "PEER_AGENT_TOPOLOGY")
-    if topology == "indexed-job":
-        return  # a barrier over the pod's own child Job: --peers is the Job's count
-    text, where = agent.use.setting("--replicated-jobs", "PEER_AGENT_REPLICATED_JOBS")
-    field = f"{agent.path}.{where}"
-    if text is None:
-        if dict(agent.use.env).get("PEER_AGENT_REPLICATED_JOBS") is None:
-            yield report(
-                f"{agent.path}.env",
-                "JobSet gives a pod no pod count: peer-agent needs the shape of the barrier",
-                f'add env PEER_AGENT_REPLICATED_JOBS: "{want}" (or only this replicatedJob\'s '
-                "entry, for a barrier over it alone)",
-            )
-        return
-    try:
-        listed = parse_replicated_jobs(text)
-    except ValueError as exc:
-        yield report(field, str(exc), f'e.g. "{want}"')
-        return
-    shapes = {str(r.get("name")): _shape(r) for r in rjobs}
-    order = [str(r.get("name")) for r in rjobs]
-    for job in listed:
-        if job.name not in shapes:
-            yield report(field, f"lists {job.name!r}, which is not a replicatedJob", f'"{want}"')
-        elif shapes[job.name] != (job.replicas, job.pods):
-            r, p = shapes[job.name]
-            yield report(
-                field,
-                f"says {job.name}={job.replicas}x{job.pods}, but the spec has {r} replicas of "
-                f"{p} pods: the barrier would wait for pods that never come, or leave early",
-                f"{job.name}={r}x{p}",
-            )
-    names = [j.name for j in listed if j.name in shapes]
-    if names != sorted(names, key=order.index):
-        yield report(
-            field, "lists replicatedJobs out of spec order: ranks would differ", f'"{want}"'
-        )
-    if own not in [j.name for j in listed]:
-        yield report(field, f"does not list this pod's replicatedJob {own!r}", f'"{want}"')
-    uid_path = agent.use.field_path("PEER_AGENT_JOB_UID") or ""
-    spans = sum(shapes.get(j.name, (1, 1))[0] for j in listed)
-    if "controller-uid" in uid_path and spans > 1:
-        yield report(
-            f"{agent.path}.env[PEER_AGENT_JOB_UID]",
-            "takes the child Job's controller-uid, but the barrier spans several child Jobs, "
-            "each with its own uid: they would ignore each other",
-            "take metadata.labels['jobset.sigs.k8s.io/jobset-uid'] instead",
-        )
-
-
 def _lws(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
-    template = _map(spec.get("leaderWorkerTemplate"))
-    size = _int(template.get("size"), 1)
-    last = f"{name}-{_int(spec.get('replicas'), 1) - 1}-{size - 1}"
-    yield from _long_name(report, "metadata.name", last, "the last group's last worker")
+    template = as_map(spec.get("leaderWorkerTemplate"))
+    size = as_int(template.get("size"), 1)
+    last = f"{name}-{as_int(spec.get('replicas'), 1) - 1}-{size - 1}"
+    yield from long_name(report, "metadata.name", last, "the last group's last worker")
     at = "spec.leaderWorkerTemplate"
-    workers = _agents(
-        _map(_map(template.get("workerTemplate")).get("spec")), f"{at}.workerTemplate.spec"
+    workers = agents_in(
+        as_map(as_map(template.get("workerTemplate")).get("spec")), f"{at}.workerTemplate.spec"
     )
     if "leaderTemplate" in template:
-        leaders = _agents(
-            _map(_map(template.get("leaderTemplate")).get("spec")), f"{at}.leaderTemplate.spec"
+        leaders = agents_in(
+            as_map(as_map(template.get("leaderTemplate")).get("spec")), f"{at}.leaderTemplate.spec"
         )
         if bool(leaders) != bool(workers):
             yield report(
@@ -238,22 +100,24 @@ def _lws(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
 
 
 def _runtime(spec: Obj, report: Report) -> Iterator[Finding]:
-    torch = _map(_map(spec.get("mlPolicy")).get("torch"))
-    targets = _list(_map(torch.get("envInjection")).get("targets"))
+    torch = as_map(as_map(spec.get("mlPolicy")).get("torch"))
+    targets = as_list(as_map(torch.get("envInjection")).get("targets"))
     injected = {
-        (str(_map(t).get("jobName")), str(c))
+        (str(as_map(t).get("jobName")), str(c))
         for t in targets
-        for c in _list(_map(t).get("containerNames"))
+        for c in as_list(as_map(t).get("containerNames"))
     }
     for i, rjob in enumerate(
-        _list(_map(_map(spec.get("template")).get("spec")).get("replicatedJobs"))
+        as_list(as_map(as_map(spec.get("template")).get("spec")).get("replicatedJobs"))
     ):
-        job_name = str(_map(rjob).get("name", i))
-        pod = _map(
-            _map(_map(_map(_map(rjob).get("template")).get("spec")).get("template")).get("spec")
+        job_name = str(as_map(rjob).get("name", i))
+        pod = as_map(
+            as_map(as_map(as_map(as_map(rjob).get("template")).get("spec")).get("template")).get(
+                "spec"
+            )
         )
         base = f"spec.template.spec.replicatedJobs[{job_name}].template.spec.template.spec"
-        for agent in _agents(pod, base):
+        for agent in agents_in(pod, base):
             container = str(agent.spec.get("name"))
             if container == "node" or (job_name, container) in injected:
                 continue
@@ -269,7 +133,7 @@ def _runtime(spec: Obj, report: Report) -> Iterator[Finding]:
 def _trainjob(
     name: str, spec: Obj, objects: list[tuple[str, Obj]], report: Report
 ) -> Iterator[Finding]:
-    ref = str(_map(spec.get("runtimeRef")).get("name"))
+    ref = str(as_map(spec.get("runtimeRef")).get("name"))
     runtime = next(
         (
             o
@@ -278,19 +142,19 @@ def _trainjob(
         ),
         {},
     )
-    policy = _map(_map(runtime.get("spec")).get("mlPolicy"))
-    nodes = _int(_map(spec.get("trainer")).get("numNodes"), _int(policy.get("numNodes"), 1))
-    yield from _long_name(report, "metadata.name", f"{name}-node-0-{nodes - 1}", "the last node")
+    policy = as_map(as_map(runtime.get("spec")).get("mlPolicy"))
+    nodes = as_int(as_map(spec.get("trainer")).get("numNodes"), as_int(policy.get("numNodes"), 1))
+    yield from long_name(report, "metadata.name", f"{name}-node-0-{nodes - 1}", "the last node")
 
 
 def _mpijob(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
-    specs = _map(spec.get("mpiReplicaSpecs"))
-    workers = _int(_map(specs.get("Worker")).get("replicas"), 1)
-    yield from _long_name(report, "metadata.name", f"{name}-worker-{workers - 1}", "last worker")
+    specs = as_map(spec.get("mpiReplicaSpecs"))
+    workers = as_int(as_map(specs.get("Worker")).get("replicas"), 1)
+    yield from long_name(report, "metadata.name", f"{name}-worker-{workers - 1}", "last worker")
     base = "spec.mpiReplicaSpecs.Launcher.template.spec"
-    pod = _map(_map(_map(specs.get("Launcher")).get("template")).get("spec"))
-    first = _map((_list(pod.get("containers")) or [{}])[0]).get("name")
-    for agent in _agents(pod, base):
+    pod = as_map(as_map(as_map(specs.get("Launcher")).get("template")).get("spec"))
+    first = as_map((as_list(pod.get("containers")) or [{}])[0]).get("name")
+    for agent in agents_in(pod, base):
         peers_from, _ = agent.use.setting("--peers-from", "PEER_AGENT_PEERS_FROM")
         probe, where = agent.use.setting("--probe", "PEER_AGENT_PROBE")
         if peers_from is None:
@@ -307,10 +171,18 @@ def _mpijob(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
                 "answer peer-agent's hello",
                 "set PEER_AGENT_PROBE: tcp:22 (sshd's port)",
             )
-        mounts = {
-            (_map(m).get("name"), _map(m).get("mountPath"))
-            for m in _list(agent.spec.get("volumeMounts"))
-        }
+        barrier, where = agent.use.setting("--barrier", "PEER_AGENT_BARRIER")
+        if spec.get("runLauncherAsWorker") is True and barrier != "none":
+            yield report(
+                f"{agent.path}.{where}",
+                "runLauncherAsWorker lists the launcher in the hostfile, so peer-agent finds "
+                "itself among the peers and would hold a barrier with workers that run no agent",
+                "set PEER_AGENT_BARRIER: none",
+            )
+        mounts = [
+            (as_map(m).get("name"), as_map(m).get("mountPath"))
+            for m in as_list(agent.spec.get("volumeMounts"))
+        ]
         reads_config = (peers_from or "").startswith("/etc/mpi/")
         if (
             reads_config
@@ -326,15 +198,15 @@ def _mpijob(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
 
 
 def _volcano(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
-    plugins = _map(spec.get("plugins"))
-    tasks = [_map(t) for t in _list(spec.get("tasks"))]
-    total = sum(_int(t.get("replicas"), 1) for t in tasks)
+    plugins = as_map(spec.get("plugins"))
+    tasks = [as_map(t) for t in as_list(spec.get("tasks"))]
+    total = sum(as_int(t.get("replicas"), 1) for t in tasks)
     for i, task in enumerate(tasks):
         task_name = str(task.get("name", i))
         base = f"spec.tasks[{task_name}].template.spec"
-        last = f"{name}-{task_name}-{_int(task.get('replicas'), 1) - 1}"
-        yield from _long_name(report, "metadata.name", last, f"task {task_name}")
-        agents = _agents(_map(_map(task.get("template")).get("spec")), base)
+        last = f"{name}-{task_name}-{as_int(task.get('replicas'), 1) - 1}"
+        yield from long_name(report, "metadata.name", last, f"task {task_name}")
+        agents = agents_in(as_map(as_map(task.get("template")).get("spec")), base)
         if not agents:
             continue
         if "svc" not in plugins:
@@ -344,7 +216,7 @@ def _volcano(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
                 'add plugins: {svc: ["--publish-not-ready-addresses=true"]}',
             )
         elif any(a.init for a in agents) and "--publish-not-ready-addresses=true" not in [
-            str(a) for a in _list(plugins.get("svc"))
+            str(a) for a in as_list(plugins.get("svc"))
         ]:
             yield report(
                 "spec.plugins.svc",
@@ -352,7 +224,7 @@ def _volcano(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
                 "Ready: no pod is ever published, so the barrier waits forever",
                 'add "--publish-not-ready-addresses=true"',
             )
-        if _int(spec.get("minAvailable"), total) < total:
+        if as_int(spec.get("minAvailable"), total) < total:
             yield report(
                 "spec.minAvailable",
                 f"is below the {total} pods: without gang scheduling a partial start holds "
