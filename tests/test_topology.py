@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.config import Config, PodFacts, build_config, load_config
 from agent.errors import ConfigError
@@ -277,3 +279,44 @@ def test_configuration_modules_do_no_io(module: str) -> None:
             if not pure_paths:  # a PurePath is a value: it never touches the filesystem
                 imported.add(node.module.split(".")[0])
     assert not imported & IMPURE, f"agent/{module}.py imports {imported & IMPURE}"
+
+
+_TEXT = st.text(alphabet="abc019-.:_ \n²", max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    env=st.dictionaries(
+        st.sampled_from(
+            [
+                "LWS_LEADER_ADDRESS",
+                "LWS_GROUP_SIZE",
+                "LWS_WORKER_INDEX",
+                "PET_MASTER_ADDR",
+                "PET_NNODES",
+                "PET_NODE_RANK",
+                "JOB_COMPLETION_INDEX",
+                "PEER_AGENT_PEERS",
+                "PEER_AGENT_REPLICATED_JOBS",
+                "PEER_AGENT_TOPOLOGY",
+                "PEER_AGENT_PEERS_FROM",
+            ]
+        ),
+        _TEXT,
+    ),
+    hostname=_TEXT,
+    hostfile=st.binary(max_size=40),
+)
+def test_any_controller_input_is_a_config_or_a_config_error(
+    env: dict[str, str], hostname: str, hostfile: bytes
+) -> None:
+    """What a controller or a user puts in the pod never crashes the parse: a Config whose
+    names are valid, or every problem named."""
+    pod = Pod(hostname, "svc", env, {env.get("PEER_AGENT_PEERS_FROM", "/h"): hostfile})
+    try:
+        t = _config(pod).topology
+    except ConfigError as error:
+        assert error.problems
+        return
+    assert t.index is None or 0 <= t.index < t.peers
+    assert all(t.fqdn(i).endswith(".") for i in (0, t.peers - 1))
