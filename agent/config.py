@@ -22,7 +22,8 @@ from agent.options import OPTIONS
 from agent.podfiles import PodFacts, ResolvConf, find_fqdn_entry, parse_resolv_conf
 from agent.problems import Problems
 from agent.topology import Topology, is_dns_subdomain
-from agent.topology_derive import derive_topology, is_number
+from agent.topology_derive import derive_topology
+from agent.topology_inputs import is_number
 
 __all__ = [
     "Config",

@@ -1,6 +1,7 @@
-"""Hostfiles as launchers read them: MPI Operator's ``/etc/mpi/hostfile`` (Open MPI
-``host slots=N``; Intel MPI and MPICH ``host:N``), Volcano's ``/etc/volcano/<task>.host`` (one
-``host.subdomain`` a line) or a plain list; and how a listed name becomes an absolute one.
+"""Peers listed in a file (``--peers-from``): hostfiles as launchers read them (MPI Operator's
+``/etc/mpi/hostfile``: Open MPI ``host slots=N``, Intel MPI and MPICH ``host:N``; Volcano's
+``/etc/volcano/<task>.host``: one ``host.subdomain`` a line; or a plain list), how a listed name
+becomes an absolute one, and which line is this pod.
 
 Pure: text in, hosts out.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from agent.topology import is_dns_subdomain
+from agent.topology import Listed, is_dns_subdomain
+from agent.topology_inputs import OPT, Derived, Inputs
 
-__all__ = ["Host", "parse_hostfile", "qualify"]
+__all__ = ["Host", "hostfile", "parse_hostfile", "qualify"]
 
 _SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
 
@@ -76,3 +78,42 @@ def qualify(name: str, *, service: str | None, namespace: str, zone: str) -> str
     if len(parts) == 3:
         return f"{name}.svc.{zone}"
     return name
+
+
+def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
+    opt = OPT["peers_from"]
+    path = i.get("peers_from")
+    if path is None:
+        i.p.add(opt, "required under --topology hostfile: the file listing the peers")
+        return None
+    read = i.facts.file(path)
+    if read.data is None:
+        i.p.add(opt, f"cannot read {path!r}: {read.error}")
+        return None
+    hosts, problems = parse_hostfile(read.data.decode("utf-8", "replace"))
+    for problem in problems[:5]:
+        i.p.add(opt, f"{path}: {problem}")
+    if not hosts and not problems:
+        i.p.add(opt, f"{path!r} lists no hosts")
+    service = i.get("service")
+    if namespace is None or problems or not hosts:
+        return None
+    zone = (i.get("cluster_domain") or (i.entry.zone if i.entry else "cluster.local")).rstrip(".")
+    if any("." not in h.name for h in hosts) and service is None:
+        i.p.add(
+            opt,
+            f"{path!r} lists bare hostnames: give their Service with --service / "
+            "PEER_AGENT_SERVICE",
+        )
+        return None
+    names = tuple(qualify(h.name, service=service, namespace=namespace, zone=zone) for h in hosts)
+    own = i.entry.fqdn if i.entry else None
+    index = next(
+        (n for n, name in enumerate(names) if name == own or name.split(".")[0] == i.hostname),
+        None,
+    )
+    if i.get("peers") is not None and i.get("peers") != str(len(names)):
+        i.p.add(OPT["peers"], f"{path!r} lists {len(names)} hosts, not {i.get('peers')}")
+        return None
+    job = i.get("job_name") or next((n.split(".")[1] for n in names if n.count(".") > 1), "hosts")
+    return job, Listed(names), service, namespace, len(names), index

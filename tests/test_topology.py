@@ -263,7 +263,17 @@ def test_hostname_comes_from_the_pod_when_no_flag() -> None:
 
 
 # Modules that make decisions: none of them may touch the pod or the network themselves.
-PURE = ["config", "topology", "topology_derive", "topology_hostfile", "problems", "podfiles"]
+PURE = [
+    "config",
+    "problems",
+    "podfiles",
+    "topology",
+    "topology_derive",
+    "topology_hostfile",
+    "topology_injected",
+    "topology_inputs",
+    "topology_jobs",
+]
 IMPURE = {"os", "socket", "time", "anyio", "dns", "logging", "pathlib", "subprocess", "io"}
 
 
