@@ -26,9 +26,10 @@ HOLD = 600.0  # the late pod's start delay: ended by start_now, never by the clo
 
 
 def _apply_with_late(
-    cluster: Cluster, example: str, late_job: str, index: int
+    cluster: Cluster, example: str, late_job: str, index: int, edit: tuple[str, str] = ("", "")
 ) -> tuple[list[JobRun], Pod]:
-    wl = workload.load(EXAMPLES / example)
+    """Apply the example (its text with ``edit`` made), one Job's pod ``index`` held back."""
+    wl = workload.parse((EXAMPLES / example).read_text().replace(*edit))
     on_time = replace(wl, jobs=tuple(j for j in wl.jobs if j.name != late_job))
     late = replace(wl, jobs=tuple(j for j in wl.jobs if j.name == late_job))
     runs = cluster.apply(on_time) + cluster.apply(late, start_delays={index: HOLD})
@@ -98,20 +99,26 @@ def test_volcano_workers_from_the_task_host_file(cluster: Cluster) -> None:
 
 
 @pytest.mark.timeout(180)
-def test_lws_a_barrier_per_group(cluster: Cluster) -> None:
-    """Group 0 passes while group 1 still waits for its late worker: groups are separate."""
-    runs, late = _apply_with_late(cluster, "lws/leaderworkerset.yaml", "vllm-1", 2)
+@pytest.mark.parametrize("policy", ["Shared", "UniquePerReplica"])
+def test_lws_a_barrier_per_group(cluster: Cluster, policy: str) -> None:
+    """Group 0 passes while group 1 still waits for its late worker: groups are separate, in
+    one Service for all groups (Shared) or one per group (UniquePerReplica)."""
+    edit = ("subdomainPolicy: Shared", f"subdomainPolicy: {policy}")
+    runs, late = _apply_with_late(cluster, "lws/leaderworkerset.yaml", "vllm-1", 2, edit)
     group0, group1 = _pods(runs[:1]), _pods(runs[1:])
+
+    def leader(g: int) -> str:
+        service = "vllm" if policy == "Shared" else f"vllm-{g}"
+        return re.escape(f"vllm-{g}.{service}.{ZONE}")
+
     for w, pod in enumerate(group0):
-        leader = f"vllm-0.vllm.{ZONE}"
-        cluster.wait_log(pod, f"worker {w} of 3 starts; leader {re.escape(leader)}$", 60, "server")
+        cluster.wait_log(pod, f"worker {w} of 3 starts; leader {leader(0)}$", 60, "server")
     t0 = _hold_until_all_wait(cluster, group1, late, "lws")
     for w, pod in enumerate(group1):
-        leader = f"vllm-1.vllm.{ZONE}"
-        cluster.wait_log(pod, f"worker {w} of 3 starts; leader {re.escape(leader)}$", 60, "server")
+        cluster.wait_log(pod, f"worker {w} of 3 starts; leader {leader(1)}$", 60, "server")
     release = time.monotonic() - t0
     assert all(p.exit_codes.get("peer-agent") == 0 for p in group0 + group1)
-    print(f"\nlws: 3 of 6 pods in the late group, release {release:.2f} s after it started")
+    print(f"\nlws {policy}: group of 3, release {release:.2f} s after its late pod started")
 
 
 @pytest.mark.timeout(180)
@@ -131,3 +138,19 @@ def test_mpi_launcher_waits_for_every_workers_sshd(cluster: Cluster) -> None:
     assert launcher.exit_codes == {"peer-agent": 0, "launcher": 0}
     assert launcher.ended_at >= (late.started_at or 0.0)
     assert "mpirun starts on 2 workers" in cluster.logs(launcher, "launcher")
+
+
+@pytest.mark.timeout(120)
+def test_mpi_launcher_times_out_naming_the_missing_worker(cluster: Cluster) -> None:
+    """A worker that never starts: the launcher's wait ends with exit 3 and says who and why,
+    so the MPIJob fails instead of mpirun hanging on ssh."""
+    timeout = (
+        'value: "tcp:22"',
+        'value: "tcp:22"\n                - {name: PEER_AGENT_TIMEOUT, value: 2s}',
+    )
+    runs, _ = _apply_with_late(cluster, "mpi-operator/mpijob.yaml", "pi-worker", 1, timeout)
+    launcher = next(r for r in runs if r.job.name == "pi-launcher")
+    assert cluster.wait_job(launcher, 60) == "Failed"
+    assert launcher.pod(0).exit_codes == {"peer-agent": 3}
+    log = cluster.logs(launcher.pod(0), "peer-agent")
+    assert f"pi-worker-1.pi.{ZONE}: NXDOMAIN" in log, log
