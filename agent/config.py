@@ -21,7 +21,7 @@ from agent.errors import ConfigError
 from agent.options import OPTIONS
 from agent.podfiles import PodFacts, ResolvConf, find_fqdn_entry, parse_resolv_conf
 from agent.problems import Problems
-from agent.topology import Topology, is_dns_subdomain
+from agent.topology import Topology
 from agent.topology_derive import derive_topology
 from agent.topology_inputs import is_number
 
@@ -173,9 +173,6 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
     hostname = (get("hostname") or facts.hostname).strip().lower()
     entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
     topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
-    zone = (get("cluster_domain") or (entry.zone if entry else "cluster.local")).rstrip(".")
-    if not is_dns_subdomain(zone):
-        p.add(opt["cluster_domain"], f"{zone!r} is not a DNS domain")
 
     probe = p.parse(opt["probe"], get("probe") or "tcp", parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)

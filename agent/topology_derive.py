@@ -20,7 +20,15 @@ from collections.abc import Callable, Mapping
 
 from agent.podfiles import HostsEntry, PodFacts
 from agent.problems import Problems
-from agent.topology import JobSetGrid, Kind, Listed, Naming, Topology, is_dns_label
+from agent.topology import (
+    JobSetGrid,
+    Kind,
+    Listed,
+    Naming,
+    Topology,
+    is_dns_label,
+    is_dns_subdomain,
+)
 from agent.topology_hostfile import hostfile
 from agent.topology_injected import lws, trainer
 from agent.topology_inputs import OPT, Inputs
@@ -33,7 +41,7 @@ def choose_kind(get: Callable[[str], str | None], environ: Mapping[str, str]) ->
     """The topology and why: ``--topology`` when given, else the first input the pod has."""
     given = get("topology")
     if given is not None and given != "auto":
-        return Kind(given), "given"
+        return Kind(given), ""  # given, not chosen: nothing to explain
     if get("peers_from") is not None:
         return Kind.HOSTFILE, "--peers-from is set"
     if environ.get("LWS_LEADER_ADDRESS"):
@@ -64,15 +72,14 @@ def derive_topology(
         )
         return None
     kind, reason = choose_kind(get, facts.environ)
-    if reason == "given":
-        reason = ""
     i = Inputs(get, facts, hostname, entry, p)
     namespace = (
         get("namespace")
         or (entry.namespace if entry else None)
         or (facts.sa_namespace.strip() or None)
     )
-    zone = (get("cluster_domain") or (entry.zone if entry else "cluster.local")).rstrip(".")
+    if not is_dns_subdomain(i.zone):
+        p.add(OPT["cluster_domain"], f"{i.zone!r} is not a DNS domain")
     derived = {
         Kind.INDEXED_JOB: indexed_job,
         Kind.JOBSET: jobset,
@@ -102,7 +109,7 @@ def derive_topology(
         naming=naming,
         service=service,
         namespace=namespace,
-        zone=zone,
+        zone=i.zone,
         peers=peers,
         index=index,
         reason=reason,

@@ -98,7 +98,6 @@ def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
     service = i.get("service")
     if namespace is None or problems or not hosts:
         return None
-    zone = (i.get("cluster_domain") or (i.entry.zone if i.entry else "cluster.local")).rstrip(".")
     if any("." not in h.name for h in hosts) and service is None:
         i.p.add(
             opt,
@@ -106,7 +105,7 @@ def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
             "PEER_AGENT_SERVICE",
         )
         return None
-    names = tuple(qualify(h.name, service=service, namespace=namespace, zone=zone) for h in hosts)
+    names = tuple(qualify(h.name, service=service, namespace=namespace, zone=i.zone) for h in hosts)
     own = i.entry.fqdn if i.entry else None
     index = next(
         (n for n, name in enumerate(names) if name == own or name.split(".")[0] == i.hostname),

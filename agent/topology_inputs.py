@@ -41,6 +41,12 @@ class Inputs:
     def environ(self) -> Mapping[str, str]:
         return self.facts.environ
 
+    @property
+    def zone(self) -> str:
+        """The cluster domain: the flag, else the /etc/hosts line's, else cluster.local."""
+        given = self.get("cluster_domain")
+        return (given or (self.entry.zone if self.entry else "cluster.local")).rstrip(".")
+
     def count(self, dest: str, var: str, *, minimum: int) -> int | None:
         """An integer from the option when given, else from the controller's variable."""
         text, also = self.get(dest), ""
