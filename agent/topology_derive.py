@@ -9,6 +9,7 @@ the pod has                            topology     peers and this pod's index
 ``--peers-from FILE``                  hostfile     the hosts listed; index = this pod's line
 ``LWS_LEADER_ADDRESS`` (LWS injects)   lws          ``LWS_GROUP_SIZE``, ``LWS_WORKER_INDEX``
 ``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
+``VC_<TASK>_HOSTS`` naming this pod    hostfile     the task's hosts (Volcano's svc plugin)
 ``--replicated-jobs`` (the user sets)  jobset       the listed shape; hostname gives the rank
 anything else                          indexed-job  ``--peers``, ``JOB_COMPLETION_INDEX``
 =====================================  ===========  ========================================
@@ -29,7 +30,7 @@ from agent.topology import (
     is_dns_label,
     is_dns_subdomain,
 )
-from agent.topology_hostfile import hostfile
+from agent.topology_hostfile import hostfile, volcano_hosts
 from agent.topology_injected import lws, trainer
 from agent.topology_inputs import OPT, Inputs
 from agent.topology_jobs import indexed_job, jobset
@@ -37,7 +38,9 @@ from agent.topology_jobs import indexed_job, jobset
 __all__ = ["choose_kind", "derive_topology"]
 
 
-def choose_kind(get: Callable[[str], str | None], environ: Mapping[str, str]) -> tuple[Kind, str]:
+def choose_kind(
+    get: Callable[[str], str | None], environ: Mapping[str, str], *, hostname: str
+) -> tuple[Kind, str]:
     """The topology and why: ``--topology`` when given, else the first input the pod has."""
     given = get("topology")
     if given is not None and given != "auto":
@@ -48,6 +51,8 @@ def choose_kind(get: Callable[[str], str | None], environ: Mapping[str, str]) ->
         return Kind.LWS, "LWS_LEADER_ADDRESS is set: a LeaderWorkerSet pod"
     if environ.get("PET_MASTER_ADDR"):
         return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
+    if (volcano := volcano_hosts(environ, hostname)) is not None:
+        return Kind.HOSTFILE, f"{volcano[0]} lists this pod: a Volcano pod"
     if get("replicated_jobs") is not None:
         return Kind.JOBSET, "PEER_AGENT_REPLICATED_JOBS is set"
     if get("index") is not None:
@@ -71,7 +76,7 @@ def derive_topology(
             f"unknown topology {topology_text!r} (use auto, {', '.join(Kind)})",
         )
         return None
-    kind, reason = choose_kind(get, facts.environ)
+    kind, reason = choose_kind(get, facts.environ, hostname=hostname)
     i = Inputs(get, facts, hostname, entry, p)
     namespace = (
         get("namespace")

@@ -9,12 +9,13 @@ Pure: text in, hosts out.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.topology import Listed, is_dns_subdomain
 from agent.topology_inputs import OPT, Derived, Inputs
 
-__all__ = ["Host", "hostfile", "parse_hostfile", "qualify"]
+__all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
 
 _SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
 
@@ -80,21 +81,37 @@ def qualify(name: str, *, service: str | None, namespace: str, zone: str) -> str
     return name
 
 
+def volcano_hosts(environ: Mapping[str, str], hostname: str) -> tuple[str, str] | None:
+    """Volcano's svc plugin puts every task's hosts in ``VC_<TASK>_HOSTS`` (comma-joined
+    ``<host>.<job>``): the variable and value of the list that names this pod, if one does."""
+    for var, value in sorted(environ.items()):
+        listed = (h.strip().split(".")[0] for h in value.split(","))
+        if hostname and var.startswith("VC_") and var.endswith("_HOSTS") and hostname in listed:
+            return var, value
+    return None
+
+
 def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
+    """The peers of ``--peers-from``, else of the Volcano task list naming this pod."""
     opt = OPT["peers_from"]
-    path = i.get("peers_from")
-    if path is None:
+    path, also = i.get("peers_from"), ""
+    if path is not None:
+        read = i.facts.file(path)
+        if read.data is None:
+            i.p.add(opt, f"cannot read {path!r}: {read.error}")
+            return None
+        text = read.data.decode("utf-8", "replace")
+    elif (found := volcano_hosts(i.environ, i.hostname)) is not None:
+        path = also = found[0]
+        text = found[1].replace(",", "\n")
+    else:
         i.p.add(opt, "required under --topology hostfile: the file listing the peers")
         return None
-    read = i.facts.file(path)
-    if read.data is None:
-        i.p.add(opt, f"cannot read {path!r}: {read.error}")
-        return None
-    hosts, problems = parse_hostfile(read.data.decode("utf-8", "replace"))
+    hosts, problems = parse_hostfile(text)
     for problem in problems[:5]:
-        i.p.add(opt, f"{path}: {problem}")
+        i.p.add(opt, f"{path}: {problem}", also=also)
     if not hosts and not problems:
-        i.p.add(opt, f"{path!r} lists no hosts")
+        i.p.add(opt, f"{path!r} lists no hosts", also=also)
     service = i.get("service")
     if namespace is None or problems or not hosts:
         return None

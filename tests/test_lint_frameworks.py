@@ -93,7 +93,7 @@ def _bundled(ds: list[Doc]) -> None:
 
 
 def _vc_from(path: str) -> Change:
-    return lambda ds: _set_env(_vc_init(ds[0])["env"], "PEER_AGENT_PEERS_FROM", path)
+    return lambda ds: _set_env(_vc_init(ds[0]).setdefault("env", []), "PEER_AGENT_PEERS_FROM", path)
 
 
 BROKEN: list[Any] = [
@@ -136,6 +136,8 @@ BROKEN: list[Any] = [
     ("volcano", _vc_from("/etc/volcano/ps.host"), "is /etc/volcano/ps.host",
      "/etc/volcano/worker.host"),
     ("volcano", lambda ds: ds[0]["spec"].update(minAvailable=1), "spec.minAvailable: is below", ""),
+    ("volcano", lambda ds: ds[0]["spec"]["plugins"]["svc"].append("--inject-hosts-env=false"),
+     "is unset (and the svc plugin injects no VC_*_HOSTS)", "/etc/volcano/worker.host"),
 ]  # fmt: skip
 
 

@@ -89,11 +89,21 @@ MPI_LAUNCHER = Pod(
     {"PEER_AGENT_PEERS_FROM": "/etc/mpi/hostfile", "PEER_AGENT_PROBE": "tcp:22"},
     {"/etc/mpi/hostfile": MPI_HOSTFILE},
 )
-VOLCANO = Pod(
+VOLCANO_FILE = Pod(
     "vj-worker-1",
     "vj",
     {"PEER_AGENT_PEERS_FROM": "/etc/volcano/worker.host"},
     {"/etc/volcano/worker.host": b"vj-worker-0.vj\nvj-worker-1.vj"},  # no newline at the end
+)
+VOLCANO = Pod(  # what the svc plugin injects into every container: every task's hosts
+    "vj-worker-1",
+    "vj",
+    {
+        "VC_PS_HOSTS": "vj-ps-0.vj",
+        "VC_PS_NUM": "1",
+        "VC_WORKER_HOSTS": "vj-worker-0.vj,vj-worker-1.vj",
+        "VC_WORKER_NUM": "2",
+    },
 )
 
 # pod, kind, reason fragment, job, peers, index, fqdn(0), fqdn(last), service_fqdn
@@ -129,9 +139,14 @@ DERIVED = [
         None, id="mpi-launcher-one-sided",
     ),
     pytest.param(
-        VOLCANO, Kind.HOSTFILE, "--peers-from", "vj", 2, 1,
+        VOLCANO_FILE, Kind.HOSTFILE, "--peers-from", "vj", 2, 1,
         f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
-        None, id="volcano-task-hosts",
+        None, id="volcano-task-host-file",
+    ),
+    pytest.param(
+        VOLCANO, Kind.HOSTFILE, "VC_WORKER_HOSTS lists this pod", "vj", 2, 1,
+        f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
+        None, id="volcano-zero-config",
     ),
 ]  # fmt: skip
 

@@ -233,14 +233,15 @@ def _volcano(name: str, spec: Obj, report: Report) -> Iterator[Finding]:
                 "warning",
             )
         known = {f"/etc/volcano/{t.get('name')}.host" for t in tasks}
+        no_env = "--inject-hosts-env=false" in [str(a) for a in as_list(plugins.get("svc"))]
         for agent in agents:
             peers_from, where = agent.use.setting("--peers-from", "PEER_AGENT_PEERS_FROM")
-            if peers_from is None or (
-                peers_from.startswith("/etc/volcano/") and peers_from not in known
-            ):
+            wrong_file = peers_from is not None and peers_from.startswith("/etc/volcano/")
+            if (peers_from is None and no_env) or (wrong_file and peers_from not in known):
                 yield report(
                     f"{agent.path}.{where}",
-                    f"is {peers_from or 'unset'}: the svc plugin writes /etc/volcano/<task>.host "
-                    "for the tasks " + ", ".join(sorted(known)),
+                    f"is {peers_from or 'unset'} (and the svc plugin injects no VC_*_HOSTS): "
+                    "the plugin writes /etc/volcano/<task>.host for the tasks "
+                    + ", ".join(sorted(known)),
                     f"set PEER_AGENT_PEERS_FROM: /etc/volcano/{task_name}.host",
                 )
