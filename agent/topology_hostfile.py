@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.topology import Listed, is_dns_subdomain
+from agent.topology import Listed, is_dns_label, is_dns_subdomain
 from agent.topology_inputs import OPT, Derived, Inputs
 
 __all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
@@ -131,5 +131,16 @@ def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
     if i.get("peers") is not None and i.get("peers") != str(len(names)):
         i.p.add(OPT["peers"], f"{path!r} lists {len(names)} hosts, not {i.get('peers')}")
         return None
+    service = service or _one_service(names, f"{namespace}.svc.{i.zone}")
     job = i.get("job_name") or next((n.split(".")[1] for n in names if n.count(".") > 1), "hosts")
     return job, Listed(names), service, namespace, len(names), index
+
+
+def _one_service(names: tuple[str, ...], base: str) -> str | None:
+    """The headless Service every listed pod is published in, when they share one: asking it
+    finds them all in one query (bulk discovery), as for the other topologies."""
+    services = {n[: -len(base) - 1].partition(".")[2] for n in names if n.endswith(f".{base}")}
+    if len(services) == 1 and all(n.endswith(f".{base}") for n in names):
+        (service,) = services
+        return service if is_dns_label(service) else None
+    return None

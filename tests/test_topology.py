@@ -136,17 +136,17 @@ DERIVED = [
     pytest.param(
         MPI_LAUNCHER, Kind.HOSTFILE, "--peers-from", "pi", 3, None,
         f"pi-worker-0.pi.team-a.{ZONE}.", f"pi-worker-2.pi.team-a.{ZONE}.",
-        None, id="mpi-launcher-one-sided",
+        f"pi.team-a.{ZONE}.", id="mpi-launcher-one-sided",
     ),
     pytest.param(
         VOLCANO_FILE, Kind.HOSTFILE, "--peers-from", "vj", 2, 1,
         f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
-        None, id="volcano-task-host-file",
+        f"vj.team-a.{ZONE}.", id="volcano-task-host-file",
     ),
     pytest.param(
         VOLCANO, Kind.HOSTFILE, "VC_WORKER_HOSTS lists this pod", "vj", 2, 1,
         f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
-        None, id="volcano-zero-config",
+        f"vj.team-a.{ZONE}.", id="volcano-zero-config",
     ),
 ]  # fmt: skip
 
