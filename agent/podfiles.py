@@ -40,8 +40,9 @@ class PodFacts:
     hosts: str = ""
     resolv_conf: str = ""
     sa_namespace: str = ""
-    environ: Mapping[str, str] = field(default_factory=dict)
-    files: Mapping[str, FileRead] = field(default_factory=dict)
+    # Not in repr: they hold PEER_AGENT_TOKEN and the token file's bytes.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    files: Mapping[str, FileRead] = field(default_factory=dict, repr=False)
     missing_dirs: frozenset[str] = frozenset()
 
     def file(self, path: str) -> FileRead:

@@ -155,6 +155,7 @@ def test_pod_facts_adapter_reads_what_options_name(tmp_path: Path) -> None:
     assert facts.missing_dirs == {str(tmp_path / "no")}
     assert facts.environ == environ and facts.hostname
     assert facts.file(str(tmp_path / "other")).data is None  # not named: not read
+    assert "s3cret" not in repr(facts)
 
 
 def test_pod_facts_adapter_reports_an_unreadable_file(tmp_path: Path) -> None:
