@@ -160,7 +160,7 @@ async def _serve(
         report(
             Event(
                 "start",
-                f"{t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+                f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
                 f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}",
             )
         )

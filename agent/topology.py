@@ -179,5 +179,6 @@ class Topology:
         return range(self.peers)
 
     def describe(self) -> str:
-        """For the start line: ``topology jobset (PEER_AGENT_REPLICATED_JOBS is set)``."""
-        return f"topology {self.kind}" + (f" ({self.reason})" if self.reason else "")
+        """Which topology and why, for the start line and doctor:
+        ``jobset (PEER_AGENT_REPLICATED_JOBS is set)``."""
+        return f"{self.kind}" + (f" ({self.reason})" if self.reason else "")

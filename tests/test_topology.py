@@ -190,7 +190,7 @@ def test_an_explicit_topology_wins_over_auto() -> None:
     pod = Pod("train-workers-1-2", "train", {**JOBSET.env, "PEER_AGENT_PEERS": "4"})
     t = _config(pod, {"topology": "indexed-job", "replicated_jobs": None}).topology
     assert (t.kind, t.job, t.index, t.reason) == (Kind.INDEXED_JOB, "train-workers-1", 2, "")
-    assert t.describe() == "topology indexed-job"
+    assert t.describe() == "indexed-job"
 
 
 BAD = [
