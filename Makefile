@@ -36,7 +36,7 @@ test: deps $(STAMP) lint-code
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 demo: deps $(STAMP)
-	$(PY) -m tests.harness.demo $(if $(SEED),--seed,)
+	$(PY) -m tests.harness.demo $(if $(SEED),--seed,) $(if $(TOPOLOGY),--topology $(TOPOLOGY),)
 
 # Reuses the cluster in a box (root, like `make test`); BENCH_ARGS=--quick for a smoke run.
 bench: deps $(STAMP)

@@ -23,6 +23,7 @@ from agent.events import Event
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.options import OPTIONS
 from agent.outputs import peer_environment, write_outputs
+from agent.podfacts import read_pod_facts
 from agent.runner import serve_and_wait
 from agent.status import Outcome
 
@@ -214,7 +215,7 @@ async def _sidecar(config: Config, printer: _Printer, thaw: Callable[[], None]) 
 
 def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
-    config = load_config(args.command, flags)
+    config = load_config(args.command, flags, read_pod_facts(flags))
     printer = _Printer(config.log_format, config.topology.index)
     for warning in config.warnings:
         printer(Event("warning", f"warning: {warning}"))

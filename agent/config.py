@@ -1,29 +1,33 @@
 """Configuration: flags over variables over what the pod already knows, parsed once, checked once.
 
-The only module that reads the environment. ``load_config`` gathers the raw text (flags, variables,
-``/etc/hosts``, ``/etc/resolv.conf``, the token file) through injectable readers; ``build_config``
-turns it into a frozen :class:`Config` or raises one :class:`ConfigError` listing every problem.
+Pure: ``agent.podfacts`` reads the environment and the pod's files into a
+:class:`~agent.podfiles.PodFacts`; ``load_config`` merges flags over its variables and
+``build_config`` turns that into a frozen :class:`Config`, or raises one :class:`ConfigError`
+listing every problem, each naming its flag and variable. Which controller made the pod and who
+its peers are is :mod:`agent.topology_derive`'s part.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
-import socket
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TypeVar
+from enum import StrEnum
+from pathlib import PurePath
 
 from agent.errors import ConfigError
-from agent.options import OPTIONS, Option
-from agent.podfiles import ResolvConf, find_fqdn_entry, parse_resolv_conf
-from agent.topology import Topology, is_dns_label, is_dns_subdomain
+from agent.options import OPTIONS
+from agent.podfiles import PodFacts, ResolvConf, find_fqdn_entry, parse_resolv_conf
+from agent.problems import Problems
+from agent.topology import Topology
+from agent.topology_derive import derive_topology
+from agent.topology_inputs import is_number
 
 __all__ = [
     "Config",
+    "HostfileFormat",
     "Outputs",
     "PodFacts",
     "Probe",
@@ -36,9 +40,7 @@ __all__ = [
 DEFAULT_PORT = 29300
 DEFAULT_HEALTH_PORT = 29301
 DEFAULT_TIMEOUT = 600.0
-SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _BY_DEST = {o.dest: o for o in OPTIONS}
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,21 @@ class Probe:
         return f"tcp:{self.port}" if self.port is not None else self.kind
 
 
+class HostfileFormat(StrEnum):
+    """How ``--hostfile`` lines look: ``host slots=N``, ``host:N`` or ``host``."""
+
+    OPENMPI = "openmpi"
+    MPICH = "mpich"
+    PLAIN = "plain"
+
+
 @dataclass(frozen=True)
 class Outputs:
-    hostfile: Path | None = None
-    peers_json: Path | None = None
-    env_file: Path | None = None
+    hostfile: PurePath | None = None
+    peers_json: PurePath | None = None
+    env_file: PurePath | None = None
     slots: int | None = None
+    hostfile_format: HostfileFormat = HostfileFormat.OPENMPI
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,16 +97,6 @@ class Config:
         return None if self.dns_servers else self.resolv
 
 
-@dataclass(frozen=True)
-class PodFacts:
-    """What the pod's filesystem and kernel say; read by ``load_config``, given by tests."""
-
-    hostname: str = ""
-    hosts: str = ""
-    resolv_conf: str = ""
-    sa_namespace: str = ""
-
-
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -119,14 +120,8 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def _is_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also passes '²', which int() then refuses."""
-    text = text.strip()
-    return text.isascii() and text.isdigit()
-
-
 def parse_port(text: str) -> int:
-    if not _is_number(text) or not 1 <= int(text) <= 65535:
+    if not is_number(text) or not 1 <= int(text) <= 65535:
         raise ValueError(f"not a port (1-65535): {text!r}")
     return int(text)
 
@@ -161,105 +156,23 @@ def parse_probe(text: str) -> Probe:
 
 
 def _positive_int(text: str) -> int:
-    if not _is_number(text) or int(text) < 1:
+    if not is_number(text) or int(text) < 1:
         raise ValueError(f"not a positive integer: {text!r}")
     return int(text)
 
 
-class _Problems:
-    """Collects every problem, each naming its flag and variable."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-
-    def add(self, option: Option | None, message: str) -> None:
-        self.items.append(f"{option.names}: {message}" if option else message)
-
-    def parse(self, option: Option, text: str | None, parse: Callable[[str], _T]) -> _T | None:
-        if text is None:
-            return None
-        try:
-            return parse(text)
-        except ValueError as exc:
-            self.add(option, str(exc))
-            return None
-
-
-def _file_mode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_mode
-    except (OSError, ValueError):
-        return None
-
-
-def build_config(
-    command: str,
-    values: Mapping[str, str],
-    facts: PodFacts,
-    *,
-    read_token_file: Callable[[str], bytes] = lambda p: Path(p).read_bytes(),
-    token_file_mode: Callable[[str], int | None] = _file_mode,
-) -> Config:
+def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Config:
     """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
-    p = _Problems()
+    p = Problems()
     opt = _BY_DEST
 
     def get(dest: str) -> str | None:
         text = values.get(dest)
         return None if text is None or text == "" else text
 
-    peers = p.parse(opt["peers"], get("peers"), _positive_int)
-    if get("peers") is None:
-        p.add(opt["peers"], "required: the number of pods (the Job's completions)")
-    index_text = get("index")
-    index: int | None = None
-    if index_text is None:
-        p.add(opt["index"], "required: Kubernetes sets it in an Indexed Job; else pass --index")
-    elif not _is_number(index_text):
-        p.add(opt["index"], f"not a non-negative integer: {index_text!r}")
-    else:
-        index = int(index_text)
-        if peers is not None and index >= peers:
-            p.add(opt["index"], f"index {index} is not below the peer count {peers}")
-
     hostname = (get("hostname") or facts.hostname).strip().lower()
     entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
-    job = get("job_name")
-    if job is None and index is not None:
-        suffix = f"-{index}"
-        if hostname.endswith(suffix) and len(hostname) > len(suffix):
-            job = hostname[: -len(suffix)]
-        else:
-            p.add(
-                opt["job_name"],
-                f"cannot derive the job name: hostname {hostname!r} does not end in {suffix!r}",
-            )
-    service = get("service") or (entry.subdomain if entry else None)
-    if service is None:
-        p.add(
-            opt["service"],
-            "cannot derive the service: no '<hostname>.<subdomain>.<ns>.svc.<zone>' line in "
-            "/etc/hosts (set spec.subdomain to the headless Service's name)",
-        )
-    namespace = (
-        get("namespace")
-        or (entry.namespace if entry else None)
-        or (facts.sa_namespace.strip() or None)
-    )
-    if namespace is None:
-        p.add(opt["namespace"], "cannot derive the namespace from /etc/hosts; set it")
-    zone = (get("cluster_domain") or (entry.zone if entry else "cluster.local")).rstrip(".")
-
-    for dest, name in (("service", service), ("namespace", namespace)):
-        if name is not None and not is_dns_label(name):
-            p.add(opt[dest], f"{name!r} is not a DNS-1123 label")
-    if not is_dns_subdomain(zone):
-        p.add(opt["cluster_domain"], f"{zone!r} is not a DNS domain")
-    if job is not None and peers is not None:
-        last = f"{job}-{peers - 1}"
-        if not is_dns_label(last):
-            why = "is over 63 characters" if len(last) > 63 else "is not a DNS-1123 label"
-            p.add(opt["job_name"], f"peer hostname {last!r} {why}")
+    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
 
     probe = p.parse(opt["probe"], get("probe") or "tcp", parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
@@ -272,6 +185,9 @@ def build_config(
     barrier = get("barrier") or "all"
     if barrier not in ("all", "none"):
         p.add(opt["barrier"], f"unknown barrier {barrier!r} (use all or none)")
+    if topology is not None and topology.index is None:
+        # A launcher waiting for workers that are not agents: it reaches them, no more.
+        barrier = _one_sided(p, topology, probe, get("barrier"))
     timeout = p.parse(opt["timeout"], get("timeout") or "10m", parse_duration)
     log_format = get("log_format") or "text"
     if log_format not in ("text", "json"):
@@ -281,36 +197,16 @@ def build_config(
         parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
         dns_servers = (parsed,) if parsed else ()
     slots = p.parse(opt["slots"], get("slots"), _positive_int)
+    hostfile_format = p.parse(
+        opt["hostfile_format"], get("hostfile_format") or "openmpi", _hostfile_format
+    )
+    token, warnings = _token(p, get, facts)
 
-    token: bytes | None = None
-    warnings: list[str] = []
-    if get("token") is not None and get("token_file") is not None:
-        p.add(opt["token"], "give either --token or --token-file, not both")
-    elif (token_text := get("token")) is not None:
-        # os.fsencode gives back the bytes of a variable that is not UTF-8 (a Secret of random
-        # bytes), which Python decoded with surrogates; .encode() raised on them.
-        token = os.fsencode(token_text)
-    elif (token_path := get("token_file")) is not None:
-        try:
-            token = read_token_file(token_path).strip()
-        except OSError as exc:
-            p.add(opt["token_file"], f"cannot read {token_path!r}: {exc.strerror or exc}")
-        else:
-            if not token:
-                p.add(opt["token_file"], f"{token_path!r} is empty")
-            mode = token_file_mode(token_path)
-            if mode is not None and mode & stat.S_IROTH:
-                warnings.append(
-                    f"{opt['token_file'].names}: {token_path!r} is readable by every user in the "
-                    f"container (mode {stat.S_IMODE(mode):04o}); mount the Secret with "
-                    "defaultMode: 0400 (0440 with fsGroup)"
-                )
-
-    outputs = {}
+    outputs: dict[str, PurePath] = {}
     for dest in ("hostfile", "peers_json", "env_file"):
         if (path_text := get(dest)) is not None:
-            path = Path(path_text)
-            if not path.parent.is_dir():
+            path = PurePath(path_text)
+            if str(path.parent) in facts.missing_dirs:
                 p.add(opt[dest], f"directory {str(path.parent)!r} does not exist")
             outputs[dest] = path
     unknown = [d for d in values if d not in _BY_DEST]
@@ -319,13 +215,11 @@ def build_config(
 
     if p.items:
         raise ConfigError(p.items)
-    assert peers is not None and index is not None and job and service and namespace
-    assert probe is not None and port is not None and health is not None
+    assert topology is not None and probe is not None and port is not None
+    assert health is not None and hostfile_format is not None
     return Config(
         command=command,
-        topology=Topology(
-            job=job, service=service, namespace=namespace, zone=zone, peers=peers, index=index
-        ),
+        topology=topology,
         hostname=hostname,
         probe=probe,
         port=port,
@@ -334,7 +228,7 @@ def build_config(
         timeout=timeout or None,  # 0 means no limit
         job_uid=get("job_uid") or "",
         token=token,
-        outputs=Outputs(slots=slots, **outputs),
+        outputs=Outputs(slots=slots, hostfile_format=hostfile_format, **outputs),
         health_port=health,
         log_format=log_format,
         dns_servers=dns_servers,
@@ -343,30 +237,59 @@ def build_config(
     )
 
 
-def _read(path: str) -> str:
+def _hostfile_format(text: str) -> HostfileFormat:
     try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return ""
+        return HostfileFormat(text)
+    except ValueError:
+        raise ValueError(f"unknown format {text!r} (use openmpi, mpich or plain)") from None
 
 
-def read_pod_facts() -> PodFacts:
-    return PodFacts(
-        hostname=socket.gethostname(),
-        hosts=_read("/etc/hosts"),
-        resolv_conf=_read("/etc/resolv.conf"),
-        sa_namespace=_read(SA_NAMESPACE),
-    )
+def _one_sided(p: Problems, topology: Topology, probe: Probe | None, barrier: str | None) -> str:
+    """This pod is not among the peers: no hello (it has no index) and no barrier of its own."""
+    where = f"this pod ({topology.kind}) is not one of the {topology.peers} peers"
+    if probe is not None and probe.kind == "tcp" and probe.port is None:
+        p.add(
+            _BY_DEST["probe"],
+            f"{where}, so it cannot say hello on the agent's port: use tcp:PORT (tcp:22 for "
+            "sshd), icmp or dns",
+        )
+    if barrier == "all":
+        p.add(_BY_DEST["barrier"], f"{where}; a barrier needs every waiting pod listed: use none")
+    return "none"
 
 
-def load_config(
-    command: str,
-    flags: Mapping[str, str | None],
-    *,
-    environ: Mapping[str, str] = os.environ,
-    facts: PodFacts | None = None,
-) -> Config:
-    """Merge flags over variables, read the pod's files and validate everything at once."""
-    values = {o.dest: environ.get(o.env, "") for o in OPTIONS}
+def _token(
+    p: Problems, get: Callable[[str], str | None], facts: PodFacts
+) -> tuple[bytes | None, list[str]]:
+    opt = _BY_DEST
+    warnings: list[str] = []
+    if get("token") is not None and get("token_file") is not None:
+        p.add(opt["token"], "give either --token or --token-file, not both")
+        return None, warnings
+    if (token_text := get("token")) is not None:
+        # surrogateescape gives back the bytes of a variable that is not UTF-8 (a Secret of
+        # random bytes), which Python decoded with surrogates; a plain .encode() raised on them.
+        return token_text.encode("utf-8", "surrogateescape"), warnings
+    if (token_path := get("token_file")) is None:
+        return None, warnings
+    read = facts.file(token_path)
+    if read.data is None:
+        p.add(opt["token_file"], f"cannot read {token_path!r}: {read.error}")
+        return None, warnings
+    token = read.data.strip()
+    if not token:
+        p.add(opt["token_file"], f"{token_path!r} is empty")
+    if read.mode is not None and read.mode & stat.S_IROTH:
+        warnings.append(
+            f"{opt['token_file'].names}: {token_path!r} is readable by every user in the "
+            f"container (mode {stat.S_IMODE(read.mode):04o}); mount the Secret with "
+            "defaultMode: 0400 (0440 with fsGroup)"
+        )
+    return token, warnings
+
+
+def load_config(command: str, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
+    """Merge flags over the variables in ``facts`` and validate everything at once."""
+    values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
     values.update({dest: text for dest, text in flags.items() if text is not None})
-    return build_config(command, values, facts if facts is not None else read_pod_facts())
+    return build_config(command, values, facts)

@@ -101,7 +101,9 @@ class Contacts:
 
     async def sweep(self) -> None:
         """One bulk round: every address the Service publishes, in one query."""
-        await self.post.send(Swept(await self._resolve(self.config.topology.service_fqdn)))
+        service = self.config.topology.service_fqdn
+        assert service is not None  # bulk discovery (the only sweeper) needs the Service
+        await self.post.send(Swept(await self._resolve(service)))
 
     async def probe_address(self, address: str) -> None:
         """One address of a bulk round (run by the runner's ProbeQueue, which bounds them)."""

@@ -78,18 +78,21 @@ class Agent:
     ) -> None:
         t = config.topology
         self.config, self.me, self.start, self.linger = config, me, now, linger
-        # Bulk discovery needs the hello to say who answers; other probes resolve each name.
+        # Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
+        # resolve each name. A pod that is not one of the peers (a launcher's one-sided wait)
+        # has no name of its own to check and no side in a barrier (config forces `none`).
         bulk = config.probe.kind == "tcp" and config.probe.port is None
+        bulk = bulk and t.index is not None and t.service_fqdn is not None
         self.reach = Reach(
             t.peers,
             now=now,
             rand=rand,
             max_in_flight=max_in_flight,
-            scheduled={t.index} if bulk else None,
+            scheduled={t.index} if bulk and t.index is not None else None,
         )
         self.sweep = Sweep(now=now, rand=rand) if bulk else None
         self.side: Coordinator | Member | None = None
-        if config.barrier == "all":
+        if config.barrier == "all" and t.index is not None:
             self.side = Coordinator(me) if t.index == 0 else Member(now=now, rand=rand)
         self.addresses: dict[int, tuple[str, ...]] = {}
         self.deadline = now + config.timeout if config.timeout else math.inf
@@ -114,8 +117,9 @@ class Agent:
 
     def begin(self, now: float) -> list[Effect]:
         t = self.config.topology
+        who = f"pod {t.index} of {t.peers}" if t.index is not None else "not one of the peers"
         line = (
-            f"pod {t.index} of {t.peers}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+            f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
             f"probe {self.config.probe}, barrier {self.config.barrier}, "
             f"listening on port {self.config.port}"
         )

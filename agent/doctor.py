@@ -63,6 +63,7 @@ async def diagnose(
     t, resolv = config.topology, config.resolv
     servers = config.dns_servers or tuple((s, 53) for s in resolv.nameservers)
     facts = [
+        ("topology", t.describe()),
         ("pod", f"{config.hostname} (index {t.index} of {t.peers})"),
         ("job", t.job + (f" (uid {config.job_uid})" if config.job_uid else "")),
         ("service", f"{t.service} in namespace {t.namespace}, zone {t.zone}"),

@@ -39,9 +39,12 @@ def hints_for(
             f"('{topology.namespace}.svc.{topology.zone}'): the pod's dnsPolicy is Default or "
             "None, so short peer names do not resolve; use dnsPolicy: ClusterFirst"
         )
-    if reasons and len(missing) == len(reasons) and all(r == "NXDOMAIN" for r in missing):
+    all_nxdomain = bool(reasons) and len(missing) == len(reasons)
+    if all_nxdomain and all(r == "NXDOMAIN" for r in missing):
+        # A launcher's hostfile names pods of no Service it knows: only the generic hint then.
+        service = f"is '{topology.service}'" if topology.service else "is there"
         hints.append(
-            f"no peer name resolved, not even this pod's own: is '{topology.service}' a headless "
+            f"no peer name resolved, not even this pod's own: {service} a headless "
             "Service selecting the Job's pods, with publishNotReadyAddresses: true? (Kubernetes "
             "publishes a pod that is not Ready, e.g. in an init container, only with it)"
         )

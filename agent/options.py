@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OPTIONS", "Option"]
+__all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "Option"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,12 @@ class Option:
 _WAITING = frozenset({"wait", "run", "sidecar"})
 
 OPTIONS: tuple[Option, ...] = (
+    Option(
+        "topology",
+        "--topology",
+        "PEER_AGENT_TOPOLOGY",
+        "auto (default), indexed-job, jobset, lws, trainer or hostfile",
+    ),
     Option("peers", "--peers", "PEER_AGENT_PEERS", "number of pods (the Job's completions)"),
     Option("index", "--index", "JOB_COMPLETION_INDEX", "this pod's index (Kubernetes sets it)"),
     Option("job_name", "--job-name", "PEER_AGENT_JOB_NAME", "default: hostname without -<index>"),
@@ -38,6 +44,18 @@ OPTIONS: tuple[Option, ...] = (
         "--cluster-domain",
         "PEER_AGENT_CLUSTER_DOMAIN",
         "default: from /etc/hosts, else cluster.local",
+    ),
+    Option(
+        "replicated_jobs",
+        "--replicated-jobs",
+        "PEER_AGENT_REPLICATED_JOBS",
+        "JobSet: NAME=REPLICASxPODS,... the barrier spans, in spec order",
+    ),
+    Option(
+        "peers_from",
+        "--peers-from",
+        "PEER_AGENT_PEERS_FROM",
+        "hostfile listing the peers (MPI, Volcano); one host a line",
     ),
     Option("probe", "--probe", "PEER_AGENT_PROBE", "tcp (default), tcp:PORT, icmp or dns"),
     Option("port", "--port", "PEER_AGENT_PORT", "the agent's own port (default 29300)"),
@@ -52,6 +70,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("env_file", "--env-file", "PEER_AGENT_ENV_FILE", "write RANK, WORLD_SIZE, …", _WAITING),
     Option("slots", "--slots", "PEER_AGENT_SLOTS", "add slots=N to hostfile lines", _WAITING),
     Option(
+        "hostfile_format",
+        "--hostfile-format",
+        "PEER_AGENT_HOSTFILE_FORMAT",
+        "openmpi (default: host slots=N), mpich (host:N) or plain",
+        _WAITING,
+    ),
+    Option(
         "health_port",
         "--health-port",
         "PEER_AGENT_HEALTH_PORT",
@@ -64,3 +89,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("hostname", "--hostname", "PEER_AGENT_HOSTNAME", "default: the kernel hostname"),
 )
+
+#: options naming a file the agent reads (``agent.podfacts`` reads them, config decides)
+FILE_INPUTS = ("token_file", "peers_from")
+#: options naming a file the agent writes (their directory must exist)
+FILE_OUTPUTS = ("hostfile", "peers_json", "env_file")

@@ -1,5 +1,9 @@
 """What the workload gets after the barrier: environment, env file, hostfile, peers JSON.
 
+The torch variables always; under LeaderWorkerSet also ``LWS_*`` and under Kubeflow Trainer
+``PET_*``, with the leader's address as an absolute name, so a launcher that reads those finds a
+name that resolves in one query (LWS's own ``LWS_LEADER_ADDRESS`` has no ``svc.<zone>``).
+
 Files are written atomically (a temporary file in the same directory, then rename), so a reader
 never sees half a file, also when the agent is killed mid-write.
 """
@@ -10,30 +14,47 @@ import json
 import os
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from agent.config import Config
+from agent.config import Config, HostfileFormat
 from agent.errors import OutputError
 from agent.status import Outcome
+from agent.topology import Kind
 
 __all__ = ["peer_environment", "write_outputs"]
 
 
 def peer_environment(config: Config) -> dict[str, str]:
+    """The variables ``run`` sets and ``--env-file`` writes. A pod that is not one of the peers
+    (a launcher) has no rank: it gets the peers, not ``RANK``."""
     t = config.topology
-    return {
-        "RANK": str(t.index),
+    rank = str(t.index)
+    env = {
+        "RANK": rank,
         "WORLD_SIZE": str(t.peers),
         "MASTER_ADDR": t.display(0),
         "PEER_HOSTS": ",".join(t.display(i) for i in t.indices),
-        "PEER_AGENT_INDEX": str(t.index),
+        "PEER_AGENT_INDEX": rank,
         "PEER_AGENT_PEERS": str(t.peers),
     }
+    if t.index is None:
+        del env["RANK"], env["PEER_AGENT_INDEX"]
+    elif t.kind is Kind.LWS:
+        env.update(
+            LWS_LEADER_ADDRESS=t.display(0), LWS_GROUP_SIZE=str(t.peers), LWS_WORKER_INDEX=rank
+        )
+    elif t.kind is Kind.TRAINER:
+        env.update(PET_MASTER_ADDR=t.display(0), PET_NNODES=str(t.peers), PET_NODE_RANK=rank)
+    return env
 
 
 def _hostfile(config: Config) -> str:
-    t, slots = config.topology, config.outputs.slots
-    suffix = f" slots={slots}" if slots else ""
+    t, slots, form = config.topology, config.outputs.slots, config.outputs.hostfile_format
+    suffix = ""
+    if slots and form is HostfileFormat.OPENMPI:
+        suffix = f" slots={slots}"
+    elif slots and form is HostfileFormat.MPICH:
+        suffix = f":{slots}"
     return "".join(f"{t.display(i)}{suffix}\n" for i in t.indices)
 
 
@@ -76,7 +97,7 @@ def _write_atomically(path: Path, text: str) -> None:
 def write_outputs(config: Config, outcome: Outcome) -> list[Path]:
     """Write every requested file; returns the paths written."""
     out = config.outputs
-    renderers: list[tuple[Path | None, Callable[[], str]]] = [
+    renderers: list[tuple[PurePath | None, Callable[[], str]]] = [
         (out.hostfile, lambda: _hostfile(config)),
         (out.env_file, lambda: _env_file(config)),
         (out.peers_json, lambda: _peers_json(config, outcome)),
@@ -85,6 +106,7 @@ def write_outputs(config: Config, outcome: Outcome) -> list[Path]:
     for path, render in renderers:
         if path is None:
             continue
+        path = Path(path)
         try:
             _write_atomically(path, render())
         except OSError as exc:

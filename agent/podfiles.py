@@ -1,13 +1,52 @@
-"""Parsers for the files kubelet writes into a pod: ``/etc/hosts`` and ``/etc/resolv.conf``.
+"""What the pod's files say: the facts ``agent.podfacts`` gathers, and parsers for the files
+kubelet writes into a pod (``/etc/hosts``, ``/etc/resolv.conf``).
 
 Pure: they take the text, never the path.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-__all__ = ["HostsEntry", "ResolvConf", "find_fqdn_entry", "parse_resolv_conf"]
+__all__ = [
+    "FileRead",
+    "HostsEntry",
+    "PodFacts",
+    "ResolvConf",
+    "find_fqdn_entry",
+    "parse_resolv_conf",
+]
+
+
+@dataclass(frozen=True)
+class FileRead:
+    """A file named by an option: its bytes and mode, or why it could not be read."""
+
+    data: bytes | None = None
+    mode: int | None = None
+    error: str = "No such file or directory"
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """Everything configuration needs from the pod, read once by ``agent.podfacts``.
+
+    Tests build it by hand; ``files`` holds the files options name (token, ``--peers-from``),
+    ``missing_dirs`` the output files' directories that do not exist.
+    """
+
+    hostname: str = ""
+    hosts: str = ""
+    resolv_conf: str = ""
+    sa_namespace: str = ""
+    # Not in repr: they hold PEER_AGENT_TOKEN and the token file's bytes.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    files: Mapping[str, FileRead] = field(default_factory=dict, repr=False)
+    missing_dirs: frozenset[str] = frozenset()
+
+    def file(self, path: str) -> FileRead:
+        return self.files.get(path, FileRead())
 
 
 @dataclass(frozen=True)

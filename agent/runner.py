@@ -69,7 +69,9 @@ INSTANCE = f"{time.time_ns():016x}{os.urandom(4).hex()}"
 
 def identity_of(config: Config) -> Identity:
     t = config.topology
-    return Identity(t.job, config.job_uid, t.index, t.peers, config.port, INSTANCE)
+    # A pod that is not one of the peers (a launcher) states N: no peer's index.
+    index = t.peers if t.index is None else t.index
+    return Identity(t.job, config.job_uid, index, t.peers, config.port, INSTANCE)
 
 
 def _check_probe(config: Config) -> None:

@@ -1,15 +1,39 @@
-"""Who the peers are: names derived from the job, service, namespace and cluster domain.
+"""Who the peers are: N names, this pod's position among them, and the Service to ask.
 
-Pure: no I/O. Peer names are absolute (trailing dot) so that each costs one DNS query instead of
-a walk down the ``ndots:5`` search list.
+Pure: no I/O. One frozen :class:`Topology` for every framework, with a small *naming* value per
+controller (how peer ``i``'s hostname is spelled), because what differs between Indexed Jobs,
+JobSet, LeaderWorkerSet, Kubeflow Trainer and a launcher's hostfile is only that spelling, the
+Service and whether this pod is among the peers; everything the core reads (``peers``, ``index``,
+``job``, ``fqdn(i)``, ``service_fqdn``) means the same for all of them.
+
+- :class:`Suffixed` ``<prefix>-<i>``: an Indexed Job (prefix = Job name), a Trainer's node Job.
+- :class:`LeaderWorkers` ``<prefix>`` then ``<prefix>-<i>``: one LeaderWorkerSet group.
+- :class:`JobSetGrid` ``<jobset>-<rjob>-<jobIdx>-<podIdx>`` over listed replicatedJobs, in order.
+- :class:`Listed`: names as a hostfile gives them (already absolute), for one-sided waits.
+
+Peer names are absolute (trailing dot) so that each costs one DNS query instead of a walk down the
+``ndots:5`` search list. ``index`` is ``None`` when this pod is not one of the peers (a launcher
+waiting for its workers): the core then only reaches them, with no barrier of its own.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-__all__ = ["Topology", "is_dns_label", "is_dns_subdomain"]
+__all__ = [
+    "JobSetGrid",
+    "Kind",
+    "LeaderWorkers",
+    "Listed",
+    "Naming",
+    "ReplicatedJob",
+    "Suffixed",
+    "Topology",
+    "is_dns_label",
+    "is_dns_subdomain",
+]
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -23,38 +47,133 @@ def is_dns_subdomain(text: str) -> bool:
     return 0 < len(text) <= 253 and all(is_dns_label(part) for part in text.split("."))
 
 
+class Kind(StrEnum):
+    """Which controller made the pods (``--topology``)."""
+
+    INDEXED_JOB = "indexed-job"
+    JOBSET = "jobset"
+    LWS = "lws"
+    TRAINER = "trainer"
+    HOSTFILE = "hostfile"
+
+
+@dataclass(frozen=True)
+class Suffixed:
+    """``<prefix>-<i>``: the Job controller's hostname for completion index ``i``."""
+
+    prefix: str
+
+    def hostname(self, i: int) -> str:
+        return f"{self.prefix}-{i}"
+
+
+@dataclass(frozen=True)
+class LeaderWorkers:
+    """A LeaderWorkerSet group: the leader ``<lws>-<g>`` is 0, worker ``w`` is ``<lws>-<g>-<w>``."""
+
+    prefix: str
+
+    def hostname(self, i: int) -> str:
+        return self.prefix if i == 0 else f"{self.prefix}-{i}"
+
+
+@dataclass(frozen=True)
+class ReplicatedJob:
+    """One ``spec.replicatedJobs[]`` entry: ``replicas`` child Jobs of ``pods`` pods each."""
+
+    name: str
+    replicas: int
+    pods: int
+
+    @property
+    def size(self) -> int:
+        return self.replicas * self.pods
+
+
+@dataclass(frozen=True)
+class JobSetGrid:
+    """JobSet's ``<jobset>-<rjob>-<jobIdx>-<podIdx>``; rank runs through ``jobs`` in order."""
+
+    jobset: str
+    jobs: tuple[ReplicatedJob, ...]
+
+    def hostname(self, i: int) -> str:
+        for job in self.jobs:
+            if i < job.size:
+                return f"{self.jobset}-{job.name}-{i // job.pods}-{i % job.pods}"
+            i -= job.size
+        raise IndexError(i)
+
+    def rank(self, name: str, job_index: int, pod_index: int) -> int:
+        """The global position of pod ``pod_index`` of child Job ``job_index`` of ``name``."""
+        offset = 0
+        for job in self.jobs:
+            if job.name == name:
+                return offset + job_index * job.pods + pod_index
+            offset += job.size
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Names taken from a file, each absolute without the trailing dot."""
+
+    names: tuple[str, ...]
+
+    def hostname(self, i: int) -> str:
+        return self.names[i].split(".", 1)[0]
+
+
+Naming = Suffixed | LeaderWorkers | JobSetGrid | Listed
+
+
 @dataclass(frozen=True, kw_only=True)
 class Topology:
-    """The Job's pods as DNS sees them; ``index`` is this pod."""
+    """The peers as DNS sees them; ``index`` is this pod (None: not one of them)."""
 
+    kind: Kind
+    #: the identity every pod of one barrier shares (their hello carries it)
     job: str
-    service: str
+    naming: Naming
+    #: the headless Service the peers are published in; None when there is no one Service
+    service: str | None
     namespace: str
     zone: str
     peers: int
-    index: int
+    index: int | None
+    #: why ``--topology auto`` chose ``kind`` (or that it was given), for the start line
+    reason: str = ""
 
     def hostname(self, i: int) -> str:
-        return f"{self.job}-{i}"
-
-    @property
-    def domain(self) -> str:
-        """``<service>.<namespace>.svc.<zone>`` without the trailing dot."""
-        return f"{self.service}.{self.namespace}.svc.{self.zone}"
-
-    @property
-    def service_fqdn(self) -> str:
-        """The headless Service's own name: one A record per published pod."""
-        return f"{self.domain}."
-
-    def fqdn(self, i: int) -> str:
-        """The absolute DNS name of peer ``i`` (trailing dot)."""
-        return f"{self.hostname(i)}.{self.domain}."
+        return self.naming.hostname(i)
 
     def display(self, i: int) -> str:
         """The name users see in logs and output files (no trailing dot)."""
+        if isinstance(self.naming, Listed):
+            return self.naming.names[i]
         return f"{self.hostname(i)}.{self.domain}"
+
+    def fqdn(self, i: int) -> str:
+        """The absolute DNS name of peer ``i`` (trailing dot)."""
+        return f"{self.display(i)}."
+
+    @property
+    def domain(self) -> str:
+        """``<service>.<namespace>.svc.<zone>`` (no trailing dot); without a Service, the
+        namespace's ``<namespace>.svc.<zone>``."""
+        base = f"{self.namespace}.svc.{self.zone}"
+        return f"{self.service}.{base}" if self.service else base
+
+    @property
+    def service_fqdn(self) -> str | None:
+        """The headless Service's own name: one A record per published pod (bulk discovery)."""
+        return f"{self.domain}." if self.service else None
 
     @property
     def indices(self) -> range:
         return range(self.peers)
+
+    def describe(self) -> str:
+        """Which topology and why, for the start line and doctor:
+        ``jobset (PEER_AGENT_REPLICATED_JOBS is set)``."""
+        return f"{self.kind}" + (f" ({self.reason})" if self.reason else "")

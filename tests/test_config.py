@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from agent.config import PodFacts, build_config, load_config, parse_duration, parse_host_port
 from agent.errors import ConfigError
+from agent.podfacts import read_pod_facts
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -35,7 +37,6 @@ def test_a_pod_needs_only_the_peer_count() -> None:
     )
     assert t.fqdn(2) == "example-job-2.headless-svc.team-a.svc.cluster.local."
     assert t.display(0) == "example-job-0.headless-svc.team-a.svc.cluster.local"
-    assert t.srv_name == "_peer-agent._tcp.headless-svc.team-a.svc.cluster.local."
     assert config.resolv.nameservers == ("10.96.0.10",)
     assert config.resolv.ndots == 5
     assert config.timeout == 600.0 and config.barrier == "all" and config.port == 29300
@@ -143,8 +144,10 @@ BAD = [
 
 @pytest.mark.parametrize(("values", "expected"), BAD)
 def test_bad_input_names_flag_and_variable(values: dict[str, str], expected: list[str]) -> None:
+    read = read_pod_facts(values, environ={})  # the files and directories the values name
+    facts = replace(POD, files=read.files, missing_dirs=read.missing_dirs)
     with pytest.raises(ConfigError) as info:
-        build_config("wait", {"peers": "3", "index": "1", **values}, POD)
+        build_config("wait", {"peers": "3", "index": "1", **values}, facts)
     text = "\n".join(info.value.problems)
     for fragment in expected:
         assert fragment in text
@@ -176,14 +179,16 @@ def test_hostname_without_index_suffix_is_explained() -> None:
 
 def test_flags_win_over_variables() -> None:
     env = {"PEER_AGENT_PEERS": "5", "JOB_COMPLETION_INDEX": "1", "PEER_AGENT_PORT": "1234"}
-    config = load_config("wait", {"peers": "4", "port": None}, environ=env, facts=POD)
+    config = load_config("wait", {"peers": "4", "port": None}, replace(POD, environ=env))
     assert config.topology.peers == 4 and config.port == 1234
 
 
 def test_token_file_is_read_and_stripped(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text("s3cret\n")
-    config = build_config("wait", {"peers": "2", "index": "1", "token_file": str(secret)}, POD)
+    values = {"peers": "2", "index": "1", "token_file": str(secret)}
+    facts = replace(read_pod_facts(values, environ={}), hostname=POD.hostname, hosts=POD.hosts)
+    config = build_config("wait", values, facts)
     assert config.token == b"s3cret"
     assert "s3cret" not in repr(config)
 

@@ -12,7 +12,6 @@ import contextlib
 import ipaddress
 import os
 import string
-from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -29,7 +28,7 @@ from agent.config import (
 )
 from agent.errors import ConfigError
 from agent.options import OPTIONS
-from agent.podfiles import find_fqdn_entry, parse_resolv_conf
+from agent.podfiles import FileRead, find_fqdn_entry, parse_resolv_conf
 
 pytestmark = pytest.mark.timeout(60)
 FUZZ = settings(
@@ -110,15 +109,6 @@ _hosts = st.lists(_hosts_line, max_size=6).map("\n".join)
 _resolv = st.lists(_resolv_line, max_size=6).map("\n".join)
 
 
-def _token_reader(outcome: bytes | None) -> Callable[[str], bytes]:
-    def read(path: str) -> bytes:
-        if outcome is None:
-            raise PermissionError(13, "Permission denied", path)
-        return outcome
-
-    return read
-
-
 @FUZZ
 @given(
     command=st.sampled_from(["wait", "run", "sidecar", "doctor"]),
@@ -156,9 +146,16 @@ def test_any_configuration_is_a_config_or_a_config_error(
     sa_namespace: str,
     token: bytes | None,
 ) -> None:
-    facts = PodFacts(hostname=hostname, hosts=hosts, resolv_conf=resolv, sa_namespace=sa_namespace)
+    path = values.get("token_file", "")
+    facts = PodFacts(
+        hostname=hostname,
+        hosts=hosts,
+        resolv_conf=resolv,
+        sa_namespace=sa_namespace,
+        files={path: FileRead(error="Permission denied") if token is None else FileRead(token)},
+    )
     try:
-        config = build_config(command, values, facts, read_token_file=_token_reader(token))
+        config = build_config(command, values, facts)
     except ConfigError as error:
         assert error.problems
         for problem in error.problems:  # each names its flag and variable (or the unknown ones)

@@ -11,6 +11,7 @@ import secrets
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -18,9 +19,10 @@ import anyio.abc
 import pytest
 
 from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
-from agent.config import Config, PodFacts, build_config
+from agent.config import Config, build_config
 from agent.errors import WireError
 from agent.handshake import proof_for, proof_ok
+from agent.podfacts import read_pod_facts
 from agent.runner import identity_of, serve_and_wait
 from agent.wire import Hello, Identity, Message, Proof, Refuse, decode, encode
 from tests.faults.conftest import (
@@ -131,7 +133,9 @@ def test_a_world_readable_token_file_is_warned_about(
     path.write_bytes(TOKEN)
     path.chmod(mode)
     values = {"peers": "1", "index": "0", "service": "s", "namespace": "n"}
-    config = build_config("wait", {**values, "token_file": str(path)}, PodFacts(hostname="a-0"))
+    values = {**values, "token_file": str(path)}
+    facts = replace(read_pod_facts(values, environ={}), hostname="a-0", hosts="")
+    config = build_config("wait", values, facts)
     assert config.token == TOKEN
     text = " ".join(config.warnings)
     assert ("readable by every user" in text and "defaultMode: 0400" in text) == warned

@@ -170,7 +170,12 @@ class Cluster:
                 pull_delays=pull_delays,
             )
             if service is not None:
-                run.endpoints = Endpoints(self.dns, service, job, self.options.publish_delay)
+                # One Service's endpoints span every Job whose pods it selects (a JobSet's
+                # child Jobs, LWS groups, an MPIJob's launcher and workers).
+                run.endpoints = next(
+                    (r.endpoints for r in (*self.jobs, *runs) if r.service == service),
+                    None,
+                ) or Endpoints(self.dns, service, job, self.options.publish_delay)
             # Pods are made before the controller knows the run, so it cannot double-start an
             # index; they start once it does, so their first change is observed.
             pods = make_pods(run, self.net, run.pending_indices(), self._on_change)

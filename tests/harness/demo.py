@@ -2,6 +2,8 @@
 
     python -m tests.harness.demo            # k8s/examples/seed: peer-agent as the entrypoint
     python -m tests.harness.demo --seed     # the seed's own bash ping loop, unchanged
+    python -m tests.harness.demo --topology jobset|lws|trainer|mpi|volcano
+                                            # k8s/examples/<framework>, its last pod 3 s late
 
 Prints what kubectl would (apply, wait, get pods, logs of every pod) and exits 0 when every pod
 Succeeded. Needs root (network namespaces); everything it creates is removed on exit.
@@ -15,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from tests.harness import leftovers, workload
@@ -27,6 +30,15 @@ AGENT_EXAMPLE = REPO / "k8s" / "examples" / "seed"
 FALLBACK_EXAMPLE = Path(__file__).parent / "workloads" / "seed-peer-agent.yaml"
 SEED_EXAMPLE = Path(__file__).parent / "workloads" / "seed.yaml"
 JOB_TIMEOUT = 120.0
+# framework -> (example, the Job whose last pod comes late, Jobs whose pods serve for ever)
+FRAMEWORKS = {
+    "jobset": ("jobset/jobset.yaml", "train-workers-1", ()),
+    "lws": ("lws/leaderworkerset.yaml", "vllm-1", ("vllm-0", "vllm-1")),
+    "trainer": ("trainer/trainjob.yaml", "mnist-node-0", ()),
+    "mpi": ("mpi-operator/mpijob.yaml", "pi-worker", ("pi-worker",)),
+    "volcano": ("volcano/vcjob.yaml", "vj-worker", ()),
+}
+LATE = 3.0  # the framework demos start one pod this late, to show the others wait for it
 
 
 def _age(since: float | None) -> str:
@@ -46,6 +58,19 @@ def _get_pods(run: JobRun) -> str:
     )
 
 
+def _settled(run: JobRun, *, serving: bool) -> str:
+    """Complete (every pod Succeeded), Failed, or for pods that serve for ever (an LWS server,
+    an MPI worker's sshd) Serving: every pod Ready, its peer-agent init container (if any)
+    passed."""
+    if run.status in ("Complete", "Failed"):
+        return run.status
+    pods = [run.pod(i) for i in range(run.job.completions) if i in run.pods]
+    passed = all(p.ready and p.exit_codes.get("peer-agent", 0) == 0 for p in pods)
+    if serving and len(pods) == run.job.completions and passed:
+        return "Serving"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", action="store_true", help="run the seed's bash script as is")
@@ -55,11 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         default=2.0,
         help="seconds between a pod change and DNS showing it (EndpointSlice lag; default 2)",
     )
+    parser.add_argument("--topology", choices=sorted(FRAMEWORKS), help="a framework's example")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("demo: needs root (it builds pods out of network namespaces)", file=sys.stderr)
         return 2
-    if args.seed:
+    if args.topology:
+        source = REPO / "k8s" / "examples" / FRAMEWORKS[args.topology][0]
+    elif args.seed:
         source = SEED_EXAMPLE
     else:
         # k8s/ is a kustomization: rendering it needs kubectl (make deps installs it).
@@ -81,14 +109,28 @@ def main(argv: list[str] | None = None) -> int:
             for svc in wl.services:
                 print(f"service/{svc.name} created")
             started = time.monotonic()
-            runs = cluster.apply(wl)
+            serving: tuple[str, ...] = ()
+            if args.topology:  # one Job's last pod comes late
+                serving = FRAMEWORKS[args.topology][2]
+                late = next(j for j in wl.jobs if j.name == FRAMEWORKS[args.topology][1])
+                early = cluster.apply(replace(wl, jobs=tuple(j for j in wl.jobs if j != late)))
+                runs = early + cluster.apply(
+                    replace(wl, jobs=(late,)), start_delays={late.completions - 1: LATE}
+                )
+            else:
+                runs = cluster.apply(wl)
             for run in runs:
                 print(f"job.batch/{run.job.name} created")
             ok = True
             for run in runs:
                 print(f"$ kubectl wait --for=condition=complete job/{run.job.name}")
                 try:
-                    status = cluster.wait_job(run, JOB_TIMEOUT)
+                    forever = run.job.name in serving
+                    status = cluster.wait_for(
+                        lambda run=run, forever=forever: _settled(run, serving=forever),
+                        JOB_TIMEOUT,
+                        f"job/{run.job.name}",
+                    )
                 except TimeoutError:
                     status = "Running"
                 took = time.monotonic() - started
@@ -96,11 +138,16 @@ def main(argv: list[str] | None = None) -> int:
                 print("$ kubectl get pods")
                 print(_get_pods(run))
                 for pod in sorted(run.all_pods(), key=lambda p: p.index):
+                    for init in run.job.template.init_containers if args.topology else ():
+                        print(f"$ kubectl logs {pod.name} -c {init.name}")
+                        print(cluster.logs(pod, init.name), end="")
                     print(f"$ kubectl logs {pod.name}")
                     print(cluster.logs(pod), end="")
-                ok = ok and status == "Complete"
-                ok = ok and all(p.phase == SUCCEEDED for p in run.all_pods())
-        print("all pods Succeeded" if ok else "NOT all pods Succeeded")
+                ok = ok and status in ("Complete", "Serving")
+        if args.topology:
+            print("every barrier passed" if ok else "NOT every barrier passed")
+        else:
+            print("all pods Succeeded" if ok else "NOT all pods Succeeded")
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)

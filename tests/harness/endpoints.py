@@ -97,7 +97,7 @@ class Endpoints:
             records.setdefault(fqdn, []).append(f"A {pod.address}")
             records.setdefault(f"{self.domain}.", []).append(f"A {pod.address}")
             for port in self.service.ports:
-                number = _target_port(port.target_port, self.job)
+                number = _target_port(port.target_port, pod.spec.job)
                 if port.name and number is not None:
                     srv = f"_{port.name}._{port.protocol.lower()}.{self.domain}."
                     records.setdefault(srv, []).append(f"SRV 0 100 {number} {fqdn}")

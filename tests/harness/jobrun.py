@@ -174,6 +174,9 @@ def _field_values(run: JobRun, name: str, index: int, address: str) -> dict[str,
         "batch.kubernetes.io/job-completion-index": str(index),
     }
     annotations = {"batch.kubernetes.io/job-completion-index": str(index)}
+    annotations |= dict(job.annotations)
+    if job.index_label is not None:
+        labels[job.index_label] = str(index)
     values = {
         "metadata.name": name,
         "metadata.namespace": job.namespace,
@@ -205,7 +208,7 @@ def make_pods(
     for index, name, pod_net in zip(indices, names, nets, strict=True):
         for key, value in sysctls.items():
             write_sysctl(pod_net.netns, key, value)
-        hostname = f"{job.name}-{index}"
+        hostname = job.hostname(index)
         etc = net.etc_dir(pod_net)
         (etc / "hosts").write_text(
             kubelet_files.hosts(
@@ -229,12 +232,17 @@ def make_pods(
             path.mkdir(parents=True, exist_ok=True)
             os.chmod(path, 0o777)  # emptyDir is world-writable, as kubelet makes it
             volumes[volume] = path
-        env = {
-            "PATH": f"{run.shim_dir}:{BASE_PATH}",
-            "HOSTNAME": hostname,
-            "HOME": "/root",
-            "JOB_COMPLETION_INDEX": str(index),
-        }
+        for volume, files in template.files:  # a ConfigMap: read-only for the pod
+            path = poddir / "volumes" / volume
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o755)
+            for file_name, content in files:
+                (path / file_name).write_text(content)
+                (path / file_name).chmod(0o444)
+            volumes[volume] = path
+        env = {"PATH": f"{run.shim_dir}:{BASE_PATH}", "HOSTNAME": hostname, "HOME": "/root"}
+        if job.completion_index_env:
+            env["JOB_COMPLETION_INDEX"] = str(index)
         spec = PodSpec(
             name=name,
             job=job,

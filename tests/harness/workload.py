@@ -93,6 +93,9 @@ class PodTemplate:
     security: Security
     labels: tuple[tuple[str, str], ...]
     volumes: tuple[str, ...]  # emptyDir names
+    # ConfigMap volumes a controller adds (MPI Operator's hostfile, Volcano's host lists):
+    # (volume name, ((file name, content), ...))
+    files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,14 @@ class Job:
     pod_replacement_policy: str
     backoff_limit: int | None  # None: not in the manifest
     template: PodTemplate
+    # How other controllers' pods differ from an Indexed Job's (tests/harness/frameworks.py):
+    hostnames: tuple[str, ...] = ()  # per index; empty: <job>-<index>
+    completion_index_env: bool = True  # JOB_COMPLETION_INDEX (Indexed Jobs only)
+    index_label: str | None = None  # a pod label holding the index (LWS's worker-index)
+    annotations: tuple[tuple[str, str], ...] = ()  # pod annotations (for the Downward API)
+
+    def hostname(self, index: int) -> str:
+        return self.hostnames[index] if self.hostnames else f"{self.name}-{index}"
 
 
 @dataclass(frozen=True)
@@ -290,13 +301,23 @@ def _secret(doc: Doc) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 
 def parse(text: str) -> Workload:
-    """The Services, Indexed Jobs and Secrets of a multi-document YAML stream."""
+    """The Services, Indexed Jobs and Secrets of a multi-document YAML stream; a framework's
+    resources (JobSet, LeaderWorkerSet, TrainJob, MPIJob, Volcano Job) become the Services and
+    Jobs their controllers would make."""
+    from tests.harness import frameworks  # it builds on this module's parsers
+
     docs = [d for d in yaml.safe_load_all(text) if d]
+    services, jobs = frameworks.translate(docs)
     return Workload(
-        services=tuple(_service(d) for d in docs if d.get("kind") == "Service"),
-        jobs=tuple(_job(d) for d in docs if d.get("kind") == "Job"),
+        services=tuple(_service(d) for d in docs if d.get("kind") == "Service") + services,
+        jobs=tuple(_job(d) for d in docs if is_batch_job(d)) + jobs,
         secrets=tuple(_secret(d) for d in docs if d.get("kind") == "Secret"),
     )
+
+
+def is_batch_job(doc: Doc) -> bool:
+    """A batch/v1 Job (Volcano's Job has the same kind in another group)."""
+    return doc.get("kind") == "Job" and str(doc.get("apiVersion", "batch/v1")) == "batch/v1"
 
 
 def load(path: Path) -> Workload:

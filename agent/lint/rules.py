@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from agent.lint_agent import AgentUse, agent_use
+from agent.lint.agent_use import AgentUse, agent_use
 from agent.topology import is_dns_label
 
 __all__ = ["Finding", "lint_objects"]
@@ -64,7 +64,8 @@ def lint_objects(objects: Sequence[tuple[str, Obj]]) -> list[Finding]:
     services = [(file, obj) for file, obj in objects if obj.get("kind") == "Service"]
     findings: list[Finding] = []
     for file, obj in objects:
-        if obj.get("kind") == "Job":
+        # Volcano's Job shares the kind; agent.lint.frameworks checks it.
+        if obj.get("kind") == "Job" and obj.get("apiVersion", "batch/v1") == "batch/v1":
             findings.extend(_check_job(file, obj, services))
     # A Service shared by several Jobs would otherwise be reported once per Job.
     return list(dict.fromkeys(findings))

@@ -1,6 +1,7 @@
 """How a container runs peer-agent, as far as its manifest tells (for `peer-agent lint`).
 
-A container runs the agent when its argv (the image's entrypoint when the image is peer-agent
+A container runs the agent when it sets ``PEER_AGENT_*`` variables (a workload image may bundle
+the zipapp), or when its argv (the image's entrypoint when the image is peer-agent
 and no command is given, else command + args, else a `sh -c` script among them) contains
 `peer-agent`, `peer-agent.pyz` or `python -m agent`, followed by a subcommand that joins the
 barrier. Copying the zipapp (`cp /opt/peer-agent/peer-agent.pyz ...`) is not running it.
@@ -23,23 +24,43 @@ SUBCOMMANDS = frozenset({"run", "wait", "sidecar", "doctor"})
 class AgentUse:
     """The subcommand and the literal settings lint checks; the ``*_field`` say where they are."""
 
-    subcommand: str
+    subcommand: str  # "" when only PEER_AGENT_* variables show it (an image bundling the agent)
     peers: str | None
     peers_field: str
     #: PEER_AGENT_PEERS comes from valueFrom: present, but unknowable without the cluster.
     peers_dynamic: bool
     probe: str | None
     probe_field: str
+    opts: tuple[str, ...] = ()
+    env: tuple[tuple[str, dict[Any, Any]], ...] = ()
+
+    def setting(self, flag: str, variable: str) -> tuple[str | None, str]:
+        """The literal value of an option (the flag wins) and where it is; None when unset or
+        not literal (valueFrom)."""
+        value = _option(self.opts, flag)
+        if value is not None:
+            return value, "args"
+        return _env_value(dict(self.env).get(variable))[0], f"env[{variable}]"
+
+    def field_path(self, variable: str) -> str | None:
+        """The Downward API fieldPath a variable is taken from, if it is."""
+        ref = _map(_map(dict(self.env).get(variable)).get("valueFrom")).get("fieldRef")
+        path = _map(ref).get("fieldPath")
+        return path if isinstance(path, str) else None
 
 
 def agent_use(container: dict[Any, Any]) -> AgentUse | None:
+    env = {
+        e["name"]: e
+        for e in _list(container.get("env"))
+        if isinstance(e, dict) and isinstance(e.get("name"), str)  # `name: []` is not a name
+    }
     found = _invocation(container)
+    if found is None and any(str(name).startswith("PEER_AGENT_") for name in env):
+        found = "", []  # a workload image that bundles the zipapp and is configured for it
     if found is None:
         return None
     subcommand, opts = found
-    env = {
-        e.get("name"): e for e in (x for x in _list(container.get("env")) if isinstance(x, dict))
-    }
     peers, peers_field = _option(opts, "--peers"), "args"
     peers_dynamic = False
     if peers is None:
@@ -49,11 +70,24 @@ def agent_use(container: dict[Any, Any]) -> AgentUse | None:
     if probe is None:
         probe, _ = _env_value(env.get("PEER_AGENT_PROBE"))
         probe_field = "env[PEER_AGENT_PROBE]"
-    return AgentUse(subcommand, peers, peers_field, peers_dynamic, probe, probe_field)
+    return AgentUse(
+        subcommand,
+        peers,
+        peers_field,
+        peers_dynamic,
+        probe,
+        probe_field,
+        tuple(opts),
+        tuple((str(k), v) for k, v in env.items()),
+    )
 
 
 def _list(x: object) -> list[Any]:
     return x if isinstance(x, list) else []
+
+
+def _map(x: object) -> dict[Any, Any]:
+    return x if isinstance(x, dict) else {}
 
 
 def _words(x: object) -> list[str]:

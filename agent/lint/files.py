@@ -1,6 +1,6 @@
 """`peer-agent lint`: the wiring mistakes in a user's Job and Service YAML, before `kubectl apply`.
 
-Reading files is here; the rules are in :mod:`agent.lint_rules`. PyYAML is an optional extra
+Reading files is here; the rules are in :mod:`agent.lint.rules`. PyYAML is an optional extra
 (``peer-agent[lint]``) imported only when YAML is read, so the agent itself runs without it.
 Everything this module raises on purpose is a :class:`LintInputError` (exit code 2); findings are
 returned, never raised.
@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 from agent.errors import PeerAgentError
 from agent.exitcodes import ExitCode
-from agent.lint_rules import Finding, lint_objects
+from agent.lint.frameworks import FRAMEWORK_KINDS, lint_all
+from agent.lint.rules import Finding
 
 __all__ = ["Finding", "LintInputError", "format_finding", "lint_documents", "lint_paths"]
 
@@ -32,7 +33,7 @@ class LintInputError(PeerAgentError):
 
 def lint_documents(docs: Iterable[object], *, source: str) -> list[Finding]:
     """Check already-parsed YAML documents (anything that is not a mapping is ignored)."""
-    return lint_objects(list(_objects(docs, source)))
+    return lint_all(list(_objects(docs, source)))
 
 
 def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
@@ -47,13 +48,21 @@ def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
     objects: list[tuple[str, dict[str, Any]]] = []
     for name, text in _read_all(paths, stdin):
         objects.extend(_objects(_parse(text, name), name))
-    if not any(obj.get("kind") in ("Job", "Service") for _, obj in objects):
+    if not any(_checked(obj) for _, obj in objects):
         shown = ", ".join(paths)
         raise LintInputError(
-            f"no Job or Service found in {shown}; for a kustomization, render it first: "
+            f"no Job or Service (nor JobSet, LeaderWorkerSet, TrainJob, MPIJob, Volcano Job) "
+            f"found in {shown}; for a kustomization, render it first: "
             "kubectl kustomize DIR | peer-agent lint -"
         )
-    return lint_objects(objects)
+    return lint_all(objects)
+
+
+def _checked(obj: dict[str, Any]) -> bool:
+    kind, group = obj.get("kind"), str(obj.get("apiVersion", "")).split("/")[0]
+    if not isinstance(kind, str):  # a user's YAML: `kind: []` is text, not a crash
+        return False
+    return kind in ("Job", "Service") or (kind, group) in FRAMEWORK_KINDS
 
 
 def format_finding(f: Finding) -> str:
