@@ -13,6 +13,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -270,6 +271,19 @@ def agent_argv(job: Job, command: str, i: int, *extra: str) -> list[str]:
         *(["--job-uid", job.uid] if job.uid else []),
         *extra,
     ]
+
+
+def wait_port(job: Job, i: int, timeout: float = 10.0) -> None:
+    """Until pod ``i``'s agent accepts connections (it has just been started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((job.address(i), job.port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @pytest.fixture
