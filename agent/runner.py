@@ -7,6 +7,7 @@ effects (resolver, clock, randomness) are injected with real defaults.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -22,16 +23,18 @@ import agent.loop
 from agent import listener
 from agent.barrier import Aborted, Coordinator, Member, Released
 from agent.config import Config
-from agent.contacts import Attempted, Contacts, Posted
+from agent.contacts import AddressProbed, Attempted, Contacts, Posted
 from agent.errors import BarrierAborted, ConfigError
 from agent.events import Event, Reporter
 from agent.icmp import open_icmp_socket
 from agent.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.loop import Loop
 from agent.probequeue import ProbeQueue
+from agent.probes import ProbeResult
 from agent.reach import Reach
 from agent.resolver import Resolution, Resolver
 from agent.status import Outcome
+from agent.supervisor import Supervisor
 from agent.sweep import Sweep
 from agent.wire import Identity
 
@@ -82,8 +85,10 @@ async def serve_and_wait(
     report: Reporter,
     deps: Deps = Deps(),
     after_release: Callable[[Outcome], Awaitable[None]] | None = None,
+    supervisor: Supervisor | None = None,
 ) -> Outcome:
     """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
+    ``supervisor`` (default: one reporting to ``report``) catches bugs in connection handlers.
 
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
@@ -96,8 +101,9 @@ async def serve_and_wait(
             resolve = Resolver(servers).addresses
         except ValueError as exc:
             raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+    supervisor = supervisor or Supervisor(report)
     with _listen(config) as port:
-        return await _serve(config, port, resolve, report, deps, after_release)
+        return await _serve(config, port, resolve, report, deps, after_release, supervisor)
 
 
 async def _serve(
@@ -107,6 +113,7 @@ async def _serve(
     report: Reporter,
     deps: Deps,
     after_release: Callable[[Outcome], Awaitable[None]] | None,
+    supervisor: Supervisor,
 ) -> Outcome:
     send: MemoryObjectSendStream[Posted]
     receive: MemoryObjectReceiveStream[Posted]
@@ -149,9 +156,19 @@ async def _serve(
             coordinates=loop.coordinator is not None,
         )
         loop.probes = ProbeQueue(
-            tg, loop.contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
+            tg,
+            loop.contacts.probe_address,
+            workers=MAX_IN_FLIGHT,
+            push_reserve=PUSH_RESERVE,
+            supervisor=supervisor,
+            # the address gets a result, or the sweep would wait for it forever
+            gave_up=lambda address: send.send_nowait(
+                AddressProbed(address, ProbeResult("probe failed with a bug (reported)"))
+            ),
         )
-        tg.start_soon(listener.serve, port, loop.contacts.serve)
+        tg.start_soon(
+            functools.partial(listener.serve, supervisor=supervisor), port, loop.contacts.serve
+        )
         t = config.topology
         report(
             Event(

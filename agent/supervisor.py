@@ -4,7 +4,8 @@ A handler that raises anything unexpected (an ``Exception``: never a cancellatio
 ``BaseException`` on every backend, nor ``KeyboardInterrupt``/``SystemExit``) is a bug. The
 supervisor closes that one connection, counts the bug, reports it with the peer's address and
 where it was raised (at most one line per ``every`` seconds; the ones not shown are counted in
-the next), and the agent lives on. ``bugs`` is reported at exit.
+the next), and the agent lives on. ``bugs`` is reported at exit. A failure of the system, not of
+the code (``accept()`` out of descriptors), is reported the same way, not counted as a bug.
 
 Use::
 
@@ -44,20 +45,33 @@ class Supervisor:
         every: float = 5.0,
     ) -> None:
         self._report, self._clock, self._every = report, clock, every
-        self._shown_at = -math.inf
-        self._unshown = 0
+        #: per kind of line: when one was last shown, how many were not shown since
+        self._shown: dict[str, tuple[float, int]] = {}
         #: handler bugs caught so far (each closed only its own connection)
         self.bugs = 0
+
+    def _due(self, line: str) -> str | None:
+        """None when a ``line`` was shown less than ``every`` seconds ago (this one is
+        counted), else what to add to it about those not shown."""
+        now = self._clock()
+        shown_at, unshown = self._shown.get(line, (-math.inf, 0))
+        if now < shown_at + self._every:
+            self._shown[line] = (shown_at, unshown + 1)
+            return None
+        self._shown[line] = (now, 0)
+        return f" (and {unshown} more since the last)" if unshown else ""
+
+    def failure(self, what: str, exc: OSError) -> None:
+        """Report that ``what`` failed for want of a system resource; the caller retries."""
+        if (more := self._due("failure")) is not None:
+            error = printable(exc.strerror or str(exc))
+            self._report(Event("failure", f"{what} failed: {error}; retrying{more}"))
 
     def bug(self, kind: str, peer: str, exc: Exception) -> None:
         """Count and report one bug in a ``kind`` handler serving ``peer`` (an address)."""
         self.bugs += 1
-        now = self._clock()
-        if now < self._shown_at + self._every:
-            self._unshown += 1
+        if (more := self._due("bug")) is None:
             return
-        more = f" (and {self._unshown} more since the last)" if self._unshown else ""
-        self._shown_at, self._unshown = now, 0
         where = ""
         if frames := traceback.extract_tb(exc.__traceback__):
             where = f" at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}"

@@ -181,10 +181,19 @@ def released(pods: list[Pod]) -> bool:
 class AgentProcess:
     """``python -m agent`` with its stderr read by a thread, each line timestamped."""
 
-    def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, **popen: Any):
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        python_args: list[str] | None = None,
+        **popen: Any,
+    ):
+        """``python_args`` instead of ``-m agent``: e.g. ``-c`` a script that patches, then runs
+        ``agent.cli.main``."""
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", *argv],
+            [sys.executable, *(python_args or ["-m", "agent"]), *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -5,6 +5,7 @@ processes on loopback: the agent lives on, and the barrier still passes.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import socket
 import threading
@@ -138,3 +139,75 @@ def test_a_hostile_reply_to_a_probe_or_a_session_ends_no_agent(
         assert agent.finish() == 0, agent.stderr
         assert "Traceback" not in agent.stderr
     record(tries=sum(hostile.served.values()))
+
+
+# --- the health port ------------------------------------------------------------------------------
+#: (request, what the answer starts with); b"" = closed without an answer
+HTTP: dict[str, tuple[bytes, bytes]] = {
+    "HEAD /livez": (b"HEAD /livez HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 "),
+    "HEAD /readyz": (b"HEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 200 "),
+    "HEAD /nope": (b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 404 "),
+    "OPTIONS *": (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 405 "),
+    "CONNECT": (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", b"HTTP/1.1 405 "),
+    "TRACE": (b"TRACE /livez HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 405 "),
+    "unknown method": (b"BREW /livez HTTP/1.1\r\nHost: x\r\n\r\n", b"HTTP/1.1 405 "),
+    "POST with a body": (
+        b"POST /readyz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"HTTP/1.1 405 ",
+    ),
+    "Upgrade": (
+        b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        b"HTTP/1.1 200 ",
+    ),
+    "Expect: 100-continue": (
+        b"PUT /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n",
+        b"HTTP/1.1 405 ",
+    ),
+    "pipelined": (
+        b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\nHEAD /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HTTP/1.1 200 ",
+    ),
+    "chunked": (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 405 ",
+    ),
+    "HTTP/1.0": (b"GET /readyz HTTP/1.0\r\n\r\n", b"HTTP/1.1 200 "),
+    "HTTP/0.9": (b"GET /readyz\r\n\r\n", b"HTTP/1.1 400 "),
+    "no Host": (b"GET /livez HTTP/1.1\r\n\r\n", b"HTTP/1.1 400 "),
+    "oversize header": (
+        b"GET /livez HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n",
+        b"HTTP/1.1 431 ",
+    ),
+    "TLS hello": (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", b"HTTP/1.1 400 "),
+    "half-closed at once": (b"", b""),
+    "half a request": (b"GET /livez HTTP/1.1\r\nHo", b""),
+}
+
+
+def test_any_http_request_to_the_health_port_ends_no_sidecar(
+    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record
+) -> None:
+    """``HEAD /livez`` ended a sidecar (h11 LocalProtocolError: a body after HEAD). Every method,
+    Upgrade, Expect, pipelined and chunked requests, HTTP/1.0 and 0.9, an oversize header, TLS,
+    and clients that close half-way, each sent and half-closed: each gets its answer (HEAD
+    without a body) or a close, the sidecar lives on, /readyz still answers 200, and SIGTERM
+    ends it with 0."""
+    job = Job(fault_dns, 1)
+    job.publish()
+    agent = AgentProcess(agent_argv(job, "sidecar", 0))
+    processes.append(agent)
+    agent.wait_line("serving /readyz")
+    health = job.port + 1
+    for name, (request, expected) in HTTP.items():
+        answer = _say(job.address(0), health, request)
+        assert answer.startswith(expected), (name, answer[:200])
+        if name.startswith("HEAD"):
+            assert answer.endswith(b"\r\n\r\n"), (name, answer)  # no body after HEAD
+        assert agent.proc.poll() is None, (name, agent.stderr)
+    connection = http.client.HTTPConnection(job.address(0), health, timeout=5)
+    connection.request("GET", "/readyz")
+    assert connection.getresponse().status == 200
+    connection.close()
+    assert agent.stop() == 0, agent.stderr
+    assert "Traceback" not in agent.stderr and "bug" not in agent.stderr, agent.stderr
+    record(tries=len(HTTP))
