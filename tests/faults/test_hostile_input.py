@@ -14,8 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from agent.cli import _Printer
+from agent.errors import BarrierAborted
+from agent.events import Event
 from agent.runner import identity_of
-from agent.wire import Hello, encode
+from agent.wire import Hello, Identity, encode
 from tests.faults.conftest import AgentProcess, Job, Record, agent_argv, wait_port
 from tests.support.faultdns import FaultDNS
 
@@ -70,11 +73,13 @@ def test_one_line_of_type_confused_json_ends_no_agent(
 
 
 class _HostileCoordinator:
-    """Listens where pod 0 is published: answers a probe with ``line``; completes a member's
-    handshake (no token) and then sends ``line`` in the session."""
+    """Listens where pod 0 is published: answers a probe with one of ``lines``; completes a
+    member's handshake (no token), then sends one of ``lines`` in the session. Each role's
+    n-th connection gets ``lines[n % len(lines)]``; ``enough`` is set once each role has
+    had every line ``rounds`` times."""
 
-    def __init__(self, job: Job, line: bytes) -> None:
-        self.job, self.line = job, line
+    def __init__(self, job: Job, *lines: bytes, rounds: int = 2) -> None:
+        self.job, self.lines, self.rounds = job, lines, rounds
         self.served: Counter[str] = Counter()
         self.enough = threading.Event()
         self._sock = socket.create_server((job.address(0), job.port))
@@ -102,13 +107,13 @@ class _HostileCoordinator:
                 self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
-        hello = json.loads(conn.makefile("rb").readline())
-        if hello["role"] == "member":
+        role = json.loads(conn.makefile("rb").readline())["role"]
+        if role == "member":
             me = identity_of(self.job.config(0))
             conn.sendall(encode(Hello(me, "reply", "00" * 16)))
-        conn.sendall(self.line)
-        self.served[hello["role"]] += 1
-        if self.served["probe"] >= 2 and self.served["member"] >= 2:
+        conn.sendall(self.lines[self.served[role] % len(self.lines)])
+        self.served[role] += 1
+        if min(self.served["probe"], self.served["member"]) >= self.rounds * len(self.lines):
             self.enough.set()
 
 
@@ -211,3 +216,63 @@ def test_any_http_request_to_the_health_port_ends_no_sidecar(
     assert agent.stop() == 0, agent.stderr
     assert "Traceback" not in agent.stderr and "bug" not in agent.stderr, agent.stderr
     record(tries=len(HTTP))
+
+
+# --- log injection ---------------------------------------------------------------------------
+_FORGED = "peer-agent: barrier released: all peers arrived"
+
+
+def _hello_line(**identity: object) -> bytes:
+    body = json.loads(encode(Hello(Identity("example-job", "", 0, 2, 1), "reply", "00" * 16)))
+    body["identity"].update(identity)
+    return json.dumps(body).encode() + b"\n"
+
+
+#: a peer's text with a forged line, a terminal escape, a bidi override: refused as it comes
+INJECTIONS = [
+    json.dumps({"v": 1, "t": "refuse", "reason": f"no\n{_FORGED}"}).encode() + b"\n",
+    json.dumps({"v": 1, "t": "abort", "reason": f"\x1b[2J\x1b[H{_FORGED}"}).encode() + b"\n",
+    _hello_line(uid=f"u\r\n{_FORGED}"),
+    _hello_line(job=f"example-job\u202e{_FORGED}"),
+]
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_peers_text_never_reaches_the_log_raw(
+    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, log_format: str
+) -> None:
+    """An impostor at pod 0's address answers pod 1's probes and sessions with a Refuse or an
+    Abort whose reason carries a newline, a terminal escape or a bidi override, and with hellos
+    whose uid or job do: once refused, a Refuse/Abort reason and an identity-mismatch uid
+    reached the text log raw. Pod 1 runs until its timeout: every line it writes is one
+    printable line (text) or one JSON object, and no line is forged."""
+    job = Job(fault_dns, 2)
+    job.publish()
+    with _HostileCoordinator(job, *INJECTIONS, rounds=1) as hostile:
+        argv = agent_argv(job, "wait", 1, "--log-format", log_format, "--timeout", "10s")
+        member = AgentProcess(argv)
+        processes.append(member)
+        assert hostile.enough.wait(30), (hostile.served, member.stderr)
+        assert member.finish() == 3, member.stderr  # the impostor is never counted
+    lines = member.stderr.splitlines()
+    assert any("bad field" in line for line in lines), member.stderr  # what was refused, said
+    for line in lines:
+        assert line.isprintable(), repr(line)
+        if log_format == "json":
+            assert json.loads(line)["msg"]
+        else:
+            assert line.startswith("peer-agent: ") and _FORGED not in line, line
+    record(tries=sum(hostile.served.values()))
+
+
+def test_the_text_printer_escapes_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """Defense in depth behind the decoder: the CLI's text log prints one line per event."""
+    printer = _Printer("text")
+    printer(Event("refused", f"refused: x\n{_FORGED}\x1b[2J"))
+    printer.error(BarrierAborted(f"refused by the coordinator: \r{_FORGED}"))
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "peer-agent: refused: x\\npeer-agent: barrier released: all peers arrived\\x1b[2J",
+        "peer-agent: error: refused by the coordinator: \\rpeer-agent: barrier released: all "
+        "peers arrived",
+    ]
