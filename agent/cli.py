@@ -43,6 +43,9 @@ COMMANDS = {
 }
 
 
+_TOKEN_ENV = next(o.env for o in OPTIONS if o.dest == "token")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # One line, exit 2, as for every other usage error.
@@ -267,7 +270,10 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
                 )
             )
     if args.command == "run":
-        env = {**os.environ, **peer_environment(config)}
+        # The secret is the agent's: the workload and its children never get it (its file's
+        # path may stay; the file is for the agent's container to mount or not).
+        env = {k: v for k, v in os.environ.items() if k != _TOKEN_ENV}
+        env.update(peer_environment(config))
         sys.stderr.flush()
         try:
             os.execvpe(command_argv[0], command_argv, env)
