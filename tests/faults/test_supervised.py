@@ -122,7 +122,7 @@ def test_a_bug_in_a_health_request_costs_its_connection(monkeypatch: pytest.Monk
         return answers
 
     answers = anyio.run(main)
-    assert answers == ["RemoteDisconnected", 200]
+    assert isinstance(answers[0], str) and answers[1] == 200, answers  # closed (or reset)
     assert supervisor.bugs == 1
     [bug] = events
     assert "a health handler failed for 127.0.0.1: Injected" in bug.message
@@ -195,9 +195,9 @@ def test_accept_survives_every_error(record: Record) -> None:
 
 
 _PATCHED_AGENT = """
-import sys
-from agent import contacts
-real = contacts.server_handshake
+import importlib, sys
+module = importlib.import_module(sys.argv[1])
+real = getattr(module, sys.argv[2])
 calls = 0
 async def failing_once(*args, **kwargs):
     global calls
@@ -205,10 +205,15 @@ async def failing_once(*args, **kwargs):
     if calls == 1:
         raise RuntimeError("injected")
     return await real(*args, **kwargs)
-contacts.server_handshake = failing_once
+setattr(module, sys.argv[2], failing_once)
 from agent.cli import main
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(sys.argv[3:]))
 """
+
+
+def _patched(module: str, name: str, argv: list[str]) -> AgentProcess:
+    """An agent process whose ``module.name`` (a coroutine function) raises on its first call."""
+    return AgentProcess([module, name, *argv], python_args=["-c", _PATCHED_AGENT])
 
 
 def test_the_count_of_bugs_is_reported_at_exit(
@@ -218,11 +223,38 @@ def test_the_count_of_bugs_is_reported_at_exit(
     0, and its last line counts the bug."""
     job = Job(fault_dns, 2)
     job.publish()
-    patched = AgentProcess(agent_argv(job, "wait", 0), python_args=["-c", _PATCHED_AGENT])
+    patched = _patched("agent.contacts", "server_handshake", agent_argv(job, "wait", 0))
     other = AgentProcess(agent_argv(job, "wait", 1))
     processes.extend([patched, other])
     assert other.finish() == 0, other.stderr
     assert patched.finish() == 0, patched.stderr
     assert "bug: a contact handler failed for 127.0." in patched.stderr
     last = patched.stderr.strip().splitlines()[-1]
+    assert last.startswith("peer-agent: warning: 1 connection handler(s) failed with a bug"), last
+
+
+def test_a_bug_in_a_sidecars_health_request(
+    fault_dns: FaultDNS, processes: list[AgentProcess]
+) -> None:
+    """A sidecar whose first health request fails with a bug: that request's connection is
+    closed, the next /readyz is 200, and SIGTERM ends it with 0 and the count of bugs."""
+    job = Job(fault_dns, 1)
+    job.publish()
+    sidecar = _patched("agent.health", "_answer", agent_argv(job, "sidecar", 0))
+    processes.append(sidecar)
+    sidecar.wait_line("serving /readyz")
+    answers: list[int | str] = []
+    for _ in range(2):
+        connection = http.client.HTTPConnection(job.address(0), job.port + 1, timeout=5)
+        try:
+            connection.request("GET", "/readyz")
+            answers.append(connection.getresponse().status)
+        except (http.client.HTTPException, OSError) as exc:
+            answers.append(type(exc).__name__)
+        finally:
+            connection.close()
+    assert isinstance(answers[0], str) and answers[1] == 200, answers  # closed (or reset)
+    assert sidecar.stop() == 0, sidecar.stderr
+    assert "bug: a health handler failed for 127.0." in sidecar.stderr
+    last = sidecar.stderr.strip().splitlines()[-1]
     assert last.startswith("peer-agent: warning: 1 connection handler(s) failed with a bug"), last
