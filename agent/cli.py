@@ -43,7 +43,7 @@ COMMANDS = {
 }
 
 
-_TOKEN_ENV = next(o.env for o in OPTIONS if o.dest == "token")
+_SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -272,7 +272,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     if args.command == "run":
         # The secret is the agent's: the workload and its children never get it (its file's
         # path may stay; the file is for the agent's container to mount or not).
-        env = {k: v for k, v in os.environ.items() if k != _TOKEN_ENV}
+        env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
         env.update(peer_environment(config))
         sys.stderr.flush()
         try:
