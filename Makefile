@@ -6,7 +6,7 @@ APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak reliability image zipapp lint-code deps venv clean
+.PHONY: test demo bench soak reliability fuzz image zipapp lint-code deps venv clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -53,6 +53,16 @@ soak: deps $(STAMP)
 reliability: deps $(STAMP)
 	$(VENV)/bin/pytest -q tests/faults
 	$(PY) tools/reliability_table.py
+
+# The coverage-guided fuzz target (tests/fuzz/target.py: wire, contacts, replies, health) under
+# atheris for FUZZ_SECONDS (default 600). New inputs go to build/fuzz/corpus, crashes to
+# build/fuzz/crash-*: keep each in tests/fuzz/crashes/, where `make test` replays it.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(PY) -m pip install -q -e '.[fuzz]'
+	mkdir -p build/fuzz/corpus
+	$(PY) -m tests.fuzz -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  -dict=tests/fuzz/wire.dict -artifact_prefix=build/fuzz/ build/fuzz/corpus tests/fuzz/corpus
 
 # The image on the default base (BASE_IMAGE=python:3.12-slim, from your registry); pass
 # BASE_IMAGE=... for another one with python3 and pip.

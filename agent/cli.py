@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
 import json
 import os
@@ -19,13 +20,14 @@ import anyio.abc
 from agent import __version__
 from agent.config import Config, load_config
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
-from agent.events import Event
+from agent.events import Event, printable
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.options import OPTIONS
 from agent.outputs import peer_environment, write_outputs
 from agent.podfacts import read_pod_facts
 from agent.runner import serve_and_wait
 from agent.status import Outcome
+from agent.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from agent.doctor import DoctorReport
@@ -40,6 +42,9 @@ COMMANDS = {
     "doctor": "one diagnostic pass over every peer; never waits",
     "lint": "check Job and Service YAML for wiring mistakes",
 }
+
+
+_SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,8 +88,8 @@ class _Printer:
             }
             record.update(event.fields)
             print(json.dumps(record), file=sys.stderr, flush=True)
-        else:
-            print(f"peer-agent: {event.message}", file=sys.stderr, flush=True)
+        else:  # one line each, whatever a peer's text in it (JSON escapes by itself)
+            print(f"peer-agent: {printable(event.message)}", file=sys.stderr, flush=True)
 
     def error(self, error: PeerAgentError) -> None:
         lines: list[str]
@@ -99,7 +104,7 @@ class _Printer:
             self(Event("error", "; ".join(lines), {"exit_code": int(error.exit_code)}))
         else:
             for line in lines:
-                print(f"peer-agent: error: {line}", file=sys.stderr, flush=True)
+                print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
 
 
 def _leaf_error(group: BaseExceptionGroup[Any]) -> BaseException:
@@ -185,7 +190,9 @@ def _freeze_survivors() -> Callable[[], None]:
     return thaw
 
 
-async def _sidecar(config: Config, printer: _Printer, thaw: Callable[[], None]) -> Outcome:
+async def _sidecar(
+    config: Config, printer: _Printer, thaw: Callable[[], None], supervisor: Supervisor
+) -> Outcome:
     from agent.health import serve_health  # h11: only the sidecar pays for it
 
     ready = False
@@ -200,7 +207,12 @@ async def _sidecar(config: Config, printer: _Printer, thaw: Callable[[], None]) 
 
     async with anyio.create_task_group() as tg:
         try:
-            await tg.start(serve_health, config.listen, config.health_port, lambda: ready)
+            await tg.start(
+                functools.partial(serve_health, supervisor=supervisor),
+                config.listen,
+                config.health_port,
+                lambda: ready,
+            )
         except OSError as exc:
             raise ConfigError(
                 [
@@ -208,7 +220,9 @@ async def _sidecar(config: Config, printer: _Printer, thaw: Callable[[], None]) 
                     f"{config.health_port}: {exc.strerror or exc}"
                 ]
             ) from None
-        outcome = await serve_and_wait(config, report=printer, after_release=stay_up)
+        outcome = await serve_and_wait(
+            config, report=printer, after_release=stay_up, supervisor=supervisor
+        )
         tg.cancel_scope.cancel()
     return outcome
 
@@ -220,6 +234,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     for warning in config.warnings:
         printer(Event("warning", f"warning: {warning}"))
     thaw = _freeze_survivors()
+    supervisor = Supervisor(printer)
     try:
         if args.command == "doctor":
             from agent.doctor import diagnose  # only its command pays for its imports
@@ -231,10 +246,12 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             print(_doctor_table(report), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
         if args.command == "sidecar":
-            _, signum = _run_async(lambda: _sidecar(config, printer, thaw))
+            _, signum = _run_async(lambda: _sidecar(config, printer, thaw, supervisor))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
             return ExitCode.OK if signum == signal.SIGTERM else signal_exit_code(signum or 0)
-        outcome, signum = _run_async(lambda: serve_and_wait(config, report=printer))
+        outcome, signum = _run_async(
+            lambda: serve_and_wait(config, report=printer, supervisor=supervisor)
+        )
         if signum is not None:
             return signal_exit_code(signum)
         assert outcome is not None
@@ -244,8 +261,20 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         return error.exit_code
     finally:
         thaw()
+        if supervisor.bugs:  # survived, but each is a bug to report
+            printer(
+                Event(
+                    "bugs",
+                    f"warning: {supervisor.bugs} connection handler(s) failed with a bug; "
+                    "each closed only its own connection (see the bug lines above)",
+                    {"handler_bugs": supervisor.bugs},
+                )
+            )
     if args.command == "run":
-        env = {**os.environ, **peer_environment(config)}
+        # The secret is the agent's: the workload and its children never get it (its file's
+        # path may stay; the file is for the agent's container to mount or not).
+        env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
+        env.update(peer_environment(config))
         sys.stderr.flush()
         try:
             os.execvpe(command_argv[0], command_argv, env)

@@ -2,6 +2,10 @@
 
 ``/livez`` is 200 while the agent runs; ``/readyz`` is 200 once the barrier has been released,
 which is what a native sidecar's startupProbe waits on before the main container starts.
+GET and HEAD are answered (HEAD without a body: sending one raised out of h11 and ended the
+sidecar); any other method gets 405, a request h11 cannot parse 400 or 431 when it still can.
+One request per connection, then it is closed. Whatever a client sends costs only its own
+connection: the port is served by ``listener.serve`` under the supervisor.
 """
 
 from __future__ import annotations
@@ -15,47 +19,89 @@ import anyio
 import anyio.abc
 import h11
 
+from agent import listener
+from agent.supervisor import Supervisor
+
 __all__ = ["serve_health"]
 
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 8192
 MAX_CLIENTS = 32
+#: after the answer, what the client still sends is read and dropped (see ``_linger``)
+LINGER, MAX_LINGER = 1.0, 65536
+_METHODS = (b"GET", b"HEAD")
 
 
-async def _answer(stream: anyio.abc.SocketStream, ready: Callable[[], bool]) -> None:
+def _route(request: h11.Request, ready: Callable[[], bool]) -> tuple[int, bytes]:
+    if request.method not in _METHODS:
+        return 405, b"method not allowed\n"
+    path = request.target.split(b"?", 1)[0]
+    if path == b"/livez":
+        return 200, b"ok\n"
+    if path == b"/readyz":
+        return (200, b"released\n") if ready() else (503, b"waiting\n")
+    return 404, b"not found\n"
+
+
+def _response(conn: h11.Connection, status: int, body: bytes, *, head: bool) -> bytes:
+    headers = [
+        ("content-type", "text/plain"),
+        ("content-length", str(len(body))),
+        ("connection", "close"),
+    ]
+    if status == 405:
+        headers.append(("allow", "GET, HEAD"))
+    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    if not head:  # a HEAD response says the length of the body it does not carry
+        out += conn.send(h11.Data(data=body)) or b""
+    return out + (conn.send(h11.EndOfMessage()) or b"")
+
+
+async def _receive(stream: anyio.abc.ByteStream) -> bytes:
+    try:
+        return await stream.receive(4096)
+    except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return b""  # h11 sees the connection closed
+
+
+async def _answer(stream: anyio.abc.ByteStream, ready: Callable[[], bool]) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
+    try:
+        while (event := conn.next_event()) is h11.NEED_DATA:
+            conn.receive_data(await _receive(stream))
+    except h11.RemoteProtocolError as exc:
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        status = exc.error_status_hint
+        out = _response(conn, status, b"bad request\n", head=False)
+    else:
+        if not isinstance(event, h11.Request):  # closed before a request
+            return
+        status, body = _route(event, ready)
+        out = _response(conn, status, body, head=event.method == b"HEAD")
+    await stream.send(out)
+    await _linger(stream)
+
+
+async def _linger(stream: anyio.abc.ByteStream) -> None:
+    """Closing with bytes unread (a body not wanted, the rest of an oversize request) sends a
+    reset, which can destroy the answer before the client has read it: say we are done, and
+    read what still comes until the client closes (bounded in time and bytes)."""
+    await stream.send_eof()
+    drained = 0
+    with anyio.move_on_after(LINGER):
+        while drained < MAX_LINGER and (data := await _receive(stream)):
+            drained += len(data)
+
+
+async def _serve(stream: anyio.abc.ByteStream, ready: Callable[[], bool]) -> None:
     async with stream:
-        with anyio.move_on_after(REQUEST_TIMEOUT):
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    try:
-                        data = await stream.receive(4096)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                        data = b""
-                    conn.receive_data(data)
-                    continue
-                if isinstance(event, h11.Request):
-                    path = event.target.split(b"?", 1)[0]
-                    if path == b"/livez":
-                        status, body = 200, b"ok\n"
-                    elif path == b"/readyz":
-                        status, body = (200, b"released\n") if ready() else (503, b"waiting\n")
-                    else:
-                        status, body = 404, b"not found\n"
-                    headers = [("content-type", "text/plain"), ("content-length", str(len(body)))]
-                    headers.append(("connection", "close"))
-                    out = conn.send(h11.Response(status_code=status, headers=headers))
-                    out = (out or b"") + (conn.send(h11.Data(data=body)) or b"")
-                    out += conn.send(h11.EndOfMessage()) or b""
-                    await stream.send(out)
-                return
-
-
-async def _serve(stream: anyio.abc.SocketStream, ready: Callable[[], bool]) -> None:
-    # A broken or hostile client costs only its own connection.
-    with contextlib.suppress(h11.RemoteProtocolError, anyio.BrokenResourceError, OSError):
-        await _answer(stream, ready)
+        # A client that goes away mid-answer costs only its own connection.
+        with (
+            anyio.move_on_after(REQUEST_TIMEOUT),
+            contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError),
+        ):
+            await _answer(stream, ready)
 
 
 async def serve_health(
@@ -63,16 +109,18 @@ async def serve_health(
     port: int,
     ready: Callable[[], bool],
     *,
+    supervisor: Supervisor,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
+    """Serve until cancelled; OSError when the port cannot be bound."""
+    sock = listener.listen(host, port)
     # Kubelet probes one request at a time. A bound keeps a flood of idle connections from
     # using up the descriptors (EMFILE from accept() ended the agent); when full, the client
     # waiting longest is dropped, so stalled connections cannot lock kubelet's probe out.
     clients: collections.OrderedDict[int, anyio.CancelScope] = collections.OrderedDict()
     keys = itertools.count()
 
-    async def bounded(stream: anyio.abc.SocketStream) -> None:
+    async def bounded(stream: anyio.abc.ByteStream) -> None:
         if len(clients) >= MAX_CLIENTS:
             clients.popitem(last=False)[1].cancel()
         key = next(keys)
@@ -83,6 +131,6 @@ async def serve_health(
             finally:
                 clients.pop(key, None)
 
-    async with listener:
+    with sock:
         task_status.started()
-        await listener.serve(bounded)
+        await listener.serve(sock, bounded, supervisor=supervisor, kind="health")

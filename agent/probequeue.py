@@ -5,6 +5,10 @@ A bulk round can list thousands of addresses. A task per address parked on a lim
 after another, and each exits when none is left, so an idle agent holds none. A few more tasks
 (``push_reserve``) probe only pushed addresses, so a peer that said hello is probed at once even
 while every worker waits out a connect deadline on a dead address.
+
+A probe reads what a remote sends. One that fails with a bug (an unexpected exception) is
+reported by the supervisor and handed to ``gave_up``, so that whoever waits for the address's
+result gets one; the worker goes on with the next address.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import collections
 from collections.abc import Awaitable, Callable
 
 import anyio.abc
+
+from agent.supervisor import Supervisor
 
 __all__ = ["ProbeQueue"]
 
@@ -25,8 +31,11 @@ class ProbeQueue:
         *,
         workers: int,
         push_reserve: int = 0,
+        supervisor: Supervisor,
+        gave_up: Callable[[str], None],
     ) -> None:
         self._tg, self._probe = tg, probe
+        self._supervisor, self._gave_up = supervisor, gave_up
         self._workers, self._push_reserve = workers, push_reserve
         self._pushed: collections.deque[str] = collections.deque()
         self._listed: collections.deque[str] = collections.deque()
@@ -48,7 +57,12 @@ class ProbeQueue:
     async def _work(self, pushes_only: bool) -> None:
         try:
             while self._pushed or (self._listed and not pushes_only):
-                await self._probe((self._pushed or self._listed).popleft())
+                address = (self._pushed or self._listed).popleft()
+                try:
+                    await self._probe(address)
+                except Exception as exc:  # a bug: never a cancellation (a BaseException)
+                    self._supervisor.bug("probe", address, exc)
+                    self._gave_up(address)
         finally:
             if pushes_only:
                 self._running_pushes -= 1

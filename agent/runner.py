@@ -9,6 +9,7 @@ real defaults.
 from __future__ import annotations
 
 import collections
+import functools
 import math
 import os
 import random
@@ -26,6 +27,7 @@ from agent.config import Config
 from agent.contacts import Contacts
 from agent.core import Agent
 from agent.effects import (
+    NO_CONN,
     Attempt,
     Close,
     Connect,
@@ -41,12 +43,21 @@ from agent.effects import (
 from agent.errors import ConfigError
 from agent.events import Reporter
 from agent.icmp import open_icmp_socket
-from agent.inputs import Input, Resolution
+from agent.inputs import (
+    AddressProbed,
+    Attempted,
+    Input,
+    Lost,
+    ProbeResult,
+    Resolution,
+    Swept,
+)
 from agent.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.probequeue import ProbeQueue
 from agent.resolver import Resolver
 from agent.sessions import Sessions
 from agent.status import Outcome, released_event
+from agent.supervisor import Supervisor
 from agent.wire import Identity, Message
 
 __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
@@ -107,16 +118,22 @@ async def serve_and_wait(
     report: Reporter,
     deps: Deps = Deps(),
     after_release: Callable[[Outcome], Awaitable[None]] | None = None,
+    supervisor: Supervisor | None = None,
 ) -> Outcome:
     """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
+    ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks.
 
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
     _check_probe(config)
     ensure_fd_limit(config.topology.peers)
     resolve = deps.resolve or resolver_for(config)
+    supervisor = supervisor or Supervisor(report)
     with _listen(config) as port:
-        return await _serve(config, port, resolve, report, deps, after_release)
+        return await _serve(config, port, resolve, report, deps, after_release, supervisor)
+
+
+_BUG = "failed with a bug (reported)"
 
 
 class _Executor:
@@ -130,14 +147,32 @@ class _Executor:
         probes: ProbeQueue,
         report: Reporter,
         clock: Callable[[], float],
+        supervisor: Supervisor,
     ) -> None:
         self.core, self.tg, self.contacts, self.probes = core, tg, contacts, probes
         self.sessions = contacts.sessions
-        self.report, self.clock = report, clock
+        self.report, self.clock, self.supervisor = report, clock, supervisor
+
+    def _start(
+        self, task: Callable[[], Awaitable[None]], kind: str, name: str, failed: Input
+    ) -> None:
+        """Run an I/O task about DNS name ``name`` supervised: a bug in it is reported and
+        counted, and the core gets ``failed`` instead of the event it waits for (else it would
+        wait for ever)."""
+
+        async def supervised() -> None:
+            try:
+                await task()
+            except Exception as exc:
+                self.supervisor.bug(kind, name, exc)
+                self.contacts.post.send_nowait(failed)
+
+        self.tg.start_soon(supervised)
 
     async def perform(self, effects: list[Effect]) -> Outcome | None:
         outcome: Outcome | None = None
         sends: list[tuple[int, Message]] = []
+        t = self.core.config.topology
         for effect in effects:
             if isinstance(effect, Send):
                 sends.append((effect.conn, effect.message))
@@ -146,13 +181,17 @@ class _Executor:
                 await self.sessions.send(sends)
                 sends = []
             if isinstance(effect, Attempt):
-                self.tg.start_soon(self.contacts.attempt, effect.index, effect.instance)
+                attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
+                failed: Input = Attempted(effect.index, ProbeResult(_BUG))
+                self._start(attempt, "attempt", t.display(effect.index), failed)
             elif isinstance(effect, Query):
-                self.tg.start_soon(self.contacts.sweep)
+                failed = Swept(Resolution(problem=_BUG))
+                self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
             elif isinstance(effect, Probe):
                 self.probes.add(effect.address, pushed=effect.pushed)
             elif isinstance(effect, Connect):
-                self.tg.start_soon(self.sessions.connect_coordinator)
+                failed = Lost(NO_CONN, _BUG)
+                self._start(self.sessions.connect_coordinator, "dial", t.display(0), failed)
             elif isinstance(effect, Close):
                 await self.sessions.close(effect.conn)
             elif isinstance(effect, Report):
@@ -176,6 +215,7 @@ async def _serve(
     report: Reporter,
     deps: Deps,
     after_release: Callable[[Outcome], Awaitable[None]] | None,
+    supervisor: Supervisor,
 ) -> Outcome:
     send: MemoryObjectSendStream[Input]
     receive: MemoryObjectReceiveStream[Input]
@@ -199,10 +239,18 @@ async def _serve(
         sessions = Sessions(config, me, resolve, send, released, counts)
         contacts = Contacts(config, me, resolve, send, sessions, released, counts)
         probes = ProbeQueue(
-            tg, contacts.probe_address, workers=MAX_IN_FLIGHT, push_reserve=PUSH_RESERVE
+            tg,
+            contacts.probe_address,
+            workers=MAX_IN_FLIGHT,
+            push_reserve=PUSH_RESERVE,
+            supervisor=supervisor,
+            # the address gets a result, or the sweep would wait for it forever
+            gave_up=lambda address: send.send_nowait(AddressProbed(address, ProbeResult(_BUG))),
         )
-        executor = _Executor(core, tg, contacts, probes, report, deps.clock)
-        tg.start_soon(listener.serve, port, contacts.serve)
+        executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
+        tg.start_soon(
+            functools.partial(listener.serve, supervisor=supervisor), port, contacts.serve
+        )
         outcome = await _run(executor, receive)
         if after_release is not None:
             tg.start_soon(_keep_serving, executor, receive)

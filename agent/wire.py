@@ -1,7 +1,9 @@
 """Wire messages: versioned, length-bounded JSON lines, decoded strictly.
 
-Pure. A malformed, oversized or unknown message raises :class:`WireError`; the caller closes that
-one connection and nothing else.
+Pure. A malformed, oversized or unknown message raises :class:`WireError` and nothing else,
+whatever the bytes (every JSON type in every field, duplicate keys, NaN, UTF-16, lone
+surrogates): the caller closes that one connection. Every text field is printable, so what a
+peer says can be logged as it is (no newline, escape sequence or other control character).
 """
 
 from __future__ import annotations
@@ -129,18 +131,12 @@ def encode(message: Message) -> bytes:
 
 def _text(body: dict[str, Any], key: str, limit: int) -> str:
     value = body.get(key)
-    if not isinstance(value, str) or len(value) > limit or not _utf8(value):
+    # Printable only: a reason or uid reaches the log, where a newline or ESC would forge lines
+    # or drive the terminal; and JSON escapes can spell lone surrogates (not printable either),
+    # which no UTF-8 encoder (HMAC, log) accepts.
+    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
         raise WireError(f"bad field {key!r}")
     return value
-
-
-def _utf8(value: str) -> bool:
-    """JSON escapes can spell lone surrogates, which no UTF-8 encoder (HMAC, log) accepts."""
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
@@ -163,21 +159,42 @@ def _identity(body: Any) -> Identity:
     )
 
 
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object without repeated keys: with them, which one counts depends on the parser."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise WireError("repeated key in a JSON object")
+    return body
+
+
+def _no_constant(name: str) -> Any:
+    raise WireError(f"{name} is not JSON")
+
+
+def _shown(value: object) -> str:
+    """A peer's value in an error message: escaped by repr, and short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def decode(line: bytes) -> Message:
     """Parse one line; raises WireError for anything but a well-formed message of this version."""
     if len(line) > MAX_MESSAGE:
         raise WireError(f"message over {MAX_MESSAGE} bytes")
     try:
-        body = json.loads(line)
+        # UTF-8 only: json.loads would take bytes in UTF-16 or UTF-32 too.
+        text = line.decode()
+        body = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise WireError("not a JSON message") from None
     if not isinstance(body, dict):
         raise WireError("not a JSON object")
-    if body.get("v") != VERSION:
-        raise WireError(f"unsupported protocol version {body.get('v')!r}")
-    cls = _TYPES.get(body.get("t"))  # type: ignore[arg-type]
+    version, name = body.get("v"), body.get("t")
+    if type(version) is not int or version != VERSION:  # true and 1.0 equal 1 in Python
+        raise WireError(f"unsupported protocol version {_shown(version)}")
+    cls = _TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise WireError(f"unknown message type {body.get('t')!r}")
+        raise WireError(f"unknown message type {_shown(name)}")
     if not _KEYS[cls].issuperset(body):
         raise WireError(f"unexpected fields in {body['t']!r}")
     if cls is Hello:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import anyio
+import anyio.abc
 import pytest
 
+from agent.events import Event
 from agent.probequeue import ProbeQueue
+from agent.supervisor import Supervisor
 
 pytestmark = pytest.mark.timeout(10)
 backends = pytest.mark.parametrize("backend", ["asyncio", "trio"])
@@ -45,6 +48,17 @@ class Probes:
         del self._gates[:n]
 
 
+def _unexpected(event: Event) -> None:
+    raise AssertionError(event.message)
+
+
+def _queue(tg: anyio.abc.TaskGroup, probes: Probes, **options: int) -> ProbeQueue:
+    """A queue whose probes must not fail: a bug would end the test."""
+    return ProbeQueue(
+        tg, probes, supervisor=Supervisor(_unexpected), gave_up=_unexpected, **options
+    )
+
+
 @backends
 def test_at_most_workers_probe_at_once_and_every_address_is_probed_in_order(backend: str) -> None:
     anyio.run(_bounded_and_in_order, backend=backend)
@@ -54,7 +68,7 @@ async def _bounded_and_in_order() -> None:
     probes = Probes()
     addresses = [f"10.0.0.{i}" for i in range(10)]
     async with anyio.create_task_group() as tg:
-        queue = ProbeQueue(tg, probes, workers=3)
+        queue = _queue(tg, probes, workers=3)
         for address in addresses:
             queue.add(address)
         for n in range(3, 11):
@@ -75,7 +89,7 @@ def test_a_pushed_address_is_probed_before_the_listed_ones_still_waiting(backend
 async def _pushed_first() -> None:
     probes = Probes()
     async with anyio.create_task_group() as tg:
-        queue = ProbeQueue(tg, probes, workers=2)
+        queue = _queue(tg, probes, workers=2)
         for i in range(4):
             queue.add(f"10.0.0.{i}")
         await probes.until_started(2)
@@ -103,7 +117,7 @@ def test_workers_start_again_after_the_queue_ran_dry(backend: str) -> None:
 async def _again_after_dry() -> None:
     probes = Probes()
     async with anyio.create_task_group() as tg:
-        queue = ProbeQueue(tg, probes, workers=4)
+        queue = _queue(tg, probes, workers=4)
         queue.add("10.0.0.1")
         await probes.until_started(1)
         probes.release(1)
@@ -123,7 +137,7 @@ def test_a_push_is_probed_at_once_while_every_worker_is_stuck(backend: str) -> N
 async def _push_reserve() -> None:
     probes = Probes()
     async with anyio.create_task_group() as tg:
-        queue = ProbeQueue(tg, probes, workers=2, push_reserve=1)
+        queue = _queue(tg, probes, workers=2, push_reserve=1)
         for i in range(4):  # dead addresses: each probe waits out its connect deadline
             queue.add(f"10.0.0.{i}")
         await probes.until_started(2)
@@ -139,3 +153,31 @@ async def _push_reserve() -> None:
         probes.release(1)
     assert sorted(probes.started[3:5]) == ["10.0.0.2", "10.0.1.2"]
     assert probes.most == 3  # two workers and the one probe of the reserve
+
+
+@backends
+def test_a_probe_that_fails_with_a_bug_is_reported_and_the_worker_goes_on(backend: str) -> None:
+    anyio.run(_bug_in_a_probe, backend=backend)
+
+
+async def _bug_in_a_probe() -> None:
+    probed: list[str] = []
+    reported: list[Event] = []
+    given_up: list[str] = []
+
+    async def probe(address: str) -> None:
+        probed.append(address)
+        if address == "10.0.0.1":
+            raise KeyError("\x1b[2J")  # what a hostile reply might have provoked
+
+    supervisor = Supervisor(reported.append)
+    async with anyio.create_task_group() as tg:
+        queue = ProbeQueue(tg, probe, workers=1, supervisor=supervisor, gave_up=given_up.append)
+        for i in range(3):
+            queue.add(f"10.0.0.{i}")
+    assert probed == ["10.0.0.0", "10.0.0.1", "10.0.0.2"]
+    assert given_up == ["10.0.0.1"]
+    assert supervisor.bugs == 1
+    [event] = reported
+    assert "probe handler failed for 10.0.0.1: KeyError" in event.message, event.message
+    assert event.message.isprintable()

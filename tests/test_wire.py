@@ -122,3 +122,115 @@ def test_any_json_ends_in_a_message_or_wire_error(value: object) -> None:
     for body in (value, {"v": 1, "t": "hello", "identity": value}, {"v": 1, "t": "hello"}):
         with contextlib.suppress(WireError):
             decode(json.dumps(body).encode())
+
+
+# --- type confusion: every JSON type in every field of every message ------------------------------
+#: raw JSON spellings, NaN and Infinity included (Python's json reads them unless told not to)
+ODD_VALUES = [
+    "null",
+    "true",
+    "false",
+    "0",
+    "1",
+    "-1",
+    "18446744073709551616",
+    "1" + "0" * 300,
+    "1.0",
+    "-0.0",
+    "1e999",
+    "NaN",
+    "-Infinity",
+    '""',
+    '"x"',
+    '"line\\nbreak"',
+    '"\\u001b[31mred"',
+    '"\\ud800"',
+    "[]",
+    "[1]",
+    "{}",
+    '{"a":1}',
+    "[[[{}]]]",
+]
+_HOLE = "\x00hole\x00"
+
+
+def _fields(message: Message) -> list[tuple[str, ...]]:
+    """Every field's path in the encoded message, the identity's own fields included."""
+    body = json.loads(encode(message))
+    paths = [(key,) for key in body]
+    if "identity" in body:
+        paths += [("identity", key) for key in body["identity"]]
+    return paths
+
+
+def _with(message: Message, path: tuple[str, ...], raw: str) -> tuple[bytes, object]:
+    """The message with ``raw`` in the field at ``path``, and the value it had there."""
+    body = json.loads(encode(message))
+    inner = body
+    for key in path[:-1]:
+        inner = inner[key]
+    original = inner[path[-1]]
+    inner[path[-1]] = _HOLE
+    return json.dumps(body).replace(json.dumps(_HOLE), raw).encode(), original
+
+
+_CASES = [
+    (message, path, raw) for message in MESSAGES for path in _fields(message) for raw in ODD_VALUES
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "path", "raw"),
+    _CASES,
+    ids=[f"{type(m).__name__}-{'.'.join(p)}-{r[:12]}" for m, p, r in _CASES],
+)
+def test_a_value_of_another_type_in_any_field_is_a_wire_error(
+    message: Message, path: tuple[str, ...], raw: str
+) -> None:
+    """Found by hand: ``{"v":1,"t":[]}`` raised TypeError (unhashable) out of decode, and the
+    agent that read it exited 1. Every field must take only its own type."""
+    line, original = _with(message, path, raw)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None  # NaN and friends are not JSON: refused whatever the field
+    same_type = type(value) is type(original) and raw not in ("NaN", "-Infinity")
+    if not same_type:
+        with pytest.raises(WireError):
+            decode(line)
+    else:
+        with contextlib.suppress(WireError):  # a value of the right type may still be refused
+            assert decode(line) is not None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b'{"v":1,"t":[]}\n', id="type-list"),
+        pytest.param(b'{"v":1,"t":{}}\n', id="type-object"),
+        pytest.param(b'{"v":true,"t":"ack"}', id="version-true"),
+        pytest.param(b'{"v":1.0,"t":"ack"}', id="version-float"),
+        pytest.param(b'{"v":1,"t":"ack","t":"release"}', id="repeated-key"),
+        pytest.param(b'{"v":1,"v":1,"t":"ack"}', id="repeated-same-key"),
+        pytest.param(_hello(nonce="a", released=True)[:-1] + b',"released":false}', id="repeated"),
+        pytest.param('{"v":1,"t":"ack"}'.encode("utf-16"), id="utf-16"),
+        pytest.param(b'\xef\xbb\xbf{"v":1,"t":"ack"}', id="utf-8-bom"),
+        pytest.param(b'{"v":1,"t":"ack"}\xff', id="trailing-invalid-utf-8"),
+        pytest.param(b'{"v":1,"t":"abort","reason":"a\\nforged line"}', id="reason-newline"),
+        pytest.param(b'{"v":1,"t":"refuse","reason":"\\u001b[2J"}', id="reason-escape"),
+        pytest.param(b'{"v":1,"t":"refuse","reason":"\\u202eevil"}', id="reason-bidi"),
+        pytest.param(_hello(identity={**vars(ME), "uid": "u\r\nx"}), id="uid-crlf"),
+        pytest.param(_hello(identity={**vars(ME), "job": "j\x07"}), id="job-bell"),
+        pytest.param(b'{"v":1,"t":"ack"} {"v":1,"t":"ack"}', id="two-objects"),
+    ],
+)
+def test_strictly_refused(line: bytes) -> None:
+    with pytest.raises(WireError):
+        decode(line)
+
+
+def test_an_error_names_a_peers_value_short_and_escaped() -> None:
+    with pytest.raises(WireError) as caught:
+        decode(b'{"v":1,"t":"\\u001b[2J' + b"x" * 500 + b'"}')
+    text = str(caught.value)
+    assert text.isprintable() and len(text) < 80, text

@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {
     "test_dns_faults.py": "DNS faults, from a fault-injecting DNS server",
     "test_listener_hardening.py": "The agent's port: slow clients, bad input, floods",
+    "test_hostile_input.py": "Inputs that once ended an agent, and log injection",
+    "test_supervised.py": "A bug in a handler costs its connection; accept() errors",
     "test_security.py": "Security: token, replay, reflection, other jobs' pods",
+    "test_fuzz_wire.py": "Fuzzing (hypothesis) through the real path: agents, replies, health",
+    "test_fuzz_corpus.py": "The coverage-guided fuzzer's corpus and kept crashes, replayed",
     "test_fuzz_parsers.py": "Fuzzing (hypothesis): configuration and the pod's files",
 }
 OUTCOME = {

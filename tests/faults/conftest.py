@@ -13,6 +13,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -180,10 +181,19 @@ def released(pods: list[Pod]) -> bool:
 class AgentProcess:
     """``python -m agent`` with its stderr read by a thread, each line timestamped."""
 
-    def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, **popen: Any):
+    def __init__(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        python_args: list[str] | None = None,
+        **popen: Any,
+    ):
+        """``python_args`` instead of ``-m agent``: e.g. ``-c`` a script that patches, then runs
+        ``agent.cli.main``."""
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agent", *argv],
+            [sys.executable, *(python_args or ["-m", "agent"]), *argv],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -270,6 +280,19 @@ def agent_argv(job: Job, command: str, i: int, *extra: str) -> list[str]:
         *(["--job-uid", job.uid] if job.uid else []),
         *extra,
     ]
+
+
+def wait_port(job: Job, i: int, timeout: float = 10.0) -> None:
+    """Until pod ``i``'s agent accepts connections (it has just been started)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((job.address(i), job.port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 @pytest.fixture

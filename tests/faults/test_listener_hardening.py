@@ -46,6 +46,7 @@ from tests.faults.conftest import (
     agent_argv,
     all_done,
     released,
+    wait_port,
 )
 from tests.support.faultdns import FaultDNS
 
@@ -278,19 +279,6 @@ def test_connections_that_end_badly_cost_nothing_else(
 
 
 # --- floods ---------------------------------------------------------------------------------------
-def _wait_port(job: Job, i: int, timeout: float = 10.0) -> None:
-    """Until pod ``i``'s agent accepts connections (it has just been started)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection((job.address(i), job.port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 def _low_fd_limit() -> None:
     """A usual container's limit of open files: soft 1024 (Python does not raise it itself)."""
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -303,7 +291,7 @@ def _sidecars(job: Job, processes: list[AgentProcess], *indices: int) -> list[Ag
     ]
     processes.extend(agents)
     for i in indices:
-        _wait_port(job, i)
+        wait_port(job, i)
     return agents
 
 

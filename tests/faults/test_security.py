@@ -461,3 +461,24 @@ def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) -> Non
 
 async def _serve_quietly(config: Config) -> None:
     await serve_and_wait(config, report=lambda e: None)
+
+
+def test_run_does_not_pass_the_token_to_the_workload(
+    fault_dns: FaultDNS, processes: list[AgentProcess], tmp_path: Path
+) -> None:
+    """`run` execs the workload without PEER_AGENT_TOKEN: the secret authenticates agents, and
+    the workload (and every child it starts) has no use for it. The peer environment is there,
+    and so is any other variable (PEER_AGENT_TOKEN_FILE names a path, not the secret)."""
+    token = secrets.token_urlsafe(24)
+    job = Job(fault_dns, 1)
+    job.publish()
+    env = {"PEER_AGENT_TOKEN": token, "PEER_AGENT_TOKEN_FILE": "", "KEEP_ME": "yes"}
+    argv = agent_argv(job, "run", 0, "--", "sh", "-c", "env; exit 5")
+    workload = AgentProcess(argv, env=env)
+    processes.append(workload)
+    assert workload.finish() == 5, workload.stderr
+    variables = dict(line.split("=", 1) for line in workload.stdout.splitlines() if "=" in line)
+    assert "PEER_AGENT_TOKEN" not in variables
+    assert token not in workload.stdout + workload.stderr
+    assert variables["KEEP_ME"] == "yes" and variables["RANK"] == "0"
+    assert "PEER_AGENT_TOKEN_FILE" in variables

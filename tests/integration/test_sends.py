@@ -5,6 +5,7 @@ whose socket takes nothing."""
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -14,9 +15,11 @@ from agent import listener, sessions
 from agent.channel import Channel
 from agent.config import PodFacts, build_config
 from agent.errors import WireError
+from agent.events import Event
 from agent.inputs import Input
 from agent.runner import identity_of
 from agent.sessions import Sessions
+from agent.supervisor import Supervisor
 from agent.tcp import TCPStream, open_tcp
 from agent.wire import Abort, Ack, Message, Refuse, Release
 
@@ -26,6 +29,10 @@ backends = pytest.mark.parametrize("backend", ["asyncio", "trio"])
 SERVER = "127.32.0.1"
 SESSIONS = 3
 GONE = 7  # a session the loop still names after it closed
+
+
+def _no_bug(event: Event) -> None:
+    raise AssertionError(event.message)
 
 
 async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) -> Sessions:
@@ -55,7 +62,8 @@ async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) 
 
     with listener.listen(SERVER, 0) as sock:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(listener.serve, sock, hold)
+            serve = functools.partial(listener.serve, supervisor=Supervisor(_no_bug))
+            tg.start_soon(serve, sock, hold)
             port = sock.getsockname()[1]
             clients = [Channel(await open_tcp(SERVER, port)) for _ in range(SESSIONS)]
             await accepted.wait()
