@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it \
-	podman runc debootstrap
+	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 

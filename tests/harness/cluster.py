@@ -27,9 +27,9 @@ from typing import TypeVar
 
 from tests.harness import leftovers
 from tests.harness.clusterdns import ClusterDNS
-from tests.harness.containers import write_shim
 from tests.harness.dnsquery import DNSAnswer, query
 from tests.harness.endpoints import Endpoints
+from tests.harness.install import install
 from tests.harness.jobrun import Delays, JobRun, make_pods
 from tests.harness.netns import NODE_DNS_ADDRESS, PING_ALL, ClusterNetwork
 from tests.harness.pod import Pod
@@ -53,6 +53,10 @@ class ClusterOptions:
     # Seconds an ended pod's sandbox (its address) lives on, as kubelet stops it a moment
     # after the last container exits. 0: gone at once, the strict model.
     sandbox_teardown_delay: float = 0.0
+    # Files of the images the workloads name, bind-mounted into their containers:
+    # (image repository basename, host directory, path in the container). The peer-agent
+    # image's /opt/peer-agent (the zipapp) is always there.
+    image_files: tuple[tuple[str, Path, str], ...] = ()
 
 
 class Cluster:
@@ -106,7 +110,7 @@ class Cluster:
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
             leftovers.register_path(self.shim_dir)
-            write_shim(self.shim_dir)
+            install(self.shim_dir)
             self.net.start()
             self.dns.start()
             self.node_dns.start()
@@ -161,6 +165,7 @@ class Cluster:
                 workload=workload,
                 cluster_workdir=self.workdir,
                 shim_dir=self.shim_dir,
+                image_files=self._image_files(),
                 zone=self.options.zone,
                 dns_address=self.net.dns_address,
                 node_resolv=self.options.node_resolv,
@@ -180,6 +185,14 @@ class Cluster:
                 pod.start()
             runs.append(run)
         return runs
+
+    def _image_files(self) -> dict[str, tuple[tuple[Path, str], ...]]:
+        files: dict[str, tuple[tuple[Path, str], ...]] = {
+            "peer-agent": ((self.shim_dir / "opt", "/opt/peer-agent"),)
+        }
+        for repo, source, target in self.options.image_files:
+            files[repo] = (*files.get(repo, ()), (source, target))
+        return files
 
     def _start_pods(self, run: JobRun, indices: list[int]) -> list[Pod]:
         pods = make_pods(run, self.net, indices, self._on_change)

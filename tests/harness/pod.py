@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import leftovers
-from tests.harness.containers import argv_of, expand, launch_argv, merged_security
+from tests.harness.containers import (
+    argv_of,
+    expand,
+    image_repo,
+    launch_argv,
+    merged_security,
+)
 from tests.harness.netns import PodNet
 from tests.harness.probes import probe_ok
 from tests.harness.workload import Container, Job, Probe
@@ -48,6 +54,7 @@ class PodSpec:
     pull_delay: float  # image pull: sandbox up (address, maybe published), no container yet
     probe_period: float | None
     stash: Path  # empty host directory for python_mounts (see containers.py)
+    image_files: Mapping[str, tuple[tuple[Path, str], ...]]  # image repo -> (host dir, path)
 
 
 class Pod:
@@ -210,7 +217,8 @@ class Pod:
         """The host command line for container (or for argv run like `kubectl exec`)."""
         env = self.container_env(container)
         security = merged_security(self.spec.job.template.security, container.security)
-        mounts = [(self.spec.volumes[name], path) for name, path in container.mounts]
+        mounts = [*self.spec.image_files.get(image_repo(container.image), ())]
+        mounts += [(self.spec.volumes[name], path) for name, path in container.mounts]
         return launch_argv(
             self.spec.net.netns,
             self.hostname,
