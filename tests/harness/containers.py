@@ -157,9 +157,13 @@ def launch_argv(
 
     stash: an empty host directory used to make Python reachable for a non-root user.
     """
+    # A mount over a directory that holds another mount's source (an emptyDir at /tmp, where
+    # pytest keeps the volumes) goes last, or it would hide that source.
+    sources = [source for source, _ in mounts]
+    ordered = sorted(mounts, key=lambda m: any(s.is_relative_to(m[1]) for s in sources))
     binds = "".join(
         f"mkdir -p '{target}' && mount --bind '{source}' '{target}' && "
-        for source, target in mounts
+        for source, target in ordered
     )
     if security.run_as_user not in (None, 0) and stash is not None:
         binds = python_mounts(stash) + binds
