@@ -25,9 +25,11 @@ from tests.harness.workload import Workload
 
 __all__ = [
     "APPS",
+    "MPI_EXAMPLE",
     "TORCHRUN_EXAMPLE",
     "Collective",
     "collectives",
+    "mpi_image_files",
     "torch_image_files",
     "torchrun_alone",
     "torchrun_behind_agent",
@@ -36,6 +38,7 @@ __all__ = [
 APPS = Path(__file__).parent / "apps"
 SEED_EXAMPLE = REPO / "k8s" / "examples" / "seed"
 TORCHRUN_EXAMPLE = REPO / "k8s" / "examples" / "torchrun"
+MPI_EXAMPLE = REPO / "k8s" / "examples" / "mpi-init"
 TORCH_PORT = 29500
 _LINE = re.compile(r"allreduce ok rank=(\d+) world=(\d+) sum=(\S+) at=([\d.]+)")
 
@@ -71,7 +74,15 @@ def collectives(cluster: Cluster, run: JobRun, container: str | None = None) -> 
 
 def torch_image_files() -> tuple[tuple[str, Path, str], ...]:
     """The training script where a training image has it (and the seed example's image)."""
-    return (("torch-workload", APPS, "/app"), ("peer-agent", APPS, "/app"))
+    return (("torch-workload", APPS / "torch", "/app"), ("peer-agent", APPS / "torch", "/app"))
+
+
+def mpi_image_files() -> tuple[tuple[str, Path, str], ...]:
+    """The MPI image: the program, the ssh stand-ins, and Open MPI's settings naming them."""
+    return (
+        ("mpi-workload", APPS / "mpi", "/app"),
+        ("mpi-workload", APPS / "openmpi-etc", "/etc/openmpi"),
+    )
 
 
 def torchrun_behind_agent(timeout: str = "120s") -> Workload:
