@@ -33,6 +33,7 @@ from tests.harness.install import install
 from tests.harness.jobrun import Delays, JobRun, make_pods
 from tests.harness.netns import NODE_DNS_ADDRESS, PING_ALL, ClusterNetwork
 from tests.harness.pod import Pod
+from tests.harness.podman import PodmanRuntime
 from tests.harness.workload import Workload
 
 T = TypeVar("T")
@@ -57,6 +58,8 @@ class ClusterOptions:
     # (image repository basename, host directory, path in the container). The peer-agent
     # image's /opt/peer-agent (the zipapp) is always there.
     image_files: tuple[tuple[str, Path, str], ...] = ()
+    # Images run as real containers by podman in the pods' namespaces (see podman.py).
+    podman: PodmanRuntime | None = None
 
 
 class Cluster:
@@ -166,6 +169,7 @@ class Cluster:
                 cluster_workdir=self.workdir,
                 shim_dir=self.shim_dir,
                 image_files=self._image_files(),
+                podman=self.options.podman,
                 zone=self.options.zone,
                 dns_address=self.net.dns_address,
                 node_resolv=self.options.node_resolv,

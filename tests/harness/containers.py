@@ -126,6 +126,8 @@ def merged_security(pod: Security, container: Security) -> Security:
         ),
         drop=container.drop,
         add=container.add,
+        read_only_root=container.read_only_root,
+        no_new_privileges=container.no_new_privileges,
     )
 
 

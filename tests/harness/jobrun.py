@@ -24,6 +24,7 @@ from tests.harness.endpoints import Endpoints
 from tests.harness.netns import GATEWAY, ClusterNetwork
 from tests.harness.nsutil import write_sysctl
 from tests.harness.pod import SUCCEEDED, Pod, PodSpec
+from tests.harness.podman import PodmanRuntime
 from tests.harness.workload import Job, Service, Workload
 
 PING_SYSCTL = "net.ipv4.ping_group_range"
@@ -46,6 +47,7 @@ class JobRun:
     cluster_workdir: Path
     shim_dir: Path
     image_files: Mapping[str, tuple[tuple[Path, str], ...]]
+    podman: PodmanRuntime | None
     zone: str
     dns_address: str
     node_resolv: str
@@ -254,6 +256,7 @@ def make_pods(
             probe_period=run.probe_period,
             stash=run.shim_dir / "stash",
             image_files=run.image_files,
+            podman=run.podman,
         )
         pods.append(Pod(spec, on_change))
     with run.lock:
