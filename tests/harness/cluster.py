@@ -31,7 +31,7 @@ from tests.harness.dnsquery import DNSAnswer, query
 from tests.harness.endpoints import Endpoints
 from tests.harness.install import install
 from tests.harness.jobrun import Delays, JobRun, make_pods
-from tests.harness.netns import NODE_DNS_ADDRESS, PING_ALL, ClusterNetwork
+from tests.harness.netns import PING_ALL, ClusterNetwork
 from tests.harness.pod import Pod
 from tests.harness.podman import PodmanRuntime
 from tests.harness.workload import Workload
@@ -48,8 +48,8 @@ class ClusterOptions:
     negative_ttl: int = 0  # CoreDNS cache for NXDOMAIN (0: no cache in front)
     record_ttl: int = 0  # TTL of published records (CoreDNS `ttl`)
     # The node's resolv.conf (what dnsPolicy: Default inherits): the node's own resolver,
-    # which is not cluster DNS and answers NXDOMAIN for every cluster name.
-    node_resolv: str = f"nameserver {NODE_DNS_ADDRESS}\nsearch node.internal\n"
+    # which is not cluster DNS and answers NXDOMAIN for every cluster name. None: that one.
+    node_resolv: str | None = None
     probe_period: float | None = 0.2  # overrides probes' periodSeconds to keep tests fast
     # Seconds an ended pod's sandbox (its address) lives on, as kubelet stops it a moment
     # after the last container exits. 0: gone at once, the strict model.
@@ -58,6 +58,9 @@ class ClusterOptions:
     # (image repository basename, host directory, path in the container). The peer-agent
     # image's /opt/peer-agent (the zipapp) is always there.
     image_files: tuple[tuple[str, Path, str], ...] = ()
+    # An IPv6-only cluster: pods have unique-local IPv6 addresses (fd00:198:18:1::/64) and no
+    # IPv4 on eth0, cluster DNS listens on fd00:198:18::10 and publishes AAAA records only.
+    ipv6_only: bool = False
     # Images run as real containers by podman in the pods' namespaces (see podman.py).
     podman: PodmanRuntime | None = None
 
@@ -66,7 +69,10 @@ class Cluster:
     def __init__(self, workdir: Path, options: ClusterOptions | None = None) -> None:
         self.workdir = Path(workdir)
         self.options = options or ClusterOptions()
-        self.net = ClusterNetwork()
+        self.net = ClusterNetwork(ipv6=self.options.ipv6_only)
+        self.node_resolv = self.options.node_resolv or (
+            f"nameserver {self.net.node_dns_address}\nsearch node.internal\n"
+        )
         self.dns = ClusterDNS(
             self.workdir / "dns",
             zone=self.options.zone,
@@ -79,7 +85,7 @@ class Cluster:
         self.node_dns = ClusterDNS(
             self.workdir / "node-dns",
             zone="node.internal",
-            listen=NODE_DNS_ADDRESS,
+            listen=self.net.node_dns_address,
             port=53,
             netns=self.net.node_ns,
             outside="static",
@@ -172,7 +178,7 @@ class Cluster:
                 podman=self.options.podman,
                 zone=self.options.zone,
                 dns_address=self.net.dns_address,
-                node_resolv=self.options.node_resolv,
+                node_resolv=self.node_resolv,
                 ping_group_range=ping_group_range or self.options.ping_group_range,
                 probe_period=self.options.probe_period,
                 start_delays=start_delays,
