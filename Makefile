@@ -35,8 +35,9 @@ lint-code: $(STAMP)
 test: deps $(STAMP) lint-code
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# WORKLOAD=torchrun or WORKLOAD=mpi: a real workload behind peer-agent instead of the seed.
 demo: deps $(STAMP)
-	$(PY) -m tests.harness.demo $(if $(SEED),--seed,)
+	$(PY) -m tests.harness.demo $(if $(SEED),--seed,) $(if $(WORKLOAD),--workload $(WORKLOAD),)
 
 # Reuses the cluster in a box (root, like `make test`); BENCH_ARGS=--quick for a smoke run.
 bench: deps $(STAMP)

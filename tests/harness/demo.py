@@ -2,6 +2,11 @@
 
     python -m tests.harness.demo            # k8s/examples/seed: peer-agent as the entrypoint
     python -m tests.harness.demo --seed     # the seed's own bash ping loop, unchanged
+    python -m tests.harness.demo --workload torchrun   # k8s/examples/torchrun: gloo all-reduce
+    python -m tests.harness.demo --workload mpi        # k8s/examples/mpi-init: mpirun, mpi4py
+
+A real workload's pod 2 is scheduled a few seconds late; the last line says when the first
+collective completed after it started.
 
 Prints what kubectl would (apply, wait, get pods, logs of every pod) and exits 0 when every pod
 Succeeded. Needs root (network namespaces); everything it creates is removed on exit.
@@ -21,12 +26,25 @@ from tests.harness import leftovers, workload
 from tests.harness.cluster import Cluster, ClusterOptions
 from tests.harness.jobrun import JobRun
 from tests.harness.pod import SUCCEEDED
+from tests.harness.realworkloads import (
+    MPI_EXAMPLE,
+    TORCHRUN_EXAMPLE,
+    collectives,
+    mpi_image_files,
+    torch_image_files,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_EXAMPLE = REPO / "k8s" / "examples" / "seed"
 FALLBACK_EXAMPLE = Path(__file__).parent / "workloads" / "seed-peer-agent.yaml"
 SEED_EXAMPLE = Path(__file__).parent / "workloads" / "seed.yaml"
-JOB_TIMEOUT = 120.0
+JOB_TIMEOUT = 180.0
+LATE = 3.0  # seconds pod 2 of a real workload is scheduled late
+# --workload: the example and the files of its image (see realworkloads.py).
+WORKLOADS = {
+    "torchrun": (TORCHRUN_EXAMPLE, torch_image_files),
+    "mpi": (MPI_EXAMPLE, mpi_image_files),
+}
 
 
 def _age(since: float | None) -> str:
@@ -46,9 +64,29 @@ def _get_pods(run: JobRun) -> str:
     )
 
 
+def _first_collective(cluster: Cluster, run: JobRun) -> str:
+    late = run.pod(2).started_at
+    done = [c for name in _main_names(run) for c in collectives(cluster, run, name)]
+    if late is None or not done:
+        return "no collective completed"
+    first = min(c.at for c in done)
+    ranks = ", ".join(f"rank {c.rank}: {c.total:g}" for c in sorted(done, key=lambda c: c.rank))
+    return (
+        f"all-reduce sums ({ranks}); the first completed {first - late:.1f}s after the late "
+        "pod (index 2) started"
+    )
+
+
+def _main_names(run: JobRun) -> list[str]:
+    return [c.name for c in run.job.template.containers]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", action="store_true", help="run the seed's bash script as is")
+    parser.add_argument(
+        "--workload", choices=sorted(WORKLOADS), help="a real workload's example instead"
+    )
     parser.add_argument(
         "--publish-delay",
         type=float,
@@ -59,7 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("demo: needs root (it builds pods out of network namespaces)", file=sys.stderr)
         return 2
-    if args.seed:
+    image_files: tuple[tuple[str, Path, str], ...] = ()
+    if args.workload:
+        source, files = WORKLOADS[args.workload]
+        image_files = files()
+    elif args.seed:
         source = SEED_EXAMPLE
     else:
         # k8s/ is a kustomization: rendering it needs kubectl (make deps installs it).
@@ -74,14 +116,16 @@ def main(argv: list[str] | None = None) -> int:
         # Lags as a real cluster has them (see test_seed_baseline): names appear and vanish,
         # and a finished pod's address stops answering, a moment after the pod changes.
         options = ClusterOptions(
-            publish_delay=args.publish_delay, sandbox_teardown_delay=args.publish_delay
+            publish_delay=args.publish_delay,
+            sandbox_teardown_delay=args.publish_delay,
+            image_files=image_files,
         )
         with Cluster(work, options) as cluster:
             print(f"$ {apply_cmd}")
             for svc in wl.services:
                 print(f"service/{svc.name} created")
             started = time.monotonic()
-            runs = cluster.apply(wl)
+            runs = cluster.apply(wl, start_delays={2: LATE} if args.workload else None)
             for run in runs:
                 print(f"job.batch/{run.job.name} created")
             ok = True
@@ -95,9 +139,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"job.batch/{run.job.name} {status} after {took:.1f}s")
                 print("$ kubectl get pods")
                 print(_get_pods(run))
+                template = run.job.template
+                names = [c.name for c in template.init_containers + template.containers]
                 for pod in sorted(run.all_pods(), key=lambda p: p.index):
-                    print(f"$ kubectl logs {pod.name}")
-                    print(cluster.logs(pod), end="")
+                    for name in names if len(names) > 1 else [None]:
+                        text = cluster.logs(pod, name)
+                        if name and not text:
+                            continue  # e.g. the init container that copies the zipapp
+                        print(f"$ kubectl logs {pod.name}" + (f" -c {name}" if name else ""))
+                        print(text, end="")
+                if args.workload:
+                    print(_first_collective(cluster, run))
                 ok = ok and status == "Complete"
                 ok = ok and all(p.phase == SUCCEEDED for p in run.all_pods())
         print("all pods Succeeded" if ok else "NOT all pods Succeeded")
