@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import queue
 import re
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -99,7 +98,8 @@ class Cluster:
         self._controller = threading.Thread(target=self._control, name="controller", daemon=True)
         self._stopping = False
         # Not under workdir: pytest's tmp_path is root-only, and pods may run as another user.
-        self.shim_dir = leftovers.run_dir() / f"bin-{self.net.prefix}"
+        # One install per run (the registry's run directory is removed when the run ends).
+        self.shim_dir = leftovers.run_dir() / "agent"
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -118,8 +118,8 @@ class Cluster:
     def start(self) -> None:
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            leftovers.register_path(self.shim_dir)
-            install(self.shim_dir)
+            if not (self.shim_dir / "peer-agent").exists():
+                install(self.shim_dir)
             self.net.start()
             self.dns.start()
             self.node_dns.start()
@@ -145,8 +145,6 @@ class Cluster:
         self.net.stop()
         for run in self.jobs:
             run.remove_mount_points()
-        shutil.rmtree(self.shim_dir, ignore_errors=True)
-        leftovers.unregister_path(self.shim_dir)
 
     # ---- creating workloads ----------------------------------------------------------------
 

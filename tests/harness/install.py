@@ -75,7 +75,7 @@ def install(directory: Path) -> Path:
                 shutil.copyfile(source, site / file)
     # The interpreter, not the venv's python: the venv may sit inside the checkout.
     python = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
-    shim = directory / "peer-agent"
+    shim = directory / "peer-agent.tmp"
     shim.write_text(
         f'#!/bin/sh\nPYTHONPATH="{site}${{PYTHONPATH:+:$PYTHONPATH}}" '
         f'exec {python} -s -m agent "$@"\n'
@@ -91,6 +91,7 @@ def install(directory: Path) -> Path:
         for name in dirs:
             os.chmod(Path(root) / name, 0o755)
         for name in files:
-            os.chmod(Path(root) / name, 0o755 if name == "peer-agent" else 0o644)
+            os.chmod(Path(root) / name, 0o755 if name == "peer-agent.tmp" else 0o644)
     os.chmod(directory, 0o755)
+    shim.rename(directory / "peer-agent")  # last: its presence means the install is complete
     return directory
