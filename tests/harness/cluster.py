@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -100,6 +101,7 @@ class Cluster:
         # Not under workdir: pytest's tmp_path is root-only, and pods may run as another user.
         # One install per run (the registry's run directory is removed when the run ends).
         self.shim_dir = leftovers.run_dir() / "agent"
+        self.images_dir = leftovers.run_dir() / f"images-{self.net.prefix}"
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -145,6 +147,7 @@ class Cluster:
         self.net.stop()
         for run in self.jobs:
             run.remove_mount_points()
+        shutil.rmtree(self.images_dir, ignore_errors=True)
 
     # ---- creating workloads ----------------------------------------------------------------
 
@@ -198,9 +201,21 @@ class Cluster:
         files: dict[str, tuple[tuple[Path, str], ...]] = {
             "peer-agent": ((self.shim_dir / "opt", "/opt/peer-agent"),)
         }
-        for repo, source, target in self.options.image_files:
-            files[repo] = (*files.get(repo, ()), (source, target))
+        for n, (repo, source, target) in enumerate(self.options.image_files):
+            files[repo] = (*files.get(repo, ()), (self._staged(n, source), target))
         return files
+
+    def _staged(self, n: int, source: Path) -> Path:
+        """A copy of an image's files in the run directory, as the agent's install is: the
+        checkout may be where the pods' user cannot go, and a non-root container's view of a
+        blocked directory (/root) is an empty tmpfs (see containers.python_mounts)."""
+        copy = self.images_dir / str(n)
+        if not copy.exists():
+            shutil.copytree(source, copy)
+            for path in (copy, *copy.rglob("*")):
+                readable = 0o555 if path.is_dir() else 0o444
+                path.chmod(path.stat().st_mode | readable)
+        return copy
 
     def _start_pods(self, run: JobRun, indices: list[int]) -> list[Pod]:
         pods = make_pods(run, self.net, indices, self._on_change)
