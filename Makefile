@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it \
-	podman runc debootstrap
+	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
@@ -35,8 +35,11 @@ lint-code: $(STAMP)
 test: deps $(STAMP) lint-code
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# TOPOLOGY=jobset|lws|trainer|mpi|volcano: another framework's pods; WORKLOAD=torchrun|mpi: a
+# real workload behind peer-agent instead of the seed.
 demo: deps $(STAMP)
-	$(PY) -m tests.harness.demo $(if $(SEED),--seed,) $(if $(TOPOLOGY),--topology $(TOPOLOGY),)
+	$(PY) -m tests.harness.demo $(if $(SEED),--seed,) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
+	  $(if $(WORKLOAD),--workload $(WORKLOAD),)
 
 # Reuses the cluster in a box (root, like `make test`); BENCH_ARGS=--quick for a smoke run.
 bench: deps $(STAMP)

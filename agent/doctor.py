@@ -57,6 +57,11 @@ async def _row(
     return PeerRow(index, t.display(index), " ".join(resolution.addresses), "; ".join(reasons))
 
 
+def _host_port(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 literal in brackets (`[fd00::10]:53`), as users write it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 async def diagnose(
     config: Config, *, resolve: Callable[[str], Awaitable[Resolution]] | None = None
 ) -> DoctorReport:
@@ -68,7 +73,7 @@ async def diagnose(
         ("job", t.job + (f" (uid {config.job_uid})" if config.job_uid else "")),
         ("service", f"{t.service} in namespace {t.namespace}, zone {t.zone}"),
         ("peer names", f"{t.fqdn(0)} … {t.fqdn(t.peers - 1)}"),
-        ("dns servers", " ".join(f"{h}:{p}" for h, p in servers) or "none"),
+        ("dns servers", " ".join(_host_port(h, p) for h, p in servers) or "none"),
         ("resolv.conf search", " ".join(resolv.search) or "(none)"),
         ("resolv.conf ndots", str(resolv.ndots)),
         ("probe", f"{config.probe} (agent port {config.port})"),

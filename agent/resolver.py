@@ -141,6 +141,7 @@ class Resolver:
         #: instead of a truncated UDP answer followed by the same query over TCP every round
         self._over_tcp: set[str] = set()
         self._queries: dict[tuple[str, RdataType], tuple[bytes, bytes]] = {}
+        self._families: tuple[RdataType, RdataType] = (dns.rdatatype.A, dns.rdatatype.AAAA)
 
     def _query(self, name: str, rdtype: RdataType) -> tuple[int, bytes, bytes]:
         """A fresh query id, the query's wire form and its question section (built once)."""
@@ -201,12 +202,19 @@ class Resolver:
         raise _Failed(", ".join(sorted(set(problems))))
 
     async def addresses(self, name: str) -> Resolution:
-        """A records, and AAAA only when the name exists without A (one query per name normally)."""
+        """A or AAAA records, whichever family the cluster publishes (one query per name normally).
+
+        A single-stack cluster publishes one family for every name (an IPv6-only one AAAA
+        alone, a dual-stack one its primary family by default): the family that last answered
+        is asked first, the other only when the name exists without it.
+        """
+        first, then = self._families
         try:
             try:
-                reply = await self._lookup(name, dns.rdatatype.A)
+                reply = await self._lookup(name, first)
             except _NoData:
-                reply = await self._lookup(name, dns.rdatatype.AAAA)
+                reply = await self._lookup(name, then)
+                self._families = (then, first)
         except _NXDomain:
             return Resolution(problem="NXDOMAIN")
         except _NoData:

@@ -194,3 +194,24 @@ def test_a_tcp_answer_reset_half_way_is_a_named_failure_not_a_crash() -> None:
     with _ResetOverTCP({NAME: PODS}) as server:
         server.fault("truncate")
         assert _resolve(server).problem.startswith("DNS error: ")
+
+
+def test_an_ipv6_only_cluster_is_asked_for_aaaa_first_once_it_answered_so() -> None:
+    """Kubernetes publishes only AAAA in an IPv6-only cluster: after the first name, one query."""
+    other = "other." + NAME
+    with FaultDNS({NAME: ["fd00::1", "fd00::2"], other: ["fd00::3"]}) as server:
+
+        async def main() -> list[Resolution]:
+            resolver = Resolver([_at(server)])
+            answers = [await resolver.addresses(NAME), await resolver.addresses(other)]
+            server.set(other, "198.18.0.3")  # a name with A alone: asked again as A
+            return [*answers, await resolver.addresses(other), await resolver.addresses(other)]
+
+        answers = anyio.run(main)
+    assert [tuple(sorted(a.addresses)) for a in answers] == [
+        ("fd00::1", "fd00::2"),
+        ("fd00::3",),
+        ("198.18.0.3",),
+        ("198.18.0.3",),
+    ]
+    assert [q.rdtype for q in server.log] == ["A", "AAAA", "AAAA", "AAAA", "A", "A"]

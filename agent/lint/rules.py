@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.lint.agent_use import AgentUse, agent_use
+from agent.lint.listen import ipv4_only_listen
 from agent.topology import is_dns_label
 
 __all__ = ["Finding", "lint_objects"]
@@ -348,6 +349,14 @@ def _check_agent_container(
             "is given, so ping fails with permission denied",
             "add to the pod securityContext sysctls: [{name: net.ipv4.ping_group_range, value: "
             '"0 2147483647"}], or use the default tcp probe',
+        )
+    if (listen := ipv4_only_listen(c.spec)) is not None:
+        yield finding(
+            f"{c.path}.{listen[0]}",
+            f"listens on IPv4 only ({listen[1]}): in an IPv6-only cluster, or a dual-stack one "
+            "publishing IPv6, peers reach this pod at an IPv6 address and find nothing",
+            "remove it (the agent listens on both families by default), or use ::",
+            "warning",
         )
     image = _str(c.spec.get("image"))
     registry = _registry(image) if image else None

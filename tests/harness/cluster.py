@@ -27,12 +27,13 @@ from typing import TypeVar
 
 from tests.harness import leftovers
 from tests.harness.clusterdns import ClusterDNS
-from tests.harness.containers import write_shim
 from tests.harness.dnsquery import DNSAnswer, query
 from tests.harness.endpoints import Endpoints
+from tests.harness.install import install
 from tests.harness.jobrun import Delays, JobRun, make_pods
-from tests.harness.netns import NODE_DNS_ADDRESS, PING_ALL, ClusterNetwork
+from tests.harness.netns import PING_ALL, ClusterNetwork
 from tests.harness.pod import Pod
+from tests.harness.podman import PodmanRuntime
 from tests.harness.workload import Workload
 
 T = TypeVar("T")
@@ -47,19 +48,31 @@ class ClusterOptions:
     negative_ttl: int = 0  # CoreDNS cache for NXDOMAIN (0: no cache in front)
     record_ttl: int = 0  # TTL of published records (CoreDNS `ttl`)
     # The node's resolv.conf (what dnsPolicy: Default inherits): the node's own resolver,
-    # which is not cluster DNS and answers NXDOMAIN for every cluster name.
-    node_resolv: str = f"nameserver {NODE_DNS_ADDRESS}\nsearch node.internal\n"
+    # which is not cluster DNS and answers NXDOMAIN for every cluster name. None: that one.
+    node_resolv: str | None = None
     probe_period: float | None = 0.2  # overrides probes' periodSeconds to keep tests fast
     # Seconds an ended pod's sandbox (its address) lives on, as kubelet stops it a moment
     # after the last container exits. 0: gone at once, the strict model.
     sandbox_teardown_delay: float = 0.0
+    # Files of the images the workloads name, bind-mounted into their containers:
+    # (image repository basename, host directory, path in the container). The peer-agent
+    # image's /opt/peer-agent (the zipapp) is always there.
+    image_files: tuple[tuple[str, Path, str], ...] = ()
+    # An IPv6-only cluster: pods have unique-local IPv6 addresses (fd00:198:18:1::/64) and no
+    # IPv4 on eth0, cluster DNS listens on fd00:198:18::10 and publishes AAAA records only.
+    ipv6_only: bool = False
+    # Images run as real containers by podman in the pods' namespaces (see podman.py).
+    podman: PodmanRuntime | None = None
 
 
 class Cluster:
     def __init__(self, workdir: Path, options: ClusterOptions | None = None) -> None:
         self.workdir = Path(workdir)
         self.options = options or ClusterOptions()
-        self.net = ClusterNetwork()
+        self.net = ClusterNetwork(ipv6=self.options.ipv6_only)
+        self.node_resolv = self.options.node_resolv or (
+            f"nameserver {self.net.node_dns_address}\nsearch node.internal\n"
+        )
         self.dns = ClusterDNS(
             self.workdir / "dns",
             zone=self.options.zone,
@@ -72,7 +85,7 @@ class Cluster:
         self.node_dns = ClusterDNS(
             self.workdir / "node-dns",
             zone="node.internal",
-            listen=NODE_DNS_ADDRESS,
+            listen=self.net.node_dns_address,
             port=53,
             netns=self.net.node_ns,
             outside="static",
@@ -86,7 +99,9 @@ class Cluster:
         self._controller = threading.Thread(target=self._control, name="controller", daemon=True)
         self._stopping = False
         # Not under workdir: pytest's tmp_path is root-only, and pods may run as another user.
-        self.shim_dir = leftovers.run_dir() / f"bin-{self.net.prefix}"
+        # One install per run (the registry's run directory is removed when the run ends).
+        self.shim_dir = leftovers.run_dir() / "agent"
+        self.images_dir = leftovers.run_dir() / f"images-{self.net.prefix}"
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -105,8 +120,8 @@ class Cluster:
     def start(self) -> None:
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            leftovers.register_path(self.shim_dir)
-            write_shim(self.shim_dir)
+            if not (self.shim_dir / "peer-agent").exists():
+                install(self.shim_dir)
             self.net.start()
             self.dns.start()
             self.node_dns.start()
@@ -132,8 +147,7 @@ class Cluster:
         self.net.stop()
         for run in self.jobs:
             run.remove_mount_points()
-        shutil.rmtree(self.shim_dir, ignore_errors=True)
-        leftovers.unregister_path(self.shim_dir)
+        shutil.rmtree(self.images_dir, ignore_errors=True)
 
     # ---- creating workloads ----------------------------------------------------------------
 
@@ -161,9 +175,11 @@ class Cluster:
                 workload=workload,
                 cluster_workdir=self.workdir,
                 shim_dir=self.shim_dir,
+                image_files=self._image_files(),
+                podman=self.options.podman,
                 zone=self.options.zone,
                 dns_address=self.net.dns_address,
-                node_resolv=self.options.node_resolv,
+                node_resolv=self.node_resolv,
                 ping_group_range=ping_group_range or self.options.ping_group_range,
                 probe_period=self.options.probe_period,
                 start_delays=start_delays,
@@ -185,6 +201,26 @@ class Cluster:
                 pod.start()
             runs.append(run)
         return runs
+
+    def _image_files(self) -> dict[str, tuple[tuple[Path, str], ...]]:
+        files: dict[str, tuple[tuple[Path, str], ...]] = {
+            "peer-agent": ((self.shim_dir / "opt", "/opt/peer-agent"),)
+        }
+        for n, (repo, source, target) in enumerate(self.options.image_files):
+            files[repo] = (*files.get(repo, ()), (self._staged(n, source), target))
+        return files
+
+    def _staged(self, n: int, source: Path) -> Path:
+        """A copy of an image's files in the run directory, as the agent's install is: the
+        checkout may be where the pods' user cannot go, and a non-root container's view of a
+        blocked directory (/root) is an empty tmpfs (see containers.python_mounts)."""
+        copy = self.images_dir / str(n)
+        if not copy.exists():
+            shutil.copytree(source, copy)
+            for path in (copy, *copy.rglob("*")):
+                readable = 0o555 if path.is_dir() else 0o444
+                path.chmod(path.stat().st_mode | readable)
+        return copy
 
     def _start_pods(self, run: JobRun, indices: list[int]) -> list[Pod]:
         pods = make_pods(run, self.net, indices, self._on_change)

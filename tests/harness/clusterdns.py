@@ -29,7 +29,7 @@ import dns.query
 import dns.rcode
 
 from tests.harness import leftovers
-from tests.harness.nsutil import free_port, netns_socket
+from tests.harness.nsutil import family_of, free_port, netns_socket
 
 UNBOUND = "unbound"
 START_TIMEOUT = 10.0
@@ -78,6 +78,7 @@ class _Unbound:
             sock = self._sockdir / f"{name}.ctl"
         self.sock = sock
         self.proc: subprocess.Popen[bytes] | None = None
+        self.ip6 = False
 
     def config(self, server: str, extra: str = "") -> str:
         return (
@@ -86,12 +87,14 @@ class _Unbound:
             f'  pidfile: "{self.pidfile}"\n'
             '  chroot: ""\n  username: ""\n  do-daemonize: no\n'
             '  use-syslog: no\n  logfile: ""\n  log-time-ascii: yes\n'
-            "  num-threads: 1\n  so-reuseport: no\n  do-ip6: no\n"
+            "  num-threads: 1\n  so-reuseport: no\n"
+            # IPv6 only for an IPv6-only cluster's DNS address (no IPv6 elsewhere to talk to).
+            f"  do-ip6: {'yes' if self.ip6 else 'no'}\n"
             # CoreDNS takes any number of TCP clients. unbound's default 10 buffers, and its idle
             # timeout cut to 0 once most are busy, reset TCP queries of a 256-pod Service (its
             # answer needs TCP) that a loaded pod had not sent the instant it connected.
             "  incoming-num-tcp: 1024\n"
-            "  access-control: 0.0.0.0/0 allow\n"
+            "  access-control: 0.0.0.0/0 allow\n  access-control: ::/0 allow\n"
             '  module-config: "iterator"\n'
             # Outside the cluster zone there is nothing to resolve and nowhere to ask.
             f'  local-zone: "." {self.outside}\n'
@@ -189,6 +192,9 @@ class ClusterDNS:
         self._front: _Unbound | None = None
         if negative_ttl > 0:
             self._front = _Unbound(self.workdir, "dns-cache", netns, "refuse")
+            self._front.ip6 = ":" in listen
+        else:
+            self._backend.ip6 = ":" in listen
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -263,7 +269,7 @@ class ClusterDNS:
         """Wait until server answers a real query; False if it exited (e.g. port taken)."""
         query = dns.message.make_query(f"{self.zone}.", "SOA")
         deadline = time.monotonic() + START_TIMEOUT
-        with netns_socket(self.netns, socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        with netns_socket(self.netns, family_of(host), socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)  # dnspython waits with select on a caller socket
             while time.monotonic() < deadline:
                 if not server.alive():

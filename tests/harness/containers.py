@@ -2,10 +2,12 @@
 
 A "container" is a process on the host filesystem (images are not pulled: `image: bash` runs the
 host's bash, `image: peer-agent` runs this checkout's agent through a `peer-agent` shim first on
-PATH). It runs in the pod's network namespace via `ip netns exec`, which also bind-mounts the
-pod's /etc/netns files over /etc/hosts and /etc/resolv.conf in a private mount namespace, in its
-own UTS namespace carrying the pod hostname, as the securityContext's user, with the capability
-bounding set a container runtime would give it.
+PATH, installed by install.py; an image's own files, such as /opt/peer-agent/peer-agent.pyz,
+are bind-mounted where the image has them). It runs in the pod's network namespace via
+`ip netns exec`, which also bind-mounts the pod's /etc/netns files over /etc/hosts and
+/etc/resolv.conf in a private mount namespace, in its own UTS namespace carrying the pod
+hostname, as the securityContext's user, with the capability bounding set a container runtime
+would give it.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.harness.workload import Container, Security, WorkloadError
-
-REPO = Path(__file__).resolve().parents[2]
 
 # Entrypoint and default args of the images the examples name (by repository basename).
 IMAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -86,20 +86,6 @@ def python_mounts(stash: Path) -> str:
     )
 
 
-def write_shim(directory: Path) -> Path:
-    """A `peer-agent` executable that runs this checkout's agent with the venv's Python."""
-    directory.mkdir(parents=True, exist_ok=True)
-    shim = directory / "peer-agent"
-    # PYTHONPATH pins the import to this checkout, whatever the venv's install recorded.
-    shim.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{REPO}${{PYTHONPATH:+:$PYTHONPATH}}" '
-        f'exec {sys.executable} -m agent "$@"\n'
-    )
-    shim.chmod(0o755)
-    (directory / "stash").mkdir(exist_ok=True)
-    return directory
-
-
 def expand(text: str, env: Mapping[str, str]) -> str:
     """Kubernetes' $(VAR) expansion in command, args and env values ($$ escapes a $)."""
 
@@ -112,10 +98,14 @@ def expand(text: str, env: Mapping[str, str]) -> str:
     return _VAR_REF.sub(sub, text)
 
 
+def image_repo(image: str) -> str:
+    """The image's repository basename: `registry.example/peer-agent:0.1.0` -> `peer-agent`."""
+    return image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
+
+
 def argv_of(container: Container, env: Mapping[str, str]) -> list[str]:
     """command + args, falling back to the image's entrypoint and default args."""
-    repo = container.image.rsplit("/", 1)[-1].split("@")[0].split(":")[0]
-    entrypoint, default_args = IMAGES.get(repo, ((), ()))
+    entrypoint, default_args = IMAGES.get(image_repo(container.image), ((), ()))
     command = container.command or entrypoint
     args = container.args if (container.args or container.command) else default_args
     argv = [expand(a, env) for a in (*command, *args)]
@@ -136,6 +126,8 @@ def merged_security(pod: Security, container: Security) -> Security:
         ),
         drop=container.drop,
         add=container.add,
+        read_only_root=container.read_only_root,
+        no_new_privileges=container.no_new_privileges,
     )
 
 
@@ -167,9 +159,13 @@ def launch_argv(
 
     stash: an empty host directory used to make Python reachable for a non-root user.
     """
+    # A mount over a directory that holds another mount's source (an emptyDir at /tmp, where
+    # pytest keeps the volumes) goes last, or it would hide that source.
+    sources = [source for source, _ in mounts]
+    ordered = sorted(mounts, key=lambda m: any(s.is_relative_to(m[1]) for s in sources))
     binds = "".join(
         f"mkdir -p '{target}' && mount --bind '{source}' '{target}' && "
-        for source, target in mounts
+        for source, target in ordered
     )
     if security.run_as_user not in (None, 0) and stash is not None:
         binds = python_mounts(stash) + binds

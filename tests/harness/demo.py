@@ -4,6 +4,11 @@
     python -m tests.harness.demo --seed     # the seed's own bash ping loop, unchanged
     python -m tests.harness.demo --topology jobset|lws|trainer|mpi|volcano
                                             # k8s/examples/<framework>, its last pod 3 s late
+    python -m tests.harness.demo --workload torchrun   # k8s/examples/torchrun: gloo all-reduce
+    python -m tests.harness.demo --workload mpi        # k8s/examples/mpi-init: mpirun, mpi4py
+
+A real workload's pod 2 is scheduled a few seconds late; the last line says when the first
+collective completed after it started.
 
 Prints what kubectl would (apply, wait, get pods, logs of every pod) and exits 0 when every pod
 Succeeded. Needs root (network namespaces); everything it creates is removed on exit.
@@ -24,12 +29,19 @@ from tests.harness import leftovers, workload
 from tests.harness.cluster import Cluster, ClusterOptions
 from tests.harness.jobrun import JobRun
 from tests.harness.pod import SUCCEEDED
+from tests.harness.realworkloads import (
+    MPI_EXAMPLE,
+    TORCHRUN_EXAMPLE,
+    collectives,
+    mpi_image_files,
+    torch_image_files,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 AGENT_EXAMPLE = REPO / "k8s" / "examples" / "seed"
 FALLBACK_EXAMPLE = Path(__file__).parent / "workloads" / "seed-peer-agent.yaml"
 SEED_EXAMPLE = Path(__file__).parent / "workloads" / "seed.yaml"
-JOB_TIMEOUT = 120.0
+JOB_TIMEOUT = 180.0
 # framework -> (example, the Job whose last pod comes late, Jobs whose pods serve for ever)
 FRAMEWORKS = {
     "jobset": ("jobset/jobset.yaml", "train-workers-1", ()),
@@ -38,7 +50,12 @@ FRAMEWORKS = {
     "mpi": ("mpi-operator/mpijob.yaml", "pi-worker", ("pi-worker",)),
     "volcano": ("volcano/vcjob.yaml", "vj-worker", ()),
 }
-LATE = 3.0  # the framework demos start one pod this late, to show the others wait for it
+# --workload: the example and the files of its image (see realworkloads.py).
+WORKLOADS = {
+    "torchrun": (TORCHRUN_EXAMPLE, torch_image_files),
+    "mpi": (MPI_EXAMPLE, mpi_image_files),
+}
+LATE = 3.0  # one pod starts this late, to show the others wait for it
 
 
 def _age(since: float | None) -> str:
@@ -71,6 +88,42 @@ def _settled(run: JobRun, *, serving: bool) -> str:
     return ""
 
 
+def _first_collective(cluster: Cluster, run: JobRun) -> str:
+    late = run.pod(2).started_at
+    names = [c.name for c in run.job.template.containers]
+    done = [c for name in names for c in collectives(cluster, run, name)]
+    if late is None or not done:
+        return "no collective completed"
+    first = min(c.at for c in done)
+    ranks = ", ".join(f"rank {c.rank}: {c.total:g}" for c in sorted(done, key=lambda c: c.rank))
+    return (
+        f"all-reduce sums ({ranks}); the first completed {first - late:.1f}s after the late "
+        "pod (index 2) started"
+    )
+
+
+def _apply(cluster: Cluster, wl: workload.Workload, args: argparse.Namespace) -> list[JobRun]:
+    if args.topology:  # one Job's last pod comes late
+        late = next(j for j in wl.jobs if j.name == FRAMEWORKS[args.topology][1])
+        early = cluster.apply(replace(wl, jobs=tuple(j for j in wl.jobs if j != late)))
+        return early + cluster.apply(
+            replace(wl, jobs=(late,)), start_delays={late.completions - 1: LATE}
+        )
+    return cluster.apply(wl, start_delays={2: LATE} if args.workload else None)
+
+
+def _logs(cluster: Cluster, run: JobRun) -> None:
+    template = run.job.template
+    names = [c.name for c in template.init_containers + template.containers]
+    for pod in sorted(run.all_pods(), key=lambda p: p.index):
+        for name in names if len(names) > 1 else [None]:
+            text = cluster.logs(pod, name)
+            if name and not text:
+                continue  # e.g. the init container that copies the zipapp
+            print(f"$ kubectl logs {pod.name}" + (f" -c {name}" if name else ""))
+            print(text, end="")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", action="store_true", help="run the seed's bash script as is")
@@ -81,12 +134,19 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between a pod change and DNS showing it (EndpointSlice lag; default 2)",
     )
     parser.add_argument("--topology", choices=sorted(FRAMEWORKS), help="a framework's example")
+    parser.add_argument(
+        "--workload", choices=sorted(WORKLOADS), help="a real workload's example instead"
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("demo: needs root (it builds pods out of network namespaces)", file=sys.stderr)
         return 2
+    image_files: tuple[tuple[str, Path, str], ...] = ()
     if args.topology:
         source = REPO / "k8s" / "examples" / FRAMEWORKS[args.topology][0]
+    elif args.workload:
+        source, files = WORKLOADS[args.workload]
+        image_files = files()
     elif args.seed:
         source = SEED_EXAMPLE
     else:
@@ -102,23 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         # Lags as a real cluster has them (see test_seed_baseline): names appear and vanish,
         # and a finished pod's address stops answering, a moment after the pod changes.
         options = ClusterOptions(
-            publish_delay=args.publish_delay, sandbox_teardown_delay=args.publish_delay
+            publish_delay=args.publish_delay,
+            sandbox_teardown_delay=args.publish_delay,
+            image_files=image_files,
         )
+        serving = FRAMEWORKS[args.topology][2] if args.topology else ()
         with Cluster(work, options) as cluster:
             print(f"$ {apply_cmd}")
             for svc in wl.services:
                 print(f"service/{svc.name} created")
             started = time.monotonic()
-            serving: tuple[str, ...] = ()
-            if args.topology:  # one Job's last pod comes late
-                serving = FRAMEWORKS[args.topology][2]
-                late = next(j for j in wl.jobs if j.name == FRAMEWORKS[args.topology][1])
-                early = cluster.apply(replace(wl, jobs=tuple(j for j in wl.jobs if j != late)))
-                runs = early + cluster.apply(
-                    replace(wl, jobs=(late,)), start_delays={late.completions - 1: LATE}
-                )
-            else:
-                runs = cluster.apply(wl)
+            runs = _apply(cluster, wl, args)
             for run in runs:
                 print(f"job.batch/{run.job.name} created")
             ok = True
@@ -137,12 +191,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"job.batch/{run.job.name} {status} after {took:.1f}s")
                 print("$ kubectl get pods")
                 print(_get_pods(run))
-                for pod in sorted(run.all_pods(), key=lambda p: p.index):
-                    for init in run.job.template.init_containers if args.topology else ():
-                        print(f"$ kubectl logs {pod.name} -c {init.name}")
-                        print(cluster.logs(pod, init.name), end="")
-                    print(f"$ kubectl logs {pod.name}")
-                    print(cluster.logs(pod), end="")
+                _logs(cluster, run)
+                if args.workload:
+                    print(_first_collective(cluster, run))
                 ok = ok and status in ("Complete", "Serving")
         if args.topology:
             print("every barrier passed" if ok else "NOT every barrier passed")

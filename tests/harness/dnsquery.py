@@ -11,7 +11,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tests.harness.nsutil import netns_socket
+from tests.harness.nsutil import family_of, netns_socket
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,14 @@ def query(
 ) -> DNSAnswer:
     qname = name if name.endswith(".") else name + "."
     message = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
-    with netns_socket(netns, socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    with netns_socket(netns, family_of(server), socket.SOCK_DGRAM) as sock:
         sock.setblocking(False)  # dnspython waits with select on a caller's socket
         try:
             reply = dns.query.udp(message, server, port=port, timeout=timeout, sock=sock)
         except dns.exception.Timeout:
             return DNSAnswer("TIMEOUT", frozenset())
     if reply.flags & dns.flags.TC:  # a Service with a few hundred pods: retry over TCP
-        with netns_socket(netns, socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        with netns_socket(netns, family_of(server), socket.SOCK_STREAM) as tcp:
             tcp.settimeout(timeout)
             tcp.connect((server, port))
             tcp.setblocking(False)

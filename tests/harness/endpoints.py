@@ -94,8 +94,10 @@ class Endpoints:
         records: dict[str, list[str]] = {}
         for pod in sorted(pods, key=lambda p: (p.index, p.name)):
             fqdn = f"{pod.hostname}.{self.domain}."
-            records.setdefault(fqdn, []).append(f"A {pod.address}")
-            records.setdefault(f"{self.domain}.", []).append(f"A {pod.address}")
+            # An IPv6-only cluster publishes AAAA records alone, as Kubernetes does.
+            rdtype = "AAAA" if ":" in pod.address else "A"
+            records.setdefault(fqdn, []).append(f"{rdtype} {pod.address}")
+            records.setdefault(f"{self.domain}.", []).append(f"{rdtype} {pod.address}")
             for port in self.service.ports:
                 number = _target_port(port.target_port, pod.spec.job)
                 if port.name and number is not None:

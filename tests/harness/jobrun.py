@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.harness import kubelet_files
-from tests.harness.containers import BASE_PATH
+from tests.harness.containers import BASE_PATH, image_repo
 from tests.harness.endpoints import Endpoints
 from tests.harness.netns import GATEWAY, ClusterNetwork
 from tests.harness.nsutil import write_sysctl
 from tests.harness.pod import SUCCEEDED, Pod, PodSpec
+from tests.harness.podman import PodmanRuntime
 from tests.harness.workload import Job, Service, Workload
 
 PING_SYSCTL = "net.ipv4.ping_group_range"
@@ -45,6 +46,8 @@ class JobRun:
     workload: Workload
     cluster_workdir: Path
     shim_dir: Path
+    image_files: Mapping[str, tuple[tuple[Path, str], ...]]
+    podman: PodmanRuntime | None
     zone: str
     dns_address: str
     node_resolv: str
@@ -67,7 +70,9 @@ class JobRun:
     def __post_init__(self) -> None:
         template = self.job.template
         for container in (*template.init_containers, *template.containers):
-            for _, target in container.mounts:
+            targets = [t for _, t in container.mounts]
+            targets += [t for _, t in self.image_files.get(image_repo(container.image), ())]
+            for target in targets:
                 path = Path(target)
                 if not path.exists() and path not in self._mount_points:
                     self._mount_points.append(path)
@@ -258,6 +263,8 @@ def make_pods(
             pull_delay=_delay(run.pull_delays, index),
             probe_period=run.probe_period,
             stash=run.shim_dir / "stash",
+            image_files=run.image_files,
+            podman=run.podman,
         )
         pods.append(Pod(spec, on_change))
     with run.lock:

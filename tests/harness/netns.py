@@ -31,6 +31,12 @@ NODE_DNS_ADDRESS = "198.18.0.53"  # the node's own resolver (what dnsPolicy: Def
 # Pods draw from 198.18.1.0 upwards; 198.18.0.0/24 is kept for cluster services.
 POD_RANGE = ipaddress.ip_network("198.18.0.0/15")
 FIRST_POD = ipaddress.ip_address("198.18.1.1")
+# IPv6-only clusters (ClusterNetwork(ipv6=True)): unique-local addresses only. The gateway is
+# link-local on every node-side veth end, as Calico's fe80::ecee:eeff:feee:eeee is.
+GATEWAY6 = "fe80::1"
+DNS_ADDRESS6 = "fd00:198:18::10"
+NODE_DNS_ADDRESS6 = "fd00:198:18::53"
+POD_RANGE6 = ipaddress.ip_network("fd00:198:18:1::/64")
 PING_ALL = "0 2147483647"  # containerd 2.0 / Docker: unprivileged ICMP for every group
 PING_NONE = "1 0"  # CRI-O and the kernel default: nobody
 
@@ -60,6 +66,12 @@ def ip_batch(commands: Sequence[str], netns: str | None = None) -> None:
         raise NetError(f"{' '.join(argv)} failed: {proc.stderr.strip()}")
 
 
+def _addresses6() -> Iterator[str]:
+    """IPv6 pod addresses, never reused in a run."""
+    for host in range(1, 1 << 16):
+        yield str(POD_RANGE6[host])
+
+
 def _addresses() -> Iterator[str]:
     """Pod addresses, never reused in a run (a replaced pod must get a new one)."""
     addr = FIRST_POD
@@ -75,13 +87,16 @@ class ClusterNetwork:
 
     _count = 0
 
-    def __init__(self, *, dns_address: str = DNS_ADDRESS) -> None:
+    def __init__(self, *, dns_address: str | None = None, ipv6: bool = False) -> None:
         # Several clusters may live in one run (one per test): each gets its own sub-prefix.
         ClusterNetwork._count += 1
         self.prefix = f"{leftovers.prefix()}{ClusterNetwork._count % 100:02d}"
         self.node_ns = f"{self.prefix}-node"
-        self.dns_address = dns_address
-        self._pool = _addresses()
+        self.ipv6 = ipv6
+        self.dns_address = dns_address or (DNS_ADDRESS6 if ipv6 else DNS_ADDRESS)
+        self.node_dns_address = NODE_DNS_ADDRESS6 if ipv6 else NODE_DNS_ADDRESS
+        self.gateway = GATEWAY6 if ipv6 else GATEWAY
+        self._pool = _addresses6() if ipv6 else _addresses()
         self._serial = 0
         self.pods: dict[str, PodNet] = {}
 
@@ -100,6 +115,17 @@ class ClusterNetwork:
     def start(self) -> None:
         try:
             ip_batch([f"netns add {self.node_ns}"])
+            if self.ipv6:
+                ip_batch(
+                    [
+                        "link set lo up",
+                        f"addr add {self.dns_address}/128 dev lo",
+                        f"addr add {self.node_dns_address}/128 dev lo",
+                    ],
+                    self.node_ns,
+                )
+                write_sysctl(self.node_ns, "net.ipv6.conf.all.forwarding", "1")
+                return
             ip_batch(
                 [
                     "link set lo up",
@@ -137,23 +163,35 @@ class ClusterNetwork:
         )
         node_cmds: list[str] = []
         for n in nets:
-            node_cmds += [
-                f"link set {n.host_link} up",
-                f"route add {n.address}/32 dev {n.host_link}",
-            ]
+            node_cmds.append(f"link set {n.host_link} up")
+            if self.ipv6:
+                node_cmds += [
+                    f"addr add {GATEWAY6}/64 dev {n.host_link} nodad",
+                    f"route add {n.address}/128 dev {n.host_link}",
+                ]
+            else:
+                node_cmds.append(f"route add {n.address}/32 dev {n.host_link}")
         ip_batch(node_cmds, self.node_ns)
 
         def configure(item: tuple[PodNet, str]) -> None:
             net, ping_range = item
-            ip_batch(
-                [
+            if self.ipv6:
+                # No IPv4 on eth0; no DAD wait (the addresses are unique by construction).
+                write_sysctl(net.netns, "net.ipv6.conf.eth0.accept_dad", "0")
+                config = [
+                    "link set lo up",
+                    f"addr add {net.address}/128 dev eth0 nodad",
+                    "link set eth0 up",
+                    f"route add default via {GATEWAY6} dev eth0",
+                ]
+            else:
+                config = [
                     "link set lo up",
                     "link set eth0 up",
                     f"addr add {net.address}/32 dev eth0",
                     f"route add default via {GATEWAY} dev eth0 onlink",
-                ],
-                net.netns,
-            )
+                ]
+            ip_batch(config, net.netns)
             write_sysctl(net.netns, "net.ipv4.ping_group_range", ping_range)
 
         with ThreadPoolExecutor(max_workers=8) as pool:

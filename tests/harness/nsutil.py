@@ -54,6 +54,11 @@ def in_netns(netns: str | None, fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[return-value]
 
 
+def family_of(address: str) -> socket.AddressFamily:
+    """AF_INET6 for an IPv6 literal, else AF_INET."""
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
+
+
 def netns_socket(netns: str | None, family: int, kind: int) -> socket.socket:
     """A socket that lives in netns (in this process's namespace if netns is None)."""
     return in_netns(netns, lambda: socket.socket(family, kind))
@@ -77,10 +82,10 @@ def free_port(netns: str | None, host: str) -> int:
 
     def pick() -> int:
         for _ in range(50):
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            with socket.socket(family_of(host), socket.SOCK_DGRAM) as udp:
                 udp.bind((host, 0))
                 port = int(udp.getsockname()[1])
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                with socket.socket(family_of(host), socket.SOCK_STREAM) as tcp:
                     try:
                         tcp.bind((host, port))
                     except OSError:

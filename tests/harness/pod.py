@@ -21,8 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import leftovers
-from tests.harness.containers import argv_of, expand, launch_argv, merged_security
+from tests.harness.containers import (
+    argv_of,
+    expand,
+    image_repo,
+    launch_argv,
+    merged_security,
+)
+from tests.harness.leftovers import ETC_NETNS
 from tests.harness.netns import PodNet
+from tests.harness.podman import PodmanRuntime
 from tests.harness.probes import probe_ok
 from tests.harness.workload import Container, Job, Probe
 
@@ -48,6 +56,8 @@ class PodSpec:
     pull_delay: float  # image pull: sandbox up (address, maybe published), no container yet
     probe_period: float | None
     stash: Path  # empty host directory for python_mounts (see containers.py)
+    image_files: Mapping[str, tuple[tuple[Path, str], ...]]  # image repo -> (host dir, path)
+    podman: PodmanRuntime | None = None  # runs the images it lists as real containers
 
 
 class Pod:
@@ -206,11 +216,39 @@ class Pod:
             env[var.name] = value
         return env
 
+    def _podman_image(self, container: Container) -> str | None:
+        podman = self.spec.podman
+        return podman.image_for(image_repo(container.image)) if podman else None
+
+    def _container_name(self, container: Container) -> str:
+        return f"{self.spec.net.netns}-{container.name}"
+
     def command_argv(self, container: Container, argv: list[str] | None = None) -> list[str]:
         """The host command line for container (or for argv run like `kubectl exec`)."""
         env = self.container_env(container)
         security = merged_security(self.spec.job.template.security, container.security)
-        mounts = [(self.spec.volumes[name], path) for name, path in container.mounts]
+        volumes = [(self.spec.volumes[name], path) for name, path in container.mounts]
+        image = self._podman_image(container)
+        if image is not None and argv is None:
+            assert self.spec.podman is not None
+            return self.spec.podman.run_argv(
+                name=self._container_name(container),
+                image=image,
+                netns=self.spec.net.netns,
+                hostname=self.hostname,
+                etc=ETC_NETNS / self.spec.net.netns,
+                # The image has its own PATH and HOME, unless the manifest sets them.
+                env={
+                    k: v
+                    for k, v in env.items()
+                    if k not in ("PATH", "HOME") or any(e.name == k for e in container.env)
+                },
+                security=security,
+                mounts=volumes,
+                command=[expand(a, env) for a in container.command],
+                args=[expand(a, env) for a in container.args],
+            )
+        mounts = [*self.spec.image_files.get(image_repo(container.image), ()), *volumes]
         return launch_argv(
             self.spec.net.netns,
             self.hostname,
@@ -222,10 +260,11 @@ class Pod:
 
     def _spawn(self, container: Container) -> subprocess.Popen[bytes]:
         argv = self.command_argv(container)
+        podman = self.spec.podman if self._podman_image(container) else None
         with self._lock, self.log_path(container.name).open("ab") as log:
             proc = subprocess.Popen(
                 argv,
-                env=self.container_env(container),
+                env={**os.environ, **dict(podman.env)} if podman else self.container_env(container),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -280,8 +319,16 @@ class Pod:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
             leftovers.unregister_pid(proc.pid)
+        if self.spec.podman is not None:
+            for container in self._podman_containers():
+                self.spec.podman.remove(self._container_name(container))
         self.ended_at = time.monotonic()
         self._update(phase=phase, ready=False)
+
+    def _podman_containers(self) -> list[Container]:
+        template = self.spec.job.template
+        both = (*template.init_containers, *template.containers)
+        return [c for c in both if c.name in self._procs and self._podman_image(c)]
 
     def _update(self, *, phase: str | None = None, ready: bool | None = None) -> None:
         if phase is not None:

@@ -10,7 +10,7 @@ import socket
 import subprocess
 
 from tests.harness.netns import PodNet
-from tests.harness.nsutil import netns_socket
+from tests.harness.nsutil import family_of, netns_socket
 from tests.harness.workload import Container, Probe
 
 
@@ -32,12 +32,13 @@ def probe_ok(probe: Probe, container: Container, net: PodNet, timeout: float) ->
     if port is None:
         return False
     try:
-        with netns_socket(net.netns, socket.AF_INET, socket.SOCK_STREAM) as sock:
+        with netns_socket(net.netns, family_of(net.address), socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect((net.address, port))
             if probe.http_path is None:
                 return True
-            request = f"GET {probe.http_path} HTTP/1.1\r\nHost: {net.address}\r\n"
+            host = f"[{net.address}]" if ":" in net.address else net.address
+            request = f"GET {probe.http_path} HTTP/1.1\r\nHost: {host}\r\n"
             sock.sendall((request + "Connection: close\r\n\r\n").encode())
             status = sock.recv(64).split(b" ", 2)
             # kubelet: any status from 200 to 399 is success.

@@ -66,3 +66,15 @@ def with_args(workload: Workload, container: str, args: tuple[str, ...]) -> Work
         )
         jobs.append(replace(job, template=replace(t, containers=containers)))
     return replace(workload, jobs=tuple(jobs))
+
+
+def with_command(workload: Workload, container: str, command: tuple[str, ...]) -> Workload:
+    """Replace one container's command (and drop its args): the image's entrypoint is not run."""
+    jobs = []
+    for job in workload.jobs:
+        t = job.template
+        containers = tuple(
+            replace(c, command=command, args=()) if c.name == container else c for c in t.containers
+        )
+        jobs.append(replace(job, template=replace(t, containers=containers)))
+    return replace(workload, jobs=tuple(jobs))

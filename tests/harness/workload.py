@@ -53,6 +53,9 @@ class Security:
     run_as_group: int | None = None
     drop: tuple[str, ...] = ()
     add: tuple[str, ...] = ()
+    # Only a real container runtime (the podman runtime, see podman.py) enforces these two.
+    read_only_root: bool | None = None
+    no_new_privileges: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,12 @@ def _security(doc: Doc | None) -> Security:
         run_as_group=doc.get("runAsGroup"),
         drop=tuple(str(c).upper() for c in caps.get("drop") or ()),
         add=tuple(str(c).upper() for c in caps.get("add") or ()),
+        read_only_root=doc.get("readOnlyRootFilesystem"),
+        no_new_privileges=(
+            None
+            if doc.get("allowPrivilegeEscalation") is None
+            else not doc["allowPrivilegeEscalation"]
+        ),
     )
 
 
