@@ -53,6 +53,9 @@ class ClusterOptions:
     # Seconds an ended pod's sandbox (its address) lives on, as kubelet stops it a moment
     # after the last container exits. 0: gone at once, the strict model.
     sandbox_teardown_delay: float = 0.0
+    # What `image: peer-agent` runs (an installed `peer-agent`, say); () = this checkout's
+    # sources with the venv's Python.
+    agent_command: tuple[str, ...] = ()
 
 
 class Cluster:
@@ -106,7 +109,7 @@ class Cluster:
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
             leftovers.register_path(self.shim_dir)
-            write_shim(self.shim_dir)
+            write_shim(self.shim_dir, self.options.agent_command)
             self.net.start()
             self.dns.start()
             self.node_dns.start()

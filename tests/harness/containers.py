@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import sys
 from collections.abc import Mapping, Sequence
@@ -86,15 +87,19 @@ def python_mounts(stash: Path) -> str:
     )
 
 
-def write_shim(directory: Path) -> Path:
-    """A `peer-agent` executable that runs this checkout's agent with the venv's Python."""
+def write_shim(directory: Path, command: Sequence[str] = ()) -> Path:
+    """A `peer-agent` executable that runs ``command`` (e.g. an installed wheel's `peer-agent`)
+    or, by default, this checkout's agent with the venv's Python."""
     directory.mkdir(parents=True, exist_ok=True)
     shim = directory / "peer-agent"
-    # PYTHONPATH pins the import to this checkout, whatever the venv's install recorded.
-    shim.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{REPO}${{PYTHONPATH:+:$PYTHONPATH}}" '
-        f'exec {sys.executable} -m agent "$@"\n'
-    )
+    if command:
+        shim.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
+    else:
+        # PYTHONPATH pins the import to this checkout, whatever the venv's install recorded.
+        shim.write_text(
+            f'#!/bin/sh\nPYTHONPATH="{REPO}${{PYTHONPATH:+:$PYTHONPATH}}" '
+            f'exec {sys.executable} -m agent "$@"\n'
+        )
     shim.chmod(0o755)
     (directory / "stash").mkdir(exist_ok=True)
     return directory
