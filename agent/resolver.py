@@ -13,7 +13,7 @@ names only, every exchange under a deadline, and names of failures as users debu
 
 from __future__ import annotations
 
-import secrets
+import os
 import socket
 import struct
 from collections.abc import Sequence
@@ -161,7 +161,8 @@ class Resolver:
         if (built := self._queries.get((name, rdtype))) is None:
             built = self._queries[(name, rdtype)] = _query_wire(name, rdtype)
         wire, question = built
-        query_id = secrets.randbits(16)
+        # os.urandom, not secrets: secrets imports hmac, which loads OpenSSL's hashes
+        query_id = int.from_bytes(os.urandom(2), "big")
         return query_id, struct.pack("!H", query_id) + wire[2:], question
 
     async def _udp(self, server: tuple[str, int], query: bytes, query_id: int) -> bytes:

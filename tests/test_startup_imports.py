@@ -37,8 +37,8 @@ ONLY_ELSEWHERE = {
 # The console script's `main()`, then the modules it left imported, on stdout.
 RUN = """
 import json, sys
-from agent.cli import main
-code = main(sys.argv[1:])
+from agent.__main__ import main
+code = main()  # reads sys.argv, as the console script does
 print(json.dumps(sorted(sys.modules)))
 sys.exit(code)
 """

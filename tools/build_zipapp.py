@@ -32,7 +32,7 @@ from pathlib import Path
 
 OLDEST_PYTHON = "3.11"
 # The same code as `python -m agent` (agent/__main__.py), so the exit code is the CLI's.
-MAIN = "from agent.cli import main\n\nraise SystemExit(main())\n"
+MAIN = "from agent.__main__ import main\n\nraise SystemExit(main())\n"
 
 
 def main(argv: list[str] | None = None) -> int:
