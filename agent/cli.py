@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import gc
 import json
@@ -23,14 +22,13 @@ from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
 from agent.events import Event, printable
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.options import OPTIONS
-from agent.outputs import peer_environment, write_outputs
 from agent.podfacts import read_pod_facts
 from agent.runner import serve_and_wait
-from agent.status import Outcome
 from agent.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from agent.doctor import DoctorReport
+    from agent.status import Outcome
 
 __all__ = ["main"]
 
@@ -53,12 +51,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command being run, only that command's options are added: the
+    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
     parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
     parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, help_text in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen is not None and name != chosen:
+            continue
         if name == "lint":
             command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
             continue
@@ -73,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _timestamp() -> str:
+    import datetime  # JSON logs only: text logs (the default) do without its import
+
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
 class _Printer:
     def __init__(self, log_format: str, index: int | None = None) -> None:
         self.json = log_format == "json"
@@ -81,7 +89,7 @@ class _Printer:
     def __call__(self, event: Event) -> None:
         if self.json:
             record: dict[str, Any] = {
-                "ts": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+                "ts": _timestamp(),
                 "event": event.kind,
                 "msg": event.message,
                 "index": self.index,
@@ -205,6 +213,8 @@ async def _sidecar(
         printer(Event("serving", f"serving /readyz on port {config.health_port}; staying up"))
         await anyio.sleep_forever()
 
+    from agent.outputs import write_outputs  # after the barrier: not on the way to it
+
     async with anyio.create_task_group() as tg:
         try:
             await tg.start(
@@ -255,6 +265,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         if signum is not None:
             return signal_exit_code(signum)
         assert outcome is not None
+        from agent.outputs import write_outputs  # after the barrier: not on the way to it
+
         write_outputs(config, outcome)
     except PeerAgentError as error:
         printer.error(error)
@@ -271,6 +283,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
                 )
             )
     if args.command == "run":
+        from agent.outputs import peer_environment
+
         # The secret is the agent's: the workload and its children never get it (its file's
         # path may stay; the file is for the agent's container to mount or not).
         env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
@@ -290,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in argv:
         cut = argv.index("--")
         argv, command_argv = argv[:cut], argv[cut + 1 :]
-    args = _parser().parse_args(argv)
+    # The command comes first (the top level has only --help and --version).
+    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     if args.command == "run" and not command_argv:
         print(
             "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",

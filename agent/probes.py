@@ -12,7 +12,6 @@ from agent.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, cli
 from agent.config import Probe
 from agent.errors import WireError
 from agent.handshake import Verdict
-from agent.icmp import ping
 from agent.inputs import ProbeResult
 from agent.tcp import TCPStream, open_tcp
 from agent.wire import Identity
@@ -62,6 +61,8 @@ async def probe(
     if kind.kind == "dns":
         return ProbeResult()
     if kind.kind == "icmp":
+        from agent.icmp import ping  # only the icmp probe pays for it
+
         return ProbeResult(await ping(address, timeout=CONNECT_TIMEOUT))
     port = kind.port or me.port
     stream: TCPStream | None = None

@@ -13,19 +13,14 @@ names only, every exchange under a deadline, and names of failures as users debu
 
 from __future__ import annotations
 
-import secrets
+import os
 import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
-import dns.exception
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
 from anyio.streams.buffered import BufferedByteReceiveStream
-from dns.rdatatype import RdataType
 
 from agent.inputs import Resolution
 from agent.tcp import open_tcp
@@ -38,7 +33,11 @@ _HEADER = struct.Struct("!HHHHHH")
 _RECORD = struct.Struct("!HHHIH")  # owner pointer, type, class, TTL, rdata length
 _POINTER_TO_QUESTION = 0xC00C
 _QR, _TC, _RD = 0x8000, 0x0200, 0x0100
-_FAMILY = {dns.rdatatype.A: (socket.AF_INET, 4), dns.rdatatype.AAAA: (socket.AF_INET6, 16)}
+# The few numbers of RFC 1035/6891 the usual path needs, written out: dnspython's rdatatype and
+# rcode modules (and the dns package they pull in) cost every agent's start ~3 ms of CPU to import.
+_A, _AAAA, _OPT, _IN = 1, 28, 41, 1
+_NOERROR, _NXDOMAIN = 0, 3
+_FAMILY = {_A: (socket.AF_INET, 4), _AAAA: (socket.AF_INET6, 16)}
 
 
 class _NXDomain(Exception):
@@ -63,9 +62,7 @@ class _Reply:
     truncated: bool
 
 
-def _fast_addresses(
-    wire: bytes, offset: int, count: int, rdtype: RdataType
-) -> tuple[str, ...] | None:
+def _fast_addresses(wire: bytes, offset: int, count: int, rdtype: int) -> tuple[str, ...] | None:
     """The answer section when every record is ``rdtype`` for the question's own name (the
     owner a pointer to it, as servers write it); None for anything else (CNAMEs, …)."""
     family, size = _FAMILY[rdtype]
@@ -75,7 +72,7 @@ def _fast_addresses(
     out = []
     for start in range(offset, offset + count * step, step):
         owner, kind, klass, _, length = _RECORD.unpack_from(wire, start)
-        if (owner, kind, klass, length) != (_POINTER_TO_QUESTION, rdtype, dns.rdataclass.IN, size):
+        if (owner, kind, klass, length) != (_POINTER_TO_QUESTION, rdtype, _IN, size):
             return None
         out.append(socket.inet_ntop(family, wire[start + _RECORD.size : start + step]))
     return tuple(out)
@@ -83,7 +80,8 @@ def _fast_addresses(
 
 def _parsed_addresses(wire: bytes) -> tuple[str, ...]:
     """dnspython's reading of the answer, following CNAMEs; _NoData when it ends in none."""
-    import dns.message  # only for unusual answers: its import is a quarter of the agent's start
+    import dns.exception  # only for unusual answers: dnspython is a quarter of the agent's start
+    import dns.message
 
     try:
         message = dns.message.from_wire(wire, ignore_trailing=True)
@@ -97,17 +95,24 @@ def _parsed_addresses(wire: bytes) -> tuple[str, ...]:
     return tuple(r.to_text() for r in chain.answer)
 
 
-def _read(wire: bytes, question: bytes, query_id: int, rdtype: RdataType) -> _Reply:
+def _rcode_name(rcode: int) -> str:
+    """How dnspython names a failure's rcode (SERVFAIL, REFUSED, …): a user searches for it."""
+    import dns.rcode  # a failure's path only
+
+    return dns.rcode.to_text(dns.rcode.Rcode(rcode))
+
+
+def _read(wire: bytes, question: bytes, query_id: int, rdtype: int) -> _Reply:
     if len(wire) < _HEADER.size:
         raise _Failed("DNS error: short answer")
     ident, flags, _, count, _, _ = _HEADER.unpack_from(wire)
     if ident != query_id or not flags & _QR:
         raise _Failed("DNS error: answer to another query")
     rcode = flags & 0xF
-    if rcode == dns.rcode.NXDOMAIN:
+    if rcode == _NXDOMAIN:
         raise _NXDomain
-    if rcode != dns.rcode.NOERROR:
-        raise _Failed(dns.rcode.to_text(dns.rcode.Rcode(rcode)))
+    if rcode != _NOERROR:
+        raise _Failed(_rcode_name(rcode))
     end = _HEADER.size + len(question)
     same_question = wire[_HEADER.size : end].lower() == question.lower()
     addresses = _fast_addresses(wire, end, count, rdtype) if same_question else None
@@ -119,15 +124,15 @@ def _read(wire: bytes, question: bytes, query_id: int, rdtype: RdataType) -> _Re
     return _Reply(addresses, truncated)
 
 
-def _query_wire(name: str, rdtype: RdataType) -> tuple[bytes, bytes]:
+def _query_wire(name: str, rdtype: int) -> tuple[bytes, bytes]:
     """The query (id 0, recursion desired, EDNS0 with our UDP payload) and its question section,
     written out: dnspython's message module would cost every agent's start 30 ms to import."""
     labels = [label.encode("ascii") for label in name.rstrip(".").split(".")]
     if not all(0 < len(label) < 64 for label in labels):
         raise _Failed(f"DNS error: not a valid name: {name!r}")
     question = b"".join(bytes([len(x)]) + x for x in labels) + b"\x00"
-    question += struct.pack("!HH", rdtype, dns.rdataclass.IN)
-    opt = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, UDP_PAYLOAD, 0, 0)  # root, no options
+    question += struct.pack("!HH", rdtype, _IN)
+    opt = b"\x00" + struct.pack("!HHIH", _OPT, UDP_PAYLOAD, 0, 0)  # root, no options
     return _HEADER.pack(0, _RD, 1, 0, 0, 1) + question + opt, question
 
 
@@ -140,15 +145,16 @@ class Resolver:
         #: names whose answer is too big for UDP (a large Service): asked over TCP at once,
         #: instead of a truncated UDP answer followed by the same query over TCP every round
         self._over_tcp: set[str] = set()
-        self._queries: dict[tuple[str, RdataType], tuple[bytes, bytes]] = {}
-        self._families: tuple[RdataType, RdataType] = (dns.rdatatype.A, dns.rdatatype.AAAA)
+        self._queries: dict[tuple[str, int], tuple[bytes, bytes]] = {}
+        self._families: tuple[int, int] = (_A, _AAAA)
 
-    def _query(self, name: str, rdtype: RdataType) -> tuple[int, bytes, bytes]:
+    def _query(self, name: str, rdtype: int) -> tuple[int, bytes, bytes]:
         """A fresh query id, the query's wire form and its question section (built once)."""
         if (built := self._queries.get((name, rdtype))) is None:
             built = self._queries[(name, rdtype)] = _query_wire(name, rdtype)
         wire, question = built
-        query_id = secrets.randbits(16)
+        # os.urandom, not secrets: secrets imports hmac, which loads OpenSSL's hashes
+        query_id = int.from_bytes(os.urandom(2), "big")
         return query_id, struct.pack("!H", query_id) + wire[2:], question
 
     async def _udp(self, server: tuple[str, int], query: bytes, query_id: int) -> bytes:
@@ -166,7 +172,7 @@ class Resolver:
             (length,) = struct.unpack("!H", await reader.receive_exactly(2))
             return await reader.receive_exactly(length)
 
-    async def _ask(self, server: tuple[str, int], name: str, rdtype: RdataType) -> _Reply:
+    async def _ask(self, server: tuple[str, int], name: str, rdtype: int) -> _Reply:
         query_id, query, question = self._query(name, rdtype)
         if name not in self._over_tcp:
             reply = _read(await self._udp(server, query, query_id), question, query_id, rdtype)
@@ -178,7 +184,7 @@ class Resolver:
             raise _Failed("DNS error: a truncated answer without records, even over TCP")
         return reply
 
-    async def _lookup(self, name: str, rdtype: RdataType) -> _Reply:
+    async def _lookup(self, name: str, rdtype: int) -> _Reply:
         """Each server in turn, within one lifetime shared between them."""
         problems: list[str] = []
         deadline = anyio.current_time() + self._lifetime

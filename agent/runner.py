@@ -42,7 +42,6 @@ from agent.effects import (
 )
 from agent.errors import ConfigError
 from agent.events import Reporter
-from agent.icmp import open_icmp_socket
 from agent.inputs import (
     AddressProbed,
     Attempted,
@@ -87,6 +86,8 @@ def identity_of(config: Config) -> Identity:
 
 def _check_probe(config: Config) -> None:
     if config.probe.kind == "icmp":
+        from agent.icmp import open_icmp_socket  # only the icmp probe pays for it
+
         sock, _ = open_icmp_socket()
         sock.close()
 

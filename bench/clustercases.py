@@ -22,7 +22,7 @@ from tests.harness.cluster import Cluster, ClusterOptions
 from tests.harness.jobrun import Delays, JobRun
 from tests.harness.pod import SUCCEEDED, Pod
 
-__all__ = ["dns_load", "release_latency"]
+__all__ = ["barrier_cpu", "dns_load", "release_latency"]
 
 Sample = dict[str, Any]
 # time.time() - time.monotonic(): turns the agents' wall-clock log stamps into our clock
@@ -37,6 +37,15 @@ class Ran:
     queries: int  # queries cluster DNS received while the Job ran
 
 
+@dataclass(frozen=True)
+class Setup:
+    """How every pod runs: its CPU limit (None: none) and what `image: peer-agent` runs (the
+    installed wheel, built by bench.coldstart; (): this checkout)."""
+
+    cpu: str | None = None
+    agent_command: tuple[str, ...] = ()
+
+
 def _run_job(
     tool: str,
     n: int,
@@ -46,16 +55,19 @@ def _run_job(
     inspect: Any = None,
     started: Callable[[JobRun], None] | None = None,
     start_within: float = 0.0,
+    setup: Setup = Setup(),
 ) -> Sample:
     """Run ``tool``'s Job of ``n`` pods on a fresh cluster; ``started(run)`` runs once the pods
     are applied (for at most ``start_within`` s), and the Job then has ``bound`` s to end;
     ``inspect(ran)`` makes the sample while the pods' files still exist."""
-    cluster = Cluster(work / f"{tool}-{n}", ClusterOptions(probe_period=None))
+    options = ClusterOptions(probe_period=None, agent_command=setup.agent_command)
+    cluster = Cluster(work / f"{tool}-{n}", options)
     cluster.start()
     try:
         before = cluster.dns_queries()
         timeout = start_within + bound
-        [run] = cluster.apply(job(tool, n, timeout=timeout), start_delays=delays)
+        workload = job(tool, n, timeout=timeout, cpu=setup.cpu)
+        [run] = cluster.apply(workload, start_delays=delays)
         if started is not None:
             started(run)
         try:
@@ -162,16 +174,19 @@ def _await_waiting(run: JobRun, waiting: _Waiting, n: int, timeout: float) -> bo
     return not todo
 
 
-def release_latency(tool: str, n: int, *, late: float, bound: float, settle: float) -> Sample:
+def release_latency(
+    tool: str, n: int, *, late: float, bound: float, settle: float, setup: Setup = Setup()
+) -> Sample:
     """Every pod but the last starts at once; the last starts when the others are all waiting
     for it, and not before ``late`` s. Waiting is what each tool's log says (peer-agent: it has
     reached the n-1 others; the loops: they are at the last index; see _waiting_for_the_last),
     within ``settle`` s; wait-for-it, which says nothing, is taken to wait after ``late`` s.
     (On two cores 255 agents took 50 s to start and reach each other: a last pod started at a
     fixed time met a box still busy with that.) The Job then has ``bound`` s. Latency: the last
-    pod becoming reachable (peer-agent: its agent listening; the baselines: its container
-    started, which is when ping and DNS answer for it) to the last pod's workload starting,
-    i.e. the last tool leaving."""
+    pod's container process launched (the harness's Popen returned: the tool's `exec` is
+    under way) to the last pod's workload running (its first command, `date`, logs a stamp),
+    i.e. the last tool leaving, its cold start included. ``cpu_per_pod_s``: the pods' mean CPU
+    (user + system of each container's process tree, from wait4) over the whole run."""
     waiting = _waiting_for_the_last(tool, n)
     settled: list[bool] = []
 
@@ -191,15 +206,15 @@ def release_latency(tool: str, n: int, *, late: float, bound: float, settle: flo
         if last.ready_at is None:
             sample["note"] = "the late pod never started"
             return sample
-        reachable = last.ready_at
-        if tool == "peer-agent":
-            reachable = _listening_at(ran.cluster, last) or reachable
-            sample["cold_start_s"] = round(reachable - last.ready_at, 3)
+        launched = last.ready_at
+        if tool == "peer-agent" and (listening := _listening_at(ran.cluster, last)):
+            sample["cold_start_s"] = round(listening - launched, 3)
         ends = [_released_at(ran.cluster, p) for p in run.all_pods()]
         released = [t for t in ends if t is not None]
         sample["reached"] = len(released)
+        sample |= _cpu(run)
         if sample["ok"] and len(released) == n:
-            sample["latency_s"] = round(max(released) - reachable, 3)
+            sample["latency_s"] = round(max(released) - launched, 3)
         else:
             sample["note"] = f"{len(done)}/{n} pods done within {bound:g}s"
         return sample
@@ -208,11 +223,46 @@ def release_latency(tool: str, n: int, *, late: float, bound: float, settle: flo
         # The clock's fallback: should the watch above fail, the pod starts on its own.
         delays = {n - 1: late + settle + 1.0}
         return _run_job(
-            tool, n, Path(work), delays, bound, inspect, start_the_last, start_within=late + settle
+            tool,
+            n,
+            Path(work),
+            delays,
+            bound,
+            inspect,
+            start_the_last,
+            start_within=late + settle,
+            setup=setup,
         )
 
 
-def dns_load(tool: str, n: int, *, spread: float, bound: float) -> Sample:
+def _cpu(run: JobRun) -> Sample:
+    """The pods' CPU: each container's user + system time over its life (the tool, then the
+    workload's `echo`, `date` and `sleep`, about 2 ms), mean and max over the pods."""
+    cpu = [s for p in run.all_pods() for s in p.cpu_seconds.values()]
+    if len(cpu) < len(run.all_pods()):
+        return {}
+    return {"cpu_per_pod_s": round(sum(cpu) / len(cpu), 4), "cpu_max_pod_s": round(max(cpu), 4)}
+
+
+def barrier_cpu(tool: str, n: int, *, bound: float, setup: Setup = Setup()) -> Sample:
+    """All ``n`` pods start at once and pass the barrier; what each pod's container burnt, in
+    CPU (see _cpu), from its launch to its end: what the barrier costs a pod."""
+
+    def inspect(ran: Ran) -> Sample:
+        done = _succeeded(ran.run)
+        sample: Sample = {"ok": ran.finished and len(done) == n, "reached": len(done), "n": n}
+        sample |= _cpu(ran.run)
+        if "cpu_per_pod_s" not in sample:
+            sample["ok"] = False
+        if not sample["ok"]:
+            sample["note"] = f"{len(done)}/{n} pods done within {bound:g}s"
+        return sample
+
+    with tempfile.TemporaryDirectory(prefix="peer-agent-bench-") as work:
+        return _run_job(tool, n, Path(work), {}, bound, inspect, setup=setup)
+
+
+def dns_load(tool: str, n: int, *, spread: float, bound: float, setup: Setup = Setup()) -> Sample:
     """Pods start evenly over ``spread`` seconds; queries cluster DNS received while the Job ran,
     per pod per second that pod spent waiting (its container start to its workload's start)."""
 
@@ -239,4 +289,4 @@ def dns_load(tool: str, n: int, *, spread: float, bound: float) -> Sample:
         return sample
 
     with tempfile.TemporaryDirectory(prefix="peer-agent-bench-") as work:
-        return _run_job(tool, n, Path(work), lambda i: spread * i / n, bound, inspect)
+        return _run_job(tool, n, Path(work), lambda i: spread * i / n, bound, inspect, setup=setup)

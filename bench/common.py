@@ -65,7 +65,7 @@ class AgentProc:
     started: float = field(init=False)
     #: (time.monotonic() when the line arrived, the parsed record or {"raw": text})
     lines: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    rss_kb: int | None = None
+    rss_kb: int | None = None  # peak resident set: VmHWM with watch_rss(), else wait4's
     cpu_s: float | None = None  # user + system CPU time over the whole run
     code: int | None = None
     _cond: threading.Condition = field(default_factory=threading.Condition)
@@ -144,7 +144,7 @@ class AgentProc:
                 self._cond.wait(min(left, 0.2))
 
     def finish(self, timeout: float) -> int:
-        """Wait for exit (kill at timeout); note the exit code and peak RSS (wait4's maxrss)."""
+        """Wait for exit (kill at timeout); note the exit code and CPU time (wait4)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
@@ -157,8 +157,27 @@ class AgentProc:
         self._reaped(status, usage)
         return self.code or 0
 
+    def watch_rss(self) -> None:
+        """Note the agent's peak resident set from now on: its own VmHWM, read every 10 ms
+        until it exits (a zombie has none). wait4's ru_maxrss is no good: exec records the
+        replaced address space's peak, and a vforked child's is this process's, which with
+        the harness imported exceeds the agent's."""
+
+        def watch() -> None:
+            path = Path(f"/proc/{self.proc.pid}/status")
+            while self.code is None:
+                try:
+                    line = next(x for x in path.read_text().splitlines() if x.startswith("VmHWM"))
+                except (OSError, StopIteration):
+                    return
+                self.rss_kb = max(self.rss_kb or 0, int(line.split()[1]))
+                time.sleep(0.01)
+
+        threading.Thread(target=watch, daemon=True).start()
+
     def _reaped(self, status: int, usage: resource.struct_rusage) -> None:
-        self.rss_kb = usage.ru_maxrss
+        if self.rss_kb is None:
+            self.rss_kb = usage.ru_maxrss
         self.cpu_s = usage.ru_utime + usage.ru_stime
         self.code = os.waitstatus_to_exitcode(status)
         self.proc.returncode = self.code  # so Popen does not try to reap it again

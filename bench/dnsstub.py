@@ -4,7 +4,7 @@ It behaves like CoreDNS where the benchmark depends on it: an answer too large f
 is cut to what fits and flagged TC (UDP: 512 bytes, or the client's EDNS payload; TCP: the 65,535
 bytes a DNS message can ever have), so a Service name with thousands of addresses costs what it
 would cost in a cluster. Every query's arrival is noted with ``time.monotonic()`` (one clock for
-every process on the machine), so cold start is measured against the launching process's clock.
+every process on the machine), so the bench can set them against its own clock.
 """
 
 from __future__ import annotations
@@ -47,11 +47,6 @@ class BenchDNS(LoopbackDNSServer):
         self.log: list[Query] = []
         self._lock = threading.Lock()
         super().__init__()
-
-    def first_query_after(self, t0: float) -> float | None:
-        with self._lock:
-            times = [q.at for q in self.log if q.at >= t0]
-        return min(times) if times else None
 
     def _answer(self, data: bytes, transport: str) -> tuple[bytes | None, float]:
         arrived = time.monotonic()

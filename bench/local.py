@@ -34,57 +34,31 @@ SIM_SPLIT = 5000  # members per simulator process
 
 
 def footprint(peers: int = 3) -> Sample:
-    """``peers`` real agents through a full barrier on loopback; the coordinator's and a member's
-    peak RSS (wait4's ru_maxrss), and each one's cold start: launch to its first DNS query."""
+    """``peers`` real agents through a full barrier on loopback; the coordinator's and a
+    member's peak RSS (VmHWM, see AgentProc.watch_rss). (Cold start: bench.coldstart.)"""
     port = free_port()
     addresses = [f"127.{AGENT_NET}.0.{i + 1}" for i in range(peers)]
     zone = {fqdn(i): [a] for i, a in enumerate(addresses)}
     zone[SERVICE_FQDN] = addresses
-    # One stub per agent, so each one's first query is its own (they all ask the same names).
-    stubs = [BenchDNS(zone) for _ in range(peers)]
     agents: list[AgentProc] = []
-    try:
-        for stub in stubs:
-            stub.__enter__()
-        for i in range(peers):
-            agents.append(
-                AgentProc.launch(
-                    "wait",
-                    i,
-                    peers,
-                    stubs[i].server,
-                    "--listen",
-                    addresses[i],
-                    "--port",
-                    str(port),
-                    "--timeout",
-                    "30s",
-                )
-            )
-            # Apart, so each cold start is measured on an otherwise idle machine (two cores).
-            time.sleep(0.3)
-        codes = [a.finish(40) for a in agents]
-    finally:
-        for a in agents:
-            a.kill()
-        for stub in stubs:
-            stub.__exit__(None, None, None)
-    starts = []
-    for a, stub in zip(agents, stubs, strict=True):
-        first = stub.first_query_after(a.started)
-        starts.append(None if first is None else first - a.started)
-    ok = codes == [0] * peers and None not in starts
+    with BenchDNS(zone) as dns:
+        try:
+            for i in range(peers):
+                args = ("--listen", addresses[i], "--port", str(port), "--timeout", "30s")
+                agents.append(AgentProc.launch("wait", i, peers, dns.server, *args))
+                agents[-1].watch_rss()
+                time.sleep(0.3)  # apart, as the figures recorded before were measured
+            codes = [a.finish(40) for a in agents]
+        finally:
+            for a in agents:
+                a.kill()
+    ok = codes == [0] * peers
     rss = [a.rss_kb / 1024 for a in agents if a.rss_kb]
     return {
         "ok": ok,
         "note": "" if ok else f"exit codes {codes}; {agents[0].tail()}",
         "rss_coordinator_mb": round(rss[0], 1) if rss else None,
         "rss_member_mb": round(max(rss[1:]), 1) if len(rss) > 1 else None,
-        # The first agent's start is the cold one (no page cache warmed by a sibling).
-        "cold_start_s": round(starts[0], 4) if starts[0] is not None else None,
-        "cold_start_warm_s": round(min(s for s in starts[1:] if s is not None), 4)
-        if any(s is not None for s in starts[1:])
-        else None,
     }
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from tests.harness.workload import Workload, parse
 
-__all__ = ["MARK", "TOOLS", "job"]
+__all__ = ["MARK", "TOOLS", "job", "script"]
 
 TOOLS = ("peer-agent", "seed", "nslookup", "wait-for-it")
 WAIT_PORT = 29500  # what wait-for-it waits for (a typical MASTER_PORT)
@@ -38,8 +38,8 @@ def _indent(text: str, spaces: int) -> str:
     return "\n".join(pad + line if line else line for line in text.splitlines())
 
 
-def _script(tool: str, n: int) -> str:
-    """The container's shell script for a baseline tool."""
+def script(tool: str, n: int, *, workload: str = WORKLOAD) -> str:
+    """The container's shell script for a baseline tool, then ``workload``."""
     indices = " ".join(str(i) for i in range(n))
     if tool == "seed":  # the seed's text, whitespace included
         return (
@@ -59,7 +59,7 @@ do
   echo "Successfully pinged pod: example-job-${{i}}.headless-svc"
 done
 """
-            + WORKLOAD
+            + workload
         )
     if tool == "nslookup":
         return (
@@ -68,7 +68,7 @@ do
   until nslookup example-job-$i.headless-svc; do echo waiting for example-job-$i; sleep 2; done
 done
 """
-            + WORKLOAD
+            + workload
         )
     if tool == "wait-for-it":
         return f"""busybox nc -ll -p {WAIT_PORT} -e true &
@@ -76,13 +76,14 @@ for i in {indices}
 do
   wait-for-it -q example-job-$i.headless-svc:{WAIT_PORT} -t 0
 done
-{WORKLOAD}
+{workload}
 kill %1"""
     raise ValueError(tool)
 
 
-def job(tool: str, n: int, *, timeout: float = 120.0) -> Workload:
-    """The Service and Indexed Job of ``n`` pods for ``tool``."""
+def job(tool: str, n: int, *, timeout: float = 120.0, cpu: str | None = None) -> Workload:
+    """The Service and Indexed Job of ``n`` pods for ``tool``; ``cpu``: every pod's
+    ``resources.limits.cpu`` (e.g. ``100m``), as a LimitRange default would set it."""
     if tool == "peer-agent":
         service_extra = """  publishNotReadyAddresses: true
   ports:
@@ -113,7 +114,9 @@ def job(tool: str, n: int, *, timeout: float = 120.0) -> Workload:
   - {shell}
   - -c
   - |
-{_indent(_script(tool, n), 4)}"""
+{_indent(script(tool, n), 4)}"""
+    if cpu is not None:
+        container += f'\n  resources:\n    limits:\n      cpu: "{cpu}"'
     return parse(
         f"""apiVersion: v1
 kind: Service

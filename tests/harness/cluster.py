@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from tests.harness import leftovers
 from tests.harness.clusterdns import ClusterDNS
+from tests.harness.containers import write_shim
 from tests.harness.dnsquery import DNSAnswer, query
 from tests.harness.endpoints import Endpoints
 from tests.harness.install import install
@@ -63,6 +64,9 @@ class ClusterOptions:
     ipv6_only: bool = False
     # Images run as real containers by podman in the pods' namespaces (see podman.py).
     podman: PodmanRuntime | None = None
+    # What `image: peer-agent` runs (an installed `peer-agent`, say); () = the run's copy of
+    # this checkout's agent (install.py).
+    agent_command: tuple[str, ...] = ()
 
 
 class Cluster:
@@ -100,7 +104,12 @@ class Cluster:
         self._stopping = False
         # Not under workdir: pytest's tmp_path is root-only, and pods may run as another user.
         # One install per run (the registry's run directory is removed when the run ends).
-        self.shim_dir = leftovers.run_dir() / "agent"
+        #: the run's copy of the agent (and the zipapp the peer-agent image carries)
+        self.install_dir = leftovers.run_dir() / "agent"
+        #: what the pods' PATH finds `peer-agent` in
+        self.shim_dir = self.install_dir
+        if self.options.agent_command:
+            self.shim_dir = leftovers.run_dir() / f"bin-{self.net.prefix}"
         self.images_dir = leftovers.run_dir() / f"images-{self.net.prefix}"
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -120,8 +129,11 @@ class Cluster:
     def start(self) -> None:
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            if not (self.shim_dir / "peer-agent").exists():
-                install(self.shim_dir)
+            if not (self.install_dir / "peer-agent").exists():
+                install(self.install_dir)
+            if self.options.agent_command:
+                leftovers.register_path(self.shim_dir)
+                write_shim(self.shim_dir, self.options.agent_command)
             self.net.start()
             self.dns.start()
             self.node_dns.start()
@@ -148,6 +160,9 @@ class Cluster:
         for run in self.jobs:
             run.remove_mount_points()
         shutil.rmtree(self.images_dir, ignore_errors=True)
+        if self.shim_dir != self.install_dir:  # the install stays for the run's other clusters
+            shutil.rmtree(self.shim_dir, ignore_errors=True)
+            leftovers.unregister_path(self.shim_dir)
 
     # ---- creating workloads ----------------------------------------------------------------
 
@@ -204,7 +219,7 @@ class Cluster:
 
     def _image_files(self) -> dict[str, tuple[tuple[Path, str], ...]]:
         files: dict[str, tuple[tuple[Path, str], ...]] = {
-            "peer-agent": ((self.shim_dir / "opt", "/opt/peer-agent"),)
+            "peer-agent": ((self.install_dir / "opt", "/opt/peer-agent"),)
         }
         for n, (repo, source, target) in enumerate(self.options.image_files):
             files[repo] = (*files.get(repo, ()), (self._staged(n, source), target))

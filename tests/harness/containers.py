@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import sys
 from collections.abc import Mapping, Sequence
@@ -84,6 +85,17 @@ def python_mounts(stash: Path) -> str:
         f"mount -t tmpfs -o mode=755,size=1m tmpfs '{blocked}' && "
         f"mkdir -p '{inside}' && mount --bind '{stash}' '{inside}' && "
     )
+
+
+def write_shim(directory: Path, command: Sequence[str]) -> Path:
+    """A `peer-agent` executable that runs ``command`` (e.g. an installed wheel's `peer-agent`);
+    by default the pods run the run's copy of the agent instead (install.py)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shim = directory / "peer-agent"
+    shim.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
+    shim.chmod(0o755)
+    (directory / "stash").mkdir(exist_ok=True)
+    return directory
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:

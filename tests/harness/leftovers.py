@@ -2,9 +2,10 @@
 
 Every process that uses the harness gets a run id. Its namespaces are named `pa<runid>-...`,
 its host-side links `pa<runid>v<n>`, and `/run/peer-agent-harness/<runid>/` records the owner
-(pid and start time, so a reused pid is not mistaken for it), the pids it started and the
-temporary paths it made. At the first use, every run whose owner is gone is swept: processes
-killed, namespaces and /etc/netns entries deleted, paths removed. Runs of live owners (another
+(pid and start time, so a reused pid is not mistaken for it), the pids it started, the
+temporary paths and the cgroups (CPU limits) it made. At the first use, every run whose owner is
+gone is swept: processes killed, namespaces and /etc/netns entries deleted, paths and cgroups
+removed. Runs of live owners (another
 test session on the same machine) are never touched.
 """
 
@@ -17,6 +18,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,6 +65,7 @@ def run_id() -> str:
         staging = REGISTRY / f"staging-{rid}"
         (staging / "pids").mkdir(parents=True)
         (staging / "paths").mkdir()
+        (staging / "cgroups").mkdir()
         (staging / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
         staging.rename(REGISTRY / rid)
         _run_id = rid
@@ -101,6 +104,34 @@ def register_path(path: Path) -> None:
 def unregister_path(path: Path) -> None:
     key = str(path).strip("/").replace("/", "%")
     (REGISTRY / run_id() / "paths" / key).unlink(missing_ok=True)
+
+
+def register_cgroup(path: Path) -> None:
+    """A cgroup directory (a container's CPU limit) to remove if this run dies first."""
+    key = str(path).strip("/").replace("/", "%")
+    (REGISTRY / run_id() / "cgroups" / key).write_text(str(path))
+
+
+def unregister_cgroup(path: Path) -> None:
+    key = str(path).strip("/").replace("/", "%")
+    (REGISTRY / run_id() / "cgroups" / key).unlink(missing_ok=True)
+
+
+def remove_cgroup(path: Path, wait: float) -> bool:
+    """rmdir the cgroup (its control files go with it), retrying for ``wait`` s while a killed
+    process of it is still exiting (EBUSY: the kernel offers nothing to await). False: still
+    there."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
 
 def netns_names(name_prefix: str) -> list[str]:
@@ -162,6 +193,8 @@ def _sweep_run(run_dir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
     for path_file in (run_dir / "paths").glob("*"):
         shutil.rmtree(path_file.read_text(), ignore_errors=True)
+    for cgroup_file in (run_dir / "cgroups").glob("*"):
+        remove_cgroup(Path(cgroup_file.read_text()), wait=5.0)
     shutil.rmtree(run_dir, ignore_errors=True)
 
 

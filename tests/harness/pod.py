@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import leftovers
+from tests.harness.cgroups import CpuCgroup
 from tests.harness.containers import (
     argv_of,
     expand,
@@ -76,6 +77,13 @@ class Pod:
         self.ended_at: float | None = None
         self.exit_codes: dict[str, int] = {}
         self.restarts: dict[str, int] = {}
+        #: user + system CPU seconds of each main container's process tree (wait4), at its end
+        self.cpu_seconds: dict[str, float] = {}
+        #: each CPU-limited container's quota and throttling counters (cgroups.CpuCgroup.stat),
+        #: read when the pod ends, just before its cgroups are removed
+        self.cpu_quota: dict[str, tuple[int, int]] = {}
+        self.cpu_stat: dict[str, dict[str, int]] = {}
+        self._cgroups: dict[str, CpuCgroup] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -142,7 +150,8 @@ class Pod:
         readiness = [c for c in template.containers if c.readiness_probe is not None]
         if all(self._await_probe(c, c.readiness_probe) for c in readiness):
             self._update(ready=True)
-        codes = [proc.wait() for proc in mains]
+        pairs = zip(template.containers, mains, strict=True)
+        codes = [self._wait(container.name, proc) for container, proc in pairs]
         for container, code in zip(template.containers, codes, strict=True):
             self.exit_codes[container.name] = code
         self._update(ready=False)
@@ -258,9 +267,32 @@ class Pod:
             self.spec.stash,
         )
 
+    def _wait(self, name: str, proc: subprocess.Popen[bytes]) -> int:
+        """Its exit code; notes its CPU time (wait4: it and the children it waited for)."""
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except ChildProcessError:  # a concurrent poll() reaped it first: no figure
+            return proc.wait()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_seconds[name] = usage.ru_utime + usage.ru_stime
+        return proc.returncode
+
+    def _cgroup(self, container: Container) -> CpuCgroup | None:
+        """The container's CPU cgroup (made at its first start), or None without a limit."""
+        if container.cpu_limit is None:
+            return None
+        if container.name not in self._cgroups:
+            cgroup = CpuCgroup(f"{self.spec.net.netns}-{container.name}", container.cpu_limit)
+            self._cgroups[container.name] = cgroup
+            self.cpu_quota[container.name] = cgroup.quota()
+        return self._cgroups[container.name]
+
     def _spawn(self, container: Container) -> subprocess.Popen[bytes]:
         argv = self.command_argv(container)
         podman = self.spec.podman if self._podman_image(container) else None
+        # (a container under podman gets no CPU limit here: podman would need its own cgroup)
+        if podman is None and (cgroup := self._cgroup(container)) is not None:
+            argv = cgroup.enter_argv(argv)
         with self._lock, self.log_path(container.name).open("ab") as log:
             proc = subprocess.Popen(
                 argv,
@@ -322,6 +354,9 @@ class Pod:
         if self.spec.podman is not None:
             for container in self._podman_containers():
                 self.spec.podman.remove(self._container_name(container))
+        for name, cgroup in self._cgroups.items():
+            self.cpu_stat[name] = cgroup.stat()
+            cgroup.remove()
         self.ended_at = time.monotonic()
         self._update(phase=phase, ready=False)
 

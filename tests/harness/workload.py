@@ -1,13 +1,15 @@
 """A workload as its user writes it: a headless Service and an Indexed Job, read from YAML.
 
-Only what the harness acts on is kept, in frozen dataclasses; everything else in the manifest
-(resources, images' registries, seccomp, ...) is accepted and ignored. A directory with a
+Only what the harness acts on is kept, in frozen dataclasses (of `resources`, `limits.cpu`);
+everything else in the manifest (memory, images' registries, seccomp, ...) is accepted and
+ignored. A directory with a
 kustomization.yaml is rendered with `kubectl kustomize`, so tests run exactly what `k8s/` ships.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 import yaml
 
 Doc = Mapping[str, Any]
+_CPU = re.compile(r"(\d+(?:\.\d+)?)(m?)")  # a CPU quantity: cores, or millicores with "m"
 
 
 class WorkloadError(ValueError):
@@ -71,6 +74,7 @@ class Container:
     startup_probe: Probe | None = None
     readiness_probe: Probe | None = None
     mounts: tuple[tuple[str, str], ...] = ()  # (volume name, mountPath)
+    cpu_limit: int | None = None  # resources.limits.cpu in millicores; None: unlimited
 
     @property
     def is_sidecar(self) -> bool:
@@ -218,6 +222,28 @@ def _env(doc: Doc) -> EnvVar:
     raise WorkloadError(f"env {doc['name']}: only value, fieldRef and secretKeyRef are modelled")
 
 
+def millicores(value: object) -> int:
+    """A Kubernetes CPU quantity (`100m`, `0.5`, `2`, `"1.5"`) in millicores; ValueError else."""
+    match = _CPU.fullmatch(str(value).strip())
+    if match is None:
+        raise ValueError(f"not a CPU quantity: {value!r}")
+    number = float(match[1])
+    milli = round(number if match[2] else number * 1000)
+    if milli < 1:
+        raise ValueError(f"a CPU limit below 1m: {value!r}")
+    return milli
+
+
+def _cpu_limit(doc: Doc) -> int | None:
+    cpu = ((doc.get("resources") or {}).get("limits") or {}).get("cpu")
+    if cpu is None:
+        return None
+    try:
+        return millicores(cpu)
+    except ValueError as exc:
+        raise WorkloadError(f"container {doc.get('name')}: resources.limits.cpu: {exc}") from None
+
+
 def _container(doc: Doc) -> Container:
     return Container(
         name=str(doc["name"]),
@@ -231,6 +257,7 @@ def _container(doc: Doc) -> Container:
         startup_probe=_probe(doc.get("startupProbe")),
         readiness_probe=_probe(doc.get("readinessProbe")),
         mounts=tuple((str(m["name"]), str(m["mountPath"])) for m in doc.get("volumeMounts") or ()),
+        cpu_limit=_cpu_limit(doc),
     )
 
 
