@@ -31,6 +31,7 @@ __all__ = [
     "Outputs",
     "PodFacts",
     "Probe",
+    "TrustSource",
     "build_config",
     "load_config",
     "parse_duration",
@@ -41,6 +42,14 @@ DEFAULT_PORT = 29300
 DEFAULT_HEALTH_PORT = 29301
 DEFAULT_TIMEOUT = 600.0
 _BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+class TrustSource(StrEnum):
+    """Whose word counts without a token: only a contact from an address DNS lists for the
+    Service (``service``: pod traffic is not NATed, so that is a pod of this Job), or any."""
+
+    SERVICE = "service"
+    ANY = "any"
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class Config:
     timeout: float | None = DEFAULT_TIMEOUT
     job_uid: str = ""
     token: bytes | None = field(default=None, repr=False)
+    trust_source: TrustSource = TrustSource.SERVICE
     outputs: Outputs = Outputs()
     health_port: int = DEFAULT_HEALTH_PORT
     log_format: str = "text"
@@ -201,6 +211,7 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
         opt["hostfile_format"], get("hostfile_format") or "openmpi", _hostfile_format
     )
     token, warnings = _token(p, get, facts)
+    trust_source = p.parse(opt["trust_source"], get("trust_source") or "service", _trust_source)
 
     outputs: dict[str, PurePath] = {}
     for dest in ("hostfile", "peers_json", "env_file"):
@@ -228,6 +239,7 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
         timeout=timeout or None,  # 0 means no limit
         job_uid=get("job_uid") or "",
         token=token,
+        trust_source=trust_source or TrustSource.SERVICE,
         outputs=Outputs(slots=slots, hostfile_format=hostfile_format, **outputs),
         health_port=health,
         log_format=log_format,
@@ -235,6 +247,13 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
         resolv=parse_resolv_conf(facts.resolv_conf),
         warnings=tuple(warnings),
     )
+
+
+def _trust_source(text: str) -> TrustSource:
+    try:
+        return TrustSource(text)
+    except ValueError:
+        raise ValueError(f"unknown value {text!r} (use service or any)") from None
 
 
 def _hostfile_format(text: str) -> HostfileFormat:

@@ -150,4 +150,4 @@ class Contacts:
                 # Numbered when accepted, not now: a member's connection that timed out at its
                 # end may finish its handshake here after the one the member retried with, and
                 # must not pass for the newer session (Coordinator.joined keeps the newer).
-                await self.sessions.carry(channel, hello, key, dialled=False)
+                await self.sessions.carry(channel, hello, key, dialled=False, address=address)

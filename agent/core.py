@@ -9,12 +9,13 @@ in-memory cluster of the tests drives this same class.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import random
 from collections.abc import Callable
 
 from agent.barrier import Action, Coordinator, Member
-from agent.config import Config
+from agent.config import Config, TrustSource
 from agent.effects import (
     NO_CONN,
     Aborted,
@@ -47,7 +48,7 @@ from agent.inputs import (
 from agent.reach import Reach
 from agent.status import Outcome, Status
 from agent.sweep import Sweep
-from agent.wire import Identity, Refuse
+from agent.wire import Identity, Message, Refuse
 
 __all__ = ["ABORT_LINGER", "LOOK_AROUND", "PROGRESS_EVERY", "Agent"]
 
@@ -60,6 +61,16 @@ PROGRESS_EVERY = 5.0
 LOOK_AROUND = 1.0
 _LOOK_AROUND_CAP = 16.0
 _LOOK_AROUND_BATCH = 64
+#: contacts from addresses DNS does not list, kept for a fresh answer to vouch for them
+_UNVERIFIED = 256
+_HELD = 4  # messages held per unverified session (its Arrive, an Ack)
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 class Agent:
@@ -105,6 +116,14 @@ class Agent:
         self._refused_at = -math.inf
         self._refused_unlogged = 0
         self._by_name_reported = False
+        # Without a token, a contact counts only from an address DNS lists for the Service
+        # (pod traffic is not NATed): a pod outside the Job can neither be counted, nor abort,
+        # nor make a peer look restarted. Contacts from other addresses wait here until a
+        # fresh answer lists them (a pod is published a moment after it first says hello).
+        self._trusting = config.token is not None or config.trust_source == TrustSource.ANY
+        self._unverified: dict[str, Contacted] = {}
+        self._held: dict[int, tuple[Opened, list[Message]]] = {}  # unverified sessions
+        self._reported: set[str] = set()  # addresses already named in an "ignored" line
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -127,8 +146,9 @@ class Agent:
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now``: the end of the wait, attempts, rounds, dials, progress."""
-        if self.finished:
-            return []
+        if self.finished:  # a sidecar serving on: only rounds that vouch for late contacts
+            sweep = self._vouching()
+            return [Query()] if sweep is not None and sweep.query_due(now) else []
         out: list[Effect] = []
         if (end := self._end(now)) is not None:
             self.finished = True
@@ -156,7 +176,8 @@ class Agent:
         side, verdict = self.side, self.verdict
         leave = side.leave_at() if isinstance(side, Coordinator) else None
         if self.finished:
-            return math.inf
+            sweep = self._vouching()
+            return (sweep.next_wakeup() or math.inf) if sweep is not None else math.inf
         if isinstance(verdict, Aborted):
             return max(self._aborted_at + ABORT_LINGER, leave or -math.inf)
         if verdict is not None:
@@ -213,6 +234,23 @@ class Agent:
 
     def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
         side = self.side
+        if event.conn in self._held:  # a session from an address not vouched for yet
+            messages = self._held[event.conn][1]
+            if isinstance(event, Lost):
+                del self._held[event.conn]
+            elif isinstance(event, Received) and len(messages) < _HELD:
+                messages.append(event.message)
+            return []
+        incoming = isinstance(event, Opened) and not event.dialled
+        if incoming and isinstance(side, Coordinator):
+            assert isinstance(event, Opened)
+            theirs = event.hello.identity
+            # Another job's pod is refused at once (a refusal gives nothing away); one that
+            # claims to be of this job counts, or aborts it, only from a listed address.
+            stranger = compare(self.me, theirs, expected_index=None)[0] == Verdict.STRANGER
+            if not stranger and not self._verified(theirs.index, event.address):
+                self._held[event.conn] = (event, [])
+                return self._unlisted(event.address, now)
         if isinstance(event, Opened):
             if event.dialled and isinstance(side, Member):
                 return self._act(side.opened(event.conn, now), now)
@@ -250,15 +288,85 @@ class Agent:
         self._refused_at, self._refused_unlogged = now, 0
         return [Report(Event("refused", f"refused a contact: {event.reason}{more}"))]
 
+    def _vouching(self) -> Sweep | None:
+        """The sweep, while contacts wait for a DNS answer to vouch for them (asked for even
+        when serving on: a late joiner's session may be one of them)."""
+        return self.sweep if self._unverified or self._held else None
+
+    def _verified(self, index: int, address: str) -> bool:
+        """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
+        with a token (proven by the handshake) or ``--trust-source any``, always; else when
+        DNS lists the address for the Service, or this pod reached ``index`` there."""
+        if self._trusting:
+            return True
+        if 0 <= index < self.me.peers and self.reach.peers[index].address == address:
+            return bool(address)
+        return self.sweep is not None and address in self.sweep.published
+
+    def _unlisted(self, address: str, now: float) -> list[Effect]:
+        """A contact from an address DNS does not list: ask again soon (a late pod is
+        published a moment after its first hello)."""
+        if self.sweep is not None:
+            self.sweep.refresh(now)  # a round soon, even once every peer is reached
+        return []
+
+    def _pending(self) -> set[str]:
+        return set(self._unverified) | {opened.address for opened, _ in self._held.values()}
+
+    def _ignored(self, before: set[str]) -> list[Effect]:
+        """Contacts a fresh answer did not vouch for (they were there before it): named once,
+        with what to do if they come through a proxy that rewrites source addresses."""
+        new = sorted((before & self._pending()) - self._reported)
+        if not new:
+            return []
+        self._reported.update(new)
+        shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+        line = (
+            f"contacts come from {shown}, which DNS does not list for the Service: not counted "
+            "unless a later answer lists them (pods outside this Job never are)"
+        )
+        if any(_loopback(a) for a in new):
+            line += (
+                "; from loopback, a service mesh or proxy may be rewriting source addresses: "
+                "set --token-file (recommended) or --trust-source any, or keep port "
+                f"{self.config.port} out of the mesh"
+            )
+        return [Report(Event("ignored", line, {"addresses": new}))]
+
+    def _vouched(self, now: float) -> list[Effect]:
+        """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
+        are handled as if they had just come."""
+        out: list[Effect] = []
+        for address in [a for a, e in self._unverified.items() if self._verified(-1, a)]:
+            out += self._contacted(self._unverified.pop(address), now)
+        for conn, (opened, messages) in list(self._held.items()):
+            if self._verified(opened.hello.identity.index, opened.address):
+                del self._held[conn]
+                out += self._session(opened, now)
+                for message in messages:
+                    out += self._session(Received(conn, message), now)
+        return out
+
     def _contacted(self, event: Contacted, now: float) -> list[Effect]:
         """A pod said hello: if it is a peer, it is up, so probe it now rather than after a
         backoff. A new instance of a peer reached before must be reached again before this pod
         counts as having reached everyone (its view changes, so its arrival is made anew)."""
         theirs = event.hello.identity
         index = theirs.index
+        if not event.address:
+            return []
+        listed = event.listed or self._verified(index, event.address)
+        if self.sweep is not None and not listed:
+            # Not acted on yet, whatever it claims (a newer instance would make every pod
+            # forget the real one); kept, a bounded few, for a fresh answer to vouch for.
+            self._unverified.pop(event.address, None)
+            self._unverified[event.address] = event
+            if len(self._unverified) > _UNVERIFIED:
+                del self._unverified[next(iter(self._unverified))]
+            return self._unlisted(event.address, now)
         if compare(self.me, theirs, expected_index=None)[0] != Verdict.SAME:
             return []
-        if not 0 <= index < self.me.peers or not event.address:
+        if not 0 <= index < self.me.peers:
             return []
         out: list[Effect] = []
         restarted = index != self.me.index and self.reach.heard_of(index, theirs.instance)
@@ -285,9 +393,13 @@ class Agent:
         if resolution.problem:
             self.sweep.failed(resolution.problem, now)
             return []
+        before = self._pending()
         fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
         out: list[Effect] = [Probe(address) for address in fresh]
-        return out + self._ask_by_name()
+        out += self._ask_by_name() + self._vouched(now) + self._ignored(before)
+        if self._unverified or self._held:  # not listed yet: ask again (about once a second)
+            self.sweep.refresh(now)
+        return out
 
     def _ask_by_name(self) -> list[Effect]:
         """A cut-short Service answer (thousands of pods) and its probes are done: the peers
@@ -357,6 +469,8 @@ class Agent:
             )
             fields = {"peer": index, "address": address, "probe": str(self.config.probe)}
             out.append(Report(Event("reached", line, {**fields, "elapsed": elapsed})))
+            if self._held or self._unverified:
+                out += self._vouched(now)
             if self.reach.done:
                 out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:
@@ -366,6 +480,8 @@ class Agent:
     def _reached_all(self, now: float) -> list[Effect]:
         if self.sweep is not None:
             self.sweep.stop()
+            if self._unverified or self._held:  # still to be vouched for: keep asking
+                self.sweep.refresh(now)
         elapsed = round(now - self.start, 3)
         line = f"reached all {self.me.peers} peers"
         out: list[Effect] = [Report(Event("reached-all", line, {"elapsed": elapsed}))]

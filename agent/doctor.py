@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from agent.hints import hints_for
 from agent.inputs import Resolution
 from agent.probes import probe
 from agent.runner import identity_of, resolver_for
+from agent.wire import Identity
 
 __all__ = ["DoctorReport", "PeerRow", "diagnose"]
 
@@ -39,6 +41,12 @@ class DoctorReport:
         return all(r.ok for r in self.rows)
 
 
+def _diagnostic(config: Config) -> Identity:
+    """This pod's identity without an instance: doctor is not the pod's agent, and a hello
+    with a newer instance would make every peer take the agent for an old pod (``reach``)."""
+    return dataclasses.replace(identity_of(config), instance="")
+
+
 async def _row(
     config: Config, index: int, resolve: Callable[[str], Awaitable[Resolution]]
 ) -> PeerRow:
@@ -49,7 +57,7 @@ async def _row(
     reasons = []
     for address in resolution.addresses:
         result = await probe(
-            config.probe, address, me=identity_of(config), target=index, token=config.token
+            config.probe, address, me=_diagnostic(config), target=index, token=config.token
         )
         if result.ok:
             return PeerRow(index, t.display(index), " ".join(resolution.addresses), "ok")

@@ -80,10 +80,13 @@ class AddressProbed:
 
 @dataclass(frozen=True)
 class Contacted:
-    """Someone completed a handshake with us from ``address``, saying ``hello``."""
+    """Someone completed a handshake with us from ``address``, saying ``hello``. ``listed``:
+    this pod dialled the address, which DNS gave for the name the hello claims (the member's
+    session to its coordinator), so it needs no other proof of being a pod of the Job."""
 
     hello: Hello
     address: str
+    listed: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,11 +99,13 @@ class Refused:
 @dataclass(frozen=True)
 class Opened:
     """A barrier session's handshake completed on ``conn``: one this pod dialled (to the
-    coordinator) or one a member opened to it (``dialled`` False)."""
+    coordinator at ``address``) or one a member opened to it from ``address`` (``dialled``
+    False)."""
 
     conn: int
     hello: Hello
     dialled: bool
+    address: str = ""
 
 
 @dataclass(frozen=True)

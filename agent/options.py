@@ -63,6 +63,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("barrier", "--barrier", "PEER_AGENT_BARRIER", "all (default) or none", _WAITING),
     Option("timeout", "--timeout", "PEER_AGENT_TIMEOUT", "e.g. 90s, 10m (default), 0 = none"),
     Option("job_uid", "--job-uid", "PEER_AGENT_JOB_UID", "the Job's controller-uid label"),
+    Option(
+        "trust_source",
+        "--trust-source",
+        "PEER_AGENT_TRUST_SOURCE",
+        "service (default: only addresses DNS lists for the Service count) or any",
+        _WAITING,
+    ),
     Option("token", "--token", "PEER_AGENT_TOKEN", "shared secret that authenticates peers"),
     Option("token_file", "--token-file", "PEER_AGENT_TOKEN_FILE", "file holding the secret"),
     Option("hostfile", "--hostfile", "PEER_AGENT_HOSTFILE", "write an MPI hostfile", _WAITING),

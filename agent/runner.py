@@ -281,6 +281,13 @@ async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -
 
 
 async def _keep_serving(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
-    """Sidecar after release: keep answering late joiners' sessions and probes."""
-    async for item in receive:
-        await executor.perform(executor.core.handle(item, executor.clock()))
+    """Sidecar after release: keep answering late joiners' sessions and probes (and the few
+    DNS rounds that vouch for a late joiner's address)."""
+    core, clock = executor.core, executor.clock
+    while True:
+        item: Input | None = None
+        with anyio.move_on_after(max(0.0, core.next_wakeup() - clock())):
+            item = await receive.receive()
+        if item is not None:
+            await executor.perform(core.handle(item, clock()))
+        await executor.perform(core.poll(clock()))

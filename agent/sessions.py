@@ -41,14 +41,16 @@ class Sessions:
     #: connections numbered in the order they were made, shared with incoming contacts
     conns: itertools.count[int] = field(default_factory=itertools.count)
 
-    async def carry(self, channel: Channel, hello: Hello, conn: int, *, dialled: bool) -> None:
-        """Carry a barrier session's messages into the loop until it closes."""
+    async def carry(
+        self, channel: Channel, hello: Hello, conn: int, *, dialled: bool, address: str = ""
+    ) -> None:
+        """Carry a barrier session with the pod at ``address`` into the loop until it closes."""
         self.channels[conn] = channel
         self.counts["sessions"] += 1
         channel.keepalive()
         reason = "closed"
         try:
-            await self.post.send(Opened(conn, hello, dialled))
+            await self.post.send(Opened(conn, hello, dialled, address))
             while True:
                 message = await channel.receive(None)
                 self.counts["messages_received"] += 1
@@ -86,8 +88,8 @@ class Sessions:
                 continue
             # The reply is a hello like any other: a coordinator that restarted is seen here
             # first by a member whose probes of it are done.
-            self.post.send_nowait(Contacted(hello, address))
-            await self.carry(channel, hello, next(self.conns), dialled=True)
+            self.post.send_nowait(Contacted(hello, address, listed=True))
+            await self.carry(channel, hello, next(self.conns), dialled=True, address=address)
             return
         await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
 

@@ -43,6 +43,7 @@ class Sweep:
         self._last_push = -math.inf
         self._next_hurried = False
         self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
+        self._once = False  # the round due is a refresh: no more after it (``refresh``)
         self.published: frozenset[str] = frozenset()
         #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
         self.problem = "not queried yet"
@@ -83,6 +84,11 @@ class Sweep:
     ) -> list[str]:
         """The Service's addresses arrived; returns those to probe now, claimed for probing."""
         self._querying, self.problem = False, ""
+        if self._once:  # a refresh after every peer was reached: this answer is all it wanted
+            self._once = False
+            self.published = frozenset(addresses)
+            self._next_query = None
+            return []
         published = frozenset(addresses)
         # Once the Service answers, rounds go at the normal pace (about one a second), changed
         # answer or not: a peer that arrives says hello to everyone it finds (push), and one not
@@ -105,6 +111,9 @@ class Sweep:
 
     def failed(self, problem: str, now: float) -> None:
         self._querying, self.problem = False, problem
+        if self._once:
+            self._once, self._next_query = False, None
+            return
         self.published = frozenset()
         self._failures += 1
         self._schedule(now)
@@ -136,6 +145,19 @@ class Sweep:
     def stop(self) -> None:
         """Every peer is reached: no more rounds."""
         self._next_query = None
+        self._once = False
+
+    def refresh(self, now: float) -> None:
+        """A contact came from an address the last answer did not list: ask again soon, to
+        learn whether it is a pod of the Service published since. Once every peer is reached
+        this is one round, at most one a second, however many such contacts come."""
+        if self._next_query is not None or self._querying:
+            self._hurry = True
+            if not self._querying:  # else once the answer is in
+                self._bring_forward(now)
+            return
+        self._next_query = max(now, self._last_query + self._backoff.cap)
+        self._once = True
 
     def resume(self, now: float) -> None:
         """A peer must be reached again (it restarted): rounds start again."""

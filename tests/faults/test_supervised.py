@@ -58,7 +58,7 @@ HANDLERS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         contacts, "server_handshake", _once(contacts.server_handshake)
     ),
     "coordinator's session": lambda mp: mp.setattr(
-        Sessions, "carry", _once(Sessions.carry, lambda *a, dialled: not dialled)
+        Sessions, "carry", _once(Sessions.carry, lambda *a, dialled, **_: not dialled)
     ),
     "member's dial": lambda mp: mp.setattr(
         Sessions, "connect_coordinator", _once(Sessions.connect_coordinator)

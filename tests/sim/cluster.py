@@ -332,7 +332,8 @@ class Cluster:
             server.channels[theirs.conn] = theirs
             hello = Hello(src.me, "member", "sim", released=src.verdict is not None)
             self._served(server, src, t, "member")
-            self.post(server, t, functools.partial(server.feed, Opened(theirs.conn, hello, False)))
+            opened = Opened(theirs.conn, hello, False, src.pod.address)
+            self.post(server, t, functools.partial(server.feed, opened))
             t += self.delay()  # its reply reaches us
             verdict, reason = compare(src.me, server.me, expected_index=0)
             if verdict != Verdict.SAME:  # client_handshake fails and we close
@@ -343,8 +344,10 @@ class Cluster:
             src.channels[mine.conn] = mine
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, "reply", "sim", isinstance(server.verdict, Released))
-            self.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address)))
-            self.post(src, t, functools.partial(src.feed, Opened(mine.conn, reply, True)))
+            self.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
+            self.post(
+                src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))
+            )
             return
         why = "; ".join(problems) or "NXDOMAIN"
         self.post(src, t + self.delay(), lambda: src.feed(Lost(NO_CONN, why)))

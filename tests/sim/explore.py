@@ -207,9 +207,9 @@ class World:
         hello = Hello(src.me, "member", "n", released=src.agent.verdict is not None)
         reply = Hello(server.me, "reply", "n", released=server.agent.verdict is not None)
         self.feed(server, Contacted(hello, src.address))
-        self.feed(server, Opened(theirs[1], hello, False))
-        self.feed(src, Contacted(reply, server.address))
-        self.feed(src, Opened(mine[1], reply, True))
+        self.feed(server, Opened(theirs[1], hello, False, src.address))
+        self.feed(src, Contacted(reply, server.address, listed=True))
+        self.feed(src, Opened(mine[1], reply, True, server.address))
 
     def deliver(self, end: tuple[int, int]) -> None:
         message = self.queues[end].pop(0)

@@ -140,11 +140,12 @@ class Node:
         self.step()
 
     def step(self) -> None:
-        """The top of the runner's loop: what is due now, then sleep until the next wake-up."""
-        if self.state != "running":
+        """The top of the runner's loop (``_run``, then ``_keep_serving`` in a sidecar): what is
+        due now, then sleep until the next wake-up."""
+        if not self.alive:
             return
         self.perform(self.agent.poll(self.cluster.now))
-        if self.state == "running":
+        if self.alive:
             self.cluster.wake(self, self.agent.next_wakeup())
 
     def feed(self, event: Input) -> None:
