@@ -97,6 +97,8 @@ class Coordinator:
         self._index_of[conn], self._conn_of[theirs.index] = theirs.index, conn
         if self.verdict is not None:  # a late joiner is told at once
             actions.append(Send(conn, self._verdict_message()))
+        elif hello.released:  # another instance of index 0 released this member already
+            actions += self.peer_released(now)
         return actions
 
     def received(self, conn: int, message: Message, now: float) -> list[Action]:
@@ -112,7 +114,8 @@ class Coordinator:
             return self._maybe_release(now)
         if isinstance(message, Ack):
             self._acked.add(index)
-            return []
+            # Before any verdict here: another instance of index 0 released this member.
+            return self.peer_released(now) if self.verdict is None else []
         return [Close(conn)]  # nothing else is legal from a member
 
     def closed(self, conn: int, now: float) -> list[Action]:

@@ -368,23 +368,30 @@ class Agent:
             return []
         if not 0 <= index < self.me.peers:
             return []
-        out: list[Effect] = []
-        restarted = index != self.me.index and self.reach.heard_of(index, theirs.instance)
-        if self.verdict is None and restarted:
-            old = self.reach.peers[index].address
-            self.reach.forget(index, now)
-            name = self.config.topology.display(index)
-            line = f"{name} restarted: reaching its new instance before counting it again"
-            out.append(Report(Event("restarted", line, {"peer": index})))
-            if self.sweep is not None:
-                self.sweep.forget(old)
-                self.sweep.resume(now)
-            if self.side is not None:
-                out += self._act(self.side.unreached(now), now)
+        out = self._heard_of(index, theirs.instance, now)
         if self.sweep is None or self.reach.is_scheduled(index):  # asked for by name
             self.reach.nudge(index, now)
         elif not self.reach.peers[index].reached and self.sweep.pushed(event.address, now):
             out.append(Probe(event.address, pushed=True))
+        return out
+
+    def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
+        """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
+        than the instance reached, the pod was replaced, and must be reached anew before it
+        counts (this pod's view changes, so it arrives again)."""
+        restarted = index != self.me.index and self.reach.heard_of(index, instance)
+        if self.verdict is not None or not restarted:
+            return []
+        old = self.reach.peers[index].address
+        self.reach.forget(index, now)
+        name = self.config.topology.display(index)
+        line = f"{name} restarted: reaching its new instance before counting it again"
+        out: list[Effect] = [Report(Event("restarted", line, {"peer": index}))]
+        if self.sweep is not None:
+            self.sweep.forget(old)
+            self.sweep.resume(now)
+        if self.side is not None:
+            out += self._act(self.side.unreached(now), now)
         return out
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
@@ -458,7 +465,7 @@ class Agent:
                 self.finished = True
                 return [Fail(BarrierAborted(result.reason))]
             return self._act(side.abort(result.reason, now), now)
-        out: list[Effect] = []
+        out = self._heard_of(index, result.instance, now)
         if not self.reach.peers[index].reached:
             self.reach.succeeded(index, address, now, result.instance)
             self.addresses[index] = addresses

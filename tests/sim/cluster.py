@@ -156,15 +156,35 @@ class Cluster:
         return me.job == self.job and (me.uid == self.uid or not me.uid or not self.uid)
 
     def start(
-        self, index: int, *, new_pod: bool = True, keep_old: bool = False, **spec: object
+        self,
+        index: int,
+        *,
+        new_pod: bool = True,
+        keep_old: bool = False,
+        outsider: bool = False,
+        **spec: object,
     ) -> Node:
         """Start an agent for ``index``: in a new pod (new address) or the pod it had before.
 
         ``keep_old`` leaves other pods with that name in DNS (a stale pod of another run);
-        ``spec`` sets ``mode`` or overrides the identity (``peers``, ``uid``, ``port``, ``job``).
+        ``outsider``: a pod the Service does not select (DNS never lists it) whose agent claims
+        to be ``index``; ``spec`` sets ``mode`` or overrides the identity (``peers``, ``uid``,
+        ``port``, ``job``).
         """
+        if outsider:
+            pod = Pod(index, f"10.99.0.{len(self.pods)}", math.inf, outsider=True)
+            self.pods.append(pod)
+            node = Node(self, pod, self.identity(index, **spec), str(spec.pop("mode", self.mode)))
+            pod.node = node
+            self.nodes.append(node)
+            node.begin()
+            return node
         self.last_fault = self.now
-        old = [p for p in self.pods if p.index == index and p.withdrawn_at > self.now]
+        old = [
+            p
+            for p in self.pods
+            if p.index == index and p.withdrawn_at > self.now and not p.outsider
+        ]
         if not keep_old:
             for pod in old:
                 if pod.node is not None and pod.node.alive:
@@ -187,7 +207,7 @@ class Cluster:
         """Kill the agents of ``index``; with ``half_open`` their peers notice only by keepalive."""
         self.last_fault = self.now
         for node in self.nodes:
-            if node.me.index == index and node.alive:
+            if node.me.index == index and node.alive and not node.pod.outsider:
                 self.kill(node, half_open=half_open)
 
     def restart(
@@ -225,7 +245,7 @@ class Cluster:
 
     def current(self) -> dict[int, Node]:
         """The latest started agent of this job for each index."""
-        return {n.me.index: n for n in self.nodes if self.is_ours(n.me)}
+        return {n.me.index: n for n in self.nodes if self.is_ours(n.me) and not n.pod.outsider}
 
     # --- DNS and probes ------------------------------------------------------------------------
     def resolve(self, index: int) -> list[Pod]:
@@ -435,7 +455,10 @@ class Cluster:
         released = [
             Release(n.me.instance, n.verdict_at, n.counted)
             for n in self.nodes
-            if self.is_ours(n.me) and isinstance(n.verdict, Released) and n.verdict_at is not None
+            if self.is_ours(n.me)
+            and not n.pod.outsider
+            and isinstance(n.verdict, Released)
+            and n.verdict_at is not None
         ]
         return self.violations + violations(self.peers, self.heard, self.decisions, released)
 

@@ -48,6 +48,7 @@ class Pod:
     published_at: float
     withdrawn_at: float = math.inf
     node: Node | None = None  # the agent instance running in it now
+    outsider: bool = False  # not selected by the Service: DNS never lists it
 
 
 @dataclass(eq=False)
