@@ -51,7 +51,7 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.timeout(60)
 def test_every_example_from_the_issue_is_shipped() -> None:
-    assert EXAMPLES == ["mpi-init", "pod-failure-policy", "seed", "sidecar", "torchrun"]
+    assert EXAMPLES == ["mpi-init", "pod-failure-policy", "secure", "seed", "sidecar", "torchrun"]
     assert K8S / "base" in KUSTOMIZATIONS
 
 
@@ -123,3 +123,26 @@ def test_pod_failure_policy_keys_on_design_exit_codes() -> None:
     assert by_action["FailJob"] == {2, 4}
     assert 143 in by_action["Ignore"]
     assert {1, 3} <= by_action["Count"]
+
+
+@pytest.mark.timeout(60)
+def test_the_secure_example_mounts_a_token_and_admits_only_the_jobs_pods() -> None:
+    """The token file is readable by the agent's user alone and the agent reads it by path;
+    the NetworkPolicy admits port 29300 from the Job's own pods only."""
+    docs = render(K8S / "examples" / "secure")
+    job = next(d for d in docs if d["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    [volume] = pod["volumes"]
+    assert volume["secret"]["defaultMode"] == 0o400
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["PEER_AGENT_TOKEN_FILE"] == "/var/run/peer-agent/token"
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    mine = {"batch.kubernetes.io/job-name": "example-job"}
+    assert policy["spec"]["podSelector"]["matchLabels"] == mine
+    agent_rule = next(r for r in policy["spec"]["ingress"] if "from" in r)
+    assert agent_rule["from"] == [{"podSelector": {"matchLabels": mine}}]
+    assert agent_rule["ports"] == [{"protocol": "TCP", "port": 29300}]
+    others = [p for r in policy["spec"]["ingress"] if "from" not in r for p in r["ports"]]
+    assert all(
+        not (p.get("port", 0) <= 29300 <= p.get("endPort", p.get("port", 0))) for p in others
+    )
