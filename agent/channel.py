@@ -36,7 +36,7 @@ LATE = "no message before the deadline"
 class HandshakeFailed(Exception):
     """The other side is not (or not yet) a peer we can count; ``verdict`` says how it differs."""
 
-    def __init__(self, reason: str, verdict: str = Verdict.STRANGER) -> None:
+    def __init__(self, reason: str, verdict: Verdict = Verdict.STRANGER) -> None:
         self.reason, self.verdict = reason, verdict
         super().__init__(reason)
 
@@ -157,7 +157,7 @@ async def client_handshake(
     await send_message(channel, Hello(me, role, nonce, released))
     reply = await channel.receive(timeout)
     if isinstance(reply, Refuse):
-        raise HandshakeFailed(f"refused: {reply.reason}", "refused")
+        raise HandshakeFailed(f"refused: {reply.reason}", Verdict.REFUSED)
     if not isinstance(reply, Hello) or reply.role != "reply":
         raise HandshakeFailed("not a peer-agent reply")
     if problem := reply_problem(reply, token=token, my_nonce=nonce):

@@ -7,6 +7,8 @@ server's proof can never pass as a client's (no reflection).
 
 from __future__ import annotations
 
+import enum
+
 from agent.wire import Hello, Identity
 
 __all__ = ["Verdict", "compare", "proof_for", "proof_ok", "reply_problem"]
@@ -43,15 +45,16 @@ def proof_ok(
     return hmac.compare_digest(expected.encode(), proof.encode())
 
 
-class Verdict:
+class Verdict(enum.Enum):
     """How a peer's stated identity compares with ours."""
 
     SAME = "same"
     STRANGER = "stranger"  # another job, or another run of it: a wrong pod at a stale address
     DISAGREES = "disagrees"  # same job, other peer count or port: a configuration error
+    REFUSED = "refused"  # the other side refused us (a bad token, not the coordinator)
 
 
-def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> tuple[str, str]:
+def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> tuple[Verdict, str]:
     """(verdict, reason) for ``theirs`` as seen by ``mine``."""
     if theirs.job != mine.job:
         return Verdict.STRANGER, f"identity mismatch: job {theirs.job!r}, expected {mine.job!r}"

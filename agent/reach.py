@@ -6,7 +6,6 @@ is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's n
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import random
 from collections.abc import Callable, Iterable
@@ -25,6 +24,8 @@ def newer(a: str, b: str) -> bool:
 
 def view_digest(instances: Iterable[str]) -> str:
     """The digest of a view: the instance reached of each index, in index order."""
+    import hashlib  # once a pod has reached everyone: not on the way to its first query
+
     return hashlib.sha256("\n".join(instances).encode()).hexdigest()[:32]
 
 

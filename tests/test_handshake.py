@@ -26,7 +26,9 @@ ME = Identity(job="example-job", uid="uid-1", index=0, peers=3, port=29300)
         pytest.param({"index": 1, "uid": ""}, 1, Verdict.STRANGER, "uid unset", id="uid-unset"),
     ],
 )
-def test_compare(changes: dict[str, object], expected_index: int, verdict: str, says: str) -> None:
+def test_compare(
+    changes: dict[str, object], expected_index: int, verdict: Verdict, says: str
+) -> None:
     got, reason = compare(ME, dataclasses.replace(ME, **changes), expected_index=expected_index)
     assert got == verdict
     assert says in reason
