@@ -32,6 +32,7 @@ from agent.barrier import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.config import PodFacts, build_config
 from agent.core import Agent
 from agent.effects import (
+    Aborted,
     Attempt,
     Close,
     Connect,
@@ -79,6 +80,7 @@ class Inst:
     alive: bool = True
     next_conn: int = 0
     released_at: float | None = None
+    outsider: bool = False  # in a pod the Service does not select: DNS never lists it
 
 
 @dataclass
@@ -86,6 +88,7 @@ class World:
     n: int
     mode: str
     restarts_left: int
+    outsiders_left: int = 0
     now: float = 0.0
     insts: list[Inst] = field(default_factory=list)
     pods: dict[int, str] = field(default_factory=dict)  # index -> address of its current pod
@@ -101,20 +104,24 @@ class World:
     serial: int = 0
 
     # --- pods ------------------------------------------------------------------------------------
-    def start(self, index: int, address: str) -> None:
+    def start(self, index: int, address: str, *, outsider: bool = False, peers: int = 0) -> None:
+        """An agent for ``index`` at ``address``; an ``outsider``'s address is never listed,
+        and it may claim another peer count."""
         self.serial += 1
-        me = Identity("job", "u", index, self.n, 29300, f"{self.serial:06d}.{index}")
+        n = peers or self.n
+        me = Identity("job", "u", index, n, 29300, f"{self.serial:06d}.{index}")
         config = build_config(
             self.mode,
-            {"peers": str(self.n), "index": str(index), "service": "s", "namespace": "ns"}
+            {"peers": str(n), "index": str(index), "service": "s", "namespace": "ns"}
             | {"job_uid": "u", "timeout": "0"},
             PodFacts(hostname=f"job-{index}"),
         )
         agent = Agent(config, me=me, now=self.now, rand=_no_jitter, linger=self.mode == "wait")
-        inst = Inst(len(self.insts), me, address, agent)
+        inst = Inst(len(self.insts), me, address, agent, outsider=outsider)
         self.insts.append(inst)
-        self.pods[index] = address
-        self.listed.add(address)
+        if not outsider:
+            self.pods[index] = address
+            self.listed.add(address)
         self.perform(inst, agent.begin(self.now))
 
     def current(self, address: str) -> Inst | None:
@@ -241,9 +248,13 @@ class World:
         for inst in self.insts:  # timers fire once what is in flight has landed
             if quiet and inst.alive and inst.agent.next_wakeup() <= horizon:
                 yield ("tick", inst.key)
+        if self.outsiders_left:  # claiming any index, agreeing or not on the peer count
+            for index in range(self.n):
+                yield ("outsider", index, False)
+                yield ("outsider", index, True)
         if self.restarts_left:  # a pod restarts only while its barrier is open
             for inst in self.insts:
-                if inst.alive and inst.released_at is None:
+                if inst.alive and inst.released_at is None and not inst.outsider:
                     yield ("restart", inst.me.index, False)
                     yield ("restart", inst.me.index, True)
 
@@ -256,11 +267,16 @@ class World:
             self.deliver(move[1])  # type: ignore[arg-type]
         elif kind == "tick":
             self.tick(int(move[1]))  # type: ignore[call-overload]
+        elif kind == "outsider":
+            index, disagrees = int(move[1]), bool(move[2])  # type: ignore[call-overload]
+            self.outsiders_left -= 1
+            address = f"10.99.0.{self.serial}"
+            self.start(index, address, outsider=True, peers=self.n + 1 if disagrees else 0)
         else:
             index, new_pod = int(move[1]), bool(move[2])  # type: ignore[call-overload]
             self.restarts_left -= 1
             for inst in self.insts:
-                if inst.me.index == index and inst.alive:
+                if inst.me.index == index and inst.alive and not inst.outsider:
                     self.kill(inst)
             address = f"10.{index}.0.{self.serial}" if new_pod else self.pods[index]
             if new_pod:
@@ -268,13 +284,19 @@ class World:
             self.start(index, address)
 
     def unsafe(self) -> list[str]:
-        released = []
+        """The safety property for the Job's pods; and since they all agree on the job, none
+        of them may abort (only an outsider disagrees)."""
+        released, out = [], []
         for inst in self.insts:
             verdict = inst.agent.verdict
+            if inst.outsider:
+                continue
+            if isinstance(verdict, Aborted):
+                out.append(f"{inst.me.instance} aborted: {verdict.reason}")
             if inst.released_at is not None and isinstance(verdict, Released):
                 counted = verdict.how in (DECIDED, BY_COORDINATOR)
                 released.append(Release(inst.me.instance, inst.released_at, counted))
-        return violations(self.n, self.heard, self.decisions, released)
+        return out + violations(self.n, self.heard, self.decisions, released)
 
     def fingerprint(self) -> object:
         rows = []
@@ -299,17 +321,25 @@ class World:
             )
         pending = tuple(sorted(repr(p) for p in self.pending))
         queues = tuple(sorted((k, tuple(map(repr, v))) for k, v in self.queues.items() if v))
-        return (tuple(rows), pending, queues, self.restarts_left)
+        return (tuple(rows), pending, queues, self.restarts_left, self.outsiders_left)
 
 
 class Explorer:
     """Depth-first over every interleaving, up to ``depth`` moves and ``horizon`` seconds."""
 
     def __init__(
-        self, n: int, *, mode: str, restarts: int, depth: int, horizon: float, seed: int = 0
+        self,
+        n: int,
+        *,
+        mode: str,
+        restarts: int,
+        depth: int,
+        horizon: float,
+        outsiders: int = 0,
+        seed: int = 0,
     ) -> None:
         self.depth, self.horizon = depth, horizon
-        self.root = World(n, mode, restarts)
+        self.root = World(n, mode, restarts, outsiders)
         for index in range(n):
             self.root.start(index, f"10.{index}.0.0")
         self.visited = 0
@@ -339,7 +369,7 @@ class Explorer:
             if (problems := world.unsafe()) != []:
                 self.problems = problems
                 return
-            if all(i.released_at is not None for i in world.insts if i.alive):
+            if all(i.released_at is not None for i in world.insts if i.alive and not i.outsider):
                 self.released_states += 1
             if depth >= self.depth:
                 continue
