@@ -114,8 +114,7 @@ class Coordinator:
             return self._maybe_release(now)
         if isinstance(message, Ack):
             self._acked.add(index)
-            # Before any verdict here: another instance of index 0 released this member.
-            return self.peer_released(now) if self.verdict is None else []
+            return []
         return [Close(conn)]  # nothing else is legal from a member
 
     def closed(self, conn: int, now: float) -> list[Action]:
@@ -176,9 +175,11 @@ class Coordinator:
     def leave_at(self) -> float | None:
         return None if self.verdict is None else self.verdict_at + self.linger
 
-    def unconnected(self) -> list[int]:
-        """Members with no session here (for the coordinator's look-around while it waits)."""
-        return sorted(self.members - self._conn_of.keys())
+    def not_arrived(self) -> list[int]:
+        """Members with no matching arrival here (for the coordinator's look-around while it
+        waits): not connected, or connected and silent (another instance of index 0 may have
+        released them, and a released member does not arrive again)."""
+        return sorted(self.members - self._matching)
 
     def waiting_for(self) -> list[tuple[int, str]]:
         """Members keeping the barrier closed, and why (for progress lines and timeouts)."""

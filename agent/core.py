@@ -507,17 +507,17 @@ class Agent:
         )
 
     def _look_around(self, now: float) -> list[Effect]:
-        """Probe a few members that never connected: if another instance of index 0 (an old
-        pod still running) released them, their hello says so, and this one is released too
-        instead of waiting for members that will never dial it."""
+        """Probe a few members that have not arrived here: if another instance of index 0 (an
+        old pod still running) released them, their hello says so, and this one is released
+        too instead of waiting for members that will never arrive."""
         assert isinstance(self.side, Coordinator) and self.sweep is not None
         self._look_gap = min(2 * self._look_gap, _LOOK_AROUND_CAP)
         self._look_at = now + self._look_gap
-        unconnected = self.side.unconnected()
-        if not unconnected:
+        waiting = self.side.not_arrived()
+        if not waiting:
             return []
-        start = self._look_from % len(unconnected)
-        batch = (unconnected[start:] + unconnected[:start])[:_LOOK_AROUND_BATCH]
+        start = self._look_from % len(waiting)
+        batch = (waiting[start:] + waiting[:start])[:_LOOK_AROUND_BATCH]
         self._look_from = start + len(batch)
         out: list[Effect] = []
         for index in batch:
