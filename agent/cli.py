@@ -21,7 +21,7 @@ from agent.config import Config, load_config
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
 from agent.events import Event, printable
 from agent.exitcodes import ExitCode, signal_exit_code
-from agent.options import OPTIONS
+from agent.options import OPTIONS, SWITCHES
 from agent.podfacts import read_pod_facts
 from agent.runner import serve_and_wait
 from agent.supervisor import Supervisor
@@ -35,7 +35,8 @@ __all__ = ["main"]
 _T = TypeVar("_T")
 COMMANDS = {
     "wait": "wait for the barrier, write the output files, exit 0 (init container)",
-    "run": "wait for the barrier, then exec CMD with the peer environment (entrypoint)",
+    "run": "wait for the barrier, then exec CMD with the peer environment (entrypoint); "
+    "--exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
     "sidecar": "wait for the barrier, then stay up serving /readyz and late joiners",
     "doctor": "one diagnostic pass over every peer; never waits",
     "lint": "check Job and Service YAML for wiring mistakes",
@@ -65,7 +66,15 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
             command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
             continue
         for option in OPTIONS:
-            if name in option.commands:
+            if name in option.commands and option.dest in SWITCHES:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    action="store_const",
+                    const="true",
+                    help=f"{option.help} [{option.env}=true]",
+                )
+            elif name in option.commands:
                 command.add_argument(
                     option.flag,
                     dest=option.dest,
@@ -237,6 +246,36 @@ async def _sidecar(
     return outcome
 
 
+def _workload_environment(config: Config) -> dict[str, str]:
+    from agent.outputs import peer_environment
+
+    # The secret is the agent's: the workload and its children never get it (its file's
+    # path may stay; the file is for the agent's container to mount or not).
+    env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
+    env.update(peer_environment(config))
+    return env
+
+
+def _run_and_leave_together(
+    config: Config, argv: list[str], printer: _Printer, supervisor: Supervisor
+) -> int:
+    """``run --exit-barrier``: peer-agent stays the workload's parent (agent.leave)."""
+    from agent.leave import run_and_leave_together
+
+    work = functools.partial(
+        run_and_leave_together,
+        config,
+        argv,
+        _workload_environment(config),
+        report=printer,
+        supervisor=supervisor,
+    )
+    try:
+        return anyio.run(work)
+    except BaseExceptionGroup as group:
+        raise _leaf_error(group) from None
+
+
 def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
     config = load_config(args.command, flags, read_pod_facts(flags))
@@ -255,6 +294,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             assert report is not None
             print(_doctor_table(report), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
+        if args.command == "run" and config.exit_barrier:
+            return _run_and_leave_together(config, command_argv, printer, supervisor)
         if args.command == "sidecar":
             _, signum = _run_async(lambda: _sidecar(config, printer, thaw, supervisor))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
@@ -283,12 +324,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
                 )
             )
     if args.command == "run":
-        from agent.outputs import peer_environment
-
-        # The secret is the agent's: the workload and its children never get it (its file's
-        # path may stay; the file is for the agent's container to mount or not).
-        env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
-        env.update(peer_environment(config))
+        env = _workload_environment(config)
         sys.stderr.flush()
         try:
             os.execvpe(command_argv[0], command_argv, env)
