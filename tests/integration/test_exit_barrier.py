@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -44,7 +45,6 @@ def test_nobody_leaves_before_the_last_workload_ends_and_codes_are_kept(
             "the workload failed in 1 other pod(s): example-job-1 (exit code 7)" in (results[i][2])
         )
     assert "exit barrier: barrier released" in results[0][2]
-    print(results[0][2])
 
 
 def test_sigterm_to_the_agent_reaches_the_workloads_process_group(
@@ -96,3 +96,33 @@ def test_bad_exit_flags_are_usage_errors(agents: Agents) -> None:
     assert "--exit-timeout / PEER_AGENT_EXIT_TIMEOUT" in err
     assert "--exit-barrier / PEER_AGENT_EXIT_BARRIER" in err
     assert "Traceback" not in err
+
+
+def test_a_pod_restarted_while_the_others_wait_to_leave_is_not_stranded(
+    agents: Agents, tmp_path: Path
+) -> None:
+    """Pods 0 and 1 are in their exit barrier when pod 2 dies and comes back: its new start
+    barrier is answered by their start barriers (still serving), it runs its workload, and then
+    all three leave together."""
+    for i in range(3):
+        agents.publish(i)
+    procs = [_run(agents, i, 3, "true") for i in range(2)]
+    first = _run(agents, 2, 3, "exec sleep 600")
+    started = wait_for_line(first, "workload started")[-1]
+    pid = int(started.rsplit("pid ", 1)[1].rstrip(")\n"))
+    try:
+        for proc in procs:
+            wait_for_line(proc, "waiting for every pod's workload to end")
+    finally:
+        first.kill()  # the container dies: the agent and its workload
+        os.killpg(pid, signal.SIGKILL)
+    finish(first)
+    again = _run(agents, 2, 3, f"echo again > {tmp_path}/again")
+    code, _, err = finish(again, timeout=60)
+    assert code == 0, err
+    assert "barrier released" in err
+    for proc in procs:
+        code, _, err = finish(proc, timeout=60)
+        assert code == 0, err
+        assert "exit barrier: barrier released" in err
+    assert (tmp_path / "again").exists()
