@@ -126,3 +126,22 @@ def test_a_pod_restarted_while_the_others_wait_to_leave_is_not_stranded(
         assert code == 0, err
         assert "exit barrier: barrier released" in err
     assert (tmp_path / "again").exists()
+
+
+def test_as_pid_1_it_reaps_orphans(agents: Agents, tmp_path: Path) -> None:
+    """In a PID namespace of its own (as in a container) peer-agent is PID 1, the parent of
+    every orphan: an orphan that ends must not stay a zombie. The workload waits until the
+    orphan's /proc entry is gone, which only reaping does (a zombie stays listed)."""
+    agents.publish(0)
+    pidfile = tmp_path / "orphan"
+    script = (
+        f"(sh -c 'echo $$ > {pidfile}' &); "
+        f"until [ -s {pidfile} ]; do sleep 0.05; done; pid=$(cat {pidfile}); "
+        "n=0; while [ -e /proc/$pid ] && [ $n -lt 200 ]; do sleep 0.05; n=$((n+1)); done; "
+        '[ ! -e /proc/$pid ] && echo "reaped $pid"'
+    )
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+    proc = agents.start("run", 0, 1, "--exit-barrier", "--", "sh", "-c", script, wrap=argv)
+    code, out, err = finish(proc)
+    assert code == 0, out + err
+    assert "reaped" in out
