@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agent.errors import PeerAgentError
+from agent.errors import leaf_error
 from agent.events import Event
 
 __all__ = ["Peer", "Result", "barrier", "wait"]
@@ -84,7 +84,7 @@ async def barrier(**options: str | int | float | None) -> Result:
     try:
         outcome = await serve_and_wait(config, report=_log)
     except BaseExceptionGroup as group:  # anyio's task groups wrap what the barrier raised
-        raise _leaf(group) from None
+        raise leaf_error(group) from None
     write_outputs(config, outcome)  # --hostfile= etc. work here as well
     t = config.topology
     return Result(
@@ -105,11 +105,3 @@ def wait(**options: str | int | float | None) -> Result:
         return await barrier(**options)
 
     return anyio.run(run)
-
-
-def _leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    for exc in group.exceptions:
-        found = _leaf(exc) if isinstance(exc, BaseExceptionGroup) else exc
-        if isinstance(found, PeerAgentError):
-            return found
-    return group

@@ -24,10 +24,10 @@ import anyio
 
 from agent import listener
 from agent.config import Config, Outputs
-from agent.errors import BarrierAborted, BarrierTimeout, ConfigError
+from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.events import Event, Reporter
 from agent.exitcodes import signal_exit_code
-from agent.mux import Mux
+from agent.mux import Mux, open_port
 from agent.outputs import write_outputs
 from agent.runner import identity_of, serve_and_wait
 from agent.status import Outcome
@@ -73,7 +73,10 @@ async def _leave_together(
 
     try:
         await serve_and_wait(exit_config, report=prefixed, supervisor=supervisor, mux=mux, me=me)
-    except (BarrierTimeout, BarrierAborted) as error:
+    except (PeerAgentError, BaseExceptionGroup) as raised:
+        error = leaf_error(raised)
+        if not isinstance(error, BarrierTimeout | BarrierAborted):
+            raise
         lines = [str(error)] + [f"missing {m}" for m in getattr(error, "missing", ())]
         report(Event("exit_barrier_failed", "exit barrier: " + "; ".join(lines)))
         return
@@ -103,15 +106,7 @@ async def run_and_leave_together(
 
     Raises ConfigError, BarrierTimeout or BarrierAborted from the start barrier.
     """
-    try:
-        sock = listener.listen(config.listen, config.port)
-    except OSError as exc:
-        raise ConfigError(
-            [
-                f"--port / PEER_AGENT_PORT: cannot listen on port {config.port}: "
-                f"{exc.strerror or exc}"
-            ]
-        ) from None
+    sock = open_port(config)
     mux = Mux()
     workload = Workload()
     code: int | None = None

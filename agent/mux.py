@@ -14,6 +14,8 @@ identity, and keeps probing until this pod's exit barrier runs too.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -21,14 +23,30 @@ from typing import Any
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from agent import listener
 from agent.channel import HANDSHAKE_TIMEOUT
-from agent.errors import WireError
+from agent.config import Config
+from agent.errors import ConfigError, WireError
+from agent.limits import MAX_HANDSHAKING
 from agent.tcp import TCPStream
 from agent.wire import MAX_MESSAGE, Hello, Identity, decode
 
-__all__ = ["Mux"]
+__all__ = ["Mux", "open_port"]
 
 Handler = Callable[[TCPStream], Coroutine[Any, Any, None]]
+
+
+def open_port(config: Config) -> socket.socket:
+    """The agent's listening socket, to share; ConfigError (exit 2) when it cannot be bound."""
+    try:
+        return listener.listen(config.listen, config.port)
+    except OSError as exc:
+        raise ConfigError(
+            [
+                f"--port / PEER_AGENT_PORT: cannot listen on port {config.port}: "
+                f"{exc.strerror or exc}"
+            ]
+        ) from None
 
 
 def _key(identity: Identity) -> tuple[str, str]:
@@ -56,6 +74,9 @@ class Mux:
         #: index at most: bounded by the peer count)
         self.heard: dict[tuple[str, str], dict[int, str]] = {}
         self._peers: dict[tuple[str, str], int] = {}
+        #: connections whose hello is still awaited, oldest first, each cancellable
+        self._reading: collections.OrderedDict[int, anyio.CancelScope] = collections.OrderedDict()
+        self._keys = itertools.count()
 
     def register(self, me: Identity, handler: Handler) -> None:
         self._handlers[_key(me)] = handler
@@ -71,7 +92,22 @@ class Mux:
 
     async def serve(self, stream: TCPStream) -> None:
         """The listener's handler: read the hello (bounded in size and time), then hand the
-        connection to its instance; garbage or silence costs only its own connection."""
+        connection to its instance; garbage or silence costs only its own connection. As in
+        ``Contacts.serve``, when too many are silent the one silent longest is dropped, not the
+        newcomer: else a flood of silent connections would lock real peers out."""
+        if len(self._reading) >= MAX_HANDSHAKING:
+            self._reading.popitem(last=False)[1].cancel()
+        key = next(self._keys)
+        with anyio.CancelScope() as scope:
+            self._reading[key] = scope
+            try:
+                await self._serve(stream, key)
+            finally:
+                self._reading.pop(key, None)
+        if scope.cancelled_caught:
+            await stream.aclose()
+
+    async def _serve(self, stream: TCPStream, reading: int) -> None:
         reader = BufferedByteReceiveStream(stream)
         try:
             with anyio.fail_after(HANDSHAKE_TIMEOUT):

@@ -145,3 +145,21 @@ def test_as_pid_1_it_reaps_orphans(agents: Agents, tmp_path: Path) -> None:
     code, out, err = finish(proc)
     assert code == 0, out + err
     assert "reaped" in out
+
+
+def test_an_exit_timeout_is_logged_and_the_workloads_code_kept(
+    agents: Agents, tmp_path: Path
+) -> None:
+    for i in range(2):
+        agents.publish(i)
+    go = tmp_path / "go"
+    first = _run(agents, 0, 2, "exit 5", "--exit-timeout", "1s")
+    second = _run(agents, 1, 2, f"until [ -e {go} ]; do sleep 0.05; done", "--exit-timeout", "1s")
+    try:
+        code, _, err = finish(first)
+    finally:
+        go.touch()
+    assert code == 5, err
+    assert "exit barrier: timed out after 1s" in err
+    assert "missing example-job-1" in err
+    assert finish(second)[0] == 0
