@@ -18,10 +18,10 @@ import anyio.abc
 
 from agent import __version__
 from agent.config import Config, load_config
-from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
+from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
 from agent.events import Event, printable
 from agent.exitcodes import ExitCode, signal_exit_code
-from agent.options import OPTIONS
+from agent.options import OPTIONS, SWITCHES
 from agent.podfacts import read_pod_facts
 from agent.runner import serve_and_wait
 from agent.supervisor import Supervisor
@@ -35,10 +35,12 @@ __all__ = ["main"]
 _T = TypeVar("_T")
 COMMANDS = {
     "wait": "wait for the barrier, write the output files, exit 0 (init container)",
-    "run": "wait for the barrier, then exec CMD with the peer environment (entrypoint)",
+    "run": "wait for the barrier, then exec CMD with the peer environment (entrypoint); "
+    "--exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
     "sidecar": "wait for the barrier, then stay up serving /readyz and late joiners",
     "doctor": "one diagnostic pass over every peer; never waits",
     "lint": "check Job and Service YAML for wiring mistakes",
+    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
 }
 
 
@@ -64,8 +66,33 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
         if name == "lint":
             command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
             continue
+        if name == "barrier":
+            from agent.namedclient import CLIENT_OPTIONS
+
+            command.add_argument("name", metavar="NAME")
+            for option in OPTIONS:
+                if option.dest in CLIENT_OPTIONS:
+                    help_text = {
+                        "timeout": "how long to wait (default: the sidecar's --timeout)",
+                        "listen": "the sidecar's address (default 127.0.0.1)",
+                    }.get(option.dest, "the sidecar's")
+                    command.add_argument(
+                        option.flag,
+                        dest=option.dest,
+                        metavar="VALUE",
+                        help=f"{help_text} [{option.env}]",
+                    )
+            continue
         for option in OPTIONS:
-            if name in option.commands:
+            if name in option.commands and option.dest in SWITCHES:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    action="store_const",
+                    const="true",
+                    help=f"{option.help} [{option.env}=true]",
+                )
+            elif name in option.commands:
                 command.add_argument(
                     option.flag,
                     dest=option.dest,
@@ -115,15 +142,6 @@ class _Printer:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
 
 
-def _leaf_error(group: BaseExceptionGroup[Any]) -> BaseException:
-    """Task groups wrap errors; the agent's own error (if any) is what the user must see."""
-    for exc in group.exceptions:
-        found = _leaf_error(exc) if isinstance(exc, BaseExceptionGroup) else exc
-        if isinstance(found, PeerAgentError):
-            return found
-    return group
-
-
 async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
     """Run ``work``; SIGTERM or SIGINT cancels it promptly and is returned instead."""
     result: _T | None = None
@@ -149,7 +167,7 @@ def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None
     try:
         return anyio.run(_until_signal, work)
     except BaseExceptionGroup as group:
-        raise _leaf_error(group) from None
+        raise leaf_error(group) from None
 
 
 def _doctor_table(report: DoctorReport) -> str:
@@ -177,6 +195,17 @@ def _lint(paths: Sequence[str]) -> int:
     for finding in findings:
         print(format_finding(finding))
     return 1 if findings else 0
+
+
+def _named_barrier(args: argparse.Namespace) -> int:
+    from agent.namedclient import CLIENT_OPTIONS, pass_named_barrier
+
+    flags = {dest: getattr(args, dest, None) for dest in CLIENT_OPTIONS}
+    code, answer = pass_named_barrier(args.name, flags, os.environ)
+    for line in answer.splitlines():
+        prefix = "" if code == ExitCode.OK else "error: "
+        print(f"peer-agent: {prefix}{printable(line)}", file=sys.stderr, flush=True)
+    return code
 
 
 def _freeze_survivors() -> Callable[[], None]:
@@ -210,15 +239,21 @@ async def _sidecar(
         thaw()
         write_outputs(config, outcome)
         ready = True
+        named.started.set()
         printer(Event("serving", f"serving /readyz on port {config.health_port}; staying up"))
         await anyio.sleep_forever()
 
+    from agent import listener
+    from agent.mux import Mux, open_port
+    from agent.named import NamedBarriers
     from agent.outputs import write_outputs  # after the barrier: not on the way to it
 
+    mux = Mux()  # the agent's port, shared with the named barriers' instances
     async with anyio.create_task_group() as tg:
+        named = NamedBarriers(config, mux, tg, report=printer, supervisor=supervisor)
         try:
             await tg.start(
-                functools.partial(serve_health, supervisor=supervisor),
+                functools.partial(serve_health, supervisor=supervisor, barrier=named.handle),
                 config.listen,
                 config.health_port,
                 lambda: ready,
@@ -230,11 +265,44 @@ async def _sidecar(
                     f"{config.health_port}: {exc.strerror or exc}"
                 ]
             ) from None
-        outcome = await serve_and_wait(
-            config, report=printer, after_release=stay_up, supervisor=supervisor
-        )
-        tg.cancel_scope.cancel()
+        sock = open_port(config)
+        tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve)
+        with sock:
+            outcome = await serve_and_wait(
+                config, report=printer, after_release=stay_up, supervisor=supervisor, mux=mux
+            )
+            tg.cancel_scope.cancel()
     return outcome
+
+
+def _workload_environment(config: Config) -> dict[str, str]:
+    from agent.outputs import peer_environment
+
+    # The secret is the agent's: the workload and its children never get it (its file's
+    # path may stay; the file is for the agent's container to mount or not).
+    env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
+    env.update(peer_environment(config))
+    return env
+
+
+def _run_and_leave_together(
+    config: Config, argv: list[str], printer: _Printer, supervisor: Supervisor
+) -> int:
+    """``run --exit-barrier``: peer-agent stays the workload's parent (agent.leave)."""
+    from agent.leave import run_and_leave_together
+
+    work = functools.partial(
+        run_and_leave_together,
+        config,
+        argv,
+        _workload_environment(config),
+        report=printer,
+        supervisor=supervisor,
+    )
+    try:
+        return anyio.run(work)
+    except BaseExceptionGroup as group:
+        raise leaf_error(group) from None
 
 
 def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
@@ -255,6 +323,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             assert report is not None
             print(_doctor_table(report), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
+        if args.command == "run" and config.exit_barrier:
+            return _run_and_leave_together(config, command_argv, printer, supervisor)
         if args.command == "sidecar":
             _, signum = _run_async(lambda: _sidecar(config, printer, thaw, supervisor))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
@@ -283,12 +353,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
                 )
             )
     if args.command == "run":
-        from agent.outputs import peer_environment
-
-        # The secret is the agent's: the workload and its children never get it (its file's
-        # path may stay; the file is for the agent's container to mount or not).
-        env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
-        env.update(peer_environment(config))
+        env = _workload_environment(config)
         sys.stderr.flush()
         try:
             os.execvpe(command_argv[0], command_argv, env)
@@ -318,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "lint":
             return _lint(args.paths)
+        if args.command == "barrier":
+            return _named_barrier(args)
         return _command(args, command_argv)
     except ConfigError as error:
         for problem in error.problems:

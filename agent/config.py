@@ -41,6 +41,7 @@ __all__ = [
 DEFAULT_PORT = 29300
 DEFAULT_HEALTH_PORT = 29301
 DEFAULT_TIMEOUT = 600.0
+DEFAULT_EXIT_TIMEOUT = 300.0  # torchrun's exit barrier waits as long
 _BY_DEST = {o.dest: o for o in OPTIONS}
 
 
@@ -95,6 +96,9 @@ class Config:
     trust_source: TrustSource = TrustSource.SERVICE
     outputs: Outputs = Outputs()
     health_port: int = DEFAULT_HEALTH_PORT
+    #: run: stay the workload's parent and hold a second barrier when it ends
+    exit_barrier: bool = False
+    exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT
     log_format: str = "text"
     dns_servers: tuple[tuple[str, int], ...] = ()
     resolv: ResolvConf = field(default_factory=ResolvConf)
@@ -156,6 +160,13 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
+def parse_switch(text: str) -> bool:
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in value:
+        raise ValueError(f"not true or false: {text!r}")
+    return value[text.lower()]
+
+
 def parse_probe(text: str) -> Probe:
     kind, _, port = text.strip().partition(":")
     if kind == "tcp" and port:
@@ -199,6 +210,10 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
         # A launcher waiting for workers that are not agents: it reaches them, no more.
         barrier = _one_sided(p, topology, probe, get("barrier"))
     timeout = p.parse(opt["timeout"], get("timeout") or "10m", parse_duration)
+    exit_barrier = p.parse(opt["exit_barrier"], get("exit_barrier") or "false", parse_switch)
+    exit_timeout = p.parse(opt["exit_timeout"], get("exit_timeout") or "5m", parse_duration)
+    if exit_barrier and barrier == "none":
+        p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
     log_format = get("log_format") or "text"
     if log_format not in ("text", "json"):
         p.add(opt["log_format"], f"unknown log format {log_format!r} (use text or json)")
@@ -242,6 +257,8 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
         trust_source=trust_source or TrustSource.SERVICE,
         outputs=Outputs(slots=slots, hostfile_format=hostfile_format, **outputs),
         health_port=health,
+        exit_barrier=bool(exit_barrier),
+        exit_timeout=exit_timeout or None,  # 0 means no limit
         log_format=log_format,
         dns_servers=dns_servers,
         resolv=parse_resolv_conf(facts.resolv_conf),

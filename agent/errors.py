@@ -17,6 +17,7 @@ __all__ = [
     "OutputError",
     "PeerAgentError",
     "WireError",
+    "leaf_error",
 ]
 
 
@@ -61,3 +62,14 @@ class BarrierAborted(PeerAgentError):
 
 class WireError(PeerAgentError):
     """A peer sent a malformed, oversized or unexpected message; only that connection is closed."""
+
+
+def leaf_error(error: BaseException) -> BaseException:
+    """The agent's own error inside task groups' wrapping (anyio groups what a task raised),
+    else ``error`` itself: what the user must see."""
+    if isinstance(error, BaseExceptionGroup):
+        for exc in error.exceptions:
+            found = leaf_error(exc)
+            if isinstance(found, PeerAgentError):
+                return found
+    return error

@@ -4,6 +4,7 @@
 which is what a native sidecar's startupProbe waits on before the main container starts.
 GET and HEAD are answered (HEAD without a body: sending one raised out of h11 and ended the
 sidecar); any other method gets 405, a request h11 cannot parse 400 or 431 when it still can.
+A sidecar also answers ``POST /barrier/NAME`` (named barriers, :mod:`agent.named`), which waits.
 One request per connection, then it is closed. Whatever a client sends costs only its own
 connection: the port is served by ``listener.serve`` under the supervisor.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -30,6 +31,9 @@ MAX_CLIENTS = 32
 #: after the answer, what the client still sends is read and dropped (see ``_linger``)
 LINGER, MAX_LINGER = 1.0, 65536
 _METHODS = (b"GET", b"HEAD")
+#: named barriers (agent.named): POST /barrier/NAME
+PREFIX = b"/barrier/"
+BarrierHandler = Callable[[str, str, anyio.abc.ByteStream], Awaitable[tuple[int, bytes]]]
 
 
 def _route(request: h11.Request, ready: Callable[[], bool]) -> tuple[int, bytes]:
@@ -64,23 +68,37 @@ async def _receive(stream: anyio.abc.ByteStream) -> bytes:
         return b""  # h11 sees the connection closed
 
 
-async def _answer(stream: anyio.abc.ByteStream, ready: Callable[[], bool]) -> None:
+async def _answer(
+    stream: anyio.abc.ByteStream, ready: Callable[[], bool], barrier: BarrierHandler | None
+) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
-    try:
-        while (event := conn.next_event()) is h11.NEED_DATA:
-            conn.receive_data(await _receive(stream))
-    except h11.RemoteProtocolError as exc:
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        status = exc.error_status_hint
-        out = _response(conn, status, b"bad request\n", head=False)
+    event: object = None
+    bad: h11.RemoteProtocolError | None = None
+    with anyio.move_on_after(REQUEST_TIMEOUT) as reading:
+        try:
+            while (event := conn.next_event()) is h11.NEED_DATA:
+                conn.receive_data(await _receive(stream))
+        except h11.RemoteProtocolError as exc:
+            if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+                return
+            bad = exc
+    if reading.cancelled_caught:
+        return
+    if bad is not None:
+        out = _response(conn, bad.error_status_hint, b"bad request\n", head=False)
+    elif not isinstance(event, h11.Request):  # closed before a request
+        return
+    elif barrier is not None and event.method == b"POST" and event.target.startswith(PREFIX):
+        # Waits as long as the named barrier does (its own deadline), not REQUEST_TIMEOUT.
+        name, _, query = event.target[len(PREFIX) :].partition(b"?")
+        status, body = await barrier(name.decode("latin-1"), query.decode("latin-1"), stream)
+        out = _response(conn, status, body, head=False)
     else:
-        if not isinstance(event, h11.Request):  # closed before a request
-            return
         status, body = _route(event, ready)
         out = _response(conn, status, body, head=event.method == b"HEAD")
-    await stream.send(out)
-    await _linger(stream)
+    with anyio.move_on_after(REQUEST_TIMEOUT):
+        await stream.send(out)
+        await _linger(stream)
 
 
 async def _linger(stream: anyio.abc.ByteStream) -> None:
@@ -94,14 +112,15 @@ async def _linger(stream: anyio.abc.ByteStream) -> None:
             drained += len(data)
 
 
-async def _serve(stream: anyio.abc.ByteStream, ready: Callable[[], bool]) -> None:
+async def _serve(
+    stream: anyio.abc.ByteStream,
+    ready: Callable[[], bool],
+    barrier: BarrierHandler | None = None,
+) -> None:
     async with stream:
         # A client that goes away mid-answer costs only its own connection.
-        with (
-            anyio.move_on_after(REQUEST_TIMEOUT),
-            contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError),
-        ):
-            await _answer(stream, ready)
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            await _answer(stream, ready, barrier)
 
 
 async def serve_health(
@@ -110,9 +129,11 @@ async def serve_health(
     ready: Callable[[], bool],
     *,
     supervisor: Supervisor,
+    barrier: BarrierHandler | None = None,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled; OSError when the port cannot be bound."""
+    """Serve until cancelled; OSError when the port cannot be bound. With ``barrier``, also
+    ``POST /barrier/NAME[?timeout=D]``, answered by ``barrier(NAME, query, stream)``."""
     sock = listener.listen(host, port)
     # Kubelet probes one request at a time. A bound keeps a flood of idle connections from
     # using up the descriptors (EMFILE from accept() ended the agent); when full, the client
@@ -127,7 +148,7 @@ async def serve_health(
         with anyio.CancelScope() as scope:
             clients[key] = scope
             try:
-                await _serve(stream, ready)
+                await _serve(stream, ready, barrier)
             finally:
                 clients.pop(key, None)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "Option"]
+__all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "SWITCHES", "Option"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,20 @@ OPTIONS: tuple[Option, ...] = (
         _WAITING,
     ),
     Option(
+        "exit_barrier",
+        "--exit-barrier",
+        "PEER_AGENT_EXIT_BARRIER",
+        "stay the workload's parent; leave when every pod's workload has ended",
+        frozenset({"run"}),
+    ),
+    Option(
+        "exit_timeout",
+        "--exit-timeout",
+        "PEER_AGENT_EXIT_TIMEOUT",
+        "how long the exit barrier waits (default 5m; 0 = no limit)",
+        frozenset({"run"}),
+    ),
+    Option(
         "health_port",
         "--health-port",
         "PEER_AGENT_HEALTH_PORT",
@@ -101,3 +115,5 @@ OPTIONS: tuple[Option, ...] = (
 FILE_INPUTS = ("token_file", "peers_from")
 #: options naming a file the agent writes (their directory must exist)
 FILE_OUTPUTS = ("hostfile", "peers_json", "env_file")
+#: options that are switches: the flag takes no value (its variable: true or false)
+SWITCHES = ("exit_barrier",)

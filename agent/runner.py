@@ -52,6 +52,7 @@ from agent.inputs import (
     Swept,
 )
 from agent.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
+from agent.mux import Mux
 from agent.probequeue import ProbeQueue
 from agent.resolver import Resolver
 from agent.sessions import Sessions
@@ -120,9 +121,13 @@ async def serve_and_wait(
     deps: Deps = Deps(),
     after_release: Callable[[Outcome], Awaitable[None]] | None = None,
     supervisor: Supervisor | None = None,
+    mux: Mux | None = None,
+    me: Identity | None = None,
 ) -> Outcome:
     """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
-    ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks.
+    ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks. With
+    ``mux``, the port is shared: this instance gets the connections whose hello names ``me``
+    (default: ``identity_of(config)``), another instance of the barrier the others.
 
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
@@ -130,8 +135,11 @@ async def serve_and_wait(
     ensure_fd_limit(config.topology.peers)
     resolve = deps.resolve or resolver_for(config)
     supervisor = supervisor or Supervisor(report)
+    me = me or identity_of(config)
+    if mux is not None:
+        return await _serve(config, me, mux, resolve, report, deps, after_release, supervisor)
     with _listen(config) as port:
-        return await _serve(config, port, resolve, report, deps, after_release, supervisor)
+        return await _serve(config, me, port, resolve, report, deps, after_release, supervisor)
 
 
 _BUG = "failed with a bug (reported)"
@@ -211,7 +219,8 @@ class _Executor:
 
 async def _serve(
     config: Config,
-    port: socket.socket,
+    me: Identity,
+    port: socket.socket | Mux,
     resolve: Callable[[str], Awaitable[Resolution]],
     report: Reporter,
     deps: Deps,
@@ -221,7 +230,6 @@ async def _serve(
     send: MemoryObjectSendStream[Input]
     receive: MemoryObjectReceiveStream[Input]
     send, receive = anyio.create_memory_object_stream[Input](math.inf)
-    me = identity_of(config)
     # A sidecar stays up anyway, so it need not linger for acks before it reports ready.
     core = Agent(
         config,
@@ -249,13 +257,20 @@ async def _serve(
             gave_up=lambda address: send.send_nowait(AddressProbed(address, ProbeResult(_BUG))),
         )
         executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
-        tg.start_soon(
-            functools.partial(listener.serve, supervisor=supervisor), port, contacts.serve
-        )
-        outcome = await _run(executor, receive)
-        if after_release is not None:
-            tg.start_soon(_keep_serving, executor, receive)
-            await after_release(outcome)
+        if isinstance(port, Mux):
+            port.register(me, contacts.serve)
+        else:
+            tg.start_soon(
+                functools.partial(listener.serve, supervisor=supervisor), port, contacts.serve
+            )
+        try:
+            outcome = await _run(executor, receive)
+            if after_release is not None:
+                tg.start_soon(_keep_serving, executor, receive)
+                await after_release(outcome)
+        finally:
+            if isinstance(port, Mux):
+                port.unregister(me)
         tg.cancel_scope.cancel()
     return outcome
 

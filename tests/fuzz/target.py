@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import socket
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -97,7 +98,7 @@ async def _contact(sock: socket.socket, token: bytes | None) -> None:
     async def run(post: Any) -> None:
         await _contacts(me, post, token).serve(stream)
 
-    core = agent.barrier.Coordinator(me)
+    core = sys.modules["agent.barrier"].Coordinator(me)
     for item in await _drained(run):
         if isinstance(item, agent.inputs.Opened):
             core.joined(item.conn, item.hello, 1.0)
@@ -121,7 +122,7 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
     async def run(post: Any) -> None:
         await _contacts(me, post, token).sessions.carry(channel, hello, 7, dialled=True)
 
-    core = agent.barrier.Member(now=0.0)
+    core = sys.modules["agent.barrier"].Member(now=0.0)
     core.reached_all("view", 0.0)
     core.opened(7, 0.0)
     for item in await _drained(run):

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +19,8 @@ ZONE = "cluster.local"
 SERVICE = "headless-svc"
 NAMESPACE = "default"
 JOB = "example-job"
-_subnets = itertools.count(20)
+# Per process: test runs in parallel (other checkouts) must not share 127.0.<net>.* addresses.
+_subnets = itertools.count(20 + os.getpid() % 200)
 
 
 def fqdn(i: int, job: str = JOB) -> str:
@@ -61,8 +62,11 @@ class Agents:
         job: str = JOB,
         env: dict[str, str] | None = None,
         address: str | None = None,
+        wrap: Sequence[str] = (),
     ) -> subprocess.Popen[str]:
+        """``wrap``: a command the agent runs under (e.g. ``unshare --pid --fork``)."""
         argv = [
+            *wrap,
             sys.executable,
             "-m",
             "agent",

@@ -1,0 +1,67 @@
+"""Named barriers through the sidecar: `peer-agent barrier NAME` against real sidecars."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.conftest import Agents, finish, wait_for_line
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def _sidecars(agents: Agents, peers: int) -> list[subprocess.Popen[str]]:
+    for i in range(peers):
+        agents.publish(i)
+    procs = [agents.start("sidecar", i, peers) for i in range(peers)]
+    for proc in procs:
+        wait_for_line(proc, "serving /readyz")
+    return procs
+
+
+def _client(agents: Agents, i: int, name: str, *more: str) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "agent", "barrier", name, "--listen", agents.address(i), *more]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    agents.procs.append(proc)
+    return proc
+
+
+def test_every_client_returns_once_the_last_pod_asks(agents: Agents) -> None:
+    sidecars = _sidecars(agents, 3)
+    early = [_client(agents, i, "dataset") for i in range(2)]
+    for i in range(2):  # both pods' instances of "dataset" are running
+        wait_for_line(sidecars[i], "barrier dataset: topology")
+    assert [c.poll() for c in early] == [None, None]  # nobody passes while pod 2 has not asked
+    late = _client(agents, 2, "dataset")
+    for client in [*early, late]:
+        code, _, err = finish(client)
+        assert code == 0, err
+        assert "released" in err
+    # A pod restarted afterwards passes the same name at once: the others still serve it.
+    sidecars[1].send_signal(signal.SIGKILL)
+    sidecars[1].communicate()
+    again = agents.start("sidecar", 1, 3)
+    wait_for_line(again, "serving /readyz")
+    code, _, err = finish(_client(agents, 1, "dataset"))
+    assert code == 0, err
+
+
+def test_a_pod_that_never_asks_times_out_with_exit_3_naming_it(agents: Agents) -> None:
+    _sidecars(agents, 2)
+    code, _, err = finish(_client(agents, 0, "ckpt", "--timeout", "1s"))
+    assert code == 3, err
+    assert "timed out" in err
+    assert "example-job-1" in err
+
+
+def test_bad_names_and_no_sidecar_are_usage_errors(agents: Agents) -> None:
+    _sidecars(agents, 1)
+    code, _, err = finish(_client(agents, 0, "../etc"))
+    assert code == 2
+    assert "bad barrier name" in err
+    code, _, err = finish(_client(agents, 0, "x", "--health-port", "1"))
+    assert code == 2
+    assert "no sidecar answers" in err
