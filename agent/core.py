@@ -14,7 +14,6 @@ import math
 import random
 from collections.abc import Callable
 
-from agent.barrier import Action, Coordinator, Member
 from agent.config import Config, TrustSource
 from agent.effects import (
     NO_CONN,
@@ -46,6 +45,7 @@ from agent.inputs import (
     Swept,
 )
 from agent.reach import Reach
+from agent.roles import Action, Coordinator, Member
 from agent.status import Outcome, Status
 from agent.sweep import Sweep
 from agent.wire import Identity, Message, Refuse

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agent.barrier import Coordinator, Member
 from agent.config import Config
 from agent.effects import Released
 from agent.errors import BarrierTimeout
 from agent.events import Event
 from agent.hints import hints_for, nobody_listens
 from agent.reach import Reach
+from agent.roles import Coordinator, Member
 from agent.sweep import Sweep
 
 __all__ = ["Outcome", "PeerInfo", "Status", "released_event"]

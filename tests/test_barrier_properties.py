@@ -32,7 +32,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from agent.barrier import Coordinator, Released
+from agent.roles import Coordinator, Released
 from agent.wire import Identity, Message
 from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.barrier import Coordinator, Member
 from agent.effects import Close, Connect, Released, Send
+from agent.roles import Coordinator, Member
 from agent.wire import Ack, Arrive, Hello, Identity, Message, Proof, Release
 from tests.sim.checks import (
     BOUND,

@@ -22,7 +22,6 @@ pytestmark = pytest.mark.timeout(10)
 #: the modules that decide; they may not touch the network, the clock, the OS or a logger
 CORE = [
     "backoff",
-    "barrier",
     "config",
     "podfiles",
     "problems",
@@ -33,6 +32,7 @@ CORE = [
     "hints",
     "inputs",
     "reach",
+    "roles",
     "status",
     "sweep",
     "topology",

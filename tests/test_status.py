@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.barrier import Coordinator
 from agent.config import PodFacts, build_config
 from agent.reach import Reach
+from agent.roles import Coordinator
 from agent.status import Status
 from agent.sweep import Sweep
 from agent.wire import Identity

@@ -28,7 +28,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent import health
-from agent.barrier import Member
 from agent.channel import HandshakeFailed, client_handshake
 from agent.config import PodFacts, Probe, build_config
 from agent.errors import WireError
@@ -36,6 +35,7 @@ from agent.events import Event
 from agent.inputs import Received
 from agent.probes import ProbeResult, connect, probe
 from agent.resolver import Resolution
+from agent.roles import Member
 from agent.runner import Deps, identity_of, serve_and_wait
 from agent.sessions import Sessions
 from agent.supervisor import Supervisor

@@ -20,7 +20,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import socket
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -36,13 +35,13 @@ def load() -> None:
     global anyio, agent
     import anyio
 
-    import agent.barrier
     import agent.channel
     import agent.config
     import agent.contacts
     import agent.errors
     import agent.health
     import agent.inputs
+    import agent.roles
     import agent.sessions
     import agent.tcp
     import agent.wire
@@ -98,7 +97,7 @@ async def _contact(sock: socket.socket, token: bytes | None) -> None:
     async def run(post: Any) -> None:
         await _contacts(me, post, token).serve(stream)
 
-    core = sys.modules["agent.barrier"].Coordinator(me)
+    core = agent.roles.Coordinator(me)
     for item in await _drained(run):
         if isinstance(item, agent.inputs.Opened):
             core.joined(item.conn, item.hello, 1.0)
@@ -122,7 +121,7 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
     async def run(post: Any) -> None:
         await _contacts(me, post, token).sessions.carry(channel, hello, 7, dialled=True)
 
-    core = sys.modules["agent.barrier"].Member(now=0.0)
+    core = agent.roles.Member(now=0.0)
     core.reached_all("view", 0.0)
     core.opened(7, 0.0)
     for item in await _drained(run):

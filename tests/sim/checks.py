@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.barrier import Aborted, Coordinator, Released
+from agent.roles import Aborted, Coordinator, Released
 from agent.wire import Identity, Message
 from tests.sim.cluster import Cluster, Fate, Node
 

@@ -28,7 +28,6 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from agent.barrier import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.config import PodFacts, build_config
 from agent.core import Agent
 from agent.effects import (
@@ -57,6 +56,7 @@ from agent.inputs import (
     Resolution,
     Swept,
 )
+from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.wire import Arrive, Hello, Identity, Message
 from tests.sim.safety import Decision, Release, violations
 

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.barrier import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.config import PodFacts, build_config
 from agent.core import Agent
 from agent.effects import (
@@ -32,6 +31,7 @@ from agent.effects import (
 )
 from agent.inputs import Input
 from agent.reach import Reach
+from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.sweep import Sweep
 from agent.wire import Identity
 

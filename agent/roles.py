@@ -1,4 +1,4 @@
-"""The global barrier as a pure state machine: events and ``now`` in, effects out.
+"""The barrier's two roles, coordinator and member, as pure state machines.
 
 Index 0 coordinates. Every other pod holds one connection to it (a *session*) and says
 ``Arrive(view)`` once it has reached all N pods, where ``view`` is a digest of which instance
