@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from agent.config import Config
+from agent.config import Config, TrustSource
 from agent.hints import hints_for
 from agent.inputs import Resolution
 from agent.probes import probe
@@ -39,6 +39,18 @@ class DoctorReport:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.rows)
+
+
+def _trust(config: Config) -> str:
+    """Whose contacts count: what to check when contacts are held (a mesh, host network)."""
+    if config.token is not None:
+        return "token: peers prove it, wherever their contacts come from"
+    if config.trust_source == TrustSource.ANY:
+        return "any source (--trust-source any): no token, so anything reaching the port counts"
+    return (
+        "contacts from addresses DNS lists for the Service (no token); behind a mesh that "
+        "rewrites source addresses, set --token-file or --trust-source any"
+    )
 
 
 def _diagnostic(config: Config) -> Identity:
@@ -85,6 +97,7 @@ async def diagnose(
         ("resolv.conf search", " ".join(resolv.search) or "(none)"),
         ("resolv.conf ndots", str(resolv.ndots)),
         ("probe", f"{config.probe} (agent port {config.port})"),
+        ("trust", _trust(config)),
     ]
     if resolve is None:
         resolve = resolver_for(config)

@@ -100,6 +100,8 @@ def test_doctor_shows_dns_and_probe_per_peer(agents: Agents) -> None:
     assert "refused" in rows["1"]  # published, but no agent listening
     assert "NXDOMAIN" in rows["2"] and "not tried" in rows["2"]
     assert "some peers are not reachable" in out
+    # whose contacts count: the line to read when a mesh holds them all
+    assert "contacts from addresses DNS lists for the Service (no token)" in out
 
 
 def test_own_name_at_a_stale_address_is_not_counted(agents: Agents) -> None:
