@@ -15,6 +15,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
+from agent.causes import Cause
 from agent.channel import Channel, HandshakeFailed, server_handshake
 from agent.config import Config
 from agent.errors import WireError
@@ -68,20 +69,25 @@ class Contacts:
         (with ``instance``, the right process of it)."""
         resolution = await self._resolve(self.config.topology.fqdn(index))
         if resolution.problem:
-            await self.post.send(Attempted(index, ProbeResult(resolution.problem)))
+            failed = ProbeResult(resolution.problem, cause=resolution.cause)
+            await self.post.send(Attempted(index, failed))
             return
-        reasons = []
+        reasons, causes = [], []
         for address in resolution.addresses:
             result = await self._probe(address, index)
             if result.ok and instance and result.instance != instance:
-                result = ProbeResult(f"another instance of pod {index} answers")
+                why = f"another instance of pod {index} answers"
+                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
             if result.ok or result.disagrees:
                 # Only the address that answered as the pod: another may be a stale record.
                 await self.post.send(Attempted(index, result, address, (address,)))
                 return
             several = len(resolution.addresses) > 1
             reasons.append(f"{address}: {result.reason}" if several else result.reason)
-        await self.post.send(Attempted(index, ProbeResult("; ".join(reasons))))
+            causes.append(result.cause)
+        # Several addresses failing differently: the first one's cause stands for them.
+        failed = ProbeResult("; ".join(reasons), cause=causes[0] if causes else None)
+        await self.post.send(Attempted(index, failed))
 
     async def _resolve(self, name: str) -> Resolution:
         self.counts["dns_lookups"] += 1

@@ -14,6 +14,7 @@ import math
 import random
 from collections.abc import Callable
 
+from agent.causes import Cause
 from agent.config import Config, TrustSource
 from agent.effects import (
     NO_CONN,
@@ -215,9 +216,10 @@ class Agent:
         if isinstance(event, Attempted):
             result = event.result
             if result.ok and self.reach.stale(event.index, result.instance):
-                result = ProbeResult(f"an older instance of pod {event.index} answers")
+                why = f"an older instance of pod {event.index} answers"
+                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
             if not result.ok and not result.disagrees:
-                self.reach.failed(event.index, result.reason, now)
+                self.reach.failed(event.index, result.reason, now, result.cause)
                 return []
             if self.sweep is not None and result.ok:  # known now: no round re-probes it
                 self.sweep.probed(event.address, reached=True)
@@ -398,7 +400,7 @@ class Agent:
         assert self.sweep is not None
         resolution = event.resolution
         if resolution.problem:
-            self.sweep.failed(resolution.problem, now)
+            self.sweep.failed(resolution.problem, now, resolution.cause)
             return []
         before = self._pending()
         fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
@@ -441,7 +443,8 @@ class Agent:
             out = self._reached(result.index, result, address, (address,), now)
         else:
             why = result.reason or f"an older instance of pod {result.index} answers"
-            self.sweep.probed(address, reached=False, reason=why)
+            cause = result.cause if result.reason else Cause.OTHER_INSTANCE
+            self.sweep.probed(address, reached=False, reason=why, cause=cause)
             if result.disagrees:
                 out = self._reached(result.index or 0, result, address, (), now)
         return out + self._ask_by_name()

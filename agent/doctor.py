@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from agent.causes import Cause
 from agent.config import Config, TrustSource
 from agent.hints import hints_for
 from agent.inputs import Resolution
@@ -24,6 +25,7 @@ class PeerRow:
     name: str
     dns: str  # addresses, or the DNS problem
     probe: str  # "ok", or the probe's reason
+    cause: Cause | None = None  # why it is not ok
 
     @property
     def ok(self) -> bool:
@@ -65,16 +67,18 @@ async def _row(
     t = config.topology
     resolution = await resolve(t.fqdn(index))
     if resolution.problem:
-        return PeerRow(index, t.display(index), resolution.problem, "not tried")
-    reasons = []
+        return PeerRow(index, t.display(index), resolution.problem, "not tried", resolution.cause)
+    reasons, causes = [], []
+    listed = " ".join(resolution.addresses)
     for address in resolution.addresses:
         result = await probe(
             config.probe, address, me=_diagnostic(config), target=index, token=config.token
         )
         if result.ok:
-            return PeerRow(index, t.display(index), " ".join(resolution.addresses), "ok")
+            return PeerRow(index, t.display(index), listed, "ok")
         reasons.append(result.reason)
-    return PeerRow(index, t.display(index), " ".join(resolution.addresses), "; ".join(reasons))
+        causes.append(result.cause)
+    return PeerRow(index, t.display(index), listed, "; ".join(reasons), causes[0])
 
 
 def _host_port(host: str, port: int) -> str:
@@ -113,6 +117,6 @@ async def diagnose(
             tg.start_soon(one, index)
     ordered = tuple(rows[i] for i in t.indices)
     reasons = ["" if r.ok else (r.dns if r.probe == "not tried" else r.probe) for r in ordered]
-    return DoctorReport(
-        tuple(facts), ordered, tuple(hints_for(t, config.pod_resolv, reasons, port=config.port))
-    )
+    causes = [None if r.ok else r.cause for r in ordered]
+    hints = hints_for(t, config.pod_resolv, reasons, causes, port=config.port)
+    return DoctorReport(tuple(facts), ordered, tuple(hints))

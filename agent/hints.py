@@ -1,23 +1,22 @@
-"""Likely causes of a stuck wait, from what was seen: pure, shared by timeouts and ``doctor``."""
+"""Likely causes of a stuck wait, keyed on the typed causes seen: pure, shared by timeouts and
+``doctor``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.causes import DNS_CAUSES, Cause
 from agent.podfiles import ResolvConf
 from agent.topology import Topology
 
 __all__ = ["hints_for", "nobody_listens"]
 
-#: how the resolver names a failure of DNS itself (as opposed to a name that does not exist)
-_DNS_FAILURES = ("DNS timeout", "SERVFAIL", "REFUSED", "DNS error")
 
-
-def nobody_listens(reasons: Sequence[str], port: int) -> str | None:
+def nobody_listens(causes: Sequence[Cause | None], port: int) -> str | None:
     """Every missing peer resolves, but its pod refuses the agent's port: their agents are
     gone, most likely because they passed the barrier already and this pod restarted after."""
-    missing = [r for r in reasons if r]
-    if not missing or not all("refused" in r and "NXDOMAIN" not in r for r in missing):
+    missing = [c for c in causes if c is not None]
+    if not missing or any(c != Cause.CONNECT_REFUSED for c in missing):
         return None
     return (
         f"the peers resolve and their pods answer, but nobody listens on port {port}: they "
@@ -27,20 +26,25 @@ def nobody_listens(reasons: Sequence[str], port: int) -> str | None:
 
 
 def hints_for(
-    topology: Topology, resolv: ResolvConf | None, reasons: Sequence[str], *, port: int
+    topology: Topology,
+    resolv: ResolvConf | None,
+    reasons: Sequence[str],
+    causes: Sequence[Cause | None],
+    *,
+    port: int,
 ) -> list[str]:
-    """``reasons``: the last failure of each peer ('' for a reached one); ``resolv``: the pod's
-    resolv.conf when the agent relies on it (None when --dns-server overrides it)."""
+    """``causes``: why each peer is missing (None for a reached one), what the hints key on;
+    ``reasons``: the same as text, only quoted; ``resolv``: the pod's resolv.conf when the agent
+    relies on it (None when --dns-server overrides it)."""
     hints: list[str] = []
-    missing = [r for r in reasons if r]
+    missing = [c for c in causes if c is not None]
     if resolv is not None and not resolv.has_cluster_search(topology.namespace, topology.zone):
         hints.append(
             "/etc/resolv.conf has no cluster search list "
             f"('{topology.namespace}.svc.{topology.zone}'): the pod's dnsPolicy is Default or "
             "None, so short peer names do not resolve; use dnsPolicy: ClusterFirst"
         )
-    all_nxdomain = bool(reasons) and len(missing) == len(reasons)
-    if all_nxdomain and all(r == "NXDOMAIN" for r in missing):
+    if causes and len(missing) == len(causes) and all(c == Cause.NXDOMAIN for c in missing):
         # A launcher's hostfile names pods of no Service it knows: only the generic hint then.
         service = f"is '{topology.service}'" if topology.service else "is there"
         hints.append(
@@ -48,25 +52,26 @@ def hints_for(
             "Service selecting the Job's pods, with publishNotReadyAddresses: true? (Kubernetes "
             "publishes a pod that is not Ready, e.g. in an init container, only with it)"
         )
-    elif missing and all("NXDOMAIN" in r or "not among" in r for r in missing):
+    elif missing and all(c in DNS_CAUSES for c in missing):
         hints.append(
             "the missing peers are not in DNS: their pods may not have started yet (check "
             "parallelism and quota), or are not Ready without publishNotReadyAddresses: true"
         )
-    if any("identity mismatch" in r for r in missing):
+    if Cause.STRANGER in missing or Cause.OTHER_INSTANCE in missing:
         hints.append(
             "an address answered as another pod: a stale DNS record of a replaced pod (it clears "
             "within the DNS TTL), or another job using the same names"
         )
-    dns_failures = [f for f in _DNS_FAILURES if any(f in r for r in missing)]
-    if dns_failures:
+    failures = sorted({r for r, c in zip(reasons, causes, strict=True) if c == Cause.DNS_FAILED})
+    if failures:
+        shown = "; ".join(failures[:3])
         hints.append(
-            f"cluster DNS itself is failing ({', '.join(dns_failures)}): check that the "
+            f"cluster DNS itself is failing ({shown}): check that the "
             "nameserver (--dns-server or /etc/resolv.conf) is reachable on port 53, UDP and TCP "
             "(NetworkPolicy egress), and the health and logs of the CoreDNS pods"
         )
-    if (hint := nobody_listens(reasons, port)) is not None:
+    if (hint := nobody_listens(causes, port)) is not None:
         hints.append(hint)
-    if any("timed out" in r for r in missing):  # a probe's connect, not a DNS query
+    if Cause.CONNECT_TIMEOUT in missing:  # a probe's connect, not a DNS query
         hints.append("peers resolve but do not answer: check NetworkPolicy and the agent's port")
     return hints

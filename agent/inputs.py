@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agent.causes import Cause
 from agent.wire import Hello, Message
 
 __all__ = [
@@ -33,6 +34,7 @@ class Resolution:
     problem: str = ""
     #: the answer was cut short even over TCP: there are more addresses than it lists
     truncated: bool = False
+    cause: Cause | None = None  # with a problem: NXDOMAIN, NO_ADDRESS or DNS_FAILED
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ProbeResult:
     #: which peer answered (the tcp probe's hello says it), and which instance of it
     index: int | None = None
     instance: str = ""
+    cause: Cause | None = None  # with a reason: what code decides on
 
     @property
     def ok(self) -> bool:

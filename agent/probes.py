@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import anyio
 
+from agent.causes import Cause
 from agent.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
 from agent.config import Probe
 from agent.errors import WireError
@@ -24,6 +25,18 @@ CONNECT_TIMEOUT = 3.0
 class ConnectFailed(Exception):
     """Connecting failed; the message is what users debug with: refused, timed out, no route."""
 
+    def __init__(self, message: str, cause: Cause) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+#: how a handshake that failed on the other side's word counts
+_CAUSE = {
+    Verdict.STRANGER: Cause.STRANGER,
+    Verdict.DISAGREES: Cause.DISAGREES,
+    Verdict.REFUSED: Cause.REFUSED,
+}
+
 
 async def _open(address: str, port: int, source: str | None) -> TCPStream:
     """``source``: the address this agent listens on (--listen), so that a peer sees our hello
@@ -31,8 +44,10 @@ async def _open(address: str, port: int, source: str | None) -> TCPStream:
     try:
         return await open_tcp(address, port, source)
     except OSError as exc:
-        text = "refused" if isinstance(exc, ConnectionRefusedError) else exc.strerror or exc
-        raise ConnectFailed(f"connect to port {port}: {text}") from None
+        refused = isinstance(exc, ConnectionRefusedError)
+        text = "refused" if refused else exc.strerror or exc
+        cause = Cause.CONNECT_REFUSED if refused else Cause.UNREACHABLE
+        raise ConnectFailed(f"connect to port {port}: {text}", cause) from None
 
 
 def _timed_out(port: int) -> str:
@@ -45,7 +60,7 @@ async def connect(address: str, port: int, *, source: str | None = None) -> Chan
         with anyio.fail_after(CONNECT_TIMEOUT):
             return Channel(await _open(address, port, source))
     except TimeoutError:
-        raise ConnectFailed(_timed_out(port)) from None
+        raise ConnectFailed(_timed_out(port), Cause.CONNECT_TIMEOUT) from None
 
 
 async def probe(
@@ -63,7 +78,8 @@ async def probe(
     if kind.kind == "icmp":
         from agent.icmp import ping  # only the icmp probe pays for it
 
-        return ProbeResult(await ping(address, timeout=CONNECT_TIMEOUT))
+        reason = await ping(address, timeout=CONNECT_TIMEOUT)
+        return ProbeResult(reason, cause=Cause.NO_ECHO if reason else None)
     port = kind.port or me.port
     stream: TCPStream | None = None
     try:
@@ -87,17 +103,20 @@ async def probe(
         # cancelled the scope; a new deadline does not undo that, and fail_after, seeing the
         # new deadline ahead, swallowed the cancellation as if the probe had ended (a crash).
         if scope.cancelled_caught:
-            return ProbeResult(_timed_out(port) if stream is None else f"hello failed: {LATE}")
+            if stream is None:
+                return ProbeResult(_timed_out(port), cause=Cause.CONNECT_TIMEOUT)
+            return ProbeResult(f"hello failed: {LATE}", cause=Cause.HELLO_FAILED)
         identity = reply.identity
         return ProbeResult(
             released=reply.released, index=identity.index, instance=identity.instance
         )
     except ConnectFailed as exc:
-        return ProbeResult(str(exc))
+        return ProbeResult(str(exc), cause=exc.cause)
     except HandshakeFailed as exc:
-        return ProbeResult(exc.reason, disagrees=exc.verdict == Verdict.DISAGREES)
+        disagrees = exc.verdict == Verdict.DISAGREES
+        return ProbeResult(exc.reason, disagrees=disagrees, cause=_CAUSE[exc.verdict])
     except WireError as exc:
-        return ProbeResult(f"hello failed: {exc}")
+        return ProbeResult(f"hello failed: {exc}", cause=Cause.HELLO_FAILED)
     finally:
         if stream is not None:
             await stream.aclose()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
+from agent.causes import Cause
 
 __all__ = ["PeerState", "Reach", "newer", "view_digest"]
 
@@ -37,6 +38,7 @@ class PeerState:
     failures: int = 0
     next_at: float = 0.0
     reason: str = "not tried yet"
+    cause: Cause | None = Cause.NOT_TRIED  # None once reached
     #: set when a push arrives mid-attempt: retry at once instead of backing off
     nudged: bool = False
     address: str = ""
@@ -134,7 +136,7 @@ class Reach:
             peer.newest = instance
         if not peer.reached:
             peer.reached, peer.address, peer.reached_at = True, address, now
-            peer.instance, peer.reason = instance, ""
+            peer.instance, peer.reason, peer.cause = instance, "", None
             self._left -= 1
 
     def heard_of(self, index: int, instance: str) -> bool:
@@ -153,12 +155,13 @@ class Reach:
         if peer.reached:
             peer.reached, peer.failures, peer.next_at = False, 0, now
             peer.reason, peer.instance = "restarted: reaching its new instance", ""
+            peer.cause = Cause.RESTARTED
             self._left += 1
             self._wait(peer)
 
-    def failed(self, index: int, reason: str, now: float) -> None:
+    def failed(self, index: int, reason: str, now: float, cause: Cause | None = None) -> None:
         peer = self._land(index)
-        peer.reason = reason
+        peer.reason, peer.cause = reason, cause
         if peer.nudged:
             peer.nudged, peer.failures, peer.next_at = False, 0, now
         else:

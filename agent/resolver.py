@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from agent.causes import Cause
 from agent.inputs import Resolution
 from agent.tcp import open_tcp
 
@@ -222,9 +223,9 @@ class Resolver:
                 reply = await self._lookup(name, then)
                 self._families = (then, first)
         except _NXDomain:
-            return Resolution(problem="NXDOMAIN")
+            return Resolution(problem="NXDOMAIN", cause=Cause.NXDOMAIN)
         except _NoData:
-            return Resolution(problem="no address record")
+            return Resolution(problem="no address record", cause=Cause.NO_ADDRESS)
         except _Failed as exc:
-            return Resolution(problem=exc.problem)
+            return Resolution(problem=exc.problem, cause=Cause.DNS_FAILED)
         return Resolution(reply.addresses, truncated=reply.truncated)

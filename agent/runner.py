@@ -23,6 +23,7 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from agent import listener
+from agent.causes import Cause
 from agent.config import Config
 from agent.contacts import Contacts
 from agent.core import Agent
@@ -191,10 +192,10 @@ class _Executor:
                 sends = []
             if isinstance(effect, Attempt):
                 attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
-                failed: Input = Attempted(effect.index, ProbeResult(_BUG))
+                failed: Input = Attempted(effect.index, ProbeResult(_BUG, cause=Cause.BUG))
                 self._start(attempt, "attempt", t.display(effect.index), failed)
             elif isinstance(effect, Query):
-                failed = Swept(Resolution(problem=_BUG))
+                failed = Swept(Resolution(problem=_BUG, cause=Cause.BUG))
                 self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
             elif isinstance(effect, Probe):
                 self.probes.add(effect.address, pushed=effect.pushed)
@@ -254,7 +255,9 @@ async def _serve(
             push_reserve=PUSH_RESERVE,
             supervisor=supervisor,
             # the address gets a result, or the sweep would wait for it forever
-            gave_up=lambda address: send.send_nowait(AddressProbed(address, ProbeResult(_BUG))),
+            gave_up=lambda address: send.send_nowait(
+                AddressProbed(address, ProbeResult(_BUG, cause=Cause.BUG))
+            ),
         )
         executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
         if isinstance(port, Mux):

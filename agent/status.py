@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agent.causes import Cause
 from agent.config import Config
 from agent.effects import Released
 from agent.errors import BarrierTimeout
@@ -56,6 +57,19 @@ class Status:
             why += "; unanswered: " + ", ".join(f"{a} ({r})" for a, r in shown)
         return why
 
+    def cause(self, index: int) -> Cause | None:
+        """Why peer ``index`` is not reached yet, typed (None once it is)."""
+        if self.reach.peers[index].reached:
+            return None
+        if self.sweep is None or self.reach.is_scheduled(index):
+            return self.reach.peers[index].cause
+        if self.sweep.problem:
+            return self.sweep.cause
+        # Listed addresses that did not answer as a peer, all for one reason: that reason.
+        causes = set(self.sweep.unidentified_causes.values())
+        cause = causes.pop() if len(causes) == 1 else None
+        return cause or Cause.NOT_LISTED
+
     def missing(self) -> list[tuple[int, str]]:
         """The peers not reached and why; once all are, what the barrier still waits for."""
         out = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
@@ -72,7 +86,8 @@ class Status:
         ) + (f", … {len(missing) - 8} more" if len(missing) > 8 else "")
         peers = self.config.topology.peers
         reached = peers - len(self.reach.missing())
-        hint = nobody_listens([why for _, why in missing], self.config.port)
+        causes = [self.cause(p.index) for p in self.reach.missing()]
+        hint = nobody_listens(causes, self.config.port)
         return Event(
             "progress",
             f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}"
@@ -84,12 +99,12 @@ class Status:
         missing = self.missing()
         lines = [f"{self.config.topology.display(i)}: {why}" for i, why in missing]
         reasons = [self.reason(p.index) if not p.reached else "" for p in self.reach.peers]
+        causes = [self.cause(p.index) for p in self.reach.peers]
+        t, resolv, port = self.config.topology, self.config.pod_resolv, self.config.port
         return BarrierTimeout(
             f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
             missing=lines,
-            hints=hints_for(
-                self.config.topology, self.config.pod_resolv, reasons, port=self.config.port
-            ),
+            hints=hints_for(t, resolv, reasons, causes, port=port),
         )
 
     def outcome(self, elapsed: float, addresses: dict[int, tuple[str, ...]]) -> Outcome:

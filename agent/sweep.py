@@ -16,6 +16,7 @@ import random
 from collections.abc import Callable, Iterable
 
 from agent.backoff import Backoff
+from agent.causes import Cause
 
 __all__ = ["Sweep"]
 
@@ -47,6 +48,7 @@ class Sweep:
         self.published: frozenset[str] = frozenset()
         #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
         self.problem = "not queried yet"
+        self.cause: Cause | None = Cause.NOT_TRIED  # the last query's, None when it answered
         self._identified: set[str] = set()  # addresses that answered as a reached peer
         self._probing: set[str] = set()
         #: this round's probes still out: the next round waits for them (a round during a sweep
@@ -57,6 +59,7 @@ class Sweep:
         self._by_name_pending = False
         #: addresses that did not answer as a peer, and why (for progress lines)
         self.unidentified: dict[str, str] = {}
+        self.unidentified_causes: dict[str, Cause | None] = {}
 
     # --- DNS rounds ---------------------------------------------------------------------------
     def query_due(self, now: float) -> bool:
@@ -83,7 +86,7 @@ class Sweep:
         self, addresses: Iterable[str], now: float, *, truncated: bool = False
     ) -> list[str]:
         """The Service's addresses arrived; returns those to probe now, claimed for probing."""
-        self._querying, self.problem = False, ""
+        self._querying, self.problem, self.cause = False, "", None
         if self._once:  # a refresh after every peer was reached: this answer is all it wanted
             self._once = False
             self.published = frozenset(addresses)
@@ -109,8 +112,8 @@ class Sweep:
             return True
         return False
 
-    def failed(self, problem: str, now: float) -> None:
-        self._querying, self.problem = False, problem
+    def failed(self, problem: str, now: float, cause: Cause | None = None) -> None:
+        self._querying, self.problem, self.cause = False, problem, cause
         if self._once:
             self._once, self._next_query = False, None
             return
@@ -181,11 +184,15 @@ class Sweep:
         until it answers (a restarted container keeps its pod's address)."""
         self._identified.discard(address)
 
-    def probed(self, address: str, *, reached: bool, reason: str = "") -> None:
+    def probed(
+        self, address: str, *, reached: bool, reason: str = "", cause: Cause | None = None
+    ) -> None:
         self._probing.discard(address)
         self._round.discard(address)
         if reached:
             self._identified.add(address)
             self.unidentified.pop(address, None)
+            self.unidentified_causes.pop(address, None)
         else:
             self.unidentified[address] = reason
+            self.unidentified_causes[address] = cause

@@ -11,6 +11,7 @@ import pathlib
 
 import pytest
 
+from agent.causes import Cause
 from agent.config import PodFacts, build_config
 from agent.core import PROGRESS_EVERY, Agent
 from agent.effects import Effect, Probe, Query, Report
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.timeout(10)
 #: the modules that decide; they may not touch the network, the clock, the OS or a logger
 CORE = [
     "backoff",
+    "causes",
     "config",
     "podfiles",
     "problems",
@@ -81,7 +83,7 @@ def test_a_pod_restarted_after_its_peers_passed_is_told_within_seconds() -> None
     listed = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
     probes = agent.handle(Swept(Resolution(listed)), 0.1)
     assert {p.address for p in probes if isinstance(p, Probe)} == set(listed)
-    refused = ProbeResult("connect to port 29300: refused")
+    refused = ProbeResult("connect to port 29300: refused", cause=Cause.CONNECT_REFUSED)
     for address in ("10.0.0.1", "10.0.0.3"):
         agent.handle(AddressProbed(address, refused), 0.2)
     mine = ProbeResult(index=1, instance=f"{1:016x}")

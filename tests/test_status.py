@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from agent.causes import Cause
 from agent.config import PodFacts, build_config
 from agent.reach import Reach
 from agent.roles import Coordinator
@@ -73,7 +74,7 @@ def test_the_progress_line_counts_and_names_at_most_eight() -> None:
     status.reach.due(0.0)
     status.reach.succeeded(0, "10.0.0.1", 0.1)
     for i in range(1, 12):
-        status.reach.failed(i, "connect to port 29300: refused", 0.1)
+        status.reach.failed(i, "connect to port 29300: refused", 0.1, Cause.CONNECT_REFUSED)
     event = status.progress(7.4)
     assert event.message.startswith("waiting 7s: 1/12 peers reached; missing: example-job-1 (")
     assert ", … 3 more; hint: the peers resolve" in event.message
@@ -95,9 +96,9 @@ def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> Non
 def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
     status = _status(3)
     assert status.sweep is not None
-    status.sweep.failed("NXDOMAIN", 1.0)  # the Service's name, and this pod's own:
+    status.sweep.failed("NXDOMAIN", 1.0, Cause.NXDOMAIN)  # the Service's name, and its own:
     status.reach.due(0.0)
-    status.reach.failed(0, "NXDOMAIN", 1.0)
+    status.reach.failed(0, "NXDOMAIN", 1.0, Cause.NXDOMAIN)
     error = status.timeout()
     assert str(error) == "timed out after 600s; 3 peer(s) missing"
     assert error.missing == tuple(

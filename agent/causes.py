@@ -1,0 +1,34 @@
+"""Why a peer is not reached: the typed cause every failure carries beside its text.
+
+The text is for people (it names the address, the rcode, the errno); the cause is what code
+decides on (``hints``), so a hint never depends on the wording of a message.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["DNS_CAUSES", "Cause"]
+
+
+class Cause(enum.Enum):
+    NOT_TRIED = "not tried yet"
+    NXDOMAIN = "the name does not exist"
+    NO_ADDRESS = "the name has no address record"
+    DNS_FAILED = "cluster DNS failed (timeout, SERVFAIL, REFUSED, a broken answer)"
+    NOT_LISTED = "not among the addresses DNS lists for the Service"
+    CONNECT_REFUSED = "nobody listens on the port"
+    CONNECT_TIMEOUT = "the connect timed out"
+    UNREACHABLE = "the network failed (no route, reset)"
+    NO_ECHO = "no echo reply"
+    HELLO_FAILED = "the hello failed (late, malformed, closed)"
+    STRANGER = "a pod of another job or run answered"
+    DISAGREES = "a pod of this job disagrees on it"
+    REFUSED = "the peer refused this pod (token)"
+    OTHER_INSTANCE = "another instance of the pod answered"
+    RESTARTED = "restarted: reaching its new instance"
+    BUG = "failed with a bug (reported)"
+
+
+#: causes that say the name was not found in DNS (as opposed to DNS failing, or a probe)
+DNS_CAUSES = frozenset({Cause.NXDOMAIN, Cause.NO_ADDRESS, Cause.NOT_LISTED})
