@@ -12,7 +12,7 @@ from tests.harness import workload
 from tests.harness.cluster import Cluster
 from tests.harness.fixtures import ClusterFactory
 from tests.harness.pod import RUNNING, SUCCEEDED
-from tests.harness.variants import with_publish_not_ready
+from tests.harness.variants import with_args, with_publish_not_ready
 
 WORKLOADS = Path(__file__).parents[1] / "harness" / "workloads"
 SEED = WORKLOADS / "seed.yaml"
@@ -67,3 +67,22 @@ def test_init_container_mode_with_publish_not_ready(cluster: Cluster) -> None:
         assert pod.exit_codes == {"wait-for-peers": 0, "train": 0}
         assert "barrier released" in cluster.logs(pod, "wait-for-peers")
     assert_barrier_held(run)
+
+
+@pytest.mark.timeout(180)
+def test_the_exit_barrier_holds_every_pod_until_the_last_workload_ends(cluster: Cluster) -> None:
+    """`run --exit-barrier` in the box: pod 2's workload ends 3 s after the others' and pod 1's
+    fails with 7. No pod ends before pod 2's workload has, each pod's exit code is its own
+    workload's, and the others say which pod's workload failed."""
+    script = '[ "$RANK" != 2 ] || sleep 3; echo "workload $RANK done"; [ "$RANK" != 1 ] || exit 7'
+    args = ("run", "--exit-barrier", "--exit-timeout", "60s", "--", "sh", "-c", script)
+    [run] = cluster.apply(with_args(seed_example(), "peer-agent", args))
+    pods = [run.pod(i) for i in range(3)]
+    cluster.wait_for(lambda: all(p.ended for p in pods), 90, "every pod to end")
+    logs = "\n".join(f"--- {p.name}\n{cluster.logs(p)}" for p in pods)
+    assert [p.exit_codes["peer-agent"] for p in pods] == [0, 7, 0], logs
+    late = pods[2].started_at
+    assert late is not None, logs
+    for pod in pods:  # nobody left before pod 2's workload, 3 s after its start, had ended
+        assert pod.ended_at is not None and pod.ended_at >= late + 3.0, logs
+    assert "example-job-1" in cluster.logs(pods[0]) and "exit code 7" in cluster.logs(pods[0])
