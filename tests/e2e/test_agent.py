@@ -164,3 +164,34 @@ def test_native_sidecar_example_gates_the_workload(make_cluster: ClusterFactory)
         assert "barrier released" in cluster.logs(pod, "peer-agent")
         assert cluster.logs(pod, "workload") == f"pod {i} starts after every peer is reachable\n"
         assert pod.ended_at is not None and pod.ended_at >= last_start
+
+
+@pytest.mark.timeout(150)
+def test_a_named_barrier_through_the_native_sidecar(make_cluster: ClusterFactory) -> None:
+    """k8s/examples/sidecar with a workload that passes the named barrier `data-ready` (as a
+    step after downloading a dataset would): pod 2 asks 3 s after the others, and no pod's
+    workload goes past it before pod 2 has asked."""
+    source = REPO / "k8s" / "examples" / "sidecar"
+    cluster = make_cluster(publish_delay=0.5)
+    wl = with_env(workload.load(source), "PEER_AGENT_TIMEOUT", "60s", only_if_set=False)
+    script = (
+        '[ "$JOB_COMPLETION_INDEX" != 2 ] || sleep 3; '
+        "peer-agent barrier data-ready --timeout 30s && "
+        'echo "pod $JOB_COMPLETION_INDEX passed data-ready"'
+    )
+    jobs = []
+    for job in wl.jobs:
+        t = job.template
+        mains = tuple(
+            replace(c, command=("sh", "-c", script)) if c.name == "workload" else c
+            for c in t.containers
+        )
+        jobs.append(replace(job, template=replace(t, containers=mains)))
+    [run] = cluster.apply(replace(wl, jobs=tuple(jobs)))
+    assert cluster.wait_job(run, 90) == "Complete", [cluster.logs(p) for p in run.all_pods()]
+    late = run.pod(2).started_at
+    assert late is not None
+    for i in range(3):
+        pod = run.pod(i)
+        assert cluster.logs(pod, "workload").endswith(f"pod {i} passed data-ready\n")
+        assert pod.ended_at is not None and pod.ended_at >= late + 3.0
