@@ -339,8 +339,9 @@ class Agent:
         """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
         are handled as if they had just come."""
         out: list[Effect] = []
-        for address in [a for a, e in self._unverified.items() if self._verified(-1, a)]:
-            out += self._contacted(self._unverified.pop(address), now)
+        for address, held in list(self._unverified.items()):
+            if self._verified(held.hello.identity.index, address):
+                out += self._contacted(self._unverified.pop(address), now)
         for conn, (opened, messages) in list(self._held.items()):
             if self._verified(opened.hello.identity.index, opened.address):
                 del self._held[conn]
