@@ -57,6 +57,11 @@ class Coordinator:
     def members(self) -> frozenset[int]:
         return self._members
 
+    @property
+    def view(self) -> str | None:
+        """The view this pod reached everyone with (None until it has): what it releases on."""
+        return self._view
+
     def reached_all(self, view: str, now: float) -> list[Action]:
         """This pod has reached an instance of every index; ``view`` says which."""
         if self._view != view:
