@@ -161,7 +161,7 @@ async def client_handshake(
     if not isinstance(reply, Hello) or reply.role != "reply":
         raise HandshakeFailed("not a peer-agent reply")
     if problem := reply_problem(reply, token=token, my_nonce=nonce):
-        raise HandshakeFailed(problem)
+        raise HandshakeFailed(problem, Verdict.WRONG_TOKEN)
     verdict, reason = compare(me, reply.identity, expected_index=expected_index)
     if verdict != Verdict.SAME:
         raise HandshakeFailed(reason, verdict)
@@ -199,5 +199,7 @@ async def server_handshake(
         ):
             with contextlib.suppress(WireError):  # told if still there; refused either way
                 await send_message(channel, Refuse("bad token"))
-            raise HandshakeFailed(f"pod {hello.identity.index} sent a bad token proof")
+            raise HandshakeFailed(
+                f"pod {hello.identity.index} sent a bad token proof", Verdict.WRONG_TOKEN
+            )
     return hello

@@ -52,6 +52,7 @@ class Verdict(enum.Enum):
     STRANGER = "stranger"  # another job, or another run of it: a wrong pod at a stale address
     DISAGREES = "disagrees"  # same job, other peer count or port: a configuration error
     REFUSED = "refused"  # the other side refused us (a bad token, not the coordinator)
+    WRONG_TOKEN = "wrong token"  # the other side's proof failed: another token, or none
 
 
 def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> tuple[Verdict, str]:

@@ -72,6 +72,12 @@ def hints_for(
         )
     if (hint := nobody_listens(causes, port)) is not None:
         hints.append(hint)
+    if Cause.REFUSED in missing or Cause.WRONG_TOKEN in missing:
+        hints.append(
+            "a peer and this pod do not share the token (another value, or one of them has "
+            "none): every pod of the Job must read the same Secret key through --token-file or "
+            "PEER_AGENT_TOKEN_FILE"
+        )
     if Cause.CONNECT_TIMEOUT in missing:  # a probe's connect, not a DNS query
         hints.append("peers resolve but do not answer: check NetworkPolicy and the agent's port")
     return hints

@@ -35,6 +35,7 @@ _CAUSE = {
     Verdict.STRANGER: Cause.STRANGER,
     Verdict.DISAGREES: Cause.DISAGREES,
     Verdict.REFUSED: Cause.REFUSED,
+    Verdict.WRONG_TOKEN: Cause.WRONG_TOKEN,
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
-from agent.causes import Cause
+from agent.causes import TELLING_CAUSES, Cause
 
 __all__ = ["PeerState", "Reach", "newer", "view_digest"]
 
@@ -46,6 +46,9 @@ class PeerState:
     #: the newest instance heard of: an older one answering later is a stale pod, not the peer
     newest: str = ""
     reached_at: float | None = None
+    #: the last telling failure (another token, a disagreement) while the peer is missing: what
+    #: a timeout still reports once the peer has left and only refuses connections
+    telling: tuple[str, Cause] | None = None
 
 
 class Reach:
@@ -137,6 +140,7 @@ class Reach:
         if not peer.reached:
             peer.reached, peer.address, peer.reached_at = True, address, now
             peer.instance, peer.reason, peer.cause = instance, "", None
+            peer.telling = None
             self._left -= 1
 
     def heard_of(self, index: int, instance: str) -> bool:
@@ -162,6 +166,8 @@ class Reach:
     def failed(self, index: int, reason: str, now: float, cause: Cause | None = None) -> None:
         peer = self._land(index)
         peer.reason, peer.cause = reason, cause
+        if cause in TELLING_CAUSES:
+            peer.telling = (reason, cause)
         if peer.nudged:
             peer.nudged, peer.failures, peer.next_at = False, 0, now
         else:

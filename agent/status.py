@@ -48,25 +48,41 @@ class Status:
     def reason(self, index: int) -> str:
         """Why peer ``index`` is not reached yet."""
         if self.sweep is None or self.reach.is_scheduled(index):
-            return self.reach.peers[index].reason
+            peer = self.reach.peers[index]
+            return _with_earlier(peer.reason, peer.telling)
         if self.sweep.problem:  # the Service name itself does not resolve
             return self.sweep.problem
-        why = f"not in DNS: not among the {len(self.sweep.published)} addresses of the Service"
-        if self.sweep.unidentified:
-            shown = list(self.sweep.unidentified.items())[:3]
-            why += "; unanswered: " + ", ".join(f"{a} ({r})" for a, r in shown)
-        return why
+        listed = len(self.sweep.published)
+        unanswered = [
+            (a, r) for a, r in self.sweep.unidentified.items() if a in self.sweep.published
+        ]
+        if not unanswered:
+            return f"not in DNS: not among the {listed} addresses of the Service"
+        # Listed addresses that did not answer as a peer: the missing one may be any of them.
+        shown = ", ".join(
+            f"{a} ({_with_earlier(r, self.sweep.telling.get(a))})" for a, r in unanswered[:3]
+        )
+        return (
+            f"not found at the {listed} addresses of the Service; not answering as a peer: {shown}"
+        )
 
     def cause(self, index: int) -> Cause | None:
-        """Why peer ``index`` is not reached yet, typed (None once it is)."""
+        """Why peer ``index`` is not reached yet, typed (None once it is); a telling cause seen
+        earlier (another token) wins over the vaguer one that followed (nobody listens)."""
         if self.reach.peers[index].reached:
             return None
         if self.sweep is None or self.reach.is_scheduled(index):
-            return self.reach.peers[index].cause
+            peer = self.reach.peers[index]
+            return peer.telling[1] if peer.telling is not None else peer.cause
         if self.sweep.problem:
             return self.sweep.cause
         # Listed addresses that did not answer as a peer, all for one reason: that reason.
-        causes = set(self.sweep.unidentified_causes.values())
+        telling = self.sweep.telling
+        causes = {
+            telling[a][1] if a in telling else c
+            for a, c in self.sweep.unidentified_causes.items()
+            if a in self.sweep.published
+        }
         cause = causes.pop() if len(causes) == 1 else None
         return cause or Cause.NOT_LISTED
 
@@ -115,6 +131,12 @@ class Status:
         verdict = self.side.verdict if self.side is not None else None
         how = verdict.how if isinstance(verdict, Released) else "reached all peers"
         return Outcome(how, elapsed, peers)
+
+
+def _with_earlier(reason: str, telling: tuple[str, Cause] | None) -> str:
+    if telling is None or telling[0] == reason:
+        return reason
+    return f"{reason}; earlier: {telling[0]}"
 
 
 def released_event(released: Released, elapsed: float, counts: Mapping[str, int]) -> Event:

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable, Iterable
 
 from agent.backoff import Backoff
-from agent.causes import Cause
+from agent.causes import TELLING_CAUSES, Cause
 
 __all__ = ["Sweep"]
 
@@ -60,6 +60,9 @@ class Sweep:
         #: addresses that did not answer as a peer, and why (for progress lines)
         self.unidentified: dict[str, str] = {}
         self.unidentified_causes: dict[str, Cause | None] = {}
+        #: the last telling failure at each of those (``TELLING_CAUSES``): a peer with another
+        #: token that left first is then only "refused", which tells the user nothing
+        self.telling: dict[str, tuple[str, Cause]] = {}
 
     # --- DNS rounds ---------------------------------------------------------------------------
     def query_due(self, now: float) -> bool:
@@ -193,6 +196,9 @@ class Sweep:
             self._identified.add(address)
             self.unidentified.pop(address, None)
             self.unidentified_causes.pop(address, None)
+            self.telling.pop(address, None)
         else:
             self.unidentified[address] = reason
             self.unidentified_causes[address] = cause
+            if cause in TELLING_CAUSES:
+                self.telling[address] = (reason, cause)

@@ -31,6 +31,8 @@ HINTS = [
         [None, C.CONNECT_REFUSED, C.CONNECT_REFUSED], CLUSTER, "nobody listens", id="all-left"
     ),
     pytest.param([None, C.CONNECT_TIMEOUT, None], CLUSTER, "NetworkPolicy", id="dropped"),
+    pytest.param([None, C.WRONG_TOKEN, None], CLUSTER, "share the token", id="wrong-token"),
+    pytest.param([None, None, C.REFUSED], CLUSTER, "share the token", id="refused-token"),
     pytest.param([None, None, None], DEFAULT_POLICY, "dnsPolicy", id="no-search-list"),
 ]
 

@@ -32,6 +32,9 @@ def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -
     return Status(config, reach, sweep, None)
 
 
+WRONG = "peer's token proof is wrong (a different token)"
+REFUSED = "connect to port 29300: refused"
+
 REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
     ("the Service name fails", lambda s: s.sweep.failed("SERVFAIL", 1.0), 1, "SERVFAIL"),
     (
@@ -46,8 +49,40 @@ REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
             "10.0.0.2", reached=False, reason="connect to port 29300: refused"
         ),
         1,
-        "not in DNS: not among the 2 addresses of the Service; "
-        "unanswered: 10.0.0.2 (connect to port 29300: refused)",
+        "not found at the 2 addresses of the Service; "
+        "not answering as a peer: 10.0.0.2 (connect to port 29300: refused)",
+    ),
+    (
+        "an address no longer listed is not named",
+        lambda s: s.sweep.probed(
+            "10.0.0.3", reached=False, reason="connect to port 29300: refused"
+        ),
+        1,
+        "not in DNS: not among the 2 addresses of the Service",
+    ),
+    (
+        "a listed address that refused the token, then left, still says so",
+        lambda s: (
+            s.sweep.probe("10.0.0.2"),
+            s.sweep.probed("10.0.0.2", reached=False, reason=WRONG, cause=Cause.WRONG_TOKEN),
+            s.sweep.probe("10.0.0.2"),
+            s.sweep.probed("10.0.0.2", reached=False, reason=REFUSED, cause=Cause.CONNECT_REFUSED),
+        ),
+        1,
+        "not found at the 2 addresses of the Service; not answering as a peer: "
+        f"10.0.0.2 ({REFUSED}; earlier: {WRONG})",
+    ),
+    (
+        "a peer asked for by name that refused the token, then left, still says so",
+        lambda s: (
+            s.reach.schedule([1]),
+            s.reach.due(0.0),
+            s.reach.failed(1, WRONG, 0.0, Cause.WRONG_TOKEN),
+            s.reach.due(9.0),
+            s.reach.failed(1, REFUSED, 9.0, Cause.CONNECT_REFUSED),
+        ),
+        1,
+        f"{REFUSED}; earlier: {WRONG}",
     ),
     (
         "a peer asked for by name says what its name gave",
@@ -67,6 +102,28 @@ def test_why_a_peer_is_missing(
     status = _status(3, answer=["10.0.0.1", "10.0.0.2"])
     prepare(status)
     assert status.reason(index) == expected
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["found-by-the-service", "asked-by-name"])
+def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> None:
+    """Two pods with different tokens both time out; the one that leaves first only refuses
+    connections after. The other's timeout still blames the token, not "nobody listens"."""
+    status = _status(2, bulk=bulk, answer=["10.0.0.1", "10.0.0.2"])
+    status.reach.due(0.0)
+    status.reach.succeeded(0, "10.0.0.1", 0.1)
+    for at, (reason, cause) in enumerate([(WRONG, Cause.WRONG_TOKEN), (REFUSED, None)]):
+        cause = cause or Cause.CONNECT_REFUSED
+        if status.sweep is not None:
+            status.sweep.probe("10.0.0.2")
+            status.sweep.probed("10.0.0.2", reached=False, reason=reason, cause=cause)
+        else:
+            status.reach.due(at * 10.0)
+            status.reach.failed(1, reason, at * 10.0, cause)
+    assert status.cause(1) == Cause.WRONG_TOKEN
+    hints = status.timeout().hints
+    assert any("do not share the token" in h for h in hints), hints
+    assert not any("nobody listens" in h for h in hints), hints
+    assert "nobody listens" not in status.progress(30.0).message
 
 
 def test_the_progress_line_counts_and_names_at_most_eight() -> None:
