@@ -38,6 +38,7 @@ from agent.workload import FORWARDED, Workload, spawn
 __all__ = ["exit_identity", "run_and_leave_together"]
 
 _UID_LIMIT = 128  # the wire's limit on an identity's uid
+_STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def exit_identity(start: Identity, code: int) -> Identity:
@@ -70,6 +71,11 @@ async def _leave_together(
 
     def prefixed(event: Event) -> None:
         report(dataclasses.replace(event, message=f"exit barrier: {event.message}"))
+        if event.kind == "released":
+            # Said at the verdict, not after a coordinator's linger for acks: the Job
+            # controller may delete this pod then (a failed pod fails the Job), and the user
+            # must still read which pod's workload failed.
+            _report_failed(config, mux.heard_by(me), report)
 
     try:
         await serve_and_wait(exit_config, report=prefixed, supervisor=supervisor, mux=mux, me=me)
@@ -79,8 +85,10 @@ async def _leave_together(
             raise
         lines = [str(error)] + [f"missing {m}" for m in getattr(error, "missing", ())]
         report(Event("exit_barrier_failed", "exit barrier: " + "; ".join(lines)))
-        return
-    failed = _failed_peers(config, mux.heard_by(me), config.topology.index)
+
+
+def _report_failed(config: Config, heard: Mapping[int, str], report: Reporter) -> None:
+    failed = _failed_peers(config, heard, config.topology.index)
     if failed:
         report(
             Event(
@@ -161,7 +169,16 @@ async def run_and_leave_together(
                 after_release=after,
             )
             tg.cancel_scope.cancel()
+        if code is not None:
+            # The workload's code is decided: a SIGTERM from now on (the Job controller deleting
+            # the pods of a Job that another pod's failure just failed) must not turn it into a
+            # death by signal. Blocked while anyio still holds the handlers (it restores the
+            # defaults as it lets go), ignored after.
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     if code is not None:
+        for signum in _STOPPING:
+            signal.signal(signum, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
         return code
     assert stopped_by is not None
     return signal_exit_code(stopped_by)

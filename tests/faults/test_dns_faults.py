@@ -260,7 +260,9 @@ def test_a_stale_address_of_a_replaced_pod(
                     tg.start_soon(_serve_forever, config)
                 pods = [job.start(tg, i) for i in range(3)]
                 lines = [
-                    (await pods[0].progress_with(f"not answering as a peer: {old} ({reason}")).message,
+                    (
+                        await pods[0].progress_with(f"not answering as a peer: {old} ({reason}")
+                    ).message,
                     (await pods[1].progress_with(f"{JOB}-1 ({reason}")).message,
                 ]
                 assert not any(p.done.is_set() for p in pods)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -163,3 +165,31 @@ def test_an_exit_timeout_is_logged_and_the_workloads_code_kept(
     assert "exit barrier: timed out after 1s" in err
     assert "missing example-job-1" in err
     assert finish(second)[0] == 0
+
+
+def test_sigterms_after_the_workload_ended_never_change_its_exit_code(
+    agents: Agents, tmp_path: Path
+) -> None:
+    """A Job that one pod's failure fails has its other pods deleted: their agents get SIGTERM
+    while they wait to leave, or while they exit. Once the workload has ended, its code is
+    the agent's, however many SIGTERMs come and whenever (here: every millisecond until the
+    agent is gone, through its exit barrier and its shutdown)."""
+    agents.publish(0)
+    agents.publish(1)
+    go = tmp_path / "go"
+    proc = _run(agents, 0, 2, "exit 0")
+    # pod 0 waits for pod 1 to leave; pod 1 then waits in vain for pod 0 (it was stopped)
+    other = _run(agents, 1, 2, f"until [ -e {go} ]; do sleep 0.05; done", "--exit-timeout", "1s")
+    try:
+        wait_for_line(proc, "waiting for every pod's workload to end")
+        signals = 0
+        while proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+                signals += 1
+            time.sleep(0.001)  # the storm's pace, not a wait for an event
+    finally:
+        go.touch()
+    code, _, err = finish(proc)
+    assert code == 0, (signals, err)
+    assert finish(other)[0] == 0
