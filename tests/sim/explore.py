@@ -357,7 +357,7 @@ class Explorer:
         self._rng = random.Random(seed)
         self.problems: list[str] = []
 
-    def run(self, *, max_states: int = math.inf) -> None:  # type: ignore[assignment]
+    def run(self, *, max_states: float = math.inf) -> None:
         # The cyclic GC would scan every state seen and on the stack again and again (most of
         # the run's time); the states hold no cycles worth collecting before the run ends.
         gc.disable()
