@@ -30,7 +30,7 @@ deps:
 lint-code: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy --strict agent
+	$(VENV)/bin/mypy --strict agent tests bench tools
 
 test: deps $(STAMP) lint-code
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)

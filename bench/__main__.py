@@ -221,7 +221,8 @@ def run(
     if set(cases) & set(CLUSTER_CASES) and os.geteuid() != 0:
         log(f"{', '.join(CLUSTER_CASES)}: skipped (the cluster in a box needs root)")
         return rows
-    releases = []
+    # (N, tools, every pod's CPU limit, targets, plot group)
+    releases: list[tuple[int, tuple[str, ...], str | None, dict[int, str], str]] = []
     if "release" in cases:
         targets = {64: "≤ 300 ms", 256: "< seed"}
         releases += [(n, tools, None, targets, "release") for n, tools in plan.release.items()]

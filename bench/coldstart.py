@@ -69,9 +69,10 @@ class Launchers:
         for venv in (self.wheel_venv, self.bare_venv):
             subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
         [wheel] = dist.glob("peer_agent-*.whl")
-        pip = [self.wheel_venv / "bin" / "python", "-I", "-m", "pip", "-q"]
+        pip: list[str | Path] = [self.wheel_venv / "bin" / "python", "-I", "-m", "pip", "-q"]
         subprocess.run([*pip, "--disable-pip-version-check", "install", wheel], check=True)
-        build = [sys.executable, ROOT / "tools" / "build_zipapp.py", "-o", self.pyz, ROOT]
+        zipapp = ROOT / "tools" / "build_zipapp.py"
+        build: list[str | Path] = [sys.executable, zipapp, "-o", self.pyz, ROOT]
         subprocess.run(build, check=True, stdout=subprocess.DEVNULL)
         self.resolv.write_text(RESOLV)
 

@@ -32,7 +32,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from agent.roles import Coordinator, Released
+from agent.effects import Released
+from agent.roles import Coordinator
 from agent.wire import Identity, Message
 from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
 
@@ -109,7 +110,10 @@ def apply(c: Cluster, fault: Fault) -> None:
     if fault.kind == "outsider":
         # A pod outside the Job's Service claims ``index``; half the time it disagrees on the
         # peer count (which would abort a real pod's barrier). It must change nothing.
-        c.start(fault.index, outsider=True, **({"peers": c.peers + 1} if fault.half_open else {}))
+        if fault.half_open:
+            c.start(fault.index, outsider=True, peers=c.peers + 1)
+        else:
+            c.start(fault.index, outsider=True)
     elif fault.kind == "reset":
         c.reset_sessions(fault.index)
     elif fault.kind == "partition":

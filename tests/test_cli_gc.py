@@ -15,7 +15,7 @@ pytestmark = pytest.mark.timeout(10)
 def test_survivors_of_a_full_collection_are_frozen_until_thawed() -> None:
     thaw = _freeze_survivors()
     try:
-        survivors = [[] for _ in range(100)]  # noqa: F841  # alive through the collection
+        survivors: list[list[object]] = [[] for _ in range(100)]  # noqa: F841  # alive through the collection
         gc.collect()
         frozen = gc.get_freeze_count()
     finally:

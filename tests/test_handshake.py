@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import replace
 
 import pytest
 
@@ -15,21 +15,23 @@ ME = Identity(job="example-job", uid="uid-1", index=0, peers=3, port=29300)
 
 
 @pytest.mark.parametrize(
-    ("changes", "expected_index", "verdict", "says"),
+    ("them", "expected_index", "verdict", "says"),
     [
-        pytest.param({"index": 1}, 1, Verdict.SAME, "", id="same"),
-        pytest.param({"index": 1, "job": "other"}, 1, Verdict.STRANGER, "job", id="other-job"),
-        pytest.param({"index": 1, "uid": "uid-2"}, 1, Verdict.STRANGER, "uid", id="old-run"),
-        pytest.param({"index": 2}, 1, Verdict.STRANGER, "index 2, expected 1", id="stale-ip"),
-        pytest.param({"index": 1, "peers": 4}, 1, Verdict.DISAGREES, "peer count", id="peers"),
-        pytest.param({"index": 1, "port": 1}, 1, Verdict.DISAGREES, "port", id="port"),
-        pytest.param({"index": 1, "uid": ""}, 1, Verdict.STRANGER, "uid unset", id="uid-unset"),
+        pytest.param(replace(ME, index=1), 1, Verdict.SAME, "", id="same"),
+        pytest.param(replace(ME, index=1, job="other"), 1, Verdict.STRANGER, "job", id="other-job"),
+        pytest.param(replace(ME, index=1, uid="uid-2"), 1, Verdict.STRANGER, "uid", id="old-run"),
+        pytest.param(
+            replace(ME, index=2), 1, Verdict.STRANGER, "index 2, expected 1", id="stale-ip"
+        ),
+        pytest.param(replace(ME, index=1, peers=4), 1, Verdict.DISAGREES, "peer count", id="peers"),
+        pytest.param(replace(ME, index=1, port=1), 1, Verdict.DISAGREES, "port", id="port"),
+        pytest.param(
+            replace(ME, index=1, uid=""), 1, Verdict.STRANGER, "uid unset", id="uid-unset"
+        ),
     ],
 )
-def test_compare(
-    changes: dict[str, object], expected_index: int, verdict: Verdict, says: str
-) -> None:
-    got, reason = compare(ME, dataclasses.replace(ME, **changes), expected_index=expected_index)
+def test_compare(them: Identity, expected_index: int, verdict: Verdict, says: str) -> None:
+    got, reason = compare(ME, them, expected_index=expected_index)
     assert got == verdict
     assert says in reason
 
@@ -42,7 +44,7 @@ def test_proofs_bind_role_nonces_and_identity() -> None:
     assert not proof_ok(b"other", proof, **ok)  # type: ignore[arg-type]
     assert not proof_ok(token, proof, **{**ok, "role": "client"})  # type: ignore[arg-type]
     assert not proof_ok(token, proof, **{**ok, "my_nonce": "c2"})  # type: ignore[arg-type]
-    assert not proof_ok(token, proof, **{**ok, "them": dataclasses.replace(ME, index=1)})  # type: ignore[arg-type]
+    assert not proof_ok(token, proof, **{**ok, "them": replace(ME, index=1)})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

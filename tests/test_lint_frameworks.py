@@ -41,12 +41,15 @@ def test_the_shipped_example_is_clean(name: str) -> None:
     assert _lint(_docs(name)) == []
 
 
+# Parsed YAML is Any all the way down: each helper names the type of what it reaches.
 def _js_pod(d: Doc, rjob: int = 1) -> Doc:
-    return d["spec"]["replicatedJobs"][rjob]["template"]["spec"]["template"]["spec"]
+    pod: Doc = d["spec"]["replicatedJobs"][rjob]["template"]["spec"]["template"]["spec"]
+    return pod
 
 
 def _js_env(d: Doc, rjob: int = 1) -> list[Doc]:
-    return _js_pod(d, rjob)["initContainers"][0]["env"]
+    env: list[Doc] = _js_pod(d, rjob)["initContainers"][0]["env"]
+    return env
 
 
 def _set_env(env: list[Doc], name: str, value: str | None) -> None:
@@ -56,15 +59,18 @@ def _set_env(env: list[Doc], name: str, value: str | None) -> None:
 
 
 def _lws_init(d: Doc) -> Doc:
-    return d["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["initContainers"][0]
+    init: Doc = d["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]["initContainers"][0]
+    return init
 
 
 def _mpi_init(d: Doc) -> Doc:
-    return d["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["initContainers"][0]
+    init: Doc = d["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["initContainers"][0]
+    return init
 
 
 def _vc_init(d: Doc) -> Doc:
-    return d["spec"]["tasks"][0]["template"]["spec"]["initContainers"][0]
+    init: Doc = d["spec"]["tasks"][0]["template"]["spec"]["initContainers"][0]
+    return init
 
 
 def _unique_pods(d: Doc) -> None:
@@ -169,6 +175,7 @@ def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def test_any_field_of_the_wrong_type_is_findings_or_silence(name: str) -> None:
     """A user's YAML: every field of every example, replaced by a list, a number or text, is
     linted without an exception."""
+    wrong: object
     for path in _paths(_docs(name))[1:]:
         for wrong in ([], 7, "x"):
             docs = _docs(name)

@@ -150,7 +150,8 @@ def test_pod_facts_adapter_reads_what_options_name(tmp_path: Path) -> None:
     flags = {"token_file": str(token), "env_file": str(tmp_path / "no" / "env"), "hostfile": None}
     facts = read_pod_facts(flags, environ=environ)
     assert facts.file(str(token)).data == b"s3cret\n"
-    assert facts.file(str(token)).mode is not None and facts.file(str(token)).mode & 0o777 == 0o640
+    mode = facts.file(str(token)).mode
+    assert mode is not None and mode & 0o777 == 0o640
     assert facts.file(str(hosts)).data == b"a.b\n"
     assert facts.missing_dirs == {str(tmp_path / "no")}
     assert facts.environ == environ and facts.hostname

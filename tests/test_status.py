@@ -35,8 +35,37 @@ def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -
 WRONG = "peer's token proof is wrong (a different token)"
 REFUSED = "connect to port 29300: refused"
 
-REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
-    ("the Service name fails", lambda s: s.sweep.failed("SERVFAIL", 1.0), 1, "SERVFAIL"),
+
+def _sweep(status: Status) -> Sweep:
+    """The bulk round's state: the cases that use it run with the Service (see _status)."""
+    assert status.sweep is not None
+    return status.sweep
+
+
+def _token_refused_then_left_listed(s: Status) -> None:
+    sweep = _sweep(s)
+    sweep.probe("10.0.0.2")
+    sweep.probed("10.0.0.2", reached=False, reason=WRONG, cause=Cause.WRONG_TOKEN)
+    sweep.probe("10.0.0.2")
+    sweep.probed("10.0.0.2", reached=False, reason=REFUSED, cause=Cause.CONNECT_REFUSED)
+
+
+def _token_refused_then_left_by_name(s: Status) -> None:
+    s.reach.schedule([1])
+    s.reach.due(0.0)
+    s.reach.failed(1, WRONG, 0.0, Cause.WRONG_TOKEN)
+    s.reach.due(9.0)
+    s.reach.failed(1, REFUSED, 9.0, Cause.CONNECT_REFUSED)
+
+
+def _name_gave_nxdomain(s: Status) -> None:
+    s.reach.schedule([1])
+    s.reach.due(0.0)
+    s.reach.failed(1, "NXDOMAIN", 0.0)
+
+
+REASONS: list[tuple[str, Callable[[Status], None], int, str]] = [
+    ("the Service name fails", lambda s: _sweep(s).failed("SERVFAIL", 1.0), 1, "SERVFAIL"),
     (
         "not yet in the Service's answer",
         lambda s: None,
@@ -45,7 +74,7 @@ REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
     ),
     (
         "listed addresses that did not answer as peers are named",
-        lambda s: s.sweep.probed(
+        lambda s: _sweep(s).probed(
             "10.0.0.2", reached=False, reason="connect to port 29300: refused"
         ),
         1,
@@ -54,7 +83,7 @@ REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
     ),
     (
         "an address no longer listed is not named",
-        lambda s: s.sweep.probed(
+        lambda s: _sweep(s).probed(
             "10.0.0.3", reached=False, reason="connect to port 29300: refused"
         ),
         1,
@@ -62,31 +91,20 @@ REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
     ),
     (
         "a listed address that refused the token, then left, still says so",
-        lambda s: (
-            s.sweep.probe("10.0.0.2"),
-            s.sweep.probed("10.0.0.2", reached=False, reason=WRONG, cause=Cause.WRONG_TOKEN),
-            s.sweep.probe("10.0.0.2"),
-            s.sweep.probed("10.0.0.2", reached=False, reason=REFUSED, cause=Cause.CONNECT_REFUSED),
-        ),
+        _token_refused_then_left_listed,
         1,
         "not found at the 2 addresses of the Service; not answering as a peer: "
         f"10.0.0.2 ({REFUSED}; earlier: {WRONG})",
     ),
     (
         "a peer asked for by name that refused the token, then left, still says so",
-        lambda s: (
-            s.reach.schedule([1]),
-            s.reach.due(0.0),
-            s.reach.failed(1, WRONG, 0.0, Cause.WRONG_TOKEN),
-            s.reach.due(9.0),
-            s.reach.failed(1, REFUSED, 9.0, Cause.CONNECT_REFUSED),
-        ),
+        _token_refused_then_left_by_name,
         1,
         f"{REFUSED}; earlier: {WRONG}",
     ),
     (
         "a peer asked for by name says what its name gave",
-        lambda s: (s.reach.schedule([1]), s.reach.due(0.0), s.reach.failed(1, "NXDOMAIN", 0.0)),
+        _name_gave_nxdomain,
         1,
         "NXDOMAIN",
     ),
@@ -97,7 +115,7 @@ REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
     ("prepare", "index", "expected"), [r[1:] for r in REASONS], ids=[r[0] for r in REASONS]
 )
 def test_why_a_peer_is_missing(
-    prepare: Callable[[Status], object], index: int, expected: str
+    prepare: Callable[[Status], None], index: int, expected: str
 ) -> None:
     status = _status(3, answer=["10.0.0.1", "10.0.0.2"])
     prepare(status)

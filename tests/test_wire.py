@@ -157,7 +157,7 @@ _HOLE = "\x00hole\x00"
 def _fields(message: Message) -> list[tuple[str, ...]]:
     """Every field's path in the encoded message, the identity's own fields included."""
     body = json.loads(encode(message))
-    paths = [(key,) for key in body]
+    paths: list[tuple[str, ...]] = [(key,) for key in body]
     if "identity" in body:
         paths += [("identity", key) for key in body["identity"]]
     return paths

@@ -134,6 +134,7 @@ def test_mpi_launcher_waits_for_every_workers_sshd(cluster: Cluster) -> None:
     t0 = time.monotonic()
     run = next(r for r in runs if r.job.name == "pi-launcher")
     assert cluster.wait_job(run, 60) == "Complete", cluster.logs(launcher)
+    assert launcher.ended_at is not None
     print(f"\nmpi: launcher released {launcher.ended_at - t0:.2f} s after the late worker started")
     assert launcher.exit_codes == {"peer-agent": 0, "launcher": 0}
     assert launcher.ended_at >= (late.started_at or 0.0)

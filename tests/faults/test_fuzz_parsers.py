@@ -163,7 +163,8 @@ def test_any_configuration_is_a_config_or_a_config_error(
         return
     assert isinstance(config, Config)
     t = config.topology
-    assert 0 <= t.index < t.peers
+    # None: this pod is not one of the peers (a launcher, a pod outside the hostfile)
+    assert t.index is None or 0 <= t.index < t.peers
     assert len(t.hostname(t.peers - 1)) <= 63
     assert config.timeout is None or config.timeout > 0
     assert config.token is None or isinstance(config.token, bytes)

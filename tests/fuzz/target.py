@@ -21,7 +21,24 @@ import collections
 import contextlib
 import socket
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # load() binds these at run time, so that atheris instruments them as they are imported:
+    # here they only tell the type checker what those globals are.
+    import anyio
+    from anyio.streams.memory import MemoryObjectSendStream
+
+    import agent.channel
+    import agent.config
+    import agent.contacts
+    import agent.errors
+    import agent.health
+    import agent.inputs
+    import agent.roles
+    import agent.sessions
+    import agent.tcp
+    import agent.wire
 
 __all__ = ["PATHS", "load", "one_input"]
 
@@ -58,11 +75,15 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return ours, remote
 
 
-def _identity(index: int) -> Any:
+def _identity(index: int) -> agent.wire.Identity:
     return agent.wire.Identity("example-job", "", index, 2, 29300, "f" * 16)
 
 
-def _contacts(me: Any, post: Any, token: bytes | None) -> Any:
+def _contacts(
+    me: agent.wire.Identity,
+    post: MemoryObjectSendStream[agent.inputs.Input],
+    token: bytes | None,
+) -> agent.contacts.Contacts:
     values = {"peers": "2", "index": str(me.index), "service": "s", "namespace": "n"}
     if token is not None:
         values["token"] = token.decode()
@@ -70,7 +91,7 @@ def _contacts(me: Any, post: Any, token: bytes | None) -> Any:
         "wait", values, agent.config.PodFacts(hostname=f"example-job-{me.index}")
     )
 
-    async def resolve(name: str) -> Any:
+    async def resolve(name: str) -> agent.inputs.Resolution:
         raise AssertionError("nothing is resolved here")
 
     counts: collections.Counter[str] = collections.Counter()
@@ -78,8 +99,10 @@ def _contacts(me: Any, post: Any, token: bytes | None) -> Any:
     return agent.contacts.Contacts(config, me, resolve, post, sessions, lambda: False, counts)
 
 
-async def _drained(run: Callable[[Any], Coroutine[Any, Any, None]]) -> list[Any]:
-    send, receive = anyio.create_memory_object_stream[Any](1000)
+async def _drained(
+    run: Callable[[MemoryObjectSendStream[agent.inputs.Input]], Coroutine[Any, Any, None]],
+) -> list[agent.inputs.Input]:
+    send, receive = anyio.create_memory_object_stream[agent.inputs.Input](1000)
     async with send, receive:
         await run(send)
         items = []
@@ -94,7 +117,7 @@ async def _contact(sock: socket.socket, token: bytes | None) -> None:
     me = _identity(0)
     stream = agent.tcp.TCPStream(sock)
 
-    async def run(post: Any) -> None:
+    async def run(post: MemoryObjectSendStream[agent.inputs.Input]) -> None:
         await _contacts(me, post, token).serve(stream)
 
     core = agent.roles.Coordinator(me)
@@ -118,7 +141,7 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
         await channel.aclose()
         return
 
-    async def run(post: Any) -> None:
+    async def run(post: MemoryObjectSendStream[agent.inputs.Input]) -> None:
         await _contacts(me, post, token).sessions.carry(channel, hello, 7, dialled=True)
 
     core = agent.roles.Member(now=0.0)

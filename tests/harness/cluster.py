@@ -181,7 +181,7 @@ class Cluster:
         publishes not-ready addresses) and its first container (image pull, slow init).
         Both may be a mapping or a function of the index.
         """
-        runs = []
+        runs: list[JobRun] = []
         for job in workload.jobs:
             service = workload.service_for(job)
             run = JobRun(

@@ -17,6 +17,7 @@ Succeeded. Needs root (network namespaces); everything it creates is removed on 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     forever = run.job.name in serving
                     status = cluster.wait_for(
-                        lambda run=run, forever=forever: _settled(run, serving=forever),
+                        functools.partial(_settled, run, serving=forever),
                         JOB_TIMEOUT,
                         f"job/{run.job.name}",
                     )

@@ -235,7 +235,7 @@ class WorkerTemplateOnly(WorkloadError):
 
 
 def _pods(name: str, ns: str, template: Doc, hostnames: tuple[str, ...], subdomain: str) -> Job:
-    pod = copy.deepcopy(template)
+    pod = dict(copy.deepcopy(template))  # a Doc is a read-only Mapping: a dict to edit
     pod.setdefault("spec", {})["subdomain"] = subdomain
     n = len(hostnames)
     return Job(name, ns, n, n, "Indexed", "Failed", None, _template(pod), hostnames, False)

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from agent.roles import Aborted, Coordinator, Released
+from agent.effects import Aborted, Released
+from agent.roles import Coordinator
 from agent.wire import Identity, Message
 from tests.sim.cluster import Cluster, Fate, Node
 

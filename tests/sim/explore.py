@@ -27,6 +27,7 @@ import pickle
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from agent.config import PodFacts, build_config
 from agent.core import Agent
@@ -63,6 +64,16 @@ from tests.sim.safety import Decision, Release, violations
 __all__ = ["Explorer", "World"]
 
 _LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
+# What waits for the world to answer it: an effect that goes out, or a contact heard.
+Pending = Attempt | Query | Probe | Connect | Contacted
+# One step of the search: ("pending", i), ("deliver", end), ("tick", inst key),
+# ("outsider", index, disagrees), ("restart", index, new pod).
+Move = (
+    tuple[Literal["pending"], int]
+    | tuple[Literal["deliver"], tuple[int, int]]
+    | tuple[Literal["tick"], int]
+    | tuple[Literal["outsider", "restart"], int, bool]
+)
 
 
 def _no_jitter() -> float:
@@ -93,7 +104,7 @@ class World:
     insts: list[Inst] = field(default_factory=list)
     pods: dict[int, str] = field(default_factory=dict)  # index -> address of its current pod
     listed: set[str] = field(default_factory=set)  # addresses DNS lists for the Service
-    pending: list[tuple[object, ...]] = field(default_factory=list)
+    pending: list[tuple[int, Pending]] = field(default_factory=list)
     #: (inst key, conn) -> (peer inst key, peer conn)
     links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     #: (inst key, conn) -> what is in flight to that end, in order
@@ -183,7 +194,7 @@ class World:
         self.heard.setdefault((src.me.instance, there.me.instance), self.now)
         return ProbeResult("", released, index=there.me.index, instance=there.me.instance)
 
-    def fire(self, key: int, item: object) -> None:
+    def fire(self, key: int, item: Pending) -> None:
         inst = self.insts[key]
         if not inst.alive:
             return
@@ -238,7 +249,7 @@ class World:
         self.perform(inst, inst.agent.poll(self.now))
 
     # --- the search ------------------------------------------------------------------------------
-    def moves(self, horizon: float) -> Iterator[tuple[object, ...]]:
+    def moves(self, horizon: float) -> Iterator[Move]:
         for k in range(len(self.pending)):
             yield ("pending", k)
         for end, queue in self.queues.items():
@@ -258,22 +269,21 @@ class World:
                     yield ("restart", inst.me.index, False)
                     yield ("restart", inst.me.index, True)
 
-    def apply(self, move: tuple[object, ...]) -> None:
-        kind = move[0]
-        if kind == "pending":
-            key, item = self.pending.pop(int(move[1]))  # type: ignore[call-overload]
+    def apply(self, move: Move) -> None:
+        if move[0] == "pending":
+            key, item = self.pending.pop(move[1])
             self.fire(key, item)
-        elif kind == "deliver":
-            self.deliver(move[1])  # type: ignore[arg-type]
-        elif kind == "tick":
-            self.tick(int(move[1]))  # type: ignore[call-overload]
-        elif kind == "outsider":
-            index, disagrees = int(move[1]), bool(move[2])  # type: ignore[call-overload]
+        elif move[0] == "deliver":
+            self.deliver(move[1])
+        elif move[0] == "tick":
+            self.tick(move[1])
+        elif move[0] == "outsider":
+            index, disagrees = move[1], move[2]
             self.outsiders_left -= 1
             address = f"10.99.0.{self.serial}"
             self.start(index, address, outsider=True, peers=self.n + 1 if disagrees else 0)
         else:
-            index, new_pod = int(move[1]), bool(move[2])  # type: ignore[call-overload]
+            index, new_pod = move[1], move[2]
             self.restarts_left -= 1
             for inst in self.insts:
                 if inst.me.index == index and inst.alive and not inst.outsider:
@@ -347,7 +357,7 @@ class Explorer:
         self._rng = random.Random(seed)
         self.problems: list[str] = []
 
-    def run(self, *, max_states: int = math.inf) -> None:  # type: ignore[assignment]
+    def run(self, *, max_states: float = math.inf) -> None:
         # The cyclic GC would scan every state seen and on the stack again and again (most of
         # the run's time); the states hold no cycles worth collecting before the run ends.
         gc.disable()
