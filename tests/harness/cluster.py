@@ -300,8 +300,10 @@ class Cluster:
             if not run.count_end(pod):
                 self._start_pods(run, [pod.index])  # a retry for that index, with a new address
         if run.status == "Failed":
+            # The Job controller deletes them as any delete does: SIGTERM, then the pod's
+            # terminationGracePeriodSeconds before SIGKILL (pods that end at SIGTERM end now).
             for pod in run.active():
-                pod.terminate(grace=0)
+                pod.terminate(grace=pod.spec.job.template.termination_grace)
             return
         pending = run.pending_indices()
         if pending:

@@ -160,6 +160,19 @@ def test_failed_pod_fails_the_job_without_backoff_limit(cluster: Cluster) -> Non
 
 
 @pytest.mark.timeout(30)
+def test_a_failed_job_deletes_its_other_pods_with_their_grace_period(cluster: Cluster) -> None:
+    """As the Job controller does: SIGTERM, then terminationGracePeriodSeconds (30 s here)
+    before SIGKILL. A container that takes a moment to finish at SIGTERM ends with its own code;
+    the harness once sent SIGKILL at once, which no real pod gets."""
+    script = '[ "$JOB_COMPLETION_INDEX" = 1 ] && exit 3; trap "sleep 0.5; exit 0" TERM; '
+    script += "while :; do sleep 0.05; done"
+    [run] = cluster.apply(job_yaml(script, completions=2))
+    assert cluster.wait_job(run, 20) == "Failed"
+    assert run.pod(1).exit_codes == {"main": 3}
+    assert cluster.wait_pod(run.pod(0), 10).exit_codes == {"main": 0}
+
+
+@pytest.mark.timeout(30)
 def test_leftovers_of_a_dead_run_are_swept(tmp_path: Path) -> None:
     from tests.harness.fixtures import require_root
 

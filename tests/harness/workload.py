@@ -103,6 +103,8 @@ class PodTemplate:
     # ConfigMap volumes a controller adds (MPI Operator's hostfile, Volcano's host lists):
     # (volume name, ((file name, content), ...))
     files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    #: terminationGracePeriodSeconds: how long a deleted pod's containers have after SIGTERM
+    termination_grace: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,7 @@ def _template(doc: Doc) -> PodTemplate:
         security=_security(pod_security),
         labels=tuple((str(k), str(v)) for k, v in (meta.get("labels") or {}).items()),
         volumes=tuple(str(v["name"]) for v in spec.get("volumes") or ()),
+        termination_grace=float(spec.get("terminationGracePeriodSeconds", 30)),
     )
 
 
