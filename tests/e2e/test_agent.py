@@ -170,11 +170,14 @@ def test_native_sidecar_example_gates_the_workload(make_cluster: ClusterFactory)
 def test_a_named_barrier_through_the_native_sidecar(make_cluster: ClusterFactory) -> None:
     """k8s/examples/sidecar with a workload that passes the named barrier `data-ready` (as a
     step after downloading a dataset would): pod 2 asks 3 s after the others, and no pod's
-    workload goes past it before pod 2 has asked."""
+    workload goes past it before pod 2 has asked. Pod 1 first asks pod 0's sidecar: refused
+    (403, exit 2), as a client in another pod must be, and pod 0 starts no such barrier."""
     source = REPO / "k8s" / "examples" / "sidecar"
     cluster = make_cluster(publish_delay=0.5)
     wl = with_env(workload.load(source), "PEER_AGENT_TIMEOUT", "60s", only_if_set=False)
     script = (
+        '[ "$JOB_COMPLETION_INDEX" != 1 ] || { peer-agent barrier sneaky --listen '
+        'example-job-0.example-peers --timeout 5s; echo "from another pod: exit $?"; }; '
         '[ "$JOB_COMPLETION_INDEX" != 2 ] || sleep 3; '
         "peer-agent barrier data-ready --timeout 30s && "
         'echo "pod $JOB_COMPLETION_INDEX passed data-ready"'
@@ -195,3 +198,6 @@ def test_a_named_barrier_through_the_native_sidecar(make_cluster: ClusterFactory
         pod = run.pod(i)
         assert cluster.logs(pod, "workload").endswith(f"pod {i} passed data-ready\n")
         assert pod.ended_at is not None and pod.ended_at >= late + 3.0
+    refused = cluster.logs(run.pod(1), "workload")
+    assert "for clients in this pod only" in refused and "from another pod: exit 2" in refused
+    assert "sneaky" not in cluster.logs(run.pod(0), "peer-agent")
