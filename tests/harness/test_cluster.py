@@ -160,13 +160,19 @@ def test_failed_pod_fails_the_job_without_backoff_limit(cluster: Cluster) -> Non
 
 
 @pytest.mark.timeout(30)
-def test_a_failed_job_deletes_its_other_pods_with_their_grace_period(cluster: Cluster) -> None:
+def test_a_failed_job_deletes_its_other_pods_with_their_grace_period(
+    cluster: Cluster, tmp_path: Path
+) -> None:
     """As the Job controller does: SIGTERM, then terminationGracePeriodSeconds (30 s here)
     before SIGKILL. A container that takes a moment to finish at SIGTERM ends with its own code;
     the harness once sent SIGKILL at once, which no real pod gets."""
-    script = '[ "$JOB_COMPLETION_INDEX" = 1 ] && exit 3; trap "sleep 0.5; exit 0" TERM; '
+    go = tmp_path / "go"
+    script = f'[ "$JOB_COMPLETION_INDEX" = 1 ] && {{ until [ -e {go} ]; do sleep 0.05; done; '
+    script += 'exit 3; }; trap "sleep 0.5; exit 0" TERM; echo trapped; '
     script += "while :; do sleep 0.05; done"
     [run] = cluster.apply(job_yaml(script, completions=2))
+    cluster.wait_log(run.pod(0), "trapped", 10)
+    go.touch()  # pod 1 fails only once pod 0 has its trap
     assert cluster.wait_job(run, 20) == "Failed"
     assert run.pod(1).exit_codes == {"main": 3}
     assert cluster.wait_pod(run.pod(0), 10).exit_codes == {"main": 0}
