@@ -6,7 +6,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent.config import PodFacts, build_config
+from agent.config import Config, PodFacts, build_config
 from agent.errors import WireError
 from agent.probes import connect
 from agent.runner import serve_and_wait
@@ -16,8 +16,10 @@ from tests.integration.conftest import Agents, fqdn
 pytestmark = pytest.mark.timeout(30)
 
 
-def _run_two(agents: Agents, backend: str) -> list[Outcome]:
-    configs = [
+def _two_published(agents: Agents) -> list[Config]:
+    agents.publish(0)
+    agents.publish(1)
+    return [
         build_config(
             "wait",
             {
@@ -33,30 +35,40 @@ def _run_two(agents: Agents, backend: str) -> list[Outcome]:
         )
         for i in range(2)
     ]
+
+
+async def _both(configs: list[Config]) -> list[Outcome]:
     outcomes: list[Outcome] = []
 
-    async def both() -> None:
-        async def one(i: int) -> None:
-            outcomes.append(await serve_and_wait(configs[i], report=lambda e: None))
+    async def one(i: int) -> None:
+        outcomes.append(await serve_and_wait(configs[i], report=lambda e: None))
 
-        async with anyio.create_task_group() as tg:
-            for i in range(2):
-                tg.start_soon(one, i)
-
-    anyio.run(both, backend=backend)
+    async with anyio.create_task_group() as tg:
+        for i in range(2):
+            tg.start_soon(one, i)
     return outcomes
 
 
-@pytest.mark.parametrize("backend", ["trio", "asyncio", "trio"])
-def test_two_agents_in_one_process(agents: Agents, backend: str) -> None:
-    """trio after asyncio in one process is the case dnspython's sniffed default breaks."""
-    agents.publish(0)
-    agents.publish(1)
-    outcomes = _run_two(agents, backend)
+def _check(outcomes: list[Outcome]) -> None:
     assert len(outcomes) == 2
     for outcome in outcomes:
         assert [p.fqdn for p in outcome.peers] == [fqdn(0), fqdn(1)]
         assert outcome.how
+
+
+# pytest runs a module's tests in the order written: trio, asyncio, then trio again, in one process.
+def test_two_agents_in_one_process_under_trio(agents: Agents) -> None:
+    _check(anyio.run(_both, _two_published(agents), backend="trio"))
+
+
+@pytest.mark.asyncio
+async def test_two_agents_in_one_process_under_asyncio(agents: Agents) -> None:
+    _check(await _both(_two_published(agents)))
+
+
+def test_two_agents_in_one_process_under_trio_after_asyncio(agents: Agents) -> None:
+    """trio after asyncio in one process is the case dnspython's sniffed default breaks."""
+    _check(anyio.run(_both, _two_published(agents), backend="trio"))
 
 
 async def _read_while_closed() -> list[str]:
