@@ -10,8 +10,7 @@ from agent.events import Event
 from agent.probequeue import ProbeQueue
 from agent.supervisor import Supervisor
 
-pytestmark = pytest.mark.timeout(10)
-backends = pytest.mark.parametrize("backend", ["asyncio", "trio"])
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(10)]
 
 
 class Probes:
@@ -59,12 +58,7 @@ def _queue(tg: anyio.abc.TaskGroup, probes: Probes, **options: int) -> ProbeQueu
     )
 
 
-@backends
-def test_at_most_workers_probe_at_once_and_every_address_is_probed_in_order(backend: str) -> None:
-    anyio.run(_bounded_and_in_order, backend=backend)
-
-
-async def _bounded_and_in_order() -> None:
+async def test_at_most_workers_probe_at_once_and_every_address_is_probed_in_order() -> None:
     probes = Probes()
     addresses = [f"10.0.0.{i}" for i in range(10)]
     async with anyio.create_task_group() as tg:
@@ -81,12 +75,7 @@ async def _bounded_and_in_order() -> None:
     assert probes.most == 3
 
 
-@backends
-def test_a_pushed_address_is_probed_before_the_listed_ones_still_waiting(backend: str) -> None:
-    anyio.run(_pushed_first, backend=backend)
-
-
-async def _pushed_first() -> None:
+async def test_a_pushed_address_is_probed_before_the_listed_ones_still_waiting() -> None:
     probes = Probes()
     async with anyio.create_task_group() as tg:
         queue = _queue(tg, probes, workers=2)
@@ -109,12 +98,7 @@ async def _pushed_first() -> None:
     ]
 
 
-@backends
-def test_workers_start_again_after_the_queue_ran_dry(backend: str) -> None:
-    anyio.run(_again_after_dry, backend=backend)
-
-
-async def _again_after_dry() -> None:
+async def test_workers_start_again_after_the_queue_ran_dry() -> None:
     probes = Probes()
     async with anyio.create_task_group() as tg:
         queue = _queue(tg, probes, workers=4)
@@ -129,12 +113,7 @@ async def _again_after_dry() -> None:
     assert probes.started == ["10.0.0.1", "10.0.0.2"]
 
 
-@backends
-def test_a_push_is_probed_at_once_while_every_worker_is_stuck(backend: str) -> None:
-    anyio.run(_push_reserve, backend=backend)
-
-
-async def _push_reserve() -> None:
+async def test_a_push_is_probed_at_once_while_every_worker_is_stuck() -> None:
     probes = Probes()
     async with anyio.create_task_group() as tg:
         queue = _queue(tg, probes, workers=2, push_reserve=1)
@@ -155,12 +134,7 @@ async def _push_reserve() -> None:
     assert probes.most == 3  # two workers and the one probe of the reserve
 
 
-@backends
-def test_a_probe_that_fails_with_a_bug_is_reported_and_the_worker_goes_on(backend: str) -> None:
-    anyio.run(_bug_in_a_probe, backend=backend)
-
-
-async def _bug_in_a_probe() -> None:
+async def test_a_probe_that_fails_with_a_bug_is_reported_and_the_worker_goes_on() -> None:
     probed: list[str] = []
     reported: list[Event] = []
     given_up: list[str] = []

@@ -11,7 +11,6 @@ import socket
 import struct
 from collections.abc import Callable, Iterator
 
-import anyio
 import dns.flags
 import dns.message
 import dns.name
@@ -123,36 +122,34 @@ def _at(server: LoopbackDNSServer) -> tuple[str, int]:
     return server.address, server.port
 
 
-def _resolve(*servers: LoopbackDNSServer) -> Resolution:
-    async def main() -> Resolution:
-        return await Resolver([_at(s) for s in servers], attempt_timeout=1.0).addresses(NAME)
-
-    return anyio.run(main)
+async def _resolve(*servers: LoopbackDNSServer) -> Resolution:
+    return await Resolver([_at(s) for s in servers], attempt_timeout=1.0).addresses(NAME)
 
 
-def test_a_failing_first_nameserver_hands_over_to_the_next(fault_dns: FaultDNS) -> None:
+@pytest.mark.asyncio
+async def test_a_failing_first_nameserver_hands_over_to_the_next(fault_dns: FaultDNS) -> None:
     with FaultDNS({NAME: ["198.18.9.9"]}) as broken:
         broken.fault("servfail")
-        assert sorted(_resolve(broken, fault_dns).addresses) == sorted(PODS)
+        assert sorted((await _resolve(broken, fault_dns)).addresses) == sorted(PODS)
         assert broken.outcomes(NAME) == ["SERVFAIL"]
 
 
-def test_when_every_nameserver_fails_each_failure_is_named(fault_dns: FaultDNS) -> None:
+@pytest.mark.asyncio
+async def test_when_every_nameserver_fails_each_failure_is_named(fault_dns: FaultDNS) -> None:
     with FaultDNS() as silent:
         silent.fault("silence")
         fault_dns.fault("refused")
-        assert _resolve(silent, fault_dns).problem == "DNS timeout, REFUSED"
+        assert (await _resolve(silent, fault_dns)).problem == "DNS timeout, REFUSED"
 
 
-def test_a_large_answer_is_fetched_over_tcp_then_asked_there_first(fault_dns: FaultDNS) -> None:
+@pytest.mark.asyncio
+async def test_a_large_answer_is_fetched_over_tcp_then_asked_there_first(
+    fault_dns: FaultDNS,
+) -> None:
     many = [f"198.18.{i // 250}.{i % 250 + 1}" for i in range(300)]
     fault_dns.set(NAME, *many)
-
-    async def main() -> list[Resolution]:
-        resolver = Resolver([_at(fault_dns)])
-        return [await resolver.addresses(NAME) for _ in range(3)]
-
-    answers = anyio.run(main)
+    resolver = Resolver([_at(fault_dns)])
+    answers = [await resolver.addresses(NAME) for _ in range(3)]
     assert all(sorted(a.addresses) == sorted(many) and not a.truncated for a in answers)
     # the first UDP answer is cut (TC), so this name is asked over TCP from then on
     assert [q.transport for q in fault_dns.log] == ["udp", "tcp", "tcp", "tcp"]
@@ -167,9 +164,10 @@ class _ForgerFirst(FaultDNS):
         super()._send_udp(wire, peer)
 
 
-def test_a_datagram_with_another_query_id_is_ignored() -> None:
+@pytest.mark.asyncio
+async def test_a_datagram_with_another_query_id_is_ignored() -> None:
     with _ForgerFirst({NAME: PODS[:1]}) as server:
-        assert _resolve(server) == Resolution((PODS[0],))
+        assert await _resolve(server) == Resolution((PODS[0],))
 
 
 @pytest.mark.parametrize("rdtype", [A, AAAA])
@@ -190,24 +188,22 @@ class _ResetOverTCP(FaultDNS):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def test_a_tcp_answer_reset_half_way_is_a_named_failure_not_a_crash() -> None:
+@pytest.mark.asyncio
+async def test_a_tcp_answer_reset_half_way_is_a_named_failure_not_a_crash() -> None:
     with _ResetOverTCP({NAME: PODS}) as server:
         server.fault("truncate")
-        assert _resolve(server).problem.startswith("DNS error: ")
+        assert (await _resolve(server)).problem.startswith("DNS error: ")
 
 
-def test_an_ipv6_only_cluster_is_asked_for_aaaa_first_once_it_answered_so() -> None:
+@pytest.mark.asyncio
+async def test_an_ipv6_only_cluster_is_asked_for_aaaa_first_once_it_answered_so() -> None:
     """Kubernetes publishes only AAAA in an IPv6-only cluster: after the first name, one query."""
     other = "other." + NAME
     with FaultDNS({NAME: ["fd00::1", "fd00::2"], other: ["fd00::3"]}) as server:
-
-        async def main() -> list[Resolution]:
-            resolver = Resolver([_at(server)])
-            answers = [await resolver.addresses(NAME), await resolver.addresses(other)]
-            server.set(other, "198.18.0.3")  # a name with A alone: asked again as A
-            return [*answers, await resolver.addresses(other), await resolver.addresses(other)]
-
-        answers = anyio.run(main)
+        resolver = Resolver([_at(server)])
+        answers = [await resolver.addresses(NAME), await resolver.addresses(other)]
+        server.set(other, "198.18.0.3")  # a name with A alone: asked again as A
+        answers += [await resolver.addresses(other), await resolver.addresses(other)]
     assert [tuple(sorted(a.addresses)) for a in answers] == [
         ("fd00::1", "fd00::2"),
         ("fd00::3",),

@@ -36,16 +36,12 @@ def _reached_address(pod: Pod, peer: int) -> str:
     raise AssertionError(f"pod {pod.index} never reached pod {peer}:\n{pod.messages()}")
 
 
-def _run(job: Job) -> list[Pod]:
+async def _run(job: Job) -> list[Pod]:
     """Start every pod of ``job`` and wait until all of them leave."""
-
-    async def main() -> list[Pod]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(job.peers)]
-            await all_done(pods)
-        return pods
-
-    return anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(job.peers)]
+        await all_done(pods)
+    return pods
 
 
 # --- a fault that lasts: named while it lasts, survived when it ends ------------------------------
@@ -59,7 +55,8 @@ LASTING = [
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(("fault", "reason"), LASTING)
-def test_a_lasting_dns_fault_is_named_in_progress_then_the_barrier_passes(
+@pytest.mark.asyncio
+async def test_a_lasting_dns_fault_is_named_in_progress_then_the_barrier_passes(
     fault_dns: FaultDNS, record: Record, fault: str, reason: str
 ) -> None:
     """While cluster DNS fails every query, each pod's progress line names the failure for its
@@ -72,27 +69,23 @@ def test_a_lasting_dns_fault_is_named_in_progress_then_the_barrier_passes(
     else:
         fault_dns.fault(cast(Mode, fault))
 
-    async def main() -> tuple[list[Pod], list[str]]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(3)]
-            lines = [
-                (await p.progress_with(f"{JOB}-{(p.index + 1) % 3} ({reason})")).message
-                for p in pods
-            ]
-            assert not any(p.done.is_set() for p in pods), "a pod left while DNS failed"
-            fault_dns.clear()
-            job.publish()
-            await all_done(pods)
-        return pods, lines
-
-    pods, lines = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(3)]
+        lines = [
+            (await p.progress_with(f"{JOB}-{(p.index + 1) % 3} ({reason})")).message for p in pods
+        ]
+        assert not any(p.done.is_set() for p in pods), "a pod left while DNS failed"
+        fault_dns.clear()
+        job.publish()
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     assert all("0/3 peers reached" in line for line in lines), lines
     record(tries=fault_dns.queries(), progress_line=lines[0])
 
 
 @pytest.mark.timeout(30)
-def test_a_pod_not_yet_published_is_named_then_the_barrier_passes(
+@pytest.mark.asyncio
+async def test_a_pod_not_yet_published_is_named_then_the_barrier_passes(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """Pod 2's records are not published yet (its pod is not Ready without
@@ -101,19 +94,15 @@ def test_a_pod_not_yet_published_is_named_then_the_barrier_passes(
     job = Job(fault_dns, 3)
     job.publish(0, 1)
 
-    async def main() -> tuple[list[Pod], list[str]]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(3)]
-            lines = [
-                (await pods[0].progress_with(f"{JOB}-2 (", "not among the 2 addresses")).message,
-                (await pods[2].progress_with(f"{JOB}-2 (", "NXDOMAIN")).message,
-            ]
-            assert not any(p.done.is_set() for p in pods)
-            job.publish(2)
-            await all_done(pods)
-        return pods, lines
-
-    pods, lines = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(3)]
+        lines = [
+            (await pods[0].progress_with(f"{JOB}-2 (", "not among the 2 addresses")).message,
+            (await pods[2].progress_with(f"{JOB}-2 (", "NXDOMAIN")).message,
+        ]
+        assert not any(p.done.is_set() for p in pods)
+        job.publish(2)
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     record(tries=fault_dns.queries(job.fqdn(2)), progress_line=lines[0])
 
@@ -128,7 +117,8 @@ def test_a_pod_not_yet_published_is_named_then_the_barrier_passes(
         pytest.param("silence", 6, "dropped", id="silence-x6"),
     ],
 )
-def test_a_burst_of_failed_answers_for_every_name_is_survived(
+@pytest.mark.asyncio
+async def test_a_burst_of_failed_answers_for_every_name_is_survived(
     fault_dns: FaultDNS, record: Record, fault: Mode, count: int, outcome: str
 ) -> None:
     """The first K queries (any name) fail; all three pods still pass the barrier."""
@@ -136,7 +126,7 @@ def test_a_burst_of_failed_answers_for_every_name_is_survived(
     job.publish()
     fault_dns.fault(fault, count=count)
     started = time.monotonic()
-    pods = _run(job)
+    pods = await _run(job)
     took = time.monotonic() - started
     assert released(pods), [p.error for p in pods]
     assert sum(q.outcome == outcome for q in fault_dns.log) == count
@@ -147,7 +137,8 @@ def test_a_burst_of_failed_answers_for_every_name_is_survived(
 
 # --- truncation, slowness -------------------------------------------------------------------------
 @pytest.mark.timeout(30)
-def test_truncated_udp_answers_are_fetched_again_over_tcp(
+@pytest.mark.asyncio
+async def test_truncated_udp_answers_are_fetched_again_over_tcp(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """Every UDP answer comes back truncated (TC bit, no records): the agent asks again over TCP
@@ -155,7 +146,7 @@ def test_truncated_udp_answers_are_fetched_again_over_tcp(
     job = Job(fault_dns, 3)
     job.publish()
     fault_dns.fault("truncate")
-    pods = _run(job)
+    pods = await _run(job)
     assert released(pods), [p.error for p in pods]
     for name in [job.service, *map(job.fqdn, range(3))]:
         assert "TC" in fault_dns.outcomes(name)
@@ -164,7 +155,8 @@ def test_truncated_udp_answers_are_fetched_again_over_tcp(
 
 
 @pytest.mark.timeout(30)
-def test_peers_a_cut_short_service_answer_leaves_out_are_asked_for_by_name(
+@pytest.mark.asyncio
+async def test_peers_a_cut_short_service_answer_leaves_out_are_asked_for_by_name(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """A Service of more pods than a 64 KiB answer holds: DNS lists some addresses and sets TC
@@ -172,7 +164,7 @@ def test_peers_a_cut_short_service_answer_leaves_out_are_asked_for_by_name(
     job = Job(fault_dns, 3)
     job.publish()
     fault_dns.fault("cut", job.service, addresses=[job.address(0)])
-    pods = _run(job)
+    pods = await _run(job)
     assert released(pods), [p.error for p in pods]
     for pod in pods:
         assert [_reached_address(pod, i) for i in range(3)] == [job.address(i) for i in range(3)]
@@ -182,7 +174,8 @@ def test_peers_a_cut_short_service_answer_leaves_out_are_asked_for_by_name(
 
 
 @pytest.mark.timeout(30)
-def test_slow_answers_delay_the_barrier_but_do_not_break_it(
+@pytest.mark.asyncio
+async def test_slow_answers_delay_the_barrier_but_do_not_break_it(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """Every answer comes 0.5 s late: the barrier passes, about that much later."""
@@ -190,7 +183,7 @@ def test_slow_answers_delay_the_barrier_but_do_not_break_it(
     job.publish()
     fault_dns.fault("delay", delay=0.5)
     started = time.monotonic()
-    pods = _run(job)
+    pods = await _run(job)
     took = time.monotonic() - started
     assert released(pods), [p.error for p in pods]
     assert 0.5 <= took < 10
@@ -198,7 +191,8 @@ def test_slow_answers_delay_the_barrier_but_do_not_break_it(
 
 
 @pytest.mark.timeout(30)
-def test_answers_later_than_the_agent_waits_are_timeouts_then_retried(
+@pytest.mark.asyncio
+async def test_answers_later_than_the_agent_waits_are_timeouts_then_retried(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """The first answers come after the agent's 2 s DNS deadline; it reports a DNS timeout, asks
@@ -207,14 +201,10 @@ def test_answers_later_than_the_agent_waits_are_timeouts_then_retried(
     job.publish()
     fault_dns.fault("delay", delay=2.5, count=10)  # about two rounds of every pod's queries
 
-    async def main() -> list[Pod]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(2)]
-            await pods[0].progress_with(f"{JOB}-1 (DNS timeout)")
-            await all_done(pods)
-        return pods
-
-    pods = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(2)]
+        await pods[0].progress_with(f"{JOB}-1 (DNS timeout)")
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     record(tries=10)
 
@@ -239,7 +229,8 @@ def _stranger(dns: FaultDNS, job: Job, index: int, host: int) -> tuple[Config, s
         pytest.param("gone", "connect to port", id="old-address-is-empty"),
     ],
 )
-def test_a_stale_address_of_a_replaced_pod(
+@pytest.mark.asyncio
+async def test_a_stale_address_of_a_replaced_pod(
     fault_dns: FaultDNS, record: Record, old_pod: str, reason: str
 ) -> None:
     """Pod 1 was replaced; DNS still gives its old address, where another job's pod (same name,
@@ -254,25 +245,19 @@ def test_a_stale_address_of_a_replaced_pod(
         stale_service = [job.address(0), old, job.address(2)]
         fault_dns.fault("stale", job.service, addresses=stale_service)
 
-        async def main() -> tuple[list[Pod], list[str]]:
-            async with anyio.create_task_group() as tg:
-                if old_pod == "stranger":
-                    tg.start_soon(_serve_forever, config)
-                pods = [job.start(tg, i) for i in range(3)]
-                lines = [
-                    (
-                        await pods[0].progress_with(f"not answering as a peer: {old} ({reason}")
-                    ).message,
-                    (await pods[1].progress_with(f"{JOB}-1 ({reason}")).message,
-                ]
-                assert not any(p.done.is_set() for p in pods)
-                fault_dns.clear(job.fqdn(1))  # the records now have the new address
-                fault_dns.clear(job.service)
-                await all_done(pods)
-                tg.cancel_scope.cancel()
-            return pods, lines
-
-        pods, lines = anyio.run(main)
+        async with anyio.create_task_group() as tg:
+            if old_pod == "stranger":
+                tg.start_soon(_serve_forever, config)
+            pods = [job.start(tg, i) for i in range(3)]
+            lines = [
+                (await pods[0].progress_with(f"not answering as a peer: {old} ({reason}")).message,
+                (await pods[1].progress_with(f"{JOB}-1 ({reason}")).message,
+            ]
+            assert not any(p.done.is_set() for p in pods)
+            fault_dns.clear(job.fqdn(1))  # the records now have the new address
+            fault_dns.clear(job.service)
+            await all_done(pods)
+            tg.cancel_scope.cancel()
     assert released(pods), [p.error for p in pods]
     for pod in pods:
         assert _reached_address(pod, 1) == job.address(1)
@@ -287,13 +272,16 @@ async def _serve_forever(config: Config) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_names_that_flap_between_present_and_nxdomain(fault_dns: FaultDNS, record: Record) -> None:
+@pytest.mark.asyncio
+async def test_names_that_flap_between_present_and_nxdomain(
+    fault_dns: FaultDNS, record: Record
+) -> None:
     """Every name answers present, NXDOMAIN, present, … (a cache expiring mid-rollout): the
     barrier passes, including the members' sessions to the coordinator, which re-resolve."""
     job = Job(fault_dns, 3)
     job.publish()
     fault_dns.fault("flap", period=1)
-    pods = _run(job)
+    pods = await _run(job)
     assert released(pods), [p.error for p in pods]
     outcomes = [o for i in range(3) for o in fault_dns.outcomes(job.fqdn(i))]
     assert "NXDOMAIN" in outcomes and any(o.startswith("NOERROR 127.") for o in outcomes)
@@ -302,7 +290,8 @@ def test_names_that_flap_between_present_and_nxdomain(fault_dns: FaultDNS, recor
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("wrong_first", [True, False], ids=["wrong-pod-first", "right-pod-first"])
-def test_two_addresses_for_one_hostname(
+@pytest.mark.asyncio
+async def test_two_addresses_for_one_hostname(
     fault_dns: FaultDNS, record: Record, wrong_first: bool
 ) -> None:
     """Pod 1's name has two addresses, one of them another job's pod with the same name: every
@@ -315,22 +304,19 @@ def test_two_addresses_for_one_hostname(
         fault_dns.set(job.fqdn(1), *both)
         fault_dns.set(job.service, job.address(0), *both, job.address(2))
 
-        async def main() -> list[Pod]:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_serve_forever, config)
-                pods = [job.start(tg, i) for i in range(3)]
-                await all_done(pods)
-                tg.cancel_scope.cancel()
-            return pods
-
-        pods = anyio.run(main)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_serve_forever, config)
+            pods = [job.start(tg, i) for i in range(3)]
+            await all_done(pods)
+            tg.cancel_scope.cancel()
     assert released(pods), [p.error for p in pods]
     assert [_reached_address(p, 1) for p in pods] == [job.address(1)] * 3
     record(tries=fault_dns.queries(job.fqdn(1)))
 
 
 @pytest.mark.timeout(30)
-def test_the_wrong_pod_address_is_not_written_to_the_peers_list(fault_dns: FaultDNS) -> None:
+@pytest.mark.asyncio
+async def test_the_wrong_pod_address_is_not_written_to_the_peers_list(fault_dns: FaultDNS) -> None:
     """Pod 1's own name has two addresses, the first another job's pod: pod 1's peers list (the
     peers JSON its workload reads) names only the address that answered as pod 1."""
     job = Job(fault_dns, 2, uid="uid-of-this-run")
@@ -342,15 +328,11 @@ def test_the_wrong_pod_address_is_not_written_to_the_peers_list(fault_dns: Fault
         # by its own name, as it does when its record is new.
         fault_dns.fault("stale", job.service, addresses=[job.address(0), wrong], count=2)
 
-        async def main() -> list[Pod]:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_serve_forever, config)
-                pods = [job.start(tg, i) for i in range(2)]
-                await all_done(pods)
-                tg.cancel_scope.cancel()
-            return pods
-
-        pods = anyio.run(main)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_serve_forever, config)
+            pods = [job.start(tg, i) for i in range(2)]
+            await all_done(pods)
+            tg.cancel_scope.cancel()
     assert released(pods), [p.error for p in pods]
     for pod in pods:
         assert pod.outcome is not None

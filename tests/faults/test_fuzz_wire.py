@@ -184,32 +184,25 @@ def _me(index: int, port: int) -> Identity:
     return Identity("example-job", "", index, 2, port, "f" * 16)
 
 
-def test_hostile_replies_to_a_probe(record: Record) -> None:
+@pytest.mark.asyncio
+@_budget(500)
+@given(data=st.data(), secured=st.booleans(), target=st.sampled_from([0, None]))
+async def test_hostile_replies_to_a_probe(
+    data: st.DataObject, secured: bool, target: int | None
+) -> None:
     """The probe reads whatever answers at a listed address: it ends in a ProbeResult."""
-    tries = 0
-
-    @_budget(500)
-    @given(data=st.data(), secured=st.booleans(), target=st.sampled_from([0, None]))
-    def one(data: st.DataObject, secured: bool, target: int | None) -> None:
-        nonlocal tries
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            port = listener.getsockname()[1]  # the identities' port: a proper reply passes
-            pieces = data.draw(wire_lines(_me(0, port)).flatmap(split))
-            with _impostor(listener, pieces):
-                result = anyio.run(
-                    lambda: probe(
-                        Probe("tcp"),
-                        "127.0.0.1",
-                        me=_me(1, port),
-                        target=target,
-                        token=TOKEN if secured else None,
-                    )
-                )
-        assert isinstance(result, ProbeResult)
-        tries += 1
-
-    one()
-    record(tries=tries)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]  # the identities' port: a proper reply passes
+        pieces = data.draw(wire_lines(_me(0, port)).flatmap(split))
+        with _impostor(listener, pieces):
+            result = await probe(
+                Probe("tcp"),
+                "127.0.0.1",
+                me=_me(1, port),
+                target=target,
+                token=TOKEN if secured else None,
+            )
+    assert isinstance(result, ProbeResult)
 
 
 def _member_sessions(post: Any, me: Identity) -> Sessions:
@@ -251,27 +244,22 @@ async def _member_session(port: int) -> list[Any]:
     return posted
 
 
-def test_hostile_replies_to_a_members_coordinator_session(record: Record) -> None:
+@pytest.mark.asyncio
+@_budget(500)
+@given(data=st.data(), count=st.integers(0, 3))
+async def test_hostile_replies_to_a_members_coordinator_session(
+    data: st.DataObject, count: int
+) -> None:
     """A member opens its session: the impostor answers the hello with a hostile line, or with a
     proper reply and then hostile lines. The handshake ends in HandshakeFailed or WireError; the
     session's messages reach the member's core, which answers each with actions."""
-    tries = 0
-
-    @_budget(500)
-    @given(data=st.data(), count=st.integers(0, 3))
-    def one(data: st.DataObject, count: int) -> None:
-        nonlocal tries
-        with socket.create_server(("127.0.0.1", 0)) as listener:
-            port = listener.getsockname()[1]
-            lines = b"".join(data.draw(wire_lines(_me(0, port))) for _ in range(max(count, 1)))
-            if count:  # a proper reply first, so that the hostile lines reach the session
-                lines = encode(Hello(_me(0, port), "reply", "ab" * 16)) + lines
-            with _impostor(listener, data.draw(split(lines))):
-                anyio.run(_member_session, port)
-        tries += 1
-
-    one()
-    record(tries=tries)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        lines = b"".join(data.draw(wire_lines(_me(0, port))) for _ in range(max(count, 1)))
+        if count:  # a proper reply first, so that the hostile lines reach the session
+            lines = encode(Hello(_me(0, port), "reply", "ab" * 16)) + lines
+        with _impostor(listener, data.draw(split(lines))):
+            await _member_session(port)
 
 
 # --- the health server ----------------------------------------------------------------------------

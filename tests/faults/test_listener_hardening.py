@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from functools import partial
 from typing import Any
 
 import anyio
@@ -36,7 +35,7 @@ from agent.probes import connect, probe
 from agent.reach import view_digest
 from agent.runner import identity_of
 from agent.tcp import TCPStream, open_tcp
-from agent.wire import Ack, Arrive, Hello, Identity, Message, Release, encode
+from agent.wire import Ack, Arrive, Hello, Identity, Release, encode
 from tests.faults.conftest import (
     ROOT,
     AgentProcess,
@@ -86,7 +85,8 @@ async def _listening(pod: Pod) -> None:
 
 # --- slow clients ---------------------------------------------------------------------------------
 @pytest.mark.timeout(30)
-def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadline(
+@pytest.mark.asyncio
+async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadline(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """Clients that connect and say nothing, send half a hello, drip a byte every 0.4 s, or (with
@@ -131,25 +131,21 @@ def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadline(
             assert b'"t":"hello"' in got  # the reply came, then nothing more was accepted
             closed["hello, no proof"] = time.monotonic() - started
 
-    async def main() -> float:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, 0), secured.start(tg, 0, token="t0ken")]
-            for pod in pods:
-                await _listening(pod)
-            for client in (silent, half_hello, drip, no_proof):
-                tg.start_soon(client)
-            await anyio.sleep(0.5)  # the slow clients are in
-            started = time.monotonic()
-            result = await probe(Probe("tcp"), job.address(0), me=me, target=0, token=None)
-            answered = time.monotonic() - started
-            assert result.ok, result.reason
-            while len(closed) < 4:
-                await anyio.sleep(0.1)
-            assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
-            tg.cancel_scope.cancel()
-        return answered
-
-    answered = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, 0), secured.start(tg, 0, token="t0ken")]
+        for pod in pods:
+            await _listening(pod)
+        for client in (silent, half_hello, drip, no_proof):
+            tg.start_soon(client)
+        await anyio.sleep(0.5)  # the slow clients are in
+        started = time.monotonic()
+        result = await probe(Probe("tcp"), job.address(0), me=me, target=0, token=None)
+        answered = time.monotonic() - started
+        assert result.ok, result.reason
+        while len(closed) < 4:
+            await anyio.sleep(0.1)
+        assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
+        tg.cancel_scope.cancel()
     assert answered < 0.5
     for what, seconds in closed.items():
         assert HANDSHAKE_TIMEOUT - 0.6 <= seconds <= HANDSHAKE_TIMEOUT + 1.0, (what, seconds)
@@ -174,7 +170,8 @@ JUNK: dict[str, bytes] = {
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("kind", list(JUNK))
-def test_bad_input_is_closed_at_once_and_costs_nothing_else(
+@pytest.mark.asyncio
+async def test_bad_input_is_closed_at_once_and_costs_nothing_else(
     fault_dns: FaultDNS, record: Record, kind: str
 ) -> None:
     """Twenty connections of this junk to each pod: the agent closes each well before the
@@ -190,20 +187,16 @@ def test_bad_input_is_closed_at_once_and_costs_nothing_else(
                 await s.send(payload)  # may be closed while we still send: that is the point
             times.append((await _until_closed(s))[0])
 
-    async def main() -> list[Pod]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(2)]
-            for pod in pods:
-                await _listening(pod)
-            async with anyio.create_task_group() as clients:
-                for _ in range(20):
-                    for i in range(2):
-                        clients.start_soon(one, i)
-            job.publish(1)
-            await all_done(pods)
-        return pods
-
-    pods = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(2)]
+        for pod in pods:
+            await _listening(pod)
+        async with anyio.create_task_group() as clients:
+            for _ in range(20):
+                for i in range(2):
+                    clients.start_soon(one, i)
+        job.publish(1)
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     assert max(times) < HANDSHAKE_TIMEOUT / 2, max(times)  # ~10 ms; slack for a busy machine
     assert not any(e.kind == "refused" for p in pods for e in p.events)
@@ -251,29 +244,26 @@ ENDINGS: dict[str, Callable[[Job, int], Coroutine[Any, Any, None]]] = {
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("kind", list(ENDINGS))
-def test_connections_that_end_badly_cost_nothing_else(
+@pytest.mark.asyncio
+async def test_connections_that_end_badly_cost_nothing_else(
     fault_dns: FaultDNS, record: Record, kind: str
 ) -> None:
     """Fifty connections to each pod end this way: no agent fails, and the barrier passes."""
     job = Job(fault_dns, 2)
     job.publish(0)
 
-    async def main() -> list[Pod]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(2)]
-            for pod in pods:
-                await _listening(pod)
-            async with anyio.create_task_group() as clients:
-                for _ in range(50):
-                    for i in range(2):
-                        clients.start_soon(ENDINGS[kind], job, i)
-            await anyio.sleep(0.2)  # let the agents finish with what arrived
-            assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
-            job.publish(1)
-            await all_done(pods)
-        return pods
-
-    pods = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(2)]
+        for pod in pods:
+            await _listening(pod)
+        async with anyio.create_task_group() as clients:
+            for _ in range(50):
+                for i in range(2):
+                    clients.start_soon(ENDINGS[kind], job, i)
+        await anyio.sleep(0.2)  # let the agents finish with what arrived
+        assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
+        job.publish(1)
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     record(tries=100)
 
@@ -328,15 +318,13 @@ def _released_after(agents: list[AgentProcess], since: float, timeout: float = 3
     return max(agent.wait_line("barrier released", timeout) for agent in agents) - since
 
 
-def _still_serving(job: Job, agents: list[AgentProcess]) -> None:
+async def _still_serving(job: Job, agents: list[AgentProcess]) -> None:
     """Every pod is up, answers a peer's probe, and exits 0 on SIGTERM without a traceback."""
     for agent in agents:
         assert agent.proc.poll() is None, agent.stderr
     me = identity_of(job.config(1))
     for i in range(job.peers):
-        result = anyio.run(
-            partial(probe, Probe("tcp"), job.address(i), me=me, target=i, token=None)
-        )
+        result = await probe(Probe("tcp"), job.address(i), me=me, target=i, token=None)
         assert result.ok, result.reason
     for agent in agents:
         assert agent.stop() == 0, agent.stderr
@@ -344,7 +332,8 @@ def _still_serving(job: Job, agents: list[AgentProcess]) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_a_flood_of_10000_junk_connections_does_not_stop_a_3_pod_barrier(
+@pytest.mark.asyncio
+async def test_a_flood_of_10000_junk_connections_does_not_stop_a_3_pod_barrier(
     fault_dns: FaultDNS, processes: list[AgentProcess], record: Record
 ) -> None:
     """Three sidecars with 1024 open files each wait for pod 2's record. A local process opens
@@ -368,7 +357,7 @@ def test_a_flood_of_10000_junk_connections_does_not_stop_a_3_pod_barrier(
         finally:
             if flood is not None:
                 summary = _summary(flood, stop=False)
-        _still_serving(job, agents)
+        await _still_serving(job, agents)
     assert summary["made"] == 10_000 and summary["connected"] == 10_000, summary
     assert took["flooded"] < 10, took
     record(
@@ -404,7 +393,8 @@ def test_stalled_connections_do_not_lock_real_peers_out(
 
 
 @pytest.mark.timeout(30)
-def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
+@pytest.mark.asyncio
+async def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
     fault_dns: FaultDNS, record: Record, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The coordinator serves at most MAX_HANDSHAKING contacts in their handshake (8 here). The
@@ -425,68 +415,61 @@ def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
         await anyio.wait_readable(sock)
         return sock.recv(1) == b""
 
-    async def main() -> tuple[list[bool], Message]:
-        async with (
-            await anyio.create_tcp_listener(local_host=job.address(1), local_port=job.port) as us,
-            anyio.create_task_group() as tg,
-        ):
-            tg.start_soon(us.serve, answer_probes)
-            coordinator = job.start(tg, 0)
-            await _listening(coordinator)
-            session = await connect(job.address(0), job.port, source=job.address(1))
-            await client_handshake(session, me=me, role="member", token=None, expected_index=0)
-            silent = [socket.create_connection((job.address(0), job.port)) for _ in range(12)]
-            for sock in silent:
-                sock.setblocking(False)
-            dropped = [await closed(sock) for sock in silent[:4]]
-            kept = []
-            for sock in silent[4:]:
-                try:
-                    kept.append(sock.recv(1, socket.MSG_PEEK) == b"")
-                except BlockingIOError:
-                    kept.append(False)  # open, nothing said: not dropped
-            await coordinator.until(lambda e: e.kind == "reached-all")
-            # the view the coordinator reached too: this process's instance at both indices
-            await session.send(Arrive(view_digest([me.instance, me.instance])))
-            verdict = await session.receive(10)
-            await session.send(Ack())
-            await all_done([coordinator])
-            for sock in silent:
-                sock.close()
-            await session.aclose()
-            tg.cancel_scope.cancel()
-        return dropped + kept, verdict
-
-    closes, verdict = anyio.run(main)
-    assert closes == [True] * 4 + [False] * 8
+    async with (
+        await anyio.create_tcp_listener(local_host=job.address(1), local_port=job.port) as us,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(us.serve, answer_probes)
+        coordinator = job.start(tg, 0)
+        await _listening(coordinator)
+        session = await connect(job.address(0), job.port, source=job.address(1))
+        await client_handshake(session, me=me, role="member", token=None, expected_index=0)
+        silent = [socket.create_connection((job.address(0), job.port)) for _ in range(12)]
+        for sock in silent:
+            sock.setblocking(False)
+        dropped = [await closed(sock) for sock in silent[:4]]
+        kept = []
+        for sock in silent[4:]:
+            try:
+                kept.append(sock.recv(1, socket.MSG_PEEK) == b"")
+            except BlockingIOError:
+                kept.append(False)  # open, nothing said: not dropped
+        await coordinator.until(lambda e: e.kind == "reached-all")
+        # the view the coordinator reached too: this process's instance at both indices
+        await session.send(Arrive(view_digest([me.instance, me.instance])))
+        verdict = await session.receive(10)
+        await session.send(Ack())
+        await all_done([coordinator])
+        for sock in silent:
+            sock.close()
+        await session.aclose()
+        tg.cancel_scope.cancel()
+    assert dropped + kept == [True] * 4 + [False] * 8
     assert isinstance(verdict, Release)
     record(tries=12, dropped=4)
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_a_contact_dropped_with_its_hello_already_in_gets_no_reply(backend: str) -> None:
+@pytest.mark.asyncio
+async def test_a_contact_dropped_with_its_hello_already_in_gets_no_reply() -> None:
     """Dropped for a newcomer while it waited to run, a contact's hello is already in: on a plain
     socket nothing in the handshake would wait, so it used to reply anyway, and its peer took
     the session that the agent then closed for open."""
     me = Identity("job", "", 0, 2, 29300)
     got: list[bytes] = []
 
-    async def main() -> None:
-        with listen("127.33.0.1", 0) as sock:
-            client = await open_tcp("127.33.0.1", sock.getsockname()[1])
-            await client.send(_hello(Identity("job", "", 1, 2, 29300), role="member"))
-            await anyio.wait_readable(sock)
-            conn, _ = sock.accept()
-            conn.setblocking(False)
-            server = TCPStream(conn)
-            with anyio.CancelScope() as dropped:
-                dropped.cancel()
-                await server_handshake(Channel(server), me=me, token=None, released=False)
-            await server.aclose()
-            got.append((await _until_closed(client))[1])
-
-    anyio.run(main, backend=backend)
+    with listen("127.33.0.1", 0) as sock:
+        client = await open_tcp("127.33.0.1", sock.getsockname()[1])
+        await client.send(_hello(Identity("job", "", 1, 2, 29300), role="member"))
+        await anyio.wait_readable(sock)
+        conn, _ = sock.accept()
+        conn.setblocking(False)
+        server = TCPStream(conn)
+        with anyio.CancelScope() as dropped:
+            dropped.cancel()
+            await server_handshake(Channel(server), me=me, token=None, released=False)
+        await server.aclose()
+        got.append((await _until_closed(client))[1])
     assert got == [b""]
 
 
@@ -498,27 +481,26 @@ def test_a_contact_dropped_with_its_hello_already_in_gets_no_reply(backend: str)
         pytest.param(1, id="to-a-member"),
     ],
 )
-def test_a_member_hello_then_a_reset(fault_dns: FaultDNS, record: Record, target: int) -> None:
+@pytest.mark.asyncio
+async def test_a_member_hello_then_a_reset(
+    fault_dns: FaultDNS, record: Record, target: int
+) -> None:
     """Fifty clients say hello as a member (as pod 1, or pod 0 to pod 1) and reset at once: the
     agent they reached neither fails nor counts them, and the barrier passes."""
     job = Job(fault_dns, 2)
     job.publish(0)
 
-    async def main() -> list[Pod]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(2)]
-            for pod in pods:
-                await _listening(pod)
-            async with anyio.create_task_group() as clients:
-                for _ in range(50):
-                    clients.start_soon(_reset_after_member_hello, job, target)
-            await anyio.sleep(0.2)  # let the agents finish with what arrived
-            assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
-            job.publish(1)
-            await all_done(pods)
-        return pods
-
-    pods = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(2)]
+        for pod in pods:
+            await _listening(pod)
+        async with anyio.create_task_group() as clients:
+            for _ in range(50):
+                clients.start_soon(_reset_after_member_hello, job, target)
+        await anyio.sleep(0.2)  # let the agents finish with what arrived
+        assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
+        job.publish(1)
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     record(tries=50)
 

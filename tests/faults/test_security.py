@@ -30,7 +30,6 @@ from tests.faults.conftest import (
     ROOT,
     AgentProcess,
     Job,
-    Pod,
     Record,
     agent_argv,
     all_done,
@@ -201,120 +200,111 @@ class _Raw:
         await self.channel.aclose()
 
 
-def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refused() -> None:
+@pytest.mark.asyncio
+async def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refused() -> None:
     """An eavesdropper records a pod's hello and token proof and replays both on a new
     connection: the server's fresh nonce makes the old proof worthless: refused."""
     outcomes: list[object] = []
 
-    async def main() -> list[Message | None]:
-        async with _server(TOKEN, outcomes) as where:
-            # The genuine session, recorded byte for byte.
-            real = await _Raw.open(where)
-            hello_line = encode(Hello(CLIENT, "probe", "c0ffee" * 4))
-            await real.send(hello_line)
-            reply = await real.receive()
-            assert isinstance(reply, Hello)
-            proof = proof_for(
-                TOKEN, role="client", their_nonce=reply.nonce, my_nonce="c0ffee" * 4, me=CLIENT
-            )
-            proof_line = encode(Proof(proof))
-            await real.send(proof_line)
-            await real.aclose()
-            # The replay.
-            replay = await _Raw.open(where)
-            await replay.send(hello_line)
-            second = await replay.receive()
-            assert isinstance(second, Hello) and second.nonce != reply.nonce
-            await replay.send(proof_line)
-            answer = await replay.receive()
-            await replay.aclose()
-            while len(outcomes) < 2:
-                await anyio.sleep(0.01)
-            return [answer]
-
-    (answer,) = anyio.run(main)
+    async with _server(TOKEN, outcomes) as where:
+        # The genuine session, recorded byte for byte.
+        real = await _Raw.open(where)
+        hello_line = encode(Hello(CLIENT, "probe", "c0ffee" * 4))
+        await real.send(hello_line)
+        reply = await real.receive()
+        assert isinstance(reply, Hello)
+        proof = proof_for(
+            TOKEN, role="client", their_nonce=reply.nonce, my_nonce="c0ffee" * 4, me=CLIENT
+        )
+        proof_line = encode(Proof(proof))
+        await real.send(proof_line)
+        await real.aclose()
+        # The replay.
+        replay = await _Raw.open(where)
+        await replay.send(hello_line)
+        second = await replay.receive()
+        assert isinstance(second, Hello) and second.nonce != reply.nonce
+        await replay.send(proof_line)
+        answer = await replay.receive()
+        await replay.aclose()
+        while len(outcomes) < 2:
+            await anyio.sleep(0.01)
     assert isinstance(outcomes[0], Hello)  # the genuine one passed
     assert isinstance(outcomes[1], HandshakeFailed) and "bad token proof" in outcomes[1].reason
     assert answer == Refuse("bad token")
 
 
-def test_a_server_proof_reflected_back_is_refused() -> None:
+@pytest.mark.asyncio
+async def test_a_server_proof_reflected_back_is_refused() -> None:
     """A client without the token cannot turn the server's own proof into a client proof: not
     by sending it straight back, nor by getting a second connection to sign its first nonce."""
     outcomes: list[object] = []
 
-    async def main() -> None:
-        async with _server(TOKEN, outcomes) as where:
-            # 1. straight back, claiming the server's own identity
-            a = await _Raw.open(where)
-            await a.send(encode(Hello(SERVER, "probe", "11" * 16)))
-            reply = await a.receive()
-            assert isinstance(reply, Hello) and reply.proof
-            await a.send(encode(Proof(reply.proof)))
-            assert await a.receive() == Refuse("bad token")
-            await a.aclose()
-            # 2. the first connection's server nonce, given to the server as our nonce
-            first = await _Raw.open(where)
-            await first.send(encode(Hello(SERVER, "probe", "22" * 16)))
-            reply1 = await first.receive()
-            assert isinstance(reply1, Hello)
-            second = await _Raw.open(where)
-            await second.send(encode(Hello(SERVER, "probe", reply1.nonce)))
-            reply2 = await second.receive()
-            assert isinstance(reply2, Hello)
-            await first.send(encode(Proof(reply2.proof)))
-            assert await first.receive() == Refuse("bad token")
-            await first.aclose()
-            await second.aclose()
-            while len(outcomes) < 3:
-                await anyio.sleep(0.01)
-
-    anyio.run(main)
+    async with _server(TOKEN, outcomes) as where:
+        # 1. straight back, claiming the server's own identity
+        a = await _Raw.open(where)
+        await a.send(encode(Hello(SERVER, "probe", "11" * 16)))
+        reply = await a.receive()
+        assert isinstance(reply, Hello) and reply.proof
+        await a.send(encode(Proof(reply.proof)))
+        assert await a.receive() == Refuse("bad token")
+        await a.aclose()
+        # 2. the first connection's server nonce, given to the server as our nonce
+        first = await _Raw.open(where)
+        await first.send(encode(Hello(SERVER, "probe", "22" * 16)))
+        reply1 = await first.receive()
+        assert isinstance(reply1, Hello)
+        second = await _Raw.open(where)
+        await second.send(encode(Hello(SERVER, "probe", reply1.nonce)))
+        reply2 = await second.receive()
+        assert isinstance(reply2, Hello)
+        await first.send(encode(Proof(reply2.proof)))
+        assert await first.receive() == Refuse("bad token")
+        await first.aclose()
+        await second.aclose()
+        while len(outcomes) < 3:
+            await anyio.sleep(0.01)
     refused = [o for o in outcomes if isinstance(o, HandshakeFailed)]
     assert len(refused) == 2 and not any(isinstance(o, Hello) for o in outcomes), outcomes
 
 
-def test_a_recorded_server_reply_replayed_to_a_client_is_refused() -> None:
+@pytest.mark.asyncio
+async def test_a_recorded_server_reply_replayed_to_a_client_is_refused() -> None:
     """A fake server replays a genuine server's recorded reply (with its token proof) to a new
     client: the proof covers the old client nonce, so the client refuses it."""
     recorded: list[bytes] = []
 
-    async def main() -> BaseException | None:
-        outcomes: list[object] = []
-        async with _server(TOKEN, outcomes) as where:
-            raw = await _Raw.open(where)
-            await raw.send(encode(Hello(CLIENT, "probe", "33" * 16)))
-            reply = await raw.receive()
-            assert isinstance(reply, Hello)
-            recorded.append(encode(reply))
-            await raw.aclose()
+    outcomes: list[object] = []
+    async with _server(TOKEN, outcomes) as where:
+        raw = await _Raw.open(where)
+        await raw.send(encode(Hello(CLIENT, "probe", "33" * 16)))
+        reply = await raw.receive()
+        assert isinstance(reply, Hello)
+        recorded.append(encode(reply))
+        await raw.aclose()
 
-        fake = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    fake = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
 
-        async def replay(stream: anyio.abc.SocketStream) -> None:
-            async with stream:
-                await Channel(stream).receive(3)
-                await stream.send(recorded[0])
-                with anyio.move_on_after(3):
-                    await stream.receive()
+    async def replay(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await Channel(stream).receive(3)
+            await stream.send(recorded[0])
+            with anyio.move_on_after(3):
+                await stream.receive()
 
-        async with fake, anyio.create_task_group() as tg:
-            tg.start_soon(fake.serve, replay)
-            port = fake.extra(anyio.abc.SocketAttribute.local_port)
-            channel = Channel(await anyio.connect_tcp("127.0.0.1", port))
-            try:
+    async with fake, anyio.create_task_group() as tg:
+        tg.start_soon(fake.serve, replay)
+        port = fake.extra(anyio.abc.SocketAttribute.local_port)
+        channel = Channel(await anyio.connect_tcp("127.0.0.1", port))
+        try:
+            with pytest.raises(HandshakeFailed) as error:
                 await client_handshake(
                     channel, me=CLIENT, role="probe", token=TOKEN, expected_index=0
                 )
-            except HandshakeFailed as exc:
-                return exc
-            finally:
-                await channel.aclose()
-                tg.cancel_scope.cancel()
-        return None
-
-    error = anyio.run(main)
-    assert isinstance(error, HandshakeFailed) and "token proof is wrong" in error.reason
+        finally:
+            await channel.aclose()
+            tg.cancel_scope.cancel()
+    assert "token proof is wrong" in error.value.reason
 
 
 # --- hellos that are valid JSON but odd -----------------------------------------------------------
@@ -336,23 +326,24 @@ ODD = {
 
 @pytest.mark.parametrize("token", [None, TOKEN], ids=["no-token", "token"])
 @pytest.mark.parametrize("change", list(ODD))
-def test_a_hello_with_odd_strings_is_refused_without_harm(change: str, token: bytes | None) -> None:
+@pytest.mark.asyncio
+async def test_a_hello_with_odd_strings_is_refused_without_harm(
+    change: str, token: bytes | None
+) -> None:
     """JSON can carry strings that are not valid Unicode (lone surrogates) or hold NUL: such a
     hello, followed by a proof made of them, costs only its own connection."""
     outcomes: list[object] = []
 
-    async def main() -> None:
-        async with _server(token, outcomes) as where:
-            raw = await _Raw.open(where)
-            await raw.send(_hello_line(**ODD[change]))
-            await raw.receive()
-            await raw.send(b'{"v":1,"t":"proof","proof":"\\ud800"}\n')
-            await raw.receive()
-            await raw.aclose()
-            while not outcomes:
-                await anyio.sleep(0.01)
-
-    anyio.run(main)  # raises if the server's task failed with anything but its own errors
+    # raises if the server's task failed with anything but its own errors
+    async with _server(token, outcomes) as where:
+        raw = await _Raw.open(where)
+        await raw.send(_hello_line(**ODD[change]))
+        await raw.receive()
+        await raw.send(b'{"v":1,"t":"proof","proof":"\\ud800"}\n')
+        await raw.receive()
+        await raw.aclose()
+        while not outcomes:
+            await anyio.sleep(0.01)
     assert len(outcomes) == 1
 
 
@@ -374,7 +365,8 @@ def test_decoded_messages_can_always_be_encoded_and_hashed(line: bytes) -> None:
 
 
 # --- a pod of another job -------------------------------------------------------------------------
-def test_a_pod_of_another_run_of_the_job_is_never_counted(
+@pytest.mark.asyncio
+async def test_a_pod_of_another_run_of_the_job_is_never_counted(
     fault_dns: FaultDNS, record: Record
 ) -> None:
     """Pod 1 of a previous run of the job (same names, another controller uid) is up: one copy
@@ -389,35 +381,31 @@ def test_a_pod_of_another_run_of_the_job_is_never_counted(
     fault_dns.set(job.service, job.address(0), stale, job.address(2))
     old_run = Job(fault_dns, 3, uid="uid-of-the-previous-run", net=job.net, port=job.port)
 
-    async def main() -> tuple[list[Pod], Pod, list[str], Message | None]:
-        with FaultDNS() as empty:
-            listener_config = Job(empty, 3, uid=old_run.uid, net=job.net, port=job.port).config(
-                1, listen=stale
-            )
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(_serve_quietly, listener_config)
-                member = old_run.start(tg, 1, listen=joiner)
-                pods = [job.start(tg, 0), job.start(tg, 2)]
-                await member.progress_with(f"{JOB}-0 (", "identity mismatch: job uid")
-                raw = await _Raw.open((job.address(0), job.port))
-                old_identity = identity_of(old_run.config(1))
-                await raw.send(encode(Hello(old_identity, "member", "44" * 16)))
-                first = await raw.receive()
-                answer = await raw.receive() if isinstance(first, Hello) else first
-                await raw.aclose()
-                lines = [
-                    (await p.progress_with(f"{JOB}-1 (", "identity mismatch: job uid")).message
-                    for p in pods
-                ]
-                assert not any(p.done.is_set() for p in [*pods, member]), "released without pod 1"
-                pods.insert(1, job.start(tg, 1))
-                job.publish(1)
-                await all_done(pods)
-                assert not member.done.is_set()
-                tg.cancel_scope.cancel()
-        return pods, member, lines, answer
-
-    pods, member, lines, answer = anyio.run(main)
+    with FaultDNS() as empty:
+        listener_config = Job(empty, 3, uid=old_run.uid, net=job.net, port=job.port).config(
+            1, listen=stale
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_serve_quietly, listener_config)
+            member = old_run.start(tg, 1, listen=joiner)
+            pods = [job.start(tg, 0), job.start(tg, 2)]
+            await member.progress_with(f"{JOB}-0 (", "identity mismatch: job uid")
+            raw = await _Raw.open((job.address(0), job.port))
+            old_identity = identity_of(old_run.config(1))
+            await raw.send(encode(Hello(old_identity, "member", "44" * 16)))
+            first = await raw.receive()
+            answer = await raw.receive() if isinstance(first, Hello) else first
+            await raw.aclose()
+            lines = [
+                (await p.progress_with(f"{JOB}-1 (", "identity mismatch: job uid")).message
+                for p in pods
+            ]
+            assert not any(p.done.is_set() for p in [*pods, member]), "released without pod 1"
+            pods.insert(1, job.start(tg, 1))
+            job.publish(1)
+            await all_done(pods)
+            assert not member.done.is_set()
+            tg.cancel_scope.cancel()
     assert isinstance(answer, Refuse) and "identity mismatch: job uid" in answer.reason, answer
     assert released(pods), [p.error for p in pods]
     assert member.outcome is None
@@ -428,7 +416,8 @@ def test_a_pod_of_another_run_of_the_job_is_never_counted(
     record(progress_line=lines[0])
 
 
-def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) -> None:
+@pytest.mark.asyncio
+async def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) -> None:
     """With a token, a client that knows everything else (job, uid, index, peer count and port
     are in every reply hello) cannot stand in for a missing pod: its member hello is refused
     and the barrier waits for the real pod."""
@@ -436,25 +425,21 @@ def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) -> Non
     job.publish()
     token = {"token": "s3cret"}
 
-    async def main() -> tuple[list[Pod], list[Message | None]]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, 0, **token)]
-            await pods[0].until(lambda e: e.kind in ("progress", "reached"))
-            answers = []
-            for proof in ("", "00" * 32):
-                raw = await _Raw.open((job.address(0), job.port))
-                await raw.send(encode(Hello(identity_of(job.config(1)), "member", "55" * 16)))
-                answers.append(await raw.receive())
-                await raw.send(encode(Proof(proof)))
-                answers.append(await raw.receive())
-                await raw.aclose()
-            await pods[0].progress_with(f"{JOB}-1 (")
-            assert not pods[0].done.is_set()
-            pods.append(job.start(tg, 1, **token))
-            await all_done(pods)
-        return pods, answers
-
-    pods, answers = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, 0, **token)]
+        await pods[0].until(lambda e: e.kind in ("progress", "reached"))
+        answers = []
+        for proof in ("", "00" * 32):
+            raw = await _Raw.open((job.address(0), job.port))
+            await raw.send(encode(Hello(identity_of(job.config(1)), "member", "55" * 16)))
+            answers.append(await raw.receive())
+            await raw.send(encode(Proof(proof)))
+            answers.append(await raw.receive())
+            await raw.aclose()
+        await pods[0].progress_with(f"{JOB}-1 (")
+        assert not pods[0].done.is_set()
+        pods.append(job.start(tg, 1, **token))
+        await all_done(pods)
     assert answers[1] == Refuse("bad token") and answers[3] == Refuse("bad token"), answers
     assert released(pods), [p.error for p in pods]
 

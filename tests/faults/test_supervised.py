@@ -24,7 +24,6 @@ from agent.supervisor import Supervisor
 from tests.faults.conftest import (
     AgentProcess,
     Job,
-    Pod,
     Record,
     agent_argv,
     all_done,
@@ -70,7 +69,8 @@ HANDLERS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 
 
 @pytest.mark.parametrize("handler", list(HANDLERS))
-def test_a_bug_in_a_handler_costs_its_connection_and_the_barrier_passes(
+@pytest.mark.asyncio
+async def test_a_bug_in_a_handler_costs_its_connection_and_the_barrier_passes(
     fault_dns: FaultDNS, monkeypatch: pytest.MonkeyPatch, record: Record, handler: str
 ) -> None:
     """Two agents; the handler raises once. The bug is reported once, escaped, with the
@@ -79,13 +79,9 @@ def test_a_bug_in_a_handler_costs_its_connection_and_the_barrier_passes(
     job = Job(fault_dns, 2)
     job.publish()
 
-    async def main() -> list[Pod]:
-        async with anyio.create_task_group() as tg:
-            pods = [job.start(tg, i) for i in range(2)]
-            await all_done(pods)
-        return pods
-
-    pods = anyio.run(main)
+    async with anyio.create_task_group() as tg:
+        pods = [job.start(tg, i) for i in range(2)]
+        await all_done(pods)
     assert released(pods), [p.error for p in pods]
     bugs = [e for p in pods for e in p.events if e.kind == "bug"]
     assert len(bugs) == 1, [e.message for p in pods for e in p.events]
@@ -98,7 +94,10 @@ def test_a_bug_in_a_handler_costs_its_connection_and_the_barrier_passes(
     record(tries=1)
 
 
-def test_a_bug_in_a_health_request_costs_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.asyncio
+async def test_a_bug_in_a_health_request_costs_its_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The health server's request handler raises once: that client's connection is closed,
     the bug reported with its address, and the next request is answered."""
     monkeypatch.setattr(health, "_answer", _once(health._answer))
@@ -113,23 +112,19 @@ def test_a_bug_in_a_health_request_costs_its_connection(monkeypatch: pytest.Monk
         finally:
             connection.close()
 
-    async def main() -> list[int | str]:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        answers: list[int | str] = []
-        async with anyio.create_task_group() as tg:
-            serve = functools.partial(health.serve_health, supervisor=supervisor)
-            await tg.start(serve, "127.0.0.1", port, lambda: True)
-            for _ in range(2):
-                try:
-                    answers.append(await anyio.to_thread.run_sync(get, port))
-                except (http.client.HTTPException, OSError) as exc:
-                    answers.append(type(exc).__name__)
-            tg.cancel_scope.cancel()
-        return answers
-
-    answers = anyio.run(main)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    answers: list[int | str] = []
+    async with anyio.create_task_group() as tg:
+        serve = functools.partial(health.serve_health, supervisor=supervisor)
+        await tg.start(serve, "127.0.0.1", port, lambda: True)
+        for _ in range(2):
+            try:
+                answers.append(await anyio.to_thread.run_sync(get, port))
+            except (http.client.HTTPException, OSError) as exc:
+                answers.append(type(exc).__name__)
+        tg.cancel_scope.cancel()
     assert isinstance(answers[0], str) and answers[1] == 200, answers  # closed (or reset)
     assert supervisor.bugs == 1
     [bug] = events
@@ -163,7 +158,8 @@ ACCEPT_ERRORS = [
 ]
 
 
-def test_accept_survives_every_error(record: Record) -> None:
+@pytest.mark.asyncio
+async def test_accept_survives_every_error(record: Record) -> None:
     """accept() fails with EMFILE, ENFILE, ENOBUFS, ENOMEM (the system's resources: reported,
     retried after a pause) and EPROTO, ECONNABORTED, EPERM, ENETUNREACH, EINTR (the one
     connection's own); listener.serve goes on, and the connection waiting in the backlog is
@@ -177,24 +173,19 @@ def test_accept_survives_every_error(record: Record) -> None:
             await stream.send(b"served\n")
         served.set()
 
-    async def main() -> bytes:
-        real = listener.listen("127.0.0.1", 0)
-        sock = _Flaky(real.family, real.type, fileno=real.detach())
-        sock.errors = list(ACCEPT_ERRORS)
-        with sock:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(
-                    functools.partial(listener.serve, supervisor=supervisor), sock, handler
-                )
-                client = await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1])
-                async with client:
-                    with anyio.fail_after(10):
-                        await served.wait()
-                        got = await client.receive()
-                tg.cancel_scope.cancel()
-        return got
-
-    assert anyio.run(main) == b"served\n"
+    real = listener.listen("127.0.0.1", 0)
+    sock = _Flaky(real.family, real.type, fileno=real.detach())
+    sock.errors = list(ACCEPT_ERRORS)
+    with sock:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, handler)
+            client = await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1])
+            async with client:
+                with anyio.fail_after(10):
+                    await served.wait()
+                    got = await client.receive()
+            tg.cancel_scope.cancel()
+    assert got == b"served\n"
     failures = [e.message for e in events if e.kind == "failure"]
     assert len(failures) == 5, failures  # EMFILE twice, ENFILE, ENOBUFS, ENOMEM
     assert failures[0] == "accepting a contact connection failed: injected EMFILE; retrying"

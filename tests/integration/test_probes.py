@@ -1,11 +1,11 @@
-"""Outgoing connections on plain sockets (agent.tcp) against real loopback listeners, under
-asyncio and trio: the probe's answers and error texts, and a session's close."""
+"""Outgoing connections on plain sockets (agent.tcp) against real loopback listeners: the probe's
+answers and error texts, and a session's close (under trio too, in tests/integration/test_trio.py).
+"""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 import anyio
 import anyio.abc
@@ -18,8 +18,7 @@ from agent.probes import ProbeResult, connect, probe
 from agent.tcp import TCPStream
 from agent.wire import Identity
 
-pytestmark = pytest.mark.timeout(20)
-backends = pytest.mark.parametrize("backend", ["asyncio", "trio"])
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
 SERVER, CLIENT, NOBODY = "127.31.0.1", "127.31.0.2", "127.31.0.3"
 
@@ -40,8 +39,7 @@ def _me(port: int, index: int = 0) -> Identity:
     return Identity("job", "uid", index, 2, port, f"instance-{index}")
 
 
-@backends
-def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers(backend: str) -> None:
+async def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers() -> None:
     seen: list[str] = []
 
     async def answer(stream: anyio.abc.SocketStream) -> None:
@@ -57,12 +55,11 @@ def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers(backe
         )
         assert result == ProbeResult(released=True, index=1, instance="instance-1")
 
-    anyio.run(_serving, answer, check, backend=backend)
+    await _serving(answer, check)
     assert seen == [CLIENT]
 
 
-@backends
-def test_connection_failures_read_as_users_debug_them(backend: str) -> None:
+async def test_connection_failures_read_as_users_debug_them() -> None:
     async def check(port: int) -> None:
         only_connect = Probe("tcp", port)
         refused = await probe(only_connect, NOBODY, me=_me(port), target=None, token=None)
@@ -75,24 +72,22 @@ def test_connection_failures_read_as_users_debug_them(backend: str) -> None:
             f"connect to port {port}: cannot bind to 192.0.2.1: Cannot assign requested address"
         )
 
-    anyio.run(_serving, _close_at_once, check, backend=backend)
+    await _serving(_close_at_once, check)
 
 
 async def _close_at_once(stream: anyio.abc.SocketStream) -> None:
     await stream.aclose()
 
 
-@backends
-def test_a_hello_unanswered_before_the_peer_closes_fails_the_probe(backend: str) -> None:
+async def test_a_hello_unanswered_before_the_peer_closes_fails_the_probe() -> None:
     async def check(port: int) -> None:
         result = await probe(Probe("tcp"), SERVER, me=_me(port), target=None, token=None)
         assert result.reason == "hello failed: connection closed"
 
-    anyio.run(_serving, _close_at_once, check, backend=backend)
+    await _serving(_close_at_once, check)
 
 
-@backends
-def test_closing_a_session_wakes_its_reader(backend: str) -> None:
+async def test_closing_a_session_wakes_its_reader() -> None:
     """Contacts.close closes a session's channel while its reader waits for the next message."""
 
     async def hold(stream: anyio.abc.SocketStream) -> None:
@@ -115,12 +110,11 @@ def test_closing_a_session_wakes_its_reader(backend: str) -> None:
             await channel.aclose()
         assert failures == ["connection closed"]
 
-    anyio.run(_serving, hold, check, backend=backend)
+    await _serving(hold, check)
 
 
-@backends
-def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
-    backend: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The probe's one deadline moves from the connect's to the reply's once connected."""
     monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0.1)
@@ -136,12 +130,11 @@ def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
         unblock.set()
         assert result.reason == "hello failed: no message before the deadline"
 
-    anyio.run(_serving, silent, check, backend=backend)
+    await _serving(silent, check)
 
 
-@backends
-def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_crash(
-    backend: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """On a loaded node the loop can see the connect done and its deadline passed at once: the
     probe's scope is cancelled already when it moves on to the reply's deadline."""
@@ -156,15 +149,11 @@ def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_crash(
 
     monkeypatch.setattr("agent.probes._open", connected_without_a_checkpoint)
     with theirs:
-        result = anyio.run(
-            partial(probe, Probe("tcp"), SERVER, me=_me(1), target=None, token=None),
-            backend=backend,
-        )
+        result = await probe(Probe("tcp"), SERVER, me=_me(1), target=None, token=None)
     assert result.reason == "hello failed: no message before the deadline"
 
 
-@backends
-def test_a_connect_never_accepted_times_out(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_connect_never_accepted_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """A listener whose backlog is full drops new SYNs, as a host gone silent does."""
     monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0.3)
     with socket.socket() as full:
@@ -178,10 +167,7 @@ def test_a_connect_never_accepted_times_out(backend: str, monkeypatch: pytest.Mo
                     queued.append(socket.create_connection((SERVER, port), timeout=0.5))
                 except TimeoutError:
                     break
-            result = anyio.run(
-                partial(probe, Probe("tcp", port), SERVER, me=_me(port), target=None, token=None),
-                backend=backend,
-            )
+            result = await probe(Probe("tcp", port), SERVER, me=_me(port), target=None, token=None)
         finally:
             for sock in queued:
                 sock.close()

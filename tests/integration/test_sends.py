@@ -1,6 +1,5 @@
-"""The barrier's sends (Sessions.send) over real loopback sessions accepted by agent.listener,
-under asyncio and trio: what each session gets, in what order, and what happens to a session
-whose socket takes nothing."""
+"""The barrier's sends (Sessions.send) over real loopback sessions accepted by agent.listener: what
+each session gets, in what order, and what happens to a session whose socket takes nothing."""
 
 from __future__ import annotations
 
@@ -23,8 +22,7 @@ from agent.supervisor import Supervisor
 from agent.tcp import TCPStream, open_tcp
 from agent.wire import Abort, Ack, Message, Refuse, Release
 
-pytestmark = pytest.mark.timeout(20)
-backends = pytest.mark.parametrize("backend", ["asyncio", "trio"])
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
 SERVER = "127.32.0.1"
 SESSIONS = 3
@@ -81,7 +79,6 @@ async def _until_closed(channel: Channel) -> list[Message]:
             return got
 
 
-@backends
 @pytest.mark.parametrize(
     ("batch", "expected"),
     [
@@ -100,8 +97,8 @@ async def _until_closed(channel: Channel) -> list[Message]:
         ),
     ],
 )
-def test_each_session_gets_its_messages(
-    backend: str, batch: list[tuple[int, Message]], expected: list[list[Message]]
+async def test_each_session_gets_its_messages(
+    batch: list[tuple[int, Message]], expected: list[list[Message]]
 ) -> None:
     received: list[list[Message]] = []
 
@@ -111,7 +108,7 @@ def test_each_session_gets_its_messages(
             await ours.close(conn)
         received.extend([await _until_closed(client) for client in clients])
 
-    ours = anyio.run(_sessions, check, backend=backend)
+    ours = await _sessions(check)
     assert received == expected
     assert ours.counts["messages_sent"] == sum(map(len, expected))
 
@@ -124,8 +121,7 @@ async def _fill(channel: Channel) -> int:
     return written + len(chunk) - len(rest)
 
 
-@backends
-def test_a_message_waits_for_room_in_order(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_message_waits_for_room_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
     """Session 0's socket is full: its two messages wait, in order, while session 1 gets its
     own at once; once the member reads, both follow the bytes ahead of them."""
     monkeypatch.setattr(sessions, "SEND_TIMEOUT", 15.0)  # a loaded machine drains slowly
@@ -140,13 +136,12 @@ def test_a_message_waits_for_room_in_order(backend: str, monkeypatch: pytest.Mon
                 ahead -= len(await clients[0].stream.receive(min(ahead, 65536)))
             got.extend([await clients[0].receive(5), await clients[0].receive(5)])
 
-    anyio.run(_sessions, check, backend=backend)
+    await _sessions(check)
     assert got == [Abort("a"), Refuse("b")]
 
 
-@backends
-def test_a_session_whose_socket_takes_nothing_is_dropped(
-    backend: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_session_whose_socket_takes_nothing_is_dropped(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Its member reads nothing: past SEND_TIMEOUT the session is closed (its reader then
     reports the loss), and the other sessions got their message meanwhile."""
@@ -160,5 +155,5 @@ def test_a_session_whose_socket_takes_nothing_is_dropped(
             ours.channels[0].write_nowait(b"\n")  # closed
         others.extend([await clients[1].receive(5), await clients[2].receive(5)])
 
-    anyio.run(_sessions, check, backend=backend)
+    await _sessions(check)
     assert others == [Release(), Release()]

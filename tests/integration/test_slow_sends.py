@@ -15,7 +15,8 @@ from tests.integration.conftest import Agents
 pytestmark = pytest.mark.timeout(60)
 
 
-def test_wake_ups_do_not_cancel_a_release_being_sent(
+@pytest.mark.asyncio
+async def test_wake_ups_do_not_cancel_a_release_being_sent(
     agents: Agents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No socket takes a message at once, each send takes 0.3 s, and the loop wakes every
@@ -51,13 +52,10 @@ def test_wake_ups_do_not_cancel_a_release_being_sent(
     ]
     outcomes: list[Outcome] = []
 
-    async def everyone() -> None:
-        async def one(i: int) -> None:
-            outcomes.append(await serve_and_wait(configs[i], report=lambda e: None))
+    async def one(i: int) -> None:
+        outcomes.append(await serve_and_wait(configs[i], report=lambda e: None))
 
-        async with anyio.create_task_group() as tg:
-            for i in range(peers):
-                tg.start_soon(one, i)
-
-    anyio.run(everyone)
+    async with anyio.create_task_group() as tg:
+        for i in range(peers):
+            tg.start_soon(one, i)
     assert len(outcomes) == peers
