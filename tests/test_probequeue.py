@@ -51,11 +51,13 @@ def _unexpected(event: Event) -> None:
     raise AssertionError(event.message)
 
 
+def _gave_up(address: str) -> None:
+    raise AssertionError(f"the queue gave up on {address}")
+
+
 def _queue(tg: anyio.abc.TaskGroup, probes: Probes, **options: int) -> ProbeQueue:
     """A queue whose probes must not fail: a bug would end the test."""
-    return ProbeQueue(
-        tg, probes, supervisor=Supervisor(_unexpected), gave_up=_unexpected, **options
-    )
+    return ProbeQueue(tg, probes, supervisor=Supervisor(_unexpected), gave_up=_gave_up, **options)
 
 
 async def test_at_most_workers_probe_at_once_and_every_address_is_probed_in_order() -> None:

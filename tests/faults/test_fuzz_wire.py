@@ -32,8 +32,8 @@ from agent.channel import HandshakeFailed, client_handshake
 from agent.config import PodFacts, Probe, build_config
 from agent.errors import WireError
 from agent.events import Event
-from agent.inputs import Received
-from agent.probes import ProbeResult, connect, probe
+from agent.inputs import ProbeResult, Received
+from agent.probes import connect, probe
 from agent.resolver import Resolution
 from agent.roles import Member
 from agent.runner import Deps, identity_of, serve_and_wait

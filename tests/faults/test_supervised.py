@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from agent import contacts, health, listener
+from agent.channel import server_handshake
 from agent.contacts import Contacts
 from agent.events import Event
 from agent.sessions import Sessions
@@ -54,7 +55,7 @@ def _once(real: Callable[..., Any], when: Callable[..., bool] = lambda *a, **k: 
 
 HANDLERS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
     "incoming contact": lambda mp: mp.setattr(
-        contacts, "server_handshake", _once(contacts.server_handshake)
+        contacts, "server_handshake", _once(server_handshake)
     ),
     "coordinator's session": lambda mp: mp.setattr(
         Sessions, "carry", _once(Sessions.carry, lambda *a, dialled, **_: not dialled)

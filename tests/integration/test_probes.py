@@ -14,7 +14,8 @@ import pytest
 from agent.channel import Channel, server_handshake
 from agent.config import Probe
 from agent.errors import WireError
-from agent.probes import ProbeResult, connect, probe
+from agent.inputs import ProbeResult
+from agent.probes import connect, probe
 from agent.tcp import TCPStream
 from agent.wire import Identity
 

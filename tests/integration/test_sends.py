@@ -15,7 +15,7 @@ from agent.channel import Channel
 from agent.config import PodFacts, build_config
 from agent.errors import WireError
 from agent.events import Event
-from agent.inputs import Input
+from agent.inputs import Input, Resolution
 from agent.runner import identity_of
 from agent.sessions import Sessions
 from agent.supervisor import Supervisor
@@ -33,6 +33,12 @@ def _no_bug(event: Event) -> None:
     raise AssertionError(event.message)
 
 
+async def _never_resolves(name: str) -> Resolution:
+    """Sessions here are carried, never dialled: nothing is ever resolved."""
+    await anyio.sleep_forever()
+    raise AssertionError(f"resolved {name}")
+
+
 async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) -> Sessions:
     """``then(sessions, clients)`` with SESSIONS sessions accepted by agent.listener and held
     as the coordinator holds them (``Sessions.channels``), and the members' ends of them."""
@@ -45,7 +51,7 @@ async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) 
     ours = Sessions(
         config=config,
         me=identity_of(config),
-        resolve=lambda name: anyio.sleep_forever(),
+        resolve=_never_resolves,
         post=post,
         released=lambda: False,
         counts=collections.Counter(),
@@ -130,7 +136,8 @@ async def test_a_message_waits_for_room_in_order(monkeypatch: pytest.MonkeyPatch
     async def check(ours: Sessions, clients: list[Channel]) -> None:
         ahead = await _fill(ours.channels[0])
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ours.send, [(0, Abort("a")), (1, Release()), (0, Refuse("b"))])
+            batch: list[tuple[int, Message]] = [(0, Abort("a")), (1, Release()), (0, Refuse("b"))]
+            tg.start_soon(ours.send, batch)
             assert await clients[1].receive(5) == Release()
             while ahead:
                 ahead -= len(await clients[0].stream.receive(min(ahead, 65536)))
