@@ -83,6 +83,27 @@ async def _listening(pod: Pod) -> None:
     await pod.until(lambda e: e.kind in ("progress", "reached"))
 
 
+async def _answers_a_peer(job: Job, i: int) -> None:
+    me = identity_of(job.config(1 - i))
+    result = await probe(Probe("tcp"), job.address(i), me=me, target=i, token=None)
+    assert result.ok, result.reason
+
+
+class _Tally:
+    """Counts up to ``n``; ``wait`` returns once it has."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.count, self._done = n, 0, anyio.Event()
+
+    def mark(self) -> None:
+        self.count += 1
+        if self.count >= self.n:
+            self._done.set()
+
+    async def wait(self) -> None:
+        await self._done.wait()
+
+
 # --- slow clients ---------------------------------------------------------------------------------
 @pytest.mark.timeout(30)
 @pytest.mark.asyncio
@@ -98,15 +119,20 @@ async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadli
     secured.publish(0)
     me = identity_of(job.config(1))
     closed: dict[str, float] = {}
+    connected, all_closed = _Tally(4), _Tally(4)
 
     async def silent() -> None:
         async with await _connect(job, 0) as s:
+            connected.mark()
             closed["silent"] = (await _until_closed(s))[0]
+            all_closed.mark()
 
     async def half_hello() -> None:
         async with await _connect(job, 0) as s:
             await s.send(_hello(me)[:40])
+            connected.mark()
             closed["half hello"] = (await _until_closed(s))[0]
+            all_closed.mark()
 
     async def drip() -> None:
         async with await _connect(job, 0) as s:
@@ -116,20 +142,24 @@ async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadli
                 async def send_slowly() -> None:
                     for byte in _hello(me)[:-1]:
                         await s.send(bytes([byte]))
-                        await anyio.sleep(0.4)
+                        await anyio.sleep(0.4)  # the drip's pace
 
                 both.start_soon(send_slowly)
+                connected.mark()
                 await _until_closed(s)
                 closed["drip"] = time.monotonic() - started
+                all_closed.mark()
                 both.cancel_scope.cancel()
 
     async def no_proof() -> None:
         async with await _connect(secured, 0) as s:
             started = time.monotonic()
             await s.send(_hello(identity_of(secured.config(1, token="t0ken"))))
+            connected.mark()
             _, got = await _until_closed(s)
             assert b'"t":"hello"' in got  # the reply came, then nothing more was accepted
             closed["hello, no proof"] = time.monotonic() - started
+            all_closed.mark()
 
     async with anyio.create_task_group() as tg:
         pods = [job.start(tg, 0), secured.start(tg, 0, token="t0ken")]
@@ -137,13 +167,12 @@ async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadli
             await _listening(pod)
         for client in (silent, half_hello, drip, no_proof):
             tg.start_soon(client)
-        await anyio.sleep(0.5)  # the slow clients are in
+        await connected.wait()  # the slow clients are in
         started = time.monotonic()
         result = await probe(Probe("tcp"), job.address(0), me=me, target=0, token=None)
         answered = time.monotonic() - started
         assert result.ok, result.reason
-        while len(closed) < 4:
-            await anyio.sleep(0.1)
+        await all_closed.wait()
         assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
         tg.cancel_scope.cancel()
     assert answered < 0.5
@@ -260,7 +289,8 @@ async def test_connections_that_end_badly_cost_nothing_else(
             for _ in range(50):
                 for i in range(2):
                     clients.start_soon(ENDINGS[kind], job, i)
-        await anyio.sleep(0.2)  # let the agents finish with what arrived
+        for i in range(2):  # what arrived before is handled: each still answers a peer
+            await _answers_a_peer(job, i)
         assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
         job.publish(1)
         await all_done(pods)
@@ -497,7 +527,8 @@ async def test_a_member_hello_then_a_reset(
         async with anyio.create_task_group() as clients:
             for _ in range(50):
                 clients.start_soon(_reset_after_member_hello, job, target)
-        await anyio.sleep(0.2)  # let the agents finish with what arrived
+        for i in range(2):  # what arrived before is handled: each still answers a peer
+            await _answers_a_peer(job, i)
         assert not any(p.done.is_set() for p in pods), [p.error for p in pods]
         job.publish(1)
         await all_done(pods)

@@ -156,20 +156,38 @@ def test_the_warning_reaches_the_log_and_the_agent_carries_on(
 
 
 # --- replayed and reflected proofs, at the channel level ------------------------------------------
+class _Outcomes:
+    """Each connection's result (the client's Hello or the exception), in order."""
+
+    def __init__(self) -> None:
+        self.items: list[object] = []
+        self._added = anyio.Event()
+
+    def add(self, item: object) -> None:
+        self.items.append(item)
+        self._added.set()
+        self._added = anyio.Event()
+
+    async def at_least(self, n: int) -> list[object]:
+        """Once the server has handled ``n`` connections (each ends in a result)."""
+        while len(self.items) < n:
+            await self._added.wait()
+        return self.items
+
+
 @asynccontextmanager
-async def _server(token: bytes | None, outcomes: list[object]) -> AsyncIterator[tuple[str, int]]:
-    """server_handshake on a loopback port; each connection's result (the client's Hello or the
-    exception) is appended to ``outcomes``."""
+async def _server(token: bytes | None, outcomes: _Outcomes) -> AsyncIterator[tuple[str, int]]:
+    """server_handshake on a loopback port; each connection's result goes to ``outcomes``."""
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
 
     async def handle(stream: anyio.abc.SocketStream) -> None:
         async with stream:
             try:
-                outcomes.append(
+                outcomes.add(
                     await server_handshake(Channel(stream), me=SERVER, token=token, released=False)
                 )
             except (HandshakeFailed, WireError) as exc:
-                outcomes.append(exc)
+                outcomes.add(exc)
 
     async with listener, anyio.create_task_group() as tg:
         tg.start_soon(listener.serve, handle)
@@ -204,7 +222,7 @@ class _Raw:
 async def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refused() -> None:
     """An eavesdropper records a pod's hello and token proof and replays both on a new
     connection: the server's fresh nonce makes the old proof worthless: refused."""
-    outcomes: list[object] = []
+    outcomes = _Outcomes()
 
     async with _server(TOKEN, outcomes) as where:
         # The genuine session, recorded byte for byte.
@@ -227,10 +245,11 @@ async def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refus
         await replay.send(proof_line)
         answer = await replay.receive()
         await replay.aclose()
-        while len(outcomes) < 2:
-            await anyio.sleep(0.01)
-    assert isinstance(outcomes[0], Hello)  # the genuine one passed
-    assert isinstance(outcomes[1], HandshakeFailed) and "bad token proof" in outcomes[1].reason
+        first, second_outcome = await outcomes.at_least(2)
+    assert isinstance(first, Hello)  # the genuine one passed
+    assert (
+        isinstance(second_outcome, HandshakeFailed) and "bad token proof" in second_outcome.reason
+    )
     assert answer == Refuse("bad token")
 
 
@@ -238,7 +257,7 @@ async def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refus
 async def test_a_server_proof_reflected_back_is_refused() -> None:
     """A client without the token cannot turn the server's own proof into a client proof: not
     by sending it straight back, nor by getting a second connection to sign its first nonce."""
-    outcomes: list[object] = []
+    outcomes = _Outcomes()
 
     async with _server(TOKEN, outcomes) as where:
         # 1. straight back, claiming the server's own identity
@@ -262,10 +281,9 @@ async def test_a_server_proof_reflected_back_is_refused() -> None:
         assert await first.receive() == Refuse("bad token")
         await first.aclose()
         await second.aclose()
-        while len(outcomes) < 3:
-            await anyio.sleep(0.01)
-    refused = [o for o in outcomes if isinstance(o, HandshakeFailed)]
-    assert len(refused) == 2 and not any(isinstance(o, Hello) for o in outcomes), outcomes
+        results = await outcomes.at_least(3)
+    refused = [o for o in results if isinstance(o, HandshakeFailed)]
+    assert len(refused) == 2 and not any(isinstance(o, Hello) for o in results), results
 
 
 @pytest.mark.asyncio
@@ -274,7 +292,7 @@ async def test_a_recorded_server_reply_replayed_to_a_client_is_refused() -> None
     client: the proof covers the old client nonce, so the client refuses it."""
     recorded: list[bytes] = []
 
-    outcomes: list[object] = []
+    outcomes = _Outcomes()
     async with _server(TOKEN, outcomes) as where:
         raw = await _Raw.open(where)
         await raw.send(encode(Hello(CLIENT, "probe", "33" * 16)))
@@ -332,7 +350,7 @@ async def test_a_hello_with_odd_strings_is_refused_without_harm(
 ) -> None:
     """JSON can carry strings that are not valid Unicode (lone surrogates) or hold NUL: such a
     hello, followed by a proof made of them, costs only its own connection."""
-    outcomes: list[object] = []
+    outcomes = _Outcomes()
 
     # raises if the server's task failed with anything but its own errors
     async with _server(token, outcomes) as where:
@@ -342,9 +360,8 @@ async def test_a_hello_with_odd_strings_is_refused_without_harm(
         await raw.send(b'{"v":1,"t":"proof","proof":"\\ud800"}\n')
         await raw.receive()
         await raw.aclose()
-        while not outcomes:
-            await anyio.sleep(0.01)
-    assert len(outcomes) == 1
+        await outcomes.at_least(1)
+    assert len(outcomes.items) == 1
 
 
 @pytest.mark.parametrize(
