@@ -6,8 +6,20 @@ From Python: ``agent.wait(**options)`` (blocking) or ``await agent.barrier(**opt
 
 from __future__ import annotations
 
-__version__ = "0.1.0"  # before the import below: modules it imports may read it
+from typing import TYPE_CHECKING, Any
 
-from agent.api import Peer, Result, barrier, wait
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from agent.api import Peer, Result, barrier, wait
 
 __all__ = ["Peer", "Result", "__version__", "barrier", "wait"]
+
+
+def __getattr__(name: str) -> Any:
+    # The API on first use, not with the package: the CLI (every pod's start) never needs it.
+    if name in ("Peer", "Result", "barrier", "wait"):
+        from agent import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'agent' has no attribute {name!r}")
