@@ -2,8 +2,9 @@
 
 Every module imported costs each pod's start CPU, which a CPU limit turns into wall time (under
 `limits.cpu: 100m`, 1 ms of CPU is 10 ms of waiting). The lint, health (h11), doctor and YAML
-code serve other commands, the Python API other programs; dnspython's message parser serves unusual DNS answers only. A new
-module-level import that pulls one of them into `wait` fails here. What was imported is
+code serve other commands, the Python API other programs; dnspython's message parser serves
+unusual DNS answers only. A new module-level import that pulls one of them into `wait` fails
+here. What was imported is
 ``sys.modules`` once `main()` returns; the chain that imported a module comes from
 ``-X importtime`` (which does not see ``importlib.import_module``, hence not the list itself).
 """
