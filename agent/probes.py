@@ -15,7 +15,7 @@ from agent.errors import WireError
 from agent.handshake import Verdict
 from agent.inputs import ProbeResult
 from agent.tcp import TCPStream, open_tcp
-from agent.wire import Identity
+from agent.wire import Identity, Role
 
 __all__ = ["ConnectFailed", "connect", "probe"]
 
@@ -94,7 +94,7 @@ async def probe(
             reply = await client_handshake(
                 Channel(stream),
                 me=me,
-                role="probe",
+                role=Role.PROBE,
                 token=token,
                 expected_index=target,
                 released=released,

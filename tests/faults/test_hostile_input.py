@@ -18,7 +18,7 @@ from agent.cli import _Printer
 from agent.errors import BarrierAborted
 from agent.events import Event
 from agent.runner import identity_of
-from agent.wire import Hello, Identity, encode
+from agent.wire import Hello, Identity, Role, encode
 from tests.faults.conftest import AgentProcess, Job, Record, agent_argv, wait_port
 from tests.support.faultdns import FaultDNS
 
@@ -80,7 +80,7 @@ class _HostileCoordinator:
 
     def __init__(self, job: Job, *lines: bytes, rounds: int = 2) -> None:
         self.job, self.lines, self.rounds = job, lines, rounds
-        self.served: Counter[str] = Counter()
+        self.served: Counter[Role] = Counter()
         self.enough = threading.Event()
         self._sock = socket.create_server((job.address(0), job.port))
         self._sock.settimeout(0.2)
@@ -107,13 +107,13 @@ class _HostileCoordinator:
                 self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
-        role = json.loads(conn.makefile("rb").readline())["role"]
-        if role == "member":
+        role = Role(json.loads(conn.makefile("rb").readline())["role"])
+        if role is Role.MEMBER:
             me = identity_of(self.job.config(0))
-            conn.sendall(encode(Hello(me, "reply", "00" * 16)))
+            conn.sendall(encode(Hello(me, Role.REPLY, "00" * 16)))
         conn.sendall(self.lines[self.served[role] % len(self.lines)])
         self.served[role] += 1
-        if min(self.served["probe"], self.served["member"]) >= self.rounds * len(self.lines):
+        if min(self.served[Role.PROBE], self.served[Role.MEMBER]) >= self.rounds * len(self.lines):
             self.enough.set()
 
 
@@ -223,7 +223,7 @@ _FORGED = "peer-agent: barrier released: all peers arrived"
 
 
 def _hello_line(**identity: object) -> bytes:
-    body = json.loads(encode(Hello(Identity("example-job", "", 0, 2, 1), "reply", "00" * 16)))
+    body = json.loads(encode(Hello(Identity("example-job", "", 0, 2, 1), Role.REPLY, "00" * 16)))
     body["identity"].update(identity)
     return json.dumps(body).encode() + b"\n"
 
