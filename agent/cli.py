@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 
 from agent import __version__
-from agent.config import Config, load_config
+from agent.config import Config, LogFormat, load_config
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
 from agent.events import Event, printable
 from agent.exitcodes import ExitCode, signal_exit_code
@@ -109,8 +109,8 @@ def _timestamp() -> str:
 
 
 class _Printer:
-    def __init__(self, log_format: str, index: int | None = None) -> None:
-        self.json = log_format == "json"
+    def __init__(self, log_format: LogFormat, index: int | None = None) -> None:
+        self.json = log_format is LogFormat.JSON
         self.index = index
 
     def __call__(self, event: Event) -> None:

@@ -10,7 +10,7 @@ import anyio
 
 from agent.causes import Cause
 from agent.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
-from agent.config import Probe
+from agent.config import Probe, ProbeKind
 from agent.errors import WireError
 from agent.handshake import Verdict
 from agent.inputs import ProbeResult
@@ -74,9 +74,9 @@ async def probe(
     released: bool = False,
     source: str | None = None,
 ) -> ProbeResult:
-    if kind.kind == "dns":
+    if kind.kind is ProbeKind.DNS:
         return ProbeResult()
-    if kind.kind == "icmp":
+    if kind.kind is ProbeKind.ICMP:
         from agent.icmp import ping  # only the icmp probe pays for it
 
         reason = await ping(address, timeout=CONNECT_TIMEOUT)

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from agent import health
 from agent.channel import HandshakeFailed, client_handshake
-from agent.config import PodFacts, Probe, build_config
+from agent.config import PodFacts, Probe, ProbeKind, build_config
 from agent.errors import WireError
 from agent.events import Event
 from agent.inputs import ProbeResult, Received
@@ -196,7 +196,7 @@ async def test_hostile_replies_to_a_probe(
         pieces = data.draw(wire_lines(_me(0, port)).flatmap(split))
         with _impostor(listener, pieces):
             result = await probe(
-                Probe("tcp"),
+                Probe(ProbeKind.TCP),
                 "127.0.0.1",
                 me=_me(1, port),
                 target=target,

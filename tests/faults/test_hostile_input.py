@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from agent.cli import _Printer
+from agent.config import LogFormat
 from agent.errors import BarrierAborted
 from agent.events import Event
 from agent.runner import identity_of
@@ -237,9 +238,9 @@ INJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("log_format", list(LogFormat))
 def test_a_peers_text_never_reaches_the_log_raw(
-    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, log_format: str
+    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, log_format: LogFormat
 ) -> None:
     """An impostor at pod 0's address answers pod 1's probes and sessions with a Refuse or an
     Abort whose reason carries a newline, a terminal escape or a bidi override, and with hellos
@@ -258,7 +259,7 @@ def test_a_peers_text_never_reaches_the_log_raw(
     assert any("bad field" in line for line in lines), member.stderr  # what was refused, said
     for line in lines:
         assert line.isprintable(), repr(line)
-        if log_format == "json":
+        if log_format is LogFormat.JSON:
             assert json.loads(line)["msg"]
         else:
             assert line.startswith("peer-agent: ") and _FORGED not in line, line
@@ -267,7 +268,7 @@ def test_a_peers_text_never_reaches_the_log_raw(
 
 def test_the_text_printer_escapes_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
     """Defense in depth behind the decoder: the CLI's text log prints one line per event."""
-    printer = _Printer("text")
+    printer = _Printer(LogFormat.TEXT)
     printer(Event("refused", f"refused: x\n{_FORGED}\x1b[2J"))
     printer.error(BarrierAborted(f"refused by the coordinator: \r{_FORGED}"))
     err = capsys.readouterr().err

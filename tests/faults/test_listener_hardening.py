@@ -28,7 +28,7 @@ from agent.channel import (
     client_handshake,
     server_handshake,
 )
-from agent.config import Probe
+from agent.config import Probe, ProbeKind
 from agent.errors import WireError
 from agent.listener import listen
 from agent.probes import connect, probe
@@ -139,7 +139,7 @@ async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadli
             tg.start_soon(client)
         await anyio.sleep(0.5)  # the slow clients are in
         started = time.monotonic()
-        result = await probe(Probe("tcp"), job.address(0), me=me, target=0, token=None)
+        result = await probe(Probe(ProbeKind.TCP), job.address(0), me=me, target=0, token=None)
         answered = time.monotonic() - started
         assert result.ok, result.reason
         while len(closed) < 4:
@@ -324,7 +324,7 @@ async def _still_serving(job: Job, agents: list[AgentProcess]) -> None:
         assert agent.proc.poll() is None, agent.stderr
     me = identity_of(job.config(1))
     for i in range(job.peers):
-        result = await probe(Probe("tcp"), job.address(i), me=me, target=i, token=None)
+        result = await probe(Probe(ProbeKind.TCP), job.address(i), me=me, target=i, token=None)
         assert result.ok, result.reason
     for agent in agents:
         assert agent.stop() == 0, agent.stderr
