@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import PurePath
 
 from agent.errors import ConfigError
-from agent.options import OPTIONS
+from agent.options import OPTIONS, Command
 from agent.podfiles import PodFacts, ResolvConf, find_fqdn_entry, parse_resolv_conf
 from agent.problems import Problems
 from agent.topology import Topology
@@ -27,6 +27,7 @@ from agent.topology_inputs import is_number
 
 __all__ = [
     "BarrierMode",
+    "Command",
     "Config",
     "HostfileFormat",
     "LogFormat",
@@ -104,7 +105,7 @@ class Outputs:
 
 @dataclass(frozen=True, kw_only=True)
 class Config:
-    command: str
+    command: Command
     topology: Topology
     hostname: str
     probe: Probe = Probe(ProbeKind.TCP)
@@ -218,8 +219,9 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Config:
+def build_config(command: str | Command, values: Mapping[str, str], facts: PodFacts) -> Config:
     """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
+    command = Command(command)
     p = Problems()
     opt = _BY_DEST
 
@@ -234,7 +236,7 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
     probe = p.parse(opt["probe"], get("probe") or ProbeKind.TCP, parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
     health = p.parse(opt["health_port"], get("health_port") or str(DEFAULT_HEALTH_PORT), parse_port)
-    if command == "sidecar" and health is not None and health == port:
+    if command is Command.SIDECAR and health is not None and health == port:
         p.add(opt["health_port"], f"must differ from --port ({port})")
     listen = get("listen")
     if listen is not None:
@@ -359,7 +361,7 @@ def _token(
     return token, warnings
 
 
-def load_config(command: str, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
+def load_config(command: str | Command, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
     """Merge flags over the variables in ``facts`` and validate everything at once."""
     values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
     values.update({dest: text for dest, text in flags.items() if text is not None})
