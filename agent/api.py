@@ -72,13 +72,13 @@ async def barrier(**options: str | int | float | None) -> Result:
     BarrierTimeout or BarrierAborted.
     """
     # Imported here: ``import agent`` stays cheap for a program that only names the types.
-    from agent.config import load_config
+    from agent.config import Command, load_config
     from agent.outputs import write_outputs
     from agent.podfacts import read_pod_facts
     from agent.runner import serve_and_wait
 
     flags = {dest: _text(dest, value) for dest, value in options.items()}
-    config = load_config("wait", flags, read_pod_facts(flags))
+    config = load_config(Command.WAIT, flags, read_pod_facts(flags))
     for warning in config.warnings:
         _log(Event("warning", f"warning: {warning}"))
     try:

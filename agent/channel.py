@@ -17,7 +17,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from agent.errors import WireError
 from agent.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
 from agent.tcp import TCPStream
-from agent.wire import MAX_MESSAGE, Hello, Identity, Message, Proof, Refuse, decode, encode
+from agent.wire import MAX_MESSAGE, Hello, Identity, Message, Proof, Refuse, Role, decode, encode
 
 __all__ = [
     "HANDSHAKE_TIMEOUT",
@@ -145,7 +145,7 @@ async def client_handshake(
     channel: Channel,
     *,
     me: Identity,
-    role: str,
+    role: Role,
     token: bytes | None,
     expected_index: int | None,
     released: bool = False,
@@ -158,7 +158,7 @@ async def client_handshake(
     reply = await channel.receive(timeout)
     if isinstance(reply, Refuse):
         raise HandshakeFailed(f"refused: {reply.reason}", Verdict.REFUSED)
-    if not isinstance(reply, Hello) or reply.role != "reply":
+    if not isinstance(reply, Hello) or reply.role is not Role.REPLY:
         raise HandshakeFailed("not a peer-agent reply")
     if problem := reply_problem(reply, token=token, my_nonce=nonce):
         raise HandshakeFailed(problem, Verdict.WRONG_TOKEN)
@@ -180,13 +180,13 @@ async def server_handshake(
 ) -> Hello:
     """Answer a hello; with a token, demand the client's proof. Returns the client's hello."""
     hello = await channel.receive(HANDSHAKE_TIMEOUT)
-    if not isinstance(hello, Hello) or hello.role == "reply":
+    if not isinstance(hello, Hello) or hello.role is Role.REPLY:
         raise WireError("expected a hello")
     nonce = _new_nonce()
     proof = ""
     if token is not None:
         proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
-    await send_message(channel, Hello(me, "reply", nonce, released, proof))
+    await send_message(channel, Hello(me, Role.REPLY, nonce, released, proof))
     if token is not None:
         answer = await channel.receive(HANDSHAKE_TIMEOUT)
         if not isinstance(answer, Proof) or not proof_ok(

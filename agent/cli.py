@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 
 from agent import __version__
-from agent.config import Config, load_config
+from agent.config import Command, Config, LogFormat, load_config
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
 from agent.events import Event, printable
 from agent.exitcodes import ExitCode, signal_exit_code
@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _T = TypeVar("_T")
+# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
 COMMANDS = {
-    "wait": "wait for the barrier, write the output files, exit 0 (init container)",
-    "run": "wait for the barrier, then exec CMD with the peer environment (entrypoint); "
-    "--exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
-    "sidecar": "wait for the barrier, then stay up serving /readyz and late joiners",
-    "doctor": "one diagnostic pass over every peer; never waits",
+    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
+    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
+    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
+    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
+    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
     "lint": "check Job and Service YAML for wiring mistakes",
     "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
 }
@@ -109,8 +110,8 @@ def _timestamp() -> str:
 
 
 class _Printer:
-    def __init__(self, log_format: str, index: int | None = None) -> None:
-        self.json = log_format == "json"
+    def __init__(self, log_format: LogFormat, index: int | None = None) -> None:
+        self.json = log_format is LogFormat.JSON
         self.index = index
 
     def __call__(self, event: Event) -> None:
@@ -314,7 +315,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     thaw = _freeze_survivors()
     supervisor = Supervisor(printer)
     try:
-        if args.command == "doctor":
+        if config.command is Command.DOCTOR:
             from agent.doctor import diagnose  # only its command pays for its imports
 
             report, signum = _run_async(lambda: diagnose(config))
@@ -323,9 +324,9 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             assert report is not None
             print(_doctor_table(report), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
-        if args.command == "run" and config.exit_barrier:
+        if config.command is Command.RUN and config.exit_barrier:
             return _run_and_leave_together(config, command_argv, printer, supervisor)
-        if args.command == "sidecar":
+        if config.command is Command.SIDECAR:
             _, signum = _run_async(lambda: _sidecar(config, printer, thaw, supervisor))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
             return ExitCode.OK if signum == signal.SIGTERM else signal_exit_code(signum or 0)
@@ -352,7 +353,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
                     {"handler_bugs": supervisor.bugs},
                 )
             )
-    if args.command == "run":
+    if config.command is Command.RUN:
         env = _workload_environment(config)
         sys.stderr.flush()
         try:
@@ -371,13 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv, command_argv = argv[:cut], argv[cut + 1 :]
     # The command comes first (the top level has only --help and --version).
     args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
-    if args.command == "run" and not command_argv:
+    if args.command == Command.RUN and not command_argv:
         print(
             "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",
             file=sys.stderr,
         )
         return ExitCode.USAGE
-    if args.command != "run" and command_argv:
+    if args.command != Command.RUN and command_argv:
         print(f"peer-agent: {args.command} takes no command after --", file=sys.stderr)
         return ExitCode.USAGE
     try:

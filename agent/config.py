@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import PurePath
 
 from agent.errors import ConfigError
-from agent.options import OPTIONS
+from agent.options import OPTIONS, Command
 from agent.podfiles import PodFacts, ResolvConf, find_fqdn_entry, parse_resolv_conf
 from agent.problems import Problems
 from agent.topology import Topology
@@ -26,11 +26,15 @@ from agent.topology_derive import derive_topology
 from agent.topology_inputs import is_number
 
 __all__ = [
+    "BarrierMode",
+    "Command",
     "Config",
     "HostfileFormat",
+    "LogFormat",
     "Outputs",
     "PodFacts",
     "Probe",
+    "ProbeKind",
     "TrustSource",
     "build_config",
     "load_config",
@@ -53,15 +57,33 @@ class TrustSource(StrEnum):
     ANY = "any"
 
 
+class ProbeKind(StrEnum):
+    TCP = "tcp"
+    ICMP = "icmp"
+    DNS = "dns"
+
+
 @dataclass(frozen=True)
 class Probe:
     """How a peer counts as reached: ``tcp`` (agent hello), ``tcp:PORT`` (connect), icmp, dns."""
 
-    kind: str
+    kind: ProbeKind
     port: int | None = None
 
     def __str__(self) -> str:
-        return f"tcp:{self.port}" if self.port is not None else self.kind
+        return f"tcp:{self.port}" if self.port is not None else self.kind.value
+
+
+class BarrierMode(StrEnum):
+    """``all``: every pod waits for every other; ``none``: each only reaches the others."""
+
+    ALL = "all"
+    NONE = "none"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class HostfileFormat(StrEnum):
@@ -83,13 +105,13 @@ class Outputs:
 
 @dataclass(frozen=True, kw_only=True)
 class Config:
-    command: str
+    command: Command
     topology: Topology
     hostname: str
-    probe: Probe = Probe("tcp")
+    probe: Probe = Probe(ProbeKind.TCP)
     port: int = DEFAULT_PORT
     listen: str | None = None
-    barrier: str = "all"
+    barrier: BarrierMode = BarrierMode.ALL
     timeout: float | None = DEFAULT_TIMEOUT
     job_uid: str = ""
     token: bytes | None = field(default=None, repr=False)
@@ -99,7 +121,7 @@ class Config:
     #: run: stay the workload's parent and hold a second barrier when it ends
     exit_barrier: bool = False
     exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT
-    log_format: str = "text"
+    log_format: LogFormat = LogFormat.TEXT
     dns_servers: tuple[tuple[str, int], ...] = ()
     resolv: ResolvConf = field(default_factory=ResolvConf)
     #: not errors, but worth a line in the log (e.g. a token file other users can read)
@@ -168,12 +190,27 @@ def parse_switch(text: str) -> bool:
 
 
 def parse_probe(text: str) -> Probe:
-    kind, _, port = text.strip().partition(":")
-    if kind == "tcp" and port:
-        return Probe("tcp", parse_port(port))
-    if kind in ("tcp", "icmp", "dns") and not port:
+    name, _, port = text.strip().partition(":")
+    kind = next((k for k in ProbeKind if k.value == name), None)
+    if kind is ProbeKind.TCP and port:
+        return Probe(kind, parse_port(port))
+    if kind is not None and not port:
         return Probe(kind)
     raise ValueError(f"unknown probe {text!r} (use tcp, tcp:PORT, icmp or dns)")
+
+
+def _barrier_mode(text: str) -> BarrierMode:
+    try:
+        return BarrierMode(text)
+    except ValueError:
+        raise ValueError(f"unknown barrier {text!r} (use all or none)") from None
+
+
+def _log_format(text: str) -> LogFormat:
+    try:
+        return LogFormat(text)
+    except ValueError:
+        raise ValueError(f"unknown log format {text!r} (use text or json)") from None
 
 
 def _positive_int(text: str) -> int:
@@ -182,8 +219,9 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Config:
+def build_config(command: str | Command, values: Mapping[str, str], facts: PodFacts) -> Config:
     """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
+    command = Command(command)
     p = Problems()
     opt = _BY_DEST
 
@@ -195,28 +233,24 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
     entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
     topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
 
-    probe = p.parse(opt["probe"], get("probe") or "tcp", parse_probe)
+    probe = p.parse(opt["probe"], get("probe") or ProbeKind.TCP, parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
     health = p.parse(opt["health_port"], get("health_port") or str(DEFAULT_HEALTH_PORT), parse_port)
-    if command == "sidecar" and health is not None and health == port:
+    if command is Command.SIDECAR and health is not None and health == port:
         p.add(opt["health_port"], f"must differ from --port ({port})")
     listen = get("listen")
     if listen is not None:
         p.parse(opt["listen"], listen, ipaddress.ip_address)
-    barrier = get("barrier") or "all"
-    if barrier not in ("all", "none"):
-        p.add(opt["barrier"], f"unknown barrier {barrier!r} (use all or none)")
+    barrier = p.parse(opt["barrier"], get("barrier") or BarrierMode.ALL, _barrier_mode)
     if topology is not None and topology.index is None:
         # A launcher waiting for workers that are not agents: it reaches them, no more.
         barrier = _one_sided(p, topology, probe, get("barrier"))
     timeout = p.parse(opt["timeout"], get("timeout") or "10m", parse_duration)
     exit_barrier = p.parse(opt["exit_barrier"], get("exit_barrier") or "false", parse_switch)
     exit_timeout = p.parse(opt["exit_timeout"], get("exit_timeout") or "5m", parse_duration)
-    if exit_barrier and barrier == "none":
+    if exit_barrier and barrier is BarrierMode.NONE:
         p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
-    log_format = get("log_format") or "text"
-    if log_format not in ("text", "json"):
-        p.add(opt["log_format"], f"unknown log format {log_format!r} (use text or json)")
+    log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
     dns_servers: tuple[tuple[str, int], ...] = ()
     if (server := get("dns_server")) is not None:
         parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
@@ -243,6 +277,7 @@ def build_config(command: str, values: Mapping[str, str], facts: PodFacts) -> Co
         raise ConfigError(p.items)
     assert topology is not None and probe is not None and port is not None
     assert health is not None and hostfile_format is not None
+    assert barrier is not None and log_format is not None
     return Config(
         command=command,
         topology=topology,
@@ -280,18 +315,20 @@ def _hostfile_format(text: str) -> HostfileFormat:
         raise ValueError(f"unknown format {text!r} (use openmpi, mpich or plain)") from None
 
 
-def _one_sided(p: Problems, topology: Topology, probe: Probe | None, barrier: str | None) -> str:
+def _one_sided(
+    p: Problems, topology: Topology, probe: Probe | None, barrier: str | None
+) -> BarrierMode:
     """This pod is not among the peers: no hello (it has no index) and no barrier of its own."""
     where = f"this pod ({topology.kind}) is not one of the {topology.peers} peers"
-    if probe is not None and probe.kind == "tcp" and probe.port is None:
+    if probe is not None and probe.kind is ProbeKind.TCP and probe.port is None:
         p.add(
             _BY_DEST["probe"],
             f"{where}, so it cannot say hello on the agent's port: use tcp:PORT (tcp:22 for "
             "sshd), icmp or dns",
         )
-    if barrier == "all":
+    if barrier == BarrierMode.ALL:
         p.add(_BY_DEST["barrier"], f"{where}; a barrier needs every waiting pod listed: use none")
-    return "none"
+    return BarrierMode.NONE
 
 
 def _token(
@@ -324,7 +361,7 @@ def _token(
     return token, warnings
 
 
-def load_config(command: str, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
+def load_config(command: str | Command, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
     """Merge flags over the variables in ``facts`` and validate everything at once."""
     values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
     values.update({dest: text for dest, text in flags.items() if text is not None})

@@ -32,7 +32,7 @@ from agent.inputs import (
 from agent.limits import MAX_HANDSHAKING
 from agent.probes import probe
 from agent.sessions import Sessions
-from agent.wire import Identity
+from agent.wire import Identity, Role
 
 __all__ = ["Contacts"]
 
@@ -152,7 +152,7 @@ class Contacts:
             # The queue is unbounded: posting needs no turn of the loop of its own (one
             # answered probe is a dozen turns; N agents answer N-1 probes each).
             self.post.send_nowait(Contacted(hello, address))
-            if hello.role == "member":
+            if hello.role is Role.MEMBER:
                 # Numbered when accepted, not now: a member's connection that timed out at its
                 # end may finish its handshake here after the one the member retried with, and
                 # must not pass for the newer session (Coordinator.joined keeps the newer).

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 
 from agent.causes import Cause
-from agent.config import Config, TrustSource
+from agent.config import BarrierMode, Config, ProbeKind, TrustSource
 from agent.effects import (
     NO_CONN,
     Aborted,
@@ -93,7 +93,7 @@ class Agent:
         # Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
         # resolve each name. A pod that is not one of the peers (a launcher's one-sided wait)
         # has no name of its own to check and no side in a barrier (config forces `none`).
-        bulk = config.probe.kind == "tcp" and config.probe.port is None
+        bulk = config.probe.kind is ProbeKind.TCP and config.probe.port is None
         bulk = bulk and t.index is not None and t.service_fqdn is not None
         self.reach = Reach(
             t.peers,
@@ -104,7 +104,7 @@ class Agent:
         )
         self.sweep = Sweep(now=now, rand=rand) if bulk else None
         self.side: Coordinator | Member | None = None
-        if config.barrier == "all" and t.index is not None:
+        if config.barrier is BarrierMode.ALL and t.index is not None:
             self.side = Coordinator(me) if t.index == 0 else Member(now=now, rand=rand)
         self.addresses: dict[int, tuple[str, ...]] = {}
         self.deadline = now + config.timeout if config.timeout else math.inf
@@ -169,7 +169,7 @@ class Agent:
         return out
 
     def _attempt(self, index: int) -> Attempt:
-        own = index == self.me.index and self.config.probe.kind == "tcp"
+        own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
         return Attempt(index, self.me.instance if own and not self.config.probe.port else "")
 
     def next_wakeup(self) -> float:

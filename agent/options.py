@@ -7,8 +7,19 @@ variable cannot drift apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-__all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "SWITCHES", "Option"]
+__all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "SWITCHES", "Command", "Option"]
+
+
+class Command(StrEnum):
+    """The commands that take these options and build a :class:`~agent.config.Config` (``lint``
+    and ``barrier`` take their own arguments)."""
+
+    WAIT = "wait"
+    RUN = "run"
+    SIDECAR = "sidecar"
+    DOCTOR = "doctor"
 
 
 @dataclass(frozen=True)
@@ -17,7 +28,7 @@ class Option:
     flag: str
     env: str
     help: str
-    commands: frozenset[str] = frozenset({"wait", "run", "sidecar", "doctor"})
+    commands: frozenset[Command] = frozenset(Command)
 
     @property
     def names(self) -> str:
@@ -25,7 +36,7 @@ class Option:
         return f"{self.flag} / {self.env}"
 
 
-_WAITING = frozenset({"wait", "run", "sidecar"})
+_WAITING = frozenset({Command.WAIT, Command.RUN, Command.SIDECAR})
 
 OPTIONS: tuple[Option, ...] = (
     Option(
@@ -88,21 +99,21 @@ OPTIONS: tuple[Option, ...] = (
         "--exit-barrier",
         "PEER_AGENT_EXIT_BARRIER",
         "stay the workload's parent; leave when every pod's workload has ended",
-        frozenset({"run"}),
+        frozenset({Command.RUN}),
     ),
     Option(
         "exit_timeout",
         "--exit-timeout",
         "PEER_AGENT_EXIT_TIMEOUT",
         "how long the exit barrier waits (default 5m; 0 = no limit)",
-        frozenset({"run"}),
+        frozenset({Command.RUN}),
     ),
     Option(
         "health_port",
         "--health-port",
         "PEER_AGENT_HEALTH_PORT",
         "sidecar /readyz and /livez port (default 29301)",
-        frozenset({"sidecar"}),
+        frozenset({Command.SIDECAR}),
     ),
     Option("log_format", "--log-format", "PEER_AGENT_LOG_FORMAT", "text (default) or json"),
     Option(

@@ -10,12 +10,12 @@ import anyio
 
 from agent.causes import Cause
 from agent.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
-from agent.config import Probe
+from agent.config import Probe, ProbeKind
 from agent.errors import WireError
 from agent.handshake import Verdict
 from agent.inputs import ProbeResult
 from agent.tcp import TCPStream, open_tcp
-from agent.wire import Identity
+from agent.wire import Identity, Role
 
 __all__ = ["ConnectFailed", "connect", "probe"]
 
@@ -74,9 +74,9 @@ async def probe(
     released: bool = False,
     source: str | None = None,
 ) -> ProbeResult:
-    if kind.kind == "dns":
+    if kind.kind is ProbeKind.DNS:
         return ProbeResult()
-    if kind.kind == "icmp":
+    if kind.kind is ProbeKind.ICMP:
         from agent.icmp import ping  # only the icmp probe pays for it
 
         reason = await ping(address, timeout=CONNECT_TIMEOUT)
@@ -94,7 +94,7 @@ async def probe(
             reply = await client_handshake(
                 Channel(stream),
                 me=me,
-                role="probe",
+                role=Role.PROBE,
                 token=token,
                 expected_index=target,
                 released=released,

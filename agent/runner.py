@@ -24,7 +24,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent import listener
 from agent.causes import Cause
-from agent.config import Config
+from agent.config import Config, ProbeKind
 from agent.contacts import Contacts
 from agent.core import Agent
 from agent.effects import (
@@ -87,7 +87,7 @@ def identity_of(config: Config) -> Identity:
 
 
 def _check_probe(config: Config) -> None:
-    if config.probe.kind == "icmp":
+    if config.probe.kind is ProbeKind.ICMP:
         from agent.icmp import open_icmp_socket  # only the icmp probe pays for it
 
         sock, _ = open_icmp_socket()

@@ -21,7 +21,7 @@ from agent.effects import NO_CONN
 from agent.errors import WireError
 from agent.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.probes import ConnectFailed, connect
-from agent.wire import Hello, Identity, Message, encode
+from agent.wire import Hello, Identity, Message, Role, encode
 
 __all__ = ["SEND_TIMEOUT", "Sessions"]
 
@@ -74,7 +74,7 @@ class Sessions:
                 hello = await client_handshake(
                     channel,
                     me=self.me,
-                    role="member",
+                    role=Role.MEMBER,
                     token=self.config.token,
                     expected_index=0,
                     released=self.released(),

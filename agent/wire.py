@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
 from agent.errors import WireError
@@ -26,6 +27,7 @@ __all__ = [
     "Proof",
     "Refuse",
     "Release",
+    "Role",
     "decode",
     "encode",
 ]
@@ -47,12 +49,21 @@ class Identity:
     instance: str = ""
 
 
+class Role(StrEnum):
+    """What a hello opens: a ``probe`` of a peer, a ``member``'s session with the coordinator,
+    or the server's ``reply`` to either."""
+
+    PROBE = "probe"
+    MEMBER = "member"
+    REPLY = "reply"
+
+
 @dataclass(frozen=True)
 class Hello:
-    """Opens every connection in both directions. ``role``: probe, member, or reply."""
+    """Opens every connection in both directions."""
 
     identity: Identity
-    role: str
+    role: Role
     nonce: str
     released: bool = False
     proof: str = ""
@@ -112,7 +123,8 @@ _TYPES: dict[str, type[Message]] = {
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 #: the keys each message may have (``fields()`` for every decode cost a tenth of it)
 _KEYS = {cls: frozenset({"v", "t", *(f.name for f in fields(cls))}) for cls in _TYPES.values()}
-_ROLES = ("probe", "member", "reply")
+#: text → member by a dict lookup: ``Role(text)`` costs 15 times as much, and raises
+_ROLES = {role.value: role for role in Role}
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"))
@@ -198,9 +210,9 @@ def decode(line: bytes) -> Message:
     if not _KEYS[cls].issuperset(body):
         raise WireError(f"unexpected fields in {body['t']!r}")
     if cls is Hello:
-        role = _text(body, "role", 8)
+        role = _ROLES.get(_text(body, "role", 8))
         released = body.get("released", False)
-        if role not in _ROLES or not isinstance(released, bool):
+        if role is None or not isinstance(released, bool):
             raise WireError("bad hello")
         return Hello(
             identity=_identity(body.get("identity")),

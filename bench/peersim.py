@@ -26,7 +26,7 @@ import anyio.abc
 
 from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
 from agent.errors import WireError
-from agent.wire import Ack, Arrive, Identity, Release
+from agent.wire import Ack, Arrive, Identity, Release, Role
 
 __all__ = ["address_of", "main"]
 
@@ -118,7 +118,7 @@ class Sim:
         channel = Channel(stream)
         try:
             await client_handshake(
-                channel, me=self.identity(index), role="member", token=None, expected_index=0
+                channel, me=self.identity(index), role=Role.MEMBER, token=None, expected_index=0
             )
         except BaseException:
             await stream.aclose()

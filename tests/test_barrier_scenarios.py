@@ -14,7 +14,7 @@ import pytest
 
 from agent.effects import Close, Connect, Released, Send
 from agent.roles import Coordinator, Member
-from agent.wire import Ack, Arrive, Hello, Identity, Message, Proof, Release
+from agent.wire import Ack, Arrive, Hello, Identity, Message, Proof, Release, Role
 from tests.sim.checks import (
     BOUND,
     LINGER,
@@ -320,7 +320,7 @@ def test_early_exit_leaves_nobody_hanging(
 # --- a member given a message no coordinator sends ----------------------------------------------
 @pytest.mark.parametrize(
     "message",
-    [Hello(Identity("job", "u", 0, 3, 1), "reply", "n"), Proof("p"), Arrive(), Ack()],
+    [Hello(Identity("job", "u", 0, 3, 1), Role.REPLY, "n"), Proof("p"), Arrive(), Ack()],
     ids=["hello", "proof", "arrive", "ack"],
 )
 def test_member_dials_again_after_an_illegal_message(message: Message) -> None:
@@ -349,7 +349,7 @@ def test_a_member_counts_on_its_newest_connection(joins: list[int]) -> None:
     not cost 9 its arrival (at 10,000 members the coordinator once closed the newer one, and a
     member that had arrived had to dial and arrive again)."""
     coordinator = Coordinator(Identity("job", "u", 0, 2, 1))
-    hello = Hello(Identity("job", "u", 1, 2, 1), "member", "n")
+    hello = Hello(Identity("job", "u", 1, 2, 1), Role.MEMBER, "n")
     actions = [a for conn in joins for a in coordinator.joined(conn, hello, 0.0)]
     assert actions == [Close(7)]
     coordinator.closed(7, 0.1)
@@ -361,7 +361,7 @@ def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_rele
     """``peer_released`` excuses the acks of a restarted coordinator only: one that decided the
     release itself owes its members the linger (a re-probe may well hear a released flag)."""
     coordinator = Coordinator(Identity("job", "u", 0, 2, 1))
-    coordinator.joined(7, Hello(Identity("job", "u", 1, 2, 1), "member", "n"), 0.0)
+    coordinator.joined(7, Hello(Identity("job", "u", 1, 2, 1), Role.MEMBER, "n"), 0.0)
     coordinator.reached_all("view", 0.0)
     assert Released("all peers arrived") in coordinator.received(7, Arrive("view"), 0.1)
     assert coordinator.peer_released(0.2) == []
@@ -379,8 +379,8 @@ def test_an_arrival_counts_only_with_the_coordinators_own_view() -> None:
     coordinator = Coordinator(me)
     member = Member(now=0.0)
     assert member.poll(0.0) == [Connect()]
-    coordinator.joined(7, Hello(Identity("job", "", 1, 3, 29300), "member", "n"), 0.0)
-    coordinator.joined(8, Hello(Identity("job", "", 2, 3, 29300), "member", "n"), 0.0)
+    coordinator.joined(7, Hello(Identity("job", "", 1, 3, 29300), Role.MEMBER, "n"), 0.0)
+    coordinator.joined(8, Hello(Identity("job", "", 2, 3, 29300), Role.MEMBER, "n"), 0.0)
     assert member.opened(7, 0.0) == []
     assert member.reached_all("V1", 0.0) == [Send(7, Arrive("V1"))]
     coordinator.received(7, Arrive("V1"), 0.0)

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import PodFacts, build_config, load_config, parse_duration, parse_host_port
+from agent.config import (
+    BarrierMode,
+    PodFacts,
+    build_config,
+    load_config,
+    parse_duration,
+    parse_host_port,
+)
 from agent.errors import ConfigError
 from agent.podfacts import read_pod_facts
 
@@ -39,7 +46,7 @@ def test_a_pod_needs_only_the_peer_count() -> None:
     assert t.display(0) == "example-job-0.headless-svc.team-a.svc.cluster.local"
     assert config.resolv.nameservers == ("10.96.0.10",)
     assert config.resolv.ndots == 5
-    assert config.timeout == 600.0 and config.barrier == "all" and config.port == 29300
+    assert config.timeout == 600.0 and config.barrier is BarrierMode.ALL and config.port == 29300
 
 
 DERIVED = [
@@ -113,10 +120,22 @@ BAD = [
         {"timeout": "soon"}, ["--timeout / PEER_AGENT_TIMEOUT: not a duration"], id="duration"
     ),
     pytest.param({"timeout": "-5s"}, ["--timeout / PEER_AGENT_TIMEOUT"], id="duration-negative"),
-    pytest.param({"probe": "udp"}, ["--probe / PEER_AGENT_PROBE: unknown probe"], id="probe"),
+    pytest.param(
+        {"probe": "udp"},
+        ["--probe / PEER_AGENT_PROBE: unknown probe 'udp' (use tcp, tcp:PORT, icmp or dns)"],
+        id="probe",
+    ),
     pytest.param({"probe": "tcp:0"}, ["--probe / PEER_AGENT_PROBE: not a port"], id="probe-port"),
-    pytest.param({"barrier": "some"}, ["--barrier / PEER_AGENT_BARRIER"], id="barrier"),
-    pytest.param({"log_format": "xml"}, ["--log-format / PEER_AGENT_LOG_FORMAT"], id="log-format"),
+    pytest.param(
+        {"barrier": "some"},
+        ["--barrier / PEER_AGENT_BARRIER: unknown barrier 'some' (use all or none)"],
+        id="barrier",
+    ),
+    pytest.param(
+        {"log_format": "xml"},
+        ["--log-format / PEER_AGENT_LOG_FORMAT: unknown log format 'xml' (use text or json)"],
+        id="log-format",
+    ),
     pytest.param(
         {"dns_server": "dns.local"}, ["--dns-server / PEER_AGENT_DNS_SERVER"], id="dns-host"
     ),
@@ -157,7 +176,15 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as info:
         build_config(
             "wait",
-            {"peers": "0", "index": "abc", "port": "0", "timeout": "x", "probe": "udp"},
+            {
+                "peers": "0",
+                "index": "abc",
+                "port": "0",
+                "timeout": "x",
+                "probe": "udp",
+                "barrier": "some",
+                "log_format": "xml",
+            },
             PodFacts(hostname="no-fqdn"),
         )
     names = [p.split(":", 1)[0] for p in info.value.problems]
@@ -168,7 +195,9 @@ def test_every_problem_is_reported_at_once() -> None:
         "--namespace / PEER_AGENT_NAMESPACE",
         "--probe / PEER_AGENT_PROBE",
         "--port / PEER_AGENT_PORT",
+        "--barrier / PEER_AGENT_BARRIER",
         "--timeout / PEER_AGENT_TIMEOUT",
+        "--log-format / PEER_AGENT_LOG_FORMAT",
     ]
 
 

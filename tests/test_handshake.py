@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from agent.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
-from agent.wire import Hello, Identity
+from agent.wire import Hello, Identity, Role
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -59,5 +59,5 @@ def test_proofs_bind_role_nonces_and_identity() -> None:
 )
 def test_reply_problem(mine: bytes | None, theirs: bytes | None, problem: str | None) -> None:
     proof = proof_for(theirs, role="server", their_nonce="c", my_nonce="s", me=ME) if theirs else ""
-    got = reply_problem(Hello(ME, "reply", "s", proof=proof), token=mine, my_nonce="c")
+    got = reply_problem(Hello(ME, Role.REPLY, "s", proof=proof), token=mine, my_nonce="c")
     assert (got is None) if problem is None else (problem in (got or ""))

@@ -12,7 +12,7 @@ import pytest
 
 from agent.mux import Mux
 from agent.tcp import TCPStream
-from agent.wire import Hello, Identity, encode
+from agent.wire import Hello, Identity, Role, encode
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -47,7 +47,7 @@ async def _route(mux: Mux, data: bytes) -> list[tuple[str, bytes]]:
 
 
 def _hello(identity: Identity) -> bytes:
-    return encode(Hello(identity, "probe", "n" * 32))
+    return encode(Hello(identity, Role.PROBE, "n" * 32))
 
 
 @pytest.mark.asyncio

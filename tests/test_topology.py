@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.config import Config, PodFacts, build_config, load_config
+from agent.config import BarrierMode, Config, PodFacts, build_config, load_config
 from agent.errors import ConfigError
 from agent.podfiles import FileRead
 from agent.topology import Kind
@@ -173,7 +173,7 @@ def test_auto_derives_each_framework(
 
 def test_a_launcher_waits_one_sided() -> None:
     config = _config(MPI_LAUNCHER)
-    assert config.barrier == "none" and str(config.probe) == "tcp:22"
+    assert config.barrier is BarrierMode.NONE and str(config.probe) == "tcp:22"
 
 
 def test_jobset_subdomain_other_than_its_name_needs_the_name() -> None:

@@ -21,6 +21,7 @@ from agent.wire import (
     Proof,
     Refuse,
     Release,
+    Role,
     decode,
     encode,
 )
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.timeout(30)
 
 ME = Identity(job="example-job", uid="5f0c-11", index=2, peers=3, port=29300)
 MESSAGES: list[Message] = [
-    Hello(ME, "probe", "ab" * 16),
-    Hello(ME, "reply", "cd" * 16, released=True, proof="ef" * 32),
+    Hello(ME, Role.PROBE, "ab" * 16),
+    Hello(ME, Role.REPLY, "cd" * 16, released=True, proof="ef" * 32),
     Proof("00" * 32),
     Arrive(),
     Release(),
@@ -51,7 +52,7 @@ def test_round_trip(message: Message) -> None:
     ("message", "line"),
     [
         (
-            Hello(Identity("j", "u", 1, 2, 29300, "i"), "probe", "n"),
+            Hello(Identity("j", "u", 1, 2, 29300, "i"), Role.PROBE, "n"),
             b'{"v":1,"t":"hello","identity":{"job":"j","uid":"u","index":1,"peers":2,'
             b'"port":29300,"instance":"i"},"role":"probe","nonce":"n","released":false,'
             b'"proof":""}\n',
@@ -67,7 +68,7 @@ def test_encoding_is_compact_json_in_field_order(message: Message, line: bytes) 
 
 
 def _hello(**changes: object) -> bytes:
-    body = json.loads(encode(Hello(ME, "probe", "ab")))
+    body = json.loads(encode(Hello(ME, Role.PROBE, "ab")))
     body.update(changes)
     return json.dumps(body).encode()
 

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agent.config import (
+    Command,
     Config,
     PodFacts,
     build_config,
@@ -111,7 +112,7 @@ _resolv = st.lists(_resolv_line, max_size=6).map("\n".join)
 
 @FUZZ
 @given(
-    command=st.sampled_from(["wait", "run", "sidecar", "doctor"]),
+    command=st.sampled_from(Command),
     values=_values(),
     hostname=_raw_text | st.sampled_from(["example-job-0", "a-1", "job-²"]),
     hosts=_hosts,
@@ -120,7 +121,7 @@ _resolv = st.lists(_resolv_line, max_size=6).map("\n".join)
     token=st.none() | st.binary(max_size=20),
 )
 @example(  # a Secret with random bytes, given as a variable: not UTF-8
-    command="wait",
+    command=Command.WAIT,
     values={"peers": "2", "index": "0", "service": "s", "namespace": "n", "token": "\udcff\udc80"},
     hostname="a-0",
     hosts="",
@@ -129,7 +130,7 @@ _resolv = st.lists(_resolv_line, max_size=6).map("\n".join)
     token=None,
 )
 @example(  # a superscript two passes str.isdigit() but not int()
-    command="wait",
+    command=Command.WAIT,
     values={"peers": "2", "index": "²", "service": "s", "namespace": "n"},
     hostname="a-0",
     hosts="",
@@ -138,7 +139,7 @@ _resolv = st.lists(_resolv_line, max_size=6).map("\n".join)
     token=None,
 )
 def test_any_configuration_is_a_config_or_a_config_error(
-    command: str,
+    command: Command,
     values: dict[str, str],
     hostname: str,
     hosts: str,

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from agent import health
 from agent.channel import HandshakeFailed, client_handshake
-from agent.config import PodFacts, Probe, build_config
+from agent.config import PodFacts, Probe, ProbeKind, build_config
 from agent.errors import WireError
 from agent.events import Event
 from agent.inputs import ProbeResult, Received
@@ -39,7 +39,7 @@ from agent.roles import Member
 from agent.runner import Deps, identity_of, serve_and_wait
 from agent.sessions import Sessions
 from agent.supervisor import Supervisor
-from agent.wire import Hello, Identity, encode
+from agent.wire import Hello, Identity, Role, encode
 from tests.faults.conftest import Job, Pod, Record, wait_port
 from tests.support.faultdns import FaultDNS
 from tests.support.hostile import http_requests, split, wire_lines
@@ -196,7 +196,7 @@ async def test_hostile_replies_to_a_probe(
         pieces = data.draw(wire_lines(_me(0, port)).flatmap(split))
         with _impostor(listener, pieces):
             result = await probe(
-                Probe("tcp"),
+                Probe(ProbeKind.TCP),
                 "127.0.0.1",
                 me=_me(1, port),
                 target=target,
@@ -221,7 +221,7 @@ async def _member_session(port: int) -> list[Any]:
     channel = await connect("127.0.0.1", port)
     try:
         hello = await client_handshake(
-            channel, me=me, role="member", token=None, expected_index=0, timeout=10
+            channel, me=me, role=Role.MEMBER, token=None, expected_index=0, timeout=10
         )
     except (HandshakeFailed, WireError):
         await channel.aclose()
@@ -257,7 +257,7 @@ async def test_hostile_replies_to_a_members_coordinator_session(
         port = listener.getsockname()[1]
         lines = b"".join(data.draw(wire_lines(_me(0, port))) for _ in range(max(count, 1)))
         if count:  # a proper reply first, so that the hostile lines reach the session
-            lines = encode(Hello(_me(0, port), "reply", "ab" * 16)) + lines
+            lines = encode(Hello(_me(0, port), Role.REPLY, "ab" * 16)) + lines
         with _impostor(listener, data.draw(split(lines))):
             await _member_session(port)
 

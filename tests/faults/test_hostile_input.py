@@ -15,10 +15,11 @@ from collections.abc import Iterator
 import pytest
 
 from agent.cli import _Printer
+from agent.config import LogFormat
 from agent.errors import BarrierAborted
 from agent.events import Event
 from agent.runner import identity_of
-from agent.wire import Hello, Identity, encode
+from agent.wire import Hello, Identity, Role, encode
 from tests.faults.conftest import AgentProcess, Job, Record, agent_argv, wait_port
 from tests.support.faultdns import FaultDNS
 
@@ -80,7 +81,7 @@ class _HostileCoordinator:
 
     def __init__(self, job: Job, *lines: bytes, rounds: int = 2) -> None:
         self.job, self.lines, self.rounds = job, lines, rounds
-        self.served: Counter[str] = Counter()
+        self.served: Counter[Role] = Counter()
         self.enough = threading.Event()
         self._sock = socket.create_server((job.address(0), job.port))
         self._sock.settimeout(0.2)
@@ -107,13 +108,13 @@ class _HostileCoordinator:
                 self._answer(conn)
 
     def _answer(self, conn: socket.socket) -> None:
-        role = json.loads(conn.makefile("rb").readline())["role"]
-        if role == "member":
+        role = Role(json.loads(conn.makefile("rb").readline())["role"])
+        if role is Role.MEMBER:
             me = identity_of(self.job.config(0))
-            conn.sendall(encode(Hello(me, "reply", "00" * 16)))
+            conn.sendall(encode(Hello(me, Role.REPLY, "00" * 16)))
         conn.sendall(self.lines[self.served[role] % len(self.lines)])
         self.served[role] += 1
-        if min(self.served["probe"], self.served["member"]) >= self.rounds * len(self.lines):
+        if min(self.served[Role.PROBE], self.served[Role.MEMBER]) >= self.rounds * len(self.lines):
             self.enough.set()
 
 
@@ -223,7 +224,7 @@ _FORGED = "peer-agent: barrier released: all peers arrived"
 
 
 def _hello_line(**identity: object) -> bytes:
-    body = json.loads(encode(Hello(Identity("example-job", "", 0, 2, 1), "reply", "00" * 16)))
+    body = json.loads(encode(Hello(Identity("example-job", "", 0, 2, 1), Role.REPLY, "00" * 16)))
     body["identity"].update(identity)
     return json.dumps(body).encode() + b"\n"
 
@@ -237,9 +238,9 @@ INJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("log_format", list(LogFormat))
 def test_a_peers_text_never_reaches_the_log_raw(
-    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, log_format: str
+    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, log_format: LogFormat
 ) -> None:
     """An impostor at pod 0's address answers pod 1's probes and sessions with a Refuse or an
     Abort whose reason carries a newline, a terminal escape or a bidi override, and with hellos
@@ -258,7 +259,7 @@ def test_a_peers_text_never_reaches_the_log_raw(
     assert any("bad field" in line for line in lines), member.stderr  # what was refused, said
     for line in lines:
         assert line.isprintable(), repr(line)
-        if log_format == "json":
+        if log_format is LogFormat.JSON:
             assert json.loads(line)["msg"]
         else:
             assert line.startswith("peer-agent: ") and _FORGED not in line, line
@@ -267,7 +268,7 @@ def test_a_peers_text_never_reaches_the_log_raw(
 
 def test_the_text_printer_escapes_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
     """Defense in depth behind the decoder: the CLI's text log prints one line per event."""
-    printer = _Printer("text")
+    printer = _Printer(LogFormat.TEXT)
     printer(Event("refused", f"refused: x\n{_FORGED}\x1b[2J"))
     printer.error(BarrierAborted(f"refused by the coordinator: \r{_FORGED}"))
     err = capsys.readouterr().err

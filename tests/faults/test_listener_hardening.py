@@ -28,14 +28,14 @@ from agent.channel import (
     client_handshake,
     server_handshake,
 )
-from agent.config import Probe
+from agent.config import Probe, ProbeKind
 from agent.errors import WireError
 from agent.listener import listen
 from agent.probes import connect, probe
 from agent.reach import view_digest
 from agent.runner import identity_of
 from agent.tcp import TCPStream, open_tcp
-from agent.wire import Ack, Arrive, Hello, Identity, Release, encode
+from agent.wire import Ack, Arrive, Hello, Identity, Release, Role, encode
 from tests.faults.conftest import (
     ROOT,
     AgentProcess,
@@ -74,7 +74,7 @@ async def _reset(stream: anyio.abc.SocketStream) -> None:
     await stream.aclose()
 
 
-def _hello(identity: Identity, role: str = "probe", nonce: str = "ab" * 16) -> bytes:
+def _hello(identity: Identity, role: Role = Role.PROBE, nonce: str = "ab" * 16) -> bytes:
     return encode(Hello(identity, role, nonce))
 
 
@@ -169,7 +169,7 @@ async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadli
             tg.start_soon(client)
         await connected.wait()  # the slow clients are in
         started = time.monotonic()
-        result = await probe(Probe("tcp"), job.address(0), me=me, target=0, token=None)
+        result = await probe(Probe(ProbeKind.TCP), job.address(0), me=me, target=0, token=None)
         answered = time.monotonic() - started
         assert result.ok, result.reason
         await all_closed.wait()
@@ -259,7 +259,7 @@ async def _reset_after_probe_hello(job: Job, target: int) -> None:
 
 async def _reset_after_member_hello(job: Job, target: int) -> None:
     s = await _connect(job, target)
-    await s.send(_hello(identity_of(job.config(1 - target)), role="member"))
+    await s.send(_hello(identity_of(job.config(1 - target)), role=Role.MEMBER))
     await _reset(s)
 
 
@@ -354,7 +354,7 @@ async def _still_serving(job: Job, agents: list[AgentProcess]) -> None:
         assert agent.proc.poll() is None, agent.stderr
     me = identity_of(job.config(1))
     for i in range(job.peers):
-        result = await probe(Probe("tcp"), job.address(i), me=me, target=i, token=None)
+        result = await probe(Probe(ProbeKind.TCP), job.address(i), me=me, target=i, token=None)
         assert result.ok, result.reason
     for agent in agents:
         assert agent.stop() == 0, agent.stderr
@@ -453,7 +453,7 @@ async def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
         coordinator = job.start(tg, 0)
         await _listening(coordinator)
         session = await connect(job.address(0), job.port, source=job.address(1))
-        await client_handshake(session, me=me, role="member", token=None, expected_index=0)
+        await client_handshake(session, me=me, role=Role.MEMBER, token=None, expected_index=0)
         silent = [socket.create_connection((job.address(0), job.port)) for _ in range(12)]
         for sock in silent:
             sock.setblocking(False)
@@ -490,7 +490,7 @@ async def test_a_contact_dropped_with_its_hello_already_in_gets_no_reply() -> No
 
     with listen("127.33.0.1", 0) as sock:
         client = await open_tcp("127.33.0.1", sock.getsockname()[1])
-        await client.send(_hello(Identity("job", "", 1, 2, 29300), role="member"))
+        await client.send(_hello(Identity("job", "", 1, 2, 29300), role=Role.MEMBER))
         await anyio.wait_readable(sock)
         conn, _ = sock.accept()
         conn.setblocking(False)

@@ -24,7 +24,7 @@ from agent.errors import WireError
 from agent.handshake import proof_for, proof_ok
 from agent.podfacts import read_pod_facts
 from agent.runner import identity_of, serve_and_wait
-from agent.wire import Hello, Identity, Message, Proof, Refuse, decode, encode
+from agent.wire import Hello, Identity, Message, Proof, Refuse, Role, decode, encode
 from tests.faults.conftest import (
     JOB,
     ROOT,
@@ -227,7 +227,7 @@ async def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refus
     async with _server(TOKEN, outcomes) as where:
         # The genuine session, recorded byte for byte.
         real = await _Raw.open(where)
-        hello_line = encode(Hello(CLIENT, "probe", "c0ffee" * 4))
+        hello_line = encode(Hello(CLIENT, Role.PROBE, "c0ffee" * 4))
         await real.send(hello_line)
         reply = await real.receive()
         assert isinstance(reply, Hello)
@@ -262,7 +262,7 @@ async def test_a_server_proof_reflected_back_is_refused() -> None:
     async with _server(TOKEN, outcomes) as where:
         # 1. straight back, claiming the server's own identity
         a = await _Raw.open(where)
-        await a.send(encode(Hello(SERVER, "probe", "11" * 16)))
+        await a.send(encode(Hello(SERVER, Role.PROBE, "11" * 16)))
         reply = await a.receive()
         assert isinstance(reply, Hello) and reply.proof
         await a.send(encode(Proof(reply.proof)))
@@ -270,11 +270,11 @@ async def test_a_server_proof_reflected_back_is_refused() -> None:
         await a.aclose()
         # 2. the first connection's server nonce, given to the server as our nonce
         first = await _Raw.open(where)
-        await first.send(encode(Hello(SERVER, "probe", "22" * 16)))
+        await first.send(encode(Hello(SERVER, Role.PROBE, "22" * 16)))
         reply1 = await first.receive()
         assert isinstance(reply1, Hello)
         second = await _Raw.open(where)
-        await second.send(encode(Hello(SERVER, "probe", reply1.nonce)))
+        await second.send(encode(Hello(SERVER, Role.PROBE, reply1.nonce)))
         reply2 = await second.receive()
         assert isinstance(reply2, Hello)
         await first.send(encode(Proof(reply2.proof)))
@@ -295,7 +295,7 @@ async def test_a_recorded_server_reply_replayed_to_a_client_is_refused() -> None
     outcomes = _Outcomes()
     async with _server(TOKEN, outcomes) as where:
         raw = await _Raw.open(where)
-        await raw.send(encode(Hello(CLIENT, "probe", "33" * 16)))
+        await raw.send(encode(Hello(CLIENT, Role.PROBE, "33" * 16)))
         reply = await raw.receive()
         assert isinstance(reply, Hello)
         recorded.append(encode(reply))
@@ -317,7 +317,7 @@ async def test_a_recorded_server_reply_replayed_to_a_client_is_refused() -> None
         try:
             with pytest.raises(HandshakeFailed) as error:
                 await client_handshake(
-                    channel, me=CLIENT, role="probe", token=TOKEN, expected_index=0
+                    channel, me=CLIENT, role=Role.PROBE, token=TOKEN, expected_index=0
                 )
         finally:
             await channel.aclose()
@@ -409,7 +409,7 @@ async def test_a_pod_of_another_run_of_the_job_is_never_counted(
             await member.progress_with(f"{JOB}-0 (", "identity mismatch: job uid")
             raw = await _Raw.open((job.address(0), job.port))
             old_identity = identity_of(old_run.config(1))
-            await raw.send(encode(Hello(old_identity, "member", "44" * 16)))
+            await raw.send(encode(Hello(old_identity, Role.MEMBER, "44" * 16)))
             first = await raw.receive()
             answer = await raw.receive() if isinstance(first, Hello) else first
             await raw.aclose()
@@ -448,7 +448,7 @@ async def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) 
         answers = []
         for proof in ("", "00" * 32):
             raw = await _Raw.open((job.address(0), job.port))
-            await raw.send(encode(Hello(identity_of(job.config(1)), "member", "55" * 16)))
+            await raw.send(encode(Hello(identity_of(job.config(1)), Role.MEMBER, "55" * 16)))
             answers.append(await raw.receive())
             await raw.send(encode(Proof(proof)))
             answers.append(await raw.receive())

@@ -135,7 +135,7 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
     channel = agent.channel.Channel(agent.tcp.TCPStream(sock))
     try:
         hello = await agent.channel.client_handshake(
-            channel, me=me, role="member", token=token, expected_index=0
+            channel, me=me, role=agent.wire.Role.MEMBER, token=token, expected_index=0
         )
     except (agent.channel.HandshakeFailed, agent.errors.WireError):
         await channel.aclose()

@@ -12,7 +12,7 @@ import anyio.abc
 import pytest
 
 from agent.channel import Channel, server_handshake
-from agent.config import Probe
+from agent.config import Probe, ProbeKind
 from agent.errors import WireError
 from agent.inputs import ProbeResult
 from agent.probes import connect, probe
@@ -52,7 +52,7 @@ async def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers
 
     async def check(port: int) -> None:
         result = await probe(
-            Probe("tcp"), SERVER, me=_me(port), target=1, token=None, source=CLIENT
+            Probe(ProbeKind.TCP), SERVER, me=_me(port), target=1, token=None, source=CLIENT
         )
         assert result == ProbeResult(released=True, index=1, instance="instance-1")
 
@@ -62,7 +62,7 @@ async def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers
 
 async def test_connection_failures_read_as_users_debug_them() -> None:
     async def check(port: int) -> None:
-        only_connect = Probe("tcp", port)
+        only_connect = Probe(ProbeKind.TCP, port)
         refused = await probe(only_connect, NOBODY, me=_me(port), target=None, token=None)
         assert refused.reason == f"connect to port {port}: refused"
         # not an address of this host, as a mistyped --listen would be
@@ -82,7 +82,7 @@ async def _close_at_once(stream: anyio.abc.SocketStream) -> None:
 
 async def test_a_hello_unanswered_before_the_peer_closes_fails_the_probe() -> None:
     async def check(port: int) -> None:
-        result = await probe(Probe("tcp"), SERVER, me=_me(port), target=None, token=None)
+        result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(port), target=None, token=None)
         assert result.reason == "hello failed: connection closed"
 
     await _serving(_close_at_once, check)
@@ -127,7 +127,7 @@ async def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
             await unblock.wait()
 
     async def check(port: int) -> None:
-        result = await probe(Probe("tcp"), SERVER, me=_me(port), target=None, token=None)
+        result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(port), target=None, token=None)
         unblock.set()
         assert result.reason == "hello failed: no message before the deadline"
 
@@ -150,7 +150,7 @@ async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_cr
 
     monkeypatch.setattr("agent.probes._open", connected_without_a_checkpoint)
     with theirs:
-        result = await probe(Probe("tcp"), SERVER, me=_me(1), target=None, token=None)
+        result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(1), target=None, token=None)
     assert result.reason == "hello failed: no message before the deadline"
 
 
@@ -168,7 +168,9 @@ async def test_a_connect_never_accepted_times_out(monkeypatch: pytest.MonkeyPatc
                     queued.append(socket.create_connection((SERVER, port), timeout=0.5))
                 except TimeoutError:
                     break
-            result = await probe(Probe("tcp", port), SERVER, me=_me(port), target=None, token=None)
+            result = await probe(
+                Probe(ProbeKind.TCP, port), SERVER, me=_me(port), target=None, token=None
+            )
         finally:
             for sock in queued:
                 sock.close()

@@ -45,7 +45,7 @@ from agent.inputs import (
     Resolution,
     Swept,
 )
-from agent.wire import Ack, Arrive, Hello, Identity, Message
+from agent.wire import Ack, Arrive, Hello, Identity, Message, Role
 from tests.sim.node import End, Node, Pod
 from tests.sim.safety import Decision, Release, violations
 
@@ -253,7 +253,7 @@ class Cluster:
             p for p in self.pods if p.index == index and p.published_at <= self.now < p.withdrawn_at
         ]
 
-    def _served(self, target: Node, src: Node, when: float, role: str = "probe") -> None:
+    def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
         """``serve`` completed a handshake: the core hears who said hello, from where."""
         hello = Hello(src.me, role, "sim", released=isinstance(src.verdict, Released))
         contacted = Contacted(hello, src.pod.address)
@@ -350,8 +350,8 @@ class Cluster:
             theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
             mine.peer = theirs
             server.channels[theirs.conn] = theirs
-            hello = Hello(src.me, "member", "sim", released=src.verdict is not None)
-            self._served(server, src, t, "member")
+            hello = Hello(src.me, Role.MEMBER, "sim", released=src.verdict is not None)
+            self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
             self.post(server, t, functools.partial(server.feed, opened))
             t += self.delay()  # its reply reaches us
@@ -363,7 +363,7 @@ class Cluster:
                 continue
             src.channels[mine.conn] = mine
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
-            reply = Hello(server.me, "reply", "sim", isinstance(server.verdict, Released))
+            reply = Hello(server.me, Role.REPLY, "sim", isinstance(server.verdict, Released))
             self.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
             self.post(
                 src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))

@@ -58,7 +58,7 @@ from agent.inputs import (
     Swept,
 )
 from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
-from agent.wire import Arrive, Hello, Identity, Message
+from agent.wire import Arrive, Hello, Identity, Message, Role
 from tests.sim.safety import Decision, Release, violations
 
 __all__ = ["Explorer", "World"]
@@ -185,7 +185,7 @@ class World:
         there = self.current(address)
         if there is None:
             return ProbeResult("connect refused")
-        hello = Hello(src.me, "probe", "n", released=src.agent.verdict is not None)
+        hello = Hello(src.me, Role.PROBE, "n", released=src.agent.verdict is not None)
         self.pending.append((there.key, Contacted(hello, src.address)))
         verdict, reason = compare(src.me, there.me, expected_index=target)
         if verdict != Verdict.SAME:
@@ -222,8 +222,8 @@ class World:
         src.next_conn += 1
         server.next_conn += 1
         self.links[mine], self.links[theirs] = theirs, mine
-        hello = Hello(src.me, "member", "n", released=src.agent.verdict is not None)
-        reply = Hello(server.me, "reply", "n", released=server.agent.verdict is not None)
+        hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.verdict is not None)
+        reply = Hello(server.me, Role.REPLY, "n", released=server.agent.verdict is not None)
         self.feed(server, Contacted(hello, src.address))
         self.feed(server, Opened(theirs[1], hello, False, src.address))
         self.feed(src, Contacted(reply, server.address, listed=True))
