@@ -85,7 +85,7 @@ async def _listening(pod: Pod) -> None:
 
 async def _answers_a_peer(job: Job, i: int) -> None:
     me = identity_of(job.config(1 - i))
-    result = await probe(Probe("tcp"), job.address(i), me=me, target=i, token=None)
+    result = await probe(Probe(ProbeKind.TCP), job.address(i), me=me, target=i, token=None)
     assert result.ok, result.reason
 
 
