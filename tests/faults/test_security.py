@@ -79,6 +79,8 @@ def test_the_token_never_appears_in_any_output(
     """The token, given as a flag, a variable or a file, appears in no line the agent writes:
     not in a passing barrier (text and JSON logs), a wrong-token refusal, a timeout, `doctor`, or
     a usage error."""
+    # `--token=VALUE`, not `--token VALUE`: one random token in 64 starts with "-", which
+    # argparse takes for an option (a usage error, exit 2)
     token = secrets.token_urlsafe(24)
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n")
@@ -90,7 +92,7 @@ def test_the_token_never_appears_in_any_output(
     ok = Job(fault_dns, 3)
     ok.publish()
     runs = [
-        AgentProcess(agent_argv(ok, "wait", 0, "--token", token)),
+        AgentProcess(agent_argv(ok, "wait", 0, f"--token={token}")),
         AgentProcess(
             agent_argv(ok, "wait", 1, "--log-format", "json"), env={"PEER_AGENT_TOKEN": token}
         ),
@@ -102,12 +104,12 @@ def test_the_token_never_appears_in_any_output(
     bad = Job(fault_dns, 2)
     bad.publish()
     failing = [
-        AgentProcess(agent_argv(bad, "wait", 0, "--token", token, "--timeout", "2s")),
+        AgentProcess(agent_argv(bad, "wait", 0, f"--token={token}", "--timeout", "2s")),
         AgentProcess(
             agent_argv(bad, "wait", 1, "--token-file", str(wrong_file), "--timeout", "2s")
         ),
-        AgentProcess(agent_argv(bad, "doctor", 0, "--token", token)),
-        AgentProcess(agent_argv(bad, "wait", 0, "--token", token, "--token-file", "/x")),
+        AgentProcess(agent_argv(bad, "doctor", 0, f"--token={token}")),
+        AgentProcess(agent_argv(bad, "wait", 0, f"--token={token}", "--token-file", "/x")),
     ]
     processes.extend(failing)
     codes = [r.finish() for r in failing]
