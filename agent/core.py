@@ -172,6 +172,11 @@ class Agent:
         own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
         return Attempt(index, self.me.instance if own and not self.config.probe.port else "")
 
+    def holds(self, conn: int) -> bool:
+        """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
+        not list yet, without a token): its messages are kept, not acted on, until it is."""
+        return conn in self._held
+
     def next_wakeup(self) -> float:
         """When :meth:`poll` has something to do next, if no event comes first."""
         side, verdict = self.side, self.verdict

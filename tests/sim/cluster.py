@@ -98,7 +98,11 @@ class Cluster:
         #: result with the speaker's hello: the ground truth of who reached whom
         self.heard: dict[tuple[str, str], float] = {}
         #: coordinator node -> member index -> (sender instance, session end) of its last Arrive
+        #: on a session it trusts: one from an address it has seen DNS list (or a token's)
         self.arrivals: dict[Node, dict[int, tuple[str, End]]] = {}
+        #: coordinator node -> session -> the Arrives that came while its core held the session
+        #: unvouched (as it holds an outsider's): they arrive when it vouches for the session
+        self.unvouched: dict[Node, dict[int, list[tuple[int, str, End]]]] = {}
         self.decisions: list[Decision] = []
         self._instances = itertools.count()
 
@@ -398,8 +402,11 @@ class Cluster:
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
             if isinstance(message, Arrive) and node.coordinator is not None:
-                books = self.arrivals.setdefault(node, {})
-                books[sender.node.me.index] = (sender.node.me.instance, end)
+                arrival = (sender.node.me.index, sender.node.me.instance, end)
+                if node.agent.holds(end.conn):
+                    self.unvouched.setdefault(node, {}).setdefault(end.conn, []).append(arrival)
+                else:
+                    self.arrivals.setdefault(node, {})[arrival[0]] = arrival[1:]
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -437,11 +444,23 @@ class Cluster:
                 self.post(e.node, when, functools.partial(e.node.feed, Lost(e.conn, "reset")))
 
     # --- what the tests check ------------------------------------------------------------------
+    def vouched(self, node: Node) -> None:
+        """``node``'s core has handled an event: the Arrives of a session it has since vouched
+        for are its arrivals now; those of a session lost while unvouched never were."""
+        held = self.unvouched.get(node, {})
+        for conn in [c for c in held if not node.agent.holds(c)]:
+            for index, instance, end in held.pop(conn):
+                if end.open:
+                    self.arrivals.setdefault(node, {})[index] = (instance, end)
+
     def released(self, node: Node) -> None:
         """``node``'s core has just emitted Released: a coordinator's own decision is recorded
         with the instance of each index it counted and the arrivals the network delivered to it
-        (a session that died after its Arrive came in still counts until the coordinator hears
-        of the loss: that instance did arrive)."""
+        on sessions it trusts (a session that died after its Arrive came in still counts until
+        the coordinator hears of the loss: that instance did arrive). A session from an address
+        it has not seen DNS list is held unread, as an outsider's is: a replaced pod's new
+        instance arrives when it is vouched for, and a release counting the old instance
+        before that is the same as one before the new instance said hello."""
         if node.coordinator is None or not node.counted:
             return
         view = {i: p.instance for i, p in enumerate(node.reach.peers)}
