@@ -173,7 +173,8 @@ async def run_and_leave_together(
             # The workload's code is decided: a SIGTERM from now on (the Job controller deleting
             # the pods of a Job that another pod's failure just failed) must not turn it into a
             # death by signal. Blocked while anyio still holds the handlers (it restores the
-            # defaults as it lets go), ignored after.
+            # defaults as it lets go), ignored after. A mask is the calling thread's: this holds
+            # because the agent has no other thread (tests/integration/test_exit_barrier.py).
             signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     if code is not None:
         for signum in _STOPPING:

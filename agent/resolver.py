@@ -159,10 +159,22 @@ class Resolver:
         return query_id, struct.pack("!H", query_id) + wire[2:], question
 
     async def _udp(self, server: tuple[str, int], query: bytes, query_id: int) -> bytes:
-        async with await anyio.create_connected_udp_socket(*server) as sock:
-            await sock.send(query)
+        # A plain non-blocking socket, as agent.tcp: anyio's UDP socket resolves the server's
+        # address in a worker thread on every query, and a thread of the agent's is one that
+        # does not block the signals agent.leave blocks once the workload's code is decided.
+        address, port = server  # an IP address (config)
+        with socket.socket(
+            socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM
+        ) as sock:
+            sock.setblocking(False)
+            sock.connect((address, port))
+            sock.send(query)  # a datagram this small is sent whole or fails with OSError
             while True:  # a stray datagram (a late answer to an earlier query) is not ours
-                wire = await sock.receive()
+                try:
+                    wire = sock.recv(65535)
+                except BlockingIOError:
+                    await anyio.wait_readable(sock)
+                    continue
                 if wire[:2] == query[:2] and len(wire) >= _HEADER.size:
                     return wire
 

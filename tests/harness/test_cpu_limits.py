@@ -21,6 +21,12 @@ BURN = 0.3  # CPU seconds each container burns (3 s of wall time under 100m)
 SCRIPT = f"import itertools, time; any(time.process_time() >= {BURN} for _ in itertools.count())"
 
 
+def _slice_us() -> int:
+    """How much runtime CFS hands a CPU at a time (Documentation/scheduler/sched-bwc.rst)."""
+    knob = Path("/proc/sys/kernel/sched_cfs_bandwidth_slice_us")
+    return int(knob.read_text()) if knob.exists() else 5_000
+
+
 def job(limit: str | None) -> Workload:
     limits = f"{{cpu: {limit}, memory: 64Mi}}"
     resources = f"\n          resources: {{limits: {limits}}}" if limit else ""
@@ -69,9 +75,12 @@ def test_a_container_under_100m_gets_a_tenth_of_a_core(cluster: Cluster) -> None
     used = pod.cpu_seconds["main"]
     assert used >= BURN
     stat = pod.cpu_stat["main"]
-    # The kernel gave it at most `quota` per period: it needed used/quota periods to burn
-    # what it burnt (one period of slack: the first and last are partial)...
-    assert stat["nr_periods"] >= used / (quota / 1e6) - 1, (used, stat)
+    # The kernel gave it about `quota` per period: it needed nearly used/quota periods to burn
+    # what it burnt. Not exactly: CFS hands a CPU its runtime in slices and stops a task only
+    # once its CPU's slice is spent, so a period may overrun by up to a slice (CI saw 29
+    # periods for 30.4 quotas). Without a quota, 0.3 s of CPU takes 3 periods.
+    allowed = (quota + _slice_us()) / 1e6
+    assert stat["nr_periods"] >= used / allowed - 1, (used, stat)
     # ...and stopped it, out of quota, in nearly all of them.
     assert stat["nr_throttled"] >= 0.8 * stat["nr_periods"], stat
     # The cgroup is gone with the pod, and nothing is left registered for a sweep.

@@ -182,6 +182,9 @@ def test_sigterms_after_the_workload_ended_never_change_its_exit_code(
     other = _run(agents, 1, 2, f"until [ -e {go} ]; do sleep 0.05; done", "--exit-timeout", "1s")
     try:
         wait_for_line(proc, "waiting for every pod's workload to end")
+        # The agent blocks these signals in its thread: any other thread (a worker thread of
+        # anyio's that resolved an address) would take one while the default action is back.
+        assert len(os.listdir(f"/proc/{proc.pid}/task")) == 1, "the agent started a thread"
         signals = 0
         while proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
