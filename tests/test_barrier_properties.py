@@ -216,6 +216,24 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(schedules(kinds=(*FAULTS, "overlap")))
+@example(  # two instances of pod 2 held unvouched, then listed by one answer (checker's order)
+    Schedule(
+        n=5,
+        mode="sidecar",
+        seed=168,
+        starts=(0.136, 0.146, 4.089, 0.125, 0.304),
+        faults=(
+            Fault("restart", 0.0, 0, 0, 0.0, False, False),
+            Fault("outsider", 0.129, 1, 0, 0.0, True, False),
+            Fault("outsider", 0.203, 1, 0, 0.0, False, False),
+            Fault("overlap", 3.103, 4, 0, 1.251, False, False),
+            Fault("overlap", 4.141, 2, 0, 0.504, True, False),
+        ),
+        drop=0.0,
+        delay=0.001,
+        dns_delay=0.5,
+    )
+)
 def test_overlapping_instances_safe_and_live(s: Schedule) -> None:
     """Two live instances of one index (sidecar mode), the coordinator's included: a
     coordinator instance can reach everyone before anyone it can see is released; it asks the

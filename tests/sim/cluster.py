@@ -446,9 +446,12 @@ class Cluster:
     # --- what the tests check ------------------------------------------------------------------
     def vouched(self, node: Node) -> None:
         """``node``'s core has handled an event: the Arrives of a session it has since vouched
-        for are its arrivals now; those of a session lost while unvouched never were."""
+        for are its arrivals now; those of a session lost while unvouched never were. Booked
+        in the order the core replays them: session by session as their Opened came, not as the
+        Arrives came (two instances of one index may both be vouched for by one answer)."""
         held = self.unvouched.get(node, {})
-        for conn in [c for c in held if not node.agent.holds(c)]:
+        vouched = [c for c in held if not node.agent.holds(c)]
+        for conn in sorted(vouched, key=lambda c: (held[c][0][2].opened_at, c)):
             for index, instance, end in held.pop(conn):
                 if end.open:
                     self.arrivals.setdefault(node, {})[index] = (instance, end)
