@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from agent.errors import leaf_error
-from agent.events import Event
+from agent.events import Event, EventKind
 
 __all__ = ["Peer", "Result", "barrier", "wait"]
 
@@ -60,7 +60,11 @@ def _text(dest: str, value: object) -> str | None:
 
 
 def _log(event: Event) -> None:
-    level = logging.WARNING if event.kind in ("warning", "bugs", "refused") else logging.INFO
+    level = (
+        logging.WARNING
+        if event.kind in (EventKind.WARNING, EventKind.BUGS, EventKind.REFUSED)
+        else logging.INFO
+    )
     _LOG.log(level, "%s", event.message, extra={"peer_agent": dict(event.fields)})
 
 
@@ -80,7 +84,7 @@ async def barrier(**options: str | int | float | None) -> Result:
     flags = {dest: _text(dest, value) for dest, value in options.items()}
     config = load_config(Command.WAIT, flags, read_pod_facts(flags))
     for warning in config.warnings:
-        _log(Event("warning", f"warning: {warning}"))
+        _log(Event(EventKind.WARNING, f"warning: {warning}"))
     try:
         outcome = await serve_and_wait(config, report=_log)
     except BaseExceptionGroup as group:  # anyio's task groups wrap what the barrier raised

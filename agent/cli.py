@@ -19,7 +19,7 @@ import anyio.abc
 from agent import __version__
 from agent.config import Command, Config, LogFormat, load_config
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
-from agent.events import Event, printable
+from agent.events import Event, EventKind, printable
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.options import OPTIONS, SWITCHES
 from agent.podfacts import read_pod_facts
@@ -27,7 +27,6 @@ from agent.runner import serve_and_wait
 from agent.supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from agent.doctor import DoctorReport
     from agent.status import Outcome
 
 __all__ = ["main"]
@@ -137,7 +136,7 @@ class _Printer:
         else:
             lines = [str(error)]
         if self.json:
-            self(Event("error", "; ".join(lines), {"exit_code": int(error.exit_code)}))
+            self(Event(EventKind.ERROR, "; ".join(lines), {"exit_code": int(error.exit_code)}))
         else:
             for line in lines:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
@@ -169,20 +168,6 @@ def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None
         return anyio.run(_until_signal, work)
     except BaseExceptionGroup as group:
         raise leaf_error(group) from None
-
-
-def _doctor_table(report: DoctorReport) -> str:
-    width = max(len(k) for k, _ in report.facts)
-    lines = [f"{k.ljust(width)}  {v}" for k, v in report.facts]
-    headers = ("#", "peer", "dns", "probe")
-    rows = [(str(r.index), r.name, r.dns, r.probe) for r in report.rows]
-    widths = [max(len(x) for x in col) for col in zip(headers, *rows, strict=False)]
-    lines.append("")
-    for row in (headers, *rows):
-        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    lines += [f"hint: {h}" for h in report.hints]
-    lines.append("all peers reachable" if report.ok else "some peers are not reachable")
-    return "\n".join(lines)
 
 
 def _lint(paths: Sequence[str]) -> int:
@@ -241,7 +226,9 @@ async def _sidecar(
         write_outputs(config, outcome)
         ready = True
         named.started.set()
-        printer(Event("serving", f"serving /readyz on port {config.health_port}; staying up"))
+        printer(
+            Event(EventKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
+        )
         await anyio.sleep_forever()
 
     from agent import listener
@@ -311,7 +298,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     config = load_config(args.command, flags, read_pod_facts(flags))
     printer = _Printer(config.log_format, config.topology.index)
     for warning in config.warnings:
-        printer(Event("warning", f"warning: {warning}"))
+        printer(Event(EventKind.WARNING, f"warning: {warning}"))
     thaw = _freeze_survivors()
     supervisor = Supervisor(printer)
     try:
@@ -322,7 +309,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             if signum is not None:
                 return signal_exit_code(signum)
             assert report is not None
-            print(_doctor_table(report), flush=True)
+            print(report.table(), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
         if config.command is Command.RUN and config.exit_barrier:
             return _run_and_leave_together(config, command_argv, printer, supervisor)
@@ -347,7 +334,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         if supervisor.bugs:  # survived, but each is a bug to report
             printer(
                 Event(
-                    "bugs",
+                    EventKind.BUGS,
                     f"warning: {supervisor.bugs} connection handler(s) failed with a bug; "
                     "each closed only its own connection (see the bug lines above)",
                     {"handler_bugs": supervisor.bugs},
@@ -359,7 +346,9 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         try:
             os.execvpe(command_argv[0], command_argv, env)
         except OSError as exc:
-            printer(Event("error", f"cannot run {command_argv[0]!r}: {exc.strerror or exc}"))
+            printer(
+                Event(EventKind.ERROR, f"cannot run {command_argv[0]!r}: {exc.strerror or exc}")
+            )
             return 127 if isinstance(exc, FileNotFoundError) else 126
     return ExitCode.OK
 

@@ -9,11 +9,11 @@ in-memory cluster of the tests drives this same class.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import random
 from collections.abc import Callable
 
+from agent.admission import Admission
 from agent.causes import Cause
 from agent.config import BarrierMode, Config, ProbeKind, TrustSource
 from agent.effects import (
@@ -31,7 +31,7 @@ from agent.effects import (
     Send,
 )
 from agent.errors import BarrierAborted
-from agent.events import Event
+from agent.events import Event, EventKind
 from agent.handshake import Verdict, compare
 from agent.inputs import (
     AddressProbed,
@@ -45,33 +45,19 @@ from agent.inputs import (
     Refused,
     Swept,
 )
+from agent.lookaround import LookAround
 from agent.reach import Reach
 from agent.roles import Action, Coordinator, Member
 from agent.status import Outcome, Status
 from agent.sweep import Sweep
-from agent.wire import Identity, Message, Refuse
+from agent.wire import Identity, Refuse
 
-__all__ = ["ABORT_LINGER", "LOOK_AROUND", "PROGRESS_EVERY", "Agent"]
+__all__ = ["ABORT_LINGER", "PROGRESS_EVERY", "Agent"]
 
 #: an aborted pod keeps answering this long, so peers that have not met the disagreeing pod
 #: learn of it from its hello instead of waiting for their own timeout
 ABORT_LINGER = 3.0
 PROGRESS_EVERY = 5.0
-#: a coordinator that has reached everyone probes the members not connected to it this often
-#: (doubling), to learn from their hello whether another instance of index 0 released them
-LOOK_AROUND = 1.0
-_LOOK_AROUND_CAP = 16.0
-_LOOK_AROUND_BATCH = 64
-#: contacts from addresses DNS does not list, kept for a fresh answer to vouch for them
-_UNVERIFIED = 256
-_HELD = 4  # messages held per unverified session (its Arrive, an Ack)
-
-
-def _loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 class Agent:
@@ -111,20 +97,13 @@ class Agent:
         self.finished = False
         self._next_progress = now + PROGRESS_EVERY
         self._aborted_at = math.inf
-        self._look_at = math.inf
-        self._look_gap = LOOK_AROUND
-        self._look_from = 0
+        self._look = LookAround()
         self._refused_at = -math.inf
         self._refused_unlogged = 0
         self._by_name_reported = False
-        # Without a token, a contact counts only from an address DNS lists for the Service
-        # (pod traffic is not NATed): a pod outside the Job can neither be counted, nor abort,
-        # nor make a peer look restarted. Contacts from other addresses wait here until a
-        # fresh answer lists them (a pod is published a moment after it first says hello).
-        self._trusting = config.token is not None or config.trust_source == TrustSource.ANY
-        self._unverified: dict[str, Contacted] = {}
-        self._held: dict[int, tuple[Opened, list[Message]]] = {}  # unverified sessions
-        self._reported: set[str] = set()  # addresses already named in an "ignored" line
+        # without a token, a contact counts only from an address DNS lists for the Service
+        trusting = config.token is not None or config.trust_source == TrustSource.ANY
+        self._admission = Admission(trusting=trusting)
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -143,7 +122,7 @@ class Agent:
             f"probe {self.config.probe}, barrier {self.config.barrier}, "
             f"listening on port {self.config.port}"
         )
-        return [Report(Event("start", line)), *self.poll(now)]
+        return [Report(Event(EventKind.START, line)), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now``: the end of the wait, attempts, rounds, dials, progress."""
@@ -161,7 +140,7 @@ class Agent:
             out.append(Query())
         if isinstance(self.side, Member):
             out += self.side.poll(now)
-        if self._looking() and now >= self._look_at:
+        if self._looking() and now >= self._look.at:
             out += self._look_around(now)
         if now >= self._next_progress:
             out.append(Report(self.status.progress(now - self.start)))
@@ -175,7 +154,7 @@ class Agent:
     def holds(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
         not list yet, without a token): its messages are kept, not acted on, until it is."""
-        return conn in self._held
+        return self._admission.holds(conn)
 
     def next_wakeup(self) -> float:
         """When :meth:`poll` has something to do next, if no event comes first."""
@@ -194,7 +173,7 @@ class Agent:
         if isinstance(side, Member):
             times.append(side.next_wakeup() or math.inf)
         if self._looking():
-            times.append(self._look_at)
+            times.append(self._look.at)
         return min(times)
 
     def _end(self, now: float) -> Effect | None:
@@ -241,12 +220,7 @@ class Agent:
 
     def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
         side = self.side
-        if event.conn in self._held:  # a session from an address not vouched for yet
-            messages = self._held[event.conn][1]
-            if isinstance(event, Lost):
-                del self._held[event.conn]
-            elif isinstance(event, Received) and len(messages) < _HELD:
-                messages.append(event.message)
+        if self._admission.held(event):  # a session from an address not vouched for yet
             return []
         incoming = isinstance(event, Opened) and not event.dialled
         if incoming and isinstance(side, Coordinator):
@@ -256,7 +230,7 @@ class Agent:
             # claims to be of this job counts, or aborts it, only from a listed address.
             stranger = compare(self.me, theirs, expected_index=None)[0] == Verdict.STRANGER
             if not stranger and not self._verified(theirs.index, event.address):
-                self._held[event.conn] = (event, [])
+                self._admission.hold(event)
                 return self._unlisted(event.address, now)
         if isinstance(event, Opened):
             if event.dialled and isinstance(side, Member):
@@ -282,7 +256,7 @@ class Agent:
             out.append(action)
             if isinstance(action, Aborted):
                 self._aborted_at = now
-                out.append(Report(Event("aborted", f"barrier aborted: {action.reason}")))
+                out.append(Report(Event(EventKind.ABORTED, f"barrier aborted: {action.reason}")))
         return out
 
     def _refused(self, event: Refused, now: float) -> list[Effect]:
@@ -293,18 +267,18 @@ class Agent:
             return []
         more = f" (and {self._refused_unlogged} more)" if self._refused_unlogged else ""
         self._refused_at, self._refused_unlogged = now, 0
-        return [Report(Event("refused", f"refused a contact: {event.reason}{more}"))]
+        return [Report(Event(EventKind.REFUSED, f"refused a contact: {event.reason}{more}"))]
 
     def _vouching(self) -> Sweep | None:
         """The sweep, while contacts wait for a DNS answer to vouch for them (asked for even
         when serving on: a late joiner's session may be one of them)."""
-        return self.sweep if self._unverified or self._held else None
+        return self.sweep if self._admission.waiting else None
 
     def _verified(self, index: int, address: str) -> bool:
         """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
         with a token (proven by the handshake) or ``--trust-source any``, always; else when
         DNS lists the address for the Service, or this pod reached ``index`` there."""
-        if self._trusting:
+        if self._admission.trusting:
             return True
         if 0 <= index < self.me.peers and self.reach.peers[index].address == address:
             return bool(address)
@@ -317,42 +291,16 @@ class Agent:
             self.sweep.refresh(now)  # a round soon, even once every peer is reached
         return []
 
-    def _pending(self) -> set[str]:
-        return set(self._unverified) | {opened.address for opened, _ in self._held.values()}
-
-    def _ignored(self, before: set[str]) -> list[Effect]:
-        """Contacts a fresh answer did not vouch for (they were there before it): named once,
-        with what to do if they come through a proxy that rewrites source addresses."""
-        new = sorted((before & self._pending()) - self._reported)
-        if not new:
-            return []
-        self._reported.update(new)
-        shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
-        line = (
-            f"contacts come from {shown}, which DNS does not list for the Service: not counted "
-            "unless a later answer lists them (pods outside this Job never are)"
-        )
-        if any(_loopback(a) for a in new):
-            line += (
-                "; from loopback, a service mesh or proxy may be rewriting source addresses: "
-                "set --token-file (recommended) or --trust-source any, or keep port "
-                f"{self.config.port} out of the mesh"
-            )
-        return [Report(Event("ignored", line, {"addresses": new}))]
-
     def _vouched(self, now: float) -> list[Effect]:
         """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
         are handled as if they had just come."""
         out: list[Effect] = []
-        for address, held in list(self._unverified.items()):
-            if self._verified(held.hello.identity.index, address):
-                out += self._contacted(self._unverified.pop(address), now)
-        for conn, (opened, messages) in list(self._held.items()):
-            if self._verified(opened.hello.identity.index, opened.address):
-                del self._held[conn]
-                out += self._session(opened, now)
-                for message in messages:
-                    out += self._session(Received(conn, message), now)
+        for contact in self._admission.vouched_contacts(self._verified):
+            out += self._contacted(contact, now)
+        for opened, messages in self._admission.vouched_sessions(self._verified):
+            out += self._session(opened, now)
+            for message in messages:
+                out += self._session(Received(opened.conn, message), now)
         return out
 
     def _contacted(self, event: Contacted, now: float) -> list[Effect]:
@@ -365,12 +313,7 @@ class Agent:
             return []
         listed = event.listed or self._verified(index, event.address)
         if self.sweep is not None and not listed:
-            # Not acted on yet, whatever it claims (a newer instance would make every pod
-            # forget the real one); kept, a bounded few, for a fresh answer to vouch for.
-            self._unverified.pop(event.address, None)
-            self._unverified[event.address] = event
-            if len(self._unverified) > _UNVERIFIED:
-                del self._unverified[next(iter(self._unverified))]
+            self._admission.keep(event)  # for a fresh answer to vouch for
             return self._unlisted(event.address, now)
         if compare(self.me, theirs, expected_index=None)[0] != Verdict.SAME:
             return []
@@ -394,7 +337,7 @@ class Agent:
         self.reach.forget(index, now)
         name = self.config.topology.display(index)
         line = f"{name} restarted: reaching its new instance before counting it again"
-        out: list[Effect] = [Report(Event("restarted", line, {"peer": index}))]
+        out: list[Effect] = [Report(Event(EventKind.RESTARTED, line, {"peer": index}))]
         if self.sweep is not None:
             self.sweep.forget(old)
             self.sweep.resume(now)
@@ -408,11 +351,12 @@ class Agent:
         if resolution.problem:
             self.sweep.failed(resolution.problem, now, resolution.cause)
             return []
-        before = self._pending()
+        before = self._admission.pending()
         fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
         out: list[Effect] = [Probe(address) for address in fresh]
-        out += self._ask_by_name() + self._vouched(now) + self._ignored(before)
-        if self._unverified or self._held:  # not listed yet: ask again (about once a second)
+        out += self._ask_by_name() + self._vouched(now)
+        out += self._admission.ignored(before, self.config.port)
+        if self._admission.waiting:  # not listed yet: ask again (about once a second)
             self.sweep.refresh(now)
         return out
 
@@ -432,7 +376,9 @@ class Agent:
             f"the Service's DNS answer is cut short at {listed} addresses: asking for the "
             f"{len(lacking)} peers not reached by name"
         )
-        return [Report(Event("truncated", line, {"listed": listed, "by_name": len(lacking)}))]
+        return [
+            Report(Event(EventKind.TRUNCATED, line, {"listed": listed, "by_name": len(lacking)}))
+        ]
 
     def _address_probed(self, event: AddressProbed, now: float) -> list[Effect]:
         assert self.sweep is not None
@@ -484,8 +430,8 @@ class Agent:
                 f"({self.config.probe}) after {elapsed:.3f}s"
             )
             fields = {"peer": index, "address": address, "probe": str(self.config.probe)}
-            out.append(Report(Event("reached", line, {**fields, "elapsed": elapsed})))
-            if self._held or self._unverified:
+            out.append(Report(Event(EventKind.REACHED, line, {**fields, "elapsed": elapsed})))
+            if self._admission.waiting:
                 out += self._vouched(now)
             if self.reach.done:
                 out += self._reached_all(now)
@@ -496,12 +442,12 @@ class Agent:
     def _reached_all(self, now: float) -> list[Effect]:
         if self.sweep is not None:
             self.sweep.stop()
-            if self._unverified or self._held:  # still to be vouched for: keep asking
+            if self._admission.waiting:  # still to be vouched for: keep asking
                 self.sweep.refresh(now)
         elapsed = round(now - self.start, 3)
         line = f"reached all {self.me.peers} peers"
-        out: list[Effect] = [Report(Event("reached-all", line, {"elapsed": elapsed}))]
-        self._look_at, self._look_gap = now + LOOK_AROUND, LOOK_AROUND
+        out: list[Effect] = [Report(Event(EventKind.REACHED_ALL, line, {"elapsed": elapsed}))]
+        self._look.start(now)
         if self.side is not None:
             out += self._act(self.side.reached_all(self.reach.view(), now), now)
         return out
@@ -516,20 +462,10 @@ class Agent:
         )
 
     def _look_around(self, now: float) -> list[Effect]:
-        """Probe a few members that have not arrived here: if another instance of index 0 (an
-        old pod still running) released them, their hello says so, and this one is released
-        too instead of waiting for members that will never arrive."""
+        """Probe a few members that have not arrived here (agent.lookaround)."""
         assert isinstance(self.side, Coordinator) and self.sweep is not None
-        self._look_gap = min(2 * self._look_gap, _LOOK_AROUND_CAP)
-        self._look_at = now + self._look_gap
-        waiting = self.side.not_arrived()
-        if not waiting:
-            return []
-        start = self._look_from % len(waiting)
-        batch = (waiting[start:] + waiting[:start])[:_LOOK_AROUND_BATCH]
-        self._look_from = start + len(batch)
         out: list[Effect] = []
-        for index in batch:
+        for index in self._look.batch(self.side.not_arrived(), now):
             address = self.reach.peers[index].address
             if address and self.sweep.probe(address, push=True):
                 out.append(Probe(address, pushed=True))

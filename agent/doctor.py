@@ -42,6 +42,21 @@ class DoctorReport:
     def ok(self) -> bool:
         return all(r.ok for r in self.rows)
 
+    def table(self) -> str:
+        """What ``peer-agent doctor`` prints: the facts, a row per peer, hints, the verdict."""
+        width = max(len(k) for k, _ in self.facts)
+        lines = [f"{k.ljust(width)}  {v}" for k, v in self.facts]
+        headers = ("#", "peer", "dns", "probe")
+        rows = [(str(r.index), r.name, r.dns, r.probe) for r in self.rows]
+        widths = [max(len(x) for x in col) for col in zip(headers, *rows, strict=False)]
+        lines.append("")
+        for row in (headers, *rows):
+            cells = zip(row, widths, strict=True)
+            lines.append("  ".join(cell.ljust(w) for cell, w in cells).rstrip())
+        lines += [f"hint: {h}" for h in self.hints]
+        lines.append("all peers reachable" if self.ok else "some peers are not reachable")
+        return "\n".join(lines)
+
 
 def _trust(config: Config) -> str:
     """Whose contacts count: what to check when contacts are held (a mesh, host network)."""

@@ -4,14 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Event", "Reporter", "printable"]
+__all__ = ["Event", "EventKind", "Reporter", "printable"]
+
+
+class EventKind(StrEnum):
+    """What an event is: the ``event`` field of a JSON log line (API: the values stay)."""
+
+    START = "start"  # the agent's topology and probe, once
+    REACHED = "reached"  # a peer reached
+    REACHED_ALL = "reached-all"  # every peer reached
+    RELEASED = "released"  # the barrier released this pod
+    ABORTED = "aborted"  # the barrier aborted
+    PROGRESS = "progress"  # who is still missing, every few seconds
+    REFUSED = "refused"  # a contact refused (rate-limited)
+    IGNORED = "ignored"  # contacts from addresses DNS does not list
+    RESTARTED = "restarted"  # a peer restarted
+    TRUNCATED = "truncated"  # the Service's answer is cut short
+    SERVING = "serving"  # a sidecar serves on
+    WARNING = "warning"  # a configuration warning
+    ERROR = "error"  # an error (the exit code in JSON)
+    FAILURE = "failure"  # the wait failed
+    WORKLOAD = "workload"  # the workload started
+    WORKLOAD_ENDED = "workload_ended"  # the workload ended (its code)
+    EXIT_BARRIER_FAILED = "exit_barrier_failed"  # the exit barrier timed out or aborted
+    PEERS_FAILED = "peers_failed"  # the workload failed in other pods
+    BUG = "bug"  # a bug of ours, caught (one connection closed)
+    BUGS = "bugs"  # how many bugs were caught
 
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # e.g. "reached", "progress", "released", "refused"
+    kind: EventKind
     message: str
     fields: Mapping[str, Any] = field(default_factory=dict)
 

@@ -25,7 +25,7 @@ import anyio
 from agent import listener
 from agent.config import Config, Outputs
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
-from agent.events import Event, Reporter
+from agent.events import Event, EventKind, Reporter
 from agent.exitcodes import signal_exit_code
 from agent.mux import Mux, open_port
 from agent.outputs import write_outputs
@@ -71,7 +71,7 @@ async def _leave_together(
 
     def prefixed(event: Event) -> None:
         report(dataclasses.replace(event, message=f"exit barrier: {event.message}"))
-        if event.kind == "released":
+        if event.kind is EventKind.RELEASED:
             # Said at the verdict, not after a coordinator's linger for acks: the Job
             # controller may delete this pod then (a failed pod fails the Job), and the user
             # must still read which pod's workload failed.
@@ -84,7 +84,7 @@ async def _leave_together(
         if not isinstance(error, BarrierTimeout | BarrierAborted):
             raise
         lines = [str(error)] + [f"missing {m}" for m in getattr(error, "missing", ())]
-        report(Event("exit_barrier_failed", "exit barrier: " + "; ".join(lines)))
+        report(Event(EventKind.EXIT_BARRIER_FAILED, "exit barrier: " + "; ".join(lines)))
 
 
 def _report_failed(config: Config, heard: Mapping[int, str], report: Reporter) -> None:
@@ -92,7 +92,7 @@ def _report_failed(config: Config, heard: Mapping[int, str], report: Reporter) -
     if failed:
         report(
             Event(
-                "peers_failed",
+                EventKind.PEERS_FAILED,
                 f"exit barrier: the workload failed in {len(failed)} other pod(s): "
                 + ", ".join(failed),
                 {"failed": failed},
@@ -126,17 +126,17 @@ async def run_and_leave_together(
         try:
             workload.started(spawn(argv, env))
         except OSError as exc:
-            report(Event("error", f"cannot run {argv[0]!r}: {exc.strerror or exc}"))
+            report(Event(EventKind.ERROR, f"cannot run {argv[0]!r}: {exc.strerror or exc}"))
             code = 127 if isinstance(exc, FileNotFoundError) else 126
         else:
-            report(Event("workload", f"workload started (pid {workload.pid})"))
+            report(Event(EventKind.WORKLOAD, f"workload started (pid {workload.pid})"))
             await workload.ended.wait()
             code = workload.code
             assert code is not None
         timeout = f"up to {config.exit_timeout:g}s" if config.exit_timeout else "no time limit"
         report(
             Event(
-                "workload_ended",
+                EventKind.WORKLOAD_ENDED,
                 f"workload exited with code {code}; waiting for every pod's workload to end "
                 f"({timeout})",
                 {"exit_code": code},

@@ -14,7 +14,7 @@ from agent.causes import Cause
 from agent.config import Config
 from agent.effects import Released
 from agent.errors import BarrierTimeout
-from agent.events import Event
+from agent.events import Event, EventKind
 from agent.hints import hints_for, nobody_listens
 from agent.reach import Reach
 from agent.roles import Coordinator, Member
@@ -105,7 +105,7 @@ class Status:
         causes = [self.cause(p.index) for p in self.reach.missing()]
         hint = nobody_listens(causes, self.config.port)
         return Event(
-            "progress",
+            EventKind.PROGRESS,
             f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}"
             + (f"; hint: {hint}" if hint else ""),
             {"reached": reached, "missing": [i for i, _ in missing]},
@@ -143,7 +143,7 @@ def released_event(released: Released, elapsed: float, counts: Mapping[str, int]
     """The release line, with what the agent did to get there (lookups, probes, sessions)."""
     done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items()))
     return Event(
-        "released",
+        EventKind.RELEASED,
         f"barrier released: {released.how} after {elapsed:.3f}s ({done})",
         {"elapsed": round(elapsed, 3), **counts},
     )

@@ -17,7 +17,7 @@ import pytest
 from agent.cli import _Printer
 from agent.config import LogFormat
 from agent.errors import BarrierAborted
-from agent.events import Event
+from agent.events import Event, EventKind
 from agent.runner import identity_of
 from agent.wire import Hello, Identity, Role, encode
 from tests.faults.conftest import AgentProcess, Job, Record, agent_argv, wait_port
@@ -269,7 +269,7 @@ def test_a_peers_text_never_reaches_the_log_raw(
 def test_the_text_printer_escapes_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
     """Defense in depth behind the decoder: the CLI's text log prints one line per event."""
     printer = _Printer(LogFormat.TEXT)
-    printer(Event("refused", f"refused: x\n{_FORGED}\x1b[2J"))
+    printer(Event(EventKind.REFUSED, f"refused: x\n{_FORGED}\x1b[2J"))
     printer.error(BarrierAborted(f"refused by the coordinator: \r{_FORGED}"))
     err = capsys.readouterr().err
     assert err.splitlines() == [

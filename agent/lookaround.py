@@ -1,0 +1,42 @@
+"""A coordinator that has reached everyone, and still waits, looks around.
+
+Members that have not arrived at this coordinator may have been released by another instance
+of index 0 (an old pod still running). Probing a few of them at a time, at doubling intervals,
+hears that from their hello (its released flag), so this instance is released too instead of
+waiting for members that will never arrive. Pure: the core says when and whom to probe.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+__all__ = ["LOOK_AROUND", "LookAround"]
+
+#: the first look comes this long after every peer is reached; each later one twice as long
+LOOK_AROUND = 1.0
+_CAP = 16.0
+_BATCH = 64
+
+
+class LookAround:
+    def __init__(self) -> None:
+        self.at = math.inf  # when the next look is due
+        self._gap = LOOK_AROUND
+        self._from = 0  # where the next batch starts among the members that have not arrived
+
+    def start(self, now: float) -> None:
+        """Every peer is reached: the first look is due a moment from now."""
+        self.at, self._gap = now + LOOK_AROUND, LOOK_AROUND
+
+    def batch(self, waiting: Sequence[int], now: float) -> list[int]:
+        """A look is due: the next few of ``waiting`` (the members that have not arrived), in
+        turn, so that every one is looked at in time however many there are."""
+        self._gap = min(2 * self._gap, _CAP)
+        self.at = now + self._gap
+        if not waiting:
+            return []
+        start = self._from % len(waiting)
+        batch = [*waiting[start:], *waiting[:start]][:_BATCH]
+        self._from = start + len(batch)
+        return batch
