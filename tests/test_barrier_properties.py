@@ -216,6 +216,22 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(schedules(kinds=(*FAULTS, "overlap")))
+@example(  # two instances of pod 2 vouched for at once; the older session is closed at once
+    Schedule(
+        n=3,
+        mode="sidecar",
+        seed=2892,
+        starts=(0.041, 0.54, 0.95),
+        faults=(
+            *[Fault("restart", 0.0, 0, 0, 0.0, False, False)] * 3,
+            Fault("overlap", 0.506, 0, 0, 0.008, False, False),
+            Fault("overlap", 0.95, 2, 0, 1.027, False, False),
+        ),
+        drop=0.0,
+        delay=0.2,
+        dns_delay=0.5,
+    )
+)
 @example(  # two instances of pod 2 held unvouched, then listed by one answer (checker's order)
     Schedule(
         n=5,

@@ -31,7 +31,7 @@ import math
 import random
 from collections.abc import Callable
 
-from agent.effects import NO_CONN, Released
+from agent.effects import NO_CONN, Close, Effect, Released
 from agent.handshake import Verdict, compare
 from agent.inputs import (
     AddressProbed,
@@ -444,16 +444,19 @@ class Cluster:
                 self.post(e.node, when, functools.partial(e.node.feed, Lost(e.conn, "reset")))
 
     # --- what the tests check ------------------------------------------------------------------
-    def vouched(self, node: Node) -> None:
-        """``node``'s core has handled an event: the Arrives of a session it has since vouched
-        for are its arrivals now; those of a session lost while unvouched never were. Booked
-        in the order the core replays them: session by session as their Opened came, not as the
-        Arrives came (two instances of one index may both be vouched for by one answer)."""
+    def vouched(self, node: Node, effects: list[Effect]) -> None:
+        """``node``'s core has handled an event and asks for ``effects``: the Arrives of a
+        session it has since vouched for are its arrivals now; those of a session lost while
+        unvouched never were, nor those of one it closes at once (a member's older session,
+        superseded by a newer one). Booked in the order the core replays them: session by
+        session as their Opened came, not as the Arrives came (two instances of one index may
+        both be vouched for by one answer)."""
         held = self.unvouched.get(node, {})
+        closing = {e.conn for e in effects if isinstance(e, Close)}
         vouched = [c for c in held if not node.agent.holds(c)]
         for conn in sorted(vouched, key=lambda c: (held[c][0][2].opened_at, c)):
             for index, instance, end in held.pop(conn):
-                if end.open:
+                if end.open and conn not in closing:
                     self.arrivals.setdefault(node, {})[index] = (instance, end)
 
     def released(self, node: Node) -> None:

@@ -157,7 +157,7 @@ class Node:
     def perform(self, effects: list[Effect]) -> None:
         """``runner._Executor.perform``: a send or close on a session that is gone is skipped."""
         cluster, now = self.cluster, self.cluster.now
-        cluster.vouched(self)  # before a Released among these effects is checked
+        cluster.vouched(self, effects)  # before a Released among these effects is checked
         for effect in effects:
             if isinstance(effect, Send):
                 if (end := self.channels.get(effect.conn)) is not None:
