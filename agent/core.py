@@ -132,7 +132,9 @@ class Agent:
         out: list[Effect] = []
         if (end := self._end(now)) is not None:
             self.finished = True
-            return [end]
+            # and what serving on has due now (a round that vouches for a held contact), so
+            # that the next wake-up is after ``now``: the runner must not come straight back
+            return [end, *self.poll(now)]
         if self.verdict is not None:
             return out  # lingering: only the acks (events) or the linger bound matter now
         out += [self._attempt(index) for index in self.reach.due(now)]

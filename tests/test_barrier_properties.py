@@ -203,6 +203,21 @@ def check_liveness(c: Cluster, faults_end: float) -> None:
         dns_delay=0.0,
     )
 )
+@example(  # released with an outsider's contact held: the round that vouches is due at once
+    Schedule(
+        n=1,
+        mode="sidecar",
+        seed=136,
+        starts=(0.0,),
+        faults=(
+            Fault("partition", 0.0, 0, 0, 1.135, False, False),
+            Fault("outsider", 0.178, 0, 0, 0.0, False, False),
+        ),
+        drop=0.0,
+        delay=0.001,
+        dns_delay=0.5,
+    )
+)
 def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     c, faults_end = simulate(s)
     assert c.unsafe() == [], c.describe()
