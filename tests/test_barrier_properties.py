@@ -268,7 +268,7 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
 def test_overlapping_instances_safe_and_live(s: Schedule) -> None:
     """Two live instances of one index (sidecar mode), the coordinator's included: a
     coordinator instance can reach everyone before anyone it can see is released; it asks the
-    members that have not arrived again (``Agent._look_around``) and hears of the release."""
+    members that have not arrived again (``agent.lookaround``) and hears of the release."""
     c, faults_end = simulate(s)
     assert c.unsafe() == [], c.describe()
     check_liveness(c, faults_end)

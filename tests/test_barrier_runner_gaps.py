@@ -57,7 +57,7 @@ def test_two_live_coordinators(mode: str) -> None:
     reach that one again), and a coordinator's own name counts only when its own instance
     answers: so members follow the instance that keeps answering, and the views agree once the
     old pod is gone. A coordinator waiting with everyone reached also probes the members not
-    arrived (``Agent._look_around``), so in sidecar mode it hears their released flag
+    arrived (``agent.lookaround``), so in sidecar mode it hears their released flag
     even when the old coordinator released them first."""
     c, settled = _two_live_coordinators(mode)
     assert_released(c, after=3.0, by=settled + 2 * 16.0)

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(10)
 
 #: the modules that decide; they may not touch the network, the clock, the OS or a logger
 CORE = [
+    "admission",
     "backoff",
     "causes",
     "config",
@@ -33,6 +34,7 @@ CORE = [
     "handshake",
     "hints",
     "inputs",
+    "lookaround",
     "reach",
     "roles",
     "status",
