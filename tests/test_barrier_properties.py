@@ -203,6 +203,21 @@ def check_liveness(c: Cluster, faults_end: float) -> None:
         dns_delay=0.0,
     )
 )
+@example(  # a held session dies after its Arrive; vouched for before the core hears of the loss
+    Schedule(
+        n=2,
+        mode="wait",
+        seed=38831,
+        starts=(0.001, 0.557),
+        faults=(
+            *[Fault("restart", 0.0, 0, 0, 0.0, False, False)] * 2,
+            Fault("reset", 1.614, 0, 0, 0.0, False, False),
+        ),
+        drop=0.0,
+        delay=0.2,
+        dns_delay=0.5,
+    )
+)
 @example(  # released with an outsider's contact held: the round that vouches is due at once
     Schedule(
         n=1,

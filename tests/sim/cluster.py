@@ -446,8 +446,9 @@ class Cluster:
     # --- what the tests check ------------------------------------------------------------------
     def vouched(self, node: Node, effects: list[Effect]) -> None:
         """``node``'s core has handled an event and asks for ``effects``: the Arrives of a
-        session it has since vouched for are its arrivals now; those of a session lost while
-        unvouched never were, nor those of one it closes at once (a member's older session,
+        session it has since vouched for are its arrivals now (even if the session has died
+        since, as on a trusted session: the coordinator has not heard of the loss, and that
+        instance did arrive), except those of one it closes at once (a member's older session,
         superseded by a newer one). Booked in the order the core replays them: session by
         session as their Opened came, not as the Arrives came (two instances of one index may
         both be vouched for by one answer)."""
@@ -456,8 +457,13 @@ class Cluster:
         vouched = [c for c in held if not node.agent.holds(c)]
         for conn in sorted(vouched, key=lambda c: (held[c][0][2].opened_at, c)):
             for index, instance, end in held.pop(conn):
-                if end.open and conn not in closing:
+                if conn not in closing:
                     self.arrivals.setdefault(node, {})[index] = (instance, end)
+
+    def lost_while_held(self, node: Node, conn: int) -> None:
+        """``node``'s core learns that session ``conn``, still held, is gone: it drops the
+        session and its messages unread, so they never were arrivals."""
+        self.unvouched.get(node, {}).pop(conn, None)
 
     def released(self, node: Node) -> None:
         """``node``'s core has just emitted Released: a coordinator's own decision is recorded

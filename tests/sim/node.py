@@ -29,7 +29,7 @@ from agent.effects import (
     Report,
     Send,
 )
-from agent.inputs import Input
+from agent.inputs import Input, Lost
 from agent.reach import Reach
 from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.sweep import Sweep
@@ -152,6 +152,8 @@ class Node:
     def feed(self, event: Input) -> None:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
+            if isinstance(event, Lost) and self.agent.holds(event.conn):
+                self.cluster.lost_while_held(self, event.conn)
             self.perform(self.agent.handle(event, self.cluster.now))
 
     def perform(self, effects: list[Effect]) -> None:
