@@ -8,7 +8,7 @@ import socket
 import anyio
 import pytest
 
-from agent.events import Event
+from agent.events import Event, EventKind
 from agent.supervisor import Supervisor
 from agent.tcp import TCPStream
 
@@ -42,7 +42,7 @@ async def test_a_bug_closes_only_its_connection_and_is_reported_escaped() -> Non
         assert theirs.recv(100) == b""  # closed by the supervisor
     assert supervisor.bugs == 1
     [event] = events
-    assert event.kind == "bug" and event.fields["peer"] == "198.18.0.7"
+    assert event.kind is EventKind.BUG and event.fields["peer"] == "198.18.0.7"
     assert event.message.startswith("bug: a contact handler failed for 198.18.0.7: ValueError: ")
     assert "test_supervisor.py:" in event.message  # where it was raised
     assert event.message.isprintable(), event.message  # no forged line, no terminal escape

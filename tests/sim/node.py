@@ -29,6 +29,7 @@ from agent.effects import (
     Report,
     Send,
 )
+from agent.events import EventKind
 from agent.inputs import Input, Lost
 from agent.reach import Reach
 from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
@@ -176,7 +177,7 @@ class Node:
             elif isinstance(effect, Connect):
                 cluster.connect(self)
             elif isinstance(effect, Report):
-                if effect.event.kind == "reached-all" and self.reach_done_at is None:
+                if effect.event.kind is EventKind.REACHED_ALL and self.reach_done_at is None:
                     self.reach_done_at = now
             elif isinstance(effect, Released | Aborted):
                 if self.verdict_at is None:  # what the user sees
