@@ -1,7 +1,7 @@
 """peer-agent: the barrier for the pods of a Kubernetes Indexed Job.
 
 From Python: ``agent.wait(**options)`` (blocking) or ``await agent.barrier(**options)``
-(asyncio or trio), with the CLI's options; see :mod:`agent.api`.
+(asyncio or trio), with the CLI's options; see :mod:`agent.commands.api`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from agent.api import Peer, Result, barrier, wait
+    from agent.commands.api import Peer, Result, barrier, wait
 
 __all__ = ["Peer", "Result", "__version__", "barrier", "wait"]
 
@@ -19,7 +19,7 @@ __all__ = ["Peer", "Result", "__version__", "barrier", "wait"]
 def __getattr__(name: str) -> Any:
     # The API on first use, not with the package: the CLI (every pod's start) never needs it.
     if name in ("Peer", "Result", "barrier", "wait"):
-        from agent import api
+        from agent.commands import api
 
         return getattr(api, name)
     raise AttributeError(f"module 'agent' has no attribute {name!r}")

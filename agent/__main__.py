@@ -14,7 +14,7 @@ def main() -> int:
     afterwards, they are never scanned again, by the barrier's collections either."""
     gc.disable()
     try:
-        from agent.cli import main as cli_main
+        from agent.commands.cli import main as cli_main
     finally:
         gc.freeze()
         gc.enable()

@@ -13,8 +13,8 @@ __all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "SWITCHES", "Command", "Opt
 
 
 class Command(StrEnum):
-    """The commands that take these options and build a :class:`~agent.config.Config` (``lint``
-    and ``barrier`` take their own arguments)."""
+    """The commands that take these options and build a
+    :class:`~agent.config.model.Config` (``lint`` and ``barrier`` take their own arguments)."""
 
     WAIT = "wait"
     RUN = "run"
@@ -122,7 +122,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("hostname", "--hostname", "PEER_AGENT_HOSTNAME", "default: the kernel hostname"),
 )
 
-#: options naming a file the agent reads (``agent.podfacts`` reads them, config decides)
+#: options naming a file the agent reads (``agent.io.podfacts`` reads them, config decides)
 FILE_INPUTS = ("token_file", "peers_from")
 #: options naming a file the agent writes (their directory must exist)
 FILE_OUTPUTS = ("hostfile", "peers_json", "env_file")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.limits import fds_needed
+from agent.io.limits import fds_needed
 from bench.common import (
     JOB,
     SERVICE_FQDN,

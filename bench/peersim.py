@@ -3,7 +3,7 @@
 Run by the sweep and coordinator cases as ``python -m bench.peersim SPEC_JSON``, in a process of
 its own so that its CPU does not share the launching process's GIL. Each peer listens on its own
 127.x address (the agent probes addresses, and the hello says who answers) and answers hellos
-with ``agent.channel.server_handshake``. In ``members`` mode each peer also opens its barrier
+with ``agent.io.channel.server_handshake``. In ``members`` mode each peer also opens its barrier
 session to the coordinator from its own address (so the coordinator's push wake-up probes the
 right address), waits for ``go`` on stdin, sends ``Arrive`` and awaits ``Release``.
 
@@ -24,9 +24,9 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
 from agent.errors import WireError
-from agent.wire import Ack, Arrive, Identity, Release, Role
+from agent.io.channel import Channel, HandshakeFailed, client_handshake, server_handshake
+from agent.protocol.wire import Ack, Arrive, Identity, Release, Role
 
 __all__ = ["address_of", "main"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.lint.agent_use import AgentUse, agent_use
 from agent.lint.rules import Finding
-from agent.topology import is_dns_label
+from agent.topology.model import is_dns_label
 
 __all__ = ["Agent", "Report", "agents_in", "as_int", "as_list", "as_map", "long_name"]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from agent.lint.common import Agent, Report, agents_in, as_int, as_list, as_map, long_name
 from agent.lint.rules import Finding
-from agent.topology_jobs import parse_replicated_jobs
+from agent.topology.jobs import parse_replicated_jobs
 
 __all__ = ["lint_jobset"]
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from agent.lint.agent_use import AgentUse, agent_use
 from agent.lint.listen import ipv4_only_listen
-from agent.topology import is_dns_label
+from agent.topology.model import is_dns_label
 
 __all__ = ["Finding", "lint_objects"]
 

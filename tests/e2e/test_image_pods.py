@@ -1,9 +1,9 @@
 """The seed example with the built image as the pods' container: podman in the pods' namespaces.
 
-The image is built offline as tests/test_image.py builds it (debootstrap'ed Debian base, cached);
-each pod's container is `podman run` of it with the pod's network namespace, hostname,
-/etc/hosts and resolv.conf, as the manifest's non-root user, every capability dropped and a
-read-only root filesystem, enforced by the runtime (tests/harness/podman.py).
+The image is built offline as tests/e2e/test_image.py builds it (debootstrap'ed Debian base,
+cached); each pod's container is `podman run` of it with the pod's network namespace,
+hostname, /etc/hosts and resolv.conf, as the manifest's non-root user, every capability dropped
+and a read-only root filesystem, enforced by the runtime (tests/harness/podman.py).
 """
 
 from __future__ import annotations

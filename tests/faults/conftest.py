@@ -27,11 +27,13 @@ import anyio
 import anyio.abc
 import pytest
 
-import agent.core
-from agent.config import Config, PodFacts, build_config
-from agent.events import Event
-from agent.runner import serve_and_wait
-from agent.status import Outcome
+import agent.core.agent
+from agent.config.model import Config
+from agent.config.parse import build_config
+from agent.core.events import Event
+from agent.core.status import Outcome
+from agent.io.runner import serve_and_wait
+from agent.topology.podfiles import PodFacts
 from tests.support.faultdns import FaultDNS
 
 JOB, SERVICE, NAMESPACE, ZONE = "example-job", "headless-svc", "default", "cluster.local"
@@ -61,7 +63,7 @@ def fault_dns() -> Iterator[FaultDNS]:
 @pytest.fixture
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would."""
-    monkeypatch.setattr(agent.core, "PROGRESS_EVERY", 0.25)
+    monkeypatch.setattr(agent.core.agent, "PROGRESS_EVERY", 0.25)
 
 
 # --- agents in this process -----------------------------------------------------------------------
@@ -190,7 +192,7 @@ class AgentProcess:
         **popen: Any,
     ):
         """``python_args`` instead of ``-m agent``: e.g. ``-c`` a script that patches, then runs
-        ``agent.cli.main``."""
+        ``agent.commands.cli.main``."""
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, *(python_args or ["-m", "agent"]), *argv],

@@ -13,7 +13,7 @@ from typing import cast
 import anyio
 import pytest
 
-from agent.config import Config
+from agent.config.model import Config
 from tests.faults.conftest import (
     JOB,
     AgentProcess,
@@ -266,7 +266,7 @@ async def test_a_stale_address_of_a_replaced_pod(
 
 
 async def _serve_forever(config: Config) -> None:
-    from agent.runner import serve_and_wait
+    from agent.io.runner import serve_and_wait
 
     await serve_and_wait(config, report=lambda e: None)
 

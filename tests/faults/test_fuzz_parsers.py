@@ -17,10 +17,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agent.config import (
-    Command,
-    Config,
-    PodFacts,
+from agent.config.model import Config
+from agent.config.parse import (
     build_config,
     parse_duration,
     parse_host_port,
@@ -28,8 +26,8 @@ from agent.config import (
     parse_probe,
 )
 from agent.errors import ConfigError
-from agent.options import OPTIONS
-from agent.podfiles import FileRead, find_fqdn_entry, parse_resolv_conf
+from agent.options import OPTIONS, Command
+from agent.topology.podfiles import FileRead, PodFacts, find_fqdn_entry, parse_resolv_conf
 
 pytestmark = pytest.mark.timeout(60)
 FUZZ = settings(

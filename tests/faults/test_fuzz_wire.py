@@ -27,19 +27,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent import health
-from agent.channel import HandshakeFailed, client_handshake
-from agent.config import PodFacts, Probe, ProbeKind, build_config
+from agent.commands import health
+from agent.config.model import Probe, ProbeKind
+from agent.config.parse import build_config
+from agent.core.events import Event
+from agent.core.inputs import ProbeResult, Received
+from agent.core.roles import Member
 from agent.errors import WireError
-from agent.events import Event
-from agent.inputs import ProbeResult, Received
-from agent.probes import connect, probe
-from agent.resolver import Resolution
-from agent.roles import Member
-from agent.runner import Deps, identity_of, serve_and_wait
-from agent.sessions import Sessions
-from agent.supervisor import Supervisor
-from agent.wire import Hello, Identity, Role, encode
+from agent.io.channel import HandshakeFailed, client_handshake
+from agent.io.probes import connect, probe
+from agent.io.resolver import Resolution
+from agent.io.runner import Deps, identity_of, serve_and_wait
+from agent.io.sessions import Sessions
+from agent.io.supervisor import Supervisor
+from agent.protocol.wire import Hello, Identity, Role, encode
+from agent.topology.podfiles import PodFacts
 from tests.faults.conftest import Job, Pod, Record, wait_port
 from tests.support.faultdns import FaultDNS
 from tests.support.hostile import http_requests, split, wire_lines

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from agent.cli import _Printer
-from agent.config import LogFormat
+from agent.commands.cli import _Printer
+from agent.config.model import LogFormat
+from agent.core.events import Event, EventKind
 from agent.errors import BarrierAborted
-from agent.events import Event, EventKind
-from agent.runner import identity_of
-from agent.wire import Hello, Identity, Role, encode
+from agent.io.runner import identity_of
+from agent.protocol.wire import Hello, Identity, Role, encode
 from tests.faults.conftest import AgentProcess, Job, Record, agent_argv, wait_port
 from tests.support.faultdns import FaultDNS
 

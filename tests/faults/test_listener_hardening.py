@@ -20,22 +20,22 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent import contacts as agent_contacts
-from agent.channel import (
+from agent.config.model import Probe, ProbeKind
+from agent.core.reach import view_digest
+from agent.errors import WireError
+from agent.io import contacts as agent_contacts
+from agent.io.channel import (
     HANDSHAKE_TIMEOUT,
     Channel,
     HandshakeFailed,
     client_handshake,
     server_handshake,
 )
-from agent.config import Probe, ProbeKind
-from agent.errors import WireError
-from agent.listener import listen
-from agent.probes import connect, probe
-from agent.reach import view_digest
-from agent.runner import identity_of
-from agent.tcp import TCPStream, open_tcp
-from agent.wire import Ack, Arrive, Hello, Identity, Release, Role, encode
+from agent.io.listener import listen
+from agent.io.probes import connect, probe
+from agent.io.runner import identity_of
+from agent.io.tcp import TCPStream, open_tcp
+from agent.protocol.wire import Ack, Arrive, Hello, Identity, Release, Role, encode
 from tests.faults.conftest import (
     ROOT,
     AgentProcess,

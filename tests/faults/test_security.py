@@ -18,13 +18,14 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent.channel import Channel, HandshakeFailed, client_handshake, server_handshake
-from agent.config import Config, build_config
+from agent.config.model import Config
+from agent.config.parse import build_config
 from agent.errors import WireError
-from agent.handshake import proof_for, proof_ok
-from agent.podfacts import read_pod_facts
-from agent.runner import identity_of, serve_and_wait
-from agent.wire import Hello, Identity, Message, Proof, Refuse, Role, decode, encode
+from agent.io.channel import Channel, HandshakeFailed, client_handshake, server_handshake
+from agent.io.podfacts import read_pod_facts
+from agent.io.runner import identity_of, serve_and_wait
+from agent.protocol.handshake import proof_for, proof_ok
+from agent.protocol.wire import Hello, Identity, Message, Proof, Refuse, Role, decode, encode
 from tests.faults.conftest import (
     JOB,
     ROOT,

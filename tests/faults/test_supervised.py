@@ -16,12 +16,13 @@ from typing import Any
 import anyio
 import pytest
 
-from agent import contacts, health, listener
-from agent.channel import server_handshake
-from agent.contacts import Contacts
-from agent.events import Event
-from agent.sessions import Sessions
-from agent.supervisor import Supervisor
+from agent.commands import health
+from agent.core.events import Event
+from agent.io import contacts, listener
+from agent.io.channel import server_handshake
+from agent.io.contacts import Contacts
+from agent.io.sessions import Sessions
+from agent.io.supervisor import Supervisor
 from tests.faults.conftest import (
     AgentProcess,
     Job,
@@ -206,7 +207,7 @@ async def failing_once(*args, **kwargs):
         raise RuntimeError("injected")
     return await real(*args, **kwargs)
 setattr(module, sys.argv[2], failing_once)
-from agent.cli import main
+from agent.commands.cli import main
 sys.exit(main(sys.argv[3:]))
 """
 
@@ -223,7 +224,7 @@ def test_the_count_of_bugs_is_reported_at_exit(
     0, and its last line counts the bug."""
     job = Job(fault_dns, 2)
     job.publish()
-    patched = _patched("agent.contacts", "server_handshake", agent_argv(job, "wait", 0))
+    patched = _patched("agent.io.contacts", "server_handshake", agent_argv(job, "wait", 0))
     other = AgentProcess(agent_argv(job, "wait", 1))
     processes.extend([patched, other])
     assert other.finish() == 0, other.stderr
@@ -240,7 +241,7 @@ def test_a_bug_in_a_sidecars_health_request(
     closed, the next /readyz is 200, and SIGTERM ends it with 0 and the count of bugs."""
     job = Job(fault_dns, 1)
     job.publish()
-    sidecar = _patched("agent.health", "_answer", agent_argv(job, "sidecar", 0))
+    sidecar = _patched("agent.commands.health", "_answer", agent_argv(job, "sidecar", 0))
     processes.append(sidecar)
     sidecar.wait_line("serving /readyz")
     answers: list[int | str] = []

@@ -29,16 +29,16 @@ if TYPE_CHECKING:
     import anyio
     from anyio.streams.memory import MemoryObjectSendStream
 
-    import agent.channel
+    import agent.commands.health
     import agent.config
-    import agent.contacts
+    import agent.core.inputs
+    import agent.core.roles
     import agent.errors
-    import agent.health
-    import agent.inputs
-    import agent.roles
-    import agent.sessions
-    import agent.tcp
-    import agent.wire
+    import agent.io.channel
+    import agent.io.contacts
+    import agent.io.sessions
+    import agent.io.tcp
+    import agent.protocol.wire
 
 __all__ = ["PATHS", "load", "one_input"]
 
@@ -52,16 +52,16 @@ def load() -> None:
     global anyio, agent
     import anyio
 
-    import agent.channel
+    import agent.commands.health
     import agent.config
-    import agent.contacts
+    import agent.core.inputs
+    import agent.core.roles
     import agent.errors
-    import agent.health
-    import agent.inputs
-    import agent.roles
-    import agent.sessions
-    import agent.tcp
-    import agent.wire
+    import agent.io.channel
+    import agent.io.contacts
+    import agent.io.sessions
+    import agent.io.tcp
+    import agent.protocol.wire
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:
@@ -75,34 +75,34 @@ def _pair() -> tuple[socket.socket, socket.socket]:
     return ours, remote
 
 
-def _identity(index: int) -> agent.wire.Identity:
-    return agent.wire.Identity("example-job", "", index, 2, 29300, "f" * 16)
+def _identity(index: int) -> agent.protocol.wire.Identity:
+    return agent.protocol.wire.Identity("example-job", "", index, 2, 29300, "f" * 16)
 
 
 def _contacts(
-    me: agent.wire.Identity,
-    post: MemoryObjectSendStream[agent.inputs.Input],
+    me: agent.protocol.wire.Identity,
+    post: MemoryObjectSendStream[agent.core.inputs.Input],
     token: bytes | None,
-) -> agent.contacts.Contacts:
+) -> agent.io.contacts.Contacts:
     values = {"peers": "2", "index": str(me.index), "service": "s", "namespace": "n"}
     if token is not None:
         values["token"] = token.decode()
-    config = agent.config.build_config(
-        "wait", values, agent.config.PodFacts(hostname=f"example-job-{me.index}")
+    config = agent.config.parse.build_config(
+        "wait", values, agent.topology.podfiles.PodFacts(hostname=f"example-job-{me.index}")
     )
 
-    async def resolve(name: str) -> agent.inputs.Resolution:
+    async def resolve(name: str) -> agent.core.inputs.Resolution:
         raise AssertionError("nothing is resolved here")
 
     counts: collections.Counter[str] = collections.Counter()
-    sessions = agent.sessions.Sessions(config, me, resolve, post, lambda: False, counts)
-    return agent.contacts.Contacts(config, me, resolve, post, sessions, lambda: False, counts)
+    sessions = agent.io.sessions.Sessions(config, me, resolve, post, lambda: False, counts)
+    return agent.io.contacts.Contacts(config, me, resolve, post, sessions, lambda: False, counts)
 
 
 async def _drained(
-    run: Callable[[MemoryObjectSendStream[agent.inputs.Input]], Coroutine[Any, Any, None]],
-) -> list[agent.inputs.Input]:
-    send, receive = anyio.create_memory_object_stream[agent.inputs.Input](1000)
+    run: Callable[[MemoryObjectSendStream[agent.core.inputs.Input]], Coroutine[Any, Any, None]],
+) -> list[agent.core.inputs.Input]:
+    send, receive = anyio.create_memory_object_stream[agent.core.inputs.Input](1000)
     async with send, receive:
         await run(send)
         items = []
@@ -115,45 +115,45 @@ async def _drained(
 
 async def _contact(sock: socket.socket, token: bytes | None) -> None:
     me = _identity(0)
-    stream = agent.tcp.TCPStream(sock)
+    stream = agent.io.tcp.TCPStream(sock)
 
-    async def run(post: MemoryObjectSendStream[agent.inputs.Input]) -> None:
+    async def run(post: MemoryObjectSendStream[agent.core.inputs.Input]) -> None:
         await _contacts(me, post, token).serve(stream)
 
-    core = agent.roles.Coordinator(me)
+    core = agent.core.roles.Coordinator(me)
     for item in await _drained(run):
-        if isinstance(item, agent.inputs.Opened):
+        if isinstance(item, agent.core.inputs.Opened):
             core.joined(item.conn, item.hello, 1.0)
-        elif isinstance(item, agent.inputs.Received):
+        elif isinstance(item, agent.core.inputs.Received):
             core.received(item.conn, item.message, 1.0)
-        elif isinstance(item, agent.inputs.Lost):
+        elif isinstance(item, agent.core.inputs.Lost):
             core.closed(item.conn, 1.0)
 
 
 async def _reply(sock: socket.socket, token: bytes | None) -> None:
     me = _identity(1)
-    channel = agent.channel.Channel(agent.tcp.TCPStream(sock))
+    channel = agent.io.channel.Channel(agent.io.tcp.TCPStream(sock))
     try:
-        hello = await agent.channel.client_handshake(
-            channel, me=me, role=agent.wire.Role.MEMBER, token=token, expected_index=0
+        hello = await agent.io.channel.client_handshake(
+            channel, me=me, role=agent.protocol.wire.Role.MEMBER, token=token, expected_index=0
         )
-    except (agent.channel.HandshakeFailed, agent.errors.WireError):
+    except (agent.io.channel.HandshakeFailed, agent.errors.WireError):
         await channel.aclose()
         return
 
-    async def run(post: MemoryObjectSendStream[agent.inputs.Input]) -> None:
+    async def run(post: MemoryObjectSendStream[agent.core.inputs.Input]) -> None:
         await _contacts(me, post, token).sessions.carry(channel, hello, 7, dialled=True)
 
-    core = agent.roles.Member(now=0.0)
+    core = agent.core.roles.Member(now=0.0)
     core.reached_all("view", 0.0)
     core.opened(7, 0.0)
     for item in await _drained(run):
-        if isinstance(item, agent.inputs.Received):
+        if isinstance(item, agent.core.inputs.Received):
             core.received(item.message, 1.0)
 
 
 async def _health(sock: socket.socket, token: bytes | None) -> None:
-    await agent.health._serve(agent.tcp.TCPStream(sock), lambda: token is None)
+    await agent.commands.health._serve(agent.io.tcp.TCPStream(sock), lambda: token is None)
 
 
 _RUNS = {"contact": _contact, "reply": _reply, "health": _health}
@@ -172,7 +172,7 @@ def one_input(data: bytes) -> None:
     payload = data[1:]
     if path == "decode":
         with contextlib.suppress(agent.errors.WireError):
-            agent.wire.decode(payload)
+            agent.protocol.wire.decode(payload)
         return
     ours, remote = _pair()
     with ours, remote:

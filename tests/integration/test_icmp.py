@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.timeout(60), pytest.mark.netns]
 
 DROP_NET_RAW = ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw", "--"]
 PING = (
-    "import anyio, sys; from agent.icmp import ping; "
+    "import anyio, sys; from agent.io.icmp import ping; "
     "print(anyio.run(lambda: ping('127.0.0.1', timeout=2)) or 'reply')"
 )
 

@@ -1,4 +1,4 @@
-"""Outgoing connections on plain sockets (agent.tcp) against real loopback listeners: the probe's
+"""Outgoing connections on plain sockets (agent.io.tcp) against real loopback listeners: the probe's
 answers and error texts, and a session's close (under trio too, in tests/integration/test_trio.py).
 """
 
@@ -11,13 +11,13 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent.channel import Channel, server_handshake
-from agent.config import Probe, ProbeKind
+from agent.config.model import Probe, ProbeKind
+from agent.core.inputs import ProbeResult
 from agent.errors import WireError
-from agent.inputs import ProbeResult
-from agent.probes import connect, probe
-from agent.tcp import TCPStream
-from agent.wire import Identity
+from agent.io.channel import Channel, server_handshake
+from agent.io.probes import connect, probe
+from agent.io.tcp import TCPStream
+from agent.protocol.wire import Identity
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
@@ -118,8 +118,8 @@ async def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The probe's one deadline moves from the connect's to the reply's once connected."""
-    monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0.1)
-    monkeypatch.setattr("agent.probes.HANDSHAKE_TIMEOUT", 0.3)
+    monkeypatch.setattr("agent.io.probes.CONNECT_TIMEOUT", 0.1)
+    monkeypatch.setattr("agent.io.probes.HANDSHAKE_TIMEOUT", 0.3)
     unblock = anyio.Event()
 
     async def silent(stream: anyio.abc.SocketStream) -> None:
@@ -139,7 +139,7 @@ async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_cr
 ) -> None:
     """On a loaded node the loop can see the connect done and its deadline passed at once: the
     probe's scope is cancelled already when it moves on to the reply's deadline."""
-    monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0)  # cancelled as soon as entered
+    monkeypatch.setattr("agent.io.probes.CONNECT_TIMEOUT", 0)  # cancelled as soon as entered
     with socket.create_server((SERVER, 0)) as server:
         ours = socket.create_connection(server.getsockname())
         ours.setblocking(False)
@@ -148,7 +148,7 @@ async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_cr
     async def connected_without_a_checkpoint(*_: object) -> TCPStream:
         return TCPStream(ours)
 
-    monkeypatch.setattr("agent.probes._open", connected_without_a_checkpoint)
+    monkeypatch.setattr("agent.io.probes._open", connected_without_a_checkpoint)
     with theirs:
         result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(1), target=None, token=None)
     assert result.reason == "hello failed: no message before the deadline"
@@ -156,7 +156,7 @@ async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_cr
 
 async def test_a_connect_never_accepted_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
     """A listener whose backlog is full drops new SYNs, as a host gone silent does."""
-    monkeypatch.setattr("agent.probes.CONNECT_TIMEOUT", 0.3)
+    monkeypatch.setattr("agent.io.probes.CONNECT_TIMEOUT", 0.3)
     with socket.socket() as full:
         full.bind((SERVER, 0))
         full.listen(0)

@@ -1,5 +1,6 @@
-"""The barrier's sends (Sessions.send) over real loopback sessions accepted by agent.listener: what
-each session gets, in what order, and what happens to a session whose socket takes nothing."""
+"""The barrier's sends (Sessions.send) over real loopback sessions accepted by
+agent.io.listener: what each session gets, in what order, and what happens to a session whose
+socket takes nothing."""
 
 from __future__ import annotations
 
@@ -10,17 +11,18 @@ from collections.abc import Awaitable, Callable
 import anyio
 import pytest
 
-from agent import listener, sessions
-from agent.channel import Channel
-from agent.config import PodFacts, build_config
+from agent.config.parse import build_config
+from agent.core.events import Event
+from agent.core.inputs import Input, Resolution
 from agent.errors import WireError
-from agent.events import Event
-from agent.inputs import Input, Resolution
-from agent.runner import identity_of
-from agent.sessions import Sessions
-from agent.supervisor import Supervisor
-from agent.tcp import TCPStream, open_tcp
-from agent.wire import Abort, Ack, Message, Refuse, Release
+from agent.io import listener, sessions
+from agent.io.channel import Channel
+from agent.io.runner import identity_of
+from agent.io.sessions import Sessions
+from agent.io.supervisor import Supervisor
+from agent.io.tcp import TCPStream, open_tcp
+from agent.protocol.wire import Abort, Ack, Message, Refuse, Release
+from agent.topology.podfiles import PodFacts
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
 
@@ -40,7 +42,7 @@ async def _never_resolves(name: str) -> Resolution:
 
 
 async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) -> Sessions:
-    """``then(sessions, clients)`` with SESSIONS sessions accepted by agent.listener and held
+    """``then(sessions, clients)`` with SESSIONS sessions accepted by agent.io.listener and held
     as the coordinator holds them (``Sessions.channels``), and the members' ends of them."""
     config = build_config(
         "wait",

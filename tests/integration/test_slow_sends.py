@@ -5,11 +5,13 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from agent import core, sessions
-from agent.channel import Channel
-from agent.config import PodFacts, build_config
-from agent.runner import serve_and_wait
-from agent.status import Outcome
+from agent.config.parse import build_config
+from agent.core import agent as core
+from agent.core.status import Outcome
+from agent.io import sessions
+from agent.io.channel import Channel
+from agent.io.runner import serve_and_wait
+from agent.topology.podfiles import PodFacts
 from tests.integration.conftest import Agents
 
 pytestmark = pytest.mark.timeout(60)

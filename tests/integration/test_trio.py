@@ -6,11 +6,13 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent.config import Config, PodFacts, build_config
+from agent.config.model import Config
+from agent.config.parse import build_config
+from agent.core.status import Outcome
 from agent.errors import WireError
-from agent.probes import connect
-from agent.runner import serve_and_wait
-from agent.status import Outcome
+from agent.io.probes import connect
+from agent.io.runner import serve_and_wait
+from agent.topology.podfiles import PodFacts
 from tests.integration.conftest import Agents, fqdn
 
 pytestmark = pytest.mark.timeout(30)
@@ -100,7 +102,7 @@ async def _read_while_closed() -> list[str]:
 
 
 def test_closing_a_session_wakes_its_reader_under_trio() -> None:
-    """agent.tcp wakes a task waiting on a socket it closes with anyio.notify_closing, on trio
+    """agent.io.tcp wakes a task waiting on a socket it closes with anyio.notify_closing, on trio
     trio's own: the reader sees the connection's end, neither hangs nor crashes (the same under
     asyncio: tests/integration/test_probes.py)."""
     assert anyio.run(_read_while_closed, backend="trio") == ["connection closed"]

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from agent.effects import Aborted, Released
-from agent.roles import Coordinator
-from agent.wire import Identity, Message
+from agent.core.effects import Aborted, Released
+from agent.core.roles import Coordinator
+from agent.protocol.wire import Identity, Message
 from tests.sim.cluster import Cluster, Fate, Node
 
 __all__ = [

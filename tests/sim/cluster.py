@@ -1,7 +1,7 @@
 """An in-memory cluster of N peer-agents: the shipped core on a simulated clock and network.
 
-Every agent instance (a :class:`~tests.sim.node.Node`) is a real :class:`agent.core.Agent`
-whose effects are performed here the way ``agent.runner`` performs them (see node.py). Only what
+Every agent instance (a :class:`~tests.sim.node.Node`) is a real :class:`agent.core.agent.Agent`
+whose effects are performed here the way ``agent.io.runner`` performs them (see node.py). Only what
 lies under the runner is simulated, here:
 
 - one heap of timed events ordered by (time, sequence number): a run is a pure function of its
@@ -31,9 +31,8 @@ import math
 import random
 from collections.abc import Callable
 
-from agent.effects import NO_CONN, Close, Effect, Released
-from agent.handshake import Verdict, compare
-from agent.inputs import (
+from agent.core.effects import NO_CONN, Close, Effect, Released
+from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
@@ -45,7 +44,8 @@ from agent.inputs import (
     Resolution,
     Swept,
 )
-from agent.wire import Ack, Arrive, Hello, Identity, Message, Role
+from agent.protocol.handshake import Verdict, compare
+from agent.protocol.wire import Ack, Arrive, Hello, Identity, Message, Role
 from tests.sim.node import End, Node, Pod
 from tests.sim.safety import Decision, Release, violations
 

@@ -16,7 +16,7 @@ which arrivals a coordinator held when it decided), with the same checker as the
 Its reach is limited by the number of states: N = 2 without restarts is covered completely
 (within the bound); with restarts and N = 3 the cap ends the search first. A deliberately broken
 coordinator (arrivals counted whatever their view) is caught by the hypothesis schedules
-(tests/test_barrier_properties.py), not by this explorer within its cap.
+(tests/sim/test_barrier_properties.py), not by this explorer within its cap.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.config import PodFacts, build_config
-from agent.core import Agent
-from agent.effects import (
+from agent.config.parse import build_config
+from agent.core.agent import Agent
+from agent.core.effects import (
     Aborted,
     Attempt,
     Close,
@@ -44,8 +44,7 @@ from agent.effects import (
     Released,
     Send,
 )
-from agent.handshake import Verdict, compare
-from agent.inputs import (
+from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
@@ -57,8 +56,10 @@ from agent.inputs import (
     Resolution,
     Swept,
 )
-from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
-from agent.wire import Arrive, Hello, Identity, Message, Role
+from agent.core.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
+from agent.protocol.handshake import Verdict, compare
+from agent.protocol.wire import Arrive, Hello, Identity, Message, Role
+from agent.topology.podfiles import PodFacts
 from tests.sim.safety import Decision, Release, violations
 
 __all__ = ["Explorer", "World"]

@@ -1,6 +1,6 @@
-"""One simulated agent process: the shipped :class:`agent.core.Agent` on simulated I/O.
+"""One simulated agent process: the shipped :class:`agent.core.agent.Agent` on simulated I/O.
 
-The node does what ``agent.runner`` does and nothing more: it hands every event to the core,
+The node does what ``agent.io.runner`` does and nothing more: it hands every event to the core,
 performs the effects the core returns through the simulated cluster (cluster.py), and sleeps
 until the core's next wake-up. Every decision is the core's, so what is checked here is the code
 that runs in a pod.
@@ -13,9 +13,9 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from agent.config import PodFacts, build_config
-from agent.core import Agent
-from agent.effects import (
+from agent.config.parse import build_config
+from agent.core.agent import Agent
+from agent.core.effects import (
     Aborted,
     Attempt,
     Close,
@@ -29,12 +29,13 @@ from agent.effects import (
     Report,
     Send,
 )
-from agent.events import EventKind
-from agent.inputs import Input, Lost
-from agent.reach import Reach
-from agent.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
-from agent.sweep import Sweep
-from agent.wire import Identity
+from agent.core.events import EventKind
+from agent.core.inputs import Input, Lost
+from agent.core.reach import Reach
+from agent.core.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
+from agent.core.sweep import Sweep
+from agent.protocol.wire import Identity
+from agent.topology.podfiles import PodFacts
 
 if TYPE_CHECKING:
     from tests.sim.cluster import Cluster

@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from agent.wire import MAX_MESSAGE, Identity
+from agent.protocol.wire import MAX_MESSAGE, Identity
 
 __all__ = ["http_requests", "json_values", "split", "wire_lines"]
 

@@ -1,0 +1,392 @@
+"""The command line: parse, run one command, print, exit. The only module that prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import anyio
+import anyio.abc
+
+from agent import __version__
+from agent.config.model import Config, LogFormat
+from agent.config.parse import load_config
+from agent.core.events import Event, EventKind, printable
+from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
+from agent.exitcodes import ExitCode, signal_exit_code
+from agent.io.podfacts import read_pod_facts
+from agent.io.runner import serve_and_wait
+from agent.io.supervisor import Supervisor
+from agent.options import OPTIONS, SWITCHES, Command
+
+if TYPE_CHECKING:
+    from agent.core.status import Outcome
+
+__all__ = ["main"]
+
+_T = TypeVar("_T")
+# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
+COMMANDS = {
+    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
+    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
+    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
+    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
+    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
+    "lint": "check Job and Service YAML for wiring mistakes",
+    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
+}
+
+
+_SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, exit 2, as for every other usage error.
+        self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")
+
+
+def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command being run, only that command's options are added: the
+    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
+    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
+    parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen is not None and name != chosen:
+            continue
+        if name == "lint":
+            command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
+            continue
+        if name == "barrier":
+            from agent.commands.namedclient import CLIENT_OPTIONS
+
+            command.add_argument("name", metavar="NAME")
+            for option in OPTIONS:
+                if option.dest in CLIENT_OPTIONS:
+                    help_text = {
+                        "timeout": "how long to wait (default: the sidecar's --timeout)",
+                        "listen": "the sidecar's address (default 127.0.0.1)",
+                    }.get(option.dest, "the sidecar's")
+                    command.add_argument(
+                        option.flag,
+                        dest=option.dest,
+                        metavar="VALUE",
+                        help=f"{help_text} [{option.env}]",
+                    )
+            continue
+        for option in OPTIONS:
+            if name in option.commands and option.dest in SWITCHES:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    action="store_const",
+                    const="true",
+                    help=f"{option.help} [{option.env}=true]",
+                )
+            elif name in option.commands:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    metavar="VALUE",
+                    help=f"{option.help} [{option.env}]",
+                )
+    return parser
+
+
+def _timestamp() -> str:
+    import datetime  # JSON logs only: text logs (the default) do without its import
+
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+
+
+class _Printer:
+    def __init__(self, log_format: LogFormat, index: int | None = None) -> None:
+        self.json = log_format is LogFormat.JSON
+        self.index = index
+
+    def __call__(self, event: Event) -> None:
+        if self.json:
+            record: dict[str, Any] = {
+                "ts": _timestamp(),
+                "event": event.kind,
+                "msg": event.message,
+                "index": self.index,
+            }
+            record.update(event.fields)
+            print(json.dumps(record), file=sys.stderr, flush=True)
+        else:  # one line each, whatever a peer's text in it (JSON escapes by itself)
+            print(f"peer-agent: {printable(event.message)}", file=sys.stderr, flush=True)
+
+    def error(self, error: PeerAgentError) -> None:
+        lines: list[str]
+        if isinstance(error, ConfigError):
+            lines = list(error.problems)
+        elif isinstance(error, BarrierTimeout):
+            lines = [str(error)] + [f"  missing {m}" for m in error.missing]
+            lines += [f"  hint: {h}" for h in error.hints]
+        else:
+            lines = [str(error)]
+        if self.json:
+            self(Event(EventKind.ERROR, "; ".join(lines), {"exit_code": int(error.exit_code)}))
+        else:
+            for line in lines:
+                print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
+
+
+async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
+    """Run ``work``; SIGTERM or SIGINT cancels it promptly and is returned instead."""
+    result: _T | None = None
+    received: int | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            nonlocal received
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
+                async for signum in signals:
+                    received = int(signum)
+                    tg.cancel_scope.cancel()
+                    return
+
+        await tg.start(watch)
+        result = await work()
+        tg.cancel_scope.cancel()
+    return result, received
+
+
+def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
+    try:
+        return anyio.run(_until_signal, work)
+    except BaseExceptionGroup as group:
+        raise leaf_error(group) from None
+
+
+def _lint(paths: Sequence[str]) -> int:
+    from agent.lint import LintInputError, format_finding, lint_paths
+
+    try:
+        findings = lint_paths(paths, stdin=sys.stdin)
+    except LintInputError as exc:
+        print(f"peer-agent: error: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    for finding in findings:
+        print(format_finding(finding))
+    return 1 if findings else 0
+
+
+def _named_barrier(args: argparse.Namespace) -> int:
+    from agent.commands.namedclient import CLIENT_OPTIONS, pass_named_barrier
+
+    flags = {dest: getattr(args, dest, None) for dest in CLIENT_OPTIONS}
+    code, answer = pass_named_barrier(args.name, flags, os.environ)
+    for line in answer.splitlines():
+        prefix = "" if code == ExitCode.OK else "error: "
+        print(f"peer-agent: {prefix}{printable(line)}", file=sys.stderr, flush=True)
+    return code
+
+
+def _freeze_survivors() -> Callable[[], None]:
+    """Until the returned thaw is called, what survives a full collection of the cyclic GC is
+    frozen, never scanned again: mostly the barrier's long-lived state (a session per member,
+    a record per peer). Scanning all of it at every full collection took 4.5 of a coordinator's
+    12.4 CPU-s at 10,000 members, 1.5 s of it between the last Arrive and the release."""
+
+    def freeze(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    def thaw() -> None:  # a sidecar lives on: what is frozen may be garbage one day
+        if freeze in gc.callbacks:
+            gc.callbacks.remove(freeze)
+            gc.unfreeze()
+
+    gc.callbacks.append(freeze)
+    return thaw
+
+
+async def _sidecar(
+    config: Config, printer: _Printer, thaw: Callable[[], None], supervisor: Supervisor
+) -> Outcome:
+    from agent.commands.health import serve_health  # h11: only the sidecar pays for it
+
+    ready = False
+
+    async def stay_up(outcome: Outcome) -> None:
+        nonlocal ready
+        thaw()
+        write_outputs(config, outcome)
+        ready = True
+        named.started.set()
+        printer(
+            Event(EventKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
+        )
+        await anyio.sleep_forever()
+
+    from agent.commands.named import NamedBarriers
+    from agent.io import listener
+    from agent.io.mux import Mux, open_port
+    from agent.io.outputs import write_outputs  # after the barrier: not on the way to it
+
+    mux = Mux()  # the agent's port, shared with the named barriers' instances
+    async with anyio.create_task_group() as tg:
+        named = NamedBarriers(config, mux, tg, report=printer, supervisor=supervisor)
+        try:
+            await tg.start(
+                functools.partial(serve_health, supervisor=supervisor, barrier=named.handle),
+                config.listen,
+                config.health_port,
+                lambda: ready,
+            )
+        except OSError as exc:
+            raise ConfigError(
+                [
+                    "--health-port / PEER_AGENT_HEALTH_PORT: cannot listen on port "
+                    f"{config.health_port}: {exc.strerror or exc}"
+                ]
+            ) from None
+        sock = open_port(config)
+        tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve)
+        with sock:
+            outcome = await serve_and_wait(
+                config, report=printer, after_release=stay_up, supervisor=supervisor, mux=mux
+            )
+            tg.cancel_scope.cancel()
+    return outcome
+
+
+def _workload_environment(config: Config) -> dict[str, str]:
+    from agent.io.outputs import peer_environment
+
+    # The secret is the agent's: the workload and its children never get it (its file's
+    # path may stay; the file is for the agent's container to mount or not).
+    env = {k: v for k, v in os.environ.items() if k != _SECRET_VARIABLE}
+    env.update(peer_environment(config))
+    return env
+
+
+def _run_and_leave_together(
+    config: Config, argv: list[str], printer: _Printer, supervisor: Supervisor
+) -> int:
+    """``run --exit-barrier``: peer-agent stays the workload's parent (agent.commands.leave)."""
+    from agent.commands.leave import run_and_leave_together
+
+    work = functools.partial(
+        run_and_leave_together,
+        config,
+        argv,
+        _workload_environment(config),
+        report=printer,
+        supervisor=supervisor,
+    )
+    try:
+        return anyio.run(work)
+    except BaseExceptionGroup as group:
+        raise leaf_error(group) from None
+
+
+def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
+    flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
+    config = load_config(args.command, flags, read_pod_facts(flags))
+    printer = _Printer(config.log_format, config.topology.index)
+    for warning in config.warnings:
+        printer(Event(EventKind.WARNING, f"warning: {warning}"))
+    thaw = _freeze_survivors()
+    supervisor = Supervisor(printer)
+    try:
+        if config.command is Command.DOCTOR:
+            from agent.commands.doctor import diagnose  # only its command pays for its imports
+
+            report, signum = _run_async(lambda: diagnose(config))
+            if signum is not None:
+                return signal_exit_code(signum)
+            assert report is not None
+            print(report.table(), flush=True)
+            return ExitCode.OK if report.ok else ExitCode.TIMEOUT
+        if config.command is Command.RUN and config.exit_barrier:
+            return _run_and_leave_together(config, command_argv, printer, supervisor)
+        if config.command is Command.SIDECAR:
+            _, signum = _run_async(lambda: _sidecar(config, printer, thaw, supervisor))
+            # A native sidecar is stopped with SIGTERM once the main container ends: success.
+            return ExitCode.OK if signum == signal.SIGTERM else signal_exit_code(signum or 0)
+        outcome, signum = _run_async(
+            lambda: serve_and_wait(config, report=printer, supervisor=supervisor)
+        )
+        if signum is not None:
+            return signal_exit_code(signum)
+        assert outcome is not None
+        from agent.io.outputs import write_outputs  # after the barrier: not on the way to it
+
+        write_outputs(config, outcome)
+    except PeerAgentError as error:
+        printer.error(error)
+        return error.exit_code
+    finally:
+        thaw()
+        if supervisor.bugs:  # survived, but each is a bug to report
+            printer(
+                Event(
+                    EventKind.BUGS,
+                    f"warning: {supervisor.bugs} connection handler(s) failed with a bug; "
+                    "each closed only its own connection (see the bug lines above)",
+                    {"handler_bugs": supervisor.bugs},
+                )
+            )
+    if config.command is Command.RUN:
+        env = _workload_environment(config)
+        sys.stderr.flush()
+        try:
+            os.execvpe(command_argv[0], command_argv, env)
+        except OSError as exc:
+            printer(
+                Event(EventKind.ERROR, f"cannot run {command_argv[0]!r}: {exc.strerror or exc}")
+            )
+            return 127 if isinstance(exc, FileNotFoundError) else 126
+    return ExitCode.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command_argv: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, command_argv = argv[:cut], argv[cut + 1 :]
+    # The command comes first (the top level has only --help and --version).
+    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    if args.command == Command.RUN and not command_argv:
+        print(
+            "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    if args.command != Command.RUN and command_argv:
+        print(f"peer-agent: {args.command} takes no command after --", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        if args.command == "lint":
+            return _lint(args.paths)
+        if args.command == "barrier":
+            return _named_barrier(args)
+        return _command(args, command_argv)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"peer-agent: error: {problem}", file=sys.stderr)
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        return signal_exit_code(signal.SIGINT)
+    except PeerAgentError as error:
+        print(f"peer-agent: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except Exception:
+        traceback.print_exc()
+        print("peer-agent: internal error (a bug): please report it", file=sys.stderr)
+        return ExitCode.INTERNAL

@@ -1,0 +1,63 @@
+"""``peer-agent barrier NAME``: the client of a sidecar's named barriers (agent.commands.named).
+
+One ``POST /barrier/NAME`` to the sidecar in this pod; the answer's status becomes the exit code
+(200 → 0, 504 → 3 timed out, 409 → 4 aborted, any refusal → 2).
+"""
+
+from __future__ import annotations
+
+import http.client
+import urllib.parse
+from collections.abc import Mapping
+
+from agent.config.model import DEFAULT_HEALTH_PORT
+from agent.config.parse import parse_duration, parse_port
+from agent.errors import ConfigError
+from agent.exitcodes import ExitCode
+from agent.options import OPTIONS
+from agent.problems import Problems
+
+__all__ = ["CLIENT_OPTIONS", "pass_named_barrier"]
+
+#: the options the client takes: where the sidecar answers, and how long to wait
+CLIENT_OPTIONS = ("timeout", "health_port", "listen")
+_BY_DEST = {o.dest: o for o in OPTIONS}
+#: beyond the barrier's own deadline, how long the answer may take to come back
+_SLACK = 30.0
+_CODES = {200: ExitCode.OK, 504: ExitCode.TIMEOUT, 409: ExitCode.ABORTED}
+
+
+def pass_named_barrier(
+    name: str, flags: Mapping[str, str | None], environ: Mapping[str, str]
+) -> tuple[int, str]:
+    """(exit code, the sidecar's answer). ConfigError for bad options."""
+    p = Problems()
+
+    def get(dest: str) -> str | None:
+        return flags.get(dest) or environ.get(_BY_DEST[dest].env) or None
+
+    timeout_text = get("timeout")
+    timeout = p.parse(_BY_DEST["timeout"], timeout_text, parse_duration)
+    port = p.parse(
+        _BY_DEST["health_port"], get("health_port") or str(DEFAULT_HEALTH_PORT), parse_port
+    )
+    if p.items:
+        raise ConfigError(p.items)
+    assert port is not None
+    host = get("listen") or "127.0.0.1"
+    target = f"/barrier/{urllib.parse.quote(name, safe='')}"
+    if timeout_text is not None:  # else the sidecar's own --timeout
+        target += f"?timeout={timeout:g}"
+    conn = http.client.HTTPConnection(host, port, timeout=timeout + _SLACK if timeout else None)
+    try:
+        conn.request("POST", target)
+        response = conn.getresponse()
+        body = response.read().decode("utf-8", "replace").strip()
+    except (OSError, http.client.HTTPException) as exc:
+        return ExitCode.USAGE, (
+            f"no sidecar answers on {host}:{port} ({getattr(exc, 'strerror', None) or exc}): run "
+            "`peer-agent sidecar` in this pod (--health-port / PEER_AGENT_HEALTH_PORT)"
+        )
+    finally:
+        conn.close()
+    return _CODES.get(response.status, ExitCode.USAGE), body

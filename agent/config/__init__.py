@@ -1,0 +1,2 @@
+"""Configuration, pure: flags over variables over pod facts, parsed once into a frozen
+``Config``."""

@@ -1,0 +1,116 @@
+"""The configuration's values: what every command runs with, frozen once parsed
+(``agent.config.parse``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import PurePath
+
+from agent.options import Command
+from agent.topology.model import Topology
+from agent.topology.podfiles import ResolvConf
+
+__all__ = [
+    "DEFAULT_EXIT_TIMEOUT",
+    "DEFAULT_HEALTH_PORT",
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "BarrierMode",
+    "Config",
+    "HostfileFormat",
+    "LogFormat",
+    "Outputs",
+    "Probe",
+    "ProbeKind",
+    "TrustSource",
+]
+
+DEFAULT_PORT = 29300
+DEFAULT_HEALTH_PORT = 29301
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_EXIT_TIMEOUT = 300.0  # torchrun's exit barrier waits as long
+
+
+class TrustSource(StrEnum):
+    """Whose word counts without a token: only a contact from an address DNS lists for the
+    Service (``service``: pod traffic is not NATed, so that is a pod of this Job), or any."""
+
+    SERVICE = "service"
+    ANY = "any"
+
+
+class ProbeKind(StrEnum):
+    TCP = "tcp"
+    ICMP = "icmp"
+    DNS = "dns"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How a peer counts as reached: ``tcp`` (agent hello), ``tcp:PORT`` (connect), icmp, dns."""
+
+    kind: ProbeKind
+    port: int | None = None
+
+    def __str__(self) -> str:
+        return f"tcp:{self.port}" if self.port is not None else self.kind.value
+
+
+class BarrierMode(StrEnum):
+    """``all``: every pod waits for every other; ``none``: each only reaches the others."""
+
+    ALL = "all"
+    NONE = "none"
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class HostfileFormat(StrEnum):
+    """How ``--hostfile`` lines look: ``host slots=N``, ``host:N`` or ``host``."""
+
+    OPENMPI = "openmpi"
+    MPICH = "mpich"
+    PLAIN = "plain"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    hostfile: PurePath | None = None
+    peers_json: PurePath | None = None
+    env_file: PurePath | None = None
+    slots: int | None = None
+    hostfile_format: HostfileFormat = HostfileFormat.OPENMPI
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    command: Command
+    topology: Topology
+    hostname: str
+    probe: Probe = Probe(ProbeKind.TCP)
+    port: int = DEFAULT_PORT
+    listen: str | None = None
+    barrier: BarrierMode = BarrierMode.ALL
+    timeout: float | None = DEFAULT_TIMEOUT
+    job_uid: str = ""
+    token: bytes | None = field(default=None, repr=False)
+    trust_source: TrustSource = TrustSource.SERVICE
+    outputs: Outputs = Outputs()
+    health_port: int = DEFAULT_HEALTH_PORT
+    #: run: stay the workload's parent and hold a second barrier when it ends
+    exit_barrier: bool = False
+    exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT
+    log_format: LogFormat = LogFormat.TEXT
+    dns_servers: tuple[tuple[str, int], ...] = ()
+    resolv: ResolvConf = field(default_factory=ResolvConf)
+    #: not errors, but worth a line in the log (e.g. a token file other users can read)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def pod_resolv(self) -> ResolvConf | None:
+        """The pod's resolv.conf when the agent resolves through it (no --dns-server)."""
+        return None if self.dns_servers else self.resolv

@@ -1,0 +1,275 @@
+"""Configuration: flags over variables over what the pod already knows, parsed once, checked once.
+
+Pure: ``agent.io.podfacts`` reads the environment and the pod's files into a
+:class:`~agent.topology.podfiles.PodFacts`; ``load_config`` merges flags over its variables and
+``build_config`` turns that into a frozen :class:`Config`, or raises one :class:`ConfigError`
+listing every problem, each naming its flag and variable. Which controller made the pod and who
+its peers are is :mod:`agent.topology.derive`'s part.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import stat
+from collections.abc import Callable, Mapping
+from pathlib import PurePath
+
+from agent.config.model import (
+    DEFAULT_HEALTH_PORT,
+    DEFAULT_PORT,
+    BarrierMode,
+    Config,
+    HostfileFormat,
+    LogFormat,
+    Outputs,
+    Probe,
+    ProbeKind,
+    TrustSource,
+)
+from agent.errors import ConfigError
+from agent.options import OPTIONS, Command
+from agent.problems import Problems
+from agent.topology.derive import derive_topology
+from agent.topology.inputs import is_number
+from agent.topology.model import Topology
+from agent.topology.podfiles import PodFacts, find_fqdn_entry, parse_resolv_conf
+
+__all__ = ["build_config", "load_config", "parse_duration", "parse_host_port", "parse_port"]
+
+_BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``10m``, ``1h30m``, ``500ms`` or plain seconds; raises ValueError."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pos, seconds = 0, 0.0
+        for match in _DURATION.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNIT[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 10m, 1h)") from None
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"not a duration: {text!r}")
+    return seconds
+
+
+def parse_port(text: str) -> int:
+    if not is_number(text) or not 1 <= int(text) <= 65535:
+        raise ValueError(f"not a port (1-65535): {text!r}")
+    return int(text)
+
+
+def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address."""
+    host, port = text.strip(), default_port
+    if host.startswith("["):
+        inner, _, rest = host[1:].partition("]")
+        host = inner
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"not HOST[:PORT]: {text!r}")
+            port = parse_port(rest[1:])
+    elif host.count(":") == 1:
+        host, _, port_text = host.partition(":")
+        port = parse_port(port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"not an IP address: {host!r} (in {text!r})") from None
+    return host, port
+
+
+def parse_switch(text: str) -> bool:
+    value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in value:
+        raise ValueError(f"not true or false: {text!r}")
+    return value[text.lower()]
+
+
+def parse_probe(text: str) -> Probe:
+    name, _, port = text.strip().partition(":")
+    kind = next((k for k in ProbeKind if k.value == name), None)
+    if kind is ProbeKind.TCP and port:
+        return Probe(kind, parse_port(port))
+    if kind is not None and not port:
+        return Probe(kind)
+    raise ValueError(f"unknown probe {text!r} (use tcp, tcp:PORT, icmp or dns)")
+
+
+def _barrier_mode(text: str) -> BarrierMode:
+    try:
+        return BarrierMode(text)
+    except ValueError:
+        raise ValueError(f"unknown barrier {text!r} (use all or none)") from None
+
+
+def _log_format(text: str) -> LogFormat:
+    try:
+        return LogFormat(text)
+    except ValueError:
+        raise ValueError(f"unknown log format {text!r} (use text or json)") from None
+
+
+def _positive_int(text: str) -> int:
+    if not is_number(text) or int(text) < 1:
+        raise ValueError(f"not a positive integer: {text!r}")
+    return int(text)
+
+
+def build_config(command: str | Command, values: Mapping[str, str], facts: PodFacts) -> Config:
+    """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
+    command = Command(command)
+    p = Problems()
+    opt = _BY_DEST
+
+    def get(dest: str) -> str | None:
+        text = values.get(dest)
+        return None if text is None or text == "" else text
+
+    hostname = (get("hostname") or facts.hostname).strip().lower()
+    entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
+    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
+
+    probe = p.parse(opt["probe"], get("probe") or ProbeKind.TCP, parse_probe)
+    port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
+    health = p.parse(opt["health_port"], get("health_port") or str(DEFAULT_HEALTH_PORT), parse_port)
+    if command is Command.SIDECAR and health is not None and health == port:
+        p.add(opt["health_port"], f"must differ from --port ({port})")
+    listen = get("listen")
+    if listen is not None:
+        p.parse(opt["listen"], listen, ipaddress.ip_address)
+    barrier = p.parse(opt["barrier"], get("barrier") or BarrierMode.ALL, _barrier_mode)
+    if topology is not None and topology.index is None:
+        # A launcher waiting for workers that are not agents: it reaches them, no more.
+        barrier = _one_sided(p, topology, probe, get("barrier"))
+    timeout = p.parse(opt["timeout"], get("timeout") or "10m", parse_duration)
+    exit_barrier = p.parse(opt["exit_barrier"], get("exit_barrier") or "false", parse_switch)
+    exit_timeout = p.parse(opt["exit_timeout"], get("exit_timeout") or "5m", parse_duration)
+    if exit_barrier and barrier is BarrierMode.NONE:
+        p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
+    log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
+    dns_servers: tuple[tuple[str, int], ...] = ()
+    if (server := get("dns_server")) is not None:
+        parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
+        dns_servers = (parsed,) if parsed else ()
+    slots = p.parse(opt["slots"], get("slots"), _positive_int)
+    hostfile_format = p.parse(
+        opt["hostfile_format"], get("hostfile_format") or "openmpi", _hostfile_format
+    )
+    token, warnings = _token(p, get, facts)
+    trust_source = p.parse(opt["trust_source"], get("trust_source") or "service", _trust_source)
+
+    outputs: dict[str, PurePath] = {}
+    for dest in ("hostfile", "peers_json", "env_file"):
+        if (path_text := get(dest)) is not None:
+            path = PurePath(path_text)
+            if str(path.parent) in facts.missing_dirs:
+                p.add(opt[dest], f"directory {str(path.parent)!r} does not exist")
+            outputs[dest] = path
+    unknown = [d for d in values if d not in _BY_DEST]
+    if unknown:
+        p.add(None, f"unknown options: {', '.join(sorted(unknown))}")
+
+    if p.items:
+        raise ConfigError(p.items)
+    assert topology is not None and probe is not None and port is not None
+    assert health is not None and hostfile_format is not None
+    assert barrier is not None and log_format is not None
+    return Config(
+        command=command,
+        topology=topology,
+        hostname=hostname,
+        probe=probe,
+        port=port,
+        listen=listen,
+        barrier=barrier,
+        timeout=timeout or None,  # 0 means no limit
+        job_uid=get("job_uid") or "",
+        token=token,
+        trust_source=trust_source or TrustSource.SERVICE,
+        outputs=Outputs(slots=slots, hostfile_format=hostfile_format, **outputs),
+        health_port=health,
+        exit_barrier=bool(exit_barrier),
+        exit_timeout=exit_timeout or None,  # 0 means no limit
+        log_format=log_format,
+        dns_servers=dns_servers,
+        resolv=parse_resolv_conf(facts.resolv_conf),
+        warnings=tuple(warnings),
+    )
+
+
+def _trust_source(text: str) -> TrustSource:
+    try:
+        return TrustSource(text)
+    except ValueError:
+        raise ValueError(f"unknown value {text!r} (use service or any)") from None
+
+
+def _hostfile_format(text: str) -> HostfileFormat:
+    try:
+        return HostfileFormat(text)
+    except ValueError:
+        raise ValueError(f"unknown format {text!r} (use openmpi, mpich or plain)") from None
+
+
+def _one_sided(
+    p: Problems, topology: Topology, probe: Probe | None, barrier: str | None
+) -> BarrierMode:
+    """This pod is not among the peers: no hello (it has no index) and no barrier of its own."""
+    where = f"this pod ({topology.kind}) is not one of the {topology.peers} peers"
+    if probe is not None and probe.kind is ProbeKind.TCP and probe.port is None:
+        p.add(
+            _BY_DEST["probe"],
+            f"{where}, so it cannot say hello on the agent's port: use tcp:PORT (tcp:22 for "
+            "sshd), icmp or dns",
+        )
+    if barrier == BarrierMode.ALL:
+        p.add(_BY_DEST["barrier"], f"{where}; a barrier needs every waiting pod listed: use none")
+    return BarrierMode.NONE
+
+
+def _token(
+    p: Problems, get: Callable[[str], str | None], facts: PodFacts
+) -> tuple[bytes | None, list[str]]:
+    opt = _BY_DEST
+    warnings: list[str] = []
+    if get("token") is not None and get("token_file") is not None:
+        p.add(opt["token"], "give either --token or --token-file, not both")
+        return None, warnings
+    if (token_text := get("token")) is not None:
+        # surrogateescape gives back the bytes of a variable that is not UTF-8 (a Secret of
+        # random bytes), which Python decoded with surrogates; a plain .encode() raised on them.
+        return token_text.encode("utf-8", "surrogateescape"), warnings
+    if (token_path := get("token_file")) is None:
+        return None, warnings
+    read = facts.file(token_path)
+    if read.data is None:
+        p.add(opt["token_file"], f"cannot read {token_path!r}: {read.error}")
+        return None, warnings
+    token = read.data.strip()
+    if not token:
+        p.add(opt["token_file"], f"{token_path!r} is empty")
+    if read.mode is not None and read.mode & stat.S_IROTH:
+        warnings.append(
+            f"{opt['token_file'].names}: {token_path!r} is readable by every user in the "
+            f"container (mode {stat.S_IMODE(read.mode):04o}); mount the Secret with "
+            "defaultMode: 0400 (0440 with fsGroup)"
+        )
+    return token, warnings
+
+
+def load_config(command: str | Command, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
+    """Merge flags over the variables in ``facts`` and validate everything at once."""
+    values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
+    values.update({dest: text for dest, text in flags.items() if text is not None})
+    return build_config(command, values, facts)

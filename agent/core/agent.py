@@ -1,0 +1,474 @@
+"""The agent as one pure state machine: events and ``now`` in, effects out (as h11's Connection).
+
+:class:`Agent` owns everything the agent decides: which peers to resolve and probe and when
+(``Reach``, ``Sweep``), what a hello from a restarted peer means, when this pod has reached
+everyone, its side of the barrier (``Coordinator`` or ``Member``), what it reports, and when the
+wait ends and how. The runner only performs the effects and feeds back what happened; the
+in-memory cluster of the tests drives this same class.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+from agent.config.model import BarrierMode, Config, ProbeKind, TrustSource
+from agent.core.admission import Admission
+from agent.core.causes import Cause
+from agent.core.effects import (
+    NO_CONN,
+    Aborted,
+    Attempt,
+    Close,
+    Effect,
+    Fail,
+    Finish,
+    Probe,
+    Query,
+    Released,
+    Report,
+    Send,
+)
+from agent.core.events import Event, EventKind
+from agent.core.inputs import (
+    AddressProbed,
+    Attempted,
+    Contacted,
+    Input,
+    Lost,
+    Opened,
+    ProbeResult,
+    Received,
+    Refused,
+    Swept,
+)
+from agent.core.lookaround import LookAround
+from agent.core.reach import Reach
+from agent.core.roles import Action, Coordinator, Member
+from agent.core.status import Outcome, Status
+from agent.core.sweep import Sweep
+from agent.errors import BarrierAborted
+from agent.protocol.handshake import Verdict, compare
+from agent.protocol.wire import Identity, Refuse
+
+__all__ = ["ABORT_LINGER", "PROGRESS_EVERY", "Agent"]
+
+#: an aborted pod keeps answering this long, so peers that have not met the disagreeing pod
+#: learn of it from its hello instead of waiting for their own timeout
+ABORT_LINGER = 3.0
+PROGRESS_EVERY = 5.0
+
+
+class Agent:
+    """One agent process's decisions. ``linger``: a coordinator stays for its members' acks
+    before it finishes (a sidecar, which stays up anyway, finishes at the verdict)."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        me: Identity,
+        now: float,
+        rand: Callable[[], float] = random.random,
+        linger: bool = True,
+        max_in_flight: int = 256,
+    ) -> None:
+        t = config.topology
+        self.config, self.me, self.start, self.linger = config, me, now, linger
+        # Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
+        # resolve each name. A pod that is not one of the peers (a launcher's one-sided wait)
+        # has no name of its own to check and no side in a barrier (config forces `none`).
+        bulk = config.probe.kind is ProbeKind.TCP and config.probe.port is None
+        bulk = bulk and t.index is not None and t.service_fqdn is not None
+        self.reach = Reach(
+            t.peers,
+            now=now,
+            rand=rand,
+            max_in_flight=max_in_flight,
+            scheduled={t.index} if bulk and t.index is not None else None,
+        )
+        self.sweep = Sweep(now=now, rand=rand) if bulk else None
+        self.side: Coordinator | Member | None = None
+        if config.barrier is BarrierMode.ALL and t.index is not None:
+            self.side = Coordinator(me) if t.index == 0 else Member(now=now, rand=rand)
+        self.addresses: dict[int, tuple[str, ...]] = {}
+        self.deadline = now + config.timeout if config.timeout else math.inf
+        self.finished = False
+        self._next_progress = now + PROGRESS_EVERY
+        self._aborted_at = math.inf
+        self._look = LookAround()
+        self._refused_at = -math.inf
+        self._refused_unlogged = 0
+        self._by_name_reported = False
+        # without a token, a contact counts only from an address DNS lists for the Service
+        trusting = config.token is not None or config.trust_source == TrustSource.ANY
+        self._admission = Admission(trusting=trusting)
+
+    # --- what the runner asks --------------------------------------------------------------------
+    @property
+    def verdict(self) -> Released | Aborted | None:
+        return self.side.verdict if self.side is not None else None
+
+    @property
+    def status(self) -> Status:
+        return Status(self.config, self.reach, self.sweep, self.side)
+
+    def begin(self, now: float) -> list[Effect]:
+        t = self.config.topology
+        who = f"pod {t.index} of {t.peers}" if t.index is not None else "not one of the peers"
+        line = (
+            f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+            f"probe {self.config.probe}, barrier {self.config.barrier}, "
+            f"listening on port {self.config.port}"
+        )
+        return [Report(Event(EventKind.START, line)), *self.poll(now)]
+
+    def poll(self, now: float) -> list[Effect]:
+        """What is due at ``now``: the end of the wait, attempts, rounds, dials, progress."""
+        if self.finished:  # a sidecar serving on: only rounds that vouch for late contacts
+            sweep = self._vouching()
+            return [Query()] if sweep is not None and sweep.query_due(now) else []
+        out: list[Effect] = []
+        if (end := self._end(now)) is not None:
+            self.finished = True
+            # and what serving on has due now (a round that vouches for a held contact), so
+            # that the next wake-up is after ``now``: the runner must not come straight back
+            return [end, *self.poll(now)]
+        if self.verdict is not None:
+            return out  # lingering: only the acks (events) or the linger bound matter now
+        out += [self._attempt(index) for index in self.reach.due(now)]
+        if self.sweep is not None and self.sweep.query_due(now):
+            out.append(Query())
+        if isinstance(self.side, Member):
+            out += self.side.poll(now)
+        if self._looking() and now >= self._look.at:
+            out += self._look_around(now)
+        if now >= self._next_progress:
+            out.append(Report(self.status.progress(now - self.start)))
+            self._next_progress = now + PROGRESS_EVERY
+        return out
+
+    def _attempt(self, index: int) -> Attempt:
+        own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
+        return Attempt(index, self.me.instance if own and not self.config.probe.port else "")
+
+    def holds(self, conn: int) -> bool:
+        """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
+        not list yet, without a token): its messages are kept, not acted on, until it is."""
+        return self._admission.holds(conn)
+
+    def next_wakeup(self) -> float:
+        """When :meth:`poll` has something to do next, if no event comes first."""
+        side, verdict = self.side, self.verdict
+        leave = side.leave_at() if isinstance(side, Coordinator) else None
+        if self.finished:
+            sweep = self._vouching()
+            return (sweep.next_wakeup() or math.inf) if sweep is not None else math.inf
+        if isinstance(verdict, Aborted):
+            return max(self._aborted_at + ABORT_LINGER, leave or -math.inf)
+        if verdict is not None:
+            return leave or math.inf
+        times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
+        if self.sweep is not None:
+            times.append(self.sweep.next_wakeup() or math.inf)
+        if isinstance(side, Member):
+            times.append(side.next_wakeup() or math.inf)
+        if self._looking():
+            times.append(self._look.at)
+        return min(times)
+
+    def _end(self, now: float) -> Effect | None:
+        verdict, side = self.verdict, self.side
+        coordinator = side if isinstance(side, Coordinator) else None
+        if isinstance(verdict, Aborted):
+            side_done = coordinator.may_leave(now) if coordinator else True
+            if side_done and now >= self._aborted_at + ABORT_LINGER:
+                return Fail(BarrierAborted(verdict.reason))
+        elif isinstance(verdict, Released):
+            if coordinator is None or not self.linger or coordinator.may_leave(now):
+                return Finish(self.outcome(now))
+        elif side is None and self.reach.done:
+            return Finish(self.outcome(now))
+        elif now >= self.deadline:  # once there is a verdict, only its own rules end the wait
+            return Fail(self.status.timeout())
+        return None
+
+    def outcome(self, now: float) -> Outcome:
+        return self.status.outcome(now - self.start, self.addresses)
+
+    # --- events ----------------------------------------------------------------------------------
+    def handle(self, event: Input, now: float) -> list[Effect]:
+        if isinstance(event, Attempted):
+            result = event.result
+            if result.ok and self.reach.stale(event.index, result.instance):
+                why = f"an older instance of pod {event.index} answers"
+                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
+            if not result.ok and not result.disagrees:
+                self.reach.failed(event.index, result.reason, now, result.cause)
+                return []
+            if self.sweep is not None and result.ok:  # known now: no round re-probes it
+                self.sweep.probed(event.address, reached=True)
+            return self._reached(event.index, result, event.address, event.addresses, now)
+        if isinstance(event, Swept):
+            return self._swept(event, now)
+        if isinstance(event, AddressProbed):
+            return self._address_probed(event, now)
+        if isinstance(event, Contacted):
+            return self._contacted(event, now)
+        if isinstance(event, Refused):
+            return self._refused(event, now)
+        return self._session(event, now)
+
+    def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
+        side = self.side
+        if self._admission.held(event):  # a session from an address not vouched for yet
+            return []
+        incoming = isinstance(event, Opened) and not event.dialled
+        if incoming and isinstance(side, Coordinator):
+            assert isinstance(event, Opened)
+            theirs = event.hello.identity
+            # Another job's pod is refused at once (a refusal gives nothing away); one that
+            # claims to be of this job counts, or aborts it, only from a listed address.
+            stranger = compare(self.me, theirs, expected_index=None)[0] == Verdict.STRANGER
+            if not stranger and not self._verified(theirs.index, event.address):
+                self._admission.hold(event)
+                return self._unlisted(event.address, now)
+        if isinstance(event, Opened):
+            if event.dialled and isinstance(side, Member):
+                return self._act(side.opened(event.conn, now), now)
+            if not event.dialled and isinstance(side, Coordinator):
+                return self._act(side.joined(event.conn, event.hello, now), now)
+            why = f"pod {self.me.index} is not the coordinator"
+            return [Send(event.conn, Refuse(why)), Close(event.conn)]
+        if isinstance(side, Coordinator):
+            if isinstance(event, Received):
+                return self._act(side.received(event.conn, event.message, now), now)
+            return self._act(side.closed(event.conn, now), now)
+        if isinstance(side, Member) and event.conn in (NO_CONN, side.conn):
+            if isinstance(event, Received):
+                return self._act(side.received(event.message, now), now)
+            return self._act(side.connect_failed(event.reason, now), now)
+        return [Close(event.conn)] if isinstance(event, Received) else []
+
+    def _act(self, actions: list[Action], now: float) -> list[Effect]:
+        """The barrier side's actions, with the abort's time noted and reported."""
+        out: list[Effect] = []
+        for action in actions:
+            out.append(action)
+            if isinstance(action, Aborted):
+                self._aborted_at = now
+                out.append(Report(Event(EventKind.ABORTED, f"barrier aborted: {action.reason}")))
+        return out
+
+    def _refused(self, event: Refused, now: float) -> list[Effect]:
+        """At most one line per PROGRESS_EVERY: a loop of bad contacts must not flood the log
+        (the count of those not shown goes with the next one)."""
+        if now < self._refused_at + PROGRESS_EVERY:
+            self._refused_unlogged += 1
+            return []
+        more = f" (and {self._refused_unlogged} more)" if self._refused_unlogged else ""
+        self._refused_at, self._refused_unlogged = now, 0
+        return [Report(Event(EventKind.REFUSED, f"refused a contact: {event.reason}{more}"))]
+
+    def _vouching(self) -> Sweep | None:
+        """The sweep, while contacts wait for a DNS answer to vouch for them (asked for even
+        when serving on: a late joiner's session may be one of them)."""
+        return self.sweep if self._admission.waiting else None
+
+    def _verified(self, index: int, address: str) -> bool:
+        """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
+        with a token (proven by the handshake) or ``--trust-source any``, always; else when
+        DNS lists the address for the Service, or this pod reached ``index`` there."""
+        if self._admission.trusting:
+            return True
+        if 0 <= index < self.me.peers and self.reach.peers[index].address == address:
+            return bool(address)
+        return self.sweep is not None and address in self.sweep.published
+
+    def _unlisted(self, address: str, now: float) -> list[Effect]:
+        """A contact from an address DNS does not list: ask again soon (a late pod is
+        published a moment after its first hello)."""
+        if self.sweep is not None:
+            self.sweep.refresh(now)  # a round soon, even once every peer is reached
+        return []
+
+    def _vouched(self, now: float) -> list[Effect]:
+        """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
+        are handled as if they had just come."""
+        out: list[Effect] = []
+        for contact in self._admission.vouched_contacts(self._verified):
+            out += self._contacted(contact, now)
+        for opened, messages in self._admission.vouched_sessions(self._verified):
+            out += self._session(opened, now)
+            for message in messages:
+                out += self._session(Received(opened.conn, message), now)
+        return out
+
+    def _contacted(self, event: Contacted, now: float) -> list[Effect]:
+        """A pod said hello: if it is a peer, it is up, so probe it now rather than after a
+        backoff. A new instance of a peer reached before must be reached again before this pod
+        counts as having reached everyone (its view changes, so its arrival is made anew)."""
+        theirs = event.hello.identity
+        index = theirs.index
+        if not event.address:
+            return []
+        listed = event.listed or self._verified(index, event.address)
+        if self.sweep is not None and not listed:
+            self._admission.keep(event)  # for a fresh answer to vouch for
+            return self._unlisted(event.address, now)
+        if compare(self.me, theirs, expected_index=None)[0] != Verdict.SAME:
+            return []
+        if not 0 <= index < self.me.peers:
+            return []
+        out = self._heard_of(index, theirs.instance, now)
+        if self.sweep is None or self.reach.is_scheduled(index):  # asked for by name
+            self.reach.nudge(index, now)
+        elif not self.reach.peers[index].reached and self.sweep.pushed(event.address, now):
+            out.append(Probe(event.address, pushed=True))
+        return out
+
+    def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
+        """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
+        than the instance reached, the pod was replaced, and must be reached anew before it
+        counts (this pod's view changes, so it arrives again)."""
+        restarted = index != self.me.index and self.reach.heard_of(index, instance)
+        if self.verdict is not None or not restarted:
+            return []
+        old = self.reach.peers[index].address
+        self.reach.forget(index, now)
+        name = self.config.topology.display(index)
+        line = f"{name} restarted: reaching its new instance before counting it again"
+        out: list[Effect] = [Report(Event(EventKind.RESTARTED, line, {"peer": index}))]
+        if self.sweep is not None:
+            self.sweep.forget(old)
+            self.sweep.resume(now)
+        if self.side is not None:
+            out += self._act(self.side.unreached(now), now)
+        return out
+
+    def _swept(self, event: Swept, now: float) -> list[Effect]:
+        assert self.sweep is not None
+        resolution = event.resolution
+        if resolution.problem:
+            self.sweep.failed(resolution.problem, now, resolution.cause)
+            return []
+        before = self._admission.pending()
+        fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
+        out: list[Effect] = [Probe(address) for address in fresh]
+        out += self._ask_by_name() + self._vouched(now)
+        out += self._admission.ignored(before, self.config.port)
+        if self._admission.waiting:  # not listed yet: ask again (about once a second)
+            self.sweep.refresh(now)
+        return out
+
+    def _ask_by_name(self) -> list[Effect]:
+        """A cut-short Service answer (thousands of pods) and its probes are done: the peers
+        still unreached may be among those it left out, so each is asked for by name."""
+        assert self.sweep is not None
+        if not self.sweep.ask_by_name():
+            return []
+        lacking = [p.index for p in self.reach.missing()]
+        self.reach.schedule(lacking)
+        if self._by_name_reported:
+            return []
+        self._by_name_reported = True
+        listed = len(self.sweep.published)
+        line = (
+            f"the Service's DNS answer is cut short at {listed} addresses: asking for the "
+            f"{len(lacking)} peers not reached by name"
+        )
+        return [
+            Report(Event(EventKind.TRUNCATED, line, {"listed": listed, "by_name": len(lacking)}))
+        ]
+
+    def _address_probed(self, event: AddressProbed, now: float) -> list[Effect]:
+        assert self.sweep is not None
+        result, address = event.result, event.address
+        out: list[Effect] = []
+        if (
+            result.ok
+            and result.index is not None
+            and 0 <= result.index < self.me.peers
+            and not self._other_me(result)
+            and not self.reach.stale(result.index, result.instance)
+        ):
+            self.sweep.probed(address, reached=True)
+            out = self._reached(result.index, result, address, (address,), now)
+        else:
+            why = result.reason or f"an older instance of pod {result.index} answers"
+            cause = result.cause if result.reason else Cause.OTHER_INSTANCE
+            self.sweep.probed(address, reached=False, reason=why, cause=cause)
+            if result.disagrees:
+                out = self._reached(result.index or 0, result, address, (), now)
+        return out + self._ask_by_name()
+
+    def _other_me(self, result: ProbeResult) -> bool:
+        """Another instance of this pod's own index (an old pod still running) answered."""
+        return result.index == self.me.index and result.instance != self.me.instance
+
+    def _reached(
+        self,
+        index: int,
+        result: ProbeResult,
+        address: str,
+        addresses: tuple[str, ...],
+        now: float,
+    ) -> list[Effect]:
+        """Peer ``index`` answered at ``address`` (or disagrees with us about the job)."""
+        side = self.side
+        if result.disagrees:
+            if side is None:
+                self.finished = True
+                return [Fail(BarrierAborted(result.reason))]
+            return self._act(side.abort(result.reason, now), now)
+        out = self._heard_of(index, result.instance, now)
+        if not self.reach.peers[index].reached:
+            self.reach.succeeded(index, address, now, result.instance)
+            self.addresses[index] = addresses
+            elapsed = round(now - self.start, 3)
+            line = (
+                f"reached {self.config.topology.display(index)} at {address} "
+                f"({self.config.probe}) after {elapsed:.3f}s"
+            )
+            fields = {"peer": index, "address": address, "probe": str(self.config.probe)}
+            out.append(Report(Event(EventKind.REACHED, line, {**fields, "elapsed": elapsed})))
+            if self._admission.waiting:
+                out += self._vouched(now)
+            if self.reach.done:
+                out += self._reached_all(now)
+        if result.released and side is not None and self.verdict is None:
+            out += self._act(side.peer_released(now), now)
+        return out
+
+    def _reached_all(self, now: float) -> list[Effect]:
+        if self.sweep is not None:
+            self.sweep.stop()
+            if self._admission.waiting:  # still to be vouched for: keep asking
+                self.sweep.refresh(now)
+        elapsed = round(now - self.start, 3)
+        line = f"reached all {self.me.peers} peers"
+        out: list[Effect] = [Report(Event(EventKind.REACHED_ALL, line, {"elapsed": elapsed}))]
+        self._look.start(now)
+        if self.side is not None:
+            out += self._act(self.side.reached_all(self.reach.view(), now), now)
+        return out
+
+    # --- a coordinator that waits with everyone reached ------------------------------------------
+    def _looking(self) -> bool:
+        return (
+            isinstance(self.side, Coordinator)
+            and self.sweep is not None
+            and self.verdict is None
+            and self.reach.done
+        )
+
+    def _look_around(self, now: float) -> list[Effect]:
+        """Probe a few members that have not arrived here (agent.core.lookaround)."""
+        assert isinstance(self.side, Coordinator) and self.sweep is not None
+        out: list[Effect] = []
+        for index in self._look.batch(self.side.not_arrived(), now):
+            address = self.reach.peers[index].address
+            if address and self.sweep.probe(address, push=True):
+                out.append(Probe(address, pushed=True))
+        return out

@@ -1,0 +1,116 @@
+"""What the pure core asks the runner to do: the effects it returns for every event.
+
+The runner performs them and feeds back what happened (:mod:`agent.core.inputs`); it decides nothing
+about the barrier itself. ``Released`` and ``Aborted`` are the verdicts as they happen (for the
+log); ``Finish`` and ``Fail`` end the wait.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent.core.events import Event
+from agent.errors import PeerAgentError
+from agent.protocol.wire import Message
+
+if TYPE_CHECKING:  # status reads the cores, which return these effects
+    from agent.core.status import Outcome
+
+__all__ = [
+    "NO_CONN",
+    "Aborted",
+    "Attempt",
+    "Close",
+    "Connect",
+    "Effect",
+    "Fail",
+    "Finish",
+    "Probe",
+    "Query",
+    "Released",
+    "Report",
+    "Send",
+]
+
+#: a member whose coordinator cannot be dialled hears of it as the loss of this pseudo-session
+NO_CONN = -1
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Resolve peer ``index``'s name afresh and probe its addresses; report :class:`Attempted`.
+    ``instance``: only a hello from this instance counts (this pod's own name, which another
+    instance of its index, an old pod still running, may share for a while)."""
+
+    index: int
+    instance: str = ""
+
+
+@dataclass(frozen=True)
+class Query:
+    """Resolve the headless Service's own name (a bulk round); report :class:`Swept`."""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it first)."""
+
+    address: str
+    pushed: bool = False
+
+
+@dataclass(frozen=True)
+class Connect:
+    """Member: open a session to the coordinator, resolving its name afresh."""
+
+
+@dataclass(frozen=True)
+class Send:
+    conn: int
+    message: Message
+
+
+@dataclass(frozen=True)
+class Close:
+    conn: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """A line for the log."""
+
+    event: Event
+
+
+@dataclass(frozen=True)
+class Released:
+    """The verdict: this pod passes the barrier (``how`` says through whom)."""
+
+    how: str
+
+
+@dataclass(frozen=True)
+class Aborted:
+    """The verdict: peers disagree about the job; everyone exits 4."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The wait is over: return ``outcome`` (a sidecar keeps serving after it)."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True)
+class Fail:
+    """The wait is over: raise ``error`` (timed out, aborted)."""
+
+    error: PeerAgentError
+
+
+Effect = (
+    Attempt | Query | Probe | Connect | Send | Close | Report | Released | Aborted | Finish | Fail
+)

@@ -1,0 +1,205 @@
+"""Which peers this pod has reached, and when to try each of the others again.
+
+Pure: the runner reports attempt results and the time; ``due`` says whom to try now. An attempt
+is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's new address is found.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from agent.core.backoff import Backoff
+from agent.core.causes import TELLING_CAUSES, Cause
+
+__all__ = ["PeerState", "Reach", "newer", "view_digest"]
+
+
+def newer(a: str, b: str) -> bool:
+    """Whether instance ``a`` started after ``b``: an instance id begins with its process's
+    start time in fixed-width hex (``runner.INSTANCE``), so the order is the ids' order."""
+    return (len(a), a) > (len(b), b)
+
+
+def view_digest(instances: Iterable[str]) -> str:
+    """The digest of a view: the instance reached of each index, in index order."""
+    import hashlib  # once a pod has reached everyone: not on the way to its first query
+
+    return hashlib.sha256("\n".join(instances).encode()).hexdigest()[:32]
+
+
+@dataclass
+class PeerState:
+    index: int
+    reached: bool = False
+    in_flight: bool = False
+    failures: int = 0
+    next_at: float = 0.0
+    reason: str = "not tried yet"
+    cause: Cause | None = Cause.NOT_TRIED  # None once reached
+    #: set when a push arrives mid-attempt: retry at once instead of backing off
+    nudged: bool = False
+    address: str = ""
+    instance: str = ""
+    #: the newest instance heard of: an older one answering later is a stale pod, not the peer
+    newest: str = ""
+    reached_at: float | None = None
+    #: the last telling failure (another token, a disagreement) while the peer is missing: what
+    #: a timeout still reports once the peer has left and only refuses connections
+    telling: tuple[str, Cause] | None = None
+
+
+class Reach:
+    """Per-peer retry state for ``peers`` targets, at most ``max_in_flight`` attempts at a time."""
+
+    def __init__(
+        self,
+        peers: int,
+        *,
+        now: float,
+        backoff: Backoff | None = None,
+        max_in_flight: int = 256,
+        rand: Callable[[], float] = random.random,
+        scheduled: Iterable[int] | None = None,
+    ) -> None:
+        """``scheduled``: the peers this schedules attempts for (default all); the others are
+        found another way (bulk discovery) and only reported here, unless ``schedule``d later."""
+        self.peers = [PeerState(i, next_at=now) for i in range(peers)]
+        self._backoff = backoff or Backoff()
+        self._max_in_flight = max_in_flight
+        self._rand = rand
+        self._in_flight = 0
+        self._left = peers
+        self._scheduled: set[int] = set()
+        # (next_at, index) of the scheduled peers that wait on the clock; an entry whose peer
+        # has moved on (reached, in flight, another time) is dropped when it comes up, so each
+        # loop step costs O(log N), not a scan of 10,000 peers
+        self._queue: list[tuple[float, int]] = []
+        self.schedule(range(peers) if scheduled is None else scheduled)
+
+    @property
+    def done(self) -> bool:
+        return self._left == 0
+
+    def is_scheduled(self, index: int) -> bool:
+        return index in self._scheduled
+
+    def schedule(self, indices: Iterable[int]) -> None:
+        """Attempt these peers from now on too (e.g. those a cut-short DNS answer left out)."""
+        for index in indices:
+            if index not in self._scheduled:
+                self._scheduled.add(index)
+                self._wait(self.peers[index])
+
+    def _wait(self, peer: PeerState) -> None:
+        if peer.index in self._scheduled and not peer.reached and not peer.in_flight:
+            heapq.heappush(self._queue, (peer.next_at, peer.index))
+
+    def _next(self) -> PeerState | None:
+        """The scheduled peer that is due first, stale queue entries dropped."""
+        while self._queue:
+            at, index = self._queue[0]
+            peer = self.peers[index]
+            if not peer.reached and not peer.in_flight and peer.next_at == at:
+                return peer
+            heapq.heappop(self._queue)
+        return None
+
+    def due(self, now: float) -> list[int]:
+        """Peers to attempt now; they are in flight until ``succeeded`` or ``failed``."""
+        chosen: list[int] = []
+        while self._in_flight < self._max_in_flight:
+            peer = self._next()
+            if peer is None or peer.next_at > now:
+                break
+            heapq.heappop(self._queue)
+            peer.in_flight = True
+            self._in_flight += 1
+            chosen.append(peer.index)
+        return chosen
+
+    def _land(self, index: int) -> PeerState:
+        peer = self.peers[index]
+        if peer.in_flight:
+            peer.in_flight = False
+            self._in_flight -= 1
+        return peer
+
+    def stale(self, index: int, instance: str) -> bool:
+        """``instance`` is older than one heard of for ``index``: a pod that was replaced (or a
+        duplicate that stays behind) answering at an address DNS still lists."""
+        newest = self.peers[index].newest
+        return bool(instance and newest) and newer(newest, instance)
+
+    def succeeded(self, index: int, address: str, now: float, instance: str = "") -> None:
+        peer = self._land(index)
+        if instance and not self.stale(index, instance):
+            peer.newest = instance
+        if not peer.reached:
+            peer.reached, peer.address, peer.reached_at = True, address, now
+            peer.instance, peer.reason, peer.cause = instance, "", None
+            peer.telling = None
+            self._left -= 1
+
+    def heard_of(self, index: int, instance: str) -> bool:
+        """A hello from ``instance`` of peer ``index``. True when the instance reached is older:
+        the pod was replaced, and its new instance must be reached before it counts again. An
+        older one never replaces a newer: two live instances of one index (an old pod on a
+        partitioned node) would otherwise pull every pod back and forth between them."""
+        peer = self.peers[index]
+        if instance and (not peer.newest or newer(instance, peer.newest)):
+            peer.newest = instance
+        return peer.reached and bool(peer.instance) and newer(peer.newest, peer.instance)
+
+    def forget(self, index: int, now: float) -> None:
+        """The instance reached is gone: reach the new one before counting the peer again."""
+        peer = self.peers[index]
+        if peer.reached:
+            peer.reached, peer.failures, peer.next_at = False, 0, now
+            peer.reason, peer.instance = "restarted: reaching its new instance", ""
+            peer.cause = Cause.RESTARTED
+            self._left += 1
+            self._wait(peer)
+
+    def failed(self, index: int, reason: str, now: float, cause: Cause | None = None) -> None:
+        peer = self._land(index)
+        peer.reason, peer.cause = reason, cause
+        if cause in TELLING_CAUSES:
+            peer.telling = (reason, cause)
+        if peer.nudged:
+            peer.nudged, peer.failures, peer.next_at = False, 0, now
+        else:
+            peer.failures += 1
+            peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+        self._wait(peer)
+
+    def nudge(self, index: int, now: float) -> None:
+        """Peer ``index`` showed signs of life (it contacted us): try it again now."""
+        peer = self.peers[index]
+        if peer.reached:
+            return
+        if peer.in_flight:
+            peer.nudged = True
+        elif now < peer.next_at:
+            peer.failures, peer.next_at = 0, now
+            self._wait(peer)
+        else:
+            peer.failures = 0
+
+    def next_wakeup(self) -> float | None:
+        """The earliest time a peer becomes due, or None when nothing waits on the clock."""
+        if self._in_flight >= self._max_in_flight:
+            return None
+        peer = self._next()
+        return peer.next_at if peer is not None else None
+
+    def view(self) -> str:
+        """Which instance of each peer was reached, as a digest: two pods with the same view
+        reached the same processes. Probes that cannot tell instances apart (icmp, tcp:PORT,
+        dns) leave every instance empty, so their views agree on indices alone."""
+        return view_digest(p.instance for p in self.peers)
+
+    def missing(self) -> list[PeerState]:
+        return [p for p in self.peers if not p.reached]

@@ -1,0 +1,215 @@
+"""A connection carrying wire messages, and the two halves of the opening handshake.
+
+Every receive has a deadline, so a peer that sends half a message and waits holds nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+
+import anyio
+import anyio.abc
+import anyio.lowlevel
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from agent.errors import WireError
+from agent.io.tcp import TCPStream
+from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
+from agent.protocol.wire import (
+    MAX_MESSAGE,
+    Hello,
+    Identity,
+    Message,
+    Proof,
+    Refuse,
+    Role,
+    decode,
+    encode,
+)
+
+__all__ = [
+    "HANDSHAKE_TIMEOUT",
+    "LATE",
+    "Channel",
+    "HandshakeFailed",
+    "client_handshake",
+    "send_message",
+    "server_handshake",
+]
+
+HANDSHAKE_TIMEOUT = 5.0
+LATE = "no message before the deadline"
+
+
+class HandshakeFailed(Exception):
+    """The other side is not (or not yet) a peer we can count; ``verdict`` says how it differs."""
+
+    def __init__(self, reason: str, verdict: Verdict = Verdict.STRANGER) -> None:
+        self.reason, self.verdict = reason, verdict
+        super().__init__(reason)
+
+
+def _new_nonce() -> str:
+    return os.urandom(16).hex()
+
+
+def _socket_of(stream: anyio.abc.SocketStream) -> socket.socket:
+    """TypedAttributeLookupError: a stream without a socket."""
+    if isinstance(stream, TCPStream):
+        return stream.sock
+    return stream.extra(anyio.abc.SocketAttribute.raw_socket)
+
+
+class Channel:
+    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+        self.stream = stream
+        self._reader = BufferedByteReceiveStream(stream)
+        # Read once, now: once the other side has reset the connection the socket no longer
+        # knows its peer, and asking then raised out of the connection's task (the whole agent).
+        try:
+            self._peer = str(_socket_of(stream).getpeername()[0])
+        except (anyio.TypedAttributeLookupError, OSError):
+            self._peer = ""
+        # Only agent.io.tcp's stream is a plain socket to write to directly (an asyncio transport
+        # may hold bytes not sent yet, which a direct write would overtake).
+        self._sock = stream.sock if isinstance(stream, TCPStream) else None
+
+    @property
+    def peer_address(self) -> str:
+        """The other side's address; '' when it was gone before the connection was accepted."""
+        return self._peer
+
+    async def send(self, message: Message) -> None:
+        await self.stream.send(encode(message))
+
+    def write_nowait(self, data: bytes) -> bytes:
+        """Hand encoded messages to the socket without waiting: returns what it did not take
+        (all of it on a stream without a plain socket), for :meth:`write`. OSError: broken."""
+        if self._sock is None:
+            return data
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            return data
+        return data[sent:]
+
+    async def write(self, data: bytes) -> None:
+        await self.stream.send(data)
+
+    async def receive(self, timeout: float | None) -> Message:
+        """The next message; WireError when malformed, oversized, closed or late. ``timeout``
+        None: no deadline of its own (a session's, or one the caller has set)."""
+        try:
+            if timeout is None:  # a cancel scope costs more than the receive itself
+                line = await self._reader.receive_until(b"\n", MAX_MESSAGE)
+            else:
+                with anyio.fail_after(timeout):
+                    line = await self._reader.receive_until(b"\n", MAX_MESSAGE)
+        except anyio.DelimiterNotFound:
+            raise WireError(f"message over {MAX_MESSAGE} bytes") from None
+        except TimeoutError:
+            raise WireError(LATE) from None
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+        ):
+            raise WireError("connection closed") from None
+        except OSError as exc:
+            raise WireError(f"connection failed: {exc.strerror or exc}") from None
+        return decode(line)
+
+    def keepalive(self) -> None:
+        """Detect a peer that vanished without closing (a deleted pod) within about ten seconds."""
+        sock = _socket_of(self.stream)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for name, value in (("TCP_KEEPIDLE", 4), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
+                if hasattr(socket, name):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+        except OSError:
+            pass  # reset and closed already (EBADF): the session's first receive reports it
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+
+async def send_message(channel: Channel, message: Message) -> None:
+    """A handshake's send: a connection that broke meanwhile is a WireError, like a receive's.
+    A cancellation already called is honoured first: on a plain socket whose data is in,
+    nothing else in a handshake waits, and a contact dropped for a newcomer while it waited to
+    run (at 10,000 members) still replied, so its peer took a closed session for open."""
+    await anyio.lowlevel.checkpoint_if_cancelled()
+    try:
+        await channel.send(message)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+        raise WireError("connection closed") from exc
+    except OSError as exc:
+        raise WireError(f"connection failed: {exc.strerror or exc}") from None
+
+
+async def client_handshake(
+    channel: Channel,
+    *,
+    me: Identity,
+    role: Role,
+    token: bytes | None,
+    expected_index: int | None,
+    released: bool = False,
+    timeout: float | None = HANDSHAKE_TIMEOUT,
+) -> Hello:
+    """Say hello, check the reply (identity, token proof), prove our token; returns the reply.
+    ``timeout`` None: the caller's deadline bounds the whole handshake (the probe's does)."""
+    nonce = _new_nonce()
+    await send_message(channel, Hello(me, role, nonce, released))
+    reply = await channel.receive(timeout)
+    if isinstance(reply, Refuse):
+        raise HandshakeFailed(f"refused: {reply.reason}", Verdict.REFUSED)
+    if not isinstance(reply, Hello) or reply.role is not Role.REPLY:
+        raise HandshakeFailed("not a peer-agent reply")
+    if problem := reply_problem(reply, token=token, my_nonce=nonce):
+        raise HandshakeFailed(problem, Verdict.WRONG_TOKEN)
+    verdict, reason = compare(me, reply.identity, expected_index=expected_index)
+    if verdict != Verdict.SAME:
+        raise HandshakeFailed(reason, verdict)
+    if token is not None:
+        proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
+        await send_message(channel, Proof(proof))
+    return reply
+
+
+async def server_handshake(
+    channel: Channel,
+    *,
+    me: Identity,
+    token: bytes | None,
+    released: bool,
+) -> Hello:
+    """Answer a hello; with a token, demand the client's proof. Returns the client's hello."""
+    hello = await channel.receive(HANDSHAKE_TIMEOUT)
+    if not isinstance(hello, Hello) or hello.role is Role.REPLY:
+        raise WireError("expected a hello")
+    nonce = _new_nonce()
+    proof = ""
+    if token is not None:
+        proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
+    await send_message(channel, Hello(me, Role.REPLY, nonce, released, proof))
+    if token is not None:
+        answer = await channel.receive(HANDSHAKE_TIMEOUT)
+        if not isinstance(answer, Proof) or not proof_ok(
+            token,
+            answer.proof,
+            role="client",
+            my_nonce=nonce,
+            their_nonce=hello.nonce,
+            them=hello.identity,
+        ):
+            with contextlib.suppress(WireError):  # told if still there; refused either way
+                await send_message(channel, Refuse("bad token"))
+            raise HandshakeFailed(
+                f"pod {hello.identity.index} sent a bad token proof", Verdict.WRONG_TOKEN
+            )
+    return hello

@@ -1,0 +1,159 @@
+"""Discovery and serving: reaching peers by name or address, and answering who contacts us.
+
+These tasks change no state of their own: each posts what happened into the runner's queue,
+where the one loop feeds it to the pure core. A member's session is handed to ``sessions``.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectSendStream
+
+from agent.config.model import Config
+from agent.core.causes import Cause
+from agent.core.inputs import (
+    AddressProbed,
+    Attempted,
+    Contacted,
+    Input,
+    ProbeResult,
+    Refused,
+    Resolution,
+    Swept,
+)
+from agent.errors import WireError
+from agent.io.channel import Channel, HandshakeFailed, server_handshake
+from agent.io.limits import MAX_HANDSHAKING
+from agent.io.probes import probe
+from agent.io.sessions import Sessions
+from agent.protocol.wire import Identity, Role
+
+__all__ = ["Contacts"]
+
+
+def _plain(address: str) -> str:
+    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d``; DNS lists ``a.b.c.d``."""
+    try:
+        mapped = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
+        return str(mapped.ipv4_mapped)
+    return address
+
+
+@dataclass
+class Contacts:
+    config: Config
+    me: Identity
+    resolve: Callable[[str], Awaitable[Resolution]]
+    post: MemoryObjectSendStream[Input]
+    sessions: Sessions
+    #: whether the barrier has been released here (told to every contact in our hello)
+    released: Callable[[], bool]
+    #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
+    counts: collections.Counter[str]
+    #: contacts still in their handshake, oldest first, each cancellable
+    _handshaking: collections.OrderedDict[int, anyio.CancelScope] = field(
+        default_factory=collections.OrderedDict
+    )
+
+    async def attempt(self, index: int, instance: str = "") -> None:
+        """Resolve peer ``index`` afresh and probe each address until one is the right pod
+        (with ``instance``, the right process of it)."""
+        resolution = await self._resolve(self.config.topology.fqdn(index))
+        if resolution.problem:
+            failed = ProbeResult(resolution.problem, cause=resolution.cause)
+            await self.post.send(Attempted(index, failed))
+            return
+        reasons, causes = [], []
+        for address in resolution.addresses:
+            result = await self._probe(address, index)
+            if result.ok and instance and result.instance != instance:
+                why = f"another instance of pod {index} answers"
+                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
+            if result.ok or result.disagrees:
+                # Only the address that answered as the pod: another may be a stale record.
+                await self.post.send(Attempted(index, result, address, (address,)))
+                return
+            several = len(resolution.addresses) > 1
+            reasons.append(f"{address}: {result.reason}" if several else result.reason)
+            causes.append(result.cause)
+        # Several addresses failing differently: the first one's cause stands for them.
+        failed = ProbeResult("; ".join(reasons), cause=causes[0] if causes else None)
+        await self.post.send(Attempted(index, failed))
+
+    async def _resolve(self, name: str) -> Resolution:
+        self.counts["dns_lookups"] += 1
+        return await self.resolve(name)
+
+    async def _probe(self, address: str, target: int | None) -> ProbeResult:
+        self.counts["probes"] += 1
+        return await probe(
+            self.config.probe,
+            address,
+            me=self.me,
+            target=target,
+            token=self.config.token,
+            released=self.released(),
+            source=self.config.listen,
+        )
+
+    async def sweep(self) -> None:
+        """One bulk round: every address the Service publishes, in one query."""
+        service = self.config.topology.service_fqdn
+        assert service is not None  # bulk discovery (the only sweeper) needs the Service
+        await self.post.send(Swept(await self._resolve(service)))
+
+    async def probe_address(self, address: str) -> None:
+        """One address of a bulk round (run by the runner's ProbeQueue, which bounds them)."""
+        result = await self._probe(address, None)
+        # The queue is unbounded: no need to yield once more per probe to post its result.
+        self.post.send_nowait(AddressProbed(address, result))
+
+    async def serve(self, stream: anyio.abc.SocketStream) -> None:
+        """One incoming connection: a probe (answered, then closed) or a member's session."""
+        # When full, drop the contact stalled longest in its handshake, not the newcomer:
+        # otherwise a few hundred silent connections would lock real peers out until they time out.
+        if len(self._handshaking) >= MAX_HANDSHAKING:
+            self._handshaking.popitem(last=False)[1].cancel()
+            self.counts["contacts_dropped"] += 1
+        key = next(self.sessions.conns)
+        self.counts["contacts_answered"] += 1
+        with anyio.CancelScope() as scope:
+            self._handshaking[key] = scope
+            try:
+                await self._serve(stream, key)
+            finally:
+                self._handshaking.pop(key, None)
+        if scope.cancelled_caught:
+            await stream.aclose()
+
+    async def _serve(self, stream: anyio.abc.SocketStream, key: int) -> None:
+        channel = Channel(stream)
+        async with stream:
+            address = _plain(channel.peer_address)
+            try:
+                hello = await server_handshake(
+                    channel, me=self.me, token=self.config.token, released=self.released()
+                )
+            except HandshakeFailed as exc:
+                await self.post.send(Refused(exc.reason))
+                return
+            except WireError:
+                return  # garbage, a port scanner, a closed connection: costs only itself
+            self._handshaking.pop(key, None)  # a peer now: never dropped for a newcomer
+            # The queue is unbounded: posting needs no turn of the loop of its own (one
+            # answered probe is a dozen turns; N agents answer N-1 probes each).
+            self.post.send_nowait(Contacted(hello, address))
+            if hello.role is Role.MEMBER:
+                # Numbered when accepted, not now: a member's connection that timed out at its
+                # end may finish its handshake here after the one the member retried with, and
+                # must not pass for the newer session (Coordinator.joined keeps the newer).
+                await self.sessions.carry(channel, hello, key, dialled=False, address=address)

@@ -1,0 +1,123 @@
+"""Probes: how one peer counts as reached at one address.
+
+``tcp`` says hello to the peer's agent and checks who answers; ``tcp:PORT`` only connects;
+``icmp`` pings; ``dns`` is satisfied by resolution alone.
+"""
+
+from __future__ import annotations
+
+import anyio
+
+from agent.config.model import Probe, ProbeKind
+from agent.core.causes import Cause
+from agent.core.inputs import ProbeResult
+from agent.errors import WireError
+from agent.io.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
+from agent.io.tcp import TCPStream, open_tcp
+from agent.protocol.handshake import Verdict
+from agent.protocol.wire import Identity, Role
+
+__all__ = ["ConnectFailed", "connect", "probe"]
+
+CONNECT_TIMEOUT = 3.0
+
+
+class ConnectFailed(Exception):
+    """Connecting failed; the message is what users debug with: refused, timed out, no route."""
+
+    def __init__(self, message: str, cause: Cause) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+#: how a handshake that failed on the other side's word counts
+_CAUSE = {
+    Verdict.STRANGER: Cause.STRANGER,
+    Verdict.DISAGREES: Cause.DISAGREES,
+    Verdict.REFUSED: Cause.REFUSED,
+    Verdict.WRONG_TOKEN: Cause.WRONG_TOKEN,
+}
+
+
+async def _open(address: str, port: int, source: str | None) -> TCPStream:
+    """``source``: the address this agent listens on (--listen), so that a peer sees our hello
+    come from the address it knows us by, and its push reaches us. The caller's deadline."""
+    try:
+        return await open_tcp(address, port, source)
+    except OSError as exc:
+        refused = isinstance(exc, ConnectionRefusedError)
+        text = "refused" if refused else exc.strerror or exc
+        cause = Cause.CONNECT_REFUSED if refused else Cause.UNREACHABLE
+        raise ConnectFailed(f"connect to port {port}: {text}", cause) from None
+
+
+def _timed_out(port: int) -> str:
+    return f"connect to port {port} timed out"
+
+
+async def connect(address: str, port: int, *, source: str | None = None) -> Channel:
+    """A connection for a barrier session; ConnectFailed says why there is none."""
+    try:
+        with anyio.fail_after(CONNECT_TIMEOUT):
+            return Channel(await _open(address, port, source))
+    except TimeoutError:
+        raise ConnectFailed(_timed_out(port), Cause.CONNECT_TIMEOUT) from None
+
+
+async def probe(
+    kind: Probe,
+    address: str,
+    *,
+    me: Identity,
+    target: int | None,
+    token: bytes | None,
+    released: bool = False,
+    source: str | None = None,
+) -> ProbeResult:
+    if kind.kind is ProbeKind.DNS:
+        return ProbeResult()
+    if kind.kind is ProbeKind.ICMP:
+        from agent.io.icmp import ping  # only the icmp probe pays for it
+
+        reason = await ping(address, timeout=CONNECT_TIMEOUT)
+        return ProbeResult(reason, cause=Cause.NO_ECHO if reason else None)
+    port = kind.port or me.port
+    stream: TCPStream | None = None
+    try:
+        # One deadline for the whole probe (a cancel scope is a fifth of a probe's CPU): the
+        # connect's, then from the connection on the reply's.
+        with anyio.move_on_after(CONNECT_TIMEOUT) as scope:
+            stream = await _open(address, port, source)
+            if kind.port is not None:
+                return ProbeResult()
+            scope.deadline = anyio.current_time() + HANDSHAKE_TIMEOUT
+            reply = await client_handshake(
+                Channel(stream),
+                me=me,
+                role=Role.PROBE,
+                token=token,
+                expected_index=target,
+                released=released,
+                timeout=None,
+            )
+        # Not fail_after: on a loaded node the connect can complete after its deadline has
+        # cancelled the scope; a new deadline does not undo that, and fail_after, seeing the
+        # new deadline ahead, swallowed the cancellation as if the probe had ended (a crash).
+        if scope.cancelled_caught:
+            if stream is None:
+                return ProbeResult(_timed_out(port), cause=Cause.CONNECT_TIMEOUT)
+            return ProbeResult(f"hello failed: {LATE}", cause=Cause.HELLO_FAILED)
+        identity = reply.identity
+        return ProbeResult(
+            released=reply.released, index=identity.index, instance=identity.instance
+        )
+    except ConnectFailed as exc:
+        return ProbeResult(str(exc), cause=exc.cause)
+    except HandshakeFailed as exc:
+        disagrees = exc.verdict == Verdict.DISAGREES
+        return ProbeResult(exc.reason, disagrees=disagrees, cause=_CAUSE[exc.verdict])
+    except WireError as exc:
+        return ProbeResult(f"hello failed: {exc}", cause=Cause.HELLO_FAILED)
+    finally:
+        if stream is not None:
+            await stream.aclose()

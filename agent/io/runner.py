@@ -1,0 +1,311 @@
+"""The one async loop: performs the pure core's effects and feeds it what happened.
+
+I/O tasks (``contacts``, ``sessions``, the probe queue) post events into one queue; the loop
+hands each to :class:`agent.core.agent.Agent` and carries out the effects it returns, in order. It
+decides nothing about the barrier. Side effects (resolver, clock, randomness) are injected with
+real defaults.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+import os
+import random
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from agent.config.model import Config, ProbeKind
+from agent.core.agent import Agent
+from agent.core.causes import Cause
+from agent.core.effects import (
+    NO_CONN,
+    Attempt,
+    Close,
+    Connect,
+    Effect,
+    Fail,
+    Finish,
+    Probe,
+    Query,
+    Released,
+    Report,
+    Send,
+)
+from agent.core.events import Reporter
+from agent.core.inputs import (
+    AddressProbed,
+    Attempted,
+    Input,
+    Lost,
+    ProbeResult,
+    Resolution,
+    Swept,
+)
+from agent.core.status import Outcome, released_event
+from agent.errors import ConfigError
+from agent.io import listener
+from agent.io.contacts import Contacts
+from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
+from agent.io.mux import Mux
+from agent.io.probequeue import ProbeQueue
+from agent.io.resolver import Resolver
+from agent.io.sessions import Sessions
+from agent.io.supervisor import Supervisor
+from agent.protocol.wire import Identity, Message
+
+__all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Side effects, injected so tests can replace any of them."""
+
+    resolve: Callable[[str], Awaitable[Resolution]] | None = None  # default: Resolver(config)
+    clock: Callable[[], float] = time.monotonic
+    rand: Callable[[], float] = random.random
+
+
+#: this process's instance: a pod that restarts says hello with a new one. Its start time comes
+#: first (fixed-width hex nanoseconds), so a later instance sorts after an earlier one
+#: (``reach.newer``); clocks of different nodes need only agree to within a restart's time.
+INSTANCE = f"{time.time_ns():016x}{os.urandom(4).hex()}"
+
+
+def identity_of(config: Config) -> Identity:
+    t = config.topology
+    # A pod that is not one of the peers (a launcher) states N: no peer's index.
+    index = t.peers if t.index is None else t.index
+    return Identity(t.job, config.job_uid, index, t.peers, config.port, INSTANCE)
+
+
+def _check_probe(config: Config) -> None:
+    if config.probe.kind is ProbeKind.ICMP:
+        from agent.io.icmp import open_icmp_socket  # only the icmp probe pays for it
+
+        sock, _ = open_icmp_socket()
+        sock.close()
+
+
+def _listen(config: Config) -> socket.socket:
+    try:
+        return listener.listen(config.listen, config.port)
+    except OSError as exc:
+        raise ConfigError(
+            [
+                f"--port / PEER_AGENT_PORT: cannot listen on port {config.port}: "
+                f"{exc.strerror or exc}"
+            ]
+        ) from None
+
+
+def resolver_for(config: Config) -> Callable[[str], Awaitable[Resolution]]:
+    """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
+    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
+    try:
+        return Resolver(servers).addresses
+    except ValueError as exc:
+        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+
+
+async def serve_and_wait(
+    config: Config,
+    *,
+    report: Reporter,
+    deps: Deps = Deps(),
+    after_release: Callable[[Outcome], Awaitable[None]] | None = None,
+    supervisor: Supervisor | None = None,
+    mux: Mux | None = None,
+    me: Identity | None = None,
+) -> Outcome:
+    """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
+    ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks. With
+    ``mux``, the port is shared: this instance gets the connections whose hello names ``me``
+    (default: ``identity_of(config)``), another instance of the barrier the others.
+
+    Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
+    """
+    _check_probe(config)
+    ensure_fd_limit(config.topology.peers)
+    resolve = deps.resolve or resolver_for(config)
+    supervisor = supervisor or Supervisor(report)
+    me = me or identity_of(config)
+    if mux is not None:
+        return await _serve(config, me, mux, resolve, report, deps, after_release, supervisor)
+    with _listen(config) as port:
+        return await _serve(config, me, port, resolve, report, deps, after_release, supervisor)
+
+
+_BUG = "failed with a bug (reported)"
+
+
+class _Executor:
+    """Carries out the core's effects with the I/O tasks; returns the outcome on Finish."""
+
+    def __init__(
+        self,
+        core: Agent,
+        tg: anyio.abc.TaskGroup,
+        contacts: Contacts,
+        probes: ProbeQueue,
+        report: Reporter,
+        clock: Callable[[], float],
+        supervisor: Supervisor,
+    ) -> None:
+        self.core, self.tg, self.contacts, self.probes = core, tg, contacts, probes
+        self.sessions = contacts.sessions
+        self.report, self.clock, self.supervisor = report, clock, supervisor
+
+    def _start(
+        self, task: Callable[[], Awaitable[None]], kind: str, name: str, failed: Input
+    ) -> None:
+        """Run an I/O task about DNS name ``name`` supervised: a bug in it is reported and
+        counted, and the core gets ``failed`` instead of the event it waits for (else it would
+        wait for ever)."""
+
+        async def supervised() -> None:
+            try:
+                await task()
+            except Exception as exc:
+                self.supervisor.bug(kind, name, exc)
+                self.contacts.post.send_nowait(failed)
+
+        self.tg.start_soon(supervised)
+
+    async def perform(self, effects: list[Effect]) -> Outcome | None:
+        outcome: Outcome | None = None
+        sends: list[tuple[int, Message]] = []
+        t = self.core.config.topology
+        for effect in effects:
+            if isinstance(effect, Send):
+                sends.append((effect.conn, effect.message))
+                continue
+            if sends:  # consecutive sends go out together, before what comes after them
+                await self.sessions.send(sends)
+                sends = []
+            if isinstance(effect, Attempt):
+                attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
+                failed: Input = Attempted(effect.index, ProbeResult(_BUG, cause=Cause.BUG))
+                self._start(attempt, "attempt", t.display(effect.index), failed)
+            elif isinstance(effect, Query):
+                failed = Swept(Resolution(problem=_BUG, cause=Cause.BUG))
+                self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
+            elif isinstance(effect, Probe):
+                self.probes.add(effect.address, pushed=effect.pushed)
+            elif isinstance(effect, Connect):
+                failed = Lost(NO_CONN, _BUG)
+                self._start(self.sessions.connect_coordinator, "dial", t.display(0), failed)
+            elif isinstance(effect, Close):
+                await self.sessions.close(effect.conn)
+            elif isinstance(effect, Report):
+                self.report(effect.event)
+            elif isinstance(effect, Released):
+                elapsed = self.clock() - self.core.start
+                self.report(released_event(effect, elapsed, self.contacts.counts))
+            elif isinstance(effect, Finish):
+                outcome = effect.outcome
+            elif isinstance(effect, Fail):
+                raise effect.error
+        if sends:
+            await self.sessions.send(sends)
+        return outcome
+
+
+async def _serve(
+    config: Config,
+    me: Identity,
+    port: socket.socket | Mux,
+    resolve: Callable[[str], Awaitable[Resolution]],
+    report: Reporter,
+    deps: Deps,
+    after_release: Callable[[Outcome], Awaitable[None]] | None,
+    supervisor: Supervisor,
+) -> Outcome:
+    send: MemoryObjectSendStream[Input]
+    receive: MemoryObjectReceiveStream[Input]
+    send, receive = anyio.create_memory_object_stream[Input](math.inf)
+    # A sidecar stays up anyway, so it need not linger for acks before it reports ready.
+    core = Agent(
+        config,
+        me=me,
+        now=deps.clock(),
+        rand=deps.rand,
+        linger=after_release is None,
+        max_in_flight=MAX_IN_FLIGHT,
+    )
+
+    def released() -> bool:
+        return isinstance(core.verdict, Released)
+
+    counts: collections.Counter[str] = collections.Counter()
+    async with send, receive, anyio.create_task_group() as tg:
+        sessions = Sessions(config, me, resolve, send, released, counts)
+        contacts = Contacts(config, me, resolve, send, sessions, released, counts)
+        probes = ProbeQueue(
+            tg,
+            contacts.probe_address,
+            workers=MAX_IN_FLIGHT,
+            push_reserve=PUSH_RESERVE,
+            supervisor=supervisor,
+            # the address gets a result, or the sweep would wait for it forever
+            gave_up=lambda address: send.send_nowait(
+                AddressProbed(address, ProbeResult(_BUG, cause=Cause.BUG))
+            ),
+        )
+        executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
+        if isinstance(port, Mux):
+            port.register(me, contacts.serve)
+        else:
+            tg.start_soon(
+                functools.partial(listener.serve, supervisor=supervisor), port, contacts.serve
+            )
+        try:
+            outcome = await _run(executor, receive)
+            if after_release is not None:
+                tg.start_soon(_keep_serving, executor, receive)
+                await after_release(outcome)
+        finally:
+            if isinstance(port, Mux):
+                port.unregister(me)
+        tg.cancel_scope.cancel()
+    return outcome
+
+
+async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:
+    core, clock = executor.core, executor.clock
+    outcome = await executor.perform(core.begin(clock()))
+    while outcome is None:
+        item: Input | None = None
+        with anyio.move_on_after(max(0.0, core.next_wakeup() - clock())):
+            item = await receive.receive()
+        # Performed outside the wait's deadline: a wake-up due mid-way must not cancel the sends
+        # of a Release or an Arrive half-done (under load it did, and members waited forever).
+        while item is not None and outcome is None:
+            outcome = await executor.perform(core.handle(item, clock()))
+            try:  # drain what else is queued before the next poll
+                item = receive.receive_nowait()
+            except anyio.WouldBlock:
+                item = None
+        if outcome is None:
+            outcome = await executor.perform(core.poll(clock()))
+    return outcome
+
+
+async def _keep_serving(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
+    """Sidecar after release: keep answering late joiners' sessions and probes (and the few
+    DNS rounds that vouch for a late joiner's address)."""
+    core, clock = executor.core, executor.clock
+    while True:
+        item: Input | None = None
+        with anyio.move_on_after(max(0.0, core.next_wakeup() - clock())):
+            item = await receive.receive()
+        if item is not None:
+            await executor.perform(core.handle(item, clock()))
+        await executor.perform(core.poll(clock()))

@@ -1,0 +1,133 @@
+"""Barrier sessions: the long-lived connections between members and the coordinator.
+
+They carry messages both ways and post what happens (opened, received, lost) into the runner's
+queue; what a message means is the core's business.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from agent.config.model import Config
+from agent.core.effects import NO_CONN
+from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
+from agent.errors import WireError
+from agent.io.channel import Channel, HandshakeFailed, client_handshake
+from agent.io.probes import ConnectFailed, connect
+from agent.protocol.wire import Hello, Identity, Message, Role, encode
+
+__all__ = ["SEND_TIMEOUT", "Sessions"]
+
+SEND_TIMEOUT = 2.0
+
+
+@dataclass
+class Sessions:
+    config: Config
+    me: Identity
+    resolve: Callable[[str], Awaitable[Resolution]]
+    post: MemoryObjectSendStream[Input]
+    #: whether the barrier has been released here (told to the coordinator in our hello)
+    released: Callable[[], bool]
+    counts: collections.Counter[str]
+    channels: dict[int, Channel] = field(default_factory=dict)
+    #: connections numbered in the order they were made, shared with incoming contacts
+    conns: itertools.count[int] = field(default_factory=itertools.count)
+
+    async def carry(
+        self, channel: Channel, hello: Hello, conn: int, *, dialled: bool, address: str = ""
+    ) -> None:
+        """Carry a barrier session with the pod at ``address`` into the loop until it closes."""
+        self.channels[conn] = channel
+        self.counts["sessions"] += 1
+        channel.keepalive()
+        reason = "closed"
+        try:
+            await self.post.send(Opened(conn, hello, dialled, address))
+            while True:
+                message = await channel.receive(None)
+                self.counts["messages_received"] += 1
+                await self.post.send(Received(conn, message))
+        except WireError as exc:
+            reason = str(exc)
+        finally:
+            self.channels.pop(conn, None)
+            with anyio.CancelScope(shield=True):
+                await channel.aclose()
+                await self.post.send(Lost(conn, reason))
+
+    async def connect_coordinator(self) -> None:
+        """Member: open the session to index 0, always re-resolving its name."""
+        self.counts["dns_lookups"] += 1
+        resolution = await self.resolve(self.config.topology.fqdn(0))
+        problems = [resolution.problem] if resolution.problem else []
+        for address in resolution.addresses:
+            try:
+                channel = await connect(address, self.config.port, source=self.config.listen)
+                hello = await client_handshake(
+                    channel,
+                    me=self.me,
+                    role=Role.MEMBER,
+                    token=self.config.token,
+                    expected_index=0,
+                    released=self.released(),
+                )
+            except ConnectFailed as exc:
+                problems.append(f"{address}: {exc}")
+                continue
+            except (HandshakeFailed, WireError) as exc:
+                await channel.aclose()
+                problems.append(f"{address}: {exc}")
+                continue
+            # The reply is a hello like any other: a coordinator that restarted is seen here
+            # first by a member whose probes of it are done.
+            self.post.send_nowait(Contacted(hello, address, listed=True))
+            await self.carry(channel, hello, next(self.conns), dialled=True, address=address)
+            return
+        await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
+
+    async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
+        """Send each message to its session. A message is encoded once and written straight to
+        every socket with room for it (a release to 10,000 members, each send awaited, took
+        seconds); the rest wait together, and a session whose message is not out within
+        SEND_TIMEOUT is dropped: its reader reports the loss and the cores recover."""
+        encoded: dict[Message, bytes] = {}
+        waiting: dict[int, bytes] = {}  # conn -> what its socket did not take yet
+        for conn, message in batch:
+            if (channel := self.channels.get(conn)) is None:
+                continue
+            if (data := encoded.get(message)) is None:
+                data = encoded[message] = encode(message)
+            self.counts["messages_sent"] += 1
+            if conn in waiting:  # behind the rest of an earlier message, in order
+                waiting[conn] += data
+                continue
+            with contextlib.suppress(OSError):  # broken: the awaited write drops the session
+                data = channel.write_nowait(data)
+            if data:
+                waiting[conn] = data
+        if waiting:
+            async with anyio.create_task_group() as tg:
+                for conn, data in waiting.items():
+                    tg.start_soon(self._write, self.channels[conn], data)
+
+    @staticmethod
+    async def _write(channel: Channel, data: bytes) -> None:
+        try:
+            with anyio.fail_after(SEND_TIMEOUT):
+                await channel.write(data)
+        except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+            # A message that did not go out is never sent again: drop the session, so its reader
+            # reports the loss and the cores recover as from any lost session.
+            await channel.aclose()
+
+    async def close(self, conn: int) -> None:
+        if (channel := self.channels.get(conn)) is not None:
+            await channel.aclose()

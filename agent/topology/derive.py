@@ -1,0 +1,130 @@
+"""Which controller made this pod, and its :class:`~agent.topology.model.Topology`, from the options
+and what the pod already has. Pure: it reads only the values and facts it is given.
+
+``--topology auto`` decides from what each controller gives a pod, first match wins:
+
+=====================================  ===========  ========================================
+the pod has                            topology     peers and this pod's index
+=====================================  ===========  ========================================
+``--peers-from FILE``                  hostfile     the hosts listed; index = this pod's line
+``LWS_LEADER_ADDRESS`` (LWS injects)   lws          ``LWS_GROUP_SIZE``, ``LWS_WORKER_INDEX``
+``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
+``VC_<TASK>_HOSTS`` naming this pod    hostfile     the task's hosts (Volcano's svc plugin)
+``--replicated-jobs`` (the user sets)  jobset       the listed shape; hostname gives the rank
+anything else                          indexed-job  ``--peers``, ``JOB_COMPLETION_INDEX``
+=====================================  ===========  ========================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from agent.problems import Problems
+from agent.topology.hostfile import hostfile, volcano_hosts
+from agent.topology.injected import lws, trainer
+from agent.topology.inputs import OPT, Inputs
+from agent.topology.jobs import indexed_job, jobset
+from agent.topology.model import (
+    JobSetGrid,
+    Kind,
+    Listed,
+    Naming,
+    Topology,
+    is_dns_label,
+    is_dns_subdomain,
+)
+from agent.topology.podfiles import HostsEntry, PodFacts
+
+__all__ = ["choose_kind", "derive_topology"]
+
+
+def choose_kind(
+    get: Callable[[str], str | None], environ: Mapping[str, str], *, hostname: str
+) -> tuple[Kind, str]:
+    """The topology and why: ``--topology`` when given, else the first input the pod has."""
+    given = get("topology")
+    if given is not None and given != "auto":
+        return Kind(given), ""  # given, not chosen: nothing to explain
+    if get("peers_from") is not None:
+        return Kind.HOSTFILE, "--peers-from is set"
+    if environ.get("LWS_LEADER_ADDRESS"):
+        return Kind.LWS, "LWS_LEADER_ADDRESS is set: a LeaderWorkerSet pod"
+    if environ.get("PET_MASTER_ADDR"):
+        return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
+    if (volcano := volcano_hosts(environ, hostname)) is not None:
+        return Kind.HOSTFILE, f"{volcano[0]} lists this pod: a Volcano pod"
+    if get("replicated_jobs") is not None:
+        return Kind.JOBSET, "PEER_AGENT_REPLICATED_JOBS is set"
+    if get("index") is not None:
+        return Kind.INDEXED_JOB, "JOB_COMPLETION_INDEX is set: an Indexed Job pod"
+    return Kind.INDEXED_JOB, "nothing else matched"
+
+
+def derive_topology(
+    get: Callable[[str], str | None],
+    facts: PodFacts,
+    *,
+    hostname: str,
+    entry: HostsEntry | None,
+    p: Problems,
+) -> Topology | None:
+    """The topology, or None with the reasons added to ``p``."""
+    topology_text = get("topology")
+    if topology_text is not None and topology_text not in ("auto", *Kind):
+        p.add(
+            OPT["topology"],
+            f"unknown topology {topology_text!r} (use auto, {', '.join(Kind)})",
+        )
+        return None
+    kind, reason = choose_kind(get, facts.environ, hostname=hostname)
+    i = Inputs(get, facts, hostname, entry, p)
+    namespace = (
+        get("namespace")
+        or (entry.namespace if entry else None)
+        or (facts.sa_namespace.strip() or None)
+    )
+    if not is_dns_subdomain(i.zone):
+        p.add(OPT["cluster_domain"], f"{i.zone!r} is not a DNS domain")
+    derived = {
+        Kind.INDEXED_JOB: indexed_job,
+        Kind.JOBSET: jobset,
+        Kind.LWS: lws,
+        Kind.TRAINER: trainer,
+        Kind.HOSTFILE: hostfile,
+    }[kind](i, namespace)
+    if derived is not None:
+        namespace = derived[3]
+    if namespace is None:
+        p.add(OPT["namespace"], "cannot derive the namespace from /etc/hosts; set it")
+    if derived is None or namespace is None:
+        return None
+    job, naming, service, _, peers, index = derived
+    for what, name in (("service", service), ("namespace", namespace)):
+        if name is not None and not is_dns_label(name):
+            p.add(OPT[what], f"{name!r} is not a DNS-1123 label")
+    for last in _longest_names(naming, peers):
+        if not is_dns_label(last):
+            why = "is over 63 characters" if len(last) > 63 else "is not a DNS-1123 label"
+            p.add(OPT["job_name"], f"peer hostname {last!r} {why}")
+    if p.items:
+        return None
+    return Topology(
+        kind=kind,
+        job=job,
+        naming=naming,
+        service=service,
+        namespace=namespace,
+        zone=i.zone,
+        peers=peers,
+        index=index,
+        reason=reason,
+    )
+
+
+def _longest_names(naming: Naming, peers: int) -> list[str]:
+    """The hostnames with the most digits: the last pod's, of each replicatedJob under JobSet."""
+    if isinstance(naming, Listed):
+        return []
+    if isinstance(naming, JobSetGrid):
+        return [f"{naming.jobset}-{j.name}-{j.replicas - 1}-{j.pods - 1}" for j in naming.jobs]
+    return [naming.hostname(peers - 1)]

@@ -1,0 +1,81 @@
+"""What deriving a topology reads: the options, the pod's facts, and where problems go.
+
+Shared by the per-controller derivations (``topology_jobs``, ``topology_injected``,
+``topology_hostfile``); pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from agent.options import OPTIONS
+from agent.problems import Problems
+from agent.topology.model import Naming, is_dns_label
+from agent.topology.podfiles import HostsEntry, PodFacts
+
+__all__ = ["OPT", "Derived", "Inputs", "is_number"]
+
+OPT = {o.dest: o for o in OPTIONS}
+#: (job identity, naming, service, namespace, peers, this pod's index)
+Derived = tuple[str, Naming, str | None, str | None, int, int | None]
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also passes '²', which int() then refuses."""
+    text = text.strip()
+    return text.isascii() and text.isdigit()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The merged options (``get``), the pod's facts, its hostname and /etc/hosts line."""
+
+    get: Callable[[str], str | None]
+    facts: PodFacts
+    hostname: str
+    entry: HostsEntry | None
+    p: Problems
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self.facts.environ
+
+    @property
+    def zone(self) -> str:
+        """The cluster domain: the flag, else the /etc/hosts line's, else cluster.local."""
+        given = self.get("cluster_domain")
+        return (given or (self.entry.zone if self.entry else "cluster.local")).rstrip(".")
+
+    def count(self, dest: str, var: str, *, minimum: int) -> int | None:
+        """An integer from the option when given, else from the controller's variable."""
+        text, also = self.get(dest), ""
+        if text is None and self.environ.get(var):
+            text, also = self.environ[var], var
+        if text is None:
+            self.p.add(OPT[dest], "required", also=var)
+            return None
+        if not is_number(text) or int(text) < minimum:
+            what = "a positive" if minimum else "a non-negative"
+            self.p.add(OPT[dest], f"not {what} integer: {text!r}", also=also or var)
+            return None
+        return int(text)
+
+    def address(self, var: str) -> list[str] | None:
+        """``<host>.<service>[.<ns>...]`` from a controller's variable, split into labels."""
+        text = self.environ.get(var, "").strip().lower().rstrip(".")
+        labels = text.split(".")
+        if len(labels) < 2 or not all(is_dns_label(x) for x in labels):
+            self.p.add(None, f"{var}: not <host>.<service>[.<namespace>]: {text!r}")
+            return None
+        return labels
+
+    def service(self) -> str | None:
+        service = self.get("service") or (self.entry.subdomain if self.entry else None)
+        if service is None:
+            self.p.add(
+                OPT["service"],
+                "cannot derive the service: no '<hostname>.<subdomain>.<ns>.svc.<zone>' line in "
+                "/etc/hosts (set spec.subdomain to the headless Service's name)",
+            )
+        return service

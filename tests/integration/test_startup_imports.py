@@ -1,0 +1,94 @@
+"""What the `wait` path imports: a guard, not a timer.
+
+Every module imported costs each pod's start CPU, which a CPU limit turns into wall time (under
+`limits.cpu: 100m`, 1 ms of CPU is 10 ms of waiting). The lint, health (h11), doctor and YAML
+code serve other commands, the Python API other programs; dnspython's message parser serves
+unusual DNS answers only. A new module-level import that pulls one of them into `wait` fails
+here. What was imported is
+``sys.modules`` once `main()` returns; the chain that imported a module comes from
+``-X importtime`` (which does not see ``importlib.import_module``, hence not the list itself).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dns_stub import StubDnsServer
+
+REPO = Path(__file__).resolve().parents[2]
+ONLY_ELSEWHERE = {
+    "agent.lint": "lint",
+    "yaml": "lint",
+    "agent.commands.health": "sidecar",
+    "h11": "sidecar",
+    "agent.commands.doctor": "doctor",
+    "agent.io.icmp": "the icmp probe",
+    "dns.message": "unusual DNS answers",
+    "dns.rdatatype": "unusual DNS answers",
+    "agent.commands.api": "the Python API (agent.wait, agent.barrier)",
+}
+# The console script's `main()`, then the modules it left imported, on stdout.
+RUN = """
+import json, sys
+from agent.__main__ import main
+code = main()  # reads sys.argv, as the console script does
+print(json.dumps(sorted(sys.modules)))
+sys.exit(code)
+"""
+_LINE = re.compile(r"import time:\s+\d+ \|\s+\d+ \|( *)(\S+)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _imports_of_a_whole_wait() -> tuple[set[str], list[tuple[int, str]]]:
+    """Modules imported by one pod passing its barrier alone (`--peers 1`: it resolves its own
+    name and the Service, probes itself, releases, writes its files), and (depth, module) for
+    each import importtime saw."""
+    fqdn = "solo-0.svc.ns.svc.cluster.local."
+    with StubDnsServer({fqdn: "127.0.0.1", "svc.ns.svc.cluster.local.": "127.0.0.1"}) as dns:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PEER_AGENT_")}
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", RUN, "wait",
+             "--peers", "1", "--index", "0", "--hostname", "solo-0", "--service", "svc",
+             "--namespace", "ns", "--dns-server", f"127.0.0.1:{dns.port}",
+             "--listen", "127.0.0.1", "--port", str(_free_port()), "--timeout", "30s",
+             "--log-format", "json"],
+            capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"event": "released"' in done.stderr
+    seen = [(len(m[1]) // 2, m[2]) for m in map(_LINE.match, done.stderr.splitlines()) if m]
+    return set(json.loads(done.stdout)), seen
+
+
+def _chain(imports: list[tuple[int, str]], at: int) -> str:
+    """Who imported ``imports[at]``: importtime prints a module after its imports, one level
+    of indentation deeper than the module that imported it."""
+    depth, name = imports[at]
+    chain = [name]
+    for d, parent in imports[at + 1 :]:
+        if d < depth:
+            chain.append(parent)
+            depth = d
+    return " <- ".join(chain)
+
+
+@pytest.mark.timeout(90)
+def test_wait_imports_nothing_that_only_other_commands_use() -> None:
+    modules, imports = _imports_of_a_whole_wait()
+    assert {"agent.io.runner", "anyio._backends._asyncio"} <= modules  # the real path was taken
+    wrong = sorted(modules & ONLY_ELSEWHERE.keys())
+    chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
+    assert not wrong, f"{wrong} imported by `wait`: " + "; ".join(chains)

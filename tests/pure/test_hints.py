@@ -1,0 +1,60 @@
+"""Every hint, from the typed causes alone: a table of what was seen and what the user is told."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config.parse import build_config
+from agent.core.causes import Cause
+from agent.core.hints import hints_for
+from agent.topology.podfiles import PodFacts, parse_resolv_conf
+
+pytestmark = pytest.mark.timeout(10)
+
+TOPOLOGY = build_config(
+    "wait",
+    {"peers": "3", "index": "0", "service": "headless-svc", "namespace": "default"},
+    PodFacts(hostname="example-job-0"),
+).topology
+CLUSTER = parse_resolv_conf("search default.svc.cluster.local svc.cluster.local\n")
+DEFAULT_POLICY = parse_resolv_conf("search example.internal\nnameserver 10.0.0.2\n")
+
+C = Cause
+HINTS = [
+    # (causes of peers 0..2, resolv.conf, the one hint expected, by a word of it)
+    pytest.param([C.NXDOMAIN] * 3, CLUSTER, "publishNotReadyAddresses", id="nothing-resolves"),
+    pytest.param([None, C.NXDOMAIN, C.NOT_LISTED], CLUSTER, "not in DNS", id="some-not-in-dns"),
+    pytest.param([None, C.STRANGER, None], CLUSTER, "stale DNS record", id="stranger"),
+    pytest.param([None, None, C.OTHER_INSTANCE], CLUSTER, "stale DNS record", id="old-instance"),
+    pytest.param([None, C.DNS_FAILED, None], CLUSTER, "cluster DNS itself", id="dns-failing"),
+    pytest.param(
+        [None, C.CONNECT_REFUSED, C.CONNECT_REFUSED], CLUSTER, "nobody listens", id="all-left"
+    ),
+    pytest.param([None, C.CONNECT_TIMEOUT, None], CLUSTER, "NetworkPolicy", id="dropped"),
+    pytest.param([None, C.WRONG_TOKEN, None], CLUSTER, "share the token", id="wrong-token"),
+    pytest.param([None, None, C.REFUSED], CLUSTER, "share the token", id="refused-token"),
+    pytest.param([None, None, None], DEFAULT_POLICY, "dnsPolicy", id="no-search-list"),
+]
+
+
+@pytest.mark.parametrize("causes, resolv, word", HINTS)
+def test_each_hint_comes_from_its_cause(
+    causes: list[Cause | None], resolv: object, word: str
+) -> None:
+    reasons = ["" if c is None else c.value for c in causes]
+    [hint] = hints_for(TOPOLOGY, resolv, reasons, causes, port=29300)  # type: ignore[arg-type]
+    assert word in hint
+
+
+def test_the_wording_of_a_reason_decides_nothing() -> None:
+    """A reason that says "NXDOMAIN" or "refused" in its text, under another cause, gives no
+    hint of those: only the cause counts (a peer's text could say anything)."""
+    causes: list[Cause | None] = [None, C.HELLO_FAILED, C.HELLO_FAILED]
+    reasons = ["", "NXDOMAIN", "connect to port 29300: refused; timed out"]
+    assert hints_for(TOPOLOGY, CLUSTER, reasons, causes, port=29300) == []
+
+
+def test_a_refused_peer_among_others_is_not_taken_for_all_having_left() -> None:
+    causes: list[Cause | None] = [None, C.CONNECT_REFUSED, C.NXDOMAIN]
+    hints = hints_for(TOPOLOGY, CLUSTER, ["", "refused", "NXDOMAIN"], causes, port=29300)
+    assert not any("nobody listens" in h for h in hints)

@@ -1,0 +1,194 @@
+"""What a waiting agent tells its user, from the cores' state alone: why each peer is missing, the
+progress line, the timeout's message and the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from agent.config.parse import build_config
+from agent.core.causes import Cause
+from agent.core.reach import Reach
+from agent.core.roles import Coordinator
+from agent.core.status import Status
+from agent.core.sweep import Sweep
+from agent.protocol.wire import Identity
+from agent.topology.podfiles import PodFacts
+
+pytestmark = pytest.mark.timeout(10)
+
+RESOLV = "search default.svc.cluster.local svc.cluster.local\nnameserver 10.96.0.10\n"
+HOSTS = "10.0.0.1\texample-job-0.headless-svc.default.svc.cluster.local\texample-job-0\n"
+POD = PodFacts(hostname="example-job-0", hosts=HOSTS, resolv_conf=RESOLV)
+
+
+def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -> Status:
+    config = build_config("wait", {"peers": str(peers), "index": "0"}, POD)
+    reach = Reach(peers, now=0.0, scheduled={0} if bulk else None)
+    sweep = Sweep(now=0.0) if bulk else None
+    if sweep is not None and answer is not None:
+        sweep.query_due(0.0)
+        sweep.answered(answer, 0.0)
+    return Status(config, reach, sweep, None)
+
+
+WRONG = "peer's token proof is wrong (a different token)"
+REFUSED = "connect to port 29300: refused"
+
+
+def _sweep(status: Status) -> Sweep:
+    """The bulk round's state: the cases that use it run with the Service (see _status)."""
+    assert status.sweep is not None
+    return status.sweep
+
+
+def _token_refused_then_left_listed(s: Status) -> None:
+    sweep = _sweep(s)
+    sweep.probe("10.0.0.2")
+    sweep.probed("10.0.0.2", reached=False, reason=WRONG, cause=Cause.WRONG_TOKEN)
+    sweep.probe("10.0.0.2")
+    sweep.probed("10.0.0.2", reached=False, reason=REFUSED, cause=Cause.CONNECT_REFUSED)
+
+
+def _token_refused_then_left_by_name(s: Status) -> None:
+    s.reach.schedule([1])
+    s.reach.due(0.0)
+    s.reach.failed(1, WRONG, 0.0, Cause.WRONG_TOKEN)
+    s.reach.due(9.0)
+    s.reach.failed(1, REFUSED, 9.0, Cause.CONNECT_REFUSED)
+
+
+def _name_gave_nxdomain(s: Status) -> None:
+    s.reach.schedule([1])
+    s.reach.due(0.0)
+    s.reach.failed(1, "NXDOMAIN", 0.0)
+
+
+REASONS: list[tuple[str, Callable[[Status], None], int, str]] = [
+    ("the Service name fails", lambda s: _sweep(s).failed("SERVFAIL", 1.0), 1, "SERVFAIL"),
+    (
+        "not yet in the Service's answer",
+        lambda s: None,
+        1,
+        "not in DNS: not among the 2 addresses of the Service",
+    ),
+    (
+        "listed addresses that did not answer as peers are named",
+        lambda s: _sweep(s).probed(
+            "10.0.0.2", reached=False, reason="connect to port 29300: refused"
+        ),
+        1,
+        "not found at the 2 addresses of the Service; "
+        "not answering as a peer: 10.0.0.2 (connect to port 29300: refused)",
+    ),
+    (
+        "an address no longer listed is not named",
+        lambda s: _sweep(s).probed(
+            "10.0.0.3", reached=False, reason="connect to port 29300: refused"
+        ),
+        1,
+        "not in DNS: not among the 2 addresses of the Service",
+    ),
+    (
+        "a listed address that refused the token, then left, still says so",
+        _token_refused_then_left_listed,
+        1,
+        "not found at the 2 addresses of the Service; not answering as a peer: "
+        f"10.0.0.2 ({REFUSED}; earlier: {WRONG})",
+    ),
+    (
+        "a peer asked for by name that refused the token, then left, still says so",
+        _token_refused_then_left_by_name,
+        1,
+        f"{REFUSED}; earlier: {WRONG}",
+    ),
+    (
+        "a peer asked for by name says what its name gave",
+        _name_gave_nxdomain,
+        1,
+        "NXDOMAIN",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "index", "expected"), [r[1:] for r in REASONS], ids=[r[0] for r in REASONS]
+)
+def test_why_a_peer_is_missing(
+    prepare: Callable[[Status], None], index: int, expected: str
+) -> None:
+    status = _status(3, answer=["10.0.0.1", "10.0.0.2"])
+    prepare(status)
+    assert status.reason(index) == expected
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["found-by-the-service", "asked-by-name"])
+def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> None:
+    """Two pods with different tokens both time out; the one that leaves first only refuses
+    connections after. The other's timeout still blames the token, not "nobody listens"."""
+    status = _status(2, bulk=bulk, answer=["10.0.0.1", "10.0.0.2"])
+    status.reach.due(0.0)
+    status.reach.succeeded(0, "10.0.0.1", 0.1)
+    for at, (reason, cause) in enumerate([(WRONG, Cause.WRONG_TOKEN), (REFUSED, None)]):
+        cause = cause or Cause.CONNECT_REFUSED
+        if status.sweep is not None:
+            status.sweep.probe("10.0.0.2")
+            status.sweep.probed("10.0.0.2", reached=False, reason=reason, cause=cause)
+        else:
+            status.reach.due(at * 10.0)
+            status.reach.failed(1, reason, at * 10.0, cause)
+    assert status.cause(1) == Cause.WRONG_TOKEN
+    hints = status.timeout().hints
+    assert any("do not share the token" in h for h in hints), hints
+    assert not any("nobody listens" in h for h in hints), hints
+    assert "nobody listens" not in status.progress(30.0).message
+
+
+def test_the_progress_line_counts_and_names_at_most_eight() -> None:
+    status = _status(12, bulk=False)
+    status.reach.due(0.0)
+    status.reach.succeeded(0, "10.0.0.1", 0.1)
+    for i in range(1, 12):
+        status.reach.failed(i, "connect to port 29300: refused", 0.1, Cause.CONNECT_REFUSED)
+    event = status.progress(7.4)
+    assert event.message.startswith("waiting 7s: 1/12 peers reached; missing: example-job-1 (")
+    assert ", … 3 more; hint: the peers resolve" in event.message
+    assert event.fields["missing"] == list(range(1, 12))
+
+
+def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> None:
+    status = _status(2, bulk=False)
+    status.reach.due(0.0)
+    for i in range(2):
+        status.reach.succeeded(i, f"10.0.0.{i + 1}", 0.1)
+    coordinator = Coordinator(Identity("example-job", "", 0, 2, 29300, "x"))
+    coordinator.reached_all(status.reach.view(), 0.2)
+    status = Status(status.config, status.reach, status.sweep, coordinator)
+    [(index, why)] = status.missing()
+    assert index == 1 and why.startswith("barrier: ")
+
+
+def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
+    status = _status(3)
+    assert status.sweep is not None
+    status.sweep.failed("NXDOMAIN", 1.0, Cause.NXDOMAIN)  # the Service's name, and its own:
+    status.reach.due(0.0)
+    status.reach.failed(0, "NXDOMAIN", 1.0, Cause.NXDOMAIN)
+    error = status.timeout()
+    assert str(error) == "timed out after 600s; 3 peer(s) missing"
+    assert error.missing == tuple(
+        f"example-job-{i}.headless-svc.default.svc.cluster.local: NXDOMAIN" for i in range(3)
+    )
+    [hint] = error.hints
+    assert "publishNotReadyAddresses: true" in hint
+
+
+def test_the_outcome_lists_every_peer_with_the_address_it_answered_at() -> None:
+    status = _status(2, bulk=False)
+    outcome = status.outcome(1.5, {1: ("10.0.0.2",)})
+    assert outcome.how == "reached all peers" and outcome.elapsed == 1.5
+    assert [(p.index, p.hostname, p.addresses) for p in outcome.peers] == [
+        (0, "example-job-0", ()),
+        (1, "example-job-1", ("10.0.0.2",)),
+    ]

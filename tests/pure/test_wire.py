@@ -1,0 +1,237 @@
+"""Wire messages: round trips, and everything malformed refused as WireError."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.errors import WireError
+from agent.protocol.wire import (
+    MAX_MESSAGE,
+    Abort,
+    Ack,
+    Arrive,
+    Hello,
+    Identity,
+    Message,
+    Proof,
+    Refuse,
+    Release,
+    Role,
+    decode,
+    encode,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+ME = Identity(job="example-job", uid="5f0c-11", index=2, peers=3, port=29300)
+MESSAGES: list[Message] = [
+    Hello(ME, Role.PROBE, "ab" * 16),
+    Hello(ME, Role.REPLY, "cd" * 16, released=True, proof="ef" * 32),
+    Proof("00" * 32),
+    Arrive(),
+    Release(),
+    Ack(),
+    Abort("peer count differs"),
+    Refuse("bad token"),
+]
+
+
+@pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
+def test_round_trip(message: Message) -> None:
+    data = encode(message)
+    assert data.endswith(b"\n") and len(data) <= MAX_MESSAGE
+    assert decode(data) == message
+
+
+@pytest.mark.parametrize(
+    ("message", "line"),
+    [
+        (
+            Hello(Identity("j", "u", 1, 2, 29300, "i"), Role.PROBE, "n"),
+            b'{"v":1,"t":"hello","identity":{"job":"j","uid":"u","index":1,"peers":2,'
+            b'"port":29300,"instance":"i"},"role":"probe","nonce":"n","released":false,'
+            b'"proof":""}\n',
+        ),
+        (Refuse("bad token"), b'{"v":1,"t":"refuse","reason":"bad token"}\n'),
+        (Release("v1"), b'{"v":1,"t":"release","view":"v1"}\n'),
+    ],
+    ids=["hello", "refuse", "release"],
+)
+def test_encoding_is_compact_json_in_field_order(message: Message, line: bytes) -> None:
+    """What agents of every version have sent: one line, fields in declaration order."""
+    assert encode(message) == line
+
+
+def _hello(**changes: object) -> bytes:
+    body = json.loads(encode(Hello(ME, Role.PROBE, "ab")))
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b"", id="empty"),
+        pytest.param(b"\xff\xfe", id="binary"),
+        pytest.param(b"[1,2]", id="not-object"),
+        pytest.param(b'{"v":2,"t":"ack"}', id="future-version"),
+        pytest.param(b'{"t":"ack"}', id="no-version"),
+        pytest.param(b'{"v":1,"t":"shutdown"}', id="unknown-type"),
+        pytest.param(b'{"v":1,"t":"ack","extra":1}', id="unknown-field"),
+        pytest.param(_hello(role="admin"), id="bad-role"),
+        pytest.param(_hello(identity={"job": "x"}), id="identity-incomplete"),
+        pytest.param(_hello(identity=[1]), id="identity-not-object"),
+        pytest.param(_hello(released="yes"), id="released-not-bool"),
+        pytest.param(_hello(nonce="n" * 65), id="nonce-too-long"),
+        pytest.param(
+            _hello(identity={"job": "j", "uid": "", "index": True, "peers": 3, "port": 1}),
+            id="bool-is-not-int",
+        ),
+        pytest.param(
+            _hello(identity={"job": "j", "uid": "", "index": 0, "peers": 0, "port": 1}),
+            id="zero-peers",
+        ),
+        pytest.param(b'{"v":1,"t":"abort","reason":' + b'"x"' * 2 + b"}", id="broken-json"),
+        pytest.param(b"[" * 5000 + b"]" * 5000, id="deep-nesting-oversized"),
+        pytest.param(b'{"v":1,"t":"abort","reason":"' + b"x" * 600 + b'"}', id="long-reason"),
+    ],
+)
+def test_malformed_is_refused(line: bytes) -> None:
+    with pytest.raises(WireError):
+        decode(line)
+
+
+@given(st.binary(max_size=3000))
+def test_any_bytes_end_in_a_message_or_wire_error(data: bytes) -> None:
+    with contextlib.suppress(WireError):
+        decode(data)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+        max_leaves=20,
+    )
+)
+def test_any_json_ends_in_a_message_or_wire_error(value: object) -> None:
+    for body in (value, {"v": 1, "t": "hello", "identity": value}, {"v": 1, "t": "hello"}):
+        with contextlib.suppress(WireError):
+            decode(json.dumps(body).encode())
+
+
+# --- type confusion: every JSON type in every field of every message ------------------------------
+#: raw JSON spellings, NaN and Infinity included (Python's json reads them unless told not to)
+ODD_VALUES = [
+    "null",
+    "true",
+    "false",
+    "0",
+    "1",
+    "-1",
+    "18446744073709551616",
+    "1" + "0" * 300,
+    "1.0",
+    "-0.0",
+    "1e999",
+    "NaN",
+    "-Infinity",
+    '""',
+    '"x"',
+    '"line\\nbreak"',
+    '"\\u001b[31mred"',
+    '"\\ud800"',
+    "[]",
+    "[1]",
+    "{}",
+    '{"a":1}',
+    "[[[{}]]]",
+]
+_HOLE = "\x00hole\x00"
+
+
+def _fields(message: Message) -> list[tuple[str, ...]]:
+    """Every field's path in the encoded message, the identity's own fields included."""
+    body = json.loads(encode(message))
+    paths: list[tuple[str, ...]] = [(key,) for key in body]
+    if "identity" in body:
+        paths += [("identity", key) for key in body["identity"]]
+    return paths
+
+
+def _with(message: Message, path: tuple[str, ...], raw: str) -> tuple[bytes, object]:
+    """The message with ``raw`` in the field at ``path``, and the value it had there."""
+    body = json.loads(encode(message))
+    inner = body
+    for key in path[:-1]:
+        inner = inner[key]
+    original = inner[path[-1]]
+    inner[path[-1]] = _HOLE
+    return json.dumps(body).replace(json.dumps(_HOLE), raw).encode(), original
+
+
+_CASES = [
+    (message, path, raw) for message in MESSAGES for path in _fields(message) for raw in ODD_VALUES
+]
+
+
+@pytest.mark.parametrize(
+    ("message", "path", "raw"),
+    _CASES,
+    ids=[f"{type(m).__name__}-{'.'.join(p)}-{r[:12]}" for m, p, r in _CASES],
+)
+def test_a_value_of_another_type_in_any_field_is_a_wire_error(
+    message: Message, path: tuple[str, ...], raw: str
+) -> None:
+    """Found by hand: ``{"v":1,"t":[]}`` raised TypeError (unhashable) out of decode, and the
+    agent that read it exited 1. Every field must take only its own type."""
+    line, original = _with(message, path, raw)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None  # NaN and friends are not JSON: refused whatever the field
+    same_type = type(value) is type(original) and raw not in ("NaN", "-Infinity")
+    if not same_type:
+        with pytest.raises(WireError):
+            decode(line)
+    else:
+        with contextlib.suppress(WireError):  # a value of the right type may still be refused
+            assert decode(line) is not None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param(b'{"v":1,"t":[]}\n', id="type-list"),
+        pytest.param(b'{"v":1,"t":{}}\n', id="type-object"),
+        pytest.param(b'{"v":true,"t":"ack"}', id="version-true"),
+        pytest.param(b'{"v":1.0,"t":"ack"}', id="version-float"),
+        pytest.param(b'{"v":1,"t":"ack","t":"release"}', id="repeated-key"),
+        pytest.param(b'{"v":1,"v":1,"t":"ack"}', id="repeated-same-key"),
+        pytest.param(_hello(nonce="a", released=True)[:-1] + b',"released":false}', id="repeated"),
+        pytest.param('{"v":1,"t":"ack"}'.encode("utf-16"), id="utf-16"),
+        pytest.param(b'\xef\xbb\xbf{"v":1,"t":"ack"}', id="utf-8-bom"),
+        pytest.param(b'{"v":1,"t":"ack"}\xff', id="trailing-invalid-utf-8"),
+        pytest.param(b'{"v":1,"t":"abort","reason":"a\\nforged line"}', id="reason-newline"),
+        pytest.param(b'{"v":1,"t":"refuse","reason":"\\u001b[2J"}', id="reason-escape"),
+        pytest.param(b'{"v":1,"t":"refuse","reason":"\\u202eevil"}', id="reason-bidi"),
+        pytest.param(_hello(identity={**vars(ME), "uid": "u\r\nx"}), id="uid-crlf"),
+        pytest.param(_hello(identity={**vars(ME), "job": "j\x07"}), id="job-bell"),
+        pytest.param(b'{"v":1,"t":"ack"} {"v":1,"t":"ack"}', id="two-objects"),
+    ],
+)
+def test_strictly_refused(line: bytes) -> None:
+    with pytest.raises(WireError):
+        decode(line)
+
+
+def test_an_error_names_a_peers_value_short_and_escaped() -> None:
+    with pytest.raises(WireError) as caught:
+        decode(b'{"v":1,"t":"\\u001b[2J' + b"x" * 500 + b'"}')
+    text = str(caught.value)
+    assert text.isprintable() and len(text) < 80, text
