@@ -237,7 +237,8 @@ async def _sidecar(
     from agent.io.mux import Mux, open_port
     from agent.io.outputs import write_outputs  # after the barrier: not on the way to it
 
-    mux = Mux()  # the agent's port, shared with the named barriers' instances
+    # the agent's port, shared with the named barriers' instances
+    mux = Mux(port=config.port, report=printer)
     async with anyio.create_task_group() as tg:
         named = NamedBarriers(config, mux, tg, report=printer, supervisor=supervisor)
         try:

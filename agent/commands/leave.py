@@ -4,10 +4,11 @@ Two instances of the same barrier share the agent's port through :class:`agent.i
 
 1. the start barrier, which after its release keeps serving (as a sidecar does), so that a peer
    still in its start barrier is answered while this pod runs its workload or waits to leave;
-2. when the workload ends, the exit barrier: the same core with the identity's uid suffixed
-   ``/exit`` and ``--exit-timeout`` as its deadline. It releases once every pod's workload has
-   ended. Its instance id ends in ``x<code>``, the workload's exit code, so the hellos of the
-   exit barrier carry every pod's code: the log names the pods whose workload failed.
+2. when the workload ends, the exit barrier: the same core with the identity's barrier
+   ``exit`` and ``--exit-timeout`` as its deadline. It releases once every pod's workload has
+   ended. Its identity carries the workload's exit code (``Identity.exit_code``), so the
+   hellos of the exit barrier carry every pod's code: at the release the log names the pods
+   whose workload failed, as the peers this pod reached said it (``failed_peers``).
 
 Then the process exits with the workload's own code, whatever the exit barrier's fate (a timeout
 is logged, not turned into exit 3: the workload's code is what a podFailurePolicy must see).
@@ -29,36 +30,35 @@ from agent.core.status import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.exitcodes import signal_exit_code
 from agent.io import listener
+from agent.io.heard import Heard
 from agent.io.mux import Mux, open_port
 from agent.io.outputs import write_outputs
 from agent.io.runner import identity_of, serve_and_wait
 from agent.io.supervisor import Supervisor
-from agent.protocol.wire import Identity
+from agent.protocol.wire import EXIT_BARRIER, Identity
 
-__all__ = ["exit_identity", "run_and_leave_together"]
+__all__ = ["exit_identity", "failed_peers", "run_and_leave_together"]
 
-_UID_LIMIT = 128  # the wire's limit on an identity's uid
 _STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def exit_identity(start: Identity, code: int) -> Identity:
-    """The exit barrier's identity: another instance (uid ``…/exit``), its id carrying ``code``."""
-    uid = f"{start.uid[: _UID_LIMIT - 5]}/exit"
-    return dataclasses.replace(start, uid=uid, instance=f"{start.instance}x{code}")
+    """The exit barrier's identity: the same process in barrier ``exit``, with its workload's
+    exit ``code``."""
+    return dataclasses.replace(start, barrier=EXIT_BARRIER, exit_code=code)
 
 
-def _code_of(instance: str) -> int | None:
-    _, x, code = instance.rpartition("x")
-    return int(code) if x and code.isdigit() else None
-
-
-def _failed_peers(config: Config, heard: Mapping[int, str], me: int | None) -> list[str]:
+def failed_peers(config: Config, heard: Heard) -> list[str]:
+    """The other pods whose workload failed, with its code, as each said it in its exit
+    barrier's hello: only the instance this pod reached, at the address it reached it at (an
+    address DNS gave; with a token, proven). A hello from anyone else, whatever it claims, is
+    not read: neither a failure nor a success can be forged."""
     t = config.topology
     failed = []
-    for index, instance in sorted(heard.items()):
-        code = _code_of(instance)
-        if index != me and code:
-            failed.append(f"{t.hostname(index)} (exit code {code})")
+    for peer in heard.reached or ():
+        said = heard.said_by(peer) if peer.index != t.index else None
+        if said is not None and said.exit_code:
+            failed.append(f"{t.hostname(peer.index)} (exit code {said.exit_code})")
     return failed
 
 
@@ -68,6 +68,7 @@ async def _leave_together(
     me = exit_identity(identity_of(config), code)
     # The same core, another deadline, no files: only "every workload has ended" is agreed on.
     exit_config = dataclasses.replace(config, timeout=config.exit_timeout, outputs=Outputs())
+    heard = Heard(me)
 
     def prefixed(event: Event) -> None:
         report(dataclasses.replace(event, message=f"exit barrier: {event.message}"))
@@ -75,10 +76,12 @@ async def _leave_together(
             # Said at the verdict, not after a coordinator's linger for acks: the Job
             # controller may delete this pod then (a failed pod fails the Job), and the user
             # must still read which pod's workload failed.
-            _report_failed(config, mux.heard_by(me), report)
+            _report_failed(failed_peers(config, heard), report)
 
     try:
-        await serve_and_wait(exit_config, report=prefixed, supervisor=supervisor, mux=mux, me=me)
+        await serve_and_wait(
+            exit_config, report=prefixed, supervisor=supervisor, mux=mux, me=me, heard=heard
+        )
     except (PeerAgentError, BaseExceptionGroup) as raised:
         error = leaf_error(raised)
         if not isinstance(error, BarrierTimeout | BarrierAborted):
@@ -87,8 +90,7 @@ async def _leave_together(
         report(Event(EventKind.EXIT_BARRIER_FAILED, "exit barrier: " + "; ".join(lines)))
 
 
-def _report_failed(config: Config, heard: Mapping[int, str], report: Reporter) -> None:
-    failed = _failed_peers(config, heard, config.topology.index)
+def _report_failed(failed: list[str], report: Reporter) -> None:
     if failed:
         report(
             Event(
@@ -115,7 +117,7 @@ async def run_and_leave_together(
     Raises ConfigError, BarrierTimeout or BarrierAborted from the start barrier.
     """
     sock = open_port(config)
-    mux = Mux()
+    mux = Mux(port=config.port, report=report)
     workload = Workload()
     code: int | None = None
     stopped_by: int | None = None

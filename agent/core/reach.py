@@ -13,14 +13,9 @@ from dataclasses import dataclass
 
 from agent.core.backoff import Backoff
 from agent.core.causes import TELLING_CAUSES, Cause
+from agent.protocol.instance import newer
 
 __all__ = ["PeerState", "Reach", "newer", "view_digest"]
-
-
-def newer(a: str, b: str) -> bool:
-    """Whether instance ``a`` started after ``b``: an instance id begins with its process's
-    start time in fixed-width hex (``runner.INSTANCE``), so the order is the ids' order."""
-    return (len(a), a) > (len(b), b)
 
 
 def view_digest(instances: Iterable[str]) -> str:

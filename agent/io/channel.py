@@ -16,7 +16,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.errors import WireError
 from agent.io.tcp import TCPStream
-from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
+from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, proves_problem
 from agent.protocol.wire import (
     MAX_MESSAGE,
     Hello,
@@ -41,6 +41,8 @@ __all__ = [
 
 HANDSHAKE_TIMEOUT = 5.0
 LATE = "no message before the deadline"
+_REFUSED_OURS = "peer refused our token proof (a different token)"
+_WRONG_THEIRS = "peer's token proof is wrong (a different token)"
 
 
 class HandshakeFailed(Exception):
@@ -161,23 +163,36 @@ async def client_handshake(
     released: bool = False,
     timeout: float | None = HANDSHAKE_TIMEOUT,
 ) -> Hello:
-    """Say hello, check the reply (identity, token proof), prove our token; returns the reply.
-    ``timeout`` None: the caller's deadline bounds the whole handshake (the probe's does)."""
+    """Say hello, check the reply (identity, whether it proves a token); with a token, prove
+    ours first, then check the server's proof. Returns the reply. ``timeout`` None: the
+    caller's deadline bounds the whole handshake (the probe's does)."""
     nonce = _new_nonce()
-    await send_message(channel, Hello(me, role, nonce, released))
+    await send_message(channel, Hello(me, role, nonce, released, proves=token is not None))
     reply = await channel.receive(timeout)
     if isinstance(reply, Refuse):
         raise HandshakeFailed(f"refused: {reply.reason}", Verdict.REFUSED)
     if not isinstance(reply, Hello) or reply.role is not Role.REPLY:
         raise HandshakeFailed("not a peer-agent reply")
-    if problem := reply_problem(reply, token=token, my_nonce=nonce):
+    if problem := proves_problem(reply.proves, token=token):
         raise HandshakeFailed(problem, Verdict.WRONG_TOKEN)
     verdict, reason = compare(me, reply.identity, expected_index=expected_index)
     if verdict != Verdict.SAME:
-        raise HandshakeFailed(reason, verdict)
+        raise HandshakeFailed(reason, verdict)  # nothing proven to a stranger
     if token is not None:
         proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
         await send_message(channel, Proof(proof))
+        answer = await channel.receive(timeout)
+        if isinstance(answer, Refuse):
+            raise HandshakeFailed(_REFUSED_OURS, Verdict.WRONG_TOKEN)
+        if not isinstance(answer, Proof) or not proof_ok(
+            token,
+            answer.proof,
+            role="server",
+            my_nonce=nonce,
+            their_nonce=reply.nonce,
+            them=reply.identity,
+        ):
+            raise HandshakeFailed(_WRONG_THEIRS, Verdict.WRONG_TOKEN)
     return reply
 
 
@@ -188,28 +203,33 @@ async def server_handshake(
     token: bytes | None,
     released: bool,
 ) -> Hello:
-    """Answer a hello; with a token, demand the client's proof. Returns the client's hello."""
+    """Answer a hello; with a token, demand the client's proof, and only once it checked,
+    prove ours. Returns the client's hello."""
     hello = await channel.receive(HANDSHAKE_TIMEOUT)
     if not isinstance(hello, Hello) or hello.role is Role.REPLY:
         raise WireError("expected a hello")
     nonce = _new_nonce()
-    proof = ""
-    if token is not None:
-        proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
-    await send_message(channel, Hello(me, Role.REPLY, nonce, released, proof))
-    if token is not None:
-        answer = await channel.receive(HANDSHAKE_TIMEOUT)
-        if not isinstance(answer, Proof) or not proof_ok(
-            token,
-            answer.proof,
-            role="client",
-            my_nonce=nonce,
-            their_nonce=hello.nonce,
-            them=hello.identity,
-        ):
-            with contextlib.suppress(WireError):  # told if still there; refused either way
-                await send_message(channel, Refuse("bad token"))
-            raise HandshakeFailed(
-                f"pod {hello.identity.index} sent a bad token proof", Verdict.WRONG_TOKEN
-            )
+    await send_message(channel, Hello(me, Role.REPLY, nonce, released, proves=token is not None))
+    if token is None:
+        return hello
+    if not hello.proves:  # it will send no proof: do not wait for one
+        raise HandshakeFailed(
+            f"pod {hello.identity.index} has no token (no --token-file)", Verdict.WRONG_TOKEN
+        )
+    answer = await channel.receive(HANDSHAKE_TIMEOUT)
+    if not isinstance(answer, Proof) or not proof_ok(
+        token,
+        answer.proof,
+        role="client",
+        my_nonce=nonce,
+        their_nonce=hello.nonce,
+        them=hello.identity,
+    ):
+        with contextlib.suppress(WireError):  # told if still there; refused either way
+            await send_message(channel, Refuse("bad token"))
+        raise HandshakeFailed(
+            f"pod {hello.identity.index} sent a bad token proof", Verdict.WRONG_TOKEN
+        )
+    proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
+    await send_message(channel, Proof(proof))
     return hello

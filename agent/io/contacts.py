@@ -7,6 +7,7 @@ where the one loop feeds it to the pure core. A member's session is handed to ``
 from __future__ import annotations
 
 import collections
+import contextlib
 import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from agent.core.inputs import (
 )
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, server_handshake
-from agent.io.limits import MAX_HANDSHAKING
+from agent.io.handshaking import Handshaking, Ticket
+from agent.io.heard import Heard
 from agent.io.probes import probe
 from agent.io.sessions import Sessions
 from agent.protocol.wire import Identity, Role
@@ -59,10 +61,11 @@ class Contacts:
     released: Callable[[], bool]
     #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
     counts: collections.Counter[str]
-    #: contacts still in their handshake, oldest first, each cancellable
-    _handshaking: collections.OrderedDict[int, anyio.CancelScope] = field(
-        default_factory=collections.OrderedDict
-    )
+    #: contacts still in their handshake, bounded (a port of its own; the shared port's
+    #: connections come with a ticket of the mux's bound instead)
+    handshaking: Handshaking = field(default_factory=Handshaking)
+    #: with the exit barrier: the identities of hellos that passed their handshake
+    heard: Heard | None = None
 
     async def attempt(self, index: int, instance: str = "") -> None:
         """Resolve peer ``index`` afresh and probe each address until one is the right pod
@@ -95,6 +98,7 @@ class Contacts:
 
     async def _probe(self, address: str, target: int | None) -> ProbeResult:
         self.counts["probes"] += 1
+        heard = self.heard
         return await probe(
             self.config.probe,
             address,
@@ -103,6 +107,7 @@ class Contacts:
             token=self.config.token,
             released=self.released(),
             source=self.config.listen,
+            heard=None if heard is None else lambda identity: heard.dialled(address, identity),
         )
 
     async def sweep(self) -> None:
@@ -117,26 +122,23 @@ class Contacts:
         # The queue is unbounded: no need to yield once more per probe to post its result.
         self.post.send_nowait(AddressProbed(address, result))
 
-    async def serve(self, stream: anyio.abc.SocketStream) -> None:
-        """One incoming connection: a probe (answered, then closed) or a member's session."""
-        # When full, drop the contact stalled longest in its handshake, not the newcomer:
-        # otherwise a few hundred silent connections would lock real peers out until they time out.
-        if len(self._handshaking) >= MAX_HANDSHAKING:
-            self._handshaking.popitem(last=False)[1].cancel()
-            self.counts["contacts_dropped"] += 1
-        key = next(self.sessions.conns)
+    async def serve(self, stream: anyio.abc.SocketStream, ticket: Ticket | None = None) -> None:
+        """One incoming connection: a probe (answered, then closed) or a member's session.
+        ``ticket``: its place in the shared port's handshake bound (``agent.io.mux``); else it
+        takes one in this port's own."""
         self.counts["contacts_answered"] += 1
-        with anyio.CancelScope() as scope:
-            self._handshaking[key] = scope
-            try:
-                await self._serve(stream, key)
-            finally:
-                self._handshaking.pop(key, None)
-        if scope.cancelled_caught:
+        if ticket is not None:
+            await self._serve(stream, ticket)
+            return
+        with self.handshaking.admit() as ticket:
+            await self._serve(stream, ticket)
+        if ticket.dropped:
+            self.counts["contacts_dropped"] += 1
             await stream.aclose()
 
-    async def _serve(self, stream: anyio.abc.SocketStream, key: int) -> None:
+    async def _serve(self, stream: anyio.abc.SocketStream, ticket: Ticket) -> None:
         channel = Channel(stream)
+        key = next(self.sessions.conns)
         async with stream:
             address = _plain(channel.peer_address)
             try:
@@ -144,14 +146,19 @@ class Contacts:
                     channel, me=self.me, token=self.config.token, released=self.released()
                 )
             except HandshakeFailed as exc:
-                await self.post.send(Refused(exc.reason))
+                with contextlib.suppress(anyio.ClosedResourceError):  # the instance has ended
+                    await self.post.send(Refused(exc.reason))
                 return
             except WireError:
                 return  # garbage, a port scanner, a closed connection: costs only itself
-            self._handshaking.pop(key, None)  # a peer now: never dropped for a newcomer
+            ticket.proven()  # a peer now: never dropped for a newcomer
+            if self.heard is not None:
+                self.heard.came(address, hello.identity)
             # The queue is unbounded: posting needs no turn of the loop of its own (one
-            # answered probe is a dozen turns; N agents answer N-1 probes each).
-            self.post.send_nowait(Contacted(hello, address))
+            # answered probe is a dozen turns; N agents answer N-1 probes each). Closed: this
+            # barrier instance has ended, and nothing is left to tell.
+            with contextlib.suppress(anyio.ClosedResourceError):
+                self.post.send_nowait(Contacted(hello, address))
             if hello.role is Role.MEMBER:
                 # Numbered when accepted, not now: a member's connection that timed out at its
                 # end may finish its handshake here after the one the member retried with, and

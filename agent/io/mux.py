@@ -1,21 +1,24 @@
 """One agent port, several barriers: each connection goes to the barrier its hello names.
 
 ``run --exit-barrier`` runs two instances of the barrier in one process: the start barrier (kept
-serving after its release, so a peer still starting is answered) and the exit barrier. Both
-listen on the agent's one port; the exit barrier's identity differs in its uid (see
-``agent.commands.leave``), and every connection opens with the caller's hello, so the first
-line read says which instance it is for. The line is then handed back, unread, with the
-connection: the instance's own handshake reads it as if it came first.
+serving after its release, so a peer still starting is answered) and the exit barrier; a
+sidecar runs one more per named barrier. All listen on the agent's one port; every hello names
+its barrier (``Identity.barrier``), so the first line read says which instance it is for. The
+line is then handed back, unread, with the connection: the instance's own handshake reads it as
+if it came first.
 
 A hello for an instance not registered (yet) goes to the first registered, the start barrier:
 there, a pod whose exit barrier has begun is a stranger, answered with the start barrier's
 identity, and keeps probing until this pod's exit barrier runs too.
+
+Bounds: a connection counts against the port's one handshake bound (``agent.io.handshaking``)
+from its accept until its barrier instance has proven it, never after: a Job of any size keeps
+every member session. An instance that ends (released and done, timed out, withdrawn) takes its
+connections with it, and the mux keeps nothing about it.
 """
 
 from __future__ import annotations
 
-import collections
-import itertools
 import socket
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -24,16 +27,20 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.config.model import Config
+from agent.core.events import Reporter
 from agent.errors import ConfigError, WireError
 from agent.io import listener
 from agent.io.channel import HANDSHAKE_TIMEOUT
-from agent.io.limits import MAX_HANDSHAKING
+from agent.io.handshaking import Handshaking, Ticket
 from agent.io.tcp import TCPStream
 from agent.protocol.wire import MAX_MESSAGE, Hello, Identity, decode
 
-__all__ = ["Mux", "open_port"]
+__all__ = ["Handler", "Mux", "open_port"]
 
-Handler = Callable[[TCPStream], Coroutine[Any, Any, None]]
+#: an instance's handler: the connection (its hello given back first) and its place in the
+#: handshake bound, to leave once the handshake has proven it
+Handler = Callable[[TCPStream, Ticket], Coroutine[Any, Any, None]]
+_Key = tuple[str, str, str]
 
 
 def open_port(config: Config) -> socket.socket:
@@ -49,8 +56,8 @@ def open_port(config: Config) -> socket.socket:
         ) from None
 
 
-def _key(identity: Identity) -> tuple[str, str]:
-    return identity.job, identity.uid
+def _key(identity: Identity) -> _Key:
+    return identity.job, identity.uid, identity.barrier
 
 
 class _Replayed(TCPStream):
@@ -67,72 +74,73 @@ class _Replayed(TCPStream):
         return await super().receive(max_bytes)
 
 
+async def _hello(stream: TCPStream) -> tuple[Hello, bytes] | None:
+    """The hello a connection opens with, and every byte read (bounded in size and time);
+    None for garbage, silence or a closed connection."""
+    reader = BufferedByteReceiveStream(stream)
+    try:
+        with anyio.fail_after(HANDSHAKE_TIMEOUT):
+            line = await reader.receive_until(b"\n", MAX_MESSAGE)
+        hello = decode(line)
+    except (
+        WireError,
+        TimeoutError,
+        OSError,
+        anyio.DelimiterNotFound,
+        anyio.EndOfStream,
+        anyio.IncompleteRead,
+        anyio.BrokenResourceError,
+        anyio.ClosedResourceError,
+    ):
+        return None
+    if not isinstance(hello, Hello):
+        return None
+    return hello, line + b"\n" + bytes(reader.buffer)
+
+
 class Mux:
-    def __init__(self) -> None:
-        self._handlers: dict[tuple[str, str], Handler] = {}
-        #: per registered instance, the instance id each index last said hello with (one per
-        #: index at most: bounded by the peer count)
-        self.heard: dict[tuple[str, str], dict[int, str]] = {}
-        self._peers: dict[tuple[str, str], int] = {}
-        #: connections whose hello is still awaited, oldest first, each cancellable
-        self._reading: collections.OrderedDict[int, anyio.CancelScope] = collections.OrderedDict()
-        self._keys = itertools.count()
+    def __init__(self, *, port: int = 0, report: Reporter | None = None) -> None:
+        """``report``: where the handshake bound says, once, that it drops connections."""
+        self._handlers: dict[_Key, Handler] = {}
+        #: per registered instance, the connections it serves, to end with it
+        self._serving: dict[_Key, set[anyio.CancelScope]] = {}
+        self.handshaking = Handshaking(port=port, report=report)
 
     def register(self, me: Identity, handler: Handler) -> None:
         self._handlers[_key(me)] = handler
-        self._peers[_key(me)] = me.peers
-        self.heard.setdefault(_key(me), {})
-
-    def heard_by(self, me: Identity) -> dict[int, str]:
-        """Who said hello to instance ``me``: index → that pod's instance id."""
-        return self.heard.get(_key(me), {})
+        self._serving.setdefault(_key(me), set())
 
     def unregister(self, me: Identity) -> None:
-        self._handlers.pop(_key(me), None)  # what it heard stays, for heard_by
+        """The instance has ended: its connections end with it (nothing would read them, and
+        their ends would post into a queue that is gone); nothing about it is kept."""
+        self._handlers.pop(_key(me), None)
+        for scope in self._serving.pop(_key(me), ()):
+            scope.cancel()
 
     async def serve(self, stream: TCPStream) -> None:
-        """The listener's handler: read the hello (bounded in size and time), then hand the
-        connection to its instance; garbage or silence costs only its own connection. As in
-        ``Contacts.serve``, when too many are silent the one silent longest is dropped, not the
-        newcomer: else a flood of silent connections would lock real peers out."""
-        if len(self._reading) >= MAX_HANDSHAKING:
-            self._reading.popitem(last=False)[1].cancel()
-        key = next(self._keys)
-        with anyio.CancelScope() as scope:
-            self._reading[key] = scope
-            try:
-                await self._serve(stream, key)
-            finally:
-                self._reading.pop(key, None)
-        if scope.cancelled_caught:
+        """The listener's handler: read the hello, then hand the connection to its instance;
+        garbage or silence costs only its own connection, and counts against the handshake
+        bound until the instance has proven it (``agent.io.handshaking``)."""
+        with self.handshaking.admit() as ticket:
+            await self._serve(stream, ticket)
+        if ticket.dropped:
             await stream.aclose()
 
-    async def _serve(self, stream: TCPStream, reading: int) -> None:
-        reader = BufferedByteReceiveStream(stream)
-        try:
-            with anyio.fail_after(HANDSHAKE_TIMEOUT):
-                line = await reader.receive_until(b"\n", MAX_MESSAGE)
-            hello = decode(line)
-        except (
-            WireError,
-            TimeoutError,
-            OSError,
-            anyio.DelimiterNotFound,
-            anyio.EndOfStream,
-            anyio.IncompleteRead,
-            anyio.BrokenResourceError,
-            anyio.ClosedResourceError,
-        ):
+    async def _serve(self, stream: TCPStream, ticket: Ticket) -> None:
+        opened = await _hello(stream)
+        if opened is None or not self._handlers:
             await stream.aclose()
             return
-        handlers = list(self._handlers.values())
-        if not isinstance(hello, Hello) or not handlers:
-            await stream.aclose()
-            return
+        hello, head = opened
         key = _key(hello.identity)
-        handler = self._handlers.get(key)
-        if handler is None:
-            handler = handlers[0]
-        elif hello.identity.index < self._peers[key]:
-            self.heard[key][hello.identity.index] = hello.identity.instance
-        await handler(_Replayed(stream.sock, line + b"\n" + bytes(reader.buffer)))
+        if key not in self._handlers:
+            key = next(iter(self._handlers))
+        handler, serving = self._handlers[key], self._serving[key]
+        with anyio.CancelScope() as scope:
+            serving.add(scope)
+            try:
+                await handler(_Replayed(stream.sock, head), ticket)
+            finally:
+                serving.discard(scope)
+        if scope.cancelled_caught:  # its instance ended
+            await stream.aclose()

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 
 from agent.config.model import Probe, ProbeKind
@@ -73,7 +75,9 @@ async def probe(
     token: bytes | None,
     released: bool = False,
     source: str | None = None,
+    heard: Callable[[Identity], None] | None = None,
 ) -> ProbeResult:
+    """``heard``: told the identity of a reply that passed the handshake."""
     if kind.kind is ProbeKind.DNS:
         return ProbeResult()
     if kind.kind is ProbeKind.ICMP:
@@ -108,6 +112,8 @@ async def probe(
                 return ProbeResult(_timed_out(port), cause=Cause.CONNECT_TIMEOUT)
             return ProbeResult(f"hello failed: {LATE}", cause=Cause.HELLO_FAILED)
         identity = reply.identity
+        if heard is not None:
+            heard(identity)
         return ProbeResult(
             released=reply.released, index=identity.index, instance=identity.instance
         )

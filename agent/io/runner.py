@@ -53,12 +53,15 @@ from agent.core.status import Outcome, released_event
 from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
+from agent.io.handshaking import Handshaking
+from agent.io.heard import Heard, Reached
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.io.mux import Mux
 from agent.io.probequeue import ProbeQueue
 from agent.io.resolver import Resolver
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity, Message
 
 __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
@@ -73,10 +76,10 @@ class Deps:
     rand: Callable[[], float] = random.random
 
 
-#: this process's instance: a pod that restarts says hello with a new one. Its start time comes
-#: first (fixed-width hex nanoseconds), so a later instance sorts after an earlier one
-#: (``reach.newer``); clocks of different nodes need only agree to within a restart's time.
-INSTANCE = f"{time.time_ns():016x}{os.urandom(4).hex()}"
+#: this process's instance: a pod that restarts says hello with a new one. Ordered by its start
+#: time, then a random tie-break (``agent.protocol.instance``); clocks of different nodes need
+#: only agree to within a restart's time.
+INSTANCE = instance_id(time.time_ns(), int.from_bytes(os.urandom(4)))
 
 
 def identity_of(config: Config) -> Identity:
@@ -124,11 +127,14 @@ async def serve_and_wait(
     supervisor: Supervisor | None = None,
     mux: Mux | None = None,
     me: Identity | None = None,
+    heard: Heard | None = None,
 ) -> Outcome:
     """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
     ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks. With
     ``mux``, the port is shared: this instance gets the connections whose hello names ``me``
-    (default: ``identity_of(config)``), another instance of the barrier the others.
+    (default: ``identity_of(config)``), another instance of the barrier the others. ``heard``
+    (the exit barrier): keeps the hellos that passed their handshake, and is told the peers
+    reached at the release, before the release is reported.
 
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
@@ -138,9 +144,13 @@ async def serve_and_wait(
     supervisor = supervisor or Supervisor(report)
     me = me or identity_of(config)
     if mux is not None:
-        return await _serve(config, me, mux, resolve, report, deps, after_release, supervisor)
+        return await _serve(
+            config, me, mux, resolve, report, deps, after_release, supervisor, heard
+        )
     with _listen(config) as port:
-        return await _serve(config, me, port, resolve, report, deps, after_release, supervisor)
+        return await _serve(
+            config, me, port, resolve, report, deps, after_release, supervisor, heard
+        )
 
 
 _BUG = "failed with a bug (reported)"
@@ -208,6 +218,9 @@ class _Executor:
                 self.report(effect.event)
             elif isinstance(effect, Released):
                 elapsed = self.clock() - self.core.start
+                if (heard := self.contacts.heard) is not None:
+                    peers = self.core.reach.peers
+                    heard.released(tuple(Reached(p.index, p.address, p.instance) for p in peers))
                 self.report(released_event(effect, elapsed, self.contacts.counts))
             elif isinstance(effect, Finish):
                 outcome = effect.outcome
@@ -227,6 +240,7 @@ async def _serve(
     deps: Deps,
     after_release: Callable[[Outcome], Awaitable[None]] | None,
     supervisor: Supervisor,
+    heard: Heard | None,
 ) -> Outcome:
     send: MemoryObjectSendStream[Input]
     receive: MemoryObjectReceiveStream[Input]
@@ -247,7 +261,10 @@ async def _serve(
     counts: collections.Counter[str] = collections.Counter()
     async with send, receive, anyio.create_task_group() as tg:
         sessions = Sessions(config, me, resolve, send, released, counts)
-        contacts = Contacts(config, me, resolve, send, sessions, released, counts)
+        handshaking = Handshaking(port=config.port, report=report)
+        contacts = Contacts(
+            config, me, resolve, send, sessions, released, counts, handshaking, heard
+        )
         probes = ProbeQueue(
             tg,
             contacts.probe_address,

@@ -57,11 +57,14 @@ class Sessions:
                 await self.post.send(Received(conn, message))
         except WireError as exc:
             reason = str(exc)
+        except anyio.ClosedResourceError:  # this barrier instance has ended: nobody to tell
+            pass
         finally:
             self.channels.pop(conn, None)
             with anyio.CancelScope(shield=True):
                 await channel.aclose()
-                await self.post.send(Lost(conn, reason))
+                with contextlib.suppress(anyio.ClosedResourceError):
+                    await self.post.send(Lost(conn, reason))
 
     async def connect_coordinator(self) -> None:
         """Member: open the session to index 0, always re-resolving its name."""

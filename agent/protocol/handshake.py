@@ -3,15 +3,22 @@
 Pure. Each side proves the shared token with an HMAC over the other side's fresh nonce, its own
 nonce, its role and its identity: a recorded proof is useless against a new nonce (no replay) and a
 server's proof can never pass as a client's (no reflection).
+
+The client proves first, the server only once the client's proof checked
+(``agent.io.channel``): anyone can connect to a server, and a proof sent to an unproven party
+is something to test guesses of the token against offline. A client dials only addresses DNS
+gives for the Job's pods, so the party that speaks first to strangers proves nothing to them.
 """
 
 from __future__ import annotations
 
 import enum
 
-from agent.protocol.wire import Hello, Identity
+from agent.protocol.wire import VERSION, Identity
 
-__all__ = ["Verdict", "compare", "proof_for", "proof_ok", "reply_problem"]
+__all__ = ["Verdict", "compare", "proof_for", "proof_ok", "proves_problem"]
+
+_CONTEXT = f"peer-agent/{VERSION}".encode()
 
 
 def _canonical(identity: Identity) -> bytes:
@@ -22,6 +29,8 @@ def _canonical(identity: Identity) -> bytes:
         str(identity.peers),
         str(identity.port),
         identity.instance,
+        identity.barrier,
+        "" if identity.exit_code is None else str(identity.exit_code),
     )
     return "\0".join(parts).encode()
 
@@ -31,7 +40,7 @@ def proof_for(token: bytes, *, role: str, their_nonce: str, my_nonce: str, me: I
     import hmac
 
     message = b"\0".join(
-        (b"peer-agent/1", role.encode(), their_nonce.encode(), my_nonce.encode(), _canonical(me))
+        (_CONTEXT, role.encode(), their_nonce.encode(), my_nonce.encode(), _canonical(me))
     )
     return hmac.new(token, message, hashlib.sha256).hexdigest()
 
@@ -55,6 +64,10 @@ class Verdict(enum.Enum):
     WRONG_TOKEN = "wrong token"  # the other side's proof failed: another token, or none
 
 
+def _barrier(namespace: str) -> str:
+    return f"barrier {namespace!r}" if namespace else "the start barrier"
+
+
 def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> tuple[Verdict, str]:
     """(verdict, reason) for ``theirs`` as seen by ``mine``."""
     if theirs.job != mine.job:
@@ -64,6 +77,11 @@ def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> 
         return (
             Verdict.STRANGER,
             f"identity mismatch: job uid {theirs.uid or 'unset'}, expected {mine.uid or 'unset'}",
+        )
+    if theirs.barrier != mine.barrier:  # another barrier of the same Job, not begun here yet
+        return (
+            Verdict.STRANGER,
+            f"identity mismatch: {_barrier(theirs.barrier)}, expected {_barrier(mine.barrier)}",
         )
     if expected_index is not None and theirs.index != expected_index:
         return (
@@ -79,19 +97,11 @@ def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> 
     return Verdict.SAME, ""
 
 
-def reply_problem(hello: Hello, *, token: bytes | None, my_nonce: str) -> str | None:
-    """Why a server's reply hello does not prove the token, or None when it does."""
+def proves_problem(theirs: bool, *, token: bytes | None) -> str | None:
+    """Why a peer whose hello says it proves a token (``theirs``) or not cannot be proven
+    against ours, or None when both sides agree (both prove, or neither)."""
     if token is None:
-        return "peer requires a token (set --token-file)" if hello.proof else None
-    if not hello.proof:
+        return "peer requires a token (set --token-file)" if theirs else None
+    if not theirs:
         return "peer has no token (a pod without --token-file, or another job)"
-    if not proof_ok(
-        token,
-        hello.proof,
-        role="server",
-        my_nonce=my_nonce,
-        their_nonce=hello.nonce,
-        them=hello.identity,
-    ):
-        return "peer's token proof is wrong (a different token)"
     return None

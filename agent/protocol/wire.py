@@ -9,14 +9,18 @@ peer says can be logged as it is (no newline, escape sequence or other control c
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
 from agent.errors import WireError
+from agent.protocol.instance import FORMAT as INSTANCE_FORMAT
 
 __all__ = [
+    "EXIT_BARRIER",
     "MAX_MESSAGE",
+    "START_BARRIER",
     "VERSION",
     "Abort",
     "Ack",
@@ -30,10 +34,23 @@ __all__ = [
     "Role",
     "decode",
     "encode",
+    "named_barrier",
 ]
 
-VERSION = 1
+#: 2: the client proves its token first, the instance id is ``<started>-<tag>``, the barrier
+#: and the workload's exit code are fields of the identity
+VERSION = 2
 MAX_MESSAGE = 2048  # bytes, newline included; a hello is about 300
+START_BARRIER = ""  # the start barrier's namespace: a hello without "barrier"
+EXIT_BARRIER = "exit"  # ``run --exit-barrier``'s second barrier
+_NAMED = "named/"  # + NAME: a named barrier (``peer-agent barrier NAME``)
+_BARRIER = re.compile(r"exit|named/[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_MAX_EXIT_CODE = 255
+
+
+def named_barrier(name: str) -> str:
+    """The namespace of named barrier ``name`` (a valid name: ``agent.commands.named.NAME``)."""
+    return _NAMED + name
 
 
 @dataclass(frozen=True)
@@ -45,8 +62,14 @@ class Identity:
     index: int
     peers: int
     port: int
-    #: random per process: tells a restarted pod (same index, new instance) from the one reached
+    #: which process of the pod (``agent.protocol.instance``): tells a restarted pod (same
+    #: index, new instance) from the one reached; "" from a client that has none
     instance: str = ""
+    #: which of the Job's barriers the hello is for: START_BARRIER, EXIT_BARRIER or
+    #: named_barrier(NAME); one port serves them all (``agent.io.mux``)
+    barrier: str = START_BARRIER
+    #: in the exit barrier only: the exit code of this pod's workload (0-255)
+    exit_code: int | None = None
 
 
 class Role(StrEnum):
@@ -60,18 +83,20 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Hello:
-    """Opens every connection in both directions."""
+    """Opens every connection in both directions. ``proves``: this side has a token, proves
+    it and asks the other side to (the client first, then the server: ``agent.io.channel``)."""
 
     identity: Identity
     role: Role
     nonce: str
     released: bool = False
-    proof: str = ""
+    proves: bool = False
 
 
 @dataclass(frozen=True)
 class Proof:
-    """The client's answer to the server's nonce, when a token is set."""
+    """An answer to the other side's nonce, when a token is set: the client's first, then,
+    once it checked, the server's."""
 
     proof: str
 
@@ -130,11 +155,23 @@ _ROLES = {role.value: role for role in Role}
 _JSON = json.JSONEncoder(separators=(",", ":"))
 
 
+def _identity_body(identity: Identity) -> dict[str, Any]:
+    """The identity's fields, the optional ones only when set (as the decoder reads them)."""
+    body = vars(identity).copy()
+    if not identity.instance:
+        del body["instance"]
+    if identity.barrier == START_BARRIER:
+        del body["barrier"]
+    if identity.exit_code is None:
+        del body["exit_code"]
+    return body
+
+
 def encode(message: Message) -> bytes:
     # The fields as they are (dataclasses.asdict deep-copies: 4x the cost, once per probe)
     body: dict[str, Any] = {"v": VERSION, "t": _NAMES[type(message)], **vars(message)}
     if isinstance(message, Hello):
-        body["identity"] = vars(message.identity)
+        body["identity"] = _identity_body(message.identity)
     data = _JSON.encode(body).encode() + b"\n"
     if len(data) > MAX_MESSAGE:
         raise ValueError(f"message too large to send: {len(data)} bytes")
@@ -158,16 +195,32 @@ def _int(body: dict[str, Any], key: str, low: int, high: int) -> int:
     return value
 
 
+_IDENTITY_KEYS = frozenset(f.name for f in fields(Identity))
+
+
 def _identity(body: Any) -> Identity:
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or not _IDENTITY_KEYS.issuperset(body):
         raise WireError("bad field 'identity'")
+    instance = _text(body, "instance", 25) if "instance" in body else ""
+    if "instance" in body and not INSTANCE_FORMAT.fullmatch(instance):
+        raise WireError("bad field 'instance'")
+    barrier = _text(body, "barrier", 70) if "barrier" in body else START_BARRIER
+    if "barrier" in body and not _BARRIER.fullmatch(barrier):
+        raise WireError("bad field 'barrier'")
+    exit_code = None
+    if barrier == EXIT_BARRIER or "exit_code" in body:  # the exit barrier's, and only its
+        exit_code = _int(body, "exit_code", 0, _MAX_EXIT_CODE)
+        if barrier != EXIT_BARRIER:
+            raise WireError("bad field 'exit_code'")
     return Identity(
         job=_text(body, "job", 63),
         uid=_text(body, "uid", 128),
         index=_int(body, "index", 0, 1_000_000),
         peers=_int(body, "peers", 1, 1_000_000),
         port=_int(body, "port", 1, 65535),
-        instance=_text(body, "instance", 32) if "instance" in body else "",
+        instance=instance,
+        barrier=barrier,
+        exit_code=exit_code,
     )
 
 
@@ -211,15 +264,15 @@ def decode(line: bytes) -> Message:
         raise WireError(f"unexpected fields in {body['t']!r}")
     if cls is Hello:
         role = _ROLES.get(_text(body, "role", 8))
-        released = body.get("released", False)
-        if role is None or not isinstance(released, bool):
+        released, proves = body.get("released", False), body.get("proves", False)
+        if role is None or not isinstance(released, bool) or not isinstance(proves, bool):
             raise WireError("bad hello")
         return Hello(
             identity=_identity(body.get("identity")),
             role=role,
             nonce=_text(body, "nonce", 64),
             released=released,
-            proof=_text(body, "proof", 128) if "proof" in body else "",
+            proves=proves,
         )
     if cls is Proof:
         return Proof(_text(body, "proof", 128))

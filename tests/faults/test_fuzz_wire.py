@@ -183,7 +183,7 @@ def _impostor(listener: socket.socket, pieces: list[bytes]) -> Iterator[None]:
 
 
 def _me(index: int, port: int) -> Identity:
-    return Identity("example-job", "", index, 2, port, "f" * 16)
+    return Identity("example-job", "", index, 2, port, "ffffffffffffffff-ffffffff")
 
 
 @pytest.mark.asyncio

@@ -25,13 +25,13 @@ from tests.support.faultdns import FaultDNS
 
 pytestmark = pytest.mark.timeout(60)
 
-#: ``printf '{"v":1,"t":[]}\n' | nc POD 29300`` ended any agent with TypeError (exit 1)
+#: ``printf '{"v":2,"t":[]}\n' | nc POD 29300`` ended any agent with TypeError (exit 1)
 CRASHERS = [
-    b'{"v":1,"t":[]}\n',
-    b'{"v":1,"t":{}}\n',
+    b'{"v":2,"t":[]}\n',
+    b'{"v":2,"t":{}}\n',
     b'{"v":true,"t":"hello"}\n',
-    b'{"v":1,"t":"hello","t":"ack"}\n',
-    b'{"v":1,"t":"abort","reason":NaN}\n',
+    b'{"v":2,"t":"hello","t":"ack"}\n',
+    b'{"v":2,"t":"abort","reason":NaN}\n',
 ]
 
 
@@ -231,8 +231,8 @@ def _hello_line(**identity: object) -> bytes:
 
 #: a peer's text with a forged line, a terminal escape, a bidi override: refused as it comes
 INJECTIONS = [
-    json.dumps({"v": 1, "t": "refuse", "reason": f"no\n{_FORGED}"}).encode() + b"\n",
-    json.dumps({"v": 1, "t": "abort", "reason": f"\x1b[2J\x1b[H{_FORGED}"}).encode() + b"\n",
+    json.dumps({"v": 2, "t": "refuse", "reason": f"no\n{_FORGED}"}).encode() + b"\n",
+    json.dumps({"v": 2, "t": "abort", "reason": f"\x1b[2J\x1b[H{_FORGED}"}).encode() + b"\n",
     _hello_line(uid=f"u\r\n{_FORGED}"),
     _hello_line(job=f"example-job\u202e{_FORGED}"),
 ]

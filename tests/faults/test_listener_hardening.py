@@ -5,6 +5,7 @@ their own connections, and the barrier still passes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import resource
@@ -23,7 +24,7 @@ import pytest
 from agent.config.model import Probe, ProbeKind
 from agent.core.reach import view_digest
 from agent.errors import WireError
-from agent.io import contacts as agent_contacts
+from agent.io import limits, listener
 from agent.io.channel import (
     HANDSHAKE_TIMEOUT,
     Channel,
@@ -32,8 +33,10 @@ from agent.io.channel import (
     server_handshake,
 )
 from agent.io.listener import listen
+from agent.io.mux import Mux, open_port
 from agent.io.probes import connect, probe
-from agent.io.runner import identity_of
+from agent.io.runner import identity_of, serve_and_wait
+from agent.io.supervisor import Supervisor
 from agent.io.tcp import TCPStream, open_tcp
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Release, Role, encode
 from tests.faults.conftest import (
@@ -74,8 +77,10 @@ async def _reset(stream: anyio.abc.SocketStream) -> None:
     await stream.aclose()
 
 
-def _hello(identity: Identity, role: Role = Role.PROBE, nonce: str = "ab" * 16) -> bytes:
-    return encode(Hello(identity, role, nonce))
+def _hello(
+    identity: Identity, role: Role = Role.PROBE, nonce: str = "ab" * 16, *, proves: bool = False
+) -> bytes:
+    return encode(Hello(identity, role, nonce, proves=proves))
 
 
 async def _listening(pod: Pod) -> None:
@@ -154,7 +159,7 @@ async def test_a_client_that_stalls_mid_hello_is_dropped_at_the_handshake_deadli
     async def no_proof() -> None:
         async with await _connect(secured, 0) as s:
             started = time.monotonic()
-            await s.send(_hello(identity_of(secured.config(1, token="t0ken"))))
+            await s.send(_hello(identity_of(secured.config(1, token="t0ken")), proves=True))
             connected.mark()
             _, got = await _until_closed(s)
             assert b'"t":"hello"' in got  # the reply came, then nothing more was accepted
@@ -193,7 +198,7 @@ JUNK: dict[str, bytes] = {
     "deeply nested JSON": b"[" * 2000 + b"]" * 2000 + b"\n",
     "a message that is not a hello": encode(Arrive()),
     "another job's hello": _hello(STRANGER),
-    "unknown protocol version": b'{"v":2,"t":"hello"}\n',
+    "unknown protocol version": b'{"v":1,"t":"hello"}\n',
 }
 
 
@@ -422,16 +427,42 @@ def test_stalled_connections_do_not_lock_real_peers_out(
     record(tries=summary["made"], barrier_flooded_s=round(took, 3))
 
 
+def _coordinator(tg: anyio.abc.TaskGroup, job: Job, *, shared: bool) -> Pod:
+    """Pod 0 in this process: on a port of its own (``wait``), or on a port shared through the
+    multiplexer, as a sidecar, ``run --exit-barrier`` and named barriers serve it."""
+    if not shared:
+        return job.start(tg, 0)
+    pod = Pod(0, job.config(0))
+    mux = Mux(port=job.port, report=pod.report)
+    sock = open_port(pod.config)
+    serve = functools.partial(listener.serve, supervisor=Supervisor(pod.report))
+    tg.start_soon(serve, sock, mux.serve)
+
+    async def run() -> None:
+        with sock:
+            try:
+                pod.outcome = await serve_and_wait(pod.config, report=pod.report, mux=mux)
+            except Exception as exc:  # the test reads it
+                pod.error = exc
+            finally:
+                pod.done.set()
+
+    tg.start_soon(run)
+    return pod
+
+
 @pytest.mark.timeout(30)
+@pytest.mark.parametrize("shared", [False, True], ids=["own-port", "shared-port"])
 @pytest.mark.asyncio
 async def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
-    fault_dns: FaultDNS, record: Record, monkeypatch: pytest.MonkeyPatch
+    fault_dns: FaultDNS, record: Record, monkeypatch: pytest.MonkeyPatch, shared: bool
 ) -> None:
-    """The coordinator serves at most MAX_HANDSHAKING contacts in their handshake (8 here). The
-    test is pod 1: with its session open, it makes 12 connections that say nothing. The 4 made
-    first are closed and the 8 newest kept; its session is not touched: the Arrive it sends
-    then is answered with the Release."""
-    monkeypatch.setattr(agent_contacts, "MAX_HANDSHAKING", 8)
+    """The coordinator serves at most MAX_HANDSHAKING contacts in their handshake (8 here), on
+    its own port and on the port a sidecar shares with its other barriers alike. The test is
+    pod 1: with its session open, it makes 12 connections that say nothing. The 4 made first
+    are closed and the 8 newest kept; its session is not touched: the Arrive it sends then is
+    answered with the Release. The coordinator says once that it drops connections."""
+    monkeypatch.setattr(limits, "MAX_HANDSHAKING", 8)
     job = Job(fault_dns, 2)
     job.publish()
     me = identity_of(job.config(1))
@@ -450,7 +481,7 @@ async def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
         anyio.create_task_group() as tg,
     ):
         tg.start_soon(us.serve, answer_probes)
-        coordinator = job.start(tg, 0)
+        coordinator = _coordinator(tg, job, shared=shared)
         await _listening(coordinator)
         session = await connect(job.address(0), job.port, source=job.address(1))
         await client_handshake(session, me=me, role=Role.MEMBER, token=None, expected_index=0)
@@ -476,6 +507,8 @@ async def test_the_bound_drops_the_contact_stalled_longest_and_never_a_session(
         tg.cancel_scope.cancel()
     assert dropped + kept == [True] * 4 + [False] * 8
     assert isinstance(verdict, Release)
+    said = [e for e in coordinator.events if "still in their handshake" in e.message]
+    assert len(said) == 1, coordinator.messages()
     record(tries=12, dropped=4)
 
 

@@ -76,7 +76,9 @@ def _pair() -> tuple[socket.socket, socket.socket]:
 
 
 def _identity(index: int) -> agent.protocol.wire.Identity:
-    return agent.protocol.wire.Identity("example-job", "", index, 2, 29300, "f" * 16)
+    return agent.protocol.wire.Identity(
+        "example-job", "", index, 2, 29300, "ffffffffffffffff-ffffffff"
+    )
 
 
 def _contacts(

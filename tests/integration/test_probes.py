@@ -17,6 +17,7 @@ from agent.errors import WireError
 from agent.io.channel import Channel, server_handshake
 from agent.io.probes import connect, probe
 from agent.io.tcp import TCPStream
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(20)]
@@ -37,7 +38,7 @@ async def _serving(handler: Handler, then: Callable[[int], Awaitable[None]]) -> 
 
 
 def _me(port: int, index: int = 0) -> Identity:
-    return Identity("job", "uid", index, 2, port, f"instance-{index}")
+    return Identity("job", "uid", index, 2, port, instance_id(index, index))
 
 
 async def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers() -> None:
@@ -54,7 +55,7 @@ async def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers
         result = await probe(
             Probe(ProbeKind.TCP), SERVER, me=_me(port), target=1, token=None, source=CLIENT
         )
-        assert result == ProbeResult(released=True, index=1, instance="instance-1")
+        assert result == ProbeResult(released=True, index=1, instance=instance_id(1, 1))
 
     await _serving(answer, check)
     assert seen == [CLIENT]

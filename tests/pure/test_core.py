@@ -16,6 +16,7 @@ from agent.core.agent import PROGRESS_EVERY, Agent
 from agent.core.causes import Cause
 from agent.core.effects import Effect, Probe, Query, Report
 from agent.core.inputs import AddressProbed, ProbeResult, Resolution, Swept
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
 
@@ -55,7 +56,7 @@ def _agent(peers: int, index: int) -> Agent:
         {"peers": str(peers), "index": str(index), "service": "svc", "namespace": "ns"},
         PodFacts(hostname=f"job-{index}"),
     )
-    me = Identity("job", "", index, peers, 29300, f"{index:016x}")
+    me = Identity("job", "", index, peers, 29300, instance_id(index, 0))
     return Agent(config, me=me, now=0.0, rand=lambda: 0.5)
 
 
@@ -74,7 +75,7 @@ def test_a_pod_restarted_after_its_peers_passed_is_told_within_seconds() -> None
     refused = ProbeResult("connect to port 29300: refused", cause=Cause.CONNECT_REFUSED)
     for address in ("10.0.0.1", "10.0.0.3"):
         agent.handle(AddressProbed(address, refused), 0.2)
-    mine = ProbeResult(index=1, instance=f"{1:016x}")
+    mine = ProbeResult(index=1, instance=instance_id(1, 0))
     agent.handle(AddressProbed("10.0.0.2", mine), 0.2)
     [line] = _reports(agent.poll(PROGRESS_EVERY))
     assert "1/3 peers reached" in line

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
-from agent.protocol.wire import Hello, Identity, Role
+from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, proves_problem
+from agent.protocol.wire import EXIT_BARRIER, Identity, named_barrier
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -28,6 +28,27 @@ ME = Identity(job="example-job", uid="uid-1", index=0, peers=3, port=29300)
         pytest.param(
             replace(ME, index=1, uid=""), 1, Verdict.STRANGER, "uid unset", id="uid-unset"
         ),
+        pytest.param(
+            replace(ME, index=1, barrier=EXIT_BARRIER, exit_code=0),
+            1,
+            Verdict.STRANGER,
+            "barrier 'exit', expected the start barrier",
+            id="exit-barrier",
+        ),
+        pytest.param(
+            replace(ME, index=1, barrier=named_barrier("ckpt")),
+            1,
+            Verdict.STRANGER,
+            "barrier 'named/ckpt'",
+            id="named-barrier",
+        ),
+        pytest.param(
+            replace(ME, index=1, exit_code=3, instance="0" * 16 + "-" + "1" * 8),
+            1,
+            Verdict.SAME,
+            "",
+            id="instance-and-code-are-not-compared",
+        ),
     ],
 )
 def test_compare(them: Identity, expected_index: int, verdict: Verdict, says: str) -> None:
@@ -45,19 +66,27 @@ def test_proofs_bind_role_nonces_and_identity() -> None:
     assert not proof_ok(token, proof, **{**ok, "role": "client"})  # type: ignore[arg-type]
     assert not proof_ok(token, proof, **{**ok, "my_nonce": "c2"})  # type: ignore[arg-type]
     assert not proof_ok(token, proof, **{**ok, "them": replace(ME, index=1)})  # type: ignore[arg-type]
+    for changed in (
+        replace(ME, barrier=EXIT_BARRIER, exit_code=0),
+        replace(ME, barrier=named_barrier("x")),
+        replace(ME, instance="0" * 16 + "-" + "1" * 8),
+    ):  # every field a peer states is covered: a relay cannot change an exit code
+        assert not proof_ok(token, proof, **{**ok, "them": changed})  # type: ignore[arg-type]
+    exited = replace(ME, barrier=EXIT_BARRIER, exit_code=0)
+    proof = proof_for(token, role="server", their_nonce="c1", my_nonce="s1", me=exited)
+    assert not proof_ok(token, proof, **{**ok, "them": replace(exited, exit_code=137)})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("mine", "theirs", "problem"),
     [
-        (None, None, None),
-        (b"t", b"t", None),
-        (None, b"t", "requires a token"),
-        (b"t", None, "has no token"),
-        (b"t", b"u", "proof is wrong"),
+        (None, False, None),
+        (b"t", True, None),
+        (None, True, "requires a token"),
+        (b"t", False, "has no token"),
     ],
 )
-def test_reply_problem(mine: bytes | None, theirs: bytes | None, problem: str | None) -> None:
-    proof = proof_for(theirs, role="server", their_nonce="c", my_nonce="s", me=ME) if theirs else ""
-    got = reply_problem(Hello(ME, Role.REPLY, "s", proof=proof), token=mine, my_nonce="c")
+def test_proves_problem(mine: bytes | None, theirs: bool, problem: str | None) -> None:
+    """Both sides prove a token, or neither: said from the other side's hello alone."""
+    got = proves_problem(theirs, token=mine)
     assert (got is None) if problem is None else (problem in (got or ""))

@@ -6,6 +6,7 @@ import pytest
 
 from agent.core.backoff import Backoff
 from agent.core.reach import Reach
+from agent.protocol.instance import instance_id
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -59,19 +60,22 @@ def test_done_counts_each_peer_once() -> None:
     assert reach.done and reach.peers[1].reached_at == 0.0
 
 
+I1, J1, J2, J3 = (instance_id(started, tag) for started, tag in ((1, 0), (1, 1), (2, 1), (3, 1)))
+
+
 def test_a_newer_instance_of_a_reached_peer_is_forgotten_and_tried_again() -> None:
     reach = Reach(2, now=0.0)
     reach.due(0.0)
-    reach.succeeded(0, "a", 0.0, instance="i1")
-    reach.succeeded(1, "b", 0.0, instance="j1")
+    reach.succeeded(0, "a", 0.0, instance=I1)
+    reach.succeeded(1, "b", 0.0, instance=J1)
     assert reach.done
-    assert not reach.heard_of(1, "j1") and not reach.heard_of(1, "")
-    assert reach.heard_of(1, "j2")
+    assert not reach.heard_of(1, J1) and not reach.heard_of(1, "")
+    assert reach.heard_of(1, J2)
     reach.forget(1, 5.0)
     assert not reach.done and reach.peers[1].reason.startswith("restarted")
-    assert not reach.heard_of(1, "j2")  # not reached any more: nothing to forget
-    assert reach.stale(1, "j1")  # the old instance, answering at a stale address, is not it
-    reach.succeeded(1, "c", 5.1, instance="j2")
+    assert not reach.heard_of(1, J2)  # not reached any more: nothing to forget
+    assert reach.stale(1, J1)  # the old instance, answering at a stale address, is not it
+    reach.succeeded(1, "c", 5.1, instance=J2)
     assert reach.done and reach.peers[1].address == "c"
 
 
@@ -79,9 +83,9 @@ def test_an_older_instance_never_replaces_a_newer_one() -> None:
     """Two live instances of one index: the pod follows the newer and ignores the older."""
     reach = Reach(2, now=0.0)
     reach.due(0.0)
-    reach.succeeded(1, "b", 0.0, instance="j2")
-    assert not reach.heard_of(1, "j1")
-    assert reach.stale(1, "j1") and not reach.stale(1, "j2") and not reach.stale(1, "j3")
+    reach.succeeded(1, "b", 0.0, instance=J2)
+    assert not reach.heard_of(1, J1)
+    assert reach.stale(1, J1) and not reach.stale(1, J2) and not reach.stale(1, J3)
 
 
 def test_peers_left_to_bulk_discovery_are_attempted_once_scheduled() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from agent.errors import WireError
 from agent.protocol.wire import (
+    EXIT_BARRIER,
     MAX_MESSAGE,
     Abort,
     Ack,
@@ -24,14 +26,19 @@ from agent.protocol.wire import (
     Role,
     decode,
     encode,
+    named_barrier,
 )
 
 pytestmark = pytest.mark.timeout(30)
 
 ME = Identity(job="example-job", uid="5f0c-11", index=2, peers=3, port=29300)
+INSTANCE = "18c2f9a1b2c3d4e5-a1b2c3d4"
+EXITED = Identity("example-job", "5f0c-11", 2, 3, 29300, INSTANCE, EXIT_BARRIER, 137)
 MESSAGES: list[Message] = [
     Hello(ME, Role.PROBE, "ab" * 16),
-    Hello(ME, Role.REPLY, "cd" * 16, released=True, proof="ef" * 32),
+    Hello(ME, Role.REPLY, "cd" * 16, released=True, proves=True),
+    Hello(EXITED, Role.MEMBER, "ab" * 16, proves=True),
+    Hello(Identity("j", "u", 0, 1, 1, INSTANCE, named_barrier("ckpt-1")), Role.PROBE, "ab"),
     Proof("00" * 32),
     Arrive(),
     Release(),
@@ -52,18 +59,25 @@ def test_round_trip(message: Message) -> None:
     ("message", "line"),
     [
         (
-            Hello(Identity("j", "u", 1, 2, 29300, "i"), Role.PROBE, "n"),
-            b'{"v":1,"t":"hello","identity":{"job":"j","uid":"u","index":1,"peers":2,'
-            b'"port":29300,"instance":"i"},"role":"probe","nonce":"n","released":false,'
-            b'"proof":""}\n',
+            Hello(Identity("j", "u", 1, 2, 29300, INSTANCE), Role.PROBE, "n"),
+            b'{"v":2,"t":"hello","identity":{"job":"j","uid":"u","index":1,"peers":2,'
+            b'"port":29300,"instance":"18c2f9a1b2c3d4e5-a1b2c3d4"},"role":"probe","nonce":"n",'
+            b'"released":false,"proves":false}\n',
         ),
-        (Refuse("bad token"), b'{"v":1,"t":"refuse","reason":"bad token"}\n'),
-        (Release("v1"), b'{"v":1,"t":"release","view":"v1"}\n'),
+        (
+            Hello(replace(EXITED, uid="u"), Role.REPLY, "n", proves=True),
+            b'{"v":2,"t":"hello","identity":{"job":"example-job","uid":"u","index":2,"peers":3,'
+            b'"port":29300,"instance":"18c2f9a1b2c3d4e5-a1b2c3d4","barrier":"exit",'
+            b'"exit_code":137},"role":"reply","nonce":"n","released":false,"proves":true}\n',
+        ),
+        (Refuse("bad token"), b'{"v":2,"t":"refuse","reason":"bad token"}\n'),
+        (Release("v1"), b'{"v":2,"t":"release","view":"v1"}\n'),
     ],
-    ids=["hello", "refuse", "release"],
+    ids=["hello", "exit-hello", "refuse", "release"],
 )
 def test_encoding_is_compact_json_in_field_order(message: Message, line: bytes) -> None:
-    """What agents of every version have sent: one line, fields in declaration order."""
+    """What agents of this version send: one line, fields in declaration order, the optional
+    ones of the identity only when set."""
     assert encode(message) == line
 
 
@@ -73,16 +87,52 @@ def _hello(**changes: object) -> bytes:
     return json.dumps(body).encode()
 
 
+def _identity(**changes: object) -> bytes:
+    return _hello(identity={**vars(ME), **changes})
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        pytest.param({"instance": "f" * 16}, id="instance-without-tag"),
+        pytest.param({"instance": "f" * 32}, id="instance-longer"),
+        pytest.param({"instance": INSTANCE + "x137"}, id="instance-with-a-suffix"),
+        pytest.param({"instance": INSTANCE.upper()}, id="instance-upper-case"),
+        pytest.param({"instance": "ffffffffffffffff-fffffff"}, id="instance-short-tag"),
+        pytest.param({"instance": ""}, id="instance-empty-but-present"),
+        pytest.param({"barrier": "exit", "exit_code": None}, id="exit-without-code"),
+        pytest.param({"barrier": "exit"}, id="exit-code-missing"),
+        pytest.param({"exit_code": 0}, id="code-outside-the-exit-barrier"),
+        pytest.param({"barrier": "exit", "exit_code": 256}, id="code-too-large"),
+        pytest.param({"barrier": "exit", "exit_code": -1}, id="code-negative"),
+        pytest.param({"barrier": "exit", "exit_code": True}, id="code-bool"),
+        pytest.param({"barrier": ""}, id="start-barrier-spelt-out"),
+        pytest.param({"barrier": "named/"}, id="named-without-name"),
+        pytest.param({"barrier": "named/../x"}, id="named-bad-name"),
+        pytest.param({"barrier": "named/" + "x" * 64}, id="named-too-long"),
+        pytest.param({"barrier": "start"}, id="unknown-barrier"),
+        pytest.param({"uid": "u/exit", "shoe": 1}, id="unknown-identity-field"),
+    ],
+)
+def test_an_identity_out_of_shape_is_refused(identity: dict[str, object]) -> None:
+    """Instance ids are ``<16 hex>-<8 hex>`` and nothing else (no suffix, no other length:
+    their order is their fields'); the barrier is start, exit or named/NAME; an exit code
+    (0-255) only in the exit barrier, and always there."""
+    with pytest.raises(WireError):
+        decode(_identity(**identity))
+
+
 @pytest.mark.parametrize(
     "line",
     [
         pytest.param(b"", id="empty"),
         pytest.param(b"\xff\xfe", id="binary"),
         pytest.param(b"[1,2]", id="not-object"),
-        pytest.param(b'{"v":2,"t":"ack"}', id="future-version"),
+        pytest.param(b'{"v":3,"t":"ack"}', id="future-version"),
+        pytest.param(b'{"v":1,"t":"ack"}', id="past-version"),
         pytest.param(b'{"t":"ack"}', id="no-version"),
-        pytest.param(b'{"v":1,"t":"shutdown"}', id="unknown-type"),
-        pytest.param(b'{"v":1,"t":"ack","extra":1}', id="unknown-field"),
+        pytest.param(b'{"v":2,"t":"shutdown"}', id="unknown-type"),
+        pytest.param(b'{"v":2,"t":"ack","extra":1}', id="unknown-field"),
         pytest.param(_hello(role="admin"), id="bad-role"),
         pytest.param(_hello(identity={"job": "x"}), id="identity-incomplete"),
         pytest.param(_hello(identity=[1]), id="identity-not-object"),
@@ -96,9 +146,11 @@ def _hello(**changes: object) -> bytes:
             _hello(identity={"job": "j", "uid": "", "index": 0, "peers": 0, "port": 1}),
             id="zero-peers",
         ),
-        pytest.param(b'{"v":1,"t":"abort","reason":' + b'"x"' * 2 + b"}", id="broken-json"),
+        pytest.param(b'{"v":2,"t":"abort","reason":' + b'"x"' * 2 + b"}", id="broken-json"),
         pytest.param(b"[" * 5000 + b"]" * 5000, id="deep-nesting-oversized"),
-        pytest.param(b'{"v":1,"t":"abort","reason":"' + b"x" * 600 + b'"}', id="long-reason"),
+        pytest.param(b'{"v":2,"t":"abort","reason":"' + b"x" * 600 + b'"}', id="long-reason"),
+        pytest.param(_hello(proof="ab" * 32), id="hello-with-a-proof"),
+        pytest.param(_hello(proves="yes"), id="proves-not-bool"),
     ],
 )
 def test_malformed_is_refused(line: bytes) -> None:
@@ -120,7 +172,7 @@ def test_any_bytes_end_in_a_message_or_wire_error(data: bytes) -> None:
     )
 )
 def test_any_json_ends_in_a_message_or_wire_error(value: object) -> None:
-    for body in (value, {"v": 1, "t": "hello", "identity": value}, {"v": 1, "t": "hello"}):
+    for body in (value, {"v": 2, "t": "hello", "identity": value}, {"v": 2, "t": "hello"}):
         with contextlib.suppress(WireError):
             decode(json.dumps(body).encode())
 
@@ -188,7 +240,7 @@ _CASES = [
 def test_a_value_of_another_type_in_any_field_is_a_wire_error(
     message: Message, path: tuple[str, ...], raw: str
 ) -> None:
-    """Found by hand: ``{"v":1,"t":[]}`` raised TypeError (unhashable) out of decode, and the
+    """Found by hand: ``{"v":2,"t":[]}`` raised TypeError (unhashable) out of decode, and the
     agent that read it exited 1. Every field must take only its own type."""
     line, original = _with(message, path, raw)
     try:
@@ -207,22 +259,22 @@ def test_a_value_of_another_type_in_any_field_is_a_wire_error(
 @pytest.mark.parametrize(
     "line",
     [
-        pytest.param(b'{"v":1,"t":[]}\n', id="type-list"),
-        pytest.param(b'{"v":1,"t":{}}\n', id="type-object"),
+        pytest.param(b'{"v":2,"t":[]}\n', id="type-list"),
+        pytest.param(b'{"v":2,"t":{}}\n', id="type-object"),
         pytest.param(b'{"v":true,"t":"ack"}', id="version-true"),
-        pytest.param(b'{"v":1.0,"t":"ack"}', id="version-float"),
-        pytest.param(b'{"v":1,"t":"ack","t":"release"}', id="repeated-key"),
-        pytest.param(b'{"v":1,"v":1,"t":"ack"}', id="repeated-same-key"),
+        pytest.param(b'{"v":2.0,"t":"ack"}', id="version-float"),
+        pytest.param(b'{"v":2,"t":"ack","t":"release"}', id="repeated-key"),
+        pytest.param(b'{"v":2,"v":2,"t":"ack"}', id="repeated-same-key"),
         pytest.param(_hello(nonce="a", released=True)[:-1] + b',"released":false}', id="repeated"),
-        pytest.param('{"v":1,"t":"ack"}'.encode("utf-16"), id="utf-16"),
-        pytest.param(b'\xef\xbb\xbf{"v":1,"t":"ack"}', id="utf-8-bom"),
-        pytest.param(b'{"v":1,"t":"ack"}\xff', id="trailing-invalid-utf-8"),
-        pytest.param(b'{"v":1,"t":"abort","reason":"a\\nforged line"}', id="reason-newline"),
-        pytest.param(b'{"v":1,"t":"refuse","reason":"\\u001b[2J"}', id="reason-escape"),
-        pytest.param(b'{"v":1,"t":"refuse","reason":"\\u202eevil"}', id="reason-bidi"),
+        pytest.param('{"v":2,"t":"ack"}'.encode("utf-16"), id="utf-16"),
+        pytest.param(b'\xef\xbb\xbf{"v":2,"t":"ack"}', id="utf-8-bom"),
+        pytest.param(b'{"v":2,"t":"ack"}\xff', id="trailing-invalid-utf-8"),
+        pytest.param(b'{"v":2,"t":"abort","reason":"a\\nforged line"}', id="reason-newline"),
+        pytest.param(b'{"v":2,"t":"refuse","reason":"\\u001b[2J"}', id="reason-escape"),
+        pytest.param(b'{"v":2,"t":"refuse","reason":"\\u202eevil"}', id="reason-bidi"),
         pytest.param(_hello(identity={**vars(ME), "uid": "u\r\nx"}), id="uid-crlf"),
         pytest.param(_hello(identity={**vars(ME), "job": "j\x07"}), id="job-bell"),
-        pytest.param(b'{"v":1,"t":"ack"} {"v":1,"t":"ack"}', id="two-objects"),
+        pytest.param(b'{"v":2,"t":"ack"} {"v":2,"t":"ack"}', id="two-objects"),
     ],
 )
 def test_strictly_refused(line: bytes) -> None:
@@ -232,6 +284,6 @@ def test_strictly_refused(line: bytes) -> None:
 
 def test_an_error_names_a_peers_value_short_and_escaped() -> None:
     with pytest.raises(WireError) as caught:
-        decode(b'{"v":1,"t":"\\u001b[2J' + b"x" * 500 + b'"}')
+        decode(b'{"v":2,"t":"\\u001b[2J' + b"x" * 500 + b'"}')
     text = str(caught.value)
     assert text.isprintable() and len(text) < 80, text

@@ -45,6 +45,7 @@ from agent.core.inputs import (
     Swept,
 )
 from agent.protocol.handshake import Verdict, compare
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Message, Role
 from tests.sim.node import End, Node, Pod
 from tests.sim.safety import Decision, Release, violations
@@ -150,7 +151,7 @@ class Cluster:
             peers=self.peers,
             port=self.port,
             # later instances sort after earlier ones, as the runner's INSTANCE does
-            instance=f"{next(self._instances):06d}.{index}",
+            instance=instance_id(next(self._instances), index),
         )
         fields.update(overrides)
         return Identity(**fields)  # type: ignore[arg-type]

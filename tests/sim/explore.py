@@ -58,6 +58,7 @@ from agent.core.inputs import (
 )
 from agent.core.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
 from agent.protocol.handshake import Verdict, compare
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Arrive, Hello, Identity, Message, Role
 from agent.topology.podfiles import PodFacts
 from tests.sim.safety import Decision, Release, violations
@@ -121,7 +122,7 @@ class World:
         and it may claim another peer count."""
         self.serial += 1
         n = peers or self.n
-        me = Identity("job", "u", index, n, 29300, f"{self.serial:06d}.{index}")
+        me = Identity("job", "u", index, n, 29300, instance_id(self.serial, index))
         config = build_config(
             self.mode,
             {"peers": str(n), "index": str(index), "service": "s", "namespace": "ns"}

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from agent.protocol.instance import order
+
 __all__ = ["Decision", "Release", "violations"]
 
 
@@ -44,7 +46,8 @@ class Release:
 
 
 def index_of(instance: str) -> int:
-    return int(instance.rsplit(".", 1)[1])
+    """The simulated cluster tags each instance id with its index (``Cluster.identity``)."""
+    return order(instance)[1]
 
 
 def violations(

@@ -39,15 +39,15 @@ def _bases(me: Identity) -> list[dict[str, Any]]:
     identity = vars(me)
     hello = {"identity": identity, "nonce": "ab" * 16, "released": False, "proof": ""}
     return [
-        {"v": 1, "t": "hello", "role": "probe", **hello},
-        {"v": 1, "t": "hello", "role": "member", **hello},
-        {"v": 1, "t": "hello", "role": "reply", **hello},
-        {"v": 1, "t": "proof", "proof": "00" * 32},
-        {"v": 1, "t": "arrive"},
-        {"v": 1, "t": "release"},
-        {"v": 1, "t": "ack"},
-        {"v": 1, "t": "abort", "reason": "peer count differs"},
-        {"v": 1, "t": "refuse", "reason": "bad token"},
+        {"v": 2, "t": "hello", "role": "probe", **hello},
+        {"v": 2, "t": "hello", "role": "member", **hello},
+        {"v": 2, "t": "hello", "role": "reply", **hello},
+        {"v": 2, "t": "proof", "proof": "00" * 32},
+        {"v": 2, "t": "arrive"},
+        {"v": 2, "t": "release"},
+        {"v": 2, "t": "ack"},
+        {"v": 2, "t": "abort", "reason": "peer count differs"},
+        {"v": 2, "t": "refuse", "reason": "bad token"},
     ]
 
 

@@ -37,7 +37,7 @@ KINDS = (
     "close",
 )
 _STRANGER = (
-    b'{"v":1,"t":"hello","identity":{"job":"junk","uid":"","index":0,"peers":1,"port":1},'
+    b'{"v":2,"t":"hello","identity":{"job":"junk","uid":"","index":0,"peers":1,"port":1},'
     b'"role":"probe","nonce":"00"}\n'
 )
 
@@ -63,7 +63,7 @@ async def _one(kind: str, host: str, port: int, hold: float, stats: Counter[str]
             "http": b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
             "stranger-hello": _STRANGER,
             "silent-hold": b"",
-            "half-hello-hold": b'{"v":1,"t":"hel',
+            "half-hello-hold": b'{"v":2,"t":"hel',
         }[kind]
         if payload:
             writer.write(payload)

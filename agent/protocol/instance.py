@@ -1,0 +1,40 @@
+"""Which process of a pod says hello: its instance id, and which of two instances is newer.
+
+Pure. An instance id is ``<started>-<tag>``: the process's start time (nanoseconds since the
+epoch, 16 lowercase hex digits), then a random tie-break (8 lowercase hex digits). The wire
+accepts nothing else (``agent.protocol.wire``), and two ids are ordered field by field, start
+time first: no suffix, length or other text can make an instance look newer than it started.
+What an instance says beyond who it is (the workload's exit code, which barrier) travels in
+fields of its own (``wire.Identity``).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["FORMAT", "instance_id", "newer", "order"]
+
+FORMAT = re.compile(r"([0-9a-f]{16})-([0-9a-f]{8})")
+_TAG = 0xFFFFFFFF
+
+
+def instance_id(started_ns: int, tag: int) -> str:
+    """The id of the process started at ``started_ns`` with the random ``tag`` (32 bits)."""
+    return f"{started_ns & 0xFFFFFFFFFFFFFFFF:016x}-{tag & _TAG:08x}"
+
+
+def order(instance: str) -> tuple[int, int]:
+    """(start time, tie-break) of ``instance``; the empty id (a probe that cannot tell
+    instances apart) comes before every other. ValueError for anything else: the wire never
+    delivers it."""
+    if not instance:
+        return (-1, -1)
+    match = FORMAT.fullmatch(instance)
+    if match is None:
+        raise ValueError(f"not an instance id: {instance!r}")
+    return int(match.group(1), 16), int(match.group(2), 16)
+
+
+def newer(a: str, b: str) -> bool:
+    """Whether instance ``a`` started after ``b`` (the tie-break decides a tie)."""
+    return order(a) > order(b)

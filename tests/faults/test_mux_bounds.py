@@ -1,0 +1,107 @@
+"""The shared port's bound (sidecar, exit and named barriers: agent.io.mux) counts only the
+connections still proving who they are: a flood of idle connections from an address DNS does
+not list never cuts an established member session, and the end of a barrier instance is no bug
+(issue 21, hole 2). Real sidecars and clients on loopback.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from agent.protocol.wire import Hello, Identity, Role, encode
+from tests.faults.conftest import ROOT, AgentProcess, Job, agent_argv
+from tests.support.faultdns import FaultDNS
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _answered(job: Job, i: int) -> None:
+    """A hello of another job to pod ``i``, answered: connections are accepted in order."""
+    stranger = Identity("another-job", "", 0, 1, job.port)
+    with socket.create_connection((job.address(i), job.port), timeout=10) as conn:
+        conn.sendall(encode(Hello(stranger, Role.PROBE, "ab" * 16)))
+        assert b'"t":"hello"' in conn.recv(4096)
+
+
+def _sessions(log: str) -> int:
+    """The sessions count of the start barrier's release line (``… 1 sessions, …``)."""
+    line = next(line for line in log.splitlines() if "barrier released" in line)
+    for part in line.rsplit("(", 1)[1].rstrip(")\n").split(", "):
+        number, _, name = part.partition(" ")
+        if name == "sessions":
+            return int(number)
+    return 0
+
+
+def test_idle_connections_from_an_unlisted_address_never_cut_a_sidecars_session(
+    fault_dns: FaultDNS, processes: list[AgentProcess]
+) -> None:
+    """Sidecars 0 and 1 wait for pod 2, pod 1's session to the coordinator open. A process at
+    an address DNS does not list opens 400 connections to the coordinator's port and says
+    nothing (more than the 256 it serves in their handshake at once). The silent ones are
+    dropped, the session is not: when pod 2 comes, pod 1 passes on the one session it opened
+    (it used to be cut, as the connection "waiting longest", and dialled again and again). The
+    coordinator says once that it drops connections."""
+    job = Job(fault_dns, 3)
+    job.publish(0, 1)
+    agents = [AgentProcess(agent_argv(job, "sidecar", i)) for i in (0, 1)]
+    processes.extend(agents)
+    agents[1].wait_line(f"reached {job.fqdn(0)}")
+    agents[0].wait_line(f"reached {job.fqdn(1)}")
+    idle = [socket.create_connection((job.address(0), job.port)) for _ in range(400)]
+    try:
+        _answered(job, 0)  # so every idle one before it has been accepted
+        job.publish(2)
+        agents.append(AgentProcess(agent_argv(job, "sidecar", 2)))
+        processes.append(agents[-1])
+        for agent in agents:
+            agent.wait_line("serving /readyz")
+    finally:
+        for conn in idle:
+            conn.close()
+    assert _sessions(agents[1].stderr) == 1, agents[1].stderr
+    assert _sessions(agents[2].stderr) == 1, agents[2].stderr
+    assert agents[0].stderr.count("in their handshake") == 1, agents[0].stderr
+    for agent in agents:
+        assert agent.stop() == 0, agent.stderr
+        assert "with a bug" not in agent.stderr, agent.stderr
+
+
+def _client(job: Job, i: int, name: str, *more: str) -> subprocess.Popen[str]:
+    argv = ["barrier", name, "--listen", job.address(i), "--health-port", str(job.port + 1)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent", *argv, *more],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_named_barrier_that_times_out_with_sessions_open_reports_no_bug(
+    fault_dns: FaultDNS, processes: list[AgentProcess]
+) -> None:
+    """Pods 0 and 1 ask for `ckpt`, pod 2 never does; pod 0's client gives it 2 s. Its barrier
+    times out with pod 1's member session (and probes) open on the shared port: those
+    connections end with the barrier, and the sidecar reports no "connection handler(s) failed
+    with a bug" (a ClosedResourceError used to be counted as one for each)."""
+    job = Job(fault_dns, 3)
+    job.publish()
+    sidecars = [AgentProcess(agent_argv(job, "sidecar", i)) for i in range(3)]
+    processes.extend(sidecars)
+    for agent in sidecars:
+        agent.wait_line("serving /readyz")
+    patient = _client(job, 1, "ckpt", "--timeout", "30s")
+    sidecars[1].wait_line("barrier ckpt: topology")
+    short = _client(job, 0, "ckpt", "--timeout", "2s")
+    _, err = short.communicate(timeout=30)
+    assert short.returncode == 3, err
+    patient.kill()
+    patient.communicate()
+    for agent in sidecars:
+        assert agent.stop() == 0, agent.stderr
+        assert "with a bug" not in agent.stderr, agent.stderr

@@ -1,0 +1,47 @@
+"""Instance ids and their order (pure): field by field, start time first."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.protocol.instance import FORMAT, instance_id, newer, order
+
+pytestmark = pytest.mark.timeout(30)
+
+_NS = st.integers(min_value=0, max_value=2**64 - 1)
+_TAG = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@given(_NS, _TAG, _NS, _TAG)
+def test_the_later_start_is_newer_whatever_the_tags(
+    started_a: int, tag_a: int, started_b: int, tag_b: int
+) -> None:
+    """The start time decides; the tag only breaks a tie; an id is never newer than itself."""
+    a, b = instance_id(started_a, tag_a), instance_id(started_b, tag_b)
+    assert FORMAT.fullmatch(a) and len(a) == 25
+    assert newer(a, b) == ((started_a, tag_a) > (started_b, tag_b))
+    assert not (newer(a, b) and newer(b, a))
+    assert not newer(a, a)
+
+
+def test_an_oom_killed_instance_is_older_than_its_restart() -> None:
+    """Issue 21 hole 4: an exit code once rode at the end of the id (``…x137`` against
+    ``…x0``), and ids were ordered by length first: the dead instance came out newer."""
+    dead, restarted = instance_id(1_000, 0xFFFFFFFF), instance_id(2_000, 0)
+    assert newer(restarted, dead) and not newer(dead, restarted)
+
+
+def test_the_empty_id_is_older_than_any() -> None:
+    assert newer(instance_id(0, 0), "") and not newer("", instance_id(0, 0))
+    assert order("") < order(instance_id(0, 0))
+
+
+@pytest.mark.parametrize(
+    "text", ["f" * 16, "f" * 32, "0" * 16 + "-" + "0" * 8 + "x137", "F" * 16 + "-" + "F" * 8]
+)
+def test_anything_else_is_not_an_instance(text: str) -> None:
+    """The wire refuses these (``tests/pure/test_wire.py``); asked anyway, order says so."""
+    with pytest.raises(ValueError):
+        order(text)
