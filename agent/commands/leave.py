@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import signal
 from collections.abc import Mapping, Sequence
 
@@ -33,13 +34,16 @@ from agent.io import listener
 from agent.io.heard import Heard
 from agent.io.mux import Mux, open_port
 from agent.io.outputs import write_outputs
+from agent.io.procenv import scrub
 from agent.io.runner import identity_of, serve_and_wait
 from agent.io.supervisor import Supervisor
+from agent.options import OPTIONS
 from agent.protocol.wire import EXIT_BARRIER, Identity
 
 __all__ = ["exit_identity", "failed_peers", "run_and_leave_together"]
 
 _STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
 
 
 def exit_identity(start: Identity, code: int) -> Identity:
@@ -102,6 +106,23 @@ def _report_failed(failed: list[str], report: Reporter) -> None:
         )
 
 
+def _forget_the_token(report: Reporter) -> None:
+    """The token (read into the config already) leaves this process's own environment, as the
+    workload's did: as the workload's parent, the agent's is the workload's to read."""
+    if _SECRET_VARIABLE not in os.environ:
+        return
+    try:
+        scrub(_SECRET_VARIABLE)
+    except OSError as exc:
+        report(
+            Event(
+                EventKind.WARNING,
+                f"warning: {_SECRET_VARIABLE} stays readable in /proc/<pid>/environ of this "
+                f"process, the workload's parent ({exc}): prefer --token-file",
+            )
+        )
+
+
 async def run_and_leave_together(
     config: Config,
     argv: Sequence[str],
@@ -116,6 +137,7 @@ async def run_and_leave_together(
 
     Raises ConfigError, BarrierTimeout or BarrierAborted from the start barrier.
     """
+    _forget_the_token(report)  # the workload may read its parent's environment
     sock = open_port(config)
     mux = Mux(port=config.port, report=report)
     workload = Workload()

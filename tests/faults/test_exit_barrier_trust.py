@@ -1,10 +1,11 @@
-"""``run --exit-barrier`` against what others can say: a pod restarted after its workload was
-OOM-killed, a forged failure report (issue 21, holes 4 and 10). Real agents and real workloads
-on loopback.
+"""``run --exit-barrier`` against what others can say or read: a pod restarted after its workload
+was OOM-killed, a forged failure report, the token in the agent's own environment (issue 21,
+holes 4, 10 and 11). Real agents and real workloads on loopback.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 from pathlib import Path
 
@@ -96,3 +97,23 @@ def test_a_forged_hello_neither_invents_nor_hides_a_failure(
         line = "the workload failed in 1 other pod(s): example-job-1 (exit code 7)"
         assert line in pods[i].stderr, pods[i].stderr
         assert "137" not in pods[i].stderr, pods[i].stderr
+
+
+def test_the_token_is_not_in_the_agents_own_environment_while_it_is_the_parent(
+    fault_dns: FaultDNS, processes: list[AgentProcess]
+) -> None:
+    """With `run --exit-barrier` the agent stays the workload's parent: the workload reads the
+    agent's environment from /proc/$PPID/environ, and the token is not there (nor in its own);
+    the barrier still passes with it."""
+    token = secrets.token_urlsafe(24)
+    job = Job(fault_dns, 1)
+    job.publish()
+    script = 'tr "\\0" "\\n" < /proc/$PPID/environ; echo ---; env'
+    agent = _run(job, 0, script, env={"PEER_AGENT_TOKEN": token})
+    processes.append(agent)
+    assert agent.finish() == 0, agent.stderr
+    parent, _, own = agent.stdout.partition("---")
+    assert "PEER_AGENT_INDEX" not in parent and "PATH=" in parent  # the agent's, not the child's
+    assert "PEER_AGENT_INDEX=0" in own
+    assert token not in agent.stdout, parent
+    assert "exit barrier: barrier released" in agent.stderr
