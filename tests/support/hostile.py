@@ -9,13 +9,14 @@ the size bound or broken as UTF-8.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from typing import Any
 
 from hypothesis import strategies as st
 
-from agent.protocol.wire import MAX_MESSAGE, Identity
+from agent.protocol.wire import EXIT_BARRIER, MAX_MESSAGE, Hello, Identity, Role, encode
 
 __all__ = ["http_requests", "json_values", "split", "wire_lines"]
 
@@ -35,13 +36,19 @@ json_values = st.recursive(
 )
 
 
+def _hello(me: Identity, role: Role) -> dict[str, Any]:
+    """A well-formed hello, as an agent of this version encodes it."""
+    body: dict[str, Any] = json.loads(encode(Hello(me, role, "ab" * 16)))
+    return body
+
+
 def _bases(me: Identity) -> list[dict[str, Any]]:
-    identity = vars(me)
-    hello = {"identity": identity, "nonce": "ab" * 16, "released": False, "proof": ""}
+    exited = dataclasses.replace(me, barrier=EXIT_BARRIER, exit_code=137)
     return [
-        {"v": 2, "t": "hello", "role": "probe", **hello},
-        {"v": 2, "t": "hello", "role": "member", **hello},
-        {"v": 2, "t": "hello", "role": "reply", **hello},
+        _hello(me, Role.PROBE),
+        _hello(me, Role.MEMBER),
+        _hello(me, Role.REPLY),
+        _hello(exited, Role.PROBE),
         {"v": 2, "t": "proof", "proof": "00" * 32},
         {"v": 2, "t": "arrive"},
         {"v": 2, "t": "release"},
@@ -74,7 +81,7 @@ def _bent(draw: st.DrawFn, base: dict[str, Any]) -> bytes:
             key = draw(st.sampled_from(keys))
             extra += f",{json.dumps(key)}:{json.dumps(draw(json_values))}"
         elif how == "version":
-            body["v"] = draw(st.sampled_from([0, 2, True, 1.0, "1", None, -1, 2**64]))
+            body["v"] = draw(st.sampled_from([0, 1, 3, True, 2.0, "2", None, -1, 2**64]))
         elif how == "type":
             body["t"] = draw(json_values | st.sampled_from(["hello", "HELLO", "shutdown"]))
     text = json.dumps(body, allow_nan=True, ensure_ascii=draw(st.booleans()))
