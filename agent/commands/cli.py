@@ -217,52 +217,9 @@ def _freeze_survivors() -> Callable[[], None]:
 async def _sidecar(
     config: Config, printer: _Printer, thaw: Callable[[], None], supervisor: Supervisor
 ) -> Outcome:
-    from agent.commands.health import serve_health  # h11: only the sidecar pays for it
+    from agent.commands.sidecar import serve_sidecar  # h11: only the sidecar pays for it
 
-    ready = False
-
-    async def stay_up(outcome: Outcome) -> None:
-        nonlocal ready
-        thaw()
-        write_outputs(config, outcome)
-        ready = True
-        named.started.set()
-        printer(
-            Event(EventKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
-        )
-        await anyio.sleep_forever()
-
-    from agent.commands.named import NamedBarriers
-    from agent.io import listener
-    from agent.io.mux import Mux, open_port
-    from agent.io.outputs import write_outputs  # after the barrier: not on the way to it
-
-    # the agent's port, shared with the named barriers' instances
-    mux = Mux(port=config.port, report=printer)
-    async with anyio.create_task_group() as tg:
-        named = NamedBarriers(config, mux, tg, report=printer, supervisor=supervisor)
-        try:
-            await tg.start(
-                functools.partial(serve_health, supervisor=supervisor, barrier=named.handle),
-                config.listen,
-                config.health_port,
-                lambda: ready,
-            )
-        except OSError as exc:
-            raise ConfigError(
-                [
-                    "--health-port / PEER_AGENT_HEALTH_PORT: cannot listen on port "
-                    f"{config.health_port}: {exc.strerror or exc}"
-                ]
-            ) from None
-        sock = open_port(config)
-        tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve)
-        with sock:
-            outcome = await serve_and_wait(
-                config, report=printer, after_release=stay_up, supervisor=supervisor, mux=mux
-            )
-            tg.cancel_scope.cancel()
-    return outcome
+    return await serve_sidecar(config, report=printer, supervisor=supervisor, released=thaw)
 
 
 def _workload_environment(config: Config) -> dict[str, str]:

@@ -8,20 +8,27 @@ A sidecar also answers ``POST /barrier/NAME`` (named barriers, :mod:`agent.comma
 which waits.
 One request per connection, then it is closed. Whatever a client sends costs only its own
 connection: the port is served by ``listener.serve`` under the supervisor.
+
+Bounded: at most :data:`MAX_CLIENTS` connections that have not sent a whole request yet; a
+newcomer beyond that drops the one waiting longest (``agent.io.handshaking``), so idle
+connections from anywhere can neither use up the descriptors nor lock kubelet's probe out. A
+request read is never dropped for a newcomer: kubelet's probe is answered, and a client
+waiting in a named barrier waits on (those are bounded by ``agent.commands.named``).
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import itertools
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import anyio.abc
 import h11
 
+from agent.core.events import Reporter
 from agent.io import listener
+from agent.io.handshaking import Handshaking
 from agent.io.supervisor import Supervisor
 
 __all__ = ["serve_health"]
@@ -35,6 +42,7 @@ _METHODS = (b"GET", b"HEAD")
 #: named barriers (agent.commands.named): POST /barrier/NAME
 PREFIX = b"/barrier/"
 BarrierHandler = Callable[[str, str, anyio.abc.ByteStream], Awaitable[tuple[int, bytes]]]
+_T = TypeVar("_T")
 
 
 def _route(request: h11.Request, ready: Callable[[], bool]) -> tuple[int, bytes]:
@@ -69,31 +77,70 @@ async def _receive(stream: anyio.abc.ByteStream) -> bytes:
         return b""  # h11 sees the connection closed
 
 
+async def _request(
+    stream: anyio.abc.ByteStream, conn: h11.Connection, unread: Handshaking
+) -> object:
+    """The request (an h11 event), an h11.RemoteProtocolError to answer, or None: closed,
+    too slow, or dropped for a newcomer while it had not sent a whole request."""
+    with unread.admit() as ticket:
+        with anyio.move_on_after(REQUEST_TIMEOUT):
+            try:
+                while (event := conn.next_event()) is h11.NEED_DATA:
+                    conn.receive_data(await _receive(stream))
+            except h11.RemoteProtocolError as exc:
+                if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+                    return None
+                return exc
+            return event if isinstance(event, h11.Request) else None
+    del ticket
+    return None
+
+
+async def _while_connected(
+    stream: anyio.abc.ByteStream, work: Callable[[], Awaitable[_T]]
+) -> _T | None:
+    """``work``'s result; None, ``work`` cancelled, once the client has closed or reset its
+    connection (a named barrier's client that gave up or died: it stops waiting)."""
+    result: list[_T] = []
+    async with anyio.create_task_group() as tg:
+
+        async def run() -> None:
+            result.append(await work())
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            read = 0  # what a client sends after its request is read and dropped (bounded)
+            while read < MAX_LINGER and (data := await _receive(stream)):
+                read += len(data)
+            if read < MAX_LINGER:
+                tg.cancel_scope.cancel()
+
+        tg.start_soon(run)
+        tg.start_soon(watch)
+    return result[0] if result else None
+
+
 async def _answer(
-    stream: anyio.abc.ByteStream, ready: Callable[[], bool], barrier: BarrierHandler | None
+    stream: anyio.abc.ByteStream,
+    ready: Callable[[], bool],
+    barrier: BarrierHandler | None,
+    unread: Handshaking,
 ) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
-    event: object = None
-    bad: h11.RemoteProtocolError | None = None
-    with anyio.move_on_after(REQUEST_TIMEOUT) as reading:
-        try:
-            while (event := conn.next_event()) is h11.NEED_DATA:
-                conn.receive_data(await _receive(stream))
-        except h11.RemoteProtocolError as exc:
-            if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-                return
-            bad = exc
-    if reading.cancelled_caught:
-        return
-    if bad is not None:
-        out = _response(conn, bad.error_status_hint, b"bad request\n", head=False)
-    elif not isinstance(event, h11.Request):  # closed before a request
+    event = await _request(stream, conn, unread)
+    if isinstance(event, h11.RemoteProtocolError):
+        out = _response(conn, event.error_status_hint, b"bad request\n", head=False)
+    elif not isinstance(event, h11.Request):  # closed, too slow or dropped before a request
         return
     elif barrier is not None and event.method == b"POST" and event.target.startswith(PREFIX):
         # Waits as long as the named barrier does (its own deadline), not REQUEST_TIMEOUT.
         name, _, query = event.target[len(PREFIX) :].partition(b"?")
-        status, body = await barrier(name.decode("latin-1"), query.decode("latin-1"), stream)
-        out = _response(conn, status, body, head=False)
+        answer = await _while_connected(
+            stream, lambda: barrier(name.decode("latin-1"), query.decode("latin-1"), stream)
+        )
+        if answer is None:
+            return
+        out = _response(conn, *answer, head=False)
     else:
         status, body = _route(event, ready)
         out = _response(conn, status, body, head=event.method == b"HEAD")
@@ -116,12 +163,13 @@ async def _linger(stream: anyio.abc.ByteStream) -> None:
 async def _serve(
     stream: anyio.abc.ByteStream,
     ready: Callable[[], bool],
-    barrier: BarrierHandler | None = None,
+    barrier: BarrierHandler | None,
+    unread: Handshaking,
 ) -> None:
     async with stream:
         # A client that goes away mid-answer costs only its own connection.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            await _answer(stream, ready, barrier)
+            await _answer(stream, ready, barrier, unread)
 
 
 async def serve_health(
@@ -131,28 +179,20 @@ async def serve_health(
     *,
     supervisor: Supervisor,
     barrier: BarrierHandler | None = None,
+    report: Reporter | None = None,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until cancelled; OSError when the port cannot be bound. With ``barrier``, also
-    ``POST /barrier/NAME[?timeout=D]``, answered by ``barrier(NAME, query, stream)``."""
+    ``POST /barrier/NAME[?timeout=D]``, answered by ``barrier(NAME, query, stream)``;
+    ``report``: where the bound says, once, that it drops connections."""
     sock = listener.listen(host, port)
-    # Kubelet probes one request at a time. A bound keeps a flood of idle connections from
-    # using up the descriptors (EMFILE from accept() ended the agent); when full, the client
-    # waiting longest is dropped, so stalled connections cannot lock kubelet's probe out.
-    clients: collections.OrderedDict[int, anyio.CancelScope] = collections.OrderedDict()
-    keys = itertools.count()
+    unread = Handshaking(
+        limit=MAX_CLIENTS, port=port, report=report, unproven="without a whole request yet"
+    )
 
-    async def bounded(stream: anyio.abc.ByteStream) -> None:
-        if len(clients) >= MAX_CLIENTS:
-            clients.popitem(last=False)[1].cancel()
-        key = next(keys)
-        with anyio.CancelScope() as scope:
-            clients[key] = scope
-            try:
-                await _serve(stream, ready, barrier)
-            finally:
-                clients.pop(key, None)
+    async def serve(stream: anyio.abc.ByteStream) -> None:
+        await _serve(stream, ready, barrier, unread)
 
     with sock:
         task_status.started()
-        await listener.serve(sock, bounded, supervisor=supervisor, kind="health")
+        await listener.serve(sock, serve, supervisor=supervisor, kind="health")

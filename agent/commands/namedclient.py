@@ -1,7 +1,10 @@
 """``peer-agent barrier NAME``: the client of a sidecar's named barriers (agent.commands.named).
 
 One ``POST /barrier/NAME`` to the sidecar in this pod; the answer's status becomes the exit code
-(200 → 0, 504 → 3 timed out, 409 → 4 aborted, any refusal → 2).
+(200 → 0, 504 → 3 timed out, 409 → 4 aborted, any refusal → 2). The deadline is the client's
+``--timeout``, counted from the moment it asks: the sidecar counts it from the request, and
+the client gives up itself (exit 3) if no answer has come a moment later. Giving up, or dying,
+closes the connection, which withdraws this pod's request (``agent.commands.named``).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ __all__ = ["CLIENT_OPTIONS", "pass_named_barrier"]
 #: the options the client takes: where the sidecar answers, and how long to wait
 CLIENT_OPTIONS = ("timeout", "health_port", "listen")
 _BY_DEST = {o.dest: o for o in OPTIONS}
-#: beyond the barrier's own deadline, how long the answer may take to come back
-_SLACK = 30.0
+#: beyond the barrier's own deadline (which the sidecar keeps), for its answer to arrive
+_SLACK = 2.0
+_CONNECT_TIMEOUT = 5.0
 _CODES = {200: ExitCode.OK, 504: ExitCode.TIMEOUT, 409: ExitCode.ABORTED}
 
 
@@ -48,16 +52,29 @@ def pass_named_barrier(
     target = f"/barrier/{urllib.parse.quote(name, safe='')}"
     if timeout_text is not None:  # else the sidecar's own --timeout
         target += f"?timeout={timeout:g}"
-    conn = http.client.HTTPConnection(host, port, timeout=timeout + _SLACK if timeout else None)
+    conn = http.client.HTTPConnection(host, port, timeout=_CONNECT_TIMEOUT)
+    asked = False
     try:
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.settimeout(timeout + _SLACK if timeout else None)
         conn.request("POST", target)
+        asked = True
         response = conn.getresponse()
         body = response.read().decode("utf-8", "replace").strip()
+    except TimeoutError:
+        if not asked:
+            return ExitCode.USAGE, _no_sidecar(host, port, "timed out")
+        return ExitCode.TIMEOUT, f"timed out after {timeout:g}s: the sidecar did not answer"
     except (OSError, http.client.HTTPException) as exc:
-        return ExitCode.USAGE, (
-            f"no sidecar answers on {host}:{port} ({getattr(exc, 'strerror', None) or exc}): run "
-            "`peer-agent sidecar` in this pod (--health-port / PEER_AGENT_HEALTH_PORT)"
-        )
+        return ExitCode.USAGE, _no_sidecar(host, port, getattr(exc, "strerror", None) or exc)
     finally:
         conn.close()
     return _CODES.get(response.status, ExitCode.USAGE), body
+
+
+def _no_sidecar(host: str, port: int, why: object) -> str:
+    return (
+        f"no sidecar answers on {host}:{port} ({why}): run `peer-agent sidecar` in this pod "
+        "(--health-port / PEER_AGENT_HEALTH_PORT)"
+    )

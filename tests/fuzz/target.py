@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import agent.errors
     import agent.io.channel
     import agent.io.contacts
+    import agent.io.handshaking
     import agent.io.sessions
     import agent.io.tcp
     import agent.protocol.wire
@@ -59,6 +60,7 @@ def load() -> None:
     import agent.errors
     import agent.io.channel
     import agent.io.contacts
+    import agent.io.handshaking
     import agent.io.sessions
     import agent.io.tcp
     import agent.protocol.wire
@@ -155,7 +157,9 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
 
 
 async def _health(sock: socket.socket, token: bytes | None) -> None:
-    await agent.commands.health._serve(agent.io.tcp.TCPStream(sock), lambda: token is None)
+    unread = agent.io.handshaking.Handshaking(limit=agent.commands.health.MAX_CLIENTS)
+    stream = agent.io.tcp.TCPStream(sock)
+    await agent.commands.health._serve(stream, lambda: token is None, None, unread)
 
 
 _RUNS = {"contact": _contact, "reply": _reply, "health": _health}

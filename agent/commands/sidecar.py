@@ -1,0 +1,78 @@
+"""``peer-agent sidecar``: pass the barrier, then stay up serving.
+
+After the release the sidecar writes the outputs, turns ``/readyz`` 200 (a native sidecar's
+startupProbe gates the main container on it) and keeps answering: the start barrier's instance
+releases a pod restarted later at once, and ``POST /barrier/NAME`` runs named barriers
+(``agent.commands.named``), every instance on the agent's one port (``agent.io.mux``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import anyio
+
+from agent.commands.health import serve_health
+from agent.commands.named import NamedBarriers
+from agent.config.model import Config
+from agent.core.events import Event, EventKind, Reporter
+from agent.core.status import Outcome
+from agent.errors import ConfigError
+from agent.io import listener
+from agent.io.mux import Mux, open_port
+from agent.io.runner import serve_and_wait
+from agent.io.supervisor import Supervisor
+
+__all__ = ["serve_sidecar"]
+
+
+async def serve_sidecar(
+    config: Config,
+    *,
+    report: Reporter,
+    supervisor: Supervisor,
+    released: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Serve until cancelled; ``released`` is called once the barrier has released, before
+    the outputs are written. ConfigError when a port cannot be bound; raises BarrierTimeout
+    or BarrierAborted from the barrier."""
+    ready = False
+
+    async def stay_up(outcome: Outcome) -> None:
+        nonlocal ready
+        from agent.io.outputs import write_outputs  # after the barrier: not on the way to it
+
+        released()
+        write_outputs(config, outcome)
+        ready = True
+        named.started.set()
+        report(
+            Event(EventKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
+        )
+        await anyio.sleep_forever()
+
+    # the agent's port, shared with the named barriers' instances
+    mux = Mux(port=config.port, report=report)
+    async with anyio.create_task_group() as tg:
+        named = NamedBarriers(config, mux, tg, report=report, supervisor=supervisor)
+        health = functools.partial(
+            serve_health, supervisor=supervisor, barrier=named.handle, report=report
+        )
+        try:
+            await tg.start(health, config.listen, config.health_port, lambda: ready)
+        except OSError as exc:
+            raise ConfigError(
+                [
+                    "--health-port / PEER_AGENT_HEALTH_PORT: cannot listen on port "
+                    f"{config.health_port}: {exc.strerror or exc}"
+                ]
+            ) from None
+        sock = open_port(config)
+        tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve)
+        with sock:
+            outcome = await serve_and_wait(
+                config, report=report, after_release=stay_up, supervisor=supervisor, mux=mux
+            )
+            tg.cancel_scope.cancel()
+    return outcome
