@@ -105,3 +105,45 @@ def test_a_named_barrier_that_times_out_with_sessions_open_reports_no_bug(
     for agent in sidecars:
         assert agent.stop() == 0, agent.stderr
         assert "with a bug" not in agent.stderr, agent.stderr
+
+
+#: an agent whose handshake bound is 8 (wherever this version keeps it), then the CLI
+_BOUND_8 = """
+import sys
+import agent.io
+for name in ("limits", "mux", "contacts"):
+    module = getattr(__import__(f"agent.io.{name}").io, name)
+    if hasattr(module, "MAX_HANDSHAKING"):
+        module.MAX_HANDSHAKING = 8
+from agent.commands.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("mode", ["sidecar", "exit-barrier"])
+def test_a_job_of_more_pods_than_the_bound_releases(
+    fault_dns: FaultDNS, processes: list[AgentProcess], mode: str
+) -> None:
+    """A Job of 12 pods whose agents serve at most 8 connections in their handshake: the
+    coordinator holds 11 member sessions on its shared port, more than the bound, and keeps
+    every one; all pass (a Job of more pods than the bound, 256, never released: its sessions
+    counted against the bound for their whole life, and cut one another). The same with 300
+    pods and the shipped bound is ``tools/mux_scale.py``'s to measure, on a bigger machine."""
+    job = Job(fault_dns, 12)
+    job.publish()
+    tail = ["--exit-barrier", "--", "true"] if mode == "exit-barrier" else []
+    command = "run" if tail else "sidecar"
+    agents = [
+        AgentProcess(agent_argv(job, command, i, *tail), python_args=["-c", _BOUND_8])
+        for i in range(job.peers)
+    ]
+    processes.extend(agents)
+    if command == "sidecar":
+        for agent in agents:
+            agent.wait_line("serving /readyz", timeout=40)
+        assert [agent.stop() for agent in agents] == [0] * job.peers
+    else:
+        assert [agent.finish() for agent in agents] == [0] * job.peers, agents[0].stderr
+        assert all("exit barrier: barrier released" in agent.stderr for agent in agents)
+    assert [_sessions(agent.stderr) for agent in agents[1:]] == [1] * (job.peers - 1)
+    assert not any("with a bug" in agent.stderr for agent in agents)
