@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from tests.sim.explore import Explorer
+from tests.support.budget import budget
 
-STATES = 10_000
+STATES = budget(100)  # 10,000 under CI's profile
 
 CASES = [
     pytest.param(2, 0, 60, "wait", 0, id="n2-no-restart"),
