@@ -24,6 +24,8 @@ from hypothesis import settings
 
 from tests.support.budget import CI_EXAMPLES, scale
 
+# dev keeps `make check` well under a minute; below a tenth of CI's budgets the explorer's search
+# (1,000 states) no longer reaches a release in every case of tests/sim/test_barrier_explorer.py.
 settings.register_profile("dev", max_examples=CI_EXAMPLES // 10)
 settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=True)
 settings.register_profile("deep", max_examples=CI_EXAMPLES * 10, derandomize=False)

@@ -22,11 +22,12 @@ def _is_budget_call(node: ast.expr) -> bool:
 
 
 def test_every_hypothesis_budget_is_a_multiple_of_the_profile() -> None:
+    sources = {path: path.read_text(encoding="utf-8") for path in sorted(TESTS.rglob("*.py"))}
     fixed = [
         f"{path.relative_to(TESTS.parent)}:{keyword.value.lineno}"
-        for path in sorted(TESTS.rglob("*.py"))
-        if path != PROFILES
-        for keyword in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        for path, source in sources.items()
+        if path != PROFILES and "max_examples" in source
+        for keyword in ast.walk(ast.parse(source))
         if isinstance(keyword, ast.keyword)
         and keyword.arg == "max_examples"
         and not _is_budget_call(keyword.value)
