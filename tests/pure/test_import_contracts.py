@@ -51,9 +51,9 @@ def test_the_shipped_tree_keeps_every_contract(tree: Path) -> None:
 
 
 # Each contract by the start of its name in pyproject.toml.
-LAYERS = "The layers"
-PURE = "The pure layers do no I/O"
-PURE_PATHS = "The pure layers take only PurePath"
+LAYERS = "Layers:"
+PURE = "Pure layers: no network"
+PURE_PATHS = "Pure layers: only PurePath"
 LINT = "agent.lint reads manifests"
 ACYCLIC = "No import cycle"
 
