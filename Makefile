@@ -35,9 +35,10 @@ lint-code: $(STAMP)
 	$(VENV)/bin/lint-imports --no-logo
 
 # The check for every edit, well under a minute, without root: lint-code, then the pure and
-# simulator tiers (tests/conftest.py) under the quick `dev` Hypothesis profile.
+# simulator tiers (tests/conftest.py) under the quick `dev` Hypothesis profile, but for what is
+# marked slow (the exhaustive explorer: minutes at the least budget where it means something).
 check: lint-code
-	$(VENV)/bin/pytest -q -m "pure or sim" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q -m "(pure or sim) and not slow" $(PYTEST_ARGS)
 
 # Every tier; CI sets CI=1 for its fixed Hypothesis profile. The slowest tests are listed.
 test: deps $(STAMP) lint-code

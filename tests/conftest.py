@@ -1,10 +1,10 @@
 """Test tiers and Hypothesis profiles.
 
 **Tiers.** Every test is marked by where it lives (the markers are declared in pyproject.toml):
-``pure`` and ``sim`` need no network and no root and make up ``make check``; ``integration``
-(agents and unbound on loopback), ``faults`` (fault injection and fuzzing through the real path)
-and ``e2e`` (the cluster in a box: network namespaces, root) are the rest of ``make test``.
-Select one with ``pytest -m sim``.
+``pure`` and ``sim`` need no network and no root and make up ``make check`` (but for what is
+marked ``slow``); ``integration`` (agents and unbound on loopback), ``faults`` (fault injection
+and fuzzing through the real path) and ``e2e`` (the cluster in a box: network namespaces, root)
+are the rest of ``make test``. Select one with ``pytest -m sim``.
 
 **Profiles.** Development draws new examples each run, few of them (``dev``, the default), which
 is how rare schedules are found; each one found becomes an ``@example``. CI gates what lands, so
@@ -24,8 +24,7 @@ from hypothesis import settings
 
 from tests.support.budget import CI_EXAMPLES, scale
 
-# dev keeps `make check` well under a minute; below a tenth of CI's budgets the explorer's search
-# (1,000 states) no longer reaches a release in every case of tests/sim/test_barrier_explorer.py.
+# dev keeps `make check` well under a minute on a busy 2-core machine.
 settings.register_profile("dev", max_examples=CI_EXAMPLES // 10)
 settings.register_profile("ci", max_examples=CI_EXAMPLES, derandomize=True)
 settings.register_profile("deep", max_examples=CI_EXAMPLES * 10, derandomize=False)
