@@ -14,7 +14,7 @@ __all__ = ["MINIMUM_PYTHON", "main"]
 MINIMUM_PYTHON = (3, 11)
 
 
-def unsupported_python() -> str:
+def _unsupported_python() -> str:
     """The line to print when this Python is older than :data:`MINIMUM_PYTHON`, else ``""``.
     Read from ``sys`` at each call, so a test can fake the version."""
     if tuple(sys.version_info[:2]) >= MINIMUM_PYTHON:
@@ -42,7 +42,7 @@ def main() -> int:
     hundreds of thousands of long-lived objects (modules, classes, functions) and collections
     among them free nothing; they cost 3 of the 80 ms of CPU before the first DNS query. Frozen
     afterwards, they are never scanned again, by the barrier's collections either."""
-    refusal = unsupported_python()
+    refusal = _unsupported_python()
     if refusal:
         # The one place outside agent.commands.cli that prints: the CLI itself cannot be
         # imported by this Python (enum.StrEnum, datetime.UTC, except*). 2 is ExitCode.USAGE:
