@@ -2,11 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it \
-	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py
+	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py shellcheck
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak reliability fuzz image zipapp lint-code deps venv clean
+.PHONY: test demo bench soak reliability fuzz image zipapp dist lint-code lint-workflows deps venv \
+	clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,10 +28,16 @@ deps:
 	@command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl \
 	  || { echo "kubectl >= 1.27 is needed (kubectl kustomize); install it" >&2; exit 1; }
 
-lint-code: $(STAMP)
+lint-code: $(STAMP) lint-workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict agent tests bench tools
+
+# The GitHub Actions workflows (.github/workflows/release.yml): actionlint's checks and zizmor's
+# audits (jactionlint), shellcheck on their scripts; offline, every finding an error.
+lint-workflows: $(STAMP)
+	$(VENV)/bin/jactionlint --no-online --strict-exit --profile=pedantic --shellcheck=shellcheck \
+	  --pyflakes=
 
 test: deps $(STAMP) lint-code
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
@@ -74,6 +81,14 @@ image:
 
 zipapp: $(STAMP)
 	$(PY) tools/build_zipapp.py -o dist/peer-agent.pyz
+
+# The sdist and the wheel into dist/, as the release workflow builds them (an isolated build:
+# setuptools from the package index), and PyPI's checks of them. `make test` builds and checks
+# them too (tests/integration/test_packaging.py).
+dist: $(STAMP)
+	rm -f dist/*.tar.gz dist/*.whl
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*.tar.gz dist/*.whl
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,13 @@ import anyio
 import anyio.abc
 
 from agent import __version__
+from agent.commands.usage import (
+    DURATIONS_HELP,
+    NAME_RULE,
+    WORKLOAD_HELP,
+    attach_dash_values,
+    barrier_name,
+)
 from agent.config.model import Config, LogFormat
 from agent.config.parse import load_config
 from agent.core.events import Event, EventKind, printable
@@ -67,10 +74,15 @@ def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
         if name == "lint":
             command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
             continue
+        command.epilog = DURATIONS_HELP
+        if name == Command.RUN:
+            # The workload comes after "--", which main() cuts off before argparse sees it.
+            command.usage = "%(prog)s [options] -- CMD ARGS…"
+            command.epilog = f"{WORKLOAD_HELP} {DURATIONS_HELP}"
         if name == "barrier":
             from agent.commands.namedclient import CLIENT_OPTIONS
 
-            command.add_argument("name", metavar="NAME")
+            command.add_argument("name", metavar="NAME", type=barrier_name, help=NAME_RULE)
             for option in OPTIONS:
                 if option.dest in CLIENT_OPTIONS:
                     help_text = {
@@ -361,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, command_argv = argv[:cut], argv[cut + 1 :]
     # The command comes first (the top level has only --help and --version).
-    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    parser = _parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    args = parser.parse_args(attach_dash_values(argv))
     if args.command == Command.RUN and not command_argv:
         print(
             "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",
