@@ -93,16 +93,15 @@ def derive_topology(
         Kind.HOSTFILE: hostfile,
     }[kind](i, namespace)
     if derived is not None:
-        namespace = derived[3]
+        namespace = derived.namespace
     if namespace is None:
         p.add(OPT["namespace"], "cannot derive the namespace from /etc/hosts; set it")
     if derived is None or namespace is None:
         return None
-    job, naming, service, _, peers, index = derived
-    for what, name in (("service", service), ("namespace", namespace)):
+    for what, name in (("service", derived.service), ("namespace", namespace)):
         if name is not None and not is_dns_label(name):
             p.add(OPT[what], f"{name!r} is not a DNS-1123 label")
-    for last in _longest_names(naming, peers):
+    for last in _longest_names(derived.naming, derived.peers):
         if not is_dns_label(last):
             why = "is over 63 characters" if len(last) > 63 else "is not a DNS-1123 label"
             p.add(OPT["job_name"], f"peer hostname {last!r} {why}")
@@ -110,13 +109,13 @@ def derive_topology(
         return None
     return Topology(
         kind=kind,
-        job=job,
-        naming=naming,
-        service=service,
+        job=derived.job,
+        naming=derived.naming,
+        service=derived.service,
         namespace=namespace,
         zone=i.zone,
-        peers=peers,
-        index=index,
+        peers=derived.peers,
+        index=derived.index,
         reason=reason,
     )
 

@@ -1,7 +1,6 @@
 """What deriving a topology reads: the options, the pod's facts, and where problems go.
 
-Shared by the per-controller derivations (``topology_jobs``, ``topology_injected``,
-``topology_hostfile``); pure.
+Shared by the per-controller derivations (``jobs``, ``injected``, ``hostfile``); pure.
 """
 
 from __future__ import annotations
@@ -17,8 +16,23 @@ from agent.topology.podfiles import HostsEntry, PodFacts
 __all__ = ["OPT", "Derived", "Inputs", "is_number"]
 
 OPT = {o.dest: o for o in OPTIONS}
-#: (job identity, naming, service, namespace, peers, this pod's index)
-Derived = tuple[str, Naming, str | None, str | None, int, int | None]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What one controller's derivation found; ``derive_topology`` checks it and makes the
+    :class:`~agent.topology.model.Topology`. A frozen dataclass, not a tuple: read by name."""
+
+    #: the identity every pod of one barrier shares (their hello carries it)
+    job: str
+    naming: Naming
+    #: the headless Service that lists every peer; None: each peer is asked for by name
+    service: str | None
+    #: None when neither the controller's variables nor the pod's files say
+    namespace: str | None
+    peers: int
+    #: this pod's position; None when it is not one of the peers (a launcher)
+    index: int | None
 
 
 def is_number(text: str) -> bool:
