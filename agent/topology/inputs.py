@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from agent.options import OPTIONS
 from agent.problems import Problems
 from agent.topology.model import Naming, is_dns_label
-from agent.topology.podfiles import HostsEntry, PodFacts
+from agent.topology.podfiles import HostsEntry, PodFacts, parse_resolv_conf
 
 __all__ = ["OPT", "Derived", "Inputs", "is_number"]
 
@@ -56,10 +56,17 @@ class Inputs:
         return self.facts.environ
 
     @property
+    def searched(self) -> tuple[str, str] | None:
+        """(namespace, zone) as the pod's resolv.conf search list has them."""
+        return parse_resolv_conf(self.facts.resolv_conf).pod_domain()
+
+    @property
     def zone(self) -> str:
-        """The cluster domain: the flag, else the /etc/hosts line's, else cluster.local."""
-        given = self.get("cluster_domain")
-        return (given or (self.entry.zone if self.entry else "cluster.local")).rstrip(".")
+        """The cluster domain: the flag, else the /etc/hosts line's, else the search list's,
+        else cluster.local."""
+        given = self.get("cluster_domain") or (self.entry.zone if self.entry else None)
+        searched = self.searched
+        return (given or (searched[1] if searched else "cluster.local")).rstrip(".")
 
     def count(self, dest: str, var: str, *, minimum: int) -> int | None:
         """An integer from the option when given, else from the controller's variable."""
