@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.lint.common import Report, agents_in, as_int, as_list, as_map, long_name
+from agent.lint.finding import Finding
 from agent.lint.jobset import lint_jobset
-from agent.lint.rules import Finding, lint_objects
+from agent.lint.rules import lint_objects
 
 __all__ = ["FRAMEWORK_KINDS", "lint_all", "lint_framework"]
 
