@@ -85,7 +85,8 @@ def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> LintReport:
     if not checked:
         shown = ", ".join(paths)
         raise LintInputError(
-            f"no Job or Service (nor JobSet, LeaderWorkerSet, TrainJob, MPIJob, Volcano Job) "
+            "no Job or Service (nor JobSet, LeaderWorkerSet, TrainJob, PyTorchJob, TFJob, "
+            "XGBoostJob, JAXJob, PaddleJob, MPIJob, Volcano Job) "
             f"found in {shown}; for a kustomization, render it first: "
             "kubectl kustomize DIR | peer-agent lint -"
         )
