@@ -8,10 +8,10 @@ the pod has                            topology     peers and this pod's index
 =====================================  ===========  ========================================
 ``--peers-from FILE``                  hostfile     the hosts listed; index = this pod's line
 ``LWS_LEADER_ADDRESS`` (LWS injects)   lws          ``LWS_GROUP_SIZE``, ``LWS_WORKER_INDEX``
+``VC_<TASK>_HOSTS`` naming this pod    hostfile     the task's hosts (Volcano's svc plugin)
 ``PET_NNODES``, ``TF_CONFIG``, …       training-    the operator's count; the hostname
 and a hostname ``<job>-<type>-<i>``    operator     ``<job>-<type>-<i>`` gives the rank
 ``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
-``VC_<TASK>_HOSTS`` naming this pod    hostfile     the task's hosts (Volcano's svc plugin)
 ``--replicated-jobs`` (the user sets)  jobset       the listed shape; hostname gives the rank
 anything else                          indexed-job  ``--peers``, ``JOB_COMPLETION_INDEX``
 =====================================  ===========  ========================================
@@ -53,12 +53,14 @@ def choose_kind(
         return Kind.HOSTFILE, "--peers-from is set"
     if environ.get("LWS_LEADER_ADDRESS"):
         return Kind.LWS, "LWS_LEADER_ADDRESS is set: a LeaderWorkerSet pod"
+    # Volcano's <job>-<task>-<i> pods may look like the Training Operator's (its tensorflow
+    # plugin sets TF_CONFIG), and a PyTorchJob's master sets PET_MASTER_ADDR as Trainer does.
+    if (volcano := volcano_hosts(environ, hostname)) is not None:
+        return Kind.HOSTFILE, f"{volcano[0]} lists this pod: a Volcano pod"
     if (variable := signature(environ, hostname)) is not None:
         return Kind.TRAINING_OPERATOR, f"{variable} is set: a Kubeflow Training Operator pod"
     if environ.get("PET_MASTER_ADDR"):
         return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
-    if (volcano := volcano_hosts(environ, hostname)) is not None:
-        return Kind.HOSTFILE, f"{volcano[0]} lists this pod: a Volcano pod"
     if get("replicated_jobs") is not None:
         return Kind.JOBSET, "PEER_AGENT_REPLICATED_JOBS is set"
     if get("index") is not None:

@@ -374,6 +374,18 @@ def test_a_training_operator_pod_without_token_finds_namespace_and_zone_in_resol
         load_config("wait", {}, PodFacts(hostname="pt-worker-1", environ=PYTORCHJOB.env))
 
 
+def test_a_volcano_tensorflow_pod_stays_a_volcano_pod() -> None:
+    """Volcano's tensorflow plugin sets TF_CONFIG in pods named <job>-<task>-<i>, as the
+    Training Operator names its own: the svc plugin's host list decides."""
+    tf_config = (
+        '{"cluster":{"ps":["vj-ps-0.vj:2222"],"worker":["vj-worker-0.vj:2222",'
+        '"vj-worker-1.vj:2222"]},"task":{"type":"worker","index":1}}'
+    )
+    pod = Pod("vj-worker-1", "vj", {**VOLCANO.env, "TF_CONFIG": tf_config})
+    t = _config(pod).topology
+    assert (t.kind, t.peers, t.index) == (Kind.HOSTFILE, 2, 1)
+
+
 def test_a_training_operator_job_with_a_service_of_its_own_is_found_in_one_query() -> None:
     """A pod template that sets subdomain to a headless Service the user made: the peers are
     named under it and that Service's own name lists them all (bulk discovery)."""
