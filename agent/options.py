@@ -43,7 +43,7 @@ OPTIONS: tuple[Option, ...] = (
         "topology",
         "--topology",
         "PEER_AGENT_TOPOLOGY",
-        "auto (default), indexed-job, jobset, lws, trainer or hostfile",
+        "auto (default), indexed-job, jobset, lws, trainer, training-operator or hostfile",
     ),
     Option("peers", "--peers", "PEER_AGENT_PEERS", "number of pods (the Job's completions)"),
     Option("index", "--index", "JOB_COMPLETION_INDEX", "this pod's index (Kubernetes sets it)"),

@@ -187,13 +187,15 @@ def _lint(paths: Sequence[str]) -> int:
     from agent.lint import LintInputError, format_finding, lint_paths
 
     try:
-        findings = lint_paths(paths, stdin=sys.stdin)
+        report = lint_paths(paths, stdin=sys.stdin)
     except LintInputError as exc:
         print(f"peer-agent: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    for finding in findings:
+    for finding in report.findings:
         print(format_finding(finding))
-    return 1 if findings else 0
+    # On stderr: standard output stays one finding a line, for grep and CI annotations.
+    print(f"peer-agent lint: {report.summary()}", file=sys.stderr)
+    return 1 if report.findings else 0
 
 
 def _named_barrier(args: argparse.Namespace) -> int:
