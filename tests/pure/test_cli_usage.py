@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.commands.cli import COMMANDS, main
+from agent.commands.cli import main
+from agent.commands.usage import COMMANDS
 from agent.config.parse import DURATION_FORMS
 from agent.options import OPTIONS
 
