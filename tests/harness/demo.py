@@ -100,12 +100,14 @@ def _apply(cluster: Cluster, wl: workload.Workload, args: argparse.Namespace) ->
 
 
 def _wait(cluster: Cluster, run: JobRun, started: float, *, serving: bool) -> str:
-    say(f"kubectl wait --for=condition=complete job/{run.job.name} --timeout={JOB_TIMEOUT:g}s")
+    what = f"job/{run.job.name}"
+    if serving:  # pods that serve for ever: the Job never completes, its pods turn Ready
+        what = f"pods -l batch.kubernetes.io/job-name={run.job.name}"
+    condition = "ready" if serving else "complete"
+    say(f"kubectl wait --for=condition={condition} {what} --timeout={JOB_TIMEOUT:g}s")
     try:
-        what = f"job/{run.job.name}"
-        status = cluster.wait_for(
-            functools.partial(_settled, run, serving=serving), JOB_TIMEOUT, what
-        )
+        settled = functools.partial(_settled, run, serving=serving)
+        status = cluster.wait_for(settled, JOB_TIMEOUT, what)
     except TimeoutError:
         status = "Running"
     took = time.monotonic() - started
