@@ -6,8 +6,8 @@ APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak reliability fuzz image zipapp dist lint-code lint-workflows deps venv \
-	clean
+.PHONY: test demo demo-deps bench soak reliability fuzz image zipapp dist lint-code lint-workflows \
+	deps venv clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,11 +42,29 @@ lint-workflows: $(STAMP)
 test: deps $(STAMP) lint-code
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
+# SEED=1: the seed's own loop stranded by its early-exit race, then the same Job with peer-agent;
 # TOPOLOGY=jobset|lws|trainer|mpi|volcano: another framework's pods; WORKLOAD=torchrun|mpi: a
-# real workload behind peer-agent instead of the seed.
-demo: deps $(STAMP)
-	$(PY) -m tests.harness.demo $(if $(SEED),--seed,) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
-	  $(if $(WORKLOAD),--workload $(WORKLOAD),)
+# real workload behind peer-agent instead of the seed. Installs only what the demo runs (pods
+# are network namespaces, cluster DNS is unbound, the seed's loop pings; a WORKLOAD adds its
+# own), in a venv of its own without the test tools: pyyaml (the `lint` extra) reads the YAML.
+DEMO_APT_PACKAGES := unbound iproute2 iputils-ping util-linux \
+	$(if $(filter torchrun,$(WORKLOAD)),python3-torch) \
+	$(if $(filter mpi,$(WORKLOAD)),openmpi-bin python3-mpi4py)
+DEMO_VENV ?= build/demo-venv
+DEMO_STAMP := $(DEMO_VENV)/.installed
+
+$(DEMO_STAMP): pyproject.toml
+	python3 -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install -q -e '.[lint]'
+	touch $(DEMO_STAMP)
+
+demo-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES='$(strip $(DEMO_APT_PACKAGES))'
+
+demo: demo-deps $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/python -m tests.harness.demo $(if $(SEED),--seed,) \
+	  $(if $(TOPOLOGY),--topology $(TOPOLOGY),) $(if $(WORKLOAD),--workload $(WORKLOAD),)
 
 # Reuses the cluster in a box (root, like `make test`); BENCH_ARGS=--quick for a smoke run.
 bench: deps $(STAMP)

@@ -1,4 +1,4 @@
-"""The option table: every flag, its variable and its help, in one place (the README's table).
+"""The option table: every flag, its variable and its help, in one place (docs/configuration.md).
 
 The CLI builds its parser from it and ``config`` reads the same table, so a flag and its
 variable cannot drift apart.

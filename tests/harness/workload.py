@@ -364,8 +364,8 @@ def is_batch_job(doc: Doc) -> bool:
     return doc.get("kind") == "Job" and str(doc.get("apiVersion", "batch/v1")) == "batch/v1"
 
 
-def load(path: Path) -> Workload:
-    """A YAML file, or a kustomization directory rendered by `kubectl kustomize`."""
+def render(path: Path) -> str:
+    """The YAML of a file, or of a kustomization directory rendered by `kubectl kustomize`."""
     path = Path(path)
     if path.is_dir():
         rendered = subprocess.run(
@@ -375,5 +375,10 @@ def load(path: Path) -> Workload:
             text=True,
             timeout=60,
         )
-        return parse(rendered.stdout)
-    return parse(path.read_text())
+        return rendered.stdout
+    return path.read_text()
+
+
+def load(path: Path) -> Workload:
+    """A YAML file, or a kustomization directory rendered by `kubectl kustomize`."""
+    return parse(render(path))
