@@ -11,12 +11,12 @@ import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
 
-from agent import __version__
+from agent.commands.usage import COMMANDS, attach_dash_values, parser_for
 from agent.config.model import Config, LogFormat
 from agent.config.parse import load_config
 from agent.core.events import Event, EventKind, printable
@@ -25,7 +25,7 @@ from agent.exitcodes import ExitCode, signal_exit_code
 from agent.io.podfacts import read_pod_facts
 from agent.io.runner import serve_and_wait
 from agent.io.supervisor import Supervisor
-from agent.options import OPTIONS, SWITCHES, Command
+from agent.options import OPTIONS, Command
 
 if TYPE_CHECKING:
     from agent.core.status import Outcome
@@ -33,74 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _T = TypeVar("_T")
-# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
-COMMANDS = {
-    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
-    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
-    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
-    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
-    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
-    "lint": "check Job and Service YAML for wiring mistakes",
-    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
-}
-
-
 _SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, exit 2, as for every other usage error.
-        self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")
-
-
-def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
-    """The parser; given the command being run, only that command's options are added: the
-    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
-    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
-    parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, help_text in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        if chosen is not None and name != chosen:
-            continue
-        if name == "lint":
-            command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
-            continue
-        if name == "barrier":
-            from agent.commands.namedclient import CLIENT_OPTIONS
-
-            command.add_argument("name", metavar="NAME")
-            for option in OPTIONS:
-                if option.dest in CLIENT_OPTIONS:
-                    help_text = {
-                        "timeout": "how long to wait (default: the sidecar's --timeout)",
-                        "listen": "the sidecar's address (default 127.0.0.1)",
-                    }.get(option.dest, "the sidecar's")
-                    command.add_argument(
-                        option.flag,
-                        dest=option.dest,
-                        metavar="VALUE",
-                        help=f"{help_text} [{option.env}]",
-                    )
-            continue
-        for option in OPTIONS:
-            if name in option.commands and option.dest in SWITCHES:
-                command.add_argument(
-                    option.flag,
-                    dest=option.dest,
-                    action="store_const",
-                    const="true",
-                    help=f"{option.help} [{option.env}=true]",
-                )
-            elif name in option.commands:
-                command.add_argument(
-                    option.flag,
-                    dest=option.dest,
-                    metavar="VALUE",
-                    help=f"{option.help} [{option.env}]",
-                )
-    return parser
 
 
 def _timestamp() -> str:
@@ -175,13 +108,15 @@ def _lint(paths: Sequence[str]) -> int:
     from agent.lint import LintInputError, format_finding, lint_paths
 
     try:
-        findings = lint_paths(paths, stdin=sys.stdin)
+        report = lint_paths(paths, stdin=sys.stdin)
     except LintInputError as exc:
         print(f"peer-agent: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    for finding in findings:
+    for finding in report.findings:
         print(format_finding(finding))
-    return 1 if findings else 0
+    # On stderr: standard output stays one finding a line, for grep and CI annotations.
+    print(f"peer-agent lint: {report.summary()}", file=sys.stderr)
+    return 1 if report.findings else 0
 
 
 def _named_barrier(args: argparse.Namespace) -> int:
@@ -361,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, command_argv = argv[:cut], argv[cut + 1 :]
     # The command comes first (the top level has only --help and --version).
-    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    parser = parser_for(argv[0] if argv and argv[0] in COMMANDS else None)
+    args = parser.parse_args(attach_dash_values(argv))
     if args.command == Command.RUN and not command_argv:
         print(
             "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",

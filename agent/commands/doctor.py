@@ -18,6 +18,10 @@ from agent.protocol.wire import Identity
 
 __all__ = ["DoctorReport", "PeerRow", "diagnose"]
 
+#: a topology without one Service that lists every peer (the Training Operator's per-replica
+#: Services, a hostfile of names in several Services)
+_NO_SERVICE = "none (each peer is asked for by its own name)"
+
 
 @dataclass(frozen=True)
 class PeerRow:
@@ -110,7 +114,7 @@ async def diagnose(
         ("topology", t.describe()),
         ("pod", f"{config.hostname} (index {t.index} of {t.peers})"),
         ("job", t.job + (f" (uid {config.job_uid})" if config.job_uid else "")),
-        ("service", f"{t.service} in namespace {t.namespace}, zone {t.zone}"),
+        ("service", f"{t.service or _NO_SERVICE} in namespace {t.namespace}, zone {t.zone}"),
         ("peer names", f"{t.fqdn(0)} … {t.fqdn(t.peers - 1)}"),
         ("dns servers", " ".join(_host_port(h, p) for h, p in servers) or "none"),
         ("resolv.conf search", " ".join(resolv.search) or "(none)"),

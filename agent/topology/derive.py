@@ -8,8 +8,10 @@ the pod has                            topology     peers and this pod's index
 =====================================  ===========  ========================================
 ``--peers-from FILE``                  hostfile     the hosts listed; index = this pod's line
 ``LWS_LEADER_ADDRESS`` (LWS injects)   lws          ``LWS_GROUP_SIZE``, ``LWS_WORKER_INDEX``
-``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
 ``VC_<TASK>_HOSTS`` naming this pod    hostfile     the task's hosts (Volcano's svc plugin)
+``PET_NNODES``, ``TF_CONFIG``, …       training-    the operator's count; the hostname
+and a hostname ``<job>-<type>-<i>``    operator     ``<job>-<type>-<i>`` gives the rank
+``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
 ``--replicated-jobs`` (the user sets)  jobset       the listed shape; hostname gives the rank
 anything else                          indexed-job  ``--peers``, ``JOB_COMPLETION_INDEX``
 =====================================  ===========  ========================================
@@ -29,11 +31,13 @@ from agent.topology.model import (
     Kind,
     Listed,
     Naming,
+    ReplicaGroups,
     Topology,
     is_dns_label,
     is_dns_subdomain,
 )
 from agent.topology.podfiles import HostsEntry, PodFacts
+from agent.topology.training_operator import signature, training_operator
 
 __all__ = ["choose_kind", "derive_topology"]
 
@@ -49,10 +53,14 @@ def choose_kind(
         return Kind.HOSTFILE, "--peers-from is set"
     if environ.get("LWS_LEADER_ADDRESS"):
         return Kind.LWS, "LWS_LEADER_ADDRESS is set: a LeaderWorkerSet pod"
-    if environ.get("PET_MASTER_ADDR"):
-        return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
+    # Volcano's <job>-<task>-<i> pods may look like the Training Operator's (its tensorflow
+    # plugin sets TF_CONFIG), and a PyTorchJob's master sets PET_MASTER_ADDR as Trainer does.
     if (volcano := volcano_hosts(environ, hostname)) is not None:
         return Kind.HOSTFILE, f"{volcano[0]} lists this pod: a Volcano pod"
+    if (variable := signature(environ, hostname)) is not None:
+        return Kind.TRAINING_OPERATOR, f"{variable} is set: a Kubeflow Training Operator pod"
+    if environ.get("PET_MASTER_ADDR"):
+        return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
     if get("replicated_jobs") is not None:
         return Kind.JOBSET, "PEER_AGENT_REPLICATED_JOBS is set"
     if get("index") is not None:
@@ -82,6 +90,7 @@ def derive_topology(
         get("namespace")
         or (entry.namespace if entry else None)
         or (facts.sa_namespace.strip() or None)
+        or (i.searched[0] if i.searched else None)
     )
     if not is_dns_subdomain(i.zone):
         p.add(OPT["cluster_domain"], f"{i.zone!r} is not a DNS domain")
@@ -90,19 +99,23 @@ def derive_topology(
         Kind.JOBSET: jobset,
         Kind.LWS: lws,
         Kind.TRAINER: trainer,
+        Kind.TRAINING_OPERATOR: training_operator,
         Kind.HOSTFILE: hostfile,
     }[kind](i, namespace)
     if derived is not None:
-        namespace = derived[3]
+        namespace = derived.namespace
     if namespace is None:
-        p.add(OPT["namespace"], "cannot derive the namespace from /etc/hosts; set it")
+        p.add(
+            OPT["namespace"],
+            "cannot derive the namespace from /etc/hosts, the service-account files or the "
+            "resolv.conf search list; set it (fieldRef metadata.namespace)",
+        )
     if derived is None or namespace is None:
         return None
-    job, naming, service, _, peers, index = derived
-    for what, name in (("service", service), ("namespace", namespace)):
+    for what, name in (("service", derived.service), ("namespace", namespace)):
         if name is not None and not is_dns_label(name):
             p.add(OPT[what], f"{name!r} is not a DNS-1123 label")
-    for last in _longest_names(naming, peers):
+    for last in _longest_names(derived.naming, derived.peers):
         if not is_dns_label(last):
             why = "is over 63 characters" if len(last) > 63 else "is not a DNS-1123 label"
             p.add(OPT["job_name"], f"peer hostname {last!r} {why}")
@@ -110,13 +123,13 @@ def derive_topology(
         return None
     return Topology(
         kind=kind,
-        job=job,
-        naming=naming,
-        service=service,
+        job=derived.job,
+        naming=derived.naming,
+        service=derived.service,
         namespace=namespace,
         zone=i.zone,
-        peers=peers,
-        index=index,
+        peers=derived.peers,
+        index=derived.index,
         reason=reason,
     )
 
@@ -127,4 +140,6 @@ def _longest_names(naming: Naming, peers: int) -> list[str]:
         return []
     if isinstance(naming, JobSetGrid):
         return [f"{naming.jobset}-{j.name}-{j.replicas - 1}-{j.pods - 1}" for j in naming.jobs]
+    if isinstance(naming, ReplicaGroups):
+        return [f"{naming.job}-{t.name}-{t.replicas - 1}" for t in naming.types]
     return [naming.hostname(peers - 1)]

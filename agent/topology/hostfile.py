@@ -133,7 +133,7 @@ def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
         return None
     service = service or _one_service(names, f"{namespace}.svc.{i.zone}")
     job = i.get("job_name") or next((n.split(".")[1] for n in names if n.count(".") > 1), "hosts")
-    return job, Listed(names), service, namespace, len(names), index
+    return Derived(job, Listed(names), service, namespace, len(names), index)
 
 
 def _one_service(names: tuple[str, ...], base: str) -> str | None:

@@ -61,4 +61,4 @@ def _member(
             f"({index_var}={index})",
         )
         return None
-    return job, naming, service, namespace, peers, index
+    return Derived(job, naming, service, namespace, peers, index)

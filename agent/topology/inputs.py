@@ -1,7 +1,6 @@
 """What deriving a topology reads: the options, the pod's facts, and where problems go.
 
-Shared by the per-controller derivations (``topology_jobs``, ``topology_injected``,
-``topology_hostfile``); pure.
+Shared by the per-controller derivations (``jobs``, ``injected``, ``hostfile``); pure.
 """
 
 from __future__ import annotations
@@ -12,13 +11,28 @@ from dataclasses import dataclass
 from agent.options import OPTIONS
 from agent.problems import Problems
 from agent.topology.model import Naming, is_dns_label
-from agent.topology.podfiles import HostsEntry, PodFacts
+from agent.topology.podfiles import HostsEntry, PodFacts, parse_resolv_conf
 
 __all__ = ["OPT", "Derived", "Inputs", "is_number"]
 
 OPT = {o.dest: o for o in OPTIONS}
-#: (job identity, naming, service, namespace, peers, this pod's index)
-Derived = tuple[str, Naming, str | None, str | None, int, int | None]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What one controller's derivation found; ``derive_topology`` checks it and makes the
+    :class:`~agent.topology.model.Topology`. A frozen dataclass, not a tuple: read by name."""
+
+    #: the identity every pod of one barrier shares (their hello carries it)
+    job: str
+    naming: Naming
+    #: the headless Service that lists every peer; None: each peer is asked for by name
+    service: str | None
+    #: None when neither the controller's variables nor the pod's files say
+    namespace: str | None
+    peers: int
+    #: this pod's position; None when it is not one of the peers (a launcher)
+    index: int | None
 
 
 def is_number(text: str) -> bool:
@@ -42,10 +56,17 @@ class Inputs:
         return self.facts.environ
 
     @property
+    def searched(self) -> tuple[str, str] | None:
+        """(namespace, zone) as the pod's resolv.conf search list has them."""
+        return parse_resolv_conf(self.facts.resolv_conf).pod_domain()
+
+    @property
     def zone(self) -> str:
-        """The cluster domain: the flag, else the /etc/hosts line's, else cluster.local."""
-        given = self.get("cluster_domain")
-        return (given or (self.entry.zone if self.entry else "cluster.local")).rstrip(".")
+        """The cluster domain: the flag, else the /etc/hosts line's, else the search list's,
+        else cluster.local."""
+        given = self.get("cluster_domain") or (self.entry.zone if self.entry else None)
+        searched = self.searched
+        return (given or (searched[1] if searched else "cluster.local")).rstrip(".")
 
     def count(self, dest: str, var: str, *, minimum: int) -> int | None:
         """An integer from the option when given, else from the controller's variable."""

@@ -58,7 +58,7 @@ def indexed_job(i: Inputs, namespace: str | None) -> Derived | None:
     service = i.service()
     if peers is None or index is None or job is None or service is None:
         return None
-    return job, Suffixed(job), service, namespace, peers, index
+    return Derived(job, Suffixed(job), service, namespace, peers, index)
 
 
 def jobset(i: Inputs, namespace: str | None) -> Derived | None:
@@ -85,7 +85,7 @@ def jobset(i: Inputs, namespace: str | None) -> Derived | None:
         )
     if index is None:
         return None
-    return jobset, grid, service, namespace, total, index
+    return Derived(jobset, grid, service, namespace, total, index)
 
 
 def _grid_rank(i: Inputs, grid: JobSetGrid) -> int | None:

@@ -9,6 +9,8 @@ Service and whether this pod is among the peers; everything the core reads (``pe
 - :class:`Suffixed` ``<prefix>-<i>``: an Indexed Job (prefix = Job name), a Trainer's node Job.
 - :class:`LeaderWorkers` ``<prefix>`` then ``<prefix>-<i>``: one LeaderWorkerSet group.
 - :class:`JobSetGrid` ``<jobset>-<rjob>-<jobIdx>-<podIdx>`` over listed replicatedJobs, in order.
+- :class:`ReplicaGroups` ``<job>-<type>-<i>`` over replica types, in order: the Kubeflow Training
+  Operator's v1 jobs (PyTorchJob, TFJob, ...), whose pods are each their own Service.
 - :class:`Listed`: names as a hostfile gives them (already absolute), for one-sided waits.
 
 Peer names are absolute (trailing dot) so that each costs one DNS query instead of a walk down the
@@ -28,6 +30,8 @@ __all__ = [
     "LeaderWorkers",
     "Listed",
     "Naming",
+    "ReplicaGroups",
+    "ReplicaType",
     "ReplicatedJob",
     "Suffixed",
     "Topology",
@@ -54,6 +58,7 @@ class Kind(StrEnum):
     JOBSET = "jobset"
     LWS = "lws"
     TRAINER = "trainer"
+    TRAINING_OPERATOR = "training-operator"
     HOSTFILE = "hostfile"
 
 
@@ -115,6 +120,39 @@ class JobSetGrid:
 
 
 @dataclass(frozen=True)
+class ReplicaType:
+    """One replica type of a Training Operator job as its pod names spell it (``master``,
+    ``worker``, ``chief``, ``ps``, ``evaluator``), and how many replicas it has."""
+
+    name: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ReplicaGroups:
+    """The Training Operator's ``<job>-<type>-<i>``; rank runs through ``types`` in order."""
+
+    job: str
+    types: tuple[ReplicaType, ...]
+
+    def hostname(self, i: int) -> str:
+        for group in self.types:
+            if i < group.replicas:
+                return f"{self.job}-{group.name}-{i}"
+            i -= group.replicas
+        raise IndexError(i)
+
+    def rank(self, name: str, i: int) -> int | None:
+        """The position of replica ``i`` of type ``name``; None when there is no such pod."""
+        offset = 0
+        for group in self.types:
+            if group.name == name:
+                return offset + i if i < group.replicas else None
+            offset += group.replicas
+        return None
+
+
+@dataclass(frozen=True)
 class Listed:
     """Names taken from a file, each absolute without the trailing dot."""
 
@@ -124,7 +162,7 @@ class Listed:
         return self.names[i].split(".", 1)[0]
 
 
-Naming = Suffixed | LeaderWorkers | JobSetGrid | Listed
+Naming = Suffixed | LeaderWorkers | JobSetGrid | ReplicaGroups | Listed
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -98,3 +98,21 @@ def test_kubelet_files() -> None:
         **args,
     )
     assert none == "nameserver 198.18.0.10\noptions ndots:2\n"
+
+
+def test_a_pytorchjob_becomes_what_the_training_operator_makes() -> None:
+    """A pod and a Service of its own per replica, no subdomain, the operator's variables in
+    containers only, its init-pytorch in the workers (tests/harness/training_operator.py)."""
+    w = workload.load(REPO / "k8s" / "examples" / "pytorchjob" / "pytorchjob.yaml")
+    assert [j.name for j in w.jobs] == ["mnist-master-0", "mnist-worker-0", "mnist-worker-1"]
+    for rank, job in enumerate(w.jobs):
+        svc = w.service_for(job)
+        assert svc is not None and svc.name == job.name == job.hostname(0)
+        assert svc.headless and not svc.publish_not_ready_addresses
+        assert job.template.subdomain is None
+        env = {e.name: e.value for e in job.template.containers[0].env}
+        assert (env["PET_NODE_RANK"], env["PET_NNODES"]) == (str(rank), "3")
+        assert env["PET_MASTER_ADDR"] == env["MASTER_ADDR"] == "mnist-master-0"
+        inits = job.template.init_containers
+        assert all(not any(e.name.startswith("PET_") for e in c.env) for c in inits)
+        assert [c.name for c in inits] == ["copy-peer-agent"] + ["init-pytorch"] * (rank > 0)

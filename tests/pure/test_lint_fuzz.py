@@ -62,11 +62,12 @@ def test_random_documents_end_in_findings(docs: list[Any]) -> None:
 @given(st.one_of(st.text(max_size=200), documents.map(lambda d: yaml.safe_dump_all([d]))))
 def test_random_text_ends_in_findings_or_lint_input_error(text: str) -> None:
     try:
-        findings = lint_paths(["-"], stdin=io.StringIO(text))
+        report = lint_paths(["-"], stdin=io.StringIO(text))
     except LintInputError as e:
         assert str(e)  # a message for the user, never empty
     else:
-        assert all(isinstance(format_finding(f), str) for f in findings)
+        assert all(isinstance(format_finding(f), str) for f in report.findings)
+        assert report.checked >= 1 and "\n" not in report.summary()
 
 
 @pytest.mark.timeout(60)
