@@ -6,8 +6,8 @@ APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo demo-deps bench soak reliability fuzz image zipapp dist lint-code lint-workflows \
-	deps venv clean
+.PHONY: check test deep demo demo-deps bench soak reliability fuzz image zipapp dist lint-code \
+	lint-workflows deps venv clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,10 +28,12 @@ deps:
 	@command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl \
 	  || { echo "kubectl >= 1.27 is needed (kubectl kustomize); install it" >&2; exit 1; }
 
+# Lint, types, the layer contracts (pyproject.toml's [tool.importlinter]) and the workflows.
 lint-code: $(STAMP) lint-workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict agent tests bench tools
+	$(VENV)/bin/lint-imports --no-logo
 
 # The GitHub Actions workflows (.github/workflows/release.yml): actionlint's checks and zizmor's
 # audits (jactionlint), shellcheck on their scripts; offline, every finding an error.
@@ -39,8 +41,21 @@ lint-workflows: $(STAMP)
 	$(VENV)/bin/jactionlint --no-online --strict-exit --profile=pedantic --shellcheck=shellcheck \
 	  --pyflakes=
 
+# The check for every edit, well under a minute, without root: lint-code, then the pure and
+# simulator tiers (tests/conftest.py) under the quick `dev` Hypothesis profile, but for what is
+# marked slow (the exhaustive explorer: minutes at the least budget where it means something).
+check: lint-code
+	$(VENV)/bin/pytest -q -m "(pure or sim) and not slow" $(PYTEST_ARGS)
+
+# Every tier; CI sets CI=1 for its fixed Hypothesis profile. The slowest tests are listed.
 test: deps $(STAMP) lint-code
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --durations=25 $(PYTEST_ARGS)
+
+# Ten times CI's Hypothesis budgets and explorer states, on fresh examples, over the tiers that
+# have them (pure, sim, faults: loopback, no root); timeouts grow to match. Half an hour or more.
+deep: $(STAMP)
+	$(VENV)/bin/pytest -q -m "pure or sim or faults" --hypothesis-profile=deep --durations=25 \
+	  $(PYTEST_ARGS)
 
 # SEED=1: the seed's own loop stranded by its early-exit race, then the same Job with peer-agent;
 # TOPOLOGY=jobset|lws|trainer|mpi|volcano: another framework's pods; WORKLOAD=torchrun|mpi: a

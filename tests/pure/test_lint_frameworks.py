@@ -27,9 +27,14 @@ FILES = {
 Doc = dict[str, Any]
 
 
+_parsed: dict[str, list[Doc]] = {}  # parsed once: the wrong-type test takes a copy per field
+
+
 def _docs(name: str) -> list[Doc]:
     # A deep copy: the examples share pod templates through YAML anchors.
-    return copy.deepcopy([d for d in yaml.safe_load_all((EXAMPLES / FILES[name]).read_text()) if d])
+    if name not in _parsed:
+        _parsed[name] = [d for d in yaml.safe_load_all((EXAMPLES / FILES[name]).read_text()) if d]
+    return copy.deepcopy(_parsed[name])
 
 
 def _lint(docs: list[Doc]) -> list[str]:

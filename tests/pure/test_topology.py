@@ -13,6 +13,7 @@ from agent.config.parse import build_config, load_config
 from agent.errors import ConfigError
 from agent.topology.model import Kind
 from agent.topology.podfiles import FileRead, PodFacts, parse_resolv_conf
+from tests.support.budget import budget
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -402,7 +403,7 @@ def test_hostname_comes_from_the_pod_when_no_flag() -> None:
 _TEXT = st.text(alphabet="abc019-.:_ \n²", max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=budget(3), deadline=None)
 @given(
     env=st.dictionaries(
         st.sampled_from(
