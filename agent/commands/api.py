@@ -97,7 +97,7 @@ async def barrier(**options: str | int | float | None) -> Result:
         world_size=t.peers,
         master_addr=t.display(0),
         peers=tuple(Peer(p.index, p.hostname, p.fqdn, p.addresses) for p in outcome.peers),
-        how=outcome.how,
+        how=str(outcome.how),
         elapsed=outcome.elapsed,
     )
 

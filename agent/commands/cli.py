@@ -28,7 +28,7 @@ from agent.io.supervisor import Supervisor
 from agent.options import OPTIONS, SWITCHES, Command
 
 if TYPE_CHECKING:
-    from agent.core.status import Outcome
+    from agent.core.outcome import Outcome
 
 __all__ = ["main"]
 

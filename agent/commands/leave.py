@@ -25,7 +25,7 @@ import anyio
 from agent.commands.workload import FORWARDED, Workload, spawn
 from agent.config.model import Config, Outputs
 from agent.core.events import Event, EventKind, Reporter
-from agent.core.status import Outcome
+from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.exitcodes import signal_exit_code
 from agent.io import listener

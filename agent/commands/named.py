@@ -27,7 +27,7 @@ import anyio.abc
 from agent.config.model import Config, Outputs
 from agent.config.parse import parse_duration
 from agent.core.events import Event, Reporter
-from agent.core.status import Outcome
+from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.io.mux import Mux
 from agent.io.runner import identity_of, serve_and_wait

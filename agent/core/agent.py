@@ -10,14 +10,12 @@ in-memory cluster of the tests drives this same class.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 
 from agent.config.model import BarrierMode, Config, ProbeKind, TrustSource
 from agent.core.admission import Admission
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.effects import (
-    NO_CONN,
     Aborted,
     Attempt,
     Close,
@@ -35,34 +33,36 @@ from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
+    DialFailed,
+    Disagreeing,
     Input,
     Lost,
     Opened,
-    ProbeResult,
+    Reached,
     Received,
     Refused,
     Swept,
+    Unreached,
 )
 from agent.core.lookaround import LookAround
+from agent.core.outcome import Outcome
 from agent.core.reach import Reach
 from agent.core.roles import Action, Coordinator, Member
-from agent.core.status import Outcome, Status
+from agent.core.status import Status
 from agent.core.sweep import Sweep
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import BarrierAborted
-from agent.protocol.handshake import Verdict, compare
+from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Identity, Refuse
 
-__all__ = ["ABORT_LINGER", "PROGRESS_EVERY", "Agent"]
-
-#: an aborted pod keeps answering this long, so peers that have not met the disagreeing pod
-#: learn of it from its hello instead of waiting for their own timeout
-ABORT_LINGER = 3.0
-PROGRESS_EVERY = 5.0
+__all__ = ["Agent"]
 
 
 class Agent:
-    """One agent process's decisions. ``linger``: a coordinator stays for its members' acks
-    before it finishes (a sidecar, which stays up anyway, finishes at the verdict)."""
+    """One agent process's decisions. ``stays_for_acks``: a coordinator stays for its members'
+    acks (up to ``timing.ack_linger``) before it finishes (a sidecar, which stays up anyway,
+    finishes at the verdict). ``rand`` (uniform in [0, 1)) and ``timing`` are its only sources
+    of jitter and pace: its decisions are a function of its inputs, their times and these."""
 
     def __init__(
         self,
@@ -70,12 +70,15 @@ class Agent:
         *,
         me: Identity,
         now: float,
-        rand: Callable[[], float] = random.random,
-        linger: bool = True,
+        rand: Callable[[], float],
+        timing: Timing = DEFAULT_TIMING,
+        stays_for_acks: bool = True,
         max_in_flight: int = 256,
     ) -> None:
         t = config.topology
-        self.config, self.me, self.start, self.linger = config, me, now, linger
+        self.config, self.me, self.start = config, me, now
+        self.stays_for_acks = stays_for_acks
+        self.timing = timing
         # Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
         # resolve each name. A pod that is not one of the peers (a launcher's one-sided wait)
         # has no name of its own to check and no side in a barrier (config forces `none`).
@@ -85,19 +88,24 @@ class Agent:
             t.peers,
             now=now,
             rand=rand,
+            backoff=timing.backoff,
             max_in_flight=max_in_flight,
             scheduled={t.index} if bulk and t.index is not None else None,
         )
-        self.sweep = Sweep(now=now, rand=rand) if bulk else None
+        self.sweep = Sweep(now=now, rand=rand, timing=timing) if bulk else None
         self.side: Coordinator | Member | None = None
         if config.barrier is BarrierMode.ALL and t.index is not None:
-            self.side = Coordinator(me) if t.index == 0 else Member(now=now, rand=rand)
+            self.side = (
+                Coordinator(me, ack_linger=timing.ack_linger)
+                if t.index == 0
+                else Member(now=now, rand=rand, backoff=timing.backoff)
+            )
         self.addresses: dict[int, tuple[str, ...]] = {}
         self.deadline = now + config.timeout if config.timeout else math.inf
         self.finished = False
-        self._next_progress = now + PROGRESS_EVERY
+        self._next_progress = now + timing.progress_every
         self._aborted_at = math.inf
-        self._look = LookAround()
+        self._look = LookAround(timing)
         self._refused_at = -math.inf
         self._refused_unlogged = 0
         self._by_name_reported = False
@@ -109,6 +117,12 @@ class Agent:
     @property
     def verdict(self) -> Released | Aborted | None:
         return self.side.verdict if self.side is not None else None
+
+    @property
+    def released(self) -> bool:
+        """Whether the barrier has released this pod: every hello it says tells so (a peer
+        that restarts after the release is a late joiner, released at once)."""
+        return isinstance(self.verdict, Released)
 
     @property
     def status(self) -> Status:
@@ -146,7 +160,7 @@ class Agent:
             out += self._look_around(now)
         if now >= self._next_progress:
             out.append(Report(self.status.progress(now - self.start)))
-            self._next_progress = now + PROGRESS_EVERY
+            self._next_progress = now + self.timing.progress_every
         return out
 
     def _attempt(self, index: int) -> Attempt:
@@ -166,7 +180,7 @@ class Agent:
             sweep = self._vouching()
             return (sweep.next_wakeup() or math.inf) if sweep is not None else math.inf
         if isinstance(verdict, Aborted):
-            return max(self._aborted_at + ABORT_LINGER, leave or -math.inf)
+            return max(self._aborted_at + self.timing.abort_linger, leave or -math.inf)
         if verdict is not None:
             return leave or math.inf
         times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
@@ -183,10 +197,10 @@ class Agent:
         coordinator = side if isinstance(side, Coordinator) else None
         if isinstance(verdict, Aborted):
             side_done = coordinator.may_leave(now) if coordinator else True
-            if side_done and now >= self._aborted_at + ABORT_LINGER:
+            if side_done and now >= self._aborted_at + self.timing.abort_linger:
                 return Fail(BarrierAborted(verdict.reason))
         elif isinstance(verdict, Released):
-            if coordinator is None or not self.linger or coordinator.may_leave(now):
+            if coordinator is None or not self.stays_for_acks or coordinator.may_leave(now):
                 return Finish(self.outcome(now))
         elif side is None and self.reach.done:
             return Finish(self.outcome(now))
@@ -200,16 +214,7 @@ class Agent:
     # --- events ----------------------------------------------------------------------------------
     def handle(self, event: Input, now: float) -> list[Effect]:
         if isinstance(event, Attempted):
-            result = event.result
-            if result.ok and self.reach.stale(event.index, result.instance):
-                why = f"an older instance of pod {event.index} answers"
-                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
-            if not result.ok and not result.disagrees:
-                self.reach.failed(event.index, result.reason, now, result.cause)
-                return []
-            if self.sweep is not None and result.ok:  # known now: no round re-probes it
-                self.sweep.probed(event.address, reached=True)
-            return self._reached(event.index, result, event.address, event.addresses, now)
+            return self._attempted(event, now)
         if isinstance(event, Swept):
             return self._swept(event, now)
         if isinstance(event, AddressProbed):
@@ -218,7 +223,25 @@ class Agent:
             return self._contacted(event, now)
         if isinstance(event, Refused):
             return self._refused(event, now)
+        if isinstance(event, DialFailed):
+            if isinstance(self.side, Member):
+                return self._act(self.side.disconnected(event.reason, now), now)
+            return []
         return self._session(event, now)
+
+    def _attempted(self, event: Attempted, now: float) -> list[Effect]:
+        result = event.result
+        if isinstance(result, Reached) and self.reach.stale(event.index, result.instance):
+            why = f"an older instance of pod {event.index} answers"
+            result = Unreached(Failure(why, Cause.OTHER_INSTANCE))
+        if isinstance(result, Unreached):
+            self.reach.failed(event.index, result.failure, now)
+            return []
+        if isinstance(result, Disagreeing):
+            return self._disagreed(result.reason, now)
+        if self.sweep is not None:  # known now: no round re-probes it
+            self.sweep.probed(event.address, None)
+        return self._reached(event.index, result, event.address, event.addresses, now)
 
     def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
         side = self.side
@@ -230,7 +253,7 @@ class Agent:
             theirs = event.hello.identity
             # Another job's pod is refused at once (a refusal gives nothing away); one that
             # claims to be of this job counts, or aborts it, only from a listed address.
-            stranger = compare(self.me, theirs, expected_index=None)[0] == Verdict.STRANGER
+            stranger = compare(self.me, theirs, expected_index=None)[0] is Match.STRANGER
             if not stranger and not self._verified(theirs.index, event.address):
                 self._admission.hold(event)
                 return self._unlisted(event.address, now)
@@ -245,10 +268,10 @@ class Agent:
             if isinstance(event, Received):
                 return self._act(side.received(event.conn, event.message, now), now)
             return self._act(side.closed(event.conn, now), now)
-        if isinstance(side, Member) and event.conn in (NO_CONN, side.conn):
+        if isinstance(side, Member) and event.conn == side.conn:
             if isinstance(event, Received):
                 return self._act(side.received(event.message, now), now)
-            return self._act(side.connect_failed(event.reason, now), now)
+            return self._act(side.disconnected(event.reason, now), now)
         return [Close(event.conn)] if isinstance(event, Received) else []
 
     def _act(self, actions: list[Action], now: float) -> list[Effect]:
@@ -262,9 +285,9 @@ class Agent:
         return out
 
     def _refused(self, event: Refused, now: float) -> list[Effect]:
-        """At most one line per PROGRESS_EVERY: a loop of bad contacts must not flood the log
+        """At most one line per progress interval: a loop of bad contacts must not flood the log
         (the count of those not shown goes with the next one)."""
-        if now < self._refused_at + PROGRESS_EVERY:
+        if now < self._refused_at + self.timing.progress_every:
             self._refused_unlogged += 1
             return []
         more = f" (and {self._refused_unlogged} more)" if self._refused_unlogged else ""
@@ -317,7 +340,7 @@ class Agent:
         if self.sweep is not None and not listed:
             self._admission.keep(event)  # for a fresh answer to vouch for
             return self._unlisted(event.address, now)
-        if compare(self.me, theirs, expected_index=None)[0] != Verdict.SAME:
+        if compare(self.me, theirs, expected_index=None)[0] is not Match.SAME:
             return []
         if not 0 <= index < self.me.peers:
             return []
@@ -350,8 +373,8 @@ class Agent:
     def _swept(self, event: Swept, now: float) -> list[Effect]:
         assert self.sweep is not None
         resolution = event.resolution
-        if resolution.problem:
-            self.sweep.failed(resolution.problem, now, resolution.cause)
+        if resolution.failure is not None:
+            self.sweep.failed(resolution.failure, now)
             return []
         before = self._admission.pending()
         fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
@@ -386,42 +409,46 @@ class Agent:
         assert self.sweep is not None
         result, address = event.result, event.address
         out: list[Effect] = []
-        if (
-            result.ok
-            and result.index is not None
-            and 0 <= result.index < self.me.peers
-            and not self._other_me(result)
-            and not self.reach.stale(result.index, result.instance)
-        ):
-            self.sweep.probed(address, reached=True)
-            out = self._reached(result.index, result, address, (address,), now)
+        if isinstance(result, Disagreeing):
+            self.sweep.probed(address, result.failure)
+            out = self._disagreed(result.reason, now)
+        elif isinstance(result, Unreached):
+            self.sweep.probed(address, result.failure)
+        elif (index := self._peer_answering(result)) is None:
+            why = f"an older instance of pod {result.index} answers"
+            self.sweep.probed(address, Failure(why, Cause.OTHER_INSTANCE))
         else:
-            why = result.reason or f"an older instance of pod {result.index} answers"
-            cause = result.cause if result.reason else Cause.OTHER_INSTANCE
-            self.sweep.probed(address, reached=False, reason=why, cause=cause)
-            if result.disagrees:
-                out = self._reached(result.index or 0, result, address, (), now)
+            self.sweep.probed(address, None)
+            out = self._reached(index, result, address, (address,), now)
         return out + self._ask_by_name()
 
-    def _other_me(self, result: ProbeResult) -> bool:
-        """Another instance of this pod's own index (an old pod still running) answered."""
-        return result.index == self.me.index and result.instance != self.me.instance
+    def _peer_answering(self, result: Reached) -> int | None:
+        """The peer whose agent answered an address, if it counts: not an older instance of
+        it, nor another instance of this pod's own index (an old pod still running)."""
+        index = result.index
+        if index is None or not 0 <= index < self.me.peers:
+            return None
+        if index == self.me.index and result.instance != self.me.instance:
+            return None
+        return None if self.reach.stale(index, result.instance) else index
+
+    def _disagreed(self, reason: str, now: float) -> list[Effect]:
+        """A pod of this job disagrees on it: everyone stops (at once without a barrier)."""
+        if self.side is None:
+            self.finished = True
+            return [Fail(BarrierAborted(reason))]
+        return self._act(self.side.abort(reason, now), now)
 
     def _reached(
         self,
         index: int,
-        result: ProbeResult,
+        result: Reached,
         address: str,
         addresses: tuple[str, ...],
         now: float,
     ) -> list[Effect]:
-        """Peer ``index`` answered at ``address`` (or disagrees with us about the job)."""
+        """Peer ``index`` answered at ``address``."""
         side = self.side
-        if result.disagrees:
-            if side is None:
-                self.finished = True
-                return [Fail(BarrierAborted(result.reason))]
-            return self._act(side.abort(result.reason, now), now)
         out = self._heard_of(index, result.instance, now)
         if not self.reach.peers[index].reached:
             self.reach.succeeded(index, address, now, result.instance)

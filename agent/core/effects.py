@@ -8,21 +8,17 @@ log); ``Finish`` and ``Fail`` end the wait.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from agent.core.events import Event
+from agent.core.outcome import Outcome, ReleaseKind
 from agent.errors import PeerAgentError
 from agent.protocol.wire import Message
 
-if TYPE_CHECKING:  # status reads the cores, which return these effects
-    from agent.core.status import Outcome
-
 __all__ = [
-    "NO_CONN",
     "Aborted",
     "Attempt",
     "Close",
-    "Connect",
+    "Dial",
     "Effect",
     "Fail",
     "Finish",
@@ -32,9 +28,6 @@ __all__ = [
     "Report",
     "Send",
 ]
-
-#: a member whose coordinator cannot be dialled hears of it as the loss of this pseudo-session
-NO_CONN = -1
 
 
 @dataclass(frozen=True)
@@ -61,8 +54,9 @@ class Probe:
 
 
 @dataclass(frozen=True)
-class Connect:
-    """Member: open a session to the coordinator, resolving its name afresh."""
+class Dial:
+    """Member: open a session to the coordinator, resolving its name afresh; report
+    :class:`~agent.core.inputs.Opened`, or :class:`~agent.core.inputs.DialFailed`."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +79,9 @@ class Report:
 
 @dataclass(frozen=True)
 class Released:
-    """The verdict: this pod passes the barrier (``how`` says through whom)."""
+    """The verdict: this pod passes the barrier (``kind`` says through whom)."""
 
-    how: str
+    kind: ReleaseKind
 
 
 @dataclass(frozen=True)
@@ -111,6 +105,4 @@ class Fail:
     error: PeerAgentError
 
 
-Effect = (
-    Attempt | Query | Probe | Connect | Send | Close | Report | Released | Aborted | Finish | Fail
-)
+Effect = Attempt | Query | Probe | Dial | Send | Close | Report | Released | Aborted | Finish | Fail

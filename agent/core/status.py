@@ -11,31 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.config.model import Config
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.effects import Released
 from agent.core.events import Event, EventKind
 from agent.core.hints import hints_for, nobody_listens
+from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
 from agent.core.sweep import Sweep
 from agent.errors import BarrierTimeout
 
-__all__ = ["Outcome", "PeerInfo", "Status", "released_event"]
-
-
-@dataclass(frozen=True)
-class PeerInfo:
-    index: int
-    hostname: str
-    fqdn: str
-    addresses: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    how: str
-    elapsed: float
-    peers: tuple[PeerInfo, ...]
+__all__ = ["Status", "released_event"]
 
 
 @dataclass(frozen=True)
@@ -49,18 +35,18 @@ class Status:
         """Why peer ``index`` is not reached yet."""
         if self.sweep is None or self.reach.is_scheduled(index):
             peer = self.reach.peers[index]
-            return _with_earlier(peer.reason, peer.telling)
-        if self.sweep.problem:  # the Service name itself does not resolve
-            return self.sweep.problem
+            return _with_earlier(peer.failure, peer.telling)
+        if self.sweep.failure is not None:  # the Service name itself does not resolve
+            return self.sweep.failure.reason
         listed = len(self.sweep.published)
         unanswered = [
-            (a, r) for a, r in self.sweep.unidentified.items() if a in self.sweep.published
+            (a, f) for a, f in self.sweep.unidentified.items() if a in self.sweep.published
         ]
         if not unanswered:
             return f"not in DNS: not among the {listed} addresses of the Service"
         # Listed addresses that did not answer as a peer: the missing one may be any of them.
         shown = ", ".join(
-            f"{a} ({_with_earlier(r, self.sweep.telling.get(a))})" for a, r in unanswered[:3]
+            f"{a} ({_with_earlier(f, self.sweep.telling.get(a))})" for a, f in unanswered[:3]
         )
         return (
             f"not found at the {listed} addresses of the Service; not answering as a peer: {shown}"
@@ -73,14 +59,14 @@ class Status:
             return None
         if self.sweep is None or self.reach.is_scheduled(index):
             peer = self.reach.peers[index]
-            return peer.telling[1] if peer.telling is not None else peer.cause
-        if self.sweep.problem:
-            return self.sweep.cause
+            return (peer.telling or peer.failure).cause
+        if self.sweep.failure is not None:
+            return self.sweep.failure.cause
         # Listed addresses that did not answer as a peer, all for one reason: that reason.
         telling = self.sweep.telling
         causes = {
-            telling[a][1] if a in telling else c
-            for a, c in self.sweep.unidentified_causes.items()
+            (telling.get(a) or f).cause
+            for a, f in self.sweep.unidentified.items()
             if a in self.sweep.published
         }
         cause = causes.pop() if len(causes) == 1 else None
@@ -129,14 +115,14 @@ class Status:
             PeerInfo(i, t.hostname(i), t.display(i), addresses.get(i, ())) for i in t.indices
         )
         verdict = self.side.verdict if self.side is not None else None
-        how = verdict.how if isinstance(verdict, Released) else "reached all peers"
+        how = verdict.kind if isinstance(verdict, Released) else ReleaseKind.NO_BARRIER
         return Outcome(how, elapsed, peers)
 
 
-def _with_earlier(reason: str, telling: tuple[str, Cause] | None) -> str:
-    if telling is None or telling[0] == reason:
-        return reason
-    return f"{reason}; earlier: {telling[0]}"
+def _with_earlier(failure: Failure, telling: Failure | None) -> str:
+    if telling is None or telling.reason == failure.reason:
+        return failure.reason
+    return f"{failure.reason}; earlier: {telling.reason}"
 
 
 def released_event(released: Released, elapsed: float, counts: Mapping[str, int]) -> Event:
@@ -144,6 +130,6 @@ def released_event(released: Released, elapsed: float, counts: Mapping[str, int]
     done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items()))
     return Event(
         EventKind.RELEASED,
-        f"barrier released: {released.how} after {elapsed:.3f}s ({done})",
+        f"barrier released: {released.kind} after {elapsed:.3f}s ({done})",
         {"elapsed": round(elapsed, 3), **counts},
     )

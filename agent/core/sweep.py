@@ -12,16 +12,13 @@ Pure: the runner reports answers and probe results with the time; this says what
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Iterable
 
 from agent.core.backoff import Backoff
-from agent.core.causes import TELLING_CAUSES, Cause
+from agent.core.causes import NOT_TRIED, TELLING_CAUSES, Failure
+from agent.core.timing import DEFAULT_TIMING, Timing
 
 __all__ = ["Sweep"]
-
-_MIN_GAP = 0.1  # seconds before a round that a push brings forward, after a quiet while
-_QUIET = 3.0  # seconds without a push from an unlisted address that make pushes urgent again
 
 
 class Sweep:
@@ -29,26 +26,26 @@ class Sweep:
         self,
         *,
         now: float,
-        backoff: Backoff | None = None,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float],
+        timing: Timing = DEFAULT_TIMING,
     ) -> None:
-        self._backoff = backoff or Backoff()
+        self._backoff: Backoff = timing.backoff
+        self._min_gap, self._quiet = timing.round_min_gap, timing.round_quiet
         self._rand = rand
         self._next_query: float | None = now
         self._querying = False
         self._last_query = -math.inf
         self._hurry = False
         #: how soon after the last round a push brings the next one: doubles with each round
-        #: so brought forward while pods keep arriving, back to _MIN_GAP after a quiet while
-        self._hurry_gap = _MIN_GAP
+        #: so brought forward while pods keep arriving, back to the minimum after a quiet while
+        self._hurry_gap = self._min_gap
         self._last_push = -math.inf
         self._next_hurried = False
         self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
         self._once = False  # the round due is a refresh: no more after it (``refresh``)
         self.published: frozenset[str] = frozenset()
-        #: the last query's problem (NXDOMAIN, SERVFAIL, …), '' when it answered
-        self.problem = "not queried yet"
-        self.cause: Cause | None = Cause.NOT_TRIED  # the last query's, None when it answered
+        #: why the last query gave no answer (NXDOMAIN, SERVFAIL, …), None when it answered
+        self.failure: Failure | None = NOT_TRIED
         self._identified: set[str] = set()  # addresses that answered as a reached peer
         self._probing: set[str] = set()
         #: this round's probes still out: the next round waits for them (a round during a sweep
@@ -58,11 +55,10 @@ class Sweep:
         #: in yet: then what it left out is to be asked for by name
         self._by_name_pending = False
         #: addresses that did not answer as a peer, and why (for progress lines)
-        self.unidentified: dict[str, str] = {}
-        self.unidentified_causes: dict[str, Cause | None] = {}
+        self.unidentified: dict[str, Failure] = {}
         #: the last telling failure at each of those (``TELLING_CAUSES``): a peer with another
         #: token that left first is then only "refused", which tells the user nothing
-        self.telling: dict[str, tuple[str, Cause]] = {}
+        self.telling: dict[str, Failure] = {}
 
     # --- DNS rounds ---------------------------------------------------------------------------
     def query_due(self, now: float) -> bool:
@@ -89,7 +85,7 @@ class Sweep:
         self, addresses: Iterable[str], now: float, *, truncated: bool = False
     ) -> list[str]:
         """The Service's addresses arrived; returns those to probe now, claimed for probing."""
-        self._querying, self.problem, self.cause = False, "", None
+        self._querying, self.failure = False, None
         if self._once:  # a refresh after every peer was reached: this answer is all it wanted
             self._once = False
             self.published = frozenset(addresses)
@@ -115,8 +111,8 @@ class Sweep:
             return True
         return False
 
-    def failed(self, problem: str, now: float, cause: Cause | None = None) -> None:
-        self._querying, self.problem, self.cause = False, problem, cause
+    def failed(self, failure: Failure, now: float) -> None:
+        self._querying, self.failure = False, failure
         if self._once:
             self._once, self._next_query = False, None
             return
@@ -141,8 +137,8 @@ class Sweep:
         if not self._hurry or self._next_query is None:
             return
         self._hurry = False
-        if now - self._last_push > _QUIET:
-            self._hurry_gap = _MIN_GAP
+        if now - self._last_push > self._quiet:
+            self._hurry_gap = self._min_gap
         self._last_push = now
         soon = max(now, self._last_query + self._hurry_gap)
         if soon < self._next_query:
@@ -187,18 +183,16 @@ class Sweep:
         until it answers (a restarted container keeps its pod's address)."""
         self._identified.discard(address)
 
-    def probed(
-        self, address: str, *, reached: bool, reason: str = "", cause: Cause | None = None
-    ) -> None:
+    def probed(self, address: str, failure: Failure | None) -> None:
+        """The probe of ``address`` landed: it answered as a reached peer (``failure`` None),
+        or did not, and why."""
         self._probing.discard(address)
         self._round.discard(address)
-        if reached:
+        if failure is None:
             self._identified.add(address)
             self.unidentified.pop(address, None)
-            self.unidentified_causes.pop(address, None)
             self.telling.pop(address, None)
         else:
-            self.unidentified[address] = reason
-            self.unidentified_causes[address] = cause
-            if cause in TELLING_CAUSES:
-                self.telling[address] = (reason, cause)
+            self.unidentified[address] = failure
+            if failure.cause in TELLING_CAUSES:
+                self.telling[address] = failure

@@ -24,12 +24,11 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent.config.model import Config, ProbeKind
 from agent.core.agent import Agent
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.effects import (
-    NO_CONN,
     Attempt,
     Close,
-    Connect,
+    Dial,
     Effect,
     Fail,
     Finish,
@@ -43,13 +42,15 @@ from agent.core.events import Reporter
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
+    DialFailed,
     Input,
-    Lost,
-    ProbeResult,
     Resolution,
     Swept,
+    Unreached,
 )
-from agent.core.status import Outcome, released_event
+from agent.core.outcome import Outcome
+from agent.core.status import released_event
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
@@ -66,11 +67,12 @@ __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
 
 @dataclass(frozen=True)
 class Deps:
-    """Side effects, injected so tests can replace any of them."""
+    """Side effects, injected so tests can replace any of them, and the pace."""
 
     resolve: Callable[[str], Awaitable[Resolution]] | None = None  # default: Resolver(config)
     clock: Callable[[], float] = time.monotonic
     rand: Callable[[], float] = random.random
+    timing: Timing = DEFAULT_TIMING
 
 
 #: this process's instance: a pod that restarts says hello with a new one. Its start time comes
@@ -106,11 +108,13 @@ def _listen(config: Config) -> socket.socket:
         ) from None
 
 
-def resolver_for(config: Config) -> Callable[[str], Awaitable[Resolution]]:
+def resolver_for(
+    config: Config, timing: Timing = DEFAULT_TIMING
+) -> Callable[[str], Awaitable[Resolution]]:
     """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
     servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
     try:
-        return Resolver(servers).addresses
+        return Resolver(servers, attempt_timeout=timing.dns_timeout).addresses
     except ValueError as exc:
         raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
 
@@ -134,7 +138,7 @@ async def serve_and_wait(
     """
     _check_probe(config)
     ensure_fd_limit(config.topology.peers)
-    resolve = deps.resolve or resolver_for(config)
+    resolve = deps.resolve or resolver_for(config, deps.timing)
     supervisor = supervisor or Supervisor(report)
     me = me or identity_of(config)
     if mux is not None:
@@ -143,7 +147,7 @@ async def serve_and_wait(
         return await _serve(config, me, port, resolve, report, deps, after_release, supervisor)
 
 
-_BUG = "failed with a bug (reported)"
+_BUG = Failure("failed with a bug (reported)", Cause.BUG)
 
 
 class _Executor:
@@ -192,16 +196,16 @@ class _Executor:
                 sends = []
             if isinstance(effect, Attempt):
                 attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
-                failed: Input = Attempted(effect.index, ProbeResult(_BUG, cause=Cause.BUG))
+                failed: Input = Attempted(effect.index, Unreached(_BUG))
                 self._start(attempt, "attempt", t.display(effect.index), failed)
             elif isinstance(effect, Query):
-                failed = Swept(Resolution(problem=_BUG, cause=Cause.BUG))
+                failed = Swept(Resolution(failure=_BUG))
                 self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
             elif isinstance(effect, Probe):
                 self.probes.add(effect.address, pushed=effect.pushed)
-            elif isinstance(effect, Connect):
-                failed = Lost(NO_CONN, _BUG)
-                self._start(self.sessions.connect_coordinator, "dial", t.display(0), failed)
+            elif isinstance(effect, Dial):
+                failed = DialFailed(_BUG.reason)
+                self._start(self.sessions.dial_coordinator, "dial", t.display(0), failed)
             elif isinstance(effect, Close):
                 await self.sessions.close(effect.conn)
             elif isinstance(effect, Report):
@@ -237,17 +241,19 @@ async def _serve(
         me=me,
         now=deps.clock(),
         rand=deps.rand,
-        linger=after_release is None,
+        timing=deps.timing,
+        stays_for_acks=after_release is None,
         max_in_flight=MAX_IN_FLIGHT,
     )
 
-    def released() -> bool:
-        return isinstance(core.verdict, Released)
-
     counts: collections.Counter[str] = collections.Counter()
     async with send, receive, anyio.create_task_group() as tg:
-        sessions = Sessions(config, me, resolve, send, released, counts)
-        contacts = Contacts(config, me, resolve, send, sessions, released, counts)
+
+        def released() -> bool:
+            return core.released
+
+        sessions = Sessions(config, me, resolve, send, released, counts, deps.timing)
+        contacts = Contacts(config, me, resolve, send, sessions, released, counts, deps.timing)
         probes = ProbeQueue(
             tg,
             contacts.probe_address,
@@ -255,9 +261,7 @@ async def _serve(
             push_reserve=PUSH_RESERVE,
             supervisor=supervisor,
             # the address gets a result, or the sweep would wait for it forever
-            gave_up=lambda address: send.send_nowait(
-                AddressProbed(address, ProbeResult(_BUG, cause=Cause.BUG))
-            ),
+            gave_up=lambda address: send.send_nowait(AddressProbed(address, Unreached(_BUG))),
         )
         executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
         if isinstance(port, Mux):

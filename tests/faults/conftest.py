@@ -27,12 +27,12 @@ import anyio
 import anyio.abc
 import pytest
 
-import agent.core.agent
 from agent.config.model import Config
 from agent.config.parse import build_config
 from agent.core.events import Event
-from agent.core.status import Outcome
-from agent.io.runner import serve_and_wait
+from agent.core.outcome import Outcome
+from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.io.runner import Deps, serve_and_wait
 from agent.topology.podfiles import PodFacts
 from tests.support.faultdns import FaultDNS
 
@@ -43,6 +43,8 @@ _nets = itertools.count()
 # other test sessions on this machine (same job name, loopback) can then never answer ours.
 _ports = itertools.count(random.Random().randrange(20000, 28000, 2), 2)
 Record = Callable[..., None]
+#: the pace of the agents tests run in this process (``fast_progress`` changes it)
+TIMING = DEFAULT_TIMING
 
 
 def fqdn(i: int, job: str = JOB) -> str:
@@ -62,8 +64,14 @@ def fault_dns() -> Iterator[FaultDNS]:
 
 @pytest.fixture
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would."""
-    monkeypatch.setattr(agent.core.agent, "PROGRESS_EVERY", 0.25)
+    """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would:
+    the agents this test runs in-process are given that ``Timing`` (``agent_deps``)."""
+    monkeypatch.setattr(sys.modules[__name__], "TIMING", Timing(progress_every=0.25))
+
+
+def agent_deps(**deps: Any) -> Deps:
+    """What an in-process agent of a fault test runs with: the test's pace, and ``deps``."""
+    return Deps(timing=TIMING, **deps)
 
 
 # --- agents in this process -----------------------------------------------------------------------
@@ -159,7 +167,7 @@ class Job:
 
         async def run() -> None:
             try:
-                pod.outcome = await serve_and_wait(pod.config, report=pod.report)
+                pod.outcome = await serve_and_wait(pod.config, report=pod.report, deps=agent_deps())
             except Exception as exc:  # the test reads it: a timeout or abort is a result
                 pod.error = exc
             finally:

@@ -37,12 +37,12 @@ from agent.errors import WireError
 from agent.io.channel import HandshakeFailed, client_handshake
 from agent.io.probes import connect, probe
 from agent.io.resolver import Resolution
-from agent.io.runner import Deps, identity_of, serve_and_wait
+from agent.io.runner import identity_of, serve_and_wait
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
 from agent.protocol.wire import Hello, Identity, Role, encode
 from agent.topology.podfiles import PodFacts
-from tests.faults.conftest import Job, Pod, Record, wait_port
+from tests.faults.conftest import Job, Pod, Record, agent_deps, wait_port
 from tests.support.faultdns import FaultDNS
 from tests.support.hostile import http_requests, split, wire_lines
 
@@ -92,7 +92,7 @@ class _Live:
         async def run() -> None:
             try:
                 # its own randomness: hypothesis, drawing meanwhile, watches the global one
-                deps = Deps(rand=random.Random().random)
+                deps = agent_deps(rand=random.Random().random)
                 pod.outcome = await serve_and_wait(pod.config, report=pod.report, deps=deps)
             except Exception as exc:
                 pod.error = exc
@@ -237,7 +237,7 @@ async def _member_session(port: int) -> list[Any]:
                 posted.append(receive.receive_nowait())
             except anyio.WouldBlock:
                 break
-    member = Member(now=0.0)
+    member = Member(now=0.0, rand=lambda: 0.5)
     member.reached_all("view", 0.0)
     member.opened(7, 0.0)
     for item in posted:

@@ -62,7 +62,7 @@ HANDLERS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         Sessions, "carry", _once(Sessions.carry, lambda *a, dialled, **_: not dialled)
     ),
     "member's dial": lambda mp: mp.setattr(
-        Sessions, "connect_coordinator", _once(Sessions.connect_coordinator)
+        Sessions, "dial_coordinator", _once(Sessions.dial_coordinator)
     ),
     "attempt by name": lambda mp: mp.setattr(Contacts, "attempt", _once(Contacts.attempt)),
     "bulk round": lambda mp: mp.setattr(Contacts, "sweep", _once(Contacts.sweep)),

@@ -12,10 +12,11 @@ import pathlib
 import pytest
 
 from agent.config.parse import build_config
-from agent.core.agent import PROGRESS_EVERY, Agent
-from agent.core.causes import Cause
+from agent.core.agent import Agent
+from agent.core.causes import Cause, Failure
 from agent.core.effects import Effect, Probe, Query, Report
-from agent.core.inputs import AddressProbed, ProbeResult, Resolution, Swept
+from agent.core.inputs import AddressProbed, Reached, Resolution, Swept, Unreached
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
 
@@ -39,6 +40,7 @@ FORBIDDEN = {
     "socket",
     "os",
     "time",
+    "random",
     "logging",
     "trio",
     "asyncio",
@@ -71,12 +73,12 @@ def test_a_pod_restarted_after_its_peers_passed_is_told_within_seconds() -> None
     listed = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
     probes = agent.handle(Swept(Resolution(listed)), 0.1)
     assert {p.address for p in probes if isinstance(p, Probe)} == set(listed)
-    refused = ProbeResult("connect to port 29300: refused", cause=Cause.CONNECT_REFUSED)
+    refused = Unreached(Failure("connect to port 29300: refused", Cause.CONNECT_REFUSED))
     for address in ("10.0.0.1", "10.0.0.3"):
         agent.handle(AddressProbed(address, refused), 0.2)
-    mine = ProbeResult(index=1, instance=f"{1:016x}")
+    mine = Reached(index=1, instance=f"{1:016x}")
     agent.handle(AddressProbed("10.0.0.2", mine), 0.2)
-    [line] = _reports(agent.poll(PROGRESS_EVERY))
+    [line] = _reports(agent.poll(DEFAULT_TIMING.progress_every))
     assert "1/3 peers reached" in line
     assert "nobody listens on port 29300" in line and "only sidecar mode" in line
 
@@ -84,7 +86,7 @@ def test_a_pod_restarted_after_its_peers_passed_is_told_within_seconds() -> None
 @pytest.mark.parametrize("name", CORE)
 def test_core_modules_do_no_io(name: str) -> None:
     """Every decision is in the core, and the core cannot do I/O: no core module imports
-    anyio, dns, socket, os, time, logging (or an event loop), even indirectly."""
+    anyio, dns, socket, os, time, random, logging (or an event loop), even indirectly."""
     seen: set[str] = set()
     todo = [name]
     root = pathlib.Path(__file__).parents[2] / "agent"

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from agent.config.parse import build_config
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator
 from agent.core.status import Status
@@ -25,8 +25,8 @@ POD = PodFacts(hostname="example-job-0", hosts=HOSTS, resolv_conf=RESOLV)
 
 def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -> Status:
     config = build_config("wait", {"peers": str(peers), "index": "0"}, POD)
-    reach = Reach(peers, now=0.0, scheduled={0} if bulk else None)
-    sweep = Sweep(now=0.0) if bulk else None
+    reach = Reach(peers, now=0.0, rand=lambda: 0.5, scheduled={0} if bulk else None)
+    sweep = Sweep(now=0.0, rand=lambda: 0.5) if bulk else None
     if sweep is not None and answer is not None:
         sweep.query_due(0.0)
         sweep.answered(answer, 0.0)
@@ -35,6 +35,8 @@ def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -
 
 WRONG = "peer's token proof is wrong (a different token)"
 REFUSED = "connect to port 29300: refused"
+WRONG_TOKEN = Failure(WRONG, Cause.WRONG_TOKEN)
+NOBODY = Failure(REFUSED, Cause.CONNECT_REFUSED)
 
 
 def _sweep(status: Status) -> Sweep:
@@ -46,27 +48,32 @@ def _sweep(status: Status) -> Sweep:
 def _token_refused_then_left_listed(s: Status) -> None:
     sweep = _sweep(s)
     sweep.probe("10.0.0.2")
-    sweep.probed("10.0.0.2", reached=False, reason=WRONG, cause=Cause.WRONG_TOKEN)
+    sweep.probed("10.0.0.2", WRONG_TOKEN)
     sweep.probe("10.0.0.2")
-    sweep.probed("10.0.0.2", reached=False, reason=REFUSED, cause=Cause.CONNECT_REFUSED)
+    sweep.probed("10.0.0.2", NOBODY)
 
 
 def _token_refused_then_left_by_name(s: Status) -> None:
     s.reach.schedule([1])
     s.reach.due(0.0)
-    s.reach.failed(1, WRONG, 0.0, Cause.WRONG_TOKEN)
+    s.reach.failed(1, WRONG_TOKEN, 0.0)
     s.reach.due(9.0)
-    s.reach.failed(1, REFUSED, 9.0, Cause.CONNECT_REFUSED)
+    s.reach.failed(1, NOBODY, 9.0)
 
 
 def _name_gave_nxdomain(s: Status) -> None:
     s.reach.schedule([1])
     s.reach.due(0.0)
-    s.reach.failed(1, "NXDOMAIN", 0.0)
+    s.reach.failed(1, Failure("NXDOMAIN", Cause.NXDOMAIN), 0.0)
 
 
 REASONS: list[tuple[str, Callable[[Status], None], int, str]] = [
-    ("the Service name fails", lambda s: _sweep(s).failed("SERVFAIL", 1.0), 1, "SERVFAIL"),
+    (
+        "the Service name fails",
+        lambda s: _sweep(s).failed(Failure("SERVFAIL", Cause.DNS_FAILED), 1.0),
+        1,
+        "SERVFAIL",
+    ),
     (
         "not yet in the Service's answer",
         lambda s: None,
@@ -75,18 +82,14 @@ REASONS: list[tuple[str, Callable[[Status], None], int, str]] = [
     ),
     (
         "listed addresses that did not answer as peers are named",
-        lambda s: _sweep(s).probed(
-            "10.0.0.2", reached=False, reason="connect to port 29300: refused"
-        ),
+        lambda s: _sweep(s).probed("10.0.0.2", NOBODY),
         1,
         "not found at the 2 addresses of the Service; "
         "not answering as a peer: 10.0.0.2 (connect to port 29300: refused)",
     ),
     (
         "an address no longer listed is not named",
-        lambda s: _sweep(s).probed(
-            "10.0.0.3", reached=False, reason="connect to port 29300: refused"
-        ),
+        lambda s: _sweep(s).probed("10.0.0.3", NOBODY),
         1,
         "not in DNS: not among the 2 addresses of the Service",
     ),
@@ -130,14 +133,13 @@ def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> Non
     status = _status(2, bulk=bulk, answer=["10.0.0.1", "10.0.0.2"])
     status.reach.due(0.0)
     status.reach.succeeded(0, "10.0.0.1", 0.1)
-    for at, (reason, cause) in enumerate([(WRONG, Cause.WRONG_TOKEN), (REFUSED, None)]):
-        cause = cause or Cause.CONNECT_REFUSED
+    for at, failure in enumerate([WRONG_TOKEN, NOBODY]):
         if status.sweep is not None:
             status.sweep.probe("10.0.0.2")
-            status.sweep.probed("10.0.0.2", reached=False, reason=reason, cause=cause)
+            status.sweep.probed("10.0.0.2", failure)
         else:
             status.reach.due(at * 10.0)
-            status.reach.failed(1, reason, at * 10.0, cause)
+            status.reach.failed(1, failure, at * 10.0)
     assert status.cause(1) == Cause.WRONG_TOKEN
     hints = status.timeout().hints
     assert any("do not share the token" in h for h in hints), hints
@@ -150,7 +152,7 @@ def test_the_progress_line_counts_and_names_at_most_eight() -> None:
     status.reach.due(0.0)
     status.reach.succeeded(0, "10.0.0.1", 0.1)
     for i in range(1, 12):
-        status.reach.failed(i, "connect to port 29300: refused", 0.1, Cause.CONNECT_REFUSED)
+        status.reach.failed(i, NOBODY, 0.1)
     event = status.progress(7.4)
     assert event.message.startswith("waiting 7s: 1/12 peers reached; missing: example-job-1 (")
     assert ", … 3 more; hint: the peers resolve" in event.message
@@ -172,9 +174,10 @@ def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> Non
 def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
     status = _status(3)
     assert status.sweep is not None
-    status.sweep.failed("NXDOMAIN", 1.0, Cause.NXDOMAIN)  # the Service's name, and its own:
+    nxdomain = Failure("NXDOMAIN", Cause.NXDOMAIN)
+    status.sweep.failed(nxdomain, 1.0)  # the Service's name, and its own:
     status.reach.due(0.0)
-    status.reach.failed(0, "NXDOMAIN", 1.0, Cause.NXDOMAIN)
+    status.reach.failed(0, nxdomain, 1.0)
     error = status.timeout()
     assert str(error) == "timed out after 600s; 3 peer(s) missing"
     assert error.missing == tuple(

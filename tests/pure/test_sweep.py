@@ -6,9 +6,13 @@ import math
 
 import pytest
 
+from agent.core.causes import Cause, Failure
 from agent.core.sweep import Sweep
 
 pytestmark = pytest.mark.timeout(10)
+
+NXDOMAIN = Failure("NXDOMAIN", Cause.NXDOMAIN)
+REFUSED = Failure("refused", Cause.CONNECT_REFUSED)
 
 
 def _round(sweep: Sweep, addresses: list[str], now: float, *, reached: bool = True) -> list[str]:
@@ -16,7 +20,7 @@ def _round(sweep: Sweep, addresses: list[str], now: float, *, reached: bool = Tr
     assert sweep.query_due(now)
     claimed = sweep.answered(addresses, now)
     for address in claimed:
-        sweep.probed(address, reached=reached, reason="" if reached else "refused")
+        sweep.probed(address, None if reached else REFUSED)
     return claimed
 
 
@@ -26,7 +30,7 @@ def test_one_query_at_a_time_fast_while_the_service_fails_then_about_one_a_secon
     assert not sweep.query_due(0.0)  # in flight
     gaps, now = [], 0.0
     for _ in range(6):  # NXDOMAIN: no pod published yet
-        sweep.failed("NXDOMAIN", now)
+        sweep.failed(NXDOMAIN, now)
         wake = sweep.next_wakeup()
         assert wake is not None
         gaps.append(round(wake - now, 3))
@@ -35,7 +39,7 @@ def test_one_query_at_a_time_fast_while_the_service_fails_then_about_one_a_secon
     assert gaps == sorted(gaps) and gaps[0] < 0.25 and gaps[-1] <= 1.0
     assert sweep.answered(["10.0.0.2", "10.0.0.1"], now) == ["10.0.0.1", "10.0.0.2"]
     for address in ["10.0.0.1", "10.0.0.2"]:
-        sweep.probed(address, reached=False, reason="refused")
+        sweep.probed(address, REFUSED)
     # answered: the normal pace at once (arriving peers push), equal jitter within 0.5-1 s
     assert sweep.next_wakeup() == pytest.approx(now + 1.0 * (0.5 + 0.5 * 0.999))
 
@@ -44,9 +48,9 @@ def test_no_new_round_while_the_last_rounds_probes_are_out() -> None:
     sweep = Sweep(now=0.0, rand=lambda: 0.999)
     sweep.query_due(0.0)
     assert sweep.answered(["a", "b"], 0.0) == ["a", "b"]
-    sweep.probed("a", reached=True)
+    sweep.probed("a", None)
     assert sweep.next_wakeup() is None and not sweep.query_due(60.0)  # b's probe is out
-    sweep.probed("b", reached=False, reason="connect to port 29500 timed out")
+    sweep.probed("b", Failure("connect to port 29500 timed out", Cause.CONNECT_TIMEOUT))
     assert sweep.query_due(60.0)
 
 
@@ -62,12 +66,12 @@ def test_a_changed_answer_does_not_speed_the_rounds_up() -> None:
 
 
 def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
-    sweep = Sweep(now=0.0)
+    sweep = Sweep(now=0.0, rand=lambda: 0.5)
     sweep.query_due(0.0)
     assert sweep.answered(["a", "b"], 0.0) == ["a", "b"]
-    sweep.probed("a", reached=True)
-    sweep.probed("b", reached=False, reason="refused")
-    assert sweep.unidentified == {"b": "refused"}
+    sweep.probed("a", None)
+    sweep.probed("b", REFUSED)
+    assert sweep.unidentified == {"b": REFUSED}
     assert _round(sweep, ["a", "b"], 5.0) == ["b"]
     assert not sweep.probe("a")
     assert sweep.probe("a", push=True)  # an unreached peer said hello from a reused address
@@ -75,21 +79,21 @@ def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
 
 
 def test_a_cut_short_answer_hands_the_rest_to_names_once_its_probes_land() -> None:
-    sweep = Sweep(now=0.0)
+    sweep = Sweep(now=0.0, rand=lambda: 0.5)
     sweep.query_due(0.0)
     sweep.answered(["a", "b"], 0.0, truncated=True)
-    sweep.probed("a", reached=True)
+    sweep.probed("a", None)
     assert not sweep.ask_by_name()  # b still out: it may be the peer we lack
-    sweep.probed("b", reached=True)
+    sweep.probed("b", None)
     assert sweep.ask_by_name() and not sweep.ask_by_name()  # once per answer
     assert _round(sweep, ["a", "b"], 5.0) == [] and not sweep.ask_by_name()  # whole now
 
 
 def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> None:
-    sweep = Sweep(now=0.0)
+    sweep = Sweep(now=0.0, rand=lambda: 0.5)
     sweep.query_due(0.0)
-    sweep.failed("NXDOMAIN", 0.0)
-    assert sweep.problem == "NXDOMAIN" and sweep.published == frozenset()
+    sweep.failed(NXDOMAIN, 0.0)
+    assert sweep.failure == NXDOMAIN and sweep.published == frozenset()
     sweep.stop()
     assert sweep.next_wakeup() is None and not sweep.query_due(100.0)
 

@@ -11,7 +11,7 @@ lies under the runner is simulated, here:
 - a probe says hello at an address; a listening agent answers with its identity (instance
   included) and ``released`` flag and is told who said hello (``Contacted``); the prober
   compares identities;
-- a session (``connect_coordinator`` + ``serve`` + ``session``) is a pair of :class:`End`, each
+- a session (``dial_coordinator`` + ``serve`` + ``carry``) is a pair of :class:`End`, each
   direction FIFO with a random delay per message, ended by FIN, reset, or half-open until the
   keepalive notices; a hook (:attr:`Cluster.on_send`) decides the :class:`Fate` of each message;
 - in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
@@ -31,7 +31,9 @@ import math
 import random
 from collections.abc import Callable
 
-from agent.core.effects import NO_CONN, Close, Effect, Released
+from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
+from agent.core.causes import Cause, Failure
+from agent.core.effects import Close, Effect, Released
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
@@ -40,19 +42,24 @@ from agent.core.inputs import (
     Lost,
     Opened,
     ProbeResult,
+    Reached,
     Received,
     Resolution,
     Swept,
+    Unreached,
 )
-from agent.protocol.handshake import Verdict, compare
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Message, Role
 from tests.sim.node import End, Node, Pod
 from tests.sim.safety import Decision, Release, violations
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "End", "Fate", "Node", "Pod"]
 
-KEEPALIVE = 10.0  # Channel.keepalive: 4 s idle, then 3 probes 2 s apart
-CONNECT_TIMEOUT = 3.0  # probes.CONNECT_TIMEOUT, and connect_coordinator's fail_after
+#: the shipped deadlines the simulated network keeps: a vanished peer's session is noticed
+#: after the keepalive (Channel.keepalive); a probe or dial into a partition gives up after the
+#: connect timeout (probes.connect, probes.probe)
+KEEPALIVE = DEFAULT_TIMING.keepalive
+CONNECT_TIMEOUT = DEFAULT_TIMING.connect_timeout
 
 
 class Fate(enum.Enum):
@@ -61,7 +68,7 @@ class Fate(enum.Enum):
     DELIVER = "deliver"
     LOST = "lost"  # the connection dies with the message in it: both ends see a reset
     AFTER = "after"  # delivered, then the connection dies
-    SILENT = "silent"  # the send does not go out (SEND_TIMEOUT): Sessions closes the session
+    SILENT = "silent"  # the send does not go out (Timing.send_timeout): Sessions drops it
 
 
 class Cluster:
@@ -84,6 +91,7 @@ class Cluster:
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
         self.rng = random.Random(seed)
+        self.timing: Timing = DEFAULT_TIMING
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], object]]] = []
         self._seq = itertools.count()
@@ -236,7 +244,7 @@ class Cluster:
         for end in list(node.channels.values()):
             end.open = False
             # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
-            self._fin(end, after=KEEPALIVE if half_open else None)
+            self._fin(end, after=self.timing.keepalive if half_open else None)
         node.channels.clear()
 
     def reset_sessions(self, index: int) -> None:
@@ -259,7 +267,7 @@ class Cluster:
 
     def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
         """``serve`` completed a handshake: the core hears who said hello, from where."""
-        hello = Hello(src.me, role, "sim", released=isinstance(src.verdict, Released))
+        hello = Hello(src.me, role, "sim", released=src.agent.released)
         contacted = Contacted(hello, src.pod.address)
         self.post(target, when, lambda: target.feed(contacted))
 
@@ -267,48 +275,58 @@ class Cluster:
         """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth)."""
 
         def deliver() -> None:
-            if result.ok and result.instance:
+            if isinstance(result, Reached) and result.instance:
                 self.heard.setdefault((src.me.instance, result.instance), self.now)
             src.feed(event)
 
         return deliver
 
-    def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
-        """One probe of one address: connect, say hello, compare (``probes.probe``)."""
-        took, target = 2 * self.delay(), pod.node
+    def _connect_failure(self, src: Node, pod: Pod) -> Failure | None:
+        """Why a connect from ``src`` to ``pod`` fails (``probes.connect``), or None: a
+        partition times out (``Timing.connect_timeout``), a pod without an agent refuses."""
+        port = src.me.port
         if (src.me.index, pod.index) in self.blocked:
-            return ProbeResult(f"{pod.address}: connect timed out"), CONNECT_TIMEOUT
-        if target is None or not target.alive:
-            return ProbeResult(f"{pod.address}: connect refused"), took
+            return Failure(f"connect to port {port} timed out", Cause.CONNECT_TIMEOUT)
+        if pod.node is None or not pod.node.alive:
+            return Failure(f"connect to port {port}: refused", Cause.CONNECT_REFUSED)
+        return None
+
+    def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
+        """One probe of one address: connect, say hello, judge the reply (``probes.probe``)."""
+        took, target = 2 * self.delay(), pod.node
+        if (refused := self._connect_failure(src, pod)) is not None:
+            timed_out = refused.cause is Cause.CONNECT_TIMEOUT
+            return Unreached(refused), self.timing.connect_timeout if timed_out else took
+        assert target is not None
         self._served(target, src, self.now + took / 2)
-        verdict, reason = compare(src.me, target.me, expected_index=expected)
-        if verdict == Verdict.STRANGER:
-            return ProbeResult(f"{pod.address}: {reason}"), took
-        released = isinstance(target.verdict, Released)
-        if verdict != Verdict.SAME:
-            return ProbeResult(reason, released, disagrees=True), took
-        index, instance = target.me.index, target.me.instance
-        return ProbeResult("", released, index=index, instance=instance), took
+        failure = identity_failure(src.me, target.me, expected_index=expected)
+        if failure is not None:  # client_handshake raises; probe says what that comes to
+            return failed_handshake(failure), took
+        return Reached(target.me.index, target.me.instance, target.agent.released), took
+
+    def _resolution(self, pods: list[Pod]) -> Resolution:
+        """What DNS answers for a name whose published pods are ``pods``."""
+        if not pods:
+            return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
+        return Resolution(tuple(p.address for p in pods))
 
     def attempt(self, src: Node, index: int, instance: str = "") -> None:
-        """``Contacts.attempt``: resolve one name, probe its addresses until one is the pod."""
+        """``Contacts.attempt``: resolve one name, probe its addresses until the shipped
+        ``NameAttempt`` says one settles it."""
         if index in src.attempting:  # Reach keeps one attempt per peer in flight
             self.violations.append(f"{src} attempts {index} twice at once")
         src.attempting.add(index)
-        reasons, took = [], 0.0
-        for pod in self.resolve(index):
+        pods = self.resolve(index)
+        attempt, took = NameAttempt(index, instance, self._resolution(pods)), 0.0
+        for pod in pods:
             result, t = self._hello(src, pod, index)
             took += t
-            if result.ok and instance and result.instance != instance:
-                result = ProbeResult(f"another instance of pod {index} answers")
-            if result.ok or result.disagrees:
-                event = Attempted(index, result, pod.address, (pod.address,))
-                self.post(src, self.now + took, self._attempted(src, index, result, event))
-                return
-            reasons.append(result.reason)
-        final = ProbeResult("; ".join(reasons) or "NXDOMAIN")
-        event = Attempted(index, final)
-        self.post(src, self.now + took + self.delay(), self._attempted(src, index, final, event))
+            if attempt.probed(pod.address, result):
+                break
+        else:
+            took += self.delay()
+        event = attempt.outcome()
+        self.post(src, self.now + took, self._attempted(src, index, event.result, event))
 
     def _attempted(
         self, src: Node, index: int, result: ProbeResult, event: Attempted
@@ -324,57 +342,59 @@ class Cluster:
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod."""
         pods = [p for p in self.pods if p.published_at <= self.now < p.withdrawn_at]
-        answer = Resolution(tuple(p.address for p in pods), "" if pods else "NXDOMAIN")
+        answer = self._resolution(pods)
         self.post(src, self.now + 2 * self.delay(), lambda: src.feed(Swept(answer)))
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
         pod = next((p for p in reversed(self.pods) if p.address == address), None)
+        result: ProbeResult
         if pod is None:
-            result, took = ProbeResult(f"{address}: no route to host"), CONNECT_TIMEOUT
+            gone = Failure(f"connect to port {src.me.port}: No route to host", Cause.UNREACHABLE)
+            result, took = Unreached(gone), self.timing.connect_timeout
         else:
             result, took = self._hello(src, pod, None)
         self.post(src, self.now + took, self._result(src, result, AddressProbed(address, result)))
 
     # --- sessions ------------------------------------------------------------------------------
-    def connect(self, src: Node) -> None:
-        """``connect_coordinator``: resolve index 0 afresh, open a session with the right pod."""
-        problems, t = [], self.now
-        for pod in self.resolve(0):
+    def dial(self, src: Node) -> None:
+        """``Sessions.dial_coordinator``: resolve index 0 afresh, open a session with the first
+        address whose handshake succeeds."""
+        pods, problems, t = self.resolve(0), [], self.now
+        for pod in pods:
             server = pod.node
-            if (src.me.index, 0) in self.blocked:
-                problems.append(f"{pod.address}: connect timed out")
-                t += CONNECT_TIMEOUT
+            if (refused := self._connect_failure(src, pod)) is not None:
+                problems.append(f"{pod.address}: {refused.reason}")
+                if refused.cause is Cause.CONNECT_TIMEOUT:
+                    t += self.timing.connect_timeout
                 continue
-            if server is None or not server.alive:
-                problems.append(f"{pod.address}: connect refused")
-                continue
+            assert server is not None
             t += self.delay()  # our hello reaches the server: it answers, then posts _Opened
             mine = End(src, next(src.next_conn), last=t, opened_at=math.inf)
             theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
             mine.peer = theirs
             server.channels[theirs.conn] = theirs
-            hello = Hello(src.me, Role.MEMBER, "sim", released=src.verdict is not None)
+            hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
             self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
             self.post(server, t, functools.partial(server.feed, opened))
             t += self.delay()  # its reply reaches us
-            verdict, reason = compare(src.me, server.me, expected_index=0)
-            if verdict != Verdict.SAME:  # client_handshake fails and we close
-                problems.append(f"{pod.address}: {reason}")
+            failure = identity_failure(src.me, server.me, expected_index=0)
+            if failure is not None:  # client_handshake fails and we close
+                problems.append(f"{pod.address}: {failure.reason}")
                 mine.open, mine.last = False, t
                 self._fin(mine)
                 continue
             src.channels[mine.conn] = mine
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
-            reply = Hello(server.me, Role.REPLY, "sim", isinstance(server.verdict, Released))
+            reply = Hello(server.me, Role.REPLY, "sim", server.agent.released)
             self.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
             self.post(
                 src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))
             )
             return
-        why = "; ".join(problems) or "NXDOMAIN"
-        self.post(src, t + self.delay(), lambda: src.feed(Lost(NO_CONN, why)))
+        failed = dial_failed(self._resolution(pods), problems)
+        self.post(src, t + self.delay(), lambda: src.feed(failed))
 
     def send(self, end: End, message: Message) -> None:
         peer = end.peer
@@ -496,7 +516,7 @@ class Cluster:
     def describe(self) -> str:
         rows = []
         for n in self.nodes:
-            how = n.verdict.how if isinstance(n.verdict, Released) else n.verdict
+            how = n.verdict.kind if isinstance(n.verdict, Released) else n.verdict
             rows.append(
                 f"{n} {n.me.uid}/{n.me.peers} {n.state} start={n.started_at:.3f} "
                 f"reach={n.reach_done_at} verdict={n.verdict_at} left={n.left_at} {how}"

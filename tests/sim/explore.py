@@ -31,11 +31,13 @@ from typing import Literal
 
 from agent.config.parse import build_config
 from agent.core.agent import Agent
+from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
+from agent.core.causes import Cause, Failure
 from agent.core.effects import (
     Aborted,
     Attempt,
     Close,
-    Connect,
+    Dial,
     Effect,
     Fail,
     Finish,
@@ -46,18 +48,19 @@ from agent.core.effects import (
 )
 from agent.core.inputs import (
     AddressProbed,
-    Attempted,
     Contacted,
     Input,
     Lost,
     Opened,
     ProbeResult,
+    Reached,
     Received,
     Resolution,
     Swept,
+    Unreached,
 )
-from agent.core.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
-from agent.protocol.handshake import Verdict, compare
+from agent.core.outcome import ReleaseKind
+from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import Arrive, Hello, Identity, Message, Role
 from agent.topology.podfiles import PodFacts
 from tests.sim.safety import Decision, Release, violations
@@ -65,8 +68,9 @@ from tests.sim.safety import Decision, Release, violations
 __all__ = ["Explorer", "World"]
 
 _LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
+_REFUSED = Cause.CONNECT_REFUSED
 # What waits for the world to answer it: an effect that goes out, or a contact heard.
-Pending = Attempt | Query | Probe | Connect | Contacted
+Pending = Attempt | Query | Probe | Dial | Contacted
 # One step of the search: ("pending", i), ("deliver", end), ("tick", inst key),
 # ("outsider", index, disagrees), ("restart", index, new pod).
 Move = (
@@ -128,7 +132,9 @@ class World:
             | {"job_uid": "u", "timeout": "0"},
             PodFacts(hostname=f"job-{index}"),
         )
-        agent = Agent(config, me=me, now=self.now, rand=_no_jitter, linger=self.mode == "wait")
+        agent = Agent(
+            config, me=me, now=self.now, rand=_no_jitter, stays_for_acks=self.mode == "wait"
+        )
         inst = Inst(len(self.insts), me, address, agent, outsider=outsider)
         self.insts.append(inst)
         if not outsider:
@@ -159,7 +165,7 @@ class World:
                 if (link := self.links.pop((inst.key, effect.conn), None)) is not None:
                     self.queues.setdefault(link, []).append(_LOST)
                     self.feed(inst, Lost(effect.conn, "closed"))
-            elif isinstance(effect, Attempt | Query | Probe | Connect):
+            elif isinstance(effect, Attempt | Query | Probe | Dial):
                 self.pending.append((inst.key, effect))
             elif isinstance(effect, Released) and inst.released_at is None:
                 inst.released_at = self.now
@@ -177,23 +183,23 @@ class World:
 
     def _decided(self, inst: Inst) -> None:
         side = inst.agent.side
-        if isinstance(side, Coordinator) and inst.agent.verdict == Released(DECIDED):
+        if isinstance(side, Coordinator) and inst.agent.verdict == Released(ReleaseKind.DECIDED):
             view = {i: p.instance for i, p in enumerate(inst.agent.reach.peers)}
             arrived = dict(self.arrivals.get(inst.key, {}))
             self.decisions.append(Decision(self.now, inst.me.instance, view, arrived))
 
     def _hello(self, src: Inst, address: str, target: int | None) -> ProbeResult:
+        """``probes.probe``: connect, say hello, judge the reply with the shipped functions."""
         there = self.current(address)
         if there is None:
-            return ProbeResult("connect refused")
-        hello = Hello(src.me, Role.PROBE, "n", released=src.agent.verdict is not None)
+            return Unreached(Failure(f"connect to port {src.me.port}: refused", _REFUSED))
+        hello = Hello(src.me, Role.PROBE, "n", released=src.agent.released)
         self.pending.append((there.key, Contacted(hello, src.address)))
-        verdict, reason = compare(src.me, there.me, expected_index=target)
-        if verdict != Verdict.SAME:
-            return ProbeResult(reason, disagrees=verdict == Verdict.DISAGREES)
-        released = isinstance(there.agent.verdict, Released)
+        failure = identity_failure(src.me, there.me, expected_index=target)
+        if failure is not None:
+            return failed_handshake(failure)
         self.heard.setdefault((src.me.instance, there.me.instance), self.now)
-        return ProbeResult("", released, index=there.me.index, instance=there.me.instance)
+        return Reached(there.me.index, there.me.instance, there.agent.released)
 
     def fire(self, key: int, item: Pending) -> None:
         inst = self.insts[key]
@@ -205,26 +211,27 @@ class World:
             self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
         elif isinstance(item, Probe):
             self.feed(inst, AddressProbed(item.address, self._hello(inst, item.address, None)))
-        elif isinstance(item, Attempt):
+        elif isinstance(item, Attempt):  # its name lists its current pod's address only
             address = self.pods[item.index]
-            result = self._hello(inst, address, item.index)
-            if result.ok and item.instance and result.instance != item.instance:
-                result = ProbeResult("another instance answers")
-            self.feed(inst, Attempted(item.index, result, address, (address,)))
-        elif isinstance(item, Connect):
-            self._connect(inst)
+            attempt = NameAttempt(item.index, item.instance, Resolution((address,)))
+            attempt.probed(address, self._hello(inst, address, item.index))
+            self.feed(inst, attempt.outcome())
+        elif isinstance(item, Dial):
+            self._dial(inst)
 
-    def _connect(self, src: Inst) -> None:
-        server = self.current(self.pods[0])
+    def _dial(self, src: Inst) -> None:
+        address = self.pods[0]
+        server = self.current(address)
         if server is None or not server.alive:
-            self.feed(src, Lost(-1, "connect refused"))
+            refused = f"{address}: connect to port {src.me.port}: refused"
+            self.feed(src, dial_failed(Resolution((address,)), [refused]))
             return
         mine, theirs = (src.key, src.next_conn), (server.key, server.next_conn)
         src.next_conn += 1
         server.next_conn += 1
         self.links[mine], self.links[theirs] = theirs, mine
-        hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.verdict is not None)
-        reply = Hello(server.me, Role.REPLY, "n", released=server.agent.verdict is not None)
+        hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.released)
+        reply = Hello(server.me, Role.REPLY, "n", released=server.agent.released)
         self.feed(server, Contacted(hello, src.address))
         self.feed(server, Opened(theirs[1], hello, False, src.address))
         self.feed(src, Contacted(reply, server.address, listed=True))
@@ -305,7 +312,7 @@ class World:
             if isinstance(verdict, Aborted):
                 out.append(f"{inst.me.instance} aborted: {verdict.reason}")
             if inst.released_at is not None and isinstance(verdict, Released):
-                counted = verdict.how in (DECIDED, BY_COORDINATOR)
+                counted = verdict.kind.counted
                 released.append(Release(inst.me.instance, inst.released_at, counted))
         return out + violations(self.n, self.heard, self.decisions, released)
 

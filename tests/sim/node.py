@@ -19,7 +19,7 @@ from agent.core.effects import (
     Aborted,
     Attempt,
     Close,
-    Connect,
+    Dial,
     Effect,
     Fail,
     Finish,
@@ -32,7 +32,7 @@ from agent.core.effects import (
 from agent.core.events import EventKind
 from agent.core.inputs import Input, Lost
 from agent.core.reach import Reach
-from agent.core.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
+from agent.core.roles import Coordinator, Member
 from agent.core.sweep import Sweep
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
@@ -86,7 +86,12 @@ class Node:
             PodFacts(hostname=f"{me.job}-{me.index}"),
         )
         self.agent = Agent(
-            config, me=me, now=now, rand=cluster.rng.random, linger=mode != "sidecar"
+            config,
+            me=me,
+            now=now,
+            rand=cluster.rng.random,
+            timing=cluster.timing,
+            stays_for_acks=mode != "sidecar",
         )
         self.channels: dict[int, End] = {}
         self.attempting: set[int] = set()  # per-name attempts in flight
@@ -131,7 +136,7 @@ class Node:
     def counted(self) -> bool:
         """Released as one of the instances the coordinator counted (not as a late joiner)."""
         v = self.verdict
-        return isinstance(v, Released) and v.how in (BY_COORDINATOR, DECIDED)
+        return isinstance(v, Released) and v.kind.counted
 
     @property
     def alive(self) -> bool:
@@ -175,8 +180,8 @@ class Node:
                 cluster.sweep(self)
             elif isinstance(effect, Probe):
                 cluster.probe_address(self, effect.address)
-            elif isinstance(effect, Connect):
-                cluster.connect(self)
+            elif isinstance(effect, Dial):
+                cluster.dial(self)
             elif isinstance(effect, Report):
                 if effect.event.kind is EventKind.REACHED_ALL and self.reach_done_at is None:
                     self.reach_done_at = now
@@ -194,11 +199,11 @@ class Node:
         # may_leave, checked against the acks the network delivered rather than the core's own
         # books; a coordinator that learnt the release from a peer has nobody to wait for.
         if (
-            self.agent.linger
+            self.agent.stays_for_acks
             and c is not None
             and c.verdict is not None
             and self.counted
-            and not (self.acks >= c.members or now >= c.verdict_at + c.linger)
+            and not (self.acks >= c.members or now >= c.verdict_at + c.ack_linger)
         ):
             cluster.violations.append(f"{self} left before all acks and the linger bound")
         if self.mode == "sidecar" and isinstance(self.verdict, Released):
