@@ -14,8 +14,8 @@ import ipaddress
 from collections.abc import Callable, Iterator
 
 from agent.core.effects import Report
-from agent.core.events import Event, EventKind
 from agent.core.inputs import Contacted, Lost, Opened, Received
+from agent.core.log import LogKind, LogLine
 from agent.protocol.wire import Message
 
 __all__ = ["Admission"]
@@ -49,7 +49,7 @@ class Admission:
         """Whether contacts or sessions wait for a DNS answer to vouch for them."""
         return bool(self._unverified or self._held)
 
-    def holds(self, conn: int) -> bool:
+    def is_holding(self, conn: int) -> bool:
         return conn in self._held
 
     def keep(self, contact: Contacted) -> None:
@@ -61,10 +61,12 @@ class Admission:
             del self._unverified[next(iter(self._unverified))]
 
     def hold(self, opened: Opened) -> None:
+        """A coordinator's session from an unlisted address: held, its first messages kept."""
         self._held[opened.conn] = (opened, [])
 
-    def held(self, event: Opened | Received | Lost) -> bool:
-        """True when ``event`` is on a held session: its message kept (a few), or it is gone."""
+    def absorb(self, event: Opened | Received | Lost) -> bool:
+        """True when ``event`` is on a held session, which takes it: its message kept (a
+        few), or the session dropped with its loss."""
         if event.conn not in self._held:
             return False
         messages = self._held[event.conn][1]
@@ -78,21 +80,21 @@ class Admission:
         """The addresses of the contacts and sessions that wait."""
         return set(self._unverified) | {opened.address for opened, _ in self._held.values()}
 
-    def vouched_contacts(self, verified: Verifier) -> Iterator[Contacted]:
+    def take_vouched_contacts(self, verified: Verifier) -> Iterator[Contacted]:
         """The contacts ``verified`` now vouches for, each asked as it comes (handling one may
         change what vouches for the next); they no longer wait."""
         for address, contact in list(self._unverified.items()):
             if verified(contact.hello.identity.index, address):
                 yield self._unverified.pop(address)
 
-    def vouched_sessions(self, verified: Verifier) -> Iterator[tuple[Opened, list[Message]]]:
+    def take_vouched_sessions(self, verified: Verifier) -> Iterator[tuple[Opened, list[Message]]]:
         """The held sessions ``verified`` now vouches for, with the messages held, as above."""
         for conn, (opened, messages) in list(self._held.items()):
             if verified(opened.hello.identity.index, opened.address):
                 del self._held[conn]
                 yield opened, messages
 
-    def ignored(self, before: set[str], port: int) -> list[Report]:
+    def report_ignored(self, before: set[str], port: int) -> list[Report]:
         """Contacts a fresh answer did not vouch for (they were there before it): named once,
         with what to do if they come through a proxy that rewrites source addresses."""
         new = sorted((before & self.pending()) - self._reported)
@@ -110,4 +112,4 @@ class Admission:
                 "set --token-file (recommended) or --trust-source any, or keep port "
                 f"{port} out of the mesh"
             )
-        return [Report(Event(EventKind.IGNORED, line, {"addresses": new}))]
+        return [Report(LogLine(LogKind.IGNORED, line, {"addresses": new}))]

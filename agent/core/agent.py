@@ -22,17 +22,17 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
-    Probe,
+    ProbeAddress,
     Query,
     Released,
     Report,
     Send,
 )
-from agent.core.events import Event, EventKind
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
+    ContactRefused,
     DialFailed,
     Disagreeing,
     Input,
@@ -40,10 +40,10 @@ from agent.core.inputs import (
     Opened,
     Reached,
     Received,
-    Refused,
     Swept,
     Unreached,
 )
+from agent.core.log import LogKind, LogLine
 from agent.core.lookaround import LookAround
 from agent.core.outcome import Outcome
 from agent.core.reach import Reach
@@ -136,7 +136,7 @@ class Agent:
             f"probe {self.config.probe}, barrier {self.config.barrier}, "
             f"listening on port {self.config.port}"
         )
-        return [Report(Event(EventKind.START, line)), *self.poll(now)]
+        return [Report(LogLine(LogKind.START, line)), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now``: the end of the wait, attempts, rounds, dials, progress."""
@@ -151,7 +151,7 @@ class Agent:
             return [end, *self.poll(now)]
         if self.verdict is not None:
             return out  # lingering: only the acks (events) or the linger bound matter now
-        out += [self._attempt(index) for index in self.reach.due(now)]
+        out += [self._attempt(index) for index in self.reach.start_due(now)]
         if self.sweep is not None and self.sweep.query_due(now):
             out.append(Query())
         if isinstance(self.side, Member):
@@ -167,10 +167,10 @@ class Agent:
         own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
         return Attempt(index, self.me.instance if own and not self.config.probe.port else "")
 
-    def holds(self, conn: int) -> bool:
+    def is_holding(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
         not list yet, without a token): its messages are kept, not acted on, until it is."""
-        return self._admission.holds(conn)
+        return self._admission.is_holding(conn)
 
     def next_wakeup(self) -> float:
         """When :meth:`poll` has something to do next, if no event comes first."""
@@ -221,7 +221,7 @@ class Agent:
             return self._address_probed(event, now)
         if isinstance(event, Contacted):
             return self._contacted(event, now)
-        if isinstance(event, Refused):
+        if isinstance(event, ContactRefused):
             return self._refused(event, now)
         if isinstance(event, DialFailed):
             if isinstance(self.side, Member):
@@ -245,7 +245,7 @@ class Agent:
 
     def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
         side = self.side
-        if self._admission.held(event):  # a session from an address not vouched for yet
+        if self._admission.absorb(event):  # a session from an address not vouched for yet
             return []
         incoming = isinstance(event, Opened) and not event.dialled
         if incoming and isinstance(side, Coordinator):
@@ -281,10 +281,10 @@ class Agent:
             out.append(action)
             if isinstance(action, Aborted):
                 self._aborted_at = now
-                out.append(Report(Event(EventKind.ABORTED, f"barrier aborted: {action.reason}")))
+                out.append(Report(LogLine(LogKind.ABORTED, f"barrier aborted: {action.reason}")))
         return out
 
-    def _refused(self, event: Refused, now: float) -> list[Effect]:
+    def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
         """At most one line per progress interval: a loop of bad contacts must not flood the log
         (the count of those not shown goes with the next one)."""
         if now < self._refused_at + self.timing.progress_every:
@@ -292,7 +292,9 @@ class Agent:
             return []
         more = f" (and {self._refused_unlogged} more)" if self._refused_unlogged else ""
         self._refused_at, self._refused_unlogged = now, 0
-        return [Report(Event(EventKind.REFUSED, f"refused a contact: {event.reason}{more}"))]
+        return [
+            Report(LogLine(LogKind.CONTACT_REFUSED, f"refused a contact: {event.reason}{more}"))
+        ]
 
     def _vouching(self) -> Sweep | None:
         """The sweep, while contacts wait for a DNS answer to vouch for them (asked for even
@@ -320,9 +322,9 @@ class Agent:
         """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
         are handled as if they had just come."""
         out: list[Effect] = []
-        for contact in self._admission.vouched_contacts(self._verified):
+        for contact in self._admission.take_vouched_contacts(self._verified):
             out += self._contacted(contact, now)
-        for opened, messages in self._admission.vouched_sessions(self._verified):
+        for opened, messages in self._admission.take_vouched_sessions(self._verified):
             out += self._session(opened, now)
             for message in messages:
                 out += self._session(Received(opened.conn, message), now)
@@ -348,21 +350,21 @@ class Agent:
         if self.sweep is None or self.reach.is_scheduled(index):  # asked for by name
             self.reach.nudge(index, now)
         elif not self.reach.peers[index].reached and self.sweep.pushed(event.address, now):
-            out.append(Probe(event.address, pushed=True))
+            out.append(ProbeAddress(event.address, pushed=True))
         return out
 
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
         """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
         than the instance reached, the pod was replaced, and must be reached anew before it
         counts (this pod's view changes, so it arrives again)."""
-        restarted = index != self.me.index and self.reach.heard_of(index, instance)
+        restarted = index != self.me.index and self.reach.note_instance(index, instance)
         if self.verdict is not None or not restarted:
             return []
         old = self.reach.peers[index].address
         self.reach.forget(index, now)
         name = self.config.topology.display(index)
         line = f"{name} restarted: reaching its new instance before counting it again"
-        out: list[Effect] = [Report(Event(EventKind.RESTARTED, line, {"peer": index}))]
+        out: list[Effect] = [Report(LogLine(LogKind.RESTARTED, line, {"peer": index}))]
         if self.sweep is not None:
             self.sweep.forget(old)
             self.sweep.resume(now)
@@ -378,9 +380,9 @@ class Agent:
             return []
         before = self._admission.pending()
         fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
-        out: list[Effect] = [Probe(address) for address in fresh]
+        out: list[Effect] = [ProbeAddress(address) for address in fresh]
         out += self._ask_by_name() + self._vouched(now)
-        out += self._admission.ignored(before, self.config.port)
+        out += self._admission.report_ignored(before, self.config.port)
         if self._admission.waiting:  # not listed yet: ask again (about once a second)
             self.sweep.refresh(now)
         return out
@@ -402,7 +404,7 @@ class Agent:
             f"{len(lacking)} peers not reached by name"
         )
         return [
-            Report(Event(EventKind.TRUNCATED, line, {"listed": listed, "by_name": len(lacking)}))
+            Report(LogLine(LogKind.TRUNCATED, line, {"listed": listed, "by_name": len(lacking)}))
         ]
 
     def _address_probed(self, event: AddressProbed, now: float) -> list[Effect]:
@@ -459,7 +461,7 @@ class Agent:
                 f"({self.config.probe}) after {elapsed:.3f}s"
             )
             fields = {"peer": index, "address": address, "probe": str(self.config.probe)}
-            out.append(Report(Event(EventKind.REACHED, line, {**fields, "elapsed": elapsed})))
+            out.append(Report(LogLine(LogKind.REACHED, line, {**fields, "elapsed": elapsed})))
             if self._admission.waiting:
                 out += self._vouched(now)
             if self.reach.done:
@@ -475,7 +477,7 @@ class Agent:
                 self.sweep.refresh(now)
         elapsed = round(now - self.start, 3)
         line = f"reached all {self.me.peers} peers"
-        out: list[Effect] = [Report(Event(EventKind.REACHED_ALL, line, {"elapsed": elapsed}))]
+        out: list[Effect] = [Report(LogLine(LogKind.REACHED_ALL, line, {"elapsed": elapsed}))]
         self._look.start(now)
         if self.side is not None:
             out += self._act(self.side.reached_all(self.reach.view(), now), now)
@@ -494,8 +496,8 @@ class Agent:
         """Probe a few members that have not arrived here (agent.core.lookaround)."""
         assert isinstance(self.side, Coordinator) and self.sweep is not None
         out: list[Effect] = []
-        for index in self._look.batch(self.side.not_arrived(), now):
+        for index in self._look.take_batch(self.side.not_arrived(), now):
             address = self.reach.peers[index].address
             if address and self.sweep.probe(address, push=True):
-                out.append(Probe(address, pushed=True))
+                out.append(ProbeAddress(address, pushed=True))
         return out

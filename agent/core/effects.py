@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.core.events import Event
+from agent.core.log import LogLine
 from agent.core.outcome import Outcome, ReleaseKind
 from agent.errors import PeerAgentError
 from agent.protocol.wire import Message
@@ -22,7 +22,7 @@ __all__ = [
     "Effect",
     "Fail",
     "Finish",
-    "Probe",
+    "ProbeAddress",
     "Query",
     "Released",
     "Report",
@@ -46,8 +46,9 @@ class Query:
 
 
 @dataclass(frozen=True)
-class Probe:
-    """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it first)."""
+class ProbeAddress:
+    """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it
+    first); report :class:`~agent.core.inputs.AddressProbed`."""
 
     address: str
     pushed: bool = False
@@ -74,7 +75,7 @@ class Close:
 class Report:
     """A line for the log."""
 
-    event: Event
+    line: LogLine
 
 
 @dataclass(frozen=True)
@@ -105,4 +106,16 @@ class Fail:
     error: PeerAgentError
 
 
-Effect = Attempt | Query | Probe | Dial | Send | Close | Report | Released | Aborted | Finish | Fail
+Effect = (
+    Attempt
+    | Query
+    | ProbeAddress
+    | Dial
+    | Send
+    | Close
+    | Report
+    | Released
+    | Aborted
+    | Finish
+    | Fail
+)

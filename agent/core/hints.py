@@ -72,7 +72,7 @@ def hints_for(
         )
     if (hint := nobody_listens(causes, port)) is not None:
         hints.append(hint)
-    if Cause.REFUSED in missing or Cause.WRONG_TOKEN in missing:
+    if Cause.REFUSED_BY_PEER in missing or Cause.WRONG_TOKEN in missing:
         hints.append(
             "a peer and this pod do not share the token (another value, or one of them has "
             "none): every pod of the Job must read the same Secret key through --token-file or "

@@ -14,6 +14,7 @@ from agent.protocol.wire import Hello, Message
 __all__ = [
     "AddressProbed",
     "Attempted",
+    "ContactRefused",
     "Contacted",
     "DialFailed",
     "Disagreeing",
@@ -23,7 +24,6 @@ __all__ = [
     "ProbeResult",
     "Reached",
     "Received",
-    "Refused",
     "Resolution",
     "Swept",
     "Unreached",
@@ -111,8 +111,8 @@ class Contacted:
 
 
 @dataclass(frozen=True)
-class Refused:
-    """An incoming contact failed its handshake (another job, a bad token): why."""
+class ContactRefused:
+    """This pod refused an incoming contact whose handshake failed (a bad token proof): why."""
 
     reason: str
 
@@ -151,5 +151,13 @@ class DialFailed:
 
 
 Input = (
-    Attempted | Swept | AddressProbed | Contacted | Refused | Opened | Received | Lost | DialFailed
+    Attempted
+    | Swept
+    | AddressProbed
+    | Contacted
+    | ContactRefused
+    | Opened
+    | Received
+    | Lost
+    | DialFailed
 )

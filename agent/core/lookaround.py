@@ -32,7 +32,7 @@ class LookAround:
         """Every peer is reached: the first look is due a moment from now."""
         self.at, self._gap = now + self._first, self._first
 
-    def batch(self, waiting: Sequence[int], now: float) -> list[int]:
+    def take_batch(self, waiting: Sequence[int], now: float) -> list[int]:
         """A look is due: the next few of ``waiting`` (the members that have not arrived), in
         turn, so that every one is looked at in time however many there are."""
         self._gap = min(2 * self._gap, self._cap)

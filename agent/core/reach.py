@@ -1,7 +1,8 @@
 """Which peers this pod has reached, and when to try each of the others again.
 
-Pure: the runner reports attempt results and the time; ``due`` says whom to try now. An attempt
-is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's new address is found.
+Pure: the runner reports attempt results and the time; ``start_due`` says whom to try now. An
+attempt is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's new address
+is found.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ class Reach:
             heapq.heappop(self._queue)
         return None
 
-    def due(self, now: float) -> list[int]:
-        """Peers to attempt now; they are in flight until ``succeeded`` or ``failed``."""
+    def start_due(self, now: float) -> list[int]:
+        """The peers due now, put in flight: until ``succeeded`` or ``failed`` they are not
+        due again."""
         chosen: list[int] = []
         while self._in_flight < self._max_in_flight:
             peer = self._next()
@@ -142,7 +144,7 @@ class Reach:
             peer.instance, peer.telling = instance, None
             self._left -= 1
 
-    def heard_of(self, index: int, instance: str) -> bool:
+    def note_instance(self, index: int, instance: str) -> bool:
         """A hello from ``instance`` of peer ``index``. True when the instance reached is older:
         the pod was replaced, and its new instance must be reached before it counts again. An
         older one never replaces a newer: two live instances of one index (an old pod on a

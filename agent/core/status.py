@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from agent.config.model import Config
 from agent.core.causes import Cause, Failure
 from agent.core.effects import Released
-from agent.core.events import Event, EventKind
 from agent.core.hints import hints_for, nobody_listens
+from agent.core.log import LogKind, LogLine
 from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
@@ -81,7 +81,7 @@ class Status:
             out = [(0, f"barrier: {self.side.last_problem}")]
         return out
 
-    def progress(self, elapsed: float) -> Event:
+    def progress(self, elapsed: float) -> LogLine:
         missing = self.missing()
         names = ", ".join(
             f"{self.config.topology.hostname(i)} ({why})" for i, why in missing[:8]
@@ -90,8 +90,8 @@ class Status:
         reached = peers - len(self.reach.missing())
         causes = [self.cause(p.index) for p in self.reach.missing()]
         hint = nobody_listens(causes, self.config.port)
-        return Event(
-            EventKind.PROGRESS,
+        return LogLine(
+            LogKind.PROGRESS,
             f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}"
             + (f"; hint: {hint}" if hint else ""),
             {"reached": reached, "missing": [i for i, _ in missing]},
@@ -125,11 +125,11 @@ def _with_earlier(failure: Failure, telling: Failure | None) -> str:
     return f"{failure.reason}; earlier: {telling.reason}"
 
 
-def released_event(released: Released, elapsed: float, counts: Mapping[str, int]) -> Event:
+def released_event(released: Released, elapsed: float, counts: Mapping[str, int]) -> LogLine:
     """The release line, with what the agent did to get there (lookups, probes, sessions)."""
     done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items()))
-    return Event(
-        EventKind.RELEASED,
+    return LogLine(
+        LogKind.RELEASED,
         f"barrier released: {released.kind} after {elapsed:.3f}s ({done})",
         {"elapsed": round(elapsed, 3), **counts},
     )

@@ -179,7 +179,7 @@ async def client_handshake(
     await send_message(channel, Hello(me, role, nonce, released))
     reply = await channel.receive(timeout)
     if isinstance(reply, Refuse):
-        raise HandshakeFailed(f"refused: {reply.reason}", Cause.REFUSED)
+        raise HandshakeFailed(f"refused: {reply.reason}", Cause.REFUSED_BY_PEER)
     if not isinstance(reply, Hello) or reply.role is not Role.REPLY:
         raise HandshakeFailed("not a peer-agent reply")
     if problem := reply_problem(reply, token=token, my_nonce=nonce):

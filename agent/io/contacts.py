@@ -20,9 +20,9 @@ from agent.core.answers import NameAttempt
 from agent.core.inputs import (
     AddressProbed,
     Contacted,
+    ContactRefused,
     Input,
     ProbeResult,
-    Refused,
     Resolution,
     Swept,
 )
@@ -135,7 +135,7 @@ class Contacts:
                     timeout=self.timing.handshake_timeout,
                 )
             except HandshakeFailed as exc:
-                await self.post.send(Refused(exc.reason))
+                await self.post.send(ContactRefused(exc.reason))
                 return
             except WireError:
                 return  # garbage, a port scanner, a closed connection: costs only itself

@@ -32,13 +32,12 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
-    Probe,
+    ProbeAddress,
     Query,
     Released,
     Report,
     Send,
 )
-from agent.core.events import Reporter
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
@@ -48,6 +47,7 @@ from agent.core.inputs import (
     Swept,
     Unreached,
 )
+from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_event
 from agent.core.timing import DEFAULT_TIMING, Timing
@@ -201,7 +201,7 @@ class _Executor:
             elif isinstance(effect, Query):
                 failed = Swept(Resolution(failure=_BUG))
                 self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
-            elif isinstance(effect, Probe):
+            elif isinstance(effect, ProbeAddress):
                 self.probes.add(effect.address, pushed=effect.pushed)
             elif isinstance(effect, Dial):
                 failed = DialFailed(_BUG.reason)
@@ -209,7 +209,7 @@ class _Executor:
             elif isinstance(effect, Close):
                 await self.sessions.close(effect.conn)
             elif isinstance(effect, Report):
-                self.report(effect.event)
+                self.report(effect.line)
             elif isinstance(effect, Released):
                 elapsed = self.clock() - self.core.start
                 self.report(released_event(effect, elapsed, self.contacts.counts))

@@ -29,7 +29,7 @@ import pytest
 
 from agent.config.model import Config
 from agent.config.parse import build_config
-from agent.core.events import Event
+from agent.core.log import LogLine
 from agent.core.outcome import Outcome
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.io.runner import Deps, serve_and_wait
@@ -79,19 +79,19 @@ def agent_deps(**deps: Any) -> Deps:
 class Pod:
     index: int
     config: Config
-    events: list[Event] = field(default_factory=list)
+    events: list[LogLine] = field(default_factory=list)
     outcome: Outcome | None = None
     error: Exception | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
-    _waiters: list[tuple[Callable[[Event], bool], anyio.Event]] = field(default_factory=list)
+    _waiters: list[tuple[Callable[[LogLine], bool], anyio.Event]] = field(default_factory=list)
 
-    def report(self, event: Event) -> None:
+    def report(self, event: LogLine) -> None:
         self.events.append(event)
         for predicate, flag in self._waiters:
             if predicate(event):
                 flag.set()
 
-    async def until(self, predicate: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+    async def until(self, predicate: Callable[[LogLine], bool], timeout: float = 15.0) -> LogLine:
         """The first event (already seen or still to come) for which ``predicate`` holds."""
         flag = anyio.Event()
         self._waiters.append((predicate, flag))
@@ -107,7 +107,7 @@ class Pod:
         finally:
             self._waiters[:] = [w for w in self._waiters if w[0] is not predicate]
 
-    async def progress_with(self, *texts: str, timeout: float = 15.0) -> Event:
+    async def progress_with(self, *texts: str, timeout: float = 15.0) -> LogLine:
         """The first progress line that contains every one of ``texts``."""
         return await self.until(
             lambda e: e.kind == "progress" and all(t in e.message for t in texts), timeout

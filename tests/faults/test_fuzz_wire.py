@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from agent.commands import health
 from agent.config.model import Probe, ProbeKind
 from agent.config.parse import build_config
-from agent.core.events import Event
 from agent.core.inputs import ProbeResult, Received
+from agent.core.log import LogLine
 from agent.core.roles import Member
 from agent.errors import WireError
 from agent.io.channel import HandshakeFailed, client_handshake
@@ -272,7 +272,7 @@ def test_hostile_http_into_the_health_server(record: Record) -> None:
     """Requests of every method, target, version and header (Upgrade, Expect, chunked,
     lengths), pipelined, cut short, not HTTP at all, split at any byte and half-closed: each
     gets one answer or a close; HEAD answers carry no body; no bug; /readyz still answers."""
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append)
     tries = 0
     with socket.socket() as free:

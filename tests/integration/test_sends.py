@@ -12,8 +12,8 @@ import anyio
 import pytest
 
 from agent.config.parse import build_config
-from agent.core.events import Event
 from agent.core.inputs import Input, Resolution
+from agent.core.log import LogLine
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io import listener
@@ -32,7 +32,7 @@ SESSIONS = 3
 GONE = 7  # a session the loop still names after it closed
 
 
-def _no_bug(event: Event) -> None:
+def _no_bug(event: LogLine) -> None:
     raise AssertionError(event.message)
 
 

@@ -14,7 +14,7 @@ import pytest
 from agent.config.parse import build_config
 from agent.core.agent import Agent
 from agent.core.causes import Cause, Failure
-from agent.core.effects import Effect, Probe, Query, Report
+from agent.core.effects import Effect, ProbeAddress, Query, Report
 from agent.core.inputs import AddressProbed, Reached, Resolution, Swept, Unreached
 from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.wire import Identity
@@ -62,7 +62,7 @@ def _agent(peers: int, index: int) -> Agent:
 
 
 def _reports(effects: list[Effect]) -> list[str]:
-    return [e.event.message for e in effects if isinstance(e, Report)]
+    return [e.line.message for e in effects if isinstance(e, Report)]
 
 
 def test_a_pod_restarted_after_its_peers_passed_is_told_within_seconds() -> None:
@@ -72,7 +72,7 @@ def test_a_pod_restarted_after_its_peers_passed_is_told_within_seconds() -> None
     assert Query() in agent.begin(0.0)
     listed = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
     probes = agent.handle(Swept(Resolution(listed)), 0.1)
-    assert {p.address for p in probes if isinstance(p, Probe)} == set(listed)
+    assert {p.address for p in probes if isinstance(p, ProbeAddress)} == set(listed)
     refused = Unreached(Failure("connect to port 29300: refused", Cause.CONNECT_REFUSED))
     for address in ("10.0.0.1", "10.0.0.3"):
         agent.handle(AddressProbed(address, refused), 0.2)

@@ -55,15 +55,15 @@ def _token_refused_then_left_listed(s: Status) -> None:
 
 def _token_refused_then_left_by_name(s: Status) -> None:
     s.reach.schedule([1])
-    s.reach.due(0.0)
+    s.reach.start_due(0.0)
     s.reach.failed(1, WRONG_TOKEN, 0.0)
-    s.reach.due(9.0)
+    s.reach.start_due(9.0)
     s.reach.failed(1, NOBODY, 9.0)
 
 
 def _name_gave_nxdomain(s: Status) -> None:
     s.reach.schedule([1])
-    s.reach.due(0.0)
+    s.reach.start_due(0.0)
     s.reach.failed(1, Failure("NXDOMAIN", Cause.NXDOMAIN), 0.0)
 
 
@@ -131,14 +131,14 @@ def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> Non
     """Two pods with different tokens both time out; the one that leaves first only refuses
     connections after. The other's timeout still blames the token, not "nobody listens"."""
     status = _status(2, bulk=bulk, answer=["10.0.0.1", "10.0.0.2"])
-    status.reach.due(0.0)
+    status.reach.start_due(0.0)
     status.reach.succeeded(0, "10.0.0.1", 0.1)
     for at, failure in enumerate([WRONG_TOKEN, NOBODY]):
         if status.sweep is not None:
             status.sweep.probe("10.0.0.2")
             status.sweep.probed("10.0.0.2", failure)
         else:
-            status.reach.due(at * 10.0)
+            status.reach.start_due(at * 10.0)
             status.reach.failed(1, failure, at * 10.0)
     assert status.cause(1) == Cause.WRONG_TOKEN
     hints = status.timeout().hints
@@ -149,7 +149,7 @@ def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> Non
 
 def test_the_progress_line_counts_and_names_at_most_eight() -> None:
     status = _status(12, bulk=False)
-    status.reach.due(0.0)
+    status.reach.start_due(0.0)
     status.reach.succeeded(0, "10.0.0.1", 0.1)
     for i in range(1, 12):
         status.reach.failed(i, NOBODY, 0.1)
@@ -161,7 +161,7 @@ def test_the_progress_line_counts_and_names_at_most_eight() -> None:
 
 def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> None:
     status = _status(2, bulk=False)
-    status.reach.due(0.0)
+    status.reach.start_due(0.0)
     for i in range(2):
         status.reach.succeeded(i, f"10.0.0.{i + 1}", 0.1)
     coordinator = Coordinator(Identity("example-job", "", 0, 2, 29300, "x"))
@@ -176,7 +176,7 @@ def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
     assert status.sweep is not None
     nxdomain = Failure("NXDOMAIN", Cause.NXDOMAIN)
     status.sweep.failed(nxdomain, 1.0)  # the Service's name, and its own:
-    status.reach.due(0.0)
+    status.reach.start_due(0.0)
     status.reach.failed(0, nxdomain, 1.0)
     error = status.timeout()
     assert str(error) == "timed out after 600s; 3 peer(s) missing"

@@ -423,7 +423,7 @@ class Cluster:
                     node.all_acked_at = self.now
             if isinstance(message, Arrive) and node.coordinator is not None:
                 arrival = (sender.node.me.index, sender.node.me.instance, end)
-                if node.agent.holds(end.conn):
+                if node.agent.is_holding(end.conn):
                     self.unvouched.setdefault(node, {}).setdefault(end.conn, []).append(arrival)
                 else:
                     self.arrivals.setdefault(node, {})[arrival[0]] = arrival[1:]
@@ -474,7 +474,7 @@ class Cluster:
         both be vouched for by one answer)."""
         held = self.unvouched.get(node, {})
         closing = {e.conn for e in effects if isinstance(e, Close)}
-        vouched = [c for c in held if not node.agent.holds(c)]
+        vouched = [c for c in held if not node.agent.is_holding(c)]
         for conn in sorted(vouched, key=lambda c: (held[c][0][2].opened_at, c)):
             for index, instance, end in held.pop(conn):
                 if conn not in closing:

@@ -41,7 +41,7 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
-    Probe,
+    ProbeAddress,
     Query,
     Released,
     Send,
@@ -70,7 +70,7 @@ __all__ = ["Explorer", "World"]
 _LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
 _REFUSED = Cause.CONNECT_REFUSED
 # What waits for the world to answer it: an effect that goes out, or a contact heard.
-Pending = Attempt | Query | Probe | Dial | Contacted
+Pending = Attempt | Query | ProbeAddress | Dial | Contacted
 # One step of the search: ("pending", i), ("deliver", end), ("tick", inst key),
 # ("outsider", index, disagrees), ("restart", index, new pod).
 Move = (
@@ -165,7 +165,7 @@ class World:
                 if (link := self.links.pop((inst.key, effect.conn), None)) is not None:
                     self.queues.setdefault(link, []).append(_LOST)
                     self.feed(inst, Lost(effect.conn, "closed"))
-            elif isinstance(effect, Attempt | Query | Probe | Dial):
+            elif isinstance(effect, Attempt | Query | ProbeAddress | Dial):
                 self.pending.append((inst.key, effect))
             elif isinstance(effect, Released) and inst.released_at is None:
                 inst.released_at = self.now
@@ -209,7 +209,7 @@ class World:
             self.feed(inst, item)
         elif isinstance(item, Query):
             self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
-        elif isinstance(item, Probe):
+        elif isinstance(item, ProbeAddress):
             self.feed(inst, AddressProbed(item.address, self._hello(inst, item.address, None)))
         elif isinstance(item, Attempt):  # its name lists its current pod's address only
             address = self.pods[item.index]

@@ -23,14 +23,14 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
-    Probe,
+    ProbeAddress,
     Query,
     Released,
     Report,
     Send,
 )
-from agent.core.events import EventKind
 from agent.core.inputs import Input, Lost
+from agent.core.log import LogKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
 from agent.core.sweep import Sweep
@@ -159,7 +159,7 @@ class Node:
     def feed(self, event: Input) -> None:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
-            if isinstance(event, Lost) and self.agent.holds(event.conn):
+            if isinstance(event, Lost) and self.agent.is_holding(event.conn):
                 self.cluster.lost_while_held(self, event.conn)
             self.perform(self.agent.handle(event, self.cluster.now))
 
@@ -178,12 +178,12 @@ class Node:
                 cluster.attempt(self, effect.index, effect.instance)
             elif isinstance(effect, Query):
                 cluster.sweep(self)
-            elif isinstance(effect, Probe):
+            elif isinstance(effect, ProbeAddress):
                 cluster.probe_address(self, effect.address)
             elif isinstance(effect, Dial):
                 cluster.dial(self)
             elif isinstance(effect, Report):
-                if effect.event.kind is EventKind.REACHED_ALL and self.reach_done_at is None:
+                if effect.line.kind is LogKind.REACHED_ALL and self.reach_done_at is None:
                     self.reach_done_at = now
             elif isinstance(effect, Released | Aborted):
                 if self.verdict_at is None:  # what the user sees
