@@ -1,5 +1,5 @@
-"""Which answer counts: a reply's identity judged, a failed handshake's meaning, and one attempt
-of a peer by name over the addresses its name resolves to.
+"""Which answer counts: a reply's identity judged, a failed handshake's meaning, one attempt of a
+peer by name over the addresses its name resolves to, and which peer an answer counts for.
 
 Pure, and called by the shell (``agent.io.channel``, ``agent.io.probes``, ``agent.io.contacts``,
 ``agent.io.sessions``) and by the in-memory cluster of the tests alike, so the simulator runs
@@ -18,10 +18,18 @@ from agent.core.inputs import (
     Resolution,
     Unreached,
 )
+from agent.core.reach import Reach
 from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Identity
 
-__all__ = ["NameAttempt", "dial_failed", "failed_handshake", "identity_failure"]
+__all__ = [
+    "NameAttempt",
+    "counted_by_name",
+    "dial_failed",
+    "failed_handshake",
+    "identity_failure",
+    "peer_at_address",
+]
 
 _CAUSES = {Match.STRANGER: Cause.STRANGER, Match.DISAGREES: Cause.DISAGREES}
 
@@ -88,3 +96,27 @@ def dial_failed(resolution: Resolution, problems: list[str]) -> DialFailed:
     """A member's dial that opened no session: what DNS said, then each address's problem."""
     failure = [resolution.failure.reason] if resolution.failure is not None else []
     return DialFailed("; ".join(failure + problems) or "no address")
+
+
+def counted_by_name(reach: Reach, index: int, result: ProbeResult) -> ProbeResult:
+    """An attempt's answer as this pod counts it: an older instance of peer ``index`` than one
+    heard of (a replaced pod still answering at a stale address) is not the peer."""
+    if isinstance(result, Reached) and reach.stale(index, result.instance):
+        why = f"an older instance of pod {index} answers"
+        return Unreached(Failure(why, Cause.OTHER_INSTANCE))
+    return result
+
+
+def peer_at_address(me: Identity, reach: Reach, result: Reached) -> int | Failure:
+    """The peer an answer at one of the Service's addresses counts for, or why it counts for
+    none: not an older instance of it, nor another instance of this pod's own index (an old pod
+    still running)."""
+    index = result.index
+    if (
+        index is not None
+        and 0 <= index < me.peers
+        and not (index == me.index and result.instance != me.instance)
+        and not reach.stale(index, result.instance)
+    ):
+        return index
+    return Failure(f"an older instance of pod {index} answers", Cause.OTHER_INSTANCE)

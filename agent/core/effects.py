@@ -2,7 +2,9 @@
 
 The runner performs them and feeds back what happened (:mod:`agent.core.inputs`); it decides nothing
 about the barrier itself. ``Released`` and ``Aborted`` are the verdicts as they happen (for the
-log); ``Finish`` and ``Fail`` end the wait.
+log); ``Finish`` and ``Fail`` end the wait. Whoever performs them (the runner, the in-memory
+cluster's nodes, the explorer) is an :class:`EffectHandler`, and :func:`dispatch` is the one place
+that tells effects apart.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ __all__ = [
     "Fail",
     "Finish",
     "ProbeAddress",
-    "Query",
     "Released",
     "Report",
     "Send",
+    "Sweep",
 ]
 
 
@@ -41,8 +43,9 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class Query:
-    """Resolve the headless Service's own name (a bulk round); report :class:`Swept`."""
+class Sweep:
+    """Resolve the headless Service's own name (a bulk discovery round); report
+    :class:`~agent.core.inputs.Swept`."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class Fail:
 
 Effect = (
     Attempt
-    | Query
+    | Sweep
     | ProbeAddress
     | Dial
     | Send

@@ -33,10 +33,10 @@ from agent.core.effects import (
     Fail,
     Finish,
     ProbeAddress,
-    Query,
     Released,
     Report,
     Send,
+    Sweep,
 )
 from agent.core.inputs import (
     AddressProbed,
@@ -49,7 +49,7 @@ from agent.core.inputs import (
 )
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
-from agent.core.status import released_event
+from agent.core.status import released_line
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
@@ -198,7 +198,7 @@ class _Executor:
                 attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
                 failed: Input = Attempted(effect.index, Unreached(_BUG))
                 self._start(attempt, "attempt", t.display(effect.index), failed)
-            elif isinstance(effect, Query):
+            elif isinstance(effect, Sweep):
                 failed = Swept(Resolution(failure=_BUG))
                 self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
             elif isinstance(effect, ProbeAddress):
@@ -212,7 +212,7 @@ class _Executor:
                 self.report(effect.line)
             elif isinstance(effect, Released):
                 elapsed = self.clock() - self.core.start
-                self.report(released_event(effect, elapsed, self.contacts.counts))
+                self.report(released_line(effect, elapsed, self.contacts.counts))
             elif isinstance(effect, Finish):
                 outcome = effect.outcome
             elif isinstance(effect, Fail):

@@ -9,10 +9,12 @@ import pytest
 
 from agent.config.parse import build_config
 from agent.core.causes import Cause, Failure
+from agent.core.discovery import ByName, ByService, Discovery
+from agent.core.inputs import Resolution
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator
 from agent.core.status import Status
-from agent.core.sweep import Sweep
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
 
@@ -26,11 +28,13 @@ POD = PodFacts(hostname="example-job-0", hosts=HOSTS, resolv_conf=RESOLV)
 def _status(peers: int, *, bulk: bool = True, answer: list[str] | None = None) -> Status:
     config = build_config("wait", {"peers": str(peers), "index": "0"}, POD)
     reach = Reach(peers, now=0.0, rand=lambda: 0.5, scheduled={0} if bulk else None)
-    sweep = Sweep(now=0.0, rand=lambda: 0.5) if bulk else None
-    if sweep is not None and answer is not None:
-        sweep.query_due(0.0)
-        sweep.answered(answer, 0.0)
-    return Status(config, reach, sweep, None)
+    discovery: Discovery = ByName(reach)
+    if bulk:
+        discovery = ByService(reach, now=0.0, rand=lambda: 0.5, timing=DEFAULT_TIMING)
+    if answer is not None:
+        discovery.take_due(0.0)
+        discovery.answered(Resolution(tuple(answer)), 0.0)
+    return Status(config, reach, discovery, None)
 
 
 WRONG = "peer's token proof is wrong (a different token)"
@@ -39,18 +43,18 @@ WRONG_TOKEN = Failure(WRONG, Cause.WRONG_TOKEN)
 NOBODY = Failure(REFUSED, Cause.CONNECT_REFUSED)
 
 
-def _sweep(status: Status) -> Sweep:
-    """The bulk round's state: the cases that use it run with the Service (see _status)."""
-    assert status.sweep is not None
-    return status.sweep
+def _sweep(status: Status) -> ByService:
+    """Bulk discovery's state: the cases that use it run with the Service (see _status)."""
+    assert isinstance(status.discovery, ByService)
+    return status.discovery
 
 
 def _token_refused_then_left_listed(s: Status) -> None:
-    sweep = _sweep(s)
-    sweep.probe("10.0.0.2")
-    sweep.probed("10.0.0.2", WRONG_TOKEN)
-    sweep.probe("10.0.0.2")
-    sweep.probed("10.0.0.2", NOBODY)
+    service = _sweep(s)
+    service.book.claim("10.0.0.2")
+    service.probed("10.0.0.2", WRONG_TOKEN)
+    service.book.claim("10.0.0.2")
+    service.probed("10.0.0.2", NOBODY)
 
 
 def _token_refused_then_left_by_name(s: Status) -> None:
@@ -67,10 +71,12 @@ def _name_gave_nxdomain(s: Status) -> None:
     s.reach.failed(1, Failure("NXDOMAIN", Cause.NXDOMAIN), 0.0)
 
 
-REASONS: list[tuple[str, Callable[[Status], None], int, str]] = [
+REASONS: list[tuple[str, Callable[[Status], object], int, str]] = [
     (
         "the Service name fails",
-        lambda s: _sweep(s).failed(Failure("SERVFAIL", Cause.DNS_FAILED), 1.0),
+        lambda s: _sweep(s).answered(
+            Resolution(failure=Failure("SERVFAIL", Cause.DNS_FAILED)), 1.0
+        ),
         1,
         "SERVFAIL",
     ),
@@ -119,7 +125,7 @@ REASONS: list[tuple[str, Callable[[Status], None], int, str]] = [
     ("prepare", "index", "expected"), [r[1:] for r in REASONS], ids=[r[0] for r in REASONS]
 )
 def test_why_a_peer_is_missing(
-    prepare: Callable[[Status], None], index: int, expected: str
+    prepare: Callable[[Status], object], index: int, expected: str
 ) -> None:
     status = _status(3, answer=["10.0.0.1", "10.0.0.2"])
     prepare(status)
@@ -134,9 +140,9 @@ def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> Non
     status.reach.start_due(0.0)
     status.reach.succeeded(0, "10.0.0.1", 0.1)
     for at, failure in enumerate([WRONG_TOKEN, NOBODY]):
-        if status.sweep is not None:
-            status.sweep.probe("10.0.0.2")
-            status.sweep.probed("10.0.0.2", failure)
+        if isinstance(status.discovery, ByService):
+            status.discovery.book.claim("10.0.0.2")
+            status.discovery.probed("10.0.0.2", failure)
         else:
             status.reach.start_due(at * 10.0)
             status.reach.failed(1, failure, at * 10.0)
@@ -166,16 +172,15 @@ def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> Non
         status.reach.succeeded(i, f"10.0.0.{i + 1}", 0.1)
     coordinator = Coordinator(Identity("example-job", "", 0, 2, 29300, "x"))
     coordinator.reached_all(status.reach.view(), 0.2)
-    status = Status(status.config, status.reach, status.sweep, coordinator)
+    status = Status(status.config, status.reach, status.discovery, coordinator)
     [(index, why)] = status.missing()
     assert index == 1 and why.startswith("barrier: ")
 
 
 def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
     status = _status(3)
-    assert status.sweep is not None
     nxdomain = Failure("NXDOMAIN", Cause.NXDOMAIN)
-    status.sweep.failed(nxdomain, 1.0)  # the Service's name, and its own:
+    _sweep(status).answered(Resolution(failure=nxdomain), 1.0)  # the Service's name, its own:
     status.reach.start_due(0.0)
     status.reach.failed(0, nxdomain, 1.0)
     error = status.timeout()

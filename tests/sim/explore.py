@@ -33,6 +33,7 @@ from agent.config.parse import build_config
 from agent.core.agent import Agent
 from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
 from agent.core.causes import Cause, Failure
+from agent.core.discovery import ByService
 from agent.core.effects import (
     Aborted,
     Attempt,
@@ -42,9 +43,9 @@ from agent.core.effects import (
     Fail,
     Finish,
     ProbeAddress,
-    Query,
     Released,
     Send,
+    Sweep,
 )
 from agent.core.inputs import (
     AddressProbed,
@@ -70,7 +71,7 @@ __all__ = ["Explorer", "World"]
 _LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
 _REFUSED = Cause.CONNECT_REFUSED
 # What waits for the world to answer it: an effect that goes out, or a contact heard.
-Pending = Attempt | Query | ProbeAddress | Dial | Contacted
+Pending = Attempt | Sweep | ProbeAddress | Dial | Contacted
 # One step of the search: ("pending", i), ("deliver", end), ("tick", inst key),
 # ("outsider", index, disagrees), ("restart", index, new pod).
 Move = (
@@ -165,7 +166,7 @@ class World:
                 if (link := self.links.pop((inst.key, effect.conn), None)) is not None:
                     self.queues.setdefault(link, []).append(_LOST)
                     self.feed(inst, Lost(effect.conn, "closed"))
-            elif isinstance(effect, Attempt | Query | ProbeAddress | Dial):
+            elif isinstance(effect, Attempt | Sweep | ProbeAddress | Dial):
                 self.pending.append((inst.key, effect))
             elif isinstance(effect, Released) and inst.released_at is None:
                 inst.released_at = self.now
@@ -207,7 +208,7 @@ class World:
             return
         if isinstance(item, Contacted):
             self.feed(inst, item)
-        elif isinstance(item, Query):
+        elif isinstance(item, Sweep):
             self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
         elif isinstance(item, ProbeAddress):
             self.feed(inst, AddressProbed(item.address, self._hello(inst, item.address, None)))
@@ -326,7 +327,7 @@ class World:
                 state = (side.view, tuple(sorted(side._matching)), tuple(sorted(side._acked)))
             elif isinstance(side, Member):
                 state = (side.conn, side.view, side._sent, side._released_view, side._peer_says)
-            sweep = agent.sweep
+            service = agent.discovery
             rows.append(
                 (
                     inst.alive,
@@ -334,7 +335,12 @@ class World:
                     repr(agent.verdict),
                     reach,
                     state,
-                    sweep and (sweep.published, frozenset(sweep._identified), sweep._querying),
+                    isinstance(service, ByService)
+                    and (
+                        service.published,
+                        frozenset(service.book._identified),
+                        service.rounds._asking,
+                    ),
                 )
             )
         pending = tuple(sorted(repr(p) for p in self.pending))

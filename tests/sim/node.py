@@ -24,16 +24,16 @@ from agent.core.effects import (
     Fail,
     Finish,
     ProbeAddress,
-    Query,
     Released,
     Report,
     Send,
+    Sweep,
 )
 from agent.core.inputs import Input, Lost
 from agent.core.log import LogKind
+from agent.core.phase import MOVES
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
-from agent.core.sweep import Sweep
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
 
@@ -93,6 +93,7 @@ class Node:
             timing=cluster.timing,
             stays_for_acks=mode != "sidecar",
         )
+        self.phase = self.agent.phase  # as of the core's last call
         self.channels: dict[int, End] = {}
         self.attempting: set[int] = set()  # per-name attempts in flight
         self.next_conn = itertools.count()
@@ -113,10 +114,6 @@ class Node:
     @property
     def reach(self) -> Reach:
         return self.agent.reach
-
-    @property
-    def sweep(self) -> Sweep | None:
-        return self.agent.sweep
 
     @property
     def coordinator(self) -> Coordinator | None:
@@ -144,15 +141,24 @@ class Node:
 
     # --- the runner ----------------------------------------------------------------------------
     def begin(self) -> None:
-        self.perform(self.agent.begin(self.cluster.now))
+        self.perform(self._moving(self.agent.begin(self.cluster.now)))
         self.step()
+
+    def _moving(self, effects: list[Effect]) -> list[Effect]:
+        """``effects`` the core just returned, its phase checked against the moves
+        ``agent.core.phase.MOVES`` allows one call to make."""
+        phase = self.agent.phase
+        if phase is not self.phase and (self.phase, phase) not in MOVES:
+            self.cluster.violations.append(f"{self} moved from {self.phase} to {phase}")
+        self.phase = phase
+        return effects
 
     def step(self) -> None:
         """The top of the runner's loop (``_run``, then ``_keep_serving`` in a sidecar): what is
         due now, then sleep until the next wake-up."""
         if not self.alive:
             return
-        self.perform(self.agent.poll(self.cluster.now))
+        self.perform(self._moving(self.agent.poll(self.cluster.now)))
         if self.alive:
             self.cluster.wake(self, self.agent.next_wakeup())
 
@@ -161,7 +167,7 @@ class Node:
         if self.alive:
             if isinstance(event, Lost) and self.agent.is_holding(event.conn):
                 self.cluster.lost_while_held(self, event.conn)
-            self.perform(self.agent.handle(event, self.cluster.now))
+            self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
 
     def perform(self, effects: list[Effect]) -> None:
         """``runner._Executor.perform``: a send or close on a session that is gone is skipped."""
@@ -176,7 +182,7 @@ class Node:
                     cluster.close(end)
             elif isinstance(effect, Attempt):
                 cluster.attempt(self, effect.index, effect.instance)
-            elif isinstance(effect, Query):
+            elif isinstance(effect, Sweep):
                 cluster.sweep(self)
             elif isinstance(effect, ProbeAddress):
                 cluster.probe_address(self, effect.address)
