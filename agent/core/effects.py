@@ -10,6 +10,7 @@ that tells effects apart.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol, TypeVar, assert_never
 
 from agent.core.log import LogLine
 from agent.core.outcome import Outcome, ReleaseKind
@@ -22,6 +23,7 @@ __all__ = [
     "Close",
     "Dial",
     "Effect",
+    "EffectHandler",
     "Fail",
     "Finish",
     "ProbeAddress",
@@ -29,6 +31,7 @@ __all__ = [
     "Report",
     "Send",
     "Sweep",
+    "dispatch",
 ]
 
 
@@ -122,3 +125,54 @@ Effect = (
     | Finish
     | Fail
 )
+
+
+R = TypeVar("R", covariant=True)
+
+
+class EffectHandler(Protocol[R]):
+    """One method per effect: a handler that leaves one out is not an ``EffectHandler``, and
+    mypy says so where it is handed to :func:`dispatch`. ``R``: what performing one gives (None,
+    or an awaitable for the runner, whose sends and closes are awaited)."""
+
+    def attempt(self, effect: Attempt, /) -> R: ...
+    def sweep(self, effect: Sweep, /) -> R: ...
+    def probe_address(self, effect: ProbeAddress, /) -> R: ...
+    def dial(self, effect: Dial, /) -> R: ...
+    def send(self, effect: Send, /) -> R: ...
+    def close(self, effect: Close, /) -> R: ...
+    def report(self, effect: Report, /) -> R: ...
+    def released(self, effect: Released, /) -> R: ...
+    def aborted(self, effect: Aborted, /) -> R: ...
+    def finish(self, effect: Finish, /) -> R: ...
+    def fail(self, effect: Fail, /) -> R: ...
+
+
+def dispatch(handler: EffectHandler[R], effect: Effect) -> R:
+    """``handler``'s method for ``effect``. Exhaustive over :data:`Effect`: an effect added
+    there without a case here fails mypy (``assert_never``)."""
+    match effect:
+        case Attempt():
+            return handler.attempt(effect)
+        case Sweep():
+            return handler.sweep(effect)
+        case ProbeAddress():
+            return handler.probe_address(effect)
+        case Dial():
+            return handler.dial(effect)
+        case Send():
+            return handler.send(effect)
+        case Close():
+            return handler.close(effect)
+        case Report():
+            return handler.report(effect)
+        case Released():
+            return handler.released(effect)
+        case Aborted():
+            return handler.aborted(effect)
+        case Finish():
+            return handler.finish(effect)
+        case Fail():
+            return handler.fail(effect)
+        case _:
+            assert_never(effect)

@@ -1,9 +1,9 @@
 """The one async loop: performs the pure core's effects and feeds it what happened.
 
 I/O tasks (``contacts``, ``sessions``, the probe queue) post events into one queue; the loop
-hands each to :class:`agent.core.agent.Agent` and carries out the effects it returns, in order. It
-decides nothing about the barrier. Side effects (resolver, clock, randomness) are injected with
-real defaults.
+hands each to :class:`agent.core.agent.Agent` and carries out the effects it returns, in order
+(``agent.io.executor``). It decides nothing about the barrier. Side effects (resolver, clock,
+randomness) and the pace (``Timing``) are injected with real defaults.
 """
 
 from __future__ import annotations
@@ -24,43 +24,21 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent.config.model import Config, ProbeKind
 from agent.core.agent import Agent
-from agent.core.causes import Cause, Failure
-from agent.core.effects import (
-    Attempt,
-    Close,
-    Dial,
-    Effect,
-    Fail,
-    Finish,
-    ProbeAddress,
-    Released,
-    Report,
-    Send,
-    Sweep,
-)
-from agent.core.inputs import (
-    AddressProbed,
-    Attempted,
-    DialFailed,
-    Input,
-    Resolution,
-    Swept,
-    Unreached,
-)
+from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
-from agent.core.status import released_line
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
+from agent.io.executor import BUG, Executor
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.io.mux import Mux
 from agent.io.probequeue import ProbeQueue
 from agent.io.resolver import Resolver
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
-from agent.protocol.wire import Identity, Message
+from agent.protocol.wire import Identity
 
 __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
 
@@ -147,81 +125,6 @@ async def serve_and_wait(
         return await _serve(config, me, port, resolve, report, deps, after_release, supervisor)
 
 
-_BUG = Failure("failed with a bug (reported)", Cause.BUG)
-
-
-class _Executor:
-    """Carries out the core's effects with the I/O tasks; returns the outcome on Finish."""
-
-    def __init__(
-        self,
-        core: Agent,
-        tg: anyio.abc.TaskGroup,
-        contacts: Contacts,
-        probes: ProbeQueue,
-        report: Reporter,
-        clock: Callable[[], float],
-        supervisor: Supervisor,
-    ) -> None:
-        self.core, self.tg, self.contacts, self.probes = core, tg, contacts, probes
-        self.sessions = contacts.sessions
-        self.report, self.clock, self.supervisor = report, clock, supervisor
-
-    def _start(
-        self, task: Callable[[], Awaitable[None]], kind: str, name: str, failed: Input
-    ) -> None:
-        """Run an I/O task about DNS name ``name`` supervised: a bug in it is reported and
-        counted, and the core gets ``failed`` instead of the event it waits for (else it would
-        wait for ever)."""
-
-        async def supervised() -> None:
-            try:
-                await task()
-            except Exception as exc:
-                self.supervisor.bug(kind, name, exc)
-                self.contacts.post.send_nowait(failed)
-
-        self.tg.start_soon(supervised)
-
-    async def perform(self, effects: list[Effect]) -> Outcome | None:
-        outcome: Outcome | None = None
-        sends: list[tuple[int, Message]] = []
-        t = self.core.config.topology
-        for effect in effects:
-            if isinstance(effect, Send):
-                sends.append((effect.conn, effect.message))
-                continue
-            if sends:  # consecutive sends go out together, before what comes after them
-                await self.sessions.send(sends)
-                sends = []
-            if isinstance(effect, Attempt):
-                attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
-                failed: Input = Attempted(effect.index, Unreached(_BUG))
-                self._start(attempt, "attempt", t.display(effect.index), failed)
-            elif isinstance(effect, Sweep):
-                failed = Swept(Resolution(failure=_BUG))
-                self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
-            elif isinstance(effect, ProbeAddress):
-                self.probes.add(effect.address, pushed=effect.pushed)
-            elif isinstance(effect, Dial):
-                failed = DialFailed(_BUG.reason)
-                self._start(self.sessions.dial_coordinator, "dial", t.display(0), failed)
-            elif isinstance(effect, Close):
-                await self.sessions.close(effect.conn)
-            elif isinstance(effect, Report):
-                self.report(effect.line)
-            elif isinstance(effect, Released):
-                elapsed = self.clock() - self.core.start
-                self.report(released_line(effect, elapsed, self.contacts.counts))
-            elif isinstance(effect, Finish):
-                outcome = effect.outcome
-            elif isinstance(effect, Fail):
-                raise effect.error
-        if sends:
-            await self.sessions.send(sends)
-        return outcome
-
-
 async def _serve(
     config: Config,
     me: Identity,
@@ -261,9 +164,9 @@ async def _serve(
             push_reserve=PUSH_RESERVE,
             supervisor=supervisor,
             # the address gets a result, or the sweep would wait for it forever
-            gave_up=lambda address: send.send_nowait(AddressProbed(address, Unreached(_BUG))),
+            gave_up=lambda address: send.send_nowait(AddressProbed(address, Unreached(BUG))),
         )
-        executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
+        executor = Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
         if isinstance(port, Mux):
             port.register(me, contacts.serve)
         else:
@@ -282,7 +185,7 @@ async def _serve(
     return outcome
 
 
-async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:
+async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:
     core, clock = executor.core, executor.clock
     outcome = await executor.perform(core.begin(clock()))
     while outcome is None:
@@ -302,7 +205,7 @@ async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -
     return outcome
 
 
-async def _keep_serving(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
+async def _keep_serving(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
     """Sidecar after release: keep answering late joiners' sessions and probes (and the few
     DNS rounds that vouch for a late joiner's address)."""
     core, clock = executor.core, executor.clock

@@ -44,8 +44,10 @@ from agent.core.effects import (
     Finish,
     ProbeAddress,
     Released,
+    Report,
     Send,
     Sweep,
+    dispatch,
 )
 from agent.core.inputs import (
     AddressProbed,
@@ -158,31 +160,15 @@ class World:
 
     # --- effects ---------------------------------------------------------------------------------
     def perform(self, inst: Inst, effects: list[Effect]) -> None:
+        effects_of = _Effects(self, inst)
         for effect in effects:
-            if isinstance(effect, Send):
-                if (link := self.links.get((inst.key, effect.conn))) is not None:
-                    self.queues.setdefault(link, []).append(effect.message)
-            elif isinstance(effect, Close):
-                if (link := self.links.pop((inst.key, effect.conn), None)) is not None:
-                    self.queues.setdefault(link, []).append(_LOST)
-                    self.feed(inst, Lost(effect.conn, "closed"))
-            elif isinstance(effect, Attempt | Sweep | ProbeAddress | Dial):
-                self.pending.append((inst.key, effect))
-            elif isinstance(effect, Released) and inst.released_at is None:
-                inst.released_at = self.now
-                self._decided(inst)
-            elif isinstance(effect, Finish | Fail) and not (
-                self.mode == "sidecar" and isinstance(effect, Finish)
-            ):
-                self.kill(inst)  # the process exits; in wait mode its pod leaves DNS
-                if self.mode == "wait" and isinstance(effect, Finish):
-                    self.listed.discard(inst.address)
+            dispatch(effects_of, effect)
 
     def feed(self, inst: Inst, event: Input) -> None:
         if inst.alive:
             self.perform(inst, inst.agent.handle(event, self.now))
 
-    def _decided(self, inst: Inst) -> None:
+    def decided(self, inst: Inst) -> None:
         side = inst.agent.side
         if isinstance(side, Coordinator) and inst.agent.verdict == Released(ReleaseKind.DECIDED):
             view = {i: p.instance for i, p in enumerate(inst.agent.reach.peers)}
@@ -208,19 +194,23 @@ class World:
             return
         if isinstance(item, Contacted):
             self.feed(inst, item)
-        elif isinstance(item, Sweep):
-            self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
-        elif isinstance(item, ProbeAddress):
-            self.feed(inst, AddressProbed(item.address, self._hello(inst, item.address, None)))
-        elif isinstance(item, Attempt):  # its name lists its current pod's address only
-            address = self.pods[item.index]
-            attempt = NameAttempt(item.index, item.instance, Resolution((address,)))
-            attempt.probed(address, self._hello(inst, address, item.index))
-            self.feed(inst, attempt.outcome())
-        elif isinstance(item, Dial):
-            self._dial(inst)
+        else:
+            dispatch(_Effects(self, inst, firing=True), item)
 
-    def _dial(self, src: Inst) -> None:
+    def answer_sweep(self, inst: Inst) -> None:
+        self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
+
+    def answer_probe(self, inst: Inst, address: str) -> None:
+        self.feed(inst, AddressProbed(address, self._hello(inst, address, None)))
+
+    def answer_attempt(self, inst: Inst, attempt: Attempt) -> None:
+        """Its name lists its current pod's address only."""
+        address = self.pods[attempt.index]
+        name = NameAttempt(attempt.index, attempt.instance, Resolution((address,)))
+        name.probed(address, self._hello(inst, address, attempt.index))
+        self.feed(inst, name.outcome())
+
+    def dial(self, src: Inst) -> None:
         address = self.pods[0]
         server = self.current(address)
         if server is None or not server.alive:
@@ -346,6 +336,71 @@ class World:
         pending = tuple(sorted(repr(p) for p in self.pending))
         queues = tuple(sorted((k, tuple(map(repr, v))) for k, v in self.queues.items() if v))
         return (tuple(rows), pending, queues, self.restarts_left, self.outsiders_left)
+
+
+@dataclass
+class _Effects:
+    """``inst``'s effects in ``world`` (an ``EffectHandler``): sends and closes at once; the
+    attempts, rounds, probes and dials wait in ``world.pending`` until the search fires them
+    (``firing``), as it fires contacts heard."""
+
+    world: World
+    inst: Inst
+    firing: bool = False
+
+    def _deferred(self, effect: Pending) -> bool:
+        if not self.firing:
+            self.world.pending.append((self.inst.key, effect))
+        return not self.firing
+
+    def attempt(self, effect: Attempt) -> None:
+        if not self._deferred(effect):
+            self.world.answer_attempt(self.inst, effect)
+
+    def sweep(self, effect: Sweep) -> None:
+        if not self._deferred(effect):
+            self.world.answer_sweep(self.inst)
+
+    def probe_address(self, effect: ProbeAddress) -> None:
+        if not self._deferred(effect):
+            self.world.answer_probe(self.inst, effect.address)
+
+    def dial(self, effect: Dial) -> None:
+        if not self._deferred(effect):
+            self.world.dial(self.inst)
+
+    def send(self, effect: Send) -> None:
+        if (link := self.world.links.get((self.inst.key, effect.conn))) is not None:
+            self.world.queues.setdefault(link, []).append(effect.message)
+
+    def close(self, effect: Close) -> None:
+        world = self.world
+        if (link := world.links.pop((self.inst.key, effect.conn), None)) is not None:
+            world.queues.setdefault(link, []).append(_LOST)
+            world.feed(self.inst, Lost(effect.conn, "closed"))
+
+    def report(self, effect: Report) -> None:
+        pass
+
+    def released(self, effect: Released) -> None:
+        if self.inst.released_at is None:
+            self.inst.released_at = self.world.now
+            self.world.decided(self.inst)
+
+    def aborted(self, effect: Aborted) -> None:
+        pass
+
+    def finish(self, effect: Finish) -> None:
+        if self.world.mode != "sidecar":  # a sidecar serves on
+            self._exit()
+            if self.world.mode == "wait":  # its pod completes and leaves DNS
+                self.world.listed.discard(self.inst.address)
+
+    def fail(self, effect: Fail) -> None:
+        self._exit()
+
+    def _exit(self) -> None:
+        self.world.kill(self.inst)  # the process exits
 
 
 class Explorer:

@@ -28,6 +28,7 @@ from agent.core.effects import (
     Report,
     Send,
     Sweep,
+    dispatch,
 )
 from agent.core.inputs import Input, Lost
 from agent.core.log import LogKind
@@ -170,34 +171,51 @@ class Node:
             self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
 
     def perform(self, effects: list[Effect]) -> None:
-        """``runner._Executor.perform``: a send or close on a session that is gone is skipped."""
-        cluster, now = self.cluster, self.cluster.now
-        cluster.vouched(self, effects)  # before a Released among these effects is checked
+        """``runner.Executor.perform``: each effect through the shipped ``dispatch``."""
+        self.cluster.vouched(self, effects)  # before a Released among these effects is checked
         for effect in effects:
-            if isinstance(effect, Send):
-                if (end := self.channels.get(effect.conn)) is not None:
-                    cluster.send(end, effect.message)
-            elif isinstance(effect, Close):
-                if (end := self.channels.get(effect.conn)) is not None:
-                    cluster.close(end)
-            elif isinstance(effect, Attempt):
-                cluster.attempt(self, effect.index, effect.instance)
-            elif isinstance(effect, Sweep):
-                cluster.sweep(self)
-            elif isinstance(effect, ProbeAddress):
-                cluster.probe_address(self, effect.address)
-            elif isinstance(effect, Dial):
-                cluster.dial(self)
-            elif isinstance(effect, Report):
-                if effect.line.kind is LogKind.REACHED_ALL and self.reach_done_at is None:
-                    self.reach_done_at = now
-            elif isinstance(effect, Released | Aborted):
-                if self.verdict_at is None:  # what the user sees
-                    self.verdict_at = now
-                    if isinstance(effect, Released):
-                        cluster.released(self)
-            elif isinstance(effect, Finish | Fail):
-                self._leave(now)
+            dispatch(self, effect)
+
+    # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
+    def attempt(self, effect: Attempt) -> None:
+        self.cluster.attempt(self, effect.index, effect.instance)
+
+    def sweep(self, effect: Sweep) -> None:
+        self.cluster.sweep(self)
+
+    def probe_address(self, effect: ProbeAddress) -> None:
+        self.cluster.probe_address(self, effect.address)
+
+    def dial(self, effect: Dial) -> None:
+        self.cluster.dial(self)
+
+    def send(self, effect: Send) -> None:
+        """A send on a session that is gone is skipped (``Sessions.send``)."""
+        if (end := self.channels.get(effect.conn)) is not None:
+            self.cluster.send(end, effect.message)
+
+    def close(self, effect: Close) -> None:
+        if (end := self.channels.get(effect.conn)) is not None:
+            self.cluster.close(end)
+
+    def report(self, effect: Report) -> None:
+        if effect.line.kind is LogKind.REACHED_ALL and self.reach_done_at is None:
+            self.reach_done_at = self.cluster.now
+
+    def released(self, effect: Released) -> None:
+        if self.verdict_at is None:  # what the user sees
+            self.verdict_at = self.cluster.now
+            self.cluster.released(self)
+
+    def aborted(self, effect: Aborted) -> None:
+        if self.verdict_at is None:
+            self.verdict_at = self.cluster.now
+
+    def finish(self, effect: Finish) -> None:
+        self._leave(self.cluster.now)
+
+    def fail(self, effect: Fail) -> None:
+        self._leave(self.cluster.now)
 
     def _leave(self, now: float) -> None:
         self.left_at = now
