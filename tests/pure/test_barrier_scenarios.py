@@ -174,7 +174,7 @@ def test_coordinator_replaced_after_members_arrived_old_address_lingers() -> Non
 
 # --- agreement ----------------------------------------------------------------------------------
 # Includes the orders where the odd member starts second, finds the first, aborts, and index 0
-# starts last: the odd one lingers (ABORT_LINGER) so that index 0 still meets it.
+# starts last: the odd one lingers (Timing.abort_linger) so that index 0 still meets it.
 MISMATCH = [
     pytest.param(
         order,

@@ -167,27 +167,27 @@ class Node:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
             if isinstance(event, Lost) and self.agent.is_holding(event.conn):
-                self.cluster.lost_while_held(self, event.conn)
+                self.cluster.truth.lost_while_held(self, event.conn)
             self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
 
     def perform(self, effects: list[Effect]) -> None:
         """``runner.Executor.perform``: each effect through the shipped ``dispatch``."""
-        self.cluster.vouched(self, effects)  # before a Released among these effects is checked
+        self.cluster.truth.vouched(self, effects)  # before a Released among these is checked
         for effect in effects:
             dispatch(self, effect)
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     def attempt(self, effect: Attempt) -> None:
-        self.cluster.attempt(self, effect.index, effect.instance)
+        self.cluster.tasks.attempt(self, effect.index, effect.instance)
 
     def sweep(self, effect: Sweep) -> None:
-        self.cluster.sweep(self)
+        self.cluster.tasks.sweep(self)
 
     def probe_address(self, effect: ProbeAddress) -> None:
-        self.cluster.probe_address(self, effect.address)
+        self.cluster.tasks.probe_address(self, effect.address)
 
     def dial(self, effect: Dial) -> None:
-        self.cluster.dial(self)
+        self.cluster.tasks.dial(self)
 
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""
@@ -205,7 +205,7 @@ class Node:
     def released(self, effect: Released) -> None:
         if self.verdict_at is None:  # what the user sees
             self.verdict_at = self.cluster.now
-            self.cluster.released(self)
+            self.cluster.truth.released(self, self.cluster.now)
 
     def aborted(self, effect: Aborted) -> None:
         if self.verdict_at is None:
