@@ -138,11 +138,13 @@ class Agent:
         return self._due(now)
 
     def _due(self, now: float) -> list[Effect]:
+        """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
+        coordinator's look-around and the progress line, each as it falls due."""
+        side = self.side
         out: list[Effect] = [self._attempt(index) for index in self.reach.start_due(now)]
         out += self.discovery.take_due(now)
-        if isinstance(self.side, Member):
-            out += self.side.poll(now)
-        side = self.side
+        if isinstance(side, Member):
+            out += side.poll(now)
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
         if now >= self._next_progress:
