@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agent.core.events import Event, EventKind
+from agent.core.log import LogKind, LogLine
 from agent.errors import leaf_error
 
 __all__ = ["Peer", "Result", "barrier", "wait"]
@@ -59,10 +59,10 @@ def _text(dest: str, value: object) -> str | None:
     return f"{value}s" if dest == "timeout" else str(value)
 
 
-def _log(event: Event) -> None:
+def _log(event: LogLine) -> None:
     level = (
         logging.WARNING
-        if event.kind in (EventKind.WARNING, EventKind.BUGS, EventKind.REFUSED)
+        if event.kind in (LogKind.WARNING, LogKind.BUGS, LogKind.CONTACT_REFUSED)
         else logging.INFO
     )
     _LOG.log(level, "%s", event.message, extra={"peer_agent": dict(event.fields)})
@@ -85,7 +85,7 @@ async def barrier(**options: str | int | float | None) -> Result:
     flags = {dest: _text(dest, value) for dest, value in options.items()}
     config = load_config(Command.WAIT, flags, read_pod_facts(flags))
     for warning in config.warnings:
-        _log(Event(EventKind.WARNING, f"warning: {warning}"))
+        _log(LogLine(LogKind.WARNING, f"warning: {warning}"))
     try:
         outcome = await serve_and_wait(config, report=_log)
     except BaseExceptionGroup as group:  # anyio's task groups wrap what the barrier raised
@@ -97,7 +97,7 @@ async def barrier(**options: str | int | float | None) -> Result:
         world_size=t.peers,
         master_addr=t.display(0),
         peers=tuple(Peer(p.index, p.hostname, p.fqdn, p.addresses) for p in outcome.peers),
-        how=outcome.how,
+        how=str(outcome.how),
         elapsed=outcome.elapsed,
     )
 

@@ -19,7 +19,7 @@ import anyio.abc
 from agent.commands.usage import COMMANDS, attach_dash_values, parser_for
 from agent.config.model import Config, LogFormat
 from agent.config.parse import load_config
-from agent.core.events import Event, EventKind, printable
+from agent.core.log import LogKind, LogLine, printable
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.io.podfacts import read_pod_facts
@@ -28,7 +28,7 @@ from agent.io.supervisor import Supervisor
 from agent.options import OPTIONS, Command
 
 if TYPE_CHECKING:
-    from agent.core.status import Outcome
+    from agent.core.outcome import Outcome
 
 __all__ = ["main"]
 
@@ -47,7 +47,7 @@ class _Printer:
         self.json = log_format is LogFormat.JSON
         self.index = index
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: LogLine) -> None:
         if self.json:
             record: dict[str, Any] = {
                 "ts": _timestamp(),
@@ -70,7 +70,7 @@ class _Printer:
         else:
             lines = [str(error)]
         if self.json:
-            self(Event(EventKind.ERROR, "; ".join(lines), {"exit_code": int(error.exit_code)}))
+            self(LogLine(LogKind.ERROR, "; ".join(lines), {"exit_code": int(error.exit_code)}))
         else:
             for line in lines:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
@@ -163,7 +163,7 @@ async def _sidecar(
         ready = True
         named.started.set()
         printer(
-            Event(EventKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
+            LogLine(LogKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
         )
         await anyio.sleep_forever()
 
@@ -234,7 +234,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     config = load_config(args.command, flags, read_pod_facts(flags))
     printer = _Printer(config.log_format, config.topology.index)
     for warning in config.warnings:
-        printer(Event(EventKind.WARNING, f"warning: {warning}"))
+        printer(LogLine(LogKind.WARNING, f"warning: {warning}"))
     thaw = _freeze_survivors()
     supervisor = Supervisor(printer)
     try:
@@ -269,8 +269,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         thaw()
         if supervisor.bugs:  # survived, but each is a bug to report
             printer(
-                Event(
-                    EventKind.BUGS,
+                LogLine(
+                    LogKind.BUGS,
                     f"warning: {supervisor.bugs} connection handler(s) failed with a bug; "
                     "each closed only its own connection (see the bug lines above)",
                     {"handler_bugs": supervisor.bugs},
@@ -283,7 +283,7 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             os.execvpe(command_argv[0], command_argv, env)
         except OSError as exc:
             printer(
-                Event(EventKind.ERROR, f"cannot run {command_argv[0]!r}: {exc.strerror or exc}")
+                LogLine(LogKind.ERROR, f"cannot run {command_argv[0]!r}: {exc.strerror or exc}")
             )
             return 127 if isinstance(exc, FileNotFoundError) else 126
     return ExitCode.OK

@@ -11,7 +11,7 @@ import anyio
 from agent.config.model import Config, TrustSource
 from agent.core.causes import Cause
 from agent.core.hints import hints_for
-from agent.core.inputs import Resolution
+from agent.core.inputs import Reached, Resolution
 from agent.io.probes import probe
 from agent.io.runner import identity_of, resolver_for
 from agent.protocol.wire import Identity
@@ -85,19 +85,19 @@ async def _row(
 ) -> PeerRow:
     t = config.topology
     resolution = await resolve(t.fqdn(index))
-    if resolution.problem:
-        return PeerRow(index, t.display(index), resolution.problem, "not tried", resolution.cause)
-    reasons, causes = [], []
+    if (failure := resolution.failure) is not None:
+        return PeerRow(index, t.display(index), failure.reason, "not tried", failure.cause)
+    failures = []
     listed = " ".join(resolution.addresses)
     for address in resolution.addresses:
         result = await probe(
             config.probe, address, me=_diagnostic(config), target=index, token=config.token
         )
-        if result.ok:
+        if isinstance(result, Reached):
             return PeerRow(index, t.display(index), listed, "ok")
-        reasons.append(result.reason)
-        causes.append(result.cause)
-    return PeerRow(index, t.display(index), listed, "; ".join(reasons), causes[0])
+        failures.append(result.failure)
+    reasons = "; ".join(f.reason for f in failures)
+    return PeerRow(index, t.display(index), listed, reasons, failures[0].cause)
 
 
 def _host_port(host: str, port: int) -> str:

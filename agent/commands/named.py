@@ -26,8 +26,8 @@ import anyio.abc
 
 from agent.config.model import Config, Outputs
 from agent.config.parse import parse_duration
-from agent.core.events import Event, Reporter
-from agent.core.status import Outcome
+from agent.core.log import LogLine, Reporter
+from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.io.mux import Mux
 from agent.io.runner import identity_of, serve_and_wait
@@ -125,7 +125,7 @@ class NamedBarriers:
         me = named_identity(identity_of(self.config), name)
         config = dataclasses.replace(self.config, timeout=timeout, outputs=Outputs())
 
-        def prefixed(event: Event) -> None:
+        def prefixed(event: LogLine) -> None:
             self.report(dataclasses.replace(event, message=f"barrier {name}: {event.message}"))
 
         async def keep_serving(outcome: Outcome) -> None:

@@ -14,8 +14,9 @@ import ipaddress
 from collections.abc import Callable, Iterator
 
 from agent.core.effects import Report
-from agent.core.events import Event, EventKind
 from agent.core.inputs import Contacted, Lost, Opened, Received
+from agent.core.log import LogKind, LogLine
+from agent.core.reach import Reach
 from agent.protocol.wire import Message
 
 __all__ = ["Admission"]
@@ -23,9 +24,6 @@ __all__ = ["Admission"]
 #: contacts from addresses DNS does not list, kept for a fresh answer to vouch for them
 _UNVERIFIED = 256
 _HELD = 4  # messages held per unverified session (its Arrive, an Ack)
-
-#: whether a contact from an address claiming an index is one of this Job's pods
-Verifier = Callable[[int, str], bool]
 
 
 def _loopback(address: str) -> bool:
@@ -36,20 +34,33 @@ def _loopback(address: str) -> bool:
 
 
 class Admission:
-    """``trusting``: a token proves membership (or ``--trust-source any``): nothing waits."""
+    """``trusting``: a token proves membership (or ``--trust-source any``): nothing waits.
+    Else ``lists`` says whether DNS lists an address for the Service, and ``reach`` where this
+    pod reached each peer."""
 
-    def __init__(self, *, trusting: bool) -> None:
+    def __init__(self, *, trusting: bool, reach: Reach, lists: Callable[[str], bool]) -> None:
         self.trusting = trusting
+        self._reach, self._lists = reach, lists
         self._unverified: dict[str, Contacted] = {}
         self._held: dict[int, tuple[Opened, list[Message]]] = {}  # unverified sessions
         self._reported: set[str] = set()  # addresses already named in an "ignored" line
+
+    def verified(self, index: int, address: str) -> bool:
+        """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
+        with a token (proven by the handshake) or ``--trust-source any``, always; else when
+        DNS lists the address for the Service, or this pod reached ``index`` there."""
+        if self.trusting:
+            return True
+        if 0 <= index < len(self._reach.peers) and self._reach.peers[index].address == address:
+            return bool(address)
+        return self._lists(address)
 
     @property
     def waiting(self) -> bool:
         """Whether contacts or sessions wait for a DNS answer to vouch for them."""
         return bool(self._unverified or self._held)
 
-    def holds(self, conn: int) -> bool:
+    def is_holding(self, conn: int) -> bool:
         return conn in self._held
 
     def keep(self, contact: Contacted) -> None:
@@ -61,10 +72,12 @@ class Admission:
             del self._unverified[next(iter(self._unverified))]
 
     def hold(self, opened: Opened) -> None:
+        """A coordinator's session from an unlisted address: held, its first messages kept."""
         self._held[opened.conn] = (opened, [])
 
-    def held(self, event: Opened | Received | Lost) -> bool:
-        """True when ``event`` is on a held session: its message kept (a few), or it is gone."""
+    def absorb(self, event: Opened | Received | Lost) -> bool:
+        """True when ``event`` is on a held session, which takes it: its message kept (a
+        few), or the session dropped with its loss."""
         if event.conn not in self._held:
             return False
         messages = self._held[event.conn][1]
@@ -78,21 +91,21 @@ class Admission:
         """The addresses of the contacts and sessions that wait."""
         return set(self._unverified) | {opened.address for opened, _ in self._held.values()}
 
-    def vouched_contacts(self, verified: Verifier) -> Iterator[Contacted]:
-        """The contacts ``verified`` now vouches for, each asked as it comes (handling one may
-        change what vouches for the next); they no longer wait."""
+    def take_vouched_contacts(self) -> Iterator[Contacted]:
+        """The contacts now ``verified``, each asked as it comes (handling one may change what
+        vouches for the next); they no longer wait."""
         for address, contact in list(self._unverified.items()):
-            if verified(contact.hello.identity.index, address):
+            if self.verified(contact.hello.identity.index, address):
                 yield self._unverified.pop(address)
 
-    def vouched_sessions(self, verified: Verifier) -> Iterator[tuple[Opened, list[Message]]]:
-        """The held sessions ``verified`` now vouches for, with the messages held, as above."""
+    def take_vouched_sessions(self) -> Iterator[tuple[Opened, list[Message]]]:
+        """The held sessions now ``verified``, with the messages held, as above."""
         for conn, (opened, messages) in list(self._held.items()):
-            if verified(opened.hello.identity.index, opened.address):
+            if self.verified(opened.hello.identity.index, opened.address):
                 del self._held[conn]
                 yield opened, messages
 
-    def ignored(self, before: set[str], port: int) -> list[Report]:
+    def report_ignored(self, before: set[str], port: int) -> list[Report]:
         """Contacts a fresh answer did not vouch for (they were there before it): named once,
         with what to do if they come through a proxy that rewrites source addresses."""
         new = sorted((before & self.pending()) - self._reported)
@@ -110,4 +123,4 @@ class Admission:
                 "set --token-file (recommended) or --trust-source any, or keep port "
                 f"{port} out of the mesh"
             )
-        return [Report(Event(EventKind.IGNORED, line, {"addresses": new}))]
+        return [Report(LogLine(LogKind.IGNORED, line, {"addresses": new}))]

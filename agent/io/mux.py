@@ -24,9 +24,9 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.config.model import Config
+from agent.core.timing import DEFAULT_TIMING
 from agent.errors import ConfigError, WireError
 from agent.io import listener
-from agent.io.channel import HANDSHAKE_TIMEOUT
 from agent.io.limits import MAX_HANDSHAKING
 from agent.io.tcp import TCPStream
 from agent.protocol.wire import MAX_MESSAGE, Hello, Identity, decode
@@ -110,7 +110,7 @@ class Mux:
     async def _serve(self, stream: TCPStream, reading: int) -> None:
         reader = BufferedByteReceiveStream(stream)
         try:
-            with anyio.fail_after(HANDSHAKE_TIMEOUT):
+            with anyio.fail_after(DEFAULT_TIMING.handshake_timeout):
                 line = await reader.receive_until(b"\n", MAX_MESSAGE)
             hello = decode(line)
         except (

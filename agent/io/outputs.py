@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePath
 
 from agent.config.model import Config, HostfileFormat
-from agent.core.status import Outcome
+from agent.core.outcome import Outcome
 from agent.errors import OutputError
 from agent.topology.model import Kind
 

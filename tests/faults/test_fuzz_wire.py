@@ -30,19 +30,19 @@ from hypothesis import strategies as st
 from agent.commands import health
 from agent.config.model import Probe, ProbeKind
 from agent.config.parse import build_config
-from agent.core.events import Event
 from agent.core.inputs import ProbeResult, Received
+from agent.core.log import LogLine
 from agent.core.roles import Member
 from agent.errors import WireError
 from agent.io.channel import HandshakeFailed, client_handshake
 from agent.io.probes import connect, probe
 from agent.io.resolver import Resolution
-from agent.io.runner import Deps, identity_of, serve_and_wait
+from agent.io.runner import identity_of, serve_and_wait
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
 from agent.protocol.wire import Hello, Identity, Role, encode
 from agent.topology.podfiles import PodFacts
-from tests.faults.conftest import Job, Pod, Record, wait_port
+from tests.faults.conftest import Job, Pod, Record, agent_deps, wait_port
 from tests.support.budget import budget
 from tests.support.faultdns import FaultDNS
 from tests.support.hostile import http_requests, split, wire_lines
@@ -92,7 +92,7 @@ class _Live:
         async def run() -> None:
             try:
                 # its own randomness: hypothesis, drawing meanwhile, watches the global one
-                deps = Deps(rand=random.Random().random)
+                deps = agent_deps(rand=random.Random().random)
                 pod.outcome = await serve_and_wait(pod.config, report=pod.report, deps=deps)
             except Exception as exc:
                 pod.error = exc
@@ -237,7 +237,7 @@ async def _member_session(port: int) -> list[Any]:
                 posted.append(receive.receive_nowait())
             except anyio.WouldBlock:
                 break
-    member = Member(now=0.0)
+    member = Member(now=0.0, rand=lambda: 0.5)
     member.reached_all("view", 0.0)
     member.opened(7, 0.0)
     for item in posted:
@@ -272,7 +272,7 @@ def test_hostile_http_into_the_health_server(record: Record) -> None:
     """Requests of every method, target, version and header (Upgrade, Expect, chunked,
     lengths), pipelined, cut short, not HTTP at all, split at any byte and half-closed: each
     gets one answer or a close; HEAD answers carry no body; no bug; /readyz still answers."""
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append)
     tries = 0
     with socket.socket() as free:

@@ -6,7 +6,7 @@ import pytest
 
 from agent.commands.doctor import diagnose
 from agent.config.parse import build_config
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.inputs import Resolution
 from agent.errors import ConfigError
 from agent.topology.podfiles import PodFacts
@@ -40,7 +40,7 @@ async def test_a_training_operator_pod_is_described_as_asked_for_by_name() -> No
     config = build_config("doctor", {}, facts)
 
     async def nxdomain(name: str) -> Resolution:
-        return Resolution(problem="NXDOMAIN", cause=Cause.NXDOMAIN)
+        return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
 
     report = await diagnose(config, resolve=nxdomain)
     facts_shown = dict(report.facts)

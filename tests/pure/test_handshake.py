@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, reply_problem
+from agent.protocol.handshake import Match, compare, proof_for, proof_ok, reply_problem
 from agent.protocol.wire import Hello, Identity, Role
 
 pytestmark = pytest.mark.timeout(10)
@@ -15,24 +15,20 @@ ME = Identity(job="example-job", uid="uid-1", index=0, peers=3, port=29300)
 
 
 @pytest.mark.parametrize(
-    ("them", "expected_index", "verdict", "says"),
+    ("them", "expected_index", "match", "says"),
     [
-        pytest.param(replace(ME, index=1), 1, Verdict.SAME, "", id="same"),
-        pytest.param(replace(ME, index=1, job="other"), 1, Verdict.STRANGER, "job", id="other-job"),
-        pytest.param(replace(ME, index=1, uid="uid-2"), 1, Verdict.STRANGER, "uid", id="old-run"),
-        pytest.param(
-            replace(ME, index=2), 1, Verdict.STRANGER, "index 2, expected 1", id="stale-ip"
-        ),
-        pytest.param(replace(ME, index=1, peers=4), 1, Verdict.DISAGREES, "peer count", id="peers"),
-        pytest.param(replace(ME, index=1, port=1), 1, Verdict.DISAGREES, "port", id="port"),
-        pytest.param(
-            replace(ME, index=1, uid=""), 1, Verdict.STRANGER, "uid unset", id="uid-unset"
-        ),
+        pytest.param(replace(ME, index=1), 1, Match.SAME, "", id="same"),
+        pytest.param(replace(ME, index=1, job="other"), 1, Match.STRANGER, "job", id="other-job"),
+        pytest.param(replace(ME, index=1, uid="uid-2"), 1, Match.STRANGER, "uid", id="old-run"),
+        pytest.param(replace(ME, index=2), 1, Match.STRANGER, "index 2, expected 1", id="stale-ip"),
+        pytest.param(replace(ME, index=1, peers=4), 1, Match.DISAGREES, "peer count", id="peers"),
+        pytest.param(replace(ME, index=1, port=1), 1, Match.DISAGREES, "port", id="port"),
+        pytest.param(replace(ME, index=1, uid=""), 1, Match.STRANGER, "uid unset", id="uid-unset"),
     ],
 )
-def test_compare(them: Identity, expected_index: int, verdict: Verdict, says: str) -> None:
+def test_compare(them: Identity, expected_index: int, match: Match, says: str) -> None:
     got, reason = compare(ME, them, expected_index=expected_index)
-    assert got == verdict
+    assert got == match
     assert says in reason
 
 

@@ -32,7 +32,7 @@ HINTS = [
     ),
     pytest.param([None, C.CONNECT_TIMEOUT, None], CLUSTER, "NetworkPolicy", id="dropped"),
     pytest.param([None, C.WRONG_TOKEN, None], CLUSTER, "share the token", id="wrong-token"),
-    pytest.param([None, None, C.REFUSED], CLUSTER, "share the token", id="refused-token"),
+    pytest.param([None, None, C.REFUSED_BY_PEER], CLUSTER, "share the token", id="refused-token"),
     pytest.param([None, None, None], DEFAULT_POLICY, "dnsPolicy", id="no-search-list"),
 ]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.config.parse import load_config
-from agent.core.status import Outcome, PeerInfo
+from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.io.outputs import peer_environment, write_outputs
 from agent.io.podfacts import read_pod_facts
 from agent.topology.hostfile import Host, parse_hostfile, qualify
@@ -78,7 +78,7 @@ def test_the_environment_speaks_each_launchers_language(
 def test_hostfile_formats(tmp_path: Path, form: str, slots: str | None, line: str) -> None:
     flags = {"hostfile": str(tmp_path / "hosts"), "hostfile_format": form, "slots": slots}
     config = load_config("wait", flags, MPI_LAUNCHER.facts())
-    outcome = Outcome("released", 0.1, ())
+    outcome = Outcome(ReleaseKind.DECIDED, 0.1, ())
     assert write_outputs(config, outcome) == [tmp_path / "hosts"]
     lines = (tmp_path / "hosts").read_text().splitlines()
     assert lines[0] == line and len(lines) == 3
@@ -87,7 +87,7 @@ def test_hostfile_formats(tmp_path: Path, form: str, slots: str | None, line: st
 def test_peers_json_of_a_launcher_has_no_index(tmp_path: Path) -> None:
     config = load_config("wait", {"peers_json": str(tmp_path / "p.json")}, MPI_LAUNCHER.facts())
     peer = PeerInfo(0, "pi-worker-0", f"pi-worker-0.pi.team-a.{ZONE}", ("198.18.0.2",))
-    write_outputs(config, Outcome("reached", 0.1, (peer,)))
+    write_outputs(config, Outcome(ReleaseKind.NO_BARRIER, 0.1, (peer,)))
     body = json.loads((tmp_path / "p.json").read_text())
     assert body["index"] is None and body["peers"][0]["addresses"] == ["198.18.0.2"]
 

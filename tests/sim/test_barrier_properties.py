@@ -33,12 +33,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from agent.core.effects import Released
-from agent.core.roles import Coordinator
-from agent.protocol.wire import Identity, Message
+from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.wire import Message
 from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
 from tests.support.budget import budget
 
-LINGER = Coordinator(Identity("j", "", 0, 1, 1)).linger
+LINGER = DEFAULT_TIMING.ack_linger
 SETTLE = CONNECT_TIMEOUT + 2.0  # a redial: a connect timing out, the backoff cap, round trips
 LIVE = KEEPALIVE + SETTLE
 
