@@ -23,6 +23,7 @@ from agent.config.model import (
     Config,
     HostfileFormat,
     LogFormat,
+    LogLevel,
     Outputs,
     Probe,
     ProbeKind,
@@ -149,6 +150,14 @@ def _log_format(text: str) -> LogFormat:
         raise ValueError(f"unknown log format {text!r} (use text or json)") from None
 
 
+def _log_level(text: str) -> LogLevel:
+    try:
+        return LogLevel(text)
+    except ValueError:
+        known = "debug, info, warning or error"
+        raise ValueError(f"unknown log level {text!r} (use {known})") from None
+
+
 def _positive_int(text: str) -> int:
     if not is_number(text) or int(text) < 1:
         raise ValueError(f"not a positive integer: {text!r}")
@@ -187,6 +196,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
     if exit_barrier and barrier is BarrierMode.NONE:
         p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
     log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
+    log_level = p.parse(opt["log_level"], get("log_level") or LogLevel.INFO, _log_level)
     dns_servers: tuple[tuple[str, int], ...] = ()
     if (server := get("dns_server")) is not None:
         parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
@@ -213,7 +223,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
         raise ConfigError(p.items)
     assert topology is not None and probe is not None and port is not None
     assert health is not None and hostfile_format is not None
-    assert barrier is not None and log_format is not None
+    assert barrier is not None and log_format is not None and log_level is not None
     return Config(
         command=command,
         topology=topology,
@@ -231,6 +241,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
         exit_barrier=bool(exit_barrier),
         exit_timeout=exit_timeout or None,  # 0 means no limit
         log_format=log_format,
+        log_level=log_level,
         dns_servers=dns_servers,
         resolv=parse_resolv_conf(facts.resolv_conf),
         warnings=tuple(warnings),
