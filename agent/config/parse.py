@@ -36,6 +36,7 @@ from agent.topology.derive import derive_topology
 from agent.topology.inputs import is_number
 from agent.topology.model import Topology
 from agent.topology.podfiles import PodFacts, find_fqdn_entry, parse_resolv_conf
+from agent.topology.sources import Origin
 
 __all__ = [
     "DURATION_FORMS",
@@ -164,8 +165,14 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def build_config(command: str | Command, values: Mapping[str, str], facts: PodFacts) -> Config:
-    """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
+def build_config(
+    command: str | Command,
+    values: Mapping[str, str],
+    facts: PodFacts,
+    given: Mapping[str, Origin] | None = None,
+) -> Config:
+    """Validate ``values`` (dest → text, flags already merged over variables) into a Config;
+    ``given``: whether each value came as a flag or a variable (a flag, if not said)."""
     command = Command(command)
     p = Problems()
     opt = _BY_DEST
@@ -176,7 +183,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
 
     hostname = (get("hostname") or facts.hostname).strip().lower()
     entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
-    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
+    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p, given=given)
 
     probe = p.parse(opt["probe"], get("probe") or ProbeKind.TCP, parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
@@ -312,4 +319,9 @@ def load_config(command: str | Command, flags: Mapping[str, str | None], facts: 
     """Merge flags over the variables in ``facts`` and validate everything at once."""
     values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
     values.update({dest: text for dest, text in flags.items() if text is not None})
-    return build_config(command, values, facts)
+    given = {
+        dest: Origin.FLAG if flags.get(dest) else Origin.VARIABLE
+        for dest, text in values.items()
+        if text
+    }
+    return build_config(command, values, facts, given)

@@ -39,7 +39,9 @@ class Status:
             f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
             f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}"
         )
-        return LogLine(LogKind.START, line)
+        if sources := t.sources.describe():  # where each value came from
+            line += f"; {sources}"
+        return LogLine(LogKind.START, line, {"sources": t.sources.as_fields()})
 
     def reached_line(self, index: int, address: str, elapsed: float) -> LogLine:
         elapsed = round(elapsed, 3)

@@ -21,8 +21,10 @@ waiting for its workers): the core then only reaches them, with no barrier of it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from agent.topology.sources import Sources
 
 __all__ = [
     "JobSetGrid",
@@ -181,6 +183,8 @@ class Topology:
     index: int | None
     #: why ``--topology auto`` chose ``kind`` (or that it was given), for the start line
     reason: str = ""
+    #: where ``peers``, ``index``, ``job``, ``service``, ``namespace`` and ``zone`` came from
+    sources: Sources = field(default_factory=Sources)
 
     def hostname(self, i: int) -> str:
         return self.naming.hostname(i)
