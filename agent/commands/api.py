@@ -109,7 +109,7 @@ async def barrier(**options: str | int | float | None) -> Result:
     t = config.topology
     return Result(
         rank=t.index,
-        world_size=t.peers,
+        world_size=t.world_size,
         master_addr=t.display(0),
         peers=tuple(Peer(p.index, p.hostname, p.fqdn, p.addresses) for p in outcome.peers),
         how=str(outcome.how),

@@ -131,6 +131,7 @@ def derive_topology(
         peers=derived.peers,
         index=derived.index,
         reason=reason,
+        controller_world_size=derived.world_size,
         sources=dataclasses.replace(
             derived.sources, namespace=namespace_source, zone=i.zone_source
         ),

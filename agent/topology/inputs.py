@@ -36,6 +36,8 @@ class Derived:
     index: int | None
     #: where the values came from (the namespace's and zone's: only when it decided them)
     sources: Sources = field(default_factory=Sources)
+    #: the controller's own WORLD_SIZE (processes, not pods), when it set one
+    world_size: int | None = None
 
 
 def is_number(text: str) -> bool:

@@ -185,6 +185,9 @@ class Topology:
     reason: str = ""
     #: where ``peers``, ``index``, ``job``, ``service``, ``namespace`` and ``zone`` came from
     sources: Sources = field(default_factory=Sources)
+    #: the ``WORLD_SIZE`` the controller computed, when it set one: the Training Operator's is
+    #: pods x ``nprocPerNode``, which the workload keeps
+    controller_world_size: int | None = None
 
     def hostname(self, i: int) -> str:
         return self.naming.hostname(i)
@@ -210,6 +213,11 @@ class Topology:
     def service_fqdn(self) -> str | None:
         """The headless Service's own name: one A record per published pod (bulk discovery)."""
         return f"{self.domain}." if self.service else None
+
+    @property
+    def world_size(self) -> int:
+        """``WORLD_SIZE`` for the workload: the controller's when it set one, else the pods."""
+        return self.peers if self.controller_world_size is None else self.controller_world_size
 
     @property
     def indices(self) -> range:

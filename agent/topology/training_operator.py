@@ -99,7 +99,10 @@ def training_operator(i: Inputs, namespace: str | None) -> Derived | None:
         service=i.service_source(),
         namespace=Source(Origin.VARIABLE, "TF_CONFIG") if shape.namespace else None,
     )
-    return Derived(job, groups, service, shape.namespace or namespace, peers, index, sources)
+    namespace = shape.namespace or namespace
+    world = i.environ.get("WORLD_SIZE", "").strip()  # pods x nprocPerNode: the workload's own
+    world_size = int(world) if is_number(world) and int(world) >= 1 else None
+    return Derived(job, groups, service, namespace, peers, index, sources, world_size)
 
 
 def _shape(i: Inputs, job: str) -> _Shape | None:
