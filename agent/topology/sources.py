@@ -64,13 +64,13 @@ class Sources:
     zone: Source | None = None
 
     def describe(self) -> str:
-        """``peers from PEER_AGENT_PEERS, index from --index, job from the hostname, service,
+        """``peers from PEER_AGENT_PEERS; index from --index; job from the hostname; service,
         namespace and zone from /etc/hosts``: the values grouped by where they came from."""
         named: dict[Source, list[str]] = {}
         for value in fields(self):
             if (source := getattr(self, value.name)) is not None:
                 named.setdefault(source, []).append(value.name)
-        return ", ".join(f"{_listed(names)} from {source}" for source, names in named.items())
+        return "; ".join(f"{_listed(names)} from {source}" for source, names in named.items())
 
     def as_fields(self) -> dict[str, dict[str, str]]:
         """The same for a JSON log line: ``{"index": {"origin": "flag", "name": "--index"}}``."""

@@ -59,15 +59,8 @@ def test_an_index_passed_as_a_flag_is_not_said_to_be_a_variable() -> None:
     line = _start_line(config)
     assert "topology indexed-job (--index is given: an Indexed Job pod)" in line
     assert "JOB_COMPLETION_INDEX" not in line
-    assert (
-        line.endswith(
-            "; peers and index from --index, job from the hostname, service, namespace and "
-            "zone from /etc/hosts"
-        )
-        is False
-    )  # peers and index are two flags
     assert line.endswith(
-        "; peers from --peers, index from --index, job from the hostname, service, namespace "
+        "; peers from --peers; index from --index; job from the hostname; service, namespace "
         "and zone from /etc/hosts"
     ), line
 
@@ -77,7 +70,7 @@ def test_the_variables_kubernetes_and_the_user_set_are_named_as_variables() -> N
     config = _config({}, environ, hosts=HOSTS)
     line = _start_line(config)
     assert "topology indexed-job (JOB_COMPLETION_INDEX is set: an Indexed Job pod)" in line
-    assert "; peers from PEER_AGENT_PEERS, index from JOB_COMPLETION_INDEX," in line
+    assert "; peers from PEER_AGENT_PEERS; index from JOB_COMPLETION_INDEX;" in line
     assert config.topology.sources.index == variable("JOB_COMPLETION_INDEX")
 
 
