@@ -124,8 +124,11 @@ class Status:
         reasons = [self.reason(p.index) if not p.reached else "" for p in self.reach.peers]
         causes = [self.cause(p.index) for p in self.reach.peers]
         t, resolv, port = self.config.topology, self.config.pod_resolv, self.config.port
+        what = f"{len(missing)} peer(s) missing"
+        if self.reach.done:  # said as the progress lines say it: not "missing" after all
+            what = f"all {t.peers} peers reached; the barrier waits for {len(missing)}"
         return BarrierTimeout(
-            f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
+            f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
             hints=hints_for(t, resolv, reasons, causes, port=port),
         )

@@ -175,6 +175,11 @@ def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> Non
     status = Status(status.config, status.reach, status.discovery, coordinator)
     [(index, why)] = status.missing()
     assert index == 1 and why.startswith("barrier: ")
+    error = status.timeout()
+    assert str(error) == "timed out after 600s; all 2 peers reached; the barrier waits for 1"
+    assert error.missing == (
+        "example-job-1.headless-svc.default.svc.cluster.local: barrier: not connected",
+    )
 
 
 def _reached(status: Status, indices: range) -> None:
