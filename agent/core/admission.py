@@ -6,6 +6,10 @@ can neither be counted, nor abort the barrier, nor make a peer look restarted. A
 another address is kept, a bounded few, until a fresh answer lists it (a pod is published a
 moment after it first says hello); a coordinator's session from there is held, its first
 messages kept unread. Pure: :class:`agent.core.agent.Agent` asks and replays what is vouched for.
+
+Such a contact is normal while cluster DNS catches up with a pod that just started, so it is
+said at debug level; one that lasts past ``Timing.unlisted_warn_after`` is said once more, as a
+warning with what to check.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 from agent.core.effects import Report
 from agent.core.inputs import Contacted, Lost, Opened, Received
-from agent.core.log import LogKind, LogLine
+from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
 from agent.protocol.wire import Message
 
@@ -43,7 +47,9 @@ class Admission:
         self._reach, self._lists = reach, lists
         self._unverified: dict[str, Contacted] = {}
         self._held: dict[int, tuple[Opened, list[Message]]] = {}  # unverified sessions
-        self._reported: set[str] = set()  # addresses already named in an "ignored" line
+        #: when each address still waiting was first named unlisted, and those warned of
+        self._unlisted_since: dict[str, float] = {}
+        self._warned: set[str] = set()
 
     def verified(self, index: int, address: str) -> bool:
         """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
@@ -105,22 +111,48 @@ class Admission:
                 del self._held[conn]
                 yield opened, messages
 
-    def report_ignored(self, before: set[str], port: int) -> list[Report]:
-        """Contacts a fresh answer did not vouch for (they were there before it): named once,
-        with what to do if they come through a proxy that rewrites source addresses."""
-        new = sorted((before & self.pending()) - self._reported)
-        if not new:
-            return []
-        self._reported.update(new)
-        shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
-        line = (
-            f"contacts come from {shown}, which DNS does not list for the Service: not counted "
-            "unless a later answer lists them (pods outside this Job never are)"
+    def report_ignored(
+        self, before: set[str], now: float, *, port: int, warn_after: float
+    ) -> list[Report]:
+        """Contacts a fresh answer did not vouch for (they were there before it): each address
+        named once at debug level (DNS publishes a pod seconds after its first hello), and once
+        more as a warning when still unlisted ``warn_after`` later, or at once from loopback,
+        where no pod is (a proxy rewrites source addresses)."""
+        unlisted = before & self.pending()
+        self._unlisted_since = {a: t for a, t in self._unlisted_since.items() if a in unlisted}
+        self._warned &= unlisted  # one that stopped waiting (listed, or gone) starts again
+        new = sorted(unlisted - self._unlisted_since.keys())
+        self._unlisted_since.update(dict.fromkeys(new, now))
+        overdue = sorted(
+            a
+            for a in unlisted - self._warned
+            if _loopback(a) or now - self._unlisted_since[a] >= warn_after
         )
-        if any(_loopback(a) for a in new):
-            line += (
-                "; from loopback, a service mesh or proxy may be rewriting source addresses: "
-                "set --token-file (recommended) or --trust-source any, or keep port "
-                f"{port} out of the mesh"
-            )
-        return [Report(LogLine(LogKind.IGNORED, line, {"addresses": new}))]
+        self._warned.update(overdue)
+        out: list[LogLine] = []
+        if new:
+            line = f"contacts come from {_shown(new)}, which DNS does not list for the Service yet"
+            out.append(LogLine(LogKind.IGNORED, line, {"addresses": new}, level=LogLevel.DEBUG))
+        if overdue:
+            out.append(_still_unlisted(overdue, warn_after, port))
+        return [Report(line) for line in out]
+
+
+def _shown(addresses: list[str]) -> str:
+    more = len(addresses) - 3
+    return ", ".join(addresses[:3]) + (f" and {more} more" if more > 0 else "")
+
+
+def _still_unlisted(addresses: list[str], warn_after: float, port: int) -> LogLine:
+    """The warning for contacts DNS has not listed in the time a healthy cluster takes, with
+    the troubleshooting table's causes: a pod outside the Service, or rewritten addresses."""
+    loopback = all(_loopback(a) for a in addresses)
+    since = "from loopback, where no pod is" if loopback else f"for {warn_after:g}s"
+    line = (
+        f"contacts come from {_shown(addresses)}, which DNS does not list for the Service "
+        f"({since}): not counted unless a later answer lists them (pods outside this Job never "
+        "are); a pod of this Job must be selected by the Service (publishNotReadyAddresses: "
+        "true); a service mesh or proxy that rewrites source addresses needs --token-file "
+        f"(recommended) or --trust-source any, or port {port} kept out of the mesh"
+    )
+    return LogLine(LogKind.IGNORED, line, {"addresses": addresses}, level=LogLevel.WARNING)

@@ -313,7 +313,10 @@ class Agent:
         if event.resolution.failure is not None:
             return out
         out += self.discovery.take_ask_by_name() + self._vouched(now)
-        out += self._admission.report_ignored(before, self.config.port)
+        warn_after = self.timing.unlisted_warn_after
+        out += self._admission.report_ignored(
+            before, now, port=self.config.port, warn_after=warn_after
+        )
         if self._admission.waiting:  # not listed yet: ask again (about once a second)
             self.discovery.ask_again(now)
         return out

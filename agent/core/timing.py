@@ -35,6 +35,12 @@ class Timing:
     round_min_gap: float = 0.1
     #: this long without a push from an unlisted address makes pushes urgent again
     round_quiet: float = 3.0
+    #: a contact from an address DNS does not list for the Service is said at debug level
+    #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
+    #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
+    #: cached 30 s more (kubeadm's Corefile: ``ttl 30``, ``cache 30``), so a healthy cluster
+    #: has caught up within 60 s
+    unlisted_warn_after: float = 60.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
     # --- the shell ------------------------------------------------------------------------------
