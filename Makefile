@@ -2,11 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it \
-	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py
+	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py shellcheck
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench soak reliability fuzz image zipapp lint-code deps venv clean
+.PHONY: check test deep demo demo-deps bench soak reliability fuzz image zipapp dist lint-code \
+	lint-workflows deps venv clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,19 +28,58 @@ deps:
 	@command -v kubectl >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubectl \
 	  || { echo "kubectl >= 1.27 is needed (kubectl kustomize); install it" >&2; exit 1; }
 
-lint-code: $(STAMP)
+# Lint, types, the layer contracts (pyproject.toml's [tool.importlinter]) and the workflows.
+lint-code: $(STAMP) lint-workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict agent tests bench tools
+	$(VENV)/bin/lint-imports --no-logo
 
+# The GitHub Actions workflows (.github/workflows/release.yml): actionlint's checks and zizmor's
+# audits (jactionlint), shellcheck on their scripts; offline, every finding an error.
+lint-workflows: $(STAMP)
+	$(VENV)/bin/jactionlint --no-online --strict-exit --profile=pedantic --shellcheck=shellcheck \
+	  --pyflakes=
+
+# The check for every edit, well under a minute, without root: lint-code, then the pure and
+# simulator tiers (tests/conftest.py) under the quick `dev` Hypothesis profile, but for what is
+# marked slow (the exhaustive explorer: minutes at the least budget where it means something).
+check: lint-code
+	$(VENV)/bin/pytest -q -m "(pure or sim) and not slow" $(PYTEST_ARGS)
+
+# Every tier; CI sets CI=1 for its fixed Hypothesis profile. The slowest tests are listed.
 test: deps $(STAMP) lint-code
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --durations=25 $(PYTEST_ARGS)
 
+# Ten times CI's Hypothesis budgets and explorer states, on fresh examples, over the tiers that
+# have them (pure, sim, faults: loopback, no root); timeouts grow to match. Half an hour or more.
+deep: $(STAMP)
+	$(VENV)/bin/pytest -q -m "pure or sim or faults" --hypothesis-profile=deep --durations=25 \
+	  $(PYTEST_ARGS)
+
+# SEED=1: the seed's own loop stranded by its early-exit race, then the same Job with peer-agent;
 # TOPOLOGY=jobset|lws|trainer|mpi|volcano: another framework's pods; WORKLOAD=torchrun|mpi: a
-# real workload behind peer-agent instead of the seed.
-demo: deps $(STAMP)
-	$(PY) -m tests.harness.demo $(if $(SEED),--seed,) $(if $(TOPOLOGY),--topology $(TOPOLOGY),) \
-	  $(if $(WORKLOAD),--workload $(WORKLOAD),)
+# real workload behind peer-agent instead of the seed. Installs only what the demo runs (pods
+# are network namespaces, cluster DNS is unbound, the seed's loop pings; a WORKLOAD adds its
+# own), in a venv of its own without the test tools: pyyaml (the `lint` extra) reads the YAML.
+DEMO_APT_PACKAGES := unbound iproute2 iputils-ping util-linux \
+	$(if $(filter torchrun,$(WORKLOAD)),python3-torch) \
+	$(if $(filter mpi,$(WORKLOAD)),openmpi-bin python3-mpi4py)
+DEMO_VENV ?= build/demo-venv
+DEMO_STAMP := $(DEMO_VENV)/.installed
+
+$(DEMO_STAMP): pyproject.toml
+	python3 -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install -q --upgrade pip
+	$(DEMO_VENV)/bin/python -m pip install -q -e '.[lint]'
+	touch $(DEMO_STAMP)
+
+demo-deps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES='$(strip $(DEMO_APT_PACKAGES))'
+
+demo: demo-deps $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/python -m tests.harness.demo $(if $(SEED),--seed,) \
+	  $(if $(TOPOLOGY),--topology $(TOPOLOGY),) $(if $(WORKLOAD),--workload $(WORKLOAD),)
 
 # Reuses the cluster in a box (root, like `make test`); BENCH_ARGS=--quick for a smoke run.
 bench: deps $(STAMP)
@@ -74,6 +114,14 @@ image:
 
 zipapp: $(STAMP)
 	$(PY) tools/build_zipapp.py -o dist/peer-agent.pyz
+
+# The sdist and the wheel into dist/, as the release workflow builds them (an isolated build:
+# setuptools from the package index), and PyPI's checks of them. `make test` builds and checks
+# them too (tests/integration/test_packaging.py).
+dist: $(STAMP)
+	rm -f dist/*.tar.gz dist/*.whl
+	$(PY) -m build --outdir dist .
+	$(VENV)/bin/twine check --strict dist/*.tar.gz dist/*.whl
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

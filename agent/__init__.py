@@ -2,9 +2,10 @@
 
 From Python: ``agent.wait(**options)`` (blocking) or ``await agent.barrier(**options)``
 (asyncio or trio), with the CLI's options; see :mod:`agent.commands.api`.
-"""
 
-from __future__ import annotations
+Importable by any Python 3.6 or later, as ``agent/__main__.py`` is: both run before the CLI
+checks the Python version (no ``from __future__ import annotations`` here).
+"""
 
 from typing import TYPE_CHECKING, Any
 

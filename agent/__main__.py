@@ -1,10 +1,40 @@
-"""``python -m agent`` and the ``peer-agent`` command: the CLI, started cheaply."""
+"""``python -m agent`` and the ``peer-agent`` command: the CLI, started cheaply.
 
-from __future__ import annotations
+This module and ``agent/__init__.py`` stay importable by any Python 3.6 or later (no
+``from __future__ import annotations``, no annotation that is evaluated and fails there): they
+run before the version check, in a workload image whose Python may be older than the agent's.
+"""
 
 import gc
+import sys
 
-__all__ = ["main"]
+__all__ = ["MINIMUM_PYTHON", "main"]
+
+#: the oldest Python the agent runs on: pyproject.toml's requires-python
+MINIMUM_PYTHON = (3, 11)
+
+
+def _unsupported_python() -> str:
+    """The line to print when this Python is older than :data:`MINIMUM_PYTHON`, else ``""``.
+    Read from ``sys`` at each call, so a test can fake the version."""
+    if tuple(sys.version_info[:2]) >= MINIMUM_PYTHON:
+        return ""
+    need = ".".join(str(part) for part in MINIMUM_PYTHON)
+    this = ".".join(str(part) for part in sys.version_info[:3])
+    where = sys.executable or "an unknown path"
+    return f"peer-agent needs Python ≥ {need}; this is {this} at {where}\n"
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr as UTF-8 whatever the locale: Python 3.6 in a pod without LANG would
+    print ``≥`` as ``\\u2265`` (3.7 and later switch such a C locale to UTF-8 themselves)."""
+    binary = getattr(sys.stderr, "buffer", None)
+    if binary is None:  # a stderr replaced by a text-only stream
+        sys.stderr.write(line)
+        return
+    sys.stderr.flush()
+    binary.write(line.encode("utf-8"))
+    binary.flush()
 
 
 def main() -> int:
@@ -12,6 +42,13 @@ def main() -> int:
     hundreds of thousands of long-lived objects (modules, classes, functions) and collections
     among them free nothing; they cost 3 of the 80 ms of CPU before the first DNS query. Frozen
     afterwards, they are never scanned again, by the barrier's collections either."""
+    refusal = _unsupported_python()
+    if refusal:
+        # The one place outside agent.commands.cli that prints: the CLI itself cannot be
+        # imported by this Python (enum.StrEnum, datetime.UTC, except*). 2 is ExitCode.USAGE:
+        # the user chose the interpreter, as they choose a flag.
+        _say(refusal)
+        return 2
     gc.disable()
     try:
         from agent.commands.cli import main as cli_main

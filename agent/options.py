@@ -1,4 +1,4 @@
-"""The option table: every flag, its variable and its help, in one place (the README's table).
+"""The option table: every flag, its variable and its help, in one place (docs/configuration.md).
 
 The CLI builds its parser from it and ``config`` reads the same table, so a flag and its
 variable cannot drift apart.
@@ -43,7 +43,7 @@ OPTIONS: tuple[Option, ...] = (
         "topology",
         "--topology",
         "PEER_AGENT_TOPOLOGY",
-        "auto (default), indexed-job, jobset, lws, trainer or hostfile",
+        "auto (default), indexed-job, jobset, lws, trainer, training-operator or hostfile",
     ),
     Option("peers", "--peers", "PEER_AGENT_PEERS", "number of pods (the Job's completions)"),
     Option("index", "--index", "JOB_COMPLETION_INDEX", "this pod's index (Kubernetes sets it)"),
@@ -116,6 +116,12 @@ OPTIONS: tuple[Option, ...] = (
         frozenset({Command.SIDECAR}),
     ),
     Option("log_format", "--log-format", "PEER_AGENT_LOG_FORMAT", "text (default) or json"),
+    Option(
+        "log_level",
+        "--log-level",
+        "PEER_AGENT_LOG_LEVEL",
+        "lowest level shown: debug, info (default), warning or error",
+    ),
     Option(
         "dns_server", "--dns-server", "PEER_AGENT_DNS_SERVER", "HOST[:PORT], default resolv.conf"
     ),

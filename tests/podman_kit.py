@@ -29,7 +29,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-pip")
 BASE_PYTHON = "3.11"  # bookworm's python3
 # What the image build reads (the rest of the repository must not reach the image).
-CONTEXT_FILES = ("pyproject.toml", "README.md", "Dockerfile", ".dockerignore")
+CONTEXT_FILES = ("pyproject.toml", "README.md", "LICENSE", "Dockerfile", ".dockerignore")
 CONTEXT_DIRS = ("agent", "tools")
 
 

@@ -2,7 +2,8 @@
 
 The zipapp runs with any Python >= 3.11 (`python3 peer-agent.pyz wait ...`), so a user can copy
 it out of our image into their own workload image or an emptyDir instead of rebuilding on our
-base. Dependencies are resolved for the oldest supported Python, so the back-ports that only old
+base; an older Python gets one line saying so and exit 2 (agent/__main__.py checks first).
+Dependencies are resolved for the oldest supported Python, so the back-ports that only old
 Pythons need (typing_extensions for anyio) are inside whatever Python builds it.
 
     python3 tools/build_zipapp.py -o dist/peer-agent.pyz [--find-links DIR --no-index] [SOURCE]
@@ -31,7 +32,8 @@ import zipfile
 from pathlib import Path
 
 OLDEST_PYTHON = "3.11"
-# The same code as `python -m agent` (agent/__main__.py), so the exit code is the CLI's.
+# The same code as `python -m agent` (agent/__main__.py), so the exit code is the CLI's; like
+# that module, valid Python 3.6, so that an older Python reaches its version check.
 MAIN = "from agent.__main__ import main\n\nraise SystemExit(main())\n"
 
 

@@ -11,96 +11,29 @@ import signal
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.abc
 
-from agent import __version__
-from agent.config.model import Config, LogFormat
+from agent.commands.usage import COMMANDS, attach_dash_values, parser_for
+from agent.config.model import Config, LogFormat, LogLevel
 from agent.config.parse import load_config
-from agent.core.events import Event, EventKind, printable
+from agent.core.log import LogKind, LogLine, printable
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.io.podfacts import read_pod_facts
 from agent.io.runner import serve_and_wait
 from agent.io.supervisor import Supervisor
-from agent.options import OPTIONS, SWITCHES, Command
+from agent.options import OPTIONS, Command
 
 if TYPE_CHECKING:
-    from agent.core.status import Outcome
+    from agent.core.outcome import Outcome
 
 __all__ = ["main"]
 
 _T = TypeVar("_T")
-# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
-COMMANDS = {
-    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
-    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
-    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
-    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
-    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
-    "lint": "check Job and Service YAML for wiring mistakes",
-    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
-}
-
-
 _SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, exit 2, as for every other usage error.
-        self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")
-
-
-def _parser(chosen: str | None = None) -> argparse.ArgumentParser:
-    """The parser; given the command being run, only that command's options are added: the
-    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
-    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
-    parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, help_text in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        if chosen is not None and name != chosen:
-            continue
-        if name == "lint":
-            command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
-            continue
-        if name == "barrier":
-            from agent.commands.namedclient import CLIENT_OPTIONS
-
-            command.add_argument("name", metavar="NAME")
-            for option in OPTIONS:
-                if option.dest in CLIENT_OPTIONS:
-                    help_text = {
-                        "timeout": "how long to wait (default: the sidecar's --timeout)",
-                        "listen": "the sidecar's address (default 127.0.0.1)",
-                    }.get(option.dest, "the sidecar's")
-                    command.add_argument(
-                        option.flag,
-                        dest=option.dest,
-                        metavar="VALUE",
-                        help=f"{help_text} [{option.env}]",
-                    )
-            continue
-        for option in OPTIONS:
-            if name in option.commands and option.dest in SWITCHES:
-                command.add_argument(
-                    option.flag,
-                    dest=option.dest,
-                    action="store_const",
-                    const="true",
-                    help=f"{option.help} [{option.env}=true]",
-                )
-            elif name in option.commands:
-                command.add_argument(
-                    option.flag,
-                    dest=option.dest,
-                    metavar="VALUE",
-                    help=f"{option.help} [{option.env}]",
-                )
-    return parser
 
 
 def _timestamp() -> str:
@@ -110,22 +43,34 @@ def _timestamp() -> str:
 
 
 class _Printer:
-    def __init__(self, log_format: LogFormat, index: int | None = None) -> None:
+    """Log lines on stderr, those below ``lowest`` dropped. Text: ``peer-agent: LEVEL: text``,
+    the form of the errors this CLI has always printed (and of compilers' warnings), so
+    ``grep 'peer-agent: warning:'`` finds every warning and the words need no legend. JSON:
+    one object a line, the level in its ``level`` field."""
+
+    def __init__(
+        self, log_format: LogFormat, index: int | None = None, lowest: LogLevel = LogLevel.INFO
+    ) -> None:
         self.json = log_format is LogFormat.JSON
         self.index = index
+        self.lowest = lowest
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: LogLine) -> None:
+        if not event.level.at_least(self.lowest):
+            return
         if self.json:
             record: dict[str, Any] = {
                 "ts": _timestamp(),
                 "event": event.kind,
+                "level": event.level,
                 "msg": event.message,
                 "index": self.index,
             }
             record.update(event.fields)
             print(json.dumps(record), file=sys.stderr, flush=True)
         else:  # one line each, whatever a peer's text in it (JSON escapes by itself)
-            print(f"peer-agent: {printable(event.message)}", file=sys.stderr, flush=True)
+            text = printable(event.message)
+            print(f"peer-agent: {event.level}: {text}", file=sys.stderr, flush=True)
 
     def error(self, error: PeerAgentError) -> None:
         lines: list[str]
@@ -137,7 +82,8 @@ class _Printer:
         else:
             lines = [str(error)]
         if self.json:
-            self(Event(EventKind.ERROR, "; ".join(lines), {"exit_code": int(error.exit_code)}))
+            code = {"exit_code": int(error.exit_code)}
+            self(LogLine(LogKind.ERROR, "; ".join(lines), code, level=LogLevel.ERROR))
         else:
             for line in lines:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
@@ -175,13 +121,15 @@ def _lint(paths: Sequence[str]) -> int:
     from agent.lint import LintInputError, format_finding, lint_paths
 
     try:
-        findings = lint_paths(paths, stdin=sys.stdin)
+        report = lint_paths(paths, stdin=sys.stdin)
     except LintInputError as exc:
         print(f"peer-agent: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    for finding in findings:
+    for finding in report.findings:
         print(format_finding(finding))
-    return 1 if findings else 0
+    # On stderr: standard output stays one finding a line, for grep and CI annotations.
+    print(f"peer-agent lint: {report.summary()}", file=sys.stderr)
+    return 1 if report.findings else 0
 
 
 def _named_barrier(args: argparse.Namespace) -> int:
@@ -255,9 +203,9 @@ def _run_and_leave_together(
 def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
     config = load_config(args.command, flags, read_pod_facts(flags))
-    printer = _Printer(config.log_format, config.topology.index)
+    printer = _Printer(config.log_format, config.topology.index, config.log_level)
     for warning in config.warnings:
-        printer(Event(EventKind.WARNING, f"warning: {warning}"))
+        printer(LogLine(LogKind.WARNING, warning, level=LogLevel.WARNING))
     thaw = _freeze_survivors()
     supervisor = Supervisor(printer)
     try:
@@ -292,11 +240,12 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         thaw()
         if supervisor.bugs:  # survived, but each is a bug to report
             printer(
-                Event(
-                    EventKind.BUGS,
-                    f"warning: {supervisor.bugs} connection handler(s) failed with a bug; "
+                LogLine(
+                    LogKind.BUGS,
+                    f"{supervisor.bugs} connection handler(s) failed with a bug; "
                     "each closed only its own connection (see the bug lines above)",
                     {"handler_bugs": supervisor.bugs},
+                    level=LogLevel.WARNING,
                 )
             )
     if config.command is Command.RUN:
@@ -305,9 +254,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         try:
             os.execvpe(command_argv[0], command_argv, env)
         except OSError as exc:
-            printer(
-                Event(EventKind.ERROR, f"cannot run {command_argv[0]!r}: {exc.strerror or exc}")
-            )
+            cannot = f"cannot run {command_argv[0]!r}: {exc.strerror or exc}"
+            printer(LogLine(LogKind.ERROR, cannot, level=LogLevel.ERROR))
             return 127 if isinstance(exc, FileNotFoundError) else 126
     return ExitCode.OK
 
@@ -319,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, command_argv = argv[:cut], argv[cut + 1 :]
     # The command comes first (the top level has only --help and --version).
-    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    parser = parser_for(argv[0] if argv and argv[0] in COMMANDS else None)
+    args = parser.parse_args(attach_dash_values(argv))
     if args.command == Command.RUN and not command_argv:
         print(
             "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",

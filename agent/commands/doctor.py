@@ -11,12 +11,16 @@ import anyio
 from agent.config.model import Config, TrustSource
 from agent.core.causes import Cause
 from agent.core.hints import hints_for
-from agent.core.inputs import Resolution
+from agent.core.inputs import Reached, Resolution
 from agent.io.probes import probe
 from agent.io.runner import identity_of, resolver_for
 from agent.protocol.wire import Identity
 
 __all__ = ["DoctorReport", "PeerRow", "diagnose"]
+
+#: a topology without one Service that lists every peer (the Training Operator's per-replica
+#: Services, a hostfile of names in several Services)
+_NO_SERVICE = "none (each peer is asked for by its own name)"
 
 
 @dataclass(frozen=True)
@@ -81,19 +85,19 @@ async def _row(
 ) -> PeerRow:
     t = config.topology
     resolution = await resolve(t.fqdn(index))
-    if resolution.problem:
-        return PeerRow(index, t.display(index), resolution.problem, "not tried", resolution.cause)
-    reasons, causes = [], []
+    if (failure := resolution.failure) is not None:
+        return PeerRow(index, t.display(index), failure.reason, "not tried", failure.cause)
+    failures = []
     listed = " ".join(resolution.addresses)
     for address in resolution.addresses:
         result = await probe(
             config.probe, address, me=_diagnostic(config), target=index, token=config.token
         )
-        if result.ok:
+        if isinstance(result, Reached):
             return PeerRow(index, t.display(index), listed, "ok")
-        reasons.append(result.reason)
-        causes.append(result.cause)
-    return PeerRow(index, t.display(index), listed, "; ".join(reasons), causes[0])
+        failures.append(result.failure)
+    reasons = "; ".join(f.reason for f in failures)
+    return PeerRow(index, t.display(index), listed, reasons, failures[0].cause)
 
 
 def _host_port(host: str, port: int) -> str:
@@ -108,9 +112,10 @@ async def diagnose(
     servers = config.dns_servers or tuple((s, 53) for s in resolv.nameservers)
     facts = [
         ("topology", t.describe()),
+        ("values", t.sources.describe()),
         ("pod", f"{config.hostname} (index {t.index} of {t.peers})"),
         ("job", t.job + (f" (uid {config.job_uid})" if config.job_uid else "")),
-        ("service", f"{t.service} in namespace {t.namespace}, zone {t.zone}"),
+        ("service", f"{t.service or _NO_SERVICE} in namespace {t.namespace}, zone {t.zone}"),
         ("peer names", f"{t.fqdn(0)} … {t.fqdn(t.peers - 1)}"),
         ("dns servers", " ".join(_host_port(h, p) for h, p in servers) or "none"),
         ("resolv.conf search", " ".join(resolv.search) or "(none)"),

@@ -26,7 +26,7 @@ import anyio
 import anyio.abc
 import h11
 
-from agent.core.events import Reporter
+from agent.core.log import Reporter
 from agent.io import listener
 from agent.io.handshaking import Handshaking
 from agent.io.supervisor import Supervisor

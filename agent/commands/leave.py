@@ -26,8 +26,8 @@ import anyio
 
 from agent.commands.workload import FORWARDED, Workload, spawn
 from agent.config.model import Config, Outputs
-from agent.core.events import Event, EventKind, Reporter
-from agent.core.status import Outcome
+from agent.core.log import LogKind, LogLevel, LogLine, Reporter
+from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.exitcodes import signal_exit_code
 from agent.io import listener
@@ -74,9 +74,9 @@ async def _leave_together(
     exit_config = dataclasses.replace(config, timeout=config.exit_timeout, outputs=Outputs())
     heard = Heard(me)
 
-    def prefixed(event: Event) -> None:
+    def prefixed(event: LogLine) -> None:
         report(dataclasses.replace(event, message=f"exit barrier: {event.message}"))
-        if event.kind is EventKind.RELEASED:
+        if event.kind is LogKind.RELEASED:
             # Said at the verdict, not after a coordinator's linger for acks: the Job
             # controller may delete this pod then (a failed pod fails the Job), and the user
             # must still read which pod's workload failed.
@@ -91,17 +91,19 @@ async def _leave_together(
         if not isinstance(error, BarrierTimeout | BarrierAborted):
             raise
         lines = [str(error)] + [f"missing {m}" for m in getattr(error, "missing", ())]
-        report(Event(EventKind.EXIT_BARRIER_FAILED, "exit barrier: " + "; ".join(lines)))
+        failed = "exit barrier: " + "; ".join(lines)
+        report(LogLine(LogKind.EXIT_BARRIER_FAILED, failed, level=LogLevel.WARNING))
 
 
 def _report_failed(failed: list[str], report: Reporter) -> None:
     if failed:
         report(
-            Event(
-                EventKind.PEERS_FAILED,
+            LogLine(
+                LogKind.PEERS_FAILED,
                 f"exit barrier: the workload failed in {len(failed)} other pod(s): "
                 + ", ".join(failed),
                 {"failed": failed},
+                level=LogLevel.WARNING,
             )
         )
 
@@ -115,10 +117,11 @@ def _forget_the_token(report: Reporter) -> None:
         scrub(_SECRET_VARIABLE)
     except OSError as exc:
         report(
-            Event(
-                EventKind.WARNING,
-                f"warning: {_SECRET_VARIABLE} stays readable in /proc/<pid>/environ of this "
+            LogLine(
+                LogKind.WARNING,
+                f"{_SECRET_VARIABLE} stays readable in /proc/<pid>/environ of this "
                 f"process, the workload's parent ({exc}): prefer --token-file",
+                level=LogLevel.WARNING,
             )
         )
 
@@ -150,17 +153,18 @@ async def run_and_leave_together(
         try:
             workload.started(spawn(argv, env))
         except OSError as exc:
-            report(Event(EventKind.ERROR, f"cannot run {argv[0]!r}: {exc.strerror or exc}"))
+            cannot = f"cannot run {argv[0]!r}: {exc.strerror or exc}"
+            report(LogLine(LogKind.ERROR, cannot, level=LogLevel.ERROR))
             code = 127 if isinstance(exc, FileNotFoundError) else 126
         else:
-            report(Event(EventKind.WORKLOAD, f"workload started (pid {workload.pid})"))
+            report(LogLine(LogKind.WORKLOAD, f"workload started (pid {workload.pid})"))
             await workload.ended.wait()
             code = workload.code
             assert code is not None
         timeout = f"up to {config.exit_timeout:g}s" if config.exit_timeout else "no time limit"
         report(
-            Event(
-                EventKind.WORKLOAD_ENDED,
+            LogLine(
+                LogKind.WORKLOAD_ENDED,
                 f"workload exited with code {code}; waiting for every pod's workload to end "
                 f"({timeout})",
                 {"exit_code": code},

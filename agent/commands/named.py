@@ -43,8 +43,8 @@ import anyio.abc
 
 from agent.config.model import Config, Outputs
 from agent.config.parse import parse_duration
-from agent.core.events import Event, EventKind, Reporter
-from agent.core.status import Outcome
+from agent.core.log import LogKind, LogLevel, LogLine, Reporter
+from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.io.mux import Mux
 from agent.io.runner import identity_of, serve_and_wait
@@ -195,10 +195,11 @@ class NamedBarriers:
         if self._barriers.get(barrier.name) is barrier:
             del self._barriers[barrier.name]
         self.report(
-            Event(
-                EventKind.WARNING,
+            LogLine(
+                LogKind.WARNING,
                 f"barrier {barrier.name}: withdrawn: no client of this pod waits for it any more "
                 "(the other pods do not pass on this pod until one asks again)",
+                level=LogLevel.WARNING,
             )
         )
 
@@ -211,11 +212,12 @@ class NamedBarriers:
         if not self._dropped_said:
             self._dropped_said = True
             self.report(
-                Event(
-                    EventKind.WARNING,
-                    f"warning: {MAX_NAMES} barrier names in use: for each new one, the one "
+                LogLine(
+                    LogKind.WARNING,
+                    f"{MAX_NAMES} barrier names in use: for each new one, the one "
                     f"released longest ago ({name} now) stops serving (a pod restarted later "
                     "no longer passes it at once; said once)",
+                    level=LogLevel.WARNING,
                 )
             )
         return True
@@ -250,7 +252,7 @@ class NamedBarriers:
         timeout = None if barrier.timeout is None else max(remaining, 0.001)
         config = dataclasses.replace(self.config, timeout=timeout, outputs=Outputs())
 
-        def prefixed(event: Event) -> None:
+        def prefixed(event: LogLine) -> None:
             self.report(dataclasses.replace(event, message=f"barrier {name}: {event.message}"))
 
         async def keep_serving(outcome: Outcome) -> None:

@@ -16,8 +16,8 @@ import anyio
 from agent.commands.health import serve_health
 from agent.commands.named import NamedBarriers
 from agent.config.model import Config
-from agent.core.events import Event, EventKind, Reporter
-from agent.core.status import Outcome
+from agent.core.log import LogKind, LogLine, Reporter
+from agent.core.outcome import Outcome
 from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.mux import Mux, open_port
@@ -48,7 +48,7 @@ async def serve_sidecar(
         ready = True
         named.started.set()
         report(
-            Event(EventKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
+            LogLine(LogKind.SERVING, f"serving /readyz on port {config.health_port}; staying up")
         )
         await anyio.sleep_forever()
 

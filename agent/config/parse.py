@@ -10,6 +10,7 @@ its peers are is :mod:`agent.topology.derive`'s part.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import stat
 from collections.abc import Callable, Mapping
@@ -22,6 +23,7 @@ from agent.config.model import (
     Config,
     HostfileFormat,
     LogFormat,
+    LogLevel,
     Outputs,
     Probe,
     ProbeKind,
@@ -34,33 +36,62 @@ from agent.topology.derive import derive_topology
 from agent.topology.inputs import is_number
 from agent.topology.model import Topology
 from agent.topology.podfiles import PodFacts, find_fqdn_entry, parse_resolv_conf
+from agent.topology.sources import Origin
 
-__all__ = ["build_config", "load_config", "parse_duration", "parse_host_port", "parse_port"]
+__all__ = [
+    "DURATION_FORMS",
+    "build_config",
+    "load_config",
+    "parse_duration",
+    "parse_host_port",
+    "parse_port",
+]
 
 _BY_DEST = {o.dest: o for o in OPTIONS}
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_AMOUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s|)", re.ASCII)  # "ms" before "m"
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}  # largest first: the order they go in
+_BARE = {"": "s", "h": "m", "m": "s"}  # a bare amount alone, or after h or m: the unit it is in
+#: what ``parse_duration`` accepts, for its errors and the CLI's help
+DURATION_FORMS = "90 or 90s, 1.5h, 10m, 1h30m or 1h30, 2m30s or 2m30, 500ms"
 
 
 def parse_duration(text: str) -> float:
-    """``90s``, ``10m``, ``1h30m``, ``500ms`` or plain seconds; raises ValueError."""
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _UNIT[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or not text:
-            raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 10m, 1h)") from None
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise ValueError(f"not a duration: {text!r}")
+    """Seconds, from a bare number of seconds (``90``, ``1.5``) or amounts with units largest
+    first, each unit at most once (``1h30m``, ``2m30s``, ``1.5h``, ``500ms``). A bare amount
+    after ``h`` or ``m`` is in the next unit down: ``1h30`` is 1h30m, as it is said aloud.
+    No signs, spaces or exponents. Raises ValueError naming the forms it accepts."""
+    stripped = text.strip()
+    if stripped.startswith("-"):
+        raise ValueError(f"{text!r} is negative: give 0 or more (0 means no limit)")
+    amounts = _amounts(stripped)
+    if amounts is None:
+        raise ValueError(f"not a duration: {text!r} (use {DURATION_FORMS})")
+    seconds = sum(amount * _UNITS[unit] for amount, unit in amounts)
+    if not math.isfinite(seconds):
+        raise ValueError(f"not a duration: {text!r} (too long)")
     return seconds
+
+
+def _amounts(text: str) -> list[tuple[float, str]] | None:
+    """``text`` as (amount, unit) pairs, largest unit first; None if it is not a duration."""
+    amounts: list[tuple[float, str]] = []
+    pos = 0
+    while pos < len(text):
+        match = _AMOUNT.match(text, pos)
+        if match is None:
+            return None
+        number, unit = match.groups()
+        if not unit:  # its unit follows from the one before it
+            unit = _BARE.get(amounts[-1][1] if amounts else "", "")
+            if not unit or match.end() != len(text):
+                return None
+        if amounts and list(_UNITS).index(unit) <= list(_UNITS).index(amounts[-1][1]):
+            return None  # a unit again, or a larger one after a smaller: 30m1h, 1m1m
+        amounts.append((float(number), unit))
+        pos = match.end()
+    return amounts or None
 
 
 def parse_port(text: str) -> int:
@@ -120,14 +151,28 @@ def _log_format(text: str) -> LogFormat:
         raise ValueError(f"unknown log format {text!r} (use text or json)") from None
 
 
+def _log_level(text: str) -> LogLevel:
+    try:
+        return LogLevel(text)
+    except ValueError:
+        known = "debug, info, warning or error"
+        raise ValueError(f"unknown log level {text!r} (use {known})") from None
+
+
 def _positive_int(text: str) -> int:
     if not is_number(text) or int(text) < 1:
         raise ValueError(f"not a positive integer: {text!r}")
     return int(text)
 
 
-def build_config(command: str | Command, values: Mapping[str, str], facts: PodFacts) -> Config:
-    """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
+def build_config(
+    command: str | Command,
+    values: Mapping[str, str],
+    facts: PodFacts,
+    given: Mapping[str, Origin] | None = None,
+) -> Config:
+    """Validate ``values`` (dest → text, flags already merged over variables) into a Config;
+    ``given``: whether each value came as a flag or a variable (a flag, if not said)."""
     command = Command(command)
     p = Problems()
     opt = _BY_DEST
@@ -138,7 +183,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
 
     hostname = (get("hostname") or facts.hostname).strip().lower()
     entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
-    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
+    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p, given=given)
 
     probe = p.parse(opt["probe"], get("probe") or ProbeKind.TCP, parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
@@ -158,6 +203,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
     if exit_barrier and barrier is BarrierMode.NONE:
         p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
     log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
+    log_level = p.parse(opt["log_level"], get("log_level") or LogLevel.INFO, _log_level)
     dns_servers: tuple[tuple[str, int], ...] = ()
     if (server := get("dns_server")) is not None:
         parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
@@ -184,7 +230,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
         raise ConfigError(p.items)
     assert topology is not None and probe is not None and port is not None
     assert health is not None and hostfile_format is not None
-    assert barrier is not None and log_format is not None
+    assert barrier is not None and log_format is not None and log_level is not None
     return Config(
         command=command,
         topology=topology,
@@ -202,6 +248,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
         exit_barrier=bool(exit_barrier),
         exit_timeout=exit_timeout or None,  # 0 means no limit
         log_format=log_format,
+        log_level=log_level,
         dns_servers=dns_servers,
         resolv=parse_resolv_conf(facts.resolv_conf),
         warnings=tuple(warnings),
@@ -272,4 +319,9 @@ def load_config(command: str | Command, flags: Mapping[str, str | None], facts: 
     """Merge flags over the variables in ``facts`` and validate everything at once."""
     values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
     values.update({dest: text for dest, text in flags.items() if text is not None})
-    return build_config(command, values, facts)
+    given = {
+        dest: Origin.FLAG if flags.get(dest) else Origin.VARIABLE
+        for dest, text in values.items()
+        if text
+    }
+    return build_config(command, values, facts, given)

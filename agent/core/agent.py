@@ -1,68 +1,65 @@
 """The agent as one pure state machine: events and ``now`` in, effects out (as h11's Connection).
 
 :class:`Agent` owns everything the agent decides: which peers to resolve and probe and when
-(``Reach``, ``Sweep``), what a hello from a restarted peer means, when this pod has reached
-everyone, its side of the barrier (``Coordinator`` or ``Member``), what it reports, and when the
-wait ends and how. The runner only performs the effects and feeds back what happened; the
-in-memory cluster of the tests drives this same class.
+(``Reach`` and a ``Discovery``), what a hello from a restarted peer means, when this pod has
+reached everyone, its side of the barrier (``Coordinator`` or ``Member``), what it reports, and
+when the wait ends and how (its ``Phase``). The runner only performs the effects and feeds back
+what happened; the in-memory cluster of the tests drives this same class.
 """
 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
+from typing import assert_never
 
-from agent.config.model import BarrierMode, Config, ProbeKind, TrustSource
+from agent.config.model import Config, ProbeKind, TrustSource
 from agent.core.admission import Admission
-from agent.core.causes import Cause
+from agent.core.answers import counted_by_name, peer_at_address
+from agent.core.barrier import Barrier
+from agent.core.causes import Failure
+from agent.core.discovery import discovery_for
 from agent.core.effects import (
-    NO_CONN,
     Aborted,
     Attempt,
-    Close,
     Effect,
     Fail,
     Finish,
-    Probe,
-    Query,
     Released,
     Report,
-    Send,
 )
-from agent.core.events import Event, EventKind
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
+    ContactRefused,
+    DialFailed,
+    Disagreeing,
     Input,
     Lost,
     Opened,
-    ProbeResult,
+    Reached,
     Received,
-    Refused,
     Swept,
+    Unreached,
 )
-from agent.core.lookaround import LookAround
-from agent.core.reach import Reach
-from agent.core.roles import Action, Coordinator, Member
-from agent.core.status import Outcome, Status
-from agent.core.sweep import Sweep
+from agent.core.outcome import Outcome
+from agent.core.phase import Phase, phase_of
+from agent.core.roles import Coordinator, Member
+from agent.core.status import Status
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import BarrierAborted
-from agent.protocol.handshake import Verdict, compare
-from agent.protocol.wire import Identity, Refuse
+from agent.protocol.handshake import Match, compare
+from agent.protocol.wire import Identity
 
-__all__ = ["ABORT_LINGER", "PROGRESS_EVERY", "Agent"]
-
-#: an aborted pod keeps answering this long, so peers that have not met the disagreeing pod
-#: learn of it from its hello instead of waiting for their own timeout
-ABORT_LINGER = 3.0
-PROGRESS_EVERY = 5.0
+__all__ = ["Agent"]
 
 
 class Agent:
-    """One agent process's decisions. ``linger``: a coordinator stays for its members' acks
-    before it finishes (a sidecar, which stays up anyway, finishes at the verdict)."""
+    """One agent process's decisions. ``stays_for_acks``: a coordinator stays for its members'
+    acks (up to ``timing.ack_linger``) before it finishes (a sidecar, which stays up anyway,
+    finishes at the verdict). ``rand`` (uniform in [0, 1)) and ``timing`` are its only sources
+    of jitter and pace: its decisions are a function of its inputs, their times and these."""
 
     def __init__(
         self,
@@ -70,128 +67,140 @@ class Agent:
         *,
         me: Identity,
         now: float,
-        rand: Callable[[], float] = random.random,
-        linger: bool = True,
+        rand: Callable[[], float],
+        timing: Timing = DEFAULT_TIMING,
+        stays_for_acks: bool = True,
         max_in_flight: int = 256,
     ) -> None:
-        t = config.topology
-        self.config, self.me, self.start, self.linger = config, me, now, linger
-        # Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
-        # resolve each name. A pod that is not one of the peers (a launcher's one-sided wait)
-        # has no name of its own to check and no side in a barrier (config forces `none`).
-        bulk = config.probe.kind is ProbeKind.TCP and config.probe.port is None
-        bulk = bulk and t.index is not None and t.service_fqdn is not None
-        self.reach = Reach(
-            t.peers,
-            now=now,
-            rand=rand,
-            max_in_flight=max_in_flight,
-            scheduled={t.index} if bulk and t.index is not None else None,
+        self.config, self.me, self.start = config, me, now
+        self.stays_for_acks, self.timing = stays_for_acks, timing
+        self.discovery = discovery_for(
+            config, now=now, rand=rand, timing=timing, max_in_flight=max_in_flight
         )
-        self.sweep = Sweep(now=now, rand=rand) if bulk else None
-        self.side: Coordinator | Member | None = None
-        if config.barrier is BarrierMode.ALL and t.index is not None:
-            self.side = Coordinator(me) if t.index == 0 else Member(now=now, rand=rand)
+        self.reach = self.discovery.reach
+        self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
         self.deadline = now + config.timeout if config.timeout else math.inf
         self.finished = False
-        self._next_progress = now + PROGRESS_EVERY
-        self._aborted_at = math.inf
-        self._look = LookAround()
+        self._next_progress = now + timing.progress_every
         self._refused_at = -math.inf
         self._refused_unlogged = 0
-        self._by_name_reported = False
         # without a token, a contact counts only from an address DNS lists for the Service
         trusting = config.token is not None or config.trust_source == TrustSource.ANY
-        self._admission = Admission(trusting=trusting)
+        lists = self.discovery.lists
+        self._admission = Admission(trusting=trusting, reach=self.reach, lists=lists)
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
+    def side(self) -> Coordinator | Member | None:
+        return self.barrier.side
+
+    @property
     def verdict(self) -> Released | Aborted | None:
-        return self.side.verdict if self.side is not None else None
+        return self.barrier.verdict
+
+    @property
+    def released(self) -> bool:
+        """Whether the barrier has released this pod: every hello it says tells so (a peer
+        that restarts after the release is a late joiner, released at once)."""
+        return isinstance(self.verdict, Released)
+
+    @property
+    def phase(self) -> Phase:
+        verdict = self.verdict
+        return phase_of(
+            finished=self.finished,
+            released=isinstance(verdict, Released),
+            aborted=isinstance(verdict, Aborted),
+            reached_all=self.reach.done,
+        )
 
     @property
     def status(self) -> Status:
-        return Status(self.config, self.reach, self.sweep, self.side)
+        return Status(self.config, self.reach, self.discovery, self.side)
 
     def begin(self, now: float) -> list[Effect]:
-        t = self.config.topology
-        who = f"pod {t.index} of {t.peers}" if t.index is not None else "not one of the peers"
-        line = (
-            f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
-            f"probe {self.config.probe}, barrier {self.config.barrier}, "
-            f"listening on port {self.config.port}"
-        )
-        return [Report(Event(EventKind.START, line)), *self.poll(now)]
+        return [Report(self.status.start_line()), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
-        """What is due at ``now``: the end of the wait, attempts, rounds, dials, progress."""
-        if self.finished:  # a sidecar serving on: only rounds that vouch for late contacts
-            sweep = self._vouching()
-            return [Query()] if sweep is not None and sweep.query_due(now) else []
-        out: list[Effect] = []
-        if (end := self._end(now)) is not None:
+        """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
+        progress."""
+        phase = self.phase
+        if phase is Phase.FINISHED:
+            return self._serving_on(now)
+        if (end := self._end(phase, now)) is not None:
             self.finished = True
             # and what serving on has due now (a round that vouches for a held contact), so
             # that the next wake-up is after ``now``: the runner must not come straight back
-            return [end, *self.poll(now)]
-        if self.verdict is not None:
-            return out  # lingering: only the acks (events) or the linger bound matter now
-        out += [self._attempt(index) for index in self.reach.due(now)]
-        if self.sweep is not None and self.sweep.query_due(now):
-            out.append(Query())
-        if isinstance(self.side, Member):
-            out += self.side.poll(now)
-        if self._looking() and now >= self._look.at:
-            out += self._look_around(now)
+            return [end, *self._serving_on(now)]
+        if phase in (Phase.RELEASED, Phase.ABORTED):
+            return []  # lingering: only the acks (events) or the linger bound matter now
+        return self._due(now)
+
+    def _due(self, now: float) -> list[Effect]:
+        """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
+        coordinator's look-around and the progress line, each as it falls due."""
+        side = self.side
+        out: list[Effect] = [self._attempt(index) for index in self.reach.start_due(now)]
+        out += self.discovery.take_due(now)
+        if isinstance(side, Member):
+            out += side.poll(now)
+        if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
+            out += self.discovery.look_around(now, side.not_arrived())
         if now >= self._next_progress:
             out.append(Report(self.status.progress(now - self.start)))
-            self._next_progress = now + PROGRESS_EVERY
+            self._next_progress = now + self.timing.progress_every
         return out
+
+    def _serving_on(self, now: float) -> list[Effect]:
+        """After the wait, only the rounds that vouch for contacts still waiting (a late
+        joiner's session may be one of them)."""
+        return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int) -> Attempt:
         own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
         return Attempt(index, self.me.instance if own and not self.config.probe.port else "")
 
-    def holds(self, conn: int) -> bool:
+    def is_holding(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
         not list yet, without a token): its messages are kept, not acted on, until it is."""
-        return self._admission.holds(conn)
+        return self._admission.is_holding(conn)
 
     def next_wakeup(self) -> float:
-        """When :meth:`poll` has something to do next, if no event comes first."""
-        side, verdict = self.side, self.verdict
+        """When :meth:`poll` has something to do next in this phase, if no event comes first."""
+        phase, side = self.phase, self.side
         leave = side.leave_at() if isinstance(side, Coordinator) else None
-        if self.finished:
-            sweep = self._vouching()
-            return (sweep.next_wakeup() or math.inf) if sweep is not None else math.inf
-        if isinstance(verdict, Aborted):
-            return max(self._aborted_at + ABORT_LINGER, leave or -math.inf)
-        if verdict is not None:
+        if phase is Phase.FINISHED:
+            vouching = self._admission.waiting
+            return (self.discovery.next_wakeup() or math.inf) if vouching else math.inf
+        if phase is Phase.ABORTED:
+            return max(self.barrier.aborted_at + self.timing.abort_linger, leave or -math.inf)
+        if phase is Phase.RELEASED:
             return leave or math.inf
         times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
-        if self.sweep is not None:
-            times.append(self.sweep.next_wakeup() or math.inf)
+        times.append(self.discovery.next_wakeup() or math.inf)
         if isinstance(side, Member):
             times.append(side.next_wakeup() or math.inf)
-        if self._looking():
-            times.append(self._look.at)
+        if isinstance(side, Coordinator) and self._looking():
+            times.append(self.discovery.look_at())
         return min(times)
 
-    def _end(self, now: float) -> Effect | None:
+    def _end(self, phase: Phase, now: float) -> Effect | None:
+        """The exit rules: once there is a verdict, only its own rules end the wait."""
         verdict, side = self.verdict, self.side
         coordinator = side if isinstance(side, Coordinator) else None
-        if isinstance(verdict, Aborted):
-            side_done = coordinator.may_leave(now) if coordinator else True
-            if side_done and now >= self._aborted_at + ABORT_LINGER:
-                return Fail(BarrierAborted(verdict.reason))
-        elif isinstance(verdict, Released):
-            if coordinator is None or not self.linger or coordinator.may_leave(now):
+        match phase:
+            case Phase.ABORTED if isinstance(verdict, Aborted):
+                side_done = coordinator.may_leave(now) if coordinator else True
+                if side_done and now >= self.barrier.aborted_at + self.timing.abort_linger:
+                    return Fail(BarrierAborted(verdict.reason))
+            case Phase.RELEASED:
+                if coordinator is None or not self.stays_for_acks or coordinator.may_leave(now):
+                    return Finish(self.outcome(now))
+            case Phase.REACHED if side is None:
                 return Finish(self.outcome(now))
-        elif side is None and self.reach.done:
-            return Finish(self.outcome(now))
-        elif now >= self.deadline:  # once there is a verdict, only its own rules end the wait
-            return Fail(self.status.timeout())
+            case Phase.DISCOVERING | Phase.REACHED if now >= self.deadline:
+                return Fail(self.status.timeout())
         return None
 
     def outcome(self, now: float) -> Outcome:
@@ -199,276 +208,166 @@ class Agent:
 
     # --- events ----------------------------------------------------------------------------------
     def handle(self, event: Input, now: float) -> list[Effect]:
-        if isinstance(event, Attempted):
-            result = event.result
-            if result.ok and self.reach.stale(event.index, result.instance):
-                why = f"an older instance of pod {event.index} answers"
-                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
-            if not result.ok and not result.disagrees:
-                self.reach.failed(event.index, result.reason, now, result.cause)
-                return []
-            if self.sweep is not None and result.ok:  # known now: no round re-probes it
-                self.sweep.probed(event.address, reached=True)
-            return self._reached(event.index, result, event.address, event.addresses, now)
-        if isinstance(event, Swept):
-            return self._swept(event, now)
-        if isinstance(event, AddressProbed):
-            return self._address_probed(event, now)
-        if isinstance(event, Contacted):
-            return self._contacted(event, now)
-        if isinstance(event, Refused):
-            return self._refused(event, now)
-        return self._session(event, now)
+        match event:
+            case Attempted():
+                return self._attempted(event, now)
+            case Swept():
+                return self._swept(event, now)
+            case AddressProbed():
+                return self._address_probed(event, now)
+            case Contacted():
+                return self._contacted(event, now)
+            case ContactRefused():
+                return self._refused(event, now)
+            case DialFailed():
+                return self.barrier.dial_failed(event.reason, now)
+            case Opened() | Received() | Lost():
+                return self._session(event, now)
+            case _:
+                assert_never(event)
+
+    def _attempted(self, event: Attempted, now: float) -> list[Effect]:
+        result = counted_by_name(self.reach, event.index, event.result)
+        if isinstance(result, Unreached):
+            self.reach.failed(event.index, result.failure, now)
+            return []
+        if isinstance(result, Disagreeing):
+            return self._disagreed(result.reason, now)
+        self.discovery.probed(event.address, None)  # known now: no round re-probes it
+        return self._reached(event.index, result, event.address, event.addresses, now)
 
     def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
-        side = self.side
-        if self._admission.held(event):  # a session from an address not vouched for yet
+        if self._admission.absorb(event):  # a session from an address not vouched for yet
             return []
-        incoming = isinstance(event, Opened) and not event.dialled
-        if incoming and isinstance(side, Coordinator):
-            assert isinstance(event, Opened)
+        if not isinstance(event, Opened):
+            return self.barrier.carried(event, now)
+        if not event.dialled and isinstance(self.side, Coordinator):
             theirs = event.hello.identity
             # Another job's pod is refused at once (a refusal gives nothing away); one that
             # claims to be of this job counts, or aborts it, only from a listed address.
-            stranger = compare(self.me, theirs, expected_index=None)[0] == Verdict.STRANGER
-            if not stranger and not self._verified(theirs.index, event.address):
+            stranger = compare(self.me, theirs, expected_index=None)[0] is Match.STRANGER
+            if not stranger and not self._admission.verified(theirs.index, event.address):
                 self._admission.hold(event)
-                return self._unlisted(event.address, now)
-        if isinstance(event, Opened):
-            if event.dialled and isinstance(side, Member):
-                return self._act(side.opened(event.conn, now), now)
-            if not event.dialled and isinstance(side, Coordinator):
-                return self._act(side.joined(event.conn, event.hello, now), now)
-            why = f"pod {self.me.index} is not the coordinator"
-            return [Send(event.conn, Refuse(why)), Close(event.conn)]
-        if isinstance(side, Coordinator):
-            if isinstance(event, Received):
-                return self._act(side.received(event.conn, event.message, now), now)
-            return self._act(side.closed(event.conn, now), now)
-        if isinstance(side, Member) and event.conn in (NO_CONN, side.conn):
-            if isinstance(event, Received):
-                return self._act(side.received(event.message, now), now)
-            return self._act(side.connect_failed(event.reason, now), now)
-        return [Close(event.conn)] if isinstance(event, Received) else []
+                self.discovery.ask_again(now)
+                return []
+        return self.barrier.opened(event, now)
 
-    def _act(self, actions: list[Action], now: float) -> list[Effect]:
-        """The barrier side's actions, with the abort's time noted and reported."""
-        out: list[Effect] = []
-        for action in actions:
-            out.append(action)
-            if isinstance(action, Aborted):
-                self._aborted_at = now
-                out.append(Report(Event(EventKind.ABORTED, f"barrier aborted: {action.reason}")))
-        return out
-
-    def _refused(self, event: Refused, now: float) -> list[Effect]:
-        """At most one line per PROGRESS_EVERY: a loop of bad contacts must not flood the log
+    def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
+        """At most one line per progress interval: a loop of bad contacts must not flood the log
         (the count of those not shown goes with the next one)."""
-        if now < self._refused_at + PROGRESS_EVERY:
+        if now < self._refused_at + self.timing.progress_every:
             self._refused_unlogged += 1
             return []
-        more = f" (and {self._refused_unlogged} more)" if self._refused_unlogged else ""
+        line = self.status.refused_line(event.reason, self._refused_unlogged)
         self._refused_at, self._refused_unlogged = now, 0
-        return [Report(Event(EventKind.REFUSED, f"refused a contact: {event.reason}{more}"))]
-
-    def _vouching(self) -> Sweep | None:
-        """The sweep, while contacts wait for a DNS answer to vouch for them (asked for even
-        when serving on: a late joiner's session may be one of them)."""
-        return self.sweep if self._admission.waiting else None
-
-    def _verified(self, index: int, address: str) -> bool:
-        """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
-        with a token (proven by the handshake) or ``--trust-source any``, always; else when
-        DNS lists the address for the Service, or this pod reached ``index`` there."""
-        if self._admission.trusting:
-            return True
-        if 0 <= index < self.me.peers and self.reach.peers[index].address == address:
-            return bool(address)
-        return self.sweep is not None and address in self.sweep.published
-
-    def _unlisted(self, address: str, now: float) -> list[Effect]:
-        """A contact from an address DNS does not list: ask again soon (a late pod is
-        published a moment after its first hello)."""
-        if self.sweep is not None:
-            self.sweep.refresh(now)  # a round soon, even once every peer is reached
-        return []
+        return [Report(line)]
 
     def _vouched(self, now: float) -> list[Effect]:
         """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
         are handled as if they had just come."""
         out: list[Effect] = []
-        for contact in self._admission.vouched_contacts(self._verified):
+        for contact in self._admission.take_vouched_contacts():
             out += self._contacted(contact, now)
-        for opened, messages in self._admission.vouched_sessions(self._verified):
+        for opened, messages in self._admission.take_vouched_sessions():
             out += self._session(opened, now)
             for message in messages:
                 out += self._session(Received(opened.conn, message), now)
         return out
 
     def _contacted(self, event: Contacted, now: float) -> list[Effect]:
-        """A pod said hello: if it is a peer, it is up, so probe it now rather than after a
-        backoff. A new instance of a peer reached before must be reached again before this pod
-        counts as having reached everyone (its view changes, so its arrival is made anew)."""
+        """A pod said hello: if it is a peer, it is up, so try it now rather than after a
+        backoff. A contact from an address DNS does not list waits for an answer that does (it
+        counts for nothing until then), where one is to come."""
         theirs = event.hello.identity
-        index = theirs.index
         if not event.address:
             return []
-        listed = event.listed or self._verified(index, event.address)
-        if self.sweep is not None and not listed:
+        listed = event.listed or self._admission.verified(theirs.index, event.address)
+        if not listed and self.discovery.ask_again(now):
             self._admission.keep(event)  # for a fresh answer to vouch for
-            return self._unlisted(event.address, now)
-        if compare(self.me, theirs, expected_index=None)[0] != Verdict.SAME:
             return []
-        if not 0 <= index < self.me.peers:
+        if compare(self.me, theirs, expected_index=None)[0] is not Match.SAME:
             return []
-        out = self._heard_of(index, theirs.instance, now)
-        if self.sweep is None or self.reach.is_scheduled(index):  # asked for by name
-            self.reach.nudge(index, now)
-        elif not self.reach.peers[index].reached and self.sweep.pushed(event.address, now):
-            out.append(Probe(event.address, pushed=True))
-        return out
+        if not 0 <= theirs.index < self.me.peers:
+            return []
+        out = self._heard_of(theirs.index, theirs.instance, now)
+        return out + self.discovery.heard_from(theirs.index, event.address, now)
 
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
         """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
         than the instance reached, the pod was replaced, and must be reached anew before it
         counts (this pod's view changes, so it arrives again)."""
-        restarted = index != self.me.index and self.reach.heard_of(index, instance)
+        restarted = index != self.me.index and self.reach.note_instance(index, instance)
         if self.verdict is not None or not restarted:
             return []
         old = self.reach.peers[index].address
         self.reach.forget(index, now)
-        name = self.config.topology.display(index)
-        line = f"{name} restarted: reaching its new instance before counting it again"
-        out: list[Effect] = [Report(Event(EventKind.RESTARTED, line, {"peer": index}))]
-        if self.sweep is not None:
-            self.sweep.forget(old)
-            self.sweep.resume(now)
+        out: list[Effect] = [Report(self.status.restarted_line(index))]
+        self.discovery.restarted(old, now)
         if self.side is not None:
-            out += self._act(self.side.unreached(now), now)
+            out += self.barrier.act(self.side.unreached(now), now)
         return out
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
-        assert self.sweep is not None
-        resolution = event.resolution
-        if resolution.problem:
-            self.sweep.failed(resolution.problem, now, resolution.cause)
-            return []
         before = self._admission.pending()
-        fresh = self.sweep.answered(resolution.addresses, now, truncated=resolution.truncated)
-        out: list[Effect] = [Probe(address) for address in fresh]
-        out += self._ask_by_name() + self._vouched(now)
-        out += self._admission.ignored(before, self.config.port)
+        out = self.discovery.answered(event.resolution, now)
+        if event.resolution.failure is not None:
+            return out
+        out += self.discovery.take_ask_by_name() + self._vouched(now)
+        warn_after = self.timing.unlisted_warn_after
+        out += self._admission.report_ignored(
+            before, now, port=self.config.port, warn_after=warn_after
+        )
         if self._admission.waiting:  # not listed yet: ask again (about once a second)
-            self.sweep.refresh(now)
+            self.discovery.ask_again(now)
         return out
 
-    def _ask_by_name(self) -> list[Effect]:
-        """A cut-short Service answer (thousands of pods) and its probes are done: the peers
-        still unreached may be among those it left out, so each is asked for by name."""
-        assert self.sweep is not None
-        if not self.sweep.ask_by_name():
-            return []
-        lacking = [p.index for p in self.reach.missing()]
-        self.reach.schedule(lacking)
-        if self._by_name_reported:
-            return []
-        self._by_name_reported = True
-        listed = len(self.sweep.published)
-        line = (
-            f"the Service's DNS answer is cut short at {listed} addresses: asking for the "
-            f"{len(lacking)} peers not reached by name"
-        )
-        return [
-            Report(Event(EventKind.TRUNCATED, line, {"listed": listed, "by_name": len(lacking)}))
-        ]
-
     def _address_probed(self, event: AddressProbed, now: float) -> list[Effect]:
-        assert self.sweep is not None
         result, address = event.result, event.address
         out: list[Effect] = []
-        if (
-            result.ok
-            and result.index is not None
-            and 0 <= result.index < self.me.peers
-            and not self._other_me(result)
-            and not self.reach.stale(result.index, result.instance)
-        ):
-            self.sweep.probed(address, reached=True)
-            out = self._reached(result.index, result, address, (address,), now)
+        if isinstance(result, Reached):
+            peer = peer_at_address(self.me, self.reach, result)
+            self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
+            if isinstance(peer, int):
+                out = self._reached(peer, result, address, (address,), now)
         else:
-            why = result.reason or f"an older instance of pod {result.index} answers"
-            cause = result.cause if result.reason else Cause.OTHER_INSTANCE
-            self.sweep.probed(address, reached=False, reason=why, cause=cause)
-            if result.disagrees:
-                out = self._reached(result.index or 0, result, address, (), now)
-        return out + self._ask_by_name()
+            self.discovery.probed(address, result.failure)
+            if isinstance(result, Disagreeing):
+                out = self._disagreed(result.reason, now)
+        return out + self.discovery.take_ask_by_name()
 
-    def _other_me(self, result: ProbeResult) -> bool:
-        """Another instance of this pod's own index (an old pod still running) answered."""
-        return result.index == self.me.index and result.instance != self.me.instance
+    def _disagreed(self, reason: str, now: float) -> list[Effect]:
+        """A pod of this job disagrees on it: everyone stops (at once without a barrier)."""
+        if self.side is None:
+            self.finished = True
+            return [Fail(BarrierAborted(reason))]
+        return self.barrier.act(self.side.abort(reason, now), now)
 
     def _reached(
-        self,
-        index: int,
-        result: ProbeResult,
-        address: str,
-        addresses: tuple[str, ...],
-        now: float,
+        self, index: int, result: Reached, address: str, addresses: tuple[str, ...], now: float
     ) -> list[Effect]:
-        """Peer ``index`` answered at ``address`` (or disagrees with us about the job)."""
+        """Peer ``index`` answered at ``address``."""
         side = self.side
-        if result.disagrees:
-            if side is None:
-                self.finished = True
-                return [Fail(BarrierAborted(result.reason))]
-            return self._act(side.abort(result.reason, now), now)
         out = self._heard_of(index, result.instance, now)
         if not self.reach.peers[index].reached:
             self.reach.succeeded(index, address, now, result.instance)
             self.addresses[index] = addresses
-            elapsed = round(now - self.start, 3)
-            line = (
-                f"reached {self.config.topology.display(index)} at {address} "
-                f"({self.config.probe}) after {elapsed:.3f}s"
-            )
-            fields = {"peer": index, "address": address, "probe": str(self.config.probe)}
-            out.append(Report(Event(EventKind.REACHED, line, {**fields, "elapsed": elapsed})))
+            out.append(Report(self.status.reached_line(index, address, now - self.start)))
             if self._admission.waiting:
                 out += self._vouched(now)
             if self.reach.done:
                 out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:
-            out += self._act(side.peer_released(now), now)
+            out += self.barrier.act(side.peer_released(now), now)
         return out
 
     def _reached_all(self, now: float) -> list[Effect]:
-        if self.sweep is not None:
-            self.sweep.stop()
-            if self._admission.waiting:  # still to be vouched for: keep asking
-                self.sweep.refresh(now)
-        elapsed = round(now - self.start, 3)
-        line = f"reached all {self.me.peers} peers"
-        out: list[Effect] = [Report(Event(EventKind.REACHED_ALL, line, {"elapsed": elapsed}))]
-        self._look.start(now)
+        self.discovery.reached_all(now, vouching=self._admission.waiting)
+        out: list[Effect] = [Report(self.status.reached_all_line(now - self.start))]
         if self.side is not None:
-            out += self._act(self.side.reached_all(self.reach.view(), now), now)
+            out += self.barrier.act(self.side.reached_all(self.reach.view(), now), now)
         return out
 
-    # --- a coordinator that waits with everyone reached ------------------------------------------
     def _looking(self) -> bool:
-        return (
-            isinstance(self.side, Coordinator)
-            and self.sweep is not None
-            and self.verdict is None
-            and self.reach.done
-        )
-
-    def _look_around(self, now: float) -> list[Effect]:
-        """Probe a few members that have not arrived here (agent.core.lookaround)."""
-        assert isinstance(self.side, Coordinator) and self.sweep is not None
-        out: list[Effect] = []
-        for index in self._look.batch(self.side.not_arrived(), now):
-            address = self.reach.peers[index].address
-            if address and self.sweep.probe(address, push=True):
-                out.append(Probe(address, pushed=True))
-        return out
+        """A coordinator that has reached everyone and still waits looks around: members that
+        another instance of index 0 released never arrive here."""
+        return self.verdict is None and self.reach.done

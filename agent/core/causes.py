@@ -7,8 +7,9 @@ decides on (``hints``), so a hint never depends on the wording of a message.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
-__all__ = ["DNS_CAUSES", "TELLING_CAUSES", "Cause"]
+__all__ = ["DNS_CAUSES", "NOT_TRIED", "TELLING_CAUSES", "Cause", "Failure"]
 
 
 class Cause(enum.Enum):
@@ -24,7 +25,7 @@ class Cause(enum.Enum):
     HELLO_FAILED = "the hello failed (late, malformed, closed)"
     STRANGER = "a pod of another job or run answered"
     DISAGREES = "a pod of this job disagrees on it"
-    REFUSED = "the peer refused this pod (token)"
+    REFUSED_BY_PEER = "the peer refused this pod (token)"
     WRONG_TOKEN = "the peer's token proof failed (another token, or none)"
     OTHER_INSTANCE = "another instance of the pod answered"
     RESTARTED = "restarted: reaching its new instance"
@@ -34,7 +35,20 @@ class Cause(enum.Enum):
 #: causes that explain a later, vaguer failure of the same peer: a peer with another token that
 #: times out and leaves first is then only "refused" (nobody listens), which would send the
 #: user after the wrong problem
-TELLING_CAUSES = frozenset({Cause.REFUSED, Cause.WRONG_TOKEN, Cause.DISAGREES})
+TELLING_CAUSES = frozenset({Cause.REFUSED_BY_PEER, Cause.WRONG_TOKEN, Cause.DISAGREES})
 
 #: causes that say the name was not found in DNS (as opposed to DNS failing, or a probe)
 DNS_CAUSES = frozenset({Cause.NXDOMAIN, Cause.NO_ADDRESS, Cause.NOT_LISTED})
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why something did not work: ``reason`` for people (it names the address, the rcode, the
+    errno), ``cause`` for code (hints, status), so no decision rests on a message's wording."""
+
+    reason: str
+    cause: Cause
+
+
+#: why a peer (or the Service's name) is not reached before the first try
+NOT_TRIED = Failure("not tried yet", Cause.NOT_TRIED)

@@ -2,39 +2,37 @@
 
 The runner performs them and feeds back what happened (:mod:`agent.core.inputs`); it decides nothing
 about the barrier itself. ``Released`` and ``Aborted`` are the verdicts as they happen (for the
-log); ``Finish`` and ``Fail`` end the wait.
+log); ``Finish`` and ``Fail`` end the wait. Whoever performs them (the runner, the in-memory
+cluster's nodes, the explorer) is an :class:`EffectHandler`, and :func:`dispatch` is the one place
+that tells effects apart.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar, assert_never
 
-from agent.core.events import Event
+from agent.core.log import LogLine
+from agent.core.outcome import Outcome, ReleaseKind
 from agent.errors import PeerAgentError
 from agent.protocol.wire import Message
 
-if TYPE_CHECKING:  # status reads the cores, which return these effects
-    from agent.core.status import Outcome
-
 __all__ = [
-    "NO_CONN",
     "Aborted",
     "Attempt",
     "Close",
-    "Connect",
+    "Dial",
     "Effect",
+    "EffectHandler",
     "Fail",
     "Finish",
-    "Probe",
-    "Query",
+    "ProbeAddress",
     "Released",
     "Report",
     "Send",
+    "Sweep",
+    "dispatch",
 ]
-
-#: a member whose coordinator cannot be dialled hears of it as the loss of this pseudo-session
-NO_CONN = -1
 
 
 @dataclass(frozen=True)
@@ -48,21 +46,24 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class Query:
-    """Resolve the headless Service's own name (a bulk round); report :class:`Swept`."""
+class Sweep:
+    """Resolve the headless Service's own name (a bulk discovery round); report
+    :class:`~agent.core.inputs.Swept`."""
 
 
 @dataclass(frozen=True)
-class Probe:
-    """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it first)."""
+class ProbeAddress:
+    """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it
+    first); report :class:`~agent.core.inputs.AddressProbed`."""
 
     address: str
     pushed: bool = False
 
 
 @dataclass(frozen=True)
-class Connect:
-    """Member: open a session to the coordinator, resolving its name afresh."""
+class Dial:
+    """Member: open a session to the coordinator, resolving its name afresh; report
+    :class:`~agent.core.inputs.Opened`, or :class:`~agent.core.inputs.DialFailed`."""
 
 
 @dataclass(frozen=True)
@@ -80,14 +81,14 @@ class Close:
 class Report:
     """A line for the log."""
 
-    event: Event
+    line: LogLine
 
 
 @dataclass(frozen=True)
 class Released:
-    """The verdict: this pod passes the barrier (``how`` says through whom)."""
+    """The verdict: this pod passes the barrier (``kind`` says through whom)."""
 
-    how: str
+    kind: ReleaseKind
 
 
 @dataclass(frozen=True)
@@ -112,5 +113,66 @@ class Fail:
 
 
 Effect = (
-    Attempt | Query | Probe | Connect | Send | Close | Report | Released | Aborted | Finish | Fail
+    Attempt
+    | Sweep
+    | ProbeAddress
+    | Dial
+    | Send
+    | Close
+    | Report
+    | Released
+    | Aborted
+    | Finish
+    | Fail
 )
+
+
+R = TypeVar("R", covariant=True)
+
+
+class EffectHandler(Protocol[R]):
+    """One method per effect: a handler that leaves one out is not an ``EffectHandler``, and
+    mypy says so where it is handed to :func:`dispatch`. ``R``: what performing one gives (None,
+    or an awaitable for the runner, whose sends and closes are awaited)."""
+
+    def attempt(self, effect: Attempt, /) -> R: ...
+    def sweep(self, effect: Sweep, /) -> R: ...
+    def probe_address(self, effect: ProbeAddress, /) -> R: ...
+    def dial(self, effect: Dial, /) -> R: ...
+    def send(self, effect: Send, /) -> R: ...
+    def close(self, effect: Close, /) -> R: ...
+    def report(self, effect: Report, /) -> R: ...
+    def released(self, effect: Released, /) -> R: ...
+    def aborted(self, effect: Aborted, /) -> R: ...
+    def finish(self, effect: Finish, /) -> R: ...
+    def fail(self, effect: Fail, /) -> R: ...
+
+
+def dispatch(handler: EffectHandler[R], effect: Effect) -> R:
+    """``handler``'s method for ``effect``. Exhaustive over :data:`Effect`: an effect added
+    there without a case here fails mypy (``assert_never``)."""
+    match effect:
+        case Attempt():
+            return handler.attempt(effect)
+        case Sweep():
+            return handler.sweep(effect)
+        case ProbeAddress():
+            return handler.probe_address(effect)
+        case Dial():
+            return handler.dial(effect)
+        case Send():
+            return handler.send(effect)
+        case Close():
+            return handler.close(effect)
+        case Report():
+            return handler.report(effect)
+        case Released():
+            return handler.released(effect)
+        case Aborted():
+            return handler.aborted(effect)
+        case Finish():
+            return handler.finish(effect)
+        case Fail():
+            return handler.fail(effect)
+        case _:
+            assert_never(effect)

@@ -12,16 +12,29 @@ from agent.topology.podfiles import ResolvConf
 __all__ = ["hints_for", "nobody_listens"]
 
 
-def nobody_listens(causes: Sequence[Cause | None], port: int) -> str | None:
-    """Every missing peer resolves, but its pod refuses the agent's port: their agents are
-    gone, most likely because they passed the barrier already and this pod restarted after."""
+def nobody_listens(causes: Sequence[Cause | None], port: int, *, own: int | None) -> str | None:
+    """Every missing peer resolves, but its pod refuses the agent's port: their agents have not
+    started yet (the usual case: an image pull, init containers), or have left. ``causes``: one
+    per peer, None for a reached one; ``own``: this pod's index (None: not one of the peers).
+
+    "They passed the barrier and left" is said only when it can be true: when no peer but this
+    pod is reached. A peer reached that had been released would have released this pod too (a
+    late joiner); one reached and waiting means the barrier has not released, nor can it
+    without this pod. And a pod that is not one of the peers holds no barrier with them."""
     missing = [c for c in causes if c is not None]
     if not missing or any(c != Cause.CONNECT_REFUSED for c in missing):
         return None
-    return (
-        f"the peers resolve and their pods answer, but nobody listens on port {port}: they "
-        "may have passed the barrier already and left (wait and run modes); only sidecar mode "
-        "lets a pod that restarts after the barrier rejoin"
+    hint = (
+        f"the peers resolve and their pods answer, but nobody listens on port {port}: their "
+        "agents have not started yet (an image pull, init containers before them), or listen "
+        "on another --port"
+    )
+    others_reached = any(c is None for i, c in enumerate(causes) if i != own)
+    if own is None or others_reached:
+        return hint
+    return hint + (
+        "; or this pod restarted after they passed the barrier and left (wait and run modes): "
+        "only sidecar mode lets a pod that restarts after the barrier rejoin"
     )
 
 
@@ -36,48 +49,80 @@ def hints_for(
     """``causes``: why each peer is missing (None for a reached one), what the hints key on;
     ``reasons``: the same as text, only quoted; ``resolv``: the pod's resolv.conf when the agent
     relies on it (None when --dns-server overrides it)."""
-    hints: list[str] = []
     missing = [c for c in causes if c is not None]
-    if resolv is not None and not resolv.has_cluster_search(topology.namespace, topology.zone):
-        hints.append(
-            "/etc/resolv.conf has no cluster search list "
-            f"('{topology.namespace}.svc.{topology.zone}'): the pod's dnsPolicy is Default or "
-            "None, so short peer names do not resolve; use dnsPolicy: ClusterFirst"
-        )
+    hints = [
+        _no_search_list(topology, resolv),
+        _not_in_dns(topology, causes, missing),
+        _stale_record(missing),
+        _dns_failing(reasons, causes),
+        nobody_listens(causes, port, own=topology.index),
+        _token_mismatch(missing),
+        _no_answer(missing),
+    ]
+    return [hint for hint in hints if hint is not None]
+
+
+def _no_search_list(topology: Topology, resolv: ResolvConf | None) -> str | None:
+    if resolv is None or resolv.has_cluster_search(topology.namespace, topology.zone):
+        return None
+    return (
+        "/etc/resolv.conf has no cluster search list "
+        f"('{topology.namespace}.svc.{topology.zone}'): the pod's dnsPolicy is Default or "
+        "None, so short peer names do not resolve; use dnsPolicy: ClusterFirst"
+    )
+
+
+def _not_in_dns(
+    topology: Topology, causes: Sequence[Cause | None], missing: Sequence[Cause]
+) -> str | None:
     if causes and len(missing) == len(causes) and all(c == Cause.NXDOMAIN for c in missing):
         # A launcher's hostfile names pods of no Service it knows: only the generic hint then.
         service = f"is '{topology.service}'" if topology.service else "is there"
-        hints.append(
+        return (
             f"no peer name resolved, not even this pod's own: {service} a headless "
             "Service selecting the Job's pods, with publishNotReadyAddresses: true? (Kubernetes "
             "publishes a pod that is not Ready, e.g. in an init container, only with it)"
         )
-    elif missing and all(c in DNS_CAUSES for c in missing):
-        hints.append(
+    if missing and all(c in DNS_CAUSES for c in missing):
+        return (
             "the missing peers are not in DNS: their pods may not have started yet (check "
             "parallelism and quota), or are not Ready without publishNotReadyAddresses: true"
         )
+    return None
+
+
+def _stale_record(missing: Sequence[Cause]) -> str | None:
     if Cause.STRANGER in missing or Cause.OTHER_INSTANCE in missing:
-        hints.append(
+        return (
             "an address answered as another pod: a stale DNS record of a replaced pod (it clears "
             "within the DNS TTL), or another job using the same names"
         )
+    return None
+
+
+def _dns_failing(reasons: Sequence[str], causes: Sequence[Cause | None]) -> str | None:
     failures = sorted({r for r, c in zip(reasons, causes, strict=True) if c == Cause.DNS_FAILED})
-    if failures:
-        shown = "; ".join(failures[:3])
-        hints.append(
-            f"cluster DNS itself is failing ({shown}): check that the "
-            "nameserver (--dns-server or /etc/resolv.conf) is reachable on port 53, UDP and TCP "
-            "(NetworkPolicy egress), and the health and logs of the CoreDNS pods"
-        )
-    if (hint := nobody_listens(causes, port)) is not None:
-        hints.append(hint)
-    if Cause.REFUSED in missing or Cause.WRONG_TOKEN in missing:
-        hints.append(
+    if not failures:
+        return None
+    shown = "; ".join(failures[:3])
+    return (
+        f"cluster DNS itself is failing ({shown}): check that the "
+        "nameserver (--dns-server or /etc/resolv.conf) is reachable on port 53, UDP and TCP "
+        "(NetworkPolicy egress), and the health and logs of the CoreDNS pods"
+    )
+
+
+def _token_mismatch(missing: Sequence[Cause]) -> str | None:
+    if Cause.REFUSED_BY_PEER in missing or Cause.WRONG_TOKEN in missing:
+        return (
             "a peer and this pod do not share the token (another value, or one of them has "
             "none): every pod of the Job must read the same Secret key through --token-file or "
             "PEER_AGENT_TOKEN_FILE"
         )
+    return None
+
+
+def _no_answer(missing: Sequence[Cause]) -> str | None:
     if Cause.CONNECT_TIMEOUT in missing:  # a probe's connect, not a DNS query
-        hints.append("peers resolve but do not answer: check NetworkPolicy and the agent's port")
-    return hints
+        return "peers resolve but do not answer: check NetworkPolicy and the agent's port"
+    return None

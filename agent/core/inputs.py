@@ -8,52 +8,70 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.protocol.wire import Hello, Message
 
 __all__ = [
     "AddressProbed",
     "Attempted",
+    "ContactRefused",
     "Contacted",
+    "DialFailed",
+    "Disagreeing",
     "Input",
     "Lost",
     "Opened",
     "ProbeResult",
+    "Reached",
     "Received",
-    "Refused",
     "Resolution",
     "Swept",
+    "Unreached",
 ]
 
 
 @dataclass(frozen=True)
 class Resolution:
-    """Addresses found, or why none: NXDOMAIN, no answer, timeout, SERVFAIL, refused, …"""
+    """Addresses found, or why none (``failure``: NXDOMAIN, no address record, DNS failed)."""
 
     addresses: tuple[str, ...] = ()
-    problem: str = ""
     #: the answer was cut short even over TCP: there are more addresses than it lists
     truncated: bool = False
-    cause: Cause | None = None  # with a problem: NXDOMAIN, NO_ADDRESS or DNS_FAILED
+    failure: Failure | None = None
 
 
 @dataclass(frozen=True)
-class ProbeResult:
-    """One probe of one address, or one attempt of one peer by name."""
+class Reached:
+    """A probe reached a peer's pod. With the tcp probe the hello says which peer answered
+    (``index``), which instance (process) of it, and whether the barrier was released there (a
+    late joiner's proof); the other probes (icmp, tcp:PORT, dns) cannot tell (``index`` None)."""
 
-    reason: str = ""  # empty: reached
-    #: the peer's agent says the barrier was released already (it is a late joiner's proof)
-    released: bool = False
-    #: the peer is of this job but disagrees on it: a configuration error, not a stale pod
-    disagrees: bool = False
-    #: which peer answered (the tcp probe's hello says it), and which instance of it
     index: int | None = None
     instance: str = ""
-    cause: Cause | None = None  # with a reason: what code decides on
+    released: bool = False
+
+
+@dataclass(frozen=True)
+class Unreached:
+    """A probe (or every address of a name) did not reach the peer, and why."""
+
+    failure: Failure
+
+
+@dataclass(frozen=True)
+class Disagreeing:
+    """A pod of this job answered but disagrees on it (peer count, port): a configuration error
+    that aborts everyone, not a stale pod to skip."""
+
+    reason: str
 
     @property
-    def ok(self) -> bool:
-        return not self.reason
+    def failure(self) -> Failure:
+        return Failure(self.reason, Cause.DISAGREES)
+
+
+#: what one probe of one address, or one attempt of one peer by name, came to
+ProbeResult = Reached | Unreached | Disagreeing
 
 
 @dataclass(frozen=True)
@@ -93,8 +111,8 @@ class Contacted:
 
 
 @dataclass(frozen=True)
-class Refused:
-    """An incoming contact failed its handshake (another job, a bad token): why."""
+class ContactRefused:
+    """This pod refused an incoming contact whose handshake failed (a bad token proof): why."""
 
     reason: str
 
@@ -119,11 +137,27 @@ class Received:
 
 @dataclass(frozen=True)
 class Lost:
-    """Session ``conn`` ended (closed, reset, a send that did not go out), or, with ``conn``
-    :data:`~agent.core.effects.NO_CONN`, a member's dial of the coordinator failed."""
+    """Session ``conn`` ended (closed, reset, a send that did not go out)."""
 
     conn: int
     reason: str
 
 
-Input = Attempted | Swept | AddressProbed | Contacted | Refused | Opened | Received | Lost
+@dataclass(frozen=True)
+class DialFailed:
+    """A member's dial of the coordinator (``Dial``) opened no session: why, for each address."""
+
+    reason: str
+
+
+Input = (
+    Attempted
+    | Swept
+    | AddressProbed
+    | Contacted
+    | ContactRefused
+    | Opened
+    | Received
+    | Lost
+    | DialFailed
+)

@@ -11,28 +11,31 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["LOOK_AROUND", "LookAround"]
+from agent.core.timing import Timing
 
-#: the first look comes this long after every peer is reached; each later one twice as long
-LOOK_AROUND = 1.0
-_CAP = 16.0
-_BATCH = 64
+__all__ = ["LookAround"]
+
+_BATCH = 64  # members probed a look: the rest wait for the next look, in turn
 
 
 class LookAround:
-    def __init__(self) -> None:
+    """Paced by ``timing.look_around`` (the first look, after every peer is reached) up to
+    ``timing.look_around_cap``, doubling."""
+
+    def __init__(self, timing: Timing) -> None:
         self.at = math.inf  # when the next look is due
-        self._gap = LOOK_AROUND
+        self._first, self._cap = timing.look_around, timing.look_around_cap
+        self._gap = self._first
         self._from = 0  # where the next batch starts among the members that have not arrived
 
     def start(self, now: float) -> None:
         """Every peer is reached: the first look is due a moment from now."""
-        self.at, self._gap = now + LOOK_AROUND, LOOK_AROUND
+        self.at, self._gap = now + self._first, self._first
 
-    def batch(self, waiting: Sequence[int], now: float) -> list[int]:
+    def take_batch(self, waiting: Sequence[int], now: float) -> list[int]:
         """A look is due: the next few of ``waiting`` (the members that have not arrived), in
         turn, so that every one is looked at in time however many there are."""
-        self._gap = min(2 * self._gap, _CAP)
+        self._gap = min(2 * self._gap, self._cap)
         self.at = now + self._gap
         if not waiting:
             return []

@@ -1,18 +1,19 @@
 """Which peers this pod has reached, and when to try each of the others again.
 
-Pure: the runner reports attempt results and the time; ``due`` says whom to try now. An attempt
-is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's new address is found.
+Pure: the runner reports attempt results and the time; ``start_due`` says whom to try now. An
+attempt is one resolve-and-probe of one peer, always re-resolving, so a replaced pod's new address
+is found.
 """
 
 from __future__ import annotations
 
 import heapq
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from agent.core.backoff import Backoff
-from agent.core.causes import TELLING_CAUSES, Cause
+from agent.core.causes import NOT_TRIED, TELLING_CAUSES, Cause, Failure
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.instance import newer
 
 __all__ = ["PeerState", "Reach", "newer", "view_digest"]
@@ -32,8 +33,8 @@ class PeerState:
     in_flight: bool = False
     failures: int = 0
     next_at: float = 0.0
-    reason: str = "not tried yet"
-    cause: Cause | None = Cause.NOT_TRIED  # None once reached
+    #: why it is not reached (while it is not: once it is, the last failure before)
+    failure: Failure = NOT_TRIED
     #: set when a push arrives mid-attempt: retry at once instead of backing off
     nudged: bool = False
     address: str = ""
@@ -43,7 +44,7 @@ class PeerState:
     reached_at: float | None = None
     #: the last telling failure (another token, a disagreement) while the peer is missing: what
     #: a timeout still reports once the peer has left and only refuses connections
-    telling: tuple[str, Cause] | None = None
+    telling: Failure | None = None
 
 
 class Reach:
@@ -54,15 +55,15 @@ class Reach:
         peers: int,
         *,
         now: float,
-        backoff: Backoff | None = None,
+        rand: Callable[[], float],
+        backoff: Backoff = DEFAULT_TIMING.backoff,
         max_in_flight: int = 256,
-        rand: Callable[[], float] = random.random,
         scheduled: Iterable[int] | None = None,
     ) -> None:
         """``scheduled``: the peers this schedules attempts for (default all); the others are
         found another way (bulk discovery) and only reported here, unless ``schedule``d later."""
         self.peers = [PeerState(i, next_at=now) for i in range(peers)]
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff
         self._max_in_flight = max_in_flight
         self._rand = rand
         self._in_flight = 0
@@ -102,8 +103,9 @@ class Reach:
             heapq.heappop(self._queue)
         return None
 
-    def due(self, now: float) -> list[int]:
-        """Peers to attempt now; they are in flight until ``succeeded`` or ``failed``."""
+    def start_due(self, now: float) -> list[int]:
+        """The peers due now, put in flight: until ``succeeded`` or ``failed`` they are not
+        due again."""
         chosen: list[int] = []
         while self._in_flight < self._max_in_flight:
             peer = self._next()
@@ -134,11 +136,10 @@ class Reach:
             peer.newest = instance
         if not peer.reached:
             peer.reached, peer.address, peer.reached_at = True, address, now
-            peer.instance, peer.reason, peer.cause = instance, "", None
-            peer.telling = None
+            peer.instance, peer.telling = instance, None
             self._left -= 1
 
-    def heard_of(self, index: int, instance: str) -> bool:
+    def note_instance(self, index: int, instance: str) -> bool:
         """A hello from ``instance`` of peer ``index``. True when the instance reached is older:
         the pod was replaced, and its new instance must be reached before it counts again. An
         older one never replaces a newer: two live instances of one index (an old pod on a
@@ -153,16 +154,16 @@ class Reach:
         peer = self.peers[index]
         if peer.reached:
             peer.reached, peer.failures, peer.next_at = False, 0, now
-            peer.reason, peer.instance = "restarted: reaching its new instance", ""
-            peer.cause = Cause.RESTARTED
+            peer.failure = Failure("restarted: reaching its new instance", Cause.RESTARTED)
+            peer.instance = ""
             self._left += 1
             self._wait(peer)
 
-    def failed(self, index: int, reason: str, now: float, cause: Cause | None = None) -> None:
+    def failed(self, index: int, failure: Failure, now: float) -> None:
         peer = self._land(index)
-        peer.reason, peer.cause = reason, cause
-        if cause in TELLING_CAUSES:
-            peer.telling = (reason, cause)
+        peer.failure = failure
+        if failure.cause in TELLING_CAUSES:
+            peer.telling = failure
         if peer.nudged:
             peer.nudged, peer.failures, peer.next_at = False, 0, now
         else:

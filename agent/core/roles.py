@@ -16,29 +16,26 @@ waiting on a coordinator that has gone: the race the seed's loop has when a fast
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 
 from agent.core.backoff import Backoff
-from agent.core.effects import Aborted, Close, Connect, Released, Send
-from agent.protocol.handshake import Verdict, compare
+from agent.core.effects import Aborted, Close, Dial, Released, Send
+from agent.core.outcome import ReleaseKind
+from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Abort, Ack, Arrive, Hello, Identity, Message, Refuse, Release
 
 __all__ = ["Action", "Coordinator", "Member"]
 
-Action = Send | Close | Connect | Released | Aborted
-#: how a member tells the two kinds of release apart in its log
-BY_COORDINATOR = "the coordinator released the barrier"
-DECIDED = "all peers arrived"
-ALREADY = "the barrier was already released before this instance of the pod arrived"
+Action = Send | Close | Dial | Released | Aborted
 
 
 class Coordinator:
     """Index 0's side: counts matching arrivals over open sessions, releases when all N are in."""
 
-    def __init__(self, me: Identity, *, linger: float = 10.0) -> None:
+    def __init__(self, me: Identity, *, ack_linger: float = DEFAULT_TIMING.ack_linger) -> None:
         self.me = me
-        self.linger = linger
+        self.ack_linger = ack_linger
         self.verdict: Released | Aborted | None = None
         self.verdict_at = 0.0
         #: the digest of the instances this pod reached, once it has reached all N
@@ -81,11 +78,11 @@ class Coordinator:
         were made, and a member holds only its newest: an older one that completes its
         handshake late (its member gave up on it and dialled again) is closed, not counted."""
         theirs = hello.identity
-        verdict, reason = compare(self.me, theirs, expected_index=None)
-        if verdict == Verdict.STRANGER or theirs.index not in self.members:
+        match, reason = compare(self.me, theirs, expected_index=None)
+        if match is Match.STRANGER or theirs.index not in self.members:
             why = reason or f"index {theirs.index} is not a member of this barrier"
             return [Send(conn, Refuse(why)), Close(conn)]
-        if verdict == Verdict.DISAGREES:
+        if match is Match.DISAGREES:
             actions: list[Action] = [Send(conn, Abort(reason))]
             return actions + self._decide(Aborted(reason), now)
         actions = []
@@ -144,11 +141,11 @@ class Coordinator:
         if self.verdict is not None or self._view is None:
             return []
         if len(self._matching) == len(self._members):
-            return self._decide(Released(DECIDED), now)
+            return self._decide(Released(ReleaseKind.DECIDED), now)
         if self._notice:
             # The members got their verdict from whoever decided it: no acks to await here.
             self._acked = set(self._members)
-            return self._decide(Released(ALREADY), now)
+            return self._decide(Released(ReleaseKind.ALREADY), now)
         return []
 
     def _decide(self, verdict: Released | Aborted, now: float) -> list[Action]:
@@ -164,17 +161,17 @@ class Coordinator:
             return Abort(self.verdict.reason)
         # Only a release decided here names the view it counted; one learnt from a peer
         # counted nobody here, so its members are late joiners too.
-        counted = self.verdict is not None and self.verdict.how == DECIDED
+        counted = self.verdict is not None and self.verdict.kind is ReleaseKind.DECIDED
         return Release((self._view or "") if counted else "")
 
     def may_leave(self, now: float) -> bool:
         """After the verdict: every member acknowledged, or the linger bound passed."""
         if self.verdict is None:
             return False
-        return self._acked >= self.members or now >= self.verdict_at + self.linger
+        return self._acked >= self.members or now >= self.verdict_at + self.ack_linger
 
     def leave_at(self) -> float | None:
-        return None if self.verdict is None else self.verdict_at + self.linger
+        return None if self.verdict is None else self.verdict_at + self.ack_linger
 
     def not_arrived(self) -> list[int]:
         """Members with no matching arrival here (for the coordinator's look-around while it
@@ -203,10 +200,10 @@ class Member:
         self,
         *,
         now: float,
-        backoff: Backoff | None = None,
-        rand: Callable[[], float] = random.random,
+        rand: Callable[[], float],
+        backoff: Backoff = DEFAULT_TIMING.backoff,
     ) -> None:
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff
         self._rand = rand
         self._failures = 0
         self._next_connect: float | None = now
@@ -225,7 +222,7 @@ class Member:
     def poll(self, now: float) -> list[Action]:
         if self._next_connect is not None and self._next_connect <= now and self.verdict is None:
             self._next_connect = None
-            return [Connect()]
+            return [Dial()]
         return []
 
     def next_wakeup(self) -> float | None:
@@ -239,8 +236,8 @@ class Member:
             return [Send(conn, Ack())]
         return self._maybe_arrive()
 
-    def connect_failed(self, reason: str, now: float) -> list[Action]:
-        """Connecting or the session failed; try again after a backoff."""
+    def disconnected(self, reason: str, now: float) -> list[Action]:
+        """The dial or the session failed; dial again after a backoff."""
         self.conn = None
         self.last_problem = f"coordinator: {reason}"
         if self.verdict is None:
@@ -279,7 +276,7 @@ class Member:
         # is scheduled here because the runner ignores the loss of a session we no longer hold.
         conn = self.conn
         name = type(message).__name__.lower()
-        actions = self.connect_failed(f"unexpected {name} from the coordinator", now)
+        actions = self.disconnected(f"unexpected {name} from the coordinator", now)
         return [Close(conn), *actions] if conn is not None else actions
 
     def peer_released(self, now: float) -> list[Action]:
@@ -294,7 +291,9 @@ class Member:
         if self.view is None or (self._released_view is None and not self._peer_says):
             return []
         counted = self._released_view in self._arrived_with
-        return self._decide(Released(BY_COORDINATOR if counted else ALREADY))
+        return self._decide(
+            Released(ReleaseKind.BY_COORDINATOR if counted else ReleaseKind.ALREADY)
+        )
 
     def abort(self, reason: str, now: float) -> list[Action]:
         return self._decide(Aborted(reason))

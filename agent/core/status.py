@@ -1,5 +1,5 @@
-"""What a waiting agent says about its peers: why each one is missing, the progress line, the
-timeout's message, and the outcome handed to the workload.
+"""What a waiting agent says: its log lines, why each missing peer is missing, the progress
+line, the timeout's message, and the outcome handed to the workload.
 
 Pure: it reads the cores' state and changes nothing, so every line a user reads is tested
 without a network.
@@ -12,104 +12,111 @@ from dataclasses import dataclass
 
 from agent.config.model import Config
 from agent.core.causes import Cause
+from agent.core.discovery import Discovery
 from agent.core.effects import Released
-from agent.core.events import Event, EventKind
 from agent.core.hints import hints_for, nobody_listens
+from agent.core.log import LogKind, LogLevel, LogLine
+from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
-from agent.core.sweep import Sweep
 from agent.errors import BarrierTimeout
 
-__all__ = ["Outcome", "PeerInfo", "Status", "released_event"]
-
-
-@dataclass(frozen=True)
-class PeerInfo:
-    index: int
-    hostname: str
-    fqdn: str
-    addresses: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    how: str
-    elapsed: float
-    peers: tuple[PeerInfo, ...]
+__all__ = ["Status", "released_line"]
 
 
 @dataclass(frozen=True)
 class Status:
     config: Config
     reach: Reach
-    sweep: Sweep | None
+    discovery: Discovery
     side: Coordinator | Member | None
 
+    # --- lines as things happen ---------------------------------------------------------------
+    def start_line(self) -> LogLine:
+        config, t = self.config, self.config.topology
+        who = f"pod {t.index} of {t.peers}" if t.index is not None else "not one of the peers"
+        line = (
+            f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
+            f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}"
+        )
+        if sources := t.sources.describe():  # where each value came from
+            line += f"; {sources}"
+        return LogLine(LogKind.START, line, {"sources": t.sources.as_fields()})
+
+    def reached_line(self, index: int, address: str, elapsed: float) -> LogLine:
+        elapsed = round(elapsed, 3)
+        probe = self.config.probe
+        line = (
+            f"reached {self.config.topology.display(index)} at {address} ({probe}) "
+            f"after {elapsed:.3f}s"
+        )
+        fields = {"peer": index, "address": address, "probe": str(probe), "elapsed": elapsed}
+        return LogLine(LogKind.REACHED, line, fields)
+
+    def reached_all_line(self, elapsed: float) -> LogLine:
+        line = f"reached all {self.config.topology.peers} peers"
+        return LogLine(LogKind.REACHED_ALL, line, {"elapsed": round(elapsed, 3)})
+
+    def restarted_line(self, index: int) -> LogLine:
+        name = self.config.topology.display(index)
+        line = f"{name} restarted: reaching its new instance before counting it again"
+        return LogLine(LogKind.RESTARTED, line, {"peer": index}, level=LogLevel.WARNING)
+
+    def refused_line(self, reason: str, unlogged: int) -> LogLine:
+        """A refused contact, with how many more were refused since the last line."""
+        more = f" (and {unlogged} more)" if unlogged else ""
+        line = f"refused a contact: {reason}{more}"
+        return LogLine(LogKind.CONTACT_REFUSED, line, level=LogLevel.WARNING)
+
+    # --- why peers are missing -----------------------------------------------------------------
     def reason(self, index: int) -> str:
         """Why peer ``index`` is not reached yet."""
-        if self.sweep is None or self.reach.is_scheduled(index):
-            peer = self.reach.peers[index]
-            return _with_earlier(peer.reason, peer.telling)
-        if self.sweep.problem:  # the Service name itself does not resolve
-            return self.sweep.problem
-        listed = len(self.sweep.published)
-        unanswered = [
-            (a, r) for a, r in self.sweep.unidentified.items() if a in self.sweep.published
-        ]
-        if not unanswered:
-            return f"not in DNS: not among the {listed} addresses of the Service"
-        # Listed addresses that did not answer as a peer: the missing one may be any of them.
-        shown = ", ".join(
-            f"{a} ({_with_earlier(r, self.sweep.telling.get(a))})" for a, r in unanswered[:3]
-        )
-        return (
-            f"not found at the {listed} addresses of the Service; not answering as a peer: {shown}"
-        )
+        return self.discovery.why_missing(index).reason
 
     def cause(self, index: int) -> Cause | None:
-        """Why peer ``index`` is not reached yet, typed (None once it is); a telling cause seen
-        earlier (another token) wins over the vaguer one that followed (nobody listens)."""
+        """Why peer ``index`` is not reached yet, typed (None once it is)."""
         if self.reach.peers[index].reached:
             return None
-        if self.sweep is None or self.reach.is_scheduled(index):
-            peer = self.reach.peers[index]
-            return peer.telling[1] if peer.telling is not None else peer.cause
-        if self.sweep.problem:
-            return self.sweep.cause
-        # Listed addresses that did not answer as a peer, all for one reason: that reason.
-        telling = self.sweep.telling
-        causes = {
-            telling[a][1] if a in telling else c
-            for a, c in self.sweep.unidentified_causes.items()
-            if a in self.sweep.published
-        }
-        cause = causes.pop() if len(causes) == 1 else None
-        return cause or Cause.NOT_LISTED
+        return self.discovery.why_missing(index).cause
 
     def missing(self) -> list[tuple[int, str]]:
         """The peers not reached and why; once all are, what the barrier still waits for."""
         out = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
-        if not out and isinstance(self.side, Coordinator):
-            out = [(i, f"barrier: {why}") for i, why in self.side.waiting_for()]
-        elif not out and isinstance(self.side, Member):
-            out = [(0, f"barrier: {self.side.last_problem}")]
-        return out
+        return out or [(i, f"barrier: {why}") for i, why in self.barrier_waits()]
 
-    def progress(self, elapsed: float) -> Event:
-        missing = self.missing()
-        names = ", ".join(
-            f"{self.config.topology.hostname(i)} ({why})" for i, why in missing[:8]
-        ) + (f", … {len(missing) - 8} more" if len(missing) > 8 else "")
-        peers = self.config.topology.peers
-        reached = peers - len(self.reach.missing())
-        causes = [self.cause(p.index) for p in self.reach.missing()]
-        hint = nobody_listens(causes, self.config.port)
-        return Event(
-            EventKind.PROGRESS,
-            f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}"
-            + (f"; hint: {hint}" if hint else ""),
-            {"reached": reached, "missing": [i for i, _ in missing]},
-        )
+    def barrier_waits(self) -> list[tuple[int, str]]:
+        """Whom the barrier still waits for, and why: the members that have not arrived (at
+        the coordinator), or the coordinator (at a member)."""
+        if isinstance(self.side, Coordinator):
+            return self.side.waiting_for()
+        if isinstance(self.side, Member):
+            return [(0, self.side.last_problem)]
+        return []
+
+    def progress(self, elapsed: float) -> LogLine:
+        """Who is missing and why, or once every peer is reached, what the barrier waits for:
+        never "all reached" and "missing" in one line."""
+        peers, waited = self.config.topology.peers, f"waiting {elapsed:.0f}s"
+        missing = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
+        if not missing:
+            waits = self.barrier_waits()
+            line = f"{waited}: all {peers} peers reached; waiting for the barrier"
+            line += f": {self._named(waits)}" if waits else ""
+            fields = {"reached": peers, "missing": [i for i, _ in waits]}
+            return LogLine(LogKind.PROGRESS, line, {**fields, "waiting_for": "barrier"})
+        causes = [self.cause(p.index) for p in self.reach.peers]
+        hint = nobody_listens(causes, self.config.port, own=self.config.topology.index)
+        reached = peers - len(missing)
+        line = f"{waited}: {reached}/{peers} peers reached; missing: {self._named(missing)}"
+        line += f"; hint: {hint}" if hint else ""
+        fields = {"reached": reached, "missing": [i for i, _ in missing]}
+        return LogLine(LogKind.PROGRESS, line, {**fields, "waiting_for": "peers"})
+
+    def _named(self, whys: list[tuple[int, str]]) -> str:
+        """``name (why)`` for the first eight, and how many more."""
+        t, more = self.config.topology, len(whys) - 8
+        named = ", ".join(f"{t.hostname(i)} ({why})" for i, why in whys[:8])
+        return named + (f", … {more} more" if more > 0 else "")
 
     def timeout(self) -> BarrierTimeout:
         missing = self.missing()
@@ -117,8 +124,11 @@ class Status:
         reasons = [self.reason(p.index) if not p.reached else "" for p in self.reach.peers]
         causes = [self.cause(p.index) for p in self.reach.peers]
         t, resolv, port = self.config.topology, self.config.pod_resolv, self.config.port
+        what = f"{len(missing)} peer(s) missing"
+        if self.reach.done:  # said as the progress lines say it: not "missing" after all
+            what = f"all {t.peers} peers reached; the barrier waits for {len(missing)}"
         return BarrierTimeout(
-            f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
+            f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
             hints=hints_for(t, resolv, reasons, causes, port=port),
         )
@@ -129,21 +139,15 @@ class Status:
             PeerInfo(i, t.hostname(i), t.display(i), addresses.get(i, ())) for i in t.indices
         )
         verdict = self.side.verdict if self.side is not None else None
-        how = verdict.how if isinstance(verdict, Released) else "reached all peers"
+        how = verdict.kind if isinstance(verdict, Released) else ReleaseKind.NO_BARRIER
         return Outcome(how, elapsed, peers)
 
 
-def _with_earlier(reason: str, telling: tuple[str, Cause] | None) -> str:
-    if telling is None or telling[0] == reason:
-        return reason
-    return f"{reason}; earlier: {telling[0]}"
-
-
-def released_event(released: Released, elapsed: float, counts: Mapping[str, int]) -> Event:
+def released_line(released: Released, elapsed: float, counts: Mapping[str, int]) -> LogLine:
     """The release line, with what the agent did to get there (lookups, probes, sessions)."""
     done = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in sorted(counts.items()))
-    return Event(
-        EventKind.RELEASED,
-        f"barrier released: {released.how} after {elapsed:.3f}s ({done})",
+    return LogLine(
+        LogKind.RELEASED,
+        f"barrier released: {released.kind} after {elapsed:.3f}s ({done})",
         {"elapsed": round(elapsed, 3), **counts},
     )

@@ -14,9 +14,12 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from agent.core.answers import identity_failure
+from agent.core.causes import Cause, Failure
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.tcp import TCPStream
-from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, proves_problem
+from agent.protocol.handshake import proof_for, proof_ok, proves_problem
 from agent.protocol.wire import (
     MAX_MESSAGE,
     Hello,
@@ -30,7 +33,6 @@ from agent.protocol.wire import (
 )
 
 __all__ = [
-    "HANDSHAKE_TIMEOUT",
     "LATE",
     "Channel",
     "HandshakeFailed",
@@ -39,18 +41,21 @@ __all__ = [
     "server_handshake",
 ]
 
-HANDSHAKE_TIMEOUT = 5.0
 LATE = "no message before the deadline"
 _REFUSED_OURS = "peer refused our token proof (a different token)"
 _WRONG_THEIRS = "peer's token proof is wrong (a different token)"
 
 
 class HandshakeFailed(Exception):
-    """The other side is not (or not yet) a peer we can count; ``verdict`` says how it differs."""
+    """The other side is not (or not yet) a peer we can count; ``cause`` says how it differs."""
 
-    def __init__(self, reason: str, verdict: Verdict = Verdict.STRANGER) -> None:
-        self.reason, self.verdict = reason, verdict
+    def __init__(self, reason: str, cause: Cause = Cause.STRANGER) -> None:
+        self.reason, self.cause = reason, cause
         super().__init__(reason)
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(self.reason, self.cause)
 
 
 def _new_nonce() -> str:
@@ -124,12 +129,18 @@ class Channel:
             raise WireError(f"connection failed: {exc.strerror or exc}") from None
         return decode(line)
 
-    def keepalive(self) -> None:
-        """Detect a peer that vanished without closing (a deleted pod) within about ten seconds."""
+    def keepalive(self, timing: Timing) -> None:
+        """Detect a peer that vanished without closing (a deleted pod) within
+        ``timing.keepalive`` seconds (about ten)."""
         sock = _socket_of(self.stream)
+        options = (
+            ("TCP_KEEPIDLE", timing.keepalive_idle),
+            ("TCP_KEEPINTVL", timing.keepalive_interval),
+            ("TCP_KEEPCNT", timing.keepalive_count),
+        )
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            for name, value in (("TCP_KEEPIDLE", 4), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3)):
+            for name, value in options:
                 if hasattr(socket, name):
                     sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
         except OSError:
@@ -161,39 +172,40 @@ async def client_handshake(
     token: bytes | None,
     expected_index: int | None,
     released: bool = False,
-    timeout: float | None = HANDSHAKE_TIMEOUT,
+    timeout: float | None = DEFAULT_TIMING.handshake_timeout,
 ) -> Hello:
     """Say hello, check the reply (identity, whether it proves a token); with a token, prove
-    ours first, then check the server's proof. Returns the reply. ``timeout`` None: the
-    caller's deadline bounds the whole handshake (the probe's does)."""
+    ours first, then check the server's proof. Returns the reply. ``timeout``: for each of the
+    server's messages; None: the caller's deadline bounds the whole handshake (the probe's
+    does)."""
     nonce = _new_nonce()
     await send_message(channel, Hello(me, role, nonce, released, proves=token is not None))
     reply = await channel.receive(timeout)
     if isinstance(reply, Refuse):
-        raise HandshakeFailed(f"refused: {reply.reason}", Verdict.REFUSED)
+        raise HandshakeFailed(f"refused: {reply.reason}", Cause.REFUSED_BY_PEER)
     if not isinstance(reply, Hello) or reply.role is not Role.REPLY:
         raise HandshakeFailed("not a peer-agent reply")
     if problem := proves_problem(reply.proves, token=token):
-        raise HandshakeFailed(problem, Verdict.WRONG_TOKEN)
-    verdict, reason = compare(me, reply.identity, expected_index=expected_index)
-    if verdict != Verdict.SAME:
-        raise HandshakeFailed(reason, verdict)  # nothing proven to a stranger
+        raise HandshakeFailed(problem, Cause.WRONG_TOKEN)
+    failure = identity_failure(me, reply.identity, expected_index=expected_index)
+    if failure is not None:
+        raise HandshakeFailed(failure.reason, failure.cause)  # nothing proven to a stranger
     if token is not None:
         proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
         await send_message(channel, Proof(proof))
-        answer = await channel.receive(timeout)
-        if isinstance(answer, Refuse):
-            raise HandshakeFailed(_REFUSED_OURS, Verdict.WRONG_TOKEN)
-        if not isinstance(answer, Proof) or not proof_ok(
-            token,
-            answer.proof,
-            role="server",
-            my_nonce=nonce,
-            their_nonce=reply.nonce,
-            them=reply.identity,
-        ):
-            raise HandshakeFailed(_WRONG_THEIRS, Verdict.WRONG_TOKEN)
+        _check_server_proof(await channel.receive(timeout), token, nonce, reply)
     return reply
+
+
+def _check_server_proof(answer: Message, token: bytes, my_nonce: str, reply: Hello) -> None:
+    """HandshakeFailed unless ``answer`` is the server's proof, over our nonce."""
+    if isinstance(answer, Refuse):  # it refused our proof
+        raise HandshakeFailed(_REFUSED_OURS, Cause.WRONG_TOKEN)
+    them = reply.identity
+    if not isinstance(answer, Proof) or not proof_ok(
+        token, answer.proof, role="server", my_nonce=my_nonce, their_nonce=reply.nonce, them=them
+    ):
+        raise HandshakeFailed(_WRONG_THEIRS, Cause.WRONG_TOKEN)
 
 
 async def server_handshake(
@@ -202,10 +214,11 @@ async def server_handshake(
     me: Identity,
     token: bytes | None,
     released: bool,
+    timeout: float = DEFAULT_TIMING.handshake_timeout,
 ) -> Hello:
     """Answer a hello; with a token, demand the client's proof, and only once it checked,
-    prove ours. Returns the client's hello."""
-    hello = await channel.receive(HANDSHAKE_TIMEOUT)
+    prove ours. Returns the client's hello. ``timeout``: for each message of the client's."""
+    hello = await channel.receive(timeout)
     if not isinstance(hello, Hello) or hello.role is Role.REPLY:
         raise WireError("expected a hello")
     nonce = _new_nonce()
@@ -214,9 +227,9 @@ async def server_handshake(
         return hello
     if not hello.proves:  # it will send no proof: do not wait for one
         raise HandshakeFailed(
-            f"pod {hello.identity.index} has no token (no --token-file)", Verdict.WRONG_TOKEN
+            f"pod {hello.identity.index} has no token (no --token-file)", Cause.WRONG_TOKEN
         )
-    answer = await channel.receive(HANDSHAKE_TIMEOUT)
+    answer = await channel.receive(timeout)
     if not isinstance(answer, Proof) or not proof_ok(
         token,
         answer.proof,
@@ -228,7 +241,7 @@ async def server_handshake(
         with contextlib.suppress(WireError):  # told if still there; refused either way
             await send_message(channel, Refuse("bad token"))
         raise HandshakeFailed(
-            f"pod {hello.identity.index} sent a bad token proof", Verdict.WRONG_TOKEN
+            f"pod {hello.identity.index} sent a bad token proof", Cause.WRONG_TOKEN
         )
     proof = proof_for(token, role="server", their_nonce=hello.nonce, my_nonce=nonce, me=me)
     await send_message(channel, Proof(proof))

@@ -17,17 +17,17 @@ import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agent.config.model import Config
-from agent.core.causes import Cause
+from agent.core.answers import NameAttempt
 from agent.core.inputs import (
     AddressProbed,
-    Attempted,
     Contacted,
+    ContactRefused,
     Input,
     ProbeResult,
-    Refused,
     Resolution,
     Swept,
 )
+from agent.core.timing import Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, server_handshake
 from agent.io.handshaking import Handshaking, Ticket
@@ -61,6 +61,7 @@ class Contacts:
     released: Callable[[], bool]
     #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
     counts: collections.Counter[str]
+    timing: Timing = field(default_factory=Timing)
     #: contacts still in their handshake, bounded (a port of its own; the shared port's
     #: connections come with a ticket of the mux's bound instead)
     handshaking: Handshaking = field(default_factory=Handshaking)
@@ -68,29 +69,14 @@ class Contacts:
     heard: Heard | None = None
 
     async def attempt(self, index: int, instance: str = "") -> None:
-        """Resolve peer ``index`` afresh and probe each address until one is the right pod
-        (with ``instance``, the right process of it)."""
+        """Resolve peer ``index`` afresh and probe its addresses until one settles the attempt
+        (``agent.core.answers.NameAttempt`` says which)."""
         resolution = await self._resolve(self.config.topology.fqdn(index))
-        if resolution.problem:
-            failed = ProbeResult(resolution.problem, cause=resolution.cause)
-            await self.post.send(Attempted(index, failed))
-            return
-        reasons, causes = [], []
+        attempt = NameAttempt(index, instance, resolution)
         for address in resolution.addresses:
-            result = await self._probe(address, index)
-            if result.ok and instance and result.instance != instance:
-                why = f"another instance of pod {index} answers"
-                result = ProbeResult(why, cause=Cause.OTHER_INSTANCE)
-            if result.ok or result.disagrees:
-                # Only the address that answered as the pod: another may be a stale record.
-                await self.post.send(Attempted(index, result, address, (address,)))
-                return
-            several = len(resolution.addresses) > 1
-            reasons.append(f"{address}: {result.reason}" if several else result.reason)
-            causes.append(result.cause)
-        # Several addresses failing differently: the first one's cause stands for them.
-        failed = ProbeResult("; ".join(reasons), cause=causes[0] if causes else None)
-        await self.post.send(Attempted(index, failed))
+            if attempt.probed(address, await self._probe(address, index)):
+                break
+        await self.post.send(attempt.outcome())
 
     async def _resolve(self, name: str) -> Resolution:
         self.counts["dns_lookups"] += 1
@@ -107,6 +93,7 @@ class Contacts:
             token=self.config.token,
             released=self.released(),
             source=self.config.listen,
+            timing=self.timing,
             heard=None if heard is None else lambda identity: heard.dialled(address, identity),
         )
 
@@ -143,11 +130,15 @@ class Contacts:
             address = _plain(channel.peer_address)
             try:
                 hello = await server_handshake(
-                    channel, me=self.me, token=self.config.token, released=self.released()
+                    channel,
+                    me=self.me,
+                    token=self.config.token,
+                    released=self.released(),
+                    timeout=self.timing.handshake_timeout,
                 )
             except HandshakeFailed as exc:
                 with contextlib.suppress(anyio.ClosedResourceError):  # the instance has ended
-                    await self.post.send(Refused(exc.reason))
+                    await self.post.send(ContactRefused(exc.reason))
                 return
             except WireError:
                 return  # garbage, a port scanner, a closed connection: costs only itself

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 import anyio
 
-from agent.core.events import Event, EventKind, Reporter
+from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.io import limits
 
 __all__ = ["Handshaking", "Ticket"]
@@ -88,12 +88,13 @@ class Handshaking:
         if not self._said and self._report is not None:
             self._said = True
             self._report(
-                Event(
-                    EventKind.WARNING,
-                    f"warning: port {self._port}: {self.limit} connections are {self._what}: "
+                LogLine(
+                    LogKind.WARNING,
+                    f"port {self._port}: {self.limit} connections are {self._what}: "
                     "for each newcomer the one waiting longest is dropped (a peer's probe is "
                     "retried); what is past it (a session, a waiting client) never is "
                     "(said once)",
                     {"bound": self.limit},
+                    level=LogLevel.WARNING,
                 )
             )

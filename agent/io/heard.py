@@ -16,16 +16,16 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 
-from agent.protocol.handshake import Verdict, compare
+from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Identity
 
-__all__ = ["Heard", "Reached"]
+__all__ = ["Heard", "PeerReached"]
 
 _SLACK = 256
 
 
 @dataclass(frozen=True)
-class Reached:
+class PeerReached:
     """Peer ``index`` as this pod reached it: at ``address``, instance ``instance`` ("" when
     the probe cannot tell instances apart)."""
 
@@ -44,7 +44,7 @@ class Heard:
         )
         self._came: collections.OrderedDict[tuple[str, int], Identity] = collections.OrderedDict()
         #: the peers this pod had reached when its barrier released (None before)
-        self.reached: tuple[Reached, ...] | None = None
+        self.reached: tuple[PeerReached, ...] | None = None
 
     def dialled(self, address: str, identity: Identity) -> None:
         """A reply to this pod's probe of ``address`` passed the handshake."""
@@ -54,10 +54,10 @@ class Heard:
         """A hello from ``address`` passed the handshake."""
         self._keep(self._came, address, identity)
 
-    def released(self, reached: tuple[Reached, ...]) -> None:
+    def released(self, reached: tuple[PeerReached, ...]) -> None:
         self.reached = reached
 
-    def said_by(self, peer: Reached) -> Identity | None:
+    def said_by(self, peer: PeerReached) -> Identity | None:
         """What ``peer`` said of itself in a hello, if this pod heard it: the instance reached
         (any, when the probe cannot tell), at the address reached."""
         for book in (self._dialled, self._came):
@@ -72,7 +72,7 @@ class Heard:
         address: str,
         identity: Identity,
     ) -> None:
-        if compare(self.me, identity, expected_index=None)[0] != Verdict.SAME:
+        if compare(self.me, identity, expected_index=None)[0] is not Match.SAME:
             return
         if not 0 <= identity.index < self.me.peers or not address:
             return

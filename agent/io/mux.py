@@ -27,10 +27,10 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.config.model import Config
-from agent.core.events import Reporter
+from agent.core.log import Reporter
+from agent.core.timing import DEFAULT_TIMING
 from agent.errors import ConfigError, WireError
 from agent.io import listener
-from agent.io.channel import HANDSHAKE_TIMEOUT
 from agent.io.handshaking import Handshaking, Ticket
 from agent.io.tcp import TCPStream
 from agent.protocol.wire import MAX_MESSAGE, Hello, Identity, decode
@@ -79,7 +79,7 @@ async def _hello(stream: TCPStream) -> tuple[Hello, bytes] | None:
     None for garbage, silence or a closed connection."""
     reader = BufferedByteReceiveStream(stream)
     try:
-        with anyio.fail_after(HANDSHAKE_TIMEOUT):
+        with anyio.fail_after(DEFAULT_TIMING.handshake_timeout):
             line = await reader.receive_until(b"\n", MAX_MESSAGE)
         hello = decode(line)
     except (

@@ -11,17 +11,16 @@ from collections.abc import Callable
 import anyio
 
 from agent.config.model import Probe, ProbeKind
-from agent.core.causes import Cause
-from agent.core.inputs import ProbeResult
+from agent.core.answers import failed_handshake
+from agent.core.causes import Cause, Failure
+from agent.core.inputs import ProbeResult, Reached, Unreached
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
-from agent.io.channel import HANDSHAKE_TIMEOUT, LATE, Channel, HandshakeFailed, client_handshake
+from agent.io.channel import LATE, Channel, HandshakeFailed, client_handshake
 from agent.io.tcp import TCPStream, open_tcp
-from agent.protocol.handshake import Verdict
 from agent.protocol.wire import Identity, Role
 
 __all__ = ["ConnectFailed", "connect", "probe"]
-
-CONNECT_TIMEOUT = 3.0
 
 
 class ConnectFailed(Exception):
@@ -30,15 +29,6 @@ class ConnectFailed(Exception):
     def __init__(self, message: str, cause: Cause) -> None:
         super().__init__(message)
         self.cause = cause
-
-
-#: how a handshake that failed on the other side's word counts
-_CAUSE = {
-    Verdict.STRANGER: Cause.STRANGER,
-    Verdict.DISAGREES: Cause.DISAGREES,
-    Verdict.REFUSED: Cause.REFUSED,
-    Verdict.WRONG_TOKEN: Cause.WRONG_TOKEN,
-}
 
 
 async def _open(address: str, port: int, source: str | None) -> TCPStream:
@@ -57,10 +47,12 @@ def _timed_out(port: int) -> str:
     return f"connect to port {port} timed out"
 
 
-async def connect(address: str, port: int, *, source: str | None = None) -> Channel:
+async def connect(
+    address: str, port: int, *, source: str | None = None, timing: Timing = DEFAULT_TIMING
+) -> Channel:
     """A connection for a barrier session; ConnectFailed says why there is none."""
     try:
-        with anyio.fail_after(CONNECT_TIMEOUT):
+        with anyio.fail_after(timing.connect_timeout):
             return Channel(await _open(address, port, source))
     except TimeoutError:
         raise ConnectFailed(_timed_out(port), Cause.CONNECT_TIMEOUT) from None
@@ -75,26 +67,27 @@ async def probe(
     token: bytes | None,
     released: bool = False,
     source: str | None = None,
+    timing: Timing = DEFAULT_TIMING,
     heard: Callable[[Identity], None] | None = None,
 ) -> ProbeResult:
     """``heard``: told the identity of a reply that passed the handshake."""
     if kind.kind is ProbeKind.DNS:
-        return ProbeResult()
+        return Reached()
     if kind.kind is ProbeKind.ICMP:
         from agent.io.icmp import ping  # only the icmp probe pays for it
 
-        reason = await ping(address, timeout=CONNECT_TIMEOUT)
-        return ProbeResult(reason, cause=Cause.NO_ECHO if reason else None)
+        reason = await ping(address, timeout=timing.connect_timeout)
+        return Unreached(Failure(reason, Cause.NO_ECHO)) if reason else Reached()
     port = kind.port or me.port
     stream: TCPStream | None = None
     try:
         # One deadline for the whole probe (a cancel scope is a fifth of a probe's CPU): the
         # connect's, then from the connection on the reply's.
-        with anyio.move_on_after(CONNECT_TIMEOUT) as scope:
+        with anyio.move_on_after(timing.connect_timeout) as scope:
             stream = await _open(address, port, source)
             if kind.port is not None:
-                return ProbeResult()
-            scope.deadline = anyio.current_time() + HANDSHAKE_TIMEOUT
+                return Reached()
+            scope.deadline = anyio.current_time() + timing.handshake_timeout
             reply = await client_handshake(
                 Channel(stream),
                 me=me,
@@ -109,21 +102,18 @@ async def probe(
         # new deadline ahead, swallowed the cancellation as if the probe had ended (a crash).
         if scope.cancelled_caught:
             if stream is None:
-                return ProbeResult(_timed_out(port), cause=Cause.CONNECT_TIMEOUT)
-            return ProbeResult(f"hello failed: {LATE}", cause=Cause.HELLO_FAILED)
+                return Unreached(Failure(_timed_out(port), Cause.CONNECT_TIMEOUT))
+            return Unreached(Failure(f"hello failed: {LATE}", Cause.HELLO_FAILED))
         identity = reply.identity
         if heard is not None:
             heard(identity)
-        return ProbeResult(
-            released=reply.released, index=identity.index, instance=identity.instance
-        )
+        return Reached(identity.index, identity.instance, reply.released)
     except ConnectFailed as exc:
-        return ProbeResult(str(exc), cause=exc.cause)
+        return Unreached(Failure(str(exc), exc.cause))
     except HandshakeFailed as exc:
-        disagrees = exc.verdict == Verdict.DISAGREES
-        return ProbeResult(exc.reason, disagrees=disagrees, cause=_CAUSE[exc.verdict])
+        return failed_handshake(exc.failure)
     except WireError as exc:
-        return ProbeResult(f"hello failed: {exc}", cause=Cause.HELLO_FAILED)
+        return Unreached(Failure(f"hello failed: {exc}", Cause.HELLO_FAILED))
     finally:
         if stream is not None:
             await stream.aclose()

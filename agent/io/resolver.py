@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.inputs import Resolution
+from agent.core.timing import DEFAULT_TIMING
 from agent.io.tcp import open_tcp
 
 __all__ = ["Resolution", "Resolver"]
@@ -138,7 +139,12 @@ def _query_wire(name: str, rdtype: int) -> tuple[bytes, bytes]:
 
 
 class Resolver:
-    def __init__(self, servers: Sequence[tuple[str, int]], *, attempt_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        servers: Sequence[tuple[str, int]],
+        *,
+        attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
+    ) -> None:
         if not servers:
             raise ValueError("no DNS server (no nameserver in /etc/resolv.conf; use --dns-server)")
         self._servers = tuple(servers)
@@ -236,9 +242,9 @@ class Resolver:
                 reply = await self._lookup(name, then)
                 self._families = (then, first)
         except _NXDomain:
-            return Resolution(problem="NXDOMAIN", cause=Cause.NXDOMAIN)
+            return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
         except _NoData:
-            return Resolution(problem="no address record", cause=Cause.NO_ADDRESS)
+            return Resolution(failure=Failure("no address record", Cause.NO_ADDRESS))
         except _Failed as exc:
-            return Resolution(problem=exc.problem, cause=Cause.DNS_FAILED)
+            return Resolution(failure=Failure(exc.problem, Cause.DNS_FAILED))
         return Resolution(reply.addresses, truncated=reply.truncated)

@@ -1,9 +1,9 @@
 """The one async loop: performs the pure core's effects and feeds it what happened.
 
 I/O tasks (``contacts``, ``sessions``, the probe queue) post events into one queue; the loop
-hands each to :class:`agent.core.agent.Agent` and carries out the effects it returns, in order. It
-decides nothing about the barrier. Side effects (resolver, clock, randomness) are injected with
-real defaults.
+hands each to :class:`agent.core.agent.Agent` and carries out the effects it returns, in order
+(``agent.io.executor``). It decides nothing about the barrier. Side effects (resolver, clock,
+randomness) and the pace (``Timing``) are injected with real defaults.
 """
 
 from __future__ import annotations
@@ -24,37 +24,16 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent.config.model import Config, ProbeKind
 from agent.core.agent import Agent
-from agent.core.causes import Cause
-from agent.core.effects import (
-    NO_CONN,
-    Attempt,
-    Close,
-    Connect,
-    Effect,
-    Fail,
-    Finish,
-    Probe,
-    Query,
-    Released,
-    Report,
-    Send,
-)
-from agent.core.events import Reporter
-from agent.core.inputs import (
-    AddressProbed,
-    Attempted,
-    Input,
-    Lost,
-    ProbeResult,
-    Resolution,
-    Swept,
-)
-from agent.core.status import Outcome, released_event
+from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
+from agent.core.log import Reporter
+from agent.core.outcome import Outcome
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
+from agent.io.executor import BUG, Executor
 from agent.io.handshaking import Handshaking
-from agent.io.heard import Heard, Reached
+from agent.io.heard import Heard
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.io.mux import Mux
 from agent.io.probequeue import ProbeQueue
@@ -62,18 +41,19 @@ from agent.io.resolver import Resolver
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Identity, Message
+from agent.protocol.wire import Identity
 
 __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
 
 
 @dataclass(frozen=True)
 class Deps:
-    """Side effects, injected so tests can replace any of them."""
+    """Side effects, injected so tests can replace any of them, and the pace."""
 
     resolve: Callable[[str], Awaitable[Resolution]] | None = None  # default: Resolver(config)
     clock: Callable[[], float] = time.monotonic
     rand: Callable[[], float] = random.random
+    timing: Timing = DEFAULT_TIMING
 
 
 #: this process's instance: a pod that restarts says hello with a new one. Ordered by its start
@@ -109,11 +89,13 @@ def _listen(config: Config) -> socket.socket:
         ) from None
 
 
-def resolver_for(config: Config) -> Callable[[str], Awaitable[Resolution]]:
+def resolver_for(
+    config: Config, timing: Timing = DEFAULT_TIMING
+) -> Callable[[str], Awaitable[Resolution]]:
     """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
     servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
     try:
-        return Resolver(servers).addresses
+        return Resolver(servers, attempt_timeout=timing.dns_timeout).addresses
     except ValueError as exc:
         raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
 
@@ -140,7 +122,7 @@ async def serve_and_wait(
     """
     _check_probe(config)
     ensure_fd_limit(config.topology.peers)
-    resolve = deps.resolve or resolver_for(config)
+    resolve = deps.resolve or resolver_for(config, deps.timing)
     supervisor = supervisor or Supervisor(report)
     me = me or identity_of(config)
     if mux is not None:
@@ -151,84 +133,6 @@ async def serve_and_wait(
         return await _serve(
             config, me, port, resolve, report, deps, after_release, supervisor, heard
         )
-
-
-_BUG = "failed with a bug (reported)"
-
-
-class _Executor:
-    """Carries out the core's effects with the I/O tasks; returns the outcome on Finish."""
-
-    def __init__(
-        self,
-        core: Agent,
-        tg: anyio.abc.TaskGroup,
-        contacts: Contacts,
-        probes: ProbeQueue,
-        report: Reporter,
-        clock: Callable[[], float],
-        supervisor: Supervisor,
-    ) -> None:
-        self.core, self.tg, self.contacts, self.probes = core, tg, contacts, probes
-        self.sessions = contacts.sessions
-        self.report, self.clock, self.supervisor = report, clock, supervisor
-
-    def _start(
-        self, task: Callable[[], Awaitable[None]], kind: str, name: str, failed: Input
-    ) -> None:
-        """Run an I/O task about DNS name ``name`` supervised: a bug in it is reported and
-        counted, and the core gets ``failed`` instead of the event it waits for (else it would
-        wait for ever)."""
-
-        async def supervised() -> None:
-            try:
-                await task()
-            except Exception as exc:
-                self.supervisor.bug(kind, name, exc)
-                self.contacts.post.send_nowait(failed)
-
-        self.tg.start_soon(supervised)
-
-    async def perform(self, effects: list[Effect]) -> Outcome | None:
-        outcome: Outcome | None = None
-        sends: list[tuple[int, Message]] = []
-        t = self.core.config.topology
-        for effect in effects:
-            if isinstance(effect, Send):
-                sends.append((effect.conn, effect.message))
-                continue
-            if sends:  # consecutive sends go out together, before what comes after them
-                await self.sessions.send(sends)
-                sends = []
-            if isinstance(effect, Attempt):
-                attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
-                failed: Input = Attempted(effect.index, ProbeResult(_BUG, cause=Cause.BUG))
-                self._start(attempt, "attempt", t.display(effect.index), failed)
-            elif isinstance(effect, Query):
-                failed = Swept(Resolution(problem=_BUG, cause=Cause.BUG))
-                self._start(self.contacts.sweep, "sweep", t.service_fqdn or "", failed)
-            elif isinstance(effect, Probe):
-                self.probes.add(effect.address, pushed=effect.pushed)
-            elif isinstance(effect, Connect):
-                failed = Lost(NO_CONN, _BUG)
-                self._start(self.sessions.connect_coordinator, "dial", t.display(0), failed)
-            elif isinstance(effect, Close):
-                await self.sessions.close(effect.conn)
-            elif isinstance(effect, Report):
-                self.report(effect.event)
-            elif isinstance(effect, Released):
-                elapsed = self.clock() - self.core.start
-                if (heard := self.contacts.heard) is not None:
-                    peers = self.core.reach.peers
-                    heard.released(tuple(Reached(p.index, p.address, p.instance) for p in peers))
-                self.report(released_event(effect, elapsed, self.contacts.counts))
-            elif isinstance(effect, Finish):
-                outcome = effect.outcome
-            elif isinstance(effect, Fail):
-                raise effect.error
-        if sends:
-            await self.sessions.send(sends)
-        return outcome
 
 
 async def _serve(
@@ -251,19 +155,30 @@ async def _serve(
         me=me,
         now=deps.clock(),
         rand=deps.rand,
-        linger=after_release is None,
+        timing=deps.timing,
+        stays_for_acks=after_release is None,
         max_in_flight=MAX_IN_FLIGHT,
     )
 
-    def released() -> bool:
-        return isinstance(core.verdict, Released)
-
     counts: collections.Counter[str] = collections.Counter()
     async with send, receive, anyio.create_task_group() as tg:
-        sessions = Sessions(config, me, resolve, send, released, counts)
+
+        def released() -> bool:
+            return core.released
+
+        sessions = Sessions(config, me, resolve, send, released, counts, deps.timing)
         handshaking = Handshaking(port=config.port, report=report)
         contacts = Contacts(
-            config, me, resolve, send, sessions, released, counts, handshaking, heard
+            config,
+            me,
+            resolve,
+            send,
+            sessions,
+            released,
+            counts,
+            deps.timing,
+            handshaking,
+            heard,
         )
         probes = ProbeQueue(
             tg,
@@ -272,11 +187,9 @@ async def _serve(
             push_reserve=PUSH_RESERVE,
             supervisor=supervisor,
             # the address gets a result, or the sweep would wait for it forever
-            gave_up=lambda address: send.send_nowait(
-                AddressProbed(address, ProbeResult(_BUG, cause=Cause.BUG))
-            ),
+            gave_up=lambda address: send.send_nowait(AddressProbed(address, Unreached(BUG))),
         )
-        executor = _Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
+        executor = Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
         if isinstance(port, Mux):
             port.register(me, contacts.serve)
         else:
@@ -295,7 +208,7 @@ async def _serve(
     return outcome
 
 
-async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:
+async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:
     core, clock = executor.core, executor.clock
     outcome = await executor.perform(core.begin(clock()))
     while outcome is None:
@@ -315,7 +228,7 @@ async def _run(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -
     return outcome
 
 
-async def _keep_serving(executor: _Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
+async def _keep_serving(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
     """Sidecar after release: keep answering late joiners' sessions and probes (and the few
     DNS rounds that vouch for a late joiner's address)."""
     core, clock = executor.core, executor.clock

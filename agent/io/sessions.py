@@ -16,16 +16,15 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agent.config.model import Config
-from agent.core.effects import NO_CONN
+from agent.core.answers import dial_failed
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
+from agent.core.timing import Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, client_handshake
 from agent.io.probes import ConnectFailed, connect
 from agent.protocol.wire import Hello, Identity, Message, Role, encode
 
-__all__ = ["SEND_TIMEOUT", "Sessions"]
-
-SEND_TIMEOUT = 2.0
+__all__ = ["Sessions"]
 
 
 @dataclass
@@ -37,6 +36,7 @@ class Sessions:
     #: whether the barrier has been released here (told to the coordinator in our hello)
     released: Callable[[], bool]
     counts: collections.Counter[str]
+    timing: Timing = field(default_factory=Timing)
     channels: dict[int, Channel] = field(default_factory=dict)
     #: connections numbered in the order they were made, shared with incoming contacts
     conns: itertools.count[int] = field(default_factory=itertools.count)
@@ -47,7 +47,7 @@ class Sessions:
         """Carry a barrier session with the pod at ``address`` into the loop until it closes."""
         self.channels[conn] = channel
         self.counts["sessions"] += 1
-        channel.keepalive()
+        channel.keepalive(self.timing)
         reason = "closed"
         try:
             await self.post.send(Opened(conn, hello, dialled, address))
@@ -66,14 +66,17 @@ class Sessions:
                 with contextlib.suppress(anyio.ClosedResourceError):
                     await self.post.send(Lost(conn, reason))
 
-    async def connect_coordinator(self) -> None:
-        """Member: open the session to index 0, always re-resolving its name."""
+    async def dial_coordinator(self) -> None:
+        """Member: open the session to index 0, always re-resolving its name; the first address
+        whose handshake succeeds (the reply is index 0 of this job) carries it."""
         self.counts["dns_lookups"] += 1
         resolution = await self.resolve(self.config.topology.fqdn(0))
-        problems = [resolution.problem] if resolution.problem else []
+        problems: list[str] = []
         for address in resolution.addresses:
             try:
-                channel = await connect(address, self.config.port, source=self.config.listen)
+                channel = await connect(
+                    address, self.config.port, source=self.config.listen, timing=self.timing
+                )
                 hello = await client_handshake(
                     channel,
                     me=self.me,
@@ -81,6 +84,7 @@ class Sessions:
                     token=self.config.token,
                     expected_index=0,
                     released=self.released(),
+                    timeout=self.timing.handshake_timeout,
                 )
             except ConnectFailed as exc:
                 problems.append(f"{address}: {exc}")
@@ -94,13 +98,13 @@ class Sessions:
             self.post.send_nowait(Contacted(hello, address, listed=True))
             await self.carry(channel, hello, next(self.conns), dialled=True, address=address)
             return
-        await self.post.send(Lost(NO_CONN, "; ".join(problems) or "no address"))
+        await self.post.send(dial_failed(resolution, problems))
 
     async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
         """Send each message to its session. A message is encoded once and written straight to
         every socket with room for it (a release to 10,000 members, each send awaited, took
         seconds); the rest wait together, and a session whose message is not out within
-        SEND_TIMEOUT is dropped: its reader reports the loss and the cores recover."""
+        ``timing.send_timeout`` is dropped: its reader reports the loss and the cores recover."""
         encoded: dict[Message, bytes] = {}
         waiting: dict[int, bytes] = {}  # conn -> what its socket did not take yet
         for conn, message in batch:
@@ -119,12 +123,12 @@ class Sessions:
         if waiting:
             async with anyio.create_task_group() as tg:
                 for conn, data in waiting.items():
-                    tg.start_soon(self._write, self.channels[conn], data)
+                    tg.start_soon(self._write, self.channels[conn], data, self.timing.send_timeout)
 
     @staticmethod
-    async def _write(channel: Channel, data: bytes) -> None:
+    async def _write(channel: Channel, data: bytes, timeout: float) -> None:
         try:
-            with anyio.fail_after(SEND_TIMEOUT):
+            with anyio.fail_after(timeout):
                 await channel.write(data)
         except (OSError, TimeoutError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             # A message that did not go out is never sent again: drop the session, so its reader

@@ -7,7 +7,20 @@ for it (and for PyYAML).
 
 from __future__ import annotations
 
-from agent.lint.files import LintInputError, format_finding, lint_documents, lint_paths
-from agent.lint.rules import Finding
+from agent.lint.files import (
+    LintInputError,
+    LintReport,
+    format_finding,
+    lint_documents,
+    lint_paths,
+)
+from agent.lint.finding import Finding
 
-__all__ = ["Finding", "LintInputError", "format_finding", "lint_documents", "lint_paths"]
+__all__ = [
+    "Finding",
+    "LintInputError",
+    "LintReport",
+    "format_finding",
+    "lint_documents",
+    "lint_paths",
+]

@@ -7,20 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.lint.agent_use import AgentUse, agent_use
-from agent.lint.rules import Finding
+from agent.lint.finding import Finding, as_list, as_map
 from agent.topology.model import is_dns_label
 
 __all__ = ["Agent", "Report", "agents_in", "as_int", "as_list", "as_map", "long_name"]
 
 Report = Callable[..., Finding]
-
-
-def as_map(x: object) -> dict[Any, Any]:
-    return x if isinstance(x, dict) else {}
-
-
-def as_list(x: object) -> list[Any]:
-    return x if isinstance(x, list) else []
 
 
 def as_int(x: object, default: int) -> int:

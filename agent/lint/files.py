@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from agent.errors import PeerAgentError
 from agent.exitcodes import ExitCode
+from agent.lint.finding import Finding
 from agent.lint.frameworks import FRAMEWORK_KINDS, lint_all
-from agent.lint.rules import Finding
 
-__all__ = ["Finding", "LintInputError", "format_finding", "lint_documents", "lint_paths"]
+__all__ = [
+    "Finding",
+    "LintInputError",
+    "LintReport",
+    "format_finding",
+    "lint_documents",
+    "lint_paths",
+]
 
 _YAML_SUFFIXES = (".yaml", ".yml", ".json")
 # `kind: List` can nest; real output never goes deeper than this.
@@ -31,12 +39,37 @@ class LintInputError(PeerAgentError):
     exit_code = ExitCode.USAGE
 
 
+@dataclass(frozen=True)
+class LintReport:
+    """One run: every finding, and how many resources (Jobs, Services, the frameworks' kinds)
+    were checked, so that a clean run can say what it looked at."""
+
+    checked: int
+    findings: tuple[Finding, ...]
+
+    def summary(self) -> str:
+        """``4 resources checked, no findings`` or ``…, 3 findings (2 errors, 1 warning)``."""
+        checked = _count(self.checked, "resource")
+        if not self.findings:
+            return f"{checked} checked, no findings"
+        warnings = sum(f.severity == "warning" for f in self.findings)
+        errors = len(self.findings) - warnings
+        split = ", ".join(
+            _count(n, what) for n, what in ((errors, "error"), (warnings, "warning")) if n
+        )
+        return f"{checked} checked, {_count(len(self.findings), 'finding')} ({split})"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def lint_documents(docs: Iterable[object], *, source: str) -> list[Finding]:
     """Check already-parsed YAML documents (anything that is not a mapping is ignored)."""
     return lint_all(list(_objects(docs, source)))
 
 
-def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
+def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> LintReport:
     """Check files, directories (their *.yaml, *.yml, *.json, recursively) and ``-`` (stdin).
 
     All documents are checked together, so a Job in one file finds its Service in another.
@@ -48,14 +81,16 @@ def lint_paths(paths: Sequence[str], *, stdin: TextIO) -> list[Finding]:
     objects: list[tuple[str, dict[str, Any]]] = []
     for name, text in _read_all(paths, stdin):
         objects.extend(_objects(_parse(text, name), name))
-    if not any(_checked(obj) for _, obj in objects):
+    checked = sum(_checked(obj) for _, obj in objects)
+    if not checked:
         shown = ", ".join(paths)
         raise LintInputError(
-            f"no Job or Service (nor JobSet, LeaderWorkerSet, TrainJob, MPIJob, Volcano Job) "
+            "no Job or Service (nor JobSet, LeaderWorkerSet, TrainJob, PyTorchJob, TFJob, "
+            "XGBoostJob, JAXJob, PaddleJob, MPIJob, Volcano Job) "
             f"found in {shown}; for a kustomization, render it first: "
             "kubectl kustomize DIR | peer-agent lint -"
         )
-    return lint_all(objects)
+    return LintReport(checked, tuple(lint_all(objects)))
 
 
 def _checked(obj: dict[str, Any]) -> bool:

@@ -1,7 +1,8 @@
 """`peer-agent lint` rules for the batch frameworks: JobSet, LeaderWorkerSet, Kubeflow Trainer,
-MPI Operator and Volcano. Each controller names pods and publishes them its own way; these rules
-check what the agent will derive from that (pod names within 63 characters, not-ready pods
-published, ``PEER_AGENT_*`` consistent with the shape) before anything is applied.
+the Training Operator's v1 jobs, MPI Operator and Volcano. Each controller names pods and
+publishes them its own way; these rules check what the agent will derive from that (pod names
+within 63 characters, not-ready pods published, ``PEER_AGENT_*`` consistent with the shape)
+before anything is applied.
 
 Pure, and as forgiving of malformed input as :mod:`agent.lint.rules`.
 """
@@ -12,8 +13,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.lint.common import Report, agents_in, as_int, as_list, as_map, long_name
+from agent.lint.finding import Finding
 from agent.lint.jobset import lint_jobset
-from agent.lint.rules import Finding, lint_objects
+from agent.lint.rules import lint_objects
+from agent.lint.training_operator import REPLICA_SPECS, lint_training_operator
 
 __all__ = ["FRAMEWORK_KINDS", "lint_all", "lint_framework"]
 
@@ -28,6 +31,7 @@ FRAMEWORK_KINDS = frozenset(
         ("TrainingRuntime", "trainer.kubeflow.org"),
         ("MPIJob", "kubeflow.org"),
         ("Job", "batch.volcano.sh"),
+        *((kind, "kubeflow.org") for kind in REPLICA_SPECS),
     }
 )
 
@@ -66,6 +70,8 @@ def lint_framework(file: str, obj: Obj, objects: list[tuple[str, Obj]]) -> Itera
         yield from _mpijob(_name(obj), spec, report)
     elif kind == "Job" and group == "batch.volcano.sh":
         yield from _volcano(_name(obj), spec, report)
+    elif isinstance(kind, str) and kind in REPLICA_SPECS and group == "kubeflow.org":
+        yield from lint_training_operator(kind, _name(obj), spec, report)
 
 
 def _lws(name: str, spec: Obj, report: Report) -> Iterator[Finding]:

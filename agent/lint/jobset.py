@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from agent.lint.common import Agent, Report, agents_in, as_int, as_list, as_map, long_name
-from agent.lint.rules import Finding
+from agent.lint.finding import Finding
 from agent.topology.jobs import parse_replicated_jobs
 
 __all__ = ["lint_jobset"]

@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.lint.agent_use import AgentUse, agent_use
+from agent.lint.finding import (
+    Finding,
+    Obj,
+    as_list,
+    as_map,
+    as_str,
+    name_of,
+    ref_of,
+)
 from agent.lint.listen import ipv4_only_listen
+from agent.lint.service import check_wiring
 from agent.topology.model import is_dns_label
 
-__all__ = ["Finding", "lint_objects"]
+__all__ = ["lint_objects"]
 
-Obj = dict[str, Any]
 
-JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
-UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
-AGENT_PORT_NAME = "peer-agent"
 # Registries that are public and rate-limited or unreachable from air-gapped clusters.
 PUBLIC_REGISTRIES = frozenset(
     {
@@ -47,19 +53,6 @@ class _Report(Protocol):
     def __call__(self, field: str, message: str, fix: str, severity: str = ...) -> Finding: ...
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One pitfall: where it is (file, Kind/name, field path), what goes wrong, and the fix."""
-
-    file: str
-    obj: str
-    field: str
-    message: str
-    fix: str
-    #: "error" breaks peer discovery; "warning" degrades it or risks it elsewhere.
-    severity: str = "error"
-
-
 def lint_objects(objects: Sequence[tuple[str, Obj]]) -> list[Finding]:
     """Check every Job against the Services among the same objects (from any file)."""
     services = [(file, obj) for file, obj in objects if obj.get("kind") == "Service"]
@@ -72,32 +65,8 @@ def lint_objects(objects: Sequence[tuple[str, Obj]]) -> list[Finding]:
     return list(dict.fromkeys(findings))
 
 
-def _map(x: object) -> dict[Any, Any]:
-    return x if isinstance(x, dict) else {}
-
-
-def _list(x: object) -> list[Any]:
-    return x if isinstance(x, list) else []
-
-
-def _str(x: object) -> str | None:
-    return x if isinstance(x, str) else None
-
-
 def _int(x: object) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
-
-
-def _name(obj: Obj) -> str | None:
-    return _str(_map(obj.get("metadata")).get("name"))
-
-
-def _namespace(obj: Obj) -> str | None:
-    return _str(_map(obj.get("metadata")).get("namespace"))
-
-
-def _ref(obj: Obj) -> str:
-    return f"{obj.get('kind')}/{_name(obj) or '<unnamed>'}"
 
 
 @dataclass(frozen=True)
@@ -112,24 +81,24 @@ class _Container:
 def _containers(pod: dict[Any, Any]) -> Iterator[_Container]:
     base = "spec.template.spec"
     for key, init in (("initContainers", True), ("containers", False)):
-        for i, raw in enumerate(_list(pod.get(key))):
-            c = _map(raw)
-            label = _str(c.get("name")) or str(i)
+        for i, raw in enumerate(as_list(pod.get(key))):
+            c = as_map(raw)
+            label = as_str(c.get("name")) or str(i)
             sidecar = init and c.get("restartPolicy") == "Always"
             yield _Container(f"{base}.{key}[{label}]", c, init, sidecar, agent_use(c))
 
 
 def _check_job(file: str, job: Obj, services: list[tuple[str, Obj]]) -> Iterator[Finding]:
-    spec = _map(job.get("spec"))
-    template = _map(spec.get("template"))
-    pod = _map(template.get("spec"))
+    spec = as_map(job.get("spec"))
+    template = as_map(spec.get("template"))
+    pod = as_map(template.get("spec"))
     containers = list(_containers(pod))
     agents = [c for c in containers if c.agent is not None]
-    subdomain = _str(pod.get("subdomain"))
+    subdomain = as_str(pod.get("subdomain"))
     if subdomain is None and not agents:
         return  # not a Job whose pods talk to each other: none of our business
-    name = _name(job)
-    ref = _ref(job)
+    name = name_of(job)
+    ref = ref_of(job)
     completions = _int(spec.get("completions"))
 
     def finding(field: str, message: str, fix: str, severity: str = "error") -> Finding:
@@ -157,141 +126,8 @@ def _check_job(file: str, job: Obj, services: list[tuple[str, Obj]]) -> Iterator
     yield from _check_dns_policy(pod, finding)
     for c in agents:
         yield from _check_agent_container(c, pod, completions, finding)
-    if subdomain is None:
-        yield finding(
-            "spec.template.spec.subdomain",
-            "is unset: the pods get no DNS name, so peer-agent cannot find them",
-            "set subdomain to the name of a headless Service that selects these pods",
-        )
-        return
-    service = _find_service(services, subdomain, _namespace(job))
-    if service is None:
-        yield finding(
-            "spec.template.spec.subdomain",
-            f"names Service {subdomain!r}, but there is no such Service in "
-            f"{_ns_text(_namespace(job))} among the linted objects",
-            _subdomain_fix(services, subdomain, name),
-        )
-        return
-    yield from _check_service(service, name, template, containers)
-
-
-def _ns_text(namespace: str | None) -> str:
-    return f"namespace {namespace}" if namespace else "the Job's namespace"
-
-
-def _subdomain_fix(services: list[tuple[str, Obj]], subdomain: str, name: str | None) -> str:
-    for _, svc in services:
-        if _name(svc) == subdomain:
-            return (
-                f"put Service {subdomain} in the Job's namespace: a Service names only the pods "
-                "of its own namespace"
-            )
-    for _, svc in services:
-        selector = _map(_map(svc.get("spec")).get("selector"))
-        if name is not None and any(selector.get(k) == name for k in JOB_NAME_LABELS):
-            return f"set subdomain: {_name(svc)} (the Service that selects this Job's pods)"
-    return (
-        "create a headless Service of that name in the Job's namespace (lint the Job and its "
-        "Service together: kubectl kustomize DIR | peer-agent lint -)"
-    )
-
-
-def _find_service(
-    services: list[tuple[str, Obj]], name: str, namespace: str | None
-) -> tuple[str, Obj] | None:
-    for file, svc in services:
-        # An unset namespace is whatever `kubectl apply -n` says, so it matches any.
-        ns = _namespace(svc)
-        if _name(svc) == name and (ns is None or namespace is None or ns == namespace):
-            return file, svc
-    return None
-
-
-def _check_service(
-    service: tuple[str, Obj],
-    job_name: str | None,
-    template: dict[Any, Any],
-    containers: list[_Container],
-) -> Iterator[Finding]:
-    file, svc = service
-    spec = _map(svc.get("spec"))
-    ref = _ref(svc)
-    if spec.get("clusterIP") != "None":
-        yield Finding(
-            file,
-            ref,
-            "spec.clusterIP",
-            f"is {spec.get('clusterIP') or 'unset (a virtual IP is allocated)'}: the Service "
-            "is not headless, so DNS has one virtual IP instead of a name per pod",
-            "set clusterIP: None (clusterIP cannot be changed in place: delete and recreate)",
-        )
-    yield from _check_selector(file, ref, spec, job_name, template)
-    wait_first = [c for c in containers if c.agent is not None and c.init]
-    if wait_first and spec.get("publishNotReadyAddresses") is not True:
-        yield Finding(
-            file,
-            ref,
-            "spec.publishNotReadyAddresses",
-            f"is not true, but {wait_first[0].path} runs peer-agent before the pod can be "
-            "Ready: DNS publishes no pod until it is Ready, so the barrier waits forever",
-            "set publishNotReadyAddresses: true",
-        )
-    if any(c.agent is not None for c in containers):
-        names = [_map(p).get("name") for p in _list(spec.get("ports"))]
-        if AGENT_PORT_NAME not in names:
-            yield Finding(
-                file,
-                ref,
-                "spec.ports",
-                f"has no port named {AGENT_PORT_NAME!r}: no SRV record "
-                f"_{AGENT_PORT_NAME}._tcp.<service> lists all peers in one answer, so "
-                "discovery costs one query per peer",
-                f"add a port {{name: {AGENT_PORT_NAME}, port: 29300, targetPort: 29300, "
-                "protocol: TCP}",
-                "warning",
-            )
-
-
-def _check_selector(
-    file: str, ref: str, spec: dict[Any, Any], job_name: str | None, template: dict[Any, Any]
-) -> Iterator[Finding]:
-    selector = _map(spec.get("selector"))
-    fix = f"select the label the Job controller sets: batch.kubernetes.io/job-name: {job_name}"
-    if not selector:
-        yield Finding(
-            file,
-            ref,
-            "spec.selector",
-            "is empty: the Service selects no pods, so no pod gets a DNS record",
-            fix,
-        )
-        return
-    labels: dict[Any, Any] = dict(_map(_map(template.get("metadata")).get("labels")))
-    if job_name is not None:
-        labels.update(dict.fromkeys(JOB_NAME_LABELS, job_name))
-    for key, value in selector.items():
-        if key in UID_LABELS:
-            yield Finding(
-                file,
-                ref,
-                f"spec.selector[{key}]",
-                "selects on the Job's controller-uid, which is new each time the Job is "
-                "created: the selector stops matching after a re-run",
-                fix,
-            )
-        elif key in JOB_NAME_LABELS and job_name is None:
-            continue  # generateName: the name is not known until the Job is created
-        elif key not in labels or str(labels[key]) != str(value):
-            have = f"{key}={labels[key]}" if key in labels else f"no label {key}"
-            yield Finding(
-                file,
-                ref,
-                f"spec.selector[{key}]",
-                f"selects {key}={value}, but the pods of Job {job_name or '(generated)'} have "
-                f"{have}: the Service selects none of them",
-                fix,
-            )
+    init_agent = next((c.path for c in agents if c.init), None)
+    yield from check_wiring(file, job, services, (init_agent, bool(agents)), finding)
 
 
 def _check_dns_policy(pod: dict[Any, Any], finding: _Report) -> Iterator[Finding]:
@@ -305,7 +141,7 @@ def _check_dns_policy(pod: dict[Any, Any], finding: _Report) -> Iterator[Finding
             "remove dnsPolicy (ClusterFirst is the default)",
         )
     elif policy == "None":
-        searches = _list(_map(pod.get("dnsConfig")).get("searches"))
+        searches = as_list(as_map(pod.get("dnsConfig")).get("searches"))
         if not any(isinstance(s, str) and ".svc." in f".{s}." for s in searches):
             yield finding(
                 field,
@@ -328,7 +164,7 @@ def _check_agent_container(
     assert agent is not None
     if agent.peers is None:
         # A valueFrom or envFrom may carry it: that cannot be checked without the cluster.
-        if not agent.peers_dynamic and not _list(c.spec.get("envFrom")):
+        if not agent.peers_dynamic and not as_list(c.spec.get("envFrom")):
             yield finding(
                 f"{c.path}.env",
                 "peer-agent is not told the peer count (Kubernetes does not give pods "
@@ -358,7 +194,7 @@ def _check_agent_container(
             "remove it (the agent listens on both families by default), or use ::",
             "warning",
         )
-    image = _str(c.spec.get("image"))
+    image = as_str(c.spec.get("image"))
     registry = _registry(image) if image else None
     if registry in PUBLIC_REGISTRIES:
         yield finding(
@@ -375,10 +211,10 @@ def _quoted(completions: int | None) -> str:
 
 
 def _icmp_allowed(pod: dict[Any, Any], container: dict[Any, Any]) -> bool:
-    sysctls = _list(_map(pod.get("securityContext")).get("sysctls"))
-    if any(_map(s).get("name") == "net.ipv4.ping_group_range" for s in sysctls):
+    sysctls = as_list(as_map(pod.get("securityContext")).get("sysctls"))
+    if any(as_map(s).get("name") == "net.ipv4.ping_group_range" for s in sysctls):
         return True
-    caps = _list(_map(_map(container.get("securityContext")).get("capabilities")).get("add"))
+    caps = as_list(as_map(as_map(container.get("securityContext")).get("capabilities")).get("add"))
     return any(cap in ("NET_RAW", "CAP_NET_RAW") for cap in caps)
 
 

@@ -16,7 +16,7 @@ import enum
 
 from agent.protocol.wire import VERSION, Identity
 
-__all__ = ["Verdict", "compare", "proof_for", "proof_ok", "proves_problem"]
+__all__ = ["Match", "compare", "proof_for", "proof_ok", "proves_problem"]
 
 _CONTEXT = f"peer-agent/{VERSION}".encode()
 
@@ -54,47 +54,45 @@ def proof_ok(
     return hmac.compare_digest(expected.encode(), proof.encode())
 
 
-class Verdict(enum.Enum):
+class Match(enum.Enum):
     """How a peer's stated identity compares with ours."""
 
     SAME = "same"
     STRANGER = "stranger"  # another job, or another run of it: a wrong pod at a stale address
     DISAGREES = "disagrees"  # same job, other peer count or port: a configuration error
-    REFUSED = "refused"  # the other side refused us (a bad token, not the coordinator)
-    WRONG_TOKEN = "wrong token"  # the other side's proof failed: another token, or none
 
 
 def _barrier(namespace: str) -> str:
     return f"barrier {namespace!r}" if namespace else "the start barrier"
 
 
-def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> tuple[Verdict, str]:
-    """(verdict, reason) for ``theirs`` as seen by ``mine``."""
+def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> tuple[Match, str]:
+    """(match, reason) for ``theirs`` as seen by ``mine``."""
     if theirs.job != mine.job:
-        return Verdict.STRANGER, f"identity mismatch: job {theirs.job!r}, expected {mine.job!r}"
+        return Match.STRANGER, f"identity mismatch: job {theirs.job!r}, expected {mine.job!r}"
     if theirs.uid != mine.uid:
         # One template makes every pod of a Job: a different uid, or one unset, is another run.
         return (
-            Verdict.STRANGER,
+            Match.STRANGER,
             f"identity mismatch: job uid {theirs.uid or 'unset'}, expected {mine.uid or 'unset'}",
         )
     if theirs.barrier != mine.barrier:  # another barrier of the same Job, not begun here yet
         return (
-            Verdict.STRANGER,
+            Match.STRANGER,
             f"identity mismatch: {_barrier(theirs.barrier)}, expected {_barrier(mine.barrier)}",
         )
     if expected_index is not None and theirs.index != expected_index:
         return (
-            Verdict.STRANGER,
+            Match.STRANGER,
             f"identity mismatch: index {theirs.index}, expected {expected_index}",
         )
     for name, a, b in (("peer count", theirs.peers, mine.peers), ("port", theirs.port, mine.port)):
         if a != b:
             return (
-                Verdict.DISAGREES,
+                Match.DISAGREES,
                 f"{name} differs: pod {theirs.index} has {a}, pod {mine.index} has {b}",
             )
-    return Verdict.SAME, ""
+    return Match.SAME, ""
 
 
 def proves_problem(theirs: bool, *, token: bytes | None) -> str | None:

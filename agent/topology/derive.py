@@ -8,8 +8,10 @@ the pod has                            topology     peers and this pod's index
 =====================================  ===========  ========================================
 ``--peers-from FILE``                  hostfile     the hosts listed; index = this pod's line
 ``LWS_LEADER_ADDRESS`` (LWS injects)   lws          ``LWS_GROUP_SIZE``, ``LWS_WORKER_INDEX``
-``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
 ``VC_<TASK>_HOSTS`` naming this pod    hostfile     the task's hosts (Volcano's svc plugin)
+``PET_NNODES``, ``TF_CONFIG``, …       training-    the operator's count; the hostname
+and a hostname ``<job>-<type>-<i>``    operator     ``<job>-<type>-<i>`` gives the rank
+``PET_MASTER_ADDR`` (Trainer injects)  trainer      ``PET_NNODES``, ``PET_NODE_RANK``
 ``--replicated-jobs`` (the user sets)  jobset       the listed shape; hostname gives the rank
 anything else                          indexed-job  ``--peers``, ``JOB_COMPLETION_INDEX``
 =====================================  ===========  ========================================
@@ -17,6 +19,7 @@ anything else                          indexed-job  ``--peers``, ``JOB_COMPLETIO
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 from agent.problems import Problems
@@ -29,34 +32,41 @@ from agent.topology.model import (
     Kind,
     Listed,
     Naming,
+    ReplicaGroups,
     Topology,
     is_dns_label,
     is_dns_subdomain,
 )
 from agent.topology.podfiles import HostsEntry, PodFacts
+from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, SA_NAMESPACE, Origin, Source
+from agent.topology.training_operator import signature, training_operator
 
 __all__ = ["choose_kind", "derive_topology"]
 
 
-def choose_kind(
-    get: Callable[[str], str | None], environ: Mapping[str, str], *, hostname: str
-) -> tuple[Kind, str]:
-    """The topology and why: ``--topology`` when given, else the first input the pod has."""
-    given = get("topology")
+def choose_kind(i: Inputs) -> tuple[Kind, str]:
+    """The topology and why: ``--topology`` when given, else the first input the pod has (as
+    it was given: ``--index is given``, or ``JOB_COMPLETION_INDEX is set``)."""
+    environ, hostname = i.environ, i.hostname
+    given = i.get("topology")
     if given is not None and given != "auto":
         return Kind(given), ""  # given, not chosen: nothing to explain
-    if get("peers_from") is not None:
-        return Kind.HOSTFILE, "--peers-from is set"
+    if (peers_from := i.source("peers_from")) is not None:
+        return Kind.HOSTFILE, peers_from.given
     if environ.get("LWS_LEADER_ADDRESS"):
         return Kind.LWS, "LWS_LEADER_ADDRESS is set: a LeaderWorkerSet pod"
-    if environ.get("PET_MASTER_ADDR"):
-        return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
+    # Volcano's <job>-<task>-<i> pods may look like the Training Operator's (its tensorflow
+    # plugin sets TF_CONFIG), and a PyTorchJob's master sets PET_MASTER_ADDR as Trainer does.
     if (volcano := volcano_hosts(environ, hostname)) is not None:
         return Kind.HOSTFILE, f"{volcano[0]} lists this pod: a Volcano pod"
-    if get("replicated_jobs") is not None:
-        return Kind.JOBSET, "PEER_AGENT_REPLICATED_JOBS is set"
-    if get("index") is not None:
-        return Kind.INDEXED_JOB, "JOB_COMPLETION_INDEX is set: an Indexed Job pod"
+    if (variable := signature(environ, hostname)) is not None:
+        return Kind.TRAINING_OPERATOR, f"{variable} is set: a Kubeflow Training Operator pod"
+    if environ.get("PET_MASTER_ADDR"):
+        return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
+    if (shape := i.source("replicated_jobs")) is not None:
+        return Kind.JOBSET, shape.given
+    if (index := i.source("index")) is not None:
+        return Kind.INDEXED_JOB, f"{index.given}: an Indexed Job pod"
     return Kind.INDEXED_JOB, "nothing else matched"
 
 
@@ -67,8 +77,10 @@ def derive_topology(
     hostname: str,
     entry: HostsEntry | None,
     p: Problems,
+    given: Mapping[str, Origin] | None = None,
 ) -> Topology | None:
-    """The topology, or None with the reasons added to ``p``."""
+    """The topology, or None with the reasons added to ``p``; ``given``: whether each option
+    came as a flag or a variable (a flag, if not said), for the topology's ``sources``."""
     topology_text = get("topology")
     if topology_text is not None and topology_text not in ("auto", *Kind):
         p.add(
@@ -76,13 +88,9 @@ def derive_topology(
             f"unknown topology {topology_text!r} (use auto, {', '.join(Kind)})",
         )
         return None
-    kind, reason = choose_kind(get, facts.environ, hostname=hostname)
-    i = Inputs(get, facts, hostname, entry, p)
-    namespace = (
-        get("namespace")
-        or (entry.namespace if entry else None)
-        or (facts.sa_namespace.strip() or None)
-    )
+    i = Inputs(get, facts, hostname, entry, p, given or {})
+    kind, reason = choose_kind(i)
+    namespace, namespace_source = _namespace(i)
     if not is_dns_subdomain(i.zone):
         p.add(OPT["cluster_domain"], f"{i.zone!r} is not a DNS domain")
     derived = {
@@ -90,19 +98,24 @@ def derive_topology(
         Kind.JOBSET: jobset,
         Kind.LWS: lws,
         Kind.TRAINER: trainer,
+        Kind.TRAINING_OPERATOR: training_operator,
         Kind.HOSTFILE: hostfile,
     }[kind](i, namespace)
     if derived is not None:
-        namespace = derived[3]
+        namespace = derived.namespace
+        namespace_source = derived.sources.namespace or namespace_source
     if namespace is None:
-        p.add(OPT["namespace"], "cannot derive the namespace from /etc/hosts; set it")
+        p.add(
+            OPT["namespace"],
+            "cannot derive the namespace from /etc/hosts, the service-account files or the "
+            "resolv.conf search list; set it (fieldRef metadata.namespace)",
+        )
     if derived is None or namespace is None:
         return None
-    job, naming, service, _, peers, index = derived
-    for what, name in (("service", service), ("namespace", namespace)):
+    for what, name in (("service", derived.service), ("namespace", namespace)):
         if name is not None and not is_dns_label(name):
             p.add(OPT[what], f"{name!r} is not a DNS-1123 label")
-    for last in _longest_names(naming, peers):
+    for last in _longest_names(derived.naming, derived.peers):
         if not is_dns_label(last):
             why = "is over 63 characters" if len(last) > 63 else "is not a DNS-1123 label"
             p.add(OPT["job_name"], f"peer hostname {last!r} {why}")
@@ -110,15 +123,33 @@ def derive_topology(
         return None
     return Topology(
         kind=kind,
-        job=job,
-        naming=naming,
-        service=service,
+        job=derived.job,
+        naming=derived.naming,
+        service=derived.service,
         namespace=namespace,
         zone=i.zone,
-        peers=peers,
-        index=index,
+        peers=derived.peers,
+        index=derived.index,
         reason=reason,
+        controller_world_size=derived.world_size,
+        sources=dataclasses.replace(
+            derived.sources, namespace=namespace_source, zone=i.zone_source
+        ),
     )
+
+
+def _namespace(i: Inputs) -> tuple[str | None, Source | None]:
+    """The namespace before a controller's variables say otherwise, and where it came from: the
+    option, the /etc/hosts line, the service account's file, the resolv.conf search list."""
+    if (given := i.get("namespace")) is not None:
+        return given, i.source("namespace")
+    if i.entry is not None and i.entry.namespace:
+        return i.entry.namespace, HOSTS_FILE
+    if sa_namespace := i.facts.sa_namespace.strip():
+        return sa_namespace, SA_NAMESPACE
+    if i.searched:
+        return i.searched[0], RESOLV_CONF
+    return None, None
 
 
 def _longest_names(naming: Naming, peers: int) -> list[str]:
@@ -127,4 +158,6 @@ def _longest_names(naming: Naming, peers: int) -> list[str]:
         return []
     if isinstance(naming, JobSetGrid):
         return [f"{naming.jobset}-{j.name}-{j.replicas - 1}-{j.pods - 1}" for j in naming.jobs]
+    if isinstance(naming, ReplicaGroups):
+        return [f"{naming.job}-{t.name}-{t.replicas - 1}" for t in naming.types]
     return [naming.hostname(peers - 1)]

@@ -9,6 +9,8 @@ Service and whether this pod is among the peers; everything the core reads (``pe
 - :class:`Suffixed` ``<prefix>-<i>``: an Indexed Job (prefix = Job name), a Trainer's node Job.
 - :class:`LeaderWorkers` ``<prefix>`` then ``<prefix>-<i>``: one LeaderWorkerSet group.
 - :class:`JobSetGrid` ``<jobset>-<rjob>-<jobIdx>-<podIdx>`` over listed replicatedJobs, in order.
+- :class:`ReplicaGroups` ``<job>-<type>-<i>`` over replica types, in order: the Kubeflow Training
+  Operator's v1 jobs (PyTorchJob, TFJob, ...), whose pods are each their own Service.
 - :class:`Listed`: names as a hostfile gives them (already absolute), for one-sided waits.
 
 Peer names are absolute (trailing dot) so that each costs one DNS query instead of a walk down the
@@ -19,8 +21,10 @@ waiting for its workers): the core then only reaches them, with no barrier of it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from agent.topology.sources import Sources
 
 __all__ = [
     "JobSetGrid",
@@ -28,6 +32,8 @@ __all__ = [
     "LeaderWorkers",
     "Listed",
     "Naming",
+    "ReplicaGroups",
+    "ReplicaType",
     "ReplicatedJob",
     "Suffixed",
     "Topology",
@@ -54,6 +60,7 @@ class Kind(StrEnum):
     JOBSET = "jobset"
     LWS = "lws"
     TRAINER = "trainer"
+    TRAINING_OPERATOR = "training-operator"
     HOSTFILE = "hostfile"
 
 
@@ -115,6 +122,39 @@ class JobSetGrid:
 
 
 @dataclass(frozen=True)
+class ReplicaType:
+    """One replica type of a Training Operator job as its pod names spell it (``master``,
+    ``worker``, ``chief``, ``ps``, ``evaluator``), and how many replicas it has."""
+
+    name: str
+    replicas: int
+
+
+@dataclass(frozen=True)
+class ReplicaGroups:
+    """The Training Operator's ``<job>-<type>-<i>``; rank runs through ``types`` in order."""
+
+    job: str
+    types: tuple[ReplicaType, ...]
+
+    def hostname(self, i: int) -> str:
+        for group in self.types:
+            if i < group.replicas:
+                return f"{self.job}-{group.name}-{i}"
+            i -= group.replicas
+        raise IndexError(i)
+
+    def rank(self, name: str, i: int) -> int | None:
+        """The position of replica ``i`` of type ``name``; None when there is no such pod."""
+        offset = 0
+        for group in self.types:
+            if group.name == name:
+                return offset + i if i < group.replicas else None
+            offset += group.replicas
+        return None
+
+
+@dataclass(frozen=True)
 class Listed:
     """Names taken from a file, each absolute without the trailing dot."""
 
@@ -124,7 +164,7 @@ class Listed:
         return self.names[i].split(".", 1)[0]
 
 
-Naming = Suffixed | LeaderWorkers | JobSetGrid | Listed
+Naming = Suffixed | LeaderWorkers | JobSetGrid | ReplicaGroups | Listed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +183,11 @@ class Topology:
     index: int | None
     #: why ``--topology auto`` chose ``kind`` (or that it was given), for the start line
     reason: str = ""
+    #: where ``peers``, ``index``, ``job``, ``service``, ``namespace`` and ``zone`` came from
+    sources: Sources = field(default_factory=Sources)
+    #: the ``WORLD_SIZE`` the controller computed, when it set one: the Training Operator's is
+    #: pods x ``nprocPerNode``, which the workload keeps
+    controller_world_size: int | None = None
 
     def hostname(self, i: int) -> str:
         return self.naming.hostname(i)
@@ -168,6 +213,11 @@ class Topology:
     def service_fqdn(self) -> str | None:
         """The headless Service's own name: one A record per published pod (bulk discovery)."""
         return f"{self.domain}." if self.service else None
+
+    @property
+    def world_size(self) -> int:
+        """``WORLD_SIZE`` for the workload: the controller's when it set one, else the pods."""
+        return self.peers if self.controller_world_size is None else self.controller_world_size
 
     @property
     def indices(self) -> range:

@@ -94,6 +94,16 @@ class ResolvConf:
         """True when short names like ``<job>-0.<service>`` resolve (dnsPolicy ClusterFirst)."""
         return f"svc.{zone}" in self.search or f"{namespace}.svc.{zone}" in self.search
 
+    def pod_domain(self) -> tuple[str, str] | None:
+        """(namespace, zone) from the search list kubelet writes for dnsPolicy ClusterFirst,
+        ``<ns>.svc.<zone> svc.<zone> <zone>``: what a pod without a subdomain (no FQDN line in
+        /etc/hosts) and without a service-account token still knows of where it is."""
+        for first, second in zip(self.search, self.search[1:], strict=False):
+            namespace, _, rest = first.partition(".")
+            if namespace and rest.startswith("svc.") and second == rest:
+                return namespace, rest.removeprefix("svc.")
+        return None
+
 
 def parse_resolv_conf(text: str) -> ResolvConf:
     nameservers: list[str] = []

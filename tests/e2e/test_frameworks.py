@@ -17,8 +17,10 @@ import pytest
 
 from tests.harness import workload
 from tests.harness.cluster import Cluster
+from tests.harness.fixtures import ClusterFactory
 from tests.harness.jobrun import JobRun
 from tests.harness.pod import Pod
+from tests.harness.realworkloads import collectives, torch_image_files
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "k8s" / "examples"
 ZONE = "default.svc.cluster.local"
@@ -40,12 +42,14 @@ def _pods(runs: list[JobRun]) -> list[Pod]:
     return [run.pod(i) for run in runs for i in range(run.job.completions)]
 
 
-def _hold_until_all_wait(cluster: Cluster, pods: list[Pod], late: Pod, topology: str) -> float:
+def _hold_until_all_wait(
+    cluster: Cluster, pods: list[Pod], late: Pod, topology: str, container: str = "peer-agent"
+) -> float:
     """Every other agent is up and waiting; then the late pod may start."""
     for pod in pods:
         if pod is not late:
-            cluster.wait_log(pod, rf"topology {topology}", 60, container="peer-agent")
-    assert late.started_at is None and all("peer-agent" not in p.exit_codes for p in pods)
+            cluster.wait_log(pod, rf"topology {topology}", 60, container=container)
+    assert late.started_at is None and all(container not in p.exit_codes for p in pods)
     late.start_now()
     return time.monotonic()
 
@@ -86,6 +90,34 @@ def test_trainer_nodes_from_pet_variables(cluster: Cluster) -> None:
     lines = _workload_lines(cluster, _pods(runs), "node")
     master = f"mnist-node-0-0.mnist.{ZONE}"
     assert lines == [f"node {r} of 3 starts; master {master}" for r in range(3)]
+
+
+@pytest.mark.timeout(300)
+def test_pytorchjob_torchrun_behind_peer_agent_with_a_late_worker(
+    make_cluster: ClusterFactory,
+) -> None:
+    """k8s/examples/pytorchjob as shipped, as the Training Operator runs it: a pod and a
+    Service of its own per replica (published once Ready), the operator's variables, its
+    init-pytorch in the workers. Worker 1 is late: nobody's torchrun starts before it; then a
+    gloo all-reduce on all three ranks, and every pod leaves through the exit barrier."""
+    cluster = make_cluster(publish_delay=1.0, image_files=torch_image_files())
+    runs, late = _apply_with_late(cluster, "pytorchjob/pytorchjob.yaml", "mnist-worker-1", 0)
+    pods = _pods(runs)
+    t0 = _hold_until_all_wait(cluster, pods, late, "training-operator", container="pytorch")
+    statuses = [cluster.wait_job(run, 200) for run in runs]
+    logs = "\n".join(f"--- {p.name}\n{cluster.logs(p, 'pytorch')}" for p in pods)
+    assert statuses == ["Complete"] * 3, logs
+    master = {"copy-peer-agent": 0, "pytorch": 0}
+    worker = {**master, "init-pytorch": 0}  # the operator's, beside peer-agent
+    assert [p.exit_codes for p in pods] == [master, worker, worker], logs
+    done = [c for run in runs for c in collectives(cluster, run, "pytorch")]
+    assert sorted((c.rank, c.world, c.total) for c in done) == [(r, 3, 6.0) for r in range(3)]
+    assert all(c.at > (late.started_at or 0.0) for c in done), (done, late.started_at)
+    start = cluster.logs(pods[1], "pytorch").splitlines()[0]
+    assert "topology training-operator (PET_NNODES is set" in start, start
+    assert "pod 1 of 3: peers mnist-master-0.default.svc.cluster.local …" in start, start
+    release = max(p.ended_at or 0.0 for p in pods) - t0
+    print(f"\npytorchjob: 3 pods, all left {release:.2f} s after the late worker started")
 
 
 @pytest.mark.timeout(180)

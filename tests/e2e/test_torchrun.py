@@ -7,6 +7,7 @@ and `torchrun` are on the pods' PATH.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 import yaml
@@ -48,23 +49,29 @@ def test_torchrun_behind_peer_agent_master_late(make_cluster: ClusterFactory) ->
     assert "barrier released" in cluster.logs(run.pod(1))
 
 
-def _shipped_trainer_args() -> list[str]:
-    """The training container's args as k8s/examples/torchrun/kustomization.yaml has them."""
+def _shipped_trainer() -> dict[str, Any]:
+    """The training container as k8s/examples/torchrun/kustomization.yaml has it."""
     kustomization = yaml.safe_load((TORCHRUN_EXAMPLE / "kustomization.yaml").read_text())
     for patch in kustomization["patches"]:
         doc = yaml.safe_load(patch["patch"])
         if isinstance(doc, dict) and doc.get("kind") == "Job":
             [trainer] = doc["spec"]["template"]["spec"]["containers"]
-            return [str(a) for a in trainer["args"]]
+            return dict(trainer)
     raise AssertionError("no Job patch in the torchrun example")
 
 
 @pytest.mark.timeout(300)
 def test_torchrun_example_as_shipped(make_cluster: ClusterFactory) -> None:
-    """k8s/examples/torchrun unchanged: the zipapp copied by an init container, pod 2 late."""
+    """k8s/examples/torchrun unchanged: the zipapp copied by an init container, pod 2 late; the
+    trainer container asks for a GPU (the box has none and ignores it) and leaves through the
+    exit barrier, as the README recommends for torchrun (its store lives on rank 0)."""
     shipped = workload.load(TORCHRUN_EXAMPLE)
     [trainer] = shipped.jobs[0].template.containers
-    assert list(trainer.args) == _shipped_trainer_args()
+    in_file = _shipped_trainer()
+    assert trainer.name == in_file["name"] == "trainer"
+    assert list(trainer.args) == [str(a) for a in in_file["args"]]
+    assert trainer.args[: trainer.args.index("--")] == ("run", "--exit-barrier")
+    assert in_file["resources"]["limits"]["nvidia.com/gpu"] == 1
     # Its docs promise flags that torch 1.13 (which runs it here) and newer torch both accept.
     script = trainer.args[-1]
     assert not re.findall(r"--[a-z]+-[a-z-]+", script), script
@@ -74,3 +81,7 @@ def test_torchrun_example_as_shipped(make_cluster: ClusterFactory) -> None:
     [run] = cluster.apply(shipped, start_delays={2: 3.0})
     assert_allreduce_everywhere(cluster, run, late=2)
     assert [run.pod(i).exit_codes["copy-peer-agent"] for i in range(3)] == [0, 0, 0]
+    for i in range(3):  # every pod waited for every torchrun to end before it left
+        log = cluster.logs(run.pod(i))
+        assert "workload exited with code 0; waiting for every pod's workload" in log, log
+        assert "exit barrier: barrier released" in log, log

@@ -27,12 +27,12 @@ import anyio
 import anyio.abc
 import pytest
 
-import agent.core.agent
 from agent.config.model import Config
 from agent.config.parse import build_config
-from agent.core.events import Event
-from agent.core.status import Outcome
-from agent.io.runner import serve_and_wait
+from agent.core.log import LogLine
+from agent.core.outcome import Outcome
+from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.io.runner import Deps, serve_and_wait
 from agent.topology.podfiles import PodFacts
 from tests.support.faultdns import FaultDNS
 
@@ -43,6 +43,8 @@ _nets = itertools.count()
 # other test sessions on this machine (same job name, loopback) can then never answer ours.
 _ports = itertools.count(random.Random().randrange(20000, 28000, 2), 2)
 Record = Callable[..., None]
+#: the pace of the agents tests run in this process (``fast_progress`` changes it)
+TIMING = DEFAULT_TIMING
 
 
 def fqdn(i: int, job: str = JOB) -> str:
@@ -62,8 +64,14 @@ def fault_dns() -> Iterator[FaultDNS]:
 
 @pytest.fixture
 def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would."""
-    monkeypatch.setattr(agent.core.agent, "PROGRESS_EVERY", 0.25)
+    """Progress lines every 0.25 s instead of 5 s, so a test can read the reason a user would:
+    the agents this test runs in-process are given that ``Timing`` (``agent_deps``)."""
+    monkeypatch.setattr(sys.modules[__name__], "TIMING", Timing(progress_every=0.25))
+
+
+def agent_deps(**deps: Any) -> Deps:
+    """What an in-process agent of a fault test runs with: the test's pace, and ``deps``."""
+    return Deps(timing=TIMING, **deps)
 
 
 # --- agents in this process -----------------------------------------------------------------------
@@ -71,19 +79,19 @@ def fast_progress(monkeypatch: pytest.MonkeyPatch) -> None:
 class Pod:
     index: int
     config: Config
-    events: list[Event] = field(default_factory=list)
+    events: list[LogLine] = field(default_factory=list)
     outcome: Outcome | None = None
     error: Exception | None = None
     done: anyio.Event = field(default_factory=anyio.Event)
-    _waiters: list[tuple[Callable[[Event], bool], anyio.Event]] = field(default_factory=list)
+    _waiters: list[tuple[Callable[[LogLine], bool], anyio.Event]] = field(default_factory=list)
 
-    def report(self, event: Event) -> None:
+    def report(self, event: LogLine) -> None:
         self.events.append(event)
         for predicate, flag in self._waiters:
             if predicate(event):
                 flag.set()
 
-    async def until(self, predicate: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+    async def until(self, predicate: Callable[[LogLine], bool], timeout: float = 15.0) -> LogLine:
         """The first event (already seen or still to come) for which ``predicate`` holds."""
         flag = anyio.Event()
         self._waiters.append((predicate, flag))
@@ -99,7 +107,7 @@ class Pod:
         finally:
             self._waiters[:] = [w for w in self._waiters if w[0] is not predicate]
 
-    async def progress_with(self, *texts: str, timeout: float = 15.0) -> Event:
+    async def progress_with(self, *texts: str, timeout: float = 15.0) -> LogLine:
         """The first progress line that contains every one of ``texts``."""
         return await self.until(
             lambda e: e.kind == "progress" and all(t in e.message for t in texts), timeout
@@ -159,7 +167,7 @@ class Job:
 
         async def run() -> None:
             try:
-                pod.outcome = await serve_and_wait(pod.config, report=pod.report)
+                pod.outcome = await serve_and_wait(pod.config, report=pod.report, deps=agent_deps())
             except Exception as exc:  # the test reads it: a timeout or abort is a result
                 pod.error = exc
             finally:

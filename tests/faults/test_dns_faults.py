@@ -21,6 +21,7 @@ from tests.faults.conftest import (
     Pod,
     Record,
     agent_argv,
+    agent_deps,
     all_done,
     released,
 )
@@ -268,7 +269,7 @@ async def test_a_stale_address_of_a_replaced_pod(
 async def _serve_forever(config: Config) -> None:
     from agent.io.runner import serve_and_wait
 
-    await serve_and_wait(config, report=lambda e: None)
+    await serve_and_wait(config, report=lambda e: None, deps=agent_deps())
 
 
 @pytest.mark.timeout(30)

@@ -28,10 +28,11 @@ from agent.config.parse import (
 from agent.errors import ConfigError
 from agent.options import OPTIONS, Command
 from agent.topology.podfiles import FileRead, PodFacts, find_fqdn_entry, parse_resolv_conf
+from tests.support.budget import budget
 
 pytestmark = pytest.mark.timeout(60)
 FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
+    max_examples=budget(1.5),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -4,14 +4,14 @@ member's coordinator session, and hostile HTTP into the health server.
 
 Every JSON type in every field of every message, repeated keys, wrong versions, lines split at
 any byte, oversize lines and invalid UTF-8 (``tests/support/hostile.py``). The agents must neither
-end nor report a bug, and pass their barrier afterwards. Fixed budgets (``FUZZ_EXAMPLES`` scales
-them) keep this part of ``make test`` to seconds; ``make fuzz`` runs the coverage-guided target.
+end nor report a bug, and pass their barrier afterwards. Budgets in multiples of the Hypothesis
+profile's (``tests/support/budget.py``) keep this part of ``make test`` to seconds; ``make fuzz``
+runs the coverage-guided target.
 """
 
 from __future__ import annotations
 
 import collections
-import os
 import random
 import re
 import socket
@@ -30,30 +30,30 @@ from hypothesis import strategies as st
 from agent.commands import health
 from agent.config.model import Probe, ProbeKind
 from agent.config.parse import build_config
-from agent.core.events import Event
 from agent.core.inputs import ProbeResult, Received
+from agent.core.log import LogLine
 from agent.core.roles import Member
 from agent.errors import WireError
 from agent.io.channel import HandshakeFailed, client_handshake
 from agent.io.probes import connect, probe
 from agent.io.resolver import Resolution
-from agent.io.runner import Deps, identity_of, serve_and_wait
+from agent.io.runner import identity_of, serve_and_wait
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
 from agent.protocol.wire import Hello, Identity, Role, encode
 from agent.topology.podfiles import PodFacts
-from tests.faults.conftest import Job, Pod, Record, wait_port
+from tests.faults.conftest import Job, Pod, Record, agent_deps, wait_port
+from tests.support.budget import budget
 from tests.support.faultdns import FaultDNS
 from tests.support.hostile import http_requests, split, wire_lines
 
 pytestmark = [pytest.mark.usefixtures("fast_progress"), pytest.mark.timeout(120)]
-_SCALE = float(os.environ.get("FUZZ_EXAMPLES", "150")) / 150
 TOKEN = b"fuzzed but secret"
 
 
-def _budget(examples: int) -> settings:
+def _budget(times: float) -> settings:
     return settings(
-        max_examples=max(1, int(examples * _SCALE)),
+        max_examples=budget(times),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
         database=None,
@@ -92,7 +92,7 @@ class _Live:
         async def run() -> None:
             try:
                 # its own randomness: hypothesis, drawing meanwhile, watches the global one
-                deps = Deps(rand=random.Random().random)
+                deps = agent_deps(rand=random.Random().random)
                 pod.outcome = await serve_and_wait(pod.config, report=pod.report, deps=deps)
             except Exception as exc:
                 pod.error = exc
@@ -130,7 +130,7 @@ def test_hostile_lines_into_listening_agents(live: _Live, record: Record) -> Non
     neither agent ends or reports a bug; then pod 1 of each job starts and both barriers pass."""
     tries = 0
 
-    @_budget(1000)
+    @_budget(10)
     @given(data=st.data(), secured=st.booleans(), count=st.integers(1, 3))
     def one(data: st.DataObject, secured: bool, count: int) -> None:
         nonlocal tries
@@ -187,7 +187,7 @@ def _me(index: int, port: int) -> Identity:
 
 
 @pytest.mark.asyncio
-@_budget(500)
+@_budget(5)
 @given(data=st.data(), secured=st.booleans(), target=st.sampled_from([0, None]))
 async def test_hostile_replies_to_a_probe(
     data: st.DataObject, secured: bool, target: int | None
@@ -237,7 +237,7 @@ async def _member_session(port: int) -> list[Any]:
                 posted.append(receive.receive_nowait())
             except anyio.WouldBlock:
                 break
-    member = Member(now=0.0)
+    member = Member(now=0.0, rand=lambda: 0.5)
     member.reached_all("view", 0.0)
     member.opened(7, 0.0)
     for item in posted:
@@ -247,7 +247,7 @@ async def _member_session(port: int) -> list[Any]:
 
 
 @pytest.mark.asyncio
-@_budget(500)
+@_budget(5)
 @given(data=st.data(), count=st.integers(0, 3))
 async def test_hostile_replies_to_a_members_coordinator_session(
     data: st.DataObject, count: int
@@ -272,7 +272,7 @@ def test_hostile_http_into_the_health_server(record: Record) -> None:
     """Requests of every method, target, version and header (Upgrade, Expect, chunked,
     lengths), pipelined, cut short, not HTTP at all, split at any byte and half-closed: each
     gets one answer or a close; HEAD answers carry no body; no bug; /readyz still answers."""
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append)
     tries = 0
     with socket.socket() as free:
@@ -289,7 +289,7 @@ def test_hostile_http_into_the_health_server(record: Record) -> None:
             except OSError:
                 portal.call(anyio.sleep, 0.02)
 
-        @_budget(1000)
+        @_budget(10)
         @given(data=st.data())
         def one(data: st.DataObject) -> None:
             nonlocal tries

@@ -16,7 +16,7 @@ import pytest
 
 from agent.commands.cli import _Printer
 from agent.config.model import LogFormat
-from agent.core.events import Event, EventKind
+from agent.core.log import LogKind, LogLine
 from agent.errors import BarrierAborted
 from agent.io.runner import identity_of
 from agent.protocol.wire import Hello, Identity, Role, encode
@@ -220,7 +220,7 @@ def test_any_http_request_to_the_health_port_ends_no_sidecar(
 
 
 # --- log injection ---------------------------------------------------------------------------
-_FORGED = "peer-agent: barrier released: all peers arrived"
+_FORGED = "peer-agent: info: barrier released: all peers arrived"
 
 
 def _hello_line(**identity: object) -> bytes:
@@ -269,11 +269,12 @@ def test_a_peers_text_never_reaches_the_log_raw(
 def test_the_text_printer_escapes_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
     """Defense in depth behind the decoder: the CLI's text log prints one line per event."""
     printer = _Printer(LogFormat.TEXT)
-    printer(Event(EventKind.REFUSED, f"refused: x\n{_FORGED}\x1b[2J"))
+    printer(LogLine(LogKind.CONTACT_REFUSED, f"refused: x\n{_FORGED}\x1b[2J"))
     printer.error(BarrierAborted(f"refused by the coordinator: \r{_FORGED}"))
     err = capsys.readouterr().err
     assert err.splitlines() == [
-        "peer-agent: refused: x\\npeer-agent: barrier released: all peers arrived\\x1b[2J",
-        "peer-agent: error: refused by the coordinator: \\rpeer-agent: barrier released: all "
-        "peers arrived",
+        "peer-agent: info: refused: x\\npeer-agent: info: barrier released: all peers "
+        "arrived\\x1b[2J",
+        "peer-agent: error: refused by the coordinator: \\rpeer-agent: info: barrier released: "
+        "all peers arrived",
     ]

@@ -20,7 +20,7 @@ import pytest
 
 from agent.commands.sidecar import serve_sidecar
 from agent.config.parse import build_config
-from agent.core.events import Event
+from agent.core.log import LogLine
 from agent.io.supervisor import Supervisor
 from agent.topology.podfiles import PodFacts
 from tests.faults.conftest import (
@@ -222,10 +222,10 @@ async def test_names_that_time_out_leave_nothing_behind(
         "timeout": "30s",
     }
     config = build_config("sidecar", values, PodFacts(hostname=f"{job.job}-0"))
-    bugs: list[Event] = []  # only those: every line kept would be memory held too
+    bugs: list[LogLine] = []  # only those: every line kept would be memory held too
     released = anyio.Event()
 
-    def report(event: Event) -> None:
+    def report(event: LogLine) -> None:
         if event.kind in ("bug", "bugs"):
             bugs.append(event)
 

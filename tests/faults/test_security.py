@@ -35,6 +35,7 @@ from tests.faults.conftest import (
     Job,
     Record,
     agent_argv,
+    agent_deps,
     all_done,
     released,
 )
@@ -486,7 +487,7 @@ async def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) 
 
 
 async def _serve_quietly(config: Config) -> None:
-    await serve_and_wait(config, report=lambda e: None)
+    await serve_and_wait(config, report=lambda e: None, deps=agent_deps())
 
 
 def test_run_does_not_pass_the_token_to_the_workload(

@@ -17,7 +17,7 @@ import anyio
 import pytest
 
 from agent.commands import health
-from agent.core.events import Event
+from agent.core.log import LogLine
 from agent.io import contacts, listener
 from agent.io.channel import server_handshake
 from agent.io.contacts import Contacts
@@ -62,7 +62,7 @@ HANDLERS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         Sessions, "carry", _once(Sessions.carry, lambda *a, dialled, **_: not dialled)
     ),
     "member's dial": lambda mp: mp.setattr(
-        Sessions, "connect_coordinator", _once(Sessions.connect_coordinator)
+        Sessions, "dial_coordinator", _once(Sessions.dial_coordinator)
     ),
     "attempt by name": lambda mp: mp.setattr(Contacts, "attempt", _once(Contacts.attempt)),
     "bulk round": lambda mp: mp.setattr(Contacts, "sweep", _once(Contacts.sweep)),
@@ -103,7 +103,7 @@ async def test_a_bug_in_a_health_request_costs_its_connection(
     """The health server's request handler raises once: that client's connection is closed,
     the bug reported with its address, and the next request is answered."""
     monkeypatch.setattr(health, "_answer", _once(health._answer))
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append)
 
     def get(port: int) -> int:
@@ -166,7 +166,7 @@ async def test_accept_survives_every_error(record: Record) -> None:
     retried after a pause) and EPROTO, ECONNABORTED, EPERM, ENETUNREACH, EINTR (the one
     connection's own); listener.serve goes on, and the connection waiting in the backlog is
     served."""
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append, every=0.0)
     served = anyio.Event()
 

@@ -148,7 +148,7 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
     async def run(post: MemoryObjectSendStream[agent.core.inputs.Input]) -> None:
         await _contacts(me, post, token).sessions.carry(channel, hello, 7, dialled=True)
 
-    core = agent.core.roles.Member(now=0.0)
+    core = agent.core.roles.Member(now=0.0, rand=lambda: 0.5)
     core.reached_all("view", 0.0)
     core.opened(7, 0.0)
     for item in await _drained(run):

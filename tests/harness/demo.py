@@ -1,7 +1,8 @@
 """`make demo`: the seed task's example in three pods of the cluster in a box.
 
     python -m tests.harness.demo            # k8s/examples/seed: peer-agent as the entrypoint
-    python -m tests.harness.demo --seed     # the seed's own bash ping loop, unchanged
+    python -m tests.harness.demo --seed     # the seed's own bash ping loop stranded by its
+                                            # early-exit race, then the same Job with peer-agent
     python -m tests.harness.demo --topology jobset|lws|trainer|mpi|volcano
                                             # k8s/examples/<framework>, its last pod 3 s late
     python -m tests.harness.demo --workload torchrun   # k8s/examples/torchrun: gloo all-reduce
@@ -10,8 +11,10 @@
 A real workload's pod 2 is scheduled a few seconds late; the last line says when the first
 collective completed after it started.
 
-Prints what kubectl would (apply, wait, get pods, logs of every pod) and exits 0 when every pod
-Succeeded. Needs root (network namespaces); everything it creates is removed on exit.
+Prints, marked [box] (it is a simulation: demoprint.py), what kubectl would (apply, wait, get
+pods) and every pod's log, and exits 0 when every pod Succeeded (--seed: when the Job behind
+peer-agent completed; demorace.py). Needs root (network namespaces); everything it creates is
+removed on exit.
 """
 
 from __future__ import annotations
@@ -28,8 +31,9 @@ from pathlib import Path
 
 from tests.harness import leftovers, workload
 from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.demoprint import LEGEND, applied, get_pods, logs, say
+from tests.harness.demorace import show_race
 from tests.harness.jobrun import JobRun
-from tests.harness.pod import SUCCEEDED
 from tests.harness.realworkloads import (
     MPI_EXAMPLE,
     TORCHRUN_EXAMPLE,
@@ -41,7 +45,6 @@ from tests.harness.realworkloads import (
 REPO = Path(__file__).resolve().parents[2]
 AGENT_EXAMPLE = REPO / "k8s" / "examples" / "seed"
 FALLBACK_EXAMPLE = Path(__file__).parent / "workloads" / "seed-peer-agent.yaml"
-SEED_EXAMPLE = Path(__file__).parent / "workloads" / "seed.yaml"
 JOB_TIMEOUT = 180.0
 # framework -> (example, the Job whose last pod comes late, Jobs whose pods serve for ever)
 FRAMEWORKS = {
@@ -57,23 +60,6 @@ WORKLOADS = {
     "mpi": (MPI_EXAMPLE, mpi_image_files),
 }
 LATE = 3.0  # one pod starts this late, to show the others wait for it
-
-
-def _age(since: float | None) -> str:
-    return "-" if since is None else f"{time.monotonic() - since:.1f}s"
-
-
-def _get_pods(run: JobRun) -> str:
-    rows = [("NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP")]
-    for pod in sorted(run.all_pods(), key=lambda p: (p.index, p.started_at or 0)):
-        status = "Completed" if pod.phase == SUCCEEDED else ("Error" if pod.ended else pod.phase)
-        total = len(run.job.template.containers)
-        ready = total if pod.ready else 0
-        rows.append((pod.name, f"{ready}/{total}", status, "0", _age(pod.started_at), pod.address))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
-    )
 
 
 def _settled(run: JobRun, *, serving: bool) -> str:
@@ -113,21 +99,56 @@ def _apply(cluster: Cluster, wl: workload.Workload, args: argparse.Namespace) ->
     return cluster.apply(wl, start_delays={2: LATE} if args.workload else None)
 
 
-def _logs(cluster: Cluster, run: JobRun) -> None:
-    template = run.job.template
-    names = [c.name for c in template.init_containers + template.containers]
-    for pod in sorted(run.all_pods(), key=lambda p: p.index):
-        for name in names if len(names) > 1 else [None]:
-            text = cluster.logs(pod, name)
-            if name and not text:
-                continue  # e.g. the init container that copies the zipapp
-            print(f"$ kubectl logs {pod.name}" + (f" -c {name}" if name else ""))
-            print(text, end="")
+def _wait(cluster: Cluster, run: JobRun, started: float, *, serving: bool) -> str:
+    what = f"job/{run.job.name}"
+    if serving:  # pods that serve for ever: the Job never completes, its pods turn Ready
+        what = f"pods -l batch.kubernetes.io/job-name={run.job.name}"
+    condition = "ready" if serving else "complete"
+    say(f"kubectl wait --for=condition={condition} {what} --timeout={JOB_TIMEOUT:g}s")
+    try:
+        settled = functools.partial(_settled, run, serving=serving)
+        status = cluster.wait_for(settled, JOB_TIMEOUT, what)
+    except TimeoutError:
+        status = "Running"
+    took = time.monotonic() - started
+    if status == "Serving":  # no kubectl condition says it: the box's own words
+        say(f"job/{run.job.name}: every pod Ready and past its barrier after {took:.1f}s")
+    else:
+        say(f"job/{run.job.name} {status} after {took:.1f}s")
+    return status
+
+
+def _show(work: Path, source: Path, options: ClusterOptions, args: argparse.Namespace) -> bool:
+    """Apply the example, wait for each of its Jobs, show its pods and logs."""
+    shown = source.relative_to(REPO)
+    wl = workload.load(source)
+    serving = FRAMEWORKS[args.topology][2] if args.topology else ()
+    ok = True
+    with Cluster(work, options) as cluster:
+        say(f"kubectl apply {'-k' if source.is_dir() else '-f'} {shown}")
+        applied(workload.render(source), wl)
+        started = time.monotonic()
+        for run in _apply(cluster, wl, args):
+            status = _wait(cluster, run, started, serving=run.job.name in serving)
+            get_pods(run)
+            logs(cluster, run)
+            if args.workload:
+                print(_first_collective(cluster, run))
+            ok = ok and status in ("Complete", "Serving")
+    if args.topology:
+        print("every barrier passed" if ok else "NOT every barrier passed")
+    else:
+        print("all pods Succeeded" if ok else "NOT all pods Succeeded")
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", action="store_true", help="run the seed's bash script as is")
+    parser.add_argument(
+        "--seed",
+        action="store_true",
+        help="the seed's own bash loop stranded by its early-exit race, then peer-agent",
+    )
     parser.add_argument(
         "--publish-delay",
         type=float,
@@ -148,59 +169,24 @@ def main(argv: list[str] | None = None) -> int:
     elif args.workload:
         source, files = WORKLOADS[args.workload]
         image_files = files()
-    elif args.seed:
-        source = SEED_EXAMPLE
     else:
         # k8s/ is a kustomization: rendering it needs kubectl (make deps installs it).
         shipped = AGENT_EXAMPLE.is_dir() and shutil.which("kubectl") is not None
         source = AGENT_EXAMPLE if shipped else FALLBACK_EXAMPLE
-    shown = source.relative_to(REPO)
-    apply_cmd = f"kubectl apply -k {shown}" if source.is_dir() else f"kubectl apply -f {shown}"
+    # Lags as a real cluster has them (see test_seed_baseline): names appear and vanish, and a
+    # finished pod's address stops answering, a moment after the pod changes.
+    options = ClusterOptions(
+        publish_delay=args.publish_delay,
+        sandbox_teardown_delay=args.publish_delay,
+        image_files=image_files,
+    )
     work = Path(tempfile.mkdtemp(prefix="peer-agent-demo-"))
     leftovers.register_path(work)
+    print(LEGEND, flush=True)
     try:
-        wl = workload.load(source)
-        # Lags as a real cluster has them (see test_seed_baseline): names appear and vanish,
-        # and a finished pod's address stops answering, a moment after the pod changes.
-        options = ClusterOptions(
-            publish_delay=args.publish_delay,
-            sandbox_teardown_delay=args.publish_delay,
-            image_files=image_files,
-        )
-        serving = FRAMEWORKS[args.topology][2] if args.topology else ()
-        with Cluster(work, options) as cluster:
-            print(f"$ {apply_cmd}")
-            for svc in wl.services:
-                print(f"service/{svc.name} created")
-            started = time.monotonic()
-            runs = _apply(cluster, wl, args)
-            for run in runs:
-                print(f"job.batch/{run.job.name} created")
-            ok = True
-            for run in runs:
-                print(f"$ kubectl wait --for=condition=complete job/{run.job.name}")
-                try:
-                    forever = run.job.name in serving
-                    status = cluster.wait_for(
-                        functools.partial(_settled, run, serving=forever),
-                        JOB_TIMEOUT,
-                        f"job/{run.job.name}",
-                    )
-                except TimeoutError:
-                    status = "Running"
-                took = time.monotonic() - started
-                print(f"job.batch/{run.job.name} {status} after {took:.1f}s")
-                print("$ kubectl get pods")
-                print(_get_pods(run))
-                _logs(cluster, run)
-                if args.workload:
-                    print(_first_collective(cluster, run))
-                ok = ok and status in ("Complete", "Serving")
-        if args.topology:
-            print("every barrier passed" if ok else "NOT every barrier passed")
-        else:
-            print("all pods Succeeded" if ok else "NOT all pods Succeeded")
-        return 0 if ok else 1
+        if args.seed:
+            return show_race(work, options, source)
+        return 0 if _show(work, source, options, args) else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
         leftovers.unregister_path(work)

@@ -5,8 +5,9 @@ Service sets `publishNotReadyAddresses`, only while it is Ready and not terminat
 pod's membership is kept as a timeline of (time, in/out); DNS shows the state as it was
 `delay` seconds ago, which models the EndpointSlice / informer lag between a pod changing and
 CoreDNS answering for it. The records follow the DNS spec for headless Services:
-`<hostname>.<svc>.<ns>.svc.<zone>` A per endpoint, `<svc>.<ns>.svc.<zone>` A with every
-endpoint, `_<port>._<proto>.<svc>...` SRV per named port (NXDOMAIN when empty).
+`<hostname>.<svc>.<ns>.svc.<zone>` A per endpoint whose pod's subdomain is the Service,
+`<svc>.<ns>.svc.<zone>` A with every endpoint, `_<port>._<proto>.<svc>...` SRV per named port
+(NXDOMAIN when empty).
 """
 
 from __future__ import annotations
@@ -96,7 +97,9 @@ class Endpoints:
             fqdn = f"{pod.hostname}.{self.domain}."
             # An IPv6-only cluster publishes AAAA records alone, as Kubernetes does.
             rdtype = "AAAA" if ":" in pod.address else "A"
-            records.setdefault(fqdn, []).append(f"{rdtype} {pod.address}")
+            # A pod has a name under the Service only when its subdomain names the Service.
+            if pod.spec.job.template.subdomain == self.service.name:
+                records.setdefault(fqdn, []).append(f"{rdtype} {pod.address}")
             records.setdefault(f"{self.domain}.", []).append(f"{rdtype} {pod.address}")
             for port in self.service.ports:
                 number = _target_port(port.target_port, pod.spec.job)

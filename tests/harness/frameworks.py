@@ -12,6 +12,7 @@ wired as its code does (checked against the controllers' sources; see FIELD-NOTE
   subdomain ``<lws>`` (Shared) or ``<lws>-<g>`` (UniquePerReplica), a Service per subdomain
   publishing not-ready pods; ``LWS_LEADER_ADDRESS`` (``<leader>.<subdomain>.<ns>``),
   ``LWS_GROUP_SIZE``, ``LWS_WORKER_INDEX`` in every container. One Job per group models it.
+- **Kubeflow Training Operator v1** (``PyTorchJob``): see ``training_operator.py``.
 - **MPI Operator** (``MPIJob`` v2beta1): workers ``<job>-worker-<i>``, launcher
   ``<job>-launcher``, Service ``<job>`` publishing not-ready pods only with
   ``runLauncherAsWorker``; ``/etc/mpi/hostfile`` (``<host>.<job>.<ns>.svc slots=N``) in the
@@ -31,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from tests.harness.training_operator import pytorchjob
 from tests.harness.workload import (
     Container,
     Doc,
@@ -67,6 +69,8 @@ def translate(docs: Sequence[Doc]) -> tuple[tuple[Service, ...], tuple[Job, ...]
             made = trainjob(doc, runtimes)
         elif kind == "LeaderWorkerSet":
             made = leaderworkerset(doc)
+        elif kind == "PyTorchJob":
+            made = pytorchjob(doc)
         elif kind == "MPIJob":
             made = mpijob(doc)
         elif kind == "Job" and group == "batch.volcano.sh":

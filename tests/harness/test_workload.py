@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
-
-import pytest
 
 from tests.harness import kubelet_files, workload
 from tests.harness.containers import argv_of, expand, setpriv_argv
@@ -14,6 +13,9 @@ from tests.harness.workload import DNSConfig, Security
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
 SEED_DOC = Path("/work/shared/seed/000_dd061ab07572a6e1.txt")
+#: the seed document's Service-and-Job block (leading newlines dropped), as it was copied
+SEED_MANIFEST_SHA256 = "c1165ae3d96dcc784507cd415b93694c71695b9670499485e17daa66e124a963"
+SEED_MANIFEST_LENGTH = 1246
 
 
 def test_seed_example_parses() -> None:
@@ -28,12 +30,17 @@ def test_seed_example_parses() -> None:
     assert "ping -c 1 example-job-${i}.headless-svc" in container.command[2]
 
 
-@pytest.mark.skipif(not SEED_DOC.exists(), reason="the seed document lives outside the repo")
 def test_seed_copy_is_unchanged() -> None:
-    blocks = re.findall(r"```yaml\n(.*?)```", SEED_DOC.read_text(), re.S)
-    [original] = [b for b in blocks if "kind: Service" in b]
+    """The copy ends with the seed's own manifest, byte for byte: checked against the digest of
+    the seed's block (a clean clone has no seed document beside it), and against the document
+    itself where it is there."""
     copy = (HERE / "workloads" / "seed.yaml").read_text()
-    assert copy.endswith(original.lstrip("\n"))
+    tail = copy[len(copy) - SEED_MANIFEST_LENGTH :]
+    assert hashlib.sha256(tail.encode()).hexdigest() == SEED_MANIFEST_SHA256
+    if SEED_DOC.exists():
+        blocks = re.findall(r"```yaml\n(.*?)```", SEED_DOC.read_text(), re.S)
+        [original] = [b for b in blocks if "kind: Service" in b]
+        assert tail == original.lstrip("\n")
 
 
 def test_shipped_seed_example_renders() -> None:
@@ -98,3 +105,21 @@ def test_kubelet_files() -> None:
         **args,
     )
     assert none == "nameserver 198.18.0.10\noptions ndots:2\n"
+
+
+def test_a_pytorchjob_becomes_what_the_training_operator_makes() -> None:
+    """A pod and a Service of its own per replica, no subdomain, the operator's variables in
+    containers only, its init-pytorch in the workers (tests/harness/training_operator.py)."""
+    w = workload.load(REPO / "k8s" / "examples" / "pytorchjob" / "pytorchjob.yaml")
+    assert [j.name for j in w.jobs] == ["mnist-master-0", "mnist-worker-0", "mnist-worker-1"]
+    for rank, job in enumerate(w.jobs):
+        svc = w.service_for(job)
+        assert svc is not None and svc.name == job.name == job.hostname(0)
+        assert svc.headless and not svc.publish_not_ready_addresses
+        assert job.template.subdomain is None
+        env = {e.name: e.value for e in job.template.containers[0].env}
+        assert (env["PET_NODE_RANK"], env["PET_NNODES"]) == (str(rank), "3")
+        assert env["PET_MASTER_ADDR"] == env["MASTER_ADDR"] == "mnist-master-0"
+        inits = job.template.init_containers
+        assert all(not any(e.name.startswith("PET_") for e in c.env) for c in inits)
+        assert [c.name for c in inits] == ["copy-peer-agent"] + ["init-pytorch"] * (rank > 0)

@@ -122,6 +122,10 @@ class Job:
     completion_index_env: bool = True  # JOB_COMPLETION_INDEX (Indexed Jobs only)
     index_label: str | None = None  # a pod label holding the index (LWS's worker-index)
     annotations: tuple[tuple[str, str], ...] = ()  # pod annotations (for the Downward API)
+    # The Service that selects the pods when the template names none as its subdomain (the
+    # Training Operator's per-replica Services): its name is the pods' DNS name, no hostname
+    # record under it.
+    service: str | None = None
 
     def hostname(self, index: int) -> str:
         return self.hostnames[index] if self.hostnames else f"{self.name}-{index}"
@@ -159,9 +163,10 @@ class Workload:
 
     def service_for(self, job: Job) -> Service | None:
         """The Service named by the pod template's subdomain, as the EndpointSlice controller
-        pairs them (same namespace)."""
+        pairs them (same namespace), else the one a controller made to select the Job's pods."""
+        name = job.template.subdomain or job.service
         for svc in self.services:
-            if svc.name == job.template.subdomain and svc.namespace == job.namespace:
+            if svc.name == name and svc.namespace == job.namespace:
                 return svc
         return None
 
@@ -341,8 +346,8 @@ def _secret(doc: Doc) -> tuple[str, tuple[tuple[str, str], ...]]:
 
 def parse(text: str) -> Workload:
     """The Services, Indexed Jobs and Secrets of a multi-document YAML stream; a framework's
-    resources (JobSet, LeaderWorkerSet, TrainJob, MPIJob, Volcano Job) become the Services and
-    Jobs their controllers would make."""
+    resources (JobSet, LeaderWorkerSet, TrainJob, PyTorchJob, MPIJob, Volcano Job) become the
+    Services and Jobs their controllers would make."""
     from tests.harness import frameworks  # it builds on this module's parsers
 
     docs = [d for d in yaml.safe_load_all(text) if d]
@@ -359,8 +364,8 @@ def is_batch_job(doc: Doc) -> bool:
     return doc.get("kind") == "Job" and str(doc.get("apiVersion", "batch/v1")) == "batch/v1"
 
 
-def load(path: Path) -> Workload:
-    """A YAML file, or a kustomization directory rendered by `kubectl kustomize`."""
+def render(path: Path) -> str:
+    """The YAML of a file, or of a kustomization directory rendered by `kubectl kustomize`."""
     path = Path(path)
     if path.is_dir():
         rendered = subprocess.run(
@@ -370,5 +375,10 @@ def load(path: Path) -> Workload:
             text=True,
             timeout=60,
         )
-        return parse(rendered.stdout)
-    return parse(path.read_text())
+        return rendered.stdout
+    return path.read_text()
+
+
+def load(path: Path) -> Workload:
+    """A YAML file, or a kustomization directory rendered by `kubectl kustomize`."""
+    return parse(render(path))

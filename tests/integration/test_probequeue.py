@@ -6,7 +6,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from agent.core.events import Event
+from agent.core.log import LogLine
 from agent.io.probequeue import ProbeQueue
 from agent.io.supervisor import Supervisor
 
@@ -47,7 +47,7 @@ class Probes:
         del self._gates[:n]
 
 
-def _unexpected(event: Event) -> None:
+def _unexpected(event: LogLine) -> None:
     raise AssertionError(event.message)
 
 
@@ -138,7 +138,7 @@ async def test_a_push_is_probed_at_once_while_every_worker_is_stuck() -> None:
 
 async def test_a_probe_that_fails_with_a_bug_is_reported_and_the_worker_goes_on() -> None:
     probed: list[str] = []
-    reported: list[Event] = []
+    reported: list[LogLine] = []
     given_up: list[str] = []
 
     async def probe(address: str) -> None:

@@ -12,7 +12,8 @@ import anyio.abc
 import pytest
 
 from agent.config.model import Probe, ProbeKind
-from agent.core.inputs import ProbeResult
+from agent.core.inputs import ProbeResult, Reached, Unreached
+from agent.core.timing import Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, server_handshake
 from agent.io.probes import connect, probe
@@ -37,6 +38,12 @@ async def _serving(handler: Handler, then: Callable[[int], Awaitable[None]]) -> 
             tg.cancel_scope.cancel()
 
 
+def _reason(result: ProbeResult) -> str:
+    """Why the probe did not reach the peer (it must not have)."""
+    assert isinstance(result, Unreached), result
+    return result.failure.reason
+
+
 def _me(port: int, index: int = 0) -> Identity:
     return Identity("job", "uid", index, 2, port, instance_id(index, index))
 
@@ -55,7 +62,7 @@ async def test_a_probe_says_hello_from_the_listen_address_and_learns_who_answers
         result = await probe(
             Probe(ProbeKind.TCP), SERVER, me=_me(port), target=1, token=None, source=CLIENT
         )
-        assert result == ProbeResult(released=True, index=1, instance=instance_id(1, 1))
+        assert result == Reached(index=1, instance=instance_id(1, 1), released=True)
 
     await _serving(answer, check)
     assert seen == [CLIENT]
@@ -65,12 +72,12 @@ async def test_connection_failures_read_as_users_debug_them() -> None:
     async def check(port: int) -> None:
         only_connect = Probe(ProbeKind.TCP, port)
         refused = await probe(only_connect, NOBODY, me=_me(port), target=None, token=None)
-        assert refused.reason == f"connect to port {port}: refused"
+        assert _reason(refused) == f"connect to port {port}: refused"
         # not an address of this host, as a mistyped --listen would be
         unbound = await probe(
             only_connect, SERVER, me=_me(port), target=None, token=None, source="192.0.2.1"
         )
-        assert unbound.reason == (
+        assert _reason(unbound) == (
             f"connect to port {port}: cannot bind to 192.0.2.1: Cannot assign requested address"
         )
 
@@ -84,7 +91,7 @@ async def _close_at_once(stream: anyio.abc.SocketStream) -> None:
 async def test_a_hello_unanswered_before_the_peer_closes_fails_the_probe() -> None:
     async def check(port: int) -> None:
         result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(port), target=None, token=None)
-        assert result.reason == "hello failed: connection closed"
+        assert _reason(result) == "hello failed: connection closed"
 
     await _serving(_close_at_once, check)
 
@@ -115,12 +122,9 @@ async def test_closing_a_session_wakes_its_reader() -> None:
     await _serving(hold, check)
 
 
-async def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline() -> None:
     """The probe's one deadline moves from the connect's to the reply's once connected."""
-    monkeypatch.setattr("agent.io.probes.CONNECT_TIMEOUT", 0.1)
-    monkeypatch.setattr("agent.io.probes.HANDSHAKE_TIMEOUT", 0.3)
+    timing = Timing(connect_timeout=0.1, handshake_timeout=0.3)
     unblock = anyio.Event()
 
     async def silent(stream: anyio.abc.SocketStream) -> None:
@@ -128,9 +132,11 @@ async def test_a_peer_that_never_answers_the_hello_fails_at_the_reply_deadline(
             await unblock.wait()
 
     async def check(port: int) -> None:
-        result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(port), target=None, token=None)
+        result = await probe(
+            Probe(ProbeKind.TCP), SERVER, me=_me(port), target=None, token=None, timing=timing
+        )
         unblock.set()
-        assert result.reason == "hello failed: no message before the deadline"
+        assert _reason(result) == "hello failed: no message before the deadline"
 
     await _serving(silent, check)
 
@@ -140,7 +146,7 @@ async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_cr
 ) -> None:
     """On a loaded node the loop can see the connect done and its deadline passed at once: the
     probe's scope is cancelled already when it moves on to the reply's deadline."""
-    monkeypatch.setattr("agent.io.probes.CONNECT_TIMEOUT", 0)  # cancelled as soon as entered
+    timing = Timing(connect_timeout=0)  # cancelled as soon as entered
     with socket.create_server((SERVER, 0)) as server:
         ours = socket.create_connection(server.getsockname())
         ours.setblocking(False)
@@ -151,13 +157,15 @@ async def test_a_connect_that_completes_after_its_deadline_is_a_timeout_not_a_cr
 
     monkeypatch.setattr("agent.io.probes._open", connected_without_a_checkpoint)
     with theirs:
-        result = await probe(Probe(ProbeKind.TCP), SERVER, me=_me(1), target=None, token=None)
-    assert result.reason == "hello failed: no message before the deadline"
+        result = await probe(
+            Probe(ProbeKind.TCP), SERVER, me=_me(1), target=None, token=None, timing=timing
+        )
+    assert _reason(result) == "hello failed: no message before the deadline"
 
 
-async def test_a_connect_never_accepted_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_connect_never_accepted_times_out() -> None:
     """A listener whose backlog is full drops new SYNs, as a host gone silent does."""
-    monkeypatch.setattr("agent.io.probes.CONNECT_TIMEOUT", 0.3)
+    timing = Timing(connect_timeout=0.3)
     with socket.socket() as full:
         full.bind((SERVER, 0))
         full.listen(0)
@@ -170,9 +178,14 @@ async def test_a_connect_never_accepted_times_out(monkeypatch: pytest.MonkeyPatc
                 except TimeoutError:
                     break
             result = await probe(
-                Probe(ProbeKind.TCP, port), SERVER, me=_me(port), target=None, token=None
+                Probe(ProbeKind.TCP, port),
+                SERVER,
+                me=_me(port),
+                target=None,
+                token=None,
+                timing=timing,
             )
         finally:
             for sock in queued:
                 sock.close()
-    assert result.reason == f"connect to port {port} timed out"
+    assert _reason(result) == f"connect to port {port} timed out"

@@ -145,7 +145,8 @@ async def test_when_every_nameserver_fails_each_failure_is_named(fault_dns: Faul
     with FaultDNS() as silent:
         silent.fault("silence")
         fault_dns.fault("refused")
-        assert (await _resolve(silent, fault_dns)).problem == "DNS timeout, REFUSED"
+        failure = (await _resolve(silent, fault_dns)).failure
+        assert failure is not None and failure.reason == "DNS timeout, REFUSED"
 
 
 @pytest.mark.asyncio
@@ -198,7 +199,8 @@ class _ResetOverTCP(FaultDNS):
 async def test_a_tcp_answer_reset_half_way_is_a_named_failure_not_a_crash() -> None:
     with _ResetOverTCP({NAME: PODS}) as server:
         server.fault("truncate")
-        assert (await _resolve(server)).problem.startswith("DNS error: ")
+        failure = (await _resolve(server)).failure
+        assert failure is not None and failure.reason.startswith("DNS error: ")
 
 
 @pytest.mark.asyncio

@@ -12,10 +12,11 @@ import anyio
 import pytest
 
 from agent.config.parse import build_config
-from agent.core.events import Event
 from agent.core.inputs import Input, Resolution
+from agent.core.log import LogLine
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
-from agent.io import listener, sessions
+from agent.io import listener
 from agent.io.channel import Channel
 from agent.io.runner import identity_of
 from agent.io.sessions import Sessions
@@ -31,7 +32,7 @@ SESSIONS = 3
 GONE = 7  # a session the loop still names after it closed
 
 
-def _no_bug(event: Event) -> None:
+def _no_bug(event: LogLine) -> None:
     raise AssertionError(event.message)
 
 
@@ -41,7 +42,9 @@ async def _never_resolves(name: str) -> Resolution:
     raise AssertionError(f"resolved {name}")
 
 
-async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) -> Sessions:
+async def _sessions(
+    then: Callable[[Sessions, list[Channel]], Awaitable[None]], timing: Timing = DEFAULT_TIMING
+) -> Sessions:
     """``then(sessions, clients)`` with SESSIONS sessions accepted by agent.io.listener and held
     as the coordinator holds them (``Sessions.channels``), and the members' ends of them."""
     config = build_config(
@@ -57,6 +60,7 @@ async def _sessions(then: Callable[[Sessions, list[Channel]], Awaitable[None]]) 
         post=post,
         released=lambda: False,
         counts=collections.Counter(),
+        timing=timing,
     )
     accepted = anyio.Event()
 
@@ -129,10 +133,9 @@ async def _fill(channel: Channel) -> int:
     return written + len(chunk) - len(rest)
 
 
-async def test_a_message_waits_for_room_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_message_waits_for_room_in_order() -> None:
     """Session 0's socket is full: its two messages wait, in order, while session 1 gets its
     own at once; once the member reads, both follow the bytes ahead of them."""
-    monkeypatch.setattr(sessions, "SEND_TIMEOUT", 15.0)  # a loaded machine drains slowly
     got: list[Message] = []
 
     async def check(ours: Sessions, clients: list[Channel]) -> None:
@@ -145,16 +148,13 @@ async def test_a_message_waits_for_room_in_order(monkeypatch: pytest.MonkeyPatch
                 ahead -= len(await clients[0].stream.receive(min(ahead, 65536)))
             got.extend([await clients[0].receive(5), await clients[0].receive(5)])
 
-    await _sessions(check)
+    await _sessions(check, Timing(send_timeout=15.0))  # a loaded machine drains slowly
     assert got == [Abort("a"), Refuse("b")]
 
 
-async def test_a_session_whose_socket_takes_nothing_is_dropped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Its member reads nothing: past SEND_TIMEOUT the session is closed (its reader then
+async def test_a_session_whose_socket_takes_nothing_is_dropped() -> None:
+    """Its member reads nothing: past the send timeout the session is closed (its reader then
     reports the loss), and the other sessions got their message meanwhile."""
-    monkeypatch.setattr(sessions, "SEND_TIMEOUT", 0.2)
     others: list[Message] = []
 
     async def check(ours: Sessions, clients: list[Channel]) -> None:
@@ -164,5 +164,5 @@ async def test_a_session_whose_socket_takes_nothing_is_dropped(
             ours.channels[0].write_nowait(b"\n")  # closed
         others.extend([await clients[1].receive(5), await clients[2].receive(5)])
 
-    await _sessions(check)
+    await _sessions(check, Timing(send_timeout=0.2))
     assert others == [Release(), Release()]

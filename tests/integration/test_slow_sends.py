@@ -6,11 +6,11 @@ import anyio
 import pytest
 
 from agent.config.parse import build_config
-from agent.core import agent as core
-from agent.core.status import Outcome
+from agent.core.outcome import Outcome
+from agent.core.timing import Timing
 from agent.io import sessions
 from agent.io.channel import Channel
-from agent.io.runner import serve_and_wait
+from agent.io.runner import Deps, serve_and_wait
 from agent.topology.podfiles import PodFacts
 from tests.integration.conftest import Agents
 
@@ -26,13 +26,12 @@ async def test_wake_ups_do_not_cancel_a_release_being_sent(
     out (they once were cancelled)."""
     original = sessions.Sessions._write
 
-    async def slow_write(channel: Channel, data: bytes) -> None:
+    async def slow_write(channel: Channel, data: bytes, timeout: float) -> None:
         await anyio.sleep(0.3)
-        await original(channel, data)
+        await original(channel, data, timeout)
 
     monkeypatch.setattr(Channel, "write_nowait", lambda self, data: data)
     monkeypatch.setattr(sessions.Sessions, "_write", staticmethod(slow_write))
-    monkeypatch.setattr(core, "PROGRESS_EVERY", 0.05)
     peers = 4
     for i in range(peers):
         agents.publish(i)
@@ -53,9 +52,10 @@ async def test_wake_ups_do_not_cancel_a_release_being_sent(
         for i in range(peers)
     ]
     outcomes: list[Outcome] = []
+    deps = Deps(timing=Timing(progress_every=0.05))
 
     async def one(i: int) -> None:
-        outcomes.append(await serve_and_wait(configs[i], report=lambda e: None))
+        outcomes.append(await serve_and_wait(configs[i], report=lambda e: None, deps=deps))
 
     async with anyio.create_task_group() as tg:
         for i in range(peers):

@@ -8,7 +8,7 @@ import socket
 import anyio
 import pytest
 
-from agent.core.events import Event, EventKind
+from agent.core.log import LogKind, LogLine
 from agent.io.supervisor import Supervisor
 from agent.io.tcp import TCPStream
 
@@ -30,7 +30,7 @@ async def _fails(stream: TCPStream) -> None:
 
 @pytest.mark.asyncio
 async def test_a_bug_closes_only_its_connection_and_is_reported_escaped() -> None:
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append)
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
@@ -42,7 +42,7 @@ async def test_a_bug_closes_only_its_connection_and_is_reported_escaped() -> Non
         assert theirs.recv(100) == b""  # closed by the supervisor
     assert supervisor.bugs == 1
     [event] = events
-    assert event.kind is EventKind.BUG and event.fields["peer"] == "198.18.0.7"
+    assert event.kind is LogKind.BUG and event.fields["peer"] == "198.18.0.7"
     assert event.message.startswith("bug: a contact handler failed for 198.18.0.7: ValueError: ")
     assert "test_supervisor.py:" in event.message  # where it was raised
     assert event.message.isprintable(), event.message  # no forged line, no terminal escape
@@ -51,7 +51,7 @@ async def test_a_bug_closes_only_its_connection_and_is_reported_escaped() -> Non
 
 @pytest.mark.asyncio
 async def test_bugs_are_counted_each_but_reported_at_most_once_per_interval() -> None:
-    events: list[Event] = []
+    events: list[LogLine] = []
     clock = Clock()
     supervisor = Supervisor(events.append, clock=clock, every=5.0)
     for _ in range(4):
@@ -66,7 +66,7 @@ async def test_bugs_are_counted_each_but_reported_at_most_once_per_interval() ->
 
 @pytest.mark.asyncio
 async def test_a_cancellation_is_not_a_bug() -> None:
-    events: list[Event] = []
+    events: list[LogLine] = []
     supervisor = Supervisor(events.append)
     started = anyio.Event()
 

@@ -8,7 +8,7 @@ import pytest
 
 from agent.config.model import Config
 from agent.config.parse import build_config
-from agent.core.status import Outcome
+from agent.core.outcome import Outcome
 from agent.errors import WireError
 from agent.io.probes import connect
 from agent.io.runner import serve_and_wait

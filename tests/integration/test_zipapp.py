@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests import podman_kit
+from tests.support.oldpythons import OLD_PYTHONS, older_pythons
 
 REPO = Path(__file__).resolve().parents[2]
 # Imports the `wait` path up to its first DNS query (anyio's asyncio backend included) from the
@@ -87,3 +88,23 @@ def test_another_python_version_compiles_the_sources_instead(pyz: Path, tmp_path
         [sys.executable, str(other), "--version"], capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "peer-agent 0.1.0", done.stderr
+
+
+@pytest.mark.timeout(300)
+def test_an_older_python_gets_one_line_and_exit_2_from_the_archive(pyz: Path) -> None:
+    """``python3.10 peer-agent.pyz`` in a workload image too old for the agent: one line, exit
+    2, no traceback, from every Python older than 3.11 this machine has (each compiles the
+    archive's sources: the bytecode is for the Python that built it)."""
+    olds = older_pythons()
+    assert olds, f"no Python older than 3.11 here (looked at {OLD_PYTHONS})"
+    for python in olds:
+        done = subprocess.run(
+            [str(python), str(pyz), "wait", "--peers", "2"],
+            env={"PATH": "/usr/bin:/bin"},  # a pod's: no LANG, no PYTHONPATH
+            capture_output=True,
+            timeout=60,
+        )
+        said = done.stderr.decode()
+        assert done.returncode == 2 and said.count("\n") == 1, (python, said)
+        assert said.startswith("peer-agent needs Python ≥ 3.11; this is 3."), said
+        assert said.endswith(f" at {python}\n"), said

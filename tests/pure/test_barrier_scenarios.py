@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import pytest
 
-from agent.core.effects import Close, Connect, Released, Send
+from agent.core.effects import Close, Dial, Released, Send
+from agent.core.outcome import ReleaseKind
 from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Message, Proof, Release, Role
 from tests.sim.checks import (
@@ -173,7 +174,7 @@ def test_coordinator_replaced_after_members_arrived_old_address_lingers() -> Non
 
 # --- agreement ----------------------------------------------------------------------------------
 # Includes the orders where the odd member starts second, finds the first, aborts, and index 0
-# starts last: the odd one lingers (ABORT_LINGER) so that index 0 still meets it.
+# starts last: the odd one lingers (Timing.abort_linger) so that index 0 still meets it.
 MISMATCH = [
     pytest.param(
         order,
@@ -246,7 +247,7 @@ def test_late_joiner_is_released_at_once(who: int, sees_0: bool, how: str, new_p
     c.restart(who, new_pod=new_pod)
     c.run_until(3.0 + BOUND + LINGER)
     joiner = c.current()[who]
-    assert isinstance(joiner.verdict, Released) and how in joiner.verdict.how, c.describe()
+    assert isinstance(joiner.verdict, Released) and how in joiner.verdict.kind, c.describe()
     # At once: within a round trip or two of its start, and everyone else is still serving.
     assert joiner.verdict_at is not None and 3.0 <= joiner.verdict_at <= 3.1
     assert all(n.state == "serving" for n in c.current().values())
@@ -268,7 +269,7 @@ def test_a_late_joiner_that_cannot_reach_index_0_waits_until_it_can(new_pod: boo
     assert joiner.verdict is None, c.describe()
     c.blocked.clear()
     c.run_until(6.0 + BOUND + LINGER)
-    assert isinstance(joiner.verdict, Released) and "already released" in joiner.verdict.how
+    assert isinstance(joiner.verdict, Released) and "already released" in joiner.verdict.kind
     assert joiner.verdict_at is not None and joiner.verdict_at <= 6.0 + BOUND
     assert c.unsafe() == []
 
@@ -354,7 +355,7 @@ def test_a_member_counts_on_its_newest_connection(joins: list[int]) -> None:
     assert actions == [Close(7)]
     coordinator.closed(7, 0.1)
     coordinator.reached_all("view", 0.1)
-    assert Released("all peers arrived") in coordinator.received(9, Arrive("view"), 0.2)
+    assert Released(ReleaseKind.DECIDED) in coordinator.received(9, Arrive("view"), 0.2)
 
 
 def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_released() -> None:
@@ -363,7 +364,7 @@ def test_a_coordinator_that_released_still_awaits_its_acks_when_a_peer_says_rele
     coordinator = Coordinator(Identity("job", "u", 0, 2, 1))
     coordinator.joined(7, Hello(Identity("job", "u", 1, 2, 1), Role.MEMBER, "n"), 0.0)
     coordinator.reached_all("view", 0.0)
-    assert Released("all peers arrived") in coordinator.received(7, Arrive("view"), 0.1)
+    assert Released(ReleaseKind.DECIDED) in coordinator.received(7, Arrive("view"), 0.1)
     assert coordinator.peer_released(0.2) == []
     assert not coordinator.may_leave(0.3)
     coordinator.received(7, Ack(), 0.4)
@@ -377,8 +378,8 @@ def test_an_arrival_counts_only_with_the_coordinators_own_view() -> None:
     V2; and it releases with V2, which member 1 accepts as the view it arrived with."""
     me = Identity("job", "", 0, 3, 29300)
     coordinator = Coordinator(me)
-    member = Member(now=0.0)
-    assert member.poll(0.0) == [Connect()]
+    member = Member(now=0.0, rand=lambda: 0.5)
+    assert member.poll(0.0) == [Dial()]
     coordinator.joined(7, Hello(Identity("job", "", 1, 3, 29300), Role.MEMBER, "n"), 0.0)
     coordinator.joined(8, Hello(Identity("job", "", 2, 3, 29300), Role.MEMBER, "n"), 0.0)
     assert member.opened(7, 0.0) == []
@@ -394,6 +395,6 @@ def test_an_arrival_counts_only_with_the_coordinators_own_view() -> None:
     assert member.reached_all("V2", 2.0) == [
         Send(7, Arrive("V2")),
         Send(7, Ack()),
-        Released("the coordinator released the barrier"),
+        Released(ReleaseKind.BY_COORDINATOR),
     ]
-    assert Released("all peers arrived") in coordinator.received(7, Arrive("V2"), 2.1)
+    assert Released(ReleaseKind.DECIDED) in coordinator.received(7, Arrive("V2"), 2.1)

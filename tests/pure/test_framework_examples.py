@@ -22,6 +22,7 @@ FRAMEWORKS = {
     "trainer": "trainjob.yaml",
     "mpi-operator": "mpijob.yaml",
     "volcano": "vcjob.yaml",
+    "pytorchjob": "pytorchjob.yaml",
 }
 
 
@@ -83,6 +84,7 @@ def test_example_matches_the_published_crd(framework: str) -> None:
         ("trainer", ["spec"], "runtimeRefs"),
         ("mpi-operator", ["spec"], "slotPerWorker"),
         ("volcano", ["spec"], "minAvaliable"),
+        ("pytorchjob", ["spec", "pytorchReplicaSpecs", "Worker"], "replica"),
     ],
 )
 def test_a_misspelt_field_is_caught(framework: str, path: list[str], typo: str) -> None:

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from agent.protocol.handshake import Verdict, compare, proof_for, proof_ok, proves_problem
+from agent.protocol.handshake import Match, compare, proof_for, proof_ok, proves_problem
 from agent.protocol.wire import EXIT_BARRIER, Identity, named_barrier
 
 pytestmark = pytest.mark.timeout(10)
@@ -17,41 +17,37 @@ ME = Identity(job="example-job", uid="uid-1", index=0, peers=3, port=29300)
 @pytest.mark.parametrize(
     ("them", "expected_index", "verdict", "says"),
     [
-        pytest.param(replace(ME, index=1), 1, Verdict.SAME, "", id="same"),
-        pytest.param(replace(ME, index=1, job="other"), 1, Verdict.STRANGER, "job", id="other-job"),
-        pytest.param(replace(ME, index=1, uid="uid-2"), 1, Verdict.STRANGER, "uid", id="old-run"),
-        pytest.param(
-            replace(ME, index=2), 1, Verdict.STRANGER, "index 2, expected 1", id="stale-ip"
-        ),
-        pytest.param(replace(ME, index=1, peers=4), 1, Verdict.DISAGREES, "peer count", id="peers"),
-        pytest.param(replace(ME, index=1, port=1), 1, Verdict.DISAGREES, "port", id="port"),
-        pytest.param(
-            replace(ME, index=1, uid=""), 1, Verdict.STRANGER, "uid unset", id="uid-unset"
-        ),
+        pytest.param(replace(ME, index=1), 1, Match.SAME, "", id="same"),
+        pytest.param(replace(ME, index=1, job="other"), 1, Match.STRANGER, "job", id="other-job"),
+        pytest.param(replace(ME, index=1, uid="uid-2"), 1, Match.STRANGER, "uid", id="old-run"),
+        pytest.param(replace(ME, index=2), 1, Match.STRANGER, "index 2, expected 1", id="stale-ip"),
+        pytest.param(replace(ME, index=1, peers=4), 1, Match.DISAGREES, "peer count", id="peers"),
+        pytest.param(replace(ME, index=1, port=1), 1, Match.DISAGREES, "port", id="port"),
+        pytest.param(replace(ME, index=1, uid=""), 1, Match.STRANGER, "uid unset", id="uid-unset"),
         pytest.param(
             replace(ME, index=1, barrier=EXIT_BARRIER, exit_code=0),
             1,
-            Verdict.STRANGER,
+            Match.STRANGER,
             "barrier 'exit', expected the start barrier",
             id="exit-barrier",
         ),
         pytest.param(
             replace(ME, index=1, barrier=named_barrier("ckpt")),
             1,
-            Verdict.STRANGER,
+            Match.STRANGER,
             "barrier 'named/ckpt'",
             id="named-barrier",
         ),
         pytest.param(
             replace(ME, index=1, exit_code=3, instance="0" * 16 + "-" + "1" * 8),
             1,
-            Verdict.SAME,
+            Match.SAME,
             "",
             id="instance-and-code-are-not-compared",
         ),
     ],
 )
-def test_compare(them: Identity, expected_index: int, verdict: Verdict, says: str) -> None:
+def test_compare(them: Identity, expected_index: int, verdict: Match, says: str) -> None:
     got, reason = compare(ME, them, expected_index=expected_index)
     assert got == verdict
     assert says in reason

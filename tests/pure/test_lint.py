@@ -305,7 +305,7 @@ def test_a_job_finds_its_service_in_another_file_and_inside_a_kind_list(tmp_path
     (tmp_path / "nested" / "job.yml").write_text(yaml.safe_dump(job))
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "junk.yaml").write_text(": : not yaml [")
-    findings = lint_paths([str(tmp_path)], stdin=io.StringIO())
+    findings = lint_paths([str(tmp_path)], stdin=io.StringIO()).findings
     assert [(f.file, f.field) for f in findings] == [
         (str(tmp_path / "nested" / "job.yml"), "spec.completionMode")
     ]
@@ -313,9 +313,9 @@ def test_a_job_finds_its_service_in_another_file_and_inside_a_kind_list(tmp_path
 
 @pytest.mark.timeout(10)
 def test_stdin_is_read_for_dash() -> None:
-    assert lint_paths(["-"], stdin=io.StringIO(GOOD)) == []
+    assert lint_paths(["-"], stdin=io.StringIO(GOOD)).findings == ()
     bad = GOOD.replace("clusterIP: None", "clusterIP: 10.0.0.1")
-    assert [f.file for f in lint_paths(["-"], stdin=io.StringIO(bad))] == ["<stdin>"]
+    assert [f.file for f in lint_paths(["-"], stdin=io.StringIO(bad)).findings] == ["<stdin>"]
 
 
 @pytest.mark.timeout(10)
@@ -371,5 +371,61 @@ def _render(path: Path) -> str:
     ids=lambda p: str(p.relative_to(K8S)),
 )
 def test_the_shipped_k8s_tree_lints_clean(path: Path) -> None:
-    findings = lint_paths(["-"], stdin=io.StringIO(_render(path)))
+    findings = lint_paths(["-"], stdin=io.StringIO(_render(path))).findings
     assert [format_finding(f) for f in findings] == []
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("subdomain", ["typo", None])
+def test_a_wrong_subdomain_does_not_hide_the_services_own_mistakes(subdomain: str | None) -> None:
+    """Every finding in one pass: the Service that selects the Job's pods is checked too, so
+    fixing the subdomain does not reveal a second round of errors."""
+    svc, job = good()
+    svc["spec"].pop("clusterIP")
+    svc["spec"].pop("publishNotReadyAddresses")
+    if subdomain is None:
+        pod((svc, job)).pop("subdomain")
+    else:
+        pod((svc, job))["subdomain"] = subdomain
+    found = [(f.obj, f.field) for f in lint_documents([svc, job], source="x.yaml")]
+    assert found == [
+        ("Job/train", "spec.template.spec.subdomain"),
+        ("Service/peers", "spec.clusterIP"),
+        ("Service/peers", "spec.publishNotReadyAddresses"),
+    ]
+
+
+@pytest.mark.timeout(10)
+def test_a_service_that_selects_another_jobs_pods_is_not_blamed() -> None:
+    """Only the Service the Job's pods would be named in is checked: a plain ClusterIP Service
+    of something else among the inputs is none of lint's business."""
+    svc, job = good()
+    other = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "metrics"}}
+    other["spec"] = {"selector": {"app": "prometheus"}, "ports": [{"port": 9090}]}
+    assert lint_documents([svc, job, other], source="x.yaml") == []
+
+
+@pytest.mark.timeout(10)
+def test_lint_says_what_it_checked_on_success_and_counts_findings_on_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agent.commands.cli import main
+
+    clean = tmp_path / "clean.yaml"
+    clean.write_text(GOOD + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
+    assert main(["lint", str(clean)]) == 0
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", "peer-agent lint: 2 resources checked, no findings\n")
+
+    broken = tmp_path / "broken.yaml"
+    svc, job = good()
+    svc["spec"].pop("ports")  # a warning
+    svc["spec"]["clusterIP"] = "10.0.0.1"  # an error
+    pod((svc, job))["subdomain"] = "typo"  # an error
+    broken.write_text(yaml.safe_dump_all([svc, job]))
+    assert main(["lint", str(broken)]) == 1
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3 and all(
+        line.startswith(str(broken)) for line in out.splitlines()
+    )
+    assert err == "peer-agent lint: 2 resources checked, 3 findings (2 errors, 1 warning)\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.lint import lint_documents
+from agent.lint import lint_documents, lint_paths
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -21,13 +22,19 @@ FILES = {
     "trainer": "trainer/trainjob.yaml",
     "mpi": "mpi-operator/mpijob.yaml",
     "volcano": "volcano/vcjob.yaml",
+    "pytorchjob": "pytorchjob/pytorchjob.yaml",
 }
 Doc = dict[str, Any]
 
 
+_parsed: dict[str, list[Doc]] = {}  # parsed once: the wrong-type test takes a copy per field
+
+
 def _docs(name: str) -> list[Doc]:
     # A deep copy: the examples share pod templates through YAML anchors.
-    return copy.deepcopy([d for d in yaml.safe_load_all((EXAMPLES / FILES[name]).read_text()) if d])
+    if name not in _parsed:
+        _parsed[name] = [d for d in yaml.safe_load_all((EXAMPLES / FILES[name]).read_text()) if d]
+    return copy.deepcopy(_parsed[name])
 
 
 def _lint(docs: list[Doc]) -> list[str]:
@@ -102,6 +109,43 @@ def _vc_from(path: str) -> Change:
     return lambda ds: _set_env(_vc_init(ds[0]).setdefault("env", []), "PEER_AGENT_PEERS_FROM", path)
 
 
+def _pt_specs(d: Doc) -> Doc:
+    specs: Doc = d["spec"]["pytorchReplicaSpecs"]
+    return specs
+
+
+def _pt_pod(d: Doc, rtype: str = "Worker", *, untie: bool = False) -> Doc:
+    """A replica type's pod spec; ``untie`` gives it its own copy of the shared template."""
+    if untie:
+        _pt_specs(d)[rtype]["template"] = copy.deepcopy(_pt_specs(d)[rtype]["template"])
+    pod: Doc = _pt_specs(d)[rtype]["template"]["spec"]
+    return pod
+
+
+def _pt_trainer(d: Doc, rtype: str = "Worker", *, untie: bool = False) -> Doc:
+    trainer: Doc = _pt_pod(d, rtype, untie=untie)["containers"][0]
+    return trainer
+
+
+def _pt_without_agent(ds: list[Doc]) -> None:
+    _pt_trainer(ds[0], untie=True).update(command=["torchrun", "/app/train.py"], args=[])
+
+
+def _pt_in_init(ds: list[Doc]) -> None:
+    _pt_trainer(ds[0]).update(command=["torchrun", "/app/train.py"], args=[])
+    _pt_pod(ds[0])["initContainers"][0].update(command=[], args=["wait"])
+
+
+def _as_kind(kind: str, field: str, **spec: Any) -> Change:
+    """The PyTorchJob example as another v1 kind with the same replica types."""
+
+    def change(ds: list[Doc]) -> None:
+        ds[0].update(kind=kind)
+        ds[0]["spec"] = {field: ds[0]["spec"]["pytorchReplicaSpecs"], **spec}
+
+    return change
+
+
 BROKEN: list[Any] = [
     ("jobset", _shape(None), "env: JobSet gives a pod no pod count",
      'PEER_AGENT_REPLICATED_JOBS: "driver=1x1,workers=2x2"'),
@@ -144,6 +188,25 @@ BROKEN: list[Any] = [
     ("volcano", lambda ds: ds[0]["spec"].update(minAvailable=1), "spec.minAvailable: is below", ""),
     ("volcano", lambda ds: ds[0]["spec"]["plugins"]["svc"].append("--inject-hosts-env=false"),
      "is unset (and the svc plugin injects no VC_*_HOSTS)", "/etc/volcano/worker.host"),
+    ("pytorchjob", _pt_without_agent,
+     "Worker.template.spec.containers: runs no peer-agent, but Master does",
+     "run peer-agent in the Worker pods too"),
+    ("pytorchjob", _pt_in_init, "copy-peer-agent]: runs peer-agent in an init container",
+     "peer-agent run --exit-barrier"),
+    ("pytorchjob", lambda ds: _pt_trainer(ds[0]).update(
+        env=[{"name": "PEER_AGENT_PEERS", "value": "2"}]),
+     "says 2 peers, but the job has 3 pods", "the operator gives the pod count"),
+    ("pytorchjob", lambda ds: ds[0]["metadata"].update(name="p" * 55),
+     "metadata.name: the pod hostname 'ppppp", "shorten"),
+    ("pytorchjob", lambda ds: _pt_trainer(ds[0])["args"].remove("--exit-barrier"),
+     "args: runs without --exit-barrier", "run --exit-barrier -- torchrun"),
+    ("pytorchjob", lambda ds: ds[0]["spec"].update(
+        elasticPolicy={"minReplicas": 1, "maxReplicas": 3}),
+     "spec.elasticPolicy: lets the workers number 1 to 3", "minReplicas = maxReplicas"),
+    ("pytorchjob", _as_kind("TFJob", "tfReplicaSpecs", enableDynamicWorker=True),
+     "TF_CONFIG then lists only the pod's own part", "remove it"),
+    ("pytorchjob", _as_kind("PaddleJob", "paddleReplicaSpecs"),
+     "makes a parameter-server PaddleJob", "collective PaddleJob (Worker only)"),
 ]  # fmt: skip
 
 
@@ -171,6 +234,7 @@ def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return [at] + [p for k, v in children for p in _paths(v, (*at, k))]
 
 
+@pytest.mark.timeout(120)  # every field of an example, three times: 5-12 s on a busy machine
 @pytest.mark.parametrize("name", FILES)
 def test_any_field_of_the_wrong_type_is_findings_or_silence(name: str) -> None:
     """A user's YAML: every field of every example, replaced by a list, a number or text, is
@@ -184,3 +248,14 @@ def test_any_field_of_the_wrong_type_is_findings_or_silence(name: str) -> None:
                 node = node[key]
             node[path[-1]] = wrong
             lint_documents([d for d in docs if isinstance(d, dict)], source="x")
+
+
+def test_a_pytorchjob_is_checked_not_refused(tmp_path: Path) -> None:
+    """`peer-agent lint` on a PyTorchJob used to answer "no Job or Service found" (exit 2)."""
+    report = lint_paths([str(EXAMPLES / FILES["pytorchjob"])], stdin=io.StringIO())
+    assert (report.checked, report.findings) == (1, ())
+    docs = _docs("pytorchjob")
+    _pt_without_agent(docs)
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump_all(docs))
+    report = lint_paths([str(tmp_path / "job.yaml")], stdin=io.StringIO())
+    assert [f.severity for f in report.findings] == ["error"]

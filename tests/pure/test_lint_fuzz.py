@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.lint import LintInputError, format_finding, lint_documents, lint_paths
+from tests.support.budget import budget
 
 # Keys and values of real manifests, so random documents reach deep into the rules.
 KEYS = [
@@ -49,7 +50,7 @@ documents = st.recursive(
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(4), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(documents, max_size=4))
 def test_random_documents_end_in_findings(docs: list[Any]) -> None:
     for f in lint_documents(docs, source="fuzz.yaml"):
@@ -57,15 +58,16 @@ def test_random_documents_end_in_findings(docs: list[Any]) -> None:
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(3), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=200), documents.map(lambda d: yaml.safe_dump_all([d]))))
 def test_random_text_ends_in_findings_or_lint_input_error(text: str) -> None:
     try:
-        findings = lint_paths(["-"], stdin=io.StringIO(text))
+        report = lint_paths(["-"], stdin=io.StringIO(text))
     except LintInputError as e:
         assert str(e)  # a message for the user, never empty
     else:
-        assert all(isinstance(format_finding(f), str) for f in findings)
+        assert all(isinstance(format_finding(f), str) for f in report.findings)
+        assert report.checked >= 1 and "\n" not in report.summary()
 
 
 @pytest.mark.timeout(60)

@@ -10,13 +10,28 @@ from pathlib import Path
 import pytest
 
 from agent.config.parse import load_config
-from agent.core.status import Outcome, PeerInfo
+from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.io.outputs import peer_environment, write_outputs
 from agent.io.podfacts import read_pod_facts
 from agent.topology.hostfile import Host, parse_hostfile, qualify
 from tests.pure.test_topology import INDEXED, LWS_SHARED, MPI_LAUNCHER, TRAINER, ZONE, Pod
 
 pytestmark = pytest.mark.timeout(10)
+
+#: what the Training Operator gives worker 1 of a PyTorchJob of a master and 2 workers, with
+#: nprocPerNode 2: WORLD_SIZE counts processes (pods x nprocPerNode), not pods
+PYTORCHJOB_2_PROCS = Pod(
+    "pt-worker-1",
+    env={
+        "MASTER_ADDR": "pt-master-0",
+        "PET_MASTER_ADDR": "pt-master-0",
+        "PET_NNODES": "3",
+        "PET_NPROC_PER_NODE": "2",
+        "PET_NODE_RANK": "2",
+        "RANK": "2",
+        "WORLD_SIZE": "6",
+    },
+)
 
 
 ENVIRONMENTS = [
@@ -54,6 +69,12 @@ ENVIRONMENTS = [
         ["RANK", "PEER_AGENT_INDEX"],  # a launcher is not one of the ranks
         id="mpi-launcher",
     ),
+    pytest.param(
+        PYTORCHJOB_2_PROCS,
+        {"WORLD_SIZE": "6", "RANK": "2", "PEER_AGENT_PEERS": "3", "PEER_AGENT_INDEX": "2"},
+        ["LWS_LEADER_ADDRESS"],
+        id="pytorchjob-keeps-the-operators-world-size",
+    ),
 ]
 
 
@@ -78,7 +99,7 @@ def test_the_environment_speaks_each_launchers_language(
 def test_hostfile_formats(tmp_path: Path, form: str, slots: str | None, line: str) -> None:
     flags = {"hostfile": str(tmp_path / "hosts"), "hostfile_format": form, "slots": slots}
     config = load_config("wait", flags, MPI_LAUNCHER.facts())
-    outcome = Outcome("released", 0.1, ())
+    outcome = Outcome(ReleaseKind.DECIDED, 0.1, ())
     assert write_outputs(config, outcome) == [tmp_path / "hosts"]
     lines = (tmp_path / "hosts").read_text().splitlines()
     assert lines[0] == line and len(lines) == 3
@@ -87,7 +108,7 @@ def test_hostfile_formats(tmp_path: Path, form: str, slots: str | None, line: st
 def test_peers_json_of_a_launcher_has_no_index(tmp_path: Path) -> None:
     config = load_config("wait", {"peers_json": str(tmp_path / "p.json")}, MPI_LAUNCHER.facts())
     peer = PeerInfo(0, "pi-worker-0", f"pi-worker-0.pi.team-a.{ZONE}", ("198.18.0.2",))
-    write_outputs(config, Outcome("reached", 0.1, (peer,)))
+    write_outputs(config, Outcome(ReleaseKind.NO_BARRIER, 0.1, (peer,)))
     body = json.loads((tmp_path / "p.json").read_text())
     assert body["index"] is None and body["peers"][0]["addresses"] == ["198.18.0.2"]
 

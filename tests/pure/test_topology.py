@@ -12,7 +12,8 @@ from agent.config.model import BarrierMode, Config
 from agent.config.parse import build_config, load_config
 from agent.errors import ConfigError
 from agent.topology.model import Kind
-from agent.topology.podfiles import FileRead, PodFacts
+from agent.topology.podfiles import FileRead, PodFacts, parse_resolv_conf
+from tests.support.budget import budget
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -105,6 +106,39 @@ VOLCANO = Pod(  # what the svc plugin injects into every container: every task's
     },
 )
 
+# Kubeflow Training Operator v1: the variables its controllers put into every container
+# (pkg/controller.v1/<kind>/envvar.go); no subdomain, so no FQDN line in /etc/hosts.
+PYTORCHJOB = Pod(  # Master + 2 Workers: worker 1 is rank 2
+    "pt-worker-1",
+    env={
+        "MASTER_ADDR": "pt-master-0",
+        "MASTER_PORT": "23456",
+        "PET_MASTER_ADDR": "pt-master-0",
+        "PET_MASTER_PORT": "23456",
+        "WORLD_SIZE": "3",
+        "RANK": "2",
+        "PET_NODE_RANK": "2",
+        "PET_NNODES": "3",
+        "PYTHONUNBUFFERED": "1",
+    },
+)
+PYTORCHJOB_ELASTIC = Pod(  # Workers only, elasticPolicy defaulted to min = max = replicas
+    "pt-worker-1",
+    env={"PET_NNODES": "4:4", "PET_RDZV_ENDPOINT": "pt-worker-0:23456", "PET_RDZV_BACKEND": "c10d"},
+)
+TF_CONFIG = (
+    '{"cluster":{"chief":["tf-chief-0.ml.svc:2222"],"ps":["tf-ps-0.ml.svc:2222"],'
+    '"worker":["tf-worker-0.ml.svc:2222","tf-worker-1.ml.svc:2222"]},'
+    '"task":{"type":"worker","index":1},"environment":"cloud"}'
+)
+TFJOB = Pod("tf-worker-1", env={"TF_CONFIG": TF_CONFIG})
+JAXJOB = Pod(
+    "jx-worker-2",
+    env={"COORDINATOR_ADDRESS": "jx-worker-0", "NUM_PROCESSES": "4", "PROCESS_ID": "2"},
+)
+XGBOOSTJOB = Pod("xg-worker-0", env={"MASTER_ADDR": "xg-master-0", "WORLD_SIZE": "3", "RANK": "1"})
+PADDLEJOB = Pod("pd-worker-1", env={"PADDLE_NNODES": "2", "PADDLE_JOB_ID": "pd"})
+
 # pod, kind, reason fragment, job, peers, index, fqdn(0), fqdn(last), service_fqdn
 DERIVED = [
     pytest.param(
@@ -133,12 +167,12 @@ DERIVED = [
         f"mnist.team-a.{ZONE}.", id="trainer",
     ),
     pytest.param(
-        MPI_LAUNCHER, Kind.HOSTFILE, "--peers-from", "pi", 3, None,
+        MPI_LAUNCHER, Kind.HOSTFILE, "PEER_AGENT_PEERS_FROM is set", "pi", 3, None,
         f"pi-worker-0.pi.team-a.{ZONE}.", f"pi-worker-2.pi.team-a.{ZONE}.",
         f"pi.team-a.{ZONE}.", id="mpi-launcher-one-sided",
     ),
     pytest.param(
-        VOLCANO_FILE, Kind.HOSTFILE, "--peers-from", "vj", 2, 1,
+        VOLCANO_FILE, Kind.HOSTFILE, "PEER_AGENT_PEERS_FROM is set", "vj", 2, 1,
         f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
         f"vj.team-a.{ZONE}.", id="volcano-task-host-file",
     ),
@@ -146,6 +180,32 @@ DERIVED = [
         VOLCANO, Kind.HOSTFILE, "VC_WORKER_HOSTS lists this pod", "vj", 2, 1,
         f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
         f"vj.team-a.{ZONE}.", id="volcano-zero-config",
+    ),
+    pytest.param(
+        PYTORCHJOB, Kind.TRAINING_OPERATOR, "PET_NNODES", "pt", 3, 2,
+        f"pt-master-0.team-a.{ZONE}.", f"pt-worker-1.team-a.{ZONE}.", None, id="pytorchjob",
+    ),
+    pytest.param(
+        PYTORCHJOB_ELASTIC, Kind.TRAINING_OPERATOR, "Kubeflow Training Operator", "pt", 4, 1,
+        f"pt-worker-0.team-a.{ZONE}.", f"pt-worker-3.team-a.{ZONE}.", None,
+        id="pytorchjob-elastic-workers-only",
+    ),
+    pytest.param(
+        TFJOB, Kind.TRAINING_OPERATOR, "TF_CONFIG", "tf", 4, 3,
+        f"tf-chief-0.ml.{ZONE}.", f"tf-worker-1.ml.{ZONE}.", None, id="tfjob",
+    ),
+    pytest.param(
+        JAXJOB, Kind.TRAINING_OPERATOR, "NUM_PROCESSES", "jx", 4, 2,
+        f"jx-worker-0.team-a.{ZONE}.", f"jx-worker-3.team-a.{ZONE}.", None, id="jaxjob",
+    ),
+    pytest.param(
+        XGBOOSTJOB, Kind.TRAINING_OPERATOR, "MASTER_ADDR", "xg", 3, 1,
+        f"xg-master-0.team-a.{ZONE}.", f"xg-worker-1.team-a.{ZONE}.", None, id="xgboostjob",
+    ),
+    pytest.param(
+        PADDLEJOB, Kind.TRAINING_OPERATOR, "PADDLE_NNODES", "pd", 2, 1,
+        f"pd-worker-0.team-a.{ZONE}.", f"pd-worker-1.team-a.{ZONE}.", None,
+        id="paddlejob-collective",
     ),
 ]  # fmt: skip
 
@@ -241,6 +301,34 @@ BAD = [
     pytest.param(Pod("l", "pi", MPI_LAUNCHER.env, {"/etc/mpi/hostfile": b"w-0\nw-1\n"}), {},
                  ["lists bare hostnames", "--service / PEER_AGENT_SERVICE"], id="bare-names"),
     pytest.param(MPI_LAUNCHER, {"peers": "4"}, ["lists 3 hosts, not 4"], id="hostfile-count"),
+    pytest.param(Pod("pt-worker-1", env={"PET_NNODES": "1:4"}), {},
+                 ["--peers / PEER_AGENT_PEERS: PET_NNODES is the elastic range '1:4'"],
+                 id="pytorchjob-elastic-range"),
+    pytest.param(PYTORCHJOB, {"peers": "4"},
+                 ["--peers / PEER_AGENT_PEERS: '4' differs from 3, the PET_NNODES"],
+                 id="pytorchjob-peers-disagree"),
+    pytest.param(Pod("pt-worker-1", env={**PYTORCHJOB.env, "PET_NODE_RANK": "1"}), {},
+                 ["PET_NODE_RANK: 1 is not the rank of 'pt-worker-1' (2)"],
+                 id="pytorchjob-rank-disagrees"),
+    pytest.param(Pod("pt-worker-2", env=PYTORCHJOB.env), {},
+                 ["--hostname / PEER_AGENT_HOSTNAME: 'pt-worker-2' is not one of pt's pods "
+                  "(master=1, worker=2)"], id="pytorchjob-pod-outside-the-job"),
+    pytest.param(Pod("pt-worker-1"), {"topology": "training-operator"},
+                 ["none of the Training Operator's variables", "never in init containers"],
+                 id="training-operator-in-an-init-container"),
+    pytest.param(Pod("pt-1", env=PYTORCHJOB.env), {"topology": "training-operator"},
+                 ["--hostname / PEER_AGENT_HOSTNAME: 'pt-1' is not <job>-<type>-<index>"],
+                 id="training-operator-hostname"),
+    pytest.param(Pod("tf-worker-1", env={"TF_CONFIG": TF_CONFIG.replace(
+                 '["tf-worker-0.ml.svc:2222","tf-worker-1.ml.svc:2222"]',
+                 '{"1":"tf-worker-1.ml.svc:2222"}')}), {},
+                 ["TF_CONFIG lists only part of the cluster (enableDynamicWorker)"],
+                 id="tfjob-dynamic-worker"),
+    pytest.param(Pod("tf-worker-1", env={"TF_CONFIG": "{"}), {},
+                 ["TF_CONFIG: not the operator's"], id="tfjob-bad-json"),
+    pytest.param(Pod("pd-worker-1", env={"PADDLE_NNODES": "3", "PADDLE_TRAINER_NUM": "1"}), {},
+                 ["PADDLE_TRAINER_NUM: a PaddleJob with a Master (parameter-server mode)"],
+                 id="paddlejob-parameter-server"),
     pytest.param(INDEXED, {"hostfile_format": "slurm"},
                  ["--hostfile-format / PEER_AGENT_HOSTFILE_FORMAT: unknown format"],
                  id="hostfile-format"),
@@ -256,7 +344,8 @@ def test_bad_input_names_flag_and_variable(
     text = "\n".join(info.value.problems)
     for fragment in expected:
         assert fragment in text
-    assert all(problem.startswith(("--", "LWS_", "PET_")) for problem in info.value.problems)
+    variables = ("--", "LWS_", "PET_", "TF_CONFIG", "PADDLE_")
+    assert all(problem.startswith(variables) for problem in info.value.problems)
 
 
 def test_every_problem_at_once_across_topology_and_options() -> None:
@@ -271,6 +360,41 @@ def test_every_problem_at_once_across_topology_and_options() -> None:
     ]
 
 
+def test_a_training_operator_pod_without_token_finds_namespace_and_zone_in_resolv_conf() -> None:
+    """No subdomain (no FQDN line in /etc/hosts), no service-account token: kubelet's search
+    list still says where the pod is, custom cluster domain included."""
+    resolv = "search ml.svc.corp.example svc.corp.example corp.example\nnameserver 10.96.0.10\n"
+    facts = PodFacts(hostname="pt-worker-1", resolv_conf=resolv, environ=PYTORCHJOB.env)
+    t = load_config("wait", {}, facts).topology
+    assert (t.namespace, t.zone, t.fqdn(0)) == (
+        "ml",
+        "corp.example",
+        "pt-master-0.ml.svc.corp.example.",
+    )
+    with pytest.raises(ConfigError, match="--namespace / PEER_AGENT_NAMESPACE: cannot derive"):
+        load_config("wait", {}, PodFacts(hostname="pt-worker-1", environ=PYTORCHJOB.env))
+
+
+def test_a_volcano_tensorflow_pod_stays_a_volcano_pod() -> None:
+    """Volcano's tensorflow plugin sets TF_CONFIG in pods named <job>-<task>-<i>, as the
+    Training Operator names its own: the svc plugin's host list decides."""
+    tf_config = (
+        '{"cluster":{"ps":["vj-ps-0.vj:2222"],"worker":["vj-worker-0.vj:2222",'
+        '"vj-worker-1.vj:2222"]},"task":{"type":"worker","index":1}}'
+    )
+    pod = Pod("vj-worker-1", "vj", {**VOLCANO.env, "TF_CONFIG": tf_config})
+    t = _config(pod).topology
+    assert (t.kind, t.peers, t.index) == (Kind.HOSTFILE, 2, 1)
+
+
+def test_a_training_operator_job_with_a_service_of_its_own_is_found_in_one_query() -> None:
+    """A pod template that sets subdomain to a headless Service the user made: the peers are
+    named under it and that Service's own name lists them all (bulk discovery)."""
+    pod = Pod("pt-worker-1", "pt", PYTORCHJOB.env)
+    t = _config(pod).topology
+    assert (t.fqdn(0), t.service_fqdn) == (f"pt-master-0.pt.team-a.{ZONE}.", f"pt.team-a.{ZONE}.")
+
+
 def test_hostname_comes_from_the_pod_when_no_flag() -> None:
     config = build_config("wait", {"peers": "4", "index": "2"}, INDEXED.facts())
     assert config.hostname == "train-2"
@@ -279,7 +403,7 @@ def test_hostname_comes_from_the_pod_when_no_flag() -> None:
 _TEXT = st.text(alphabet="abc019-.:_ \n²", max_size=12)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=budget(3), deadline=None)
 @given(
     env=st.dictionaries(
         st.sampled_from(
@@ -295,11 +419,18 @@ _TEXT = st.text(alphabet="abc019-.:_ \n²", max_size=12)
                 "PEER_AGENT_REPLICATED_JOBS",
                 "PEER_AGENT_TOPOLOGY",
                 "PEER_AGENT_PEERS_FROM",
+                "WORLD_SIZE",
+                "RANK",
+                "MASTER_ADDR",
+                "NUM_PROCESSES",
+                "COORDINATOR_ADDRESS",
+                "PADDLE_NNODES",
+                "TF_CONFIG",
             ]
         ),
-        _TEXT,
+        st.one_of(_TEXT, st.sampled_from(["1:2", "3:3", "x-master-0", TF_CONFIG, '{"cluster":1}'])),
     ),
-    hostname=_TEXT,
+    hostname=st.one_of(_TEXT, st.sampled_from(["x-master-0", "x-worker-1", "tf-ps-0"])),
     hostfile=st.binary(max_size=40),
 )
 def test_any_controller_input_is_a_config_or_a_config_error(
@@ -315,3 +446,22 @@ def test_any_controller_input_is_a_config_or_a_config_error(
         return
     assert t.index is None or 0 <= t.index < t.peers
     assert all(t.fqdn(i).endswith(".") for i in (0, t.peers - 1))
+
+
+@pytest.mark.parametrize(
+    ("search", "found"),
+    [
+        (
+            "search ml.svc.cluster.local svc.cluster.local cluster.local node.internal",
+            ("ml", "cluster.local"),
+        ),
+        ("search node.internal", None),  # dnsPolicy: Default inherits the node's
+        ("search svc.cluster.local cluster.local", None),
+        ("search a.b.svc.cluster.local svc.cluster.local", None),  # no namespace has a dot
+        ("", None),
+    ],
+)
+def test_the_search_list_names_the_pods_namespace_only_as_kubelet_writes_it(
+    search: str, found: tuple[str, str] | None
+) -> None:
+    assert parse_resolv_conf(search).pod_domain() == found

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from agent.core.effects import Aborted, Released
-from agent.core.roles import Coordinator
-from agent.protocol.wire import Identity, Message
+from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.wire import Message
 from tests.sim.cluster import Cluster, Fate, Node
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
 
 #: Release after the last start or fault: the retry backoff's cap (1 s) plus a few round trips.
 BOUND = 1.5
-LINGER = Coordinator(Identity("j", "", 0, 1, 1)).linger
+LINGER = DEFAULT_TIMING.ack_linger
 
 
 def start(c: Cluster, times: dict[int, float], **spec: Any) -> None:

@@ -7,18 +7,19 @@ lies under the runner is simulated, here:
 - one heap of timed events ordered by (time, sequence number): a run is a pure function of its
   seed and schedule, and simulated minutes take milliseconds;
 - DNS: peer i's name lists the addresses of its pods whose record is published, and the
-  Service's own name (a sweep, ``Contacts.sweep``) every published pod's;
+  Service's own name (a sweep, ``Contacts.sweep``) every published pod's (tasks.py);
 - a probe says hello at an address; a listening agent answers with its identity (instance
   included) and ``released`` flag and is told who said hello (``Contacted``); the prober
-  compares identities;
-- a session (``connect_coordinator`` + ``serve`` + ``session``) is a pair of :class:`End`, each
+  judges the reply with the shipped ``agent.core.answers`` (tasks.py);
+- a session (``dial_coordinator`` + ``serve`` + ``carry``) is a pair of :class:`End`, each
   direction FIFO with a random delay per message, ended by FIN, reset, or half-open until the
   keepalive notices; a hook (:attr:`Cluster.on_send`) decides the :class:`Fate` of each message;
 - in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
   pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``).
 
-It also keeps the ground truth the safety property is checked against: which instance heard
-which instance's hello in a probe, when, and which instances' arrivals a coordinator held.
+It also keeps the ground truth the safety property is checked against (truth.py): which
+instance heard which instance's hello in a probe, when, and which instances' arrivals a
+coordinator held.
 """
 
 from __future__ import annotations
@@ -31,29 +32,26 @@ import math
 import random
 from collections.abc import Callable
 
-from agent.core.effects import NO_CONN, Close, Effect, Released
+from agent.core.effects import Released
 from agent.core.inputs import (
-    AddressProbed,
-    Attempted,
-    Contacted,
-    Input,
     Lost,
-    Opened,
-    ProbeResult,
     Received,
-    Resolution,
-    Swept,
 )
-from agent.protocol.handshake import Verdict, compare
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Ack, Arrive, Hello, Identity, Message, Role
+from agent.protocol.wire import Ack, Arrive, Identity, Message
 from tests.sim.node import End, Node, Pod
-from tests.sim.safety import Decision, Release, violations
+from tests.sim.safety import Release, violations
+from tests.sim.tasks import Tasks
+from tests.sim.truth import Truth
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "End", "Fate", "Node", "Pod"]
 
-KEEPALIVE = 10.0  # Channel.keepalive: 4 s idle, then 3 probes 2 s apart
-CONNECT_TIMEOUT = 3.0  # probes.CONNECT_TIMEOUT, and connect_coordinator's fail_after
+#: the shipped deadlines the simulated network keeps: a vanished peer's session is noticed
+#: after the keepalive (Channel.keepalive); a probe or dial into a partition gives up after the
+#: connect timeout (probes.connect, probes.probe)
+KEEPALIVE = DEFAULT_TIMING.keepalive
+CONNECT_TIMEOUT = DEFAULT_TIMING.connect_timeout
 
 
 class Fate(enum.Enum):
@@ -62,7 +60,7 @@ class Fate(enum.Enum):
     DELIVER = "deliver"
     LOST = "lost"  # the connection dies with the message in it: both ends see a reset
     AFTER = "after"  # delivered, then the connection dies
-    SILENT = "silent"  # the send does not go out (SEND_TIMEOUT): Sessions closes the session
+    SILENT = "silent"  # the send does not go out (Timing.send_timeout): Sessions drops it
 
 
 class Cluster:
@@ -85,6 +83,7 @@ class Cluster:
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
         self.rng = random.Random(seed)
+        self.timing: Timing = DEFAULT_TIMING
         self.now = 0.0
         self._events: list[tuple[float, int, Callable[[], object]]] = []
         self._seq = itertools.count()
@@ -95,16 +94,8 @@ class Cluster:
         self.slow: dict[tuple[int, int], float] = {}  # (from, to): extra delay of session messages
         self.violations: list[str] = []
         self.last_fault = 0.0  # last start, crash, reset or message fault: liveness counts from it
-        #: (listener instance, speaker instance) -> when the listener's core first got a probe
-        #: result with the speaker's hello: the ground truth of who reached whom
-        self.heard: dict[tuple[str, str], float] = {}
-        #: coordinator node -> member index -> (sender instance, session end) of its last Arrive
-        #: on a session it trusts: one from an address it has seen DNS list (or a token's)
-        self.arrivals: dict[Node, dict[int, tuple[str, End]]] = {}
-        #: coordinator node -> session -> the Arrives that came while its core held the session
-        #: unvouched (as it holds an outsider's): they arrive when it vouches for the session
-        self.unvouched: dict[Node, dict[int, list[tuple[int, str, End]]]] = {}
-        self.decisions: list[Decision] = []
+        self.truth = Truth()  # what really happened, for the safety property
+        self.tasks = Tasks(self)  # the agents' I/O tasks: attempts, rounds, probes, dials
         self._instances = itertools.count()
 
     # --- clock ---------------------------------------------------------------------------------
@@ -237,7 +228,7 @@ class Cluster:
         for end in list(node.channels.values()):
             end.open = False
             # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
-            self._fin(end, after=KEEPALIVE if half_open else None)
+            self.fin(end, after=self.timing.keepalive if half_open else None)
         node.channels.clear()
 
     def reset_sessions(self, index: int) -> None:
@@ -252,131 +243,7 @@ class Cluster:
         """The latest started agent of this job for each index."""
         return {n.me.index: n for n in self.nodes if self.is_ours(n.me) and not n.pod.outsider}
 
-    # --- DNS and probes ------------------------------------------------------------------------
-    def resolve(self, index: int) -> list[Pod]:
-        return [
-            p for p in self.pods if p.index == index and p.published_at <= self.now < p.withdrawn_at
-        ]
-
-    def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
-        """``serve`` completed a handshake: the core hears who said hello, from where."""
-        hello = Hello(src.me, role, "sim", released=isinstance(src.verdict, Released))
-        contacted = Contacted(hello, src.pod.address)
-        self.post(target, when, lambda: target.feed(contacted))
-
-    def _result(self, src: Node, result: ProbeResult, event: Input) -> Callable[[], None]:
-        """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth)."""
-
-        def deliver() -> None:
-            if result.ok and result.instance:
-                self.heard.setdefault((src.me.instance, result.instance), self.now)
-            src.feed(event)
-
-        return deliver
-
-    def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
-        """One probe of one address: connect, say hello, compare (``probes.probe``)."""
-        took, target = 2 * self.delay(), pod.node
-        if (src.me.index, pod.index) in self.blocked:
-            return ProbeResult(f"{pod.address}: connect timed out"), CONNECT_TIMEOUT
-        if target is None or not target.alive:
-            return ProbeResult(f"{pod.address}: connect refused"), took
-        self._served(target, src, self.now + took / 2)
-        verdict, reason = compare(src.me, target.me, expected_index=expected)
-        if verdict == Verdict.STRANGER:
-            return ProbeResult(f"{pod.address}: {reason}"), took
-        released = isinstance(target.verdict, Released)
-        if verdict != Verdict.SAME:
-            return ProbeResult(reason, released, disagrees=True), took
-        index, instance = target.me.index, target.me.instance
-        return ProbeResult("", released, index=index, instance=instance), took
-
-    def attempt(self, src: Node, index: int, instance: str = "") -> None:
-        """``Contacts.attempt``: resolve one name, probe its addresses until one is the pod."""
-        if index in src.attempting:  # Reach keeps one attempt per peer in flight
-            self.violations.append(f"{src} attempts {index} twice at once")
-        src.attempting.add(index)
-        reasons, took = [], 0.0
-        for pod in self.resolve(index):
-            result, t = self._hello(src, pod, index)
-            took += t
-            if result.ok and instance and result.instance != instance:
-                result = ProbeResult(f"another instance of pod {index} answers")
-            if result.ok or result.disagrees:
-                event = Attempted(index, result, pod.address, (pod.address,))
-                self.post(src, self.now + took, self._attempted(src, index, result, event))
-                return
-            reasons.append(result.reason)
-        final = ProbeResult("; ".join(reasons) or "NXDOMAIN")
-        event = Attempted(index, final)
-        self.post(src, self.now + took + self.delay(), self._attempted(src, index, final, event))
-
-    def _attempted(
-        self, src: Node, index: int, result: ProbeResult, event: Attempted
-    ) -> Callable[[], None]:
-        deliver = self._result(src, result, event)
-
-        def done() -> None:
-            src.attempting.discard(index)
-            deliver()
-
-        return done
-
-    def sweep(self, src: Node) -> None:
-        """``Contacts.sweep``: the Service's own name lists every published pod."""
-        pods = [p for p in self.pods if p.published_at <= self.now < p.withdrawn_at]
-        answer = Resolution(tuple(p.address for p in pods), "" if pods else "NXDOMAIN")
-        self.post(src, self.now + 2 * self.delay(), lambda: src.feed(Swept(answer)))
-
-    def probe_address(self, src: Node, address: str) -> None:
-        """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
-        pod = next((p for p in reversed(self.pods) if p.address == address), None)
-        if pod is None:
-            result, took = ProbeResult(f"{address}: no route to host"), CONNECT_TIMEOUT
-        else:
-            result, took = self._hello(src, pod, None)
-        self.post(src, self.now + took, self._result(src, result, AddressProbed(address, result)))
-
     # --- sessions ------------------------------------------------------------------------------
-    def connect(self, src: Node) -> None:
-        """``connect_coordinator``: resolve index 0 afresh, open a session with the right pod."""
-        problems, t = [], self.now
-        for pod in self.resolve(0):
-            server = pod.node
-            if (src.me.index, 0) in self.blocked:
-                problems.append(f"{pod.address}: connect timed out")
-                t += CONNECT_TIMEOUT
-                continue
-            if server is None or not server.alive:
-                problems.append(f"{pod.address}: connect refused")
-                continue
-            t += self.delay()  # our hello reaches the server: it answers, then posts _Opened
-            mine = End(src, next(src.next_conn), last=t, opened_at=math.inf)
-            theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
-            mine.peer = theirs
-            server.channels[theirs.conn] = theirs
-            hello = Hello(src.me, Role.MEMBER, "sim", released=src.verdict is not None)
-            self._served(server, src, t, Role.MEMBER)
-            opened = Opened(theirs.conn, hello, False, src.pod.address)
-            self.post(server, t, functools.partial(server.feed, opened))
-            t += self.delay()  # its reply reaches us
-            verdict, reason = compare(src.me, server.me, expected_index=0)
-            if verdict != Verdict.SAME:  # client_handshake fails and we close
-                problems.append(f"{pod.address}: {reason}")
-                mine.open, mine.last = False, t
-                self._fin(mine)
-                continue
-            src.channels[mine.conn] = mine
-            theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
-            reply = Hello(server.me, Role.REPLY, "sim", isinstance(server.verdict, Released))
-            self.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
-            self.post(
-                src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))
-            )
-            return
-        why = "; ".join(problems) or "NXDOMAIN"
-        self.post(src, t + self.delay(), lambda: src.feed(Lost(NO_CONN, why)))
-
     def send(self, end: End, message: Message) -> None:
         peer = end.peer
         assert peer is not None
@@ -403,11 +270,7 @@ class Cluster:
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
             if isinstance(message, Arrive) and node.coordinator is not None:
-                arrival = (sender.node.me.index, sender.node.me.instance, end)
-                if node.agent.holds(end.conn):
-                    self.unvouched.setdefault(node, {}).setdefault(end.conn, []).append(arrival)
-                else:
-                    self.arrivals.setdefault(node, {})[arrival[0]] = arrival[1:]
+                self.truth.arrive(node, end, sender.node)
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -417,9 +280,9 @@ class Cluster:
             end.open = False
             end.node.channels.pop(end.conn, None)
             self.post(end.node, self.now, lambda: end.node.feed(Lost(end.conn, "closed")))
-            self._fin(end)
+            self.fin(end)
 
-    def _fin(self, end: End, *, after: float | None = None) -> None:
+    def fin(self, end: End, *, after: float | None = None) -> None:
         end.last = max(self.now + (self.delay() if after is None else after), end.last)
         peer = end.peer
         assert peer is not None
@@ -445,41 +308,6 @@ class Cluster:
                 self.post(e.node, when, functools.partial(e.node.feed, Lost(e.conn, "reset")))
 
     # --- what the tests check ------------------------------------------------------------------
-    def vouched(self, node: Node, effects: list[Effect]) -> None:
-        """``node``'s core has handled an event and asks for ``effects``: the Arrives of a
-        session it has since vouched for are its arrivals now (even if the session has died
-        since, as on a trusted session: the coordinator has not heard of the loss, and that
-        instance did arrive), except those of one it closes at once (a member's older session,
-        superseded by a newer one). Booked in the order the core replays them: session by
-        session as their Opened came, not as the Arrives came (two instances of one index may
-        both be vouched for by one answer)."""
-        held = self.unvouched.get(node, {})
-        closing = {e.conn for e in effects if isinstance(e, Close)}
-        vouched = [c for c in held if not node.agent.holds(c)]
-        for conn in sorted(vouched, key=lambda c: (held[c][0][2].opened_at, c)):
-            for index, instance, end in held.pop(conn):
-                if conn not in closing:
-                    self.arrivals.setdefault(node, {})[index] = (instance, end)
-
-    def lost_while_held(self, node: Node, conn: int) -> None:
-        """``node``'s core learns that session ``conn``, still held, is gone: it drops the
-        session and its messages unread, so they never were arrivals."""
-        self.unvouched.get(node, {}).pop(conn, None)
-
-    def released(self, node: Node) -> None:
-        """``node``'s core has just emitted Released: a coordinator's own decision is recorded
-        with the instance of each index it counted and the arrivals the network delivered to it
-        on sessions it trusts (a session that died after its Arrive came in still counts until
-        the coordinator hears of the loss: that instance did arrive). A session from an address
-        it has not seen DNS list is held unread, as an outsider's is: a replaced pod's new
-        instance arrives when it is vouched for, and a release counting the old instance
-        before that is the same as one before the new instance said hello."""
-        if node.coordinator is None or not node.counted:
-            return
-        view = {i: p.instance for i, p in enumerate(node.reach.peers)}
-        arrived = {i: instance for i, (instance, _) in self.arrivals.get(node, {}).items()}
-        self.decisions.append(Decision(self.now, node.me.instance, view, arrived))
-
     def unsafe(self) -> list[str]:
         """Safety at instance level (tests/sim/safety.py), plus what the sim saw go wrong on the
         way: a coordinator leaving before every ack and its linger bound, a core asking to be
@@ -492,12 +320,13 @@ class Cluster:
             and isinstance(n.verdict, Released)
             and n.verdict_at is not None
         ]
-        return self.violations + violations(self.peers, self.heard, self.decisions, released)
+        truth = self.truth
+        return self.violations + violations(self.peers, truth.heard, truth.decisions, released)
 
     def describe(self) -> str:
         rows = []
         for n in self.nodes:
-            how = n.verdict.how if isinstance(n.verdict, Released) else n.verdict
+            how = n.verdict.kind if isinstance(n.verdict, Released) else n.verdict
             rows.append(
                 f"{n} {n.me.uid}/{n.me.peers} {n.state} start={n.started_at:.3f} "
                 f"reach={n.reach_done_at} verdict={n.verdict_at} left={n.left_at} {how}"

@@ -19,21 +19,22 @@ from agent.core.effects import (
     Aborted,
     Attempt,
     Close,
-    Connect,
+    Dial,
     Effect,
     Fail,
     Finish,
-    Probe,
-    Query,
+    ProbeAddress,
     Released,
     Report,
     Send,
+    Sweep,
+    dispatch,
 )
-from agent.core.events import EventKind
 from agent.core.inputs import Input, Lost
+from agent.core.log import LogKind
+from agent.core.phase import MOVES
 from agent.core.reach import Reach
-from agent.core.roles import BY_COORDINATOR, DECIDED, Coordinator, Member
-from agent.core.sweep import Sweep
+from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
 
@@ -86,8 +87,14 @@ class Node:
             PodFacts(hostname=f"{me.job}-{me.index}"),
         )
         self.agent = Agent(
-            config, me=me, now=now, rand=cluster.rng.random, linger=mode != "sidecar"
+            config,
+            me=me,
+            now=now,
+            rand=cluster.rng.random,
+            timing=cluster.timing,
+            stays_for_acks=mode != "sidecar",
         )
+        self.phase = self.agent.phase  # as of the core's last call
         self.channels: dict[int, End] = {}
         self.attempting: set[int] = set()  # per-name attempts in flight
         self.next_conn = itertools.count()
@@ -110,10 +117,6 @@ class Node:
         return self.agent.reach
 
     @property
-    def sweep(self) -> Sweep | None:
-        return self.agent.sweep
-
-    @property
     def coordinator(self) -> Coordinator | None:
         side = self.agent.side
         return side if isinstance(side, Coordinator) else None
@@ -131,7 +134,7 @@ class Node:
     def counted(self) -> bool:
         """Released as one of the instances the coordinator counted (not as a late joiner)."""
         v = self.verdict
-        return isinstance(v, Released) and v.how in (BY_COORDINATOR, DECIDED)
+        return isinstance(v, Released) and v.kind.counted
 
     @property
     def alive(self) -> bool:
@@ -139,54 +142,80 @@ class Node:
 
     # --- the runner ----------------------------------------------------------------------------
     def begin(self) -> None:
-        self.perform(self.agent.begin(self.cluster.now))
+        self.perform(self._moving(self.agent.begin(self.cluster.now)))
         self.step()
+
+    def _moving(self, effects: list[Effect]) -> list[Effect]:
+        """``effects`` the core just returned, its phase checked against the moves
+        ``agent.core.phase.MOVES`` allows one call to make."""
+        phase = self.agent.phase
+        if phase is not self.phase and (self.phase, phase) not in MOVES:
+            self.cluster.violations.append(f"{self} moved from {self.phase} to {phase}")
+        self.phase = phase
+        return effects
 
     def step(self) -> None:
         """The top of the runner's loop (``_run``, then ``_keep_serving`` in a sidecar): what is
         due now, then sleep until the next wake-up."""
         if not self.alive:
             return
-        self.perform(self.agent.poll(self.cluster.now))
+        self.perform(self._moving(self.agent.poll(self.cluster.now)))
         if self.alive:
             self.cluster.wake(self, self.agent.next_wakeup())
 
     def feed(self, event: Input) -> None:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
-            if isinstance(event, Lost) and self.agent.holds(event.conn):
-                self.cluster.lost_while_held(self, event.conn)
-            self.perform(self.agent.handle(event, self.cluster.now))
+            if isinstance(event, Lost) and self.agent.is_holding(event.conn):
+                self.cluster.truth.lost_while_held(self, event.conn)
+            self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
 
     def perform(self, effects: list[Effect]) -> None:
-        """``runner._Executor.perform``: a send or close on a session that is gone is skipped."""
-        cluster, now = self.cluster, self.cluster.now
-        cluster.vouched(self, effects)  # before a Released among these effects is checked
+        """``runner.Executor.perform``: each effect through the shipped ``dispatch``."""
+        self.cluster.truth.vouched(self, effects)  # before a Released among these is checked
         for effect in effects:
-            if isinstance(effect, Send):
-                if (end := self.channels.get(effect.conn)) is not None:
-                    cluster.send(end, effect.message)
-            elif isinstance(effect, Close):
-                if (end := self.channels.get(effect.conn)) is not None:
-                    cluster.close(end)
-            elif isinstance(effect, Attempt):
-                cluster.attempt(self, effect.index, effect.instance)
-            elif isinstance(effect, Query):
-                cluster.sweep(self)
-            elif isinstance(effect, Probe):
-                cluster.probe_address(self, effect.address)
-            elif isinstance(effect, Connect):
-                cluster.connect(self)
-            elif isinstance(effect, Report):
-                if effect.event.kind is EventKind.REACHED_ALL and self.reach_done_at is None:
-                    self.reach_done_at = now
-            elif isinstance(effect, Released | Aborted):
-                if self.verdict_at is None:  # what the user sees
-                    self.verdict_at = now
-                    if isinstance(effect, Released):
-                        cluster.released(self)
-            elif isinstance(effect, Finish | Fail):
-                self._leave(now)
+            dispatch(self, effect)
+
+    # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
+    def attempt(self, effect: Attempt) -> None:
+        self.cluster.tasks.attempt(self, effect.index, effect.instance)
+
+    def sweep(self, effect: Sweep) -> None:
+        self.cluster.tasks.sweep(self)
+
+    def probe_address(self, effect: ProbeAddress) -> None:
+        self.cluster.tasks.probe_address(self, effect.address)
+
+    def dial(self, effect: Dial) -> None:
+        self.cluster.tasks.dial(self)
+
+    def send(self, effect: Send) -> None:
+        """A send on a session that is gone is skipped (``Sessions.send``)."""
+        if (end := self.channels.get(effect.conn)) is not None:
+            self.cluster.send(end, effect.message)
+
+    def close(self, effect: Close) -> None:
+        if (end := self.channels.get(effect.conn)) is not None:
+            self.cluster.close(end)
+
+    def report(self, effect: Report) -> None:
+        if effect.line.kind is LogKind.REACHED_ALL and self.reach_done_at is None:
+            self.reach_done_at = self.cluster.now
+
+    def released(self, effect: Released) -> None:
+        if self.verdict_at is None:  # what the user sees
+            self.verdict_at = self.cluster.now
+            self.cluster.truth.released(self, self.cluster.now)
+
+    def aborted(self, effect: Aborted) -> None:
+        if self.verdict_at is None:
+            self.verdict_at = self.cluster.now
+
+    def finish(self, effect: Finish) -> None:
+        self._leave(self.cluster.now)
+
+    def fail(self, effect: Fail) -> None:
+        self._leave(self.cluster.now)
 
     def _leave(self, now: float) -> None:
         self.left_at = now
@@ -194,11 +223,11 @@ class Node:
         # may_leave, checked against the acks the network delivered rather than the core's own
         # books; a coordinator that learnt the release from a peer has nobody to wait for.
         if (
-            self.agent.linger
+            self.agent.stays_for_acks
             and c is not None
             and c.verdict is not None
             and self.counted
-            and not (self.acks >= c.members or now >= c.verdict_at + c.linger)
+            and not (self.acks >= c.members or now >= c.verdict_at + c.ack_linger)
         ):
             cluster.violations.append(f"{self} left before all acks and the linger bound")
         if self.mode == "sidecar" and isinstance(self.verdict, Released):

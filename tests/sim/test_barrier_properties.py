@@ -33,11 +33,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from agent.core.effects import Released
-from agent.core.roles import Coordinator
-from agent.protocol.wire import Identity, Message
+from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.wire import Message
 from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
+from tests.support.budget import budget
 
-LINGER = Coordinator(Identity("j", "", 0, 1, 1)).linger
+LINGER = DEFAULT_TIMING.ack_linger
 SETTLE = CONNECT_TIMEOUT + 2.0  # a redial: a connect timing out, the backoff cap, round trips
 LIVE = KEEPALIVE + SETTLE
 
@@ -176,7 +177,7 @@ def check_liveness(c: Cluster, faults_end: float) -> None:
 
 @pytest.mark.timeout(120)
 @settings(
-    max_examples=1500,
+    max_examples=budget(15),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -241,7 +242,7 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
 
 @pytest.mark.timeout(120)
 @settings(
-    max_examples=1000,
+    max_examples=budget(10),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -290,7 +291,7 @@ def test_overlapping_instances_safe_and_live(s: Schedule) -> None:
 
 
 @pytest.mark.timeout(60)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(0.6), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(schedules())
 def test_a_schedule_replays_identically(s: Schedule) -> None:
     """Determinism: the same schedule gives the same trace (so a failure replays exactly)."""

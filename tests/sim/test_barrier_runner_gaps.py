@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(60)
 
 @pytest.mark.parametrize("kind, to", [(Arrive, 0), (Release, 2)], ids=["arrive", "release"])
 def test_a_failed_send_closes_the_session(kind: type[Message], to: int) -> None:
-    """A send that does not go out (SEND_TIMEOUT) drops its session (``Sessions._write``), so
+    """A send that does not go out (Timing.send_timeout) drops its session (``Sessions._write``), so
     the message lost that way is sent again over the next session instead of never."""
     c = Cluster(3)
     start(c, {0: 0.0, 1: 0.0, 2: 0.5})
@@ -26,7 +26,7 @@ def test_a_failed_send_closes_the_session(kind: type[Message], to: int) -> None:
 @pytest.mark.parametrize("order, odd", [((1, 2, 0), 2), ((2, 1, 0), 1)], ids=["120-2", "210-1"])
 def test_an_aborted_member_lingers(order: tuple[int, ...], odd: int) -> None:
     """Pod ``odd`` says 4 peers, the others 3. It starts second, probes the first member and
-    aborts; index 0 starts after both. The odd one keeps answering (ABORT_LINGER) so that
+    aborts; index 0 starts after both. The odd one keeps answering (Timing.abort_linger) so that
     index 0 still meets it and everyone exits 4, not 3 at the timeout."""
     c = Cluster(3, seed=odd)
     for k, index in enumerate(order):

@@ -1,4 +1,9 @@
-"""What the agent reports while it works: one event type, formatted by the CLI as text or JSON."""
+"""What the agent reports while it works: log lines, formatted by the CLI as text or JSON.
+
+Each line's level is decided here, in the core, with the line (a typed field, never read back
+from its text): the CLI shows it and drops the lines below ``--log-level``; the Python API
+hands it to ``logging`` as the matching level.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Event", "EventKind", "Reporter", "printable"]
+from agent.config.model import LogLevel
+
+__all__ = ["LogKind", "LogLevel", "LogLine", "Reporter", "printable"]
 
 
-class EventKind(StrEnum):
-    """What an event is: the ``event`` field of a JSON log line (API: the values stay)."""
+class LogKind(StrEnum):
+    """What a line reports: the ``event`` field of a JSON log line (API: the values stay)."""
 
     START = "start"  # the agent's topology and probe, once
     REACHED = "reached"  # a peer reached
@@ -19,7 +26,7 @@ class EventKind(StrEnum):
     RELEASED = "released"  # the barrier released this pod
     ABORTED = "aborted"  # the barrier aborted
     PROGRESS = "progress"  # who is still missing, every few seconds
-    REFUSED = "refused"  # a contact refused (rate-limited)
+    CONTACT_REFUSED = "refused"  # this pod refused a contact (rate-limited)
     IGNORED = "ignored"  # contacts from addresses DNS does not list
     RESTARTED = "restarted"  # a peer restarted
     TRUNCATED = "truncated"  # the Service's answer is cut short
@@ -36,13 +43,17 @@ class EventKind(StrEnum):
 
 
 @dataclass(frozen=True)
-class Event:
-    kind: EventKind
+class LogLine:
+    """One line for the log: its kind, the text people read, the fields JSON adds, and how
+    much it matters (info unless the line says otherwise)."""
+
+    kind: LogKind
     message: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    level: LogLevel = LogLevel.INFO
 
 
-Reporter = Callable[[Event], None]
+Reporter = Callable[[LogLine], None]
 
 
 def printable(text: str, *, limit: int | None = None) -> str:

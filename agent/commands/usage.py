@@ -1,0 +1,129 @@
+"""The command line's grammar: each command's options as argparse parses them, and the words
+argparse cannot check by itself (a value that starts with a dash, a barrier's name, the help
+that says what a duration and ``run``'s workload are)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from agent import __version__
+from agent.config.parse import DURATION_FORMS
+from agent.exitcodes import ExitCode
+from agent.options import OPTIONS, SWITCHES, Command
+
+__all__ = [
+    "COMMANDS",
+    "DURATIONS_HELP",
+    "NAME_RULE",
+    "WORKLOAD_HELP",
+    "attach_dash_values",
+    "barrier_name",
+    "parser_for",
+]
+
+#: the flags that take a value (every option but the switches)
+_VALUE_FLAGS = frozenset(o.flag for o in OPTIONS if o.dest not in SWITCHES)
+DURATIONS_HELP = f"Durations: {DURATION_FORMS}; 0 means no limit."
+WORKLOAD_HELP = (
+    "CMD ARGS…: the workload, after --. Once the barrier passes it is exec'd with RANK, "
+    "WORLD_SIZE, MASTER_ADDR and PEER_HOSTS set (with --exit-barrier: run as a child, and "
+    "peer-agent exits with its code once every pod's has ended)."
+)
+NAME_RULE = "1 to 63 of A-Z a-z 0-9 . _ -, the first a letter or digit"
+
+
+def barrier_name(text: str) -> str:
+    """NAME of ``barrier NAME``, checked before any connection (argparse's ``type``): a sidecar
+    would refuse it too, but the user would first need one running to learn why."""
+    from agent.commands.named import NAME
+
+    if not NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"bad barrier name {text!r}: use {NAME_RULE}")
+    return text
+
+
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """``--timeout -5s`` as ``--timeout=-5s``: argparse takes ``-5s`` for an unknown option and
+    answers "expected one argument"; attached, the value reaches the parse that says what is
+    wrong with it and names the flag and its variable. A value starting ``--`` stays a flag."""
+    out: list[str] = []
+    for arg in argv:
+        dashed = arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h")
+        if dashed and out and out[-1] in _VALUE_FLAGS:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
+COMMANDS = {
+    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
+    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
+    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
+    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
+    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
+    "lint": "check Job and Service YAML for wiring mistakes",
+    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, exit 2, as for every other usage error.
+        self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")
+
+
+def parser_for(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command being run, only that command's options are added: the
+    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
+    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
+    parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_text in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if chosen is not None and name != chosen:
+            continue
+        if name == "lint":
+            command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
+            continue
+        command.epilog = DURATIONS_HELP
+        if name == Command.RUN:
+            # The workload comes after "--", which main() cuts off before argparse sees it.
+            command.usage = "%(prog)s [options] -- CMD ARGS…"
+            command.epilog = f"{WORKLOAD_HELP} {DURATIONS_HELP}"
+        if name == "barrier":
+            from agent.commands.namedclient import CLIENT_OPTIONS
+
+            command.add_argument("name", metavar="NAME", type=barrier_name, help=NAME_RULE)
+            for option in OPTIONS:
+                if option.dest in CLIENT_OPTIONS:
+                    help_text = {
+                        "timeout": "how long to wait (default: the sidecar's --timeout)",
+                        "listen": "the sidecar's address (default 127.0.0.1)",
+                    }.get(option.dest, "the sidecar's")
+                    command.add_argument(
+                        option.flag,
+                        dest=option.dest,
+                        metavar="VALUE",
+                        help=f"{help_text} [{option.env}]",
+                    )
+            continue
+        for option in OPTIONS:
+            if name in option.commands and option.dest in SWITCHES:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    action="store_const",
+                    const="true",
+                    help=f"{option.help} [{option.env}=true]",
+                )
+            elif name in option.commands:
+                command.add_argument(
+                    option.flag,
+                    dest=option.dest,
+                    metavar="VALUE",
+                    help=f"{option.help} [{option.env}]",
+                )
+    return parser

@@ -1,0 +1,122 @@
+"""Which answer counts: a reply's identity judged, a failed handshake's meaning, one attempt of a
+peer by name over the addresses its name resolves to, and which peer an answer counts for.
+
+Pure, and called by the shell (``agent.io.channel``, ``agent.io.probes``, ``agent.io.contacts``,
+``agent.io.sessions``) and by the in-memory cluster of the tests alike, so the simulator runs
+the decisions a pod runs instead of copies of them.
+"""
+
+from __future__ import annotations
+
+from agent.core.causes import Cause, Failure
+from agent.core.inputs import (
+    Attempted,
+    DialFailed,
+    Disagreeing,
+    ProbeResult,
+    Reached,
+    Resolution,
+    Unreached,
+)
+from agent.core.reach import Reach
+from agent.protocol.handshake import Match, compare
+from agent.protocol.wire import Identity
+
+__all__ = [
+    "NameAttempt",
+    "counted_by_name",
+    "dial_failed",
+    "failed_handshake",
+    "identity_failure",
+    "peer_at_address",
+]
+
+_CAUSES = {Match.STRANGER: Cause.STRANGER, Match.DISAGREES: Cause.DISAGREES}
+
+
+def identity_failure(
+    mine: Identity, theirs: Identity, *, expected_index: int | None
+) -> Failure | None:
+    """Why the pod that answered as ``theirs`` is not one to count (another job or run of it,
+    another index than ``expected_index``, a pod of this job that disagrees), or None."""
+    match, reason = compare(mine, theirs, expected_index=expected_index)
+    return None if match is Match.SAME else Failure(reason, _CAUSES[match])
+
+
+def failed_handshake(failure: Failure) -> Unreached | Disagreeing:
+    """What a probe whose handshake failed comes to: a pod of this job that disagrees aborts
+    everyone; any other failure (a stranger, a refusal, a wrong token) only leaves it unreached."""
+    if failure.cause is Cause.DISAGREES:
+        return Disagreeing(failure.reason)
+    return Unreached(failure)
+
+
+class NameAttempt:
+    """One attempt of peer ``index`` by name: its addresses probed in DNS order until one answers
+    as the pod, and with ``instance`` as that process of it (this pod's own name, which another
+    instance of its index, an old pod still running, may share for a while). The first address
+    that reaches it or disagrees settles the attempt, only that address counting (another may
+    be a stale record); when none does, the failures are joined, the first one's cause standing
+    for them."""
+
+    def __init__(self, index: int, instance: str, resolution: Resolution) -> None:
+        self.index, self.instance = index, instance
+        self._resolution = resolution
+        self._failures: list[tuple[str, Failure]] = []
+        self._settled: Attempted | None = None
+
+    def probed(self, address: str, result: ProbeResult) -> bool:
+        """The probe of ``address`` (one of the resolution's, in order) landed; True when it
+        settles the attempt, so the rest need no probe."""
+        if isinstance(result, Reached) and self.instance and result.instance != self.instance:
+            why = f"another instance of pod {self.index} answers"
+            result = Unreached(Failure(why, Cause.OTHER_INSTANCE))
+        if isinstance(result, Unreached):
+            self._failures.append((address, result.failure))
+            return False
+        self._settled = Attempted(self.index, result, address, (address,))
+        return True
+
+    def outcome(self) -> Attempted:
+        """What the attempt came to, once it is settled or every address is probed."""
+        if self._settled is not None:
+            return self._settled
+        if self._resolution.failure is not None:
+            return Attempted(self.index, Unreached(self._resolution.failure))
+        if not self._failures:
+            why = Failure("no address record", Cause.NO_ADDRESS)
+            return Attempted(self.index, Unreached(why))
+        several = len(self._resolution.addresses) > 1
+        reasons = [f"{a}: {f.reason}" if several else f.reason for a, f in self._failures]
+        first = self._failures[0][1].cause
+        return Attempted(self.index, Unreached(Failure("; ".join(reasons), first)))
+
+
+def dial_failed(resolution: Resolution, problems: list[str]) -> DialFailed:
+    """A member's dial that opened no session: what DNS said, then each address's problem."""
+    failure = [resolution.failure.reason] if resolution.failure is not None else []
+    return DialFailed("; ".join(failure + problems) or "no address")
+
+
+def counted_by_name(reach: Reach, index: int, result: ProbeResult) -> ProbeResult:
+    """An attempt's answer as this pod counts it: an older instance of peer ``index`` than one
+    heard of (a replaced pod still answering at a stale address) is not the peer."""
+    if isinstance(result, Reached) and reach.stale(index, result.instance):
+        why = f"an older instance of pod {index} answers"
+        return Unreached(Failure(why, Cause.OTHER_INSTANCE))
+    return result
+
+
+def peer_at_address(me: Identity, reach: Reach, result: Reached) -> int | Failure:
+    """The peer an answer at one of the Service's addresses counts for, or why it counts for
+    none: not an older instance of it, nor another instance of this pod's own index (an old pod
+    still running)."""
+    index = result.index
+    if (
+        index is not None
+        and 0 <= index < me.peers
+        and not (index == me.index and result.instance != me.instance)
+        and not reach.stale(index, result.instance)
+    ):
+        return index
+    return Failure(f"an older instance of pod {index} answers", Cause.OTHER_INSTANCE)

@@ -1,0 +1,80 @@
+"""This pod's side of the barrier as the agent drives it (``agent.core.roles`` has the sides).
+
+Index 0 coordinates, every other pod is a member, and a pod without a barrier (``--barrier
+none``, a launcher's one-sided wait) has no side. Sessions' events are routed to the side, its
+actions come back as effects, and an abort's time is noted (the abort linger counts from it) and
+reported. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from agent.config.model import BarrierMode, Config
+from agent.core.effects import Aborted, Close, Effect, Released, Report, Send
+from agent.core.inputs import Lost, Opened, Received
+from agent.core.log import LogKind, LogLevel, LogLine
+from agent.core.roles import Action, Coordinator, Member
+from agent.core.timing import Timing
+from agent.protocol.wire import Identity, Refuse
+
+__all__ = ["Barrier"]
+
+
+class Barrier:
+    def __init__(
+        self, config: Config, me: Identity, *, now: float, rand: Callable[[], float], timing: Timing
+    ) -> None:
+        self.me = me
+        self.side: Coordinator | Member | None = None
+        index = config.topology.index
+        if config.barrier is BarrierMode.ALL and index == 0:
+            self.side = Coordinator(me, ack_linger=timing.ack_linger)
+        elif config.barrier is BarrierMode.ALL and index is not None:
+            self.side = Member(now=now, rand=rand, backoff=timing.backoff)
+        self.aborted_at = math.inf  # when the barrier aborted here
+
+    @property
+    def verdict(self) -> Released | Aborted | None:
+        return self.side.verdict if self.side is not None else None
+
+    def act(self, actions: list[Action], now: float) -> list[Effect]:
+        """The side's actions, with the abort's time noted and reported."""
+        out: list[Effect] = []
+        for action in actions:
+            out.append(action)
+            if isinstance(action, Aborted):
+                self.aborted_at = now
+                aborted = f"barrier aborted: {action.reason}"
+                out.append(Report(LogLine(LogKind.ABORTED, aborted, level=LogLevel.ERROR)))
+        return out
+
+    def opened(self, event: Opened, now: float) -> list[Effect]:
+        """A session's handshake completed (and is vouched for): the member's own dial, or a
+        member's session with the coordinator; any other pod is refused."""
+        side = self.side
+        if event.dialled and isinstance(side, Member):
+            return self.act(side.opened(event.conn, now), now)
+        if not event.dialled and isinstance(side, Coordinator):
+            return self.act(side.joined(event.conn, event.hello, now), now)
+        why = f"pod {self.me.index} is not the coordinator"
+        return [Send(event.conn, Refuse(why)), Close(event.conn)]
+
+    def carried(self, event: Received | Lost, now: float) -> list[Effect]:
+        """A message on a session, or its loss. A member heeds only its current session: a
+        message on another is closed."""
+        side = self.side
+        if isinstance(side, Coordinator):
+            if isinstance(event, Received):
+                return self.act(side.received(event.conn, event.message, now), now)
+            return self.act(side.closed(event.conn, now), now)
+        if isinstance(side, Member) and event.conn == side.conn:
+            if isinstance(event, Received):
+                return self.act(side.received(event.message, now), now)
+            return self.act(side.disconnected(event.reason, now), now)
+        return [Close(event.conn)] if isinstance(event, Received) else []
+
+    def dial_failed(self, reason: str, now: float) -> list[Effect]:
+        side = self.side
+        return self.act(side.disconnected(reason, now), now) if isinstance(side, Member) else []

@@ -1,0 +1,303 @@
+"""How this pod finds its peers: one object per kind behind one interface, chosen once.
+
+:class:`ByService` (bulk): one DNS query for the whole Service a round instead of one per peer. A
+headless Service's own name lists every published pod address, and the tcp probe's hello says
+which pod answers at an address, so probing the addresses maps them to peers: one query a round
+whatever N is, and a stale address (a replaced pod) simply answers as somebody else or not at
+all. Only this pod's own name, and the peers a cut-short answer left out, are asked for by name.
+
+:class:`ByName`: every peer's name resolved and probed (``Reach`` paces the attempts), for the
+probes that cannot tell who answers (icmp, tcp:PORT, dns) and pods with no Service to ask.
+
+The agent asks either the same questions and never tests which one it has. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from agent.config.model import Config, ProbeKind
+from agent.core.causes import Cause, Failure
+from agent.core.cutanswer import CutAnswer
+from agent.core.effects import Effect, ProbeAddress, Report, Sweep
+from agent.core.inputs import Resolution
+from agent.core.log import LogKind, LogLine
+from agent.core.lookaround import LookAround
+from agent.core.probebook import ProbeBook
+from agent.core.reach import Reach
+from agent.core.rounds import Rounds
+from agent.core.timing import Timing
+
+__all__ = ["ByName", "ByService", "Discovery", "discovery_for"]
+
+
+def discovery_for(
+    config: Config,
+    *,
+    now: float,
+    rand: Callable[[], float],
+    timing: Timing,
+    max_in_flight: int,
+) -> Discovery:
+    """Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
+    resolve each name. A pod that is not one of the peers (a launcher's one-sided wait) has no
+    name of its own to check (and no side in a barrier: config forces ``none``)."""
+    t = config.topology
+    bulk = config.probe.kind is ProbeKind.TCP and config.probe.port is None
+    own = t.index if bulk and t.service_fqdn is not None else None
+    reach = Reach(
+        t.peers,
+        now=now,
+        rand=rand,
+        backoff=timing.backoff,
+        max_in_flight=max_in_flight,
+        scheduled=None if own is None else {own},
+    )
+    if own is None:
+        return ByName(reach)
+    return ByService(reach, now=now, rand=rand, timing=timing)
+
+
+class Discovery(Protocol):
+    #: which peers are reached, and the attempts of those asked for by name
+    reach: Reach
+
+    def take_due(self, now: float) -> list[Effect]:
+        """What is due now (a DNS round), started."""
+        ...
+
+    def next_wakeup(self) -> float | None: ...
+
+    def lists(self, address: str) -> bool:
+        """Whether DNS lists ``address`` for the Service (its last answer did)."""
+        ...
+
+    def ask_again(self, now: float) -> bool:
+        """A contact came from an address DNS does not list: ask again soon. True when an
+        answer will come that may list it (a pod is published a moment after its first
+        hello), so the contact is to wait for it; False when none will."""
+        ...
+
+    def heard_from(self, index: int, address: str, now: float) -> list[Effect]:
+        """Peer ``index`` said hello from ``address``: it is up, so try it now."""
+        ...
+
+    def probed(self, address: str, failure: Failure | None) -> None:
+        """A peer was reached at ``address`` (``failure`` None), or a probe of an address of
+        the Service did not reach one, and why."""
+        ...
+
+    def restarted(self, address: str, now: float) -> None:
+        """The peer reached at ``address`` restarted: it is to be reached anew."""
+        ...
+
+    def reached_all(self, now: float, *, vouching: bool) -> None:
+        """Every peer is reached; ``vouching``: contacts still wait for an answer to list them.
+        A coordinator that waits on from now looks around (``look_around``)."""
+        ...
+
+    def answered(self, resolution: Resolution, now: float) -> list[Effect]:
+        """A round's answer (``Sweep``): the probes to start."""
+        ...
+
+    def take_ask_by_name(self) -> list[Effect]:
+        """Once a cut-short answer's probes are in, its left-out peers are asked for by name."""
+        ...
+
+    def look_at(self) -> float:
+        """When a coordinator that has reached everyone and still waits looks around next."""
+        ...
+
+    def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
+        """Probe a few of the members that have not arrived (``agent.core.lookaround``)."""
+        ...
+
+    def why_missing(self, index: int) -> Failure:
+        """Why peer ``index`` is not reached yet (the text quotes the failures seen; a
+        telling cause seen earlier, another token, wins over the vaguer one that followed)."""
+        ...
+
+
+def by_name_failure(reach: Reach, index: int) -> Failure:
+    """Why a peer asked for by name is not reached: its last failure, and a telling earlier one."""
+    peer = reach.peers[index]
+    reason = with_earlier(peer.failure, peer.telling)
+    return Failure(reason, (peer.telling or peer.failure).cause)
+
+
+def with_earlier(failure: Failure, telling: Failure | None) -> str:
+    if telling is None or telling.reason == failure.reason:
+        return failure.reason
+    return f"{failure.reason}; earlier: {telling.reason}"
+
+
+class ByName:
+    """Every peer by its own name: ``Reach`` attempts each; nothing else to do."""
+
+    def __init__(self, reach: Reach) -> None:
+        self.reach = reach
+
+    def take_due(self, now: float) -> list[Effect]:
+        return []
+
+    def next_wakeup(self) -> float | None:
+        return None
+
+    def lists(self, address: str) -> bool:
+        return False
+
+    def ask_again(self, now: float) -> bool:
+        return False
+
+    def heard_from(self, index: int, address: str, now: float) -> list[Effect]:
+        self.reach.nudge(index, now)
+        return []
+
+    def probed(self, address: str, failure: Failure | None) -> None:
+        pass
+
+    def restarted(self, address: str, now: float) -> None:
+        pass
+
+    def reached_all(self, now: float, *, vouching: bool) -> None:
+        pass
+
+    def answered(self, resolution: Resolution, now: float) -> list[Effect]:
+        return []
+
+    def take_ask_by_name(self) -> list[Effect]:
+        return []
+
+    def look_at(self) -> float:
+        return math.inf
+
+    def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
+        return []
+
+    def why_missing(self, index: int) -> Failure:
+        return by_name_failure(self.reach, index)
+
+
+class ByService:
+    """Bulk discovery: rounds of one query (``Rounds``), the book of the addresses probed
+    (``ProbeBook``), and what a cut-short answer leaves to names (``CutAnswer``)."""
+
+    def __init__(
+        self, reach: Reach, *, now: float, rand: Callable[[], float], timing: Timing
+    ) -> None:
+        self.reach = reach
+        self.rounds = Rounds(now=now, rand=rand, timing=timing)
+        self.book = ProbeBook()
+        self._cut = CutAnswer()
+        self._look = LookAround(timing)
+        #: every address the last answer listed, and why the last query gave none (None when
+        #: it answered)
+        self.published: frozenset[str] = frozenset()
+        self.failure: Failure | None = Failure("not queried yet", Cause.NOT_TRIED)
+
+    def take_due(self, now: float) -> list[Effect]:
+        # the next round waits for this one's probes: it would only parse the same answer again
+        return [Sweep()] if not self.book.round_out and self.rounds.start_due(now) else []
+
+    def next_wakeup(self) -> float | None:
+        return None if self.book.round_out else self.rounds.next_wakeup()
+
+    def lists(self, address: str) -> bool:
+        return address in self.published
+
+    def ask_again(self, now: float) -> bool:
+        self.rounds.refresh(now)  # a round soon, even once every peer is reached
+        return True
+
+    def heard_from(self, index: int, address: str, now: float) -> list[Effect]:
+        """A peer asked for by name is tried by name again; another, not reached, is probed
+        where it said hello from, if DNS lists that address (a peer counts as reached only
+        at an address DNS gives for the Service); if not, the next round comes soon."""
+        if self.reach.is_scheduled(index):
+            self.reach.nudge(index, now)
+            return []
+        if self.reach.peers[index].reached:
+            return []
+        if address not in self.published:
+            self.rounds.hurry(now)
+            return []
+        return self._probe_pushed(address)
+
+    def probed(self, address: str, failure: Failure | None) -> None:
+        self.book.probed(address, failure)
+
+    def restarted(self, address: str, now: float) -> None:
+        self.book.forget(address)
+        self.rounds.resume(now)
+
+    def reached_all(self, now: float, *, vouching: bool) -> None:
+        self.rounds.stop()
+        if vouching:  # still to be vouched for: keep asking
+            self.rounds.refresh(now)
+        self._look.start(now)
+
+    def answered(self, resolution: Resolution, now: float) -> list[Effect]:
+        self.failure = resolution.failure
+        if resolution.failure is not None:
+            if self.rounds.failed(now):
+                self.published = frozenset()
+            return []
+        self.published = frozenset(resolution.addresses)
+        if not self.rounds.answered(now):  # a refresh: the answer is all it wanted
+            return []
+        fresh = self.book.start_round(self.published)
+        self._cut.answered(truncated=resolution.truncated)
+        return [ProbeAddress(address) for address in fresh]
+
+    def take_ask_by_name(self) -> list[Effect]:
+        if not self._cut.take_due(round_out=self.book.round_out):
+            return []
+        lacking = [p.index for p in self.reach.missing()]
+        self.reach.schedule(lacking)
+        if not self._cut.take_first_telling():
+            return []
+        listed = len(self.published)
+        line = (
+            f"the Service's DNS answer is cut short at {listed} addresses: asking for the "
+            f"{len(lacking)} peers not reached by name"
+        )
+        fields = {"listed": listed, "by_name": len(lacking)}
+        return [Report(LogLine(LogKind.TRUNCATED, line, fields))]
+
+    def look_at(self) -> float:
+        return self._look.at
+
+    def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
+        out: list[Effect] = []
+        for index in self._look.take_batch(waiting, now):
+            out += self._probe_pushed(self.reach.peers[index].address)
+        return out
+
+    def _probe_pushed(self, address: str) -> list[Effect]:
+        """Probe ``address`` first, even if a peer answered there before (it was reused)."""
+        if address and self.book.claim(address, push=True):
+            return [ProbeAddress(address, pushed=True)]
+        return []
+
+    def why_missing(self, index: int) -> Failure:
+        if self.reach.is_scheduled(index):
+            return by_name_failure(self.reach, index)
+        if self.failure is not None:  # the Service name itself does not resolve
+            return self.failure
+        listed = len(self.published)
+        unanswered = {a: f for a, f in self.book.unidentified.items() if a in self.published}
+        if not unanswered:
+            why = f"not in DNS: not among the {listed} addresses of the Service"
+            return Failure(why, Cause.NOT_LISTED)
+        # Listed addresses that did not answer as a peer: the missing one may be any of them,
+        # and when they all failed for one reason, that reason is the cause.
+        telling = self.book.telling
+        shown = ", ".join(
+            f"{a} ({with_earlier(f, telling.get(a))})" for a, f in list(unanswered.items())[:3]
+        )
+        causes = {(telling.get(a) or f).cause for a, f in unanswered.items()}
+        cause = causes.pop() if len(causes) == 1 else Cause.NOT_LISTED
+        why = f"not found at the {listed} addresses of the Service; not answering as a peer: "
+        return Failure(why + shown, cause)

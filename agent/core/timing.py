@@ -1,0 +1,68 @@
+"""Every tuning constant the agent runs with, in one frozen value passed in (default ``Timing()``).
+
+The core reads the pacing (progress lines, lingers, rounds, retries, the coordinator's
+look-around); the shell reads the deadlines of its network awaits. A test that needs another
+pace passes a ``Timing`` of its own instead of patching a module, and the in-memory cluster runs
+the shipped cores with the same value, so no constant is copied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from agent.core.backoff import Backoff
+
+__all__ = ["DEFAULT_TIMING", "Timing"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    """Seconds, unless a name says otherwise."""
+
+    # --- the core -------------------------------------------------------------------------------
+    #: a progress line (who is missing, and why) this often while waiting
+    progress_every: float = 5.0
+    #: an aborted pod keeps answering this long, so peers that have not met the disagreeing pod
+    #: learn of it from its hello instead of waiting for their own timeout
+    abort_linger: float = 3.0
+    #: a coordinator stays at most this long after its verdict for its members' acks
+    ack_linger: float = 10.0
+    #: a coordinator with everyone reached first looks around this long after; each later look
+    #: twice as long after the one before, up to ``look_around_cap`` (``agent.core.lookaround``)
+    look_around: float = 1.0
+    look_around_cap: float = 16.0
+    #: a DNS round a push brings forward comes this long after the last, after a quiet while
+    round_min_gap: float = 0.1
+    #: this long without a push from an unlisted address makes pushes urgent again
+    round_quiet: float = 3.0
+    #: a contact from an address DNS does not list for the Service is said at debug level
+    #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
+    #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
+    #: cached 30 s more (kubeadm's Corefile: ``ttl 30``, ``cache 30``), so a healthy cluster
+    #: has caught up within 60 s
+    unlisted_warn_after: float = 60.0
+    #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
+    backoff: Backoff = field(default_factory=Backoff)
+    # --- the shell ------------------------------------------------------------------------------
+    #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
+    connect_timeout: float = 3.0
+    #: each message of the opening handshake
+    handshake_timeout: float = 5.0
+    #: a barrier message not out within this long drops its session (its reader reports it)
+    send_timeout: float = 2.0
+    #: one DNS query to one server
+    dns_timeout: float = 2.0
+    #: TCP keepalive of a barrier session: a peer that vanished is noticed within
+    #: idle + interval x count seconds
+    keepalive_idle: int = 4
+    keepalive_interval: int = 2
+    keepalive_count: int = 3
+
+    @property
+    def keepalive(self) -> float:
+        """How long a session to a peer that vanished without a word stays open."""
+        return self.keepalive_idle + self.keepalive_interval * self.keepalive_count
+
+
+#: what the agent runs with unless told otherwise
+DEFAULT_TIMING = Timing()

@@ -1,0 +1,148 @@
+"""How the runner performs the pure core's effects: an ``EffectHandler`` over the I/O tasks.
+
+Each effect starts a supervised I/O task (an attempt, a DNS round, a dial), queues a probe,
+sends or closes, or writes a line; ``Finish`` hands back the outcome and ``Fail`` raises. It
+decides nothing: what each effect means is the core's (``agent.core.effects.dispatch`` is the
+one place that tells them apart, for the runner and the in-memory cluster alike).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+import anyio.abc
+
+from agent.core.agent import Agent
+from agent.core.causes import Cause, Failure
+from agent.core.effects import (
+    Aborted,
+    Attempt,
+    Close,
+    Dial,
+    Effect,
+    Fail,
+    Finish,
+    ProbeAddress,
+    Released,
+    Report,
+    Send,
+    Sweep,
+    dispatch,
+)
+from agent.core.inputs import Attempted, DialFailed, Input, Resolution, Swept, Unreached
+from agent.core.log import Reporter
+from agent.core.outcome import Outcome
+from agent.core.status import released_line
+from agent.io.contacts import Contacts
+from agent.io.heard import PeerReached
+from agent.io.probequeue import ProbeQueue
+from agent.io.supervisor import Supervisor
+from agent.protocol.wire import Message
+
+__all__ = ["BUG", "Executor"]
+
+#: what the core hears from an I/O task that failed with a bug (reported), instead of its result
+BUG = Failure("failed with a bug (reported)", Cause.BUG)
+
+
+class Executor:
+    """Carries out the core's effects with the I/O tasks; ``perform`` returns the outcome on
+    ``Finish``. Consecutive sends go out together, before whatever effect comes after them."""
+
+    def __init__(
+        self,
+        core: Agent,
+        tg: anyio.abc.TaskGroup,
+        contacts: Contacts,
+        probes: ProbeQueue,
+        report: Reporter,
+        clock: Callable[[], float],
+        supervisor: Supervisor,
+    ) -> None:
+        self.core, self.tg, self.contacts, self.probes = core, tg, contacts, probes
+        self.sessions = contacts.sessions
+        self.report_line, self.clock, self.supervisor = report, clock, supervisor
+        self._sends: list[tuple[int, Message]] = []
+        self._outcome: Outcome | None = None
+
+    async def perform(self, effects: list[Effect]) -> Outcome | None:
+        self._outcome = None
+        for effect in effects:
+            await dispatch(self, effect)
+        await self._flush()
+        return self._outcome
+
+    async def _flush(self) -> None:
+        if self._sends:
+            sends, self._sends = self._sends, []
+            await self.sessions.send(sends)
+
+    def _start(
+        self, task: Callable[[], Awaitable[None]], kind: str, name: str, failed: Input
+    ) -> None:
+        """Run an I/O task about DNS name ``name`` supervised: a bug in it is reported and
+        counted, and the core gets ``failed`` instead of the event it waits for (else it would
+        wait for ever)."""
+
+        async def supervised() -> None:
+            try:
+                await task()
+            except Exception as exc:
+                self.supervisor.bug(kind, name, exc)
+                self.contacts.post.send_nowait(failed)
+
+        self.tg.start_soon(supervised)
+
+    # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
+    async def attempt(self, effect: Attempt) -> None:
+        await self._flush()
+        attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
+        failed = Attempted(effect.index, Unreached(BUG))
+        self._start(attempt, "attempt", self.core.config.topology.display(effect.index), failed)
+
+    async def sweep(self, effect: Sweep) -> None:
+        await self._flush()
+        failed = Swept(Resolution(failure=BUG))
+        service = self.core.config.topology.service_fqdn or ""
+        self._start(self.contacts.sweep, "sweep", service, failed)
+
+    async def probe_address(self, effect: ProbeAddress) -> None:
+        await self._flush()
+        self.probes.add(effect.address, pushed=effect.pushed)
+
+    async def dial(self, effect: Dial) -> None:
+        await self._flush()
+        failed = DialFailed(BUG.reason)
+        name = self.core.config.topology.display(0)
+        self._start(self.sessions.dial_coordinator, "dial", name, failed)
+
+    async def send(self, effect: Send) -> None:
+        self._sends.append((effect.conn, effect.message))
+
+    async def close(self, effect: Close) -> None:
+        await self._flush()
+        await self.sessions.close(effect.conn)
+
+    async def report(self, effect: Report) -> None:
+        await self._flush()
+        self.report_line(effect.line)
+
+    async def released(self, effect: Released) -> None:
+        await self._flush()
+        elapsed = self.clock() - self.core.start
+        if (heard := self.contacts.heard) is not None:  # the exit barrier's failure report
+            peers = self.core.reach.peers
+            heard.released(tuple(PeerReached(p.index, p.address, p.instance) for p in peers))
+        self.report_line(released_line(effect, elapsed, self.contacts.counts))
+
+    async def aborted(self, effect: Aborted) -> None:
+        await self._flush()  # the core reports the abort itself (a Report follows)
+
+    async def finish(self, effect: Finish) -> None:
+        await self._flush()
+        self._outcome = effect.outcome
+
+    async def fail(self, effect: Fail) -> None:
+        await self._flush()
+        raise effect.error
