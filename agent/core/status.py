@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.config.model import Config
+from agent.core.admission import Admission
 from agent.core.causes import Cause
 from agent.core.discovery import Discovery
 from agent.core.effects import Released
@@ -30,6 +31,8 @@ class Status:
     reach: Reach
     discovery: Discovery
     side: Coordinator | Member | None
+    #: what waits to be vouched for (a member's session held is not "not connected")
+    admission: Admission | None = None
 
     # --- lines as things happen ---------------------------------------------------------------
     def start_line(self) -> LogLine:
@@ -80,10 +83,20 @@ class Status:
         """The peers not reached and why; once all are, what the barrier still waits for."""
         out = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
         if not out and isinstance(self.side, Coordinator):
-            out = [(i, f"barrier: {why}") for i, why in self.side.waiting_for()]
+            out = [(i, f"barrier: {self._held(i) or why}") for i, why in self.side.waiting_for()]
         elif not out and isinstance(self.side, Member):
             out = [(0, f"barrier: {self.side.last_problem}")]
         return out
+
+    def _held(self, index: int) -> str:
+        """Why member ``index`` does not count though its session is open, if it is held."""
+        address = self.admission.held_from(index) if self.admission is not None else None
+        if address is None:
+            return ""
+        return (
+            f"connected from {address}, which DNS does not list for it: not counted unless "
+            "an answer does"
+        )
 
     def progress(self, elapsed: float) -> LogLine:
         missing = self.missing()
