@@ -40,8 +40,9 @@ from agent.protocol.wire import Ack, Arrive, Message
 
 __all__ = ["HELD", "SIGHTED", "Admission", "HeldSession"]
 
-#: a coordinator's sessions from addresses not vouched for: each holds a file descriptor
-#: (``agent.io.limits`` counts them), so a few from one address, and a few claiming one pod
+#: a coordinator's sessions from addresses not vouched for: a few from one address, a few
+#: claiming one pod, and in all 256 beyond one for each member not connected yet (each holds a
+#: file descriptor: ``agent.io.limits`` counts a session per member and these 256)
 HELD = Bounds(per_address=4, per_index=4, total=256)
 #: claims of reached peers heard from other addresses: one an address (its latest)
 SIGHTED = Bounds(per_address=1, per_index=4, total=256)
@@ -145,13 +146,16 @@ class Admission:
         return session.opened.address if session is not None else None
 
     # --- keeping ---------------------------------------------------------------------------------
-    def hold(self, opened: Opened, now: float) -> list[Effect]:
-        """A member's session from an address not vouched for: held, unread. Its member's older
-        session from there can never count (a coordinator keeps a member's newest)."""
+    def hold(self, opened: Opened, now: float, *, unconnected: int) -> list[Effect]:
+        """A member's session from an address not vouched for: held, unread, with up to
+        ``HELD.total`` more than the ``unconnected`` members (those without a session that
+        counts: a large Job's members dial before the coordinator has found them all). Its
+        member's older session from there can never count (a coordinator keeps the newest)."""
         index = opened.hello.identity.index
         older = set(self._held.claiming(index)) & set(self._held.at(opened.address))
         out = self._drop_sessions(older)
-        evicted = self._held.add(opened.conn, index, opened.address, HeldSession(opened))
+        held, room = HeldSession(opened), HELD.total + unconnected
+        evicted = self._held.add(opened.conn, index, opened.address, held, total=room)
         self._checks.start(index, now)
         for _, held in evicted:
             self._settle(held.index)

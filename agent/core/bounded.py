@@ -59,9 +59,12 @@ class Bounded(Generic[K, V]):
     def addresses(self) -> set[str]:
         return set(self._by_address)
 
-    def add(self, key: K, index: int, address: str, value: V) -> list[tuple[K, V]]:
+    def add(
+        self, key: K, index: int, address: str, value: V, *, total: int | None = None
+    ) -> list[tuple[K, V]]:
         """Keep ``value`` as the newest item; the items that makes too many are evicted (and
-        returned), the oldest first."""
+        returned), the oldest first. ``total``: the bound in all this time, if not the
+        store's own (it may grow with what is not counted elsewhere)."""
         self.pop(key)
         self._items[key] = (index, address, value)
         self._by_index.setdefault(index, {})[key] = None
@@ -71,7 +74,7 @@ class Bounded(Generic[K, V]):
         for group, most in (
             (self._by_address[address], bounds.per_address),
             (self._by_index[index], bounds.per_index),
-            (self._items, bounds.total),
+            (self._items, bounds.total if total is None else total),
         ):
             while len(group) > most:
                 oldest = next(iter(group))

@@ -96,11 +96,12 @@ class Incoming:
     def _hold(self, event: Opened, now: float) -> list[Effect]:
         """A member's session from an address not vouched for: held until DNS says whose it
         is, unless it is an older instance than one heard of (it can never count)."""
-        theirs = event.hello.identity
+        theirs, side = event.hello.identity, self.barrier.side
         if self.reach.stale(theirs.index, theirs.instance):
             return [Close(event.conn)]
         self.discovery.ask_again(now)
-        return self.admission.hold(event, now)
+        unconnected = side.unconnected() if isinstance(side, Coordinator) else 0
+        return self.admission.hold(event, now, unconnected=unconnected)
 
     # --- what vouches ----------------------------------------------------------------------------
     def vouched(

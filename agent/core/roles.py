@@ -173,6 +173,10 @@ class Coordinator:
     def leave_at(self) -> float | None:
         return None if self.verdict is None else self.verdict_at + self.ack_linger
 
+    def unconnected(self) -> int:
+        """How many members have no session here."""
+        return len(self._members) - len(self._conn_of)
+
     def not_arrived(self) -> list[int]:
         """Members with no matching arrival here (for the coordinator's look-around while it
         waits): not connected, or connected and silent (another instance of index 0 may have

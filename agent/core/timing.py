@@ -38,7 +38,7 @@ class Timing:
     #: what waits to be vouched for (``agent.core.admission``) is re-checked this long after it
     #: came (the claimed pod's name asked again), then twice as long after each check, up to
     #: ``recheck_cap``; a contact not vouched for by a check at the cap is dropped
-    recheck_first: float = 0.5
+    recheck_first: float = 1.0
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)

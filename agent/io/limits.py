@@ -5,9 +5,9 @@ more of peers that just said hello; up to one attempt by name per peer (at most
 ``MAX_IN_FLIGHT``) and one lookup of a claimed pod's name per index a held contact claims (at
 most ``LOOKUPS``), each one socket at a time; and it serves up to ``MAX_HANDSHAKING`` incoming
 contacts still in their handshake. The coordinator also holds one session per member (a session
-is never dropped for a bound) and up to ``HELD.total`` sessions from addresses DNS does not list
-(``agent.core.admission``). A limit that cannot cover that would fail mid-barrier with EMFILE,
-so it is a usage error up front instead.
+is never dropped for a bound), counted or held, and up to ``HELD.total`` more held sessions from
+addresses DNS does not list (``agent.core.admission``). A limit that cannot cover that would
+fail mid-barrier with EMFILE, so it is a usage error up front instead.
 """
 
 from __future__ import annotations

@@ -280,11 +280,14 @@ def test_a_held_session_is_named_as_held_not_as_missing(
     """Pod 1's name lists one address, but its agent speaks from another (a second interface):
     the coordinator holds its session, and says so at the timeout, naming the address, instead
     of "barrier: not connected"."""
-    job = Job(fault_dns, 2, timeout="4s")
+    job = Job(fault_dns, 2, timeout="8s")
     job.publish()
     elsewhere = job.address(6)
     coordinator = _start(processes, _argv(job, "wait", 0, "--probe", "dns"))
-    member = _start(processes, _argv(job, "wait", 1, "--probe", "dns", at=elsewhere))
+    member = _start(
+        processes, _argv(job, "wait", 1, "--probe", "dns", "--timeout", "60s", at=elsewhere)
+    )
+    coordinator.wait_line(f"contacts come from {elsewhere}, which DNS does not list")
     assert coordinator.finish() == 3
     member.stop()
     [line] = [line for line in coordinator.stderr.splitlines() if f"{job.fqdn(1)}:" in line]

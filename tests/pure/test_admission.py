@@ -151,6 +151,29 @@ def test_sessions_from_unlisted_addresses_are_held_a_few_each_and_said_once() ->
     assert 1 not in _closed(effects) and not agent.is_holding(1)
 
 
+def test_every_member_of_a_large_job_may_be_held_and_only_256_more() -> None:
+    """A Job of 600 pods: every member dials the coordinator before it has found any (their
+    addresses not listed yet): all are held, none closed. Sessions beyond that, from 150
+    addresses claiming members 4 a piece, are held up to HELD.total more than the members
+    without a session, the oldest closed first."""
+    peers = 600
+    agent = _agent(peers, 0)
+    agent.begin(0.0)
+    members = [
+        _open(agent, i, _hello(i, peers), f"10.1.{i // 250}.{i % 250}", 0.1)
+        for i in range(1, peers)
+    ]
+    assert [_closed(e) for e in members if _closed(e)] == []
+    assert all(agent.is_holding(i) for i in range(1, peers))
+    effects: list[Effect] = []
+    for k in range(600):
+        hello = _hello(1 + k % (peers - 1), peers, serial=2)
+        effects += _open(agent, 1000 + k, hello, f"10.2.{k // 4 // 250}.{k // 4 % 250}", 0.2)
+    held = sum(agent.is_holding(c) for c in [*range(1, peers), *range(1000, 1600)])
+    assert held == HELD.total + peers - 1
+    assert all(agent.is_holding(c) for c in range(1600 - 4, 1600))  # the newest stay
+
+
 def test_a_members_newer_session_from_one_address_replaces_its_held_older_one() -> None:
     """1,000 sessions from one address claiming one index: only the newest is held (the
     coordinator keeps a member's newest anyway); each older one is closed, no bound said."""
@@ -225,7 +248,7 @@ def test_an_older_instance_than_one_heard_of_is_not_held_at_all() -> None:
 def test_a_held_session_is_re_checked_by_its_claimed_name_with_every_probe(probe: str) -> None:
     """Probes that cannot tell who answers find peers by name, with no Service answer to vouch
     for anything. A replaced member's session from its new address is held; its claimed name
-    is asked again half a second later, then twice as long after each answer, up to the cap;
+    is asked again a second later, then twice as long after each answer, up to the cap;
     once the answer gives the new address, the session counts and the barrier releases."""
     agent = _agent(2, 0, probe=probe)
     _reached_by_name(agent, 2)
@@ -236,14 +259,8 @@ def test_a_held_session_is_re_checked_by_its_claimed_name_with_every_probe(probe
         now = _next_lookup(agent, 1)
         times.append(now - 1.0)
         agent.handle(LookedUp(1, Resolution((_address(1),))), now)  # the old address, still
-    assert times == [
-        FIRST,
-        3 * FIRST,
-        7 * FIRST,
-        15 * FIRST,
-        15 * FIRST + CAP,
-        15 * FIRST + 2 * CAP,
-    ]
+    gaps = [min(FIRST * 2**n, CAP) for n in range(6)]  # each twice the one before, to the cap
+    assert times == pytest.approx([sum(gaps[: n + 1]) for n in range(6)])
     effects = agent.handle(LookedUp(1, Resolution(("10.0.0.9",))), now)
     assert Released in [type(e) for e in effects] and not agent.is_holding(8)
 
@@ -307,14 +324,15 @@ def test_a_strangers_hello_is_never_kept_nor_asked_about() -> None:
 
 def test_a_sighting_dns_never_vouches_for_is_given_up_after_the_check_at_the_cap() -> None:
     """A pod of the Job is heard from an address DNS does not list (a replaced pod, maybe):
-    its name is asked again five times, up to the cap, then the claim is forgotten."""
+    its name is asked again, each time twice as long after, up to the cap, then the claim is
+    forgotten."""
     agent = _released_sidecar(2, 1)
     agent.handle(Contacted(_hello(0, 2, serial=2), OUTSIDER), 1.0)
     checks = 0
     while (now := agent.next_wakeup()) < math.inf:
         checks += Lookup(0) in agent.poll(now)
         agent.handle(LookedUp(0, Resolution((_address(0),))), now)
-    assert checks == 5 and now == math.inf
+    assert checks == 1 + round(math.log2(CAP / FIRST)) and now == math.inf
 
 
 # --- what it says (hole 14) -----------------------------------------------------------------------
