@@ -154,11 +154,12 @@ class Admission:
         index = opened.hello.identity.index
         older = set(self._held.claiming(index)) & set(self._held.at(opened.address))
         out = self._drop_sessions(older)
-        held, room = HeldSession(opened), HELD.total + unconnected
-        evicted = self._held.add(opened.conn, index, opened.address, held, total=room)
+        room = HELD.total + unconnected
+        session = HeldSession(opened)
+        evicted = self._held.add(opened.conn, index, opened.address, session, total=room)
         self._checks.start(index, now)
-        for _, held in evicted:
-            self._settle(held.index)
+        for _, gone in evicted:
+            self._settle(gone.index)
         return out + self._closed([conn for conn, _ in evicted], bound=True)
 
     def sight(self, index: int, address: str, now: float) -> None:
@@ -186,7 +187,7 @@ class Admission:
             return None
         if isinstance(event, Received) and held.absorb(event.message):
             return []
-        self._drop_sessions([event.conn])
+        self._release(event.conn)
         return [Close(event.conn)] if isinstance(event, Received) else []
 
     # --- dropping what can no longer count ------------------------------------------------------
@@ -209,13 +210,14 @@ class Admission:
 
     def _drop_sessions(self, conns: Iterable[int]) -> list[Effect]:
         """Stop holding these sessions, and close them."""
-        dropped = []
-        for conn in sorted(conns):
-            held = self._held.pop(conn)
-            if held is not None:
-                dropped.append(conn)
-                self._settle(held.index)
-        return self._closed(dropped)
+        return self._closed([conn for conn in sorted(conns) if self._release(conn)])
+
+    def _release(self, conn: int) -> bool:
+        """Stop holding session ``conn``; False if it was not held."""
+        held = self._held.pop(conn)
+        if held is not None:
+            self._settle(held.index)
+        return held is not None
 
     def _closed(self, conns: list[int], *, bound: bool = False) -> list[Effect]:
         """Close these sessions (no longer held); a bound's first closing is said once."""
@@ -226,7 +228,7 @@ class Admission:
         return out
 
     def _settle(self, index: int) -> None:
-        """Nothing claiming ``index`` may wait any more: its checks stop."""
+        """If nothing claiming ``index`` waits any more, its checks stop."""
         if not self._held.claiming(index) and not self._sighted.claiming(index):
             self._checks.stop(index)
             self._named.pop(index, None)
