@@ -117,6 +117,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("log_format", "--log-format", "PEER_AGENT_LOG_FORMAT", "text (default) or json"),
     Option(
+        "log_level",
+        "--log-level",
+        "PEER_AGENT_LOG_LEVEL",
+        "lowest level shown: debug, info (default), warning or error",
+    ),
+    Option(
         "dns_server", "--dns-server", "PEER_AGENT_DNS_SERVER", "HOST[:PORT], default resolv.conf"
     ),
     Option("hostname", "--hostname", "PEER_AGENT_HOSTNAME", "default: the kernel hostname"),

@@ -12,8 +12,10 @@ the agent reports goes to the ``peer_agent`` logger.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from agent.config.model import LogLevel
 from agent.core.log import LogKind, LogLine
 from agent.errors import leaf_error
 
@@ -59,13 +61,25 @@ def _text(dest: str, value: object) -> str | None:
     return f"{value}s" if dest == "timeout" else str(value)
 
 
-def _log(event: LogLine) -> None:
-    level = (
-        logging.WARNING
-        if event.kind in (LogKind.WARNING, LogKind.BUGS, LogKind.CONTACT_REFUSED)
-        else logging.INFO
-    )
-    _LOG.log(level, "%s", event.message, extra={"peer_agent": dict(event.fields)})
+#: each line's level as ``logging`` spells it
+_LOGGING_LEVELS = {
+    LogLevel.DEBUG: logging.DEBUG,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.WARNING: logging.WARNING,
+    LogLevel.ERROR: logging.ERROR,
+}
+
+
+def _logger(lowest: LogLevel) -> Callable[[LogLine], None]:
+    """Hands the lines at ``log_level=`` (default info) and above to the ``peer_agent`` logger
+    at the matching ``logging`` level; the logger's own configuration filters further."""
+
+    def log(event: LogLine) -> None:
+        if event.level.at_least(lowest):
+            extra = {"peer_agent": dict(event.fields)}
+            _LOG.log(_LOGGING_LEVELS[event.level], "%s", event.message, extra=extra)
+
+    return log
 
 
 async def barrier(**options: str | int | float | None) -> Result:
@@ -84,17 +98,18 @@ async def barrier(**options: str | int | float | None) -> Result:
 
     flags = {dest: _text(dest, value) for dest, value in options.items()}
     config = load_config(Command.WAIT, flags, read_pod_facts(flags))
+    log = _logger(config.log_level)
     for warning in config.warnings:
-        _log(LogLine(LogKind.WARNING, f"warning: {warning}"))
+        log(LogLine(LogKind.WARNING, warning, level=LogLevel.WARNING))
     try:
-        outcome = await serve_and_wait(config, report=_log)
+        outcome = await serve_and_wait(config, report=log)
     except BaseExceptionGroup as group:  # anyio's task groups wrap what the barrier raised
         raise leaf_error(group) from None
     write_outputs(config, outcome)  # --hostfile= etc. work here as well
     t = config.topology
     return Result(
         rank=t.index,
-        world_size=t.peers,
+        world_size=t.world_size,
         master_addr=t.display(0),
         peers=tuple(Peer(p.index, p.hostname, p.fqdn, p.addresses) for p in outcome.peers),
         how=str(outcome.how),

@@ -17,7 +17,7 @@ import anyio
 import anyio.abc
 
 from agent.commands.usage import COMMANDS, attach_dash_values, parser_for
-from agent.config.model import Config, LogFormat
+from agent.config.model import Config, LogFormat, LogLevel
 from agent.config.parse import load_config
 from agent.core.log import LogKind, LogLine, printable
 from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
@@ -43,22 +43,34 @@ def _timestamp() -> str:
 
 
 class _Printer:
-    def __init__(self, log_format: LogFormat, index: int | None = None) -> None:
+    """Log lines on stderr, those below ``lowest`` dropped. Text: ``peer-agent: LEVEL: text``,
+    the form of the errors this CLI has always printed (and of compilers' warnings), so
+    ``grep 'peer-agent: warning:'`` finds every warning and the words need no legend. JSON:
+    one object a line, the level in its ``level`` field."""
+
+    def __init__(
+        self, log_format: LogFormat, index: int | None = None, lowest: LogLevel = LogLevel.INFO
+    ) -> None:
         self.json = log_format is LogFormat.JSON
         self.index = index
+        self.lowest = lowest
 
     def __call__(self, event: LogLine) -> None:
+        if not event.level.at_least(self.lowest):
+            return
         if self.json:
             record: dict[str, Any] = {
                 "ts": _timestamp(),
                 "event": event.kind,
+                "level": event.level,
                 "msg": event.message,
                 "index": self.index,
             }
             record.update(event.fields)
             print(json.dumps(record), file=sys.stderr, flush=True)
         else:  # one line each, whatever a peer's text in it (JSON escapes by itself)
-            print(f"peer-agent: {printable(event.message)}", file=sys.stderr, flush=True)
+            text = printable(event.message)
+            print(f"peer-agent: {event.level}: {text}", file=sys.stderr, flush=True)
 
     def error(self, error: PeerAgentError) -> None:
         lines: list[str]
@@ -70,7 +82,8 @@ class _Printer:
         else:
             lines = [str(error)]
         if self.json:
-            self(LogLine(LogKind.ERROR, "; ".join(lines), {"exit_code": int(error.exit_code)}))
+            code = {"exit_code": int(error.exit_code)}
+            self(LogLine(LogKind.ERROR, "; ".join(lines), code, level=LogLevel.ERROR))
         else:
             for line in lines:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
@@ -232,9 +245,9 @@ def _run_and_leave_together(
 def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
     config = load_config(args.command, flags, read_pod_facts(flags))
-    printer = _Printer(config.log_format, config.topology.index)
+    printer = _Printer(config.log_format, config.topology.index, config.log_level)
     for warning in config.warnings:
-        printer(LogLine(LogKind.WARNING, f"warning: {warning}"))
+        printer(LogLine(LogKind.WARNING, warning, level=LogLevel.WARNING))
     thaw = _freeze_survivors()
     supervisor = Supervisor(printer)
     try:
@@ -271,9 +284,10 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
             printer(
                 LogLine(
                     LogKind.BUGS,
-                    f"warning: {supervisor.bugs} connection handler(s) failed with a bug; "
+                    f"{supervisor.bugs} connection handler(s) failed with a bug; "
                     "each closed only its own connection (see the bug lines above)",
                     {"handler_bugs": supervisor.bugs},
+                    level=LogLevel.WARNING,
                 )
             )
     if config.command is Command.RUN:
@@ -282,9 +296,8 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
         try:
             os.execvpe(command_argv[0], command_argv, env)
         except OSError as exc:
-            printer(
-                LogLine(LogKind.ERROR, f"cannot run {command_argv[0]!r}: {exc.strerror or exc}")
-            )
+            cannot = f"cannot run {command_argv[0]!r}: {exc.strerror or exc}"
+            printer(LogLine(LogKind.ERROR, cannot, level=LogLevel.ERROR))
             return 127 if isinstance(exc, FileNotFoundError) else 126
     return ExitCode.OK
 

@@ -112,6 +112,7 @@ async def diagnose(
     servers = config.dns_servers or tuple((s, 53) for s in resolv.nameservers)
     facts = [
         ("topology", t.describe()),
+        ("values", t.sources.describe()),
         ("pod", f"{config.hostname} (index {t.index} of {t.peers})"),
         ("job", t.job + (f" (uid {config.job_uid})" if config.job_uid else "")),
         ("service", f"{t.service or _NO_SERVICE} in namespace {t.namespace}, zone {t.zone}"),

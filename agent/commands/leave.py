@@ -24,7 +24,7 @@ import anyio
 
 from agent.commands.workload import FORWARDED, Workload, spawn
 from agent.config.model import Config, Outputs
-from agent.core.log import LogKind, LogLine, Reporter
+from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.exitcodes import signal_exit_code
@@ -84,7 +84,8 @@ async def _leave_together(
         if not isinstance(error, BarrierTimeout | BarrierAborted):
             raise
         lines = [str(error)] + [f"missing {m}" for m in getattr(error, "missing", ())]
-        report(LogLine(LogKind.EXIT_BARRIER_FAILED, "exit barrier: " + "; ".join(lines)))
+        failed = "exit barrier: " + "; ".join(lines)
+        report(LogLine(LogKind.EXIT_BARRIER_FAILED, failed, level=LogLevel.WARNING))
 
 
 def _report_failed(config: Config, heard: Mapping[int, str], report: Reporter) -> None:
@@ -96,6 +97,7 @@ def _report_failed(config: Config, heard: Mapping[int, str], report: Reporter) -
                 f"exit barrier: the workload failed in {len(failed)} other pod(s): "
                 + ", ".join(failed),
                 {"failed": failed},
+                level=LogLevel.WARNING,
             )
         )
 
@@ -126,7 +128,8 @@ async def run_and_leave_together(
         try:
             workload.started(spawn(argv, env))
         except OSError as exc:
-            report(LogLine(LogKind.ERROR, f"cannot run {argv[0]!r}: {exc.strerror or exc}"))
+            cannot = f"cannot run {argv[0]!r}: {exc.strerror or exc}"
+            report(LogLine(LogKind.ERROR, cannot, level=LogLevel.ERROR))
             code = 127 if isinstance(exc, FileNotFoundError) else 126
         else:
             report(LogLine(LogKind.WORKLOAD, f"workload started (pid {workload.pid})"))

@@ -20,6 +20,7 @@ __all__ = [
     "Config",
     "HostfileFormat",
     "LogFormat",
+    "LogLevel",
     "Outputs",
     "Probe",
     "ProbeKind",
@@ -69,6 +70,22 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class LogLevel(StrEnum):
+    """How much a log line matters, least first; ``--log-level`` shows its level and above."""
+
+    DEBUG = "debug"  # what a developer or a curious user follows (DNS catching up)
+    INFO = "info"  # what a user reads when all is well (start, reached, released)
+    WARNING = "warning"  # worth a look, though the agent goes on
+    ERROR = "error"  # this pod fails (exit 2, 3 or 4), or a bug of ours
+
+    def at_least(self, threshold: LogLevel) -> bool:
+        """Whether a line of this level is shown when ``threshold`` is the lowest shown."""
+        return _LEVEL_ORDER[self] >= _LEVEL_ORDER[threshold]
+
+
+_LEVEL_ORDER = {level: n for n, level in enumerate(LogLevel)}
+
+
 class HostfileFormat(StrEnum):
     """How ``--hostfile`` lines look: ``host slots=N``, ``host:N`` or ``host``."""
 
@@ -105,6 +122,8 @@ class Config:
     exit_barrier: bool = False
     exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT
     log_format: LogFormat = LogFormat.TEXT
+    #: the lowest level of the lines shown
+    log_level: LogLevel = LogLevel.INFO
     dns_servers: tuple[tuple[str, int], ...] = ()
     resolv: ResolvConf = field(default_factory=ResolvConf)
     #: not errors, but worth a line in the log (e.g. a token file other users can read)

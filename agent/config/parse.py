@@ -23,6 +23,7 @@ from agent.config.model import (
     Config,
     HostfileFormat,
     LogFormat,
+    LogLevel,
     Outputs,
     Probe,
     ProbeKind,
@@ -35,6 +36,7 @@ from agent.topology.derive import derive_topology
 from agent.topology.inputs import is_number
 from agent.topology.model import Topology
 from agent.topology.podfiles import PodFacts, find_fqdn_entry, parse_resolv_conf
+from agent.topology.sources import Origin
 
 __all__ = [
     "DURATION_FORMS",
@@ -149,14 +151,28 @@ def _log_format(text: str) -> LogFormat:
         raise ValueError(f"unknown log format {text!r} (use text or json)") from None
 
 
+def _log_level(text: str) -> LogLevel:
+    try:
+        return LogLevel(text)
+    except ValueError:
+        known = "debug, info, warning or error"
+        raise ValueError(f"unknown log level {text!r} (use {known})") from None
+
+
 def _positive_int(text: str) -> int:
     if not is_number(text) or int(text) < 1:
         raise ValueError(f"not a positive integer: {text!r}")
     return int(text)
 
 
-def build_config(command: str | Command, values: Mapping[str, str], facts: PodFacts) -> Config:
-    """Validate ``values`` (dest → text, flags already merged over variables) into a Config."""
+def build_config(
+    command: str | Command,
+    values: Mapping[str, str],
+    facts: PodFacts,
+    given: Mapping[str, Origin] | None = None,
+) -> Config:
+    """Validate ``values`` (dest → text, flags already merged over variables) into a Config;
+    ``given``: whether each value came as a flag or a variable (a flag, if not said)."""
     command = Command(command)
     p = Problems()
     opt = _BY_DEST
@@ -167,7 +183,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
 
     hostname = (get("hostname") or facts.hostname).strip().lower()
     entry = find_fqdn_entry(facts.hosts, hostname) if hostname else None
-    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p)
+    topology = derive_topology(get, facts, hostname=hostname, entry=entry, p=p, given=given)
 
     probe = p.parse(opt["probe"], get("probe") or ProbeKind.TCP, parse_probe)
     port = p.parse(opt["port"], get("port") or str(DEFAULT_PORT), parse_port)
@@ -187,6 +203,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
     if exit_barrier and barrier is BarrierMode.NONE:
         p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
     log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
+    log_level = p.parse(opt["log_level"], get("log_level") or LogLevel.INFO, _log_level)
     dns_servers: tuple[tuple[str, int], ...] = ()
     if (server := get("dns_server")) is not None:
         parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
@@ -213,7 +230,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
         raise ConfigError(p.items)
     assert topology is not None and probe is not None and port is not None
     assert health is not None and hostfile_format is not None
-    assert barrier is not None and log_format is not None
+    assert barrier is not None and log_format is not None and log_level is not None
     return Config(
         command=command,
         topology=topology,
@@ -231,6 +248,7 @@ def build_config(command: str | Command, values: Mapping[str, str], facts: PodFa
         exit_barrier=bool(exit_barrier),
         exit_timeout=exit_timeout or None,  # 0 means no limit
         log_format=log_format,
+        log_level=log_level,
         dns_servers=dns_servers,
         resolv=parse_resolv_conf(facts.resolv_conf),
         warnings=tuple(warnings),
@@ -301,4 +319,9 @@ def load_config(command: str | Command, flags: Mapping[str, str | None], facts: 
     """Merge flags over the variables in ``facts`` and validate everything at once."""
     values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
     values.update({dest: text for dest, text in flags.items() if text is not None})
-    return build_config(command, values, facts)
+    given = {
+        dest: Origin.FLAG if flags.get(dest) else Origin.VARIABLE
+        for dest, text in values.items()
+        if text
+    }
+    return build_config(command, values, facts, given)

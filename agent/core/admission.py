@@ -17,9 +17,14 @@ on, and the agent keeps of it only:
 Each is bounded per claimed index, per source address and in all (``Bounded``), the oldest
 going first; the first time a bound closes a session, a line says so. Each is dropped once it
 can no longer count: its connection closed, its claimed index reached by a newer instance, its
-address found for another index, or (a sighting) DNS not listing it by the last check. Each is
-re-checked by a timer (``Rechecks``) in every mode and with every probe kind; bulk discovery's
-Service answers vouch too. A stranger (another job, another run) is never kept. Pure.
+address found for another index, or (a sighting) DNS not listing it in the time a healthy
+cluster takes (``Timing.unlisted_warn_after``). Each is re-checked by a timer (``Rechecks``) in
+every mode and with every probe kind; bulk discovery's Service answers vouch too. A stranger
+(another job, another run) is never kept. Pure.
+
+Such a contact is normal while cluster DNS catches up with a pod that just started, so it is
+said at debug level; one that lasts past ``Timing.unlisted_warn_after`` is said once more, as a
+warning with what to check (at once from loopback, where no pod is).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from typing import TypeVar
 from agent.core.bounded import Bounded, Bounds
 from agent.core.effects import Close, Effect, Report
 from agent.core.inputs import Lost, Opened, Received, Resolution
-from agent.core.log import LogKind, LogLine
+from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
 from agent.core.recheck import Rechecks
 from agent.core.timing import DEFAULT_TIMING, Timing
@@ -49,8 +54,7 @@ SIGHTED = Bounds(per_address=1, per_index=4, total=256)
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-_UNLISTED = 256  # addresses to name in the next "DNS does not list" line
-_NAMED = 256  # addresses named in such a line, remembered so that each is named once
+_UNLISTED = 256  # unlisted contacts' addresses, to be named while they wait
 
 
 @dataclass
@@ -114,7 +118,10 @@ class Admission:
         #: what the last lookup of each claimed index's name gave (while something claims it)
         self._named: dict[int, frozenset[str]] = {}
         self._unlisted: dict[str, int] = {}  # address -> index claimed, oldest first
-        self._reported: dict[str, None] = {}  # addresses named in a line, oldest first
+        #: when each address still waiting was first named unlisted, and those warned of
+        #: (only addresses that wait: as bounded as they are)
+        self._unlisted_since: dict[str, float] = {}
+        self._warned: set[str] = set()
         self._said_bound = False
 
     # --- what counts ---------------------------------------------------------------------------
@@ -241,10 +248,11 @@ class Admission:
     def next_wakeup(self) -> float:
         return self._checks.next_wakeup()
 
-    def looked_up(self, index: int, resolution: Resolution) -> list[Effect]:
-        """The lookup of ``index``'s name came back. After a check at the cap, a sighting it
-        does not vouch for is given up on (nothing is connected there to wait for)."""
-        give_up = self._checks.answered(index)
+    def looked_up(self, index: int, resolution: Resolution, now: float) -> list[Effect]:
+        """The lookup of ``index``'s name came back. Once the checks have lasted the time a
+        healthy cluster takes to publish a pod, a sighting it does not vouch for is given up on
+        (nothing is connected there to wait for)."""
+        give_up = self._checks.answered(index, now)
         out: list[Effect] = []
         if resolution.failure is None:
             if self._held.claiming(index) or self._sighted.claiming(index):
@@ -305,29 +313,51 @@ class Admission:
         held = self._held.get(conn)
         return held.opened.address if held is not None else ""
 
-    def report_ignored(self, before: set[str], port: int) -> list[Report]:
-        """What an answer did not vouch for (it waited before the answer): named once, with
-        what to do if it comes through a proxy that rewrites source addresses."""
-        new = sorted((before & self.pending()) - set(self._reported))
-        if not new:
-            return []
-        for address in new:
-            self._unlisted.pop(address, None)
-            self._reported[address] = None
-        while len(self._reported) > _NAMED:
-            del self._reported[next(iter(self._reported))]
-        shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
-        line = (
-            f"contacts come from {shown}, which DNS does not list for the pods they claim to "
-            "be: not counted unless a later answer lists them (pods outside this Job never are)"
+    def report_ignored(
+        self, before: set[str], now: float, *, port: int, warn_after: float
+    ) -> list[Report]:
+        """What a fresh answer did not vouch for (it waited before the answer): each address
+        named once at debug level (DNS publishes a pod seconds after its first hello), and once
+        more as a warning when still unlisted ``warn_after`` later, or at once from loopback,
+        where no pod is (a proxy rewrites source addresses)."""
+        unlisted = before & self.pending()
+        self._unlisted_since = {a: t for a, t in self._unlisted_since.items() if a in unlisted}
+        self._warned &= unlisted  # one that stopped waiting (listed, or gone) starts again
+        new = sorted(unlisted - self._unlisted_since.keys())
+        self._unlisted_since.update(dict.fromkeys(new, now))
+        overdue = sorted(
+            a
+            for a in unlisted - self._warned
+            if _loopback(a) or now - self._unlisted_since[a] >= warn_after
         )
-        if any(_loopback(a) for a in new):
-            line += (
-                "; from loopback, a service mesh or proxy may be rewriting source addresses: "
-                "set --token-file (recommended) or --trust-source any, or keep port "
-                f"{port} out of the mesh"
-            )
-        return [Report(LogLine(LogKind.IGNORED, line, {"addresses": new}))]
+        self._warned.update(overdue)
+        out: list[LogLine] = []
+        if new:
+            line = f"contacts come from {_shown(new)}, which DNS does not list for the Service yet"
+            out.append(LogLine(LogKind.IGNORED, line, {"addresses": new}, level=LogLevel.DEBUG))
+        if overdue:
+            out.append(_still_unlisted(overdue, warn_after, port))
+        return [Report(line) for line in out]
+
+
+def _shown(addresses: list[str]) -> str:
+    more = len(addresses) - 3
+    return ", ".join(addresses[:3]) + (f" and {more} more" if more > 0 else "")
+
+
+def _still_unlisted(addresses: list[str], warn_after: float, port: int) -> LogLine:
+    """The warning for contacts DNS has not listed in the time a healthy cluster takes, with
+    the troubleshooting table's causes: a pod outside the Service, or rewritten addresses."""
+    loopback = all(_loopback(a) for a in addresses)
+    since = "from loopback, where no pod is" if loopback else f"for {warn_after:g}s"
+    line = (
+        f"contacts come from {_shown(addresses)}, which DNS does not list for the Service "
+        f"({since}): not counted unless a later answer lists them (pods outside this Job never "
+        "are); a pod of this Job must be selected by the Service (publishNotReadyAddresses: "
+        "true); a service mesh or proxy that rewrites source addresses needs --token-file "
+        f"(recommended) or --trust-source any, or port {port} kept out of the mesh"
+    )
+    return LogLine(LogKind.IGNORED, line, {"addresses": addresses}, level=LogLevel.WARNING)
 
 
 def _bound_line() -> str:

@@ -99,6 +99,7 @@ class Agent:
             barrier=self.barrier,
             admission=self._admission,
             heard_of=self._heard_of,
+            timing=timing,
         )
 
     # --- what the runner asks --------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from agent.config.model import BarrierMode, Config
 from agent.core.effects import Aborted, Close, Effect, Released, Report, Send
 from agent.core.inputs import Lost, Opened, Received
-from agent.core.log import LogKind, LogLine
+from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.roles import Action, Coordinator, Member
 from agent.core.timing import Timing
 from agent.protocol.wire import Identity, Refuse
@@ -46,7 +46,8 @@ class Barrier:
             out.append(action)
             if isinstance(action, Aborted):
                 self.aborted_at = now
-                out.append(Report(LogLine(LogKind.ABORTED, f"barrier aborted: {action.reason}")))
+                aborted = f"barrier aborted: {action.reason}"
+                out.append(Report(LogLine(LogKind.ABORTED, aborted, level=LogLevel.ERROR)))
         return out
 
     def opened(self, event: Opened, now: float) -> list[Effect]:

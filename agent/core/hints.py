@@ -12,16 +12,29 @@ from agent.topology.podfiles import ResolvConf
 __all__ = ["hints_for", "nobody_listens"]
 
 
-def nobody_listens(causes: Sequence[Cause | None], port: int) -> str | None:
-    """Every missing peer resolves, but its pod refuses the agent's port: their agents are
-    gone, most likely because they passed the barrier already and this pod restarted after."""
+def nobody_listens(causes: Sequence[Cause | None], port: int, *, own: int | None) -> str | None:
+    """Every missing peer resolves, but its pod refuses the agent's port: their agents have not
+    started yet (the usual case: an image pull, init containers), or have left. ``causes``: one
+    per peer, None for a reached one; ``own``: this pod's index (None: not one of the peers).
+
+    "They passed the barrier and left" is said only when it can be true: when no peer but this
+    pod is reached. A peer reached that had been released would have released this pod too (a
+    late joiner); one reached and waiting means the barrier has not released, nor can it
+    without this pod. And a pod that is not one of the peers holds no barrier with them."""
     missing = [c for c in causes if c is not None]
     if not missing or any(c != Cause.CONNECT_REFUSED for c in missing):
         return None
-    return (
-        f"the peers resolve and their pods answer, but nobody listens on port {port}: they "
-        "may have passed the barrier already and left (wait and run modes); only sidecar mode "
-        "lets a pod that restarts after the barrier rejoin"
+    hint = (
+        f"the peers resolve and their pods answer, but nobody listens on port {port}: their "
+        "agents have not started yet (an image pull, init containers before them), or listen "
+        "on another --port"
+    )
+    others_reached = any(c is None for i, c in enumerate(causes) if i != own)
+    if own is None or others_reached:
+        return hint
+    return hint + (
+        "; or this pod restarted after they passed the barrier and left (wait and run modes): "
+        "only sidecar mode lets a pod that restarts after the barrier rejoin"
     )
 
 
@@ -42,7 +55,7 @@ def hints_for(
         _not_in_dns(topology, causes, missing),
         _stale_record(missing),
         _dns_failing(reasons, causes),
-        nobody_listens(causes, port),
+        nobody_listens(causes, port, own=topology.index),
         _token_mismatch(missing),
         _no_answer(missing),
     ]

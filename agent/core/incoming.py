@@ -18,6 +18,7 @@ from agent.core.discovery import Discovery
 from agent.core.effects import Close, Effect
 from agent.core.inputs import Contacted, LookedUp, Lost, Opened, Received
 from agent.core.roles import Coordinator
+from agent.core.timing import Timing
 from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Identity
 
@@ -38,8 +39,9 @@ class Incoming:
         barrier: Barrier,
         admission: Admission,
         heard_of: HeardOf,
+        timing: Timing,
     ) -> None:
-        self.config, self.me = config, me
+        self.config, self.me, self.timing = config, me, timing
         self.discovery, self.barrier, self.admission = discovery, barrier, admission
         self.reach = discovery.reach
         self._heard_of = heard_of
@@ -108,13 +110,16 @@ class Incoming:
         self, now: float, index: int | None = None, address: str | None = None
     ) -> list[Effect]:
         """A fresh DNS answer or a peer reached (``index`` at ``address``, if given): a held
-        session it vouches for is handed to the barrier with what its member said; an address
-        a sighting came from is probed (what answers there counts, not the claim)."""
+        session it vouches for is handed to the barrier with what its member said, its hello
+        heard as a contact's (it is live, and from where its pod is now); an address a
+        sighting came from is probed (what answers there counts, not the claim)."""
         sightings, sessions = self.admission.take_vouched(index, address)
         out: list[Effect] = []
         for claimed, at in sightings:
             out += self.discovery.sighted(claimed, at, now)
         for held in sessions:
+            theirs = held.opened.hello.identity
+            out += self._heard_of(theirs.index, theirs.instance, now)
             out += self.barrier.opened(held.opened, now)
             for message in held.replay():
                 out += self.barrier.carried(message, now)
@@ -123,13 +128,16 @@ class Incoming:
     def answered(self, before: set[str], now: float) -> list[Effect]:
         """The Service's name answered: what it vouches for, and what it does not (what waited
         ``before`` it), named."""
-        out = self.vouched(now)
-        return out + self.admission.report_ignored(before, self.config.port)
+        return self.vouched(now) + self._report(before, now)
 
     def looked_up(self, event: LookedUp, now: float) -> list[Effect]:
         """A claimed pod's name, asked again: what waits claiming it from an address the
         answer gives counts now; from one it gives for another, never."""
         before = self.admission.pending(event.index)
-        out = self.admission.looked_up(event.index, event.resolution)
+        out = self.admission.looked_up(event.index, event.resolution, now)
         out += self.vouched(now, index=event.index)
-        return out + self.admission.report_ignored(before, self.config.port)
+        return out + self._report(before, now)
+
+    def _report(self, before: set[str], now: float) -> list[Effect]:
+        warn_after, port = self.timing.unlisted_warn_after, self.config.port
+        return [*self.admission.report_ignored(before, now, port=port, warn_after=warn_after)]

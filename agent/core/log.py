@@ -1,4 +1,9 @@
-"""What the agent reports while it works: log lines, formatted by the CLI as text or JSON."""
+"""What the agent reports while it works: log lines, formatted by the CLI as text or JSON.
+
+Each line's level is decided here, in the core, with the line (a typed field, never read back
+from its text): the CLI shows it and drops the lines below ``--log-level``; the Python API
+hands it to ``logging`` as the matching level.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["LogKind", "LogLine", "Reporter", "printable"]
+from agent.config.model import LogLevel
+
+__all__ = ["LogKind", "LogLevel", "LogLine", "Reporter", "printable"]
 
 
 class LogKind(StrEnum):
@@ -37,11 +44,13 @@ class LogKind(StrEnum):
 
 @dataclass(frozen=True)
 class LogLine:
-    """One line for the log: its kind, the text people read, the fields JSON adds."""
+    """One line for the log: its kind, the text people read, the fields JSON adds, and how
+    much it matters (info unless the line says otherwise)."""
 
     kind: LogKind
     message: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    level: LogLevel = LogLevel.INFO
 
 
 Reporter = Callable[[LogLine], None]

@@ -4,8 +4,9 @@ A contact or session from an address DNS has not vouched for claims to be some p
 the probe kind or the discovery, that claim is checked by asking DNS for the claimed pod's own
 name (``Lookup``): ``timing.recheck_first`` after the first thing claiming the index came, then
 twice as long after each check, up to ``timing.recheck_cap``. One lookup at a time per index,
-however many items claim it. Pure: the caller says when checks start and stop and what each
-answered; this says which are due.
+however many items claim it. After ``timing.unlisted_warn_after`` (the time a healthy cluster
+takes to publish a pod), what only a contact claimed is given up on. Pure: the caller says when
+checks start and stop and what each answered; this says which are due.
 """
 
 from __future__ import annotations
@@ -21,15 +22,16 @@ __all__ = ["Rechecks"]
 
 @dataclass
 class _Check:
+    since: float  # when the checks began
     at: float  # when the next check is due
     gap: float  # how long after a check the next one comes
     asking: bool = False  # a lookup is out
-    last: bool = False  # the lookup out is the one at the cap
 
 
 class Rechecks:
     def __init__(self, timing: Timing) -> None:
         self._first, self._cap = timing.recheck_first, timing.recheck_cap
+        self._give_up = timing.unlisted_warn_after
         self._checks: dict[int, _Check] = {}
         # (at, index) of every check; an entry whose check has moved on is dropped when it comes
         # up (as Reach's queue), so finding the next one costs O(log n)
@@ -38,7 +40,7 @@ class Rechecks:
     def start(self, index: int, now: float) -> None:
         """Something claiming ``index`` waits: checks begin, unless they have already."""
         if index not in self._checks:
-            self._checks[index] = _Check(now + self._first, self._first)
+            self._checks[index] = _Check(now, now + self._first, self._first)
             heapq.heappush(self._queue, (now + self._first, index))
 
     def stop(self, index: int) -> None:
@@ -52,22 +54,21 @@ class Rechecks:
             heapq.heappop(self._queue)
             check = self._checks[index]
             if not check.asking:
-                # the check at the cap: the one that comes a cap's gap after the one before
-                check.asking, check.last = True, check.gap >= self._cap
+                check.asking = True
                 due.append(index)
             check.gap = min(2 * check.gap, self._cap)
             check.at = now + check.gap
             heapq.heappush(self._queue, (check.at, index))
         return due
 
-    def answered(self, index: int) -> bool:
-        """The lookup of ``index`` came back. True when it was a check at the cap: what only
-        a contact claimed (no live session) is given up on after it."""
+    def answered(self, index: int, now: float) -> bool:
+        """The lookup of ``index`` came back. True once the checks have lasted long enough
+        that what only a contact claimed (no live session) is given up on."""
         check = self._checks.get(index)
         if check is None:
             return False
         check.asking = False
-        return check.last
+        return now - check.since >= self._give_up
 
     def next_wakeup(self) -> float:
         index = self._next()

@@ -16,7 +16,7 @@ from agent.core.causes import Cause
 from agent.core.discovery import Discovery
 from agent.core.effects import Released
 from agent.core.hints import hints_for, nobody_listens
-from agent.core.log import LogKind, LogLine
+from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
@@ -42,7 +42,9 @@ class Status:
             f"topology {t.describe()}; {who}: peers {t.display(0)} … {t.display(t.peers - 1)}, "
             f"probe {config.probe}, barrier {config.barrier}, listening on port {config.port}"
         )
-        return LogLine(LogKind.START, line)
+        if sources := t.sources.describe():  # where each value came from
+            line += f"; {sources}"
+        return LogLine(LogKind.START, line, {"sources": t.sources.as_fields()})
 
     def reached_line(self, index: int, address: str, elapsed: float) -> LogLine:
         elapsed = round(elapsed, 3)
@@ -61,12 +63,13 @@ class Status:
     def restarted_line(self, index: int) -> LogLine:
         name = self.config.topology.display(index)
         line = f"{name} restarted: reaching its new instance before counting it again"
-        return LogLine(LogKind.RESTARTED, line, {"peer": index})
+        return LogLine(LogKind.RESTARTED, line, {"peer": index}, level=LogLevel.WARNING)
 
     def refused_line(self, reason: str, unlogged: int) -> LogLine:
         """A refused contact, with how many more were refused since the last line."""
         more = f" (and {unlogged} more)" if unlogged else ""
-        return LogLine(LogKind.CONTACT_REFUSED, f"refused a contact: {reason}{more}")
+        line = f"refused a contact: {reason}{more}"
+        return LogLine(LogKind.CONTACT_REFUSED, line, level=LogLevel.WARNING)
 
     # --- why peers are missing -----------------------------------------------------------------
     def reason(self, index: int) -> str:
@@ -82,11 +85,16 @@ class Status:
     def missing(self) -> list[tuple[int, str]]:
         """The peers not reached and why; once all are, what the barrier still waits for."""
         out = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
-        if not out and isinstance(self.side, Coordinator):
-            out = [(i, f"barrier: {self._held(i) or why}") for i, why in self.side.waiting_for()]
-        elif not out and isinstance(self.side, Member):
-            out = [(0, f"barrier: {self.side.last_problem}")]
-        return out
+        return out or [(i, f"barrier: {why}") for i, why in self.barrier_waits()]
+
+    def barrier_waits(self) -> list[tuple[int, str]]:
+        """Whom the barrier still waits for, and why: the members that have not arrived (at
+        the coordinator), or the coordinator (at a member)."""
+        if isinstance(self.side, Coordinator):
+            return [(i, self._held(i) or why) for i, why in self.side.waiting_for()]
+        if isinstance(self.side, Member):
+            return [(0, self.side.last_problem)]
+        return []
 
     def _held(self, index: int) -> str:
         """Why member ``index`` does not count though its session is open, if it is held."""
@@ -99,20 +107,29 @@ class Status:
         )
 
     def progress(self, elapsed: float) -> LogLine:
-        missing = self.missing()
-        names = ", ".join(
-            f"{self.config.topology.hostname(i)} ({why})" for i, why in missing[:8]
-        ) + (f", … {len(missing) - 8} more" if len(missing) > 8 else "")
-        peers = self.config.topology.peers
-        reached = peers - len(self.reach.missing())
-        causes = [self.cause(p.index) for p in self.reach.missing()]
-        hint = nobody_listens(causes, self.config.port)
-        return LogLine(
-            LogKind.PROGRESS,
-            f"waiting {elapsed:.0f}s: {reached}/{peers} peers reached; missing: {names}"
-            + (f"; hint: {hint}" if hint else ""),
-            {"reached": reached, "missing": [i for i, _ in missing]},
-        )
+        """Who is missing and why, or once every peer is reached, what the barrier waits for:
+        never "all reached" and "missing" in one line."""
+        peers, waited = self.config.topology.peers, f"waiting {elapsed:.0f}s"
+        missing = [(p.index, self.reason(p.index)) for p in self.reach.missing()]
+        if not missing:
+            waits = self.barrier_waits()
+            line = f"{waited}: all {peers} peers reached; waiting for the barrier"
+            line += f": {self._named(waits)}" if waits else ""
+            fields = {"reached": peers, "missing": [i for i, _ in waits]}
+            return LogLine(LogKind.PROGRESS, line, {**fields, "waiting_for": "barrier"})
+        causes = [self.cause(p.index) for p in self.reach.peers]
+        hint = nobody_listens(causes, self.config.port, own=self.config.topology.index)
+        reached = peers - len(missing)
+        line = f"{waited}: {reached}/{peers} peers reached; missing: {self._named(missing)}"
+        line += f"; hint: {hint}" if hint else ""
+        fields = {"reached": reached, "missing": [i for i, _ in missing]}
+        return LogLine(LogKind.PROGRESS, line, {**fields, "waiting_for": "peers"})
+
+    def _named(self, whys: list[tuple[int, str]]) -> str:
+        """``name (why)`` for the first eight, and how many more."""
+        t, more = self.config.topology, len(whys) - 8
+        named = ", ".join(f"{t.hostname(i)} ({why})" for i, why in whys[:8])
+        return named + (f", … {more} more" if more > 0 else "")
 
     def timeout(self) -> BarrierTimeout:
         missing = self.missing()
@@ -120,8 +137,11 @@ class Status:
         reasons = [self.reason(p.index) if not p.reached else "" for p in self.reach.peers]
         causes = [self.cause(p.index) for p in self.reach.peers]
         t, resolv, port = self.config.topology, self.config.pod_resolv, self.config.port
+        what = f"{len(missing)} peer(s) missing"
+        if self.reach.done:  # said as the progress lines say it: not "missing" after all
+            what = f"all {t.peers} peers reached; the barrier waits for {len(missing)}"
         return BarrierTimeout(
-            f"timed out after {self.config.timeout:g}s; {len(missing)} peer(s) missing",
+            f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
             hints=hints_for(t, resolv, reasons, causes, port=port),
         )

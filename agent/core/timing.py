@@ -35,9 +35,16 @@ class Timing:
     round_min_gap: float = 0.1
     #: this long without a push from an unlisted address makes pushes urgent again
     round_quiet: float = 3.0
+    #: a contact from an address DNS does not list for the Service is said at debug level
+    #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
+    #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
+    #: cached 30 s more (kubeadm's Corefile: ``ttl 30``, ``cache 30``), so a healthy cluster
+    #: has caught up within 60 s
+    unlisted_warn_after: float = 60.0
     #: what waits to be vouched for (``agent.core.admission``) is re-checked this long after it
     #: came (the claimed pod's name asked again), then twice as long after each check, up to
-    #: ``recheck_cap``; a contact not vouched for by a check at the cap is dropped
+    #: ``recheck_cap``; a contact (no session) not vouched for within ``unlisted_warn_after``
+    #: is dropped
     recheck_first: float = 1.0
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped

@@ -26,12 +26,13 @@ __all__ = ["peer_environment", "write_outputs"]
 
 def peer_environment(config: Config) -> dict[str, str]:
     """The variables ``run`` sets and ``--env-file`` writes. A pod that is not one of the peers
-    (a launcher) has no rank: it gets the peers, not ``RANK``."""
+    (a launcher) has no rank: it gets the peers, not ``RANK``. ``WORLD_SIZE`` is the number of
+    pods, unless the controller set its own (the Training Operator's counts processes)."""
     t = config.topology
     rank = str(t.index)
     env = {
         "RANK": rank,
-        "WORLD_SIZE": str(t.peers),
+        "WORLD_SIZE": str(t.world_size),
         "MASTER_ADDR": t.display(0),
         "PEER_HOSTS": ",".join(t.display(i) for i in t.indices),
         "PEER_AGENT_INDEX": rank,

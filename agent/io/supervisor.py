@@ -29,7 +29,7 @@ from typing import TypeVar
 import anyio
 import anyio.abc
 
-from agent.core.log import LogKind, LogLine, Reporter, printable
+from agent.core.log import LogKind, LogLevel, LogLine, Reporter, printable
 
 __all__ = ["Supervisor"]
 
@@ -65,7 +65,8 @@ class Supervisor:
         """Report that ``what`` failed for want of a system resource; the caller retries."""
         if (more := self._due("failure")) is not None:
             error = printable(exc.strerror or str(exc))
-            self._report(LogLine(LogKind.FAILURE, f"{what} failed: {error}; retrying{more}"))
+            line = f"{what} failed: {error}; retrying{more}"
+            self._report(LogLine(LogKind.FAILURE, line, level=LogLevel.WARNING))
 
     def bug(self, kind: str, peer: str, exc: Exception) -> None:
         """Count and report one bug in a ``kind`` handler serving ``peer`` (an address)."""
@@ -83,6 +84,7 @@ class Supervisor:
                 f"bug: a {kind} handler failed for {printable(peer) or 'an unknown peer'}: "
                 f"{error}{where}; only that connection was closed; please report it{more}",
                 {"kind": kind, "peer": peer, "error": type(exc).__name__, "bugs": self.bugs},
+                level=LogLevel.ERROR,
             )
         )
 

@@ -19,6 +19,7 @@ anything else                          indexed-job  ``--peers``, ``JOB_COMPLETIO
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 from agent.problems import Problems
@@ -37,20 +38,21 @@ from agent.topology.model import (
     is_dns_subdomain,
 )
 from agent.topology.podfiles import HostsEntry, PodFacts
+from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, SA_NAMESPACE, Origin, Source
 from agent.topology.training_operator import signature, training_operator
 
 __all__ = ["choose_kind", "derive_topology"]
 
 
-def choose_kind(
-    get: Callable[[str], str | None], environ: Mapping[str, str], *, hostname: str
-) -> tuple[Kind, str]:
-    """The topology and why: ``--topology`` when given, else the first input the pod has."""
-    given = get("topology")
+def choose_kind(i: Inputs) -> tuple[Kind, str]:
+    """The topology and why: ``--topology`` when given, else the first input the pod has (as
+    it was given: ``--index is given``, or ``JOB_COMPLETION_INDEX is set``)."""
+    environ, hostname = i.environ, i.hostname
+    given = i.get("topology")
     if given is not None and given != "auto":
         return Kind(given), ""  # given, not chosen: nothing to explain
-    if get("peers_from") is not None:
-        return Kind.HOSTFILE, "--peers-from is set"
+    if (peers_from := i.source("peers_from")) is not None:
+        return Kind.HOSTFILE, peers_from.given
     if environ.get("LWS_LEADER_ADDRESS"):
         return Kind.LWS, "LWS_LEADER_ADDRESS is set: a LeaderWorkerSet pod"
     # Volcano's <job>-<task>-<i> pods may look like the Training Operator's (its tensorflow
@@ -61,10 +63,10 @@ def choose_kind(
         return Kind.TRAINING_OPERATOR, f"{variable} is set: a Kubeflow Training Operator pod"
     if environ.get("PET_MASTER_ADDR"):
         return Kind.TRAINER, "PET_MASTER_ADDR is set: a Kubeflow Trainer pod"
-    if get("replicated_jobs") is not None:
-        return Kind.JOBSET, "PEER_AGENT_REPLICATED_JOBS is set"
-    if get("index") is not None:
-        return Kind.INDEXED_JOB, "JOB_COMPLETION_INDEX is set: an Indexed Job pod"
+    if (shape := i.source("replicated_jobs")) is not None:
+        return Kind.JOBSET, shape.given
+    if (index := i.source("index")) is not None:
+        return Kind.INDEXED_JOB, f"{index.given}: an Indexed Job pod"
     return Kind.INDEXED_JOB, "nothing else matched"
 
 
@@ -75,8 +77,10 @@ def derive_topology(
     hostname: str,
     entry: HostsEntry | None,
     p: Problems,
+    given: Mapping[str, Origin] | None = None,
 ) -> Topology | None:
-    """The topology, or None with the reasons added to ``p``."""
+    """The topology, or None with the reasons added to ``p``; ``given``: whether each option
+    came as a flag or a variable (a flag, if not said), for the topology's ``sources``."""
     topology_text = get("topology")
     if topology_text is not None and topology_text not in ("auto", *Kind):
         p.add(
@@ -84,14 +88,9 @@ def derive_topology(
             f"unknown topology {topology_text!r} (use auto, {', '.join(Kind)})",
         )
         return None
-    kind, reason = choose_kind(get, facts.environ, hostname=hostname)
-    i = Inputs(get, facts, hostname, entry, p)
-    namespace = (
-        get("namespace")
-        or (entry.namespace if entry else None)
-        or (facts.sa_namespace.strip() or None)
-        or (i.searched[0] if i.searched else None)
-    )
+    i = Inputs(get, facts, hostname, entry, p, given or {})
+    kind, reason = choose_kind(i)
+    namespace, namespace_source = _namespace(i)
     if not is_dns_subdomain(i.zone):
         p.add(OPT["cluster_domain"], f"{i.zone!r} is not a DNS domain")
     derived = {
@@ -104,6 +103,7 @@ def derive_topology(
     }[kind](i, namespace)
     if derived is not None:
         namespace = derived.namespace
+        namespace_source = derived.sources.namespace or namespace_source
     if namespace is None:
         p.add(
             OPT["namespace"],
@@ -131,7 +131,25 @@ def derive_topology(
         peers=derived.peers,
         index=derived.index,
         reason=reason,
+        controller_world_size=derived.world_size,
+        sources=dataclasses.replace(
+            derived.sources, namespace=namespace_source, zone=i.zone_source
+        ),
     )
+
+
+def _namespace(i: Inputs) -> tuple[str | None, Source | None]:
+    """The namespace before a controller's variables say otherwise, and where it came from: the
+    option, the /etc/hosts line, the service account's file, the resolv.conf search list."""
+    if (given := i.get("namespace")) is not None:
+        return given, i.source("namespace")
+    if i.entry is not None and i.entry.namespace:
+        return i.entry.namespace, HOSTS_FILE
+    if sa_namespace := i.facts.sa_namespace.strip():
+        return sa_namespace, SA_NAMESPACE
+    if i.searched:
+        return i.searched[0], RESOLV_CONF
+    return None, None
 
 
 def _longest_names(naming: Naming, peers: int) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from agent.topology.inputs import OPT, Derived, Inputs
 from agent.topology.model import Listed, is_dns_label, is_dns_subdomain
+from agent.topology.sources import Origin, Source, Sources
 
 __all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
 
@@ -131,9 +132,33 @@ def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
     if i.get("peers") is not None and i.get("peers") != str(len(names)):
         i.p.add(OPT["peers"], f"{path!r} lists {len(names)} hosts, not {i.get('peers')}")
         return None
-    service = service or _one_service(names, f"{namespace}.svc.{i.zone}")
-    job = i.get("job_name") or next((n.split(".")[1] for n in names if n.count(".") > 1), "hosts")
-    return Derived(job, Listed(names), service, namespace, len(names), index)
+    shared = None if service else _one_service(names, f"{namespace}.svc.{i.zone}")
+    named = next((n.split(".")[1] for n in names if n.count(".") > 1), None)
+    gave = _Found(index is not None, shared is not None, named is not None)
+    sources = _sources(i, path, gave, variable=bool(also))
+    job = i.get("job_name") or named or "hosts"
+    return Derived(job, Listed(names), service or shared, namespace, len(names), index, sources)
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What the listed names gave: this pod's line, the Service they share, the job's name."""
+
+    line: bool
+    service: bool
+    job: bool
+
+
+def _sources(i: Inputs, path: str, found: _Found, *, variable: bool) -> Sources:
+    """Where a listed topology's values came from: the file (or a controller's variable), the
+    names in it, or the options."""
+    in_names = Source(Origin.DERIVED, f"the names in {path}")
+    return Sources(
+        peers=Source(Origin.VARIABLE if variable else Origin.POD_FILE, path),
+        index=Source(Origin.DERIVED, f"this pod's line in {path}") if found.line else None,
+        job=i.source("job_name") or (in_names if found.job else Source(Origin.DEFAULT, "hosts")),
+        service=i.source("service") or (in_names if found.service else None),
+    )
 
 
 def _one_service(names: tuple[str, ...], base: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agent.topology.inputs import OPT, Derived, Inputs
 from agent.topology.model import LeaderWorkers, Naming, Suffixed
+from agent.topology.sources import Origin, Source, Sources
 
 __all__ = ["lws", "trainer"]
 
@@ -21,7 +22,10 @@ def lws(i: Inputs, namespace: str | None) -> Derived | None:
     naming = LeaderWorkers(labels[0])
     service = i.get("service") or labels[1]
     namespace = i.get("namespace") or (labels[2] if len(labels) > 2 else namespace)
-    return _member(i, naming, labels[0], service, namespace, peers, index, "LWS_WORKER_INDEX")
+    sources = _sources(i, "LWS_LEADER_ADDRESS", "LWS_GROUP_SIZE", "LWS_WORKER_INDEX", labels)
+    return _member(
+        i, naming, labels[0], service, namespace, peers, index, "LWS_WORKER_INDEX", sources
+    )
 
 
 def trainer(i: Inputs, namespace: str | None) -> Derived | None:
@@ -37,7 +41,22 @@ def trainer(i: Inputs, namespace: str | None) -> Derived | None:
     naming = Suffixed(labels[0][:-2])
     service = i.get("service") or labels[1]
     namespace = i.get("namespace") or (labels[2] if len(labels) > 2 else namespace)
-    return _member(i, naming, labels[1], service, namespace, peers, index, rank_var)
+    sources = _sources(i, "PET_MASTER_ADDR", "PET_NNODES", rank_var, labels)
+    return _member(i, naming, labels[1], service, namespace, peers, index, rank_var, sources)
+
+
+def _sources(i: Inputs, address: str, count: str, rank: str, labels: list[str]) -> Sources:
+    """The leader's ``address`` variable names the job, the Service and maybe the namespace;
+    the others come from the options over the controller's ``count`` and ``rank``."""
+    leader = Source(Origin.VARIABLE, address)
+    return Sources(
+        peers=i.source("peers", count),
+        index=i.source("index", rank),
+        job=leader,
+        service=i.source("service") or leader,
+        # None: the namespace derive_topology found (the pod's files)
+        namespace=i.source("namespace") or (leader if len(labels) > 2 else None),
+    )
 
 
 def _member(
@@ -49,6 +68,7 @@ def _member(
     peers: int,
     index: int,
     index_var: str,
+    sources: Sources,
 ) -> Derived | None:
     """A pod that a controller numbered: its index must be below N and name its hostname."""
     if index >= peers:
@@ -61,4 +81,4 @@ def _member(
             f"({index_var}={index})",
         )
         return None
-    return Derived(job, naming, service, namespace, peers, index)
+    return Derived(job, naming, service, namespace, peers, index, sources)

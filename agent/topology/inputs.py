@@ -6,12 +6,13 @@ Shared by the per-controller derivations (``jobs``, ``injected``, ``hostfile``);
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.options import OPTIONS
 from agent.problems import Problems
 from agent.topology.model import Naming, is_dns_label
 from agent.topology.podfiles import HostsEntry, PodFacts, parse_resolv_conf
+from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, Origin, Source, Sources
 
 __all__ = ["OPT", "Derived", "Inputs", "is_number"]
 
@@ -33,6 +34,10 @@ class Derived:
     peers: int
     #: this pod's position; None when it is not one of the peers (a launcher)
     index: int | None
+    #: where the values came from (the namespace's and zone's: only when it decided them)
+    sources: Sources = field(default_factory=Sources)
+    #: the controller's own WORLD_SIZE (processes, not pods), when it set one
+    world_size: int | None = None
 
 
 def is_number(text: str) -> bool:
@@ -43,13 +48,25 @@ def is_number(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Inputs:
-    """The merged options (``get``), the pod's facts, its hostname and /etc/hosts line."""
+    """The merged options (``get``), the pod's facts, its hostname and /etc/hosts line;
+    ``given``: whether each option given came as a flag or a variable (a flag, if not said)."""
 
     get: Callable[[str], str | None]
     facts: PodFacts
     hostname: str
     entry: HostsEntry | None
     p: Problems
+    given: Mapping[str, Origin] = field(default_factory=dict)
+
+    def source(self, dest: str, var: str = "") -> Source | None:
+        """Where option ``dest`` came from when given, else the controller's variable ``var``
+        when it is set (what ``count`` reads, in the same order)."""
+        if self.get(dest) is not None:
+            option, origin = OPT[dest], self.given.get(dest, Origin.FLAG)
+            return Source(origin, option.flag if origin is Origin.FLAG else option.env)
+        if var and self.environ.get(var):
+            return Source(Origin.VARIABLE, var)
+        return None
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -67,6 +84,15 @@ class Inputs:
         given = self.get("cluster_domain") or (self.entry.zone if self.entry else None)
         searched = self.searched
         return (given or (searched[1] if searched else "cluster.local")).rstrip(".")
+
+    @property
+    def zone_source(self) -> Source:
+        """Where ``zone`` came from, in the same order."""
+        if (source := self.source("cluster_domain")) is not None:
+            return source
+        if self.entry is not None and self.entry.zone:
+            return HOSTS_FILE
+        return RESOLV_CONF if self.searched else Source(Origin.DEFAULT, "the default")
 
     def count(self, dest: str, var: str, *, minimum: int) -> int | None:
         """An integer from the option when given, else from the controller's variable."""
@@ -90,6 +116,10 @@ class Inputs:
             self.p.add(None, f"{var}: not <host>.<service>[.<namespace>]: {text!r}")
             return None
         return labels
+
+    def service_source(self) -> Source | None:
+        """Where ``service()`` came from."""
+        return self.source("service") or (HOSTS_FILE if self.entry else None)
 
     def service(self) -> str | None:
         service = self.get("service") or (self.entry.subdomain if self.entry else None)

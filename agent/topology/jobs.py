@@ -10,6 +10,7 @@ import re
 
 from agent.topology.inputs import OPT, Derived, Inputs, is_number
 from agent.topology.model import JobSetGrid, ReplicatedJob, Suffixed
+from agent.topology.sources import HOSTNAME, Origin, Source, Sources
 
 __all__ = ["indexed_job", "jobset", "parse_replicated_jobs"]
 
@@ -58,7 +59,13 @@ def indexed_job(i: Inputs, namespace: str | None) -> Derived | None:
     service = i.service()
     if peers is None or index is None or job is None or service is None:
         return None
-    return Derived(job, Suffixed(job), service, namespace, peers, index)
+    sources = Sources(
+        peers=i.source("peers"),
+        index=i.source("index"),
+        job=i.source("job_name") or HOSTNAME,
+        service=i.service_source(),
+    )
+    return Derived(job, Suffixed(job), service, namespace, peers, index, sources)
 
 
 def jobset(i: Inputs, namespace: str | None) -> Derived | None:
@@ -85,7 +92,13 @@ def jobset(i: Inputs, namespace: str | None) -> Derived | None:
         )
     if index is None:
         return None
-    return Derived(jobset, grid, service, namespace, total, index)
+    sources = Sources(
+        peers=i.source("replicated_jobs"),
+        index=HOSTNAME,
+        job=i.source("job_name") or Source(Origin.DERIVED, "the Service's name"),
+        service=i.service_source(),
+    )
+    return Derived(jobset, grid, service, namespace, total, index, sources)
 
 
 def _grid_rank(i: Inputs, grid: JobSetGrid) -> int | None:

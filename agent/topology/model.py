@@ -21,8 +21,10 @@ waiting for its workers): the core then only reaches them, with no barrier of it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from agent.topology.sources import Sources
 
 __all__ = [
     "JobSetGrid",
@@ -181,6 +183,11 @@ class Topology:
     index: int | None
     #: why ``--topology auto`` chose ``kind`` (or that it was given), for the start line
     reason: str = ""
+    #: where ``peers``, ``index``, ``job``, ``service``, ``namespace`` and ``zone`` came from
+    sources: Sources = field(default_factory=Sources)
+    #: the ``WORLD_SIZE`` the controller computed, when it set one: the Training Operator's is
+    #: pods x ``nprocPerNode``, which the workload keeps
+    controller_world_size: int | None = None
 
     def hostname(self, i: int) -> str:
         return self.naming.hostname(i)
@@ -206,6 +213,11 @@ class Topology:
     def service_fqdn(self) -> str | None:
         """The headless Service's own name: one A record per published pod (bulk discovery)."""
         return f"{self.domain}." if self.service else None
+
+    @property
+    def world_size(self) -> int:
+        """``WORLD_SIZE`` for the workload: the controller's when it set one, else the pods."""
+        return self.peers if self.controller_world_size is None else self.controller_world_size
 
     @property
     def indices(self) -> range:

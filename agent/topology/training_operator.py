@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from agent.topology.inputs import OPT, Derived, Inputs, is_number
 from agent.topology.model import ReplicaGroups, ReplicaType
+from agent.topology.sources import HOSTNAME, Origin, Source, Sources
 
 __all__ = ["signature", "training_operator"]
 
@@ -47,6 +48,8 @@ class _Shape:
     types: tuple[ReplicaType, ...]
     rank: tuple[str, int] | None = None  # (variable, value)
     namespace: str | None = None
+    #: where the count came from: the kind's variable, or --peers for an elastic range
+    count: Source | None = None
 
 
 def signature(environ: Mapping[str, str], hostname: str) -> str | None:
@@ -89,7 +92,17 @@ def training_operator(i: Inputs, namespace: str | None) -> Derived | None:
     if (given := i.get("index")) is not None and given != str(index):
         i.p.add(OPT["index"], f"{given!r} is not the rank of {i.hostname!r} ({index})")
     service = i.get("service") or (i.entry.subdomain if i.entry else None)
-    return Derived(job, groups, service, shape.namespace or namespace, peers, index)
+    sources = Sources(
+        peers=shape.count,
+        index=HOSTNAME,
+        job=i.source("job_name") or HOSTNAME,
+        service=i.service_source(),
+        namespace=Source(Origin.VARIABLE, "TF_CONFIG") if shape.namespace else None,
+    )
+    namespace = shape.namespace or namespace
+    world = i.environ.get("WORLD_SIZE", "").strip()  # pods x nprocPerNode: the workload's own
+    world_size = int(world) if is_number(world) and int(world) >= 1 else None
+    return Derived(job, groups, service, namespace, peers, index, sources, world_size)
 
 
 def _shape(i: Inputs, job: str) -> _Shape | None:
@@ -134,7 +147,9 @@ def _counted(i: Inputs, var: str, rank_var: str | None, master: bool) -> _Shape 
     if peers is None:
         return None
     lead = (ReplicaType("master", 1),) if master else ()
-    return _Shape((*lead, ReplicaType("worker", peers - len(lead))), rank)
+    low, elastic, high = i.environ[var].strip().partition(":")
+    count = i.source("peers") if elastic and low != high else Source(Origin.VARIABLE, var)
+    return _Shape((*lead, ReplicaType("worker", peers - len(lead))), rank, count=count)
 
 
 def _count(i: Inputs, var: str) -> int | None:
@@ -185,4 +200,5 @@ def _tf_config(i: Inputs, job: str) -> _Shape | None:
     labels = hosts[0].split(".") if hosts else []
     namespace = labels[1] if len(labels) > 2 and labels[2] == "svc" else None
     rank = groups.rank(task, index)
-    return _Shape(groups.types, None if rank is None else ("TF_CONFIG", rank), namespace)
+    ranked = None if rank is None else ("TF_CONFIG", rank)
+    return _Shape(groups.types, ranked, namespace, Source(Origin.VARIABLE, "TF_CONFIG"))

@@ -220,7 +220,7 @@ def test_any_http_request_to_the_health_port_ends_no_sidecar(
 
 
 # --- log injection ---------------------------------------------------------------------------
-_FORGED = "peer-agent: barrier released: all peers arrived"
+_FORGED = "peer-agent: info: barrier released: all peers arrived"
 
 
 def _hello_line(**identity: object) -> bytes:
@@ -273,7 +273,8 @@ def test_the_text_printer_escapes_what_it_prints(capsys: pytest.CaptureFixture[s
     printer.error(BarrierAborted(f"refused by the coordinator: \r{_FORGED}"))
     err = capsys.readouterr().err
     assert err.splitlines() == [
-        "peer-agent: refused: x\\npeer-agent: barrier released: all peers arrived\\x1b[2J",
-        "peer-agent: error: refused by the coordinator: \\rpeer-agent: barrier released: all "
-        "peers arrived",
+        "peer-agent: info: refused: x\\npeer-agent: info: barrier released: all peers "
+        "arrived\\x1b[2J",
+        "peer-agent: error: refused by the coordinator: \\rpeer-agent: info: barrier released: "
+        "all peers arrived",
     ]

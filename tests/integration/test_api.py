@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,3 +95,27 @@ def test_bad_options_raise_config_error_naming_flag_and_variable(agents: Agents)
         agent.wait(**_options(agents, 0, 3, colour="blue"))
     with pytest.raises(TypeError, match="service= takes a str"):
         agent.wait(**_options(agents, 0, 3, service=3))
+
+
+def test_the_logger_gets_each_line_at_its_level(
+    agents: Agents, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pod alone passes at once; its token file is readable by every user (a warning). The
+    lines reach the ``peer_agent`` logger at their levels, and ``log_level=`` drops those
+    below it."""
+    agents.publish(0)
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    token.chmod(0o644)
+    options = _options(agents, 0, 1, token_file=str(token))
+    with caplog.at_level(logging.DEBUG, logger="peer_agent"):
+        agent.wait(**options)
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert any(level == logging.WARNING and "readable by every user" in m for level, m in said)
+    assert any(level == logging.INFO and m.startswith("barrier released") for level, m in said)
+    released = next(r for r in caplog.records if r.getMessage().startswith("barrier released"))
+    assert released.__dict__["peer_agent"]["elapsed"] >= 0  # the JSON fields: the extra
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="peer_agent"):
+        agent.wait(**options, log_level="warning")
+    assert [r.levelno for r in caplog.records] == [logging.WARNING], caplog.records

@@ -132,6 +132,14 @@ BAD = [
         id="log-format",
     ),
     pytest.param(
+        {"log_level": "verbose"},
+        [
+            "--log-level / PEER_AGENT_LOG_LEVEL: unknown log level 'verbose' (use debug, info, "
+            "warning or error)"
+        ],
+        id="log-level",
+    ),
+    pytest.param(
         {"dns_server": "dns.local"}, ["--dns-server / PEER_AGENT_DNS_SERVER"], id="dns-host"
     ),
     pytest.param(

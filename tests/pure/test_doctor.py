@@ -50,3 +50,7 @@ async def test_a_training_operator_pod_is_described_as_asked_for_by_name() -> No
     assert facts_shown["peer names"] == (
         "pt-master-0.ml.svc.cluster.local. … pt-worker-0.ml.svc.cluster.local."
     )
+    assert facts_shown["values"] == (  # where each came from, as the start line says it
+        "peers from PET_NNODES; index and job from the hostname; namespace and zone from "
+        "/etc/resolv.conf"
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from agent.config.parse import build_config
 from agent.core.causes import Cause
-from agent.core.hints import hints_for
+from agent.core.hints import hints_for, nobody_listens
 from agent.topology.podfiles import PodFacts, parse_resolv_conf
 
 pytestmark = pytest.mark.timeout(10)
@@ -58,3 +58,31 @@ def test_a_refused_peer_among_others_is_not_taken_for_all_having_left() -> None:
     causes: list[Cause | None] = [None, C.CONNECT_REFUSED, C.NXDOMAIN]
     hints = hints_for(TOPOLOGY, CLUSTER, ["", "refused", "NXDOMAIN"], causes, port=29300)
     assert not any("nobody listens" in h for h in hints)
+
+
+LEFT = "this pod restarted after they passed the barrier and left"
+NOT_STARTED = "their agents have not started yet (an image pull, init containers before them)"
+
+
+@pytest.mark.parametrize(
+    ("causes", "own", "may_have_left"),
+    [
+        pytest.param([None, C.CONNECT_REFUSED, C.CONNECT_REFUSED], 0, True, id="only-itself"),
+        pytest.param([C.CONNECT_REFUSED, None, C.CONNECT_REFUSED], 1, True, id="only-itself-1"),
+        pytest.param([None, None, C.CONNECT_REFUSED], 0, False, id="another-reached"),
+        pytest.param([None, C.CONNECT_REFUSED, None], 2, False, id="another-reached-2"),
+        pytest.param([C.CONNECT_REFUSED, C.CONNECT_REFUSED], None, False, id="not-a-peer"),
+    ],
+)
+def test_nobody_listening_is_said_to_have_left_only_when_it_can_have(
+    causes: list[Cause | None], own: int | None, may_have_left: bool
+) -> None:
+    """Pods whose agents refuse have most often not started them yet (the late pod of every
+    demo, an image pull). "They passed the barrier and left" can be true only when no peer but
+    this pod is reached: a reached peer that had passed would have released this pod too, and
+    one still waiting means nobody has passed."""
+    hint = nobody_listens(causes, 29300, own=own)
+    assert hint is not None and NOT_STARTED in hint
+    assert (LEFT in hint) is may_have_left
+    if may_have_left:
+        assert "only sidecar mode lets a pod that restarts after the barrier rejoin" in hint

@@ -18,6 +18,21 @@ from tests.pure.test_topology import INDEXED, LWS_SHARED, MPI_LAUNCHER, TRAINER,
 
 pytestmark = pytest.mark.timeout(10)
 
+#: what the Training Operator gives worker 1 of a PyTorchJob of a master and 2 workers, with
+#: nprocPerNode 2: WORLD_SIZE counts processes (pods x nprocPerNode), not pods
+PYTORCHJOB_2_PROCS = Pod(
+    "pt-worker-1",
+    env={
+        "MASTER_ADDR": "pt-master-0",
+        "PET_MASTER_ADDR": "pt-master-0",
+        "PET_NNODES": "3",
+        "PET_NPROC_PER_NODE": "2",
+        "PET_NODE_RANK": "2",
+        "RANK": "2",
+        "WORLD_SIZE": "6",
+    },
+)
+
 
 ENVIRONMENTS = [
     pytest.param(
@@ -53,6 +68,12 @@ ENVIRONMENTS = [
         {"WORLD_SIZE": "3", "MASTER_ADDR": f"pi-worker-0.pi.team-a.{ZONE}"},
         ["RANK", "PEER_AGENT_INDEX"],  # a launcher is not one of the ranks
         id="mpi-launcher",
+    ),
+    pytest.param(
+        PYTORCHJOB_2_PROCS,
+        {"WORLD_SIZE": "6", "RANK": "2", "PEER_AGENT_PEERS": "3", "PEER_AGENT_INDEX": "2"},
+        ["LWS_LEADER_ADDRESS"],
+        id="pytorchjob-keeps-the-operators-world-size",
     ),
 ]
 

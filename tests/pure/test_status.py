@@ -12,10 +12,10 @@ from agent.core.causes import Cause, Failure
 from agent.core.discovery import ByName, ByService, Discovery
 from agent.core.inputs import Resolution
 from agent.core.reach import Reach
-from agent.core.roles import Coordinator
+from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.timing import DEFAULT_TIMING
-from agent.protocol.wire import Identity
+from agent.protocol.wire import Arrive, Hello, Identity, Role
 from agent.topology.podfiles import PodFacts
 
 pytestmark = pytest.mark.timeout(10)
@@ -175,6 +175,86 @@ def test_once_all_are_reached_the_coordinator_names_who_has_not_arrived() -> Non
     status = Status(status.config, status.reach, status.discovery, coordinator)
     [(index, why)] = status.missing()
     assert index == 1 and why.startswith("barrier: ")
+    error = status.timeout()
+    assert str(error) == "timed out after 600s; all 2 peers reached; the barrier waits for 1"
+    assert error.missing == (
+        "example-job-1.headless-svc.default.svc.cluster.local: barrier: not connected",
+    )
+
+
+def _reached(status: Status, indices: range) -> None:
+    status.reach.start_due(0.0)
+    for i in indices:
+        status.reach.succeeded(i, f"10.0.0.{i + 1}", 0.1)
+
+
+def _some_missing(status: Status) -> Status:
+    _reached(status, range(1))
+    for i in (1, 2):
+        status.reach.failed(i, NOBODY, 0.1)
+    return status
+
+
+def _coordinator_with(status: Status, *, connected: bool) -> Status:
+    """Every peer reached at the coordinator; member 2 arrived, member 1 connected or not."""
+    _reached(status, range(3))
+    coordinator = Coordinator(Identity("example-job", "", 0, 3, 29300, "0" * 16))
+    coordinator.reached_all(status.reach.view(), 0.2)
+    for index in (1, 2) if connected else (2,):
+        member = Identity("example-job", "", index, 3, 29300, f"{index:016x}")
+        coordinator.joined(index, Hello(member, Role.MEMBER, ""), 0.3)  # conn = its index
+    coordinator.received(2, Arrive(status.reach.view()), 0.4)
+    return Status(status.config, status.reach, status.discovery, coordinator)
+
+
+def _member(status: Status) -> Status:
+    _reached(status, range(3))
+    return Status(status.config, status.reach, status.discovery, Member(now=0.0, rand=lambda: 0.5))
+
+
+#: (what the pod's cores hold, the progress line after "waiting 7s: ", the line's JSON fields)
+PROGRESS: list[tuple[str, Callable[[Status], Status], str, dict[str, object]]] = [
+    (
+        "peers-missing",
+        _some_missing,
+        "1/3 peers reached; missing: example-job-1 (connect to port 29300: refused), "
+        "example-job-2 (connect to port 29300: refused); hint: the peers resolve",
+        {"reached": 1, "missing": [1, 2], "waiting_for": "peers"},
+    ),
+    (
+        "coordinator-a-member-not-connected",
+        lambda s: _coordinator_with(s, connected=False),
+        "all 3 peers reached; waiting for the barrier: example-job-1 (not connected)",
+        {"reached": 3, "missing": [1], "waiting_for": "barrier"},
+    ),
+    (
+        "coordinator-a-member-connected",
+        lambda s: _coordinator_with(s, connected=True),
+        "all 3 peers reached; waiting for the barrier: example-job-1 (connected, not arrived yet)",
+        {"reached": 3, "missing": [1], "waiting_for": "barrier"},
+    ),
+    (
+        "member",
+        _member,
+        "all 3 peers reached; waiting for the barrier: example-job-0 (not connected to the "
+        "coordinator yet)",
+        {"reached": 3, "missing": [0], "waiting_for": "barrier"},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("prepare", "said", "fields"), [p[1:] for p in PROGRESS], ids=[p[0] for p in PROGRESS]
+)
+def test_the_progress_line_says_what_the_wait_is_for(
+    prepare: Callable[[Status], Status], said: str, fields: dict[str, object]
+) -> None:
+    """Missing peers, or once all are reached what the barrier waits for: never "all reached"
+    and "missing" in one line."""
+    line = prepare(_status(3, bulk=False)).progress(7.4)
+    assert line.message.startswith(f"waiting 7s: {said}"), line.message
+    assert not ("all 3 peers reached" in line.message and "missing" in line.message)
+    assert line.fields == fields
 
 
 def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:

@@ -167,12 +167,12 @@ DERIVED = [
         f"mnist.team-a.{ZONE}.", id="trainer",
     ),
     pytest.param(
-        MPI_LAUNCHER, Kind.HOSTFILE, "--peers-from", "pi", 3, None,
+        MPI_LAUNCHER, Kind.HOSTFILE, "PEER_AGENT_PEERS_FROM is set", "pi", 3, None,
         f"pi-worker-0.pi.team-a.{ZONE}.", f"pi-worker-2.pi.team-a.{ZONE}.",
         f"pi.team-a.{ZONE}.", id="mpi-launcher-one-sided",
     ),
     pytest.param(
-        VOLCANO_FILE, Kind.HOSTFILE, "--peers-from", "vj", 2, 1,
+        VOLCANO_FILE, Kind.HOSTFILE, "PEER_AGENT_PEERS_FROM is set", "vj", 2, 1,
         f"vj-worker-0.vj.team-a.{ZONE}.", f"vj-worker-1.vj.team-a.{ZONE}.",
         f"vj.team-a.{ZONE}.", id="volcano-task-host-file",
     ),
