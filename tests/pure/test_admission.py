@@ -274,6 +274,18 @@ def test_a_lookup_that_gives_the_address_for_another_index_drops_the_claim() -> 
     assert _closed(agent.handle(LookedUp(1, Resolution(("10.0.0.9",))), 2.0)) == [8]
 
 
+def test_a_held_session_vouched_for_tells_the_coordinator_its_member_was_replaced() -> None:
+    """Pod 2 was reached; its replacement's session comes from a new address before DNS lists
+    it (and nothing else of it is heard). Once its name gives that address, the session counts
+    and its hello is news: pod 2 restarted, to be reached anew before the barrier releases."""
+    agent = _agent(3, 0)
+    _reached_by_service(agent, 3, range(3))
+    agent.handle(Opened(8, _hello(2, 3, serial=2), False, "10.0.0.9"), 1.0)
+    _next_lookup(agent, 2)
+    effects = agent.handle(LookedUp(2, Resolution(("10.0.0.9",))), 2.0)
+    assert any("restarted" in line for line in _lines(effects)) and not agent.reach.done
+
+
 # --- claims are never replayed (hole 7) -----------------------------------------------------------
 def test_a_claim_from_an_unlisted_address_is_not_believed_when_the_address_is_listed() -> None:
     """An outsider at the address pod 2 gets later claims to be pod 2, with the newest of
