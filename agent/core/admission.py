@@ -1,33 +1,93 @@
 """Who counts without a token: contacts from addresses DNS does not list wait to be vouched for.
 
-Pod traffic is not NATed, so without a token a contact counts only from an address DNS lists
-for the Service (or one where this pod reached the peer it claims to be): a pod outside the Job
-can neither be counted, nor abort the barrier, nor make a peer look restarted. A contact from
-another address is kept, a bounded few, until a fresh answer lists it (a pod is published a
-moment after it first says hello); a coordinator's session from there is held, its first
-messages kept unread. Pure: :class:`agent.core.agent.Agent` asks and replays what is vouched for.
+Pod traffic is not NATed, so without a token a contact counts only from an address DNS gives
+for the pod it claims to be: its own name's answer (a ``Lookup``), the Service's (bulk
+discovery), or where this pod reached it. A pod outside the Job can then neither be counted,
+nor abort the barrier, nor make a peer look restarted. What comes from elsewhere is not acted
+on, and the agent keeps of it only:
+
+- a coordinator's *held session* (a member's, from an address not vouched for yet: a pod is
+  published a moment after its first hello): its hello and the state its messages imply (its
+  latest arrival, whether it acked), handed on once vouched for;
+- a *sighting*: a reached peer's claim heard from another address (it may have been
+  replaced), never its hello: once DNS lists the address, the address is probed, and what
+  answers there counts (a claim heard before may have been anybody's: addresses are reused);
+- the addresses to name in the line that says DNS does not list them.
+
+Each is bounded per claimed index, per source address and in all (``Bounded``), the oldest
+going first; the first time a bound closes a session, a line says so. Each is dropped once it
+can no longer count: its connection closed, its claimed index reached by a newer instance, its
+address found for another index, or (a sighting) DNS not listing it in the time a healthy
+cluster takes (``Timing.unlisted_warn_after``). Each is re-checked by a timer (``Rechecks``) in
+every mode and with every probe kind; bulk discovery's Service answers vouch too. A stranger
+(another job, another run) is never kept. Pure.
 
 Such a contact is normal while cluster DNS catches up with a pod that just started, so it is
 said at debug level; one that lasts past ``Timing.unlisted_warn_after`` is said once more, as a
-warning with what to check.
+warning with what to check (at once from loopback, where no pod is).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
 
-from agent.core.effects import Report
-from agent.core.inputs import Contacted, Lost, Opened, Received
+from agent.core.bounded import Bounded, Bounds
+from agent.core.effects import Close, Effect, Report
+from agent.core.inputs import Lost, Opened, Received, Resolution
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
-from agent.protocol.wire import Message
+from agent.core.recheck import Rechecks
+from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.protocol.wire import Ack, Arrive, Message
 
-__all__ = ["Admission"]
+__all__ = ["HELD", "SIGHTED", "Admission", "HeldSession"]
 
-#: contacts from addresses DNS does not list, kept for a fresh answer to vouch for them
-_UNVERIFIED = 256
-_HELD = 4  # messages held per unverified session (its Arrive, an Ack)
+#: a coordinator's sessions from addresses not vouched for: a few from one address, a few
+#: claiming one pod, and in all 256 beyond one for each member not connected yet (each holds a
+#: file descriptor: ``agent.io.limits`` counts a session per member and these 256)
+HELD = Bounds(per_address=4, per_index=4, total=256)
+#: claims of reached peers heard from other addresses: one an address (its latest)
+SIGHTED = Bounds(per_address=1, per_index=4, total=256)
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+_UNLISTED = 256  # unlisted contacts' addresses, to be named while they wait
+
+
+@dataclass
+class HeldSession:
+    """A member's session from an address not vouched for: its hello, and the state its
+    messages imply, kept as that (a member's latest arrival counts, not its first few)."""
+
+    opened: Opened
+    arrived: str | None = None  # the view of its latest Arrive
+    acked: bool = False
+
+    @property
+    def index(self) -> int:
+        return self.opened.hello.identity.index
+
+    def absorb(self, message: Message) -> bool:
+        """False for a message a member may not send (the session would be closed for it)."""
+        if isinstance(message, Arrive):
+            self.arrived = message.view
+        elif isinstance(message, Ack):
+            self.acked = True
+        else:
+            return False
+        return True
+
+    def replay(self) -> list[Received]:
+        """What it said, as the coordinator is to hear it once the session counts."""
+        conn, out = self.opened.conn, []
+        if self.arrived is not None:
+            out.append(Received(conn, Arrive(self.arrived)))
+        if self.acked:
+            out.append(Received(conn, Ack()))
+        return out
 
 
 def _loopback(address: str) -> bool:
@@ -39,82 +99,224 @@ def _loopback(address: str) -> bool:
 
 class Admission:
     """``trusting``: a token proves membership (or ``--trust-source any``): nothing waits.
-    Else ``lists`` says whether DNS lists an address for the Service, and ``reach`` where this
-    pod reached each peer."""
+    Else ``lists`` says whether the Service's last answer listed an address, and ``reach``
+    where this pod reached each peer."""
 
-    def __init__(self, *, trusting: bool, reach: Reach, lists: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        *,
+        trusting: bool,
+        reach: Reach,
+        lists: Callable[[str], bool],
+        timing: Timing = DEFAULT_TIMING,
+    ) -> None:
         self.trusting = trusting
         self._reach, self._lists = reach, lists
-        self._unverified: dict[str, Contacted] = {}
-        self._held: dict[int, tuple[Opened, list[Message]]] = {}  # unverified sessions
+        self._held: Bounded[int, HeldSession] = Bounded(HELD)
+        self._sighted: Bounded[str, int] = Bounded(SIGHTED)  # address -> the index claimed
+        self._checks = Rechecks(timing)
+        #: what the last lookup of each claimed index's name gave (while something claims it)
+        self._named: dict[int, frozenset[str]] = {}
+        self._unlisted: dict[str, int] = {}  # address -> index claimed, oldest first
         #: when each address still waiting was first named unlisted, and those warned of
+        #: (only addresses that wait: as bounded as they are)
         self._unlisted_since: dict[str, float] = {}
         self._warned: set[str] = set()
+        self._said_bound = False
 
+    # --- what counts ---------------------------------------------------------------------------
     def verified(self, index: int, address: str) -> bool:
         """Whether a contact from ``address`` claiming ``index`` is one of this Job's pods:
         with a token (proven by the handshake) or ``--trust-source any``, always; else when
-        DNS lists the address for the Service, or this pod reached ``index`` there."""
+        DNS gives the address for that pod's name or for the Service, or this pod reached
+        ``index`` there."""
         if self.trusting:
             return True
+        if not address:
+            return False
         if 0 <= index < len(self._reach.peers) and self._reach.peers[index].address == address:
-            return bool(address)
-        return self._lists(address)
+            return True
+        return address in self._named.get(index, ()) or self._lists(address)
 
     @property
     def waiting(self) -> bool:
-        """Whether contacts or sessions wait for a DNS answer to vouch for them."""
-        return bool(self._unverified or self._held)
+        """Whether sessions or sightings wait for DNS to vouch for them."""
+        return bool(self._held or self._sighted)
 
     def is_holding(self, conn: int) -> bool:
         return conn in self._held
 
-    def keep(self, contact: Contacted) -> None:
-        """A contact from an unlisted address: kept (the newest of a bounded few), not acted on,
-        whatever it claims (a newer instance would make every pod forget the real one)."""
-        self._unverified.pop(contact.address, None)
-        self._unverified[contact.address] = contact
-        if len(self._unverified) > _UNVERIFIED:
-            del self._unverified[next(iter(self._unverified))]
+    def held_from(self, index: int) -> str | None:
+        """The address of the newest session held that claims ``index``."""
+        held = self._held.claiming(index)
+        session = self._held.get(held[-1]) if held else None
+        return session.opened.address if session is not None else None
 
-    def hold(self, opened: Opened) -> None:
-        """A coordinator's session from an unlisted address: held, its first messages kept."""
-        self._held[opened.conn] = (opened, [])
+    # --- keeping ---------------------------------------------------------------------------------
+    def hold(self, opened: Opened, now: float, *, unconnected: int) -> list[Effect]:
+        """A member's session from an address not vouched for: held, unread, with up to
+        ``HELD.total`` more than the ``unconnected`` members (those without a session that
+        counts: a large Job's members dial before the coordinator has found them all). Its
+        member's older session from there can never count (a coordinator keeps the newest)."""
+        index = opened.hello.identity.index
+        older = set(self._held.claiming(index)) & set(self._held.at(opened.address))
+        out = self._drop_sessions(older)
+        room = HELD.total + unconnected
+        session = HeldSession(opened)
+        evicted = self._held.add(opened.conn, index, opened.address, session, total=room)
+        self._checks.start(index, now)
+        for _, gone in evicted:
+            self._settle(gone.index)
+        return out + self._closed([conn for conn, _ in evicted], bound=True)
 
-    def absorb(self, event: Opened | Received | Lost) -> bool:
-        """True when ``event`` is on a held session, which takes it: its message kept (a
-        few), or the session dropped with its loss."""
-        if event.conn not in self._held:
-            return False
-        messages = self._held[event.conn][1]
-        if isinstance(event, Lost):
-            del self._held[event.conn]
-        elif isinstance(event, Received) and len(messages) < _HELD:
-            messages.append(event.message)
-        return True
+    def sight(self, index: int, address: str, now: float) -> None:
+        """Reached peer ``index`` said hello from ``address``, which is not vouched for: it
+        may have been replaced there. Kept (its address and index only) for DNS to say."""
+        evicted = self._sighted.add(address, index, address, index)
+        self._checks.start(index, now)
+        for _, claimed in evicted:
+            self._settle(claimed)
 
-    def pending(self) -> set[str]:
-        """The addresses of the contacts and sessions that wait."""
-        return set(self._unverified) | {opened.address for opened, _ in self._held.values()}
+    def note(self, index: int, address: str) -> None:
+        """A contact from ``address`` that is not vouched for: to be named in the log if the
+        next answer does not list it either."""
+        self._unlisted.pop(address, None)
+        self._unlisted[address] = index
+        if len(self._unlisted) > _UNLISTED:
+            del self._unlisted[next(iter(self._unlisted))]
 
-    def take_vouched_contacts(self) -> Iterator[Contacted]:
-        """The contacts now ``verified``, each asked as it comes (handling one may change what
-        vouches for the next); they no longer wait."""
-        for address, contact in list(self._unverified.items()):
-            if self.verified(contact.hello.identity.index, address):
-                yield self._unverified.pop(address)
+    def absorb(self, event: Opened | Received | Lost) -> list[Effect] | None:
+        """None when ``event`` is not on a held session; else what it comes to: a message's
+        state kept, or the session dropped (with its loss, or closed for a message a member
+        may not send)."""
+        held = self._held.get(event.conn)
+        if held is None or isinstance(event, Opened):
+            return None
+        if isinstance(event, Received) and held.absorb(event.message):
+            return []
+        self._release(event.conn)
+        return [Close(event.conn)] if isinstance(event, Received) else []
 
-    def take_vouched_sessions(self) -> Iterator[tuple[Opened, list[Message]]]:
-        """The held sessions now ``verified``, with the messages held, as above."""
-        for conn, (opened, messages) in list(self._held.items()):
-            if self.verified(opened.hello.identity.index, opened.address):
-                del self._held[conn]
-                yield opened, messages
+    # --- dropping what can no longer count ------------------------------------------------------
+    def prune(self, index: int, addresses: Iterable[str]) -> list[Effect]:
+        """Peer ``index`` is at ``addresses`` (reached there, or DNS gives them for its name):
+        what claims another index from there, or an older instance of ``index`` than one
+        heard of, can no longer count."""
+        addresses = set(addresses)
+        unfit = {c for a in addresses for c in self._held.at(a)} - set(self._held.claiming(index))
+        for conn in self._held.claiming(index):
+            held = self._held.get(conn)
+            if held is not None and self._reach.stale(index, held.opened.hello.identity.instance):
+                unfit.add(conn)
+        for address in addresses:
+            claimed = self._sighted.get(address)
+            if claimed is not None and claimed != index:
+                self._sighted.pop(address)
+                self._settle(claimed)
+        return self._drop_sessions(unfit)
+
+    def _drop_sessions(self, conns: Iterable[int]) -> list[Effect]:
+        """Stop holding these sessions, and close them."""
+        return self._closed([conn for conn in sorted(conns) if self._release(conn)])
+
+    def _release(self, conn: int) -> bool:
+        """Stop holding session ``conn``; False if it was not held."""
+        held = self._held.pop(conn)
+        if held is not None:
+            self._settle(held.index)
+        return held is not None
+
+    def _closed(self, conns: list[int], *, bound: bool = False) -> list[Effect]:
+        """Close these sessions (no longer held); a bound's first closing is said once."""
+        out: list[Effect] = [Close(conn) for conn in conns]
+        if bound and out and not self._said_bound:
+            self._said_bound = True
+            out.append(Report(LogLine(LogKind.IGNORED, _bound_line(), {"bound": HELD.total})))
+        return out
+
+    def _settle(self, index: int) -> None:
+        """If nothing claiming ``index`` waits any more, its checks stop."""
+        if not self._held.claiming(index) and not self._sighted.claiming(index):
+            self._checks.stop(index)
+            self._named.pop(index, None)
+
+    # --- checking again ---------------------------------------------------------------------------
+    def take_due(self, now: float) -> list[int]:
+        """The claimed indices whose names are to be asked for now."""
+        return self._checks.take_due(now)
+
+    def next_wakeup(self) -> float:
+        return self._checks.next_wakeup()
+
+    def looked_up(self, index: int, resolution: Resolution, now: float) -> list[Effect]:
+        """The lookup of ``index``'s name came back. Once the checks have lasted the time a
+        healthy cluster takes to publish a pod, a sighting it does not vouch for is given up on
+        (nothing is connected there to wait for)."""
+        give_up = self._checks.answered(index, now)
+        out: list[Effect] = []
+        if resolution.failure is None:
+            if self._held.claiming(index) or self._sighted.claiming(index):
+                self._named[index] = frozenset(resolution.addresses)
+            out = self.prune(index, resolution.addresses)
+        if give_up:
+            for address in self._sighted.claiming(index):
+                if not self.verified(index, address):
+                    self._sighted.pop(address)
+            self._settle(index)
+        return out
+
+    def take_vouched(
+        self, index: int | None = None, address: str | None = None
+    ) -> tuple[list[tuple[int, str]], list[HeldSession]]:
+        """The sightings (index, address) and held sessions now ``verified``, which no longer
+        wait: those that claim ``index`` or come from ``address``, or all if neither is given
+        (what a Service answer or a lookup of ``index``'s name may have vouched for)."""
+        for address_, claimed in list(self._unlisted.items()):
+            if self.verified(claimed, address_):
+                del self._unlisted[address_]
+        sightings = [
+            (claimed, at)
+            for at, claimed, _, _ in self._candidates(self._sighted, index, address)
+            if self.verified(claimed, at)
+        ]
+        for claimed, at in sightings:
+            self._sighted.pop(at)
+            self._settle(claimed)
+        sessions = []
+        for conn, claimed, at, held in self._candidates(self._held, index, address):
+            if self.verified(claimed, at):
+                self._held.pop(conn)
+                self._settle(claimed)
+                sessions.append(held)
+        return sightings, sessions
+
+    @staticmethod
+    def _candidates(
+        store: Bounded[K, V], index: int | None, address: str | None
+    ) -> list[tuple[K, int, str, V]]:
+        if index is None and address is None:
+            return list(store)
+        keys = set(store.claiming(index) if index is not None else ())
+        keys |= set(store.at(address) if address is not None else ())
+        return [item for item in store if item[0] in keys]
+
+    # --- saying so --------------------------------------------------------------------------------
+    def pending(self, index: int | None = None) -> set[str]:
+        """The addresses of what waits (claiming ``index``, if given)."""
+        unlisted = {a for a, i in self._unlisted.items() if index in (None, i)}
+        if index is None:
+            return unlisted | self._held.addresses() | self._sighted.addresses()
+        held = {self._held_address(c) for c in self._held.claiming(index)}
+        return unlisted | held | set(self._sighted.claiming(index))
+
+    def _held_address(self, conn: int) -> str:
+        held = self._held.get(conn)
+        return held.opened.address if held is not None else ""
 
     def report_ignored(
         self, before: set[str], now: float, *, port: int, warn_after: float
     ) -> list[Report]:
-        """Contacts a fresh answer did not vouch for (they were there before it): each address
+        """What a fresh answer did not vouch for (it waited before the answer): each address
         named once at debug level (DNS publishes a pod seconds after its first hello), and once
         more as a warning when still unlisted ``warn_after`` later, or at once from loopback,
         where no pod is (a proxy rewrites source addresses)."""
@@ -156,3 +358,11 @@ def _still_unlisted(addresses: list[str], warn_after: float, port: int) -> LogLi
         f"(recommended) or --trust-source any, or port {port} kept out of the mesh"
     )
     return LogLine(LogKind.IGNORED, line, {"addresses": addresses}, level=LogLevel.WARNING)
+
+
+def _bound_line() -> str:
+    return (
+        "sessions from addresses DNS does not list are held at most "
+        f"{HELD.per_address} a source address, {HELD.per_index} a claimed pod and "
+        f"{HELD.total} in all: closing the oldest beyond that (said once)"
+    )

@@ -3,8 +3,9 @@
 :class:`Agent` owns everything the agent decides: which peers to resolve and probe and when
 (``Reach`` and a ``Discovery``), what a hello from a restarted peer means, when this pod has
 reached everyone, its side of the barrier (``Coordinator`` or ``Member``), what it reports, and
-when the wait ends and how (its ``Phase``). The runner only performs the effects and feeds back
-what happened; the in-memory cluster of the tests drives this same class.
+when the wait ends and how (its ``Phase``). What other pods send it passes ``Incoming`` (and
+its ``Admission``) first. The runner only performs the effects and feeds back what happened;
+the in-memory cluster of the tests drives this same class.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
+    Lookup,
     Released,
     Report,
 )
+from agent.core.incoming import Incoming
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
@@ -36,6 +39,7 @@ from agent.core.inputs import (
     DialFailed,
     Disagreeing,
     Input,
+    LookedUp,
     Lost,
     Opened,
     Reached,
@@ -49,7 +53,6 @@ from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import BarrierAborted
-from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Identity
 
 __all__ = ["Agent"]
@@ -88,7 +91,16 @@ class Agent:
         # without a token, a contact counts only from an address DNS lists for the Service
         trusting = config.token is not None or config.trust_source == TrustSource.ANY
         lists = self.discovery.lists
-        self._admission = Admission(trusting=trusting, reach=self.reach, lists=lists)
+        self._admission = Admission(trusting=trusting, reach=self.reach, lists=lists, timing=timing)
+        self.incoming = Incoming(
+            config,
+            me,
+            discovery=self.discovery,
+            barrier=self.barrier,
+            admission=self._admission,
+            heard_of=self._heard_of,
+            timing=timing,
+        )
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -117,25 +129,26 @@ class Agent:
 
     @property
     def status(self) -> Status:
-        return Status(self.config, self.reach, self.discovery, self.side)
+        return Status(self.config, self.reach, self.discovery, self.side, self._admission)
 
     def begin(self, now: float) -> list[Effect]:
         return [Report(self.status.start_line()), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
-        progress."""
+        progress; in every phase, the checks of what waits to be vouched for."""
+        checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
         phase = self.phase
         if phase is Phase.FINISHED:
-            return self._serving_on(now)
+            return self._serving_on(now) + checks
         if (end := self._end(phase, now)) is not None:
             self.finished = True
             # and what serving on has due now (a round that vouches for a held contact), so
             # that the next wake-up is after ``now``: the runner must not come straight back
-            return [end, *self._serving_on(now)]
+            return [end, *self._serving_on(now), *checks]
         if phase in (Phase.RELEASED, Phase.ABORTED):
-            return []  # lingering: only the acks (events) or the linger bound matter now
-        return self._due(now)
+            return checks  # lingering: the acks (events), the linger bound, held sessions
+        return self._due(now) + checks
 
     def _due(self, now: float) -> list[Effect]:
         """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
@@ -167,7 +180,10 @@ class Agent:
         return self._admission.is_holding(conn)
 
     def next_wakeup(self) -> float:
-        """When :meth:`poll` has something to do next in this phase, if no event comes first."""
+        """When :meth:`poll` has something to do next, if no event comes first."""
+        return min(self._phase_wakeup(), self._admission.next_wakeup())
+
+    def _phase_wakeup(self) -> float:
         phase, side = self.phase, self.side
         leave = side.leave_at() if isinstance(side, Coordinator) else None
         if phase is Phase.FINISHED:
@@ -216,13 +232,15 @@ class Agent:
             case AddressProbed():
                 return self._address_probed(event, now)
             case Contacted():
-                return self._contacted(event, now)
+                return self.incoming.contacted(event, now)
+            case LookedUp():
+                return self.incoming.looked_up(event, now)
             case ContactRefused():
                 return self._refused(event, now)
             case DialFailed():
                 return self.barrier.dial_failed(event.reason, now)
             case Opened() | Received() | Lost():
-                return self._session(event, now)
+                return self.incoming.session(event, now)
             case _:
                 assert_never(event)
 
@@ -236,22 +254,6 @@ class Agent:
         self.discovery.probed(event.address, None)  # known now: no round re-probes it
         return self._reached(event.index, result, event.address, event.addresses, now)
 
-    def _session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
-        if self._admission.absorb(event):  # a session from an address not vouched for yet
-            return []
-        if not isinstance(event, Opened):
-            return self.barrier.carried(event, now)
-        if not event.dialled and isinstance(self.side, Coordinator):
-            theirs = event.hello.identity
-            # Another job's pod is refused at once (a refusal gives nothing away); one that
-            # claims to be of this job counts, or aborts it, only from a listed address.
-            stranger = compare(self.me, theirs, expected_index=None)[0] is Match.STRANGER
-            if not stranger and not self._admission.verified(theirs.index, event.address):
-                self._admission.hold(event)
-                self.discovery.ask_again(now)
-                return []
-        return self.barrier.opened(event, now)
-
     def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
         """At most one line per progress interval: a loop of bad contacts must not flood the log
         (the count of those not shown goes with the next one)."""
@@ -261,36 +263,6 @@ class Agent:
         line = self.status.refused_line(event.reason, self._refused_unlogged)
         self._refused_at, self._refused_unlogged = now, 0
         return [Report(line)]
-
-    def _vouched(self, now: float) -> list[Effect]:
-        """A fresh DNS answer or a peer reached: the contacts and sessions it now vouches for
-        are handled as if they had just come."""
-        out: list[Effect] = []
-        for contact in self._admission.take_vouched_contacts():
-            out += self._contacted(contact, now)
-        for opened, messages in self._admission.take_vouched_sessions():
-            out += self._session(opened, now)
-            for message in messages:
-                out += self._session(Received(opened.conn, message), now)
-        return out
-
-    def _contacted(self, event: Contacted, now: float) -> list[Effect]:
-        """A pod said hello: if it is a peer, it is up, so try it now rather than after a
-        backoff. A contact from an address DNS does not list waits for an answer that does (it
-        counts for nothing until then), where one is to come."""
-        theirs = event.hello.identity
-        if not event.address:
-            return []
-        listed = event.listed or self._admission.verified(theirs.index, event.address)
-        if not listed and self.discovery.ask_again(now):
-            self._admission.keep(event)  # for a fresh answer to vouch for
-            return []
-        if compare(self.me, theirs, expected_index=None)[0] is not Match.SAME:
-            return []
-        if not 0 <= theirs.index < self.me.peers:
-            return []
-        out = self._heard_of(theirs.index, theirs.instance, now)
-        return out + self.discovery.heard_from(theirs.index, event.address, now)
 
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
         """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
@@ -312,14 +284,7 @@ class Agent:
         out = self.discovery.answered(event.resolution, now)
         if event.resolution.failure is not None:
             return out
-        out += self.discovery.take_ask_by_name() + self._vouched(now)
-        warn_after = self.timing.unlisted_warn_after
-        out += self._admission.report_ignored(
-            before, now, port=self.config.port, warn_after=warn_after
-        )
-        if self._admission.waiting:  # not listed yet: ask again (about once a second)
-            self.discovery.ask_again(now)
-        return out
+        return out + self.discovery.take_ask_by_name() + self.incoming.answered(before, now)
 
     def _address_probed(self, event: AddressProbed, now: float) -> list[Effect]:
         result, address = event.result, event.address
@@ -348,12 +313,15 @@ class Agent:
         """Peer ``index`` answered at ``address``."""
         side = self.side
         out = self._heard_of(index, result.instance, now)
-        if not self.reach.peers[index].reached:
-            self.reach.succeeded(index, address, now, result.instance)
+        newly = not self.reach.peers[index].reached
+        # also when reached before: an attempt of a reached peer (a re-check) lands here
+        self.reach.succeeded(index, address, now, result.instance)
+        out += self._admission.prune(index, (address,))
+        if newly:
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))
             if self._admission.waiting:
-                out += self._vouched(now)
+                out += self.incoming.vouched(now, index, address)
             if self.reach.done:
                 out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:

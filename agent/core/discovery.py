@@ -21,7 +21,7 @@ from typing import Protocol
 from agent.config.model import Config, ProbeKind
 from agent.core.causes import Cause, Failure
 from agent.core.cutanswer import CutAnswer
-from agent.core.effects import Effect, ProbeAddress, Report, Sweep
+from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
 from agent.core.inputs import Resolution
 from agent.core.log import LogKind, LogLine
 from agent.core.lookaround import LookAround
@@ -82,6 +82,12 @@ class Discovery(Protocol):
 
     def heard_from(self, index: int, address: str, now: float) -> list[Effect]:
         """Peer ``index`` said hello from ``address``: it is up, so try it now."""
+        ...
+
+    def sighted(self, index: int, address: str, now: float) -> list[Effect]:
+        """Reached peer ``index`` said hello from ``address``, which DNS has listed since: it
+        may have been replaced there, so look again at what answers (never believe the
+        hello: the address may have been another's when it was said)."""
         ...
 
     def probed(self, address: str, failure: Failure | None) -> None:
@@ -155,6 +161,13 @@ class ByName:
         self.reach.nudge(index, now)
         return []
 
+    def sighted(self, index: int, address: str, now: float) -> list[Effect]:
+        """Its name is attempted once more (it gave the address)."""
+        if self.reach.recheck(index):
+            return [Attempt(index)]
+        self.reach.nudge(index, now)
+        return []
+
     def probed(self, address: str, failure: Failure | None) -> None:
         pass
 
@@ -223,6 +236,10 @@ class ByService:
         if address not in self.published:
             self.rounds.hurry(now)
             return []
+        return self._probe_pushed(address)
+
+    def sighted(self, index: int, address: str, now: float) -> list[Effect]:
+        """The address is probed, even if a peer answered there before."""
         return self._probe_pushed(address)
 
     def probed(self, address: str, failure: Failure | None) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "EffectHandler",
     "Fail",
     "Finish",
+    "Lookup",
     "ProbeAddress",
     "Released",
     "Report",
@@ -58,6 +59,15 @@ class ProbeAddress:
 
     address: str
     pushed: bool = False
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Resolve peer ``index``'s own name, probing nothing; report
+    :class:`~agent.core.inputs.LookedUp`: whether DNS gives a contact's address for the pod
+    it claims to be (``agent.core.admission`` re-checks what it holds this way)."""
+
+    index: int
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ Effect = (
     Attempt
     | Sweep
     | ProbeAddress
+    | Lookup
     | Dial
     | Send
     | Close
@@ -138,6 +149,7 @@ class EffectHandler(Protocol[R]):
     def attempt(self, effect: Attempt, /) -> R: ...
     def sweep(self, effect: Sweep, /) -> R: ...
     def probe_address(self, effect: ProbeAddress, /) -> R: ...
+    def lookup(self, effect: Lookup, /) -> R: ...
     def dial(self, effect: Dial, /) -> R: ...
     def send(self, effect: Send, /) -> R: ...
     def close(self, effect: Close, /) -> R: ...
@@ -158,6 +170,8 @@ def dispatch(handler: EffectHandler[R], effect: Effect) -> R:
             return handler.sweep(effect)
         case ProbeAddress():
             return handler.probe_address(effect)
+        case Lookup():
+            return handler.lookup(effect)
         case Dial():
             return handler.dial(effect)
         case Send():

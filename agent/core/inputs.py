@@ -19,6 +19,7 @@ __all__ = [
     "DialFailed",
     "Disagreeing",
     "Input",
+    "LookedUp",
     "Lost",
     "Opened",
     "ProbeResult",
@@ -100,6 +101,14 @@ class AddressProbed:
 
 
 @dataclass(frozen=True)
+class LookedUp:
+    """Peer ``index``'s own name resolved (a ``Lookup``): its addresses, or why none."""
+
+    index: int
+    resolution: Resolution
+
+
+@dataclass(frozen=True)
 class Contacted:
     """Someone completed a handshake with us from ``address``, saying ``hello``. ``listed``:
     this pod dialled the address, which DNS gave for the name the hello claims (the member's
@@ -154,6 +163,7 @@ Input = (
     Attempted
     | Swept
     | AddressProbed
+    | LookedUp
     | Contacted
     | ContactRefused
     | Opened

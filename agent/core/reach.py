@@ -149,6 +149,17 @@ class Reach:
             peer.newest = instance
         return peer.reached and bool(peer.instance) and newer(peer.newest, peer.instance)
 
+    def recheck(self, index: int) -> bool:
+        """Attempt reached peer ``index`` once more (DNS may give its name another address
+        now): True when it is put in flight, until ``succeeded`` or ``failed`` lands it; its
+        being reached changes only if the answer says it restarted."""
+        peer = self.peers[index]
+        if not peer.reached or peer.in_flight or self._in_flight >= self._max_in_flight:
+            return False
+        peer.in_flight = True
+        self._in_flight += 1
+        return True
+
     def forget(self, index: int, now: float) -> None:
         """The instance reached is gone: reach the new one before counting the peer again."""
         peer = self.peers[index]

@@ -173,6 +173,10 @@ class Coordinator:
     def leave_at(self) -> float | None:
         return None if self.verdict is None else self.verdict_at + self.ack_linger
 
+    def unconnected(self) -> int:
+        """How many members have no session here."""
+        return len(self._members) - len(self._conn_of)
+
     def not_arrived(self) -> list[int]:
         """Members with no matching arrival here (for the coordinator's look-around while it
         waits): not connected, or connected and silent (another instance of index 0 may have
@@ -217,7 +221,8 @@ class Member:
         self._released_view: str | None = None
         self._peer_says = False
         self.verdict: Released | Aborted | None = None
-        self.last_problem = "not connected to the coordinator yet"
+        #: why the last dial or session failed
+        self._dial_problem = "not connected to the coordinator yet"
 
     def poll(self, now: float) -> list[Action]:
         if self._next_connect is not None and self._next_connect <= now and self.verdict is None:
@@ -231,7 +236,6 @@ class Member:
     def opened(self, conn: int, now: float) -> list[Action]:
         """The handshake with the coordinator succeeded on ``conn``."""
         self.conn, self._failures, self._sent = conn, 0, None
-        self.last_problem = "connected, waiting for the others"
         if self.verdict is not None:
             return [Send(conn, Ack())]
         return self._maybe_arrive()
@@ -239,7 +243,7 @@ class Member:
     def disconnected(self, reason: str, now: float) -> list[Action]:
         """The dial or the session failed; dial again after a backoff."""
         self.conn = None
-        self.last_problem = f"coordinator: {reason}"
+        self._dial_problem = f"coordinator: {reason}"
         if self.verdict is None:
             self._failures += 1
             self._next_connect = now + self._backoff.delay(self._failures, self._rand())
@@ -253,9 +257,18 @@ class Member:
         """A peer restarted: this pod arrives again once it has reached the new instance. The
         arrival already sent need not be taken back: it names the instances it was true of."""
         self.view = None
-        if self.verdict is None and self._sent is not None:
-            self.last_problem = "re-reaching a restarted peer"
         return []
+
+    @property
+    def last_problem(self) -> str:
+        """What this member waits for, as of now (for progress lines and timeouts)."""
+        if self.conn is None:
+            return self._dial_problem
+        if self.view is not None and self._sent == self.view:
+            return "arrived, waiting for the verdict"
+        if self.view is None and self._sent is not None:
+            return "re-reaching a restarted peer"
+        return "connected, waiting for the others"
 
     def _maybe_arrive(self) -> list[Action]:
         if self.view is not None and self.conn is not None and self._sent != self.view:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from agent.config.model import Config
+from agent.core.admission import Admission
 from agent.core.causes import Cause
 from agent.core.discovery import Discovery
 from agent.core.effects import Released
@@ -30,6 +31,8 @@ class Status:
     reach: Reach
     discovery: Discovery
     side: Coordinator | Member | None
+    #: what waits to be vouched for (a member's session held is not "not connected")
+    admission: Admission | None = None
 
     # --- lines as things happen ---------------------------------------------------------------
     def start_line(self) -> LogLine:
@@ -88,10 +91,20 @@ class Status:
         """Whom the barrier still waits for, and why: the members that have not arrived (at
         the coordinator), or the coordinator (at a member)."""
         if isinstance(self.side, Coordinator):
-            return self.side.waiting_for()
+            return [(i, self._held(i) or why) for i, why in self.side.waiting_for()]
         if isinstance(self.side, Member):
             return [(0, self.side.last_problem)]
         return []
+
+    def _held(self, index: int) -> str:
+        """Why member ``index`` does not count though its session is open, if it is held."""
+        address = self.admission.held_from(index) if self.admission is not None else None
+        if address is None:
+            return ""
+        return (
+            f"connected from {address}, which DNS does not list for it: not counted unless "
+            "an answer does"
+        )
 
     def progress(self, elapsed: float) -> LogLine:
         """Who is missing and why, or once every peer is reached, what the barrier waits for:

@@ -41,6 +41,12 @@ class Timing:
     #: cached 30 s more (kubeadm's Corefile: ``ttl 30``, ``cache 30``), so a healthy cluster
     #: has caught up within 60 s
     unlisted_warn_after: float = 60.0
+    #: what waits to be vouched for (``agent.core.admission``) is re-checked this long after it
+    #: came (the claimed pod's name asked again), then twice as long after each check, up to
+    #: ``recheck_cap``; a contact (no session) not vouched for within ``unlisted_warn_after``
+    #: is dropped
+    recheck_first: float = 1.0
+    recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
     # --- the shell ------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from agent.core.inputs import (
     Contacted,
     ContactRefused,
     Input,
+    LookedUp,
     ProbeResult,
     Resolution,
     Swept,
@@ -102,6 +103,11 @@ class Contacts:
         service = self.config.topology.service_fqdn
         assert service is not None  # bulk discovery (the only sweeper) needs the Service
         await self.post.send(Swept(await self._resolve(service)))
+
+    async def lookup(self, index: int) -> None:
+        """Peer ``index``'s name asked again, probing nothing: what the core re-checks a
+        contact that claims to be that pod by."""
+        await self.post.send(LookedUp(index, await self._resolve(self.config.topology.fqdn(index))))
 
     async def probe_address(self, address: str) -> None:
         """One address of a bulk round (run by the runner's ProbeQueue, which bounds them)."""

@@ -23,6 +23,7 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
+    Lookup,
     ProbeAddress,
     Released,
     Report,
@@ -30,7 +31,15 @@ from agent.core.effects import (
     Sweep,
     dispatch,
 )
-from agent.core.inputs import Attempted, DialFailed, Input, Resolution, Swept, Unreached
+from agent.core.inputs import (
+    Attempted,
+    DialFailed,
+    Input,
+    LookedUp,
+    Resolution,
+    Swept,
+    Unreached,
+)
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
@@ -110,6 +119,12 @@ class Executor:
     async def probe_address(self, effect: ProbeAddress) -> None:
         await self._flush()
         self.probes.add(effect.address, pushed=effect.pushed)
+
+    async def lookup(self, effect: Lookup) -> None:
+        await self._flush()
+        lookup = functools.partial(self.contacts.lookup, effect.index)
+        failed = LookedUp(effect.index, Resolution(failure=BUG))
+        self._start(lookup, "lookup", self.core.config.topology.display(effect.index), failed)
 
     async def dial(self, effect: Dial) -> None:
         await self._flush()

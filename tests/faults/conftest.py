@@ -228,18 +228,20 @@ class AgentProcess:
                 self.lines.append((time.monotonic(), line))
                 self._cond.notify_all()
 
-    def wait_line(self, text: str, timeout: float = 20.0) -> float:
-        """When the first stderr line containing ``text`` came; AssertionError if it never does."""
+    def wait_line(self, text: str, timeout: float = 20.0, *, count: int = 1) -> float:
+        """When the ``count``-th stderr line containing ``text`` came; AssertionError if it
+        never does."""
 
-        def seen() -> bool:
-            return any(text in line for _, line in self.lines)
+        def times() -> list[float]:
+            return [at for at, line in self.lines if text in line]
 
         with self._cond:
-            self._cond.wait_for(lambda: seen() or self.proc.poll() is not None, timeout)
-            for at, line in self.lines:
-                if text in line:
-                    return at
-        raise AssertionError(f"{text!r} never logged:\n{self.stderr}")
+            self._cond.wait_for(
+                lambda: len(times()) >= count or self.proc.poll() is not None, timeout
+            )
+            if len(seen := times()) >= count:
+                return seen[count - 1]
+        raise AssertionError(f"{text!r} not logged {count} time(s):\n{self.stderr}")
 
     def finish(self, timeout: float = 30.0) -> int:
         """Wait for the exit (kill after ``timeout``) and for all its output."""

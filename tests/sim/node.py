@@ -23,6 +23,7 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
+    Lookup,
     ProbeAddress,
     Released,
     Report,
@@ -185,6 +186,9 @@ class Node:
 
     def probe_address(self, effect: ProbeAddress) -> None:
         self.cluster.tasks.probe_address(self, effect.address)
+
+    def lookup(self, effect: Lookup) -> None:
+        self.cluster.tasks.lookup(self, effect.index)
 
     def dial(self, effect: Dial) -> None:
         self.cluster.tasks.dial(self)

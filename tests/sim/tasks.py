@@ -21,6 +21,7 @@ from agent.core.inputs import (
     Attempted,
     Contacted,
     Input,
+    LookedUp,
     Opened,
     ProbeResult,
     Reached,
@@ -127,6 +128,11 @@ class Tasks:
         pods = [p for p in self.c.pods if p.published_at <= self.c.now < p.withdrawn_at]
         answer = self._resolution(pods)
         self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(Swept(answer)))
+
+    def lookup(self, src: Node, index: int) -> None:
+        """``Contacts.lookup``: one name, nothing probed."""
+        answer = LookedUp(index, self._resolution(self.resolve(index)))
+        self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(answer))
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""

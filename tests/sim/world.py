@@ -27,6 +27,7 @@ from agent.core.effects import (
     Effect,
     Fail,
     Finish,
+    Lookup,
     ProbeAddress,
     Released,
     Report,
@@ -38,6 +39,7 @@ from agent.core.inputs import (
     AddressProbed,
     Contacted,
     Input,
+    LookedUp,
     Lost,
     Opened,
     ProbeResult,
@@ -58,8 +60,9 @@ __all__ = ["Inst", "Move", "World"]
 
 _LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
 _REFUSED = Cause.CONNECT_REFUSED
+_NXDOMAIN = Failure("NXDOMAIN", Cause.NXDOMAIN)
 # What waits for the world to answer it: an effect that goes out, or a contact heard.
-Pending = Attempt | Sweep | ProbeAddress | Dial | Contacted
+Pending = Attempt | Sweep | ProbeAddress | Lookup | Dial | Contacted
 # One step of the search: ("pending", i), ("deliver", end), ("tick", inst key),
 # ("outsider", index, disagrees), ("restart", index, new pod).
 Move = (
@@ -195,6 +198,12 @@ class World:
         name = NameAttempt(attempt.index, attempt.instance, Resolution((address,)))
         name.probed(address, self._hello(inst, address, attempt.index))
         self.feed(inst, name.outcome())
+
+    def answer_lookup(self, inst: Inst, lookup: Lookup) -> None:
+        """Its name lists its current pod's address only."""
+        address = self.pods.get(lookup.index)
+        found = Resolution((address,)) if address is not None else Resolution(failure=_NXDOMAIN)
+        self.feed(inst, LookedUp(lookup.index, found))
 
     def dial(self, src: Inst) -> None:
         address = self.pods[0]
@@ -350,6 +359,10 @@ class _Effects:
     def probe_address(self, effect: ProbeAddress) -> None:
         if not self._deferred(effect):
             self.world.answer_probe(self.inst, effect.address)
+
+    def lookup(self, effect: Lookup) -> None:
+        if not self._deferred(effect):
+            self.world.answer_lookup(self.inst, effect)
 
     def dial(self, effect: Dial) -> None:
         if not self._deferred(effect):

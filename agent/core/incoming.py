@@ -1,0 +1,143 @@
+"""What comes in from other pods, before it counts: hellos, members' sessions, and the lookups
+that re-check what waits, all through :class:`~agent.core.admission.Admission`.
+
+A hello from an address DNS vouches for is news of its pod (restarted? try it now); one from
+elsewhere is only a hint, never believed; a stranger's (another job, another run) is nothing.
+A member's session from elsewhere is held, and handed to the barrier with what its member said
+once DNS vouches for it. Pure: :class:`agent.core.agent.Agent` routes these events here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.config.model import Config
+from agent.core.admission import Admission
+from agent.core.barrier import Barrier
+from agent.core.discovery import Discovery
+from agent.core.effects import Close, Effect
+from agent.core.inputs import Contacted, LookedUp, Lost, Opened, Received
+from agent.core.roles import Coordinator
+from agent.core.timing import Timing
+from agent.protocol.handshake import Match, compare
+from agent.protocol.wire import Identity
+
+__all__ = ["Incoming"]
+
+#: (index, instance, now): what a vouched-for hello from ``instance`` of peer ``index`` means
+#: to the agent (its pod may have been replaced)
+HeardOf = Callable[[int, str, float], list[Effect]]
+
+
+class Incoming:
+    def __init__(
+        self,
+        config: Config,
+        me: Identity,
+        *,
+        discovery: Discovery,
+        barrier: Barrier,
+        admission: Admission,
+        heard_of: HeardOf,
+        timing: Timing,
+    ) -> None:
+        self.config, self.me, self.timing = config, me, timing
+        self.discovery, self.barrier, self.admission = discovery, barrier, admission
+        self.reach = discovery.reach
+        self._heard_of = heard_of
+
+    # --- hellos ----------------------------------------------------------------------------------
+    def contacted(self, event: Contacted, now: float) -> list[Effect]:
+        """A pod said hello: if it is a peer, it is up, so try it now rather than after a
+        backoff. One from an address DNS does not vouch for counts for nothing
+        (``_unvouched``), and a stranger's for nothing at all."""
+        theirs = event.hello.identity
+        if not event.address or not 0 <= theirs.index < self.me.peers:
+            return []
+        match = compare(self.me, theirs, expected_index=None)[0]
+        if match is Match.STRANGER:
+            return []
+        if not (event.listed or self.admission.verified(theirs.index, event.address)):
+            return self._unvouched(event, now, agrees=match is Match.SAME)
+        if match is not Match.SAME:
+            return []  # a disagreement is acted on from a probe or a session, not a hello
+        out = self._heard_of(theirs.index, theirs.instance, now)
+        out += self.admission.prune(theirs.index, (event.address,))
+        return out + self.discovery.heard_from(theirs.index, event.address, now)
+
+    def _unvouched(self, event: Contacted, now: float, *, agrees: bool) -> list[Effect]:
+        """A hello from an address not vouched for: what it claims is not believed (a newer
+        instance claimed from there would make every pod forget the real one), and it is named
+        in the log unless an answer lists it. If it ``agrees`` on the job, it hints that its pod
+        is up (try it soon); and a reached peer heard from a new address may have been
+        replaced: a sighting, kept until DNS says whether the address is its."""
+        index = event.hello.identity.index
+        self.admission.note(index, event.address)
+        if not agrees:
+            return []
+        if index != self.me.index and self.reach.peers[index].reached:
+            self.admission.sight(index, event.address, now)
+        return self.discovery.heard_from(index, event.address, now)
+
+    # --- sessions --------------------------------------------------------------------------------
+    def session(self, event: Opened | Received | Lost, now: float) -> list[Effect]:
+        held = self.admission.absorb(event)  # a session from an address not vouched for yet
+        if held is not None:
+            return held
+        if not isinstance(event, Opened):
+            return self.barrier.carried(event, now)
+        side, theirs = self.barrier.side, event.hello.identity
+        if not event.dialled and isinstance(side, Coordinator) and theirs.index in side.members:
+            # Another job's pod is refused at once (a refusal gives nothing away); one that
+            # claims to be of this job counts, or aborts it, only from a listed address.
+            stranger = compare(self.me, theirs, expected_index=None)[0] is Match.STRANGER
+            if not stranger and not self.admission.verified(theirs.index, event.address):
+                return self._hold(event, now)
+        return self.barrier.opened(event, now)
+
+    def _hold(self, event: Opened, now: float) -> list[Effect]:
+        """A member's session from an address not vouched for: held until DNS says whose it
+        is, unless it is an older instance than one heard of (it can never count)."""
+        theirs, side = event.hello.identity, self.barrier.side
+        if self.reach.stale(theirs.index, theirs.instance):
+            return [Close(event.conn)]
+        self.discovery.ask_again(now)
+        unconnected = side.unconnected() if isinstance(side, Coordinator) else 0
+        return self.admission.hold(event, now, unconnected=unconnected)
+
+    # --- what vouches ----------------------------------------------------------------------------
+    def vouched(
+        self, now: float, index: int | None = None, address: str | None = None
+    ) -> list[Effect]:
+        """A fresh DNS answer or a peer reached (``index`` at ``address``, if given): a held
+        session it vouches for is handed to the barrier with what its member said, its hello
+        heard as a contact's (it is live, and from where its pod is now); an address a
+        sighting came from is probed (what answers there counts, not the claim)."""
+        sightings, sessions = self.admission.take_vouched(index, address)
+        out: list[Effect] = []
+        for claimed, at in sightings:
+            out += self.discovery.sighted(claimed, at, now)
+        for held in sessions:
+            theirs = held.opened.hello.identity
+            out += self._heard_of(theirs.index, theirs.instance, now)
+            out += self.barrier.opened(held.opened, now)
+            for message in held.replay():
+                out += self.barrier.carried(message, now)
+        return out
+
+    def answered(self, before: set[str], now: float) -> list[Effect]:
+        """The Service's name answered: what it vouches for, and what it does not (what waited
+        ``before`` it), named."""
+        return self.vouched(now) + self._report(before, now)
+
+    def looked_up(self, event: LookedUp, now: float) -> list[Effect]:
+        """A claimed pod's name, asked again: what waits claiming it from an address the
+        answer gives counts now; from one it gives for another, never."""
+        before = self.admission.pending(event.index)
+        out = self.admission.looked_up(event.index, event.resolution, now)
+        out += self.vouched(now, index=event.index)
+        return out + self._report(before, now)
+
+    def _report(self, before: set[str], now: float) -> list[Effect]:
+        warn_after, port = self.timing.unlisted_warn_after, self.config.port
+        return [*self.admission.report_ignored(before, now, port=port, warn_after=warn_after)]

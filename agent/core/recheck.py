@@ -1,0 +1,84 @@
+"""When what waits to be vouched for is checked again: a timer per claimed index.
+
+A contact or session from an address DNS has not vouched for claims to be some pod. Whatever
+the probe kind or the discovery, that claim is checked by asking DNS for the claimed pod's own
+name (``Lookup``): ``timing.recheck_first`` after the first thing claiming the index came, then
+twice as long after each check, up to ``timing.recheck_cap``. One lookup at a time per index,
+however many items claim it. After ``timing.unlisted_warn_after`` (the time a healthy cluster
+takes to publish a pod), what only a contact claimed is given up on. Pure: the caller says when
+checks start and stop and what each answered; this says which are due.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+from agent.core.timing import Timing
+
+__all__ = ["Rechecks"]
+
+
+@dataclass
+class _Check:
+    since: float  # when the checks began
+    at: float  # when the next check is due
+    gap: float  # how long after a check the next one comes
+    asking: bool = False  # a lookup is out
+
+
+class Rechecks:
+    def __init__(self, timing: Timing) -> None:
+        self._first, self._cap = timing.recheck_first, timing.recheck_cap
+        self._give_up = timing.unlisted_warn_after
+        self._checks: dict[int, _Check] = {}
+        # (at, index) of every check; an entry whose check has moved on is dropped when it comes
+        # up (as Reach's queue), so finding the next one costs O(log n)
+        self._queue: list[tuple[float, int]] = []
+
+    def start(self, index: int, now: float) -> None:
+        """Something claiming ``index`` waits: checks begin, unless they have already."""
+        if index not in self._checks:
+            self._checks[index] = _Check(now, now + self._first, self._first)
+            heapq.heappush(self._queue, (now + self._first, index))
+
+    def stop(self, index: int) -> None:
+        """Nothing claiming ``index`` waits any more."""
+        self._checks.pop(index, None)
+
+    def take_due(self, now: float) -> list[int]:
+        """The indices whose check is due now, each with no lookup out: their lookups start."""
+        due: list[int] = []
+        while (index := self._next()) is not None and self._checks[index].at <= now:
+            heapq.heappop(self._queue)
+            check = self._checks[index]
+            if not check.asking:
+                check.asking = True
+                due.append(index)
+            check.gap = min(2 * check.gap, self._cap)
+            check.at = now + check.gap
+            heapq.heappush(self._queue, (check.at, index))
+        return due
+
+    def answered(self, index: int, now: float) -> bool:
+        """The lookup of ``index`` came back. True once the checks have lasted long enough
+        that what only a contact claimed (no live session) is given up on."""
+        check = self._checks.get(index)
+        if check is None:
+            return False
+        check.asking = False
+        return now - check.since >= self._give_up
+
+    def next_wakeup(self) -> float:
+        index = self._next()
+        return math.inf if index is None else self._checks[index].at
+
+    def _next(self) -> int | None:
+        while self._queue:
+            at, index = self._queue[0]
+            check = self._checks.get(index)
+            if check is not None and check.at == at:
+                return index
+            heapq.heappop(self._queue)
+        return None
