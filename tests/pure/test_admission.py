@@ -32,6 +32,7 @@ from agent.core.inputs import (
 from agent.core.phase import Phase
 from agent.core.roles import Member
 from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Release, Role
 from agent.topology.podfiles import PodFacts
 from tests.support.budget import budget
@@ -53,7 +54,7 @@ def _agent(peers: int, index: int, mode: str = "wait", **values: str) -> Agent:
 
 
 def _me(index: int, peers: int, serial: int = 1) -> Identity:
-    return Identity("job", "", index, peers, 29300, f"{serial:08x}{index:016x}")
+    return Identity("job", "", index, peers, 29300, instance_id(serial, index))
 
 
 def _address(index: int) -> str:
