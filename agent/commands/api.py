@@ -12,10 +12,10 @@ the agent reports goes to the ``peer_agent`` logger.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from agent.core.log import LogKind, LogLine
 from agent.errors import leaf_error
+from agent.values import value
 
 __all__ = ["Peer", "Result", "barrier", "wait"]
 
@@ -24,7 +24,7 @@ _LOG = logging.getLogger("peer_agent")
 _NUMBER_OK = frozenset({"peers", "index", "port", "slots", "timeout", "health_port"})
 
 
-@dataclass(frozen=True)
+@value
 class Peer:
     """One peer as the barrier found it: its addresses are those it was reached at."""
 
@@ -34,7 +34,7 @@ class Peer:
     addresses: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@value
 class Result:
     """What a passed barrier tells the caller: the torch-style variables, typed."""
 

@@ -9,13 +9,13 @@ that tells effects apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, TypeVar, assert_never
 
 from agent.core.log import LogLine
 from agent.core.outcome import Outcome, ReleaseKind
 from agent.errors import PeerAgentError
 from agent.protocol.wire import Message
+from agent.values import value
 
 __all__ = [
     "Aborted",
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@value
 class Attempt:
     """Resolve peer ``index``'s name afresh and probe its addresses; report :class:`Attempted`.
     ``instance``: only a hello from this instance counts (this pod's own name, which another
@@ -45,13 +45,13 @@ class Attempt:
     instance: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Sweep:
     """Resolve the headless Service's own name (a bulk discovery round); report
     :class:`~agent.core.inputs.Swept`."""
 
 
-@dataclass(frozen=True)
+@value
 class ProbeAddress:
     """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it
     first); report :class:`~agent.core.inputs.AddressProbed`."""
@@ -60,52 +60,52 @@ class ProbeAddress:
     pushed: bool = False
 
 
-@dataclass(frozen=True)
+@value
 class Dial:
     """Member: open a session to the coordinator, resolving its name afresh; report
     :class:`~agent.core.inputs.Opened`, or :class:`~agent.core.inputs.DialFailed`."""
 
 
-@dataclass(frozen=True)
+@value
 class Send:
     conn: int
     message: Message
 
 
-@dataclass(frozen=True)
+@value
 class Close:
     conn: int
 
 
-@dataclass(frozen=True)
+@value
 class Report:
     """A line for the log."""
 
     line: LogLine
 
 
-@dataclass(frozen=True)
+@value
 class Released:
     """The verdict: this pod passes the barrier (``kind`` says through whom)."""
 
     kind: ReleaseKind
 
 
-@dataclass(frozen=True)
+@value
 class Aborted:
     """The verdict: peers disagree about the job; everyone exits 4."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class Finish:
     """The wait is over: return ``outcome`` (a sidecar keeps serving after it)."""
 
     outcome: Outcome
 
 
-@dataclass(frozen=True)
+@value
 class Fail:
     """The wait is over: raise ``error`` (timed out, aborted)."""
 

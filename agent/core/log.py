@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
+
+from agent.values import value
 
 __all__ = ["LogKind", "LogLine", "Reporter", "printable"]
 
@@ -35,7 +37,7 @@ class LogKind(StrEnum):
     BUGS = "bugs"  # how many bugs were caught
 
 
-@dataclass(frozen=True)
+@value
 class LogLine:
     """One line for the log: its kind, the text people read, the fields JSON adds."""
 

@@ -8,14 +8,15 @@ the shipped cores with the same value, so no constant is copied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from agent.core.backoff import Backoff
+from agent.values import value
 
 __all__ = ["DEFAULT_TIMING", "Timing"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@value(kw_only=True)
 class Timing:
     """Seconds, unless a name says otherwise."""
 

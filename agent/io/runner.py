@@ -16,7 +16,6 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import anyio
 import anyio.abc
@@ -39,11 +38,12 @@ from agent.io.resolver import Resolver
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
 from agent.protocol.wire import Identity
+from agent.values import value
 
 __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
 
 
-@dataclass(frozen=True)
+@value
 class Deps:
     """Side effects, injected so tests can replace any of them, and the pace."""
 
@@ -52,6 +52,9 @@ class Deps:
     rand: Callable[[], float] = random.random
     timing: Timing = DEFAULT_TIMING
 
+
+#: the real clock, randomness and resolver
+REAL_DEPS = Deps()
 
 #: this process's instance: a pod that restarts says hello with a new one. Its start time comes
 #: first (fixed-width hex nanoseconds), so a later instance sorts after an earlier one
@@ -101,7 +104,7 @@ async def serve_and_wait(
     config: Config,
     *,
     report: Reporter,
-    deps: Deps = Deps(),
+    deps: Deps = REAL_DEPS,
     after_release: Callable[[Outcome], Awaitable[None]] | None = None,
     supervisor: Supervisor | None = None,
     mux: Mux | None = None,

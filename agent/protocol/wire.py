@@ -9,11 +9,12 @@ peer says can be logged as it is (no newline, escape sequence or other control c
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from enum import StrEnum
 from typing import Any
 
 from agent.errors import WireError
+from agent.values import value
 
 __all__ = [
     "MAX_MESSAGE",
@@ -36,7 +37,7 @@ VERSION = 1
 MAX_MESSAGE = 2048  # bytes, newline included; a hello is about 300
 
 
-@dataclass(frozen=True)
+@value
 class Identity:
     """What every contact states first, so that a wrong pod at a stale address is told apart."""
 
@@ -58,7 +59,7 @@ class Role(StrEnum):
     REPLY = "reply"
 
 
-@dataclass(frozen=True)
+@value
 class Hello:
     """Opens every connection in both directions."""
 
@@ -69,14 +70,14 @@ class Hello:
     proof: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Proof:
     """The client's answer to the server's nonce, when a token is set."""
 
     proof: str
 
 
-@dataclass(frozen=True)
+@value
 class Arrive:
     """Member → coordinator: I have reached all my targets; ``view``: which instance of each
     (a digest, :meth:`agent.core.reach.Reach.view`)."""
@@ -84,26 +85,26 @@ class Arrive:
     view: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Release:
     """Coordinator → member: everyone has arrived with the same ``view``."""
 
     view: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Ack:
     """Member → coordinator: I got the verdict; the coordinator may leave."""
 
 
-@dataclass(frozen=True)
+@value
 class Abort:
     """Coordinator → member: peers disagree; everyone exits 4."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class Refuse:
     """Server → client: this contact is not accepted (bad token, wrong job, not the coordinator)."""
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from agent.topology.inputs import OPT, Derived, Inputs
 from agent.topology.model import Listed, is_dns_label, is_dns_subdomain
+from agent.values import value
 
 __all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
 
 _SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
 
 
-@dataclass(frozen=True)
+@value
 class Host:
     name: str  # lower case; a trailing dot kept: the name is absolute
     slots: int | None = None
@@ -84,10 +84,10 @@ def qualify(name: str, *, service: str | None, namespace: str, zone: str) -> str
 def volcano_hosts(environ: Mapping[str, str], hostname: str) -> tuple[str, str] | None:
     """Volcano's svc plugin puts every task's hosts in ``VC_<TASK>_HOSTS`` (comma-joined
     ``<host>.<job>``): the variable and value of the list that names this pod, if one does."""
-    for var, value in sorted(environ.items()):
-        listed = (h.strip().split(".")[0] for h in value.split(","))
+    for var, hosts in sorted(environ.items()):
+        listed = (h.strip().split(".")[0] for h in hosts.split(","))
         if hostname and var.startswith("VC_") and var.endswith("_HOSTS") and hostname in listed:
-            return var, value
+            return var, hosts
     return None
 
 
