@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import ipaddress
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import anyio
 import anyio.abc
@@ -26,7 +25,7 @@ from agent.core.inputs import (
     Resolution,
     Swept,
 )
-from agent.core.timing import Timing
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, server_handshake
 from agent.io.limits import MAX_HANDSHAKING
@@ -48,22 +47,27 @@ def _plain(address: str) -> str:
     return address
 
 
-@dataclass
 class Contacts:
-    config: Config
-    me: Identity
-    resolve: Callable[[str], Awaitable[Resolution]]
-    post: MemoryObjectSendStream[Input]
-    sessions: Sessions
-    #: whether the barrier has been released here (told to every contact in our hello)
-    released: Callable[[], bool]
-    #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
-    counts: collections.Counter[str]
-    timing: Timing = field(default_factory=Timing)
-    #: contacts still in their handshake, oldest first, each cancellable
-    _handshaking: collections.OrderedDict[int, anyio.CancelScope] = field(
-        default_factory=collections.OrderedDict
-    )
+    def __init__(
+        self,
+        config: Config,
+        me: Identity,
+        resolve: Callable[[str], Awaitable[Resolution]],
+        post: MemoryObjectSendStream[Input],
+        sessions: Sessions,
+        released: Callable[[], bool],
+        counts: collections.Counter[str],
+        timing: Timing = DEFAULT_TIMING,
+    ) -> None:
+        """``released``: whether the barrier has been released here (told to every contact
+        in our hello); ``counts``: what this agent did, for the release line (DNS lookups,
+        probes, sessions, messages)."""
+        self.config, self.me, self.resolve, self.post = config, me, resolve, post
+        self.sessions, self.released, self.counts, self.timing = sessions, released, counts, timing
+        #: contacts still in their handshake, oldest first, each cancellable
+        self._handshaking: collections.OrderedDict[int, anyio.CancelScope] = (
+            collections.OrderedDict()
+        )
 
     async def attempt(self, index: int, instance: str = "") -> None:
         """Resolve peer ``index`` afresh and probe its addresses until one settles the attempt

@@ -10,7 +10,6 @@ import collections
 import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -18,7 +17,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from agent.config.model import Config
 from agent.core.answers import dial_failed
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
-from agent.core.timing import Timing
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, client_handshake
 from agent.io.probes import ConnectFailed, connect
@@ -27,19 +26,24 @@ from agent.protocol.wire import Hello, Identity, Message, Role, encode
 __all__ = ["Sessions"]
 
 
-@dataclass
 class Sessions:
-    config: Config
-    me: Identity
-    resolve: Callable[[str], Awaitable[Resolution]]
-    post: MemoryObjectSendStream[Input]
-    #: whether the barrier has been released here (told to the coordinator in our hello)
-    released: Callable[[], bool]
-    counts: collections.Counter[str]
-    timing: Timing = field(default_factory=Timing)
-    channels: dict[int, Channel] = field(default_factory=dict)
-    #: connections numbered in the order they were made, shared with incoming contacts
-    conns: itertools.count[int] = field(default_factory=itertools.count)
+    def __init__(
+        self,
+        config: Config,
+        me: Identity,
+        resolve: Callable[[str], Awaitable[Resolution]],
+        post: MemoryObjectSendStream[Input],
+        released: Callable[[], bool],
+        counts: collections.Counter[str],
+        timing: Timing = DEFAULT_TIMING,
+    ) -> None:
+        """``released``: whether the barrier has been released here (told to the coordinator
+        in our hello)."""
+        self.config, self.me, self.resolve, self.post = config, me, resolve, post
+        self.released, self.counts, self.timing = released, counts, timing
+        self.channels: dict[int, Channel] = {}
+        #: connections numbered in the order they were made, shared with incoming contacts
+        self.conns = itertools.count()
 
     async def carry(
         self, channel: Channel, hello: Hello, conn: int, *, dialled: bool, address: str = ""
