@@ -39,10 +39,12 @@ __all__ = [
 class Attempt:
     """Resolve peer ``index``'s name afresh and probe its addresses; report :class:`Attempted`.
     ``instance``: only a hello from this instance counts (this pod's own name, which another
-    instance of its index, an old pod still running, may share for a while)."""
+    instance of its index, an old pod still running, may share for a while). ``addresses``:
+    probe these instead of asking DNS (they all refused a moment ago: ``agent.core.refused``)."""
 
     index: int
     instance: str = ""
+    addresses: tuple[str, ...] = ()
 
 
 @value
@@ -62,8 +64,11 @@ class ProbeAddress:
 
 @value
 class Dial:
-    """Member: open a session to the coordinator, resolving its name afresh; report
-    :class:`~agent.core.inputs.Opened`, or :class:`~agent.core.inputs.DialFailed`."""
+    """Member: open a session to the coordinator, resolving its name afresh (or at
+    ``addresses``, which all refused a moment ago); report :class:`~agent.core.inputs.Opened`,
+    or :class:`~agent.core.inputs.DialFailed`."""
+
+    addresses: tuple[str, ...] = ()
 
 
 @value

@@ -75,12 +75,14 @@ ProbeResult = Reached | Unreached | Disagreeing
 
 @value
 class Attempted:
-    """One resolve-and-probe of peer ``index`` by name ended."""
+    """One resolve-and-probe of peer ``index`` by name ended. ``refused_at``: the name's
+    addresses, when every one refused the connection (the pod is there, its agent is not up)."""
 
     index: int
     result: ProbeResult
     address: str = ""
     addresses: tuple[str, ...] = ()
+    refused_at: tuple[str, ...] = ()
 
 
 @value
@@ -144,9 +146,11 @@ class Lost:
 
 @value
 class DialFailed:
-    """A member's dial of the coordinator (``Dial``) opened no session: why, for each address."""
+    """A member's dial of the coordinator (``Dial``) opened no session: why, for each address;
+    ``refused_at``: the addresses, when every one refused the connection."""
 
     reason: str
+    refused_at: tuple[str, ...] = ()
 
 
 Input = (

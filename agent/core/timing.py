@@ -38,6 +38,9 @@ class Timing:
     round_quiet: float = 3.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
+    #: a name whose every address refused is tried again at them, without asking DNS, this
+    #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
+    refused_reuse: float = 5.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0

@@ -69,10 +69,16 @@ class Contacts:
             collections.OrderedDict()
         )
 
-    async def attempt(self, index: int, instance: str = "") -> None:
-        """Resolve peer ``index`` afresh and probe its addresses until one settles the attempt
-        (``agent.core.answers.NameAttempt`` says which)."""
-        resolution = await self._resolve(self.config.topology.fqdn(index))
+    async def attempt(
+        self, index: int, instance: str = "", addresses: tuple[str, ...] = ()
+    ) -> None:
+        """Resolve peer ``index`` afresh (unless the core gives the ``addresses`` to try) and
+        probe its addresses until one settles the attempt (``agent.core.answers.NameAttempt``
+        says which)."""
+        if addresses:
+            resolution = Resolution(addresses)
+        else:
+            resolution = await self._resolve(self.config.topology.fqdn(index))
         attempt = NameAttempt(index, instance, resolution)
         for address in resolution.addresses:
             if attempt.probed(address, await self._probe(address, index)):

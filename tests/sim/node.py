@@ -178,7 +178,7 @@ class Node:
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     def attempt(self, effect: Attempt) -> None:
-        self.cluster.tasks.attempt(self, effect.index, effect.instance)
+        self.cluster.tasks.attempt(self, effect.index, effect.instance, effect.addresses)
 
     def sweep(self, effect: Sweep) -> None:
         self.cluster.tasks.sweep(self)
@@ -187,7 +187,7 @@ class Node:
         self.cluster.tasks.probe_address(self, effect.address)
 
     def dial(self, effect: Dial) -> None:
-        self.cluster.tasks.dial(self)
+        self.cluster.tasks.dial(self, effect.addresses)
 
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""
