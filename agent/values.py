@@ -20,7 +20,7 @@ Pure: no I/O; the lowest layer, usable by every other.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, dataclass_transform, overload
 
@@ -52,29 +52,52 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
     instance's ``__dict__`` in field order (as ``object.__setattr__`` would put them past the
     frozen guard)."""
     names = tuple(f.name for f in fields)
+    positional = sum(not f.kw_only for f in fields)
+    # The usual call: positional arguments, the fields after them left to plain defaults.
+    required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
+    rest = fields[required:]
+    plain = all(f.default is not dataclasses.MISSING for f in rest)
+    defaults = tuple(f.default for f in rest) if plain else None
+    bind = _binder(cls, fields)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not kwargs and defaults is not None and required <= len(args) <= positional:
+            values = args + defaults[len(args) - required :]
+            self.__dict__.update(zip(names, values, strict=True))
+        else:
+            self.__dict__.update(bind(args, kwargs))
+
+    return __init__
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def _binder(
+    cls: type, fields: tuple[dataclasses.Field[Any], ...]
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Iterable[tuple[str, Any]]]:
+    """Any other call: keywords (in any order), defaults and factories; (name, value) pairs in
+    field order, or TypeError as a dataclass's ``__init__`` raises it."""
+    names = tuple(f.name for f in fields)
     known = frozenset(names)
     positional = sum(not f.kw_only for f in fields)
     defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
     factories = tuple(
         (f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING
     )
-    title, count = cls.__qualname__, len(names)
-    # keyword arguments in field order, so that ``vars()`` lists the fields as a dataclass's
-    # does (the wire's JSON keeps that order); one field has no order to keep
-    in_order = itemgetter(*names) if count > 1 else None
+    title = cls.__qualname__
+    # one field has no order to keep
+    in_order = itemgetter(*names) if len(names) > 1 else None
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if args:
-            if len(args) > positional:
-                raise TypeError(f"{title}() takes {positional} positional arguments")
-            if len(args) == count and not kwargs:  # the usual positional call
-                self.__dict__.update(zip(names, args, strict=True))
-                return
-            given = len(args) + len(kwargs)
-            kwargs.update(zip(names, args, strict=False))  # the first len(args)
-            if len(kwargs) != given:
-                raise TypeError(f"{title}() got an argument twice")
-        if len(kwargs) != count:
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+        if len(args) > positional:
+            raise TypeError(f"{title}() takes {positional} positional arguments")
+        given = len(args) + len(kwargs)
+        kwargs.update(zip(names, args, strict=False))  # the first len(args)
+        if len(kwargs) != given:
+            raise TypeError(f"{title}() got an argument twice")
+        if len(kwargs) != len(names):
             kwargs = {**defaults, **kwargs}
             for name, make in factories:
                 if name not in kwargs:
@@ -84,11 +107,10 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
             unknown = sorted(kwargs.keys() - known)
             raise TypeError(f"{title}(): missing {missing}, unknown {unknown}")
         if in_order is None:
-            self.__dict__.update(kwargs)
-        else:
-            self.__dict__.update(zip(names, in_order(kwargs), strict=True))
+            return kwargs.items()
+        return zip(names, in_order(kwargs), strict=True)
 
-    return __init__
+    return bind
 
 
 def _methods(cls: type) -> dict[str, Callable[..., Any]]:

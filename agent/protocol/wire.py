@@ -190,6 +190,10 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: built once: json.loads with hooks builds a decoder (and its scanner) on every call
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_no_constant)
+
+
 def decode(line: bytes) -> Message:
     """Parse one line; raises WireError for anything but a well-formed message of this version."""
     if len(line) > MAX_MESSAGE:
@@ -197,7 +201,7 @@ def decode(line: bytes) -> Message:
     try:
         # UTF-8 only: json.loads would take bytes in UTF-16 or UTF-32 too.
         text = line.decode()
-        body = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+        body = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise WireError("not a JSON message") from None
     if not isinstance(body, dict):
