@@ -199,10 +199,11 @@ async def server_handshake(
     me: Identity,
     token: bytes | None,
     released: bool,
-    timeout: float = DEFAULT_TIMING.handshake_timeout,
+    timeout: float | None = DEFAULT_TIMING.handshake_timeout,
 ) -> Hello:
     """Answer a hello; with a token, demand the client's proof. Returns the client's hello.
-    ``timeout``: for each message of the client's."""
+    ``timeout``: for each message of the client's; None: the caller's deadline bounds the
+    whole handshake (a contact's does)."""
     hello = await channel.receive(timeout)
     if not isinstance(hello, Hello) or hello.role is Role.REPLY:
         raise WireError("expected a hello")

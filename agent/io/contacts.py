@@ -7,7 +7,7 @@ where the one loop feeds it to the pure core. A member's session is handed to ``
 from __future__ import annotations
 
 import collections
-import ipaddress
+import math
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -37,14 +37,10 @@ __all__ = ["Contacts"]
 
 
 def _plain(address: str) -> str:
-    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d``; DNS lists ``a.b.c.d``."""
-    try:
-        mapped = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
-        return str(mapped.ipv4_mapped)
-    return address
+    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d`` (as the kernel's address is
+    written by ``getpeername``); DNS lists ``a.b.c.d``. A string test, not ``ipaddress``: it
+    runs for every contact."""
+    return address[7:] if address.startswith("::ffff:") and "." in address else address
 
 
 class Contacts:
@@ -123,16 +119,21 @@ class Contacts:
             self.counts["contacts_dropped"] += 1
         key = next(self.sessions.conns)
         self.counts["contacts_answered"] += 1
-        with anyio.CancelScope() as scope:
+        # One scope for the handshake's deadline and for dropping it (a scope costs more than
+        # the handshake's receive): lifted once the contact is a peer.
+        deadline = anyio.current_time() + self.timing.handshake_timeout
+        with anyio.CancelScope(deadline=deadline) as scope:
             self._handshaking[key] = scope
             try:
-                await self._serve(stream, key)
+                await self._serve(stream, key, scope)
             finally:
                 self._handshaking.pop(key, None)
         if scope.cancelled_caught:
             await stream.aclose()
 
-    async def _serve(self, stream: anyio.abc.SocketStream, key: int) -> None:
+    async def _serve(
+        self, stream: anyio.abc.SocketStream, key: int, handshake: anyio.CancelScope
+    ) -> None:
         channel = Channel(stream)
         async with stream:
             address = _plain(channel.peer_address)
@@ -142,7 +143,7 @@ class Contacts:
                     me=self.me,
                     token=self.config.token,
                     released=self.released(),
-                    timeout=self.timing.handshake_timeout,
+                    timeout=None,  # the scope's deadline
                 )
             except HandshakeFailed as exc:
                 await self.post.send(ContactRefused(exc.reason))
@@ -150,6 +151,7 @@ class Contacts:
             except WireError:
                 return  # garbage, a port scanner, a closed connection: costs only itself
             self._handshaking.pop(key, None)  # a peer now: never dropped for a newcomer
+            handshake.deadline = math.inf
             # The queue is unbounded: posting needs no turn of the loop of its own (one
             # answered probe is a dozen turns; N agents answer N-1 probes each).
             self.post.send_nowait(Contacted(hello, address))

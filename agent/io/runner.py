@@ -192,9 +192,7 @@ async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) ->
     core, clock = executor.core, executor.clock
     outcome = await executor.perform(core.begin(clock()))
     while outcome is None:
-        item: Input | None = None
-        with anyio.move_on_after(max(0.0, core.next_wakeup() - clock())):
-            item = await receive.receive()
+        item = await _next_event(receive, core.next_wakeup() - clock())
         # Performed outside the wait's deadline: a wake-up due mid-way must not cancel the sends
         # of a Release or an Arrive half-done (under load it did, and members waited forever).
         while item is not None and outcome is None:
@@ -206,6 +204,18 @@ async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) ->
         if outcome is None:
             outcome = await executor.perform(core.poll(clock()))
     return outcome
+
+
+async def _next_event(receive: MemoryObjectReceiveStream[Input], within: float) -> Input | None:
+    """The next event, or None once ``within`` seconds have passed. One already queued is
+    taken without the deadline's cancel scope (a wake-up costs more with it than without)."""
+    try:
+        return receive.receive_nowait()
+    except anyio.WouldBlock:
+        pass
+    with anyio.move_on_after(max(0.0, within)):
+        return await receive.receive()
+    return None
 
 
 async def _keep_serving(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> None:
