@@ -6,8 +6,9 @@ variable cannot drift apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from agent.values import value
 
 __all__ = ["FILE_INPUTS", "FILE_OUTPUTS", "OPTIONS", "SWITCHES", "Command", "Option"]
 
@@ -22,7 +23,7 @@ class Command(StrEnum):
     DOCTOR = "doctor"
 
 
-@dataclass(frozen=True)
+@value
 class Option:
     dest: str
     flag: str

@@ -34,7 +34,7 @@ from pathlib import Path
 OLDEST_PYTHON = "3.11"
 # The same code as `python -m agent` (agent/__main__.py), so the exit code is the CLI's; like
 # that module, valid Python 3.6, so that an older Python reaches its version check.
-MAIN = "from agent.__main__ import main\n\nraise SystemExit(main())\n"
+MAIN = "from agent.__main__ import run\n\nrun()\n"
 
 
 def main(argv: list[str] | None = None) -> int:

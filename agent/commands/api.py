@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from agent.config.model import LogLevel
 from agent.core.log import LogKind, LogLine
 from agent.errors import leaf_error
+from agent.values import value
 
 __all__ = ["Peer", "Result", "barrier", "wait"]
 
@@ -26,7 +26,7 @@ _LOG = logging.getLogger("peer_agent")
 _NUMBER_OK = frozenset({"peers", "index", "port", "slots", "timeout", "health_port"})
 
 
-@dataclass(frozen=True)
+@value
 class Peer:
     """One peer as the barrier found it: its addresses are those it was reached at."""
 
@@ -36,7 +36,7 @@ class Peer:
     addresses: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@value
 class Result:
     """What a passed barrier tells the caller: the torch-style variables, typed."""
 

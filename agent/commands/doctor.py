@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import anyio
 
@@ -15,6 +14,7 @@ from agent.core.inputs import Reached, Resolution
 from agent.io.probes import probe
 from agent.io.runner import identity_of, resolver_for
 from agent.protocol.wire import Identity
+from agent.values import value
 
 __all__ = ["DoctorReport", "PeerRow", "diagnose"]
 
@@ -23,7 +23,7 @@ __all__ = ["DoctorReport", "PeerRow", "diagnose"]
 _NO_SERVICE = "none (each peer is asked for by its own name)"
 
 
-@dataclass(frozen=True)
+@value
 class PeerRow:
     index: int
     name: str
@@ -36,7 +36,7 @@ class PeerRow:
         return self.probe == "ok"
 
 
-@dataclass(frozen=True)
+@value
 class DoctorReport:
     facts: tuple[tuple[str, str], ...]
     rows: tuple[PeerRow, ...]

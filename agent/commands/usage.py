@@ -5,7 +5,9 @@ that says what a duration and ``run``'s workload are)."""
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+import os
+import sys
+from typing import Any, NoReturn
 
 from agent import __version__
 from agent.config.parse import DURATION_FORMS
@@ -69,7 +71,32 @@ COMMANDS = {
 }
 
 
+def _columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` tells it (``COLUMNS``, else the
+    terminal on stdout, else 80), without importing shutil and the compression modules it
+    imports: argparse makes a formatter for every ``add_argument``, and with no width given
+    each asks shutil (1 ms of every start, a help shown or not)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=_columns() - 2)  # argparse's own margin
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(formatter_class=_Formatter, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         # One line, exit 2, as for every other usage error.
         self.exit(ExitCode.USAGE, f"peer-agent: {message} (see peer-agent --help)\n")

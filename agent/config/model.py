@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
-from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from agent.options import Command
 from agent.topology.model import Topology
 from agent.topology.podfiles import ResolvConf
+from agent.values import value
+
+if TYPE_CHECKING:  # pathlib costs every pod's start 1.5 ms; only output files need it
+    from pathlib import PurePath
 
 __all__ = [
     "DEFAULT_EXIT_TIMEOUT",
@@ -47,7 +51,7 @@ class ProbeKind(StrEnum):
     DNS = "dns"
 
 
-@dataclass(frozen=True)
+@value
 class Probe:
     """How a peer counts as reached: ``tcp`` (agent hello), ``tcp:PORT`` (connect), icmp, dns."""
 
@@ -94,7 +98,7 @@ class HostfileFormat(StrEnum):
     PLAIN = "plain"
 
 
-@dataclass(frozen=True)
+@value
 class Outputs:
     hostfile: PurePath | None = None
     peers_json: PurePath | None = None
@@ -103,7 +107,7 @@ class Outputs:
     hostfile_format: HostfileFormat = HostfileFormat.OPENMPI
 
 
-@dataclass(frozen=True, kw_only=True)
+@value(kw_only=True)
 class Config:
     command: Command
     topology: Topology

@@ -14,7 +14,7 @@ import math
 import re
 import stat
 from collections.abc import Callable, Mapping
-from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from agent.config.model import (
     DEFAULT_HEALTH_PORT,
@@ -37,6 +37,9 @@ from agent.topology.inputs import is_number
 from agent.topology.model import Topology
 from agent.topology.podfiles import PodFacts, find_fqdn_entry, parse_resolv_conf
 from agent.topology.sources import Origin
+
+if TYPE_CHECKING:
+    from pathlib import PurePath
 
 __all__ = [
     "DURATION_FORMS",
@@ -218,6 +221,8 @@ def build_config(
     outputs: dict[str, PurePath] = {}
     for dest in ("hostfile", "peers_json", "env_file"):
         if (path_text := get(dest)) is not None:
+            from pathlib import PurePath  # with output files only: see agent.config.model
+
             path = PurePath(path_text)
             if str(path.parent) in facts.missing_dirs:
                 p.add(opt[dest], f"directory {str(path.parent)!r} does not exist")

@@ -49,6 +49,7 @@ from agent.core.inputs import (
 )
 from agent.core.outcome import Outcome
 from agent.core.phase import Phase, phase_of
+from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.timing import DEFAULT_TIMING, Timing
@@ -83,6 +84,7 @@ class Agent:
         self.reach = self.discovery.reach
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
+        self._refusing = RefusedAnswers(timing.refused_reuse)
         self.deadline = now + config.timeout if config.timeout else math.inf
         self.finished = False
         self._next_progress = now + timing.progress_every
@@ -154,10 +156,10 @@ class Agent:
         """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
         coordinator's look-around and the progress line, each as it falls due."""
         side = self.side
-        out: list[Effect] = [self._attempt(index) for index in self.reach.start_due(now)]
+        out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
         out += self.discovery.take_due(now)
         if isinstance(side, Member):
-            out += side.poll(now)
+            out += side.poll(now, self._refusing.addresses(0, now))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
         if now >= self._next_progress:
@@ -170,9 +172,10 @@ class Agent:
         joiner's session may be one of them)."""
         return self.discovery.take_due(now) if self._admission.waiting else []
 
-    def _attempt(self, index: int) -> Attempt:
+    def _attempt(self, index: int, now: float) -> Attempt:
         own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
-        return Attempt(index, self.me.instance if own and not self.config.probe.port else "")
+        instance = self.me.instance if own and not self.config.probe.port else ""
+        return Attempt(index, instance, self._refusing.addresses(index, now))
 
     def is_holding(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
@@ -238,6 +241,7 @@ class Agent:
             case ContactRefused():
                 return self._refused(event, now)
             case DialFailed():
+                self._refusing.tried(0, event.refused_at, now)
                 return self.barrier.dial_failed(event.reason, now)
             case Opened() | Received() | Lost():
                 return self.incoming.session(event, now)
@@ -245,6 +249,7 @@ class Agent:
                 assert_never(event)
 
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
+        self._refusing.tried(event.index, event.refused_at, now)
         result = counted_by_name(self.reach, event.index, event.result)
         if isinstance(result, Unreached):
             self.reach.failed(event.index, result.failure, now)

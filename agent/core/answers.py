@@ -89,13 +89,19 @@ class NameAttempt:
         several = len(self._resolution.addresses) > 1
         reasons = [f"{a}: {f.reason}" if several else f.reason for a, f in self._failures]
         first = self._failures[0][1].cause
-        return Attempted(self.index, Unreached(Failure("; ".join(reasons), first)))
+        refused = all(f.cause is Cause.CONNECT_REFUSED for _, f in self._failures)
+        refused_at = self._resolution.addresses if refused else ()
+        failure = Failure("; ".join(reasons), first)
+        return Attempted(self.index, Unreached(failure), refused_at=refused_at)
 
 
-def dial_failed(resolution: Resolution, problems: list[str]) -> DialFailed:
-    """A member's dial that opened no session: what DNS said, then each address's problem."""
+def dial_failed(
+    resolution: Resolution, problems: list[str], refused_at: tuple[str, ...] = ()
+) -> DialFailed:
+    """A member's dial that opened no session: what DNS said, then each address's problem;
+    ``refused_at``: the addresses, when every one refused the connection."""
     failure = [resolution.failure.reason] if resolution.failure is not None else []
-    return DialFailed("; ".join(failure + problems) or "no address")
+    return DialFailed("; ".join(failure + problems) or "no address", refused_at)
 
 
 def counted_by_name(reach: Reach, index: int, result: ProbeResult) -> ProbeResult:

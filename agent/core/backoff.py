@@ -6,12 +6,12 @@ arrive in step; the cap keeps detection within about a second of a peer appearin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from agent.values import value
 
 __all__ = ["Backoff"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@value(kw_only=True)
 class Backoff:
     base: float = 0.05
     cap: float = 1.0

@@ -10,8 +10,9 @@ no more than ``total``. Pure; ``agent.core.admission`` keeps held sessions and s
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from agent.values import value
 
 __all__ = ["Bounded", "Bounds"]
 
@@ -19,7 +20,7 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-@dataclass(frozen=True)
+@value
 class Bounds:
     per_address: int
     per_index: int

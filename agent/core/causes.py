@@ -7,7 +7,8 @@ decides on (``hints``), so a hint never depends on the wording of a message.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+
+from agent.values import value
 
 __all__ = ["DNS_CAUSES", "NOT_TRIED", "TELLING_CAUSES", "Cause", "Failure"]
 
@@ -41,7 +42,7 @@ TELLING_CAUSES = frozenset({Cause.REFUSED_BY_PEER, Cause.WRONG_TOKEN, Cause.DISA
 DNS_CAUSES = frozenset({Cause.NXDOMAIN, Cause.NO_ADDRESS, Cause.NOT_LISTED})
 
 
-@dataclass(frozen=True)
+@value
 class Failure:
     """Why something did not work: ``reason`` for people (it names the address, the rcode, the
     errno), ``cause`` for code (hints, status), so no decision rests on a message's wording."""

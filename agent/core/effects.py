@@ -9,13 +9,13 @@ that tells effects apart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, TypeVar, assert_never
 
 from agent.core.log import LogLine
 from agent.core.outcome import Outcome, ReleaseKind
 from agent.errors import PeerAgentError
 from agent.protocol.wire import Message
+from agent.values import value
 
 __all__ = [
     "Aborted",
@@ -36,23 +36,25 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@value
 class Attempt:
     """Resolve peer ``index``'s name afresh and probe its addresses; report :class:`Attempted`.
     ``instance``: only a hello from this instance counts (this pod's own name, which another
-    instance of its index, an old pod still running, may share for a while)."""
+    instance of its index, an old pod still running, may share for a while). ``addresses``:
+    probe these instead of asking DNS (they all refused a moment ago: ``agent.core.refused``)."""
 
     index: int
     instance: str = ""
+    addresses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value
 class Sweep:
     """Resolve the headless Service's own name (a bulk discovery round); report
     :class:`~agent.core.inputs.Swept`."""
 
 
-@dataclass(frozen=True)
+@value
 class ProbeAddress:
     """Probe one address of the Service; ``pushed``: a peer said hello from it (probe it
     first); report :class:`~agent.core.inputs.AddressProbed`."""
@@ -61,7 +63,7 @@ class ProbeAddress:
     pushed: bool = False
 
 
-@dataclass(frozen=True)
+@value
 class Lookup:
     """Resolve peer ``index``'s own name, probing nothing; report
     :class:`~agent.core.inputs.LookedUp`: whether DNS gives a contact's address for the pod
@@ -70,52 +72,55 @@ class Lookup:
     index: int
 
 
-@dataclass(frozen=True)
+@value
 class Dial:
-    """Member: open a session to the coordinator, resolving its name afresh; report
-    :class:`~agent.core.inputs.Opened`, or :class:`~agent.core.inputs.DialFailed`."""
+    """Member: open a session to the coordinator, resolving its name afresh (or at
+    ``addresses``, which all refused a moment ago); report :class:`~agent.core.inputs.Opened`,
+    or :class:`~agent.core.inputs.DialFailed`."""
+
+    addresses: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value
 class Send:
     conn: int
     message: Message
 
 
-@dataclass(frozen=True)
+@value
 class Close:
     conn: int
 
 
-@dataclass(frozen=True)
+@value
 class Report:
     """A line for the log."""
 
     line: LogLine
 
 
-@dataclass(frozen=True)
+@value
 class Released:
     """The verdict: this pod passes the barrier (``kind`` says through whom)."""
 
     kind: ReleaseKind
 
 
-@dataclass(frozen=True)
+@value
 class Aborted:
     """The verdict: peers disagree about the job; everyone exits 4."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class Finish:
     """The wait is over: return ``outcome`` (a sidecar keeps serving after it)."""
 
     outcome: Outcome
 
 
-@dataclass(frozen=True)
+@value
 class Fail:
     """The wait is over: raise ``error`` (timed out, aborted)."""
 

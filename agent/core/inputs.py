@@ -6,10 +6,9 @@ shipped core under the runner and under the in-memory cluster of the tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from agent.core.causes import Cause, Failure
 from agent.protocol.wire import Hello, Message
+from agent.values import value
 
 __all__ = [
     "AddressProbed",
@@ -31,7 +30,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@value
 class Resolution:
     """Addresses found, or why none (``failure``: NXDOMAIN, no address record, DNS failed)."""
 
@@ -41,7 +40,7 @@ class Resolution:
     failure: Failure | None = None
 
 
-@dataclass(frozen=True)
+@value
 class Reached:
     """A probe reached a peer's pod. With the tcp probe the hello says which peer answered
     (``index``), which instance (process) of it, and whether the barrier was released there (a
@@ -52,14 +51,14 @@ class Reached:
     released: bool = False
 
 
-@dataclass(frozen=True)
+@value
 class Unreached:
     """A probe (or every address of a name) did not reach the peer, and why."""
 
     failure: Failure
 
 
-@dataclass(frozen=True)
+@value
 class Disagreeing:
     """A pod of this job answered but disagrees on it (peer count, port): a configuration error
     that aborts everyone, not a stale pod to skip."""
@@ -75,24 +74,26 @@ class Disagreeing:
 ProbeResult = Reached | Unreached | Disagreeing
 
 
-@dataclass(frozen=True)
+@value
 class Attempted:
-    """One resolve-and-probe of peer ``index`` by name ended."""
+    """One resolve-and-probe of peer ``index`` by name ended. ``refused_at``: the name's
+    addresses, when every one refused the connection (the pod is there, its agent is not up)."""
 
     index: int
     result: ProbeResult
     address: str = ""
     addresses: tuple[str, ...] = ()
+    refused_at: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@value
 class Swept:
     """The Service's own name resolved (bulk discovery): every published address, or why not."""
 
     resolution: Resolution
 
 
-@dataclass(frozen=True)
+@value
 class AddressProbed:
     """An address from the Service's records was probed; the hello says which peer it is."""
 
@@ -100,7 +101,7 @@ class AddressProbed:
     result: ProbeResult
 
 
-@dataclass(frozen=True)
+@value
 class LookedUp:
     """Peer ``index``'s own name resolved (a ``Lookup``): its addresses, or why none."""
 
@@ -108,7 +109,7 @@ class LookedUp:
     resolution: Resolution
 
 
-@dataclass(frozen=True)
+@value
 class Contacted:
     """Someone completed a handshake with us from ``address``, saying ``hello``. ``listed``:
     this pod dialled the address, which DNS gave for the name the hello claims (the member's
@@ -119,14 +120,14 @@ class Contacted:
     listed: bool = False
 
 
-@dataclass(frozen=True)
+@value
 class ContactRefused:
     """This pod refused an incoming contact whose handshake failed (a bad token proof): why."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class Opened:
     """A barrier session's handshake completed on ``conn``: one this pod dialled (to the
     coordinator at ``address``) or one a member opened to it from ``address`` (``dialled``
@@ -138,13 +139,13 @@ class Opened:
     address: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Received:
     conn: int
     message: Message
 
 
-@dataclass(frozen=True)
+@value
 class Lost:
     """Session ``conn`` ended (closed, reset, a send that did not go out)."""
 
@@ -152,11 +153,13 @@ class Lost:
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class DialFailed:
-    """A member's dial of the coordinator (``Dial``) opened no session: why, for each address."""
+    """A member's dial of the coordinator (``Dial``) opened no session: why, for each address;
+    ``refused_at``: the addresses, when every one refused the connection."""
 
     reason: str
+    refused_at: tuple[str, ...] = ()
 
 
 Input = (

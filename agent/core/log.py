@@ -8,11 +8,12 @@ hands it to ``logging`` as the matching level.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from agent.config.model import LogLevel
+from agent.values import value
 
 __all__ = ["LogKind", "LogLevel", "LogLine", "Reporter", "printable"]
 
@@ -42,7 +43,7 @@ class LogKind(StrEnum):
     BUGS = "bugs"  # how many bugs were caught
 
 
-@dataclass(frozen=True)
+@value
 class LogLine:
     """One line for the log: its kind, the text people read, the fields JSON adds, and how
     much it matters (info unless the line says otherwise)."""

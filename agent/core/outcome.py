@@ -3,8 +3,9 @@ and every peer with the addresses it answered at."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+from agent.values import value
 
 __all__ = ["Outcome", "PeerInfo", "ReleaseKind"]
 
@@ -27,7 +28,7 @@ class ReleaseKind(StrEnum):
         return self in (ReleaseKind.DECIDED, ReleaseKind.BY_COORDINATOR)
 
 
-@dataclass(frozen=True)
+@value
 class PeerInfo:
     index: int
     hostname: str
@@ -35,7 +36,7 @@ class PeerInfo:
     addresses: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@value
 class Outcome:
     how: ReleaseKind
     elapsed: float

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from agent.core.backoff import Backoff
 from agent.core.causes import NOT_TRIED, TELLING_CAUSES, Cause, Failure
@@ -26,25 +25,44 @@ def view_digest(instances: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(instances).encode()).hexdigest()[:32]
 
 
-@dataclass
 class PeerState:
-    index: int
-    reached: bool = False
-    in_flight: bool = False
-    failures: int = 0
-    next_at: float = 0.0
-    #: why it is not reached (while it is not: once it is, the last failure before)
-    failure: Failure = NOT_TRIED
-    #: set when a push arrives mid-attempt: retry at once instead of backing off
-    nudged: bool = False
-    address: str = ""
-    instance: str = ""
-    #: the newest instance heard of: an older one answering later is a stale pod, not the peer
-    newest: str = ""
-    reached_at: float | None = None
-    #: the last telling failure (another token, a disagreement) while the peer is missing: what
-    #: a timeout still reports once the peer has left and only refuses connections
-    telling: Failure | None = None
+    """One peer's progress: slots, not a dataclass (one per peer, 10,000 at a coordinator, and
+    a dataclass would compile its methods at every start)."""
+
+    __slots__ = (
+        "address",
+        "failure",
+        "failures",
+        "in_flight",
+        "index",
+        "instance",
+        "newest",
+        "next_at",
+        "nudged",
+        "reached",
+        "reached_at",
+        "telling",
+    )
+
+    def __init__(self, index: int, next_at: float) -> None:
+        self.index = index
+        self.reached = False
+        self.in_flight = False
+        self.failures = 0
+        self.next_at = next_at
+        #: why it is not reached (while it is not: once it is, the last failure before)
+        self.failure: Failure = NOT_TRIED
+        #: set when a push arrives mid-attempt: retry at once instead of backing off
+        self.nudged = False
+        self.address = ""
+        self.instance = ""
+        #: the newest instance heard of: an older one answering later is a stale pod, not the
+        #: peer
+        self.newest = ""
+        self.reached_at: float | None = None
+        #: the last telling failure (another token, a disagreement) while the peer is missing:
+        #: what a timeout still reports once the peer has left and only refuses connections
+        self.telling: Failure | None = None
 
 
 class Reach:

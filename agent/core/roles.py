@@ -224,10 +224,12 @@ class Member:
         #: why the last dial or session failed
         self._dial_problem = "not connected to the coordinator yet"
 
-    def poll(self, now: float) -> list[Action]:
+    def poll(self, now: float, refused_at: tuple[str, ...] = ()) -> list[Action]:
+        """The dial, when due; ``refused_at``: the coordinator's addresses, which all refused a
+        moment ago (``agent.core.refused``): tried again without asking DNS."""
         if self._next_connect is not None and self._next_connect <= now and self.verdict is None:
             self._next_connect = None
-            return [Dial()]
+            return [Dial(refused_at)]
         return []
 
     def next_wakeup(self) -> float | None:

@@ -8,7 +8,6 @@ without a network.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from agent.config.model import Config
 from agent.core.admission import Admission
@@ -21,11 +20,12 @@ from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
 from agent.errors import BarrierTimeout
+from agent.values import value
 
 __all__ = ["Status", "released_line"]
 
 
-@dataclass(frozen=True)
+@value
 class Status:
     config: Config
     reach: Reach

@@ -8,14 +8,15 @@ the shipped cores with the same value, so no constant is copied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from agent.core.backoff import Backoff
+from agent.values import value
 
 __all__ = ["DEFAULT_TIMING", "Timing"]
 
 
-@dataclass(frozen=True, kw_only=True)
+@value(kw_only=True)
 class Timing:
     """Seconds, unless a name says otherwise."""
 
@@ -49,6 +50,9 @@ class Timing:
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
+    #: a name whose every address refused is tried again at them, without asking DNS, this
+    #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
+    refused_reuse: float = 5.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0

@@ -214,7 +214,7 @@ async def server_handshake(
     me: Identity,
     token: bytes | None,
     released: bool,
-    timeout: float = DEFAULT_TIMING.handshake_timeout,
+    timeout: float | None = DEFAULT_TIMING.handshake_timeout,
 ) -> Hello:
     """Answer a hello; with a token, demand the client's proof, and only once it checked,
     prove ours. Returns the client's hello. ``timeout``: for each message of the client's."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from agent.core.inputs import (
     Resolution,
     Swept,
 )
-from agent.core.timing import Timing
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, server_handshake
 from agent.io.handshaking import Handshaking, Ticket
@@ -41,14 +40,10 @@ __all__ = ["Contacts"]
 
 
 def _plain(address: str) -> str:
-    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d``; DNS lists ``a.b.c.d``."""
-    try:
-        mapped = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(mapped, ipaddress.IPv6Address) and mapped.ipv4_mapped is not None:
-        return str(mapped.ipv4_mapped)
-    return address
+    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d`` (as the kernel's address is
+    written by ``getpeername``); DNS lists ``a.b.c.d``. A string test, not ``ipaddress``: it
+    runs for every contact."""
+    return address[7:] if address.startswith("::ffff:") and "." in address else address
 
 
 @dataclass
@@ -62,17 +57,23 @@ class Contacts:
     released: Callable[[], bool]
     #: what this agent did, for the release line: DNS lookups, probes, sessions, messages
     counts: collections.Counter[str]
-    timing: Timing = field(default_factory=Timing)
+    timing: Timing = DEFAULT_TIMING
     #: contacts still in their handshake, bounded (a port of its own; the shared port's
     #: connections come with a ticket of the mux's bound instead)
     handshaking: Handshaking = field(default_factory=Handshaking)
     #: with the exit barrier: the identities of hellos that passed their handshake
     heard: Heard | None = None
 
-    async def attempt(self, index: int, instance: str = "") -> None:
-        """Resolve peer ``index`` afresh and probe its addresses until one settles the attempt
-        (``agent.core.answers.NameAttempt`` says which)."""
-        resolution = await self._resolve(self.config.topology.fqdn(index))
+    async def attempt(
+        self, index: int, instance: str = "", addresses: tuple[str, ...] = ()
+    ) -> None:
+        """Resolve peer ``index`` afresh (unless the core gives the ``addresses`` to try) and
+        probe its addresses until one settles the attempt (``agent.core.answers.NameAttempt``
+        says which)."""
+        if addresses:
+            resolution = Resolution(addresses)
+        else:
+            resolution = await self._resolve(self.config.topology.fqdn(index))
         attempt = NameAttempt(index, instance, resolution)
         for address in resolution.addresses:
             if attempt.probed(address, await self._probe(address, index)):

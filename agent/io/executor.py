@@ -106,7 +106,9 @@ class Executor:
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     async def attempt(self, effect: Attempt) -> None:
         await self._flush()
-        attempt = functools.partial(self.contacts.attempt, effect.index, effect.instance)
+        attempt = functools.partial(
+            self.contacts.attempt, effect.index, effect.instance, effect.addresses
+        )
         failed = Attempted(effect.index, Unreached(BUG))
         self._start(attempt, "attempt", self.core.config.topology.display(effect.index), failed)
 
@@ -130,7 +132,8 @@ class Executor:
         await self._flush()
         failed = DialFailed(BUG.reason)
         name = self.core.config.topology.display(0)
-        self._start(self.sessions.dial_coordinator, "dial", name, failed)
+        dial = functools.partial(self.sessions.dial_coordinator, effect.addresses)
+        self._start(dial, "dial", name, failed)
 
     async def send(self, effect: Send) -> None:
         self._sends.append((effect.conn, effect.message))

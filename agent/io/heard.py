@@ -14,17 +14,17 @@ before one this pod got by dialling an address DNS gave, oldest first.
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
 
 from agent.protocol.handshake import Match, compare
 from agent.protocol.wire import Identity
+from agent.values import value
 
 __all__ = ["Heard", "PeerReached"]
 
 _SLACK = 256
 
 
-@dataclass(frozen=True)
+@value
 class PeerReached:
     """Peer ``index`` as this pod reached it: at ``address``, instance ``instance`` ("" when
     the probe cannot tell instances apart)."""

@@ -10,16 +10,19 @@ never sees half a file, also when the agent is killed mid-write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from agent.config.model import Config, HostfileFormat
 from agent.core.outcome import Outcome
 from agent.errors import OutputError
 from agent.topology.model import Kind
+
+if TYPE_CHECKING:
+    from pathlib import Path, PurePath
 
 __all__ = ["peer_environment", "write_outputs"]
 
@@ -82,6 +85,8 @@ def _peers_json(config: Config, outcome: Outcome) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
+    import tempfile  # with output files only: it imports shutil and random, 2 ms of a start
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
@@ -91,13 +96,18 @@ def _write_atomically(path: Path, text: str) -> None:
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
 def write_outputs(config: Config, outcome: Outcome) -> list[Path]:
     """Write every requested file; returns the paths written."""
     out = config.outputs
+    if out.hostfile is None and out.env_file is None and out.peers_json is None:
+        return []
+    from pathlib import Path  # with output files only, as tempfile
+
     renderers: list[tuple[PurePath | None, Callable[[], str]]] = [
         (out.hostfile, lambda: _hostfile(config)),
         (out.env_file, lambda: _env_file(config)),

@@ -17,7 +17,6 @@ import os
 import socket
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
@@ -26,6 +25,7 @@ from agent.core.causes import Cause, Failure
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
 from agent.io.tcp import open_tcp
+from agent.values import value
 
 __all__ = ["Resolution", "Resolver"]
 
@@ -58,7 +58,7 @@ class _Failed(Exception):
         super().__init__(problem)
 
 
-@dataclass(frozen=True)
+@value
 class _Reply:
     addresses: tuple[str, ...]
     truncated: bool

@@ -16,7 +16,6 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import anyio
 import anyio.abc
@@ -42,11 +41,12 @@ from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
 from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity
+from agent.values import value
 
 __all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
 
 
-@dataclass(frozen=True)
+@value
 class Deps:
     """Side effects, injected so tests can replace any of them, and the pace."""
 
@@ -55,6 +55,9 @@ class Deps:
     rand: Callable[[], float] = random.random
     timing: Timing = DEFAULT_TIMING
 
+
+#: the real clock, randomness and resolver
+REAL_DEPS = Deps()
 
 #: this process's instance: a pod that restarts says hello with a new one. Ordered by its start
 #: time, then a random tie-break (``agent.protocol.instance``); clocks of different nodes need
@@ -104,7 +107,7 @@ async def serve_and_wait(
     config: Config,
     *,
     report: Reporter,
-    deps: Deps = Deps(),
+    deps: Deps = REAL_DEPS,
     after_release: Callable[[Outcome], Awaitable[None]] | None = None,
     supervisor: Supervisor | None = None,
     mux: Mux | None = None,
@@ -212,9 +215,7 @@ async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) ->
     core, clock = executor.core, executor.clock
     outcome = await executor.perform(core.begin(clock()))
     while outcome is None:
-        item: Input | None = None
-        with anyio.move_on_after(max(0.0, core.next_wakeup() - clock())):
-            item = await receive.receive()
+        item = await _next_event(receive, core.next_wakeup() - clock())
         # Performed outside the wait's deadline: a wake-up due mid-way must not cancel the sends
         # of a Release or an Arrive half-done (under load it did, and members waited forever).
         while item is not None and outcome is None:
@@ -226,6 +227,18 @@ async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) ->
         if outcome is None:
             outcome = await executor.perform(core.poll(clock()))
     return outcome
+
+
+async def _next_event(receive: MemoryObjectReceiveStream[Input], within: float) -> Input | None:
+    """The next event, or None once ``within`` seconds have passed. One already queued is
+    taken without the deadline's cancel scope (a wake-up costs more with it than without)."""
+    try:
+        return receive.receive_nowait()
+    except anyio.WouldBlock:
+        pass
+    with anyio.move_on_after(max(0.0, within)):
+        return await receive.receive()
+    return None
 
 
 async def _keep_serving(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> None:

@@ -10,15 +10,15 @@ import collections
 import contextlib
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agent.config.model import Config
 from agent.core.answers import dial_failed
+from agent.core.causes import Cause
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
-from agent.core.timing import Timing
+from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, client_handshake
 from agent.io.probes import ConnectFailed, connect
@@ -27,19 +27,24 @@ from agent.protocol.wire import Hello, Identity, Message, Role, encode
 __all__ = ["Sessions"]
 
 
-@dataclass
 class Sessions:
-    config: Config
-    me: Identity
-    resolve: Callable[[str], Awaitable[Resolution]]
-    post: MemoryObjectSendStream[Input]
-    #: whether the barrier has been released here (told to the coordinator in our hello)
-    released: Callable[[], bool]
-    counts: collections.Counter[str]
-    timing: Timing = field(default_factory=Timing)
-    channels: dict[int, Channel] = field(default_factory=dict)
-    #: connections numbered in the order they were made, shared with incoming contacts
-    conns: itertools.count[int] = field(default_factory=itertools.count)
+    def __init__(
+        self,
+        config: Config,
+        me: Identity,
+        resolve: Callable[[str], Awaitable[Resolution]],
+        post: MemoryObjectSendStream[Input],
+        released: Callable[[], bool],
+        counts: collections.Counter[str],
+        timing: Timing = DEFAULT_TIMING,
+    ) -> None:
+        """``released``: whether the barrier has been released here (told to the coordinator
+        in our hello)."""
+        self.config, self.me, self.resolve, self.post = config, me, resolve, post
+        self.released, self.counts, self.timing = released, counts, timing
+        self.channels: dict[int, Channel] = {}
+        #: connections numbered in the order they were made, shared with incoming contacts
+        self.conns = itertools.count()
 
     async def carry(
         self, channel: Channel, hello: Hello, conn: int, *, dialled: bool, address: str = ""
@@ -66,12 +71,17 @@ class Sessions:
                 with contextlib.suppress(anyio.ClosedResourceError):
                     await self.post.send(Lost(conn, reason))
 
-    async def dial_coordinator(self) -> None:
-        """Member: open the session to index 0, always re-resolving its name; the first address
-        whose handshake succeeds (the reply is index 0 of this job) carries it."""
-        self.counts["dns_lookups"] += 1
-        resolution = await self.resolve(self.config.topology.fqdn(0))
+    async def dial_coordinator(self, addresses: tuple[str, ...] = ()) -> None:
+        """Member: open the session to index 0, re-resolving its name (unless the core gives the
+        ``addresses`` to try); the first address whose handshake succeeds (the reply is index 0
+        of this job) carries it."""
+        if addresses:
+            resolution = Resolution(addresses)
+        else:
+            self.counts["dns_lookups"] += 1
+            resolution = await self.resolve(self.config.topology.fqdn(0))
         problems: list[str] = []
+        refused = True  # every address refused the connection
         for address in resolution.addresses:
             try:
                 channel = await connect(
@@ -88,17 +98,20 @@ class Sessions:
                 )
             except ConnectFailed as exc:
                 problems.append(f"{address}: {exc}")
+                refused = refused and exc.cause is Cause.CONNECT_REFUSED
                 continue
             except (HandshakeFailed, WireError) as exc:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
+                refused = False
                 continue
             # The reply is a hello like any other: a coordinator that restarted is seen here
             # first by a member whose probes of it are done.
             self.post.send_nowait(Contacted(hello, address, listed=True))
             await self.carry(channel, hello, next(self.conns), dialled=True, address=address)
             return
-        await self.post.send(dial_failed(resolution, problems))
+        refused_at = resolution.addresses if refused else ()
+        await self.post.send(dial_failed(resolution, problems, refused_at))
 
     async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
         """Send each message to its session. A message is encoded once and written straight to

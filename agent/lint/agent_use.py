@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from agent.values import value
 
 __all__ = ["AgentUse", "agent_use"]
 
@@ -20,7 +21,7 @@ PROGRAMS = frozenset({"peer-agent", "peer-agent.pyz"})
 SUBCOMMANDS = frozenset({"run", "wait", "sidecar", "doctor"})
 
 
-@dataclass(frozen=True)
+@value
 class AgentUse:
     """The subcommand and the literal settings lint checks; the ``*_field`` say where they are."""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from agent.lint.agent_use import AgentUse, agent_use
 from agent.lint.finding import Finding, as_list, as_map
 from agent.topology.model import is_dns_label
+from agent.values import value
 
 __all__ = ["Agent", "Report", "agents_in", "as_int", "as_list", "as_map", "long_name"]
 
@@ -19,7 +19,7 @@ def as_int(x: object, default: int) -> int:
     return x if isinstance(x, int) and not isinstance(x, bool) else default
 
 
-@dataclass(frozen=True)
+@value
 class Agent:
     """A container that runs peer-agent, and where it is in the manifest."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -18,6 +17,7 @@ from agent.errors import PeerAgentError
 from agent.exitcodes import ExitCode
 from agent.lint.finding import Finding
 from agent.lint.frameworks import FRAMEWORK_KINDS, lint_all
+from agent.values import value
 
 __all__ = [
     "Finding",
@@ -39,7 +39,7 @@ class LintInputError(PeerAgentError):
     exit_code = ExitCode.USAGE
 
 
-@dataclass(frozen=True)
+@value
 class LintReport:
     """One run: every finding, and how many resources (Jobs, Services, the frameworks' kinds)
     were checked, so that a clean run can say what it looked at."""

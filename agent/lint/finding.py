@@ -6,15 +6,16 @@ into "absent", and a malformed manifest yields findings or silence, never an exc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from agent.values import value
 
 __all__ = ["Finding", "Obj", "as_list", "as_map", "as_str", "name_of", "namespace_of", "ref_of"]
 
 Obj = dict[str, Any]
 
 
-@dataclass(frozen=True)
+@value
 class Finding:
     """One pitfall: where it is (file, Kind/name, field path), what goes wrong, and the fix."""
 

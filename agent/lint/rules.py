@@ -9,7 +9,6 @@ which survives reordering and reads better than an index.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.lint.agent_use import AgentUse, agent_use
@@ -25,6 +24,7 @@ from agent.lint.finding import (
 from agent.lint.listen import ipv4_only_listen
 from agent.lint.service import check_wiring
 from agent.topology.model import is_dns_label
+from agent.values import value
 
 __all__ = ["lint_objects"]
 
@@ -69,7 +69,7 @@ def _int(x: object) -> int | None:
     return x if isinstance(x, int) and not isinstance(x, bool) else None
 
 
-@dataclass(frozen=True)
+@value
 class _Container:
     path: str
     spec: dict[Any, Any]

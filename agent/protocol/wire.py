@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from enum import StrEnum
 from typing import Any
 
 from agent.errors import WireError
 from agent.protocol.instance import FORMAT as INSTANCE_FORMAT
+from agent.values import value
 
 __all__ = [
     "EXIT_BARRIER",
@@ -53,7 +54,7 @@ def named_barrier(name: str) -> str:
     return _NAMED + name
 
 
-@dataclass(frozen=True)
+@value
 class Identity:
     """What every contact states first, so that a wrong pod at a stale address is told apart."""
 
@@ -81,7 +82,7 @@ class Role(StrEnum):
     REPLY = "reply"
 
 
-@dataclass(frozen=True)
+@value
 class Hello:
     """Opens every connection in both directions. ``proves``: this side has a token, proves
     it and asks the other side to (the client first, then the server: ``agent.io.channel``)."""
@@ -93,7 +94,7 @@ class Hello:
     proves: bool = False
 
 
-@dataclass(frozen=True)
+@value
 class Proof:
     """An answer to the other side's nonce, when a token is set: the client's first, then,
     once it checked, the server's."""
@@ -101,7 +102,7 @@ class Proof:
     proof: str
 
 
-@dataclass(frozen=True)
+@value
 class Arrive:
     """Member → coordinator: I have reached all my targets; ``view``: which instance of each
     (a digest, :meth:`agent.core.reach.Reach.view`)."""
@@ -109,26 +110,26 @@ class Arrive:
     view: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Release:
     """Coordinator → member: everyone has arrived with the same ``view``."""
 
     view: str = ""
 
 
-@dataclass(frozen=True)
+@value
 class Ack:
     """Member → coordinator: I got the verdict; the coordinator may leave."""
 
 
-@dataclass(frozen=True)
+@value
 class Abort:
     """Coordinator → member: peers disagree; everyone exits 4."""
 
     reason: str
 
 
-@dataclass(frozen=True)
+@value
 class Refuse:
     """Server → client: this contact is not accepted (bad token, wrong job, not the coordinator)."""
 
@@ -242,6 +243,10 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+#: built once: json.loads with hooks builds a decoder (and its scanner) on every call
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_no_constant)
+
+
 def decode(line: bytes) -> Message:
     """Parse one line; raises WireError for anything but a well-formed message of this version."""
     if len(line) > MAX_MESSAGE:
@@ -249,7 +254,7 @@ def decode(line: bytes) -> Message:
     try:
         # UTF-8 only: json.loads would take bytes in UTF-16 or UTF-32 too.
         text = line.decode()
-        body = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
+        body = _DECODER.decode(text)
     except (ValueError, RecursionError):
         raise WireError("not a JSON message") from None
     if not isinstance(body, dict):

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from agent.topology.inputs import OPT, Derived, Inputs
 from agent.topology.model import Listed, is_dns_label, is_dns_subdomain
 from agent.topology.sources import Origin, Source, Sources
+from agent.values import value
 
 __all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
 
 _SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
 
 
-@dataclass(frozen=True)
+@value
 class Host:
     name: str  # lower case; a trailing dot kept: the name is absolute
     slots: int | None = None
@@ -85,10 +85,10 @@ def qualify(name: str, *, service: str | None, namespace: str, zone: str) -> str
 def volcano_hosts(environ: Mapping[str, str], hostname: str) -> tuple[str, str] | None:
     """Volcano's svc plugin puts every task's hosts in ``VC_<TASK>_HOSTS`` (comma-joined
     ``<host>.<job>``): the variable and value of the list that names this pod, if one does."""
-    for var, value in sorted(environ.items()):
-        listed = (h.strip().split(".")[0] for h in value.split(","))
+    for var, hosts in sorted(environ.items()):
+        listed = (h.strip().split(".")[0] for h in hosts.split(","))
         if hostname and var.startswith("VC_") and var.endswith("_HOSTS") and hostname in listed:
-            return var, value
+            return var, hosts
     return None
 
 
@@ -140,7 +140,7 @@ def hostfile(i: Inputs, namespace: str | None) -> Derived | None:
     return Derived(job, Listed(names), service or shared, namespace, len(names), index, sources)
 
 
-@dataclass(frozen=True)
+@value
 class _Found:
     """What the listed names gave: this pod's line, the Service they share, the job's name."""
 

@@ -6,23 +6,24 @@ Shared by the per-controller derivations (``jobs``, ``injected``, ``hostfile``);
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from agent.options import OPTIONS
 from agent.problems import Problems
 from agent.topology.model import Naming, is_dns_label
 from agent.topology.podfiles import HostsEntry, PodFacts, parse_resolv_conf
 from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, Origin, Source, Sources
+from agent.values import value
 
 __all__ = ["OPT", "Derived", "Inputs", "is_number"]
 
 OPT = {o.dest: o for o in OPTIONS}
 
 
-@dataclass(frozen=True)
+@value
 class Derived:
     """What one controller's derivation found; ``derive_topology`` checks it and makes the
-    :class:`~agent.topology.model.Topology`. A frozen dataclass, not a tuple: read by name."""
+    :class:`~agent.topology.model.Topology`. A frozen value, not a tuple: read by name."""
 
     #: the identity every pod of one barrier shares (their hello carries it)
     job: str
@@ -46,7 +47,7 @@ def is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-@dataclass(frozen=True)
+@value
 class Inputs:
     """The merged options (``get``), the pod's facts, its hostname and /etc/hosts line;
     ``given``: whether each option given came as a flag or a variable (a flag, if not said)."""

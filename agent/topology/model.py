@@ -21,10 +21,11 @@ waiting for its workers): the core then only reaches them, with no barrier of it
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 
 from agent.topology.sources import Sources
+from agent.values import value
 
 __all__ = [
     "JobSetGrid",
@@ -64,7 +65,7 @@ class Kind(StrEnum):
     HOSTFILE = "hostfile"
 
 
-@dataclass(frozen=True)
+@value
 class Suffixed:
     """``<prefix>-<i>``: the Job controller's hostname for completion index ``i``."""
 
@@ -74,7 +75,7 @@ class Suffixed:
         return f"{self.prefix}-{i}"
 
 
-@dataclass(frozen=True)
+@value
 class LeaderWorkers:
     """A LeaderWorkerSet group: the leader ``<lws>-<g>`` is 0, worker ``w`` is ``<lws>-<g>-<w>``."""
 
@@ -84,7 +85,7 @@ class LeaderWorkers:
         return self.prefix if i == 0 else f"{self.prefix}-{i}"
 
 
-@dataclass(frozen=True)
+@value
 class ReplicatedJob:
     """One ``spec.replicatedJobs[]`` entry: ``replicas`` child Jobs of ``pods`` pods each."""
 
@@ -97,7 +98,7 @@ class ReplicatedJob:
         return self.replicas * self.pods
 
 
-@dataclass(frozen=True)
+@value
 class JobSetGrid:
     """JobSet's ``<jobset>-<rjob>-<jobIdx>-<podIdx>``; rank runs through ``jobs`` in order."""
 
@@ -121,7 +122,7 @@ class JobSetGrid:
         raise KeyError(name)
 
 
-@dataclass(frozen=True)
+@value
 class ReplicaType:
     """One replica type of a Training Operator job as its pod names spell it (``master``,
     ``worker``, ``chief``, ``ps``, ``evaluator``), and how many replicas it has."""
@@ -130,7 +131,7 @@ class ReplicaType:
     replicas: int
 
 
-@dataclass(frozen=True)
+@value
 class ReplicaGroups:
     """The Training Operator's ``<job>-<type>-<i>``; rank runs through ``types`` in order."""
 
@@ -154,7 +155,7 @@ class ReplicaGroups:
         return None
 
 
-@dataclass(frozen=True)
+@value
 class Listed:
     """Names taken from a file, each absolute without the trailing dot."""
 
@@ -167,7 +168,7 @@ class Listed:
 Naming = Suffixed | LeaderWorkers | JobSetGrid | ReplicaGroups | Listed
 
 
-@dataclass(frozen=True, kw_only=True)
+@value(kw_only=True)
 class Topology:
     """The peers as DNS sees them; ``index`` is this pod (None: not one of them)."""
 

@@ -7,7 +7,9 @@ Pure: they take the text, never the path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from agent.values import value
 
 __all__ = [
     "FileRead",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@value
 class FileRead:
     """A file named by an option: its bytes and mode, or why it could not be read."""
 
@@ -28,7 +30,7 @@ class FileRead:
     error: str = "No such file or directory"
 
 
-@dataclass(frozen=True)
+@value
 class PodFacts:
     """Everything configuration needs from the pod, read once by ``agent.io.podfacts``.
 
@@ -49,7 +51,7 @@ class PodFacts:
         return self.files.get(path, FileRead())
 
 
-@dataclass(frozen=True)
+@value
 class HostsEntry:
     """kubelet's ``<podIP>\\t<hostname>.<subdomain>.<ns>.svc.<zone>\\t<hostname>``, split."""
 
@@ -84,7 +86,7 @@ def find_fqdn_entry(hosts_text: str, hostname: str) -> HostsEntry | None:
     return None
 
 
-@dataclass(frozen=True)
+@value
 class ResolvConf:
     nameservers: tuple[str, ...] = ()
     search: tuple[str, ...] = ()

@@ -8,8 +8,10 @@ Pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from enum import StrEnum
+
+from agent.values import value
 
 __all__ = [
     "HOSTNAME",
@@ -30,7 +32,7 @@ class Origin(StrEnum):
     DEFAULT = "default"  # nothing said it: the agent's default
 
 
-@dataclass(frozen=True)
+@value
 class Source:
     origin: Origin
     #: the flag, the variable or the file; for a derived value, what it was derived from
@@ -51,7 +53,7 @@ RESOLV_CONF = Source(Origin.POD_FILE, "/etc/resolv.conf")
 SA_NAMESPACE = Source(Origin.POD_FILE, "the service account's namespace file")
 
 
-@dataclass(frozen=True)
+@value
 class Sources:
     """Where each value of a :class:`~agent.topology.model.Topology` came from (None: it has
     no such value, as a pod asking for each peer by name has no Service)."""
@@ -67,17 +69,17 @@ class Sources:
         """``peers from PEER_AGENT_PEERS; index from --index; job from the hostname; service,
         namespace and zone from /etc/hosts``: the values grouped by where they came from."""
         named: dict[Source, list[str]] = {}
-        for value in fields(self):
-            if (source := getattr(self, value.name)) is not None:
-                named.setdefault(source, []).append(value.name)
+        for f in fields(self):
+            if (source := getattr(self, f.name)) is not None:
+                named.setdefault(source, []).append(f.name)
         return "; ".join(f"{_listed(names)} from {source}" for source, names in named.items())
 
     def as_fields(self) -> dict[str, dict[str, str]]:
         """The same for a JSON log line: ``{"index": {"origin": "flag", "name": "--index"}}``."""
         out = {}
-        for value in fields(self):
-            if (source := getattr(self, value.name)) is not None:
-                out[value.name] = {"origin": str(source.origin), "name": source.name}
+        for f in fields(self):
+            if (source := getattr(self, f.name)) is not None:
+                out[f.name] = {"origin": str(source.origin), "name": source.name}
         return out
 
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from agent.topology.inputs import OPT, Derived, Inputs, is_number
 from agent.topology.model import ReplicaGroups, ReplicaType
 from agent.topology.sources import HOSTNAME, Origin, Source, Sources
+from agent.values import value
 
 __all__ = ["signature", "training_operator"]
 
@@ -41,7 +41,7 @@ _TYPES = "master|worker|chief|ps|evaluator"
 _HOST = re.compile(rf"^(?P<job>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<type>{_TYPES})-(?P<i>\d+)$")
 
 
-@dataclass(frozen=True)
+@value
 class _Shape:
     """What one kind's variables say: the replica types, and this pod's rank if they say it."""
 

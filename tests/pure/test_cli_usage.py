@@ -75,3 +75,15 @@ def test_a_bad_barrier_name_is_named_with_the_allowed_characters(
         f"peer-agent: argument NAME: bad barrier name {name!r}: use 1 to 63 of A-Z a-z 0-9 "
         ". _ -, the first a letter or digit (see peer-agent --help)\n"
     )
+
+
+@pytest.mark.parametrize("columns", [60, 160])
+def test_help_fits_the_terminal_width_columns_gives(
+    columns: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As argparse sizes it (the agent sizes it without importing shutil)."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit):
+        main(["wait", "--help"])
+    widest = max(len(line) for line in capsys.readouterr().out.splitlines())
+    assert columns - 20 < widest <= columns - 2

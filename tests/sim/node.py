@@ -179,7 +179,7 @@ class Node:
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     def attempt(self, effect: Attempt) -> None:
-        self.cluster.tasks.attempt(self, effect.index, effect.instance)
+        self.cluster.tasks.attempt(self, effect.index, effect.instance, effect.addresses)
 
     def sweep(self, effect: Sweep) -> None:
         self.cluster.tasks.sweep(self)
@@ -191,7 +191,7 @@ class Node:
         self.cluster.tasks.lookup(self, effect.index)
 
     def dial(self, effect: Dial) -> None:
-        self.cluster.tasks.dial(self)
+        self.cluster.tasks.dial(self, effect.addresses)
 
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""

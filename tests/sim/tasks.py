@@ -49,6 +49,17 @@ class Tasks:
             if p.index == index and p.published_at <= self.c.now < p.withdrawn_at
         ]
 
+    def _pod_at(self, address: str) -> Pod | None:
+        """The pod that has ``address`` now (the last one given it), whatever its index."""
+        return next((p for p in reversed(self.c.pods) if p.address == address), None)
+
+    def _resolve_or_reuse(self, index: int, addresses: tuple[str, ...]) -> list[Pod]:
+        """The pods a name resolves to, or those at ``addresses`` when the core reuses the
+        addresses that refused a moment ago (``agent.core.refused``): no query then."""
+        if not addresses:
+            return self.resolve(index)
+        return [p for a in addresses if (p := self._pod_at(a)) is not None]
+
     def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
         """``serve`` completed a handshake: the core hears who said hello, from where."""
         hello = Hello(src.me, role, "sim", released=src.agent.released)
@@ -94,13 +105,15 @@ class Tasks:
             return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
         return Resolution(tuple(p.address for p in pods))
 
-    def attempt(self, src: Node, index: int, instance: str = "") -> None:
-        """``Contacts.attempt``: resolve one name, probe its addresses until the shipped
-        ``NameAttempt`` says one settles it."""
+    def attempt(
+        self, src: Node, index: int, instance: str = "", addresses: tuple[str, ...] = ()
+    ) -> None:
+        """``Contacts.attempt``: resolve one name (or reuse ``addresses``), probe its addresses
+        until the shipped ``NameAttempt`` says one settles it."""
         if index in src.attempting:  # Reach keeps one attempt per peer in flight
             self.c.violations.append(f"{src} attempts {index} twice at once")
         src.attempting.add(index)
-        pods = self.resolve(index)
+        pods = self._resolve_or_reuse(index, addresses)
         attempt, took = NameAttempt(index, instance, self._resolution(pods)), 0.0
         for pod in pods:
             result, t = self._hello(src, pod, index)
@@ -136,7 +149,7 @@ class Tasks:
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
-        pod = next((p for p in reversed(self.c.pods) if p.address == address), None)
+        pod = self._pod_at(address)
         result: ProbeResult
         if pod is None:
             gone = Failure(f"connect to port {src.me.port}: No route to host", Cause.UNREACHABLE)
@@ -147,14 +160,16 @@ class Tasks:
             src, self.c.now + took, self._result(src, result, AddressProbed(address, result))
         )
 
-    def dial(self, src: Node) -> None:
-        """``Sessions.dial_coordinator``: resolve index 0 afresh, open a session with the first
-        address whose handshake succeeds."""
-        pods, problems, t = self.resolve(0), [], self.c.now
+    def dial(self, src: Node, addresses: tuple[str, ...] = ()) -> None:
+        """``Sessions.dial_coordinator``: resolve index 0 afresh (or reuse ``addresses``), open a
+        session with the first address whose handshake succeeds."""
+        pods, problems, t = self._resolve_or_reuse(0, addresses), [], self.c.now
+        refused_all = True
         for pod in pods:
             server = pod.node
             if (refused := self._connect_failure(src, pod)) is not None:
                 problems.append(f"{pod.address}: {refused.reason}")
+                refused_all = refused_all and refused.cause is Cause.CONNECT_REFUSED
                 if refused.cause is Cause.CONNECT_TIMEOUT:
                     t += self.c.timing.connect_timeout
                 continue
@@ -172,6 +187,7 @@ class Tasks:
             failure = identity_failure(src.me, server.me, expected_index=0)
             if failure is not None:  # client_handshake fails and we close
                 problems.append(f"{pod.address}: {failure.reason}")
+                refused_all = False
                 mine.open, mine.last = False, t
                 self.c.fin(mine)
                 continue
@@ -183,5 +199,6 @@ class Tasks:
                 src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))
             )
             return
-        failed = dial_failed(self._resolution(pods), problems)
+        resolution = self._resolution(pods)
+        failed = dial_failed(resolution, problems, resolution.addresses if refused_all else ())
         self.c.post(src, t + self.c.delay(), lambda: src.feed(failed))

@@ -193,8 +193,9 @@ class World:
         self.feed(inst, AddressProbed(address, self._hello(inst, address, None)))
 
     def answer_attempt(self, inst: Inst, attempt: Attempt) -> None:
-        """Its name lists its current pod's address only."""
-        address = self.pods[attempt.index]
+        """Its name lists its current pod's address only (or the core reuses the address that
+        refused a moment ago, which may be an old pod's)."""
+        address = attempt.addresses[0] if attempt.addresses else self.pods[attempt.index]
         name = NameAttempt(attempt.index, attempt.instance, Resolution((address,)))
         name.probed(address, self._hello(inst, address, attempt.index))
         self.feed(inst, name.outcome())
@@ -205,12 +206,12 @@ class World:
         found = Resolution((address,)) if address is not None else Resolution(failure=_NXDOMAIN)
         self.feed(inst, LookedUp(lookup.index, found))
 
-    def dial(self, src: Inst) -> None:
-        address = self.pods[0]
+    def dial(self, src: Inst, addresses: tuple[str, ...] = ()) -> None:
+        address = addresses[0] if addresses else self.pods[0]
         server = self.current(address)
         if server is None or not server.alive:
             refused = f"{address}: connect to port {src.me.port}: refused"
-            self.feed(src, dial_failed(Resolution((address,)), [refused]))
+            self.feed(src, dial_failed(Resolution((address,)), [refused], (address,)))
             return
         mine, theirs = (src.key, src.next_conn), (server.key, server.next_conn)
         src.next_conn += 1
@@ -366,7 +367,7 @@ class _Effects:
 
     def dial(self, effect: Dial) -> None:
         if not self._deferred(effect):
-            self.world.dial(self.inst)
+            self.world.dial(self.inst, effect.addresses)
 
     def send(self, effect: Send) -> None:
         if (link := self.world.links.get((self.inst.key, effect.conn))) is not None:

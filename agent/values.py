@@ -1,0 +1,171 @@
+"""``@value``: a frozen dataclass that costs a tenth of one to define.
+
+Every pod's start pays for every class the agent defines before its first DNS query, and a
+CPU limit multiplies it (under ``limits.cpu: 100m``, 1 ms of CPU is 10 ms of waiting). Python
+3.11's ``@dataclass(frozen=True)`` writes six methods as source text and compiles each with
+``exec``: about 3.4 million instructions a class, 60 classes on the ``wait`` path, more than
+half of what the agent added to ``anyio.run`` of an empty coroutine (docs/benchmarks.md).
+``@value`` lets ``dataclasses`` collect the fields (so ``dataclasses.fields``, ``replace``,
+``asdict`` and ``match`` work as on any dataclass) but writes none of the methods; it installs
+ones built from the field names, without compiling anything: about 0.3 million instructions a
+class. Instances keep what a frozen dataclass gives: keyword or positional construction with
+defaults and ``field(default_factory=...)``, equality and hash over the fields (only between
+instances of the same class), a repr of the fields (``field(repr=False)`` leaves one out), and
+``FrozenInstanceError`` on assignment. Type checkers see a frozen dataclass
+(``dataclass_transform``).
+
+Pure: no I/O; the lowest layer, usable by every other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from operator import attrgetter, itemgetter
+from typing import Any, TypeVar, dataclass_transform, overload
+
+__all__ = ["value"]
+
+_C = TypeVar("_C", bound=type)
+
+
+def _frozen_setattr(self: object, name: str, _: object) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self: object, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _plain_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    """The class's fields, each using no more of ``dataclasses.field`` than ``@value`` keeps:
+    a default or a default factory, and ``repr``."""
+    fields = dataclasses.fields(cls)
+    for f in fields:
+        if not f.init or not f.compare or f.hash is not None:
+            raise TypeError(f"{cls.__qualname__}.{f.name}: @value fields are compared and hashed")
+    return fields
+
+
+def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+    """``__init__`` as a dataclass's, without compiling one: the fields go straight into the
+    instance's ``__dict__`` in field order (as ``object.__setattr__`` would put them past the
+    frozen guard)."""
+    names = tuple(f.name for f in fields)
+    positional = sum(not f.kw_only for f in fields)
+    # The usual call: positional arguments, the fields after them left to plain defaults.
+    required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
+    rest = fields[required:]
+    plain = all(f.default is not dataclasses.MISSING for f in rest)
+    defaults = tuple(f.default for f in rest) if plain else None
+    bind = _binder(cls, fields)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if not kwargs and defaults is not None and required <= len(args) <= positional:
+            values = args + defaults[len(args) - required :]
+            self.__dict__.update(zip(names, values, strict=True))
+        else:
+            self.__dict__.update(bind(args, kwargs))
+
+    return __init__
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+
+
+def _binder(
+    cls: type, fields: tuple[dataclasses.Field[Any], ...]
+) -> Callable[[tuple[Any, ...], dict[str, Any]], Iterable[tuple[str, Any]]]:
+    """Any other call: keywords (in any order), defaults and factories; (name, value) pairs in
+    field order, or TypeError as a dataclass's ``__init__`` raises it."""
+    names = tuple(f.name for f in fields)
+    known = frozenset(names)
+    positional = sum(not f.kw_only for f in fields)
+    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
+    factories = tuple(
+        (f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING
+    )
+    title = cls.__qualname__
+    # one field has no order to keep
+    in_order = itemgetter(*names) if len(names) > 1 else None
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Iterable[tuple[str, Any]]:
+        if len(args) > positional:
+            raise TypeError(f"{title}() takes {positional} positional arguments")
+        given = len(args) + len(kwargs)
+        kwargs.update(zip(names, args, strict=False))  # the first len(args)
+        if len(kwargs) != given:
+            raise TypeError(f"{title}() got an argument twice")
+        if len(kwargs) != len(names):
+            kwargs = {**defaults, **kwargs}
+            for name, make in factories:
+                if name not in kwargs:
+                    kwargs[name] = make()
+        if kwargs.keys() != known:
+            missing = [name for name in names if name not in kwargs]
+            unknown = sorted(kwargs.keys() - known)
+            raise TypeError(f"{title}(): missing {missing}, unknown {unknown}")
+        if in_order is None:
+            return kwargs.items()
+        return zip(names, in_order(kwargs), strict=True)
+
+    return bind
+
+
+def _methods(cls: type) -> dict[str, Callable[..., Any]]:
+    fields = _plain_fields(cls)
+    names = tuple(f.name for f in fields)
+    shown = tuple(f.name for f in fields if f.repr)
+    # a tuple of the fields (one field: the value itself), built in C
+    key: Callable[[Any], Any] = attrgetter(*names) if names else (lambda _: ())
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return key(self) == key(other)
+        return NotImplemented
+
+    def __hash__(self: Any) -> int:
+        return hash(key(self))
+
+    def __repr__(self: Any) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
+        return f"{self.__class__.__qualname__}({inner})"
+
+    return {
+        "__init__": _init(cls, fields),
+        "__eq__": __eq__,
+        "__hash__": __hash__,
+        "__repr__": __repr__,
+        "__setattr__": _frozen_setattr,
+        "__delattr__": _frozen_delattr,
+    }
+
+
+def _make_value(cls: _C, kw_only: bool) -> _C:
+    documented = cls.__doc__ is not None
+    if not documented:  # else dataclasses would build a signature for it with inspect
+        cls.__doc__ = cls.__name__
+    # No method written here: init, repr, eq (and so hash) and frozen are all ours below.
+    dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
+    for name, method in _methods(cls).items():
+        if name in cls.__dict__:  # the class's own, as dataclasses keeps it
+            continue
+        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        setattr(cls, name, method)
+    if not documented:
+        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in dataclasses.fields(cls))})"
+    return cls
+
+
+@overload
+def value(cls: _C, /) -> _C: ...
+@overload
+def value(*, kw_only: bool = False) -> Callable[[_C], _C]: ...
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
+def value(cls: _C | None = None, /, *, kw_only: bool = False) -> Any:
+    """``@value`` or ``@value(kw_only=True)`` over a class with annotated fields, as
+    ``@dataclass(frozen=True)`` (see the module's docstring for what it keeps)."""
+    if cls is None:
+        return lambda c: _make_value(c, kw_only)
+    return _make_value(cls, kw_only)

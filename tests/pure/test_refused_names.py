@@ -1,0 +1,112 @@
+"""A name whose every address refused is tried again at them without asking DNS, for a while.
+
+A peer's pod is published, and its address refuses, until its agent listens: a member's dials of
+a coordinator that is still starting, and the attempts of a peer by name, used to ask cluster
+DNS again at every retry. Driven through the pure Agent on a hand-held clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config.parse import build_config
+from agent.core.agent import Agent
+from agent.core.answers import NameAttempt
+from agent.core.causes import Cause, Failure
+from agent.core.effects import Attempt, Dial, Effect
+from agent.core.inputs import Attempted, DialFailed, Reached, Resolution, Unreached
+from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.wire import Identity
+from agent.topology.podfiles import PodFacts
+
+pytestmark = pytest.mark.timeout(10)
+
+REUSE = DEFAULT_TIMING.refused_reuse
+REFUSED = Unreached(Failure("connect to port 29300: refused", Cause.CONNECT_REFUSED))
+TIMED_OUT = Unreached(Failure("connect to port 29300 timed out", Cause.CONNECT_TIMEOUT))
+
+
+def _agent(peers: int, index: int, **values: str) -> Agent:
+    config = build_config(
+        "wait",
+        {"peers": str(peers), "index": str(index), "service": "svc", "namespace": "ns", **values},
+        PodFacts(hostname=f"job-{index}"),
+    )
+    me = Identity("job", "", index, peers, 29300, f"{index:016x}")
+    return Agent(config, me=me, now=0.0, rand=lambda: 0.5)
+
+
+def _dials(effects: list[Effect]) -> list[Dial]:
+    return [e for e in effects if isinstance(e, Dial)]
+
+
+def _dial_until(agent: Agent, end: float, answer: DialFailed) -> list[tuple[float, Dial]]:
+    """Every dial the member makes until ``end``, each answered with ``answer``."""
+    dials, now = [], 0.0
+    effects = agent.begin(now)
+    while now < end:
+        for dial in _dials(effects):
+            dials.append((now, dial))
+            effects = agent.handle(answer, now)
+        now = agent.next_wakeup()
+        effects = agent.poll(now)
+    return dials
+
+
+def test_a_coordinator_that_refuses_is_asked_for_once_per_reuse_window() -> None:
+    member = _agent(3, 1, timeout="0")
+    refused = DialFailed("10.0.0.1: connect to port 29300: refused", ("10.0.0.1",))
+    dials = _dial_until(member, 2.5 * REUSE, refused)
+    asked = [t for t, dial in dials if not dial.addresses]
+    assert len(dials) > 10  # retried with backoff, as before
+    assert len(asked) == 3  # at the start, then once each reuse window
+    assert asked[1] >= REUSE and asked[2] >= 2 * REUSE
+    assert {d.addresses for _, d in dials if d.addresses} == {("10.0.0.1",)}
+
+
+def test_a_dial_that_failed_any_other_way_asks_dns_again() -> None:
+    member = _agent(3, 1, timeout="0")
+    timed_out = DialFailed("10.0.0.1: connect to port 29300 timed out")
+    dials = _dial_until(member, 5.0, timed_out)
+    assert len(dials) > 3 and all(not dial.addresses for _, dial in dials)
+
+
+def test_a_peer_asked_for_by_name_is_retried_where_it_refused() -> None:
+    """``--probe tcp:PORT`` asks for every peer by name."""
+    agent = _agent(3, 0, probe="tcp:8080", timeout="0")
+    attempts = [e for e in agent.begin(0.0) if isinstance(e, Attempt)]
+    assert {a.index: a.addresses for a in attempts} == {0: (), 1: (), 2: ()}
+    agent.handle(Attempted(2, REFUSED, refused_at=("10.0.0.3",)), 0.1)
+    agent.handle(Attempted(1, TIMED_OUT), 0.1)
+    later = agent.poll(agent.next_wakeup())
+    later += agent.poll(1.0)
+    retried = {a.index: a.addresses for a in later if isinstance(a, Attempt)}
+    assert retried == {1: (), 2: ("10.0.0.3",)}
+
+
+def test_an_answer_from_whichever_pod_ends_the_reuse() -> None:
+    """A replaced pod's new address is found: once anything but a refusal comes back (here
+    another pod answers at the address), the next attempt asks DNS."""
+    agent = _agent(3, 0, probe="tcp:8080", timeout="0")
+    agent.begin(0.0)
+    agent.handle(Attempted(2, REFUSED, refused_at=("10.0.0.3",)), 0.1)
+    other = Unreached(Failure("pod 1 answers, not pod 2", Cause.STRANGER))
+    [retry] = [a for a in agent.poll(1.0) if isinstance(a, Attempt) and a.index == 2]
+    assert retry.addresses == ("10.0.0.3",)
+    agent.handle(Attempted(2, other), 1.1)
+    [again] = [a for a in agent.poll(2.2) if isinstance(a, Attempt) and a.index == 2]
+    assert again.addresses == ()
+
+
+def test_an_attempt_refused_at_every_address_says_so_and_only_then() -> None:
+    both = NameAttempt(1, "", Resolution(("10.0.0.2", "10.0.0.9")))
+    both.probed("10.0.0.2", REFUSED)
+    both.probed("10.0.0.9", REFUSED)
+    assert both.outcome().refused_at == ("10.0.0.2", "10.0.0.9")
+    mixed = NameAttempt(1, "", Resolution(("10.0.0.2", "10.0.0.9")))
+    mixed.probed("10.0.0.2", REFUSED)
+    mixed.probed("10.0.0.9", TIMED_OUT)
+    assert mixed.outcome().refused_at == ()
+    reached = NameAttempt(1, "", Resolution(("10.0.0.2",)))
+    reached.probed("10.0.0.2", Reached(1, "i1"))
+    assert reached.outcome().refused_at == ()
