@@ -22,7 +22,8 @@ told the coordinator that session was gone (or it closed it). Also judged from t
   never aborts it);
 - no bound cuts an admitted session: before its verdict a coordinator never closes the session
   of a live member that is its index's only live instance, dialled from the address where the
-  coordinator had reached that very instance before, and that member's newest session.
+  coordinator had reached that very instance (so the session counts by the admission rule),
+  and that member's newest session.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ class Decision:
     by: str
     seq: int
     digest: str
-    view: tuple[str, ...] | None  # None: no view its Releases name is made of what it reached
+    #: None: no view its Releases name is made of what it reached; "" for an index: any of its
+    #: instances (a probe that cannot tell them apart: the guarantee holds per index)
+    view: tuple[str, ...] | None
 
 
 def violations(n: int, truth: Truth) -> list[str]:
@@ -81,8 +84,17 @@ class _Judge:
         process = self.procs.get(instance)
         return process is not None and process.job_pod
 
-    def reached(self, listener: str, speaker: str, seq: int) -> bool:
+    def reached(self, listener: str, speaker: str, index: int, seq: int) -> bool:
+        """``listener`` had heard ``speaker`` (any instance of ``index`` if "") by ``seq``."""
+        if not speaker:
+            return self._reached_index(listener, index, seq)
         return self.heard[listener].get(speaker, seq + 1) <= seq
+
+    def _members(self, entry: str, index: int) -> list[str]:
+        """The instances a view's ``entry`` for ``index`` stands for."""
+        if entry:
+            return [entry]
+        return [p.instance for p in self.procs.values() if p.index == index and p.job_pod]
 
     # --- decisions -------------------------------------------------------------------------------
     def _decided(self, instance: str) -> Decision | None:
@@ -102,6 +114,8 @@ class _Judge:
             process = self.procs.get(speaker)
             if at <= seq and process is not None and 0 <= process.index < self.n:
                 heard[process.index].append(speaker)
+        if not self.procs[by].instances:
+            heard = [[""] if h else [] for h in heard]
         for view in itertools.product(*heard):
             if view_digest(view) == digest:
                 return view
@@ -115,32 +129,36 @@ class _Judge:
         if d.view is None:
             what = "no view" if not d.digest else "a view made of instances it had not reached"
             return [*out, f"{by} released at {when} counting {what}"]
-        if d.view[0] != d.by:
+        if d.view[0] not in (d.by, ""):
             out.append(f"{by} released at {when} on a view that counts {self.name(d.view[0])}")
-        for i, instance in enumerate(d.view):
-            if not self.job_pod(instance):
-                out.append(f"{by} released at {when} counting {self.name(instance)}, no Job pod")
+        for i, entry in enumerate(d.view):
+            if entry and not self.job_pod(entry):
+                out.append(f"{by} released at {when} counting {self.name(entry)}, no Job pod")
             if i != 0:
-                out += self._arrived(d, instance)
+                out += self._arrived(d, i, entry)
+            for instance in self._members(entry, i) if i != 0 else []:
                 out += [
                     f"{by} released at {when}: {self.name(instance)} had not reached "
-                    f"{self.name(other)}"
-                    for other in d.view
-                    if other != instance and not self.reached(instance, other, d.seq)
+                    f"{self.name(other) if other else f'any {j}'}"
+                    for j, other in enumerate(d.view)
+                    if j != i and not self.reached(instance, other, j, d.seq)
                 ]
         return out
 
-    def _arrived(self, d: Decision, member: str) -> list[str]:
-        """``member`` arrived at ``d.by`` with ``d.digest`` on a session still live there."""
+    def _arrived(self, d: Decision, index: int, member: str) -> list[str]:
+        """``member`` (any instance of ``index`` if "") arrived at ``d.by`` with ``d.digest``
+        on a session still live there."""
         ended: list[Session] = []
         for s in self.truth.sessions:
-            if s.server != d.by or s.client != member:
+            client = self.procs[s.client]
+            if s.server != d.by or client.index != index or member not in ("", client.instance):
                 continue
             if any(seq < d.seq and view == d.digest for seq, view in s.arrivals):
                 if s.ended is None or s.ended > d.seq:
                     return []
                 ended.append(s)
-        head = f"{self.name(d.by)} released at {self.when(d.seq)} counting {self.name(member)}"
+        counted = self.name(member) if member else f"any {index}"
+        head = f"{self.name(d.by)} released at {self.when(d.seq)} counting {counted}"
         if ended:
             lost = self.when(min(s.ended for s in ended if s.ended is not None))
             return [f"{head}, whose arrival came on a session that had ended at {lost}"]
@@ -169,7 +187,7 @@ class _Judge:
                 continue
             index, seq, who = self.procs[instance].index, verdict.seq, self.name(instance)
             before = [d for d in self.decisions if d.seq <= seq]
-            if any(d.view is not None and d.view[index] == instance for d in before):
+            if any(d.view is not None and d.view[index] in (instance, "") for d in before):
                 continue  # counted
             if not before and not verdict.alone:
                 out.append(f"{who} released at {self.when(seq)}; no coordinator had decided")
@@ -215,7 +233,7 @@ class _Judge:
             and member.job_pod
             and _alive(member, seq)
             and heard is not None
-            and heard[0] < s.opened
+            and heard[0] < seq
             and heard[1] == s.address
             and not any(
                 p.index == member.index

@@ -39,6 +39,8 @@ class Process:
     job_pod: bool  # in a pod the Service selects (an outsider's never is)
     linger: float | None  # stays up to this long for its members' acks (None: serves on)
     started: int
+    #: its probe tells instances apart (``tcp``); else its views name indices alone ("")
+    instances: bool = True
     gone: int | None = None
 
 
@@ -86,10 +88,19 @@ class Truth:
         return self.times[seq - 1]
 
     # --- hooks: the network calls these as it carries things out ---------------------------------
-    def start(self, me: Identity, *, job_pod: bool, linger: float | None, now: float) -> None:
+    def start(
+        self,
+        me: Identity,
+        *,
+        job_pod: bool,
+        linger: float | None,
+        now: float,
+        instances: bool = True,
+    ) -> None:
         says = (me.job, me.uid, me.peers, me.port)
         seq = self._step(now)
-        self.processes[me.instance] = Process(me.instance, me.index, says, job_pod, linger, seq)
+        process = Process(me.instance, me.index, says, job_pod, linger, seq, instances)
+        self.processes[me.instance] = process
 
     def stop(self, instance: str, now: float) -> None:
         process = self.processes[instance]
