@@ -17,9 +17,10 @@ lies under the runner is simulated, here:
 - in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
   pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``).
 
-It also keeps the ground truth the safety property is checked against (truth.py): which
-instance heard which instance's hello in a probe, when, and which instances' arrivals a
-coordinator held.
+It also keeps, through small hooks, the record the guarantee is judged from (truth.py, judged
+by safety.py): which instance heard which instance's hello in a probe, every member session and
+the Arrives and Acks delivered on it, when its coordinator's end learnt it had ended, and every
+Release, verdict and departure; never a core's own state.
 """
 
 from __future__ import annotations
@@ -314,9 +315,9 @@ class Cluster:
 
     # --- what the tests check ------------------------------------------------------------------
     def unsafe(self) -> list[str]:
-        """Safety at instance level (tests/sim/safety.py), plus what the sim saw go wrong on the
-        way: a coordinator leaving before every ack and its linger bound, a core asking to be
-        woken in the past, two attempts at one peer at once."""
+        """The guarantee at instance level and the ack linger, judged from the record
+        (tests/sim/safety.py), plus what the sim saw go wrong on the way: a core asking to be
+        woken in the past, two attempts at one peer at once, a phase move it does not allow."""
         return self.violations + violations(self.peers, self.truth)
 
     def describe(self) -> str:

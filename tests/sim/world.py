@@ -4,8 +4,8 @@ their own and a network whose every step waits to be chosen.
 What is in flight waits in ``pending`` (an attempt, a round, a probe, a dial, a hello heard) or in
 a connection's ``queues``, until the search fires it; every effect is performed through the
 shipped ``dispatch``, and every answer is judged by the shipped ``agent.core.answers``. The world
-keeps the ground truth the safety property is checked against: who heard whose hello, and which
-arrivals a coordinator held when it decided.
+keeps the record the guarantee is judged from (truth.py, by safety.py): who heard whose hello,
+the sessions and what was delivered on them, when each ended, every Release and verdict.
 """
 
 from __future__ import annotations
