@@ -21,9 +21,9 @@ told the coordinator that session was gone (or it closed it). Also judged from t
 - no pod of the Job aborts while every pod of the Job agrees on the Job (an outsider's word
   never aborts it);
 - no bound cuts an admitted session: before its verdict a coordinator never closes the session
-  of a live member that is its index's only live instance, dialled from the address where the
-  coordinator had reached that very instance (so the session counts by the admission rule),
-  and that member's newest session.
+  of a live member that is its index's only live instance (and the only one that ever dialled
+  it), dialled from the address where the coordinator had reached that very instance (so the
+  session counts by the admission rule), and that member's newest session.
 """
 
 from __future__ import annotations
@@ -240,13 +240,22 @@ class _Judge:
                 and p is not member
                 and p.started < seq
                 and p.job_pod
-                and (_alive(p, seq) or p.started > member.started)
+                and (_alive(p, seq) or p.started > member.started or self._dialled(p, s, seq))
                 for p in self.procs.values()
             )
             and not any(
                 o.client == s.client and o.server == s.server and s.opened < o.opened < seq
                 for o in self.truth.sessions
             )
+        )
+
+    def _dialled(self, other: Process, s: Session, seq: int) -> bool:
+        """Another instance of the member's index dialled the same coordinator before ``seq``:
+        a coordinator keeps one member session an index, the newest it accepted, whichever
+        instance's it is, so closing this one for that is no bound's doing."""
+        return any(
+            o.client == other.instance and o.server == s.server and o.opened < seq
+            for o in self.truth.sessions
         )
 
 
