@@ -69,7 +69,6 @@ class _Judge:
         self.heard: dict[str, dict[str, int]] = defaultdict(dict)
         for (listener, speaker), (seq, _) in truth.heard.items():
             self.heard[listener][speaker] = seq
-        self.out: list[str] = []
         self.decisions = [d for d in map(self._decided, truth.verdicts) if d is not None]
 
     def name(self, instance: str) -> str:
@@ -89,12 +88,6 @@ class _Judge:
         if not speaker:
             return self._reached_index(listener, index, seq)
         return self.heard[listener].get(speaker, seq + 1) <= seq
-
-    def _members(self, entry: str, index: int) -> list[str]:
-        """The instances a view's ``entry`` for ``index`` stands for."""
-        if entry:
-            return [entry]
-        return [p.instance for p in self.procs.values() if p.index == index and p.job_pod]
 
     # --- decisions -------------------------------------------------------------------------------
     def _decided(self, instance: str) -> Decision | None:
@@ -134,9 +127,11 @@ class _Judge:
         for i, entry in enumerate(d.view):
             if entry and not self.job_pod(entry):
                 out.append(f"{by} released at {when} counting {self.name(entry)}, no Job pod")
-            if i != 0:
-                out += self._arrived(d, i, entry)
-            for instance in self._members(entry, i) if i != 0 else []:
+            if i == 0:
+                continue
+            problems, arrived = self._arrived(d, i, entry)
+            out += problems
+            for instance in arrived:
                 out += [
                     f"{by} released at {when}: {self.name(instance)} had not reached "
                     f"{self.name(other) if other else f'any {j}'}"
@@ -145,24 +140,28 @@ class _Judge:
                 ]
         return out
 
-    def _arrived(self, d: Decision, index: int, member: str) -> list[str]:
-        """``member`` (any instance of ``index`` if "") arrived at ``d.by`` with ``d.digest``
-        on a session still live there."""
+    def _arrived(self, d: Decision, index: int, member: str) -> tuple[list[str], set[str]]:
+        """Whether ``member`` (any instance of ``index`` if "") arrived at ``d.by`` with
+        ``d.digest`` on a session still live there: the problems, and the instances that did."""
         ended: list[Session] = []
+        arrived: set[str] = set()
         for s in self.truth.sessions:
             client = self.procs[s.client]
             if s.server != d.by or client.index != index or member not in ("", client.instance):
                 continue
             if any(seq < d.seq and view == d.digest for seq, view in s.arrivals):
                 if s.ended is None or s.ended > d.seq:
-                    return []
-                ended.append(s)
+                    arrived.add(s.client)
+                else:
+                    ended.append(s)
+        if arrived:
+            return [], arrived
         counted = self.name(member) if member else f"any {index}"
         head = f"{self.name(d.by)} released at {self.when(d.seq)} counting {counted}"
         if ended:
             lost = self.when(min(s.ended for s in ended if s.ended is not None))
-            return [f"{head}, whose arrival came on a session that had ended at {lost}"]
-        return [f"{head}, which had not arrived with that view"]
+            return [f"{head}, whose arrival came on a session that had ended at {lost}"], arrived
+        return [f"{head}, which had not arrived with that view"], arrived
 
     def acks(self, d: Decision) -> list[str]:
         """A coordinator that lingers leaves once every member acked, or at its linger bound."""

@@ -96,6 +96,18 @@ def test_a_legal_run_of_probes_that_cannot_tell_instances_apart_passes() -> None
     assert run.problems() == []
 
 
+def test_by_index_a_member_that_arrived_must_have_reached_some_instance_of_every_index() -> None:
+    run = Run(instances=False, hear=False)
+    pairs = [(a, b) for a in (A, B, C) for b in (A, B, C) if (a, b) != (B, C)]
+    for a, b in pairs:
+        run.truth.hello_heard(a, b, run.address(b), 1.0)
+    blind = view_digest(["", "", ""])
+    run.at(2.0).arrive(B, blind)
+    run.arrive(C, blind)
+    run.at(3.0).decide(view=blind)
+    one(run.problems(), f"0:{A} released at 3.0000: 1:{B} had not reached any 2")
+
+
 def test_an_arrival_on_a_session_that_ended_before_the_decision_does_not_count() -> None:
     run = Run()
     end = run.at(2.0).arrive(B)
