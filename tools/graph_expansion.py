@@ -24,6 +24,7 @@ import random
 import time
 from array import array
 from collections.abc import Sequence
+from typing import TypeAlias
 
 from agent.core.graph import ReachGraph, default_degree
 
@@ -64,7 +65,8 @@ class Normalised:
         return y
 
 
-Tridiagonal = tuple[list[float], list[float], list[array[float]]]
+#: a string: ``array`` takes no subscript at run time before Python 3.12
+Tridiagonal: TypeAlias = "tuple[list[float], list[float], list[array[float]]]"
 
 
 def lanczos(matrix: Normalised, steps: int, seed: int = 1) -> Tridiagonal:
