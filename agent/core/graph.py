@@ -60,10 +60,10 @@ class ReachGraph:
     def __init__(self, n: int, key: bytes, degree: int) -> None:
         if n < 1:
             raise ValueError(f"a Job of {n} pods has no graph")
-        if degree < 2:
-            raise ValueError(f"degree {degree}: a pod needs two edges for the graph to be a ring")
         self.n = n
         self.degree = degree
+        if degree < 2 and not self.complete:
+            raise ValueError(f"degree {degree}: a pod needs two edges for the graph to be a ring")
         local = min(LOCAL_REACH, degree // 2)
         rings = 0 if self.complete else (degree - 2 * local) // 2
         self._local = range(1, local + 1)

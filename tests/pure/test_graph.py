@@ -176,6 +176,18 @@ def test_the_default_degree(n: int, degree: int) -> None:
     assert default_degree(n) == degree
 
 
+@given(st.integers(min_value=1, max_value=10**6), _KEYS, st.data())
+def test_the_default_degree_makes_a_graph_at_every_size(
+    n: int, key: bytes, data: st.DataObject
+) -> None:
+    """A Job of one pod (degree 0) or two (degree 1) is complete, as every Job up to
+    ``ALL_TO_ALL_MAX`` is; the sparse one above it gives each pod its ring at the least."""
+    graph = ReachGraph(n, key, default_degree(n))
+    mine = graph.neighbours(data.draw(st.integers(0, n - 1), label="pod"))
+    assert graph.complete == (n <= ALL_TO_ALL_MAX)
+    assert len(mine) == n - 1 if graph.complete else 2 * LOCAL_REACH < len(mine) <= DEGREE_CAP
+
+
 @given(st.integers(min_value=ALL_TO_ALL_MAX + 1, max_value=10**12))
 def test_the_default_degree_keeps_a_pods_dns_under_32_queries(n: int) -> None:
     """Were every neighbour asked of DNS by name, with the Service's name and two
@@ -206,6 +218,7 @@ def test_the_keyed_permutation_inverts_at_any_size(n: int, key: bytes, data: st.
     [
         lambda: ReachGraph(0, b"uid", 4),
         lambda: ReachGraph(10, b"uid", 1),
+        lambda: ReachGraph(3, b"uid", 1),
         lambda: ReachGraph(10, b"uid", 4).neighbours(10),
         lambda: KeyedPermutation(0, b"uid"),
         lambda: KeyedPermutation(10, b"uid").forward(-1),
