@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import operator
 import random
 import time
 from array import array
@@ -32,7 +33,7 @@ Adjacency = Sequence[tuple[int, ...]]
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.fsum(x * y for x, y in zip(a, b, strict=True))
+    return float(sum(map(operator.mul, a, b)))
 
 
 def _axpy(y: array[float], a: float, x: Sequence[float]) -> None:
@@ -75,7 +76,8 @@ def lanczos(matrix: Normalised, steps: int, seed: int = 1) -> Tridiagonal:
     rng = random.Random(seed)
     v = array("d", (rng.uniform(-1, 1) for _ in matrix.adjacency))
     _axpy(v, -_dot(matrix.top, v), matrix.top)
-    v = array("d", (x / math.sqrt(_dot(v, v)) for x in v))
+    norm = math.sqrt(_dot(v, v))
+    v = array("d", (x / norm for x in v))
     alphas: list[float] = []
     betas: list[float] = []
     basis = [v]
