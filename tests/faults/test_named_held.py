@@ -21,7 +21,7 @@ import socket
 
 import pytest
 
-from agent.io.limits import fds_needed
+from agent.io.limits import barriers_covered, fds_needed
 from agent.protocol.instance import instance_id
 from agent.protocol.wire import Hello, Identity, Role, encode, named_barrier
 from tests.faults.conftest import AgentProcess, Job, agent_argv, wait_port
@@ -127,3 +127,4 @@ def test_an_outsider_holding_sessions_to_every_named_barrier_is_held_once_for_th
     outsiders = {job.address(OUTSIDER + k) for k in range(SOURCES)}
     assert sorted(warned) == sorted(outsiders), warned  # each once (was once an instance)
     assert "failed: Too many open files" not in pods[0].stderr
+    assert f"covers {barriers_covered(PEERS, 1024) - 1} named barriers" in pods[0].stderr

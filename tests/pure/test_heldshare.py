@@ -23,6 +23,7 @@ from agent.core.effects import Close, Effect, Report
 from agent.core.heldshare import HELD, HeldShare
 from agent.core.inputs import AddressProbed, Contacted, Lost, Opened, Reached, Resolution, Swept
 from agent.core.log import LogLevel
+from agent.io.limits import barriers_covered, fds_needed
 from agent.protocol.instance import instance_id
 from agent.protocol.wire import Hello, Identity, Role, named_barrier
 from agent.topology.podfiles import PodFacts
@@ -183,3 +184,15 @@ def test_no_process_bound_is_passed_and_only_the_holders_own_or_the_newcomer_goe
         assert len(share) == len(held) <= HELD.total
         assert all(sum(a == s for _, a in held.values()) <= HELD.per_address for s in "01234567")
         assert all(sum(i == j for i, _ in held.values()) <= HELD.per_index for j in range(6))
+
+
+@settings(max_examples=budget(1), deadline=None)
+@given(st.integers(1, 20_000), st.integers(1, 65))
+def test_the_limit_a_sidecar_checks_covers_exactly_the_barriers_it_says(
+    peers: int, barriers: int
+) -> None:
+    """The open files ``barriers`` barriers of ``peers`` need cover that many, and one fewer
+    file one barrier fewer: the count a sidecar says at start is the one it has room for."""
+    need = fds_needed(peers, barriers)
+    assert barriers_covered(peers, need) == barriers
+    assert barriers_covered(peers, need - 1) == barriers - 1
