@@ -16,7 +16,7 @@ import anyio
 from agent.commands.health import serve_health
 from agent.commands.named import MAX_NAMES, NamedBarriers
 from agent.config.model import Config
-from agent.core.log import LogKind, LogLevel, LogLine, Reporter
+from agent.core.log import LogKind, LogLine, Reporter
 from agent.core.outcome import Outcome
 from agent.errors import ConfigError
 from agent.io import listener
@@ -82,14 +82,15 @@ async def serve_sidecar(
 
 def _cover_named_barriers(peers: int, report: Reporter) -> None:
     """Open files for the start barrier and every named barrier at once (each holds a session
-    per member): raised as far as the hard limit allows, and said when that is not enough
-    (ConfigError when it is not enough for the start barrier)."""
+    per member): raised as far as the hard limit allows, and said (at info level: the count
+    is a worst case) when that is not enough; ConfigError when it is not enough for the start
+    barrier."""
     limit = ensure_fd_limit(peers, barriers=1 + MAX_NAMES)
     covered = barriers_covered(peers, limit) - 1
     if covered < MAX_NAMES:
         line = (
             f"the open-file limit ({limit}) covers {covered} named barriers of {peers} peers "
-            f"at once, not {MAX_NAMES}: more may fail with 'Too many open files'; raise the "
-            "container runtime's nofile limit"
+            f"at once in the worst case, not {MAX_NAMES} (each holds a session per member): "
+            "if the Job runs many at once, raise the container runtime's nofile limit"
         )
-        report(LogLine(LogKind.WARNING, line, {"limit": limit}, level=LogLevel.WARNING))
+        report(LogLine(LogKind.WARNING, line, {"limit": limit}))

@@ -10,11 +10,11 @@ addresses DNS does not list, for the whole process however many barriers it serv
 (``agent.core.heldshare``). A limit that cannot cover that would fail mid-barrier with EMFILE,
 so it is a usage error up front instead.
 
-Each more barrier on the port (a sidecar's named barriers, the exit barrier) holds a session per
-member of its own and, while it looks for its peers, about one probe or attempt per peer (it
-probes only addresses DNS gives). A sidecar raises its limit to cover all of them where the
-hard limit allows; where it does not, fewer named barriers than ``MAX_NAMES`` are covered at
-once, and the sidecar says so at start.
+Each more barrier on the port (a sidecar's named barriers, the exit barrier) holds a session
+per member of its own, one lookup at a time per pod a contact claims, and, while it looks for
+its peers, about one probe or attempt per peer (it probes only addresses DNS gives). A sidecar
+raises its limit to cover all of them where the hard limit allows; where it does not, fewer
+named barriers than ``MAX_NAMES`` are covered at once, and the sidecar says so at start.
 """
 
 from __future__ import annotations
@@ -36,21 +36,22 @@ MAX_HANDSHAKING = 256
 LOOKUPS = HELD.total + SIGHTED.total
 _BASE = 64  # the listener, DNS sockets, stdio, health server, slack
 _REPLACED = 128  # sessions of members that reconnected, until the loop closes the old one
+_PER_BARRIER = 3  # each more barrier, per peer: a session, a probe or attempt, a lookup
 
 
 def fds_needed(peers: int, barriers: int = 1) -> int:
     """3 peers need 1,001 (within the common 1,024); 10,001 peers 11,761; each more barrier on
-    the port (``barriers``) a session and a probe per peer more."""
+    the port (``barriers``) a session, a probe and a lookup per peer more."""
     outgoing = MAX_IN_FLIGHT + PUSH_RESERVE + min(MAX_IN_FLIGHT, peers) + min(LOOKUPS, peers)
     incoming = MAX_HANDSHAKING + HELD.total + peers + _REPLACED
-    return _BASE + outgoing + incoming + (barriers - 1) * 2 * peers
+    return _BASE + outgoing + incoming + (barriers - 1) * _PER_BARRIER * peers
 
 
 def barriers_covered(peers: int, limit: int) -> int:
     """How many barriers on one port ``limit`` open files cover (0: not even one)."""
     if limit < fds_needed(peers):
         return 0
-    return 1 + (limit - fds_needed(peers)) // (2 * peers)
+    return 1 + (limit - fds_needed(peers)) // (_PER_BARRIER * peers)
 
 
 def ensure_fd_limit(peers: int, barriers: int = 1) -> int:
