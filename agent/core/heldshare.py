@@ -93,15 +93,13 @@ class HeldShare:
         for group, most in (
             (self._held.at(address), b.per_address),
             (self._held.claiming(index), b.per_index),
-            ([key for key, _, _, _ in self._held], b.total + unconnected),
         ):
-            left = [key for key in group if key not in closing]
-            excess = len(left) + 1 - most
-            if excess > 0:
-                own = [key for key in left if key[0] == owner][:excess]
-                if len(own) < excess:
-                    return None
-                closing.update(dict.fromkeys(own))
+            if not _close_own(group, most, owner, closing):
+                return None
+        room = b.total + unconnected
+        full = len(self._held) - len(closing) >= room  # rare: only then is every key looked at
+        if full and not _close_own([key for key, *_ in self._held], room, owner, closing):
+            return None
         for key in closing:
             self._held.pop(key)
         return [conn for _, conn in closing]
@@ -118,3 +116,15 @@ class HeldShare:
         """True the first time, for the process, a bound closes a session (said once)."""
         first, self._said_bound = not self._said_bound, True
         return first
+
+
+def _close_own(group: list[_Key], most: int, owner: int, closing: dict[_Key, None]) -> bool:
+    """Mark ``owner``'s oldest in ``group`` to close until one more fits within ``most``;
+    False if its own are too few (the newcomer is to be closed instead)."""
+    left = [key for key in group if key not in closing]
+    excess = len(left) + 1 - most
+    if excess <= 0:
+        return True
+    own = [key for key in left if key[0] == owner][:excess]
+    closing.update(dict.fromkeys(own))
+    return len(own) == excess
