@@ -14,12 +14,13 @@ from collections.abc import Callable
 import anyio
 
 from agent.commands.health import serve_health
-from agent.commands.named import NamedBarriers
+from agent.commands.named import MAX_NAMES, NamedBarriers
 from agent.config.model import Config
 from agent.core.log import LogKind, LogLine, Reporter
 from agent.core.outcome import Outcome
 from agent.errors import ConfigError
 from agent.io import listener
+from agent.io.limits import barriers_covered, ensure_fd_limit
 from agent.io.mux import Mux, open_port
 from agent.io.runner import serve_and_wait
 from agent.io.supervisor import Supervisor
@@ -52,6 +53,7 @@ async def serve_sidecar(
         )
         await anyio.sleep_forever()
 
+    _cover_named_barriers(config.topology.peers, report)
     # the agent's port, shared with the named barriers' instances
     mux = Mux(port=config.port, report=report)
     async with anyio.create_task_group() as tg:
@@ -76,3 +78,19 @@ async def serve_sidecar(
             )
             tg.cancel_scope.cancel()
     return outcome
+
+
+def _cover_named_barriers(peers: int, report: Reporter) -> None:
+    """Open files for the start barrier and every named barrier at once (each holds a session
+    per member): raised as far as the hard limit allows, and said (at info level: the count
+    is a worst case) when that is not enough; ConfigError when it is not enough for the start
+    barrier."""
+    limit = ensure_fd_limit(peers, barriers=1 + MAX_NAMES)
+    covered = barriers_covered(peers, limit) - 1
+    if covered < MAX_NAMES:
+        line = (
+            f"the open-file limit ({limit}) covers {covered} named barriers of {peers} peers "
+            f"at once in the worst case, not {MAX_NAMES} (each holds a session per member): "
+            "if the Job runs many at once, raise the container runtime's nofile limit"
+        )
+        report(LogLine(LogKind.WARNING, line, {"limit": limit}))

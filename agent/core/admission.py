@@ -15,16 +15,18 @@ on, and the agent keeps of it only:
 - the addresses to name in the line that says DNS does not list them.
 
 Each is bounded per claimed index, per source address and in all (``Bounded``), the oldest
-going first; the first time a bound closes a session, a line says so. Each is dropped once it
-can no longer count: its connection closed, its claimed index reached by a newer instance, its
-address found for another index, or (a sighting) DNS not listing it in the time a healthy
-cluster takes (``Timing.unlisted_warn_after``). Each is re-checked by a timer (``Rechecks``) in
-every mode and with every probe kind; bulk discovery's Service answers vouch too. A stranger
-(another job, another run) is never kept. Pure.
+going first; held sessions for the whole process, over every barrier instance it serves on its
+port (``agent.core.heldshare``); the first time a bound closes a session, a line says so. Each
+is dropped once it can no longer count: its connection closed, its claimed index reached by a
+newer instance, its address found for another index, or (a sighting) DNS not listing it in the
+time a healthy cluster takes (``Timing.unlisted_warn_after``). Each is re-checked by a timer
+(``Rechecks``) in every mode and with every probe kind; bulk discovery's Service answers vouch
+too. A stranger (another job, another run) is never kept. Pure.
 
 Such a contact is normal while cluster DNS catches up with a pod that just started, so it is
 said at debug level; one that lasts past ``Timing.unlisted_warn_after`` is said once more, as a
-warning with what to check (at once from loopback, where no pod is).
+warning with what to check (at once from loopback, where no pod is): each address once for
+the process, until some answer lists it.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from agent.core.bounded import Bounded, Bounds
+from agent.core.bounded import UNBOUNDED, Bounded, Bounds
 from agent.core.effects import Close, Effect, Report
+from agent.core.heldshare import HELD, HeldShare
 from agent.core.inputs import Lost, Opened, Received, Resolution
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
@@ -45,10 +48,6 @@ from agent.protocol.wire import Ack, Arrive, Message
 
 __all__ = ["HELD", "SIGHTED", "Admission", "HeldSession"]
 
-#: a coordinator's sessions from addresses not vouched for: a few from one address, a few
-#: claiming one pod, and in all 256 beyond one for each member not connected yet (each holds a
-#: file descriptor: ``agent.io.limits`` counts a session per member and these 256)
-HELD = Bounds(per_address=4, per_index=4, total=256)
 #: claims of reached peers heard from other addresses: one an address (its latest)
 SIGHTED = Bounds(per_address=1, per_index=4, total=256)
 K = TypeVar("K", bound=Hashable)
@@ -109,20 +108,20 @@ class Admission:
         reach: Reach,
         lists: Callable[[str], bool],
         timing: Timing = DEFAULT_TIMING,
+        share: HeldShare | None = None,
     ) -> None:
+        """``share``: the held-session bound of the process, when it serves other barrier
+        instances on its port too (default: this instance's own)."""
         self.trusting = trusting
         self._reach, self._lists = reach, lists
-        self._held: Bounded[int, HeldSession] = Bounded(HELD)
+        self._share = share if share is not None else HeldShare()
+        self._owner = self._share.join()
+        self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
         self._sighted: Bounded[str, int] = Bounded(SIGHTED)  # address -> the index claimed
         self._checks = Rechecks(timing)
         #: what the last lookup of each claimed index's name gave (while something claims it)
         self._named: dict[int, frozenset[str]] = {}
         self._unlisted: dict[str, int] = {}  # address -> index claimed, oldest first
-        #: when each address still waiting was first named unlisted, and those warned of
-        #: (only addresses that wait: as bounded as they are)
-        self._unlisted_since: dict[str, float] = {}
-        self._warned: set[str] = set()
-        self._said_bound = False
 
     # --- what counts ---------------------------------------------------------------------------
     def verified(self, index: int, address: str) -> bool:
@@ -154,20 +153,31 @@ class Admission:
 
     # --- keeping ---------------------------------------------------------------------------------
     def hold(self, opened: Opened, now: float, *, unconnected: int) -> list[Effect]:
-        """A member's session from an address not vouched for: held, unread, with up to
-        ``HELD.total`` more than the ``unconnected`` members (those without a session that
-        counts: a large Job's members dial before the coordinator has found them all). Its
-        member's older session from there can never count (a coordinator keeps the newest)."""
-        index = opened.hello.identity.index
-        older = set(self._held.claiming(index)) & set(self._held.at(opened.address))
+        """A member's session from an address not vouched for: held, unread, within the
+        process's bound (``HeldShare``: up to ``HELD.total`` more than the ``unconnected``
+        members, those without a session that counts, as a large Job's members dial before the
+        coordinator has found them all), this instance's oldest closed to make room, or else
+        the newcomer. Its member's older session from there can never count (a coordinator
+        keeps the newest)."""
+        index, address = opened.hello.identity.index, opened.address
+        older = set(self._held.claiming(index)) & set(self._held.at(address))
         out = self._drop_sessions(older)
-        room = HELD.total + unconnected
-        session = HeldSession(opened)
-        evicted = self._held.add(opened.conn, index, opened.address, session, total=room)
+        room = self._share.make_room(self._owner, index, address, unconnected=unconnected)
+        if room is None:
+            return out + self._closed([opened.conn], bound=True)
+        gone = [self._held.pop(conn) for conn in room]
+        self._held.add(opened.conn, index, address, HeldSession(opened))
+        self._share.add(self._owner, opened.conn, index, address)
         self._checks.start(index, now)
-        for _, gone in evicted:
-            self._settle(gone.index)
-        return out + self._closed([conn for conn, _ in evicted], bound=True)
+        for session in gone:
+            if session is not None:
+                self._settle(session.index)
+        return out + self._closed(sorted(room), bound=True)
+
+    def end(self) -> None:
+        """This barrier instance has ended, its connections with it: what it held no longer
+        counts against the process's bound."""
+        self._share.leave(self._owner)
 
     def sight(self, index: int, address: str, now: float) -> None:
         """Reached peer ``index`` said hello from ``address``, which is not vouched for: it
@@ -221,16 +231,20 @@ class Admission:
 
     def _release(self, conn: int) -> bool:
         """Stop holding session ``conn``; False if it was not held."""
-        held = self._held.pop(conn)
+        held = self._unhold(conn)
         if held is not None:
             self._settle(held.index)
         return held is not None
 
+    def _unhold(self, conn: int) -> HeldSession | None:
+        self._share.drop(self._owner, conn)
+        return self._held.pop(conn)
+
     def _closed(self, conns: list[int], *, bound: bool = False) -> list[Effect]:
-        """Close these sessions (no longer held); a bound's first closing is said once."""
+        """Close these sessions (no longer held); a bound's first closing in the process is
+        said once."""
         out: list[Effect] = [Close(conn) for conn in conns]
-        if bound and out and not self._said_bound:
-            self._said_bound = True
+        if bound and out and self._share.first_bound():
             out.append(Report(LogLine(LogKind.IGNORED, _bound_line(), {"bound": HELD.total})))
         return out
 
@@ -274,6 +288,7 @@ class Admission:
         for address_, claimed in list(self._unlisted.items()):
             if self.verified(claimed, address_):
                 del self._unlisted[address_]
+                self._share.said.forget(address_)
         sightings = [
             (claimed, at)
             for at, claimed, _, _ in self._candidates(self._sighted, index, address)
@@ -285,7 +300,8 @@ class Admission:
         sessions = []
         for conn, claimed, at, held in self._candidates(self._held, index, address):
             if self.verified(claimed, at):
-                self._held.pop(conn)
+                self._unhold(conn)
+                self._share.said.forget(at)
                 self._settle(claimed)
                 sessions.append(held)
         return sightings, sessions
@@ -319,18 +335,17 @@ class Admission:
         """What a fresh answer did not vouch for (it waited before the answer): each address
         named once at debug level (DNS publishes a pod seconds after its first hello), and once
         more as a warning when still unlisted ``warn_after`` later, or at once from loopback,
-        where no pod is (a proxy rewrites source addresses)."""
+        where no pod is (a proxy rewrites source addresses). Once for the process, whatever
+        barrier instance heard it: said again only after some answer has listed it."""
         unlisted = before & self.pending()
-        self._unlisted_since = {a: t for a, t in self._unlisted_since.items() if a in unlisted}
-        self._warned &= unlisted  # one that stopped waiting (listed, or gone) starts again
-        new = sorted(unlisted - self._unlisted_since.keys())
-        self._unlisted_since.update(dict.fromkeys(new, now))
+        said = self._share.said
+        new = said.first_named(unlisted, now)
         overdue = sorted(
             a
-            for a in unlisted - self._warned
-            if _loopback(a) or now - self._unlisted_since[a] >= warn_after
+            for a in unlisted - said.warned
+            if a in said.since and (_loopback(a) or now - said.since[a] >= warn_after)
         )
-        self._warned.update(overdue)
+        said.warned.update(overdue)
         out: list[LogLine] = []
         if new:
             line = f"contacts come from {_shown(new)}, which DNS does not list for the Service yet"
@@ -364,5 +379,6 @@ def _bound_line() -> str:
     return (
         "sessions from addresses DNS does not list are held at most "
         f"{HELD.per_address} a source address, {HELD.per_index} a claimed pod and "
-        f"{HELD.total} in all: closing the oldest beyond that (said once)"
+        f"{HELD.total} in all, for every barrier this process serves: closing the oldest "
+        "beyond that (a barrier's own, or else the newcomer; said once)"
     )

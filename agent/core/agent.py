@@ -30,6 +30,7 @@ from agent.core.effects import (
     Released,
     Report,
 )
+from agent.core.heldshare import HeldShare
 from agent.core.incoming import Incoming
 from agent.core.inputs import (
     AddressProbed,
@@ -75,7 +76,10 @@ class Agent:
         timing: Timing = DEFAULT_TIMING,
         stays_for_acks: bool = True,
         max_in_flight: int = 256,
+        held: HeldShare | None = None,
     ) -> None:
+        """``held``: the process's bound on what is held for unlisted parties, shared by every
+        barrier instance it serves on its port (default: this instance's own)."""
         self.config, self.me, self.start = config, me, now
         self.stays_for_acks, self.timing = stays_for_acks, timing
         self.discovery = discovery_for(
@@ -93,7 +97,9 @@ class Agent:
         # without a token, a contact counts only from an address DNS lists for the Service
         trusting = config.token is not None or config.trust_source == TrustSource.ANY
         lists = self.discovery.lists
-        self._admission = Admission(trusting=trusting, reach=self.reach, lists=lists, timing=timing)
+        self._admission = Admission(
+            trusting=trusting, reach=self.reach, lists=lists, timing=timing, share=held
+        )
         self.incoming = Incoming(
             config,
             me,
@@ -181,6 +187,11 @@ class Agent:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
         not list yet, without a token): its messages are kept, not acted on, until it is."""
         return self._admission.is_holding(conn)
+
+    def end(self) -> None:
+        """This instance has ended (its connections closed with it): what it held no longer
+        counts against the bound it shares with the process's other barrier instances."""
+        self._admission.end()
 
     def next_wakeup(self) -> float:
         """When :meth:`poll` has something to do next, if no event comes first."""

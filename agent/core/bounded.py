@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from agent.values import value
 
-__all__ = ["Bounded", "Bounds"]
+__all__ = ["UNBOUNDED", "Bounded", "Bounds"]
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -25,6 +25,10 @@ class Bounds:
     per_address: int
     per_index: int
     total: int
+
+
+#: for a store whose owner does the evicting by a rule of its own (``agent.core.heldshare``)
+UNBOUNDED = Bounds(per_address=2**62, per_index=2**62, total=2**62)
 
 
 class Bounded(Generic[K, V]):

@@ -6,15 +6,23 @@ more of peers that just said hello; up to one attempt by name per peer (at most
 most ``LOOKUPS``), each one socket at a time; and it serves up to ``MAX_HANDSHAKING`` incoming
 contacts still in their handshake. The coordinator also holds one session per member (a session
 is never dropped for a bound), counted or held, and up to ``HELD.total`` more held sessions from
-addresses DNS does not list (``agent.core.admission``). A limit that cannot cover that would
-fail mid-barrier with EMFILE, so it is a usage error up front instead.
+addresses DNS does not list, for the whole process however many barriers it serves
+(``agent.core.heldshare``). A limit that cannot cover that would fail mid-barrier with EMFILE,
+so it is a usage error up front instead.
+
+Each more barrier on the port (a sidecar's named barriers, the exit barrier) holds a session
+per member of its own, one lookup at a time per pod a contact claims, and, while it looks for
+its peers, about one probe or attempt per peer (it probes only addresses DNS gives). A sidecar
+raises its limit to cover all of them where the hard limit allows; where it does not, fewer
+named barriers than ``MAX_NAMES`` are covered at once, and the sidecar says so at start.
 """
 
 from __future__ import annotations
 
 import resource
 
-from agent.core.admission import HELD, SIGHTED
+from agent.core.admission import SIGHTED
+from agent.core.heldshare import HELD
 from agent.errors import ConfigError
 
 __all__ = ["MAX_HANDSHAKING", "MAX_IN_FLIGHT", "PUSH_RESERVE", "ensure_fd_limit", "fds_needed"]
@@ -28,28 +36,43 @@ MAX_HANDSHAKING = 256
 LOOKUPS = HELD.total + SIGHTED.total
 _BASE = 64  # the listener, DNS sockets, stdio, health server, slack
 _REPLACED = 128  # sessions of members that reconnected, until the loop closes the old one
+_PER_BARRIER = 3  # each more barrier, per peer: a session, a probe or attempt, a lookup
 
 
-def fds_needed(peers: int) -> int:
-    """3 peers need 1,001 (within the common 1,024); 10,001 peers 11,761."""
+def fds_needed(peers: int, barriers: int = 1) -> int:
+    """3 peers need 1,001 (within the common 1,024); 10,001 peers 11,761; each more barrier on
+    the port (``barriers``) a session, a probe and a lookup per peer more."""
     outgoing = MAX_IN_FLIGHT + PUSH_RESERVE + min(MAX_IN_FLIGHT, peers) + min(LOOKUPS, peers)
     incoming = MAX_HANDSHAKING + HELD.total + peers + _REPLACED
-    return _BASE + outgoing + incoming
+    return _BASE + outgoing + incoming + (barriers - 1) * _PER_BARRIER * peers
 
 
-def ensure_fd_limit(peers: int) -> int:
-    """Raise the soft RLIMIT_NOFILE toward the need; ConfigError when the hard limit is too low."""
+def barriers_covered(peers: int, limit: int) -> int:
+    """How many barriers on one port ``limit`` open files cover (0: not even one)."""
+    if limit < fds_needed(peers):
+        return 0
+    return 1 + (limit - fds_needed(peers)) // (_PER_BARRIER * peers)
+
+
+def ensure_fd_limit(peers: int, barriers: int = 1) -> int:
+    """Raise the soft RLIMIT_NOFILE toward what ``barriers`` need, as far as the hard limit
+    allows; ConfigError when it cannot cover one barrier. The limit now (a large number for
+    none)."""
     need = fds_needed(peers)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        soft = target
-    if soft != resource.RLIM_INFINITY and soft < need:
+    if soft == resource.RLIM_INFINITY:
+        return 2**62
+    wanted = fds_needed(peers, barriers)
+    if soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft < need:
         raise ConfigError(
             [
                 f"--peers / PEER_AGENT_PEERS: {peers} peers need about {need} open files, but "
                 f"the limit (ulimit -n) is {hard}: raise the container runtime's nofile limit"
             ]
         )
-    return need
+    return soft

@@ -13,8 +13,10 @@ identity, and keeps probing until this pod's exit barrier runs too.
 
 Bounds: a connection counts against the port's one handshake bound (``agent.io.handshaking``)
 from its accept until its barrier instance has proven it, never after: a Job of any size keeps
-every member session. An instance that ends (released and done, timed out, withdrawn) takes its
-connections with it, and the mux keeps nothing about it.
+every member session. What every instance holds for parties DNS does not list is bounded once
+for the port (``held``, ``agent.core.heldshare``), not once per instance. An instance that ends
+(released and done, timed out, withdrawn) takes its connections with it, and the mux keeps
+nothing about it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.config.model import Config
+from agent.core.heldshare import HeldShare
 from agent.core.log import Reporter
 from agent.core.timing import DEFAULT_TIMING
 from agent.errors import ConfigError, WireError
@@ -105,6 +108,8 @@ class Mux:
         #: per registered instance, the connections it serves, to end with it
         self._serving: dict[_Key, set[anyio.CancelScope]] = {}
         self.handshaking = Handshaking(port=port, report=report)
+        #: the held-session bound of every instance on this port, for their cores
+        self.held = HeldShare()
 
     def register(self, me: Identity, handler: Handler) -> None:
         self._handlers[_key(me)] = handler

@@ -161,6 +161,7 @@ async def _serve(
         timing=deps.timing,
         stays_for_acks=after_release is None,
         max_in_flight=MAX_IN_FLIGHT,
+        held=port.held if isinstance(port, Mux) else None,
     )
 
     counts: collections.Counter[str] = collections.Counter()
@@ -207,6 +208,7 @@ async def _serve(
         finally:
             if isinstance(port, Mux):
                 port.unregister(me)
+                core.end()
         tg.cancel_scope.cancel()
     return outcome
 
