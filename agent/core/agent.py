@@ -78,8 +78,7 @@ class Agent:
         max_in_flight: int = 256,
         held: HeldShare | None = None,
     ) -> None:
-        """``held``: the process's bound on what is held for unlisted parties, shared by every
-        barrier instance it serves on its port (default: this instance's own)."""
+        """``held``: the process's bound on what is held for unlisted parties (a HeldShare)."""
         self.config, self.me, self.start = config, me, now
         self.stays_for_acks, self.timing = stays_for_acks, timing
         self.discovery = discovery_for(
@@ -89,11 +88,9 @@ class Agent:
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
         self._refusing = RefusedAnswers(timing.refused_reuse)
-        self.deadline = now + config.timeout if config.timeout else math.inf
-        self.finished = False
+        self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
-        self._refused_at = -math.inf
-        self._refused_unlogged = 0
+        self._refused_at, self._refused_unlogged = -math.inf, 0
         # without a token, a contact counts only from an address DNS lists for the Service
         trusting = config.token is not None or config.trust_source == TrustSource.ANY
         lists = self.discovery.lists
