@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from agent.commands.workload import Workload
-from agent.core.exitlead import Follower, LeaderSeen, StopSignal, leader_ended
+from agent.core.exitlead import (
+    Follower,
+    LeaderSeen,
+    StopSignal,
+    leader_ended,
+    successor_claims_end,
+    successor_ended,
+)
+from agent.core.inputs import Resolution
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.io.heard import Heard, PeerReached
 from agent.protocol.wire import Identity
@@ -27,16 +35,27 @@ _SIGNALS = {StopSignal.TERM: signal.SIGTERM, StopSignal.KILL: signal.SIGKILL}
 
 
 class LeaderWatch(Heard):
-    """The start barrier's hellos, watched for the leader's exit barrier's: ``ended`` is set,
-    and ``code`` holds its workload's code, once one came from the leader as the start barrier
-    reached it."""
+    """The start barrier's hellos, watched for the leader's exit barrier's: :meth:`leader_code`
+    returns its workload's code once one came from the leader as the start barrier reached it,
+    or from a successor of the leader's at the address DNS gives for its name.
 
-    def __init__(self, me: Identity, leader: int) -> None:
+    Bounded: one successor's claim waits for its lookup; a newer claim replaces it (the older
+    is dropped first), and one lookup runs at a time."""
+
+    def __init__(
+        self,
+        me: Identity,
+        leader: int,
+        name: str,
+        resolve: Callable[[str], Awaitable[Resolution]],
+    ) -> None:
+        """``name``: the leader's, which ``resolve`` looks up for a successor's claim."""
         super().__init__(me)
-        self.leader = leader
+        self.leader, self.name, self._resolve = leader, name, resolve
         self._seen: LeaderSeen | None = None
         self.code: int | None = None
-        self.ended = anyio.Event()
+        self._claim: tuple[str, Identity] | None = None
+        self._woken = anyio.Event()
 
     def released(self, reached: tuple[PeerReached, ...]) -> None:
         super().released(reached)
@@ -46,10 +65,25 @@ class LeaderWatch(Heard):
 
     def came(self, address: str, identity: Identity) -> None:
         super().came(address, identity)
-        if self.code is None:
-            self.code = leader_ended(self.me, self._seen, address, identity)
-            if self.code is not None:
-                self.ended.set()
+        if self.code is not None:
+            return
+        self.code = leader_ended(self.me, self._seen, address, identity)
+        if self.code is not None or successor_claims_end(self.me, self._seen, identity):
+            if self.code is None:
+                self._claim = (address, identity)
+            self._woken.set()
+
+    async def leader_code(self) -> int:
+        """The code the leader's workload ended with, once it said so; a successor's claim
+        counts once a lookup of the leader's name lists the address it came from."""
+        while self.code is None:
+            await self._woken.wait()
+            self._woken = anyio.Event()
+            claim, self._claim = self._claim, None
+            if claim is not None and self.code is None:
+                listed = (await self._resolve(self.name)).addresses
+                self.code = successor_ended(self.me, self._seen, *claim, listed)
+        return self.code
 
 
 async def stop_when_led(
@@ -61,16 +95,15 @@ async def stop_when_led(
 ) -> None:
     """Once the leader's workload has ended, stop this pod's: SIGTERM, then SIGKILL when the
     grace period is over. Returns when the workload has ended."""
-    await watch.ended.wait()
-    assert watch.code is not None
-    signals = follower.leader_ended(watch.code, clock())
+    code = await watch.leader_code()
+    signals = follower.leader_ended(code, clock())
     if signals:
         report(
             LogLine(
                 LogKind.WORKLOAD_STOPPED,
-                f"the leader's workload (pod {watch.leader}) ended with code {watch.code}: "
+                f"the leader's workload (pod {watch.leader}) ended with code {code}: "
                 f"stopping this pod's workload (SIGTERM, SIGKILL after {follower.grace:g}s)",
-                {"leader": watch.leader, "leader_exit_code": watch.code},
+                {"leader": watch.leader, "leader_exit_code": code},
             )
         )
     _send(signals, workload)

@@ -42,7 +42,7 @@ from agent.io.heard import Heard
 from agent.io.mux import Mux, open_port
 from agent.io.outputs import write_outputs
 from agent.io.procenv import scrub
-from agent.io.runner import identity_of, serve_and_wait
+from agent.io.runner import identity_of, resolver_for, serve_and_wait
 from agent.io.supervisor import Supervisor
 from agent.options import OPTIONS
 from agent.protocol.wire import EXIT_BARRIER, Identity
@@ -121,7 +121,9 @@ def _led(config: Config) -> tuple[LeaderWatch | None, Follower | None]:
     leader, index = config.exit_led_by, config.topology.index
     if leader is None or index is None or index == leader:
         return None, None
-    return LeaderWatch(identity_of(config), leader), Follower(config.exit_grace)
+    name = config.topology.fqdn(leader)
+    watch = LeaderWatch(identity_of(config), leader, name, resolver_for(config))
+    return watch, Follower(config.exit_grace)
 
 
 async def _until_ended(

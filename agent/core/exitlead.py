@@ -13,8 +13,9 @@ barrier dials every pod with a hello naming barrier ``exit`` and its workload's 
 whose own exit barrier has not begun gets it on its start barrier, which passes it here. It
 counts only from the address the start barrier reached the leader at (an address DNS gave for
 the leader's name: a TCP contact cannot forge its source), from the process reached there (its
-instance), and with a token, only once its proof checked (``agent.io.channel``). Anything else,
-whatever it claims, stops nothing.
+instance), and with a token, only once its proof checked (``agent.io.channel``); or, when the
+leader was replaced since, from a newer process of it at an address DNS lists for its name now
+(:func:`successor_ended`). Anything else, whatever it claims, stops nothing.
 """
 
 from __future__ import annotations
@@ -23,10 +24,19 @@ import enum
 import math
 
 from agent.protocol.handshake import Match, compare
+from agent.protocol.instance import newer
 from agent.protocol.wire import EXIT_BARRIER, Identity
 from agent.values import value
 
-__all__ = ["Follower", "LeaderSeen", "Stop", "StopSignal", "leader_ended"]
+__all__ = [
+    "Follower",
+    "LeaderSeen",
+    "Stop",
+    "StopSignal",
+    "leader_ended",
+    "successor_claims_end",
+    "successor_ended",
+]
 
 
 @value
@@ -45,12 +55,39 @@ def leader_ended(
     """The code the leader's workload ended with, when ``hello`` (which passed its handshake,
     from ``address``) is the leader's exit barrier's; else None. ``me``: this pod's start
     barrier's identity; ``leader``: None until that barrier reached the leader."""
-    if leader is None or hello.barrier != EXIT_BARRIER or hello.exit_code is None:
-        return None
-    if hello.index != leader.index or address != leader.address:
+    if leader is None or address != leader.address:
         return None
     if leader.instance not in ("", hello.instance):
         return None  # another process at the leader's address: a restarted leader is not it
+    return _said_end(me, leader, hello)
+
+
+def successor_claims_end(me: Identity, leader: LeaderSeen | None, hello: Identity) -> bool:
+    """Whether ``hello`` says the workload of a newer process of the leader ended: the leader
+    replaced after this pod's start barrier reached it (its pod deleted, its node lost) and its
+    successor's command has run and ended. Where it comes from is DNS's to say
+    (:func:`successor_ended`): worth one lookup of the leader's name."""
+    if leader is None or not leader.instance or not newer(hello.instance, leader.instance):
+        return False
+    return _said_end(me, leader, hello) is not None
+
+
+def successor_ended(
+    me: Identity, leader: LeaderSeen | None, address: str, hello: Identity, listed: tuple[str, ...]
+) -> int | None:
+    """The code in ``hello`` when it is a newer process of the leader's (as above), from
+    ``address``, which DNS now ``listed`` for the leader's name: the same warrant the start
+    barrier reached the leader by; else None."""
+    if address not in listed or not successor_claims_end(me, leader, hello):
+        return None
+    return hello.exit_code
+
+
+def _said_end(me: Identity, leader: LeaderSeen, hello: Identity) -> int | None:
+    """The exit code in ``hello`` when it is the leader's index's exit barrier's, of this Job
+    and run, agreeing on the peer count and port; else None."""
+    if hello.barrier != EXIT_BARRIER or hello.exit_code is None or hello.index != leader.index:
+        return None
     same_barrier = compare(me, _as_start(hello, me), expected_index=leader.index)[0]
     return hello.exit_code if same_barrier is Match.SAME else None
 

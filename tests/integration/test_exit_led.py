@@ -23,7 +23,9 @@ _TERMINABLE = 'trap "echo term > {out}; exit 143" TERM; echo up >&2; while :; do
 _STUBBORN = "trap '' TERM; echo up >&2; while :; do sleep 0.1; done"
 
 
-def _run(agents: Agents, i: int, script: str, *more: str) -> subprocess.Popen[str]:
+def _run(
+    agents: Agents, i: int, script: str, *more: str, address: str | None = None
+) -> subprocess.Popen[str]:
     return agents.start(
         "run",
         i,
@@ -40,6 +42,7 @@ def _run(agents: Agents, i: int, script: str, *more: str) -> subprocess.Popen[st
         "sh",
         "-c",
         script,
+        address=address,
     )
 
 
@@ -125,3 +128,29 @@ def test_an_unlisted_process_claiming_to_be_the_leader_stops_nothing(
     assert [code for code, _, _ in results] == [0, 0, 0], [e for _, _, e in results]
     assert "ended with code 0" in results[1][2]
     assert "77" not in results[1][2]
+
+
+def test_a_leader_replaced_after_the_start_barrier_is_followed_at_its_new_address(
+    agents: Agents,
+) -> None:
+    """Pod 0's pod dies while every workload runs; its successor comes up at another address
+    (DNS now lists that one), passes at once (the others' start barriers still serve), and its
+    workload ends: the others' workloads stop, and every pod exits with the successor's code."""
+    for i in range(3):
+        agents.publish(i)
+    first = _run(agents, 0, "exec sleep 600")
+    followers = [_run(agents, i, _STUBBORN) for i in (1, 2)]
+    for proc in followers:
+        wait_for_line(proc, "workload started")
+    started = wait_for_line(first, "workload started")[-1]
+    pid = int(started.rsplit("pid ", 1)[1].rstrip(")\n"))
+    first.kill()  # the container dies: the agent and its workload
+    os.killpg(pid, signal.SIGKILL)
+    first.communicate()
+    moved = agents.address(5)
+    agents.publish(0, address=moved)
+    successor = _run(agents, 0, "exit 6", address=moved)
+    results = [finish(p, timeout=60) for p in (successor, *followers)]
+    assert [code for code, _, _ in results] == [6, 6, 6], [e for _, _, e in results]
+    for _, _, err in results[1:]:
+        assert "the leader's workload (pod 0) ended with code 6" in err

@@ -8,7 +8,15 @@ import dataclasses
 import pytest
 
 from agent.config.parse import build_config
-from agent.core.exitlead import Follower, LeaderSeen, Stop, StopSignal, leader_ended
+from agent.core.exitlead import (
+    Follower,
+    LeaderSeen,
+    Stop,
+    StopSignal,
+    leader_ended,
+    successor_claims_end,
+    successor_ended,
+)
 from agent.errors import ConfigError
 from agent.protocol.handshake import proves_across
 from agent.protocol.wire import EXIT_BARRIER, Identity, named_barrier
@@ -58,6 +66,31 @@ def test_no_other_hello_stops_anything(
 def test_a_probe_that_cannot_tell_processes_apart_takes_any_at_the_leaders_address() -> None:
     anyone = dataclasses.replace(LEADER, instance="")
     assert leader_ended(ME, anyone, "10.0.0.1", _with(instance="0000000000000003-0000000c")) == 3
+
+
+NEWER = f"{3:016x}-0000000c"  # a process of the leader's started after the one reached
+
+
+def test_a_replaced_leaders_end_counts_from_where_dns_lists_the_leader_now() -> None:
+    successor = _with(instance=NEWER, exit_code=4)
+    assert leader_ended(ME, LEADER, "10.0.0.5", successor) is None  # not as reached
+    assert successor_claims_end(ME, LEADER, successor)  # worth a lookup
+    assert successor_ended(ME, LEADER, "10.0.0.5", successor, ("10.0.0.5",)) == 4
+    assert successor_ended(ME, LEADER, "10.0.0.5", successor, ("10.0.0.1",)) is None
+
+
+@pytest.mark.parametrize(
+    "hello",
+    [
+        pytest.param(_with(instance=f"{1:016x}-0000000c"), id="an-older-process"),
+        pytest.param(_with(instance=NEWER, index=2), id="another-index"),
+        pytest.param(_with(instance=NEWER, uid="uid-0"), id="another-run"),
+        pytest.param(_with(instance=NEWER, barrier="", exit_code=None), id="not-its-end"),
+    ],
+)
+def test_no_other_claim_is_worth_a_lookup(hello: Identity) -> None:
+    assert not successor_claims_end(ME, LEADER, hello)
+    assert successor_ended(ME, LEADER, "10.0.0.5", hello, ("10.0.0.5",)) is None
 
 
 def test_a_workload_that_ends_on_sigterm_is_not_killed_and_the_pod_takes_the_leaders_code() -> None:
