@@ -279,7 +279,11 @@ def _hostfile_format(text: str) -> HostfileFormat:
 
 
 def _exit_led_by(
-    p: Problems, text: str | None, topology: Topology | None, probe: Probe | None, exit: bool
+    p: Problems,
+    text: str | None,
+    topology: Topology | None,
+    probe: Probe | None,
+    exit_barrier: bool,
 ) -> int | None:
     """The leading pod's index; a problem unless it is one of the peers, with the exit barrier
     and the tcp probe (the leader's hello is what stops the others)."""
@@ -292,7 +296,7 @@ def _exit_led_by(
     if topology is not None and int(text) >= topology.peers:
         last = topology.peers - 1
         p.add(option, f"no pod has index {text}: there are {topology.peers} (0 to {last})")
-    if not exit:
+    if not exit_barrier:
         p.add(option, "needs --exit-barrier: the leader's end reaches the others through it")
     if probe is not None and probe != Probe(ProbeKind.TCP):
         p.add(option, f"needs --probe tcp (not {probe}): the leader's hello stops the others")
