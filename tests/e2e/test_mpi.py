@@ -65,8 +65,8 @@ def test_mpirun_over_real_sshd_and_the_job_completes(make_cluster: ClusterFactor
 
 @pytest.mark.timeout(240)
 def test_a_failing_launcher_fails_every_pod_with_its_code(make_cluster: ClusterFactory) -> None:
-    """The program fails on rank 0 after an all-reduce (every orted ran): mpirun exits 3, and
-    so does every pod, each log naming the launcher's failure."""
+    """The program fails on rank 0 after an all-reduce (sshd started every worker's orted):
+    mpirun exits 3, and so does every pod, each worker's log naming the launcher's failure."""
     shipped = _shipped()
     [mpi] = shipped.jobs[0].template.containers
     failing = with_args(shipped, CONTAINER, (*mpi.args[:-1], mpi.args[-1].replace("hello", "fail")))
@@ -77,7 +77,9 @@ def test_a_failing_launcher_fails_every_pod_with_its_code(make_cluster: ClusterF
     assert status == "Failed", logs
     assert all(run.pod(i).phase == FAILED for i in range(3)), logs
     assert all(run.pod(i).exit_codes[CONTAINER] == 3 for i in range(3)), logs
-    assert cluster.logs(run.pod(0), CONTAINER).count("reached the all-reduce") == 3, logs
+    launcher = run.pod(0).address
     for i in (1, 2):
         worker = cluster.logs(run.pod(i), CONTAINER)
+        assert re.search(rf"Accepted publickey for root from {re.escape(launcher)} ", worker)
+        assert "the leader's workload (pod 0) ended with code 3" in worker, logs
         assert "the workload failed in 1 other pod(s): example-job-0 (exit code 3)" in worker
