@@ -73,8 +73,10 @@ def test_a_failing_launcher_fails_every_pod_with_its_code(make_cluster: ClusterF
     cluster = make_cluster(publish_delay=1.0, image_files=mpi_image_files())
     [run] = cluster.apply(failing, start_delays={2: 3.0})
     status = cluster.wait_job(run, 180)
+    # Failed once its first pod failed (backoffLimit 0): the others are leaving as it is marked
+    ended = cluster.wait_for(lambda: all(run.pod(i).ended for i in range(3)), 60, "every pod")
     logs = _logs(cluster, run)
-    assert status == "Failed", logs
+    assert status == "Failed" and ended, logs
     assert all(run.pod(i).phase == FAILED for i in range(3)), logs
     assert all(run.pod(i).exit_codes[CONTAINER] == 3 for i in range(3)), logs
     launcher = run.pod(0).address
