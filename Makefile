@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for-it \
-	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py shellcheck
+	podman runc debootstrap python3-torch openmpi-bin python3-mpi4py openssh-server shellcheck
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
@@ -64,7 +64,7 @@ deep: $(STAMP)
 # own), in a venv of its own without the test tools: pyyaml (the `lint` extra) reads the YAML.
 DEMO_APT_PACKAGES := unbound iproute2 iputils-ping util-linux \
 	$(if $(filter torchrun,$(WORKLOAD)),python3-torch) \
-	$(if $(filter mpi,$(WORKLOAD)),openmpi-bin python3-mpi4py)
+	$(if $(filter mpi,$(WORKLOAD)),openmpi-bin python3-mpi4py openssh-server)
 DEMO_VENV ?= build/demo-venv
 DEMO_STAMP := $(DEMO_VENV)/.installed
 

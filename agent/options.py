@@ -110,6 +110,20 @@ OPTIONS: tuple[Option, ...] = (
         frozenset({Command.RUN}),
     ),
     Option(
+        "exit_led_by",
+        "--exit-led-by",
+        "PEER_AGENT_EXIT_LED_BY",
+        "INDEX: when that pod's workload ends, stop every other pod's; all exit with its code",
+        frozenset({Command.RUN}),
+    ),
+    Option(
+        "exit_grace",
+        "--exit-grace",
+        "PEER_AGENT_EXIT_GRACE",
+        "a stopped workload's time from SIGTERM to SIGKILL (default 10s)",
+        frozenset({Command.RUN}),
+    ),
+    Option(
         "health_port",
         "--health-port",
         "PEER_AGENT_HEALTH_PORT",

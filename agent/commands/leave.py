@@ -10,8 +10,13 @@ Two instances of the same barrier share the agent's port through :class:`agent.i
    hellos of the exit barrier carry every pod's code: at the release the log names the pods
    whose workload failed, as the peers this pod reached said it (``failed_peers``).
 
-Then the process exits with the workload's own code, whatever the exit barrier's fate (a timeout
-is logged, not turned into exit 3: the workload's code is what a podFailurePolicy must see).
+With ``--exit-led-by I`` (MPI: a launcher and ``sshd`` workers that never end by themselves),
+pod I's exit barrier beginning stops every other pod's workload (``agent.commands.follow``),
+and those pods' code is pod I's.
+
+Then the process exits with the workload's own code (or the leader's, above), whatever the exit
+barrier's fate (a timeout is logged, not turned into exit 3: the workload's code is what a
+podFailurePolicy must see).
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
+from agent.commands.follow import LeaderWatch, stop_when_led
 from agent.commands.workload import FORWARDED, Workload, spawn
 from agent.config.model import Config, Outputs
+from agent.core.exitlead import Follower
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.core.outcome import Outcome
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
@@ -35,7 +42,7 @@ from agent.io.heard import Heard
 from agent.io.mux import Mux, open_port
 from agent.io.outputs import write_outputs
 from agent.io.procenv import scrub
-from agent.io.runner import identity_of, serve_and_wait
+from agent.io.runner import identity_of, resolver_for, serve_and_wait
 from agent.io.supervisor import Supervisor
 from agent.options import OPTIONS
 from agent.protocol.wire import EXIT_BARRIER, Identity
@@ -108,6 +115,44 @@ def _report_failed(failed: list[str], report: Reporter) -> None:
         )
 
 
+def _led(config: Config) -> tuple[LeaderWatch | None, Follower | None]:
+    """With ``--exit-led-by`` in a pod other than the leader: what watches for the leader's
+    end, and the stop it sets off."""
+    leader, index = config.exit_led_by, config.topology.index
+    if leader is None or index is None or index == leader:
+        return None, None
+    name = config.topology.fqdn(leader)
+    watch = LeaderWatch(identity_of(config), leader, name, resolver_for(config))
+    return watch, Follower(config.exit_grace)
+
+
+async def _until_ended(
+    workload: Workload, follower: Follower | None, watch: LeaderWatch | None, report: Reporter
+) -> int:
+    """The pod's code once the workload has ended: its own, or with a leader, the leader's
+    when the leader's end stopped it (``agent.core.exitlead``)."""
+    if follower is None or watch is None:
+        await workload.ended.wait()
+        assert workload.code is not None
+        return workload.code
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_when_led, watch, follower, workload, report)
+        await workload.ended.wait()
+        tg.cancel_scope.cancel()
+    assert workload.code is not None
+    follower.workload_ended(workload.code)
+    if follower.stopped:
+        report(
+            LogLine(
+                LogKind.WORKLOAD_STOPPED,
+                f"workload stopped (its own code {workload.code}); this pod's code is the "
+                f"leader's: {follower.exit_code()}",
+                {"workload_exit_code": workload.code, "exit_code": follower.exit_code()},
+            )
+        )
+    return follower.exit_code()
+
+
 def _forget_the_token(report: Reporter) -> None:
     """The token (read into the config already) leaves this process's own environment, as the
     workload's did: as the workload's parent, the agent's is the workload's to read."""
@@ -144,6 +189,7 @@ async def run_and_leave_together(
     sock = open_port(config)
     mux = Mux(port=config.port, report=report)
     workload = Workload()
+    leader_watch, follower = _led(config)
     code: int | None = None
     stopped_by: int | None = None
 
@@ -158,19 +204,21 @@ async def run_and_leave_together(
             code = 127 if isinstance(exc, FileNotFoundError) else 126
         else:
             report(LogLine(LogKind.WORKLOAD, f"workload started (pid {workload.pid})"))
-            await workload.ended.wait()
-            code = workload.code
-            assert code is not None
+            code = await _until_ended(workload, follower, leader_watch, report)
+        # A workload the leader's end stopped did not fail: its pod tells its peers 0, so their
+        # logs name only the pods whose workload failed by itself (the leader among them).
+        stopped = follower is not None and follower.stopped
+        said = 0 if stopped else code
         timeout = f"up to {config.exit_timeout:g}s" if config.exit_timeout else "no time limit"
+        ended = "" if stopped else f"workload exited with code {code}; "
         report(
             LogLine(
                 LogKind.WORKLOAD_ENDED,
-                f"workload exited with code {code}; waiting for every pod's workload to end "
-                f"({timeout})",
+                f"{ended}waiting for every pod's workload to end ({timeout})",
                 {"exit_code": code},
             )
         )
-        await _leave_together(config, code, mux, report, supervisor)
+        await _leave_together(config, said, mux, report, supervisor)
 
     with sock, anyio.open_signal_receiver(*FORWARDED, signal.SIGCHLD) as signals:
         async with anyio.create_task_group() as tg:
@@ -195,6 +243,7 @@ async def run_and_leave_together(
                 supervisor=supervisor,
                 mux=mux,
                 after_release=after,
+                heard=leader_watch,
             )
             tg.cancel_scope.cancel()
         if code is not None:

@@ -30,7 +30,8 @@ DURATIONS_HELP = f"Durations: {DURATION_FORMS}; 0 means no limit."
 WORKLOAD_HELP = (
     "CMD ARGS…: the workload, after --. Once the barrier passes it is exec'd with RANK, "
     "WORLD_SIZE, MASTER_ADDR and PEER_HOSTS set (with --exit-barrier: run as a child, and "
-    "peer-agent exits with its code once every pod's has ended)."
+    "peer-agent exits with its code once every pod's has ended; with --exit-led-by I, pod I's "
+    "end stops the others', which then exit with pod I's code)."
 )
 NAME_RULE = "1 to 63 of A-Z a-z 0-9 . _ -, the first a letter or digit"
 

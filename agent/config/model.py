@@ -35,6 +35,7 @@ DEFAULT_PORT = 29300
 DEFAULT_HEALTH_PORT = 29301
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_EXIT_TIMEOUT = 300.0  # torchrun's exit barrier waits as long
+DEFAULT_EXIT_GRACE = 10.0  # a stopped workload's time between SIGTERM and SIGKILL
 
 
 class TrustSource(StrEnum):
@@ -125,6 +126,10 @@ class Config:
     #: run: stay the workload's parent and hold a second barrier when it ends
     exit_barrier: bool = False
     exit_timeout: float | None = DEFAULT_EXIT_TIMEOUT
+    #: run --exit-barrier: the pod whose workload's end stops every other pod's (None: none)
+    exit_led_by: int | None = None
+    #: how long a workload stopped by the leader's end has between SIGTERM and SIGKILL
+    exit_grace: float = DEFAULT_EXIT_GRACE
     log_format: LogFormat = LogFormat.TEXT
     #: the lowest level of the lines shown
     log_level: LogLevel = LogLevel.INFO

@@ -219,6 +219,8 @@ def build_config(
     exit_timeout = p.parse(opt["exit_timeout"], get("exit_timeout") or "5m", parse_duration)
     if exit_barrier and barrier is BarrierMode.NONE:
         p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
+    exit_led_by = _exit_led_by(p, get("exit_led_by"), topology, probe, bool(exit_barrier))
+    exit_grace = p.parse(opt["exit_grace"], get("exit_grace") or "10s", parse_duration)
     log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
     log_level = p.parse(opt["log_level"], get("log_level") or LogLevel.INFO, _log_level)
     dns_servers: tuple[tuple[str, int], ...] = ()
@@ -267,6 +269,8 @@ def build_config(
         health_port=health,
         exit_barrier=bool(exit_barrier),
         exit_timeout=exit_timeout or None,  # 0 means no limit
+        exit_led_by=exit_led_by,
+        exit_grace=exit_grace or 0.0,  # 0: SIGKILL right after SIGTERM
         log_format=log_format,
         log_level=log_level,
         dns_servers=dns_servers,
@@ -287,6 +291,31 @@ def _hostfile_format(text: str) -> HostfileFormat:
         return HostfileFormat(text)
     except ValueError:
         raise ValueError(f"unknown format {text!r} (use openmpi, mpich or plain)") from None
+
+
+def _exit_led_by(
+    p: Problems,
+    text: str | None,
+    topology: Topology | None,
+    probe: Probe | None,
+    exit_barrier: bool,
+) -> int | None:
+    """The leading pod's index; a problem unless it is one of the peers, with the exit barrier
+    and the tcp probe (the leader's hello is what stops the others)."""
+    if text is None:
+        return None
+    option = _BY_DEST["exit_led_by"]
+    if not is_number(text):
+        p.add(option, f"not a pod index: {text!r} (a number from 0)")
+        return None
+    if topology is not None and int(text) >= topology.peers:
+        last = topology.peers - 1
+        p.add(option, f"no pod has index {text}: there are {topology.peers} (0 to {last})")
+    if not exit_barrier:
+        p.add(option, "needs --exit-barrier: the leader's end reaches the others through it")
+    if probe is not None and probe != Probe(ProbeKind.TCP):
+        p.add(option, f"needs --probe tcp (not {probe}): the leader's hello stops the others")
+    return int(text)
 
 
 def _one_sided(

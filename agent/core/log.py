@@ -37,6 +37,7 @@ class LogKind(StrEnum):
     FAILURE = "failure"  # the wait failed
     WORKLOAD = "workload"  # the workload started
     WORKLOAD_ENDED = "workload_ended"  # the workload ended (its code)
+    WORKLOAD_STOPPED = "workload_stopped"  # the leader's workload ended: this pod's is stopped
     EXIT_BARRIER_FAILED = "exit_barrier_failed"  # the exit barrier timed out or aborted
     PEERS_FAILED = "peers_failed"  # the workload failed in other pods
     BUG = "bug"  # a bug of ours, caught (one connection closed)

@@ -19,7 +19,7 @@ from agent.core.causes import Cause, Failure
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.tcp import TCPStream
-from agent.protocol.handshake import proof_for, proof_ok, proves_problem
+from agent.protocol.handshake import proof_for, proof_ok, proves_across, proves_problem
 from agent.protocol.wire import (
     MAX_MESSAGE,
     Hello,
@@ -188,12 +188,14 @@ async def client_handshake(
     if problem := proves_problem(reply.proves, token=token):
         raise HandshakeFailed(problem, Cause.WRONG_TOKEN)
     failure = identity_failure(me, reply.identity, expected_index=expected_index)
-    if failure is not None:
+    if failure is not None and not proves_across(me, reply.identity, expected_index=expected_index):
         raise HandshakeFailed(failure.reason, failure.cause)  # nothing proven to a stranger
     if token is not None:
         proof = proof_for(token, role="client", their_nonce=reply.nonce, my_nonce=nonce, me=me)
         await send_message(channel, Proof(proof))
         _check_server_proof(await channel.receive(timeout), token, nonce, reply)
+    if failure is not None:  # a pod not in the exit barrier yet: told, not counted
+        raise HandshakeFailed(failure.reason, failure.cause)
     return reply
 
 

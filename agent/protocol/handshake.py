@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import enum
 
-from agent.protocol.wire import VERSION, Identity
+from agent.protocol.wire import EXIT_BARRIER, START_BARRIER, VERSION, Identity
 
-__all__ = ["Match", "compare", "proof_for", "proof_ok", "proves_problem"]
+__all__ = ["Match", "compare", "proof_for", "proof_ok", "proves_across", "proves_problem"]
 
 _CONTEXT = f"peer-agent/{VERSION}".encode()
 
@@ -93,6 +93,21 @@ def compare(mine: Identity, theirs: Identity, *, expected_index: int | None) -> 
                 f"{name} differs: pod {theirs.index} has {a}, pod {mine.index} has {b}",
             )
     return Match.SAME, ""
+
+
+def proves_across(mine: Identity, theirs: Identity, *, expected_index: int | None) -> bool:
+    """Whether ``mine``, an exit barrier's hello, proves its token to ``theirs``: a pod of this
+    Job (and run) whose exit barrier has not begun, its start barrier answering. A leader's
+    exit hello stops that pod's workload (``agent.core.exitlead``), so it must be provable
+    there; and proving to it gives away no more than proving to its exit barrier would (an
+    impostor at an address DNS gave could claim that barrier as easily). Never to anyone else:
+    another job, another run, another index, a named barrier."""
+    if mine.barrier != EXIT_BARRIER or theirs.barrier != START_BARRIER:
+        return False
+    as_exit = Identity(
+        theirs.job, theirs.uid, theirs.index, theirs.peers, theirs.port, barrier=EXIT_BARRIER
+    )
+    return compare(mine, as_exit, expected_index=expected_index)[0] is Match.SAME
 
 
 def proves_problem(theirs: bool, *, token: bytes | None) -> str | None:

@@ -41,6 +41,7 @@ from tests.harness.realworkloads import (
     collectives,
     mpi_image_files,
     torch_image_files,
+    with_ssh_key,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,6 +124,8 @@ def _show(work: Path, source: Path, options: ClusterOptions, args: argparse.Name
     """Apply the example, wait for each of its Jobs, show its pods and logs."""
     shown = source.relative_to(REPO)
     wl = workload.load(source)
+    if source == MPI_EXAMPLE:  # the key pair its header has users create first
+        wl = with_ssh_key(wl)
     serving = FRAMEWORKS[args.topology][2] if args.topology else ()
     ok = True
     with Cluster(work, options) as cluster:

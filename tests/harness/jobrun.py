@@ -25,7 +25,7 @@ from tests.harness.netns import GATEWAY, ClusterNetwork
 from tests.harness.nsutil import write_sysctl
 from tests.harness.pod import SUCCEEDED, Pod, PodSpec
 from tests.harness.podman import PodmanRuntime
-from tests.harness.workload import Job, Service, Workload
+from tests.harness.workload import Job, Service, Workload, WorkloadError
 
 PING_SYSCTL = "net.ipv4.ping_group_range"
 Delays = Mapping[int, float] | Callable[[int], float] | None
@@ -244,6 +244,17 @@ def make_pods(
             for file_name, content in files:
                 (path / file_name).write_text(content)
                 (path / file_name).chmod(0o444)
+            volumes[volume] = path
+        for volume, secret, mode in template.secret_volumes:  # read-only, one file a key
+            path = poddir / "volumes" / volume
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o755)
+            items = [(key, v) for (name_of, key), v in secrets_map.items() if name_of == secret]
+            if not items:
+                raise WorkloadError(f"volume {volume}: secret {secret} is not in the workload")
+            for key, content in items:
+                (path / key).write_text(content)
+                (path / key).chmod(mode)
             volumes[volume] = path
         env = {"PATH": f"{run.shim_dir}:{BASE_PATH}", "HOSTNAME": hostname, "HOME": "/root"}
         if job.completion_index_env:

@@ -13,7 +13,9 @@ The training and MPI programs are images' files here: `tests/harness/apps` is bi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tests.harness import workload
@@ -33,6 +35,7 @@ __all__ = [
     "torch_image_files",
     "torchrun_alone",
     "torchrun_behind_agent",
+    "with_ssh_key",
 ]
 
 APPS = Path(__file__).parent / "apps"
@@ -78,11 +81,25 @@ def torch_image_files() -> tuple[tuple[str, Path, str], ...]:
 
 
 def mpi_image_files() -> tuple[tuple[str, Path, str], ...]:
-    """The MPI image: the program, the ssh stand-ins, and Open MPI's settings naming them."""
-    return (
-        ("mpi-workload", APPS / "mpi", "/app"),
-        ("mpi-workload", APPS / "openmpi-etc", "/etc/openmpi"),
-    )
+    """The MPI image's program (Open MPI, OpenSSH and mpi4py are this machine's own)."""
+    return (("mpi-workload", APPS / "mpi", "/app"),)
+
+
+def with_ssh_key(wl: Workload, secret: str = "example-job-ssh") -> Workload:
+    """``wl`` and the Secret the MPI example's header has users create: a fresh ed25519 key
+    pair as ``id_ed25519`` and ``authorized_keys`` (made by this machine's ssh-keygen)."""
+    with tempfile.TemporaryDirectory() as keys:
+        key = Path(keys) / "id_ed25519"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "box", "-f", str(key)],
+            check=True,
+            timeout=30,
+        )
+        items = (
+            ("authorized_keys", key.with_suffix(".pub").read_text()),
+            ("id_ed25519", key.read_text()),
+        )
+    return replace(wl, secrets=(*wl.secrets, (secret, items)))
 
 
 def torchrun_behind_agent(timeout: str = "120s") -> Workload:

@@ -32,6 +32,7 @@ from tests.harness.realworkloads import (
     torch_image_files,
     torchrun_alone,
     torchrun_behind_agent,
+    with_ssh_key,
 )
 from tests.harness.workload import Workload
 
@@ -43,7 +44,12 @@ SCENARIOS: list[Scenario] = [
     ("torchrun alone, master late", torchrun_alone, torch_image_files, 0),
     ("torchrun + peer-agent, worker late", torchrun_behind_agent, torch_image_files, 2),
     ("torchrun alone, worker late", torchrun_alone, torch_image_files, 2),
-    ("mpirun + peer-agent, worker late", lambda: workload.load(MPI_EXAMPLE), mpi_image_files, 2),
+    (
+        "mpirun + peer-agent, worker late",
+        lambda: with_ssh_key(workload.load(MPI_EXAMPLE)),
+        mpi_image_files,
+        2,
+    ),
 ]
 
 

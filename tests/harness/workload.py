@@ -103,6 +103,8 @@ class PodTemplate:
     # ConfigMap volumes a controller adds (MPI Operator's hostfile, Volcano's host lists):
     # (volume name, ((file name, content), ...))
     files: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    #: Secret volumes: (volume name, secret name, defaultMode); the Workload's Secrets fill them
+    secret_volumes: tuple[tuple[str, str, int], ...] = ()
     #: terminationGracePeriodSeconds: how long a deleted pod's containers have after SIGTERM
     termination_grace: float = 30.0
 
@@ -273,9 +275,12 @@ def _template(doc: Doc) -> PodTemplate:
     meta = doc.get("metadata") or {}
     dns_config = spec.get("dnsConfig") or {}
     pod_security = spec.get("securityContext") or {}
-    for volume in spec.get("volumes") or ():
-        if "emptyDir" not in volume:
-            raise WorkloadError(f"volume {volume.get('name')}: only emptyDir is modelled")
+    volumes = spec.get("volumes") or ()
+    for volume in volumes:
+        if "emptyDir" not in volume and "secret" not in volume:
+            raise WorkloadError(
+                f"volume {volume.get('name')}: only emptyDir and secret are modelled"
+            )
     return PodTemplate(
         subdomain=spec.get("subdomain"),
         restart_policy=str(spec.get("restartPolicy", "Never")),
@@ -293,7 +298,16 @@ def _template(doc: Doc) -> PodTemplate:
         sysctls=tuple((str(s["name"]), str(s["value"])) for s in pod_security.get("sysctls") or ()),
         security=_security(pod_security),
         labels=tuple((str(k), str(v)) for k, v in (meta.get("labels") or {}).items()),
-        volumes=tuple(str(v["name"]) for v in spec.get("volumes") or ()),
+        volumes=tuple(str(v["name"]) for v in volumes if "emptyDir" in v),
+        secret_volumes=tuple(
+            (
+                str(v["name"]),
+                str(v["secret"]["secretName"]),
+                int(v["secret"].get("defaultMode", 0o644)),
+            )
+            for v in volumes
+            if "secret" in v
+        ),
         termination_grace=float(spec.get("terminationGracePeriodSeconds", 30)),
     )
 
