@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import assert_never
 
-from agent.config.model import Config, ProbeKind, TrustSource
+from agent.config.model import Config, TrustSource
 from agent.core.admission import Admission
 from agent.core.answers import counted_by_name, peer_at_address
 from agent.core.barrier import Barrier
@@ -173,8 +173,8 @@ class Agent:
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
-        own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
-        instance = self.me.instance if own and not self.config.probe.port else ""
+        own = index == self.me.index and self.config.probe.says_hello
+        instance = self.me.instance if own else ""
         return Attempt(index, instance, self._refusing.addresses(index, now))
 
     def is_holding(self, conn: int) -> bool:

@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from agent.config.model import Config, ProbeKind
+from agent.config.model import Config
 from agent.core.causes import Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
@@ -45,7 +45,7 @@ def discovery_for(
     resolve each name. A pod that is not one of the peers (a launcher's one-sided wait) has no
     name of its own to check (and no side in a barrier: config forces ``none``)."""
     t = config.topology
-    bulk = config.probe.kind is ProbeKind.TCP and config.probe.port is None
+    bulk = config.probe.says_hello
     own = t.index if bulk and t.service_fqdn is not None else None
     reach = Reach(
         t.peers,
