@@ -30,18 +30,21 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from agent.core.effects import Released
+from agent.config.model import Config
+from agent.config.parse import parse_probe
 from agent.core.inputs import (
     Lost,
     Received,
 )
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.protocol.instance import instance_id
-from agent.protocol.wire import Ack, Arrive, Identity, Message
+from agent.protocol.routing import key_of
+from agent.protocol.wire import START_BARRIER, Ack, Arrive, Identity, Message
+from tests.sim import judge
+from tests.sim.dns import View
+from tests.sim.draws import Draws
 from tests.sim.node import End, Node, Pod
-from tests.sim.safety import Release, violations
 from tests.sim.tasks import Tasks
 from tests.sim.truth import Truth
 
@@ -78,8 +81,23 @@ class Cluster:
         job: str = "job",
         uid: str = "uid-1",
         port: int = 29300,
+        probe: str = "tcp",
+        views: Mapping[int, View] | None = None,
+        clock_skew: float = 0.0,
+        names: tuple[str, ...] = (),
+        workload: float = 0.0,
     ) -> None:
+        """``probe``: every pod's ``--probe``; ``views``: the DNS each pod's resolver sees, by
+        index (tests/sim/dns.py); ``clock_skew``: how far each pod's clock may be off (its
+        instances' start times); ``names``: the named barriers each pod's clients ask for, and
+        ``workload``: how long, at most, a workload runs (``run``, ``exit``) or a pod's
+        clients take to ask (``named``) — tests/sim/modes.py."""
         self.peers, self.mode, self.delays = peers, mode, delay
+        self.probe, self.says_hello = probe, parse_probe(probe).says_hello
+        self.views, self.clock_skew = dict(views or {}), clock_skew
+        self.names, self.workload = names, workload
+        self.exit_codes: dict[int, int] = {}  # a workload's exit code by index (default 0)
+        self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
         self.rng = random.Random(seed)
@@ -94,9 +112,9 @@ class Cluster:
         self.slow: dict[tuple[int, int], float] = {}  # (from, to): extra delay of session messages
         self.violations: list[str] = []
         self.last_fault = 0.0  # last start, crash, reset or message fault: liveness counts from it
-        self.truth = Truth()  # what really happened, for the safety property
+        #: what really happened, for the safety property: one record per barrier namespace
+        self.truths: dict[str, Truth] = {}
         self.tasks = Tasks(self)  # the agents' I/O tasks: attempts, rounds, probes, dials
-        self._instances = itertools.count()
 
     # --- clock ---------------------------------------------------------------------------------
     def at(self, when: float, fn: Callable[[], object]) -> None:
@@ -133,19 +151,68 @@ class Cluster:
         node.wake_at = when
         self.at(when, node.step)
 
+    @property
+    def truth(self) -> Truth:
+        """The start barrier's ground truth."""
+        return self.truth_of(START_BARRIER)
+
+    def truth_of(self, barrier: str) -> Truth:
+        return self.truths.setdefault(barrier, Truth())
+
+    def view_of(self, node: Node) -> View:
+        """What ``node``'s resolver lists (its pod's CoreDNS replica)."""
+        return self.views.get(node.me.index, View())
+
+    def workload_time(self, index: int) -> float:
+        return self.draws.workload_time()
+
+    def asks_after(self, index: int, name: str) -> float:
+        return self.draws.workload_time()
+
+    def exit_code(self, index: int) -> int:
+        return self.exit_codes.get(index, 0)
+
     # --- pods and agents -----------------------------------------------------------------------
-    def identity(self, index: int, **overrides: object) -> Identity:
+    def identity(self, index: int, pod: Pod | None = None, **overrides: object) -> Identity:
         fields: dict[str, object] = dict(
             job=self.job,
             uid=self.uid,
             index=index,
             peers=self.peers,
             port=self.port,
-            # later instances sort after earlier ones, as the runner's INSTANCE does
-            instance=instance_id(next(self._instances), index),
+            instance=self.draws.instance(
+                index, self.now, pod.clock if pod else 0.0, outsider=bool(pod and pod.outsider)
+            ),
         )
         fields.update(overrides)
         return Identity(**fields)  # type: ignore[arg-type]
+
+    def _pod(self, index: int, address: str, published_at: float, outsider: bool = False) -> Pod:
+        pod = Pod(index, address, published_at, clock=self.draws.clock(), outsider=outsider)
+        self.pods.append(pod)
+        return pod
+
+    def _begin(self, pod: Pod, index: int, mode: str, spec: dict[str, object]) -> Node:
+        """The agent process of ``pod``: its start barrier, registered on its port."""
+        node = Node(self, pod, self.identity(index, pod, **spec), mode)
+        pod.node = node
+        pod.serving = {key_of(node.me): node}
+        self.nodes.append(node)
+        node.begin()
+        return node
+
+    def begin_instance(
+        self, start: Node, me: Identity, config: Config, *, stays_for_acks: bool
+    ) -> Node:
+        """One more barrier instance in ``start``'s process, on its port (an exit or named
+        barrier: tests/sim/modes.py)."""
+        node = Node(self, start.pod, me, start.mode, config=config, stays_for_acks=stays_for_acks)
+        node.process = start.process
+        start.process.append(node)
+        start.pod.serving[key_of(me)] = node
+        self.nodes.append(node)
+        node.begin()
+        return node
 
     def is_ours(self, me: Identity) -> bool:
         """A pod of this job (a pod without the uid still is one: it disagrees, not a stranger)."""
@@ -167,14 +234,10 @@ class Cluster:
         to be ``index``; ``spec`` sets ``mode`` or overrides the identity (``peers``, ``uid``,
         ``port``, ``job``).
         """
+        mode = str(spec.pop("mode", self.mode))
         if outsider:
-            pod = Pod(index, f"10.99.0.{len(self.pods)}", math.inf, outsider=True)
-            self.pods.append(pod)
-            node = Node(self, pod, self.identity(index, **spec), str(spec.pop("mode", self.mode)))
-            pod.node = node
-            self.nodes.append(node)
-            node.begin()
-            return node
+            pod = self._pod(index, f"10.99.0.{len(self.pods)}", math.inf, outsider=True)
+            return self._begin(pod, index, mode, spec)
         self.last_fault = self.now
         old = [
             p
@@ -188,16 +251,10 @@ class Cluster:
         if new_pod or not old:
             for pod in [] if keep_old else old:
                 pod.withdrawn_at = self.now
-            pod = Pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
-            self.pods.append(pod)
+            pod = self._pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
         else:
             pod = old[-1]
-        mode = str(spec.pop("mode", self.mode))
-        node = Node(self, pod, self.identity(index, **spec), mode)
-        pod.node = node
-        self.nodes.append(node)
-        node.begin()
-        return node
+        return self._begin(pod, index, mode, spec)
 
     def crash(self, index: int, *, half_open: bool = False) -> None:
         """Kill the agents of ``index``; with ``half_open`` their peers notice only by keepalive."""
@@ -212,24 +269,31 @@ class Cluster:
         self.crash(index, half_open=half_open)
         self.at(self.now + gap, lambda: self.start(index, new_pod=new_pod))
 
-    def exit(self, node: Node) -> None:
-        """The agent's process ends by itself; then its pod completes and leaves DNS."""
+    def exit(self, node: Node, *, runs_for: float | None = None) -> None:
+        """The agent's process ends by itself (or execs a workload that ``runs_for`` so long);
+        then its pod completes and leaves DNS."""
         if node.alive:
-            node.exited = True
+            for instance in node.process:
+                instance.exited = instance.exited or instance.alive
             self.kill(node)
-            node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + self.complete_delay)
+            after = self.complete_delay if runs_for is None else runs_for
+            node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + after)
 
-    def kill(self, node: Node, *, half_open: bool = False) -> None:
-        """This one agent dies (its peers notice by FIN, or by keepalive if ``half_open``)."""
+    def kill(self, node: Node, *, half_open: bool = False, alone: bool = False) -> None:
+        """This agent process dies, every barrier instance of it (only ``node`` if ``alone``);
+        its peers notice by FIN, or by keepalive if ``half_open``."""
         self.last_fault = self.now
-        node.state = "gone"
-        if node.pod.node is node:
-            node.pod.node = None
-        for end in list(node.channels.values()):
-            end.open = False
-            # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
-            self.fin(end, after=self.timing.keepalive if half_open else None)
-        node.channels.clear()
+        for instance in [node] if alone else list(node.process):
+            instance.state = "gone"
+            if instance.pod.node is instance:
+                instance.pod.node = None
+            if instance.pod.serving.get(key_of(instance.me)) is instance:
+                del instance.pod.serving[key_of(instance.me)]
+            for end in list(instance.channels.values()):
+                end.open = False
+                # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
+                self.fin(end, after=self.timing.keepalive if half_open else None)
+            instance.channels.clear()
 
     def reset_sessions(self, index: int) -> None:
         """Every session of the live agents of ``index`` dies (a reset)."""
@@ -239,9 +303,13 @@ class Cluster:
                 for end in list(node.channels.values()):
                     self.reset(end)
 
-    def current(self) -> dict[int, Node]:
-        """The latest started agent of this job for each index."""
-        return {n.me.index: n for n in self.nodes if self.is_ours(n.me) and not n.pod.outsider}
+    def current(self, barrier: str = START_BARRIER) -> dict[int, Node]:
+        """The latest started agent of this job for each index, in ``barrier``."""
+        return {
+            n.me.index: n
+            for n in self.nodes
+            if self.is_ours(n.me) and not n.pod.outsider and n.me.barrier == barrier
+        }
 
     # --- sessions ------------------------------------------------------------------------------
     def send(self, end: End, message: Message) -> None:
@@ -270,7 +338,7 @@ class Cluster:
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
             if isinstance(message, Arrive) and node.coordinator is not None:
-                self.truth.arrive(node, end, sender.node)
+                node.truth.arrive(node, end, sender.node)
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -309,26 +377,10 @@ class Cluster:
 
     # --- what the tests check ------------------------------------------------------------------
     def unsafe(self) -> list[str]:
-        """Safety at instance level (tests/sim/safety.py), plus what the sim saw go wrong on the
-        way: a coordinator leaving before every ack and its linger bound, a core asking to be
-        woken in the past, two attempts at one peer at once."""
-        released = [
-            Release(n.me.instance, n.verdict_at, n.counted)
-            for n in self.nodes
-            if self.is_ours(n.me)
-            and not n.pod.outsider
-            and isinstance(n.verdict, Released)
-            and n.verdict_at is not None
-        ]
-        truth = self.truth
-        return self.violations + violations(self.peers, truth.heard, truth.decisions, released)
+        """Safety at instance level in every barrier (tests/sim/judge.py), plus what the sim saw
+        go wrong on the way: a coordinator leaving before every ack and its linger bound, a
+        core asking to be woken in the past, two attempts at one peer at once."""
+        return self.violations + judge.unsafe(self)
 
     def describe(self) -> str:
-        rows = []
-        for n in self.nodes:
-            how = n.verdict.kind if isinstance(n.verdict, Released) else n.verdict
-            rows.append(
-                f"{n} {n.me.uid}/{n.me.peers} {n.state} start={n.started_at:.3f} "
-                f"reach={n.reach_done_at} verdict={n.verdict_at} left={n.left_at} {how}"
-            )
-        return "\n".join(rows)
+        return judge.describe(self)

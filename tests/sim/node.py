@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.config.parse import build_config
+from agent.config.model import Config
 from agent.core.agent import Agent
 from agent.core.effects import (
     Aborted,
@@ -36,11 +36,13 @@ from agent.core.log import LogKind
 from agent.core.phase import MOVES
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
+from agent.protocol.routing import Key, route
 from agent.protocol.wire import Identity
-from agent.topology.podfiles import PodFacts
+from tests.sim import modes
 
 if TYPE_CHECKING:
     from tests.sim.cluster import Cluster
+    from tests.sim.truth import Truth
 
 __all__ = ["End", "Node", "Pod"]
 
@@ -51,8 +53,22 @@ class Pod:
     address: str
     published_at: float
     withdrawn_at: float = math.inf
-    node: Node | None = None  # the agent instance running in it now
+    node: Node | None = None  # the agent process running in it now (its start barrier)
     outsider: bool = False  # not selected by the Service: DNS never lists it
+    clock: float = 0.0  # how far its node's clock is off (its instances' start times)
+    #: the process's barrier instances on its one port, as the mux registered them
+    serving: dict[Key, Node] = field(default_factory=dict)
+
+    def target(self, hello: Identity) -> Node | None:
+        """The instance a connection saying ``hello`` reaches here (``Mux.serve``), if any."""
+        live = {key: node for key, node in self.serving.items() if node.alive}
+        key = route(hello, live)
+        return None if key is None else live[key]
+
+    def answers(self, now: float) -> bool:
+        """Whether the pod itself is there (its address pings, its workload's port listens),
+        whatever its agent does: from its creation until it completes or is deleted."""
+        return now < self.withdrawn_at
 
 
 @dataclass(eq=False)
@@ -70,31 +86,30 @@ class End:
 class Node:
     """One agent process: the real core, its effects performed on the simulated cluster."""
 
-    def __init__(self, cluster: Cluster, pod: Pod, me: Identity, mode: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        pod: Pod,
+        me: Identity,
+        mode: str,
+        *,
+        config: Config | None = None,
+        stays_for_acks: bool | None = None,
+    ) -> None:
+        """A barrier instance of ``mode`` (tests/sim/modes.py); ``config`` and
+        ``stays_for_acks`` default to its start barrier's."""
         now = cluster.now
         self.cluster, self.pod, self.me, self.mode = cluster, pod, me, mode
-        config = build_config(
-            mode,
-            {
-                "peers": str(me.peers),
-                "index": str(me.index),
-                "job_name": me.job,
-                "service": "svc",
-                "namespace": "ns",
-                "port": str(me.port),
-                "job_uid": me.uid,
-                "timeout": "0",
-            },
-            PodFacts(hostname=f"{me.job}-{me.index}"),
-        )
         self.agent = Agent(
-            config,
+            config or modes.config_for(mode, me, cluster.probe),
             me=me,
             now=now,
             rand=cluster.rng.random,
             timing=cluster.timing,
-            stays_for_acks=mode != "sidecar",
+            stays_for_acks=modes.stays_for_acks(mode) if stays_for_acks is None else stays_for_acks,
         )
+        #: the instances of this agent process (start, exit and named barriers): they die with it
+        self.process: list[Node] = [self]
         self.phase = self.agent.phase  # as of the core's last call
         self.channels: dict[int, End] = {}
         self.attempting: set[int] = set()  # per-name attempts in flight
@@ -110,7 +125,13 @@ class Node:
         self.wake_at = -math.inf
 
     def __repr__(self) -> str:
-        return f"agent {self.me.index}:{self.me.instance}@{self.pod.address}"
+        barrier = f"[{self.me.barrier}]" if self.me.barrier else ""
+        return f"agent {self.me.index}:{self.me.instance}{barrier}@{self.pod.address}"
+
+    @property
+    def truth(self) -> Truth:
+        """The ground truth of this instance's barrier (each barrier is one of its own)."""
+        return self.cluster.truth_of(self.me.barrier)
 
     # --- what the tests read -------------------------------------------------------------------
     @property
@@ -168,12 +189,12 @@ class Node:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
             if isinstance(event, Lost) and self.agent.is_holding(event.conn):
-                self.cluster.truth.lost_while_held(self, event.conn)
+                self.truth.lost_while_held(self, event.conn)
             self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
 
     def perform(self, effects: list[Effect]) -> None:
         """``runner.Executor.perform``: each effect through the shipped ``dispatch``."""
-        self.cluster.truth.vouched(self, effects)  # before a Released among these is checked
+        self.truth.vouched(self, effects)  # before a Released among these is checked
         for effect in effects:
             dispatch(self, effect)
 
@@ -209,7 +230,7 @@ class Node:
     def released(self, effect: Released) -> None:
         if self.verdict_at is None:  # what the user sees
             self.verdict_at = self.cluster.now
-            self.cluster.truth.released(self, self.cluster.now)
+            self.truth.released(self, self.cluster.now)
 
     def aborted(self, effect: Aborted) -> None:
         if self.verdict_at is None:
@@ -234,7 +255,4 @@ class Node:
             and not (self.acks >= c.members or now >= c.verdict_at + c.ack_linger)
         ):
             cluster.violations.append(f"{self} left before all acks and the linger bound")
-        if self.mode == "sidecar" and isinstance(self.verdict, Released):
-            self.state = "serving"
-        else:
-            cluster.exit(self)
+        modes.after_wait(self)

@@ -14,7 +14,14 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
+from agent.config.model import ProbeKind
+from agent.core.answers import (
+    NameAttempt,
+    blind,
+    dial_failed,
+    failed_handshake,
+    identity_failure,
+)
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import (
     AddressProbed,
@@ -25,11 +32,12 @@ from agent.core.inputs import (
     Opened,
     ProbeResult,
     Reached,
-    Resolution,
     Swept,
     Unreached,
 )
 from agent.protocol.wire import Hello, Role
+from tests.sim.dns import resolution
+from tests.sim.judge import as_index
 from tests.sim.node import End, Node, Pod
 
 if TYPE_CHECKING:
@@ -42,22 +50,19 @@ class Tasks:
     def __init__(self, cluster: Cluster) -> None:
         self.c = cluster
 
-    def resolve(self, index: int) -> list[Pod]:
-        return [
-            p
-            for p in self.c.pods
-            if p.index == index and p.published_at <= self.c.now < p.withdrawn_at
-        ]
+    def resolve(self, src: Node, index: int) -> list[Pod]:
+        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it."""
+        return self.c.view_of(src).name(self.c.pods, index, self.c.now)
 
     def _pod_at(self, address: str) -> Pod | None:
         """The pod that has ``address`` now (the last one given it), whatever its index."""
         return next((p for p in reversed(self.c.pods) if p.address == address), None)
 
-    def _resolve_or_reuse(self, index: int, addresses: tuple[str, ...]) -> list[Pod]:
+    def _resolve_or_reuse(self, src: Node, index: int, addresses: tuple[str, ...]) -> list[Pod]:
         """The pods a name resolves to, or those at ``addresses`` when the core reuses the
         addresses that refused a moment ago (``agent.core.refused``): no query then."""
         if not addresses:
-            return self.resolve(index)
+            return self.resolve(src, index)
         return [p for a in addresses if (p := self._pod_at(a)) is not None]
 
     def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
@@ -66,12 +71,16 @@ class Tasks:
         contacted = Contacted(hello, src.pod.address)
         self.c.post(target, when, lambda: target.feed(contacted))
 
-    def _result(self, src: Node, result: ProbeResult, event: Input) -> Callable[[], None]:
-        """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth)."""
+    def _result(
+        self, src: Node, result: ProbeResult, event: Input, pod: Pod | None
+    ) -> Callable[[], None]:
+        """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth): the
+        instance that said hello, or with a probe that says none, the pod's index."""
 
         def deliver() -> None:
-            if isinstance(result, Reached) and result.instance:
-                self.c.truth.heard_hello(src.me.instance, result.instance, self.c.now)
+            if isinstance(result, Reached) and pod is not None:
+                heard = result.instance or as_index(pod.index)
+                src.truth.heard_hello(src.me.instance, heard, self.c.now)
             src.feed(event)
 
         return deliver
@@ -82,13 +91,39 @@ class Tasks:
         port = src.me.port
         if (src.me.index, pod.index) in self.c.blocked:
             return Failure(f"connect to port {port} timed out", Cause.CONNECT_TIMEOUT)
-        if pod.node is None or not pod.node.alive:
+        if pod.target(src.me) is None:
             return Failure(f"connect to port {port}: refused", Cause.CONNECT_REFUSED)
         return None
 
+    def _blind(self, src: Node, pod: Pod) -> tuple[ProbeResult, float]:
+        """A probe that says no hello (``probes.probe``): ``dns`` asks nothing more, ``icmp``
+        pings the pod, ``tcp:PORT`` connects to its workload's port; both answered while the
+        pod is there, whatever its agent does."""
+        kind, took, timeout = (
+            src.agent.config.probe,
+            2 * self.c.delay(),
+            self.c.timing.connect_timeout,
+        )
+        if kind.kind is ProbeKind.DNS:
+            return blind(None), 0.0
+        blocked = (src.me.index, pod.index) in self.c.blocked
+        if kind.kind is ProbeKind.ICMP:
+            if blocked or not pod.answers(self.c.now):
+                return blind(Failure("no echo reply (timeout)", Cause.NO_ECHO)), timeout
+            return blind(None), took
+        if blocked:
+            why = Failure(f"connect to port {kind.port} timed out", Cause.CONNECT_TIMEOUT)
+            return blind(why), timeout
+        if not pod.answers(self.c.now):
+            refused = Failure(f"connect to port {kind.port}: refused", Cause.CONNECT_REFUSED)
+            return blind(refused), took
+        return blind(None), took
+
     def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
         """One probe of one address: connect, say hello, judge the reply (``probes.probe``)."""
-        took, target = 2 * self.c.delay(), pod.node
+        if not src.agent.config.probe.says_hello:
+            return self._blind(src, pod)
+        took, target = 2 * self.c.delay(), pod.target(src.me)
         if (refused := self._connect_failure(src, pod)) is not None:
             timed_out = refused.cause is Cause.CONNECT_TIMEOUT
             return Unreached(refused), self.c.timing.connect_timeout if timed_out else took
@@ -99,12 +134,6 @@ class Tasks:
             return failed_handshake(failure), took
         return Reached(target.me.index, target.me.instance, target.agent.released), took
 
-    def _resolution(self, pods: list[Pod]) -> Resolution:
-        """What DNS answers for a name whose published pods are ``pods``."""
-        if not pods:
-            return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
-        return Resolution(tuple(p.address for p in pods))
-
     def attempt(
         self, src: Node, index: int, instance: str = "", addresses: tuple[str, ...] = ()
     ) -> None:
@@ -113,8 +142,8 @@ class Tasks:
         if index in src.attempting:  # Reach keeps one attempt per peer in flight
             self.c.violations.append(f"{src} attempts {index} twice at once")
         src.attempting.add(index)
-        pods = self._resolve_or_reuse(index, addresses)
-        attempt, took = NameAttempt(index, instance, self._resolution(pods)), 0.0
+        pods = self._resolve_or_reuse(src, index, addresses)
+        attempt, took = NameAttempt(index, instance, resolution(pods)), 0.0
         for pod in pods:
             result, t = self._hello(src, pod, index)
             took += t
@@ -123,12 +152,13 @@ class Tasks:
         else:
             took += self.c.delay()
         event = attempt.outcome()
-        self.c.post(src, self.c.now + took, self._attempted(src, index, event.result, event))
+        settled = next((p for p in pods if p.address == event.address), None)
+        self.c.post(src, self.c.now + took, self._attempted(src, index, settled, event))
 
     def _attempted(
-        self, src: Node, index: int, result: ProbeResult, event: Attempted
+        self, src: Node, index: int, pod: Pod | None, event: Attempted
     ) -> Callable[[], None]:
-        deliver = self._result(src, result, event)
+        deliver = self._result(src, event.result, event, pod)
 
         def done() -> None:
             src.attempting.discard(index)
@@ -137,14 +167,14 @@ class Tasks:
         return done
 
     def sweep(self, src: Node) -> None:
-        """``Contacts.sweep``: the Service's own name lists every published pod."""
-        pods = [p for p in self.c.pods if p.published_at <= self.c.now < p.withdrawn_at]
-        answer = self._resolution(pods)
+        """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
+        resolver sees it)."""
+        answer = resolution(self.c.view_of(src).service(self.c.pods, self.c.now))
         self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(Swept(answer)))
 
     def lookup(self, src: Node, index: int) -> None:
         """``Contacts.lookup``: one name, nothing probed."""
-        answer = LookedUp(index, self._resolution(self.resolve(index)))
+        answer = LookedUp(index, resolution(self.resolve(src, index)))
         self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(answer))
 
     def probe_address(self, src: Node, address: str) -> None:
@@ -157,16 +187,16 @@ class Tasks:
         else:
             result, took = self._hello(src, pod, None)
         self.c.post(
-            src, self.c.now + took, self._result(src, result, AddressProbed(address, result))
+            src, self.c.now + took, self._result(src, result, AddressProbed(address, result), pod)
         )
 
     def dial(self, src: Node, addresses: tuple[str, ...] = ()) -> None:
         """``Sessions.dial_coordinator``: resolve index 0 afresh (or reuse ``addresses``), open a
         session with the first address whose handshake succeeds."""
-        pods, problems, t = self._resolve_or_reuse(0, addresses), [], self.c.now
+        pods, problems, t = self._resolve_or_reuse(src, 0, addresses), [], self.c.now
         refused_all = True
         for pod in pods:
-            server = pod.node
+            server = pod.target(src.me)
             if (refused := self._connect_failure(src, pod)) is not None:
                 problems.append(f"{pod.address}: {refused.reason}")
                 refused_all = refused_all and refused.cause is Cause.CONNECT_REFUSED
@@ -199,6 +229,6 @@ class Tasks:
                 src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))
             )
             return
-        resolution = self._resolution(pods)
-        failed = dial_failed(resolution, problems, resolution.addresses if refused_all else ())
+        answer = resolution(pods)
+        failed = dial_failed(answer, problems, answer.addresses if refused_all else ())
         self.c.post(src, t + self.c.delay(), lambda: src.feed(failed))
