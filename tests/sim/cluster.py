@@ -97,6 +97,7 @@ class Cluster:
         self.views, self.clock_skew = dict(views or {}), clock_skew
         self.names, self.workload = names, workload
         self.exit_codes: dict[int, int] = {}  # a workload's exit code by index (default 0)
+        self.workloads: dict[int, float] = {}  # how long a workload runs, by index (else drawn)
         self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
@@ -164,7 +165,7 @@ class Cluster:
         return self.views.get(node.me.index, View())
 
     def workload_time(self, index: int) -> float:
-        return self.draws.workload_time()
+        return self.workloads.get(index) or self.draws.workload_time()
 
     def asks_after(self, index: int, name: str) -> float:
         return self.draws.workload_time()

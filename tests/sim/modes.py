@@ -34,7 +34,7 @@ from agent.topology.podfiles import PodFacts
 if TYPE_CHECKING:
     from tests.sim.node import Node
 
-__all__ = ["MODES", "after_wait", "config_for", "stays_for_acks"]
+__all__ = ["MODES", "after_wait", "ask", "config_for", "stays_for_acks"]
 
 MODES = ("wait", "run", "sidecar", "exit", "named")
 _COMMAND = {"wait": "wait", "run": "run", "sidecar": "sidecar", "exit": "run", "named": "sidecar"}
@@ -88,7 +88,7 @@ def after_wait(node: Node) -> None:
         elif node.mode == "named":
             for name in c.names:
                 asks = c.now + c.asks_after(node.me.index, name)
-                c.at(asks, functools.partial(_ask, node, name))
+                c.at(asks, functools.partial(ask, node, name))
 
 
 def _begin_exit(start: Node) -> None:
@@ -100,9 +100,10 @@ def _begin_exit(start: Node) -> None:
         start.cluster.begin_instance(start, me, exit_config, stays_for_acks=True)
 
 
-def _ask(start: Node, name: str) -> None:
-    """A client of the pod asks for ``name`` (``NamedBarriers._serve``), with no deadline."""
-    if start.alive:
-        me = named_identity(start.me, name)
+def ask(start: Node, name: str) -> None:
+    """A client of the pod asks for ``name`` (``NamedBarriers._serve``), with no deadline;
+    while an instance of it runs here, the client waits for that one."""
+    me = named_identity(start.me, name)
+    if start.alive and start.pod.target(me) in (None, start):  # else it serves it already
         named_config = dataclasses.replace(start.agent.config, timeout=None, outputs=Outputs())
         start.cluster.begin_instance(start, me, named_config, stays_for_acks=False)

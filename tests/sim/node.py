@@ -36,6 +36,7 @@ from agent.core.log import LogKind
 from agent.core.phase import MOVES
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
+from agent.io.limits import MAX_IN_FLIGHT
 from agent.protocol.routing import Key, route
 from agent.protocol.wire import Identity
 from tests.sim import modes
@@ -107,6 +108,7 @@ class Node:
             rand=cluster.rng.random,
             timing=cluster.timing,
             stays_for_acks=modes.stays_for_acks(mode) if stays_for_acks is None else stays_for_acks,
+            max_in_flight=MAX_IN_FLIGHT,
         )
         #: the instances of this agent process (start, exit and named barriers): they die with it
         self.process: list[Node] = [self]
@@ -123,6 +125,13 @@ class Node:
         self.acks: set[int] = set()  # coordinator: members whose Ack reached it
         self.all_acked_at: float | None = None
         self.wake_at = -math.inf
+        self.probing = 0  # probes of addresses in flight (``ProbeQueue``)
+        self.most_sockets = 0  # the most sockets it had open at once: sessions, probes, attempts
+
+    def opened(self) -> None:
+        """One more socket may be open: the peak is kept (``agent.io.limits.fds_needed``)."""
+        now_open = len(self.channels) + len(self.attempting) + self.probing
+        self.most_sockets = max(self.most_sockets, now_open)
 
     def __repr__(self) -> str:
         barrier = f"[{self.me.barrier}]" if self.me.barrier else ""

@@ -142,6 +142,7 @@ class Tasks:
         if index in src.attempting:  # Reach keeps one attempt per peer in flight
             self.c.violations.append(f"{src} attempts {index} twice at once")
         src.attempting.add(index)
+        src.opened()
         pods = self._resolve_or_reuse(src, index, addresses)
         attempt, took = NameAttempt(index, instance, resolution(pods)), 0.0
         for pod in pods:
@@ -181,14 +182,20 @@ class Tasks:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
         pod = self._pod_at(address)
         result: ProbeResult
+        src.probing += 1
+        src.opened()
         if pod is None:
             gone = Failure(f"connect to port {src.me.port}: No route to host", Cause.UNREACHABLE)
             result, took = Unreached(gone), self.c.timing.connect_timeout
         else:
             result, took = self._hello(src, pod, None)
-        self.c.post(
-            src, self.c.now + took, self._result(src, result, AddressProbed(address, result), pod)
-        )
+        deliver = self._result(src, result, AddressProbed(address, result), pod)
+
+        def done() -> None:
+            src.probing -= 1
+            deliver()
+
+        self.c.post(src, self.c.now + took, done)
 
     def dial(self, src: Node, addresses: tuple[str, ...] = ()) -> None:
         """``Sessions.dial_coordinator``: resolve index 0 afresh (or reuse ``addresses``), open a
@@ -209,6 +216,7 @@ class Tasks:
             theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
             mine.peer = theirs
             server.channels[theirs.conn] = theirs
+            server.opened()
             hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
             self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
@@ -222,6 +230,7 @@ class Tasks:
                 self.c.fin(mine)
                 continue
             src.channels[mine.conn] = mine
+            src.opened()
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, Role.REPLY, "sim", server.agent.released)
             self.c.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
