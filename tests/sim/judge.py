@@ -21,7 +21,7 @@ from tests.sim.safety import Decision, Release, index_of, violations
 if TYPE_CHECKING:
     from tests.sim.cluster import Cluster
 
-__all__ = ["as_index", "describe", "unsafe"]
+__all__ = ["as_index", "describe", "per_index", "unsafe"]
 
 Heard = Mapping[tuple[str, str], float]
 
@@ -46,15 +46,17 @@ def unsafe(c: Cluster) -> list[str]:
         heard: Heard = truth.heard
         decisions = truth.decisions
         if not c.says_hello:
-            heard, decisions, released = _per_index(heard, decisions, released)
+            heard, decisions, released = per_index(heard, decisions, released)
         found = violations(c.peers, heard, decisions, released)
         out += [f"barrier {barrier!r}: {v}" if barrier else v for v in found]
     return out
 
 
-def _per_index(
+def per_index(
     heard: Heard, decisions: list[Decision], released: list[Release]
 ) -> tuple[Heard, list[Decision], list[Release]]:
+    """The ground truth read per index: every instance as its index's (``as_index``)."""
+
     def of(instance: str) -> str:
         return as_index(index_of(instance))
 

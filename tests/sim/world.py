@@ -14,25 +14,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.config.parse import build_config
+from agent.config.model import ProbeKind
+from agent.config.parse import build_config, parse_probe
 from agent.core.agent import Agent
-from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
+from agent.core.answers import (
+    NameAttempt,
+    blind,
+    dial_failed,
+    failed_handshake,
+    identity_failure,
+)
 from agent.core.causes import Cause, Failure
 from agent.core.discovery import ByService
 from agent.core.effects import (
     Aborted,
     Attempt,
-    Close,
-    Dial,
     Effect,
-    Fail,
-    Finish,
     Lookup,
-    ProbeAddress,
     Released,
-    Report,
-    Send,
-    Sweep,
     dispatch,
 )
 from agent.core.inputs import (
@@ -54,22 +53,23 @@ from agent.core.roles import Coordinator, Member
 from agent.protocol.instance import instance_id
 from agent.protocol.wire import Arrive, Hello, Identity, Message, Role
 from agent.topology.podfiles import PodFacts
+from tests.sim import modes
+from tests.sim.judge import as_index, per_index
 from tests.sim.safety import Decision, Release, violations
+from tests.sim.worldeffects import LOST, Effects, Pending
 
 __all__ = ["Inst", "Move", "World"]
 
-_LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
 _REFUSED = Cause.CONNECT_REFUSED
 _NXDOMAIN = Failure("NXDOMAIN", Cause.NXDOMAIN)
-# What waits for the world to answer it: an effect that goes out, or a contact heard.
-Pending = Attempt | Sweep | ProbeAddress | Lookup | Dial | Contacted
 # One step of the search: ("pending", i), ("deliver", end), ("tick", inst key),
-# ("outsider", index, disagrees), ("restart", index, new pod).
+# ("outsider", index, disagrees), ("restart", index, new pod), ("list", index, _): the
+# Service's name lists the pod its own name lists already.
 Move = (
     tuple[Literal["pending"], int]
     | tuple[Literal["deliver"], tuple[int, int]]
     | tuple[Literal["tick"], int]
-    | tuple[Literal["outsider", "restart"], int, bool]
+    | tuple[Literal["outsider", "restart", "list"], int, bool]
 )
 
 
@@ -97,10 +97,14 @@ class World:
     mode: str
     restarts_left: int
     outsiders_left: int = 0
+    probe: str = "tcp"  # every pod's --probe
+    #: a new pod's own name lists it at once, the Service's name only by a move of its own
+    service_lags: bool = False
     now: float = 0.0
     insts: list[Inst] = field(default_factory=list)
     pods: dict[int, str] = field(default_factory=dict)  # index -> address of its current pod
     listed: set[str] = field(default_factory=set)  # addresses DNS lists for the Service
+    lagging: set[str] = field(default_factory=set)  # pods' addresses the Service lists later
     pending: list[tuple[int, Pending]] = field(default_factory=list)
     #: (inst key, conn) -> (peer inst key, peer conn)
     links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
@@ -121,17 +125,16 @@ class World:
         config = build_config(
             self.mode,
             {"peers": str(n), "index": str(index), "service": "s", "namespace": "ns"}
-            | {"job_uid": "u", "timeout": "0"},
+            | {"job_uid": "u", "timeout": "0", "probe": self.probe},
             PodFacts(hostname=f"job-{index}"),
         )
-        agent = Agent(
-            config, me=me, now=self.now, rand=_no_jitter, stays_for_acks=self.mode == "wait"
-        )
+        stays = modes.stays_for_acks(self.mode)
+        agent = Agent(config, me=me, now=self.now, rand=_no_jitter, stays_for_acks=stays)
         inst = Inst(len(self.insts), me, address, agent, outsider=outsider)
         self.insts.append(inst)
         if not outsider:
             self.pods[index] = address
-            self.listed.add(address)
+            (self.lagging if self.service_lags else self.listed).add(address)
         self.perform(inst, agent.begin(self.now))
 
     def current(self, address: str) -> Inst | None:
@@ -144,12 +147,12 @@ class World:
         inst.alive = False
         for (key, conn), (peer, peer_conn) in list(self.links.items()):
             if key == inst.key:
-                self.queues.setdefault((peer, peer_conn), []).append(_LOST)
+                self.queues.setdefault((peer, peer_conn), []).append(LOST)
                 del self.links[(key, conn)]
 
     # --- effects ---------------------------------------------------------------------------------
     def perform(self, inst: Inst, effects: list[Effect]) -> None:
-        effects_of = _Effects(self, inst)
+        effects_of = Effects(self, inst)
         for effect in effects:
             dispatch(effects_of, effect)
 
@@ -166,6 +169,8 @@ class World:
 
     def _hello(self, src: Inst, address: str, target: int | None) -> ProbeResult:
         """``probes.probe``: connect, say hello, judge the reply with the shipped functions."""
+        if not src.agent.config.probe.says_hello:
+            return self._blind(src, address)
         there = self.current(address)
         if there is None:
             return Unreached(Failure(f"connect to port {src.me.port}: refused", _REFUSED))
@@ -177,6 +182,21 @@ class World:
         self.heard.setdefault((src.me.instance, there.me.instance), self.now)
         return Reached(there.me.index, there.me.instance, there.agent.released)
 
+    def _blind(self, src: Inst, address: str) -> ProbeResult:
+        """A probe that says no hello (``probes.probe``): ``dns`` asks nothing more; ``icmp``
+        and ``tcp:PORT`` are answered by a pod that is there, whatever its agent does."""
+        kind = src.agent.config.probe.kind
+        index = next((i for i, a in self.pods.items() if a == address), None)
+        if index is None and kind is not ProbeKind.DNS:
+            gone = Failure("no echo reply (timeout)", Cause.NO_ECHO)
+            if kind is ProbeKind.TCP:
+                port = src.agent.config.probe.port
+                gone = Failure(f"connect to port {port}: refused", _REFUSED)
+            return blind(gone)
+        if index is not None:
+            self.heard.setdefault((src.me.instance, as_index(index)), self.now)
+        return blind(None)
+
     def fire(self, key: int, item: Pending) -> None:
         inst = self.insts[key]
         if not inst.alive:
@@ -184,7 +204,7 @@ class World:
         if isinstance(item, Contacted):
             self.feed(inst, item)
         else:
-            dispatch(_Effects(self, inst, firing=True), item)
+            dispatch(Effects(self, inst, firing=True), item)
 
     def answer_sweep(self, inst: Inst) -> None:
         self.feed(inst, Swept(Resolution(tuple(sorted(self.listed)))))
@@ -195,7 +215,10 @@ class World:
     def answer_attempt(self, inst: Inst, attempt: Attempt) -> None:
         """Its name lists its current pod's address only (or the core reuses the address that
         refused a moment ago, which may be an old pod's)."""
-        address = attempt.addresses[0] if attempt.addresses else self.pods[attempt.index]
+        address = attempt.addresses[0] if attempt.addresses else self.pods.get(attempt.index)
+        if address is None:  # an index of no pod (an outsider's other peer count): NXDOMAIN
+            self.feed(inst, NameAttempt(attempt.index, "", Resolution(failure=_NXDOMAIN)).outcome())
+            return
         name = NameAttempt(attempt.index, attempt.instance, Resolution((address,)))
         name.probed(address, self._hello(inst, address, attempt.index))
         self.feed(inst, name.outcome())
@@ -227,7 +250,7 @@ class World:
     def deliver(self, end: tuple[int, int]) -> None:
         message = self.queues[end].pop(0)
         inst = self.insts[end[0]]
-        if message == _LOST:
+        if message == LOST:
             self.links.pop(end, None)
             self.feed(inst, Lost(end[1], "reset"))
             return
@@ -258,6 +281,9 @@ class World:
             for index in range(self.n):
                 yield ("outsider", index, False)
                 yield ("outsider", index, True)
+        for index, address in self.pods.items():
+            if address in self.lagging:
+                yield ("list", index, False)
         if self.restarts_left:  # a pod restarts only while its barrier is open
             for inst in self.insts:
                 if inst.alive and inst.released_at is None and not inst.outsider:
@@ -272,6 +298,10 @@ class World:
             self.deliver(move[1])
         elif move[0] == "tick":
             self.tick(move[1])
+        elif move[0] == "list":
+            address = self.pods[move[1]]
+            self.lagging.discard(address)
+            self.listed.add(address)
         elif move[0] == "outsider":
             index, disagrees = move[1], move[2]
             self.outsiders_left -= 1
@@ -286,6 +316,7 @@ class World:
             address = f"10.{index}.0.{self.serial}" if new_pod else self.pods[index]
             if new_pod:
                 self.listed.discard(self.pods[index])
+                self.lagging.discard(self.pods[index])
             self.start(index, address)
 
     def unsafe(self) -> list[str]:
@@ -301,7 +332,10 @@ class World:
             if inst.released_at is not None and isinstance(verdict, Released):
                 counted = verdict.kind.counted
                 released.append(Release(inst.me.instance, inst.released_at, counted))
-        return out + violations(self.n, self.heard, self.decisions, released)
+        heard, decisions = self.heard, self.decisions
+        if not parse_probe(self.probe).says_hello:  # instances cannot be told apart
+            return out + violations(self.n, *per_index(heard, decisions, released))
+        return out + violations(self.n, heard, decisions, released)
 
     def fingerprint(self) -> object:
         rows = []
@@ -331,73 +365,5 @@ class World:
             )
         pending = tuple(sorted(repr(p) for p in self.pending))
         queues = tuple(sorted((k, tuple(map(repr, v))) for k, v in self.queues.items() if v))
-        return (tuple(rows), pending, queues, self.restarts_left, self.outsiders_left)
-
-
-@dataclass
-class _Effects:
-    """``inst``'s effects in ``world`` (an ``EffectHandler``): sends and closes at once; the
-    attempts, rounds, probes and dials wait in ``world.pending`` until the search fires them
-    (``firing``), as it fires contacts heard."""
-
-    world: World
-    inst: Inst
-    firing: bool = False
-
-    def _deferred(self, effect: Pending) -> bool:
-        if not self.firing:
-            self.world.pending.append((self.inst.key, effect))
-        return not self.firing
-
-    def attempt(self, effect: Attempt) -> None:
-        if not self._deferred(effect):
-            self.world.answer_attempt(self.inst, effect)
-
-    def sweep(self, effect: Sweep) -> None:
-        if not self._deferred(effect):
-            self.world.answer_sweep(self.inst)
-
-    def probe_address(self, effect: ProbeAddress) -> None:
-        if not self._deferred(effect):
-            self.world.answer_probe(self.inst, effect.address)
-
-    def lookup(self, effect: Lookup) -> None:
-        if not self._deferred(effect):
-            self.world.answer_lookup(self.inst, effect)
-
-    def dial(self, effect: Dial) -> None:
-        if not self._deferred(effect):
-            self.world.dial(self.inst, effect.addresses)
-
-    def send(self, effect: Send) -> None:
-        if (link := self.world.links.get((self.inst.key, effect.conn))) is not None:
-            self.world.queues.setdefault(link, []).append(effect.message)
-
-    def close(self, effect: Close) -> None:
-        world = self.world
-        if (link := world.links.pop((self.inst.key, effect.conn), None)) is not None:
-            world.queues.setdefault(link, []).append(_LOST)
-            world.feed(self.inst, Lost(effect.conn, "closed"))
-
-    def report(self, effect: Report) -> None:
-        pass
-
-    def released(self, effect: Released) -> None:
-        if self.inst.released_at is None:
-            self.inst.released_at = self.world.now
-            self.world.decided(self.inst)
-
-    def aborted(self, effect: Aborted) -> None:
-        pass
-
-    def finish(self, effect: Finish) -> None:
-        if self.world.mode != "sidecar":  # a sidecar serves on
-            self._exit()
-            if self.world.mode == "wait":  # its pod completes and leaves DNS
-                self.world.listed.discard(self.inst.address)
-
-    def fail(self, effect: Fail) -> None:
-        self._exit()
-
-    def _exit(self) -> None:
-        self.world.kill(self.inst)  # the process exits
+        lagging = tuple(sorted(self.lagging))
+        return (tuple(rows), pending, queues, self.restarts_left, self.outsiders_left, lagging)

@@ -1,0 +1,103 @@
+"""The effects of the explorer's cores in its world (tests/sim/world.py): an ``EffectHandler``
+that sends and closes at once and leaves what waits on the network (attempts, rounds, probes,
+dials) in ``world.pending`` until the search fires it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from agent.core.effects import (
+    Aborted,
+    Attempt,
+    Close,
+    Dial,
+    Fail,
+    Finish,
+    Lookup,
+    ProbeAddress,
+    Released,
+    Report,
+    Send,
+    Sweep,
+)
+from agent.core.inputs import Contacted, Lost
+
+if TYPE_CHECKING:
+    from tests.sim.world import Inst, World
+
+__all__ = ["LOST", "Effects", "Pending"]
+
+LOST = "lost"  # a connection's end: what follows it in a queue is never delivered
+# What waits for the world to answer it: an effect that goes out, or a contact heard.
+Pending = Attempt | Sweep | ProbeAddress | Lookup | Dial | Contacted
+
+
+@dataclass
+class Effects:
+    """``inst``'s effects in ``world`` (an ``EffectHandler``): sends and closes at once; the
+    attempts, rounds, probes and dials wait in ``world.pending`` until the search fires them
+    (``firing``), as it fires contacts heard."""
+
+    world: World
+    inst: Inst
+    firing: bool = False
+
+    def _deferred(self, effect: Pending) -> bool:
+        if not self.firing:
+            self.world.pending.append((self.inst.key, effect))
+        return not self.firing
+
+    def attempt(self, effect: Attempt) -> None:
+        if not self._deferred(effect):
+            self.world.answer_attempt(self.inst, effect)
+
+    def sweep(self, effect: Sweep) -> None:
+        if not self._deferred(effect):
+            self.world.answer_sweep(self.inst)
+
+    def probe_address(self, effect: ProbeAddress) -> None:
+        if not self._deferred(effect):
+            self.world.answer_probe(self.inst, effect.address)
+
+    def lookup(self, effect: Lookup) -> None:
+        if not self._deferred(effect):
+            self.world.answer_lookup(self.inst, effect)
+
+    def dial(self, effect: Dial) -> None:
+        if not self._deferred(effect):
+            self.world.dial(self.inst, effect.addresses)
+
+    def send(self, effect: Send) -> None:
+        if (link := self.world.links.get((self.inst.key, effect.conn))) is not None:
+            self.world.queues.setdefault(link, []).append(effect.message)
+
+    def close(self, effect: Close) -> None:
+        world = self.world
+        if (link := world.links.pop((self.inst.key, effect.conn), None)) is not None:
+            world.queues.setdefault(link, []).append(LOST)
+            world.feed(self.inst, Lost(effect.conn, "closed"))
+
+    def report(self, effect: Report) -> None:
+        pass
+
+    def released(self, effect: Released) -> None:
+        if self.inst.released_at is None:
+            self.inst.released_at = self.world.now
+            self.world.decided(self.inst)
+
+    def aborted(self, effect: Aborted) -> None:
+        pass
+
+    def finish(self, effect: Finish) -> None:
+        if self.world.mode != "sidecar":  # a sidecar serves on
+            self._exit()
+            if self.world.mode == "wait":  # its pod completes and leaves DNS
+                self.world.listed.discard(self.inst.address)
+                self.world.lagging.discard(self.inst.address)
+
+    def fail(self, effect: Fail) -> None:
+        self._exit()
+
+    def _exit(self) -> None:
+        self.world.kill(self.inst)  # the process exits
