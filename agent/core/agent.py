@@ -251,6 +251,10 @@ class Agent:
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
         result = counted_by_name(self.reach, event.index, event.result)
+        if isinstance(result, Reached) and not self.config.probe.says_hello:
+            # a look-around's hello: its released flag counts, not its instance (views name
+            # none with this probe)
+            result = Reached(result.index, "", result.released)
         if isinstance(result, Unreached):
             self.reach.failed(event.index, result.failure, now)
             return []

@@ -209,7 +209,9 @@ class Node:
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     def attempt(self, effect: Attempt) -> None:
-        self.cluster.tasks.attempt(self, effect.index, effect.instance, effect.addresses)
+        self.cluster.tasks.attempt(
+            self, effect.index, effect.instance, effect.addresses, hello=effect.hello
+        )
 
     def sweep(self, effect: Sweep) -> None:
         self.cluster.tasks.sweep(self)

@@ -119,9 +119,12 @@ class Tasks:
             return blind(refused), took
         return blind(None), took
 
-    def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
-        """One probe of one address: connect, say hello, judge the reply (``probes.probe``)."""
-        if not src.agent.config.probe.says_hello:
+    def _hello(
+        self, src: Node, pod: Pod, expected: int | None, *, hello: bool = False
+    ) -> tuple[ProbeResult, float]:
+        """One probe of one address: connect, say hello, judge the reply (``probes.probe``);
+        with the pod's ``--probe`` unless ``hello`` asks for the agent's hello."""
+        if not (hello or src.agent.config.probe.says_hello):
             return self._blind(src, pod)
         took, target = 2 * self.c.delay(), pod.target(src.me)
         if (refused := self._connect_failure(src, pod)) is not None:
@@ -135,7 +138,13 @@ class Tasks:
         return Reached(target.me.index, target.me.instance, target.agent.released), took
 
     def attempt(
-        self, src: Node, index: int, instance: str = "", addresses: tuple[str, ...] = ()
+        self,
+        src: Node,
+        index: int,
+        instance: str = "",
+        addresses: tuple[str, ...] = (),
+        *,
+        hello: bool = False,
     ) -> None:
         """``Contacts.attempt``: resolve one name (or reuse ``addresses``), probe its addresses
         until the shipped ``NameAttempt`` says one settles it."""
@@ -146,7 +155,7 @@ class Tasks:
         pods = self._resolve_or_reuse(src, index, addresses)
         attempt, took = NameAttempt(index, instance, resolution(pods)), 0.0
         for pod in pods:
-            result, t = self._hello(src, pod, index)
+            result, t = self._hello(src, pod, index, hello=hello)
             took += t
             if attempt.probed(pod.address, result):
                 break

@@ -134,3 +134,23 @@ def test_a_pod_whose_dns_differs_passes_with_the_others(mode: str, view: str, pr
     for barrier in _barriers(c):
         _all_released(c, barrier)
     assert max(_all_released(c, START_BARRIER)) <= 0.05 + 3.0 + 2 * BOUND + 1.0, c.describe()
+
+
+@pytest.mark.parametrize("probe", PROBES)
+@pytest.mark.parametrize("mode", ["sidecar", "named"])
+def test_a_coordinator_restarted_after_the_release_is_told_it_passed(mode: str, probe: str) -> None:
+    """Pod 0's sidecar restarts long after everyone passed. Its members, released, never arrive
+    again: it looks around, saying hello on the agent's port whatever ``--probe`` is (a probe
+    that says no hello cannot carry the released flag), and passes at once as a late joiner.
+    Found by the property schedules: with ``icmp``, ``dns`` or ``tcp:PORT`` the restarted
+    coordinator waited for ever."""
+    c = Cluster(3, seed=4, mode=mode, probe=probe, names=NAMES, workload=1.0)
+    start(c, {0: 0.0, 1: 0.0, 2: 0.0})
+    c.run_until(10.0)
+    c.restart(0, new_pod=False)
+    c.run_until(25.0)
+    assert c.unsafe() == [], c.describe()
+    for barrier in _barriers(c):
+        late = c.current(barrier)[0]
+        assert late.started_at >= 10.0 and isinstance(late.verdict, Released), c.describe()
+        assert late.verdict_at is not None and late.verdict_at <= late.started_at + BOUND

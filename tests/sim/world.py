@@ -167,9 +167,12 @@ class World:
             arrived = dict(self.arrivals.get(inst.key, {}))
             self.decisions.append(Decision(self.now, inst.me.instance, view, arrived))
 
-    def _hello(self, src: Inst, address: str, target: int | None) -> ProbeResult:
-        """``probes.probe``: connect, say hello, judge the reply with the shipped functions."""
-        if not src.agent.config.probe.says_hello:
+    def _hello(
+        self, src: Inst, address: str, target: int | None, agents: bool = False
+    ) -> ProbeResult:
+        """``probes.probe``: connect, say hello, judge the reply with the shipped functions
+        (with the pod's ``--probe`` unless ``agents`` asks for the agent's hello)."""
+        if not (agents or src.agent.config.probe.says_hello):
             return self._blind(src, address)
         there = self.current(address)
         if there is None:
@@ -220,7 +223,7 @@ class World:
             self.feed(inst, NameAttempt(attempt.index, "", Resolution(failure=_NXDOMAIN)).outcome())
             return
         name = NameAttempt(attempt.index, attempt.instance, Resolution((address,)))
-        name.probed(address, self._hello(inst, address, attempt.index))
+        name.probed(address, self._hello(inst, address, attempt.index, attempt.hello))
         self.feed(inst, name.outcome())
 
     def answer_lookup(self, inst: Inst, lookup: Lookup) -> None:
