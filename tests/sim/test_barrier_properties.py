@@ -303,6 +303,19 @@ def _released(c: Cluster, barrier: str, by: float, *, lingers: float) -> float:
         dns_delay=0.5,
     )
 )
+@example(  # a coordinator restarted after the release, with a probe that says no hello
+    Schedule(
+        n=2,
+        mode="sidecar",
+        seed=0,
+        starts=(0.0, 0.0),
+        faults=(Fault("restart", 0.5, 0, 0, 0.1, False, False),),
+        drop=0.0,
+        delay=0.001,
+        dns_delay=0.0,
+        probe="icmp",
+    )
+)
 def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     c, faults_end = simulate(s)
     assert c.unsafe() == [], c.describe()
