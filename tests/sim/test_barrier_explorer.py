@@ -32,6 +32,10 @@ CASES = [
     pytest.param(3, 1, 30, "wait", 0, "icmp", False, id="n3-one-restart-icmp"),
     pytest.param(3, 1, 30, "sidecar", 0, "dns", False, id="n3-one-restart-sidecar-dns"),
     pytest.param(2, 2, 40, "run", 1, "tcp:8080", False, id="n2-two-restarts-run-tcp-port"),
+    # run --exit-barrier: each pod's workload ends by a move of its own, then its exit barrier
+    pytest.param(2, 1, 60, "exit", 0, "tcp", False, id="n2-one-restart-exit"),
+    pytest.param(3, 0, 50, "exit", 1, "tcp", True, id="n3-an-outsider-exit-service-lags"),
+    pytest.param(2, 1, 50, "exit", 0, "dns", False, id="n2-one-restart-exit-dns"),
 ]
 
 

@@ -10,12 +10,13 @@ arrivals a coordinator held when it decided.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from agent.config.model import ProbeKind
-from agent.config.parse import build_config, parse_probe
+from agent.commands.leave import exit_identity
+from agent.config.model import Config, Outputs, ProbeKind
 from agent.core.agent import Agent
 from agent.core.answers import (
     NameAttempt,
@@ -25,9 +26,7 @@ from agent.core.answers import (
     identity_failure,
 )
 from agent.core.causes import Cause, Failure
-from agent.core.discovery import ByService
 from agent.core.effects import (
-    Aborted,
     Attempt,
     Effect,
     Lookup,
@@ -49,13 +48,13 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.core.outcome import ReleaseKind
-from agent.core.roles import Coordinator, Member
+from agent.core.roles import Coordinator
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Arrive, Hello, Identity, Message, Role
-from agent.topology.podfiles import PodFacts
-from tests.sim import modes
-from tests.sim.judge import as_index, per_index
-from tests.sim.safety import Decision, Release, violations
+from agent.protocol.routing import key_of, route
+from agent.protocol.wire import EXIT_BARRIER, START_BARRIER, Arrive, Hello, Identity, Message, Role
+from tests.sim import modes, worldcheck
+from tests.sim.judge import as_index
+from tests.sim.safety import Decision
 from tests.sim.worldeffects import LOST, Effects, Pending
 
 __all__ = ["Inst", "Move", "World"]
@@ -69,7 +68,7 @@ Move = (
     tuple[Literal["pending"], int]
     | tuple[Literal["deliver"], tuple[int, int]]
     | tuple[Literal["tick"], int]
-    | tuple[Literal["outsider", "restart", "list"], int, bool]
+    | tuple[Literal["outsider", "restart", "list", "workload"], int, bool]
 )
 
 
@@ -89,6 +88,11 @@ class Inst:
     next_conn: int = 0
     released_at: float | None = None
     outsider: bool = False  # in a pod the Service does not select: DNS never lists it
+    process: int = -1  # the key of its process's first instance (its start barrier's)
+
+    @property
+    def barrier(self) -> str:
+        return self.me.barrier
 
 
 @dataclass
@@ -110,9 +114,10 @@ class World:
     links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     #: (inst key, conn) -> what is in flight to that end, in order
     queues: dict[tuple[int, int], list[Message | str]] = field(default_factory=dict)
-    heard: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: barrier -> (listener instance, speaker instance) -> when it heard the hello
+    heard: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
     arrivals: dict[int, dict[int, str]] = field(default_factory=dict)
-    decisions: list[Decision] = field(default_factory=list)
+    decisions: dict[str, list[Decision]] = field(default_factory=dict)  # by barrier
     serial: int = 0
 
     # --- pods ------------------------------------------------------------------------------------
@@ -122,31 +127,44 @@ class World:
         self.serial += 1
         n = peers or self.n
         me = Identity("job", "u", index, n, 29300, instance_id(self.serial, index))
-        config = build_config(
-            self.mode,
-            {"peers": str(n), "index": str(index), "service": "s", "namespace": "ns"}
-            | {"job_uid": "u", "timeout": "0", "probe": self.probe},
-            PodFacts(hostname=f"job-{index}"),
-        )
-        stays = modes.stays_for_acks(self.mode)
-        agent = Agent(config, me=me, now=self.now, rand=_no_jitter, stays_for_acks=stays)
-        inst = Inst(len(self.insts), me, address, agent, outsider=outsider)
-        self.insts.append(inst)
+        config = modes.config_for(self.mode, me, self.probe)
+        inst = self._begin(me, address, config, modes.stays_for_acks(self.mode), -1, outsider)
         if not outsider:
             self.pods[index] = address
             (self.lagging if self.service_lags else self.listed).add(address)
-        self.perform(inst, agent.begin(self.now))
+        self.perform(inst, inst.agent.begin(self.now))
 
-    def current(self, address: str) -> Inst | None:
-        for inst in reversed(self.insts):
-            if inst.address == address:
-                return inst if inst.alive else None
-        return None
+    def _begin(
+        self, me: Identity, address: str, config: Config, stays: bool, process: int, out: bool
+    ) -> Inst:
+        agent = Agent(config, me=me, now=self.now, rand=_no_jitter, stays_for_acks=stays)
+        key = len(self.insts)
+        inst = Inst(key, me, address, agent, outsider=out, process=key if process < 0 else process)
+        self.insts.append(inst)
+        return inst
+
+    def workload_ends(self, start: Inst) -> None:
+        """``run --exit-barrier``: ``start``'s workload has ended, its exit barrier begins on the
+        same port (``agent.commands.leave``)."""
+        config = start.agent.config
+        exit_config = dataclasses.replace(config, timeout=config.exit_timeout, outputs=Outputs())
+        me = exit_identity(start.me, 0)
+        inst = self._begin(me, start.address, exit_config, True, start.process, False)
+        self.perform(inst, inst.agent.begin(self.now))
+
+    def serving(self, address: str, hello: Identity) -> Inst | None:
+        """The instance a connection saying ``hello`` reaches at ``address``: the mux's rule."""
+        live = {key_of(i.me): i for i in self.insts if i.address == address and i.alive}
+        key = route(hello, live)
+        return None if key is None else live[key]
 
     def kill(self, inst: Inst) -> None:
-        inst.alive = False
+        """Its process dies: every barrier instance of it."""
+        dying = {i.key for i in self.insts if i.process == inst.process}
+        for key in dying:
+            self.insts[key].alive = False
         for (key, conn), (peer, peer_conn) in list(self.links.items()):
-            if key == inst.key:
+            if key in dying:
                 self.queues.setdefault((peer, peer_conn), []).append(LOST)
                 del self.links[(key, conn)]
 
@@ -157,15 +175,20 @@ class World:
             dispatch(effects_of, effect)
 
     def feed(self, inst: Inst, event: Input) -> None:
+        """The runner's loop: the event handled, then what is due now (``_run`` polls after
+        every event it drains: a released member finishes at once, not at a timer)."""
         if inst.alive:
             self.perform(inst, inst.agent.handle(event, self.now))
+        if inst.alive:
+            self.perform(inst, inst.agent.poll(self.now))
 
     def decided(self, inst: Inst) -> None:
         side = inst.agent.side
         if isinstance(side, Coordinator) and inst.agent.verdict == Released(ReleaseKind.DECIDED):
             view = {i: p.instance for i, p in enumerate(inst.agent.reach.peers)}
             arrived = dict(self.arrivals.get(inst.key, {}))
-            self.decisions.append(Decision(self.now, inst.me.instance, view, arrived))
+            decision = Decision(self.now, inst.me.instance, view, arrived)
+            self.decisions.setdefault(inst.barrier, []).append(decision)
 
     def _hello(
         self, src: Inst, address: str, target: int | None, agents: bool = False
@@ -174,7 +197,7 @@ class World:
         (with the pod's ``--probe`` unless ``agents`` asks for the agent's hello)."""
         if not (agents or src.agent.config.probe.says_hello):
             return self._blind(src, address)
-        there = self.current(address)
+        there = self.serving(address, src.me)
         if there is None:
             return Unreached(Failure(f"connect to port {src.me.port}: refused", _REFUSED))
         hello = Hello(src.me, Role.PROBE, "n", released=src.agent.released)
@@ -182,7 +205,9 @@ class World:
         failure = identity_failure(src.me, there.me, expected_index=target)
         if failure is not None:
             return failed_handshake(failure)
-        self.heard.setdefault((src.me.instance, there.me.instance), self.now)
+        self.heard.setdefault(src.barrier, {}).setdefault(
+            (src.me.instance, there.me.instance), self.now
+        )
         return Reached(there.me.index, there.me.instance, there.agent.released)
 
     def _blind(self, src: Inst, address: str) -> ProbeResult:
@@ -197,7 +222,8 @@ class World:
                 gone = Failure(f"connect to port {port}: refused", _REFUSED)
             return blind(gone)
         if index is not None:
-            self.heard.setdefault((src.me.instance, as_index(index)), self.now)
+            heard = self.heard.setdefault(src.barrier, {})
+            heard.setdefault((src.me.instance, as_index(index)), self.now)
         return blind(None)
 
     def fire(self, key: int, item: Pending) -> None:
@@ -234,7 +260,7 @@ class World:
 
     def dial(self, src: Inst, addresses: tuple[str, ...] = ()) -> None:
         address = addresses[0] if addresses else self.pods[0]
-        server = self.current(address)
+        server = self.serving(address, src.me)
         if server is None or not server.alive:
             refused = f"{address}: connect to port {src.me.port}: refused"
             self.feed(src, dial_failed(Resolution((address,)), [refused], (address,)))
@@ -287,6 +313,8 @@ class World:
         for index, address in self.pods.items():
             if address in self.lagging:
                 yield ("list", index, False)
+        for inst in self._working():
+            yield ("workload", inst.me.index, False)
         if self.restarts_left:  # a pod restarts only while its barrier is open
             for inst in self.insts:
                 if inst.alive and inst.released_at is None and not inst.outsider:
@@ -301,6 +329,8 @@ class World:
             self.deliver(move[1])
         elif move[0] == "tick":
             self.tick(move[1])
+        elif move[0] == "workload":
+            self.workload_ends(next(i for i in self._working() if i.me.index == move[1]))
         elif move[0] == "list":
             address = self.pods[move[1]]
             self.lagging.discard(address)
@@ -322,51 +352,23 @@ class World:
                 self.lagging.discard(self.pods[index])
             self.start(index, address)
 
+    def _working(self) -> list[Inst]:
+        """``run --exit-barrier``: the start barriers released whose workload still runs."""
+        if self.mode != "exit":
+            return []
+        begun = {i.process for i in self.insts if i.barrier == EXIT_BARRIER}
+        return [
+            i
+            for i in self.insts
+            if i.alive
+            and i.barrier == START_BARRIER
+            and i.released_at is not None
+            and not i.outsider
+            and i.process not in begun
+        ]
+
     def unsafe(self) -> list[str]:
-        """The safety property for the Job's pods; and since they all agree on the job, none
-        of them may abort (only an outsider disagrees)."""
-        released, out = [], []
-        for inst in self.insts:
-            verdict = inst.agent.verdict
-            if inst.outsider:
-                continue
-            if isinstance(verdict, Aborted):
-                out.append(f"{inst.me.instance} aborted: {verdict.reason}")
-            if inst.released_at is not None and isinstance(verdict, Released):
-                counted = verdict.kind.counted
-                released.append(Release(inst.me.instance, inst.released_at, counted))
-        heard, decisions = self.heard, self.decisions
-        if not parse_probe(self.probe).says_hello:  # instances cannot be told apart
-            return out + violations(self.n, *per_index(heard, decisions, released))
-        return out + violations(self.n, heard, decisions, released)
+        return worldcheck.unsafe(self)
 
     def fingerprint(self) -> object:
-        rows = []
-        for inst in self.insts:
-            agent, side = inst.agent, inst.agent.side
-            reach = tuple((p.reached, p.instance, p.newest, p.in_flight) for p in agent.reach.peers)
-            state: tuple[object, ...] = ()
-            if isinstance(side, Coordinator):
-                state = (side.view, tuple(sorted(side._matching)), tuple(sorted(side._acked)))
-            elif isinstance(side, Member):
-                state = (side.conn, side.view, side._sent, side._released_view, side._peer_says)
-            service = agent.discovery
-            rows.append(
-                (
-                    inst.alive,
-                    agent.finished,
-                    repr(agent.verdict),
-                    reach,
-                    state,
-                    isinstance(service, ByService)
-                    and (
-                        service.published,
-                        frozenset(service.book._identified),
-                        service.rounds._asking,
-                    ),
-                )
-            )
-        pending = tuple(sorted(repr(p) for p in self.pending))
-        queues = tuple(sorted((k, tuple(map(repr, v))) for k, v in self.queues.items() if v))
-        lagging = tuple(sorted(self.lagging))
-        return (tuple(rows), pending, queues, self.restarts_left, self.outsiders_left, lagging)
+        return worldcheck.fingerprint(self)

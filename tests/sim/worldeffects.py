@@ -22,6 +22,7 @@ from agent.core.effects import (
     Sweep,
 )
 from agent.core.inputs import Contacted, Lost
+from agent.protocol.wire import START_BARRIER
 
 if TYPE_CHECKING:
     from tests.sim.world import Inst, World
@@ -90,11 +91,13 @@ class Effects:
         pass
 
     def finish(self, effect: Finish) -> None:
-        if self.world.mode != "sidecar":  # a sidecar serves on
-            self._exit()
-            if self.world.mode == "wait":  # its pod completes and leaves DNS
-                self.world.listed.discard(self.inst.address)
-                self.world.lagging.discard(self.inst.address)
+        mode, started = self.world.mode, self.inst.barrier == START_BARRIER
+        if started and mode in ("sidecar", "exit"):
+            return  # a sidecar serves on; so does a start barrier while the workload runs
+        self._exit()
+        if mode in ("wait", "exit"):  # its pod completes and leaves DNS
+            self.world.listed.discard(self.inst.address)
+            self.world.lagging.discard(self.inst.address)
 
     def fail(self, effect: Fail) -> None:
         self._exit()
