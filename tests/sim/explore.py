@@ -4,7 +4,8 @@ Unlike the cluster (one timed schedule per seed), this world has no delays: at e
 enabled move is tried in turn — deliver the next message on any connection (each in order), carry
 out any pending probe, query, dial or hello heard, list a pod in the Service's name (when the
 Service lags its pods' own names), end a released pod's workload (``run --exit-barrier``: its
-exit barrier begins on the same port), or restart any pod whose barrier is open (a new
+exit barrier begins on the same port) or have its client ask for a named barrier (``named``),
+or restart any pod whose barrier is open (a new
 instance, at the same or a new address) while restarts remain — and the search goes depth
 first, children in a seeded random order, over the states that result, each a copy. Timers
 (rounds, retries, dials, lingers) fire only once nothing is in flight: the network is taken to

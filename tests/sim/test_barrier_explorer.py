@@ -36,6 +36,8 @@ CASES = [
     pytest.param(2, 1, 60, "exit", 0, "tcp", False, id="n2-one-restart-exit"),
     pytest.param(3, 0, 50, "exit", 1, "tcp", True, id="n3-an-outsider-exit-service-lags"),
     pytest.param(2, 1, 50, "exit", 0, "dns", False, id="n2-one-restart-exit-dns"),
+    # a sidecar's named barrier: each pod's client asks by a move of its own
+    pytest.param(2, 2, 50, "named", 0, "tcp", False, id="n2-two-restarts-named"),
 ]
 
 

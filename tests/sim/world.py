@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.commands.leave import exit_identity
+from agent.commands.named import named_identity
 from agent.config.model import Config, Outputs, ProbeKind
 from agent.core.agent import Agent
 from agent.core.answers import (
@@ -51,7 +52,7 @@ from agent.core.outcome import ReleaseKind
 from agent.core.roles import Coordinator
 from agent.protocol.instance import instance_id
 from agent.protocol.routing import key_of, route
-from agent.protocol.wire import EXIT_BARRIER, START_BARRIER, Arrive, Hello, Identity, Message, Role
+from agent.protocol.wire import START_BARRIER, Arrive, Hello, Identity, Message, Role
 from tests.sim import modes, worldcheck
 from tests.sim.judge import as_index
 from tests.sim.safety import Decision
@@ -145,11 +146,15 @@ class World:
 
     def workload_ends(self, start: Inst) -> None:
         """``run --exit-barrier``: ``start``'s workload has ended, its exit barrier begins on the
-        same port (``agent.commands.leave``)."""
+        same port (``agent.commands.leave``); ``named``: a client of the pod asks for barrier
+        ``data``, one more instance on the port (``agent.commands.named``)."""
         config = start.agent.config
-        exit_config = dataclasses.replace(config, timeout=config.exit_timeout, outputs=Outputs())
-        me = exit_identity(start.me, 0)
-        inst = self._begin(me, start.address, exit_config, True, start.process, False)
+        if self.mode == "exit":
+            timeout, me, stays = config.exit_timeout, exit_identity(start.me, 0), True
+        else:
+            timeout, me, stays = None, named_identity(start.me, "data"), False
+        later = dataclasses.replace(config, timeout=timeout, outputs=Outputs())
+        inst = self._begin(me, start.address, later, stays, start.process, False)
         self.perform(inst, inst.agent.begin(self.now))
 
     def serving(self, address: str, hello: Identity) -> Inst | None:
@@ -353,10 +358,11 @@ class World:
             self.start(index, address)
 
     def _working(self) -> list[Inst]:
-        """``run --exit-barrier``: the start barriers released whose workload still runs."""
-        if self.mode != "exit":
+        """The start barriers released whose workload still runs (``run --exit-barrier``), or
+        whose clients have not asked for a named barrier yet (``named``)."""
+        if self.mode not in ("exit", "named"):
             return []
-        begun = {i.process for i in self.insts if i.barrier == EXIT_BARRIER}
+        begun = {i.process for i in self.insts if i.barrier != START_BARRIER}
         return [
             i
             for i in self.insts

@@ -92,8 +92,9 @@ class Effects:
 
     def finish(self, effect: Finish) -> None:
         mode, started = self.world.mode, self.inst.barrier == START_BARRIER
-        if started and mode in ("sidecar", "exit"):
-            return  # a sidecar serves on; so does a start barrier while the workload runs
+        if (started and mode in ("sidecar", "exit")) or mode == "named":
+            return  # a sidecar serves on (each named barrier too); so does a start barrier
+            # while the workload runs
         self._exit()
         if mode in ("wait", "exit"):  # its pod completes and leaves DNS
             self.world.listed.discard(self.inst.address)
