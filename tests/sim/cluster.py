@@ -7,15 +7,18 @@ lies under the runner is simulated, here:
 - one heap of timed events ordered by (time, sequence number): a run is a pure function of its
   seed and schedule, and simulated minutes take milliseconds;
 - DNS: peer i's name lists the addresses of its pods whose record is published, and the
-  Service's own name (a sweep, ``Contacts.sweep``) every published pod's (tasks.py);
-- a probe says hello at an address; a listening agent answers with its identity (instance
-  included) and ``released`` flag and is told who said hello (``Contacted``); the prober
-  judges the reply with the shipped ``agent.core.answers`` (tasks.py);
+  Service's own name (a sweep, ``Contacts.sweep``) every published pod's (tasks.py), each as
+  the asking pod's resolver sees it (dns.py: a replica behind, one name before the other);
+- a probe says hello at an address; the instance its hello names (the mux's rule, node.py)
+  answers with its identity (instance included) and ``released`` flag and is told who said
+  hello (``Contacted``); the prober judges the reply with the shipped ``agent.core.answers``
+  (tasks.py); a ``tcp:PORT``, ``icmp`` or ``dns`` probe says no hello (``answers.blind``);
 - a session (``dial_coordinator`` + ``serve`` + ``carry``) is a pair of :class:`End`, each
   direction FIFO with a random delay per message, ended by FIN, reset, or half-open until the
   keepalive notices; a hook (:attr:`Cluster.on_send`) decides the :class:`Fate` of each message;
 - in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
-  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``).
+  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``);
+  ``run``, ``run --exit-barrier`` and named barriers as modes.py says.
 
 It also keeps the ground truth the safety property is checked against (truth.py): which
 instance heard which instance's hello in a probe, when, and which instances' arrivals a

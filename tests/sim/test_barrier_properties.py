@@ -1,13 +1,17 @@
 """Properties of the barrier over random schedules of the in-memory cluster (N from 1 to 8).
 
 A schedule draws start times, restarts (same pod or new pod, closed or half-open, after a gap;
-in ``wait`` mode only before that agent's release, as an init container that exited is not run
-again), overlapping instances of any pod, the coordinator's included (sidecar mode), session
-resets, probe partitions, per-message delays and message drops (a dropped message takes its
-connection with it, as on TCP), DNS publication delays, and outsiders (an agent in a pod the
-Service does not select, claiming an index, agreeing or disagreeing on the peer count), in
-``wait`` or ``sidecar`` mode. Faults end at F: the last start, crash, reset, dropped message or
-partition healed.
+in ``wait``, ``run`` and ``exit`` modes only before that agent's release, as an init container
+that exited is not run again), overlapping instances of any pod, the coordinator's included
+(sidecar modes), session resets, probe partitions, per-message delays and message drops (a
+dropped message takes its connection with it, as on TCP), DNS publication delays, and outsiders
+(an agent in a pod the Service does not select, claiming an index, agreeing or disagreeing on the
+peer count). And the mode (``wait``, ``run``, ``sidecar``, ``exit`` = ``run --exit-barrier``,
+``named`` = a sidecar with named barriers: tests/sim/modes.py), the probe kind (``tcp``,
+``tcp:PORT``, ``icmp``, ``dns``), each pod's DNS view (a replica behind, a name listed before or
+after the Service: tests/sim/dns.py), how far clocks are off (instance ids: start time, random
+tie-break), how long workloads run or clients take to ask, and the workloads' exit codes.
+Faults end at F: the last start, crash, reset, dropped message or partition healed.
 
 **Safety**, on every schedule, at instance level (tests/sim/safety.py, against ground truth):
 every instance released was counted in a coordinator's decision (and every instance a decision
