@@ -49,11 +49,13 @@ class Explorer:
         seed: int = 0,
         probe: str = "tcp",
         service_lags: bool = False,
+        same_start: bool = False,
     ) -> None:
         """``probe``: every pod's ``--probe``; ``service_lags``: the Service's name lists a new
-        pod only by a move of its own, after or before anything else (its own name at once)."""
+        pod only by a move of its own, after or before anything else (its own name at once);
+        ``same_start``: every instance starts at the same nanosecond, the tie-break deciding."""
         self.depth, self.horizon = depth, horizon
-        self.root = World(n, mode, restarts, outsiders, probe, service_lags)
+        self.root = World(n, mode, restarts, outsiders, probe, service_lags, same_start)
         for index in range(n):
             self.root.start(index, f"10.{index}.0.0")
         self.visited = 0

@@ -49,6 +49,35 @@ def test_no_interleaving_releases_wrongly(
 ) -> None:
     """Safety, and with outsiders (agents in pods the Service does not select, claiming an
     index, agreeing or not on the peer count) no pod of the Job ever aborts."""
+    _explore(n, restarts, depth, mode, outsiders, probe, lags)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    "n, restarts, depth, mode",
+    [(2, 2, 40, "sidecar"), (3, 2, 30, "wait")],
+    ids=["n2-two-restarts-sidecar", "n3-two-restarts"],
+)
+def test_no_interleaving_releases_wrongly_when_instances_start_at_once(
+    n: int, restarts: int, depth: int, mode: str
+) -> None:
+    """Every instance starts at the same nanosecond: the tie-break alone orders a restart after
+    the instance it replaces (``agent.protocol.instance``)."""
+    _explore(n, restarts, depth, mode, 0, "tcp", False, same_start=True)
+
+
+def _explore(
+    n: int,
+    restarts: int,
+    depth: int,
+    mode: str,
+    outsiders: int,
+    probe: str,
+    lags: bool,
+    *,
+    same_start: bool = False,
+) -> None:
     explorer = Explorer(
         n,
         mode=mode,
@@ -58,11 +87,12 @@ def test_no_interleaving_releases_wrongly(
         outsiders=outsiders,
         probe=probe,
         service_lags=lags,
+        same_start=same_start,
     )
     explorer.run(max_states=STATES)
     print(
         f"explorer N={n} restarts={restarts} outsiders={outsiders} depth={depth} {mode} "
-        f"{probe}{' service lags' if lags else ''}: "
+        f"{probe}{' service lags' if lags else ''}{' same start' if same_start else ''}: "
         f"{explorer.visited} states "
         f"({explorer.released_states} with everyone alive released)"
     )

@@ -105,6 +105,8 @@ class World:
     probe: str = "tcp"  # every pod's --probe
     #: a new pod's own name lists it at once, the Service's name only by a move of its own
     service_lags: bool = False
+    #: every instance starts at the same nanosecond: the tie-break alone orders them
+    same_start: bool = False
     now: float = 0.0
     insts: list[Inst] = field(default_factory=list)
     pods: dict[int, str] = field(default_factory=dict)  # index -> address of its current pod
@@ -127,7 +129,9 @@ class World:
         and it may claim another peer count."""
         self.serial += 1
         n = peers or self.n
-        me = Identity("job", "u", index, n, 29300, instance_id(self.serial, index))
+        # the tie-break's low 10 bits hold the index (tests/sim/safety.py)
+        started, tag = (0, self.serial << 10 | index) if self.same_start else (self.serial, index)
+        me = Identity("job", "u", index, n, 29300, instance_id(started, tag))
         config = modes.config_for(self.mode, me, self.probe)
         inst = self._begin(me, address, config, modes.stays_for_acks(self.mode), -1, outsider)
         if not outsider:
