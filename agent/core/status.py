@@ -19,7 +19,7 @@ from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
-from agent.errors import BarrierTimeout
+from agent.errors import BarrierTimeout, TokenMismatch
 from agent.values import value
 
 __all__ = ["Status", "released_line"]
@@ -140,7 +140,11 @@ class Status:
         what = f"{len(missing)} peer(s) missing"
         if self.reach.done:  # said as the progress lines say it: not "missing" after all
             what = f"all {t.peers} peers reached; the barrier waits for {len(missing)}"
-        return BarrierTimeout(
+        tokens = [c for c in causes if c in (Cause.REFUSED_BY_PEER, Cause.WRONG_TOKEN)]
+        if tokens:
+            what += " (exit 4: the pods do not share one token)"
+        error = TokenMismatch if tokens else BarrierTimeout
+        return error(
             f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
             hints=hints_for(t, resolv, reasons, causes, port=port),

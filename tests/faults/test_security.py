@@ -5,14 +5,10 @@ proof passes, no pod of another job is counted, no odd hello brings the agent do
 from __future__ import annotations
 
 import ast
-import contextlib
 import hmac
 import json
 import secrets
-import socket
 import stat
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,11 +19,10 @@ import pytest
 from agent.config.model import Config
 from agent.config.parse import build_config
 from agent.errors import WireError
-from agent.io.channel import Channel, HandshakeFailed, client_handshake, server_handshake
 from agent.io.podfacts import read_pod_facts
 from agent.io.runner import identity_of, serve_and_wait
 from agent.protocol.handshake import proof_for, proof_ok
-from agent.protocol.wire import Hello, Identity, Message, Proof, Refuse, Role, decode, encode
+from agent.protocol.wire import Hello, Identity, Proof, Refuse, Role, decode, encode
 from tests.faults.conftest import (
     JOB,
     ROOT,
@@ -39,6 +34,7 @@ from tests.faults.conftest import (
     all_done,
     released,
 )
+from tests.faults.rawpeer import Outcomes, RawClient, bare_server
 from tests.support.faultdns import FaultDNS
 
 pytestmark = [pytest.mark.usefixtures("fast_progress"), pytest.mark.timeout(30)]
@@ -161,194 +157,6 @@ def test_the_warning_reaches_the_log_and_the_agent_carries_on(
     assert "peer-agent: warning: --token-file / PEER_AGENT_TOKEN_FILE" in agent.stderr
 
 
-# --- replayed and reflected proofs, at the channel level ------------------------------------------
-class _Outcomes:
-    """Each connection's result (the client's Hello or the exception), in order."""
-
-    def __init__(self) -> None:
-        self.items: list[object] = []
-        self._added = anyio.Event()
-
-    def add(self, item: object) -> None:
-        self.items.append(item)
-        self._added.set()
-        self._added = anyio.Event()
-
-    async def at_least(self, n: int) -> list[object]:
-        """Once the server has handled ``n`` connections (each ends in a result)."""
-        while len(self.items) < n:
-            await self._added.wait()
-        return self.items
-
-
-@asynccontextmanager
-async def _server(token: bytes | None, outcomes: _Outcomes) -> AsyncIterator[tuple[str, int]]:
-    """server_handshake on a loopback port; each connection's result goes to ``outcomes``."""
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-
-    async def handle(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            try:
-                outcomes.add(
-                    await server_handshake(Channel(stream), me=SERVER, token=token, released=False)
-                )
-            except (HandshakeFailed, WireError) as exc:
-                outcomes.add(exc)
-
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, handle)
-        yield "127.0.0.1", listener.extra(anyio.abc.SocketAttribute.local_port)
-        tg.cancel_scope.cancel()
-
-
-class _Raw:
-    """A hand-driven client: sends exactly the lines it is given, reads messages."""
-
-    def __init__(self, channel: Channel) -> None:
-        self.channel = channel
-
-    @classmethod
-    async def open(cls, where: tuple[str, int]) -> _Raw:
-        return cls(Channel(await anyio.connect_tcp(*where)))
-
-    async def send(self, line: bytes) -> None:
-        await self.channel.stream.send(line)
-
-    async def receive(self) -> Message | None:
-        try:
-            return await self.channel.receive(3)
-        except WireError:
-            return None  # closed
-
-    async def aclose(self) -> None:
-        await self.channel.aclose()
-
-
-@pytest.mark.asyncio
-async def test_a_recorded_hello_and_proof_replayed_on_a_new_connection_are_refused() -> None:
-    """An eavesdropper records a pod's hello and token proof and replays both on a new
-    connection: the server's fresh nonce makes the old proof worthless: refused."""
-    outcomes = _Outcomes()
-
-    async with _server(TOKEN, outcomes) as where:
-        # The genuine session, recorded byte for byte.
-        real = await _Raw.open(where)
-        hello_line = encode(Hello(CLIENT, Role.PROBE, "c0ffee" * 4, proves=True))
-        await real.send(hello_line)
-        reply = await real.receive()
-        assert isinstance(reply, Hello)
-        proof = proof_for(
-            TOKEN, role="client", their_nonce=reply.nonce, my_nonce="c0ffee" * 4, me=CLIENT
-        )
-        proof_line = encode(Proof(proof))
-        await real.send(proof_line)
-        await real.aclose()
-        # The replay.
-        replay = await _Raw.open(where)
-        await replay.send(hello_line)
-        second = await replay.receive()
-        assert isinstance(second, Hello) and second.nonce != reply.nonce
-        await replay.send(proof_line)
-        answer = await replay.receive()
-        await replay.aclose()
-        first, second_outcome = await outcomes.at_least(2)
-    assert isinstance(first, Hello)  # the genuine one passed
-    assert (
-        isinstance(second_outcome, HandshakeFailed) and "bad token proof" in second_outcome.reason
-    )
-    assert answer == Refuse("bad token")
-
-
-@pytest.mark.asyncio
-async def test_no_server_proof_comes_before_the_clients_and_none_passes_as_a_clients() -> None:
-    """A client without the token gets no server proof at all: the reply hello carries none,
-    and its own wrong proof is refused with nothing else. A server proof a genuine client got
-    cannot be reflected as a client's proof on a connection of its own: proofs name their
-    role."""
-    outcomes = _Outcomes()
-
-    async with _server(TOKEN, outcomes) as where:
-        # 1. without the token: nothing token-derived comes back
-        a = await _Raw.open(where)
-        await a.send(encode(Hello(SERVER, Role.PROBE, "11" * 16, proves=True)))
-        reply = await a.receive()
-        assert isinstance(reply, Hello) and reply.proves
-        await a.send(encode(Proof("00" * 32)))
-        assert await a.receive() == Refuse("bad token")
-        assert await a.receive() is None  # closed: no server proof
-        await a.aclose()
-        # 2. a genuine client (this test has the token) gets the server's proof ...
-        genuine = await _Raw.open(where)
-        await genuine.send(encode(Hello(SERVER, Role.PROBE, "22" * 16, proves=True)))
-        reply1 = await genuine.receive()
-        assert isinstance(reply1, Hello)
-        proof = proof_for(
-            TOKEN, role="client", their_nonce=reply1.nonce, my_nonce="22" * 16, me=SERVER
-        )
-        await genuine.send(encode(Proof(proof)))
-        server_proof = await genuine.receive()
-        assert isinstance(server_proof, Proof)
-        await genuine.aclose()
-        # ... which an attacker reflects as a client's proof, its nonce the server's
-        attacker = await _Raw.open(where)
-        await attacker.send(encode(Hello(SERVER, Role.PROBE, reply1.nonce, proves=True)))
-        assert isinstance(await attacker.receive(), Hello)
-        await attacker.send(encode(server_proof))
-        assert await attacker.receive() == Refuse("bad token")
-        await attacker.aclose()
-        results = await outcomes.at_least(3)
-    assert [type(o) for o in results] == [HandshakeFailed, Hello, HandshakeFailed], results
-
-
-@pytest.mark.asyncio
-async def test_a_recorded_server_reply_replayed_to_a_client_is_refused() -> None:
-    """A fake server replays a genuine server's recorded reply and token proof to a new client:
-    the proof covers the old client nonce, so the client refuses it."""
-    recorded: list[bytes] = []
-
-    outcomes = _Outcomes()
-    async with _server(TOKEN, outcomes) as where:
-        raw = await _Raw.open(where)
-        await raw.send(encode(Hello(CLIENT, Role.PROBE, "33" * 16, proves=True)))
-        reply = await raw.receive()
-        assert isinstance(reply, Hello)
-        recorded.append(encode(reply))
-        mine = proof_for(
-            TOKEN, role="client", their_nonce=reply.nonce, my_nonce="33" * 16, me=CLIENT
-        )
-        await raw.send(encode(Proof(mine)))
-        server_proof = await raw.receive()
-        assert isinstance(server_proof, Proof)
-        recorded.append(encode(server_proof))
-        await raw.aclose()
-
-    fake = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-
-    async def replay(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            channel = Channel(stream)
-            await channel.receive(3)
-            await stream.send(recorded[0])
-            await channel.receive(3)  # the client's proof, for this fake's old nonce
-            await stream.send(recorded[1])
-            with anyio.move_on_after(3):
-                await stream.receive()
-
-    async with fake, anyio.create_task_group() as tg:
-        tg.start_soon(fake.serve, replay)
-        port = fake.extra(anyio.abc.SocketAttribute.local_port)
-        channel = Channel(await anyio.connect_tcp("127.0.0.1", port))
-        try:
-            with pytest.raises(HandshakeFailed) as error:
-                await client_handshake(
-                    channel, me=CLIENT, role=Role.PROBE, token=TOKEN, expected_index=0
-                )
-        finally:
-            await channel.aclose()
-            tg.cancel_scope.cancel()
-    assert "token proof is wrong" in error.value.reason
-
-
 # --- hellos that are valid JSON but odd -----------------------------------------------------------
 def _hello_line(**changes: str) -> bytes:
     identity = {"job": JOB, "uid": "uid-1", "index": 1, "peers": 3, "port": 29300}
@@ -374,11 +182,11 @@ async def test_a_hello_with_odd_strings_is_refused_without_harm(
 ) -> None:
     """JSON can carry strings that are not valid Unicode (lone surrogates) or hold NUL: such a
     hello, followed by a proof made of them, costs only its own connection."""
-    outcomes = _Outcomes()
+    outcomes = Outcomes()
 
     # raises if the server's task failed with anything but its own errors
-    async with _server(token, outcomes) as where:
-        raw = await _Raw.open(where)
+    async with bare_server(token, outcomes) as where:
+        raw = await RawClient.open(where)
         await raw.send(_hello_line(**ODD[change]))
         await raw.receive()
         await raw.send(b'{"v":2,"t":"proof","proof":"\\ud800"}\n')
@@ -431,7 +239,7 @@ async def test_a_pod_of_another_run_of_the_job_is_never_counted(
             member = old_run.start(tg, 1, listen=joiner)
             pods = [job.start(tg, 0), job.start(tg, 2)]
             await member.progress_with(f"{JOB}-0 (", "identity mismatch: job uid")
-            raw = await _Raw.open((job.address(0), job.port))
+            raw = await RawClient.open((job.address(0), job.port))
             old_identity = identity_of(old_run.config(1))
             await raw.send(encode(Hello(old_identity, Role.MEMBER, "44" * 16)))
             first = await raw.receive()
@@ -471,7 +279,7 @@ async def test_an_impostor_without_the_token_cannot_arrive(fault_dns: FaultDNS) 
         await pods[0].until(lambda e: e.kind in ("progress", "reached"))
         answers = []
         for proof in ("", "00" * 32):
-            raw = await _Raw.open((job.address(0), job.port))
+            raw = await RawClient.open((job.address(0), job.port))
             hello = Hello(identity_of(job.config(1)), Role.MEMBER, "55" * 16, proves=True)
             await raw.send(encode(hello))
             answers.append(await raw.receive())
@@ -509,53 +317,3 @@ def test_run_does_not_pass_the_token_to_the_workload(
     assert token not in workload.stdout + workload.stderr
     assert variables["KEEP_ME"] == "yes" and variables["RANK"] == "0"
     assert "PEER_AGENT_TOKEN_FILE" in variables
-
-
-# --- an offline guessing oracle -------------------------------------------------------------------
-WEAK = "sunshine"
-#: a small dictionary, the weak token among them (the review's fell in 246 guesses)
-_WORDS = """123456 password 12345678 qwerty abc123 monkey letmein dragon 111111 baseball iloveyou
-trustno1 1234567 master hello freedom whatever qazwsx shadow michael football jennifer hunter"""
-DICTIONARY = [*_WORDS.split(), WEAK]
-
-
-def _token_derived(candidate: bytes, sent: str, nonces: list[str], me: Identity) -> bool:
-    """Whether any proof ``candidate`` would make over these nonces, in any role and order,
-    is in what the agent ``sent``: what an offline guess would be checked against."""
-    for role in ("server", "client"):
-        for a in nonces:
-            for b in nonces:
-                if proof_for(candidate, role=role, their_nonce=a, my_nonce=b, me=me) in sent:
-                    return True
-    return False
-
-
-def test_an_unauthenticated_prober_gets_nothing_to_guess_the_token_against(
-    fault_dns: FaultDNS, processes: list[AgentProcess]
-) -> None:
-    """A client anywhere, without the token, says a hello to a pod with a weak token and reads
-    all the pod sends before the client has proved anything. Nothing in it depends on the
-    token: no guess from a dictionary can be checked against it offline (the reply hello used
-    to carry the server's proof, and the weak token fell to the dictionary)."""
-    job = Job(fault_dns, 2)
-    job.publish(0)
-    argv = agent_argv(job, "wait", 0, "--timeout", "20s")
-    agent = AgentProcess(argv, env={"PEER_AGENT_TOKEN": WEAK})
-    processes.append(agent)
-    agent.wait_line("topology")  # logged once its port listens
-    me = identity_of(job.config(1))
-    nonce = "c1" * 16
-    sent = b""
-    with socket.create_connection((job.address(0), job.port), timeout=5) as conn:
-        conn.sendall(encode(Hello(me, Role.PROBE, nonce)))
-        conn.settimeout(1)  # all the agent sends unprompted: its reply, then silence
-        with contextlib.suppress(TimeoutError):
-            while chunk := conn.recv(4096):
-                sent += chunk
-    reply = decode(sent.split(b"\n", 1)[0] + b"\n")
-    assert isinstance(reply, Hello) and reply.identity.index == 0
-    text = sent.decode()
-    nonces = [nonce, reply.nonce]
-    found = [w for w in DICTIONARY if _token_derived(w.encode(), text, nonces, reply.identity)]
-    assert found == [], f"the token {found} can be guessed offline from {text!r}"
-    agent.stop()

@@ -14,7 +14,7 @@ from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.io.outputs import peer_environment, write_outputs
 from agent.io.podfacts import read_pod_facts
 from agent.topology.hostfile import Host, parse_hostfile, qualify
-from tests.pure.test_topology import INDEXED, LWS_SHARED, MPI_LAUNCHER, TRAINER, ZONE, Pod
+from tests.pure.controller_pods import INDEXED, LWS_SHARED, MPI_LAUNCHER, TRAINER, ZONE, Pod
 
 pytestmark = pytest.mark.timeout(10)
 

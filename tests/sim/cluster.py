@@ -20,9 +20,11 @@ lies under the runner is simulated, here:
   pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``);
   ``run``, ``run --exit-barrier`` and named barriers as modes.py says.
 
-It also keeps the ground truth the safety property is checked against (truth.py): which
-instance heard which instance's hello in a probe, when, and which instances' arrivals a
-coordinator held.
+It also keeps, through small hooks, the record the guarantee is judged from (truth.py, judged
+by safety.py), one record per barrier (each barrier namespace is a barrier of its own): which
+instance heard which instance's hello in a probe, every member session and the Arrives and Acks
+delivered on it, when its coordinator's end learnt it had ended, and every Release, verdict and
+departure; never a core's own state.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from agent.core.inputs import (
 )
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.routing import key_of
-from agent.protocol.wire import START_BARRIER, Ack, Arrive, Identity, Message
+from agent.protocol.wire import START_BARRIER, Ack, Identity, Message
 from tests.sim import judge
 from tests.sim.dns import View
 from tests.sim.draws import Draws
@@ -288,6 +290,8 @@ class Cluster:
         its peers notice by FIN, or by keepalive if ``half_open``."""
         self.last_fault = self.now
         for instance in [node] if alone else list(node.process):
+            if instance.alive:
+                instance.truth.stop(instance.me.instance, self.now)
             instance.state = "gone"
             if instance.pod.node is instance:
                 instance.pod.node = None
@@ -341,8 +345,7 @@ class Cluster:
                 node.acks.add(sender.node.me.index)
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
-            if isinstance(message, Arrive) and node.coordinator is not None:
-                node.truth.arrive(node, end, sender.node)
+            node.truth.delivered(end, message, self.now)
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -351,7 +354,7 @@ class Cluster:
         if end.open:
             end.open = False
             end.node.channels.pop(end.conn, None)
-            self.post(end.node, self.now, lambda: end.node.feed(Lost(end.conn, "closed")))
+            self.post(end.node, self.now, functools.partial(self._lose, end, "closed"))
             self.fin(end)
 
     def fin(self, end: End, *, after: float | None = None) -> None:
@@ -365,7 +368,7 @@ class Cluster:
             end.open = False
             end.node.channels.pop(end.conn, None)
             if end.node.alive:
-                end.node.feed(Lost(end.conn, reason))
+                self._lose(end, reason)
                 end.node.step()
 
     def reset(self, end: End) -> None:
@@ -377,7 +380,12 @@ class Cluster:
                 e.node.channels.pop(e.conn, None)
                 # A session task posts _Opened before its _Lost: the loss never overtakes it.
                 when = max(self.now + self.delay(), e.opened_at)
-                self.post(e.node, when, functools.partial(e.node.feed, Lost(e.conn, "reset")))
+                self.post(e.node, when, functools.partial(self._lose, e, "reset"))
+
+    def _lose(self, end: End, reason: str) -> None:
+        """The core at ``end`` is told its session is gone (and the record says so)."""
+        end.node.truth.lost(end, self.now)
+        end.node.feed(Lost(end.conn, reason))
 
     # --- what the tests check ------------------------------------------------------------------
     def unsafe(self) -> list[str]:

@@ -37,7 +37,6 @@ from agent.core.inputs import (
 )
 from agent.protocol.wire import Hello, Role
 from tests.sim.dns import resolution
-from tests.sim.judge import as_index
 from tests.sim.node import End, Node, Pod
 
 if TYPE_CHECKING:
@@ -74,16 +73,35 @@ class Tasks:
     def _result(
         self, src: Node, result: ProbeResult, event: Input, pod: Pod | None
     ) -> Callable[[], None]:
-        """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth): the
-        instance that said hello, or with a probe that says none, the pod's index."""
+        """Deliver a probe's ``event`` to ``src``, noting whom it heard in the record: the
+        instance that said hello, or with a probe that says none, the agent of ``src``'s barrier
+        in the pod that answered (the checker reads such a record per index)."""
 
         def deliver() -> None:
             if isinstance(result, Reached) and pod is not None:
-                heard = result.instance or as_index(pod.index)
-                src.truth.heard_hello(src.me.instance, heard, self.c.now)
+                speaker = result.instance or self._blind_speaker(src, pod)
+                if speaker:
+                    src.truth.hello_heard(src.me.instance, speaker, pod.address, self.c.now)
             src.feed(event)
 
         return deliver
+
+    def _blind_speaker(self, src: Node, pod: Pod) -> str:
+        """Whom a probe that says no hello reached, as the record names it: the pod, read per
+        index (it answers a ping or its workload's port whatever its agent does), under the
+        latest agent of ``src``'s barrier that ran in it, else its latest agent process (whose
+        later barriers keep its instance id: an exit or named barrier not begun there yet),
+        entered in ``src``'s record as an agent of that index that has done nothing yet."""
+        ran = [n for n in reversed(self.c.nodes) if n.pod is pod]
+        same = [n for n in ran if n.me.barrier == src.me.barrier]
+        node = next(iter(same or ran), None)
+        if node is None:
+            return ""
+        if node.me.instance not in src.truth.processes:
+            src.truth.start(
+                node.me, job_pod=not pod.outsider, linger=None, now=self.c.now, instances=False
+            )
+        return node.me.instance
 
     def _connect_failure(self, src: Node, pod: Pod) -> Failure | None:
         """Why a connect from ``src`` to ``pod`` fails (``probes.connect``), or None: a
@@ -224,6 +242,14 @@ class Tasks:
             mine = End(src, next(src.next_conn), last=t, opened_at=math.inf)
             theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
             mine.peer = theirs
+            if server.me.barrier == src.me.barrier:  # else the client's handshake fails
+                server.truth.session(
+                    theirs,
+                    client=src.me.instance,
+                    server=server.me.instance,
+                    address=src.pod.address,
+                    now=self.c.now,
+                )
             server.channels[theirs.conn] = theirs
             server.opened()
             hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)

@@ -4,8 +4,9 @@ their own and a network whose every step waits to be chosen.
 What is in flight waits in ``pending`` (an attempt, a round, a probe, a dial, a hello heard) or in
 a connection's ``queues``, until the search fires it; every effect is performed through the
 shipped ``dispatch``, and every answer is judged by the shipped ``agent.core.answers``. The world
-keeps the ground truth the safety property is checked against: who heard whose hello, and which
-arrivals a coordinator held when it decided.
+keeps the record the guarantee is judged from (truth.py, by safety.py), one per barrier: who
+heard whose hello, the sessions and what was delivered on them, when each ended, every Release
+and verdict.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from agent.core.effects import (
     Attempt,
     Effect,
     Lookup,
-    Released,
     dispatch,
 )
 from agent.core.inputs import (
@@ -48,14 +48,12 @@ from agent.core.inputs import (
     Swept,
     Unreached,
 )
-from agent.core.outcome import ReleaseKind
-from agent.core.roles import Coordinator
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.instance import instance_id
 from agent.protocol.routing import key_of, route
-from agent.protocol.wire import START_BARRIER, Arrive, Hello, Identity, Message, Role
+from agent.protocol.wire import Hello, Identity, Message, Role
 from tests.sim import modes, worldcheck
-from tests.sim.judge import as_index
-from tests.sim.safety import Decision
+from tests.sim.truth import Truth
 from tests.sim.worldeffects import LOST, Effects, Pending
 
 __all__ = ["Inst", "Move", "World"]
@@ -117,10 +115,8 @@ class World:
     links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     #: (inst key, conn) -> what is in flight to that end, in order
     queues: dict[tuple[int, int], list[Message | str]] = field(default_factory=dict)
-    #: barrier -> (listener instance, speaker instance) -> when it heard the hello
-    heard: dict[str, dict[tuple[str, str], float]] = field(default_factory=dict)
-    arrivals: dict[int, dict[int, str]] = field(default_factory=dict)
-    decisions: dict[str, list[Decision]] = field(default_factory=dict)  # by barrier
+    #: the record the checker judges (safety.py), one per barrier namespace
+    truths: dict[str, Truth] = field(default_factory=dict)
     serial: int = 0
 
     # --- pods ------------------------------------------------------------------------------------
@@ -143,6 +139,11 @@ class World:
         self, me: Identity, address: str, config: Config, stays: bool, process: int, out: bool
     ) -> Inst:
         agent = Agent(config, me=me, now=self.now, rand=_no_jitter, stays_for_acks=stays)
+        linger = DEFAULT_TIMING.ack_linger if stays else None
+        instances = config.probe.says_hello
+        self.truth_of(me.barrier).start(
+            me, job_pod=not out, linger=linger, now=self.now, instances=instances
+        )
         key = len(self.insts)
         inst = Inst(key, me, address, agent, outsider=out, process=key if process < 0 else process)
         self.insts.append(inst)
@@ -167,10 +168,16 @@ class World:
         key = route(hello, live)
         return None if key is None else live[key]
 
+    def truth_of(self, barrier: str) -> Truth:
+        return self.truths.setdefault(barrier, Truth())
+
     def kill(self, inst: Inst) -> None:
         """Its process dies: every barrier instance of it."""
         dying = {i.key for i in self.insts if i.process == inst.process}
         for key in dying:
+            if self.insts[key].alive:
+                me = self.insts[key].me
+                self.truth_of(me.barrier).stop(me.instance, self.now)
             self.insts[key].alive = False
         for (key, conn), (peer, peer_conn) in list(self.links.items()):
             if key in dying:
@@ -191,14 +198,6 @@ class World:
         if inst.alive:
             self.perform(inst, inst.agent.poll(self.now))
 
-    def decided(self, inst: Inst) -> None:
-        side = inst.agent.side
-        if isinstance(side, Coordinator) and inst.agent.verdict == Released(ReleaseKind.DECIDED):
-            view = {i: p.instance for i, p in enumerate(inst.agent.reach.peers)}
-            arrived = dict(self.arrivals.get(inst.key, {}))
-            decision = Decision(self.now, inst.me.instance, view, arrived)
-            self.decisions.setdefault(inst.barrier, []).append(decision)
-
     def _hello(
         self, src: Inst, address: str, target: int | None, agents: bool = False
     ) -> ProbeResult:
@@ -214,14 +213,14 @@ class World:
         failure = identity_failure(src.me, there.me, expected_index=target)
         if failure is not None:
             return failed_handshake(failure)
-        self.heard.setdefault(src.barrier, {}).setdefault(
-            (src.me.instance, there.me.instance), self.now
+        self.truth_of(src.barrier).hello_heard(
+            src.me.instance, there.me.instance, address, self.now
         )
         return Reached(there.me.index, there.me.instance, there.agent.released)
 
     def _blind(self, src: Inst, address: str) -> ProbeResult:
-        """A probe that says no hello (``probes.probe``): ``dns`` asks nothing more; ``icmp``
-        and ``tcp:PORT`` are answered by a pod that is there, whatever its agent does."""
+        """A probe that says no hello (``probes.probe``): ``dns`` asks nothing; ``icmp`` and
+        ``tcp:PORT`` are answered by a pod that is there, whatever its agent does."""
         kind = src.agent.config.probe.kind
         index = next((i for i, a in self.pods.items() if a == address), None)
         if index is None and kind is not ProbeKind.DNS:
@@ -230,9 +229,15 @@ class World:
                 port = src.agent.config.probe.port
                 gone = Failure(f"connect to port {port}: refused", _REFUSED)
             return blind(gone)
-        if index is not None:
-            heard = self.heard.setdefault(src.barrier, {})
-            heard.setdefault((src.me.instance, as_index(index)), self.now)
+        # the pod, read per index, under the latest agent of this barrier that ran in it, else
+        # its latest agent process (as tests/sim/tasks.py names it)
+        ran = [i for i in reversed(self.insts) if i.address == address]
+        speaker = next(iter([i for i in ran if i.barrier == src.barrier] or ran), None)
+        if index is not None and speaker is not None:
+            truth = self.truth_of(src.barrier)
+            if speaker.me.instance not in truth.processes:
+                truth.start(speaker.me, job_pod=True, linger=None, now=self.now, instances=False)
+            truth.hello_heard(src.me.instance, speaker.me.instance, address, self.now)
         return blind(None)
 
     def fire(self, key: int, item: Pending) -> None:
@@ -274,11 +279,24 @@ class World:
             refused = f"{address}: connect to port {src.me.port}: refused"
             self.feed(src, dial_failed(Resolution((address,)), [refused], (address,)))
             return
+        hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.released)
+        if server.barrier != src.barrier:  # routed to a barrier not its own: a stranger
+            self.feed(server, Contacted(hello, src.address))
+            failure = identity_failure(src.me, server.me, expected_index=0)
+            why = f"{address}: {failure.reason if failure else 'stranger'}"
+            self.feed(src, dial_failed(Resolution((address,)), [why]))
+            return
         mine, theirs = (src.key, src.next_conn), (server.key, server.next_conn)
         src.next_conn += 1
         server.next_conn += 1
         self.links[mine], self.links[theirs] = theirs, mine
-        hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.released)
+        self.truth_of(server.barrier).session(
+            theirs,
+            client=src.me.instance,
+            server=server.me.instance,
+            address=src.address,
+            now=self.now,
+        )
         reply = Hello(server.me, Role.REPLY, "n", released=server.agent.released)
         self.feed(server, Contacted(hello, src.address))
         self.feed(server, Opened(theirs[1], hello, False, src.address))
@@ -288,15 +306,16 @@ class World:
     def deliver(self, end: tuple[int, int]) -> None:
         message = self.queues[end].pop(0)
         inst = self.insts[end[0]]
+        truth = self.truth_of(inst.barrier)
         if message == LOST:
             self.links.pop(end, None)
+            if inst.alive:
+                truth.lost(end, self.now)
             self.feed(inst, Lost(end[1], "reset"))
             return
         assert not isinstance(message, str)
-        link = self.links.get(end)
-        if isinstance(message, Arrive) and link is not None:
-            sender = self.insts[link[0]]
-            self.arrivals.setdefault(inst.key, {})[sender.me.index] = sender.me.instance
+        if inst.alive:
+            truth.delivered(end, message, self.now)
         self.feed(inst, Received(end[1], message))
 
     def tick(self, key: int) -> None:
@@ -322,7 +341,7 @@ class World:
         for index, address in self.pods.items():
             if address in self.lagging:
                 yield ("list", index, False)
-        for inst in self._working():
+        for inst in worldcheck.working(self):
             yield ("workload", inst.me.index, False)
         if self.restarts_left:  # a pod restarts only while its barrier is open
             for inst in self.insts:
@@ -339,7 +358,7 @@ class World:
         elif move[0] == "tick":
             self.tick(move[1])
         elif move[0] == "workload":
-            self.workload_ends(next(i for i in self._working() if i.me.index == move[1]))
+            self.workload_ends(next(i for i in worldcheck.working(self) if i.me.index == move[1]))
         elif move[0] == "list":
             address = self.pods[move[1]]
             self.lagging.discard(address)
@@ -360,22 +379,6 @@ class World:
                 self.listed.discard(self.pods[index])
                 self.lagging.discard(self.pods[index])
             self.start(index, address)
-
-    def _working(self) -> list[Inst]:
-        """The start barriers released whose workload still runs (``run --exit-barrier``), or
-        whose clients have not asked for a named barrier yet (``named``)."""
-        if self.mode not in ("exit", "named"):
-            return []
-        begun = {i.process for i in self.insts if i.barrier != START_BARRIER}
-        return [
-            i
-            for i in self.insts
-            if i.alive
-            and i.barrier == START_BARRIER
-            and i.released_at is not None
-            and not i.outsider
-            and i.process not in begun
-        ]
 
     def unsafe(self) -> list[str]:
         return worldcheck.unsafe(self)

@@ -4,39 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from agent.config.parse import parse_probe
 from agent.core.discovery import ByService
-from agent.core.effects import Aborted, Released
 from agent.core.roles import Coordinator, Member
-from tests.sim.judge import per_index
-from tests.sim.safety import Release, violations
+from agent.protocol.wire import START_BARRIER
+from tests.sim.safety import violations
 
 if TYPE_CHECKING:
-    from tests.sim.world import World
+    from tests.sim.world import Inst, World
 
-__all__ = ["fingerprint", "unsafe"]
+__all__ = ["fingerprint", "unsafe", "working"]
 
 
 def unsafe(world: World) -> list[str]:
-    """The safety property for the Job's pods in each barrier; and since they all agree on the
-    job, none of them may abort (only an outsider disagrees)."""
+    """The guarantee for the Job's pods in each barrier, judged from that barrier's record
+    (safety.py); since they all agree on the job, none of them may abort (only an outsider
+    disagrees)."""
     out: list[str] = []
-    released: dict[str, list[Release]] = {}
-    for inst in world.insts:
-        verdict = inst.agent.verdict
-        if inst.outsider:
-            continue
-        if isinstance(verdict, Aborted):
-            out.append(f"{inst.me.instance} aborted: {verdict.reason}")
-        if inst.released_at is not None and isinstance(verdict, Released):
-            counted = verdict.kind.counted
-            release = Release(inst.me.instance, inst.released_at, counted)
-            released.setdefault(inst.barrier, []).append(release)
-    blind = not parse_probe(world.probe).says_hello  # instances cannot be told apart
-    for barrier in {*released, *world.decisions, *world.heard}:
-        heard, decisions = world.heard.get(barrier, {}), world.decisions.get(barrier, [])
-        truth = (heard, decisions, released.get(barrier, []))
-        found = violations(world.n, *(per_index(*truth) if blind else truth))
+    for barrier, truth in world.truths.items():
+        found = violations(world.n, truth)
         out += [f"barrier {barrier!r}: {v}" if barrier else v for v in found]
     return out
 
@@ -71,3 +56,20 @@ def fingerprint(world: World) -> object:
     queues = tuple(sorted((k, tuple(map(repr, v))) for k, v in world.queues.items() if v))
     lagging = tuple(sorted(world.lagging))
     return (tuple(rows), pending, queues, world.restarts_left, world.outsiders_left, lagging)
+
+
+def working(world: World) -> list[Inst]:
+    """The start barriers released whose workload still runs (``run --exit-barrier``), or
+    whose clients have not asked for a named barrier yet (``named``)."""
+    if world.mode not in ("exit", "named"):
+        return []
+    begun = {i.process for i in world.insts if i.barrier != START_BARRIER}
+    return [
+        i
+        for i in world.insts
+        if i.alive
+        and i.barrier == START_BARRIER
+        and i.released_at is not None
+        and not i.outsider
+        and i.process not in begun
+    ]

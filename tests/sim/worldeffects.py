@@ -25,6 +25,7 @@ from agent.core.inputs import Contacted, Lost
 from agent.protocol.wire import START_BARRIER
 
 if TYPE_CHECKING:
+    from tests.sim.truth import Truth
     from tests.sim.world import Inst, World
 
 __all__ = ["LOST", "Effects", "Pending"]
@@ -69,13 +70,19 @@ class Effects:
         if not self._deferred(effect):
             self.world.dial(self.inst, effect.addresses)
 
+    @property
+    def truth(self) -> Truth:
+        return self.world.truth_of(self.inst.barrier)
+
     def send(self, effect: Send) -> None:
+        self.truth.sent(self.inst.me.instance, effect.message, self.world.now)
         if (link := self.world.links.get((self.inst.key, effect.conn))) is not None:
             self.world.queues.setdefault(link, []).append(effect.message)
 
     def close(self, effect: Close) -> None:
         world = self.world
         if (link := world.links.pop((self.inst.key, effect.conn), None)) is not None:
+            self.truth.closed((self.inst.key, effect.conn), world.now)
             world.queues.setdefault(link, []).append(LOST)
             world.feed(self.inst, Lost(effect.conn, "closed"))
 
@@ -85,12 +92,13 @@ class Effects:
     def released(self, effect: Released) -> None:
         if self.inst.released_at is None:
             self.inst.released_at = self.world.now
-            self.world.decided(self.inst)
+        self.truth.verdict(self.inst.me.instance, effect, self.world.now)
 
     def aborted(self, effect: Aborted) -> None:
-        pass
+        self.truth.verdict(self.inst.me.instance, effect, self.world.now)
 
     def finish(self, effect: Finish) -> None:
+        self.truth.ended_wait(self.inst.me.instance, self.world.now)
         mode, started = self.world.mode, self.inst.barrier == START_BARRIER
         if (started and mode in ("sidecar", "exit")) or mode == "named":
             return  # a sidecar serves on (each named barrier too); so does a start barrier
@@ -101,6 +109,7 @@ class Effects:
             self.world.lagging.discard(self.inst.address)
 
     def fail(self, effect: Fail) -> None:
+        self.truth.ended_wait(self.inst.me.instance, self.world.now)
         self._exit()
 
     def _exit(self) -> None:
