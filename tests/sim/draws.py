@@ -10,7 +10,7 @@ from agent.protocol.instance import instance_id
 
 __all__ = ["Draws"]
 
-#: the low bits of a simulated instance's tie-break hold its index (tests/sim/safety.py)
+#: the low bits of a simulated instance's tie-break hold its index: a trace names whose it is
 INDEX_BITS = 10
 
 

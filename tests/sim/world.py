@@ -125,7 +125,7 @@ class World:
         and it may claim another peer count."""
         self.serial += 1
         n = peers or self.n
-        # the tie-break's low 10 bits hold the index (tests/sim/safety.py)
+        # the tie-break's low 10 bits hold the index (as tests/sim/draws.py draws it)
         started, tag = (0, self.serial << 10 | index) if self.same_start else (self.serial, index)
         me = Identity("job", "u", index, n, 29300, instance_id(started, tag))
         config = modes.config_for(self.mode, me, self.probe)
