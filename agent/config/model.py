@@ -62,6 +62,13 @@ class Probe:
     def __str__(self) -> str:
         return f"tcp:{self.port}" if self.port is not None else self.kind.value
 
+    @property
+    def says_hello(self) -> bool:
+        """Whether a probe says hello to the peer's agent, so that its answer names the pod and
+        its instance (``tcp``); ``tcp:PORT``, ``icmp`` and ``dns`` prove only that the address
+        answers, and a sweep's addresses cannot be told apart by them."""
+        return self.kind is ProbeKind.TCP and self.port is None
+
 
 class BarrierMode(StrEnum):
     """``all``: every pod waits for every other; ``none``: each only reaches the others."""

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import assert_never
 
-from agent.config.model import Config, ProbeKind, TrustSource
+from agent.config.model import Config, TrustSource
 from agent.core.admission import Admission
 from agent.core.answers import counted_by_name, peer_at_address
 from agent.core.barrier import Barrier
@@ -176,8 +176,8 @@ class Agent:
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
-        own = index == self.me.index and self.config.probe.kind is ProbeKind.TCP
-        instance = self.me.instance if own and not self.config.probe.port else ""
+        own = index == self.me.index and self.config.probe.says_hello
+        instance = self.me.instance if own else ""
         return Attempt(index, instance, self._refusing.addresses(index, now))
 
     def is_holding(self, conn: int) -> bool:
@@ -259,6 +259,10 @@ class Agent:
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
         result = counted_by_name(self.reach, event.index, event.result)
+        if isinstance(result, Reached) and not self.config.probe.says_hello:
+            # a look-around's hello: its released flag counts, not its instance (views name
+            # none with this probe)
+            result = Reached(result.index, "", result.released)
         if isinstance(result, Unreached):
             self.reach.failed(event.index, result.failure, now)
             return []

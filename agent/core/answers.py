@@ -24,6 +24,7 @@ from agent.protocol.wire import Identity
 
 __all__ = [
     "NameAttempt",
+    "blind",
     "counted_by_name",
     "dial_failed",
     "failed_handshake",
@@ -41,6 +42,13 @@ def identity_failure(
     another index than ``expected_index``, a pod of this job that disagrees), or None."""
     match, reason = compare(mine, theirs, expected_index=expected_index)
     return None if match is Match.SAME else Failure(reason, _CAUSES[match])
+
+
+def blind(failure: Failure | None) -> Reached | Unreached:
+    """What a probe that says no hello (``tcp:PORT``, ``icmp``, ``dns``) comes to: the address
+    answered (no index, no instance, no released flag: nothing says which pod or process it
+    is), or ``failure``, why it did not."""
+    return Reached() if failure is None else Unreached(failure)
 
 
 def failed_handshake(failure: Failure) -> Unreached | Disagreeing:

@@ -14,11 +14,10 @@ The agent asks either the same questions and never tests which one it has. Pure.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from agent.config.model import Config, ProbeKind
+from agent.config.model import Config
 from agent.core.causes import Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
@@ -28,7 +27,7 @@ from agent.core.lookaround import LookAround
 from agent.core.probebook import ProbeBook
 from agent.core.reach import Reach
 from agent.core.rounds import Rounds
-from agent.core.timing import Timing
+from agent.core.timing import DEFAULT_TIMING, Timing
 
 __all__ = ["ByName", "ByService", "Discovery", "discovery_for"]
 
@@ -45,7 +44,7 @@ def discovery_for(
     resolve each name. A pod that is not one of the peers (a launcher's one-sided wait) has no
     name of its own to check (and no side in a barrier: config forces ``none``)."""
     t = config.topology
-    bulk = config.probe.kind is ProbeKind.TCP and config.probe.port is None
+    bulk = config.probe.says_hello
     own = t.index if bulk and t.service_fqdn is not None else None
     reach = Reach(
         t.peers,
@@ -56,7 +55,7 @@ def discovery_for(
         scheduled=None if own is None else {own},
     )
     if own is None:
-        return ByName(reach)
+        return ByName(reach, timing)
     return ByService(reach, now=now, rand=rand, timing=timing)
 
 
@@ -140,10 +139,12 @@ def with_earlier(failure: Failure, telling: Failure | None) -> str:
 
 
 class ByName:
-    """Every peer by its own name: ``Reach`` attempts each; nothing else to do."""
+    """Every peer by its own name: ``Reach`` attempts each; a coordinator that has reached
+    everyone and still waits asks a few of them again, saying hello (``look_around``)."""
 
-    def __init__(self, reach: Reach) -> None:
+    def __init__(self, reach: Reach, timing: Timing = DEFAULT_TIMING) -> None:
         self.reach = reach
+        self._look = LookAround(timing)
 
     def take_due(self, now: float) -> list[Effect]:
         return []
@@ -175,7 +176,7 @@ class ByName:
         pass
 
     def reached_all(self, now: float, *, vouching: bool) -> None:
-        pass
+        self._look.start(now)
 
     def answered(self, resolution: Resolution, now: float) -> list[Effect]:
         return []
@@ -184,10 +185,13 @@ class ByName:
         return []
 
     def look_at(self) -> float:
-        return math.inf
+        return self._look.at
 
     def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
-        return []
+        """Attempt a few of the members that have not arrived, saying hello whatever the probe
+        kind: only a hello carries the released flag (``agent.core.lookaround``)."""
+        batch = self._look.take_batch(waiting, now)
+        return [Attempt(index, hello=True) for index in batch if self.reach.recheck(index)]
 
     def why_missing(self, index: int) -> Failure:
         return by_name_failure(self.reach, index)

@@ -41,11 +41,14 @@ class Attempt:
     """Resolve peer ``index``'s name afresh and probe its addresses; report :class:`Attempted`.
     ``instance``: only a hello from this instance counts (this pod's own name, which another
     instance of its index, an old pod still running, may share for a while). ``addresses``:
-    probe these instead of asking DNS (they all refused a moment ago: ``agent.core.refused``)."""
+    probe these instead of asking DNS (they all refused a moment ago: ``agent.core.refused``).
+    ``hello``: say hello on the agent's port whatever ``--probe`` is (a coordinator looking
+    around asks a reached member whether the barrier was released there)."""
 
     index: int
     instance: str = ""
     addresses: tuple[str, ...] = ()
+    hello: bool = False
 
 
 @value

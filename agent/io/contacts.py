@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
-from agent.config.model import Config
+from agent.config.model import Config, Probe, ProbeKind
 from agent.core.answers import NameAttempt
 from agent.core.inputs import (
     AddressProbed,
@@ -37,6 +37,9 @@ from agent.io.sessions import Sessions
 from agent.protocol.wire import Identity, Role
 
 __all__ = ["Contacts"]
+
+
+_HELLO = Probe(ProbeKind.TCP)  # the agent's hello, on its port
 
 
 def _plain(address: str) -> str:
@@ -65,18 +68,18 @@ class Contacts:
     heard: Heard | None = None
 
     async def attempt(
-        self, index: int, instance: str = "", addresses: tuple[str, ...] = ()
+        self, index: int, instance: str = "", addresses: tuple[str, ...] = (), hello: bool = False
     ) -> None:
         """Resolve peer ``index`` afresh (unless the core gives the ``addresses`` to try) and
         probe its addresses until one settles the attempt (``agent.core.answers.NameAttempt``
-        says which)."""
+        says which); ``hello``: with the agent's hello on its port, whatever ``--probe`` is."""
         if addresses:
             resolution = Resolution(addresses)
         else:
             resolution = await self._resolve(self.config.topology.fqdn(index))
         attempt = NameAttempt(index, instance, resolution)
         for address in resolution.addresses:
-            if attempt.probed(address, await self._probe(address, index)):
+            if attempt.probed(address, await self._probe(address, index, hello)):
                 break
         await self.post.send(attempt.outcome())
 
@@ -84,11 +87,11 @@ class Contacts:
         self.counts["dns_lookups"] += 1
         return await self.resolve(name)
 
-    async def _probe(self, address: str, target: int | None) -> ProbeResult:
+    async def _probe(self, address: str, target: int | None, hello: bool = False) -> ProbeResult:
         self.counts["probes"] += 1
         heard = self.heard
         return await probe(
-            self.config.probe,
+            _HELLO if hello else self.config.probe,
             address,
             me=self.me,
             target=target,

@@ -107,7 +107,7 @@ class Executor:
     async def attempt(self, effect: Attempt) -> None:
         await self._flush()
         attempt = functools.partial(
-            self.contacts.attempt, effect.index, effect.instance, effect.addresses
+            self.contacts.attempt, effect.index, effect.instance, effect.addresses, effect.hello
         )
         failed = Attempted(effect.index, Unreached(BUG))
         self._start(attempt, "attempt", self.core.config.topology.display(effect.index), failed)

@@ -7,9 +7,10 @@ its barrier (``Identity.barrier``), so the first line read says which instance i
 line is then handed back, unread, with the connection: the instance's own handshake reads it as
 if it came first.
 
-A hello for an instance not registered (yet) goes to the first registered, the start barrier:
-there, a pod whose exit barrier has begun is a stranger, answered with the start barrier's
-identity, and keeps probing until this pod's exit barrier runs too.
+A hello for an instance not registered (yet) goes to the first registered, the start barrier
+(``agent.protocol.routing``, the rule the in-memory cluster routes by too): there, a pod whose
+exit barrier has begun is a stranger, answered with the start barrier's identity, and keeps
+probing until this pod's exit barrier runs too.
 
 Bounds: a connection counts against the port's one handshake bound (``agent.io.handshaking``)
 from its accept until its barrier instance has proven it, never after: a Job of any size keeps
@@ -36,6 +37,7 @@ from agent.errors import ConfigError, WireError
 from agent.io import listener
 from agent.io.handshaking import Handshaking, Ticket
 from agent.io.tcp import TCPStream
+from agent.protocol.routing import Key, key_of, route
 from agent.protocol.wire import MAX_MESSAGE, Hello, Identity, decode
 
 __all__ = ["Handler", "Mux", "open_port"]
@@ -43,7 +45,6 @@ __all__ = ["Handler", "Mux", "open_port"]
 #: an instance's handler: the connection (its hello given back first) and its place in the
 #: handshake bound, to leave once the handshake has proven it
 Handler = Callable[[TCPStream, Ticket], Coroutine[Any, Any, None]]
-_Key = tuple[str, str, str]
 
 
 def open_port(config: Config) -> socket.socket:
@@ -57,10 +58,6 @@ def open_port(config: Config) -> socket.socket:
                 f"{exc.strerror or exc}"
             ]
         ) from None
-
-
-def _key(identity: Identity) -> _Key:
-    return identity.job, identity.uid, identity.barrier
 
 
 class _Replayed(TCPStream):
@@ -104,22 +101,22 @@ async def _hello(stream: TCPStream) -> tuple[Hello, bytes] | None:
 class Mux:
     def __init__(self, *, port: int = 0, report: Reporter | None = None) -> None:
         """``report``: where the handshake bound says, once, that it drops connections."""
-        self._handlers: dict[_Key, Handler] = {}
+        self._handlers: dict[Key, Handler] = {}
         #: per registered instance, the connections it serves, to end with it
-        self._serving: dict[_Key, set[anyio.CancelScope]] = {}
+        self._serving: dict[Key, set[anyio.CancelScope]] = {}
         self.handshaking = Handshaking(port=port, report=report)
         #: the held-session bound of every instance on this port, for their cores
         self.held = HeldShare()
 
     def register(self, me: Identity, handler: Handler) -> None:
-        self._handlers[_key(me)] = handler
-        self._serving.setdefault(_key(me), set())
+        self._handlers[key_of(me)] = handler
+        self._serving.setdefault(key_of(me), set())
 
     def unregister(self, me: Identity) -> None:
         """The instance has ended: its connections end with it (nothing would read them, and
         their ends would post into a queue that is gone); nothing about it is kept."""
-        self._handlers.pop(_key(me), None)
-        for scope in self._serving.pop(_key(me), ()):
+        self._handlers.pop(key_of(me), None)
+        for scope in self._serving.pop(key_of(me), ()):
             scope.cancel()
 
     async def serve(self, stream: TCPStream) -> None:
@@ -133,13 +130,11 @@ class Mux:
 
     async def _serve(self, stream: TCPStream, ticket: Ticket) -> None:
         opened = await _hello(stream)
-        if opened is None or not self._handlers:
+        key = None if opened is None else route(opened[0].identity, self._handlers)
+        if opened is None or key is None:
             await stream.aclose()
             return
-        hello, head = opened
-        key = _key(hello.identity)
-        if key not in self._handlers:
-            key = next(iter(self._handlers))
+        head = opened[1]
         handler, serving = self._handlers[key], self._serving[key]
         with anyio.CancelScope() as scope:
             serving.add(scope)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import anyio
 
 from agent.config.model import Probe, ProbeKind
-from agent.core.answers import failed_handshake
+from agent.core.answers import blind, failed_handshake
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import ProbeResult, Reached, Unreached
 from agent.core.timing import DEFAULT_TIMING, Timing
@@ -72,12 +72,12 @@ async def probe(
 ) -> ProbeResult:
     """``heard``: told the identity of a reply that passed the handshake."""
     if kind.kind is ProbeKind.DNS:
-        return Reached()
+        return blind(None)
     if kind.kind is ProbeKind.ICMP:
         from agent.io.icmp import ping  # only the icmp probe pays for it
 
         reason = await ping(address, timeout=timing.connect_timeout)
-        return Unreached(Failure(reason, Cause.NO_ECHO)) if reason else Reached()
+        return blind(Failure(reason, Cause.NO_ECHO) if reason else None)
     port = kind.port or me.port
     stream: TCPStream | None = None
     try:
@@ -85,8 +85,8 @@ async def probe(
         # connect's, then from the connection on the reply's.
         with anyio.move_on_after(timing.connect_timeout) as scope:
             stream = await _open(address, port, source)
-            if kind.port is not None:
-                return Reached()
+            if not kind.says_hello:
+                return blind(None)
             scope.deadline = anyio.current_time() + timing.handshake_timeout
             reply = await client_handshake(
                 Channel(stream),

@@ -7,20 +7,24 @@ lies under the runner is simulated, here:
 - one heap of timed events ordered by (time, sequence number): a run is a pure function of its
   seed and schedule, and simulated minutes take milliseconds;
 - DNS: peer i's name lists the addresses of its pods whose record is published, and the
-  Service's own name (a sweep, ``Contacts.sweep``) every published pod's (tasks.py);
-- a probe says hello at an address; a listening agent answers with its identity (instance
-  included) and ``released`` flag and is told who said hello (``Contacted``); the prober
-  judges the reply with the shipped ``agent.core.answers`` (tasks.py);
+  Service's own name (a sweep, ``Contacts.sweep``) every published pod's (tasks.py), each as
+  the asking pod's resolver sees it (dns.py: a replica behind, one name before the other);
+- a probe says hello at an address; the instance its hello names (the mux's rule, node.py)
+  answers with its identity (instance included) and ``released`` flag and is told who said
+  hello (``Contacted``); the prober judges the reply with the shipped ``agent.core.answers``
+  (tasks.py); a ``tcp:PORT``, ``icmp`` or ``dns`` probe says no hello (``answers.blind``);
 - a session (``dial_coordinator`` + ``serve`` + ``carry``) is a pair of :class:`End`, each
   direction FIFO with a random delay per message, ended by FIN, reset, or half-open until the
   keepalive notices; a hook (:attr:`Cluster.on_send`) decides the :class:`Fate` of each message;
 - in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
-  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``).
+  pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``);
+  ``run``, ``run --exit-barrier`` and named barriers as modes.py says.
 
 It also keeps, through small hooks, the record the guarantee is judged from (truth.py, judged
-by safety.py): which instance heard which instance's hello in a probe, every member session and
-the Arrives and Acks delivered on it, when its coordinator's end learnt it had ended, and every
-Release, verdict and departure; never a core's own state.
+by safety.py), one record per barrier (each barrier namespace is a barrier of its own): which
+instance heard which instance's hello in a probe, every member session and the Arrives and Acks
+delivered on it, when its coordinator's end learnt it had ended, and every Release, verdict and
+departure; never a core's own state.
 """
 
 from __future__ import annotations
@@ -31,18 +35,21 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from agent.core.effects import Released
+from agent.config.model import Config
+from agent.config.parse import parse_probe
 from agent.core.inputs import (
     Lost,
     Received,
 )
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.protocol.instance import instance_id
-from agent.protocol.wire import Ack, Identity, Message
+from agent.protocol.routing import key_of
+from agent.protocol.wire import START_BARRIER, Ack, Identity, Message
+from tests.sim import judge
+from tests.sim.dns import View
+from tests.sim.draws import Draws
 from tests.sim.node import End, Node, Pod
-from tests.sim.safety import violations
 from tests.sim.tasks import Tasks
 from tests.sim.truth import Truth
 
@@ -79,8 +86,24 @@ class Cluster:
         job: str = "job",
         uid: str = "uid-1",
         port: int = 29300,
+        probe: str = "tcp",
+        views: Mapping[int, View] | None = None,
+        clock_skew: float = 0.0,
+        names: tuple[str, ...] = (),
+        workload: float = 0.0,
     ) -> None:
+        """``probe``: every pod's ``--probe``; ``views``: the DNS each pod's resolver sees, by
+        index (tests/sim/dns.py); ``clock_skew``: how far each pod's clock may be off (its
+        instances' start times); ``names``: the named barriers each pod's clients ask for, and
+        ``workload``: how long, at most, a workload runs (``run``, ``exit``) or a pod's
+        clients take to ask (``named``) — tests/sim/modes.py."""
         self.peers, self.mode, self.delays = peers, mode, delay
+        self.probe, self.says_hello = probe, parse_probe(probe).says_hello
+        self.views, self.clock_skew = dict(views or {}), clock_skew
+        self.names, self.workload = names, workload
+        self.exit_codes: dict[int, int] = {}  # a workload's exit code by index (default 0)
+        self.workloads: dict[int, float] = {}  # how long a workload runs, by index (else drawn)
+        self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
         self.rng = random.Random(seed)
@@ -95,9 +118,9 @@ class Cluster:
         self.slow: dict[tuple[int, int], float] = {}  # (from, to): extra delay of session messages
         self.violations: list[str] = []
         self.last_fault = 0.0  # last start, crash, reset or message fault: liveness counts from it
-        self.truth = Truth()  # what really happened, for the safety property
+        #: what really happened, for the safety property: one record per barrier namespace
+        self.truths: dict[str, Truth] = {}
         self.tasks = Tasks(self)  # the agents' I/O tasks: attempts, rounds, probes, dials
-        self._instances = itertools.count()
 
     # --- clock ---------------------------------------------------------------------------------
     def at(self, when: float, fn: Callable[[], object]) -> None:
@@ -134,19 +157,68 @@ class Cluster:
         node.wake_at = when
         self.at(when, node.step)
 
+    @property
+    def truth(self) -> Truth:
+        """The start barrier's ground truth."""
+        return self.truth_of(START_BARRIER)
+
+    def truth_of(self, barrier: str) -> Truth:
+        return self.truths.setdefault(barrier, Truth())
+
+    def view_of(self, node: Node) -> View:
+        """What ``node``'s resolver lists (its pod's CoreDNS replica)."""
+        return self.views.get(node.me.index, View())
+
+    def workload_time(self, index: int) -> float:
+        return self.workloads.get(index) or self.draws.workload_time()
+
+    def asks_after(self, index: int, name: str) -> float:
+        return self.draws.workload_time()
+
+    def exit_code(self, index: int) -> int:
+        return self.exit_codes.get(index, 0)
+
     # --- pods and agents -----------------------------------------------------------------------
-    def identity(self, index: int, **overrides: object) -> Identity:
+    def identity(self, index: int, pod: Pod | None = None, **overrides: object) -> Identity:
         fields: dict[str, object] = dict(
             job=self.job,
             uid=self.uid,
             index=index,
             peers=self.peers,
             port=self.port,
-            # later instances sort after earlier ones, as the runner's INSTANCE does
-            instance=instance_id(next(self._instances), index),
+            instance=self.draws.instance(
+                index, self.now, pod.clock if pod else 0.0, outsider=bool(pod and pod.outsider)
+            ),
         )
         fields.update(overrides)
         return Identity(**fields)  # type: ignore[arg-type]
+
+    def _pod(self, index: int, address: str, published_at: float, outsider: bool = False) -> Pod:
+        pod = Pod(index, address, published_at, clock=self.draws.clock(), outsider=outsider)
+        self.pods.append(pod)
+        return pod
+
+    def _begin(self, pod: Pod, index: int, mode: str, spec: dict[str, object]) -> Node:
+        """The agent process of ``pod``: its start barrier, registered on its port."""
+        node = Node(self, pod, self.identity(index, pod, **spec), mode)
+        pod.node = node
+        pod.serving = {key_of(node.me): node}
+        self.nodes.append(node)
+        node.begin()
+        return node
+
+    def begin_instance(
+        self, start: Node, me: Identity, config: Config, *, stays_for_acks: bool
+    ) -> Node:
+        """One more barrier instance in ``start``'s process, on its port (an exit or named
+        barrier: tests/sim/modes.py)."""
+        node = Node(self, start.pod, me, start.mode, config=config, stays_for_acks=stays_for_acks)
+        node.process = start.process
+        start.process.append(node)
+        start.pod.serving[key_of(me)] = node
+        self.nodes.append(node)
+        node.begin()
+        return node
 
     def is_ours(self, me: Identity) -> bool:
         """A pod of this job (a pod without the uid still is one: it disagrees, not a stranger)."""
@@ -168,14 +240,10 @@ class Cluster:
         to be ``index``; ``spec`` sets ``mode`` or overrides the identity (``peers``, ``uid``,
         ``port``, ``job``).
         """
+        mode = str(spec.pop("mode", self.mode))
         if outsider:
-            pod = Pod(index, f"10.99.0.{len(self.pods)}", math.inf, outsider=True)
-            self.pods.append(pod)
-            node = Node(self, pod, self.identity(index, **spec), str(spec.pop("mode", self.mode)))
-            pod.node = node
-            self.nodes.append(node)
-            node.begin()
-            return node
+            pod = self._pod(index, f"10.99.0.{len(self.pods)}", math.inf, outsider=True)
+            return self._begin(pod, index, mode, spec)
         self.last_fault = self.now
         old = [
             p
@@ -189,16 +257,10 @@ class Cluster:
         if new_pod or not old:
             for pod in [] if keep_old else old:
                 pod.withdrawn_at = self.now
-            pod = Pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
-            self.pods.append(pod)
+            pod = self._pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
         else:
             pod = old[-1]
-        mode = str(spec.pop("mode", self.mode))
-        node = Node(self, pod, self.identity(index, **spec), mode)
-        pod.node = node
-        self.nodes.append(node)
-        node.begin()
-        return node
+        return self._begin(pod, index, mode, spec)
 
     def crash(self, index: int, *, half_open: bool = False) -> None:
         """Kill the agents of ``index``; with ``half_open`` their peers notice only by keepalive."""
@@ -213,25 +275,33 @@ class Cluster:
         self.crash(index, half_open=half_open)
         self.at(self.now + gap, lambda: self.start(index, new_pod=new_pod))
 
-    def exit(self, node: Node) -> None:
-        """The agent's process ends by itself; then its pod completes and leaves DNS."""
+    def exit(self, node: Node, *, runs_for: float | None = None) -> None:
+        """The agent's process ends by itself (or execs a workload that ``runs_for`` so long);
+        then its pod completes and leaves DNS."""
         if node.alive:
-            node.exited = True
+            for instance in node.process:
+                instance.exited = instance.exited or instance.alive
             self.kill(node)
-            node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + self.complete_delay)
+            after = self.complete_delay if runs_for is None else runs_for
+            node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + after)
 
-    def kill(self, node: Node, *, half_open: bool = False) -> None:
-        """This one agent dies (its peers notice by FIN, or by keepalive if ``half_open``)."""
+    def kill(self, node: Node, *, half_open: bool = False, alone: bool = False) -> None:
+        """This agent process dies, every barrier instance of it (only ``node`` if ``alone``);
+        its peers notice by FIN, or by keepalive if ``half_open``."""
         self.last_fault = self.now
-        node.state = "gone"
-        self.truth.stop(node.me.instance, self.now)
-        if node.pod.node is node:
-            node.pod.node = None
-        for end in list(node.channels.values()):
-            end.open = False
-            # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
-            self.fin(end, after=self.timing.keepalive if half_open else None)
-        node.channels.clear()
+        for instance in [node] if alone else list(node.process):
+            if instance.alive:
+                instance.truth.stop(instance.me.instance, self.now)
+            instance.state = "gone"
+            if instance.pod.node is instance:
+                instance.pod.node = None
+            if instance.pod.serving.get(key_of(instance.me)) is instance:
+                del instance.pod.serving[key_of(instance.me)]
+            for end in list(instance.channels.values()):
+                end.open = False
+                # A dead process's sockets are closed by its kernel; a vanished pod says nothing.
+                self.fin(end, after=self.timing.keepalive if half_open else None)
+            instance.channels.clear()
 
     def reset_sessions(self, index: int) -> None:
         """Every session of the live agents of ``index`` dies (a reset)."""
@@ -241,9 +311,13 @@ class Cluster:
                 for end in list(node.channels.values()):
                     self.reset(end)
 
-    def current(self) -> dict[int, Node]:
-        """The latest started agent of this job for each index."""
-        return {n.me.index: n for n in self.nodes if self.is_ours(n.me) and not n.pod.outsider}
+    def current(self, barrier: str = START_BARRIER) -> dict[int, Node]:
+        """The latest started agent of this job for each index, in ``barrier``."""
+        return {
+            n.me.index: n
+            for n in self.nodes
+            if self.is_ours(n.me) and not n.pod.outsider and n.me.barrier == barrier
+        }
 
     # --- sessions ------------------------------------------------------------------------------
     def send(self, end: End, message: Message) -> None:
@@ -271,7 +345,7 @@ class Cluster:
                 node.acks.add(sender.node.me.index)
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
-            self.truth.delivered(end, message, self.now)
+            node.truth.delivered(end, message, self.now)
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -310,22 +384,15 @@ class Cluster:
 
     def _lose(self, end: End, reason: str) -> None:
         """The core at ``end`` is told its session is gone (and the record says so)."""
-        self.truth.lost(end, self.now)
+        end.node.truth.lost(end, self.now)
         end.node.feed(Lost(end.conn, reason))
 
     # --- what the tests check ------------------------------------------------------------------
     def unsafe(self) -> list[str]:
-        """The guarantee at instance level and the ack linger, judged from the record
-        (tests/sim/safety.py), plus what the sim saw go wrong on the way: a core asking to be
-        woken in the past, two attempts at one peer at once, a phase move it does not allow."""
-        return self.violations + violations(self.peers, self.truth)
+        """Safety at instance level in every barrier (tests/sim/judge.py), plus what the sim saw
+        go wrong on the way: a coordinator leaving before every ack and its linger bound, a
+        core asking to be woken in the past, two attempts at one peer at once."""
+        return self.violations + judge.unsafe(self)
 
     def describe(self) -> str:
-        rows = []
-        for n in self.nodes:
-            how = n.verdict.kind if isinstance(n.verdict, Released) else n.verdict
-            rows.append(
-                f"{n} {n.me.uid}/{n.me.peers} {n.state} start={n.started_at:.3f} "
-                f"reach={n.reach_done_at} verdict={n.verdict_at} left={n.left_at} {how}"
-            )
-        return "\n".join(rows)
+        return judge.describe(self)

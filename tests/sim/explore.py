@@ -2,8 +2,11 @@
 
 Unlike the cluster (one timed schedule per seed), this world has no delays: at every state each
 enabled move is tried in turn — deliver the next message on any connection (each in order), carry
-out any pending probe, query, dial or hello heard, or restart any pod whose barrier is open (a
-new instance, at the same or a new address) while restarts remain — and the search goes depth
+out any pending probe, query, dial or hello heard, list a pod in the Service's name (when the
+Service lags its pods' own names), end a released pod's workload (``run --exit-barrier``: its
+exit barrier begins on the same port) or have its client ask for a named barrier (``named``),
+or restart any pod whose barrier is open (a new
+instance, at the same or a new address) while restarts remain — and the search goes depth
 first, children in a seeded random order, over the states that result, each a copy. Timers
 (rounds, retries, dials, lingers) fire only once nothing is in flight: the network is taken to
 be faster than the agents' timers (ms against 0.1-1 s), which keeps the space finite; safety
@@ -45,9 +48,15 @@ class Explorer:
         horizon: float,
         outsiders: int = 0,
         seed: int = 0,
+        probe: str = "tcp",
+        service_lags: bool = False,
+        same_start: bool = False,
     ) -> None:
+        """``probe``: every pod's ``--probe``; ``service_lags``: the Service's name lists a new
+        pod only by a move of its own, after or before anything else (its own name at once);
+        ``same_start``: every instance starts at the same nanosecond, the tie-break deciding."""
         self.depth, self.horizon = depth, horizon
-        self.root = World(n, mode, restarts, outsiders)
+        self.root = World(n, mode, restarts, outsiders, probe, service_lags, same_start)
         for index in range(n):
             self.root.start(index, f"10.{index}.0.0")
         self.visited = 0

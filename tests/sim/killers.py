@@ -78,10 +78,10 @@ def _lagging_dns(c: Cluster, viewer: int, index: int, since: float, until: float
     resolve, sweep, attempt, lookup = tasks.resolve, tasks.sweep, tasks.attempt, tasks.lookup
 
     def as_viewer(fn: Callable[..., None]) -> Callable[..., None]:
-        def wrapped(src: Node, *args: object) -> None:
+        def wrapped(src: Node, *args: object, **kwargs: object) -> None:
             asking[0] = src.me.index == viewer
             try:
-                fn(src, *args)
+                fn(src, *args, **kwargs)
             finally:
                 asking[0] = False
 
@@ -90,8 +90,8 @@ def _lagging_dns(c: Cluster, viewer: int, index: int, since: float, until: float
     def published(pods: list[Pod]) -> list[Pod]:
         return [p for p in pods if not hidden(p)]
 
-    def resolve_as(at: int) -> list[Pod]:
-        return published(resolve(at))
+    def resolve_as(src: Node, at: int) -> list[Pod]:
+        return published(resolve(src, at))
 
     # this run's Tasks only (the instance's attributes), as a per-pod view of DNS would be
     setattr(tasks, "resolve", resolve_as)  # noqa: B010

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from agent.config.parse import build_config
+from agent.config.model import Config
 from agent.core.agent import Agent
 from agent.core.effects import (
     Aborted,
@@ -36,11 +36,14 @@ from agent.core.log import LogKind
 from agent.core.phase import MOVES
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
+from agent.io.limits import MAX_IN_FLIGHT
+from agent.protocol.routing import Key, route
 from agent.protocol.wire import Identity
-from agent.topology.podfiles import PodFacts
+from tests.sim import modes
 
 if TYPE_CHECKING:
     from tests.sim.cluster import Cluster
+    from tests.sim.truth import Truth
 
 __all__ = ["End", "Node", "Pod"]
 
@@ -51,8 +54,22 @@ class Pod:
     address: str
     published_at: float
     withdrawn_at: float = math.inf
-    node: Node | None = None  # the agent instance running in it now
+    node: Node | None = None  # the agent process running in it now (its start barrier)
     outsider: bool = False  # not selected by the Service: DNS never lists it
+    clock: float = 0.0  # how far its node's clock is off (its instances' start times)
+    #: the process's barrier instances on its one port, as the mux registered them
+    serving: dict[Key, Node] = field(default_factory=dict)
+
+    def target(self, hello: Identity) -> Node | None:
+        """The instance a connection saying ``hello`` reaches here (``Mux.serve``), if any."""
+        live = {key: node for key, node in self.serving.items() if node.alive}
+        key = route(hello, live)
+        return None if key is None else live[key]
+
+    def answers(self, now: float) -> bool:
+        """Whether the pod itself is there (its address pings, its workload's port listens),
+        whatever its agent does: from its creation until it completes or is deleted."""
+        return now < self.withdrawn_at
 
 
 @dataclass(eq=False)
@@ -70,33 +87,39 @@ class End:
 class Node:
     """One agent process: the real core, its effects performed on the simulated cluster."""
 
-    def __init__(self, cluster: Cluster, pod: Pod, me: Identity, mode: str) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        pod: Pod,
+        me: Identity,
+        mode: str,
+        *,
+        config: Config | None = None,
+        stays_for_acks: bool | None = None,
+    ) -> None:
+        """A barrier instance of ``mode`` (tests/sim/modes.py); ``config`` and
+        ``stays_for_acks`` default to its start barrier's."""
         now = cluster.now
         self.cluster, self.pod, self.me, self.mode = cluster, pod, me, mode
-        config = build_config(
-            mode,
-            {
-                "peers": str(me.peers),
-                "index": str(me.index),
-                "job_name": me.job,
-                "service": "svc",
-                "namespace": "ns",
-                "port": str(me.port),
-                "job_uid": me.uid,
-                "timeout": "0",
-            },
-            PodFacts(hostname=f"{me.job}-{me.index}"),
-        )
+        stays = modes.stays_for_acks(mode) if stays_for_acks is None else stays_for_acks
         self.agent = Agent(
-            config,
+            config or modes.config_for(mode, me, cluster.probe),
             me=me,
             now=now,
             rand=cluster.rng.random,
             timing=cluster.timing,
-            stays_for_acks=mode != "sidecar",
+            stays_for_acks=stays,
+            max_in_flight=MAX_IN_FLIGHT,
         )
-        linger = cluster.timing.ack_linger if mode != "sidecar" else None
-        cluster.truth.start(me, job_pod=not pod.outsider, linger=linger, now=now)
+        self.truth.start(
+            me,
+            job_pod=not pod.outsider,
+            linger=cluster.timing.ack_linger if stays else None,
+            now=now,
+            instances=self.agent.config.probe.says_hello,
+        )
+        #: the instances of this agent process (start, exit and named barriers): they die with it
+        self.process: list[Node] = [self]
         self.phase = self.agent.phase  # as of the core's last call
         self.channels: dict[int, End] = {}
         self.attempting: set[int] = set()  # per-name attempts in flight
@@ -110,9 +133,22 @@ class Node:
         self.acks: set[int] = set()  # coordinator: members whose Ack reached it
         self.all_acked_at: float | None = None
         self.wake_at = -math.inf
+        self.probing = 0  # probes of addresses in flight (``ProbeQueue``)
+        self.most_sockets = 0  # the most sockets it had open at once: sessions, probes, attempts
+
+    def opened(self) -> None:
+        """One more socket may be open: the peak is kept (``agent.io.limits.fds_needed``)."""
+        now_open = len(self.channels) + len(self.attempting) + self.probing
+        self.most_sockets = max(self.most_sockets, now_open)
 
     def __repr__(self) -> str:
-        return f"agent {self.me.index}:{self.me.instance}@{self.pod.address}"
+        barrier = f"[{self.me.barrier}]" if self.me.barrier else ""
+        return f"agent {self.me.index}:{self.me.instance}{barrier}@{self.pod.address}"
+
+    @property
+    def truth(self) -> Truth:
+        """The ground truth of this instance's barrier (each barrier is one of its own)."""
+        return self.cluster.truth_of(self.me.barrier)
 
     # --- what the tests read -------------------------------------------------------------------
     @property
@@ -178,7 +214,9 @@ class Node:
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     def attempt(self, effect: Attempt) -> None:
-        self.cluster.tasks.attempt(self, effect.index, effect.instance, effect.addresses)
+        self.cluster.tasks.attempt(
+            self, effect.index, effect.instance, effect.addresses, hello=effect.hello
+        )
 
     def sweep(self, effect: Sweep) -> None:
         self.cluster.tasks.sweep(self)
@@ -194,13 +232,13 @@ class Node:
 
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""
-        self.cluster.truth.sent(self.me.instance, effect.message, self.cluster.now)
+        self.truth.sent(self.me.instance, effect.message, self.cluster.now)
         if (end := self.channels.get(effect.conn)) is not None:
             self.cluster.send(end, effect.message)
 
     def close(self, effect: Close) -> None:
         if (end := self.channels.get(effect.conn)) is not None:
-            self.cluster.truth.closed(end, self.cluster.now)
+            self.truth.closed(end, self.cluster.now)
             self.cluster.close(end)
 
     def report(self, effect: Report) -> None:
@@ -210,12 +248,12 @@ class Node:
     def released(self, effect: Released) -> None:
         if self.verdict_at is None:  # what the user sees
             self.verdict_at = self.cluster.now
-        self.cluster.truth.verdict(self.me.instance, effect, self.cluster.now)
+        self.truth.verdict(self.me.instance, effect, self.cluster.now)
 
     def aborted(self, effect: Aborted) -> None:
         if self.verdict_at is None:
             self.verdict_at = self.cluster.now
-        self.cluster.truth.verdict(self.me.instance, effect, self.cluster.now)
+        self.truth.verdict(self.me.instance, effect, self.cluster.now)
 
     def finish(self, effect: Finish) -> None:
         self._leave(self.cluster.now)
@@ -225,9 +263,5 @@ class Node:
 
     def _leave(self, now: float) -> None:
         self.left_at = now
-        cluster = self.cluster
-        cluster.truth.ended_wait(self.me.instance, now)  # tests/sim/safety.py judges the acks
-        if self.mode == "sidecar" and isinstance(self.verdict, Released):
-            self.state = "serving"
-        else:
-            cluster.exit(self)
+        self.truth.ended_wait(self.me.instance, now)  # tests/sim/safety.py judges the acks
+        modes.after_wait(self)

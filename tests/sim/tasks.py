@@ -14,21 +14,29 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
+from agent.config.model import ProbeKind
+from agent.core.answers import (
+    NameAttempt,
+    blind,
+    dial_failed,
+    failed_handshake,
+    identity_failure,
+)
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
+    Input,
     LookedUp,
     Opened,
     ProbeResult,
     Reached,
-    Resolution,
     Swept,
     Unreached,
 )
 from agent.protocol.wire import Hello, Role
+from tests.sim.dns import resolution
 from tests.sim.node import End, Node, Pod
 
 if TYPE_CHECKING:
@@ -41,22 +49,19 @@ class Tasks:
     def __init__(self, cluster: Cluster) -> None:
         self.c = cluster
 
-    def resolve(self, index: int) -> list[Pod]:
-        return [
-            p
-            for p in self.c.pods
-            if p.index == index and p.published_at <= self.c.now < p.withdrawn_at
-        ]
+    def resolve(self, src: Node, index: int) -> list[Pod]:
+        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it."""
+        return self.c.view_of(src).name(self.c.pods, index, self.c.now)
 
     def _pod_at(self, address: str) -> Pod | None:
         """The pod that has ``address`` now (the last one given it), whatever its index."""
         return next((p for p in reversed(self.c.pods) if p.address == address), None)
 
-    def _resolve_or_reuse(self, index: int, addresses: tuple[str, ...]) -> list[Pod]:
+    def _resolve_or_reuse(self, src: Node, index: int, addresses: tuple[str, ...]) -> list[Pod]:
         """The pods a name resolves to, or those at ``addresses`` when the core reuses the
         addresses that refused a moment ago (``agent.core.refused``): no query then."""
         if not addresses:
-            return self.resolve(index)
+            return self.resolve(src, index)
         return [p for a in addresses if (p := self._pod_at(a)) is not None]
 
     def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
@@ -66,17 +71,37 @@ class Tasks:
         self.c.post(target, when, lambda: target.feed(contacted))
 
     def _result(
-        self, src: Node, result: ProbeResult, event: Attempted | AddressProbed
+        self, src: Node, result: ProbeResult, event: Input, pod: Pod | None
     ) -> Callable[[], None]:
-        """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth)."""
+        """Deliver a probe's ``event`` to ``src``, noting whom it heard in the record: the
+        instance that said hello, or with a probe that says none, the agent of ``src``'s barrier
+        in the pod that answered (the checker reads such a record per index)."""
 
         def deliver() -> None:
-            if isinstance(result, Reached) and result.instance:
-                truth = self.c.truth
-                truth.hello_heard(src.me.instance, result.instance, event.address, self.c.now)
+            if isinstance(result, Reached) and pod is not None:
+                speaker = result.instance or self._blind_speaker(src, pod)
+                if speaker:
+                    src.truth.hello_heard(src.me.instance, speaker, pod.address, self.c.now)
             src.feed(event)
 
         return deliver
+
+    def _blind_speaker(self, src: Node, pod: Pod) -> str:
+        """Whom a probe that says no hello reached, as the record names it: the pod, read per
+        index (it answers a ping or its workload's port whatever its agent does), under the
+        latest agent of ``src``'s barrier that ran in it, else its latest agent process (whose
+        later barriers keep its instance id: an exit or named barrier not begun there yet),
+        entered in ``src``'s record as an agent of that index that has done nothing yet."""
+        ran = [n for n in reversed(self.c.nodes) if n.pod is pod]
+        same = [n for n in ran if n.me.barrier == src.me.barrier]
+        node = next(iter(same or ran), None)
+        if node is None:
+            return ""
+        if node.me.instance not in src.truth.processes:
+            src.truth.start(
+                node.me, job_pod=not pod.outsider, linger=None, now=self.c.now, instances=False
+            )
+        return node.me.instance
 
     def _connect_failure(self, src: Node, pod: Pod) -> Failure | None:
         """Why a connect from ``src`` to ``pod`` fails (``probes.connect``), or None: a
@@ -84,13 +109,42 @@ class Tasks:
         port = src.me.port
         if (src.me.index, pod.index) in self.c.blocked:
             return Failure(f"connect to port {port} timed out", Cause.CONNECT_TIMEOUT)
-        if pod.node is None or not pod.node.alive:
+        if pod.target(src.me) is None:
             return Failure(f"connect to port {port}: refused", Cause.CONNECT_REFUSED)
         return None
 
-    def _hello(self, src: Node, pod: Pod, expected: int | None) -> tuple[ProbeResult, float]:
-        """One probe of one address: connect, say hello, judge the reply (``probes.probe``)."""
-        took, target = 2 * self.c.delay(), pod.node
+    def _blind(self, src: Node, pod: Pod) -> tuple[ProbeResult, float]:
+        """A probe that says no hello (``probes.probe``): ``dns`` asks nothing more, ``icmp``
+        pings the pod, ``tcp:PORT`` connects to its workload's port; both answered while the
+        pod is there, whatever its agent does."""
+        kind, took, timeout = (
+            src.agent.config.probe,
+            2 * self.c.delay(),
+            self.c.timing.connect_timeout,
+        )
+        if kind.kind is ProbeKind.DNS:
+            return blind(None), 0.0
+        blocked = (src.me.index, pod.index) in self.c.blocked
+        if kind.kind is ProbeKind.ICMP:
+            if blocked or not pod.answers(self.c.now):
+                return blind(Failure("no echo reply (timeout)", Cause.NO_ECHO)), timeout
+            return blind(None), took
+        if blocked:
+            why = Failure(f"connect to port {kind.port} timed out", Cause.CONNECT_TIMEOUT)
+            return blind(why), timeout
+        if not pod.answers(self.c.now):
+            refused = Failure(f"connect to port {kind.port}: refused", Cause.CONNECT_REFUSED)
+            return blind(refused), took
+        return blind(None), took
+
+    def _hello(
+        self, src: Node, pod: Pod, expected: int | None, *, hello: bool = False
+    ) -> tuple[ProbeResult, float]:
+        """One probe of one address: connect, say hello, judge the reply (``probes.probe``);
+        with the pod's ``--probe`` unless ``hello`` asks for the agent's hello."""
+        if not (hello or src.agent.config.probe.says_hello):
+            return self._blind(src, pod)
+        took, target = 2 * self.c.delay(), pod.target(src.me)
         if (refused := self._connect_failure(src, pod)) is not None:
             timed_out = refused.cause is Cause.CONNECT_TIMEOUT
             return Unreached(refused), self.c.timing.connect_timeout if timed_out else took
@@ -101,36 +155,38 @@ class Tasks:
             return failed_handshake(failure), took
         return Reached(target.me.index, target.me.instance, target.agent.released), took
 
-    def _resolution(self, pods: list[Pod]) -> Resolution:
-        """What DNS answers for a name whose published pods are ``pods``."""
-        if not pods:
-            return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
-        return Resolution(tuple(p.address for p in pods))
-
     def attempt(
-        self, src: Node, index: int, instance: str = "", addresses: tuple[str, ...] = ()
+        self,
+        src: Node,
+        index: int,
+        instance: str = "",
+        addresses: tuple[str, ...] = (),
+        *,
+        hello: bool = False,
     ) -> None:
         """``Contacts.attempt``: resolve one name (or reuse ``addresses``), probe its addresses
         until the shipped ``NameAttempt`` says one settles it."""
         if index in src.attempting:  # Reach keeps one attempt per peer in flight
             self.c.violations.append(f"{src} attempts {index} twice at once")
         src.attempting.add(index)
-        pods = self._resolve_or_reuse(index, addresses)
-        attempt, took = NameAttempt(index, instance, self._resolution(pods)), 0.0
+        src.opened()
+        pods = self._resolve_or_reuse(src, index, addresses)
+        attempt, took = NameAttempt(index, instance, resolution(pods)), 0.0
         for pod in pods:
-            result, t = self._hello(src, pod, index)
+            result, t = self._hello(src, pod, index, hello=hello)
             took += t
             if attempt.probed(pod.address, result):
                 break
         else:
             took += self.c.delay()
         event = attempt.outcome()
-        self.c.post(src, self.c.now + took, self._attempted(src, index, event.result, event))
+        settled = next((p for p in pods if p.address == event.address), None)
+        self.c.post(src, self.c.now + took, self._attempted(src, index, settled, event))
 
     def _attempted(
-        self, src: Node, index: int, result: ProbeResult, event: Attempted
+        self, src: Node, index: int, pod: Pod | None, event: Attempted
     ) -> Callable[[], None]:
-        deliver = self._result(src, result, event)
+        deliver = self._result(src, event.result, event, pod)
 
         def done() -> None:
             src.attempting.discard(index)
@@ -139,36 +195,42 @@ class Tasks:
         return done
 
     def sweep(self, src: Node) -> None:
-        """``Contacts.sweep``: the Service's own name lists every published pod."""
-        pods = [p for p in self.c.pods if p.published_at <= self.c.now < p.withdrawn_at]
-        answer = self._resolution(pods)
+        """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
+        resolver sees it)."""
+        answer = resolution(self.c.view_of(src).service(self.c.pods, self.c.now))
         self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(Swept(answer)))
 
     def lookup(self, src: Node, index: int) -> None:
         """``Contacts.lookup``: one name, nothing probed."""
-        answer = LookedUp(index, self._resolution(self.resolve(index)))
+        answer = LookedUp(index, resolution(self.resolve(src, index)))
         self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(answer))
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
         pod = self._pod_at(address)
         result: ProbeResult
+        src.probing += 1
+        src.opened()
         if pod is None:
             gone = Failure(f"connect to port {src.me.port}: No route to host", Cause.UNREACHABLE)
             result, took = Unreached(gone), self.c.timing.connect_timeout
         else:
             result, took = self._hello(src, pod, None)
-        self.c.post(
-            src, self.c.now + took, self._result(src, result, AddressProbed(address, result))
-        )
+        deliver = self._result(src, result, AddressProbed(address, result), pod)
+
+        def done() -> None:
+            src.probing -= 1
+            deliver()
+
+        self.c.post(src, self.c.now + took, done)
 
     def dial(self, src: Node, addresses: tuple[str, ...] = ()) -> None:
         """``Sessions.dial_coordinator``: resolve index 0 afresh (or reuse ``addresses``), open a
         session with the first address whose handshake succeeds."""
-        pods, problems, t = self._resolve_or_reuse(0, addresses), [], self.c.now
+        pods, problems, t = self._resolve_or_reuse(src, 0, addresses), [], self.c.now
         refused_all = True
         for pod in pods:
-            server = pod.node
+            server = pod.target(src.me)
             if (refused := self._connect_failure(src, pod)) is not None:
                 problems.append(f"{pod.address}: {refused.reason}")
                 refused_all = refused_all and refused.cause is Cause.CONNECT_REFUSED
@@ -180,14 +242,16 @@ class Tasks:
             mine = End(src, next(src.next_conn), last=t, opened_at=math.inf)
             theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
             mine.peer = theirs
-            self.c.truth.session(
-                theirs,
-                client=src.me.instance,
-                server=server.me.instance,
-                address=src.pod.address,
-                now=self.c.now,
-            )
+            if server.me.barrier == src.me.barrier:  # else the client's handshake fails
+                server.truth.session(
+                    theirs,
+                    client=src.me.instance,
+                    server=server.me.instance,
+                    address=src.pod.address,
+                    now=self.c.now,
+                )
             server.channels[theirs.conn] = theirs
+            server.opened()
             hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
             self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
@@ -201,6 +265,7 @@ class Tasks:
                 self.c.fin(mine)
                 continue
             src.channels[mine.conn] = mine
+            src.opened()
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, Role.REPLY, "sim", server.agent.released)
             self.c.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
@@ -208,6 +273,6 @@ class Tasks:
                 src, t, functools.partial(src.feed, Opened(mine.conn, reply, True, pod.address))
             )
             return
-        resolution = self._resolution(pods)
-        failed = dial_failed(resolution, problems, resolution.addresses if refused_all else ())
+        answer = resolution(pods)
+        failed = dial_failed(answer, problems, answer.addresses if refused_all else ())
         self.c.post(src, t + self.c.delay(), lambda: src.feed(failed))

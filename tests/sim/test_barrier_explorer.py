@@ -18,31 +18,81 @@ from tests.support.budget import budget
 STATES = max(budget(100), 10_000)
 
 CASES = [
-    pytest.param(2, 0, 60, "wait", 0, id="n2-no-restart"),
-    pytest.param(2, 1, 40, "wait", 0, id="n2-one-restart"),
-    pytest.param(2, 2, 40, "sidecar", 0, id="n2-two-restarts-sidecar"),
-    pytest.param(2, 0, 40, "wait", 1, id="n2-an-outsider"),
-    pytest.param(3, 0, 40, "wait", 0, id="n3-no-restart"),
-    pytest.param(3, 1, 30, "sidecar", 0, id="n3-one-restart-sidecar"),
-    pytest.param(3, 2, 30, "wait", 0, id="n3-two-restarts"),
-    pytest.param(3, 0, 40, "sidecar", 1, id="n3-an-outsider-sidecar"),
+    pytest.param(2, 0, 60, "wait", 0, "tcp", False, id="n2-no-restart"),
+    pytest.param(2, 1, 40, "wait", 0, "tcp", False, id="n2-one-restart"),
+    pytest.param(2, 2, 40, "sidecar", 0, "tcp", False, id="n2-two-restarts-sidecar"),
+    pytest.param(2, 0, 40, "wait", 1, "tcp", False, id="n2-an-outsider"),
+    pytest.param(3, 0, 40, "wait", 0, "tcp", False, id="n3-no-restart"),
+    pytest.param(3, 1, 30, "sidecar", 0, "tcp", False, id="n3-one-restart-sidecar"),
+    pytest.param(3, 2, 30, "wait", 0, "tcp", False, id="n3-two-restarts"),
+    pytest.param(3, 0, 40, "sidecar", 1, "tcp", False, id="n3-an-outsider-sidecar"),
+    # the other modes and probe kinds, and the Service listing pods after their own names
+    pytest.param(2, 1, 40, "run", 0, "tcp", True, id="n2-one-restart-run-service-lags"),
+    pytest.param(3, 1, 30, "sidecar", 1, "tcp", True, id="n3-restart-outsider-service-lags"),
+    pytest.param(3, 1, 30, "wait", 0, "icmp", False, id="n3-one-restart-icmp"),
+    pytest.param(3, 1, 30, "sidecar", 0, "dns", False, id="n3-one-restart-sidecar-dns"),
+    pytest.param(2, 2, 40, "run", 1, "tcp:8080", False, id="n2-two-restarts-run-tcp-port"),
+    # run --exit-barrier: each pod's workload ends by a move of its own, then its exit barrier
+    pytest.param(2, 1, 60, "exit", 0, "tcp", False, id="n2-one-restart-exit"),
+    pytest.param(3, 0, 50, "exit", 1, "tcp", True, id="n3-an-outsider-exit-service-lags"),
+    pytest.param(2, 1, 50, "exit", 0, "dns", False, id="n2-one-restart-exit-dns"),
+    # a sidecar's named barrier: each pod's client asks by a move of its own
+    pytest.param(2, 2, 50, "named", 0, "tcp", False, id="n2-two-restarts-named"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("n, restarts, depth, mode, outsiders", CASES)
+@pytest.mark.parametrize("n, restarts, depth, mode, outsiders, probe, lags", CASES)
 def test_no_interleaving_releases_wrongly(
-    n: int, restarts: int, depth: int, mode: str, outsiders: int
+    n: int, restarts: int, depth: int, mode: str, outsiders: int, probe: str, lags: bool
 ) -> None:
     """Safety, and with outsiders (agents in pods the Service does not select, claiming an
     index, agreeing or not on the peer count) no pod of the Job ever aborts."""
+    _explore(n, restarts, depth, mode, outsiders, probe, lags)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    "n, restarts, depth, mode",
+    [(2, 2, 40, "sidecar"), (3, 2, 30, "wait")],
+    ids=["n2-two-restarts-sidecar", "n3-two-restarts"],
+)
+def test_no_interleaving_releases_wrongly_when_instances_start_at_once(
+    n: int, restarts: int, depth: int, mode: str
+) -> None:
+    """Every instance starts at the same nanosecond: the tie-break alone orders a restart after
+    the instance it replaces (``agent.protocol.instance``)."""
+    _explore(n, restarts, depth, mode, 0, "tcp", False, same_start=True)
+
+
+def _explore(
+    n: int,
+    restarts: int,
+    depth: int,
+    mode: str,
+    outsiders: int,
+    probe: str,
+    lags: bool,
+    *,
+    same_start: bool = False,
+) -> None:
     explorer = Explorer(
-        n, mode=mode, restarts=restarts, depth=depth, horizon=1.5, outsiders=outsiders
+        n,
+        mode=mode,
+        restarts=restarts,
+        depth=depth,
+        horizon=1.5,
+        outsiders=outsiders,
+        probe=probe,
+        service_lags=lags,
+        same_start=same_start,
     )
     explorer.run(max_states=STATES)
     print(
-        f"explorer N={n} restarts={restarts} outsiders={outsiders} depth={depth} {mode}: "
+        f"explorer N={n} restarts={restarts} outsiders={outsiders} depth={depth} {mode} "
+        f"{probe}{' service lags' if lags else ''}{' same start' if same_start else ''}: "
         f"{explorer.visited} states "
         f"({explorer.released_states} with everyone alive released)"
     )

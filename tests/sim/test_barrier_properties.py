@@ -1,13 +1,17 @@
 """Properties of the barrier over random schedules of the in-memory cluster (N from 1 to 8).
 
 A schedule draws start times, restarts (same pod or new pod, closed or half-open, after a gap;
-in ``wait`` mode only before that agent's release, as an init container that exited is not run
-again), overlapping instances of any pod, the coordinator's included (sidecar mode), session
-resets, probe partitions, per-message delays and message drops (a dropped message takes its
-connection with it, as on TCP), DNS publication delays, and outsiders (an agent in a pod the
-Service does not select, claiming an index, agreeing or disagreeing on the peer count), in
-``wait`` or ``sidecar`` mode. Faults end at F: the last start, crash, reset, dropped message or
-partition healed.
+in ``wait``, ``run`` and ``exit`` modes only before that agent's release, as an init container
+that exited is not run again), overlapping instances of any pod, the coordinator's included
+(sidecar modes), session resets, probe partitions, per-message delays and message drops (a
+dropped message takes its connection with it, as on TCP), DNS publication delays, and outsiders
+(an agent in a pod the Service does not select, claiming an index, agreeing or disagreeing on the
+peer count). And the mode (``wait``, ``run``, ``sidecar``, ``exit`` = ``run --exit-barrier``,
+``named`` = a sidecar with named barriers: tests/sim/modes.py), the probe kind (``tcp``,
+``tcp:PORT``, ``icmp``, ``dns``), each pod's DNS view (a replica behind, a name listed before or
+after the Service: tests/sim/dns.py), how far clocks are off (instance ids: start time, random
+tie-break), how long workloads run or clients take to ask, and the workloads' exit codes.
+Faults end at F: the last start, crash, reset, dropped message or partition healed.
 
 **Safety**, on every schedule, at instance level (tests/sim/safety.py, from the network's record
 alone): every instance released was counted in a coordinator's decision (every other instance it
@@ -35,8 +39,10 @@ from hypothesis import strategies as st
 
 from agent.core.effects import Released
 from agent.core.timing import DEFAULT_TIMING
-from agent.protocol.wire import Message
+from agent.protocol.wire import EXIT_BARRIER, Message, named_barrier
 from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
+from tests.sim.dns import View
+from tests.sim.modes import MODES
 from tests.support.budget import budget
 
 LINGER = DEFAULT_TIMING.ack_linger
@@ -67,6 +73,18 @@ class Schedule:
     drop: float  # probability that a message kills its session, until F
     delay: float  # the longest one-way delay
     dns_delay: float
+    probe: str = "tcp"  # every pod's --probe
+    #: each pod's resolver, by index: (lag, own name after, Service after), tests/sim/dns.py
+    views: tuple[tuple[float, float, float], ...] = ()
+    clock_skew: float = 0.0  # how far a pod's clock may be off: its instances' start times
+    names: tuple[str, ...] = ()  # ``named``: the barriers each pod's clients ask for
+    workload: float = 0.0  # ``run``, ``exit``: the longest workload; ``named``: the latest ask
+    exit_codes: tuple[int, ...] = ()  # ``exit``: each pod's workload's code
+
+    @property
+    def dns_lag(self) -> float:
+        """How much later than its publication the slowest view lists a pod."""
+        return max((lag + max(name, service) for lag, name, service in self.views), default=0.0)
 
 
 def seconds(low: float, high: float) -> st.SearchStrategy[float]:
@@ -74,10 +92,16 @@ def seconds(low: float, high: float) -> st.SearchStrategy[float]:
 
 
 FAULTS = ("restart", "reset", "partition", "outsider")
+PROBES = ("tcp", "tcp:8080", "icmp", "dns")
+#: (lag, own name after, Service after): in step, a replica behind, a name listed before the
+#: Service, the Service before a name
+VIEWS = ((0.0, 0.0, 0.0), (1.5, 0.0, 0.0), (0.0, 0.0, 1.0), (0.0, 1.0, 0.0))
 
 
 @st.composite
-def schedules(draw: st.DrawFn, kinds: tuple[str, ...] = FAULTS) -> Schedule:
+def schedules(
+    draw: st.DrawFn, kinds: tuple[str, ...] = FAULTS, modes: tuple[str, ...] = MODES
+) -> Schedule:
     n = draw(st.integers(1, 8))
     starts = tuple(draw(st.lists(seconds(0, 5), min_size=n, max_size=n)))
     index = st.integers(0, n - 1)
@@ -91,15 +115,22 @@ def schedules(draw: st.DrawFn, kinds: tuple[str, ...] = FAULTS) -> Schedule:
         half_open=st.booleans(),
         new_pod=st.booleans(),
     )
+    mode = draw(st.sampled_from(modes))
     return Schedule(
         n=n,
-        mode=draw(st.sampled_from(["wait", "sidecar"])),
+        mode=mode,
         seed=draw(st.integers(0, 2**16)),
         starts=starts,
         faults=tuple(draw(st.lists(fault, max_size=5))),
         drop=draw(st.sampled_from([0.0, 0.02, 0.1])),
         delay=draw(st.sampled_from([0.001, 0.02, 0.2])),
         dns_delay=draw(st.sampled_from([0.0, 0.5])),
+        probe=draw(st.sampled_from(PROBES)),
+        views=tuple(draw(st.lists(st.sampled_from(VIEWS), min_size=n, max_size=n))),
+        clock_skew=draw(st.sampled_from([0.0, 0.001, 1.0])),
+        names=draw(st.sampled_from([("data",), ("data", "ckpt")])) if mode == "named" else (),
+        workload=draw(st.sampled_from([0.0, 1.0, 3.0])),
+        exit_codes=tuple(draw(st.lists(st.sampled_from([0, 1, 137]), min_size=n, max_size=n))),
     )
 
 
@@ -126,12 +157,13 @@ def apply(c: Cluster, fault: Fault) -> None:
         node = c.current().get(fault.index)
         if node is None:
             return  # not started yet: nothing to restart
-        # wait mode: restarts only before the release (after it the init container has exited)
-        if c.mode == "wait" and (node.verdict or not node.alive):
+        # restarts only before the release where the agent's process ends with its wait (an
+        # init container that exited is not run again; a workload that failed fails its pod)
+        if c.mode in ("wait", "run", "exit") and (node.verdict or not node.alive):
             return
         if fault.kind == "restart":
             c.restart(fault.index, gap=fault.span, half_open=fault.half_open, new_pod=fault.new_pod)
-        elif node.alive and c.mode == "sidecar":
+        elif node.alive and c.mode in ("sidecar", "named"):
             # Two live instances of one index until the old one ends (its node cut off from the
             # API server). Not in wait mode, where the old one may be released and acked for the
             # index (or exit with everyone) while the new one redials a coordinator that left.
@@ -142,7 +174,19 @@ def apply(c: Cluster, fault: Fault) -> None:
 def simulate(s: Schedule) -> tuple[Cluster, float]:
     """Run the schedule to well past its faults; returns the cluster and F."""
     delays = (s.delay / 10, s.delay)
-    c = Cluster(s.n, seed=s.seed, mode=s.mode, delay=delays, dns_delay=s.dns_delay)
+    c = Cluster(
+        s.n,
+        seed=s.seed,
+        mode=s.mode,
+        delay=delays,
+        dns_delay=s.dns_delay,
+        probe=s.probe,
+        views={i: View(*v) for i, v in enumerate(s.views)},
+        clock_skew=s.clock_skew,
+        names=s.names,
+        workload=s.workload,
+    )
+    c.exit_codes.update(enumerate(s.exit_codes))
     for index, when in enumerate(s.starts):
         c.at(when, functools.partial(first_start, c, index))
     for fault in s.faults:
@@ -156,27 +200,56 @@ def simulate(s: Schedule) -> tuple[Cluster, float]:
         return Fate.DELIVER
 
     c.on_send = hook
-    c.run_until(max(ends) + LIVE + LINGER + 5)
+    horizon = max(ends) + LIVE + LINGER + s.dns_lag + 5
+    if s.mode in ("exit", "named"):  # then a workload or a client's ask, then that barrier
+        horizon += s.workload + LIVE + LINGER + s.dns_lag
+    c.run_until(horizon)
     healed = [f.at + f.span for f in s.faults if f.kind == "partition"]
     return c, max([c.last_fault, *healed])
 
 
-def check_liveness(c: Cluster, faults_end: float) -> None:
-    state = c.describe()
-    releases = [n.verdict_at for n in c.nodes if isinstance(n.verdict, Released) and n.verdict_at]
-    if c.mode == "wait" and releases and faults_end > min(releases) + LINGER - SETTLE:
-        event("liveness not claimed: faults went on past the coordinator's linger")
+def check_liveness(c: Cluster, faults_end: float, s: Schedule) -> None:
+    """Every index's latest instance released in every barrier of the mode, in time: the start
+    barrier within LIVE of F; an exit or named barrier, which begins a workload (or a client's
+    ask) after the start barrier's last release, within LIVE of that or of F."""
+    live = LIVE + s.dns_lag
+    if not _claimed(c, "", faults_end):
         return
-    current = c.current()
-    assert sorted(current) == list(range(c.peers)), state
+    started = _released(c, "", faults_end + live, lingers=LINGER)
+    later = [EXIT_BARRIER] if c.mode == "exit" else [named_barrier(n) for n in c.names]
+    for barrier in later:
+        if _claimed(c, barrier, faults_end):
+            _released(c, barrier, max(faults_end, started + s.workload) + live, lingers=LINGER)
+    for node in c.current().values():
+        assert node.exited or c.mode in ("sidecar", "named"), c.describe()
+
+
+def _claimed(c: Cluster, barrier: str, faults_end: float) -> bool:
+    """Liveness is claimed unless the barrier's coordinator may have left (it does not wait for
+    ever) before faults stopped early enough for a member cut off at the release to redial."""
+    leaves = c.mode in ("wait", "run") if barrier == "" else barrier == EXIT_BARRIER
+    nodes = [n for n in c.nodes if n.me.barrier == barrier and isinstance(n.verdict, Released)]
+    releases = [n.verdict_at for n in nodes if n.verdict_at is not None]
+    if leaves and releases and faults_end > min(releases) + LINGER - SETTLE:
+        event("liveness not claimed: faults went on past the coordinator's linger")
+        return False
+    return True
+
+
+def _released(c: Cluster, barrier: str, by: float, *, lingers: float) -> float:
+    """Every index's latest instance in ``barrier`` released by ``by`` and done waiting within
+    ``lingers`` of that; returns the last release."""
+    state = c.describe()
+    current = c.current(barrier)
+    assert sorted(current) == list(range(c.peers)), f"barrier {barrier!r}\n{state}"
     for node in current.values():
         assert isinstance(node.verdict, Released), state
-        assert node.verdict_at is not None and node.verdict_at <= faults_end + LIVE, state
-        assert node.left_at is not None and node.left_at <= faults_end + LIVE + LINGER, state
-        assert node.exited or c.mode == "sidecar", state
+        assert node.verdict_at is not None and node.verdict_at <= by, state
+        assert node.left_at is not None and node.left_at <= by + lingers, state
+    return max(n.verdict_at or 0.0 for n in current.values())
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 @settings(
     max_examples=budget(15),
     deadline=None,
@@ -235,13 +308,26 @@ def check_liveness(c: Cluster, faults_end: float) -> None:
         dns_delay=0.5,
     )
 )
+@example(  # a coordinator restarted after the release, with a probe that says no hello
+    Schedule(
+        n=2,
+        mode="sidecar",
+        seed=0,
+        starts=(0.0, 0.0),
+        faults=(Fault("restart", 0.5, 0, 0, 0.1, False, False),),
+        drop=0.0,
+        delay=0.001,
+        dns_delay=0.0,
+        probe="icmp",
+    )
+)
 def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     c, faults_end = simulate(s)
     assert c.unsafe() == [], c.describe()
-    check_liveness(c, faults_end)
+    check_liveness(c, faults_end, s)
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 @settings(
     max_examples=budget(10),
     deadline=None,
@@ -288,7 +374,7 @@ def test_overlapping_instances_safe_and_live(s: Schedule) -> None:
     members that have not arrived again (``agent.core.lookaround``) and hears of the release."""
     c, faults_end = simulate(s)
     assert c.unsafe() == [], c.describe()
-    check_liveness(c, faults_end)
+    check_liveness(c, faults_end, s)
 
 
 @pytest.mark.timeout(60)
