@@ -48,6 +48,7 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.core.outcome import Outcome
+from agent.core.ownname import OwnName
 from agent.core.phase import Phase, phase_of
 from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
@@ -86,6 +87,7 @@ class Agent:
         self.addresses: dict[int, tuple[str, ...]] = {}
         self._refusing = RefusedAnswers(timing.refused_reuse)
         self.deadline = now + config.timeout if config.timeout else math.inf
+        self.own = OwnName(me.instance, timing)
         self.finished = False
         self._next_progress = now + timing.progress_every
         self._refused_at = -math.inf
@@ -159,9 +161,11 @@ class Agent:
         out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
         out += self.discovery.take_due(now)
         if isinstance(side, Member):
-            out += side.poll(now, self._refusing.addresses(0, now))
+            out += side.poll(now, self._refusing.addresses(0, now), self.reach.newest_at(0))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
+        if isinstance(side, Coordinator) and self._looking() and self.own.take_due(now):
+            out += self._check_own_name(now)
         if now >= self._next_progress:
             out.append(Report(self.status.progress(now - self.start)))
             self._next_progress = now + self.timing.progress_every
@@ -201,7 +205,7 @@ class Agent:
         if isinstance(side, Member):
             times.append(side.next_wakeup() or math.inf)
         if isinstance(side, Coordinator) and self._looking():
-            times.append(self.discovery.look_at())
+            times += [self.discovery.look_at(), self.own.at]
         return min(times)
 
     def _end(self, phase: Phase, now: float) -> Effect | None:
@@ -251,9 +255,12 @@ class Agent:
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
         result = counted_by_name(self.reach, event.index, event.result)
+        if event.index == self.me.index and self.own.replaced is not None:
+            result = Unreached(self.own.replaced)  # for good: a newer instance exists
         if isinstance(result, Unreached):
+            out = self._replaced(result.failure, now) if event.index == self.me.index else []
             self.reach.failed(event.index, result.failure, now)
-            return []
+            return out
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
         self.discovery.probed(event.address, None)  # known now: no round re-probes it
@@ -272,17 +279,39 @@ class Agent:
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
         """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
         than the instance reached, the pod was replaced, and must be reached anew before it
-        counts (this pod's view changes, so it arrives again)."""
-        restarted = index != self.me.index and self.reach.note_instance(index, instance)
+        counts (this pod's view changes, so it arrives again). One of this pod's own index that
+        is newer may have replaced it: its own name is asked again."""
+        if index == self.me.index:
+            return self._check_own_name(now) if self.own.heard(instance) else []
+        restarted = self.reach.note_instance(index, instance)
+        out = self.barrier.coordinator_heard(self.reach.peers[0].newest, now) if index == 0 else []
         if self.verdict is not None or not restarted:
-            return []
+            return out
         old = self.reach.peers[index].address
         self.reach.forget(index, now)
-        out: list[Effect] = [Report(self.status.restarted_line(index))]
+        out.append(Report(self.status.restarted_line(index)))
         self.discovery.restarted(old, now)
         if self.side is not None:
             out += self.barrier.act(self.side.unreached(now), now)
         return out
+
+    def _check_own_name(self, now: float) -> list[Effect]:
+        """Ask this pod's own name again, if the probe says which instance answers."""
+        attempt = self._attempt(self.me.index, now)
+        if self.verdict is not None or not attempt.instance:
+            return []
+        if self.reach.recheck(self.me.index):
+            return [attempt]
+        self.reach.nudge(self.me.index, now)  # not reached (or in flight): try it soon
+        return []
+
+    def _replaced(self, failure: Failure, now: float) -> list[Effect]:
+        """This pod's own name leads to a newer instance of its index: it no longer counts
+        itself, so nobody is released with it; as index 0 it lets its members go."""
+        if not self.own.answered(failure) or self.verdict is not None:
+            return []
+        self.reach.forget(self.me.index, now)
+        return [Report(self.status.replaced_line(failure)), *self.barrier.replaced(now)]
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
         before = self._admission.pending()
@@ -299,6 +328,8 @@ class Agent:
             self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
             if isinstance(peer, int):
                 out = self._reached(peer, result, address, (address,), now)
+            elif result.index == self.me.index:  # another instance of this pod's index
+                out = self._heard_of(self.me.index, result.instance, now)
         else:
             self.discovery.probed(address, result.failure)
             if isinstance(result, Disagreeing):
@@ -315,8 +346,11 @@ class Agent:
     def _reached(
         self, index: int, result: Reached, address: str, addresses: tuple[str, ...], now: float
     ) -> list[Effect]:
-        """Peer ``index`` answered at ``address``."""
+        """Peer ``index`` answered at ``address`` (this pod itself counts no more once it was
+        replaced)."""
         side = self.side
+        if index == self.me.index and self.own.replaced is not None:
+            return []
         out = self._heard_of(index, result.instance, now)
         newly = not self.reach.peers[index].reached
         # also when reached before: an attempt of a reached peer (a re-check) lands here
@@ -335,6 +369,7 @@ class Agent:
 
     def _reached_all(self, now: float) -> list[Effect]:
         self.discovery.reached_all(now, vouching=self._admission.waiting)
+        self.own.waiting(now)
         out: list[Effect] = [Report(self.status.reached_all_line(now - self.start))]
         if self.side is not None:
             out += self.barrier.act(self.side.reached_all(self.reach.view(), now), now)

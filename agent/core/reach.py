@@ -167,6 +167,11 @@ class Reach:
             peer.newest = instance
         return peer.reached and bool(peer.instance) and newer(peer.newest, peer.instance)
 
+    def newest_at(self, index: int) -> tuple[str, ...]:
+        """Where peer ``index``'s newest instance heard of was reached, if it was."""
+        peer = self.peers[index]
+        return (peer.address,) if peer.reached and peer.instance == peer.newest else ()
+
     def recheck(self, index: int) -> bool:
         """Attempt reached peer ``index`` once more (DNS may give its name another address
         now): True when it is put in flight, until ``succeeded`` or ``failed`` lands it; its

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from agent.config.model import Config
 from agent.core.admission import Admission
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.discovery import Discovery
 from agent.core.effects import Released
 from agent.core.hints import hints_for, nobody_listens
@@ -64,6 +64,15 @@ class Status:
         name = self.config.topology.display(index)
         line = f"{name} restarted: reaching its new instance before counting it again"
         return LogLine(LogKind.RESTARTED, line, {"peer": index}, level=LogLevel.WARNING)
+
+    def replaced_line(self, failure: Failure) -> LogLine:
+        """This pod's own name leads to a newer instance of it: this one releases nobody."""
+        name = self.config.topology.display(self.config.topology.index or 0)
+        line = (
+            f"{name} (this pod) was {failure.reason}: this instance no longer counts itself, so "
+            "nobody is released with it and it releases nobody; it ends at --timeout"
+        )
+        return LogLine(LogKind.REPLACED, line, level=LogLevel.WARNING)
 
     def refused_line(self, reason: str, unlogged: int) -> LogLine:
         """A refused contact, with how many more were refused since the last line."""
