@@ -87,7 +87,6 @@ class Agent:
         self.addresses: dict[int, tuple[str, ...]] = {}
         self._refusing = RefusedAnswers(timing.refused_reuse)
         self.deadline = now + config.timeout if config.timeout else math.inf
-        self.own = OwnName(me.instance, timing)
         self.finished = False
         self._next_progress = now + timing.progress_every
         self._refused_at = -math.inf
@@ -104,6 +103,14 @@ class Agent:
             admission=self._admission,
             heard_of=self._heard_of,
             timing=timing,
+        )
+        self.own = OwnName(
+            me,
+            reach=self.reach,
+            barrier=self.barrier,
+            timing=timing,
+            attempt=lambda now: self._attempt(me.index, now),
+            replaced_line=lambda failure: self.status.replaced_line(failure),
         )
 
     # --- what the runner asks --------------------------------------------------------------------
@@ -164,8 +171,8 @@ class Agent:
             out += side.poll(now, self._refusing.addresses(0, now), self.reach.newest_at(0))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
-        if isinstance(side, Coordinator) and self._looking() and self.own.take_due(now):
-            out += self._check_own_name(now)
+        if isinstance(side, Coordinator) and self._looking():
+            out += self.own.poll(now)
         if now >= self._next_progress:
             out.append(Report(self.status.progress(now - self.start)))
             self._next_progress = now + self.timing.progress_every
@@ -255,16 +262,18 @@ class Agent:
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
         result = counted_by_name(self.reach, event.index, event.result)
-        if event.index == self.me.index and self.own.replaced is not None:
+        own = event.index == self.me.index
+        if own and self.own.replaced is not None:
             result = Unreached(self.own.replaced)  # for good: a newer instance exists
         if isinstance(result, Unreached):
-            out = self._replaced(result.failure, now) if event.index == self.me.index else []
+            out = self.own.answered(result.failure, now) if own else []
             self.reach.failed(event.index, result.failure, now)
             return out
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
         self.discovery.probed(event.address, None)  # known now: no round re-probes it
-        return self._reached(event.index, result, event.address, event.addresses, now)
+        out = self._reached(event.index, result, event.address, event.addresses, now)
+        return out + (self.own.answered(None, now) if own else [])
 
     def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
         """At most one line per progress interval: a loop of bad contacts must not flood the log
@@ -282,7 +291,7 @@ class Agent:
         counts (this pod's view changes, so it arrives again). One of this pod's own index that
         is newer may have replaced it: its own name is asked again."""
         if index == self.me.index:
-            return self._check_own_name(now) if self.own.heard(instance) else []
+            return self.own.heard(instance, now)
         restarted = self.reach.note_instance(index, instance)
         out = self.barrier.coordinator_heard(self.reach.peers[0].newest, now) if index == 0 else []
         if self.verdict is not None or not restarted:
@@ -294,24 +303,6 @@ class Agent:
         if self.side is not None:
             out += self.barrier.act(self.side.unreached(now), now)
         return out
-
-    def _check_own_name(self, now: float) -> list[Effect]:
-        """Ask this pod's own name again, if the probe says which instance answers."""
-        attempt = self._attempt(self.me.index, now)
-        if self.verdict is not None or not attempt.instance:
-            return []
-        if self.reach.recheck(self.me.index):
-            return [attempt]
-        self.reach.nudge(self.me.index, now)  # not reached (or in flight): try it soon
-        return []
-
-    def _replaced(self, failure: Failure, now: float) -> list[Effect]:
-        """This pod's own name leads to a newer instance of its index: it no longer counts
-        itself, so nobody is released with it; as index 0 it lets its members go."""
-        if not self.own.answered(failure) or self.verdict is not None:
-            return []
-        self.reach.forget(self.me.index, now)
-        return [Report(self.status.replaced_line(failure)), *self.barrier.replaced(now)]
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
         before = self._admission.pending()
@@ -327,7 +318,7 @@ class Agent:
             peer = peer_at_address(self.me, self.reach, result)
             self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
             if isinstance(peer, int):
-                out = self._reached(peer, result, address, (address,), now)
+                out = self._reached(peer, result, address, (address,), now, attempted=False)
             elif result.index == self.me.index:  # another instance of this pod's index
                 out = self._heard_of(self.me.index, result.instance, now)
         else:
@@ -344,17 +335,24 @@ class Agent:
         return self.barrier.act(self.side.abort(reason, now), now)
 
     def _reached(
-        self, index: int, result: Reached, address: str, addresses: tuple[str, ...], now: float
+        self,
+        index: int,
+        result: Reached,
+        address: str,
+        addresses: tuple[str, ...],
+        now: float,
+        *,
+        attempted: bool = True,
     ) -> list[Effect]:
         """Peer ``index`` answered at ``address`` (this pod itself counts no more once it was
         replaced)."""
         side = self.side
-        if index == self.me.index and self.own.replaced is not None:
+        if index == self.me.index and not self.own.counts():
             return []
         out = self._heard_of(index, result.instance, now)
         newly = not self.reach.peers[index].reached
         # also when reached before: an attempt of a reached peer (a re-check) lands here
-        self.reach.succeeded(index, address, now, result.instance)
+        self.reach.succeeded(index, address, now, result.instance, lands=attempted)
         out += self._admission.prune(index, (address,))
         if newly:
             self.addresses[index] = addresses
@@ -364,7 +362,7 @@ class Agent:
             if self.reach.done:
                 out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:
-            out += self.barrier.act(side.peer_released(now), now)
+            out += self.own.told_released(now)  # joined once its own name still leads here
         return out
 
     def _reached_all(self, now: float) -> list[Effect]:

@@ -148,8 +148,13 @@ class Reach:
         newest = self.peers[index].newest
         return bool(instance and newest) and newer(newest, instance)
 
-    def succeeded(self, index: int, address: str, now: float, instance: str = "") -> None:
-        peer = self._land(index)
+    def succeeded(
+        self, index: int, address: str, now: float, instance: str = "", *, lands: bool = True
+    ) -> None:
+        """Peer ``index`` answered at ``address``: by its attempt, which ``lands``, or at an
+        address of the Service (an attempt still out stays in flight until it lands: another
+        started meanwhile would be two at once)."""
+        peer = self._land(index) if lands else self.peers[index]
         if instance and not self.stale(index, instance):
             peer.newest = instance
         if not peer.reached:

@@ -261,3 +261,25 @@ def test_a_newer_instance_of_its_own_index_makes_a_pod_ask_its_own_name_at_once(
     [line] = [e.line for e in effects if isinstance(e, Report)]
     assert "job-0" in line.message and f"answers at {B}" in line.message
     assert old.reach.peers[0].failure.cause is Cause.REPLACED
+
+
+#: (what its own name answers once a member's reply says the barrier passed, does it join)
+TOLD = [
+    pytest.param((A,), {A: OLD0}, True, id="still-its-own-it-joins-late"),
+    pytest.param((B,), {B: NEW0}, False, id="replaced-it-never-joins"),
+]
+
+
+@pytest.mark.parametrize("addresses, answers, joins", TOLD)
+def test_a_coordinator_told_of_a_release_asks_its_own_name_before_it_joins(
+    addresses: tuple[str, ...], answers: dict[str, str], joins: bool
+) -> None:
+    """A late joiner returns only once it has itself reached every index, its own name
+    included, now: the old instance of a replaced pod, told by a member that the new one
+    released everyone, must not pass (its workload would run as a second pod 0)."""
+    old = _coordinator_waiting()
+    effects = _feed(old, 0.4, AddressProbed(M2, Reached(2, I2, released=True)))
+    assert Attempt(0, OLD0) in effects and old.verdict is None
+    effects = _feed(old, 0.5, NameAttemptAt(answers).outcome_for(0, OLD0, addresses))
+    assert (Released(ReleaseKind.ALREADY) in effects) is joins
+    assert (LogKind.REPLACED in _kinds(effects)) is not joins
