@@ -51,6 +51,10 @@ def main() -> int:
         # the user chose the interpreter, as they choose a flag.
         _say(refusal)
         return 2
+    # Before anything slow: a stop signal in the next moments must not be dropped (PID 1).
+    from agent.commands import startsignals
+
+    startsignals.hold()
     gc.disable()
     try:
         from agent.commands.cli import main as cli_main

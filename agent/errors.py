@@ -54,6 +54,16 @@ class BarrierTimeout(PeerAgentError):
         super().__init__(message)
 
 
+class TokenMismatch(BarrierTimeout):
+    """The deadline passed with peers missing because the pods do not share one token (this
+    pod's proof was refused, or a peer's failed here): exit 4, as an abort, since trying again
+    cannot help. Decided at the deadline, never earlier: a "refused" comes before the other side
+    has proved anything, so acting on it at once would let anyone at a listed address fail the
+    Job."""
+
+    exit_code = ExitCode.ABORTED
+
+
 class BarrierAborted(PeerAgentError):
     """Peers disagree on the job (count, uid, port) or this pod was refused (bad token)."""
 

@@ -18,8 +18,9 @@ from typing import Any
 
 from bench.common import ROOT
 from bench.workloads import HOLD, MARK, job
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
 from tests.harness.jobrun import Delays, JobRun
+from tests.harness.options import ClusterOptions
 from tests.harness.pod import SUCCEEDED, Pod
 
 __all__ = ["barrier_cpu", "dns_load", "release_latency"]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.abc
 
+from agent.commands import startsignals
 from agent.commands.usage import COMMANDS, attach_dash_values, parser_for
 from agent.config.model import Config, LogFormat, LogLevel
 from agent.config.parse import load_config
@@ -90,15 +91,21 @@ class _Printer:
 
 
 async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
-    """Run ``work``; SIGTERM or SIGINT cancels it promptly and is returned instead."""
+    """Run ``work``; SIGTERM, SIGINT or SIGHUP cancels it promptly and is returned instead,
+    as is one that came while the agent started (``startsignals``)."""
     result: _T | None = None
     received: int | None = None
     async with anyio.create_task_group() as tg:
 
         async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             nonlocal received
-            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            with anyio.open_signal_receiver(*startsignals.STOPS) as signals:
                 task_status.started()
+                early = startsignals.received()
+                if early is not None:
+                    received = early
+                    tg.cancel_scope.cancel()
+                    return
                 async for signum in signals:
                     received = int(signum)
                     tg.cancel_scope.cancel()
@@ -115,6 +122,8 @@ def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None
         return anyio.run(_until_signal, work)
     except BaseExceptionGroup as group:
         raise leaf_error(group) from None
+    finally:
+        startsignals.release()  # what comes after (outputs, exec) stops as by default
 
 
 def _lint(paths: Sequence[str]) -> int:
@@ -186,6 +195,9 @@ def _run_and_leave_together(
     """``run --exit-barrier``: peer-agent stays the workload's parent (agent.commands.leave)."""
     from agent.commands.leave import run_and_leave_together
 
+    if (early := startsignals.received()) is not None:  # before the workload could start
+        startsignals.release()
+        return signal_exit_code(early)
     work = functools.partial(
         run_and_leave_together,
         config,
@@ -198,6 +210,8 @@ def _run_and_leave_together(
         return anyio.run(work)
     except BaseExceptionGroup as group:
         raise leaf_error(group) from None
+    finally:
+        startsignals.release()
 
 
 def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
@@ -279,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"peer-agent: {args.command} takes no command after --", file=sys.stderr)
         return ExitCode.USAGE
     try:
+        if args.command in ("lint", "barrier") and (early := startsignals.release()) is not None:
+            return signal_exit_code(early)
         if args.command == "lint":
             return _lint(args.paths)
         if args.command == "barrier":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import urllib.parse
 from collections.abc import Mapping
+from decimal import Decimal
 
 from agent.config.model import DEFAULT_HEALTH_PORT
 from agent.config.parse import parse_duration, parse_port
@@ -29,6 +30,13 @@ _BY_DEST = {o.dest: o for o in OPTIONS}
 _SLACK = 2.0
 _CONNECT_TIMEOUT = 5.0
 _CODES = {200: ExitCode.OK, 504: ExitCode.TIMEOUT, 409: ExitCode.ABORTED}
+
+
+def _seconds(duration: float | None) -> str:
+    """``duration`` as the sidecar parses it: plain decimal seconds, exactly the client's value
+    (``:g`` wrote 1e+06 from 278h and rounded 1234.5678 to 1234.57; the sidecar refused the
+    first as no duration at all)."""
+    return format(Decimal(repr(duration or 0.0)), "f")
 
 
 def pass_named_barrier(
@@ -51,7 +59,7 @@ def pass_named_barrier(
     host = get("listen") or "127.0.0.1"
     target = f"/barrier/{urllib.parse.quote(name, safe='')}"
     if timeout_text is not None:  # else the sidecar's own --timeout
-        target += f"?timeout={timeout:g}"
+        target += "?" + urllib.parse.urlencode({"timeout": _seconds(timeout)})
     conn = http.client.HTTPConnection(host, port, timeout=_CONNECT_TIMEOUT)
     asked = False
     try:

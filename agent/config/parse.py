@@ -32,6 +32,7 @@ from agent.config.model import (
 from agent.errors import ConfigError
 from agent.options import OPTIONS, Command
 from agent.problems import Problems
+from agent.protocol.wire import MAX_UID
 from agent.topology.derive import derive_topology
 from agent.topology.inputs import is_number
 from agent.topology.model import Topology
@@ -107,7 +108,9 @@ def parse_host_port(text: str, default_port: int) -> tuple[str, int]:
     """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address."""
     host, port = text.strip(), default_port
     if host.startswith("["):
-        inner, _, rest = host[1:].partition("]")
+        inner, closed, rest = host[1:].partition("]")
+        if not closed:
+            raise ValueError(f"not HOST[:PORT]: {text!r} (no closing ']')")
         host = inner
         if rest:
             if not rest.startswith(":"):
@@ -168,6 +171,17 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
+def _job_uid(text: str) -> str:
+    """What every hello carries: printable, at most ``wire.MAX_UID`` characters (the peers'
+    decoder refuses anything else, so a pod with such a uid could reach no one, itself
+    included)."""
+    if len(text) > MAX_UID:
+        raise ValueError(f"{len(text)} characters: at most {MAX_UID} (a Job's uid has 36)")
+    if not text.isprintable():
+        raise ValueError(f"{text!r} has characters that cannot be printed")
+    return text
+
+
 def build_config(
     command: str | Command,
     values: Mapping[str, str],
@@ -215,6 +229,7 @@ def build_config(
     hostfile_format = p.parse(
         opt["hostfile_format"], get("hostfile_format") or "openmpi", _hostfile_format
     )
+    job_uid = p.parse(opt["job_uid"], get("job_uid") or "", _job_uid)
     token, warnings = _token(p, get, facts)
     trust_source = p.parse(opt["trust_source"], get("trust_source") or "service", _trust_source)
 
@@ -245,7 +260,7 @@ def build_config(
         listen=listen,
         barrier=barrier,
         timeout=timeout or None,  # 0 means no limit
-        job_uid=get("job_uid") or "",
+        job_uid=job_uid or "",
         token=token,
         trust_source=trust_source or TrustSource.SERVICE,
         outputs=Outputs(slots=slots, hostfile_format=hostfile_format, **outputs),

@@ -109,8 +109,8 @@ class Agent:
             reach=self.reach,
             barrier=self.barrier,
             timing=timing,
-            attempt=lambda now: self._attempt(me.index, now),
-            replaced_line=lambda failure: self.status.replaced_line(failure),
+            checks=bool(self._attempt(me.index, now).instance),
+            name=config.topology.display(me.index) if config.topology.index is not None else "",
         )
 
     # --- what the runner asks --------------------------------------------------------------------

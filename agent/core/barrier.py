@@ -87,7 +87,7 @@ class Barrier:
 
     def replaced(self, now: float) -> list[Effect]:
         """This pod was replaced (its own name leads to a newer instance of its index): it no
-        longer counts itself; as the coordinator it lets its members go."""
+        longer counts itself; as the coordinator it releases nobody."""
         side = self.side
         if isinstance(side, Coordinator):
             return self.act(side.replaced(now), now)

@@ -5,8 +5,8 @@ Each pod counts its own index only when its own instance answers at its own name
 on (a terminating pod, a pod on a node cut off from the API server) has a new instance elsewhere,
 and DNS moves the name there: the old instance then finds a newer instance of its index at its
 own name (``Cause.REPLACED``). From then on it never counts itself, so nobody is released with
-it, it cannot join a release late, and as index 0 it releases nobody and lets its members go
-(``Barrier.replaced``), so that they dial the coordinator DNS gives.
+it, it cannot join a release late, and as index 0 it releases nobody (``Barrier.replaced``);
+its members leave it for the coordinator DNS gives once they hear of the new instance.
 
 It asks its name again at once when it hears of a newer instance of its index (a hello, a
 probe's reply), and before it joins a release a peer tells it of (a late joiner returns only once
@@ -19,12 +19,11 @@ then twice as long each time, up to ``timing.look_around_cap``. Pure.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from agent.core.barrier import Barrier
 from agent.core.causes import Cause, Failure
 from agent.core.effects import Attempt, Effect, Report
-from agent.core.log import LogLine
+from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
 from agent.core.timing import Timing
 from agent.protocol.instance import newer
@@ -34,8 +33,8 @@ __all__ = ["OwnName"]
 
 
 class OwnName:
-    """``attempt``: the agent's attempt of its own name (no instance when the probe cannot say
-    which answers: then nothing here can be found out); ``replaced_line``: what it logs."""
+    """``checks``: whether the probe says which instance answers (else nothing here can be
+    found out); ``name``: this pod's name, as its lines show it."""
 
     def __init__(
         self,
@@ -44,11 +43,11 @@ class OwnName:
         reach: Reach,
         barrier: Barrier,
         timing: Timing,
-        attempt: Callable[[float], Attempt],
-        replaced_line: Callable[[Failure], LogLine],
+        checks: bool,
+        name: str,
     ) -> None:
         self.me, self.reach, self.barrier = me, reach, barrier
-        self._attempt, self._replaced_line = attempt, replaced_line
+        self._checks, self._name = checks, name
         self._first, self._cap = timing.look_around, timing.look_around_cap
         self._gap = self._first
         #: when index 0, waiting with everyone reached, asks its name next
@@ -71,11 +70,10 @@ class OwnName:
 
     def check(self, now: float) -> list[Effect]:
         """Ask the name again, if the probe says which instance answers and there is no verdict."""
-        attempt = self._attempt(now)
-        if self.barrier.verdict is not None or not attempt.instance or self.replaced is not None:
+        if self.barrier.verdict is not None or not self._checks or self.replaced is not None:
             return []
         if self.reach.recheck(self.me.index):
-            return [attempt]
+            return [Attempt(self.me.index, self.me.instance)]
         self.reach.nudge(self.me.index, now)  # not reached, or an attempt out: its answer tells
         return []
 
@@ -96,7 +94,7 @@ class OwnName:
         side = self.barrier.side
         if side is None or self.barrier.verdict is not None:
             return []
-        if not self._attempt(now).instance:
+        if not self._checks:
             return self.barrier.act(side.peer_released(now), now)
         self._told = True
         return self.check(now)
@@ -118,3 +116,10 @@ class OwnName:
             return []
         self.reach.forget(self.me.index, now)
         return [Report(self._replaced_line(failure)), *self.barrier.replaced(now)]
+
+    def _replaced_line(self, failure: Failure) -> LogLine:
+        line = (
+            f"{self._name} (this pod) was {failure.reason}: this instance no longer counts "
+            "itself, so nobody is released with it and it releases nobody; it ends at --timeout"
+        )
+        return LogLine(LogKind.REPLACED, line, level=LogLevel.WARNING)

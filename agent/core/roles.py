@@ -87,8 +87,6 @@ class Coordinator:
         if match is Match.DISAGREES:
             actions: list[Action] = [Send(conn, Abort(reason))]
             return actions + self._decide(Aborted(reason), now)
-        if self._replaced and self.verdict is None:
-            return [Close(conn)]  # not refused: the member dials again, and DNS gives the new one
         actions = []
         old = self._conn_of.get(theirs.index)
         if old is not None and old > conn:
@@ -126,15 +124,12 @@ class Coordinator:
     def replaced(self, now: float) -> list[Action]:
         """This pod's own name leads to a newer instance of index 0: this one was replaced (its
         old pod runs on). It releases nobody, for good (an older instance never replaces a
-        newer), and lets its members go: their sessions are closed, as every later one is, so
-        that they dial the coordinator DNS gives (not refused: a refusal aborts a member)."""
-        if self.verdict is not None:
-            return []
-        self._replaced = True
-        closes: list[Action] = [Close(conn) for conn in self._index_of]
-        for conn in list(self._index_of):
-            self._forget(conn)
-        return closes + self.unreached(now)
+        newer). Its members' sessions stay (closing admitted sessions would only make members
+        whose dial by name still lands here dial it again and again): each member leaves on
+        its own once it hears of the new instance (``Member.heard_of_coordinator``)."""
+        if self.verdict is None:
+            self._replaced = True
+        return self.unreached(now)
 
     def abort(self, reason: str, now: float) -> list[Action]:
         """This pod found a peer that disagrees on the job: everyone stops."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from agent.config.model import Config
 from agent.core.admission import Admission
-from agent.core.causes import Cause, Failure
+from agent.core.causes import Cause
 from agent.core.discovery import Discovery
 from agent.core.effects import Released
 from agent.core.hints import hints_for, nobody_listens
@@ -19,7 +19,7 @@ from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
-from agent.errors import BarrierTimeout
+from agent.errors import BarrierTimeout, TokenMismatch
 from agent.values import value
 
 __all__ = ["Status", "released_line"]
@@ -64,15 +64,6 @@ class Status:
         name = self.config.topology.display(index)
         line = f"{name} restarted: reaching its new instance before counting it again"
         return LogLine(LogKind.RESTARTED, line, {"peer": index}, level=LogLevel.WARNING)
-
-    def replaced_line(self, failure: Failure) -> LogLine:
-        """This pod's own name leads to a newer instance of it: this one releases nobody."""
-        name = self.config.topology.display(self.config.topology.index or 0)
-        line = (
-            f"{name} (this pod) was {failure.reason}: this instance no longer counts itself, so "
-            "nobody is released with it and it releases nobody; it ends at --timeout"
-        )
-        return LogLine(LogKind.REPLACED, line, level=LogLevel.WARNING)
 
     def refused_line(self, reason: str, unlogged: int) -> LogLine:
         """A refused contact, with how many more were refused since the last line."""
@@ -149,7 +140,11 @@ class Status:
         what = f"{len(missing)} peer(s) missing"
         if self.reach.done:  # said as the progress lines say it: not "missing" after all
             what = f"all {t.peers} peers reached; the barrier waits for {len(missing)}"
-        return BarrierTimeout(
+        tokens = [c for c in causes if c in (Cause.REFUSED_BY_PEER, Cause.WRONG_TOKEN)]
+        if tokens:
+            what += " (exit 4: the pods do not share one token)"
+        error = TokenMismatch if tokens else BarrierTimeout
+        return error(
             f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
             hints=hints_for(t, resolv, reasons, causes, port=port),

@@ -41,6 +41,8 @@ __all__ = [
 #: 2: the client proves its token first, the instance id is ``<started>-<tag>``, the barrier
 #: and the workload's exit code are fields of the identity
 VERSION = 2
+#: the longest Job uid a hello carries (a Kubernetes uid is 36 characters)
+MAX_UID = 128
 MAX_MESSAGE = 2048  # bytes, newline included; a hello is about 300
 START_BARRIER = ""  # the start barrier's namespace: a hello without "barrier"
 EXIT_BARRIER = "exit"  # ``run --exit-barrier``'s second barrier
@@ -215,7 +217,7 @@ def _identity(body: Any) -> Identity:
             raise WireError("bad field 'exit_code'")
     return Identity(
         job=_text(body, "job", 63),
-        uid=_text(body, "uid", 128),
+        uid=_text(body, "uid", MAX_UID),
         index=_int(body, "index", 0, 1_000_000),
         peers=_int(body, "peers", 1, 1_000_000),
         port=_int(body, "port", 1, 65535),

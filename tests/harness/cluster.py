@@ -20,53 +20,25 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from tests.harness import leftovers
+from tests.harness.changes import Changes
 from tests.harness.clusterdns import ClusterDNS
 from tests.harness.containers import write_shim
 from tests.harness.dnsquery import DNSAnswer, query
 from tests.harness.endpoints import Endpoints
 from tests.harness.install import install
 from tests.harness.jobrun import Delays, JobRun, make_pods
-from tests.harness.netns import PING_ALL, ClusterNetwork
+from tests.harness.netns import ClusterNetwork
+from tests.harness.options import ClusterOptions
 from tests.harness.pod import Pod
-from tests.harness.podman import PodmanRuntime
 from tests.harness.workload import Workload
 
 T = TypeVar("T")
 _RETRY = "retry"  # a controller event that only asks for another round
-
-
-@dataclass(frozen=True)
-class ClusterOptions:
-    zone: str = "cluster.local"
-    ping_group_range: str = PING_ALL  # the runtime's default (containerd); CRI-O: PING_NONE
-    publish_delay: float = 0.0  # EndpointSlice -> CoreDNS lag
-    negative_ttl: int = 0  # CoreDNS cache for NXDOMAIN (0: no cache in front)
-    record_ttl: int = 0  # TTL of published records (CoreDNS `ttl`)
-    # The node's resolv.conf (what dnsPolicy: Default inherits): the node's own resolver,
-    # which is not cluster DNS and answers NXDOMAIN for every cluster name. None: that one.
-    node_resolv: str | None = None
-    probe_period: float | None = 0.2  # overrides probes' periodSeconds to keep tests fast
-    # Seconds an ended pod's sandbox (its address) lives on, as kubelet stops it a moment
-    # after the last container exits. 0: gone at once, the strict model.
-    sandbox_teardown_delay: float = 0.0
-    # Files of the images the workloads name, bind-mounted into their containers:
-    # (image repository basename, host directory, path in the container). The peer-agent
-    # image's /opt/peer-agent (the zipapp) is always there.
-    image_files: tuple[tuple[str, Path, str], ...] = ()
-    # An IPv6-only cluster: pods have unique-local IPv6 addresses (fd00:198:18:1::/64) and no
-    # IPv4 on eth0, cluster DNS listens on fd00:198:18::10 and publishes AAAA records only.
-    ipv6_only: bool = False
-    # Images run as real containers by podman in the pods' namespaces (see podman.py).
-    podman: PodmanRuntime | None = None
-    # What `image: peer-agent` runs (an installed `peer-agent`, say); () = the run's copy of
-    # this checkout's agent (install.py).
-    agent_command: tuple[str, ...] = ()
 
 
 class Cluster:
@@ -95,8 +67,7 @@ class Cluster:
             outside="static",
         )
         self.jobs: list[JobRun] = []
-        self._cond = threading.Condition()
-        self._generation = 0  # bumped (under _cond) on every pod change and DNS sync
+        self._changes = Changes()
         self._events: queue.Queue[Pod | str | None] = queue.Queue()
         self._teardowns: list[tuple[float, Pod]] = []  # (when, ended pod), in time order
         self.errors: list[str] = []  # controller errors (retried), shown by describe()
@@ -210,7 +181,7 @@ class Cluster:
             # Pods are made before the controller knows the run, so it cannot double-start an
             # index; they start once it does, so their first change is observed.
             pods = make_pods(run, self.net, run.pending_indices(), self._on_change)
-            with self._cond:
+            with self._changes.lock:
                 self.jobs.append(run)
             for pod in pods:
                 pod.start()
@@ -254,9 +225,7 @@ class Cluster:
         self._bump()
 
     def _bump(self) -> None:
-        with self._cond:
-            self._generation += 1
-            self._cond.notify_all()
+        self._changes.bump()
 
     def _control(self) -> None:
         """Job controller and DNS publisher: one thread, woken by pod changes or DNS deadlines."""
@@ -364,20 +333,7 @@ class Cluster:
 
     def wait_for(self, predicate: Callable[[], T], timeout: float, what: str) -> T:
         """Until predicate() is truthy, woken by every pod and DNS change; bounded."""
-        deadline = time.monotonic() + timeout
-        while True:
-            # The predicate may ask DNS: run it unlocked, and use the change counter so a
-            # change that lands between the check and the wait is not slept through.
-            seen = self._generation
-            value = predicate()
-            if value:
-                return value
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"waited {timeout:.1f}s for {what}; {self.describe()}")
-            with self._cond:
-                if self._generation == seen:
-                    self._cond.wait(min(left, 1.0))
+        return self._changes.wait_for(predicate, timeout, what, self.describe)
 
     def wait_job(self, run: JobRun, timeout: float) -> str:
         """Until the Job is Complete or Failed; returns that status."""

@@ -30,10 +30,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.harness import leftovers, workload
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
 from tests.harness.demoprint import LEGEND, applied, get_pods, logs, say
 from tests.harness.demorace import show_race
 from tests.harness.jobrun import JobRun
+from tests.harness.options import ClusterOptions
 from tests.harness.realworkloads import (
     MPI_EXAMPLE,
     TORCHRUN_EXAMPLE,

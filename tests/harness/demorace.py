@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness import workload
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
 from tests.harness.demoprint import applied, get_pods, logs, say
 from tests.harness.jobrun import JobRun
+from tests.harness.options import ClusterOptions
 from tests.harness.pod import RUNNING, SUCCEEDED
 from tests.harness.variants import with_publish_not_ready
 

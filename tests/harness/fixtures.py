@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
+from tests.harness.options import ClusterOptions
 
 ClusterFactory = Callable[..., Cluster]
 

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.harness import leftovers, workload
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
+from tests.harness.options import ClusterOptions
 from tests.harness.realworkloads import (
     MPI_EXAMPLE,
     collectives,

@@ -49,6 +49,15 @@ def test_every_client_returns_once_the_last_pod_asks(agents: Agents) -> None:
     assert code == 0, err
 
 
+@pytest.mark.parametrize("timeout", ["278h", "1000000s", "1234.5678", "0.5"])
+def test_any_timeout_the_client_takes_the_sidecar_takes(agents: Agents, timeout: str) -> None:
+    """Every duration the flag accepts, the sidecar accepts: 278h once went as
+    ``1e+06``, which the sidecar refused (exit 2)."""
+    _sidecars(agents, 1)
+    code, _, err = finish(_client(agents, 0, "ckpt", "--timeout", timeout))
+    assert code == 0, err
+
+
 def test_a_pod_that_never_asks_times_out_with_exit_3_naming_it(agents: Agents) -> None:
     _sidecars(agents, 2)
     code, _, err = finish(_client(agents, 0, "ckpt", "--timeout", "1s"))

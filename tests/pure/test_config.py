@@ -116,6 +116,18 @@ BAD = [
     ),
     pytest.param({"timeout": "-5s"}, ["--timeout / PEER_AGENT_TIMEOUT"], id="duration-negative"),
     pytest.param(
+        {"dns_server": "[::1"},
+        ["--dns-server / PEER_AGENT_DNS_SERVER: not HOST[:PORT]"],
+        id="dns-server-bracket",
+    ),
+    # what no peer's decoder takes: the pod could reach no one, itself included
+    pytest.param(
+        {"job_uid": "u" * 129}, ["--job-uid / PEER_AGENT_JOB_UID: 129 characters"], id="uid-long"
+    ),
+    pytest.param(
+        {"job_uid": "a\tb"}, ["--job-uid / PEER_AGENT_JOB_UID: 'a\\tb'"], id="uid-unprintable"
+    ),
+    pytest.param(
         {"probe": "udp"},
         ["--probe / PEER_AGENT_PROBE: unknown probe 'udp' (use tcp, tcp:PORT, icmp or dns)"],
         id="probe",

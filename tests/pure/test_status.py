@@ -15,6 +15,7 @@ from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.timing import DEFAULT_TIMING
+from agent.exitcodes import ExitCode
 from agent.protocol.instance import instance_id
 from agent.protocol.wire import Arrive, Hello, Identity, Role
 from agent.topology.podfiles import PodFacts
@@ -148,7 +149,11 @@ def test_a_token_mismatch_stays_the_cause_after_the_peer_left(bulk: bool) -> Non
             status.reach.start_due(at * 10.0)
             status.reach.failed(1, failure, at * 10.0)
     assert status.cause(1) == Cause.WRONG_TOKEN
-    hints = status.timeout().hints
+    error = status.timeout()
+    # exit 4, as DESIGN.md's table says for a refused token: retrying cannot help
+    assert error.exit_code == ExitCode.ABORTED
+    assert "exit 4: the pods do not share one token" in str(error)
+    hints = error.hints
     assert any("do not share the token" in h for h in hints), hints
     assert not any("nobody listens" in h for h in hints), hints
     assert "nobody listens" not in status.progress(30.0).message
@@ -265,6 +270,7 @@ def test_the_timeout_lists_every_missing_peer_by_name_with_hints() -> None:
     status.reach.start_due(0.0)
     status.reach.failed(0, nxdomain, 1.0)
     error = status.timeout()
+    assert error.exit_code == ExitCode.TIMEOUT
     assert str(error) == "timed out after 600s; 3 peer(s) missing"
     assert error.missing == tuple(
         f"example-job-{i}.headless-svc.default.svc.cluster.local: NXDOMAIN" for i in range(3)

@@ -17,9 +17,10 @@ lies under the runner is simulated, here:
 - in ``wait`` mode an agent exits when its wait ends and its pod's record is withdrawn when the
   pod completes (the early exit); in ``sidecar`` mode it keeps serving (``_keep_serving``).
 
-It also keeps the ground truth the safety property is checked against (truth.py): which
-instance heard which instance's hello in a probe, when, and which instances' arrivals a
-coordinator held.
+It also keeps, through small hooks, the record the guarantee is judged from (truth.py, judged
+by safety.py): which instance heard which instance's hello in a probe, every member session and
+the Arrives and Acks delivered on it, when its coordinator's end learnt it had ended, and every
+Release, verdict and departure; never a core's own state.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ from agent.core.inputs import (
 )
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Ack, Arrive, Identity, Message
+from agent.protocol.wire import Ack, Identity, Message
 from tests.sim.node import End, Node, Pod
-from tests.sim.safety import Release, violations
+from tests.sim.safety import violations
 from tests.sim.tasks import Tasks
 from tests.sim.truth import Truth
 
@@ -223,6 +224,7 @@ class Cluster:
         """This one agent dies (its peers notice by FIN, or by keepalive if ``half_open``)."""
         self.last_fault = self.now
         node.state = "gone"
+        self.truth.stop(node.me.instance, self.now)
         if node.pod.node is node:
             node.pod.node = None
         for end in list(node.channels.values()):
@@ -269,8 +271,7 @@ class Cluster:
                 node.acks.add(sender.node.me.index)
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
-            if isinstance(message, Arrive) and node.coordinator is not None:
-                self.truth.arrive(node, end, sender.node)
+            self.truth.delivered(end, message, self.now)
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -279,7 +280,7 @@ class Cluster:
         if end.open:
             end.open = False
             end.node.channels.pop(end.conn, None)
-            self.post(end.node, self.now, lambda: end.node.feed(Lost(end.conn, "closed")))
+            self.post(end.node, self.now, functools.partial(self._lose, end, "closed"))
             self.fin(end)
 
     def fin(self, end: End, *, after: float | None = None) -> None:
@@ -293,7 +294,7 @@ class Cluster:
             end.open = False
             end.node.channels.pop(end.conn, None)
             if end.node.alive:
-                end.node.feed(Lost(end.conn, reason))
+                self._lose(end, reason)
                 end.node.step()
 
     def reset(self, end: End) -> None:
@@ -305,23 +306,19 @@ class Cluster:
                 e.node.channels.pop(e.conn, None)
                 # A session task posts _Opened before its _Lost: the loss never overtakes it.
                 when = max(self.now + self.delay(), e.opened_at)
-                self.post(e.node, when, functools.partial(e.node.feed, Lost(e.conn, "reset")))
+                self.post(e.node, when, functools.partial(self._lose, e, "reset"))
+
+    def _lose(self, end: End, reason: str) -> None:
+        """The core at ``end`` is told its session is gone (and the record says so)."""
+        self.truth.lost(end, self.now)
+        end.node.feed(Lost(end.conn, reason))
 
     # --- what the tests check ------------------------------------------------------------------
     def unsafe(self) -> list[str]:
-        """Safety at instance level (tests/sim/safety.py), plus what the sim saw go wrong on the
-        way: a coordinator leaving before every ack and its linger bound, a core asking to be
-        woken in the past, two attempts at one peer at once."""
-        released = [
-            Release(n.me.instance, n.verdict_at, n.counted)
-            for n in self.nodes
-            if self.is_ours(n.me)
-            and not n.pod.outsider
-            and isinstance(n.verdict, Released)
-            and n.verdict_at is not None
-        ]
-        truth = self.truth
-        return self.violations + violations(self.peers, truth.heard, truth.decisions, released)
+        """The guarantee at instance level and the ack linger, judged from the record
+        (tests/sim/safety.py), plus what the sim saw go wrong on the way: a core asking to be
+        woken in the past, two attempts at one peer at once, a phase move it does not allow."""
+        return self.violations + violations(self.peers, self.truth)
 
     def describe(self) -> str:
         rows = []

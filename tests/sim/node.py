@@ -31,7 +31,7 @@ from agent.core.effects import (
     Sweep,
     dispatch,
 )
-from agent.core.inputs import Input, Lost
+from agent.core.inputs import Input
 from agent.core.log import LogKind
 from agent.core.phase import MOVES
 from agent.core.reach import Reach
@@ -95,6 +95,8 @@ class Node:
             timing=cluster.timing,
             stays_for_acks=mode != "sidecar",
         )
+        linger = cluster.timing.ack_linger if mode != "sidecar" else None
+        cluster.truth.start(me, job_pod=not pod.outsider, linger=linger, now=now)
         self.phase = self.agent.phase  # as of the core's last call
         self.channels: dict[int, End] = {}
         self.attempting: set[int] = set()  # per-name attempts in flight
@@ -167,13 +169,10 @@ class Node:
     def feed(self, event: Input) -> None:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
-            if isinstance(event, Lost) and self.agent.is_holding(event.conn):
-                self.cluster.truth.lost_while_held(self, event.conn)
             self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
 
     def perform(self, effects: list[Effect]) -> None:
         """``runner.Executor.perform``: each effect through the shipped ``dispatch``."""
-        self.cluster.truth.vouched(self, effects)  # before a Released among these is checked
         for effect in effects:
             dispatch(self, effect)
 
@@ -195,11 +194,13 @@ class Node:
 
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""
+        self.cluster.truth.sent(self.me.instance, effect.message, self.cluster.now)
         if (end := self.channels.get(effect.conn)) is not None:
             self.cluster.send(end, effect.message)
 
     def close(self, effect: Close) -> None:
         if (end := self.channels.get(effect.conn)) is not None:
+            self.cluster.truth.closed(end, self.cluster.now)
             self.cluster.close(end)
 
     def report(self, effect: Report) -> None:
@@ -209,11 +210,12 @@ class Node:
     def released(self, effect: Released) -> None:
         if self.verdict_at is None:  # what the user sees
             self.verdict_at = self.cluster.now
-            self.cluster.truth.released(self, self.cluster.now)
+        self.cluster.truth.verdict(self.me.instance, effect, self.cluster.now)
 
     def aborted(self, effect: Aborted) -> None:
         if self.verdict_at is None:
             self.verdict_at = self.cluster.now
+        self.cluster.truth.verdict(self.me.instance, effect, self.cluster.now)
 
     def finish(self, effect: Finish) -> None:
         self._leave(self.cluster.now)
@@ -223,17 +225,8 @@ class Node:
 
     def _leave(self, now: float) -> None:
         self.left_at = now
-        c, cluster = self.coordinator, self.cluster
-        # may_leave, checked against the acks the network delivered rather than the core's own
-        # books; a coordinator that learnt the release from a peer has nobody to wait for.
-        if (
-            self.agent.stays_for_acks
-            and c is not None
-            and c.verdict is not None
-            and self.counted
-            and not (self.acks >= c.members or now >= c.verdict_at + c.ack_linger)
-        ):
-            cluster.violations.append(f"{self} left before all acks and the linger bound")
+        cluster = self.cluster
+        cluster.truth.ended_wait(self.me.instance, now)  # tests/sim/safety.py judges the acks
         if self.mode == "sidecar" and isinstance(self.verdict, Released):
             self.state = "serving"
         else:

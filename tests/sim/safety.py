@@ -1,82 +1,262 @@
-"""The barrier's safety property at instance level, checked against ground truth.
+"""The README's guarantee, judged from the simulated network's record alone (truth.py).
 
-Shared by the timed cluster (cluster.py) and the exhaustive explorer (explore.py). Instances are
-named ``<serial>.<index>`` in both. The property, for every instance released at time t:
+docs/guarantee.md, at instance level: every agent process of the Job that returns 0 was either
 
-- **counted** (released by a coordinator's own decision, or by its Release naming a view this
-  instance arrived with): some decision at or before t counted this instance for its index;
-- **late** (told that the barrier passed before): some decision was made at or before t, and this
-  instance had itself heard a hello from an instance of every index by t;
+- **counted**: an instance of index 0 decided the release on a *view* (one instance of each
+  index) that it had reached itself, in which every other index's instance had arrived with that
+  same view over a session the coordinator had not yet seen end, and had reached every instance
+  in it; this instance is in it;
+- or a **late joiner**: some such decision came first, and this instance had itself reached an
+  instance of every index when it returned.
 
-and for every decision: each member's last arrival the coordinator held came from the instance
-the decision counts for it, and every counted instance had heard every other counted instance's
-hello (in a probe) at or before the decision.
+Nothing here asks a core what it holds or counts. A decision is the coordinator's own verdict
+(the ``Released`` effect it performed, decided on its own); the view it decided on is the one its
+Release messages name, read by trying the instances it had heard (a view is the digest of one
+instance per index, ``agent.core.reach.view_digest``, as on the wire); an arrival is an Arrive
+the network delivered to the coordinator on a session, and it stops counting when the network
+told the coordinator that session was gone (or it closed it). Also judged from the record:
+
+- a coordinator that decided leaves only once every member's Ack was delivered to it, or its
+  linger bound has passed (no member left waiting on a coordinator that has gone);
+- no pod of the Job aborts while every pod of the Job agrees on the Job (an outsider's word
+  never aborts it);
+- no bound cuts an admitted session: before its verdict a coordinator never closes the session
+  of a live member that is its index's only live instance (and the only one that ever dialled
+  it), dialled from the address where the coordinator had reached that very instance (so the
+  session counts by the admission rule), and that member's newest session.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import itertools
+from collections import defaultdict
 from dataclasses import dataclass
 
-from agent.protocol.instance import order
+from agent.core.reach import view_digest
+from tests.sim.truth import Process, Session, Truth
 
-__all__ = ["Decision", "Release", "violations"]
+__all__ = ["Decision", "violations"]
 
 
 @dataclass(frozen=True)
 class Decision:
-    """A coordinator released everyone: when, who, the instance of each index it counted, and
-    the instance each member's last arrival it held came from."""
+    """Coordinator ``by`` released everyone at ``seq``, counting ``view`` (an instance an
+    index), which its Release messages name as ``digest``."""
 
-    at: float
     by: str
-    view: Mapping[int, str]
-    arrived: Mapping[int, str]
+    seq: int
+    digest: str
+    #: None: no view its Releases name is made of what it reached; "" for an index: any of its
+    #: instances (a probe that cannot tell them apart: the guarantee holds per index)
+    view: tuple[str, ...] | None
 
 
-@dataclass(frozen=True)
-class Release:
-    instance: str
-    at: float
-    counted: bool
-
-    @property
-    def index(self) -> int:
-        return index_of(self.instance)
-
-
-def index_of(instance: str) -> int:
-    """The simulated cluster tags each instance id with its index (``Cluster.identity``)."""
-    return order(instance)[1]
+def violations(n: int, truth: Truth) -> list[str]:
+    """Everything in ``truth`` that breaks the guarantee (or the rules above), one line each."""
+    judge = _Judge(n, truth)
+    out = judge.aborts()
+    for decision in judge.decisions:
+        out += judge.decision(decision)
+        out += judge.acks(decision)
+    return out + judge.releases() + judge.cuts()
 
 
-def violations(
-    n: int,
-    heard: Mapping[tuple[str, str], float],
-    decisions: Iterable[Decision],
-    released: Iterable[Release],
-) -> list[str]:
-    out = []
-    decisions = list(decisions)
-    for d in decisions:
-        for i, instance in d.view.items():
-            if i != index_of(d.by) and d.arrived.get(i) != instance:
-                got = d.arrived.get(i) or "nobody"
-                out.append(f"{d.by} at {d.at} counted {instance} for {i}; it held {got}'s arrival")
-        for a in d.view.values():
-            for b in d.view.values():
-                if heard.get((a, b), float("inf")) > d.at:
-                    out.append(f"{d.by} released at {d.at}: {a} had not reached {b}")
-    for r in released:
-        before = [d for d in decisions if d.at <= r.at]
-        if r.counted:
-            if not any(d.view.get(r.index) == r.instance for d in before):
-                out.append(f"{r.instance} released at {r.at} as counted; no decision counted it")
-            continue
-        if not before:
-            out.append(f"{r.instance} released late at {r.at}; nobody had decided a release")
-        for i in range(n):
-            times = [t for (a, b), t in heard.items() if a == r.instance and index_of(b) == i]
-            if not any(t <= r.at for t in times):
-                out.append(f"{r.instance} released late at {r.at} before it reached any {i}")
-    return out
+class _Judge:
+    def __init__(self, n: int, truth: Truth) -> None:
+        self.n, self.truth = n, truth
+        self.procs = truth.processes
+        #: listener -> speaker -> seq it first heard the speaker's hello
+        self.heard: dict[str, dict[str, int]] = defaultdict(dict)
+        for (listener, speaker), (seq, _) in truth.heard.items():
+            self.heard[listener][speaker] = seq
+        self.decisions = [d for d in map(self._decided, truth.verdicts) if d is not None]
+
+    def name(self, instance: str) -> str:
+        process = self.procs.get(instance)
+        index = "?" if process is None else process.index
+        return f"{index}:{instance}"
+
+    def when(self, seq: int) -> str:
+        return f"{self.truth.at(seq):.4f}"
+
+    def job_pod(self, instance: str) -> bool:
+        process = self.procs.get(instance)
+        return process is not None and process.job_pod
+
+    def reached(self, listener: str, speaker: str, index: int, seq: int) -> bool:
+        """``listener`` had heard ``speaker`` (any instance of ``index`` if "") by ``seq``."""
+        if not speaker:
+            return self._reached_index(listener, index, seq)
+        return self.heard[listener].get(speaker, seq + 1) <= seq
+
+    # --- decisions -------------------------------------------------------------------------------
+    def _decided(self, instance: str) -> Decision | None:
+        verdict = self.truth.verdicts[instance]
+        if not verdict.decided or not self.job_pod(instance):
+            return None
+        views = {v for _, v in self.truth.released_views.get(instance, [])}
+        if self.n == 1 and not views:
+            return Decision(instance, verdict.seq, view_digest([instance]), (instance,))
+        digest = min(views) if views else ""
+        return Decision(instance, verdict.seq, digest, self._decode(instance, verdict.seq, digest))
+
+    def _decode(self, by: str, seq: int, digest: str) -> tuple[str, ...] | None:
+        """The instances of the view ``digest`` names, of those ``by`` had heard by ``seq``."""
+        heard = [[] for _ in range(self.n)]  # type: list[list[str]]
+        for speaker, at in self.heard[by].items():
+            process = self.procs.get(speaker)
+            if at <= seq and process is not None and 0 <= process.index < self.n:
+                heard[process.index].append(speaker)
+        if not self.procs[by].instances:
+            heard = [[""] if h else [] for h in heard]
+        for view in itertools.product(*heard):
+            if view_digest(view) == digest:
+                return view
+        return None
+
+    def decision(self, d: Decision) -> list[str]:
+        out, by, when = [], self.name(d.by), self.when(d.seq)
+        views = {v for _, v in self.truth.released_views.get(d.by, [])}
+        if len(views) > 1:
+            out.append(f"{by} sent Releases naming {len(views)} different views")
+        if d.view is None:
+            what = "no view" if not d.digest else "a view made of instances it had not reached"
+            return [*out, f"{by} released at {when} counting {what}"]
+        if d.view[0] not in (d.by, ""):
+            out.append(f"{by} released at {when} on a view that counts {self.name(d.view[0])}")
+        for i, entry in enumerate(d.view):
+            if entry and not self.job_pod(entry):
+                out.append(f"{by} released at {when} counting {self.name(entry)}, no Job pod")
+            if i == 0:
+                continue
+            problems, arrived = self._arrived(d, i, entry)
+            out += problems
+            for instance in arrived:
+                out += [
+                    f"{by} released at {when}: {self.name(instance)} had not reached "
+                    f"{self.name(other) if other else f'any {j}'}"
+                    for j, other in enumerate(d.view)
+                    if j != i and not self.reached(instance, other, j, d.seq)
+                ]
+        return out
+
+    def _arrived(self, d: Decision, index: int, member: str) -> tuple[list[str], set[str]]:
+        """Whether ``member`` (any instance of ``index`` if "") arrived at ``d.by`` with
+        ``d.digest`` on a session still live there: the problems, and the instances that did."""
+        ended: list[Session] = []
+        arrived: set[str] = set()
+        for s in self.truth.sessions:
+            client = self.procs[s.client]
+            if s.server != d.by or client.index != index or member not in ("", client.instance):
+                continue
+            if any(seq < d.seq and view == d.digest for seq, view in s.arrivals):
+                if s.ended is None or s.ended > d.seq:
+                    arrived.add(s.client)
+                else:
+                    ended.append(s)
+        if arrived:
+            return [], arrived
+        counted = self.name(member) if member else f"any {index}"
+        head = f"{self.name(d.by)} released at {self.when(d.seq)} counting {counted}"
+        if ended:
+            lost = self.when(min(s.ended for s in ended if s.ended is not None))
+            return [f"{head}, whose arrival came on a session that had ended at {lost}"], arrived
+        return [f"{head}, which had not arrived with that view"], arrived
+
+    def acks(self, d: Decision) -> list[str]:
+        """A coordinator that lingers leaves once every member acked, or at its linger bound."""
+        process, left = self.procs[d.by], self.truth.left.get(d.by)
+        if process.linger is None or left is None:
+            return []
+        acked = {
+            self.procs[s.client].index
+            for s in self.truth.sessions
+            if s.server == d.by and s.acked is not None and s.acked <= left
+        }
+        bound = self.truth.at(d.seq) + process.linger
+        if acked >= set(range(1, self.n)) or self.truth.at(left) >= bound:
+            return []
+        return [f"{self.name(d.by)} left at {self.when(left)} before every ack and its linger"]
+
+    # --- every instance released -----------------------------------------------------------------
+    def releases(self) -> list[str]:
+        out = []
+        for instance, verdict in self.truth.verdicts.items():
+            if not verdict.released or not self.job_pod(instance):
+                continue
+            index, seq, who = self.procs[instance].index, verdict.seq, self.name(instance)
+            before = [d for d in self.decisions if d.seq <= seq]
+            if any(d.view is not None and d.view[index] in (instance, "") for d in before):
+                continue  # counted
+            if not before and not verdict.alone:
+                out.append(f"{who} released at {self.when(seq)}; no coordinator had decided")
+            missing = [i for i in range(self.n) if not self._reached_index(instance, i, seq)]
+            if missing:
+                out.append(f"{who} released at {self.when(seq)} before it reached {missing}")
+        return out
+
+    def _reached_index(self, listener: str, index: int, seq: int) -> bool:
+        return any(
+            at <= seq and self.procs[speaker].index == index
+            for speaker, at in self.heard[listener].items()
+        )
+
+    # --- what no pod of the Job may see --------------------------------------------------------
+    def aborts(self) -> list[str]:
+        """Only a disagreement among the Job's own pods may abort one of them."""
+        pods = [p for p in self.procs.values() if p.job_pod]
+        if len({p.says for p in pods}) > 1:
+            return []
+        return [
+            f"{self.name(p.instance)} aborted although every pod of the Job agrees"
+            for p in pods
+            if (v := self.truth.verdicts.get(p.instance)) is not None and not v.released
+        ]
+
+    def cuts(self) -> list[str]:
+        out = []
+        for s in self.truth.sessions:
+            if s.closed is not None and self._admitted_and_current(s, s.closed):
+                out.append(
+                    f"{self.name(s.server)} closed the session of {self.name(s.client)} at "
+                    f"{self.when(s.closed)}: admitted, current, and its member alive"
+                )
+        return out
+
+    def _admitted_and_current(self, s: Session, seq: int) -> bool:
+        verdict = self.truth.verdicts.get(s.server)
+        member = self.procs[s.client]
+        heard = self.truth.heard.get((s.server, s.client))
+        return (
+            (verdict is None or verdict.seq > seq)
+            and member.job_pod
+            and _alive(member, seq)
+            and heard is not None
+            and heard[0] < seq
+            and heard[1] == s.address
+            and not any(
+                p.index == member.index
+                and p is not member
+                and p.started < seq
+                and p.job_pod
+                and (_alive(p, seq) or p.started > member.started or self._dialled(p, s, seq))
+                for p in self.procs.values()
+            )
+            and not any(
+                o.client == s.client and o.server == s.server and s.opened < o.opened < seq
+                for o in self.truth.sessions
+            )
+        )
+
+    def _dialled(self, other: Process, s: Session, seq: int) -> bool:
+        """Another instance of the member's index dialled the same coordinator before ``seq``:
+        a coordinator keeps one member session an index, the newest it accepted, whichever
+        instance's it is, so closing this one for that is no bound's doing."""
+        return any(
+            o.client == other.instance and o.server == s.server and o.opened < seq
+            for o in self.truth.sessions
+        )
+
+
+def _alive(process: Process, seq: int) -> bool:
+    return process.gone is None or process.gone > seq

@@ -20,7 +20,6 @@ from agent.core.inputs import (
     AddressProbed,
     Attempted,
     Contacted,
-    Input,
     LookedUp,
     Opened,
     ProbeResult,
@@ -66,12 +65,15 @@ class Tasks:
         contacted = Contacted(hello, src.pod.address)
         self.c.post(target, when, lambda: target.feed(contacted))
 
-    def _result(self, src: Node, result: ProbeResult, event: Input) -> Callable[[], None]:
+    def _result(
+        self, src: Node, result: ProbeResult, event: Attempted | AddressProbed
+    ) -> Callable[[], None]:
         """Deliver a probe's ``event`` to ``src``, noting whom it heard (the ground truth)."""
 
         def deliver() -> None:
             if isinstance(result, Reached) and result.instance:
-                self.c.truth.heard_hello(src.me.instance, result.instance, self.c.now)
+                truth = self.c.truth
+                truth.hello_heard(src.me.instance, result.instance, event.address, self.c.now)
             src.feed(event)
 
         return deliver
@@ -178,6 +180,13 @@ class Tasks:
             mine = End(src, next(src.next_conn), last=t, opened_at=math.inf)
             theirs = End(server, next(server.next_conn), last=t, opened_at=t, peer=mine)
             mine.peer = theirs
+            self.c.truth.session(
+                theirs,
+                client=src.me.instance,
+                server=server.me.instance,
+                address=src.pod.address,
+                now=self.c.now,
+            )
             server.channels[theirs.conn] = theirs
             hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
             self._served(server, src, t, Role.MEMBER)

@@ -9,10 +9,11 @@ Service does not select, claiming an index, agreeing or disagreeing on the peer 
 ``wait`` or ``sidecar`` mode. Faults end at F: the last start, crash, reset, dropped message or
 partition healed.
 
-**Safety**, on every schedule, at instance level (tests/sim/safety.py, against ground truth):
-every instance released was counted in a coordinator's decision (and every instance a decision
-counted had heard every other's hello before it), or is a late joiner released after a decision
-once it had itself reached every index. Also: a coordinator leaves only once every member's Ack
+**Safety**, on every schedule, at instance level (tests/sim/safety.py, from the network's record
+alone): every instance released was counted in a coordinator's decision (every other instance it
+counted had arrived with its view on a session still live there, and had heard every counted
+instance's hello), or is a late joiner released after a decision once it had itself reached
+every index. Also: a coordinator leaves only once every member's Ack
 was delivered to it or its linger bound passed, and no core ever asks to be woken in the past.
 
 **Liveness**, once faults stop: every index's latest instance is Released by ``F + LIVE`` (a

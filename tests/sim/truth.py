@@ -1,79 +1,160 @@
-"""What really happened in a simulated cluster, kept beside the cores it checks (cluster.py).
+"""What really happened in a simulated cluster: the network's own record, for the checker.
 
-Who heard whose hello and when (a probe result delivered), which arrivals each coordinator got on
-sessions it trusts, the Arrives it holds on sessions not vouched for yet, and every release a
-coordinator decided: the ground truth the instance-level safety property (safety.py) is checked
-against.
+The simulated network (cluster.py with node.py and tasks.py, and the explorer's world.py) calls
+these hooks as it carries things out; nothing here reads a core. Kept, in the order it happened
+(``seq``), with the simulated time of each step:
+
+- every agent process started: its instance id, index, what it says it is, whether its pod is
+  one the Service selects (a Job pod, not an outsider), how long it lingers for acks; and when
+  it is gone;
+- who heard whose hello in a probe (the reply delivered to the prober), from which address;
+- every member session: which instance dialled which, from where; each Arrive and Ack delivered
+  to the coordinator's end; when the coordinator's end learnt that the session had ended (its
+  loss delivered) or closed it itself;
+- every Release a process sent (the view it names), every verdict a process reached (the
+  ``Released`` / ``Aborted`` effect it performed) and when its wait ended (``Finish`` / ``Fail``).
+
+tests/sim/safety.py judges the README's guarantee from this record alone.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 
-from agent.core.effects import Close, Effect
-from tests.sim.safety import Decision
+from agent.core.effects import Aborted, Released
+from agent.core.outcome import ReleaseKind
+from agent.protocol.wire import Ack, Arrive, Identity, Message, Release
 
-if TYPE_CHECKING:
-    from tests.sim.node import End, Node
-
-__all__ = ["Truth"]
+__all__ = ["Process", "Session", "Truth", "Verdict"]
 
 
+@dataclass
+class Process:
+    """One agent process, as the network knows it."""
+
+    instance: str
+    index: int
+    says: tuple[str, str, int, int]  # job, uid, peers, port: what its hellos claim
+    job_pod: bool  # in a pod the Service selects (an outsider's never is)
+    linger: float | None  # stays up to this long for its members' acks (None: serves on)
+    started: int
+    #: its probe tells instances apart (``tcp``); else its views name indices alone ("")
+    instances: bool = True
+    gone: int | None = None
+
+
+@dataclass
+class Session:
+    """One member session: ``client`` dialled ``server`` from ``address``."""
+
+    client: str
+    server: str
+    address: str
+    opened: int
+    arrivals: list[tuple[int, str]] = field(default_factory=list)  # (seq, view) delivered
+    acked: int | None = None  # the first Ack delivered to the server
+    ended: int | None = None  # the server's end lost it (delivered) or closed it
+    closed: int | None = None  # the server closed it itself
+
+
+@dataclass(frozen=True)
+class Verdict:
+    seq: int
+    released: bool
+    decided: bool  # a coordinator's own decision (``ReleaseKind.DECIDED``)
+    alone: bool  # no barrier (``ReleaseKind.NO_BARRIER``): reaching everyone is all it waits for
+
+
+@dataclass
 class Truth:
-    def __init__(self) -> None:
-        #: (listener instance, speaker instance) -> when the listener's core first got a probe
-        #: result with the speaker's hello: the ground truth of who reached whom
-        self.heard: dict[tuple[str, str], float] = {}
-        #: coordinator node -> member index -> (sender instance, session end) of its last Arrive
-        #: on a session it trusts: one from an address it has seen DNS list (or a token's)
-        self.arrivals: dict[Node, dict[int, tuple[str, End]]] = {}
-        #: coordinator node -> session -> the Arrives that came while its core held the session
-        #: unvouched (as it holds an outsider's): they arrive when it vouches for the session
-        self.unvouched: dict[Node, dict[int, list[tuple[int, str, End]]]] = {}
-        self.decisions: list[Decision] = []
+    seq: int = 0
+    times: list[float] = field(default_factory=list)  # seq -> simulated time
+    processes: dict[str, Process] = field(default_factory=dict)
+    #: (listener, speaker) -> (seq, address) of the first probe reply from speaker it got
+    heard: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    sessions: list[Session] = field(default_factory=list)
+    _ends: dict[Hashable, Session] = field(default_factory=dict)  # the server's end -> session
+    released_views: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    left: dict[str, int] = field(default_factory=dict)
 
-    def heard_hello(self, listener: str, speaker: str, now: float) -> None:
-        self.heard.setdefault((listener, speaker), now)
+    def _step(self, now: float) -> int:
+        self.seq += 1
+        self.times.append(now)
+        return self.seq
 
-    def arrive(self, node: Node, end: End, sender: Node) -> None:
-        """An Arrive from ``sender`` reached coordinator ``node`` on ``end``."""
-        arrival = (sender.me.index, sender.me.instance, end)
-        if node.agent.is_holding(end.conn):
-            self.unvouched.setdefault(node, {}).setdefault(end.conn, []).append(arrival)
-        else:
-            self.arrivals.setdefault(node, {})[arrival[0]] = arrival[1:]
+    def at(self, seq: int) -> float:
+        return self.times[seq - 1]
 
-    def vouched(self, node: Node, effects: list[Effect]) -> None:
-        """``node``'s core has handled an event and asks for ``effects``: the Arrives of a
-        session it has since vouched for are its arrivals now (even if the session has died
-        since, as on a trusted session: the coordinator has not heard of the loss, and that
-        instance did arrive), except those of one it closes at once (a member's older session,
-        superseded by a newer one). Booked in the order the core replays them: session by
-        session as their Opened came, not as the Arrives came (two instances of one index may
-        both be vouched for by one answer)."""
-        held = self.unvouched.get(node, {})
-        closing = {e.conn for e in effects if isinstance(e, Close)}
-        vouched = [c for c in held if not node.agent.is_holding(c)]
-        for conn in sorted(vouched, key=lambda c: (held[c][0][2].opened_at, c)):
-            for index, instance, end in held.pop(conn):
-                if conn not in closing:
-                    self.arrivals.setdefault(node, {})[index] = (instance, end)
+    # --- hooks: the network calls these as it carries things out ---------------------------------
+    def start(
+        self,
+        me: Identity,
+        *,
+        job_pod: bool,
+        linger: float | None,
+        now: float,
+        instances: bool = True,
+    ) -> None:
+        says = (me.job, me.uid, me.peers, me.port)
+        seq = self._step(now)
+        process = Process(me.instance, me.index, says, job_pod, linger, seq, instances)
+        self.processes[me.instance] = process
 
-    def lost_while_held(self, node: Node, conn: int) -> None:
-        """``node``'s core learns that session ``conn``, still held, is gone: it drops the
-        session and its messages unread, so they never were arrivals."""
-        self.unvouched.get(node, {}).pop(conn, None)
+    def stop(self, instance: str, now: float) -> None:
+        process = self.processes[instance]
+        if process.gone is None:
+            process.gone = self._step(now)
 
-    def released(self, node: Node, now: float) -> None:
-        """``node``'s core has just emitted Released: a coordinator's own decision is recorded
-        with the instance of each index it counted and the arrivals the network delivered to it
-        on sessions it trusts (a session that died after its Arrive came in still counts until
-        the coordinator hears of the loss: that instance did arrive). A session from an address
-        it has not seen DNS list is held unread, as an outsider's is: a replaced pod's new
-        instance arrives when it is vouched for, and a release counting the old instance
-        before that is the same as one before the new instance said hello."""
-        if node.coordinator is None or not node.counted:
+    def hello_heard(self, listener: str, speaker: str, address: str, now: float) -> None:
+        """A probe's reply from ``speaker`` at ``address`` was delivered to ``listener``."""
+        if (listener, speaker) not in self.heard:
+            self.heard[(listener, speaker)] = (self._step(now), address)
+
+    def session(
+        self, server_end: Hashable, *, client: str, server: str, address: str, now: float
+    ) -> None:
+        """``client`` dialled ``server`` from ``address``: the session's server end."""
+        session = Session(client, server, address, self._step(now))
+        self.sessions.append(session)
+        self._ends[server_end] = session
+
+    def delivered(self, end: Hashable, message: Message, now: float) -> None:
+        """``message`` was delivered to the core at ``end`` (any end: only a coordinator's
+        Arrives and Acks are kept)."""
+        session = self._ends.get(end)
+        if session is None or session.ended is not None:
             return
-        view = {i: p.instance for i, p in enumerate(node.reach.peers)}
-        arrived = {i: instance for i, (instance, _) in self.arrivals.get(node, {}).items()}
-        self.decisions.append(Decision(now, node.me.instance, view, arrived))
+        if isinstance(message, Arrive):
+            session.arrivals.append((self._step(now), message.view))
+        elif isinstance(message, Ack) and session.acked is None:
+            session.acked = self._step(now)
+
+    def lost(self, end: Hashable, now: float) -> None:
+        """The core at ``end`` was told that its session has ended."""
+        session = self._ends.get(end)
+        if session is not None and session.ended is None:
+            session.ended = self._step(now)
+
+    def closed(self, end: Hashable, now: float) -> None:
+        """The core at ``end`` closed its session (a ``Close`` effect)."""
+        session = self._ends.get(end)
+        if session is not None and session.ended is None:
+            session.ended = session.closed = self._step(now)
+
+    def sent(self, instance: str, message: Message, now: float) -> None:
+        """``instance`` sent ``message`` (a ``Send`` effect); a Release names a view."""
+        if isinstance(message, Release) and message.view:
+            views = self.released_views.setdefault(instance, [])
+            views.append((self._step(now), message.view))
+
+    def verdict(self, instance: str, verdict: Released | Aborted, now: float) -> None:
+        if instance not in self.verdicts:
+            kind = verdict.kind if isinstance(verdict, Released) else None
+            decided, alone = kind is ReleaseKind.DECIDED, kind is ReleaseKind.NO_BARRIER
+            self.verdicts[instance] = Verdict(self._step(now), kind is not None, decided, alone)
+
+    def ended_wait(self, instance: str, now: float) -> None:
+        """``instance``'s wait ended (``Finish`` or ``Fail``): it left, or serves on."""
+        self.left.setdefault(instance, self._step(now))

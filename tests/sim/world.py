@@ -4,8 +4,8 @@ their own and a network whose every step waits to be chosen.
 What is in flight waits in ``pending`` (an attempt, a round, a probe, a dial, a hello heard) or in
 a connection's ``queues``, until the search fires it; every effect is performed through the
 shipped ``dispatch``, and every answer is judged by the shipped ``agent.core.answers``. The world
-keeps the ground truth the safety property is checked against: who heard whose hello, and which
-arrivals a coordinator held when it decided.
+keeps the record the guarantee is judged from (truth.py, by safety.py): who heard whose hello,
+the sessions and what was delivered on them, when each ended, every Release and verdict.
 """
 
 from __future__ import annotations
@@ -49,12 +49,13 @@ from agent.core.inputs import (
     Swept,
     Unreached,
 )
-from agent.core.outcome import ReleaseKind
 from agent.core.roles import Coordinator, Member
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Arrive, Hello, Identity, Message, Role
+from agent.protocol.wire import Hello, Identity, Message, Role
 from agent.topology.podfiles import PodFacts
-from tests.sim.safety import Decision, Release, violations
+from tests.sim.safety import violations
+from tests.sim.truth import Truth
 
 __all__ = ["Inst", "Move", "World"]
 
@@ -106,9 +107,7 @@ class World:
     links: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)
     #: (inst key, conn) -> what is in flight to that end, in order
     queues: dict[tuple[int, int], list[Message | str]] = field(default_factory=dict)
-    heard: dict[tuple[str, str], float] = field(default_factory=dict)
-    arrivals: dict[int, dict[int, str]] = field(default_factory=dict)
-    decisions: list[Decision] = field(default_factory=list)
+    truth: Truth = field(default_factory=Truth)  # the record the checker judges (safety.py)
     serial: int = 0
 
     # --- pods ------------------------------------------------------------------------------------
@@ -129,6 +128,8 @@ class World:
         )
         inst = Inst(len(self.insts), me, address, agent, outsider=outsider)
         self.insts.append(inst)
+        linger = DEFAULT_TIMING.ack_linger if self.mode == "wait" else None
+        self.truth.start(me, job_pod=not outsider, linger=linger, now=self.now)
         if not outsider:
             self.pods[index] = address
             self.listed.add(address)
@@ -142,6 +143,7 @@ class World:
 
     def kill(self, inst: Inst) -> None:
         inst.alive = False
+        self.truth.stop(inst.me.instance, self.now)
         for (key, conn), (peer, peer_conn) in list(self.links.items()):
             if key == inst.key:
                 self.queues.setdefault((peer, peer_conn), []).append(_LOST)
@@ -157,13 +159,6 @@ class World:
         if inst.alive:
             self.perform(inst, inst.agent.handle(event, self.now))
 
-    def decided(self, inst: Inst) -> None:
-        side = inst.agent.side
-        if isinstance(side, Coordinator) and inst.agent.verdict == Released(ReleaseKind.DECIDED):
-            view = {i: p.instance for i, p in enumerate(inst.agent.reach.peers)}
-            arrived = dict(self.arrivals.get(inst.key, {}))
-            self.decisions.append(Decision(self.now, inst.me.instance, view, arrived))
-
     def _hello(self, src: Inst, address: str, target: int | None) -> ProbeResult:
         """``probes.probe``: connect, say hello, judge the reply with the shipped functions."""
         there = self.current(address)
@@ -174,7 +169,7 @@ class World:
         failure = identity_failure(src.me, there.me, expected_index=target)
         if failure is not None:
             return failed_handshake(failure)
-        self.heard.setdefault((src.me.instance, there.me.instance), self.now)
+        self.truth.hello_heard(src.me.instance, there.me.instance, address, self.now)
         return Reached(there.me.index, there.me.instance, there.agent.released)
 
     def fire(self, key: int, item: Pending) -> None:
@@ -217,6 +212,13 @@ class World:
         src.next_conn += 1
         server.next_conn += 1
         self.links[mine], self.links[theirs] = theirs, mine
+        self.truth.session(
+            theirs,
+            client=src.me.instance,
+            server=server.me.instance,
+            address=src.address,
+            now=self.now,
+        )
         hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.released)
         reply = Hello(server.me, Role.REPLY, "n", released=server.agent.released)
         self.feed(server, Contacted(hello, src.address))
@@ -229,13 +231,13 @@ class World:
         inst = self.insts[end[0]]
         if message == _LOST:
             self.links.pop(end, None)
+            if inst.alive:
+                self.truth.lost(end, self.now)
             self.feed(inst, Lost(end[1], "reset"))
             return
         assert not isinstance(message, str)
-        link = self.links.get(end)
-        if isinstance(message, Arrive) and link is not None:
-            sender = self.insts[link[0]]
-            self.arrivals.setdefault(inst.key, {})[sender.me.index] = sender.me.instance
+        if inst.alive:
+            self.truth.delivered(end, message, self.now)
         self.feed(inst, Received(end[1], message))
 
     def tick(self, key: int) -> None:
@@ -289,19 +291,9 @@ class World:
             self.start(index, address)
 
     def unsafe(self) -> list[str]:
-        """The safety property for the Job's pods; and since they all agree on the job, none
-        of them may abort (only an outsider disagrees)."""
-        released, out = [], []
-        for inst in self.insts:
-            verdict = inst.agent.verdict
-            if inst.outsider:
-                continue
-            if isinstance(verdict, Aborted):
-                out.append(f"{inst.me.instance} aborted: {verdict.reason}")
-            if inst.released_at is not None and isinstance(verdict, Released):
-                counted = verdict.kind.counted
-                released.append(Release(inst.me.instance, inst.released_at, counted))
-        return out + violations(self.n, self.heard, self.decisions, released)
+        """The guarantee for the Job's pods, judged from the world's record (safety.py); since
+        they all agree on the job, none of them may abort (only an outsider disagrees)."""
+        return violations(self.n, self.truth)
 
     def fingerprint(self) -> object:
         rows = []
@@ -370,12 +362,14 @@ class _Effects:
             self.world.dial(self.inst, effect.addresses)
 
     def send(self, effect: Send) -> None:
+        self.world.truth.sent(self.inst.me.instance, effect.message, self.world.now)
         if (link := self.world.links.get((self.inst.key, effect.conn))) is not None:
             self.world.queues.setdefault(link, []).append(effect.message)
 
     def close(self, effect: Close) -> None:
         world = self.world
         if (link := world.links.pop((self.inst.key, effect.conn), None)) is not None:
+            world.truth.closed((self.inst.key, effect.conn), world.now)
             world.queues.setdefault(link, []).append(_LOST)
             world.feed(self.inst, Lost(effect.conn, "closed"))
 
@@ -385,18 +379,20 @@ class _Effects:
     def released(self, effect: Released) -> None:
         if self.inst.released_at is None:
             self.inst.released_at = self.world.now
-            self.world.decided(self.inst)
+        self.world.truth.verdict(self.inst.me.instance, effect, self.world.now)
 
     def aborted(self, effect: Aborted) -> None:
-        pass
+        self.world.truth.verdict(self.inst.me.instance, effect, self.world.now)
 
     def finish(self, effect: Finish) -> None:
+        self.world.truth.ended_wait(self.inst.me.instance, self.world.now)
         if self.world.mode != "sidecar":  # a sidecar serves on
             self._exit()
             if self.world.mode == "wait":  # its pod completes and leaves DNS
                 self.world.listed.discard(self.inst.address)
 
     def fail(self, effect: Fail) -> None:
+        self.world.truth.ended_wait(self.inst.me.instance, self.world.now)
         self._exit()
 
     def _exit(self) -> None:

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
 from tests.harness.jobrun import JobRun
+from tests.harness.options import ClusterOptions
 from tests.harness.pod import Pod
 from tests.harness.variants import with_args, with_backoff_limit, with_completions
 from tests.harness.workload import Workload

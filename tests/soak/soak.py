@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness import leftovers, workload
-from tests.harness.cluster import Cluster, ClusterOptions
+from tests.harness.cluster import Cluster
+from tests.harness.options import ClusterOptions
 from tests.harness.workload import Workload
 from tests.soak.barrier import BarrierRun, run_barrier
 from tests.soak.check import Verdict, judge, summarize

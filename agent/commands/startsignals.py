@@ -1,0 +1,46 @@
+"""Stop signals that come while the agent starts, before its event loop listens for them.
+
+A container's entrypoint runs as PID 1, and the kernel drops a signal that PID 1 has no handler
+for: a SIGTERM sent in the agent's first moments (its imports, reading the pod's files, building
+its config: a fraction of a second, more under a CPU limit) was lost, and the pod ran on until
+``--timeout`` instead of exiting 143. So the entry point records SIGTERM, SIGINT and SIGHUP from
+its first line on; the CLI acts on the first one recorded as soon as it listens itself, or at
+once for a command that never does.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+__all__ = ["STOPS", "hold", "received", "release"]
+
+#: what stops the agent (SIGHUP too: without a handler PID 1 drops it as well)
+STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+_seen: list[int] = []
+
+
+def _record(signum: int, _: FrameType | None) -> None:
+    if not _seen:  # the first one decides, as it would have
+        _seen.append(signum)
+
+
+def hold() -> None:
+    """From now on, record stop signals instead of dropping (PID 1) or dying of them."""
+    for signum in STOPS:
+        signal.signal(signum, _record)
+
+
+def received() -> int | None:
+    """The first stop signal recorded since :func:`hold`, if any."""
+    return _seen[0] if _seen else None
+
+
+def release() -> int | None:
+    """Give the stop signals back their defaults (SIGINT raises KeyboardInterrupt again) and
+    return the first one recorded, if any: for what runs without an event loop listening."""
+    for signum in STOPS:
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, default)
+    return received()
