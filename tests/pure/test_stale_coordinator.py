@@ -11,7 +11,7 @@ tests/faults/test_stale_coordinator.py.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pytest
 
@@ -121,7 +121,7 @@ MEMBER_NEWS = [
 
 @pytest.mark.parametrize("news, leaves, dial", MEMBER_NEWS)
 def test_a_member_leaves_a_session_with_a_replaced_coordinator(
-    news: object, leaves: bool, dial: tuple[str, ...] | None
+    news: Callable[[Agent, float], list[Effect]], leaves: bool, dial: tuple[str, ...] | None
 ) -> None:
     """Hearing of a newer instance of index 0 (from an address DNS lists) closes the session
     with the old one and dials again at once: where it reached the new instance if it has
@@ -129,7 +129,6 @@ def test_a_member_leaves_a_session_with_a_replaced_coordinator(
     session stayed, and pod 1 arrived again on it: the old instance never released it, the
     new one waited for it ("not connected") until everyone's timeout."""
     member = _member_with_the_old_coordinator()
-    assert callable(news)
     effects = news(member, 0.4)
     side = member.side
     assert isinstance(side, Member)
@@ -245,13 +244,12 @@ def test_a_coordinator_waiting_asks_its_own_name_and_learns_it_was_replaced(
     ],
 )
 def test_a_newer_instance_of_its_own_index_makes_a_pod_ask_its_own_name_at_once(
-    sighting: object,
+    sighting: Callable[[], Input],
 ) -> None:
     """A newer instance of index 0 heard of from an address DNS lists for the Service: the
     old instance asks its own name at once rather than at its next look."""
     old = _coordinator_waiting()
     old.handle(Swept(Resolution((B, M1, M2))), 0.4)  # an answer: B is listed now
-    assert callable(sighting)
     effects = _feed(old, 0.5, sighting())
     assert Attempt(0, OLD0) in effects
     outcome = NameAttemptAt({B: NEW0}).outcome_for(0, OLD0, (B,))
