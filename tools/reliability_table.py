@@ -22,6 +22,7 @@ SECTIONS = {
     "test_hostile_input.py": "Inputs that once ended an agent, and log injection",
     "test_supervised.py": "A bug in a handler costs its connection; accept() errors",
     "test_security.py": "Security: token, replay, reflection, other jobs' pods",
+    "test_stale_coordinator.py": "Two live instances of index 0, DNS moved to the new one",
     "test_fuzz_wire.py": "Fuzzing (hypothesis) through the real path: agents, replies, health",
     "test_fuzz_corpus.py": "The coverage-guided fuzzer's corpus and kept crashes, replayed",
     "test_fuzz_parsers.py": "Fuzzing (hypothesis): configuration and the pod's files",

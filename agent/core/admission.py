@@ -180,8 +180,8 @@ class Admission:
         self._share.leave(self._owner)
 
     def sight(self, index: int, address: str, now: float) -> None:
-        """Reached peer ``index`` said hello from ``address``, which is not vouched for: it
-        may have been replaced there. Kept (its address and index only) for DNS to say."""
+        """Peer ``index`` said hello from ``address``, which is not vouched for: it may have
+        been replaced there. Kept (its address and index only) for DNS to say."""
         evicted = self._sighted.add(address, index, address, index)
         self._checks.start(index, now)
         for _, claimed in evicted:

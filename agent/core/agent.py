@@ -49,6 +49,7 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.core.outcome import Outcome
+from agent.core.ownname import OwnName
 from agent.core.phase import Phase, phase_of
 from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
@@ -106,6 +107,14 @@ class Agent:
             heard_of=self._heard_of,
             timing=timing,
         )
+        self.own = OwnName(
+            me,
+            reach=self.reach,
+            barrier=self.barrier,
+            timing=timing,
+            checks=bool(self._attempt(me.index, now).instance),
+            name=config.topology.display(me.index) if config.topology.index is not None else "",
+        )
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -162,9 +171,11 @@ class Agent:
         out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
         out += self.discovery.take_due(now)
         if isinstance(side, Member):
-            out += side.poll(now, self._refusing.addresses(0, now))
+            out += side.poll(now, self._refusing.addresses(0, now), self.reach.newest_at(0))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
+        if isinstance(side, Coordinator) and self._looking():
+            out += self.own.poll(now)
         if now >= self._next_progress:
             out.append(Report(self.status.progress(now - self.start)))
             self._next_progress = now + self.timing.progress_every
@@ -209,7 +220,7 @@ class Agent:
         if isinstance(side, Member):
             times.append(side.next_wakeup() or math.inf)
         if isinstance(side, Coordinator) and self._looking():
-            times.append(self.discovery.look_at())
+            times += [self.discovery.look_at(), self.own.at]
         return min(times)
 
     def _end(self, phase: Phase, now: float) -> Effect | None:
@@ -259,17 +270,22 @@ class Agent:
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
         result = counted_by_name(self.reach, event.index, event.result)
+        own = event.index == self.me.index
+        if own and self.own.replaced is not None:
+            result = Unreached(self.own.replaced)  # for good: a newer instance exists
         if isinstance(result, Reached) and not self.config.probe.says_hello:
             # a look-around's hello: its released flag counts, not its instance (views name
             # none with this probe)
             result = Reached(result.index, "", result.released)
         if isinstance(result, Unreached):
+            out = self.own.answered(result.failure, now) if own else []
             self.reach.failed(event.index, result.failure, now)
-            return []
+            return out
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
         self.discovery.probed(event.address, None)  # known now: no round re-probes it
-        return self._reached(event.index, result, event.address, event.addresses, now)
+        out = self._reached(event.index, result, event.address, event.addresses, now)
+        return out + (self.own.answered(None, now) if own else [])
 
     def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
         """At most one line per progress interval: a loop of bad contacts must not flood the log
@@ -284,13 +300,17 @@ class Agent:
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
         """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
         than the instance reached, the pod was replaced, and must be reached anew before it
-        counts (this pod's view changes, so it arrives again)."""
-        restarted = index != self.me.index and self.reach.note_instance(index, instance)
+        counts (this pod's view changes, so it arrives again). One of this pod's own index that
+        is newer may have replaced it: its own name is asked again."""
+        if index == self.me.index:
+            return self.own.heard(instance, now)
+        restarted = self.reach.note_instance(index, instance)
+        out = self.barrier.coordinator_heard(self.reach.peers[0].newest, now) if index == 0 else []
         if self.verdict is not None or not restarted:
-            return []
+            return out
         old = self.reach.peers[index].address
         self.reach.forget(index, now)
-        out: list[Effect] = [Report(self.status.restarted_line(index))]
+        out.append(Report(self.status.restarted_line(index)))
         self.discovery.restarted(old, now)
         if self.side is not None:
             out += self.barrier.act(self.side.unreached(now), now)
@@ -310,7 +330,9 @@ class Agent:
             peer = peer_at_address(self.me, self.reach, result)
             self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
             if isinstance(peer, int):
-                out = self._reached(peer, result, address, (address,), now)
+                out = self._reached(peer, result, address, (address,), now, attempted=False)
+            elif result.index == self.me.index:  # another instance of this pod's index
+                out = self._heard_of(self.me.index, result.instance, now)
         else:
             self.discovery.probed(address, result.failure)
             if isinstance(result, Disagreeing):
@@ -325,14 +347,24 @@ class Agent:
         return self.barrier.act(self.side.abort(reason, now), now)
 
     def _reached(
-        self, index: int, result: Reached, address: str, addresses: tuple[str, ...], now: float
+        self,
+        index: int,
+        result: Reached,
+        address: str,
+        addresses: tuple[str, ...],
+        now: float,
+        *,
+        attempted: bool = True,
     ) -> list[Effect]:
-        """Peer ``index`` answered at ``address``."""
+        """Peer ``index`` answered at ``address`` (this pod itself counts no more once it was
+        replaced)."""
         side = self.side
+        if index == self.me.index and not self.own.counts():
+            return []
         out = self._heard_of(index, result.instance, now)
         newly = not self.reach.peers[index].reached
         # also when reached before: an attempt of a reached peer (a re-check) lands here
-        self.reach.succeeded(index, address, now, result.instance)
+        self.reach.succeeded(index, address, now, result.instance, lands=attempted)
         out += self._admission.prune(index, (address,))
         if newly:
             self.addresses[index] = addresses
@@ -342,11 +374,12 @@ class Agent:
             if self.reach.done:
                 out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:
-            out += self.barrier.act(side.peer_released(now), now)
+            out += self.own.told_released(now)  # joined once its own name still leads here
         return out
 
     def _reached_all(self, now: float) -> list[Effect]:
         self.discovery.reached_all(now, vouching=self._admission.waiting)
+        self.own.waiting(now)
         out: list[Effect] = [Report(self.status.reached_all_line(now - self.start))]
         if self.side is not None:
             out += self.barrier.act(self.side.reached_all(self.reach.view(), now), now)

@@ -20,6 +20,7 @@ from agent.core.inputs import (
 )
 from agent.core.reach import Reach
 from agent.protocol.handshake import Match, compare
+from agent.protocol.instance import newer
 from agent.protocol.wire import Identity
 
 __all__ = [
@@ -65,28 +66,40 @@ class NameAttempt:
     instance of its index, an old pod still running, may share for a while). The first address
     that reaches it or disagrees settles the attempt, only that address counting (another may
     be a stale record); when none does, the failures are joined, the first one's cause standing
-    for them."""
+    for them. This pod's own name is probed at every address: a newer instance of its index at
+    any of them means this pod was replaced (``Cause.REPLACED``), whoever else answers."""
 
     def __init__(self, index: int, instance: str, resolution: Resolution) -> None:
         self.index, self.instance = index, instance
         self._resolution = resolution
         self._failures: list[tuple[str, Failure]] = []
         self._settled: Attempted | None = None
+        self._replaced: Failure | None = None  # a newer instance of this pod's own index
 
     def probed(self, address: str, result: ProbeResult) -> bool:
         """The probe of ``address`` (one of the resolution's, in order) landed; True when it
         settles the attempt, so the rest need no probe."""
         if isinstance(result, Reached) and self.instance and result.instance != self.instance:
-            why = f"another instance of pod {self.index} answers"
-            result = Unreached(Failure(why, Cause.OTHER_INSTANCE))
+            result = Unreached(self._other_instance(address, result.instance))
         if isinstance(result, Unreached):
             self._failures.append((address, result.failure))
             return False
-        self._settled = Attempted(self.index, result, address, (address,))
-        return True
+        if self._settled is None:
+            self._settled = Attempted(self.index, result, address, (address,))
+        # this pod's own name: the next address may give a newer instance of it
+        return not (self.instance and isinstance(result, Reached))
+
+    def _other_instance(self, address: str, instance: str) -> Failure:
+        if not newer(instance, self.instance):
+            return Failure(f"another instance of pod {self.index} answers", Cause.OTHER_INSTANCE)
+        why = f"replaced: a newer instance of pod {self.index} answers at {address}"
+        self._replaced = self._replaced or Failure(why, Cause.REPLACED)
+        return self._replaced
 
     def outcome(self) -> Attempted:
         """What the attempt came to, once it is settled or every address is probed."""
+        if self._replaced is not None:
+            return Attempted(self.index, Unreached(self._replaced))
         if self._settled is not None:
             return self._settled
         if self._resolution.failure is not None:

@@ -55,7 +55,7 @@ class Barrier:
         member's session with the coordinator; any other pod is refused."""
         side = self.side
         if event.dialled and isinstance(side, Member):
-            return self.act(side.opened(event.conn, now), now)
+            return self.act(side.opened(event.conn, now, event.hello.identity.instance), now)
         if not event.dialled and isinstance(side, Coordinator):
             return self.act(side.joined(event.conn, event.hello, now), now)
         why = f"pod {self.me.index} is not the coordinator"
@@ -74,6 +74,24 @@ class Barrier:
                 return self.act(side.received(event.message, now), now)
             return self.act(side.disconnected(event.reason, now), now)
         return [Close(event.conn)] if isinstance(event, Received) else []
+
+    def coordinator_heard(self, newest: str, now: float) -> list[Effect]:
+        """``newest``: the newest instance of index 0 heard of; a member leaves a session with
+        an older one (``Member.heard_of_coordinator``)."""
+        side = self.side
+        return (
+            self.act(side.heard_of_coordinator(newest, now), now)
+            if isinstance(side, Member)
+            else []
+        )
+
+    def replaced(self, now: float) -> list[Effect]:
+        """This pod was replaced (its own name leads to a newer instance of its index): it no
+        longer counts itself; as the coordinator it releases nobody."""
+        side = self.side
+        if isinstance(side, Coordinator):
+            return self.act(side.replaced(now), now)
+        return self.act(side.unreached(now), now) if side is not None else []
 
     def dial_failed(self, reason: str, now: float) -> list[Effect]:
         side = self.side

@@ -53,6 +53,7 @@ def hints_for(
     hints = [
         _no_search_list(topology, resolv),
         _not_in_dns(topology, causes, missing),
+        _replaced(missing),
         _stale_record(missing),
         _dns_failing(reasons, causes),
         nobody_listens(causes, port, own=topology.index),
@@ -87,6 +88,16 @@ def _not_in_dns(
         return (
             "the missing peers are not in DNS: their pods may not have started yet (check "
             "parallelism and quota), or are not Ready without publishNotReadyAddresses: true"
+        )
+    return None
+
+
+def _replaced(missing: Sequence[Cause]) -> str | None:
+    if Cause.REPLACED in missing:
+        return (
+            "this pod was replaced: its own name leads to a newer instance of it, and this one "
+            "runs on in the old pod (terminating, or on a node cut off from the API server); "
+            "its peers go on with the new one"
         )
     return None
 

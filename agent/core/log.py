@@ -30,6 +30,7 @@ class LogKind(StrEnum):
     CONTACT_REFUSED = "refused"  # this pod refused a contact (rate-limited)
     IGNORED = "ignored"  # contacts from addresses DNS does not list
     RESTARTED = "restarted"  # a peer restarted
+    REPLACED = "replaced"  # this pod was replaced: its own name leads to a newer instance
     TRUNCATED = "truncated"  # the Service's answer is cut short
     SERVING = "serving"  # a sidecar serves on
     WARNING = "warning"  # a configuration warning

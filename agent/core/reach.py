@@ -148,8 +148,13 @@ class Reach:
         newest = self.peers[index].newest
         return bool(instance and newest) and newer(newest, instance)
 
-    def succeeded(self, index: int, address: str, now: float, instance: str = "") -> None:
-        peer = self._land(index)
+    def succeeded(
+        self, index: int, address: str, now: float, instance: str = "", *, lands: bool = True
+    ) -> None:
+        """Peer ``index`` answered at ``address``: by its attempt, which ``lands``, or at an
+        address of the Service (an attempt still out stays in flight until it lands: another
+        started meanwhile would be two at once)."""
+        peer = self._land(index) if lands else self.peers[index]
         if instance and not self.stale(index, instance):
             peer.newest = instance
         if not peer.reached:
@@ -166,6 +171,11 @@ class Reach:
         if instance and (not peer.newest or newer(instance, peer.newest)):
             peer.newest = instance
         return peer.reached and bool(peer.instance) and newer(peer.newest, peer.instance)
+
+    def newest_at(self, index: int) -> tuple[str, ...]:
+        """Where peer ``index``'s newest instance heard of was reached, if it was."""
+        peer = self.peers[index]
+        return (peer.address,) if peer.reached and peer.instance == peer.newest else ()
 
     def recheck(self, index: int) -> bool:
         """Attempt reached peer ``index`` once more (DNS may give its name another address

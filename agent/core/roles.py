@@ -23,6 +23,7 @@ from agent.core.effects import Aborted, Close, Dial, Released, Send
 from agent.core.outcome import ReleaseKind
 from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.handshake import Match, compare
+from agent.protocol.instance import newer
 from agent.protocol.wire import Abort, Ack, Arrive, Hello, Identity, Message, Refuse, Release
 
 __all__ = ["Action", "Coordinator", "Member"]
@@ -46,6 +47,7 @@ class Coordinator:
         self._matching: set[int] = set()  # members whose latest view is ours
         self._acked: set[int] = set()
         self._notice = False  # a peer said the barrier passed before
+        self._replaced = False  # a newer instance of index 0 answers at its name
         # Built once: rebuilding it on every join and arrival made each O(N), so 10,000
         # arrivals took seconds before the release (bench: coordinator scale).
         self._members = frozenset(range(me.peers)) - {me.index}
@@ -119,6 +121,16 @@ class Coordinator:
         self._forget(conn)
         return []
 
+    def replaced(self, now: float) -> list[Action]:
+        """This pod's own name leads to a newer instance of index 0: this one was replaced (its
+        old pod runs on). It releases nobody, for good (an older instance never replaces a
+        newer). Its members' sessions stay (closing admitted sessions would only make members
+        whose dial by name still lands here dial it again and again): each member leaves on
+        its own once it hears of the new instance (``Member.heard_of_coordinator``)."""
+        if self.verdict is None:
+            self._replaced = True
+        return self.unreached(now)
+
     def abort(self, reason: str, now: float) -> list[Action]:
         """This pod found a peer that disagrees on the job: everyone stops."""
         return self._decide(Aborted(reason), now)
@@ -140,7 +152,7 @@ class Coordinator:
     def _maybe_release(self, now: float) -> list[Action]:
         if self.verdict is not None or self._view is None:
             return []
-        if len(self._matching) == len(self._members):
+        if len(self._matching) == len(self._members) and not self._replaced:
             return self._decide(Released(ReleaseKind.DECIDED), now)
         if self._notice:
             # The members got their verdict from whoever decided it: no acks to await here.
@@ -212,6 +224,12 @@ class Member:
         self._failures = 0
         self._next_connect: float | None = now
         self.conn: int | None = None
+        #: which instance of index 0 the session is with, and the newest one heard of: a
+        #: session with an older one is with a replaced coordinator (its old pod runs on)
+        self._with = ""
+        self._newest = ""
+        #: the last session, or the last dial, was with an older instance than the newest
+        self._stale = False
         #: the digest of the instances reached, while this pod has reached all N
         self.view: str | None = None
         self._sent: str | None = None  # the view arrived with on the current session
@@ -224,20 +242,31 @@ class Member:
         #: why the last dial or session failed
         self._dial_problem = "not connected to the coordinator yet"
 
-    def poll(self, now: float, refused_at: tuple[str, ...] = ()) -> list[Action]:
+    def poll(
+        self, now: float, refused_at: tuple[str, ...] = (), newest_at: tuple[str, ...] = ()
+    ) -> list[Action]:
         """The dial, when due; ``refused_at``: the coordinator's addresses, which all refused a
-        moment ago (``agent.core.refused``): tried again without asking DNS."""
+        moment ago (``agent.core.refused``): tried again without asking DNS. ``newest_at``:
+        where this pod reached the newest instance of index 0 (an address DNS lists for the
+        Service), dialled instead of the name while the name led to an older one."""
         if self._next_connect is not None and self._next_connect <= now and self.verdict is None:
             self._next_connect = None
-            return [Dial(refused_at)]
+            return [Dial(newest_at if self._stale and newest_at else refused_at)]
         return []
 
     def next_wakeup(self) -> float | None:
         return self._next_connect
 
-    def opened(self, conn: int, now: float) -> list[Action]:
-        """The handshake with the coordinator succeeded on ``conn``."""
+    def opened(self, conn: int, now: float, instance: str = "") -> list[Action]:
+        """The handshake with the coordinator (``instance`` of index 0) succeeded on ``conn``.
+        An older instance than one heard of is a replaced coordinator: it cannot release this
+        pod with the others, so the session is closed and the dial tried again."""
+        if newer(self._newest, instance):
+            self._stale = True
+            why = "an older instance of pod 0 than one heard of answered (a replaced pod)"
+            return [Close(conn), *self.disconnected(why, now)]
         self.conn, self._failures, self._sent = conn, 0, None
+        self._with, self._stale = instance, False
         if self.verdict is not None:
             return [Send(conn, Ack())]
         return self._maybe_arrive()
@@ -250,6 +279,18 @@ class Member:
             self._failures += 1
             self._next_connect = now + self._backoff.delay(self._failures, self._rand())
         return []
+
+    def heard_of_coordinator(self, newest: str, now: float) -> list[Action]:
+        """``newest``: the newest instance of index 0 heard of (a hello, a probe's reply). A
+        session with an older one is with a replaced coordinator that runs on: it would hold
+        this pod's arrival for ever, so the session is closed and the coordinator DNS gives
+        dialled at once."""
+        self._newest = newest
+        if self.verdict is not None or self.conn is None or not newer(newest, self._with):
+            return []
+        conn, self.conn, self._stale, self._next_connect = self.conn, None, True, now
+        self._dial_problem = "coordinator: replaced by a newer instance, dialling it"
+        return [Close(conn)]
 
     def reached_all(self, view: str, now: float) -> list[Action]:
         self.view = view

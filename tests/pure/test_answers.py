@@ -8,6 +8,7 @@ import pytest
 from agent.core.answers import NameAttempt, dial_failed, failed_handshake, identity_failure
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import Attempted, Disagreeing, Reached, Resolution, Unreached
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity
 
 pytestmark = pytest.mark.timeout(10)
@@ -29,8 +30,8 @@ def test_the_first_address_that_answers_as_the_pod_settles_the_attempt() -> None
 def test_another_instance_of_this_pods_own_name_does_not_count() -> None:
     """This pod's own name, with an old pod of its index still answering there: only its own
     instance counts, and the failure says why in a way hints read (OTHER_INSTANCE)."""
-    attempt = NameAttempt(0, "i0", Resolution(("10.0.0.1",)))
-    assert not attempt.probed("10.0.0.1", Reached(0, "old"))
+    attempt = NameAttempt(0, instance_id(2, 0), Resolution(("10.0.0.1",)))
+    assert not attempt.probed("10.0.0.1", Reached(0, instance_id(1, 0)))
     failure = Failure("another instance of pod 0 answers", Cause.OTHER_INSTANCE)
     assert attempt.outcome() == Attempted(0, Unreached(failure))
 
