@@ -323,6 +323,7 @@ class Agent:
         self.reach.succeeded(index, address, now, result.instance)
         out += self._admission.prune(index, (address,))
         if newly:
+            self._admission.reached(index, address, now)
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))
             if self._admission.waiting:

@@ -69,13 +69,14 @@ class Incoming:
         """A hello from an address not vouched for: what it claims is not believed (a newer
         instance claimed from there would make every pod forget the real one), and it is named
         in the log unless an answer lists it. If it ``agrees`` on the job, it hints that its pod
-        is up (try it soon); and a reached peer heard from a new address may have been
-        replaced: a sighting, kept until DNS says whether the address is its."""
+        is up (try it soon); and a peer heard from an address not vouched for may have been
+        replaced there: a sighting, kept until DNS says whether the address is its (for an
+        index not reached yet, until it is reached: the old instance may answer first)."""
         index = event.hello.identity.index
         self.admission.note(index, event.address)
         if not agrees:
             return []
-        if index != self.me.index and self.reach.peers[index].reached:
+        if index != self.me.index:
             self.admission.sight(index, event.address, now)
         return self.discovery.heard_from(index, event.address, now)
 
