@@ -9,9 +9,10 @@ on, and the agent keeps of it only:
 - a coordinator's *held session* (a member's, from an address not vouched for yet: a pod is
   published a moment after its first hello): its hello and the state its messages imply (its
   latest arrival, whether it acked), handed on once vouched for;
-- a *sighting*: a reached peer's claim heard from another address (it may have been
+- a *sighting* (``Sightings``): a peer's claim heard from another address (it may have been
   replaced), never its hello: once DNS lists the address, the address is probed, and what
   answers there counts (a claim heard before may have been anybody's: addresses are reused);
+  one of an index not reached yet lies dormant until the index is reached;
 - the addresses to name in the line that says DNS does not list them.
 
 Each is bounded per claimed index, per source address and in all (``Bounded``), the oldest
@@ -43,6 +44,7 @@ from agent.core.inputs import Lost, Opened, Received, Resolution
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
 from agent.core.recheck import Rechecks
+from agent.core.sightings import Sightings
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.wire import Ack, Arrive, Message
 
@@ -117,7 +119,7 @@ class Admission:
         self._share = share if share is not None else HeldShare()
         self._owner = self._share.join()
         self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
-        self._sighted: Bounded[str, int] = Bounded(SIGHTED)  # address -> the index claimed
+        self._sighted = Sightings(SIGHTED, reach)
         self._checks = Rechecks(timing)
         #: what the last lookup of each claimed index's name gave (while something claims it)
         self._named: dict[int, frozenset[str]] = {}
@@ -181,11 +183,21 @@ class Admission:
 
     def sight(self, index: int, address: str, now: float) -> None:
         """Peer ``index`` said hello from ``address``, which is not vouched for: it may have
-        been replaced there. Kept (its address and index only) for DNS to say."""
-        evicted = self._sighted.add(address, index, address, index)
-        self._checks.start(index, now)
-        for _, claimed in evicted:
+        been replaced there. Kept (its address and index only) for DNS to say; checked from
+        now, or (dormant) once ``index`` is ``reached``."""
+        evicted = self._sighted.add(index, address)
+        if self._sighted.checked(index):
+            self._checks.start(index, now)
+        for claimed in evicted:
             self._settle(claimed)
+
+    def reached(self, index: int, address: str, now: float) -> None:
+        """Peer ``index`` was reached at ``address``: a sighting of it from there is answered;
+        one from elsewhere wakes, to be checked."""
+        self._sighted.reached(index, address)
+        if self._sighted.checked(index):
+            self._checks.start(index, now)
+        self._settle(index)
 
     def note(self, index: int, address: str) -> None:
         """A contact from ``address`` that is not vouched for: to be named in the log if the
@@ -218,11 +230,8 @@ class Admission:
             held = self._held.get(conn)
             if held is not None and self._reach.stale(index, held.opened.hello.identity.instance):
                 unfit.add(conn)
-        for address in addresses:
-            claimed = self._sighted.get(address)
-            if claimed is not None and claimed != index:
-                self._sighted.pop(address)
-                self._settle(claimed)
+        for claimed in self._sighted.found_at(index, addresses):
+            self._settle(claimed)
         return self._drop_sessions(unfit)
 
     def _drop_sessions(self, conns: Iterable[int]) -> list[Effect]:
@@ -249,8 +258,8 @@ class Admission:
         return out
 
     def _settle(self, index: int) -> None:
-        """If nothing claiming ``index`` waits any more, its checks stop."""
-        if not self._held.claiming(index) and not self._sighted.claiming(index):
+        """If nothing claiming ``index`` is to be checked any more, its checks stop."""
+        if not self._held.claiming(index) and not self._sighted.checked(index):
             self._checks.stop(index)
             self._named.pop(index, None)
 
@@ -269,14 +278,12 @@ class Admission:
         give_up = self._checks.answered(index, now)
         out: list[Effect] = []
         if resolution.failure is None:
-            if self._held.claiming(index) or self._sighted.claiming(index):
+            if self._held.claiming(index) or self._sighted.checked(index):
                 self._named[index] = frozenset(resolution.addresses)
             out = self.prune(index, resolution.addresses)
         if give_up:
-            for address in self._sighted.claiming(index):
-                if not self.verified(index, address):
-                    self._sighted.pop(address)
-            self._settle(index)
+            self._sighted.give_up(index, lambda address: self.verified(index, address))
+        self._settle(index)
         return out
 
     def take_vouched(
@@ -289,13 +296,8 @@ class Admission:
             if self.verified(claimed, address_):
                 del self._unlisted[address_]
                 self._share.said.forget(address_)
-        sightings = [
-            (claimed, at)
-            for at, claimed, _, _ in self._candidates(self._sighted, index, address)
-            if self.verified(claimed, at)
-        ]
-        for claimed, at in sightings:
-            self._sighted.pop(at)
+        sightings = self._sighted.take(index, address, self.verified)
+        for claimed, _ in sightings:
             self._settle(claimed)
         sessions = []
         for conn, claimed, at, held in self._candidates(self._held, index, address):

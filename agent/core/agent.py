@@ -367,6 +367,7 @@ class Agent:
         self.reach.succeeded(index, address, now, result.instance, lands=attempted)
         out += self._admission.prune(index, (address,))
         if newly:
+            self._admission.reached(index, address, now)
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))
             if self._admission.waiting:

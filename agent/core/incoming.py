@@ -69,10 +69,9 @@ class Incoming:
         """A hello from an address not vouched for: what it claims is not believed (a newer
         instance claimed from there would make every pod forget the real one), and it is named
         in the log unless an answer lists it. If it ``agrees`` on the job, it hints that its pod
-        is up (try it soon); and a peer heard from a new address may have been replaced
-        there: a sighting, kept until DNS says whether the address is its. Reached or not:
-        a pod that reaches an old instance of the peer meanwhile (listed too, or listed
-        first), and then stops asking DNS, would never meet the new one."""
+        is up (try it soon); and a peer heard from an address not vouched for may have been
+        replaced there: a sighting, kept until DNS says whether the address is its (for an
+        index not reached yet, until it is reached: the old instance may answer first)."""
         index = event.hello.identity.index
         self.admission.note(index, event.address)
         if not agrees:

@@ -43,6 +43,7 @@ class Coordinator:
         self._view: str | None = None
         self._index_of: dict[int, int] = {}  # conn -> member index
         self._conn_of: dict[int, int] = {}  # member index -> conn
+        self._instance_of: dict[int, str] = {}  # member index -> the instance on that conn
         self._arrived: dict[int, str] = {}  # member index -> view of its latest Arrive
         self._matching: set[int] = set()  # members whose latest view is ours
         self._acked: set[int] = set()
@@ -76,9 +77,12 @@ class Coordinator:
         return []
 
     def joined(self, conn: int, hello: Hello, now: float) -> list[Action]:
-        """A member's handshake completed on ``conn``. Connections are numbered in the order they
-        were made, and a member holds only its newest: an older one that completes its
-        handshake late (its member gave up on it and dialled again) is closed, not counted."""
+        """A member's handshake completed on ``conn``. A member index holds one session: its
+        newest instance's (as ``Reach`` never lets an older instance replace a newer, a late
+        redial of a replaced pod, even one already dead, must not close its replacement's
+        session), and of one instance the newest connection (connections are numbered in the
+        order they were made: one that completes its handshake late, its member having given up
+        on it and dialled again, is closed, not counted)."""
         theirs = hello.identity
         match, reason = compare(self.me, theirs, expected_index=None)
         if match is Match.STRANGER or theirs.index not in self.members:
@@ -89,17 +93,25 @@ class Coordinator:
             return actions + self._decide(Aborted(reason), now)
         actions = []
         old = self._conn_of.get(theirs.index)
-        if old is not None and old > conn:
+        if old is not None and not self._supersedes(theirs, conn, old):
             return [Close(conn)]
         if old is not None:  # the member reconnected or restarted: the old session is stale
             actions += [Close(old)]
             self._forget(old)
         self._index_of[conn], self._conn_of[theirs.index] = theirs.index, conn
+        self._instance_of[theirs.index] = theirs.instance
         if self.verdict is not None:  # a late joiner is told at once
             actions.append(Send(conn, self._verdict_message()))
         elif hello.released:  # another instance of index 0 released this member already
             actions += self.peer_released(now)
         return actions
+
+    def _supersedes(self, theirs: Identity, conn: int, old: int) -> bool:
+        """Whether ``theirs`` on ``conn`` is to replace the member's session on ``old``."""
+        current = self._instance_of.get(theirs.index, "")
+        if theirs.instance and current and theirs.instance != current:
+            return newer(theirs.instance, current)
+        return conn > old
 
     def received(self, conn: int, message: Message, now: float) -> list[Action]:
         index = self._index_of.get(conn)
@@ -144,7 +156,7 @@ class Coordinator:
     def _forget(self, conn: int) -> None:
         index = self._index_of.pop(conn, None)
         if index is not None and self._conn_of.get(index) == conn:
-            del self._conn_of[index]
+            del self._conn_of[index], self._instance_of[index]
             if self.verdict is None:  # its next session must arrive anew
                 self._arrived.pop(index, None)
                 self._matching.discard(index)
