@@ -83,15 +83,17 @@ class Sightings:
     def take(
         self, index: int | None, address: str | None, vouched: Callable[[int, str], bool]
     ) -> list[tuple[int, str]]:
-        """The awake sightings (index, address) now ``vouched`` for, which no longer wait:
-        those of ``index`` or from ``address``, or all if neither is given."""
+        """The sightings (index, address) now ``vouched`` for, which no longer wait: those of
+        ``index`` or from ``address``, or all if neither is given. A dormant one too: an answer
+        that came anyway vouched for it, at no cost (left waiting, its address would be named
+        as one DNS does not list)."""
         keys = set(self._store.claiming(index) if index is not None else ())
         keys |= set(self._store.at(address) if address is not None else ())
         every = index is None and address is None
         taken = [
             (claimed, at)
             for at, claimed, _, _ in self._store
-            if (every or at in keys) and not self.dormant(claimed) and vouched(claimed, at)
+            if (every or at in keys) and vouched(claimed, at)
         ]
         for _, at in taken:
             self._store.pop(at)

@@ -57,4 +57,4 @@ def test_a_replacements_early_hello_is_not_lost(schedule: Schedule) -> None:
     """Every index's newest instance is released, safely, within the liveness bound."""
     c, faults_end = simulate(schedule)
     assert c.unsafe() == [], c.describe()
-    check_liveness(c, faults_end)
+    check_liveness(c, faults_end, schedule)
