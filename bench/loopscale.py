@@ -69,6 +69,12 @@ def _first(agent: AgentProc, match: Callable[[Record], bool]) -> tuple[float, Re
         return next(((t, r) for t, r in agent.lines if match(r)), None)
 
 
+def _reached(agent: AgentProc) -> set[int]:
+    """The peers this agent has logged reaching (itself included)."""
+    with agent._cond:
+        return {r.get("peer", -1) for _, r in agent.lines if r.get("event") == "reached"}
+
+
 def _until(done: Callable[[], bool], timeout: float) -> bool:
     """Poll ``done`` (logs are read by threads; nothing else wakes us) until true or timeout."""
     deadline = time.monotonic() + timeout
@@ -263,7 +269,7 @@ def _run(job: _Job, flood: bool, bound: float) -> Sample:
         job.flood()
         if job.mode == "sidecar":
             job.waiters.append(_waiter(0, job.port + 1, 2 * bound))
-    meshed = _until(lambda: all(a.count("reached") >= n - 2 for a in early), bound)
+    meshed = _until(lambda: all(_reached(a) >= set(range(n - 1)) for a in early), bound)
     settle = time.monotonic() - started
     job.publish(n)
     last = job.launch(n - 1)

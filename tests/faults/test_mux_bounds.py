@@ -128,7 +128,7 @@ def test_a_job_of_more_pods_than_the_bound_releases(
     coordinator holds 11 member sessions on its shared port, more than the bound, and keeps
     every one; all pass (a Job of more pods than the bound, 256, never released: its sessions
     counted against the bound for their whole life, and cut one another). The same with 300
-    pods and the shipped bound is ``tools/mux_scale.py``'s to measure, on a bigger machine."""
+    pods and the shipped bound is ``make bench``'s case ``n300`` (``bench/loopscale.py``)."""
     job = Job(fault_dns, 12)
     job.publish()
     tail = ["--exit-barrier", "--", "true"] if mode == "exit-barrier" else []
