@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--modes", default="sleep", help=f"comma-separated: sleep, {', '.join(modes.MODES)}"
     )
+    parser.add_argument("--bound", type=float, default=900.0, help="s a mode's Job may take")
     args = parser.parse_args(argv)
     wanted = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(wanted) - {"sleep", *modes.MODES}:
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     for name, seconds in measure(n, work).items():
                         print(f"{n:4d} pods  {name:28s} {seconds:6.2f} s", flush=True)
                     continue
-                figures = modes.run_mode(mode, n, work / f"{mode}-{n}")
+                figures = modes.run_mode(mode, n, work / f"{mode}-{n}", args.bound)
                 failed += not figures["ok"]
                 print(f"{n:4d} pods  {mode:8s} {modes.describe(figures)}", flush=True)
     finally:
