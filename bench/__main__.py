@@ -187,10 +187,9 @@ def _loopscale(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list
             Metric(f"{what}: members whose session was redialled", "redialled", "", "0"),
         ]
         if flood:
-            metrics += [
-                Metric(f"{what}: connections the flood opened", "flood_made", ""),
-                Metric(f"{what}: local waiters passed", "waiters_passed", ""),
-            ]
+            metrics.append(Metric(f"{what}: connections the flood opened", "flood_made", ""))
+        if flood and mode == "sidecar":
+            metrics.append(Metric(f"{what}: local waiters passed", "waiters_passed", "", f"{n}"))
         rows += [_row(m, "peer-agent", n, s) for m in metrics]
     return rows
 
