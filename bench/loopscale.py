@@ -272,7 +272,7 @@ def _run(job: _Job, flood: bool, bound: float) -> Sample:
     meshed = _until(lambda: all(_reached(a) >= set(range(n - 1)) for a in early), bound)
     settle = time.monotonic() - started
     # (at the bound: how far they got; on two loaded cores 299 agents started at once have
-    # not meshed in 40 minutes, their accept queues full of probes their senders gave up on)
+    # not meshed in 30 minutes, their accept queues full of probes their senders gave up on)
     meshed_count = sum(_reached(a) >= set(range(n - 1)) for a in early)
     job.publish(n)
     last = job.launch(n - 1)
