@@ -6,7 +6,7 @@ APT_PACKAGES := unbound iproute2 iputils-ping util-linux procps busybox wait-for
 IMAGE ?= peer-agent:0.1.0
 STAMP := $(VENV)/.installed
 
-.PHONY: check test deep demo demo-deps bench soak reliability fuzz image zipapp dist lint-code \
+.PHONY: check test deep demo demo-deps bench scale soak reliability fuzz image zipapp dist lint-code \
 	lint-workflows deps venv clean
 
 $(STAMP): pyproject.toml
@@ -85,6 +85,15 @@ demo: demo-deps $(DEMO_STAMP)
 bench: deps $(STAMP)
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench $(BENCH_ARGS)
+
+# The agent's modes at scale in the cluster in a box, as root like `make test`: SCALE_PODS pods
+# (default 256) of each of SCALE_MODES (sidecar, run --exit-barrier, wait), every one on a
+# fresh cluster, all pods at once; minutes a mode on two cores, so not part of `make test`.
+# Exits 1 unless every Job completes with every agent released and no session cut.
+SCALE_PODS ?= 256
+SCALE_MODES ?= sidecar,exit,wait
+scale: deps $(STAMP)
+	$(PY) -m tests.harness.scale $(SCALE_PODS) --modes $(SCALE_MODES)
 
 # Back-to-back barriers (default 200; SOAK_BARRIERS=, SOAK_SEED=) in the cluster in a box,
 # as root like `make test`: summary table on stdout and in build/soak.json.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local
+from bench import coldstart, local, loopscale
 from bench.clustercases import Setup
 from bench.common import ROOT
 from bench.report import Row, add_ratios, plot, summarize, table
@@ -36,6 +36,8 @@ CASES = (
     "release100m",
     "barriercpu",
     "dns",
+    "n300",
+    "flood",
 )
 CLUSTER_CASES = ("release", "release100m", "barriercpu", "dns")
 
@@ -62,6 +64,7 @@ class Plan:
     coldstart_rounds: int = 11  # each round starts every tool once, in turn
     release100m: tuple[int, ...] = (3, 64)
     barriercpu: tuple[int, ...] = (3, 64)
+    loop_n: int = 300  # n300 and flood: agents on loopback, above the shared port's bounds
 
 
 ALL = ("peer-agent", "seed", "nslookup", "wait-for-it")
@@ -85,6 +88,7 @@ QUICK = Plan(
     coldstart_rounds=3,
     release100m=(3,),
     barriercpu=(3,),
+    loop_n=24,
 )
 
 
@@ -161,6 +165,35 @@ def _coldstart(plan: Plan, launchers: coldstart.Launchers, log: Callable[[str], 
     return rows
 
 
+def _loopscale(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list[Row]:
+    """n300: each mode at N = loop_n on loopback; flood: the same under a connection flood
+    (bench.loopscale). Minutes a run on two cores: one run each unless --repeats says more."""
+    n, runs, rows = plan.loop_n, max(1, plan.repeats - 2), []
+    todo = [(m, False) for m in loopscale.MODES if "n300" in cases]
+    todo += [(m, True) for m in loopscale.FLOOD_MODES if "flood" in cases]
+    for mode, flood in todo:
+        what = f"N={n} loopback, {loopscale.LABELS[mode]}{', flooded' if flood else ''}"
+        log(f"{what}: real agents over unbound")
+
+        def one(mode: str = mode, flood: bool = flood) -> dict[str, Any]:
+            return loopscale.scale(mode, n, flood=flood)
+
+        s = _repeat(what, runs, one, log)
+        metrics = [
+            Metric(f"{what}: last pod launched → last pass", "launch_to_last_pass_s", "s"),
+            Metric(f"{what}: CPU per pod", "cpu_per_pod_s", "s"),
+            Metric(f"{what}: peak RSS per pod (median)", "rss_per_pod_mb", "MB"),
+            Metric(f"{what}: peak RSS, coordinator", "rss_coordinator_mb", "MB"),
+            Metric(f"{what}: members whose session was redialled", "redialled", "", "0"),
+        ]
+        if flood:
+            metrics.append(Metric(f"{what}: connections the flood opened", "flood_made", ""))
+        if flood and mode == "sidecar":
+            metrics.append(Metric(f"{what}: local waiters passed", "waiters_passed", "", f"{n}"))
+        rows += [_row(m, "peer-agent", n, s) for m in metrics]
+    return rows
+
+
 def run(
     plan: Plan,
     cases: list[str],
@@ -226,6 +259,7 @@ def run(
             ),
         ):
             rows.append(_row(m, "peer-agent", members, s))
+    rows += _loopscale(plan, cases, log)
     if set(cases) & set(CLUSTER_CASES) and os.geteuid() != 0:
         log(f"{', '.join(CLUSTER_CASES)}: skipped (the cluster in a box needs root)")
         return rows

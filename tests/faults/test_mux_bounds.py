@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from agent.protocol.wire import Hello, Identity, Role, encode
-from tests.faults.conftest import ROOT, AgentProcess, Job, agent_argv
+from tests.faults.conftest import ROOT, AgentProcess, Job, agent_argv, wait_port
 from tests.support.faultdns import FaultDNS
 
 pytestmark = pytest.mark.timeout(60)
@@ -128,7 +128,7 @@ def test_a_job_of_more_pods_than_the_bound_releases(
     coordinator holds 11 member sessions on its shared port, more than the bound, and keeps
     every one; all pass (a Job of more pods than the bound, 256, never released: its sessions
     counted against the bound for their whole life, and cut one another). The same with 300
-    pods and the shipped bound is ``tools/mux_scale.py``'s to measure, on a bigger machine."""
+    pods and the shipped bound is ``make bench``'s case ``n300`` (``bench/loopscale.py``)."""
     job = Job(fault_dns, 12)
     job.publish()
     tail = ["--exit-barrier", "--", "true"] if mode == "exit-barrier" else []
@@ -147,3 +147,56 @@ def test_a_job_of_more_pods_than_the_bound_releases(
         assert all("exit barrier: barrier released" in agent.stderr for agent in agents)
     assert [_sessions(agent.stderr) for agent in agents[1:]] == [1] * (job.peers - 1)
     assert not any("with a bug" in agent.stderr for agent in agents)
+
+
+def _flood(job: Job, port: int, count: int) -> subprocess.Popen[str]:
+    """``count`` silent connections held open to pod 0's ``port`` from an address DNS does not
+    list (each one pod 0 closes is opened again), until terminated: ``bench.loopscale``'s flood,
+    smaller."""
+    argv = ["--target", f"{job.address(0)}:{port}", "--source", job.address(job.peers + 50)]
+    more = ["--kind", "silent-hold", "--count", "1000000", "--concurrency", str(count)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.support.junkflood", *argv, *more, "--deadline", "110"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(120)
+def test_a_flood_while_a_job_above_the_bound_comes_up_cuts_no_session_and_no_waiter(
+    fault_dns: FaultDNS, processes: list[AgentProcess]
+) -> None:
+    """`make bench`'s flood case (300 sidecars, 1,000 connections) in small: 12 sidecars whose
+    handshake bound is 8. From the moment pod 0 listens, an address DNS does not list holds 40
+    silent connections to its agent port and 40 to its health port (over both bounds, 8 and
+    32), and pod 0's workload waits in `peer-agent barrier ckpt` from before its start barrier
+    passed. Every pod passes on the one session it opened, and once every pod's workload asks,
+    every waiter passes, pod 0's included."""
+    job = Job(fault_dns, 12)
+    job.publish()
+    first = AgentProcess(agent_argv(job, "sidecar", 0), python_args=["-c", _BOUND_8])
+    processes.append(first)
+    wait_port(job, 0)
+    floods = [_flood(job, job.port, 40), _flood(job, job.port + 1, 40)]
+    waiters = [_client(job, 0, "ckpt", "--timeout", "100s")]
+    try:
+        for i in range(1, job.peers):
+            processes.append(
+                AgentProcess(agent_argv(job, "sidecar", i), python_args=["-c", _BOUND_8])
+            )
+        for agent in processes:
+            agent.wait_line("serving /readyz", timeout=60)
+        waiters += [_client(job, i, "ckpt", "--timeout", "60s") for i in range(1, job.peers)]
+        results = [waiter.communicate(timeout=70) for waiter in waiters]
+    finally:
+        for proc in (*floods, *waiters):
+            proc.kill()
+            proc.communicate()
+    assert [w.returncode for w in waiters] == [0] * job.peers, results
+    assert [_sessions(agent.stderr) for agent in processes[1:]] == [1] * (job.peers - 1)
+    assert first.stderr.count("in their handshake") == 1, first.stderr
+    for agent in processes:
+        assert agent.stop() == 0, agent.stderr
+        assert "with a bug" not in agent.stderr, agent.stderr

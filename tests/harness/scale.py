@@ -1,11 +1,14 @@
-"""How long the cluster in a box takes to create and tear down N pods.
+"""How long the cluster in a box takes to create and tear down N pods, and how the agent's
+modes fare at that size (``make scale``).
 
-    python -m tests.harness.scale 64 256
+    python -m tests.harness.scale 64 256                         # sleeping pods
+    python -m tests.harness.scale 256 --modes sidecar,exit,wait  # peer-agent's Jobs
 
-For each N: an Indexed Job of N pods that sleep, on a fresh cluster. Reports the time for
-apply() to return (namespaces, addresses, kubelet files), until every pod's container runs,
-until cluster DNS lists all N addresses under the Service name, and for stop() (kill all,
-delete every namespace and file).
+For each N and mode, on a fresh cluster. ``sleep``: an Indexed Job of N pods that sleep; the
+time for apply() to return (namespaces, addresses, kubelet files), until every pod's container
+runs, until cluster DNS lists all N addresses under the Service name, and for stop() (kill all,
+delete every namespace and file). The agent's modes (``tests.harness.modescale``): the shipped
+examples scaled to N pods, all started at once, until the Job completes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 
 from tests.harness import leftovers
+from tests.harness import modescale as modes
 from tests.harness.cluster import Cluster
 from tests.harness.pod import RUNNING
 from tests.harness.workload import parse
@@ -75,20 +79,34 @@ def measure(n: int, work: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[64, 256])
+    parser.add_argument(
+        "--modes", default="sleep", help=f"comma-separated: sleep, {', '.join(modes.MODES)}"
+    )
+    parser.add_argument("--bound", type=float, default=900.0, help="s a mode's Job may take")
     args = parser.parse_args(argv)
+    wanted = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if unknown := set(wanted) - {"sleep", *modes.MODES}:
+        parser.error(f"unknown modes: {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
         print("scale: needs root", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="peer-agent-scale-"))
     leftovers.register_path(work)
+    failed = 0
     try:
         for n in args.sizes:
-            for name, seconds in measure(n, work).items():
-                print(f"{n:4d} pods  {name:28s} {seconds:6.2f} s")
+            for mode in wanted:
+                if mode == "sleep":
+                    for name, seconds in measure(n, work).items():
+                        print(f"{n:4d} pods  {name:28s} {seconds:6.2f} s", flush=True)
+                    continue
+                figures = modes.run_mode(mode, n, work / f"{mode}-{n}", args.bound)
+                failed += not figures["ok"]
+                print(f"{n:4d} pods  {mode:8s} {modes.describe(figures)}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         leftovers.unregister_path(work)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

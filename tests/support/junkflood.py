@@ -1,12 +1,13 @@
 """A flood of junk TCP connections against agents on loopback, bounded in count and time.
 
 ``python -m tests.support.junkflood --target 127.0.9.1:29300 --count 10000 --concurrency 1000``
-opens ``count`` connections (round robin over the targets), at most ``concurrency`` at once, each
-doing one kind of junk in turn (see ``KINDS``): connect and close, garbage, binary, an oversized
-line, an HTTP request, a hello from another job, a reset, or holding the connection open silent or
-mid-hello until the server drops it (at most ``--hold`` seconds); ``--kind`` picks some. It stops
-at ``--deadline`` seconds (or on SIGTERM) whatever is left. Progress goes to stderr (``made N``),
-the summary as one JSON object to stdout. Loopback targets only: it refuses other addresses.
+opens ``count`` connections (round robin over the targets; from ``--source``, a loopback address
+of the flood's own, if given), at most ``concurrency`` at once, each doing one kind of junk in
+turn (see ``KINDS``): connect and close, garbage, binary, an oversized line, an HTTP request, a
+hello from another job, a reset, or holding the connection open silent or mid-hello until the
+server drops it (at most ``--hold`` seconds); ``--kind`` picks some. It stops at ``--deadline``
+seconds (or on SIGTERM) whatever is left. Progress goes to stderr (``made N``), the summary as
+one JSON object to stdout. Loopback targets only: it refuses other addresses.
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ _STRANGER = (
 )
 
 
-async def _one(kind: str, host: str, port: int, hold: float, stats: Counter[str]) -> None:
+async def _one(
+    kind: str, host: str, port: int, hold: float, stats: Counter[str], source: str | None
+) -> None:
+    local = (source, 0) if source else None
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 5)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, local_addr=local), 5
+        )
     except (OSError, TimeoutError) as exc:
         stats[f"connect-failed:{type(exc).__name__}"] += 1
         return
@@ -91,6 +97,7 @@ async def flood(
     hold: float,
     deadline: float,
     kinds: tuple[str, ...] = KINDS,
+    source: str | None = None,
 ) -> dict[str, object]:
     stats: Counter[str] = Counter()
     slots = asyncio.Semaphore(concurrency)
@@ -104,7 +111,7 @@ async def flood(
         active += 1
         peak = max(peak, active)
         try:
-            await _one(kinds[n % len(kinds)], host, port, hold, stats)
+            await _one(kinds[n % len(kinds)], host, port, hold, stats, source)
         finally:
             active -= 1
             slots.release()
@@ -142,6 +149,7 @@ def _target(text: str) -> tuple[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", type=_target, action="append", required=True)
+    parser.add_argument("--source", help="a loopback address to connect from (default: any)")
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--hold", type=float, default=8.0)
@@ -149,8 +157,12 @@ def main() -> None:
     parser.add_argument("--kind", choices=sorted(set(KINDS)), action="append", help="default: all")
     args = parser.parse_args()
     kinds = tuple(args.kind or KINDS)
+    if args.source is not None:
+        _target(f"{args.source}:0")  # loopback only, as the targets
     summary = asyncio.run(
-        flood(args.target, args.count, args.concurrency, args.hold, args.deadline, kinds)
+        flood(
+            args.target, args.count, args.concurrency, args.hold, args.deadline, kinds, args.source
+        )
     )
     print(json.dumps(summary), flush=True)
 
