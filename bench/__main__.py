@@ -16,13 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import coldstart, local, loopscale
 from bench.clustercases import Setup
 from bench.common import ROOT
+from bench.plan import ALL, FAST, FULL, QUICK, Metric, Plan, late_start, repeat, row, runs_for
 from bench.report import Row, add_ratios, plot, summarize, table
 
 CASES = (
@@ -42,102 +42,6 @@ CASES = (
 CLUSTER_CASES = ("release", "release100m", "barriercpu", "dns")
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One row of the table: which sample key, in what unit, against which target."""
-
-    case: str
-    key: str
-    unit: str
-    target: str = ""
-    group: str = ""
-
-
-@dataclass(frozen=True)
-class Plan:
-    repeats: int
-    sweep_n: int
-    members: int
-    scale_repeats: int  # the coordinator case takes a minute a run
-    release: dict[int, tuple[str, ...]]
-    dns: dict[int, tuple[str, ...]]
-    coldstart_rounds: int = 11  # each round starts every tool once, in turn
-    release100m: tuple[int, ...] = (3, 64)
-    barriercpu: tuple[int, ...] = (3, 64)
-    loop_n: int = 300  # n300 and flood: agents on loopback, above the shared port's bounds
-
-
-ALL = ("peer-agent", "seed", "nslookup", "wait-for-it")
-FAST = ("peer-agent", "seed")  # the ones that finish within seconds of the last pod
-FULL = Plan(
-    repeats=3,
-    # 4,097 addresses with the agent's own: one DNS answer holds 4,091, the rest go by name
-    sweep_n=4096,
-    members=10_000,
-    scale_repeats=2,
-    release={3: ALL, 64: ALL, 256: ("peer-agent", "seed")},
-    dns={64: ("peer-agent", "seed", "nslookup"), 256: ("peer-agent", "seed")},
-)
-QUICK = Plan(
-    repeats=1,
-    sweep_n=1000,
-    members=1000,
-    scale_repeats=1,
-    release={3: ALL, 64: ("peer-agent", "seed")},
-    dns={64: ("peer-agent", "seed")},
-    coldstart_rounds=3,
-    release100m=(3,),
-    barriercpu=(3,),
-    loop_n=24,
-)
-
-
-def runs_for(repeats: int, n: int, tool: str) -> int:
-    """Cluster runs take 15 s (N=64) to over a minute (N=256, or a polling baseline that hits
-    its bound): fewer of those, so the full run stays near 15 minutes on two cores."""
-    if n < 64 or (n < 256 and tool in FAST):
-        return repeats
-    return max(1, repeats - 2)
-
-
-def late_start(n: int, rng: random.Random) -> float:
-    """How late the last pod starts at the earliest (later when the others are not all waiting
-    for it yet): after the others have all started (Python agents take about 0.12 CPU-s each to
-    start, on two cores) plus a random phase, so that a loop polling every second or two is not
-    caught at the same point of its period every run."""
-    return 2.0 + 0.12 * n + rng.uniform(0.0, 2.0)
-
-
-def _repeat(
-    what: str, runs: int, one: Callable[[], dict[str, Any]], log: Callable[[str], None]
-) -> list[dict[str, Any]]:
-    samples = []
-    for i in range(runs):
-        started = time.monotonic()
-        sample = one()
-        took = time.monotonic() - started
-        sample["took_s"] = round(took, 1)
-        shown = {k: v for k, v in sample.items() if k not in ("ok", "note")}
-        note = f"  [{sample['note']}]" if sample.get("note") else ""
-        log(f"  {what} run {i + 1}/{runs} ({took:.0f}s): {shown}{note}")
-        samples.append(sample)
-    return samples
-
-
-def _row(metric: Metric, tool: str, n: int | None, samples: list[dict[str, Any]]) -> Row:
-    return {
-        "case": metric.case,
-        "group": metric.group,
-        "tool": tool,
-        "n": n,
-        "key": metric.key,
-        "unit": metric.unit,
-        "target": metric.target,
-        "summary": summarize(samples, metric.key),
-        "samples": samples,
-    }
-
-
 def _coldstart(plan: Plan, launchers: coldstart.Launchers, log: Callable[[str], None]) -> list[Row]:
     """Every tool once a round, in turn, so load on the machine hits them alike."""
     samples: dict[str, list[dict[str, Any]]] = {tool: [] for tool in coldstart.TOOLS}
@@ -153,7 +57,7 @@ def _coldstart(plan: Plan, launchers: coldstart.Launchers, log: Callable[[str], 
             Metric("cold start → first DNS query: CPU", "cpu_s", "s", targets.get(tool, "")),
             Metric("cold start → first DNS query: wall", "wall_s", "s"),
         ):
-            rows.append(_row(m, tool, None, s))
+            rows.append(row(m, tool, None, s))
     # What the agent adds to anyio.run (issue 22): each round's difference, so that both
     # starts of a pair met the same load
     over = [
@@ -161,7 +65,7 @@ def _coldstart(plan: Plan, launchers: coldstart.Launchers, log: Callable[[str], 
         for a, b in zip(samples["peer-agent"], samples["anyio.run"], strict=True)
     ]
     m = Metric("cold start CPU over anyio.run of an empty coroutine", "over_s", "s", "≤ 15 ms")
-    rows.append(_row(m, "peer-agent", None, over))
+    rows.append(row(m, "peer-agent", None, over))
     return rows
 
 
@@ -178,7 +82,7 @@ def _loopscale(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list
         def one(mode: str = mode, flood: bool = flood) -> dict[str, Any]:
             return loopscale.scale(mode, n, flood=flood)
 
-        s = _repeat(what, runs, one, log)
+        s = repeat(what, runs, one, log)
         metrics = [
             Metric(f"{what}: last pod launched → last pass", "launch_to_last_pass_s", "s"),
             Metric(f"{what}: CPU per pod", "cpu_per_pod_s", "s"),
@@ -190,7 +94,7 @@ def _loopscale(plan: Plan, cases: list[str], log: Callable[[str], None]) -> list
             metrics.append(Metric(f"{what}: connections the flood opened", "flood_made", ""))
         if flood and mode == "sidecar":
             metrics.append(Metric(f"{what}: local waiters passed", "waiters_passed", "", f"{n}"))
-        rows += [_row(m, "peer-agent", n, s) for m in metrics]
+        rows += [row(m, "peer-agent", n, s) for m in metrics]
     return rows
 
 
@@ -210,37 +114,37 @@ def run(
         rows += _coldstart(plan, launchers, log)
     if "footprint" in cases:
         log("footprint: 3 agents through a barrier on loopback")
-        s = _repeat("footprint", r, local.footprint, log)
+        s = repeat("footprint", r, local.footprint, log)
         for m in (
             Metric("agent peak RSS (member)", "rss_member_mb", "MB", "≤ 30 MB"),
             Metric("agent peak RSS (coordinator, N=3)", "rss_coordinator_mb", "MB", "≤ 30 MB"),
         ):
-            rows.append(_row(m, "peer-agent", 3, s))
+            rows.append(row(m, "peer-agent", 3, s))
     if "idle" in cases:
         log("idle: 63 agents on loopback waiting for a 64th that never comes")
-        s = _repeat("idle", max(1, r - 2), local.idle, log)
+        s = repeat("idle", max(1, r - 2), local.idle, log)
         for m in (
             Metric(
                 "waiting agent: DNS queries / s (loopback, N=64)", "queries_per_agent_s", "", "≤ 2"
             ),
             Metric("waiting agent: CPU ms / s (loopback, N=64)", "cpu_per_agent_ms_s", ""),
         ):
-            rows.append(_row(m, "peer-agent", 64, s))
+            rows.append(row(m, "peer-agent", 64, s))
     if "loopback" in cases:
         log("release latency on loopback: 63 agents waiting, then the 64th")
-        s = _repeat("loopback", max(1, r - 1), local.release_loopback, log)
+        s = repeat("loopback", max(1, r - 1), local.release_loopback, log)
         m = Metric("release latency, N=64, loopback (no cluster)", "latency_s", "s", "≤ 100 ms")
-        rows.append(_row(m, "peer-agent", 64, s))
+        rows.append(row(m, "peer-agent", 64, s))
     if "sweep" in cases:
         n = plan.sweep_n
         log(f"sweep: one agent probing {n} simulated peers")
-        s = _repeat(f"sweep {n}", r, lambda: local.sweep(n), log)
+        s = repeat(f"sweep {n}", r, lambda: local.sweep(n), log)
         rows.append(
-            _row(Metric(f"sweep of {n:,} peers", "sweep_s", "s", "≤ 1.5 s"), "peer-agent", n, s)
+            row(Metric(f"sweep of {n:,} peers", "sweep_s", "s", "≤ 1.5 s"), "peer-agent", n, s)
         )
     if "coordinator" in cases:
         log(f"coordinator: {plan.members} simulated members and one coordinator")
-        s = _repeat(
+        s = repeat(
             "coordinator", plan.scale_repeats, lambda: local.coordinator_scale(plan.members), log
         )
         members = s[0].get("members", plan.members) if s else plan.members
@@ -258,7 +162,7 @@ def run(
                 "s",
             ),
         ):
-            rows.append(_row(m, "peer-agent", members, s))
+            rows.append(row(m, "peer-agent", members, s))
     rows += _loopscale(plan, cases, log)
     if set(cases) & set(CLUSTER_CASES) and os.geteuid() != 0:
         log(f"{', '.join(CLUSTER_CASES)}: skipped (the cluster in a box needs root)")
@@ -292,7 +196,7 @@ def run(
 
             # The polling baselines at N >= 64 take half a minute a run: one run fewer.
             runs = runs_for(r, n, tool)
-            s = _repeat(f"{tool} N={n}{limited}", runs, one, log)
+            s = repeat(f"{tool} N={n}{limited}", runs, one, log)
             m = Metric(
                 f"release: last pod launched → last workload runs, N={n}{limited}",
                 "latency_s",
@@ -300,7 +204,7 @@ def run(
                 targets.get(n, "") if tool == "peer-agent" else "",
                 group,
             )
-            rows.append(_row(m, tool, n, s))
+            rows.append(row(m, tool, n, s))
     if "barriercpu" in cases:
         from bench.clustercases import barrier_cpu
 
@@ -311,10 +215,10 @@ def run(
                 def whole(tool: str = tool, n: int = n) -> dict[str, Any]:
                     return barrier_cpu(tool, n, bound=30.0 + 0.3 * n, setup=Setup(None, agent))
 
-                s = _repeat(f"{tool} N={n}", r, whole, log)
+                s = repeat(f"{tool} N={n}", r, whole, log)
                 target = "≤ 100 ms" if n == 64 and tool == "peer-agent" else ""
                 m = Metric(f"CPU per pod for the barrier, N={n}", "cpu_per_pod_s", "s", target)
-                rows.append(_row(m, tool, n, s))
+                rows.append(row(m, tool, n, s))
     if "dns" in cases:
         from bench.clustercases import dns_load
 
@@ -328,7 +232,7 @@ def run(
                     setup = Setup(None, agent)
                     return dns_load(tool, n, spread=10.0, bound=30.0 + 0.3 * n, setup=setup)
 
-                s = _repeat(f"{tool} N={n}", runs, spread, log)
+                s = repeat(f"{tool} N={n}", runs, spread, log)
                 m = Metric(
                     f"DNS queries / pod / s waiting, N={n}",
                     "qps_per_pod",
@@ -336,7 +240,7 @@ def run(
                     "≤ 2" if tool == "peer-agent" else "",
                     "dns",
                 )
-                rows.append(_row(m, tool, n, s))
+                rows.append(row(m, tool, n, s))
     return rows
 
 

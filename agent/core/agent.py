@@ -92,21 +92,7 @@ class Agent:
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
-        # without a token, a contact counts only from an address DNS lists for the Service
-        trusting = config.token is not None or config.trust_source == TrustSource.ANY
-        lists = self.discovery.lists
-        self._admission = Admission(
-            trusting=trusting, reach=self.reach, lists=lists, timing=timing, share=held
-        )
-        self.incoming = Incoming(
-            config,
-            me,
-            discovery=self.discovery,
-            barrier=self.barrier,
-            admission=self._admission,
-            heard_of=self._heard_of,
-            timing=timing,
-        )
+        self._admission, self.incoming = self._contacts(held)
         self.own = OwnName(
             me,
             reach=self.reach,
@@ -115,6 +101,26 @@ class Agent:
             checks=bool(self._attempt(me.index, now).instance),
             name=config.topology.display(me.index) if config.topology.index is not None else "",
         )
+
+    def _contacts(self, held: HeldShare | None) -> tuple[Admission, Incoming]:
+        """Who may count (admission) and how a contact is taken in (incoming)."""
+        config, timing = self.config, self.timing
+        # without a token, a contact counts only from an address DNS lists for the Service
+        trusting = config.token is not None or config.trust_source == TrustSource.ANY
+        lists = self.discovery.lists
+        admission = Admission(
+            trusting=trusting, reach=self.reach, lists=lists, timing=timing, share=held
+        )
+        incoming = Incoming(
+            config,
+            self.me,
+            discovery=self.discovery,
+            barrier=self.barrier,
+            admission=admission,
+            heard_of=self._heard_of,
+            timing=timing,
+        )
+        return admission, incoming
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
