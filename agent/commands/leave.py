@@ -100,6 +100,8 @@ async def _leave_together(
         lines = [str(error)] + [f"missing {m}" for m in getattr(error, "missing", ())]
         failed = "exit barrier: " + "; ".join(lines)
         report(LogLine(LogKind.EXIT_BARRIER_FAILED, failed, level=LogLevel.WARNING))
+        # the pods it did reach may have failed: a timeout must not hide what it knows
+        _report_failed(failed_peers(config, heard), report)
 
 
 def _report_failed(failed: list[str], report: Reporter) -> None:

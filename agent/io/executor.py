@@ -149,10 +149,15 @@ class Executor:
     async def released(self, effect: Released) -> None:
         await self._flush()
         elapsed = self.clock() - self.core.start
-        if (heard := self.contacts.heard) is not None:  # the exit barrier's failure report
-            peers = self.core.reach.peers
-            heard.released(tuple(PeerReached(p.index, p.address, p.instance) for p in peers))
+        self._book_reached()
         self.report_line(released_line(effect, elapsed, self.contacts.counts))
+
+    def _book_reached(self) -> None:
+        """For the exit barrier's failure report: the peers reached, each at the address and
+        instance it was reached at (all of them at a release; those so far at a timeout)."""
+        if (heard := self.contacts.heard) is not None:
+            peers = [p for p in self.core.reach.peers if p.reached]
+            heard.released(tuple(PeerReached(p.index, p.address, p.instance) for p in peers))
 
     async def aborted(self, effect: Aborted) -> None:
         await self._flush()  # the core reports the abort itself (a Report follows)
@@ -163,4 +168,5 @@ class Executor:
 
     async def fail(self, effect: Fail) -> None:
         await self._flush()
+        self._book_reached()  # what it knows of failed workloads is said at a timeout too
         raise effect.error

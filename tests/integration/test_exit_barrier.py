@@ -167,6 +167,29 @@ def test_an_exit_timeout_is_logged_and_the_workloads_code_kept(
     assert finish(second)[0] == 0
 
 
+def test_an_exit_timeout_still_names_the_failures_it_knows(agents: Agents, tmp_path: Path) -> None:
+    """Pod 1's workload fails with 7, pod 2's runs on past the exit timeout: pod 0 times out,
+    and still says what it learnt of pod 1 (a timeout once hid it)."""
+    for i in range(3):
+        agents.publish(i)
+    go = tmp_path / "go"
+    wait = f"until [ -e {go} ]; do sleep 0.05; done"
+    procs = [
+        _run(agents, 0, 3, "true", "--exit-timeout", "3s"),
+        _run(agents, 1, 3, "exit 7", "--exit-timeout", "3s"),
+        _run(agents, 2, 3, wait, "--exit-timeout", "3s"),
+    ]
+    try:
+        code, _, err = finish(procs[0])
+    finally:
+        go.touch()
+    assert code == 0, err
+    assert "exit barrier: timed out after 3s" in err
+    assert "the workload failed in 1 other pod(s): example-job-1 (exit code 7)" in err
+    for proc in procs[1:]:
+        finish(proc)
+
+
 def test_sigterms_after_the_workload_ended_never_change_its_exit_code(
     agents: Agents, tmp_path: Path
 ) -> None:
