@@ -23,7 +23,7 @@ from tests.harness.install import REPO
 # tests/harness/apps) reach a non-root container.
 TESTS = (
     "tests/e2e/test_agent.py::test_seed_example_all_pods_succeed",
-    "tests/e2e/test_mpi.py::test_mpirun_across_the_pods_after_the_barrier",
+    "tests/e2e/test_mpi.py::test_mpirun_over_real_sshd_and_the_job_completes",
 )
 
 
