@@ -367,6 +367,8 @@ class Agent:
         side = self.side
         if index == self.me.index and not self.own.counts():
             return []
+        if not self.reach.is_target(index):  # at a pushed probe's address: not one it reaches
+            return self._heard_of(index, result.instance, now)
         out = self._heard_of(index, result.instance, now)
         newly = not self.reach.peers[index].reached
         # also when reached before: an attempt of a reached peer (a re-check) lands here
