@@ -10,10 +10,13 @@ to it) and index 0, the coordinator it holds its session with. Pure.
 from __future__ import annotations
 
 from agent.config.model import Config, ReachMode
+from agent.core.edgesums import EdgeSums, to_hex
 from agent.core.graph import ALL_TO_ALL_MAX, ReachGraph, sparse_degree
+from agent.core.reach import Reach
+from agent.protocol.wire import Identity
 from agent.values import value
 
-__all__ = ["Targets", "graph_key", "reach_graph", "targets_of"]
+__all__ = ["Targets", "arrival", "graph_key", "reach_graph", "targets_of"]
 
 
 @value
@@ -51,3 +54,17 @@ def targets_of(config: Config, graph: ReachGraph | None = None) -> Targets | Non
     graph = graph or reach_graph(config)
     neighbours = graph.neighbours(index)
     return Targets(index, neighbours, frozenset({*neighbours, index, 0}), graph.complete)
+
+
+def arrival(config: Config, me: Identity, reach: Reach) -> tuple[str, str]:
+    """What this pod arrives with once it has reached its targets: on the complete graph its
+    view (the instance reached of every index) and no sums; on a sparse graph the sums ``A``
+    and ``B`` of its assigned edges (``agent.core.edgesums``). With a probe that cannot tell
+    instances apart both name indices alone, as the view does."""
+    targets = targets_of(config)
+    if targets is None or targets.complete:
+        return reach.view(), ""
+    sums, i = EdgeSums(graph_key(config)), targets.index
+    seen = [(j, reach.peers[j].instance) for j in targets.neighbours]
+    own = me.instance if config.probe.says_hello else ""
+    return to_hex(sums.reached(i, seen)), to_hex(sums.owed(i, targets.neighbours, own))
