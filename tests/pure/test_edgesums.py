@@ -13,6 +13,7 @@ from agent.core.graph import ReachGraph
 from agent.core.roles import Coordinator
 from agent.errors import WireError
 from agent.protocol.wire import Arrive, Hello, Identity, Release, Role, decode, encode
+from tests.support.budget import budget
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +34,7 @@ def _tally(graph: ReachGraph, instance: dict[int, str], seen: dict[tuple[int, in
     return tally.agree(*own)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=budget(0.6), deadline=None)
 @given(
     n=st.integers(2, 14),
     degree=st.integers(4, 8),
