@@ -64,7 +64,7 @@ class HeldSession:
     messages imply, kept as that (a member's latest arrival counts, not its first few)."""
 
     opened: Opened
-    arrived: str | None = None  # the view of its latest Arrive
+    arrived: Arrive | None = None  # its latest Arrive
     acked: bool = False
 
     @property
@@ -74,7 +74,7 @@ class HeldSession:
     def absorb(self, message: Message) -> bool:
         """False for a message a member may not send (the session would be closed for it)."""
         if isinstance(message, Arrive):
-            self.arrived = message.view
+            self.arrived = message
         elif isinstance(message, Ack):
             self.acked = True
         else:
@@ -85,7 +85,7 @@ class HeldSession:
         """What it said, as the coordinator is to hear it once the session counts."""
         conn, out = self.opened.conn, []
         if self.arrived is not None:
-            out.append(Received(conn, Arrive(self.arrived)))
+            out.append(Received(conn, self.arrived))
         if self.acked:
             out.append(Received(conn, Ack()))
         return out

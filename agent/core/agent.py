@@ -54,6 +54,7 @@ from agent.core.phase import Phase, phase_of
 from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
+from agent.core.targets import arrival
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import BarrierAborted
 from agent.protocol.wire import Identity
@@ -158,8 +159,7 @@ class Agent:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
         progress; in every phase, the checks of what waits to be vouched for."""
         checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
-        phase = self.phase
-        if phase is Phase.FINISHED:
+        if (phase := self.phase) is Phase.FINISHED:
             return self._serving_on(now) + checks
         if (end := self._end(phase, now)) is not None:
             self.finished = True
@@ -363,11 +363,13 @@ class Agent:
         attempted: bool = True,
     ) -> list[Effect]:
         """Peer ``index`` answered at ``address`` (this pod itself counts no more once it was
-        replaced)."""
+        replaced; a peer it does not target, met at a pushed probe's address, is only heard)."""
         side = self.side
         if index == self.me.index and not self.own.counts():
             return []
         out = self._heard_of(index, result.instance, now)
+        if not self.reach.is_target(index):
+            return out
         newly = not self.reach.peers[index].reached
         # also when reached before: an attempt of a reached peer (a re-check) lands here
         self.reach.succeeded(index, address, now, result.instance, lands=attempted)
@@ -389,10 +391,10 @@ class Agent:
         self.own.waiting(now)
         out: list[Effect] = [Report(self.status.reached_all_line(now - self.start))]
         if self.side is not None:
-            out += self.barrier.act(self.side.reached_all(self.reach.view(), now), now)
+            view, owed = arrival(self.config, self.me, self.reach)
+            out += self.barrier.act(self.side.reached_all(view, now, owed), now)
         return out
 
     def _looking(self) -> bool:
-        """A coordinator that has reached everyone and still waits looks around: members that
-        another instance of index 0 released never arrive here."""
+        """A coordinator that reached all and waits looks around: another 0 may release."""
         return self.verdict is None and self.reach.done
