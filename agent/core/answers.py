@@ -107,8 +107,8 @@ class NameAttempt:
         if not self._failures:
             why = Failure("no address record", Cause.NO_ADDRESS)
             return Attempted(self.index, Unreached(why))
-        several = len(self._resolution.addresses) > 1
-        reasons = [f"{a}: {f.reason}" if several else f.reason for a, f in self._failures]
+        # each failure names its address: the timeout's line for the peer then says where
+        reasons = [f"{a}: {f.reason}" for a, f in self._failures]
         first = self._failures[0][1].cause
         refused = all(f.cause is Cause.CONNECT_REFUSED for _, f in self._failures)
         refused_at = self._resolution.addresses if refused else ()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from agent.config.model import Config
+from agent.core.ambiguity import Ambiguity, paired
 from agent.core.causes import Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
@@ -62,7 +63,9 @@ def discovery_for(
     )
     if own is None:
         return ByName(reach, timing)
-    return ByService(reach, now=now, rand=rand, timing=timing, probes_sweep=not sparse)
+    return ByService(
+        reach, now=now, rand=rand, timing=timing, probes_sweep=not sparse, timeout=config.timeout
+    )
 
 
 class Discovery(Protocol):
@@ -205,7 +208,8 @@ class ByName:
 
 class ByService:
     """Bulk discovery: rounds of one query (``Rounds``), the book of the addresses probed
-    (``ProbeBook``), and what a cut-short answer leaves to names (``CutAnswer``)."""
+    (``ProbeBook``), and what a cut-short answer (``CutAnswer``) or a lasting ambiguity
+    (``Ambiguity``; ``timeout``: the agent's, None or 0 for none) leaves to names."""
 
     def __init__(
         self,
@@ -215,6 +219,7 @@ class ByService:
         rand: Callable[[], float],
         timing: Timing,
         probes_sweep: bool = True,
+        timeout: float | None = None,
     ) -> None:
         """``probes_sweep``: probe the addresses an answer lists (False on a sparse graph: the
         targets are asked for by name, and the answer only says which addresses are the
@@ -224,6 +229,7 @@ class ByService:
         self.rounds = Rounds(now=now, rand=rand, timing=timing)
         self.book = ProbeBook()
         self._cut = CutAnswer()
+        self.ambiguity = Ambiguity(timing, timeout)
         self._look = LookAround(timing)
         #: every address the last answer listed, and why the last query gave none (None when
         #: it answered)
@@ -286,7 +292,20 @@ class ByService:
             return []  # a refresh, or a sparse graph's round: the answer is all it wanted
         fresh = self.book.start_round(self.published)
         self._cut.answered(truncated=resolution.truncated)
+        self._ask_if_ambiguous(now)
         return [ProbeAddress(address) for address in fresh]
+
+    def _ask_if_ambiguous(self, now: float) -> None:
+        """The missing peers are asked for by name once the listed addresses that do not
+        answer as a peer have been impossible to pair with them for a while."""
+        unanswered = len(self._unanswered())
+        missing = self.reach.unscheduled_missing() if unanswered else 0
+        if self.ambiguity.lasted(missing=missing, unanswered=unanswered, now=now):
+            self.reach.schedule([p.index for p in self.reach.missing()])
+
+    def _unanswered(self) -> dict[str, Failure]:
+        """The listed addresses that did not answer as a peer, and why."""
+        return {a: f for a, f in self.book.unidentified.items() if a in self.published}
 
     def take_ask_by_name(self) -> list[Effect]:
         if not self._cut.take_due(round_out=self.book.round_out):
@@ -323,14 +342,18 @@ class ByService:
             return by_name_failure(self.reach, index)
         if self.failure is not None:  # the Service name itself does not resolve
             return self.failure
-        listed = len(self.published)
-        unanswered = {a: f for a, f in self.book.unidentified.items() if a in self.published}
+        listed, unanswered = len(self.published), self._unanswered()
         if not unanswered:
             why = f"not in DNS: not among the {listed} addresses of the Service"
             return Failure(why, Cause.NOT_LISTED)
-        # Listed addresses that did not answer as a peer: the missing one may be any of them,
-        # and when they all failed for one reason, that reason is the cause.
         telling = self.book.telling
+        if paired(self.reach.unscheduled_missing(), len(unanswered)):
+            [(address, failure)] = unanswered.items()
+            why = with_earlier(failure, telling.get(address))
+            at = f"at {address} (the one address of the Service not answering as a peer): "
+            return Failure(at + why, (telling.get(address) or failure).cause)
+        # Not paired yet (``Ambiguity``): the missing one may be at any of them, or at none;
+        # when they all failed for one reason, that reason is the cause.
         shown = ", ".join(
             f"{a} ({with_earlier(f, telling.get(a))})" for a, f in list(unanswered.items())[:3]
         )

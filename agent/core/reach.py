@@ -113,6 +113,10 @@ class Reach:
     def is_scheduled(self, index: int) -> bool:
         return index in self._scheduled
 
+    def unscheduled_missing(self) -> int:
+        """How many peers not reached are found another way (not ``schedule``d here)."""
+        return self._left - sum(1 for i in self._scheduled if not self.peers[i].reached)
+
     def schedule(self, indices: Iterable[int]) -> None:
         """Attempt these peers from now on too (e.g. those a cut-short DNS answer left out);
         a peer that is not a target is never attempted."""

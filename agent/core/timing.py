@@ -50,6 +50,16 @@ class Timing:
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
+    #: missing peers that a Service round cannot pair with the listed addresses that do not
+    #: answer as a peer (refused, timed out, another token: none says which pod it is) are
+    #: asked for by name once that has lasted this long, so each gets a reason of its own
+    #: (``agent.core.ambiguity``); not sooner: a pod is listed from its address on
+    #: (publishNotReadyAddresses) and refuses until its agent binds, so every start-up is
+    #: briefly ambiguous, and asking every missing name then would multiply DNS queries by
+    #: the Job's size. A healthy Job's agents bind within seconds of each other (init
+    #: containers, a cached image); at most half the ``--timeout``, so the timeout's report
+    #: has the names' answers
+    ambiguous_by_name_after: float = 30.0
     #: a name whose every address refused is tried again at them, without asking DNS, this
     #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
     refused_reuse: float = 5.0

@@ -222,6 +222,10 @@ def _stranger(dns: FaultDNS, job: Job, index: int, host: int) -> tuple[Config, s
     return other.config(index, listen=address), address
 
 
+#: how a missing peer's reason names the one listed address that does not answer as a peer
+_ONE = "the one address of the Service not answering as a peer"
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     ("old_pod", "reason"),
@@ -251,8 +255,8 @@ async def test_a_stale_address_of_a_replaced_pod(
                 tg.start_soon(_serve_forever, config)
             pods = [job.start(tg, i) for i in range(3)]
             lines = [
-                (await pods[0].progress_with(f"not answering as a peer: {old} ({reason}")).message,
-                (await pods[1].progress_with(f"{JOB}-1 ({reason}")).message,
+                (await pods[0].progress_with(f"at {old} ({_ONE}): {reason}")).message,
+                (await pods[1].progress_with(f"{JOB}-1 ({old}: {reason}")).message,
             ]
             assert not any(p.done.is_set() for p in pods)
             fault_dns.clear(job.fqdn(1))  # the records now have the new address

@@ -32,8 +32,17 @@ def test_another_instance_of_this_pods_own_name_does_not_count() -> None:
     instance counts, and the failure says why in a way hints read (OTHER_INSTANCE)."""
     attempt = NameAttempt(0, instance_id(2, 0), Resolution(("10.0.0.1",)))
     assert not attempt.probed("10.0.0.1", Reached(0, instance_id(1, 0)))
-    failure = Failure("another instance of pod 0 answers", Cause.OTHER_INSTANCE)
+    failure = Failure("10.0.0.1: another instance of pod 0 answers", Cause.OTHER_INSTANCE)
     assert attempt.outcome() == Attempted(0, Unreached(failure))
+
+
+def test_a_failure_at_the_one_address_of_a_name_names_that_address() -> None:
+    """The timeout's line for a peer asked for by name says where it failed, also when its
+    name has one address (the usual case: one pod per name)."""
+    attempt = NameAttempt(1, "", Resolution(("10.0.0.2",)))
+    assert not attempt.probed("10.0.0.2", REFUSED)
+    failure = Failure("10.0.0.2: connect to port 29300: refused", Cause.CONNECT_REFUSED)
+    assert attempt.outcome().result == Unreached(failure)
 
 
 def test_a_pod_that_disagrees_settles_the_attempt_at_once() -> None:
