@@ -21,14 +21,17 @@ __all__ = ["made_of"]
 
 
 def made_of(
-    truth: Truth, tree: Tree, leader: str, token: str, *, instances: bool
+    truth: Truth, tree: Tree, leader: str, token: str, *, until: int, instances: bool
 ) -> dict[int, str] | None:
     """The instance counted for each index of ``leader``'s group (``leader`` itself
-    included) in the aggregate ``token`` it sent; None when no step it sent it at holds one
-    live arrival an index that add up to it."""
+    included) in the aggregate ``token`` it sent, counted by the root at ``until``; None when
+    no step it sent it at holds one live arrival an index that add up to it, or when one of
+    those sessions ended at ``leader`` before ``until`` and it sent the root nothing since
+    (a lost session uncounts its member: the group coordinator says so at once)."""
     process = truth.processes[leader]
+    sent = [s for s, _ in truth.aggregates.get(leader, [])]
     for seq in [s for s, t in truth.aggregates.get(leader, []) if t == token]:
-        candidates = _live_arrivals(truth, tree, leader, seq)
+        candidates = _live_arrivals(truth, tree, leader, seq, until, sent)
         if candidates is None:
             continue
         own = _owed(truth, process.index, leader if instances else "")
@@ -44,15 +47,18 @@ def made_of(
 
 
 def _live_arrivals(
-    truth: Truth, tree: Tree, leader: str, seq: int
+    truth: Truth, tree: Tree, leader: str, seq: int, until: int, sent: list[int]
 ) -> dict[int, list[tuple[str, str]]] | None:
     """For each member index: (instance, its latest arrival) on each session at ``leader``
-    still live at ``seq``; None when an index has none."""
+    still live at ``seq`` and, if it ended before ``until``, followed by an aggregate sent
+    (at a step in ``sent``) after it ended; None when an index has none."""
     index = truth.processes[leader].index
     found: dict[int, list[tuple[str, str]]] = {m: [] for m in tree.group(index) if m != index}
     for s in truth.sessions:
         member = truth.processes[s.client].index
         live = s.ended is None or s.ended > seq
+        if s.ended is not None and s.ended < until:
+            live = live and any(s.ended <= t < until for t in sent)
         arrived = [token for at, token in s.arrivals if at < seq]
         if s.server == leader and member in found and live and arrived:
             found[member].append((s.client, arrived[-1]))

@@ -130,7 +130,9 @@ class _Judge:
                 continue
             counted[client.index] = s.client
             if self.tree.weight(client.index) > 1:  # a group coordinator: its group's arrivals
-                group = made_of(self.truth, self.tree, s.client, named[-1], instances=instances)
+                group = made_of(
+                    self.truth, self.tree, s.client, named[-1], until=seq, instances=instances
+                )
                 for index, instance in (group or {}).items():
                     counted[index] = instance
         if "" in counted:
