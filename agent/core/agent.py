@@ -176,8 +176,8 @@ class Agent:
         side = self.side
         out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
         out += self.discovery.take_due(now)
-        if isinstance(side, Member):
-            out += side.poll(now, self._refusing.addresses(0, now), self.reach.newest_at(0))
+        up = self.barrier.parent
+        out += self.barrier.poll(now, self._refusing.addresses(up, now), self.reach.newest_at(up))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
         if isinstance(side, Coordinator) and self._looking():
@@ -223,8 +223,7 @@ class Agent:
             return leave or math.inf
         times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
         times.append(self.discovery.next_wakeup() or math.inf)
-        if isinstance(side, Member):
-            times.append(side.next_wakeup() or math.inf)
+        times.append(self.barrier.next_dial() or math.inf)
         if isinstance(side, Coordinator) and self._looking():
             times += [self.discovery.look_at(), self.own.at]
         return min(times)
@@ -266,7 +265,7 @@ class Agent:
             case ContactRefused():
                 return self._refused(event, now)
             case DialFailed():
-                self._refusing.tried(0, event.refused_at, now)
+                self._refusing.tried(self.barrier.parent, event.refused_at, now)
                 return self.barrier.dial_failed(event.reason, now)
             case Opened() | Received() | Lost():
                 return self.incoming.session(event, now)
@@ -311,7 +310,8 @@ class Agent:
         if index == self.me.index:
             return self.own.heard(instance, now)
         restarted = self.reach.note_instance(index, instance)
-        out = self.barrier.coordinator_heard(self.reach.peers[0].newest, now) if index == 0 else []
+        up = self.barrier.parent  # (this pod's own index was heard above)
+        out = self.barrier.parent_heard(self.reach.peers[up].newest, now) if index == up else []
         if self.verdict is not None or not restarted:
             return out
         old = self.reach.peers[index].address
@@ -396,5 +396,5 @@ class Agent:
         return out
 
     def _looking(self) -> bool:
-        """A coordinator that reached all and waits looks around: another 0 may release."""
+        """A coordinator that reached all and waits looks around: another may release."""
         return self.verdict is None and self.reach.done

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from agent.config.model import BarrierMode, Config
 from agent.core.effects import Aborted, Close, Effect, Released, Report, Send
+from agent.core.group import GroupCoordinator
+from agent.core.groups import Tree
 from agent.core.inputs import Lost, Opened, Received
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.roles import Action, Coordinator, Member
@@ -29,13 +31,25 @@ class Barrier:
     ) -> None:
         self.me = me
         self.side: Coordinator | Member | None = None
-        index = config.topology.index
-        if config.barrier is BarrierMode.ALL and index == 0:
-            targets = targets_of(config)
-            sparse = targets is not None and not targets.complete
-            self.side = Coordinator(me, ack_linger=timing.ack_linger, sparse=sparse)
-        elif config.barrier is BarrierMode.ALL and index is not None:
-            self.side = Member(now=now, rand=rand, backoff=timing.backoff)
+        index, targets = config.topology.index, targets_of(config)
+        sparse = targets is not None and not targets.complete
+        # a tree of coordinators on a sparse graph; one coordinator on the complete graph
+        tree = Tree.of(me.peers, flat=not sparse)
+        #: whom this pod holds its session with (``agent.core.groups``)
+        self.parent = tree.parent(index or 0)
+        if config.barrier is not BarrierMode.ALL or index is None:
+            pass
+        elif index == 0:
+            linger = timing.ack_linger
+            self.side = Coordinator(
+                me, ack_linger=linger, sparse=sparse, tree=tree if sparse else None
+            )
+        elif tree.coordinates(index):
+            self.side = GroupCoordinator(
+                me, tree, now=now, rand=rand, backoff=timing.backoff, ack_linger=timing.ack_linger
+            )
+        else:
+            self.side = Member(now=now, rand=rand, backoff=timing.backoff, parent=self.parent)
         self.aborted_at = math.inf  # when the barrier aborted here
 
     @property
@@ -57,6 +71,8 @@ class Barrier:
         """A session's handshake completed (and is vouched for): the member's own dial, or a
         member's session with the coordinator; any other pod is refused."""
         side = self.side
+        if event.dialled and isinstance(side, GroupCoordinator):
+            return self.act(side.opened_up(event.conn, now, event.hello.identity.instance), now)
         if event.dialled and isinstance(side, Member):
             return self.act(side.opened(event.conn, now, event.hello.identity.instance), now)
         if not event.dialled and isinstance(side, Coordinator):
@@ -68,6 +84,10 @@ class Barrier:
         """A message on a session, or its loss. A member heeds only its current session: a
         message on another is closed."""
         side = self.side
+        if isinstance(side, GroupCoordinator) and event.conn == side.up.conn:
+            if isinstance(event, Received):
+                return self.act(side.from_root(event.message, now), now)
+            return self.act(side.root_lost(event.reason, now), now)
         if isinstance(side, Coordinator):
             if isinstance(event, Received):
                 return self.act(side.received(event.conn, event.message, now), now)
@@ -78,10 +98,12 @@ class Barrier:
             return self.act(side.disconnected(event.reason, now), now)
         return [Close(event.conn)] if isinstance(event, Received) else []
 
-    def coordinator_heard(self, newest: str, now: float) -> list[Effect]:
+    def parent_heard(self, newest: str, now: float) -> list[Effect]:
         """``newest``: the newest instance of index 0 heard of; a member leaves a session with
         an older one (``Member.heard_of_coordinator``)."""
         side = self.side
+        if isinstance(side, GroupCoordinator):
+            return self.act(side.heard_of_root(newest, now), now)
         return (
             self.act(side.heard_of_coordinator(newest, now), now)
             if isinstance(side, Member)
@@ -98,4 +120,23 @@ class Barrier:
 
     def dial_failed(self, reason: str, now: float) -> list[Effect]:
         side = self.side
+        if isinstance(side, GroupCoordinator):
+            return self.act(side.root_lost(reason, now), now)
         return self.act(side.disconnected(reason, now), now) if isinstance(side, Member) else []
+
+    def poll(
+        self, now: float, refused_at: tuple[str, ...], newest_at: tuple[str, ...]
+    ) -> list[Effect]:
+        """The dial of this pod's coordinator, when due (``Member.poll``)."""
+        side = self.side
+        if isinstance(side, GroupCoordinator):
+            return self.act(side.poll_up(now, refused_at, newest_at), now)
+        return (
+            self.act(side.poll(now, refused_at, newest_at), now) if isinstance(side, Member) else []
+        )
+
+    def next_dial(self) -> float | None:
+        side = self.side
+        if isinstance(side, GroupCoordinator):
+            return side.up.next_wakeup()
+        return side.next_wakeup() if isinstance(side, Member) else None

@@ -93,6 +93,10 @@ class EdgeTally:
             self._reached ^= old[0]
             self._owed ^= old[1]
 
+    def totals(self) -> tuple[int, int]:
+        """``(⊕A, ⊕B)`` over the arrivals counted: what a group coordinator sends up."""
+        return self._reached, self._owed
+
     def agree(self, reached: int, owed: int) -> bool:
         """With the coordinator's own ``reached`` and ``owed``: every edge proven both ways."""
         return self._reached ^ reached == self._owed ^ owed

@@ -77,11 +77,13 @@ class Lookup:
 
 @value
 class Dial:
-    """Member: open a session to the coordinator, resolving its name afresh (or at
-    ``addresses``, which all refused a moment ago); report :class:`~agent.core.inputs.Opened`,
-    or :class:`~agent.core.inputs.DialFailed`."""
+    """Member: open a session to its coordinator, pod ``index`` (0, or its group's in a tree of
+    coordinators: ``agent.core.groups``), resolving its name afresh (or at ``addresses``, which
+    all refused a moment ago); report :class:`~agent.core.inputs.Opened`, or
+    :class:`~agent.core.inputs.DialFailed`."""
 
     addresses: tuple[str, ...] = ()
+    index: int = 0
 
 
 @value

@@ -27,7 +27,11 @@ class Member:
         now: float,
         rand: Callable[[], float],
         backoff: Backoff = DEFAULT_TIMING.backoff,
+        parent: int = 0,
     ) -> None:
+        """``parent``: the coordinator this pod holds its session with (index 0, or its
+        group's in a tree of coordinators: ``agent.core.groups``)."""
+        self.parent = parent
         self._backoff = backoff
         self._rand = rand
         self._failures = 0
@@ -62,7 +66,7 @@ class Member:
         Service), dialled instead of the name while the name led to an older one."""
         if self._next_connect is not None and self._next_connect <= now and self.verdict is None:
             self._next_connect = None
-            return [Dial(newest_at if self._stale and newest_at else refused_at)]
+            return [Dial(newest_at if self._stale and newest_at else refused_at, self.parent)]
         return []
 
     def next_wakeup(self) -> float | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from agent.core.edgesums import EdgeTally, from_hex
 from agent.core.effects import Aborted, Close, Dial, Released, Send
+from agent.core.groups import Tree
 from agent.core.member import Member
 from agent.core.outcome import ReleaseKind
 from agent.core.timing import DEFAULT_TIMING
@@ -36,10 +37,18 @@ class Coordinator:
     """Index 0's side: counts matching arrivals over open sessions, releases when all N are in."""
 
     def __init__(
-        self, me: Identity, *, ack_linger: float = DEFAULT_TIMING.ack_linger, sparse: bool = False
+        self,
+        me: Identity,
+        *,
+        ack_linger: float = DEFAULT_TIMING.ack_linger,
+        sparse: bool = False,
+        tree: Tree | None = None,
     ) -> None:
         """``sparse``: arrivals carry edge sums (``agent.core.edgesums``) and count when the
-        sums agree, not when the views are equal (a pod reached only its neighbours)."""
+        sums agree, not when the views are equal (a pod reached only its neighbours).
+        ``tree``: the tree of coordinators (``agent.core.groups``): this pod holds the sessions
+        of its children only, and a group coordinator's arrival counts only when it covers its
+        whole group (``Arrive.count``); None: one coordinator, index 0, for every pod."""
         self.me = me
         self.ack_linger = ack_linger
         self.verdict: Released | Aborted | None = None
@@ -58,7 +67,9 @@ class Coordinator:
         self._replaced = False  # a newer instance of index 0 answers at its name
         # Built once: rebuilding it on every join and arrival made each O(N), so 10,000
         # arrivals took seconds before the release (bench: coordinator scale).
-        self._members = frozenset(range(me.peers)) - {me.index}
+        self._tree = tree
+        flat = frozenset(range(me.peers)) - {me.index}
+        self._members = flat if tree is None else tree.children(me.index)
 
     @property
     def members(self) -> frozenset[int]:
@@ -212,6 +223,10 @@ class Coordinator:
         judged all together, ``_sums_agree``); else one with this pod's own view."""
         if self._tally is None:
             return arrival.view == self._view
+        weight = 1 if self._tree is None else self._tree.weight(index)
+        if (arrival.count or 1) != weight:  # a group coordinator's, its group not all there
+            self._tally.drop(index)
+            return False
         try:
             self._tally.arrive(index, from_hex(arrival.view), from_hex(arrival.owed))
         except ValueError:  # no sums: a pod that is not on this graph

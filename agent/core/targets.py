@@ -1,10 +1,11 @@
-"""Whom this pod probes: its neighbours on the graph of assigned edges, itself and index 0.
+"""Whom this pod probes: its neighbours on the graph of assigned edges, itself and its coordinator.
 
 ``--reach all`` (the default up to ``ALL_TO_ALL_MAX`` pods) is the complete graph: every pod
 probes every pod. ``--reach sparse`` (the default above it) gives each pod ``--reach-degree``
 neighbours (``agent.core.graph``), which it probes and which probe it: the edges a release
 proves both ways (``agent.core.edgesums``). A pod also reaches itself (its own name must lead
-to it) and index 0, the coordinator it holds its session with. Pure.
+to it) and its coordinator, the pod it holds its session with (index 0, or its group's in
+the tree of coordinators, ``agent.core.groups``). Pure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from agent.config.model import Config, ReachMode
 from agent.core.edgesums import EdgeSums, to_hex
 from agent.core.graph import ALL_TO_ALL_MAX, ReachGraph, sparse_degree
+from agent.core.groups import Tree
 from agent.core.reach import Reach
 from agent.protocol.wire import Identity
 from agent.values import value
@@ -53,7 +55,8 @@ def targets_of(config: Config, graph: ReachGraph | None = None) -> Targets | Non
         return None
     graph = graph or reach_graph(config)
     neighbours = graph.neighbours(index)
-    return Targets(index, neighbours, frozenset({*neighbours, index, 0}), graph.complete)
+    parent = Tree.of(graph.n, flat=graph.complete).parent(index)
+    return Targets(index, neighbours, frozenset({*neighbours, index, parent}), graph.complete)
 
 
 def arrival(config: Config, me: Identity, reach: Reach) -> tuple[str, str]:

@@ -131,8 +131,8 @@ class Executor:
     async def dial(self, effect: Dial) -> None:
         await self._flush()
         failed = DialFailed(BUG.reason)
-        name = self.core.config.topology.display(0)
-        dial = functools.partial(self.sessions.dial_coordinator, effect.addresses)
+        name = self.core.config.topology.display(effect.index)
+        dial = functools.partial(self.sessions.dial_coordinator, effect.addresses, effect.index)
         self._start(dial, "dial", name, failed)
 
     async def send(self, effect: Send) -> None:

@@ -71,15 +71,15 @@ class Sessions:
                 with contextlib.suppress(anyio.ClosedResourceError):
                     await self.post.send(Lost(conn, reason))
 
-    async def dial_coordinator(self, addresses: tuple[str, ...] = ()) -> None:
-        """Member: open the session to index 0, re-resolving its name (unless the core gives the
-        ``addresses`` to try); the first address whose handshake succeeds (the reply is index 0
-        of this job) carries it."""
+    async def dial_coordinator(self, addresses: tuple[str, ...] = (), index: int = 0) -> None:
+        """Member: open the session to its coordinator, pod ``index``, re-resolving its name
+        (unless the core gives the ``addresses`` to try); the first address whose handshake
+        succeeds (the reply is that index of this job) carries it."""
         if addresses:
             resolution = Resolution(addresses)
         else:
             self.counts["dns_lookups"] += 1
-            resolution = await self.resolve(self.config.topology.fqdn(0))
+            resolution = await self.resolve(self.config.topology.fqdn(index))
         problems: list[str] = []
         refused = True  # every address refused the connection
         for address in resolution.addresses:
@@ -92,7 +92,7 @@ class Sessions:
                     me=self.me,
                     role=Role.MEMBER,
                     token=self.config.token,
-                    expected_index=0,
+                    expected_index=index,
                     released=self.released(),
                     timeout=self.timing.handshake_timeout,
                 )

@@ -109,10 +109,13 @@ class Arrive:
     """Member → coordinator: I have reached all my targets; ``view``: which instance of each
     (a digest, :meth:`agent.core.reach.Reach.view`). On a sparse graph ``view`` is the sum
     ``A`` of the edges it proved and ``owed`` the sum ``B`` its neighbours owe it, 32 hex
-    digits each (``agent.core.edgesums``)."""
+    digits each (``agent.core.edgesums``). ``count``: in a tree of coordinators
+    (``agent.core.groups``), a group coordinator's aggregate of its group's live arrivals and
+    its own: how many pods its sums cover (0: one pod, the sender; omitted on the wire)."""
 
     view: str = ""
     owed: str = ""
+    count: int = 0
 
 
 @value
@@ -180,8 +183,11 @@ def encode(message: Message) -> bytes:
     body: dict[str, Any] = {"v": VERSION, "t": _NAMES[type(message)], **vars(message)}
     if isinstance(message, Hello):
         body["identity"] = _identity_body(message.identity)
-    elif isinstance(message, Arrive | Release) and not message.owed:
-        del body["owed"]  # a complete graph's: as before sums were added
+    elif isinstance(message, Arrive | Release):
+        if not message.owed:
+            del body["owed"]  # a complete graph's: as before sums were added
+        if isinstance(message, Arrive) and not message.count:
+            del body["count"]  # one pod's: as before the tree
     data = _JSON.encode(body).encode() + b"\n"
     if len(data) > MAX_MESSAGE:
         raise ValueError(f"message too large to send: {len(data)} bytes")
@@ -305,5 +311,8 @@ def decode(line: bytes) -> Message:
         return cls(_text(body, "reason", 512))
     if cls is Arrive or cls is Release:
         view = _text(body, "view", 64) if "view" in body else ""
-        return cls(view, _sum(body, "owed") if "owed" in body else "")
+        owed = _sum(body, "owed") if "owed" in body else ""
+        if cls is Arrive and "count" in body:
+            return Arrive(view, owed, _int(body, "count", 1, 1_000_000))
+        return cls(view, owed)
     return cls()  # type: ignore[call-arg]  # the field-less messages

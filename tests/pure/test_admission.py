@@ -157,9 +157,10 @@ def test_every_member_of_a_large_job_may_be_held_and_only_256_more() -> None:
     """A Job of 600 pods: every member dials the coordinator before it has found any (their
     addresses not listed yet): all are held, none closed. Sessions beyond that, from 150
     addresses claiming members 4 a piece, are held up to HELD.total more than the members
-    without a session, the oldest closed first."""
+    without a session, the oldest closed first. (All-to-all: with the tree of coordinators
+    a 600-pod Job's root holds only its 47 children's sessions.)"""
     peers = 600
-    agent = _agent(peers, 0)
+    agent = _agent(peers, 0, reach="all")
     agent.begin(0.0)
     members = [
         _open(agent, i, _hello(i, peers), f"10.1.{i // 250}.{i % 250}", 0.1)

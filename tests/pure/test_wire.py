@@ -41,6 +41,7 @@ MESSAGES: list[Message] = [
     Hello(Identity("j", "u", 0, 1, 1, INSTANCE, named_barrier("ckpt-1")), Role.PROBE, "ab"),
     Proof("00" * 32),
     Arrive(),
+    Arrive("0" * 32, "a" * 32, 317),
     Release(),
     Ack(),
     Abort("peer count differs"),
@@ -72,8 +73,14 @@ def test_round_trip(message: Message) -> None:
         ),
         (Refuse("bad token"), b'{"v":2,"t":"refuse","reason":"bad token"}\n'),
         (Release("v1"), b'{"v":2,"t":"release","view":"v1"}\n'),
+        (Arrive("v1"), b'{"v":2,"t":"arrive","view":"v1"}\n'),  # all-to-all: as before the tree
+        (
+            Arrive("0" * 32, "a" * 32, 3),
+            b'{"v":2,"t":"arrive","view":"' + b"0" * 32 + b'","owed":"' + b"a" * 32 + b'",'
+            b'"count":3}\n',
+        ),
     ],
-    ids=["hello", "exit-hello", "refuse", "release"],
+    ids=["hello", "exit-hello", "refuse", "release", "arrive", "aggregate"],
 )
 def test_encoding_is_compact_json_in_field_order(message: Message, line: bytes) -> None:
     """What agents of this version send: one line, fields in declaration order, the optional
@@ -151,6 +158,10 @@ def test_an_identity_out_of_shape_is_refused(identity: dict[str, object]) -> Non
         pytest.param(b'{"v":2,"t":"abort","reason":"' + b"x" * 600 + b'"}', id="long-reason"),
         pytest.param(_hello(proof="ab" * 32), id="hello-with-a-proof"),
         pytest.param(_hello(proves="yes"), id="proves-not-bool"),
+        pytest.param(b'{"v":2,"t":"arrive","view":"v","count":0}', id="count-zero"),
+        pytest.param(b'{"v":2,"t":"arrive","view":"v","count":true}', id="count-bool"),
+        pytest.param(b'{"v":2,"t":"arrive","view":"v","count":"3"}', id="count-text"),
+        pytest.param(b'{"v":2,"t":"release","view":"v","count":3}', id="release-count"),
     ],
 )
 def test_malformed_is_refused(line: bytes) -> None:

@@ -162,7 +162,8 @@ class Cluster:
 
     def truth_of(self, barrier: str) -> Truth:
         return self.truths.setdefault(
-            barrier, Truth(graph=sparse_graph(self.peers, self.uid, self.degree))
+            barrier,
+            Truth(graph=sparse_graph(self.peers, self.uid, self.degree), key=self.uid.encode()),
         )
 
     def view_of(self, node: Node) -> View:

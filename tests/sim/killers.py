@@ -216,6 +216,19 @@ def sparse(probe: str) -> Callable[[], list[str]]:
     return run
 
 
+def group_member_crash() -> list[str]:
+    """N = 12 sidecars on a sparse graph of degree 4, so a tree of groups of 4: pod 9's
+    session messages to its group coordinator (8) 3 s slow, pod 5 (of pod 4's group) crashing
+    with a clean FIN at t = 1.5, after it arrived (back 3 s later): its group coordinator must
+    uncount it at the root, and nobody may count its dead instance."""
+    c = Cluster(12, mode="sidecar", degree=4)
+    for index in range(12):
+        c.at(0.0, functools.partial(c.start, index))
+    c.slow[(9, 8)] = 3.0
+    c.at(1.5, lambda: c.restart(5, gap=3.0))
+    return _played(c, 4.5)
+
+
 def explorer(n: int, mode: str, restarts: int, states: int) -> Callable[[], list[str]]:
     """The exhaustive explorer (tests/sim/explore.py), its safety check after every move."""
 
@@ -232,6 +245,7 @@ SCENARIOS = {
     for s in [
         Scenario("crash-counted-after-fin", crash_counted_after_fin),
         Scenario("slow-third-arrival", slow_third_arrival),
+        Scenario("group-member-crash", group_member_crash),
         Scenario("restart-while-arriving", restart_while_arriving),
         Scenario("held-member-arrives-twice", held_member_arrives_twice),
         Scenario("outsider-claims-a-member", outsider_claims_a_member),

@@ -23,6 +23,7 @@ from agent.core.admission import Admission, HeldSession
 from agent.core.edgesums import EdgeSums
 from agent.core.effects import Close, Effect, Released
 from agent.core.graph import ReachGraph
+from agent.core.group import GroupCoordinator
 from agent.core.incoming import Incoming
 from agent.core.inputs import Opened
 from agent.core.outcome import ReleaseKind
@@ -78,6 +79,37 @@ def _arrival_outlives_session(mp: pytest.MonkeyPatch) -> None:
             del self._conn_of[index]  # and its arrival is kept: the mutation
 
     mp.setattr(Coordinator, "_forget", _forget)
+
+
+def _group_releases_early(mp: pytest.MonkeyPatch) -> None:
+    """A group coordinator releases its members once its own group is all there, without
+    waiting for the root."""
+    maybe_release = GroupCoordinator._maybe_release
+
+    def mutant(self: GroupCoordinator, now: float) -> list[Action]:
+        out = maybe_release(self, now)
+        whole = len(self._matching) + (self.view is not None) == self.up.full
+        if self.verdict is None and whole:
+            out += self._decide(Released(ReleaseKind.BY_COORDINATOR), now)
+        return out
+
+    mp.setattr(GroupCoordinator, "_maybe_release", mutant)
+
+
+def _group_keeps_lost_member(mp: pytest.MonkeyPatch) -> None:
+    """A group coordinator forgets a lost member's session but keeps its arrival in the
+    aggregate it sends the root."""
+    forget = Coordinator._forget
+
+    def mutant(self: Coordinator, conn: int) -> None:
+        if not isinstance(self, GroupCoordinator):
+            return forget(self, conn)
+        index = self._index_of.pop(conn, None)
+        if index is not None and self._conn_of.get(index) == conn:
+            del self._conn_of[index], self._instance_of[index]  # its arrival stays: the mutation
+        return None
+
+    mp.setattr(Coordinator, "_forget", mutant)
 
 
 def _view_unchecked(mp: pytest.MonkeyPatch) -> None:
@@ -203,6 +235,19 @@ MUTANTS = [
         "an arrival's sum leaves out one neighbour: the sums never agree, nobody is released",
         _sum_ignores_a_neighbour,
         ("sparse-n12-tcp",),
+    ),
+    Mutant(
+        "group-releases-early",
+        "a group coordinator releases its group before the root decided: the other groups "
+        "were not ready",
+        _group_releases_early,
+        ("sparse-n12-tcp",),
+    ),
+    Mutant(
+        "group-keeps-lost-member",
+        "a group coordinator keeps a crashed member in its aggregate: the others start without it",
+        _group_keeps_lost_member,
+        ("group-member-crash",),
     ),
     Mutant(
         "arrival-outlives-session",

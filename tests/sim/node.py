@@ -228,7 +228,7 @@ class Node:
         self.cluster.tasks.lookup(self, effect.index)
 
     def dial(self, effect: Dial) -> None:
-        self.cluster.tasks.dial(self, effect.addresses)
+        self.cluster.tasks.dial(self, effect.addresses, effect.index)
 
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""

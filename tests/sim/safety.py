@@ -32,7 +32,9 @@ import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 
+from agent.core.groups import Tree
 from agent.core.reach import view_digest
+from tests.sim.fanin import made_of
 from tests.sim.truth import Process, Session, Truth
 
 __all__ = ["Decision", "violations"]
@@ -112,21 +114,35 @@ class _Judge:
         graph = self.truth.graph
         if graph is None or graph.complete:
             return tuple(range(self.n))
-        return (*graph.neighbours(index), 0, index)
+        return (*graph.neighbours(index), Tree.of(self.n).parent(index), index)
 
     def _counted(self, by: str, seq: int, tokens: set[str]) -> tuple[str, ...] | None:
         """On a sparse graph each member's Release names its own arrival (its sums, which name
         its instance): the instance of each index whose arrival it names came on a session
         still live at ``by`` at ``seq``; None when an index has none."""
         counted = [by] + [""] * (self.n - 1)
+        instances = self.procs[by].instances
         for s in self.truth.sessions:
             client = self.procs[s.client]
             live = s.ended is None or s.ended > seq
-            if s.server == by and live and any(a < seq and v in tokens for a, v in s.arrivals):
-                counted[client.index] = s.client
+            named = [v for a, v in s.arrivals if a < seq and v in tokens]
+            if s.server != by or not live or not named:
+                continue
+            counted[client.index] = s.client
+            if self.tree.weight(client.index) > 1:  # a group coordinator: its group's arrivals
+                group = made_of(
+                    self.truth, self.tree, s.client, named[-1], until=seq, instances=instances
+                )
+                for index, instance in (group or {}).items():
+                    counted[index] = instance
         if "" in counted:
             return None
-        return tuple(counted) if self.procs[by].instances else ("",) * self.n
+        return tuple(counted) if instances else ("",) * self.n
+
+    @property
+    def tree(self) -> Tree:
+        """The tree of coordinators (``agent.core.groups``): one group on the complete graph."""
+        return Tree.of(self.n, flat=not self.sparse)
 
     def _decode(self, by: str, seq: int, digest: str) -> tuple[str, ...] | None:
         """The instances of the view ``digest`` names, of those ``by`` had heard by ``seq``."""
@@ -233,7 +249,7 @@ class _Judge:
             if s.server == d.by and s.acked is not None and s.acked <= left
         }
         bound = self.truth.at(d.seq) + process.linger
-        if acked >= set(range(1, self.n)) or self.truth.at(left) >= bound:
+        if acked >= self.tree.children(0) or self.truth.at(left) >= bound:
             return []
         return [f"{self.name(d.by)} left at {self.when(left)} before every ack and its linger"]
 

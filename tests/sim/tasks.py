@@ -224,10 +224,10 @@ class Tasks:
 
         self.c.post(src, self.c.now + took, done)
 
-    def dial(self, src: Node, addresses: tuple[str, ...] = ()) -> None:
-        """``Sessions.dial_coordinator``: resolve index 0 afresh (or reuse ``addresses``), open a
-        session with the first address whose handshake succeeds."""
-        pods, problems, t = self._resolve_or_reuse(src, 0, addresses), [], self.c.now
+    def dial(self, src: Node, addresses: tuple[str, ...] = (), index: int = 0) -> None:
+        """``Sessions.dial_coordinator``: resolve pod ``index`` (its coordinator) afresh (or
+        reuse ``addresses``), open a session with the first address whose handshake succeeds."""
+        pods, problems, t = self._resolve_or_reuse(src, index, addresses), [], self.c.now
         refused_all = True
         for pod in pods:
             server = pod.target(src.me)
@@ -257,7 +257,7 @@ class Tasks:
             opened = Opened(theirs.conn, hello, False, src.pod.address)
             self.c.post(server, t, functools.partial(server.feed, opened))
             t += self.c.delay()  # its reply reaches us
-            failure = identity_failure(src.me, server.me, expected_index=0)
+            failure = identity_failure(src.me, server.me, expected_index=index)
             if failure is not None:  # client_handshake fails and we close
                 problems.append(f"{pod.address}: {failure.reason}")
                 refused_all = False

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from agent.core.groups import Tree
 from tests.sim.cluster import Cluster
 from tests.sim.killers import judge
 from tests.sim.test_barrier_properties import Schedule, check_liveness, schedules, simulate
@@ -68,14 +69,15 @@ def test_a_partition_into_groups_that_cannot_reach_each_other_never_releases(pro
 
 
 def test_a_sparse_pod_probes_only_its_neighbours() -> None:
-    """Every pod but the coordinator hears only its neighbours, itself and index 0 (the
-    coordinator may look at any member that has not arrived)."""
+    """Every pod but a coordinator hears only its neighbours, itself and its group's
+    coordinator (a coordinator may look at any of its members that has not arrived)."""
     c = _started(40, 6)
     c.run_until(15.0)
     assert judge(c, 0.0) == []
     graph = c.truth.graph
     assert graph is not None
     index_of = {p.instance: p.index for p in c.truth.processes.values()}
+    tree = Tree.of(40)
     for listener, speaker in c.truth.heard:
         i, j = index_of[listener], index_of[speaker]
-        assert i == 0 or j in (*graph.neighbours(i), 0, i), (i, j)
+        assert tree.coordinates(i) or j in (*graph.neighbours(i), tree.parent(i), i), (i, j)

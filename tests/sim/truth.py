@@ -77,6 +77,7 @@ class Verdict:
 class Truth:
     #: the Job's graph of assigned edges when it is sparse (``--reach sparse``), else None
     graph: ReachGraph | None = None
+    key: bytes | None = None  # and what its edge sums are keyed by (the Job's uid)
     seq: int = 0
     times: list[float] = field(default_factory=list)  # seq -> simulated time
     processes: dict[str, Process] = field(default_factory=dict)
@@ -85,6 +86,9 @@ class Truth:
     sessions: list[Session] = field(default_factory=list)
     _ends: dict[Hashable, Session] = field(default_factory=dict)  # the server's end -> session
     released_views: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    #: instance -> (seq, its sums) of every Arrive with sums it sent (a group coordinator's
+    #: is its aggregate, ``tests/sim/fanin.py``)
+    aggregates: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     left: dict[str, int] = field(default_factory=dict)
 
@@ -157,6 +161,9 @@ class Truth:
         if isinstance(message, Release) and message.view:  # on a sparse graph, one a member
             views = self.released_views.setdefault(instance, [])
             views.append((self._step(now), message.view + message.owed))
+        elif isinstance(message, Arrive) and message.owed:  # a group coordinator's, in a tree
+            sent = self.aggregates.setdefault(instance, [])
+            sent.append((self._step(now), message.view + message.owed))
 
     def verdict(self, instance: str, verdict: Released | Aborted, now: float) -> None:
         if instance not in self.verdicts:

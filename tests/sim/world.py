@@ -272,8 +272,8 @@ class World:
         found = Resolution((address,)) if address is not None else Resolution(failure=_NXDOMAIN)
         self.feed(inst, LookedUp(lookup.index, found))
 
-    def dial(self, src: Inst, addresses: tuple[str, ...] = ()) -> None:
-        address = addresses[0] if addresses else self.pods[0]
+    def dial(self, src: Inst, addresses: tuple[str, ...] = (), index: int = 0) -> None:
+        address = addresses[0] if addresses else self.pods[index]
         server = self.serving(address, src.me)
         if server is None or not server.alive:
             refused = f"{address}: connect to port {src.me.port}: refused"
@@ -282,7 +282,7 @@ class World:
         hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.released)
         if server.barrier != src.barrier:  # routed to a barrier not its own: a stranger
             self.feed(server, Contacted(hello, src.address))
-            failure = identity_failure(src.me, server.me, expected_index=0)
+            failure = identity_failure(src.me, server.me, expected_index=index)
             why = f"{address}: {failure.reason if failure else 'stranger'}"
             self.feed(src, dial_failed(Resolution((address,)), [why]))
             return

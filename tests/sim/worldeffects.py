@@ -68,7 +68,7 @@ class Effects:
 
     def dial(self, effect: Dial) -> None:
         if not self._deferred(effect):
-            self.world.dial(self.inst, effect.addresses)
+            self.world.dial(self.inst, effect.addresses, effect.index)
 
     @property
     def truth(self) -> Truth:
