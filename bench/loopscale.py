@@ -34,7 +34,22 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, SERVICE_FQDN, ZONE, AgentProc, fqdn, free_port, raise_nofile
+from agent.config.parse import load_config
+from agent.core.groups import Tree
+from agent.core.targets import Targets, reach_graph, targets_of
+from agent.topology.podfiles import PodFacts
+from bench.common import (
+    JOB,
+    NAMESPACE,
+    ROOT,
+    SERVICE,
+    SERVICE_FQDN,
+    ZONE,
+    AgentProc,
+    fqdn,
+    free_port,
+    raise_nofile,
+)
 from tests.harness.clusterdns import ClusterDNS
 
 __all__ = ["FLOOD_MODES", "LABELS", "MODES", "scale"]
@@ -73,6 +88,30 @@ def _reached(agent: AgentProc) -> set[int]:
     """The peers this agent has logged reaching (itself included)."""
     with agent._cond:
         return {r.get("peer", -1) for _, r in agent.lines if r.get("event") == "reached"}
+
+
+def _plan(n: int) -> list[Targets]:
+    """Whom each pod reaches, as its agent works it out (``--reach`` and its degree from the
+    environment, as the agents read them)."""
+    out = []
+    for i in range(n):
+        flags = {"peers": str(n), "index": str(i), "hostname": f"{JOB}-{i}"}
+        flags |= {"service": SERVICE, "namespace": NAMESPACE}
+        config = load_config("wait", flags, PodFacts(environ=dict(os.environ)))
+        targets = targets_of(config)
+        assert targets is not None
+        out.append(targets)
+    return out
+
+
+def _children(n: int) -> list[int]:
+    """The sessions each pod holds at its release: its uplink and, in the tree of coordinators
+    (``agent.core.groups``), one per child; a pod that held more redialled one."""
+    flags = {"peers": str(n), "index": "0", "hostname": f"{JOB}-0"}
+    flags |= {"service": SERVICE, "namespace": NAMESPACE}
+    graph = reach_graph(load_config("wait", flags, PodFacts(environ=dict(os.environ))))
+    tree = Tree.of(n, flat=graph.complete)
+    return [len(tree.children(i)) + (i != 0) for i in range(n)]
 
 
 def _until(done: Callable[[], bool], timeout: float) -> bool:
@@ -204,7 +243,7 @@ class _Job:
 
 
 def _sessions(agent: AgentProc) -> list[int]:
-    """Sessions each barrier of this member opened before its release (1 unless one was cut)."""
+    """Sessions each barrier of this pod held at its release (``_children``)."""
     with agent._cond:
         return [r.get("sessions", 0) for _, r in agent.lines if r.get("event") == "released"]
 
@@ -239,7 +278,10 @@ def _figures(job: _Job, last_launch: float, passed: list[float | None]) -> Sampl
             "rss_max_mb": round(max(rss), 1),
             "rss_coordinator_mb": round(rss[0], 1),
         }
-    sample["redialled"] = sum(any(s > 1 for s in _sessions(a)) for a in agents[1:])
+    held = _children(len(agents))
+    sample["redialled"] = sum(
+        any(s > held[i] for s in _sessions(a)) for i, a in enumerate(agents) if i
+    )
     sample["bugs"] = sum(_bugs(a) for a in agents)
     return sample
 
@@ -269,11 +311,13 @@ def _run(job: _Job, flood: bool, bound: float) -> Sample:
         job.flood()
         if job.mode == "sidecar":
             job.waiters.append(_waiter(0, job.port + 1, 2 * bound))
-    meshed = _until(lambda: all(_reached(a) >= set(range(n - 1)) for a in early), bound)
+    # each early pod has reached its targets but the last pod (every pod, when all-to-all)
+    plan = [t.indices - {n - 1} for t in _plan(n)[: n - 1]]
+    meshed = _until(lambda: all(_reached(a) >= plan[i] for i, a in enumerate(early)), bound)
     settle = time.monotonic() - started
     # (at the bound: how far they got; on two loaded cores 299 agents started at once have
     # not meshed in 30 minutes, their accept queues full of probes their senders gave up on)
-    meshed_count = sum(_reached(a) >= set(range(n - 1)) for a in early)
+    meshed_count = sum(_reached(a) >= plan[i] for i, a in enumerate(early))
     job.publish(n)
     last = job.launch(n - 1)
     last_launch = time.monotonic()
