@@ -18,6 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 FRAMEWORKS = {
     "jobset": "jobset.yaml",
+    "jobset-10k": "jobset.yaml",
     "lws": "leaderworkerset.yaml",
     "trainer": "trainjob.yaml",
     "mpi-operator": "mpijob.yaml",

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.timeout(30)
 EXAMPLES = Path(__file__).resolve().parents[2] / "k8s" / "examples"
 FILES = {
     "jobset": "jobset/jobset.yaml",
+    "jobset-10k": "jobset-10k/jobset.yaml",
     "lws": "lws/leaderworkerset.yaml",
     "trainer": "trainer/trainjob.yaml",
     "mpi": "mpi-operator/mpijob.yaml",
