@@ -33,7 +33,7 @@ import enum
 import functools
 import math
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 
 from agent.config.model import Config
 from agent.config.parse import parse_probe
@@ -43,7 +43,7 @@ from agent.protocol.routing import key_of
 from agent.protocol.wire import START_BARRIER, Ack, Identity, Message
 from tests.sim import judge
 from tests.sim.clock import Clock
-from tests.sim.dns import View, rotated
+from tests.sim.dns import ServiceAnswers, View
 from tests.sim.draws import Draws
 from tests.sim.node import End, Node, Pod
 from tests.sim.tasks import Tasks
@@ -108,7 +108,7 @@ class Cluster(Clock):
         self.rng = random.Random(seed)
         self.timing: Timing = DEFAULT_TIMING
         self.pods: list[Pod] = []
-        self._rotation = 0  # where the Service's next answer starts listing (``rotated``)
+        self.answers = ServiceAnswers()  # the headless Service's own name (dns.py)
         self.pods_of: dict[int, list[Pod]] = {}  # index -> its pods, oldest first
         self.pod_at: dict[str, Pod] = {}  # address -> the last pod given it
         #: the graph every pod of a sparse Job computes: built once, shared by every record
@@ -158,11 +158,6 @@ class Cluster(Clock):
         if truth is None:
             truth = self.truths[barrier] = Truth(graph=self.graph)
         return truth
-
-    def rotated(self) -> Iterator[Pod]:
-        """Every pod, listed from where the Service's next answer starts (dns.py)."""
-        self._rotation += 1
-        return rotated(self.pods, self._rotation)
 
     def view_of(self, node: Node) -> View:
         """What ``node``'s resolver lists (its pod's CoreDNS replica)."""
@@ -256,6 +251,7 @@ class Cluster(Clock):
         if new_pod or not old:
             for pod in [] if keep_old else old:
                 pod.withdrawn_at = self.now
+                self.answers.withdrawn()
             pod = self._pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
         else:
             pod = old[-1]
@@ -283,6 +279,7 @@ class Cluster(Clock):
             self.kill(node)
             after = self.complete_delay if runs_for is None else runs_for
             node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + after)
+            self.answers.withdrawn()
 
     def kill(self, node: Node, *, half_open: bool = False, alone: bool = False) -> None:
         """This agent process dies, every barrier instance of it (only ``node`` if ``alone``);
@@ -345,6 +342,7 @@ class Cluster(Clock):
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
             node.truth.delivered(end, message, self.now)
+            node.messages += 1
             node.feed(Received(end.conn, message))
             node.step()
 

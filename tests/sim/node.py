@@ -154,6 +154,9 @@ class Node:
         self.wake_at = -math.inf
         self.probing = 0  # probes of addresses in flight (``ProbeQueue``)
         self.most_sockets = 0  # the most sockets it had open at once: sessions, probes, attempts
+        self.queries = 0  # DNS queries it asked (names resolved, the Service's own name)
+        self.sessions = 0  # sessions it opened or accepted
+        self.messages = 0  # messages it sent or was delivered on its sessions
 
     def opened(self) -> None:
         """One more socket may be open: the peak is kept (``agent.io.limits.fds_needed``)."""
@@ -266,6 +269,7 @@ class Node:
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""
         self.truth.sent(self.me.instance, effect.message, self.cluster.now)
+        self.messages += 1
         if (end := self.channels.get(effect.conn)) is not None:
             self.cluster.send(end, effect.message)
 

@@ -50,7 +50,8 @@ class Tasks:
         self.c = cluster
 
     def resolve(self, src: Node, index: int) -> list[Pod]:
-        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it."""
+        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it (one query)."""
+        src.queries += 1
         return self.c.view_of(src).name(self.c.pods_of.get(index, ()), index, self.c.now)
 
     def _pod_at(self, address: str) -> Pod | None:
@@ -199,7 +200,8 @@ class Tasks:
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
         resolver sees it), cut short past what one answer holds."""
-        answer = resolution(*self.c.view_of(src).service(self.c.rotated(), self.c.now))
+        src.queries += 1
+        answer = self.c.answers.answer(self.c.view_of(src), self.c.pods, self.c.now)
         self.c.post(
             src, self.c.departs(src.pod) + 2 * self.c.delay(), lambda: src.feed(Swept(answer))
         )
@@ -256,6 +258,7 @@ class Tasks:
                 )
             server.channels[theirs.conn] = theirs
             server.opened()
+            server.sessions += 1
             hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
             self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
@@ -270,6 +273,7 @@ class Tasks:
                 continue
             src.channels[mine.conn] = mine
             src.opened()
+            src.sessions += 1
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, Role.REPLY, "sim", server.agent.released)
             self.c.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))
