@@ -159,10 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.sim.scale", description=__doc__)
     parser.add_argument("--sizes", type=_sizes, default=[1000, 10000, 100000])
     parser.add_argument("--faults", type=_sizes, default=[1000, 10000])
-    parser.add_argument("--all", type=_sizes, default=[1000], help="also all-to-all at these")
+    parser.add_argument("--all", type=_sizes, default=[256], help="also all-to-all at these")
     parser.add_argument("--degree", type=int, default=None)
     parser.add_argument("--json", default=None, help="append each row to this file")
+    parser.add_argument("--plot", default=None, help="plot the rows in --json to this PNG")
     args = parser.parse_args(argv)
+    if args.plot:
+        plot(args.json, args.plot)
+        return 0
     plan = [(n, True, False) for n in args.sizes]
     plan += [(n, False, False) for n in args.all]
     plan += [(n, True, True) for n in args.faults]
@@ -176,6 +180,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             with open(args.json, "a", encoding="utf-8") as out:
                 out.write(json.dumps(asdict(row)) + "\n")
     return 0 if ok else 1
+
+
+def plot(rows_file: str, png: str) -> None:
+    """Log-log against N of the fault-free sparse rows in ``rows_file``: real time and CPU of
+    the run, the root's CPU, last start → last release, DNS queries per pod."""
+    import matplotlib  # only to plot: not on the way of a run
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(rows_file, encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
+    rows = sorted(
+        (r for r in rows if r["mode"] == "sparse" and not r["faults"]), key=lambda r: r["n"]
+    )
+    n = [r["n"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, label in (
+        ("real", "real time of the run (s)"),
+        ("cpu_total", "CPU charged to all cores (s)"),
+        ("root_cpu", "the root's CPU (s)"),
+        ("last_start_to_release", "last start → last release, simulated (s)"),
+        ("dns_mean", "DNS queries per pod (mean)"),
+    ):
+        ax.plot(n, [max(r[key], 1e-3) for r in rows], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("pods (N), --reach sparse, fault-free")
+    ax.set_title("The in-memory cluster of shipped cores (tests/sim/scale.py)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
 
 
 if __name__ == "__main__":
