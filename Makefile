@@ -91,8 +91,8 @@ bench: deps $(STAMP)
 # fresh cluster, all pods at once; minutes a mode on two cores, so not part of `make test`.
 # Exits 1 unless every Job completes with every agent released and no session cut.
 # First the in-memory cluster's rows (tests/sim/scale.py: shipped cores, CPU charged per pod,
-# sparse at 1,000, 10,000 and 100,000, faults at 1,000 and 10,000, all-to-all at 256; about
-# 20 minutes; SCALE_SIM_ARGS= to choose, SCALE_SIM=0 to skip).
+# sparse at 1,000 and 10,000, with faults at 1,000 and 10,000, all-to-all at 256; about 15
+# minutes; SCALE_SIM_ARGS= to choose, e.g. "--sizes 100000"; SCALE_SIM=0 to skip).
 SCALE_PODS ?= 256
 SCALE_MODES ?= sidecar,exit,wait
 SCALE_SIM ?= 1
