@@ -135,7 +135,7 @@ class Admission:
             return True
         if not address:
             return False
-        if self._reach.peers[index].address == address:
+        if (state := self._reach.peers.get(index)) is not None and state.address == address:
             return True
         return address in self._named.get(index, ()) or self._lists(address)
 
