@@ -90,9 +90,14 @@ bench: deps $(STAMP)
 # (default 256) of each of SCALE_MODES (sidecar, run --exit-barrier, wait), every one on a
 # fresh cluster, all pods at once; minutes a mode on two cores, so not part of `make test`.
 # Exits 1 unless every Job completes with every agent released and no session cut.
+# First the in-memory cluster's rows (tests/sim/scale.py: shipped cores, CPU charged per pod,
+# sparse at 1,000 and 10,000, with faults at 1,000 and 10,000, all-to-all at 256; about 15
+# minutes; SCALE_SIM_ARGS= to choose, e.g. "--sizes 100000"; SCALE_SIM=0 to skip).
 SCALE_PODS ?= 256
 SCALE_MODES ?= sidecar,exit,wait
+SCALE_SIM ?= 1
 scale: deps $(STAMP)
+	$(if $(filter 1,$(SCALE_SIM)),$(PY) -m tests.sim.scale $(SCALE_SIM_ARGS),)
 	$(PY) -m tests.harness.scale $(SCALE_PODS) --modes $(SCALE_MODES)
 
 # Back-to-back barriers (default 200; SOAK_BARRIERS=, SOAK_SEED=) in the cluster in a box,

@@ -135,7 +135,7 @@ class Admission:
             return True
         if not address:
             return False
-        if 0 <= index < len(self._reach.peers) and self._reach.peers[index].address == address:
+        if (state := self._reach.peers.get(index)) is not None and state.address == address:
             return True
         return address in self._named.get(index, ()) or self._lists(address)
 

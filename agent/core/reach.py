@@ -8,14 +8,19 @@ is found.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from agent.core.backoff import Backoff
 from agent.core.causes import NOT_TRIED, TELLING_CAUSES, Cause, Failure
 from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.instance import newer
 
-__all__ = ["PeerState", "Reach", "newer", "view_digest"]
+__all__ = ["HEARD_OF", "PeerState", "PeerStates", "Reach", "newer", "view_digest"]
+
+#: peers that are not targets whose newest instance a pod keeps (a coordinator hears of every
+#: member): past it the one heard of first is forgotten first, which only loses the early
+#: refusal of an older instance of that index (the barrier's own instance rule still refuses it)
+HEARD_OF = 1 << 17
 
 
 def view_digest(instances: Iterable[str]) -> str:
@@ -65,6 +70,45 @@ class PeerState:
         self.telling: Failure | None = None
 
 
+class PeerStates:
+    """Each target's :class:`PeerState`, made at the start; of a peer that is not a target only
+    the newest instance heard of, for at most ``heard_of`` of them (a coordinator hears of every
+    member), the one heard of first forgotten first. Per-pod state is O(targets + sessions),
+    never O(peers): a pod of a sparse graph of 100,000 keeps about 25 states, not 100,000.
+
+    Indexing a peer that is not a target gives a fresh state each time (never reached, its
+    newest instance filled in): read it, do not change it (``Reach`` changes what it keeps).
+    Iterating gives the targets' states in index order."""
+
+    __slots__ = ("_heard", "_heard_of", "_states")
+
+    def __init__(self, targets: tuple[int, ...], now: float, heard_of: int = HEARD_OF) -> None:
+        self._states = {index: PeerState(index, next_at=now) for index in targets}
+        self._heard: dict[int, str] = {}  # not a target: index -> newest instance, oldest first
+        self._heard_of = heard_of
+
+    def __getitem__(self, index: int) -> PeerState:
+        state = self._states.get(index)
+        if state is None:
+            state = PeerState(index, next_at=0.0)
+            state.newest = self._heard.get(index, "")
+        return state
+
+    def __iter__(self) -> Iterator[PeerState]:
+        return iter(self._states.values())
+
+    def get(self, index: int) -> PeerState | None:
+        """A target's state (None for another peer)."""
+        return self._states.get(index)
+
+    def heard(self, index: int, instance: str) -> None:
+        """``instance`` is the newest heard of peer ``index``, which is not a target."""
+        self._heard.pop(index, None)
+        self._heard[index] = instance
+        if len(self._heard) > self._heard_of:
+            del self._heard[next(iter(self._heard))]
+
+
 class Reach:
     """Per-peer retry state for ``peers`` targets, at most ``max_in_flight`` attempts at a time."""
 
@@ -83,8 +127,9 @@ class Reach:
         others are found another way (bulk discovery) and only reported here, unless
         ``schedule``d later. ``targets``: the peers this pod must reach (default all: a sparse
         graph gives it a few, ``agent.core.targets``); another is never scheduled nor counted."""
-        self.peers = [PeerState(i, next_at=now) for i in range(peers)]
         self._targets = tuple(sorted(set(range(peers) if targets is None else targets)))
+        self._n = peers
+        self.peers = PeerStates(self._targets, now)
         self._is_target = frozenset(self._targets)
         self._backoff = backoff
         self._max_in_flight = max_in_flight
@@ -172,13 +217,24 @@ class Reach:
         """Peer ``index`` answered at ``address``: by its attempt, which ``lands``, or at an
         address of the Service (an attempt still out stays in flight until it lands: another
         started meanwhile would be two at once)."""
-        peer = self._land(index) if lands else self.peers[index]
         if instance and not self.stale(index, instance):
-            peer.newest = instance
-        if not peer.reached and index in self._is_target:
+            self._heard(index, instance)
+        peer = self.peers.get(index)
+        if peer is None:  # not a target: never counted
+            return
+        if lands:
+            self._land(index)
+        if not peer.reached:
             peer.reached, peer.address, peer.reached_at = True, address, now
             peer.instance, peer.telling = instance, None
             self._left -= 1
+
+    def _heard(self, index: int, instance: str) -> None:
+        peer = self.peers.get(index)
+        if peer is None:
+            self.peers.heard(index, instance)
+        else:
+            peer.newest = instance
 
     def note_instance(self, index: int, instance: str) -> bool:
         """A hello from ``instance`` of peer ``index``. True when the instance reached is older:
@@ -187,7 +243,7 @@ class Reach:
         partitioned node) would otherwise pull every pod back and forth between them."""
         peer = self.peers[index]
         if instance and (not peer.newest or newer(instance, peer.newest)):
-            peer.newest = instance
+            self._heard(index, instance)
         return peer.reached and bool(peer.instance) and newer(peer.newest, peer.instance)
 
     def newest_at(self, index: int) -> tuple[str, ...]:
@@ -217,6 +273,8 @@ class Reach:
             self._wait(peer)
 
     def failed(self, index: int, failure: Failure, now: float) -> None:
+        if index not in self._is_target:
+            return  # never attempted: nothing to back off
         peer = self._land(index)
         peer.failure = failure
         if failure.cause in TELLING_CAUSES:
@@ -230,8 +288,8 @@ class Reach:
 
     def nudge(self, index: int, now: float) -> None:
         """Peer ``index`` showed signs of life (it contacted us): try it again now."""
-        peer = self.peers[index]
-        if peer.reached:
+        peer = self.peers.get(index)
+        if peer is None or peer.reached:
             return
         if peer.in_flight:
             peer.nudged = True
@@ -252,7 +310,8 @@ class Reach:
         """Which instance of each peer was reached, as a digest: two pods with the same view
         reached the same processes. Probes that cannot tell instances apart (icmp, tcp:PORT,
         dns) leave every instance empty, so their views agree on indices alone."""
-        return view_digest(p.instance for p in self.peers)
+        states = self.peers
+        return view_digest(s.instance if (s := states.get(i)) else "" for i in range(self._n))
 
     def missing(self) -> list[PeerState]:
         """The targets not reached yet (O(targets), not O(peers))."""

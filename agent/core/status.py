@@ -16,7 +16,7 @@ from agent.core.discovery import Discovery
 from agent.core.effects import Released
 from agent.core.hints import hints_for, nobody_listens
 from agent.core.log import LogKind, LogLevel, LogLine
-from agent.core.outcome import Outcome, PeerInfo, ReleaseKind
+from agent.core.outcome import Outcome, PeerList, ReleaseKind
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
 from agent.errors import BarrierTimeout, TokenMismatch
@@ -151,10 +151,7 @@ class Status:
         )
 
     def outcome(self, elapsed: float, addresses: dict[int, tuple[str, ...]]) -> Outcome:
-        t = self.config.topology
-        peers = tuple(
-            PeerInfo(i, t.hostname(i), t.display(i), addresses.get(i, ())) for i in t.indices
-        )
+        peers = PeerList(self.config.topology, dict(addresses))
         verdict = self.side.verdict if self.side is not None else None
         how = verdict.kind if isinstance(verdict, Released) else ReleaseKind.NO_BARRIER
         return Outcome(how, elapsed, peers)

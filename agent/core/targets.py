@@ -10,6 +10,8 @@ the tree of coordinators, ``agent.core.groups``). Pure.
 
 from __future__ import annotations
 
+import functools
+
 from agent.config.model import Config, ReachMode
 from agent.core.edgesums import EdgeSums, to_hex
 from agent.core.graph import ALL_TO_ALL_MAX, ReachGraph, sparse_degree
@@ -44,7 +46,15 @@ def reach_graph(config: Config) -> ReachGraph:
     mode = config.reach or (ReachMode.SPARSE if n > ALL_TO_ALL_MAX else ReachMode.ALL)
     sparse = config.reach_degree or sparse_degree(n)
     degree = max(1, n - 1) if mode is ReachMode.ALL else sparse
-    return ReachGraph(n, graph_key(config), degree)
+    return _graph(n, graph_key(config), degree)
+
+
+@functools.lru_cache(maxsize=4)
+def _graph(n: int, key: bytes, degree: int) -> ReachGraph:
+    """One graph per (size, key, degree) in a process: it is immutable, and deriving its round
+    keys (a BLAKE2b call per ring) again for each barrier instance, or for each of 100,000
+    cores in the in-memory cluster, would be the same work again."""
+    return ReachGraph(n, key, degree)
 
 
 def targets_of(config: Config, graph: ReachGraph | None = None) -> Targets | None:

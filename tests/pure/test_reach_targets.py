@@ -10,7 +10,7 @@ from agent.config.parse import build_config
 from agent.core.effects import Attempt, ProbeAddress, Sweep
 from agent.core.graph import ReachGraph
 from agent.core.inputs import Resolution
-from agent.core.reach import Reach
+from agent.core.reach import PeerStates, Reach
 from agent.core.targets import reach_graph, targets_of
 from agent.errors import ConfigError
 from agent.topology.podfiles import PodFacts
@@ -109,3 +109,17 @@ def test_on_a_sparse_graph_a_pod_asks_its_targets_by_name_and_probes_no_sweep() 
     assert discovery.lists("10.0.3.9")
     assert discovery.heard_from(999 if 999 not in targets.indices else 500, "10.0.3.9", 0.2) == []
     assert not any(isinstance(e, Attempt) for e in discovery.take_ask_by_name())
+
+
+def test_a_pod_keeps_a_state_per_target_not_per_pod_of_the_job() -> None:
+    """A pod of a 100,000-pod Job with three targets keeps three states; of another pod it
+    keeps only the newest instance heard of, and forgets the first heard of past its bound."""
+    reach = Reach(100_000, now=0.0, rand=lambda: 0.5, targets={0, 5, 7})
+    assert [p.index for p in reach.peers] == [0, 5, 7]
+    reach.note_instance(42, "0000000000000002-00000000")
+    assert reach.stale(42, "0000000000000001-00000000")  # an older instance of 42 is stale
+    assert not reach.peers[42].reached and not reach.is_target(42)
+    states = PeerStates((0,), 0.0, heard_of=2)
+    for index in (1, 2, 3):
+        states.heard(index, f"i{index}")
+    assert [states[i].newest for i in (1, 2, 3)] == ["", "i2", "i3"]

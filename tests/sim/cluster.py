@@ -4,8 +4,8 @@ Every agent instance (a :class:`~tests.sim.node.Node`) is a real :class:`agent.c
 whose effects are performed here the way ``agent.io.runner`` performs them (see node.py). Only what
 lies under the runner is simulated, here:
 
-- one heap of timed events ordered by (time, sequence number): a run is a pure function of its
-  seed and schedule, and simulated minutes take milliseconds;
+- one heap of timed events (clock.py): a run is a pure function of its seed and schedule, or,
+  with a CPU model, each pod's events queue behind its own core's measured CPU;
 - DNS: peer i's name lists the addresses of its pods whose record is published, and the
   Service's own name (a sweep, ``Contacts.sweep``) every published pod's (tasks.py), each as
   the asking pod's resolver sees it (dns.py: a replica behind, one name before the other);
@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import heapq
-import itertools
 import math
 import random
 from collections.abc import Callable, Mapping
@@ -44,7 +42,8 @@ from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.routing import key_of
 from agent.protocol.wire import START_BARRIER, Ack, Identity, Message
 from tests.sim import judge
-from tests.sim.dns import View
+from tests.sim.clock import Clock
+from tests.sim.dns import ServiceAnswers, View
 from tests.sim.draws import Draws
 from tests.sim.node import End, Node, Pod
 from tests.sim.tasks import Tasks
@@ -68,7 +67,7 @@ class Fate(enum.Enum):
     SILENT = "silent"  # the send does not go out (Timing.send_timeout): Sessions drops it
 
 
-class Cluster:
+class Cluster(Clock):
     """N pods of one Indexed Job, their agents, DNS and network, on one simulated clock."""
 
     def __init__(
@@ -89,12 +88,13 @@ class Cluster:
         names: tuple[str, ...] = (),
         workload: float = 0.0,
         degree: int | None = None,  # ``--reach sparse --reach-degree`` (None: ``--reach all``)
+        cpu_meter: Callable[[], int] | None = None,
     ) -> None:
         """``probe``: every pod's ``--probe``; ``views``: the DNS each pod's resolver sees, by
         index (tests/sim/dns.py); ``clock_skew``: how far each pod's clock may be off (its
         instances' start times); ``names``: the named barriers each pod's clients ask for, and
         ``workload``: how long, at most, a workload runs (``run``, ``exit``) or a pod's
-        clients take to ask (``named``) — tests/sim/modes.py."""
+        clients take to ask (``named``) — tests/sim/modes.py; ``cpu_meter``: clock.py."""
         self.peers, self.mode, self.delays = peers, mode, delay
         self.probe, self.says_hello = probe, parse_probe(probe).says_hello
         self.views, self.clock_skew = dict(views or {}), clock_skew
@@ -104,12 +104,15 @@ class Cluster:
         self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)
         self.dns_delay, self.complete_delay = dns_delay, complete_delay
         self.job, self.uid, self.port = job, uid, port
+        super().__init__(cpu_meter)
         self.rng = random.Random(seed)
         self.timing: Timing = DEFAULT_TIMING
-        self.now = 0.0
-        self._events: list[tuple[float, int, Callable[[], object]]] = []
-        self._seq = itertools.count()
         self.pods: list[Pod] = []
+        self.answers = ServiceAnswers()  # the headless Service's own name (dns.py)
+        self.pods_of: dict[int, list[Pod]] = {}  # index -> its pods, oldest first
+        self.pod_at: dict[str, Pod] = {}  # address -> the last pod given it
+        #: the graph every pod of a sparse Job computes: built once, shared by every record
+        self.graph = sparse_graph(peers, uid, degree)
         self.nodes: list[Node] = []  # every instance ever started, in start order
         self.on_send: Callable[[Node, Node, Message], Fate] | None = None
         self.blocked: set[tuple[int, int]] = set()  # (from, to): probes and connects time out
@@ -121,16 +124,6 @@ class Cluster:
         self.tasks = Tasks(self)  # the agents' I/O tasks: attempts, rounds, probes, dials
 
     # --- clock ---------------------------------------------------------------------------------
-    def at(self, when: float, fn: Callable[[], object]) -> None:
-        heapq.heappush(self._events, (max(when, self.now), next(self._seq), fn))
-
-    def run_until(self, until: float) -> None:
-        while self._events and self._events[0][0] <= until:
-            when, _, fn = heapq.heappop(self._events)
-            self.now = when
-            fn()
-        self.now = max(self.now, until)
-
     def delay(self) -> float:
         return self.rng.uniform(*self.delays)
 
@@ -142,7 +135,7 @@ class Cluster:
                 fn()
                 node.step()
 
-        self.at(when, deliver)
+        self.at(when, functools.partial(self.on, node.pod, deliver))
 
     def wake(self, node: Node, when: float) -> None:
         if when == math.inf:
@@ -153,7 +146,7 @@ class Cluster:
         if self.now < node.wake_at <= when:
             return  # an earlier wakeup is pending; that step will schedule the next one
         node.wake_at = when
-        self.at(when, node.step)
+        self.at(when, functools.partial(self.on, node.pod, node.step))
 
     @property
     def truth(self) -> Truth:
@@ -161,10 +154,10 @@ class Cluster:
         return self.truth_of(START_BARRIER)
 
     def truth_of(self, barrier: str) -> Truth:
-        return self.truths.setdefault(
-            barrier,
-            Truth(graph=sparse_graph(self.peers, self.uid, self.degree), key=self.uid.encode()),
-        )
+        truth = self.truths.get(barrier)
+        if truth is None:
+            truth = self.truths[barrier] = Truth(graph=self.graph, key=self.uid.encode())
+        return truth
 
     def view_of(self, node: Node) -> View:
         """What ``node``'s resolver lists (its pod's CoreDNS replica)."""
@@ -197,6 +190,8 @@ class Cluster:
     def _pod(self, index: int, address: str, published_at: float, outsider: bool = False) -> Pod:
         pod = Pod(index, address, published_at, clock=self.draws.clock(), outsider=outsider)
         self.pods.append(pod)
+        self.pods_of.setdefault(index, []).append(pod)
+        self.pod_at[address] = pod
         return pod
 
     def _begin(self, pod: Pod, index: int, mode: str, spec: dict[str, object]) -> Node:
@@ -247,9 +242,7 @@ class Cluster:
             return self._begin(pod, index, mode, spec)
         self.last_fault = self.now
         old = [
-            p
-            for p in self.pods
-            if p.index == index and p.withdrawn_at > self.now and not p.outsider
+            p for p in self.pods_of.get(index, ()) if p.withdrawn_at > self.now and not p.outsider
         ]
         if not keep_old:
             for pod in old:
@@ -258,6 +251,7 @@ class Cluster:
         if new_pod or not old:
             for pod in [] if keep_old else old:
                 pod.withdrawn_at = self.now
+                self.answers.withdrawn()
             pod = self._pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
         else:
             pod = old[-1]
@@ -285,6 +279,7 @@ class Cluster:
             self.kill(node)
             after = self.complete_delay if runs_for is None else runs_for
             node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + after)
+            self.answers.withdrawn()
 
     def kill(self, node: Node, *, half_open: bool = False, alone: bool = False) -> None:
         """This agent process dies, every barrier instance of it (only ``node`` if ``alone``);
@@ -334,8 +329,8 @@ class Cluster:
             self.reset(end)
             return
         extra = self.slow.get((end.node.me.index, peer.node.me.index), 0.0)
-        end.last = max(self.now + self.delay() + extra, end.last)
-        self.at(end.last, lambda: self._deliver(peer, message))
+        end.last = max(self.departs(end.node.pod) + self.delay() + extra, end.last)
+        self.at(end.last, lambda: self.on(peer.node.pod, lambda: self._deliver(peer, message)))
         if fate is Fate.AFTER:
             self.at(end.last, lambda: self.reset(end))
 
@@ -347,6 +342,7 @@ class Cluster:
                 if node.acks >= node.coordinator.members and node.all_acked_at is None:
                     node.all_acked_at = self.now
             node.truth.delivered(end, message, self.now)
+            node.messages += 1
             node.feed(Received(end.conn, message))
             node.step()
 
@@ -362,7 +358,9 @@ class Cluster:
         end.last = max(self.now + (self.delay() if after is None else after), end.last)
         peer = end.peer
         assert peer is not None
-        self.at(end.last, lambda: self._eof(peer, "connection closed"))
+        self.at(
+            end.last, lambda: self.on(peer.node.pod, lambda: self._eof(peer, "connection closed"))
+        )
 
     def _eof(self, end: End, reason: str) -> None:
         if end.open:

@@ -10,7 +10,9 @@ than its publication.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,11 @@ from agent.core.inputs import Resolution
 if TYPE_CHECKING:
     from tests.sim.node import Pod
 
-__all__ = ["View", "resolution"]
+__all__ = ["ANSWER_HOLDS", "ServiceAnswers", "View", "resolution"]
+
+#: the addresses one DNS answer holds even over TCP (64 KiB, FIELD-NOTES): a Service of more
+#: pods answers cut short, as ``agent.io.resolver`` reports it (``Resolution.truncated``)
+ANSWER_HOLDS = 4091
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,73 @@ class View:
             if p.index == index and not p.outsider and self._lists(p, self.name_after, now)
         ]
 
-    def service(self, pods: Iterable[Pod], now: float) -> list[Pod]:
-        """The pods the headless Service's own name lists."""
-        return [p for p in pods if not p.outsider and self._lists(p, self.service_after, now)]
+    def service(self, pods: Iterable[Pod], now: float) -> tuple[list[Pod], bool, float]:
+        """The pods the headless Service's own name lists, the first ``ANSWER_HOLDS`` of them
+        in the order ``pods`` come; whether there were more (the answer is cut short); and
+        until when that stays the answer (the first change among the pods it looked at)."""
+        listed: list[Pod] = []
+        until = math.inf
+        for p in pods:
+            shows, hides = p.published_at + self.lag + self.service_after, p.withdrawn_at + self.lag
+            if p.outsider or now >= hides:
+                continue
+            if now < shows:
+                until = min(until, shows)
+                continue
+            listed.append(p)
+            until = min(until, hides)
+            if len(listed) > ANSWER_HOLDS:
+                return listed[:ANSWER_HOLDS], True, until
+        return listed, False, until
 
 
-def resolution(pods: list[Pod]) -> Resolution:
-    """What DNS answers for a name that lists ``pods``."""
+def resolution(pods: list[Pod], truncated: bool = False) -> Resolution:
+    """What DNS answers for a name that lists ``pods`` (``truncated``: and more it left out)."""
     if not pods:
         return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
-    return Resolution(tuple(p.address for p in pods))
+    return Resolution(tuple(p.address for p in pods), truncated=truncated)
+
+
+class ServiceAnswers:
+    """The headless Service's answers. Past what one answer holds, each lists the first
+    ``ANSWER_HOLDS`` pods from one of ``ROTATIONS`` points, ``ANSWER_HOLDS`` apart (CoreDNS's
+    ``loadbalance`` rotates the records, so an answer cut short lists another part of the Job
+    each time). Each is kept until a pod it looked at changes, or, if it read to the end of the
+    pods, another starts: a Job of 100,000 costs the simulator a few thousand pods per
+    change, not per answer."""
+
+    ROTATIONS = 8
+
+    def __init__(self) -> None:
+        self._answers = 0
+        #: (view, start) -> the pods it read, how many, whether it read to their end, the
+        #: answer, until when
+        self._kept: dict[tuple[View, int], tuple[list[Pod], int, bool, Resolution, float]] = {}
+
+    def answer(self, view: View, pods: list[Pod], now: float) -> Resolution:
+        n = len(pods)
+        if n <= ANSWER_HOLDS:  # one answer lists them all, in start order: read afresh
+            return resolution(view.service(pods, now)[0])
+        self._answers += 1
+        start = self._answers % self.ROTATIONS * ANSWER_HOLDS
+        start = start if start < n else 0
+        kept = self._kept.get((view, start))
+        fresh = kept is not None and kept[0] is pods and (kept[1] == n or not kept[2])
+        if kept is not None and fresh and now < kept[4]:
+            return kept[3]
+        read = [start]
+
+        def order() -> Iterator[Pod]:
+            for i in itertools.chain(range(start, n), range(start)):
+                read[0] = i
+                yield pods[i]
+
+        listed, truncated, until = view.service(order(), now)
+        to_end = not truncated or read[0] < start
+        answer = resolution(listed, truncated)
+        self._kept[(view, start)] = (pods, n, to_end, answer, until)
+        return answer
+
+    def withdrawn(self) -> None:
+        """A pod's withdrawal was set (or moved): no answer kept may list it any more."""
+        self._kept.clear()

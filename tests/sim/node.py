@@ -8,10 +8,12 @@ that runs in a pod.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from agent.config.model import Config
 from agent.core.agent import Agent
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["End", "Node", "Pod"]
 
+T = TypeVar("T")
+
 
 @dataclass(eq=False)
 class Pod:
@@ -59,6 +63,18 @@ class Pod:
     clock: float = 0.0  # how far its node's clock is off (its instances' start times)
     #: the process's barrier instances on its one port, as the mux registered them
     serving: dict[Key, Node] = field(default_factory=dict)
+    #: its one core (``Cluster.cpu_meter``): the CPU its agents' core calls were charged, when
+    #: the last charged call ends, and what reached its loop meanwhile (oldest first)
+    cpu: float = 0.0
+    busy_until: float = 0.0
+    inbox: collections.deque[Callable[[], object]] = field(default_factory=collections.deque)
+    draining: bool = False
+
+    def charge(self, seconds: float, now: float) -> None:
+        """A core call of one of its agents took ``seconds`` of CPU, begun at ``now`` or once
+        the calls before it ended, whichever is later."""
+        self.cpu += seconds
+        self.busy_until = max(self.busy_until, now) + seconds
 
     def target(self, hello: Identity) -> Node | None:
         """The instance a connection saying ``hello`` reaches here (``Mux.serve``), if any."""
@@ -102,14 +118,17 @@ class Node:
         now = cluster.now
         self.cluster, self.pod, self.me, self.mode = cluster, pod, me, mode
         stays = modes.stays_for_acks(mode) if stays_for_acks is None else stays_for_acks
-        self.agent = Agent(
-            config or modes.config_for(mode, me, cluster.probe, cluster.degree),
-            me=me,
-            now=now,
-            rand=cluster.rng.random,
-            timing=cluster.timing,
-            stays_for_acks=stays,
-            max_in_flight=MAX_IN_FLIGHT,
+        config = config or modes.config_for(mode, me, cluster.probe, cluster.degree)
+        self.agent = self._core(
+            lambda: Agent(
+                config,
+                me=me,
+                now=now,
+                rand=cluster.rng.random,
+                timing=cluster.timing,
+                stays_for_acks=stays,
+                max_in_flight=MAX_IN_FLIGHT,
+            )
         )
         self.truth.start(
             me,
@@ -135,6 +154,9 @@ class Node:
         self.wake_at = -math.inf
         self.probing = 0  # probes of addresses in flight (``ProbeQueue``)
         self.most_sockets = 0  # the most sockets it had open at once: sessions, probes, attempts
+        self.queries = 0  # DNS queries it asked (names resolved, the Service's own name)
+        self.sessions = 0  # sessions it opened or accepted
+        self.messages = 0  # messages it sent or was delivered on its sessions
 
     def opened(self) -> None:
         """One more socket may be open: the peak is kept (``agent.io.limits.fds_needed``)."""
@@ -181,8 +203,20 @@ class Node:
 
     # --- the runner ----------------------------------------------------------------------------
     def begin(self) -> None:
-        self.perform(self._moving(self.agent.begin(self.cluster.now)))
+        now = self.cluster.now
+        self.perform(self._moving(self._core(lambda: self.agent.begin(now))))
         self.step()
+
+    def _core(self, call: Callable[[], T]) -> T:
+        """A call into the core, its CPU charged to this pod when the cluster models CPU
+        (``Cluster.cpu_meter``): what reaches the pod's loop next waits for it."""
+        meter = self.cluster.cpu_meter
+        if meter is None:
+            return call()
+        began = meter()
+        result = call()
+        self.pod.charge((meter() - began) / 1e9, self.cluster.now)
+        return result
 
     def _moving(self, effects: list[Effect]) -> list[Effect]:
         """``effects`` the core just returned, its phase checked against the moves
@@ -198,14 +232,16 @@ class Node:
         due now, then sleep until the next wake-up."""
         if not self.alive:
             return
-        self.perform(self._moving(self.agent.poll(self.cluster.now)))
+        now = self.cluster.now
+        self.perform(self._moving(self._core(lambda: self.agent.poll(now))))
         if self.alive:
             self.cluster.wake(self, self.agent.next_wakeup())
 
     def feed(self, event: Input) -> None:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""
         if self.alive:
-            self.perform(self._moving(self.agent.handle(event, self.cluster.now)))
+            now = self.cluster.now
+            self.perform(self._moving(self._core(lambda: self.agent.handle(event, now))))
 
     def perform(self, effects: list[Effect]) -> None:
         """``runner.Executor.perform``: each effect through the shipped ``dispatch``."""
@@ -233,6 +269,7 @@ class Node:
     def send(self, effect: Send) -> None:
         """A send on a session that is gone is skipped (``Sessions.send``)."""
         self.truth.sent(self.me.instance, effect.message, self.cluster.now)
+        self.messages += 1
         if (end := self.channels.get(effect.conn)) is not None:
             self.cluster.send(end, effect.message)
 

@@ -50,12 +50,13 @@ class Tasks:
         self.c = cluster
 
     def resolve(self, src: Node, index: int) -> list[Pod]:
-        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it."""
-        return self.c.view_of(src).name(self.c.pods, index, self.c.now)
+        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it (one query)."""
+        src.queries += 1
+        return self.c.view_of(src).name(self.c.pods_of.get(index, ()), index, self.c.now)
 
     def _pod_at(self, address: str) -> Pod | None:
         """The pod that has ``address`` now (the last one given it), whatever its index."""
-        return next((p for p in reversed(self.c.pods) if p.address == address), None)
+        return self.c.pod_at.get(address)
 
     def _resolve_or_reuse(self, src: Node, index: int, addresses: tuple[str, ...]) -> list[Pod]:
         """The pods a name resolves to, or those at ``addresses`` when the core reuses the
@@ -149,7 +150,7 @@ class Tasks:
             timed_out = refused.cause is Cause.CONNECT_TIMEOUT
             return Unreached(refused), self.c.timing.connect_timeout if timed_out else took
         assert target is not None
-        self._served(target, src, self.c.now + took / 2)
+        self._served(target, src, self.c.departs(src.pod) + took / 2)
         failure = identity_failure(src.me, target.me, expected_index=expected)
         if failure is not None:  # client_handshake raises; probe says what that comes to
             return failed_handshake(failure), took
@@ -181,7 +182,9 @@ class Tasks:
             took += self.c.delay()
         event = attempt.outcome()
         settled = next((p for p in pods if p.address == event.address), None)
-        self.c.post(src, self.c.now + took, self._attempted(src, index, settled, event))
+        self.c.post(
+            src, self.c.departs(src.pod) + took, self._attempted(src, index, settled, event)
+        )
 
     def _attempted(
         self, src: Node, index: int, pod: Pod | None, event: Attempted
@@ -196,14 +199,17 @@ class Tasks:
 
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
-        resolver sees it)."""
-        answer = resolution(self.c.view_of(src).service(self.c.pods, self.c.now))
-        self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(Swept(answer)))
+        resolver sees it), cut short past what one answer holds."""
+        src.queries += 1
+        answer = self.c.answers.answer(self.c.view_of(src), self.c.pods, self.c.now)
+        self.c.post(
+            src, self.c.departs(src.pod) + 2 * self.c.delay(), lambda: src.feed(Swept(answer))
+        )
 
     def lookup(self, src: Node, index: int) -> None:
         """``Contacts.lookup``: one name, nothing probed."""
         answer = LookedUp(index, resolution(self.resolve(src, index)))
-        self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(answer))
+        self.c.post(src, self.c.departs(src.pod) + 2 * self.c.delay(), lambda: src.feed(answer))
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
@@ -222,12 +228,13 @@ class Tasks:
             src.probing -= 1
             deliver()
 
-        self.c.post(src, self.c.now + took, done)
+        self.c.post(src, self.c.departs(src.pod) + took, done)
 
     def dial(self, src: Node, addresses: tuple[str, ...] = (), index: int = 0) -> None:
         """``Sessions.dial_coordinator``: resolve pod ``index`` (its coordinator) afresh (or
         reuse ``addresses``), open a session with the first address whose handshake succeeds."""
-        pods, problems, t = self._resolve_or_reuse(src, index, addresses), [], self.c.now
+        pods, problems = self._resolve_or_reuse(src, index, addresses), []
+        t = self.c.departs(src.pod)
         refused_all = True
         for pod in pods:
             server = pod.target(src.me)
@@ -252,6 +259,7 @@ class Tasks:
                 )
             server.channels[theirs.conn] = theirs
             server.opened()
+            server.sessions += 1
             hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
             self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
@@ -266,6 +274,7 @@ class Tasks:
                 continue
             src.channels[mine.conn] = mine
             src.opened()
+            src.sessions += 1
             theirs.last = mine.opened_at = t  # what the server sends comes after our _Opened
             reply = Hello(server.me, Role.REPLY, "sim", server.agent.released)
             self.c.post(src, t, functools.partial(src.feed, Contacted(reply, pod.address, True)))

@@ -1,0 +1,64 @@
+"""What ``make scale``'s in-memory rows stand on (tests/sim/scale.py): the CPU model (each core
+call's CPU charged to its pod, whose events wait behind it as on one core) and the Service's
+answer cut short past what one answer holds."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import pytest
+
+from agent.core.effects import Released
+from tests.sim.cluster import Cluster
+from tests.sim.dns import ANSWER_HOLDS, ServiceAnswers, View
+from tests.sim.node import Pod
+
+pytestmark = pytest.mark.timeout(60)
+
+CALL = 0.005  # what the fake meter says each core call costs
+
+
+def _cluster(meter: bool) -> Cluster:
+    ticks = itertools.count(step=int(CALL * 1e9))  # read before and after each call
+    c = Cluster(8, mode="wait", seed=3, cpu_meter=(lambda: next(ticks)) if meter else None)
+    for index in range(8):
+        c.at(0.0, functools.partial(c.start, index))
+    c.run_until(30.0)
+    return c
+
+
+def test_a_pod_handles_its_events_one_after_another_on_its_core() -> None:
+    """With 5 ms a core call, every pod is still released and the checker finds nothing; the
+    coordinator, which handles every member's arrival one after another, releases at least
+    seven calls' CPU after the start; and each pod was charged exactly 5 ms a call."""
+    free, charged = _cluster(meter=False), _cluster(meter=True)
+    for c in (free, charged):
+        assert all(isinstance(n.verdict, Released) for n in c.current().values()), c.describe()
+        assert c.unsafe() == [], c.describe()
+    root = charged.current()[0]
+    assert root.verdict_at is not None and root.verdict_at >= 7 * CALL
+    free_at = free.current()[0].verdict_at
+    assert free_at is not None and free_at < root.verdict_at
+    for pod in charged.pods:
+        assert pod.cpu > 0 and round(pod.cpu / CALL, 6).is_integer()
+        assert pod.busy_until >= pod.cpu  # its calls never overlapped
+
+
+def test_a_service_larger_than_one_answer_answers_cut_short_and_never_lists_a_withdrawn_pod() -> (
+    None
+):
+    pods = [Pod(i, f"10.0.{i // 250}.{i % 250}", 0.0) for i in range(ANSWER_HOLDS + 10)]
+    answers, view = ServiceAnswers(), View()
+    first = answers.answer(view, pods, 1.0)
+    assert first.truncated and len(first.addresses) == ANSWER_HOLDS
+    for _ in range(2 * ServiceAnswers.ROTATIONS):  # every rotation kept, then read again
+        answers.answer(view, pods, 1.0)
+    gone = pods[5]
+    gone.withdrawn_at = 1.5
+    answers.withdrawn()
+    later = [answers.answer(view, pods, 2.0) for _ in range(ServiceAnswers.ROTATIONS)]
+    assert all(gone.address not in a.addresses for a in later)
+    assert any(gone.address in a.addresses for a in [first]) or ANSWER_HOLDS <= 5
+    small = pods[:10]
+    assert not answers.answer(view, small, 2.0).truncated
