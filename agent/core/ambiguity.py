@@ -7,7 +7,9 @@ pod of another job). With one missing peer and one such address the pairing is c
 more of either it is not, and every missing peer would read the same list of addresses, and no
 cause of its own. A peer's own name tells: the missing peers are then asked for by name
 (``Reach.schedule``, as a cut-short answer's), once the ambiguity has lasted
-``Timing.ambiguous_by_name_after``, or half the timeout if that is sooner.
+``Timing.ambiguous_by_name_after``, or half the timeout if that is sooner; the first
+``Timing.ambiguous_by_name_max`` of them only, so the question costs a pod a few queries however
+many peers are silent.
 
 Pure: the caller reports each round's counts with the time.
 """
@@ -31,6 +33,8 @@ class Ambiguity:
         after = timing.ambiguous_by_name_after
         #: how long an ambiguity lasts before the missing peers are asked for by name
         self.after = min(after, timeout / 2) if timeout else after
+        #: how many of the missing peers are asked for (``Timing.ambiguous_by_name_max``)
+        self.most = timing.ambiguous_by_name_max
         self._since: float | None = None  # when the ambiguity seen now began
 
     def lasted(self, *, missing: int, unanswered: int, now: float) -> bool:

@@ -301,7 +301,8 @@ class ByService:
         unanswered = len(self._unanswered())
         missing = self.reach.unscheduled_missing() if unanswered else 0
         if self.ambiguity.lasted(missing=missing, unanswered=unanswered, now=now):
-            self.reach.schedule([p.index for p in self.reach.missing()])
+            asked = self.reach.missing()[: self.ambiguity.most]
+            self.reach.schedule([p.index for p in asked])
 
     def _unanswered(self) -> dict[str, Failure]:
         """The listed addresses that did not answer as a peer, and why."""

@@ -60,6 +60,11 @@ class Timing:
     #: containers, a cached image); at most half the ``--timeout``, so the timeout's report
     #: has the names' answers
     ambiguous_by_name_after: float = 30.0
+    #: at most this many missing peers are asked for so (the first, as the progress line names
+    #: the first eight): many silent peers have one cause in common (image pulls, overload, a
+    #: NetworkPolicy) that the hints name, and asking each name would cost every pod a query a
+    #: missing peer, the DNS storm a large Job must never make
+    ambiguous_by_name_max: int = 8
     #: a name whose every address refused is tried again at them, without asking DNS, this
     #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
     refused_reuse: float = 5.0

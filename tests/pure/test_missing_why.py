@@ -183,6 +183,14 @@ def test_a_short_timeout_asks_the_names_by_half_of_it() -> None:
     assert world.failed is not None
 
 
+def test_of_many_silent_peers_only_the_first_eight_are_asked_for() -> None:
+    """Twenty peers listed and refusing: asking each name would cost every pod of a large
+    Job a query a silent peer; the first eight get a reason of their own, the rest the list."""
+    world = World([Pod(), *[Pod(REFUSED) for _ in range(20)]])
+    world.run_until(AFTER + 3.0)
+    assert world.asked() == set(range(1, 9))
+
+
 # --- no ambiguity: no by-name question ------------------------------------------------------------
 CERTAIN = [
     pytest.param([Pod(), Pod(REFUSED), Pod()], {}, id="one-missing-one-silent-address"),
