@@ -19,7 +19,7 @@ from typing import Protocol
 
 from agent.config.model import Config
 from agent.core.ambiguity import Ambiguity, paired
-from agent.core.causes import Cause, Failure
+from agent.core.causes import TELLING_CAUSES, Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
 from agent.core.inputs import Resolution
@@ -133,6 +133,11 @@ class Discovery(Protocol):
         telling cause seen earlier, another token, wins over the vaguer one that followed)."""
         ...
 
+    def silent_causes(self) -> set[Cause]:
+        """Why addresses that may be missing peers' failed, where no peer is known to be at
+        them (the Service's silent addresses): a timeout's exit code weighs them too."""
+        ...
+
 
 def by_name_failure(reach: Reach, index: int) -> Failure:
     """Why a peer asked for by name is not reached: its last failure, and a telling earlier one."""
@@ -204,6 +209,9 @@ class ByName:
 
     def why_missing(self, index: int) -> Failure:
         return by_name_failure(self.reach, index)
+
+    def silent_causes(self) -> set[Cause]:
+        return set()
 
 
 class ByService:
@@ -358,7 +366,22 @@ class ByService:
         shown = ", ".join(
             f"{a} ({with_earlier(f, telling.get(a))})" for a, f in list(unanswered.items())[:3]
         )
-        causes = {(telling.get(a) or f).cause for a, f in unanswered.items()}
-        cause = causes.pop() if len(causes) == 1 else Cause.NOT_LISTED
         why = f"not found at the {listed} addresses of the Service; not answering as a peer: "
-        return Failure(why + shown, cause)
+        return Failure(
+            why + shown, _commonest([telling.get(a) or f for a, f in unanswered.items()])
+        )
+
+    def silent_causes(self) -> set[Cause]:
+        """Why the listed addresses that never answered as a peer failed (what they told
+        first: another token), whichever missing peer each may be."""
+        telling = self.book.telling
+        return {(telling.get(a) or f).cause for a, f in self._unanswered().items()}
+
+
+def _commonest(failures: list[Failure]) -> Cause:
+    """The cause to act on (exit code, hints) when silent addresses cannot be paired with the
+    missing peers: a telling one (another token) if any, else the commonest; never "not
+    listed", since they are."""
+    causes = [f.cause for f in failures]
+    told = sorted({c for c in causes if c in TELLING_CAUSES}, key=lambda c: c.name)
+    return told[0] if told else max(set(causes), key=lambda c: (causes.count(c), c.name))

@@ -140,7 +140,10 @@ class Status:
         what = f"{len(missing)} peer(s) missing"
         if self.reach.done:  # said as the progress lines say it: not "missing" after all
             what = f"all {t.peers} peers reached; the barrier waits for {len(missing)}"
-        tokens = [c for c in causes if c in (Cause.REFUSED_BY_PEER, Cause.WRONG_TOKEN)]
+        # a silent address of the Service that told another token is a missing peer's, whether
+        # or not its name was asked since (by then its agent may have left, and only refuses)
+        heard = [*causes, *self.discovery.silent_causes()]
+        tokens = [c for c in heard if c in (Cause.REFUSED_BY_PEER, Cause.WRONG_TOKEN)]
         if tokens:
             what += " (exit 4: the pods do not share one token)"
         error = TokenMismatch if tokens else BarrierTimeout

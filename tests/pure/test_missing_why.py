@@ -61,6 +61,10 @@ class Pod:
     until: float = float("inf")
     named: bool = True
     listed: bool = True
+    #: what is there from ``until`` on: its agent (``UP``), or another failure (it left)
+    then: Failure | None = UP
+    #: when the Service starts listing it
+    listed_from: float = 0.0
 
 
 @dataclass
@@ -91,6 +95,8 @@ class World:
         pod = self.pods[index]
         if pod.fails is not None and now < pod.until:
             return Unreached(pod.fails)
+        if now >= pod.until and pod.then is not None:
+            return Unreached(pod.then)
         return Reached(index, instance_id(index, 0))
 
     def _by_name(self, index: int, now: float) -> Attempted:
@@ -107,7 +113,8 @@ class World:
     def _answer(self, effect: Effect, now: float) -> Input | None:
         match effect:
             case Sweep():
-                listed = [_address(i) for i, p in enumerate(self.pods) if p.listed]
+                pods = enumerate(self.pods)
+                listed = [_address(i) for i, p in pods if p.listed and now >= p.listed_from]
                 return Swept(Resolution((*listed, *self.stale)))
             case ProbeAddress(address=address):
                 return AddressProbed(address, self._probe(address, now))
@@ -191,6 +198,28 @@ def test_of_many_silent_peers_only_the_first_eight_are_asked_for() -> None:
     assert world.asked() == set(range(1, 9))
 
 
+def test_another_token_seen_before_the_names_were_asked_still_exits_4() -> None:
+    """Pod 2 has another token and gives up early: asked for by name, its address only
+    refuses; what it told the Service's round still makes the timeout exit 4."""
+    then = Pod(TOKEN, until=5.0, then=REFUSED)
+    world = World([Pod(), Pod(REFUSED), then], timeout="20s")
+    world.run_until(21.0)
+    assert world.asked() == {1, 2}
+    assert world.failed is not None and world.failed.exit_code == ExitCode.ABORTED
+
+
+def test_another_token_among_silent_addresses_that_were_never_paired_exits_4() -> None:
+    """Pods 1 and 2 listed late: the ambiguity lasts less than the delay, so no name is
+    asked; a silent address told another token, so the timeout exits 4, not 3 with a hint
+    that the missing peers are not in DNS."""
+    late = [Pod(REFUSED, listed_from=7.0), Pod(TOKEN, listed_from=7.0)]
+    world = World([Pod(), *late], timeout="12s")
+    world.run_until(13.0)
+    assert world.by_name == []
+    assert world.failed is not None and world.failed.exit_code == ExitCode.ABORTED
+    assert not any("not in DNS" in hint for hint in world.failed.hints)
+
+
 # --- no ambiguity: no by-name question ------------------------------------------------------------
 CERTAIN = [
     pytest.param([Pod(), Pod(REFUSED), Pod()], {}, id="one-missing-one-silent-address"),
@@ -238,14 +267,15 @@ def test_each_missing_peer_gets_its_own_address_reason_and_cause() -> None:
 
 def test_before_the_names_are_asked_every_silent_address_is_named() -> None:
     """While the ambiguity has not lasted, a missing peer's reason names the addresses it may
-    be at, and a cause only when they all failed alike (here they do not)."""
+    be at, and the cause to act on is the telling one among them (another token): never "not
+    listed", since they are."""
     world = World([Pod(), Pod(REFUSED), Pod(TOKEN)])
     world.run_until(AFTER / 2)
     status = world.agent.status
     for index in (1, 2):
         assert "10.0.0.2 (connect to port 29300: refused)" in status.reason(index)
         assert "10.0.0.3 (peer refused our token proof" in status.reason(index)
-        assert status.cause(index) is Cause.NOT_LISTED
+        assert status.cause(index) is Cause.REFUSED_BY_PEER
 
 
 def test_one_missing_peer_at_the_one_silent_address_is_said_without_a_question() -> None:
