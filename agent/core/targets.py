@@ -43,9 +43,11 @@ def graph_key(config: Config) -> bytes:
 def reach_graph(config: Config) -> ReachGraph:
     """The graph every pod of this Job computes alike from its size, key and degree."""
     n = config.topology.peers
-    mode = config.reach or (ReachMode.SPARSE if n > ALL_TO_ALL_MAX else ReachMode.ALL)
-    sparse = config.reach_degree or sparse_degree(n)
-    degree = max(1, n - 1) if mode is ReachMode.ALL else sparse
+    # a degree asked for without a mode asks for a sparse graph, at any size
+    sparse = n > ALL_TO_ALL_MAX or config.reach_degree is not None
+    mode = config.reach or (ReachMode.SPARSE if sparse else ReachMode.ALL)
+    chosen = config.reach_degree or sparse_degree(n)
+    degree = max(1, n - 1) if mode is ReachMode.ALL else chosen
     return _graph(n, graph_key(config), degree)
 
 

@@ -31,6 +31,7 @@ POD = PodFacts(hostname="job-1", hosts=HOSTS)
         pytest.param(64, {"reach": "sparse"}, False, 12, id="sparse-asked"),
         pytest.param(64, {"reach": "sparse", "reach_degree": "8"}, False, 8, id="degree-asked"),
         pytest.param(5, {"reach": "sparse", "reach_degree": "8"}, True, 8, id="degree-covers-all"),
+        pytest.param(12, {"reach_degree": "4"}, False, 4, id="a-degree-alone-asks-for-sparse"),
     ],
 )
 def test_the_mode_and_degree_follow_the_size_unless_asked(
