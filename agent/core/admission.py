@@ -46,7 +46,7 @@ from agent.core.reach import Reach
 from agent.core.recheck import Rechecks
 from agent.core.sightings import Sightings
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.protocol.wire import Ack, Arrive, Message
+from agent.protocol.wire import Ack, Arrive, Message, Vouch
 
 __all__ = ["HELD", "SIGHTED", "Admission", "HeldSession"]
 
@@ -66,6 +66,7 @@ class HeldSession:
     opened: Opened
     arrived: str | None = None  # the view of its latest Arrive
     acked: bool = False
+    vouch: Vouch | None = None  # its latest report of its ring neighbour (``vouching``)
 
     @property
     def index(self) -> int:
@@ -77,6 +78,8 @@ class HeldSession:
             self.arrived = message.view
         elif isinstance(message, Ack):
             self.acked = True
+        elif isinstance(message, Vouch):
+            self.vouch = message
         else:
             return False
         return True
@@ -84,6 +87,8 @@ class HeldSession:
     def replay(self) -> list[Received]:
         """What it said, as the coordinator is to hear it once the session counts."""
         conn, out = self.opened.conn, []
+        if self.vouch is not None:
+            out.append(Received(conn, self.vouch))
         if self.arrived is not None:
             out.append(Received(conn, Arrive(self.arrived)))
         if self.acked:
@@ -111,11 +116,14 @@ class Admission:
         lists: Callable[[str], bool],
         timing: Timing = DEFAULT_TIMING,
         share: HeldShare | None = None,
+        vouches: Callable[[int, str], bool] | None = None,
     ) -> None:
         """``share``: the held-session bound of the process, when it serves other barrier
-        instances on its port too (default: this instance's own)."""
+        instances on its port too (default: this instance's own). ``vouches``: whether a peer
+        passed on DNS evidence of an index at an address (``agent.core.vouching``)."""
         self.trusting = trusting
         self._reach, self._lists = reach, lists
+        self._vouches = vouches
         self._share = share if share is not None else HeldShare()
         self._owner = self._share.join()
         self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
@@ -137,7 +145,13 @@ class Admission:
             return False
         if 0 <= index < len(self._reach.peers) and self._reach.peers[index].address == address:
             return True
-        return address in self._named.get(index, ()) or self._lists(address)
+        if address in self._named.get(index, ()) or self._lists(address):
+            return True
+        return self._vouches is not None and self._vouches(index, address)
+
+    def patient(self, delay: float) -> None:
+        """Checks begun from now wait ``delay`` first (past a cut: reports vouch first)."""
+        self._checks.patient(delay)
 
     @property
     def waiting(self) -> bool:

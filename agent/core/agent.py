@@ -14,11 +14,10 @@ import math
 from collections.abc import Callable
 from typing import assert_never
 
-from agent.config.model import Config, TrustSource
-from agent.core.admission import Admission
+from agent.config.model import Config
 from agent.core.answers import counted_by_name, peer_at_address
 from agent.core.barrier import Barrier
-from agent.core.causes import Failure
+from agent.core.causes import Cause, Failure
 from agent.core.discovery import discovery_for
 from agent.core.effects import (
     Aborted,
@@ -31,7 +30,7 @@ from agent.core.effects import (
     Report,
 )
 from agent.core.heldshare import HeldShare
-from agent.core.incoming import Incoming
+from agent.core.incoming import contacts
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
@@ -55,6 +54,7 @@ from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.core.vouching import Vouching
 from agent.errors import BarrierAborted
 from agent.protocol.wire import Identity
 
@@ -92,7 +92,11 @@ class Agent:
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
-        self._admission, self.incoming = self._contacts(held)
+        self.vouching = Vouching(config.topology.peers, me.index)
+        self._admission, self.incoming = contacts(
+            config, me, discovery=self.discovery, barrier=self.barrier, heard_of=self._heard_of,
+            timing=timing, held=held, vouching=self.vouching,
+        )  # fmt: skip
         self.own = OwnName(
             me,
             reach=self.reach,
@@ -101,26 +105,6 @@ class Agent:
             checks=bool(self._attempt(me.index, now).instance),
             name=config.topology.display(me.index) if config.topology.index is not None else "",
         )
-
-    def _contacts(self, held: HeldShare | None) -> tuple[Admission, Incoming]:
-        """Who may count (admission) and how a contact is taken in (incoming)."""
-        config, timing = self.config, self.timing
-        # without a token, a contact counts only from an address DNS lists for the Service
-        trusting = config.token is not None or config.trust_source == TrustSource.ANY
-        lists = self.discovery.lists
-        admission = Admission(
-            trusting=trusting, reach=self.reach, lists=lists, timing=timing, share=held
-        )
-        incoming = Incoming(
-            config,
-            self.me,
-            discovery=self.discovery,
-            barrier=self.barrier,
-            admission=admission,
-            heard_of=self._heard_of,
-            timing=timing,
-        )
-        return admission, incoming
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -157,6 +141,9 @@ class Agent:
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
         progress; in every phase, the checks of what waits to be vouched for."""
+        return self._polled(now) + self._membership(now)
+
+    def _polled(self, now: float) -> list[Effect]:
         checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
         phase = self.phase
         if phase is Phase.FINISHED:
@@ -174,8 +161,8 @@ class Agent:
         """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
         coordinator's look-around and the progress line, each as it falls due."""
         side = self.side
-        out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
-        out += self.discovery.take_due(now)
+        rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
+        out = [self._attempt(i, now) for i in self.reach.start_due(now)] + rounds
         if isinstance(side, Member):
             out += side.poll(now, self._refusing.addresses(0, now), self.reach.newest_at(0))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
@@ -252,6 +239,17 @@ class Agent:
 
     # --- events ----------------------------------------------------------------------------------
     def handle(self, event: Input, now: float) -> list[Effect]:
+        return self._handled(event, now) + self._membership(now)
+
+    def _membership(self, now: float) -> list[Effect]:
+        """Past a cut Service answer: the coordinator hands its members the addresses vouched
+        for, a member reports its ring neighbour's (``agent.core.vouching``)."""
+        if self.vouching.turned_on(cut=self.discovery.cut):
+            self._admission.patient(self.timing.vouch_wait)
+        ring = self.reach.peers[self.vouching.ring_next]
+        return list(self.vouching.due(self.side, ring.address if ring.reached else ""))
+
+    def _handled(self, event: Input, now: float) -> list[Effect]:
         match event:
             case Attempted():
                 return self._attempted(event, now)
@@ -334,6 +332,8 @@ class Agent:
         out: list[Effect] = []
         if isinstance(result, Reached):
             peer = peer_at_address(self.me, self.reach, result)
+            if isinstance(peer, int) and not self.discovery.counts(address, peer):
+                peer = Failure(f"not vouched for as pod {peer}", Cause.NOT_LISTED)
             self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
             if isinstance(peer, int):
                 out = self._reached(peer, result, address, (address,), now, attempted=False)
@@ -373,6 +373,8 @@ class Agent:
         self.reach.succeeded(index, address, now, result.instance, lands=attempted)
         out += self._admission.prune(index, (address,))
         if newly:
+            if isinstance(side, Coordinator):
+                self.vouching.publish(index, address)
             self._admission.reached(index, address, now)
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))

@@ -14,6 +14,7 @@ The agent asks either the same questions and never tests which one it has. Pure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -22,6 +23,7 @@ from agent.core.causes import Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
 from agent.core.inputs import Resolution
+from agent.core.learned import Learned
 from agent.core.log import LogKind, LogLine
 from agent.core.lookaround import LookAround
 from agent.core.probebook import ProbeBook
@@ -56,7 +58,7 @@ def discovery_for(
     )
     if own is None:
         return ByName(reach, timing)
-    return ByService(reach, now=now, rand=rand, timing=timing)
+    return ByService(reach, now=now, rand=rand, timing=timing, me=own)
 
 
 class Discovery(Protocol):
@@ -117,6 +119,20 @@ class Discovery(Protocol):
 
     def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
         """Probe a few of the members that have not arrived (``agent.core.lookaround``)."""
+        ...
+
+    @property
+    def cut(self) -> bool:
+        """Whether a Service answer came back cut short (``agent.core.vouching``)."""
+        ...
+
+    def learn(self, index: int, address: str, now: float) -> list[Effect]:
+        """A peer passed on DNS evidence that pod ``index`` is at ``address``: probed."""
+        ...
+
+    def counts(self, address: str, index: int) -> bool:
+        """Whether a hello at ``address`` may count for ``index``: not at an address learnt
+        from a peer for another index (DNS evidence names the index there)."""
         ...
 
     def why_missing(self, index: int) -> Failure:
@@ -184,6 +200,16 @@ class ByName:
     def take_ask_by_name(self) -> list[Effect]:
         return []
 
+    @property
+    def cut(self) -> bool:
+        return False
+
+    def learn(self, index: int, address: str, now: float) -> list[Effect]:
+        return []
+
+    def counts(self, address: str, index: int) -> bool:
+        return True
+
     def look_at(self) -> float:
         return self._look.at
 
@@ -202,10 +228,18 @@ class ByService:
     (``ProbeBook``), and what a cut-short answer leaves to names (``CutAnswer``)."""
 
     def __init__(
-        self, reach: Reach, *, now: float, rand: Callable[[], float], timing: Timing
+        self,
+        reach: Reach,
+        *,
+        now: float,
+        rand: Callable[[], float],
+        timing: Timing,
+        me: int = 0,
     ) -> None:
-        self.reach = reach
+        self.reach, self.me, self._timing = reach, me, timing
         self.rounds = Rounds(now=now, rand=rand, timing=timing)
+        self._learned = Learned(retry=timing.learned_retry, rand=rand)
+        self._fallback_at = math.inf  # past a cut: when the peers still missing go by name
         self.book = ProbeBook()
         self._cut = CutAnswer()
         self._look = LookAround(timing)
@@ -215,11 +249,21 @@ class ByService:
         self.failure: Failure | None = Failure("not queried yet", Cause.NOT_TRIED)
 
     def take_due(self, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        for address in self._learned.take_due(now, lambda i: not self.reach.peers[i].reached):
+            out += self._probe_pushed(address)
+        if now >= self._fallback_at:
+            self._fallback_at = math.inf
+            self.reach.schedule([p.index for p in self.reach.missing()])
         # the next round waits for this one's probes: it would only parse the same answer again
-        return [Sweep()] if not self.book.round_out and self.rounds.start_due(now) else []
+        if not self.book.round_out and self.rounds.start_due(now):
+            out.append(Sweep())
+        return out
 
     def next_wakeup(self) -> float | None:
-        return None if self.book.round_out else self.rounds.next_wakeup()
+        rounds = None if self.book.round_out else self.rounds.next_wakeup()
+        at = min(rounds or math.inf, self._learned.next_wakeup(), self._fallback_at)
+        return None if at == math.inf else at
 
     def lists(self, address: str) -> bool:
         return address in self.published
@@ -237,7 +281,7 @@ class ByService:
             return []
         if self.reach.peers[index].reached:
             return []
-        if address not in self.published:
+        if address not in self.published and not self._learned.knows(address):
             self.rounds.hurry(now)
             return []
         return self._probe_pushed(address)
@@ -266,7 +310,7 @@ class ByService:
                 self.published = frozenset()
             return []
         self.published = frozenset(resolution.addresses)
-        if not self.rounds.answered(now):  # a refresh: the answer is all it wanted
+        if not self.rounds.answered(now, cut=resolution.truncated):  # a refresh: all it wanted
             return []
         fresh = self.book.start_round(self.published)
         self._cut.answered(truncated=resolution.truncated)
@@ -276,16 +320,33 @@ class ByService:
         if not self._cut.take_due(round_out=self.book.round_out):
             return []
         lacking = [p.index for p in self.reach.missing()]
-        self.reach.schedule(lacking)
+        # only the coordinator and the ring neighbour by name: the others' addresses come from
+        # the coordinator (``agent.core.vouching``), by name only past ``vouch_wait``
+        ring = {0, (self.me + 1) % len(self.reach.peers)}
+        self.reach.schedule([i for i in lacking if i in ring])
         if not self._cut.take_first_telling():
             return []
+        self._fallback_at = self._timing.vouch_wait + self.rounds.last_start
         listed = len(self.published)
         line = (
-            f"the Service's DNS answer is cut short at {listed} addresses: asking for the "
-            f"{len(lacking)} peers not reached by name"
+            f"the Service's DNS answer is cut short at {listed} addresses: learning the "
+            f"{len(lacking)} peers not reached from the coordinator"
         )
-        fields = {"listed": listed, "by_name": len(lacking)}
+        fields = {"listed": listed, "missing": len(lacking)}
         return [Report(LogLine(LogKind.TRUNCATED, line, fields))]
+
+    @property
+    def cut(self) -> bool:
+        return self._cut.seen
+
+    def counts(self, address: str, index: int) -> bool:
+        return address in self.published or self._learned.index_of(address) in (None, index)
+
+    def learn(self, index: int, address: str, now: float) -> list[Effect]:
+        peer = self.reach.peers[index]
+        if not self._learned.add(index, address, now) or (peer.reached and peer.address == address):
+            return []
+        return self._probe_pushed(address)  # a reached peer elsewhere: replaced there?
 
     def look_at(self) -> float:
         return self._look.at

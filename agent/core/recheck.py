@@ -32,6 +32,7 @@ class Rechecks:
     def __init__(self, timing: Timing) -> None:
         self._first, self._cap = timing.recheck_first, timing.recheck_cap
         self._give_up = timing.unlisted_warn_after
+        self._delay = self._first  # before the first check of what begins from now
         self._checks: dict[int, _Check] = {}
         # (at, index) of every check; an entry whose check has moved on is dropped when it comes
         # up (as Reach's queue), so finding the next one costs O(log n)
@@ -40,8 +41,12 @@ class Rechecks:
     def start(self, index: int, now: float) -> None:
         """Something claiming ``index`` waits: checks begin, unless they have already."""
         if index not in self._checks:
-            self._checks[index] = _Check(now, now + self._first, self._first)
-            heapq.heappush(self._queue, (now + self._first, index))
+            self._checks[index] = _Check(now, now + self._delay, self._first)
+            heapq.heappush(self._queue, (now + self._delay, index))
+
+    def patient(self, delay: float) -> None:
+        """Checks that begin from now are first due ``delay`` after, not ``recheck_first``."""
+        self._delay = max(self._first, delay)
 
     def stop(self, index: int) -> None:
         """Nothing claiming ``index`` waits any more."""

@@ -106,19 +106,24 @@ def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
     assert not service.book.claim("a", push=True)  # already in flight
 
 
-def test_a_cut_short_answer_hands_the_rest_to_names_once_its_probes_land() -> None:
-    service = _service()
+def test_a_cut_short_answer_hands_the_ring_neighbour_to_names_once_its_probes_land() -> None:
+    """Past a cut answer only the ring neighbour (and the coordinator) go by name at once: the
+    others' addresses come from the coordinator (``agent.core.vouching``); those still missing
+    ``vouch_wait`` after the cut go by name after all."""
+    service = _service(peers=4)
     _due(service, 0.0)
     _answer(service, ["a", "b"], 0.0, truncated=True)
     service.probed("a", None)
     assert service.take_ask_by_name() == []  # b still out: it may be the peer we lack
-    assert not service.reach.is_scheduled(2)
+    assert not service.reach.is_scheduled(1)
     service.probed("b", None)
-    said = service.take_ask_by_name()  # the peers not reached, by name from now on; said once
+    said = service.take_ask_by_name()  # said once
     assert [r.line.kind for r in said if isinstance(r, Report)] == [LogKind.TRUNCATED]
-    assert service.reach.is_scheduled(1) and service.reach.is_scheduled(2)
+    assert service.reach.is_scheduled(1) and not service.reach.is_scheduled(2)
     assert service.take_ask_by_name() == []  # once per answer
-    assert _round(service, ["a", "b"], 5.0) == [] and service.take_ask_by_name() == []  # whole
+    service.take_due(DEFAULT_TIMING.vouch_wait)
+    assert service.reach.is_scheduled(2) and service.reach.is_scheduled(3)
+    assert _answer(service, ["a", "b"], 10.0) == [] and service.take_ask_by_name() == []  # whole
 
 
 def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> None:

@@ -20,7 +20,7 @@ from agent.core.inputs import Resolution
 if TYPE_CHECKING:
     from tests.sim.node import Pod
 
-__all__ = ["View", "resolution"]
+__all__ = ["View", "cut", "resolution"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,11 @@ def resolution(pods: list[Pod]) -> Resolution:
     if not pods:
         return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
     return Resolution(tuple(p.address for p in pods))
+
+
+def cut(answer: Resolution, at: int | None) -> Resolution:
+    """The Service's answer as a Service of more pods than one DNS message holds gets it: its
+    first ``at`` addresses, marked truncated (None: whole)."""
+    if at is None or len(answer.addresses) <= at:
+        return answer
+    return Resolution(answer.addresses[:at], truncated=True)

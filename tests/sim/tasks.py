@@ -36,7 +36,7 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.protocol.wire import Hello, Role
-from tests.sim.dns import resolution
+from tests.sim.dns import cut, resolution
 from tests.sim.node import End, Node, Pod
 
 if TYPE_CHECKING:
@@ -50,7 +50,8 @@ class Tasks:
         self.c = cluster
 
     def resolve(self, src: Node, index: int) -> list[Pod]:
-        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it."""
+        """The pods peer ``index``'s name lists, as ``src``'s resolver sees it (one query)."""
+        self.c.asked[src.me.index] += 1
         return self.c.view_of(src).name(self.c.pods, index, self.c.now)
 
     def _pod_at(self, address: str) -> Pod | None:
@@ -197,7 +198,8 @@ class Tasks:
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
         resolver sees it)."""
-        answer = resolution(self.c.view_of(src).service(self.c.pods, self.c.now))
+        self.c.asked[src.me.index] += 1
+        answer = cut(resolution(self.c.view_of(src).service(self.c.pods, self.c.now)), self.c.cut)
         self.c.post(src, self.c.now + 2 * self.c.delay(), lambda: src.feed(Swept(answer)))
 
     def lookup(self, src: Node, index: int) -> None:
