@@ -73,6 +73,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", "--port", "PEER_AGENT_PORT", "the agent's own port (default 29300)"),
     Option("listen", "--listen", "PEER_AGENT_LISTEN", "address to listen on (default: all)"),
     Option("barrier", "--barrier", "PEER_AGENT_BARRIER", "all (default) or none", _WAITING),
+    Option(
+        "reach",
+        "--reach",
+        "PEER_AGENT_REACH",
+        "all (every pod probes every pod) or sparse (a few neighbours each); default: all up "
+        "to 256 pods, sparse above",
+    ),
+    Option(
+        "reach_degree",
+        "--reach-degree",
+        "PEER_AGENT_REACH_DEGREE",
+        "sparse: the pods each pod probes (default 2 log2 N, at most 24; N - 1 or more = all)",
+    ),
     Option("timeout", "--timeout", "PEER_AGENT_TIMEOUT", "e.g. 90s, 10m (default), 0 = none"),
     Option("job_uid", "--job-uid", "PEER_AGENT_JOB_UID", "the Job's controller-uid label"),
     Option(

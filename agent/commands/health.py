@@ -195,4 +195,4 @@ async def serve_health(
 
     with sock:
         task_status.started()
-        await listener.serve(sock, serve, supervisor=supervisor, kind="health")
+        await listener.serve(sock, serve, supervisor=supervisor, kind="health", half_close=True)

@@ -28,6 +28,7 @@ __all__ = [
     "Outputs",
     "Probe",
     "ProbeKind",
+    "ReachMode",
     "TrustSource",
 ]
 
@@ -77,6 +78,14 @@ class BarrierMode(StrEnum):
     NONE = "none"
 
 
+class ReachMode(StrEnum):
+    """Whom each pod probes: ``all`` every pod; ``sparse`` its neighbours on the graph of
+    assigned edges every pod computes alike (``agent.core.graph``, docs/at-scale.md)."""
+
+    ALL = "all"
+    SPARSE = "sparse"
+
+
 class LogFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
@@ -124,6 +133,10 @@ class Config:
     port: int = DEFAULT_PORT
     listen: str | None = None
     barrier: BarrierMode = BarrierMode.ALL
+    #: None: by the Job's size (``agent.core.targets``: all up to 256 pods, sparse above)
+    reach: ReachMode | None = None
+    #: sparse: the edges each pod is given (None: from the Job's size, ``agent.core.graph``)
+    reach_degree: int | None = None
     timeout: float | None = DEFAULT_TIMEOUT
     job_uid: str = ""
     token: bytes | None = field(default=None, repr=False)

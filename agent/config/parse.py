@@ -29,6 +29,7 @@ from agent.config.model import (
     ProbeKind,
     TrustSource,
 )
+from agent.config.reach import parse_reach
 from agent.errors import ConfigError
 from agent.options import OPTIONS, Command
 from agent.problems import Problems
@@ -214,6 +215,7 @@ def build_config(
     if topology is not None and topology.index is None:
         # A launcher waiting for workers that are not agents: it reaches them, no more.
         barrier = _one_sided(p, topology, probe, get("barrier"))
+    reach, reach_degree = parse_reach(p, get("reach"), get("reach_degree"))
     timeout = p.parse(opt["timeout"], get("timeout") or "10m", parse_duration)
     exit_barrier = p.parse(opt["exit_barrier"], get("exit_barrier") or "false", parse_switch)
     exit_timeout = p.parse(opt["exit_timeout"], get("exit_timeout") or "5m", parse_duration)
@@ -261,6 +263,8 @@ def build_config(
         port=port,
         listen=listen,
         barrier=barrier,
+        reach=reach,
+        reach_degree=reach_degree,
         timeout=timeout or None,  # 0 means no limit
         job_uid=job_uid or "",
         token=token,

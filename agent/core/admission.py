@@ -64,7 +64,7 @@ class HeldSession:
     messages imply, kept as that (a member's latest arrival counts, not its first few)."""
 
     opened: Opened
-    arrived: str | None = None  # the view of its latest Arrive
+    arrived: Arrive | None = None  # its latest Arrive
     acked: bool = False
     vouch: Vouch | None = None  # its latest report of its ring neighbour (``vouching``)
 
@@ -75,7 +75,7 @@ class HeldSession:
     def absorb(self, message: Message) -> bool:
         """False for a message a member may not send (the session would be closed for it)."""
         if isinstance(message, Arrive):
-            self.arrived = message.view
+            self.arrived = message
         elif isinstance(message, Ack):
             self.acked = True
         elif isinstance(message, Vouch):
@@ -90,7 +90,7 @@ class HeldSession:
         if self.vouch is not None:
             out.append(Received(conn, self.vouch))
         if self.arrived is not None:
-            out.append(Received(conn, Arrive(self.arrived)))
+            out.append(Received(conn, self.arrived))
         if self.acked:
             out.append(Received(conn, Ack()))
         return out

@@ -53,6 +53,7 @@ from agent.core.phase import Phase, phase_of
 from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
+from agent.core.targets import arrival
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.core.vouching import Vouching
 from agent.errors import BarrierAborted
@@ -117,19 +118,14 @@ class Agent:
 
     @property
     def released(self) -> bool:
-        """Whether the barrier has released this pod: every hello it says tells so (a peer
-        that restarts after the release is a late joiner, released at once)."""
+        """Released: every hello says so (a peer restarting after it is released at once)."""
         return isinstance(self.verdict, Released)
 
     @property
     def phase(self) -> Phase:
-        verdict = self.verdict
-        return phase_of(
-            finished=self.finished,
-            released=isinstance(verdict, Released),
-            aborted=isinstance(verdict, Aborted),
-            reached_all=self.reach.done,
-        )
+        verdict, finished, done = self.verdict, self.finished, self.reach.done
+        released, aborted = isinstance(verdict, Released), isinstance(verdict, Aborted)
+        return phase_of(finished=finished, released=released, aborted=aborted, reached_all=done)
 
     @property
     def status(self) -> Status:
@@ -145,8 +141,7 @@ class Agent:
 
     def _polled(self, now: float) -> list[Effect]:
         checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
-        phase = self.phase
-        if phase is Phase.FINISHED:
+        if (phase := self.phase) is Phase.FINISHED:
             return self._serving_on(now) + checks
         if (end := self._end(phase, now)) is not None:
             self.finished = True
@@ -363,11 +358,13 @@ class Agent:
         attempted: bool = True,
     ) -> list[Effect]:
         """Peer ``index`` answered at ``address`` (this pod itself counts no more once it was
-        replaced)."""
+        replaced; a peer it does not target, met at a pushed probe's address, is only heard)."""
         side = self.side
         if index == self.me.index and not self.own.counts():
             return []
         out = self._heard_of(index, result.instance, now)
+        if not self.reach.is_target(index):
+            return out
         newly = not self.reach.peers[index].reached
         # also when reached before: an attempt of a reached peer (a re-check) lands here
         self.reach.succeeded(index, address, now, result.instance, lands=attempted)
@@ -391,10 +388,10 @@ class Agent:
         self.own.waiting(now)
         out: list[Effect] = [Report(self.status.reached_all_line(now - self.start))]
         if self.side is not None:
-            out += self.barrier.act(self.side.reached_all(self.reach.view(), now), now)
+            view, owed = arrival(self.config, self.me, self.reach)
+            out += self.barrier.act(self.side.reached_all(view, now, owed), now)
         return out
 
     def _looking(self) -> bool:
-        """A coordinator that has reached everyone and still waits looks around: members that
-        another instance of index 0 released never arrive here."""
+        """A coordinator that reached all and waits looks around: another 0 may release."""
         return self.verdict is None and self.reach.done

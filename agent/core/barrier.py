@@ -16,6 +16,7 @@ from agent.core.effects import Aborted, Close, Effect, Released, Report, Send
 from agent.core.inputs import Lost, Opened, Received
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.roles import Action, Coordinator, Member
+from agent.core.targets import targets_of
 from agent.core.timing import Timing
 from agent.protocol.wire import Identity, Refuse
 
@@ -30,7 +31,9 @@ class Barrier:
         self.side: Coordinator | Member | None = None
         index = config.topology.index
         if config.barrier is BarrierMode.ALL and index == 0:
-            self.side = Coordinator(me, ack_linger=timing.ack_linger)
+            targets = targets_of(config)
+            sparse = targets is not None and not targets.complete
+            self.side = Coordinator(me, ack_linger=timing.ack_linger, sparse=sparse)
         elif config.barrier is BarrierMode.ALL and index is not None:
             self.side = Member(now=now, rand=rand, backoff=timing.backoff)
         self.aborted_at = math.inf  # when the barrier aborted here

@@ -29,6 +29,7 @@ from agent.core.lookaround import LookAround
 from agent.core.probebook import ProbeBook
 from agent.core.reach import Reach
 from agent.core.rounds import Rounds
+from agent.core.targets import targets_of
 from agent.core.timing import DEFAULT_TIMING, Timing
 
 __all__ = ["ByName", "ByService", "Discovery", "discovery_for"]
@@ -48,17 +49,22 @@ def discovery_for(
     t = config.topology
     bulk = config.probe.says_hello
     own = t.index if bulk and t.service_fqdn is not None else None
+    targets = targets_of(config)
+    # On a sparse graph each target is asked for by name: probing every address the Service
+    # lists would reach the whole Job from every pod, what the graph is there to avoid.
+    sparse = targets is not None and not targets.complete
     reach = Reach(
         t.peers,
         now=now,
         rand=rand,
         backoff=timing.backoff,
         max_in_flight=max_in_flight,
-        scheduled=None if own is None else {own},
+        scheduled=None if own is None or sparse else {own},
+        targets=None if targets is None else targets.indices,
     )
     if own is None:
         return ByName(reach, timing)
-    return ByService(reach, now=now, rand=rand, timing=timing, me=own)
+    return ByService(reach, now=now, rand=rand, timing=timing, me=own, probes_sweep=not sparse)
 
 
 class Discovery(Protocol):
@@ -235,8 +241,13 @@ class ByService:
         rand: Callable[[], float],
         timing: Timing,
         me: int = 0,
+        probes_sweep: bool = True,
     ) -> None:
+        """``me``: this pod's index; ``probes_sweep``: probe the addresses an answer lists (False
+        on a sparse graph: the targets are asked for by name, and the answer only says which
+        addresses are the Service's)."""
         self.reach, self.me, self._timing = reach, me, timing
+        self._probes_sweep = probes_sweep
         self.rounds = Rounds(now=now, rand=rand, timing=timing)
         self._learned = Learned(retry=timing.learned_retry, rand=rand)
         self._fallback_at = math.inf  # past a cut: when the peers still missing go by name
@@ -279,7 +290,7 @@ class ByService:
         if self.reach.is_scheduled(index):
             self.reach.nudge(index, now)
             return []
-        if self.reach.peers[index].reached:
+        if self.reach.peers[index].reached or not self.reach.is_target(index):
             return []
         if address not in self.published and not self._learned.knows(address):
             self.rounds.hurry(now)
@@ -310,8 +321,8 @@ class ByService:
                 self.published = frozenset()
             return []
         self.published = frozenset(resolution.addresses)
-        if not self.rounds.answered(now, cut=resolution.truncated):  # a refresh: all it wanted
-            return []
+        if not self.rounds.answered(now, cut=resolution.truncated) or not self._probes_sweep:
+            return []  # a refresh, or a sparse graph's round: the answer is all it wanted
         fresh = self.book.start_round(self.published)
         self._cut.answered(truncated=resolution.truncated)
         return [ProbeAddress(address) for address in fresh]

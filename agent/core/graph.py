@@ -26,7 +26,14 @@ from __future__ import annotations
 
 from agent.core.permutation import KeyedPermutation
 
-__all__ = ["ALL_TO_ALL_MAX", "DEGREE_CAP", "LOCAL_REACH", "ReachGraph", "default_degree"]
+__all__ = [
+    "ALL_TO_ALL_MAX",
+    "DEGREE_CAP",
+    "LOCAL_REACH",
+    "ReachGraph",
+    "default_degree",
+    "sparse_degree",
+]
 
 #: The largest Job whose pods reach every pod by default. All-to-all costs a pod about 1 ms of
 #: CPU per peer (probes sent, probes answered, their handshakes): 104 ms a pod at N = 3 and
@@ -47,7 +54,13 @@ def default_degree(n: int) -> int:
     ``DEGREE_CAP``."""
     if n <= ALL_TO_ALL_MAX:
         return max(0, n - 1)
-    return min(2 * (n - 1).bit_length(), DEGREE_CAP)
+    return sparse_degree(n)
+
+
+def sparse_degree(n: int) -> int:
+    """The degree of a sparse graph of ``n`` pods when none is asked for (``--reach sparse``
+    alone): ``2 ⌈log₂ n⌉``, at least the ring's 4 and at most ``DEGREE_CAP``."""
+    return max(2 * LOCAL_REACH, min(2 * (n - 1).bit_length(), DEGREE_CAP))
 
 
 class ReachGraph:

@@ -77,33 +77,47 @@ class Reach:
         backoff: Backoff = DEFAULT_TIMING.backoff,
         max_in_flight: int = 256,
         scheduled: Iterable[int] | None = None,
+        targets: Iterable[int] | None = None,
     ) -> None:
-        """``scheduled``: the peers this schedules attempts for (default all); the others are
-        found another way (bulk discovery) and only reported here, unless ``schedule``d later."""
+        """``scheduled``: the peers this schedules attempts for (default all targets); the
+        others are found another way (bulk discovery) and only reported here, unless
+        ``schedule``d later. ``targets``: the peers this pod must reach (default all: a sparse
+        graph gives it a few, ``agent.core.targets``); another is never scheduled nor counted."""
         self.peers = [PeerState(i, next_at=now) for i in range(peers)]
+        self._targets = tuple(sorted(set(range(peers) if targets is None else targets)))
+        self._is_target = frozenset(self._targets)
         self._backoff = backoff
         self._max_in_flight = max_in_flight
         self._rand = rand
         self._in_flight = 0
-        self._left = peers
+        self._left = len(self._targets)
         self._scheduled: set[int] = set()
         # (next_at, index) of the scheduled peers that wait on the clock; an entry whose peer
         # has moved on (reached, in flight, another time) is dropped when it comes up, so each
         # loop step costs O(log N), not a scan of 10,000 peers
         self._queue: list[tuple[float, int]] = []
-        self.schedule(range(peers) if scheduled is None else scheduled)
+        self.schedule(self._targets if scheduled is None else scheduled)
 
     @property
     def done(self) -> bool:
         return self._left == 0
 
+    @property
+    def targets(self) -> tuple[int, ...]:
+        """The peers this pod must reach, in index order."""
+        return self._targets
+
+    def is_target(self, index: int) -> bool:
+        return index in self._is_target
+
     def is_scheduled(self, index: int) -> bool:
         return index in self._scheduled
 
     def schedule(self, indices: Iterable[int]) -> None:
-        """Attempt these peers from now on too (e.g. those a cut-short DNS answer left out)."""
+        """Attempt these peers from now on too (e.g. those a cut-short DNS answer left out);
+        a peer that is not a target is never attempted."""
         for index in indices:
-            if index not in self._scheduled:
+            if index not in self._scheduled and index in self._is_target:
                 self._scheduled.add(index)
                 self._wait(self.peers[index])
 
@@ -157,7 +171,7 @@ class Reach:
         peer = self._land(index) if lands else self.peers[index]
         if instance and not self.stale(index, instance):
             peer.newest = instance
-        if not peer.reached:
+        if not peer.reached and index in self._is_target:
             peer.reached, peer.address, peer.reached_at = True, address, now
             peer.instance, peer.telling = instance, None
             self._left -= 1
@@ -237,4 +251,5 @@ class Reach:
         return view_digest(p.instance for p in self.peers)
 
     def missing(self) -> list[PeerState]:
-        return [p for p in self.peers if not p.reached]
+        """The targets not reached yet (O(targets), not O(peers))."""
+        return [self.peers[i] for i in self._targets if not self.peers[i].reached]

@@ -16,10 +16,9 @@ waiting on a coordinator that has gone: the race the seed's loop has when a fast
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from agent.core.backoff import Backoff
+from agent.core.edgesums import EdgeTally, from_hex
 from agent.core.effects import Aborted, Close, Dial, Released, Send
+from agent.core.member import Member
 from agent.core.outcome import ReleaseKind
 from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.handshake import Match, compare
@@ -28,23 +27,31 @@ from agent.protocol.wire import Abort, Ack, Arrive, Hello, Identity, Message, Re
 
 __all__ = ["Action", "Coordinator", "Member"]
 
+# the member's side is agent.core.member's (one concept a module); it is named here too
+
 Action = Send | Close | Dial | Released | Aborted
 
 
 class Coordinator:
     """Index 0's side: counts matching arrivals over open sessions, releases when all N are in."""
 
-    def __init__(self, me: Identity, *, ack_linger: float = DEFAULT_TIMING.ack_linger) -> None:
+    def __init__(
+        self, me: Identity, *, ack_linger: float = DEFAULT_TIMING.ack_linger, sparse: bool = False
+    ) -> None:
+        """``sparse``: arrivals carry edge sums (``agent.core.edgesums``) and count when the
+        sums agree, not when the views are equal (a pod reached only its neighbours)."""
         self.me = me
         self.ack_linger = ack_linger
         self.verdict: Released | Aborted | None = None
         self.verdict_at = 0.0
         #: the digest of the instances this pod reached, once it has reached all N
         self._view: str | None = None
+        self._owed = ""  # and, on a sparse graph, the sum its neighbours owe it
+        self._tally = EdgeTally() if sparse else None
         self._index_of: dict[int, int] = {}  # conn -> member index
         self._conn_of: dict[int, int] = {}  # member index -> conn
         self._instance_of: dict[int, str] = {}  # member index -> the instance on that conn
-        self._arrived: dict[int, str] = {}  # member index -> view of its latest Arrive
+        self._arrived: dict[int, Arrive] = {}  # member index -> its latest Arrive
         self._matching: set[int] = set()  # members whose latest view is ours
         self._acked: set[int] = set()
         self._notice = False  # a peer said the barrier passed before
@@ -62,18 +69,21 @@ class Coordinator:
         """The view this pod reached everyone with (None until it has): what it releases on."""
         return self._view
 
-    def reached_all(self, view: str, now: float) -> list[Action]:
-        """This pod has reached an instance of every index; ``view`` says which."""
-        if self._view != view:
-            self._view = view
-            self._matching = {i for i, v in self._arrived.items() if v == view}
+    def reached_all(self, view: str, now: float, owed: str = "") -> list[Action]:
+        """This pod has reached an instance of every target; ``view`` says which (and
+        ``owed``, on a sparse graph, what its neighbours owe it)."""
+        if (self._view, self._owed) != (view, owed):
+            self._view, self._owed = view, owed
+            if self._tally is None:
+                self._matching = {i for i, a in self._arrived.items() if a.view == view}
         return self._maybe_release(now)
 
     def unreached(self, now: float) -> list[Action]:
         """This pod must reach a restarted peer again: no release until it has."""
         if self.verdict is None:
             self._view = None
-            self._matching = set()
+            if self._tally is None:  # the sums of arrivals do not depend on this pod's own
+                self._matching = set()
         return []
 
     def joined(self, conn: int, hello: Hello, now: float) -> list[Action]:
@@ -101,7 +111,7 @@ class Coordinator:
         self._index_of[conn], self._conn_of[theirs.index] = theirs.index, conn
         self._instance_of[theirs.index] = theirs.instance
         if self.verdict is not None:  # a late joiner is told at once
-            actions.append(Send(conn, self._verdict_message()))
+            actions.append(Send(conn, self._verdict_message(theirs.index)))
         elif hello.released:  # another instance of index 0 released this member already
             actions += self.peer_released(now)
         return actions
@@ -118,8 +128,8 @@ class Coordinator:
         if index is None:
             return [Close(conn)]
         if isinstance(message, Arrive):
-            self._arrived[index] = message.view
-            if message.view == self._view:
+            self._arrived[index] = message
+            if self._counts(index, message):
                 self._matching.add(index)
             else:
                 self._matching.discard(index)
@@ -165,11 +175,14 @@ class Coordinator:
             if self.verdict is None:  # its next session must arrive anew
                 self._arrived.pop(index, None)
                 self._matching.discard(index)
+                if self._tally is not None:
+                    self._tally.drop(index)
 
     def _maybe_release(self, now: float) -> list[Action]:
         if self.verdict is not None or self._view is None:
             return []
-        if len(self._matching) == len(self._members) and not self._replaced:
+        everyone = len(self._matching) == len(self._members) and self._sums_agree()
+        if everyone and not self._replaced:
             return self._decide(Released(ReleaseKind.DECIDED), now)
         if self._notice:
             # The members got their verdict from whoever decided it: no acks to await here.
@@ -181,17 +194,44 @@ class Coordinator:
         if self.verdict is not None:
             return []
         self.verdict, self.verdict_at = verdict, now
-        message = self._verdict_message()
-        actions: list[Action] = [Send(conn, message) for conn in self._index_of]
+        actions: list[Action] = [
+            Send(conn, self._verdict_message(index)) for conn, index in self._index_of.items()
+        ]
         return [*actions, verdict]
 
-    def _verdict_message(self) -> Message:
+    def _verdict_message(self, index: int) -> Message:
         if isinstance(self.verdict, Aborted):
             return Abort(self.verdict.reason)
         # Only a release decided here names the view it counted; one learnt from a peer
         # counted nobody here, so its members are late joiners too.
         counted = self.verdict is not None and self.verdict.kind is ReleaseKind.DECIDED
-        return Release((self._view or "") if counted else "")
+        if not counted:
+            return Release()
+        if self._tally is not None:  # each member's own arrival, as it was counted
+            arrival = self._arrived.get(index)
+            return Release(arrival.view, arrival.owed) if arrival is not None else Release()
+        return Release(self._view or "")
+
+    def _counts(self, index: int, arrival: Arrive) -> bool:
+        """Whether ``arrival`` counts: on a sparse graph, any with well-formed sums (they are
+        judged all together, ``_sums_agree``); else one with this pod's own view."""
+        if self._tally is None:
+            return arrival.view == self._view
+        try:
+            self._tally.arrive(index, from_hex(arrival.view), from_hex(arrival.owed))
+        except ValueError:  # no sums: a pod that is not on this graph
+            self._tally.drop(index)
+            return False
+        return True
+
+    def _sums_agree(self) -> bool:
+        """Every assigned edge proven both ways (always, on the complete graph: the views
+        are equal)."""
+        if self._tally is None:
+            return True
+        if self._view is None:
+            return False
+        return self._tally.agree(from_hex(self._view), from_hex(self._owed))
 
     def may_leave(self, now: float) -> bool:
         """After the verdict: every member acknowledged, or the linger bound passed."""
@@ -224,156 +264,3 @@ class Coordinator:
                 why = "arrived, but reached other instances than this pod (a pod restarted)"
             out.append((i, why))
         return out
-
-
-class Member:
-    """A non-coordinator's side: keep a session to the coordinator, arrive, await the verdict."""
-
-    def __init__(
-        self,
-        *,
-        now: float,
-        rand: Callable[[], float],
-        backoff: Backoff = DEFAULT_TIMING.backoff,
-    ) -> None:
-        self._backoff = backoff
-        self._rand = rand
-        self._failures = 0
-        self._next_connect: float | None = now
-        self.conn: int | None = None
-        #: which instance of index 0 the session is with, and the newest one heard of: a
-        #: session with an older one is with a replaced coordinator (its old pod runs on)
-        self._with = ""
-        self._newest = ""
-        #: the last session, or the last dial, was with an older instance than the newest
-        self._stale = False
-        #: the digest of the instances reached, while this pod has reached all N
-        self.view: str | None = None
-        self._sent: str | None = None  # the view arrived with on the current session
-        self._arrived_with: set[str] = set()  # every view this instance arrived with
-        #: the view a Release from the coordinator named, and whether a peer said it passed:
-        #: held until this pod has reached all N itself
-        self._released_view: str | None = None
-        self._peer_says = False
-        self.verdict: Released | Aborted | None = None
-        #: why the last dial or session failed
-        self._dial_problem = "not connected to the coordinator yet"
-
-    def poll(
-        self, now: float, refused_at: tuple[str, ...] = (), newest_at: tuple[str, ...] = ()
-    ) -> list[Action]:
-        """The dial, when due; ``refused_at``: the coordinator's addresses, which all refused a
-        moment ago (``agent.core.refused``): tried again without asking DNS. ``newest_at``:
-        where this pod reached the newest instance of index 0 (an address DNS lists for the
-        Service), dialled instead of the name while the name led to an older one."""
-        if self._next_connect is not None and self._next_connect <= now and self.verdict is None:
-            self._next_connect = None
-            return [Dial(newest_at if self._stale and newest_at else refused_at)]
-        return []
-
-    def next_wakeup(self) -> float | None:
-        return self._next_connect
-
-    def opened(self, conn: int, now: float, instance: str = "") -> list[Action]:
-        """The handshake with the coordinator (``instance`` of index 0) succeeded on ``conn``.
-        An older instance than one heard of is a replaced coordinator: it cannot release this
-        pod with the others, so the session is closed and the dial tried again."""
-        if newer(self._newest, instance):
-            self._stale = True
-            why = "an older instance of pod 0 than one heard of answered (a replaced pod)"
-            return [Close(conn), *self.disconnected(why, now)]
-        self.conn, self._failures, self._sent = conn, 0, None
-        self._with, self._stale = instance, False
-        if self.verdict is not None:
-            return [Send(conn, Ack())]
-        return self._maybe_arrive()
-
-    def disconnected(self, reason: str, now: float) -> list[Action]:
-        """The dial or the session failed; dial again after a backoff."""
-        self.conn = None
-        self._dial_problem = f"coordinator: {reason}"
-        if self.verdict is None:
-            self._failures += 1
-            self._next_connect = now + self._backoff.delay(self._failures, self._rand())
-        return []
-
-    def heard_of_coordinator(self, newest: str, now: float) -> list[Action]:
-        """``newest``: the newest instance of index 0 heard of (a hello, a probe's reply). A
-        session with an older one is with a replaced coordinator that runs on: it would hold
-        this pod's arrival for ever, so the session is closed and the coordinator DNS gives
-        dialled at once."""
-        self._newest = newest
-        if self.verdict is not None or self.conn is None or not newer(newest, self._with):
-            return []
-        conn, self.conn, self._stale, self._next_connect = self.conn, None, True, now
-        self._dial_problem = "coordinator: replaced by a newer instance, dialling it"
-        return [Close(conn)]
-
-    def reached_all(self, view: str, now: float) -> list[Action]:
-        self.view = view
-        return self._maybe_arrive() + self._maybe_accept()
-
-    def unreached(self, now: float) -> list[Action]:
-        """A peer restarted: this pod arrives again once it has reached the new instance. The
-        arrival already sent need not be taken back: it names the instances it was true of."""
-        self.view = None
-        return []
-
-    @property
-    def last_problem(self) -> str:
-        """What this member waits for, as of now (for progress lines and timeouts)."""
-        if self.conn is None:
-            return self._dial_problem
-        if self.view is not None and self._sent == self.view:
-            return "arrived, waiting for the verdict"
-        if self.view is None and self._sent is not None:
-            return "re-reaching a restarted peer"
-        return "connected, waiting for the others"
-
-    def _maybe_arrive(self) -> list[Action]:
-        if self.view is not None and self.conn is not None and self._sent != self.view:
-            self._sent = self.view
-            self._arrived_with.add(self.view)
-            return [Send(self.conn, Arrive(self.view))]
-        return []
-
-    def received(self, message: Message, now: float) -> list[Action]:
-        if isinstance(message, Release):
-            self._released_view = message.view
-            return self._maybe_accept()
-        if isinstance(message, Abort):
-            return self._decide(Aborted(message.reason))
-        if isinstance(message, Refuse):
-            return self._decide(Aborted(f"refused by the coordinator: {message.reason}"))
-        # Nothing else is legal from the coordinator: drop the session and dial again. The retry
-        # is scheduled here because the runner ignores the loss of a session we no longer hold.
-        conn = self.conn
-        name = type(message).__name__.lower()
-        actions = self.disconnected(f"unexpected {name} from the coordinator", now)
-        return [Close(conn), *actions] if conn is not None else actions
-
-    def peer_released(self, now: float) -> list[Action]:
-        """A peer's hello says the barrier was released already: this pod is a late joiner."""
-        self._peer_says = True
-        return self._maybe_accept()
-
-    def _maybe_accept(self) -> list[Action]:
-        """A release counts here only once this pod has reached every index itself. It was
-        counted in it when the release names a view this instance arrived with; else it is a
-        late joiner (an instance that came after the others passed)."""
-        if self.view is None or (self._released_view is None and not self._peer_says):
-            return []
-        counted = self._released_view in self._arrived_with
-        return self._decide(
-            Released(ReleaseKind.BY_COORDINATOR if counted else ReleaseKind.ALREADY)
-        )
-
-    def abort(self, reason: str, now: float) -> list[Action]:
-        return self._decide(Aborted(reason))
-
-    def _decide(self, verdict: Released | Aborted) -> list[Action]:
-        if self.verdict is not None:
-            return []
-        self.verdict = verdict
-        ack: list[Action] = [Send(self.conn, Ack())] if self.conn is not None else []
-        return [*ack, verdict]

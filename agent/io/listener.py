@@ -7,6 +7,13 @@ an ``agent.io.tcp`` stream a message goes out in one ``send`` call when the sock
 
 Nothing ends ``serve`` but cancellation: each connection's handler runs under the supervisor,
 and every error of ``accept()`` is survived (out of descriptors or buffers: after a pause).
+
+A connection its sender closed while it waited in the backlog is closed unread on the agent's
+port: every client there waits for an answer with its side open, so it gave up (its deadline
+passed) or died, and a session already closed can count for nothing. (The health port serves
+them: an HTTP client may close its side and still read the answer.) Answering those in turn is
+how an overloaded agent collapses: 300 agents on two cores once held 236,701 such sockets, each
+still answered at its turn while the senders redialled, and the backlog never drained.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ _ITS_OWN = frozenset(
 #: after any other error (EMFILE, ENFILE, ENOBUFS, ENOMEM, ...): the connection waits in the
 #: backlog, readable at once, so retrying without a pause would spin; the pause doubles
 PAUSE, MAX_PAUSE = 0.05, 1.0
+#: tcp_states.h: the peer has sent its FIN (Linux's TCP_INFO reports the state first)
+_CLOSE_WAIT = 8
 
 
 def listen(host: str | None, port: int) -> socket.socket:
@@ -68,15 +77,35 @@ def listen(host: str | None, port: int) -> socket.socket:
 Handler = Callable[[TCPStream], Coroutine[Any, Any, None]]
 
 
+def _closed_by_peer(conn: socket.socket) -> bool:
+    """Whether the sender closed the connection before it was accepted (Linux; elsewhere,
+    never said, and the handler finds out when it reads)."""
+    if _TCP_INFO is None:
+        return False
+    try:
+        return conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] == _CLOSE_WAIT
+    except OSError:
+        return False
+
+
+_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
+
+
 def _peer(address: Any) -> str:
     return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 async def serve(
-    sock: socket.socket, handler: Handler, *, supervisor: Supervisor, kind: str = "contact"
+    sock: socket.socket,
+    handler: Handler,
+    *,
+    supervisor: Supervisor,
+    kind: str = "contact",
+    half_close: bool = False,
 ) -> None:
     """Accept connections until cancelled, each handled in a task of its own, supervised
-    (a bug in ``handler`` is a ``kind`` bug that closes its connection only)."""
+    (a bug in ``handler`` is a ``kind`` bug that closes its connection only). ``half_close``:
+    a client may close its side before the answer; if not, such a connection is dropped."""
     pause = PAUSE
     async with anyio.create_task_group() as tg:
         while True:
@@ -93,6 +122,9 @@ async def serve(
                 pause = min(2 * pause, MAX_PAUSE)
                 continue
             pause = PAUSE
+            if not half_close and _closed_by_peer(conn):
+                conn.close()
+                continue
             try:
                 conn.setblocking(False)
                 # as anyio's streams: a small message must not wait for the ack of the one before

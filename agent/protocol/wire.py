@@ -109,16 +109,21 @@ class Proof:
 @value
 class Arrive:
     """Member → coordinator: I have reached all my targets; ``view``: which instance of each
-    (a digest, :meth:`agent.core.reach.Reach.view`)."""
+    (a digest, :meth:`agent.core.reach.Reach.view`). On a sparse graph ``view`` is the sum
+    ``A`` of the edges it proved and ``owed`` the sum ``B`` its neighbours owe it, 32 hex
+    digits each (``agent.core.edgesums``)."""
 
     view: str = ""
+    owed: str = ""
 
 
 @value
 class Release:
-    """Coordinator → member: everyone has arrived with the same ``view``."""
+    """Coordinator → member: everyone has arrived with the same ``view``; on a sparse graph,
+    ``view`` and ``owed`` name the arrival of this member that was counted."""
 
     view: str = ""
+    owed: str = ""
 
 
 @value
@@ -226,6 +231,8 @@ def encode(message: Message) -> bytes:
     body: dict[str, Any] = {"v": VERSION, "t": _NAMES[type(message)], **vars(message)}
     if isinstance(message, Hello):
         body["identity"] = _identity_body(message.identity)
+    elif isinstance(message, Arrive | Release) and not message.owed:
+        del body["owed"]  # a complete graph's: as before sums were added
     data = _JSON.encode(body).encode() + b"\n"
     if len(data) > MAX_MESSAGE:
         raise ValueError(f"message too large to send: {len(data)} bytes")
@@ -276,6 +283,17 @@ def _identity(body: Any) -> Identity:
         barrier=barrier,
         exit_code=exit_code,
     )
+
+
+_SUM = re.compile(r"[0-9a-f]{32}")
+
+
+def _sum(body: dict[str, Any], key: str) -> str:
+    """An edge sum: 128 bits as 32 lowercase hex digits (``agent.core.edgesums``)."""
+    text = _text(body, key, 32)
+    if not _SUM.fullmatch(text):
+        raise WireError(f"bad field {key!r}")
+    return text
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -341,5 +359,6 @@ def decode(line: bytes) -> Message:
     if cls is Members:
         return Members(_entries(body))
     if cls is Arrive or cls is Release:
-        return cls(_text(body, "view", 64) if "view" in body else "")
+        view = _text(body, "view", 64) if "view" in body else ""
+        return cls(view, _sum(body, "owed") if "owed" in body else "")
     return cls()  # type: ignore[call-arg]  # the field-less messages

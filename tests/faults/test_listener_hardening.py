@@ -180,8 +180,10 @@ async def _half_closed_after_hello(job: Job, target: int) -> None:
     async with await connect_to(job, target) as s:
         await s.send(hello(identity_of(job.config(1 - target))))
         await s.send_eof()
+        # answered if accepted before its FIN came, else closed unread (agent.io.listener):
+        # either way, only this connection
         _, got = await until_closed(s)
-        assert b'"role":"reply"' in got  # answered, though we said we were done sending
+        assert got == b"" or b'"role":"reply"' in got
 
 
 async def _reset_at_once(job: Job, target: int) -> None:

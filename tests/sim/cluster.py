@@ -40,10 +40,7 @@ from collections.abc import Callable, Mapping
 
 from agent.config.model import Config
 from agent.config.parse import parse_probe
-from agent.core.inputs import (
-    Lost,
-    Received,
-)
+from agent.core.inputs import Lost, Received
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.protocol.routing import key_of
 from agent.protocol.wire import START_BARRIER, Ack, Identity, Message
@@ -52,7 +49,7 @@ from tests.sim.dns import View
 from tests.sim.draws import Draws
 from tests.sim.node import End, Node, Pod
 from tests.sim.tasks import Tasks
-from tests.sim.truth import Truth
+from tests.sim.truth import Truth, sparse_graph
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE", "Cluster", "End", "Fate", "Node", "Pod"]
 
@@ -93,6 +90,7 @@ class Cluster:
         names: tuple[str, ...] = (),
         workload: float = 0.0,
         cut: int | None = None,
+        degree: int | None = None,  # ``--reach sparse --reach-degree`` (None: ``--reach all``)
     ) -> None:
         """``probe``: every pod's ``--probe``; ``views``: the DNS each pod's resolver sees, by
         index (tests/sim/dns.py); ``clock_skew``: how far each pod's clock may be off (its
@@ -102,7 +100,7 @@ class Cluster:
         self.peers, self.mode, self.delays = peers, mode, delay
         self.probe, self.says_hello = probe, parse_probe(probe).says_hello
         self.views, self.clock_skew, self.cut = dict(views or {}), clock_skew, cut
-        self.names, self.workload, self.asked = names, workload, Counter[int]()  # queries a pod
+        self.names, self.workload, self.degree, self.asked = names, workload, degree, Counter[int]()
         self.exit_codes: dict[int, int] = {}  # a workload's exit code by index (default 0)
         self.workloads: dict[int, float] = {}  # how long a workload runs, by index (else drawn)
         self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)
@@ -165,7 +163,9 @@ class Cluster:
         return self.truth_of(START_BARRIER)
 
     def truth_of(self, barrier: str) -> Truth:
-        return self.truths.setdefault(barrier, Truth())
+        return self.truths.setdefault(
+            barrier, Truth(graph=sparse_graph(self.peers, self.uid, self.degree))
+        )
 
     def view_of(self, node: Node) -> View:
         """What ``node``'s resolver lists (its pod's CoreDNS replica)."""

@@ -204,6 +204,18 @@ def nobody_reaches_pod_2() -> list[str]:
     return _played(c, 3.0)
 
 
+def sparse(probe: str) -> Callable[[], list[str]]:
+    """N = 12 on a sparse graph of degree 4 (``--reach sparse``), fault-free."""
+
+    def run() -> list[str]:
+        c = Cluster(12, mode="wait", degree=4, probe=probe)
+        for index in range(12):
+            c.at(0.0, functools.partial(c.start, index))
+        return _played(c, 0.0)
+
+    return run
+
+
 def explorer(n: int, mode: str, restarts: int, states: int) -> Callable[[], list[str]]:
     """The exhaustive explorer (tests/sim/explore.py), its safety check after every move."""
 
@@ -227,6 +239,8 @@ SCENARIOS = {
         Scenario("late-joiner-partitioned", late_joiner_partitioned),
         Scenario("late-coordinator-partitioned", late_coordinator_partitioned),
         Scenario("nobody-reaches-pod-2", nobody_reaches_pod_2),
+        Scenario("sparse-n12-tcp", sparse("tcp")),
+        Scenario("sparse-n12-icmp", sparse("icmp")),
         Scenario("explore-n2-wait", explorer(2, "wait", 0, 300)),
         Scenario("explore-n2-restart-sidecar", explorer(2, "sidecar", 1, 300)),
     ]

@@ -43,8 +43,9 @@ _COMMAND = {"wait": "wait", "run": "run", "sidecar": "sidecar", "exit": "run", "
 _SERVES_ON = ("sidecar", "exit", "named")
 
 
-def config_for(mode: str, me: Identity, probe: str) -> Config:
-    """The start barrier's configuration of a pod of this mode, as its flags would give it."""
+def config_for(mode: str, me: Identity, probe: str, degree: int | None = None) -> Config:
+    """The start barrier's configuration of a pod of this mode, as its flags would give it
+    (``degree``: ``--reach sparse --reach-degree``; None: ``--reach all``)."""
     return build_config(
         _COMMAND[mode],
         {
@@ -58,7 +59,8 @@ def config_for(mode: str, me: Identity, probe: str) -> Config:
             "timeout": "0",
             "probe": probe,
         }
-        | ({"exit_barrier": "true", "exit_timeout": "0"} if mode == "exit" else {}),
+        | ({"exit_barrier": "true", "exit_timeout": "0"} if mode == "exit" else {})
+        | ({"reach": "sparse", "reach_degree": str(degree)} if degree else {"reach": "all"}),
         PodFacts(hostname=f"{me.job}-{me.index}"),
     )
 

@@ -12,18 +12,23 @@ the shipped core (the same test says so), so a kill is the mutation's doing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pytest
 
+from agent.config.model import Config
+from agent.core import discovery, targets
 from agent.core.admission import Admission, HeldSession
+from agent.core.edgesums import EdgeSums
 from agent.core.effects import Close, Effect, Released
+from agent.core.graph import ReachGraph
 from agent.core.incoming import Incoming
 from agent.core.inputs import Opened
 from agent.core.outcome import ReleaseKind
 from agent.core.reach import Reach, view_digest
 from agent.core.roles import Action, Coordinator, Member
+from agent.core.targets import Targets
 from agent.protocol import instance as instance_ids
 from agent.protocol.wire import Arrive, Message
 
@@ -39,6 +44,33 @@ class Mutant:
 
 
 # --- the mutants ----------------------------------------------------------------------------------
+def _skipped_edge(mp: pytest.MonkeyPatch) -> None:
+    """Each pod leaves its highest neighbour out of its targets (never probes it) yet sums the
+    edge as proven."""
+    targets_of = targets.targets_of
+
+    def mutant(config: Config, graph: ReachGraph | None = None) -> Targets | None:
+        found = targets_of(config, graph)
+        if found is None or found.complete or not found.neighbours:
+            return found
+        skipped = found.neighbours[-1]
+        kept = found.indices - {skipped} | {found.index, 0}
+        return Targets(found.index, found.neighbours, frozenset(kept), found.complete)
+
+    mp.setattr(targets, "targets_of", mutant)
+    mp.setattr(discovery, "targets_of", mutant)
+
+
+def _sum_ignores_a_neighbour(mp: pytest.MonkeyPatch) -> None:
+    """A pod's sum A leaves out the term of its lowest neighbour."""
+    reached = EdgeSums.reached
+
+    def mutant(self: EdgeSums, i: int, seen: Iterable[tuple[int, str]]) -> int:
+        return reached(self, i, list(seen)[1:])
+
+    mp.setattr(EdgeSums, "reached", mutant)
+
+
 def _arrival_outlives_session(mp: pytest.MonkeyPatch) -> None:
     def _forget(self: Coordinator, conn: int) -> None:
         index = self._index_of.pop(conn, None)
@@ -160,6 +192,18 @@ def _held_messages_dropped(mp: pytest.MonkeyPatch) -> None:
 
 
 MUTANTS = [
+    Mutant(
+        "skipped-edge",
+        "a pod never probes an assigned neighbour yet counts the edge: a broken pair passes",
+        _skipped_edge,
+        ("sparse-n12-icmp", "sparse-n12-tcp"),
+    ),
+    Mutant(
+        "sum-ignores-a-neighbour",
+        "an arrival's sum leaves out one neighbour: the sums never agree, nobody is released",
+        _sum_ignores_a_neighbour,
+        ("sparse-n12-tcp",),
+    ),
     Mutant(
         "arrival-outlives-session",
         "a member that crashed after arriving is counted: the others start without it",

@@ -103,7 +103,7 @@ class Node:
         self.cluster, self.pod, self.me, self.mode = cluster, pod, me, mode
         stays = modes.stays_for_acks(mode) if stays_for_acks is None else stays_for_acks
         self.agent = Agent(
-            config or modes.config_for(mode, me, cluster.probe),
+            config or modes.config_for(mode, me, cluster.probe, cluster.degree),
             me=me,
             now=now,
             rand=cluster.rng.random,

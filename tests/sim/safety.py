@@ -95,10 +95,38 @@ class _Judge:
         if not verdict.decided or not self.job_pod(instance):
             return None
         views = {v for _, v in self.truth.released_views.get(instance, [])}
+        if self.sparse:
+            return Decision(instance, verdict.seq, "", self._counted(instance, verdict.seq, views))
         if self.n == 1 and not views:
             return Decision(instance, verdict.seq, view_digest([instance]), (instance,))
         digest = min(views) if views else ""
         return Decision(instance, verdict.seq, digest, self._decode(instance, verdict.seq, digest))
+
+    @property
+    def sparse(self) -> bool:
+        graph = self.truth.graph
+        return graph is not None and not graph.complete
+
+    def targets(self, index: int) -> tuple[int, ...]:
+        """Whom pod ``index`` must reach: its neighbours on a sparse graph, else everyone."""
+        graph = self.truth.graph
+        if graph is None or graph.complete:
+            return tuple(range(self.n))
+        return (*graph.neighbours(index), 0, index)
+
+    def _counted(self, by: str, seq: int, tokens: set[str]) -> tuple[str, ...] | None:
+        """On a sparse graph each member's Release names its own arrival (its sums, which name
+        its instance): the instance of each index whose arrival it names came on a session
+        still live at ``by`` at ``seq``; None when an index has none."""
+        counted = [by] + [""] * (self.n - 1)
+        for s in self.truth.sessions:
+            client = self.procs[s.client]
+            live = s.ended is None or s.ended > seq
+            if s.server == by and live and any(a < seq and v in tokens for a, v in s.arrivals):
+                counted[client.index] = s.client
+        if "" in counted:
+            return None
+        return tuple(counted) if self.procs[by].instances else ("",) * self.n
 
     def _decode(self, by: str, seq: int, digest: str) -> tuple[str, ...] | None:
         """The instances of the view ``digest`` names, of those ``by`` had heard by ``seq``."""
@@ -115,6 +143,8 @@ class _Judge:
         return None
 
     def decision(self, d: Decision) -> list[str]:
+        if self.sparse:
+            return self.sparse_decision(d)
         out, by, when = [], self.name(d.by), self.when(d.seq)
         views = {v for _, v in self.truth.released_views.get(d.by, [])}
         if len(views) > 1:
@@ -139,6 +169,35 @@ class _Judge:
                     if j != i and not self.reached(instance, other, j, d.seq)
                 ]
         return out
+
+    def sparse_decision(self, d: Decision) -> list[str]:
+        """On a sparse graph (docs/at-scale.md): one arrival of every index over a live session
+        was counted, and every assigned edge was proven both ways between the counted
+        instances (each had heard the other's hello by the release). As the graph is connected,
+        pods split into groups that cannot reach each other are never released."""
+        by, when = self.name(d.by), self.when(d.seq)
+        if d.view is None:
+            return [f"{by} released at {when} without a live arrival of every index"]
+        out = []
+        graph = self.truth.graph
+        assert graph is not None
+        for i, x in enumerate(d.view):
+            if x and not self.job_pod(x):
+                out.append(f"{by} released at {when} counting {self.name(x)}, no Job pod")
+            for j in graph.neighbours(i):
+                y = d.view[j]
+                if not self.reached(x, y, j, d.seq) if x else not self._any_reached(i, j, d.seq):
+                    edge = f"{self.name(x) if x else f'any {i}'} -> {self.name(y) if y else j}"
+                    out.append(f"{by} released at {when}: edge {edge} not proven")
+        return out
+
+    def _any_reached(self, i: int, j: int, seq: int) -> bool:
+        """Some instance of ``i`` reached some instance of ``j`` (a probe without a hello)."""
+        return any(
+            self._reached_index(p.instance, j, seq)
+            for p in self.procs.values()
+            if p.index == i and p.job_pod
+        )
 
     def _arrived(self, d: Decision, index: int, member: str) -> tuple[list[str], set[str]]:
         """Whether ``member`` (any instance of ``index`` if "") arrived at ``d.by`` with
@@ -190,7 +249,7 @@ class _Judge:
                 continue  # counted
             if not before and not verdict.alone:
                 out.append(f"{who} released at {self.when(seq)}; no coordinator had decided")
-            missing = [i for i in range(self.n) if not self._reached_index(instance, i, seq)]
+            missing = [i for i in self.targets(index) if not self._reached_index(instance, i, seq)]
             if missing:
                 out.append(f"{who} released at {self.when(seq)} before it reached {missing}")
         return out

@@ -80,6 +80,7 @@ class Schedule:
     names: tuple[str, ...] = ()  # ``named``: the barriers each pod's clients ask for
     workload: float = 0.0  # ``run``, ``exit``: the longest workload; ``named``: the latest ask
     exit_codes: tuple[int, ...] = ()  # ``exit``: each pod's workload's code
+    degree: int | None = None  # ``--reach sparse --reach-degree``; None: ``--reach all``
 
     @property
     def dns_lag(self) -> float:
@@ -181,6 +182,7 @@ def simulate(s: Schedule) -> tuple[Cluster, float]:
         delay=delays,
         dns_delay=s.dns_delay,
         probe=s.probe,
+        degree=s.degree,
         views={i: View(*v) for i, v in enumerate(s.views)},
         clock_skew=s.clock_skew,
         names=s.names,

@@ -11,7 +11,8 @@ these hooks as it carries things out; nothing here reads a core. Kept, in the or
 - every member session: which instance dialled which, from where; each Arrive and Ack delivered
   to the coordinator's end; when the coordinator's end learnt that the session had ended (its
   loss delivered) or closed it itself;
-- every Release a process sent (the view it names), every verdict a process reached (the
+- every Release a process sent (the view it names; on a sparse graph, the member's own
+  arrival it counted), every verdict a process reached (the
   ``Released`` / ``Aborted`` effect it performed) and when its wait ended (``Finish`` / ``Fail``).
 
 tests/sim/safety.py judges the README's guarantee from this record alone.
@@ -23,10 +24,16 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 
 from agent.core.effects import Aborted, Released
+from agent.core.graph import ReachGraph
 from agent.core.outcome import ReleaseKind
 from agent.protocol.wire import Ack, Arrive, Identity, Message, Release
 
-__all__ = ["Process", "Session", "Truth", "Verdict"]
+__all__ = ["Process", "Session", "Truth", "Verdict", "sparse_graph"]
+
+
+def sparse_graph(n: int, uid: str, degree: int | None) -> ReachGraph | None:
+    """The graph pods of ``--reach sparse --reach-degree degree`` compute (None: all)."""
+    return None if degree is None else ReachGraph(n, uid.encode(), degree)
 
 
 @dataclass
@@ -68,6 +75,8 @@ class Verdict:
 
 @dataclass
 class Truth:
+    #: the Job's graph of assigned edges when it is sparse (``--reach sparse``), else None
+    graph: ReachGraph | None = None
     seq: int = 0
     times: list[float] = field(default_factory=list)  # seq -> simulated time
     processes: dict[str, Process] = field(default_factory=dict)
@@ -127,7 +136,7 @@ class Truth:
         if session is None or session.ended is not None:
             return
         if isinstance(message, Arrive):
-            session.arrivals.append((self._step(now), message.view))
+            session.arrivals.append((self._step(now), message.view + message.owed))
         elif isinstance(message, Ack) and session.acked is None:
             session.acked = self._step(now)
 
@@ -145,9 +154,9 @@ class Truth:
 
     def sent(self, instance: str, message: Message, now: float) -> None:
         """``instance`` sent ``message`` (a ``Send`` effect); a Release names a view."""
-        if isinstance(message, Release) and message.view:
+        if isinstance(message, Release) and message.view:  # on a sparse graph, one a member
             views = self.released_views.setdefault(instance, [])
-            views.append((self._step(now), message.view))
+            views.append((self._step(now), message.view + message.owed))
 
     def verdict(self, instance: str, verdict: Released | Aborted, now: float) -> None:
         if instance not in self.verdicts:
