@@ -245,6 +245,10 @@ class Admission:
         """The claimed indices whose names are to be asked for now."""
         return self._checks.take_due(now)
 
+    def skipped(self, index: int) -> None:
+        """The check of ``index`` taken is not asked now (the DNS pace)."""
+        self._checks.skipped(index)
+
     def next_wakeup(self) -> float:
         return self._checks.next_wakeup()
 

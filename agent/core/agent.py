@@ -17,9 +17,11 @@ from typing import assert_never
 from agent.config.model import Config, ProbeKind, TrustSource
 from agent.core.admission import Admission
 from agent.core.answers import counted_by_name, peer_at_address
+from agent.core.asking import Asking
 from agent.core.barrier import Barrier
 from agent.core.causes import Failure
 from agent.core.discovery import discovery_for
+from agent.core.dnspace import DnsPace
 from agent.core.effects import (
     Aborted,
     Attempt,
@@ -94,6 +96,8 @@ class Agent:
         trusting = config.token is not None or config.trust_source == TrustSource.ANY
         lists = self.discovery.lists
         self._admission = Admission(trusting=trusting, reach=self.reach, lists=lists, timing=timing)
+        pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
+        self.asking = Asking(pace, self.reach, self._admission, timing)
         self.incoming = Incoming(
             config,
             me,
@@ -131,14 +135,20 @@ class Agent:
 
     @property
     def status(self) -> Status:
-        return Status(self.config, self.reach, self.discovery, self.side, self._admission)
+        return Status(
+            self.config, self.reach, self.discovery, self.side, self._admission, self.asking.slow
+        )
 
     def begin(self, now: float) -> list[Effect]:
         return [Report(self.status.start_line()), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
-        progress; in every phase, the checks of what waits to be vouched for."""
+        progress; in every phase, the checks of what waits to be vouched for. DNS queries by
+        name only as the pace allows (``Asking``)."""
+        return self.asking.gate(self._poll(now), now, self.side)
+
+    def _poll(self, now: float) -> list[Effect]:
         checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
         phase = self.phase
         if phase is Phase.FINISHED:
@@ -156,13 +166,15 @@ class Agent:
         """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
         coordinator's look-around and the progress line, each as it falls due."""
         side = self.side
-        out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
+        due = self.reach.start_due(now, self.asking.limit(now))
+        out: list[Effect] = [self._attempt(i, now) for i in due]
         out += self.discovery.take_due(now)
         if isinstance(side, Member):
             out += side.poll(now, self._refusing.addresses(0, now))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
             out += self.discovery.look_around(now, side.not_arrived())
         if now >= self._next_progress:
+            out += [Report(line) for line in self.asking.slow_lines(now)]
             out.append(Report(self.status.progress(now - self.start)))
             self._next_progress = now + self.timing.progress_every
         return out
@@ -196,7 +208,8 @@ class Agent:
             return max(self.barrier.aborted_at + self.timing.abort_linger, leave or -math.inf)
         if phase is Phase.RELEASED:
             return leave or math.inf
-        times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
+        due = self.asking.next_wakeup(self.reach.next_wakeup())
+        times = [self.deadline, self._next_progress, math.inf if due is None else due]
         times.append(self.discovery.next_wakeup() or math.inf)
         if isinstance(side, Member):
             times.append(side.next_wakeup() or math.inf)
@@ -227,6 +240,9 @@ class Agent:
 
     # --- events ----------------------------------------------------------------------------------
     def handle(self, event: Input, now: float) -> list[Effect]:
+        return self.asking.gate(self._handle(event, now), now, self.side)
+
+    def _handle(self, event: Input, now: float) -> list[Effect]:
         match event:
             case Attempted():
                 return self._attempted(event, now)
@@ -237,22 +253,28 @@ class Agent:
             case Contacted():
                 return self.incoming.contacted(event, now)
             case LookedUp():
+                self.asking.looked_up(event.index, event.resolution, now)
                 return self.incoming.looked_up(event, now)
             case ContactRefused():
                 return self._refused(event, now)
             case DialFailed():
                 self._refusing.tried(0, event.refused_at, now)
-                return self.barrier.dial_failed(event.reason, now)
+                out = self.barrier.dial_failed(event.reason, now)
+                self.asking.dialled(now, failed=event.server_failed, side=self.side)
+                return out
             case Opened() | Received() | Lost():
+                if isinstance(event, Opened) and event.dialled:
+                    self.asking.dialled(now, failed=False, side=self.side)
                 return self.incoming.session(event, now)
             case _:
                 assert_never(event)
 
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
+        not_before = self.asking.attempted(event.index, event.result, now)
         result = counted_by_name(self.reach, event.index, event.result)
         if isinstance(result, Unreached):
-            self.reach.failed(event.index, result.failure, now)
+            self.reach.failed(event.index, result.failure, now, not_before)
             return []
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
@@ -285,6 +307,7 @@ class Agent:
         return out
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
+        self.asking.swept(event.resolution, now)
         before = self._admission.pending()
         out = self.discovery.answered(event.resolution, now)
         if event.resolution.failure is not None:

@@ -31,6 +31,7 @@ class LogKind(StrEnum):
     IGNORED = "ignored"  # contacts from addresses DNS does not list
     RESTARTED = "restarted"  # a peer restarted
     TRUNCATED = "truncated"  # the Service's answer is cut short
+    DNS_SLOW = "dns-slow"  # cluster DNS fails a share of the queries: it holds the wait up
     SERVING = "serving"  # a sidecar serves on
     WARNING = "warning"  # a configuration warning
     ERROR = "error"  # an error (the exit code in JSON)

@@ -16,6 +16,7 @@ waiting on a coordinator that has gone: the race the seed's loop has when a fast
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from agent.core.backoff import Backoff
@@ -234,6 +235,12 @@ class Member:
 
     def next_wakeup(self) -> float | None:
         return self._next_connect
+
+    def hold_dial(self, at: float) -> None:
+        """The dial is not to ask DNS before ``at`` (the DNS pace): one due is put back, one
+        scheduled later stays."""
+        if self.conn is None and self.verdict is None:
+            self._next_connect = max(self._next_connect or -math.inf, at)
 
     def opened(self, conn: int, now: float) -> list[Action]:
         """The handshake with the coordinator succeeded on ``conn``."""

@@ -50,6 +50,24 @@ class Timing:
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
+    #: by-name DNS queries a second the whole Job may send at once (``agent.core.dnspace``):
+    #: under a third of one CoreDNS instance (about 33,700 a second on 2 vCPU, CPU-bound), so
+    #: the Job leaves the cluster's other clients room even while all its pods start together
+    dns_job_rate: float = 10_000.0
+    #: each pod's share of it, bounded: at least this many a second (a pod of a huge Job still
+    #: gets on), at most this many (a small Job has no need of more)
+    dns_rate_min: float = 2.0
+    dns_rate_max: float = 100.0
+    #: a name the server failed to answer (timeout, SERVFAIL) is asked again after 0.5-1 s,
+    #: then twice as long after each failure, up to 4-8 s: within 8 s of the server healing
+    dns_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=8.0))
+    #: "DNS is slow" looks at this many seconds of queries, when at least this share of them
+    #: (and ``dns_slow_least`` in number) got no answer; said at warning level once it has
+    #: lasted ``dns_slow_warn_after``
+    dns_slow_window: float = 10.0
+    dns_slow_share: float = 0.2
+    dns_slow_least: int = 5
+    dns_slow_warn_after: float = 15.0
     #: a name whose every address refused is tried again at them, without asking DNS, this
     #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
     refused_reuse: float = 5.0
