@@ -5,8 +5,10 @@ DNS (not one that reuses addresses that refused a moment ago: no query), a re-ch
 reached peer, an admission check (``Lookup``), a member's dial of its coordinator (index 0).
 What the pace does not allow now is put back: the attempt is due again when the pace allows it
 (``Reach.defer``), the dial likewise (``Member.hold_dial``), the admission check waits for its
-next turn. Every answer is reported back (:meth:`attempted`, :meth:`looked_up`,
-:meth:`dialled`, :meth:`swept`), and a name the server failed is held back.
+next turn. An admission check of a peer that is being attempted by name is not asked at all:
+the attempt asks the same question and vouches once it reaches the peer. Every answer is
+reported back (:meth:`attempted`, :meth:`looked_up`, :meth:`dialled`, :meth:`swept`), and a
+name the server failed is held back.
 
 While a share of the queries gets no answer, the progress lines say so: DNS, not the peers, is
 what the agent waits for. Said at info level at first (a burst of timeouts while a Job starts
@@ -63,7 +65,9 @@ class Asking:
                     self._reach.defer(effect.index, at)
                     continue
                 self._by_attempt.add(effect.index)
-            elif isinstance(effect, Lookup) and self.pace.ask(effect.index, now) is not None:
+            elif isinstance(effect, Lookup) and (
+                self._by_name(effect.index) or self.pace.ask(effect.index, now) is not None
+            ):
                 self._admission.skipped(effect.index)
                 continue
             elif isinstance(effect, Dial) and not effect.addresses and isinstance(side, Member):
@@ -73,6 +77,12 @@ class Asking:
                 self._dialling = True
             out.append(effect)
         return out
+
+    def _by_name(self, index: int) -> bool:
+        """Whether peer ``index`` is being attempted by name: its attempt asks for its name
+        anyway, and once it reaches the peer, vouches for what claims it from there, so an
+        admission check of it would only ask DNS the same question again."""
+        return self._reach.is_scheduled(index) and not self._reach.peers[index].reached
 
     def dialled(self, now: float, *, failed: bool, side: object) -> None:
         """A member's dial landed (``failed``: DNS gave no answer for the coordinator's name);
