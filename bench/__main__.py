@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import coldstart, local
+from bench import coldstart, cutanswer, local
 from bench.clustercases import Setup
 from bench.common import ROOT
 from bench.report import Row, add_ratios, plot, summarize, table
@@ -32,6 +32,7 @@ CASES = (
     "loopback",
     "sweep",
     "coordinator",
+    "cutanswer",
     "release",
     "release100m",
     "barriercpu",
@@ -57,6 +58,7 @@ class Plan:
     sweep_n: int
     members: int
     scale_repeats: int  # the coordinator case takes a minute a run
+    cut_answer: tuple[int, int]  # (N, cut): the Service's answer lists the first cut addresses
     release: dict[int, tuple[str, ...]]
     dns: dict[int, tuple[str, ...]]
     coldstart_rounds: int = 11  # each round starts every tool once, in turn
@@ -72,6 +74,7 @@ FULL = Plan(
     sweep_n=4096,
     members=10_000,
     scale_repeats=2,
+    cut_answer=(128, 32),
     release={3: ALL, 64: ALL, 256: ("peer-agent", "seed")},
     dns={64: ("peer-agent", "seed", "nslookup"), 256: ("peer-agent", "seed")},
 )
@@ -80,6 +83,7 @@ QUICK = Plan(
     sweep_n=1000,
     members=1000,
     scale_repeats=1,
+    cut_answer=(24, 8),
     release={3: ALL, 64: ("peer-agent", "seed")},
     dns={64: ("peer-agent", "seed")},
     coldstart_rounds=3,
@@ -161,6 +165,26 @@ def _coldstart(plan: Plan, launchers: coldstart.Launchers, log: Callable[[str], 
     return rows
 
 
+def _cut_answer(plan: Plan, log: Callable[[str], None]) -> list[Row]:
+    n, cut = plan.cut_answer
+    log(f"cut answer: {n} agents, the Service's answer cut at {cut} addresses")
+    s = _repeat("cutanswer", plan.scale_repeats, lambda: cutanswer.cut_answer(n, cut), log)
+    return [
+        _row(m, "peer-agent", n, s)
+        for m in (
+            Metric(f"cut answer ({cut} of {n}): last release", "last_release_s", "s", "≤ 120 s"),
+            Metric(
+                f"cut answer ({cut} of {n}): DNS queries per pod (max)", "queries_per_pod_max", ""
+            ),
+            Metric(
+                f"cut answer ({cut} of {n}): DNS queries per pod (mean)",
+                "queries_per_pod_mean",
+                "",
+            ),
+        )
+    ]
+
+
 def run(
     plan: Plan,
     cases: list[str],
@@ -226,6 +250,8 @@ def run(
             ),
         ):
             rows.append(_row(m, "peer-agent", members, s))
+    if "cutanswer" in cases:
+        rows += _cut_answer(plan, log)
     if set(cases) & set(CLUSTER_CASES) and os.geteuid() != 0:
         log(f"{', '.join(CLUSTER_CASES)}: skipped (the cluster in a box needs root)")
         return rows

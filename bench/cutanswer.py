@@ -67,7 +67,6 @@ def cut_answer(
         "queries_per_pod_mean": round(sum(per_pod) / peers, 1),
         "queries_per_pod_max": max(per_pod),
         "queries_total": sum(per_pod),
-        "queries_per_pod": per_pod,
         "queries_by_name": by_name,
         "service_queries_per_pod": round((sum(per_pod) - by_name) / peers, 1),
         "pods_saying_dns_slow": sum(n > 0 for n in slow),

@@ -262,7 +262,7 @@ class ByService:
                 self.published = frozenset()
             return []
         self.published = frozenset(resolution.addresses)
-        if not self.rounds.answered(now):  # a refresh: the answer is all it wanted
+        if not self.rounds.answered(now, cut=resolution.truncated):  # a refresh: all it wanted
             return []
         fresh = self.book.start_round(self.published)
         self._cut.answered(truncated=resolution.truncated)

@@ -36,6 +36,9 @@ class Timing:
     round_min_gap: float = 0.1
     #: this long without a push from an unlisted address makes pushes urgent again
     round_quiet: float = 3.0
+    #: rounds after cut-short answers wait 1 s, then twice as long after each, up to this
+    #: (``agent.core.rounds``): the peers such an answer leaves out are asked for by name
+    cut_round_cap: float = 8.0
     #: a contact from an address DNS does not list for the Service is said at debug level
     #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
     #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
