@@ -27,7 +27,7 @@ from agent.core.effects import Attempt, Dial, Effect, Lookup
 from agent.core.inputs import ProbeResult, Resolution, Unreached
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
-from agent.core.roles import Member
+from agent.core.roles import Coordinator, Member
 from agent.core.timing import Timing
 
 __all__ = ["Asking", "dns_hint"]
@@ -55,7 +55,9 @@ class Asking:
         """When an attempt due at ``due`` may start: once the pace has a query for it."""
         return None if due is None else max(due, self.pace.next_token_at())
 
-    def gate(self, effects: list[Effect], now: float, side: object) -> list[Effect]:
+    def gate(
+        self, effects: list[Effect], now: float, side: Coordinator | Member | None
+    ) -> list[Effect]:
         """``effects`` but the queries the pace does not allow now, which are put back
         (``side``: this pod's side of the barrier, whose dial may be put back)."""
         out: list[Effect] = []
@@ -84,7 +86,7 @@ class Asking:
         admission check of it would only ask DNS the same question again."""
         return self._reach.is_scheduled(index) and not self._reach.peers[index].reached
 
-    def dialled(self, now: float, *, failed: bool, side: object) -> None:
+    def dialled(self, now: float, *, failed: bool, side: Coordinator | Member | None) -> None:
         """A member's dial landed (``failed``: DNS gave no answer for the coordinator's name);
         a dial after a failure waits for the name's hold."""
         if not self._dialling:
