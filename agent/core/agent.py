@@ -86,7 +86,7 @@ class Agent:
         self.reach = self.discovery.reach
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
-        self._refusing = RefusedAnswers(timing.refused_reuse)
+        self._refusing = RefusedAnswers(timing.refused_reuse, timing.refused_reuse_cap)
         self.deadline = now + config.timeout if config.timeout else math.inf
         self.finished = False
         self._next_progress = now + timing.progress_every

@@ -74,6 +74,9 @@ class Timing:
     #: a name whose every address refused is tried again at them, without asking DNS, this
     #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
     refused_reuse: float = 5.0
+    #: the same addresses given again by DNS and refused again: each window twice as long, up
+    #: to this (kubeadm's Corefile caches an answer 30 s: asking sooner learns little)
+    refused_reuse_cap: float = 30.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0
