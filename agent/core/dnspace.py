@@ -13,9 +13,11 @@ that drops or times out queries, and pods that ask again at once push it into co
   exponential with equal jitter (``Timing.dns_backoff``), so a name the server cannot answer is
   asked a bounded number of times however often its peer says hello; an answer (NXDOMAIN too:
   the server is well) ends it;
-- the bucket's rate **halves** when the server fails a query (at most once per
-  ``Timing.dns_timeout``: the queries out together fail together) and grows back by one a
-  second with each answer: a server that falls behind is asked less, not more.
+- the bucket's rate **starts at a quarter** of the pod's share (the Job's pods start
+  together: their first burst is a quarter of the Job's rate), **grows** by one a second with
+  each answer (so it doubles about every second while the server keeps up), and **halves**
+  when the server fails a query (at most once per ``Timing.dns_timeout``: the queries out
+  together fail together): a server that falls behind is asked less, not more.
 
 It also keeps the last ``Timing.dns_slow_window`` seconds of outcomes, so the agent can say
 when DNS, not the peers, is what it waits for (:meth:`DnsPace.slowness`).
@@ -61,9 +63,9 @@ class DnsPace:
     ) -> None:
         self._timing, self._rand = timing, rand
         self.max_rate = pod_rate(timing, peers)
-        self.rate = self.max_rate
-        self.burst = self.max_rate  # a second's worth
-        self._tokens, self._filled_at = self.burst, now
+        self.rate = max(timing.dns_rate_min, self.max_rate / 4)
+        self.burst = self.max_rate  # a second's worth at the full rate
+        self._tokens, self._filled_at = self.rate, now  # a second's worth at the start
         self._asking: set[int] = set()
         self._failures: dict[int, int] = {}  # names the server failed, how many times in a row
         self._hold: dict[int, float] = {}  # name -> not asked again before this
