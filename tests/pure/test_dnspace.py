@@ -29,6 +29,7 @@ from agent.core.inputs import (
     DialFailed,
     Input,
     LookedUp,
+    Opened,
     Reached,
     Resolution,
     Unreached,
@@ -86,6 +87,7 @@ class World:
     out: dict[int, Attempt | Lookup | Dial] = field(default_factory=dict)
     probing: list[Attempt] = field(default_factory=list)  # attempts that reuse addresses
     asked: list[tuple[float, int]] = field(default_factory=list)
+    queries: list[Attempt | Lookup | Dial] = field(default_factory=list)
     lines: list[Report] = field(default_factory=list)
     failed: Fail | None = None
 
@@ -97,6 +99,7 @@ class World:
                 assert isinstance(effect, Attempt | Lookup | Dial)
                 self.out[name] = effect
                 self.asked.append((self.now, name))
+                self.queries.append(effect)
             elif isinstance(effect, Attempt):
                 self.probing.append(effect)
             elif isinstance(effect, Report):
@@ -279,3 +282,23 @@ def test_names_not_published_yet_are_not_called_slow_dns() -> None:
     assert _slow_lines(world) == []
     assert world.failed is not None and isinstance(world.failed.error, BarrierTimeout)
     assert not any("bottleneck" in h for h in world.failed.error.hints)
+
+
+def test_a_peer_attempted_by_name_costs_no_admission_check_of_its_own() -> None:
+    """The coordinator, attempting every peer by name (their names not published yet), holds
+    each member's session from an address DNS has not vouched for: the attempts ask, and no
+    admission check asks the same names again (an attempt that reaches a member vouches for
+    its session)."""
+    world = World(_agent(6, 0, Timing(), timeout="0"), 6)
+    world.take(world.agent.begin(0.0))
+    for j in range(1, 6):
+        hello = Hello(_me(j, 6), Role.MEMBER, "n")
+        world.handle(Contacted(hello, _address(j)))
+        world.handle(Opened(j, hello, False, _address(j)))
+        assert world.agent.is_holding(j)
+    while world.now < 10.0:
+        for name in sorted(world.out):
+            world.land(name, "nxdomain")
+        world.tick(world.now + 0.25)
+    assert {n for _, n in world.asked} == set(range(6))
+    assert [q for q in world.queries if isinstance(q, Lookup)] == []
