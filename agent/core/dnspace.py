@@ -5,19 +5,19 @@ probe that cannot tell who answers, those a cut-short Service answer left out ot
 CoreDNS instance answers about 33,700 queries a second on 2 vCPU, CPU-bound; a server pushed past
 that drops or times out queries, and pods that ask again at once push it into collapse. So:
 
-- a **token bucket** per pod: ``Timing.dns_job_rate`` shared out among the Job's pods (a pod
-  of N asks at most ``dns_job_rate / N`` names a second, within ``dns_rate_min`` and
-  ``dns_rate_max``), a second's worth in a burst;
+- a **token bucket** per pod, a second's worth at its rate in a burst; the rate **starts**
+  at the pod's share of ``Timing.dns_start_job_rate`` (``/ N``, within ``dns_rate_min`` and
+  ``dns_rate_max``: the Job's pods start together), **grows** by one a second with each answer
+  (so it doubles about every second while the server keeps up), up to ``dns_rate_max``, and
+  **halves** when the server fails a query (at most once per ``Timing.dns_timeout``: the
+  queries out together fail together), down to ``dns_rate_min``: as TCP shares a link, the
+  pods share the server by what it answers, and one that falls behind is asked less, not more.
+  A pod that alone asks many names (a coordinator) gets there within seconds;
 - **one query in flight per name**, whoever asks it (an attempt, an admission check);
 - **backoff per name** after the server failed to answer it (a timeout, SERVFAIL, REFUSED):
   exponential with equal jitter (``Timing.dns_backoff``), so a name the server cannot answer is
   asked a bounded number of times however often its peer says hello; an answer (NXDOMAIN too:
   the server is well) ends it;
-- the bucket's rate **starts at a quarter** of the pod's share (the Job's pods start
-  together: their first burst is a quarter of the Job's rate), **grows** by one a second with
-  each answer (so it doubles about every second while the server keeps up), and **halves**
-  when the server fails a query (at most once per ``Timing.dns_timeout``: the queries out
-  together fail together): a server that falls behind is asked less, not more.
 
 It also keeps the last ``Timing.dns_slow_window`` seconds of outcomes, so the agent can say
 when DNS, not the peers, is what it waits for (:meth:`DnsPace.slowness`).
@@ -35,12 +35,15 @@ from collections.abc import Callable
 from agent.core.timing import Timing
 from agent.values import value
 
-__all__ = ["DnsPace", "Slowness", "pod_rate"]
+__all__ = ["DnsPace", "Slowness", "start_rate"]
+
+_EPSILON = 1e-6  # of a query: the bucket's arithmetic is in floats
 
 
-def pod_rate(timing: Timing, peers: int) -> float:
-    """This pod's share of the Job's by-name rate: the Job's pods ask at once."""
-    return min(timing.dns_rate_max, max(timing.dns_rate_min, timing.dns_job_rate / max(peers, 1)))
+def start_rate(timing: Timing, peers: int) -> float:
+    """This pod's share of the Job's starting rate: the Job's pods start at once."""
+    share = timing.dns_start_job_rate / max(peers, 1)
+    return min(timing.dns_rate_max, max(timing.dns_rate_min, share))
 
 
 @value
@@ -62,10 +65,8 @@ class DnsPace:
         self, timing: Timing, *, peers: int, now: float, rand: Callable[[], float]
     ) -> None:
         self._timing, self._rand = timing, rand
-        self.max_rate = pod_rate(timing, peers)
-        self.rate = max(timing.dns_rate_min, self.max_rate / 4)
-        self.burst = self.max_rate  # a second's worth at the full rate
-        self._tokens, self._filled_at = self.rate, now  # a second's worth at the start
+        self.rate = start_rate(timing, peers)
+        self._tokens, self._filled_at = self.rate, now  # a second's worth
         self._asking: set[int] = set()
         self._failures: dict[int, int] = {}  # names the server failed, how many times in a row
         self._hold: dict[int, float] = {}  # name -> not asked again before this
@@ -77,17 +78,19 @@ class DnsPace:
     # --- the bucket ---------------------------------------------------------------------------
     def _fill(self, now: float) -> None:
         if now > self._filled_at:
-            self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
+            self._tokens = min(self.rate, self._tokens + (now - self._filled_at) * self.rate)
             self._filled_at = now
 
     def available(self, now: float) -> int:
         """Whole queries the bucket allows now."""
         self._fill(now)
-        return int(self._tokens)
+        return int(self._tokens + _EPSILON)
 
     def next_token_at(self) -> float:
-        """When the bucket next holds a whole query (now or earlier: it does)."""
-        if self._tokens >= 1:
+        """When the bucket next holds a whole query (now or earlier: it does). Within
+        ``_EPSILON`` of a whole one counts as one: a time a rounding error after ``now`` would
+        be ``now`` again, and the caller would wake for ever without a query to send."""
+        if self._tokens + _EPSILON >= 1:
             return -math.inf
         return self._filled_at + (1 - self._tokens) / self.rate
 
@@ -100,7 +103,7 @@ class DnsPace:
         if (hold := self._hold.get(name, -math.inf)) > now:
             return hold
         self._fill(now)
-        if self._tokens < 1:
+        if self._tokens + _EPSILON < 1:
             return self.next_token_at()
         self._tokens -= 1
         self._asking.add(name)
@@ -133,7 +136,7 @@ class DnsPace:
                 self._slowed_at = now
         else:
             self._fill(now)
-            self.rate = min(self.max_rate, self.rate + 1.0)
+            self.rate = min(self._timing.dns_rate_max, self.rate + 1.0)
 
     def _trim(self, now: float) -> None:
         start = now - self._timing.dns_slow_window

@@ -53,14 +53,15 @@ class Timing:
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
-    #: by-name DNS queries a second the whole Job may send at once (``agent.core.dnspace``):
-    #: under a third of one CoreDNS instance (about 33,700 a second on 2 vCPU, CPU-bound), so
-    #: the Job leaves the cluster's other clients room even while all its pods start together
-    dns_job_rate: float = 10_000.0
-    #: each pod's share of it, bounded: at least this many a second (a pod of a huge Job still
-    #: gets on), at most this many (a small Job has no need of more)
+    #: by-name DNS queries a second the whole Job starts at, its pods all starting together
+    #: (``agent.core.dnspace``): under a tenth of one CoreDNS instance (about 33,700 a second
+    #: on 2 vCPU, CPU-bound); each pod grows from its share with every answer
+    dns_start_job_rate: float = 2_500.0
+    #: a pod's rate stays within these: at least this many a second (a pod of a huge Job still
+    #: gets on), at most this many (3 % of one CoreDNS instance: a coordinator that alone asks
+    #: for thousands of members' names)
     dns_rate_min: float = 2.0
-    dns_rate_max: float = 100.0
+    dns_rate_max: float = 1_000.0
     #: a name the server failed to answer (timeout, SERVFAIL) is asked again after 0.5-1 s,
     #: then twice as long after each failure, up to 4-8 s: within 8 s of the server healing
     dns_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=8.0))
