@@ -194,7 +194,7 @@ def test_never_two_queries_for_one_name_and_never_more_than_the_bucket(
 ) -> None:
     """Whatever DNS answers and whoever says hello when: one query out per name at a time
     (``World.take`` asserts it at every query), and over any stretch of time at most a
-    second's worth (the burst) plus the pod's rate times its length."""
+    second's worth at the highest rate (the bucket's size) plus that rate times its length."""
     timing = Timing(dns_rate_max=rate, dns_rate_min=min(rate, 2.0))
     world = World(_agent(peers, peers - 1, timing, barrier=barrier, timeout="0"), peers)
     _run(world, script)
