@@ -121,9 +121,7 @@ class Admission:
         """``share``: the held-session bound of the process, when it serves other barrier
         instances on its port too (default: this instance's own). ``vouches``: whether a peer
         passed on DNS evidence of an index at an address (``agent.core.vouching``)."""
-        self.trusting = trusting
-        self._reach, self._lists = reach, lists
-        self._vouches = vouches
+        self.trusting, self._reach, self._lists, self._vouches = trusting, reach, lists, vouches
         self._share = share if share is not None else HeldShare()
         self._owner = self._share.join()
         self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
@@ -145,9 +143,8 @@ class Admission:
             return False
         if 0 <= index < len(self._reach.peers) and self._reach.peers[index].address == address:
             return True
-        if address in self._named.get(index, ()) or self._lists(address):
-            return True
-        return self._vouches is not None and self._vouches(index, address)
+        vouched = self._vouches is not None and self._vouches(index, address)
+        return address in self._named.get(index, ()) or self._lists(address) or vouched
 
     def patient(self, delay: float) -> None:
         """Checks begun from now wait ``delay`` first (past a cut: reports vouch first)."""
@@ -155,16 +152,14 @@ class Admission:
 
     @property
     def waiting(self) -> bool:
-        """Whether sessions or sightings wait for DNS to vouch for them."""
-        return bool(self._held or self._sighted)
+        return bool(self._held or self._sighted)  # sessions or sightings wait for DNS
 
     def is_holding(self, conn: int) -> bool:
         return conn in self._held
 
     def held_from(self, index: int) -> str | None:
         """The address of the newest session held that claims ``index``."""
-        held = self._held.claiming(index)
-        session = self._held.get(held[-1]) if held else None
+        session = self._held.get(held[-1]) if (held := self._held.claiming(index)) else None
         return session.opened.address if session is not None else None
 
     # --- keeping ---------------------------------------------------------------------------------
@@ -281,6 +276,10 @@ class Admission:
     def take_due(self, now: float) -> list[int]:
         """The claimed indices whose names are to be asked for now."""
         return self._checks.take_due(now)
+
+    def skipped(self, index: int) -> None:
+        """The check of ``index`` taken is not asked now (the DNS pace)."""
+        self._checks.skipped(index)
 
     def next_wakeup(self) -> float:
         return self._checks.next_wakeup()

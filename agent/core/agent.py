@@ -16,19 +16,12 @@ from typing import assert_never
 
 from agent.config.model import Config
 from agent.core.answers import counted_by_name, peer_at_address
+from agent.core.asking import Asking
 from agent.core.barrier import Barrier
 from agent.core.causes import Cause, Failure
 from agent.core.discovery import discovery_for
-from agent.core.effects import (
-    Aborted,
-    Attempt,
-    Effect,
-    Fail,
-    Finish,
-    Lookup,
-    Released,
-    Report,
-)
+from agent.core.dnspace import DnsPace
+from agent.core.effects import Aborted, Attempt, Effect, Fail, Finish, Lookup, Released, Report
 from agent.core.heldshare import HeldShare
 from agent.core.incoming import contacts
 from agent.core.inputs import (
@@ -89,7 +82,7 @@ class Agent:
         self.reach = self.discovery.reach
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
-        self._refusing = RefusedAnswers(timing.refused_reuse)
+        self._refusing = RefusedAnswers(timing.refused_reuse, timing.refused_reuse_cap)
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
@@ -98,6 +91,8 @@ class Agent:
             config, me, discovery=self.discovery, barrier=self.barrier, heard_of=self._heard_of,
             timing=timing, held=held, vouching=self.vouching,
         )  # fmt: skip
+        pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
+        self.asking = Asking(pace, self.reach, self._admission, timing)
         self.own = OwnName(
             me,
             reach=self.reach,
@@ -129,15 +124,18 @@ class Agent:
 
     @property
     def status(self) -> Status:
-        return Status(self.config, self.reach, self.discovery, self.side, self._admission)
+        return Status(
+            self.config, self.reach, self.discovery, self.side, self._admission, self.asking.slow
+        )
 
     def begin(self, now: float) -> list[Effect]:
         return [Report(self.status.start_line()), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
-        progress; in every phase, the checks of what waits to be vouched for."""
-        return self._polled(now) + self._membership(now)
+        progress; in every phase, the checks of what waits to be vouched for. DNS queries by
+        name only as the pace allows (``Asking``)."""
+        return self.asking.gate(self._polled(now), now, self.side) + self._membership(now)
 
     def _polled(self, now: float) -> list[Effect]:
         checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
@@ -157,7 +155,8 @@ class Agent:
         coordinator's look-around and the progress line, each as it falls due."""
         side = self.side
         rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
-        out = [self._attempt(i, now) for i in self.reach.start_due(now)] + rounds
+        due = self.reach.start_due(now, self.asking.limit(now))
+        out = [self._attempt(i, now) for i in due] + rounds
         if isinstance(side, Member):
             out += side.poll(now, self._refusing.addresses(0, now), self.reach.newest_at(0))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
@@ -165,13 +164,13 @@ class Agent:
         if isinstance(side, Coordinator) and self._looking():
             out += self.own.poll(now)
         if now >= self._next_progress:
+            out += [Report(line) for line in self.asking.slow_lines(now)]
             out.append(Report(self.status.progress(now - self.start)))
             self._next_progress = now + self.timing.progress_every
         return out
 
     def _serving_on(self, now: float) -> list[Effect]:
-        """After the wait, only the rounds that vouch for contacts still waiting (a late
-        joiner's session may be one of them)."""
+        """After the wait, only the rounds that vouch for contacts still waiting."""
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
@@ -185,8 +184,7 @@ class Agent:
         return self._admission.is_holding(conn)
 
     def end(self) -> None:
-        """This instance has ended (its connections closed with it): what it held no longer
-        counts against the bound it shares with the process's other barrier instances."""
+        """This instance has ended: what it held counts no more against the process's bound."""
         self._admission.end()
 
     def next_wakeup(self) -> float:
@@ -203,7 +201,8 @@ class Agent:
             return max(self.barrier.aborted_at + self.timing.abort_linger, leave or -math.inf)
         if phase is Phase.RELEASED:
             return leave or math.inf
-        times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
+        due = self.asking.next_wakeup(self.reach.next_wakeup())
+        times = [self.deadline, self._next_progress, math.inf if due is None else due]
         times.append(self.discovery.next_wakeup() or math.inf)
         if isinstance(side, Member):
             times.append(side.next_wakeup() or math.inf)
@@ -234,15 +233,15 @@ class Agent:
 
     # --- events ----------------------------------------------------------------------------------
     def handle(self, event: Input, now: float) -> list[Effect]:
-        return self._handled(event, now) + self._membership(now)
+        handled = self._handled(event, now)
+        self.asking.heard(event, now, self.side)  # after: a failed dial's hold outlasts its retry
+        return self.asking.gate(handled, now, self.side) + self._membership(now)
 
     def _membership(self, now: float) -> list[Effect]:
-        """Past a cut Service answer: the coordinator hands its members the addresses vouched
-        for, a member reports its ring neighbour's (``agent.core.vouching``)."""
+        """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
         if self.vouching.turned_on(cut=self.discovery.cut):
             self._admission.patient(self.timing.vouch_wait)
-        ring = self.reach.peers[self.vouching.ring_next]
-        return list(self.vouching.due(self.side, ring.address if ring.reached else ""))
+        return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
 
     def _handled(self, event: Input, now: float) -> list[Effect]:
         match event:
@@ -268,6 +267,7 @@ class Agent:
 
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
+        not_before = self.asking.attempted(event.index, event.result, now)
         result = counted_by_name(self.reach, event.index, event.result)
         own = event.index == self.me.index
         if own and self.own.replaced is not None:
@@ -278,7 +278,7 @@ class Agent:
             result = Reached(result.index, "", result.released)
         if isinstance(result, Unreached):
             out = self.own.answered(result.failure, now) if own else []
-            self.reach.failed(event.index, result.failure, now)
+            self.reach.failed(event.index, result.failure, now, not_before)
             return out
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
@@ -316,6 +316,7 @@ class Agent:
         return out
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
+        self.asking.swept(event.resolution, now)
         before = self._admission.pending()
         out = self.discovery.answered(event.resolution, now)
         if event.resolution.failure is not None:

@@ -8,6 +8,7 @@ is found.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterable
 
 from agent.core.backoff import Backoff
@@ -135,11 +136,12 @@ class Reach:
             heapq.heappop(self._queue)
         return None
 
-    def start_due(self, now: float) -> list[int]:
-        """The peers due now, put in flight: until ``succeeded`` or ``failed`` they are not
-        due again."""
+    def start_due(self, now: float, limit: int | None = None) -> list[int]:
+        """The peers due now (at most ``limit``: what the DNS pace allows), put in flight:
+        until ``succeeded``, ``failed`` or ``defer``red they are not due again."""
         chosen: list[int] = []
-        while self._in_flight < self._max_in_flight:
+        most = self._max_in_flight if limit is None else min(self._max_in_flight, limit)
+        while self._in_flight < self._max_in_flight and len(chosen) < most:
             peer = self._next()
             if peer is None or peer.next_at > now:
                 break
@@ -212,7 +214,11 @@ class Reach:
             self._left += 1
             self._wait(peer)
 
-    def failed(self, index: int, failure: Failure, now: float) -> None:
+    def failed(
+        self, index: int, failure: Failure, now: float, not_before: float = -math.inf
+    ) -> None:
+        """The attempt failed; ``not_before``: the name is not to be asked again sooner (DNS
+        failed to answer it: ``agent.core.dnspace``), however the peer is nudged."""
         peer = self._land(index)
         peer.failure = failure
         if failure.cause in TELLING_CAUSES:
@@ -222,7 +228,16 @@ class Reach:
         else:
             peer.failures += 1
             peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+        peer.next_at = max(peer.next_at, not_before)
         self._wait(peer)
+
+    def defer(self, index: int, at: float) -> None:
+        """The attempt just started may not go out yet (the DNS pace): due again at ``at``.
+        A reached peer's re-check is simply dropped."""
+        peer = self._land(index)
+        if not peer.reached:
+            peer.next_at = at
+            self._wait(peer)
 
     def nudge(self, index: int, now: float) -> None:
         """Peer ``index`` showed signs of life (it contacted us): try it again now."""

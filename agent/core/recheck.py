@@ -66,6 +66,12 @@ class Rechecks:
             heapq.heappush(self._queue, (check.at, index))
         return due
 
+    def skipped(self, index: int) -> None:
+        """The check taken was not asked (the DNS pace did not allow it): the next one, at
+        its time, asks."""
+        if (check := self._checks.get(index)) is not None:
+            check.asking = False
+
     def answered(self, index: int, now: float) -> bool:
         """The lookup of ``index`` came back. True once the checks have lasted long enough
         that what only a contact claimed (no live session) is given up on."""

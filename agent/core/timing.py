@@ -68,6 +68,9 @@ class Timing:
     #: for thousands of members' names)
     dns_rate_min: float = 2.0
     dns_rate_max: float = 1_000.0
+    #: a query put back because another for the same name is out is looked at again this soon
+    #: (the one out lands within ``dns_timeout``, usually within milliseconds)
+    dns_in_flight_poll: float = 0.1
     #: a name the server failed to answer (timeout, SERVFAIL) is asked again after 0.5-1 s,
     #: then twice as long after each failure, up to 4-8 s: within 8 s of the server healing
     dns_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=8.0))
@@ -81,6 +84,9 @@ class Timing:
     #: a name whose every address refused is tried again at them, without asking DNS, this
     #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
     refused_reuse: float = 5.0
+    #: the same addresses given again by DNS and refused again: each window twice as long, up
+    #: to this (kubeadm's Corefile caches an answer 30 s: asking sooner learns little)
+    refused_reuse_cap: float = 30.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0

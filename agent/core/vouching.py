@@ -28,7 +28,8 @@ evidence of itself. Pure.
 
 from __future__ import annotations
 
-from agent.core.effects import Send
+from agent.core.effects import Effect, Send
+from agent.core.reach import PeerState
 from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import MAX_ENTRIES, Members, Vouch
 
@@ -81,14 +82,14 @@ class Vouching:
         del known[:-PER_INDEX]
         return True
 
-    def due(self, side: Coordinator | Member | None, ring_at: str) -> list[Send]:
+    def due(self, side: Coordinator | Member | None, ring: PeerState) -> list[Effect]:
         """What this pod's side sends now: the coordinator's hand-outs, or the member's report
-        (``ring_at``: where it reached its ring neighbour, "" while it has not)."""
+        of where it reached its ring neighbour (``ring``), once it has."""
         if not self.on or side is None or side.verdict is not None:
             return []
         if isinstance(side, Coordinator):
-            return self.hand_out(side.sessions)
-        return self.report(side.conn, ring_at)
+            return list(self.hand_out(side.sessions))
+        return list(self.report(side.conn, ring.address if ring.reached else ""))
 
     # --- the coordinator ---------------------------------------------------------------------
     def publish(self, index: int, address: str) -> None:
