@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,21 @@ def _udp_dropped() -> int:
     a server too far behind to read them (no server counts those)."""
     lines = [x.split() for x in Path("/proc/net/snmp").read_text().splitlines() if x[:4] == "Udp:"]
     return int(dict(zip(lines[0], lines[1], strict=True))["RcvbufErrors"])
+
+
+def _kinds(dns: CutServiceDNS, peers: int) -> dict[str, int]:
+    """Who asked what: each query read, by what its name is to the pod that asked it."""
+    index = {fqdn(i).lower(): i for i in range(peers)}
+    kinds: Counter[str] = Counter()
+    for (pod, name), n in dns.per_name.items():
+        i = index.get(name.lower())
+        if i is None:
+            kind = "service" if name.lower() == SERVICE_FQDN.lower() else "other"
+        else:
+            ring = {pod: "own", 0: "coordinator", (pod + 1) % peers: "ring"}
+            kind = ring.get(i, "fallback")
+        kinds[kind] += n
+    return dict(kinds)
 
 
 def cut_answer(
@@ -60,6 +76,7 @@ def cut_answer(
         per_pod = [dns.per_pod[i] for i in range(peers)]
         dropped = _udp_dropped() - dropped
         by_name = sum(q.name != SERVICE_FQDN for q in dns.log)
+        kinds = _kinds(dns, peers)
     released = [a.event("released") for a in agents]
     done = [r[0] for r in released if r is not None]
     slow = [a.count("dns-slow") for a in agents]
@@ -79,6 +96,7 @@ def cut_answer(
         "queries_by_name": by_name,
         "udp_dropped_unread": dropped,
         "service_queries_per_pod": round((sum(per_pod) - by_name) / peers, 1),
+        "queries_by_kind": kinds,
         "pods_saying_dns_slow": sum(n > 0 for n in slow),
         "cpu_s_per_pod": round(sum(a.cpu_s or 0 for a in agents) / peers, 2),
     }

@@ -34,6 +34,9 @@ class PodsDNS(FaultDNS):
         self._pod_of = {s.getsockname()[1]: i for i, s in enumerate(self._pod_udp)}
         #: queries that reached the server, per pod (what each pod asked, whatever it got)
         self.per_pod: Counter[int] = Counter()
+        #: the same per pod and name, and when each came (``log``'s entry, by pod)
+        self.per_name: Counter[tuple[int, str]] = Counter()
+        self.pod_of_entry: list[int] = []
 
     def server_for(self, pod: int) -> str:
         """What ``--dns-server`` takes for pod ``pod``."""
@@ -55,9 +58,13 @@ class PodsDNS(FaultDNS):
             s.close()
 
     def _counted(self, data: bytes, transport: str, pod: int) -> tuple[bytes | None, float]:
-        with self._lock:
+        with self._lock:  # reentrant: the answer's log entry is this query's
             self.per_pod[pod] += 1
-        return self._answer(data, transport)
+            answered = self._answer(data, transport)
+            if len(self.log) > len(self.pod_of_entry):
+                self.per_name[(pod, self.log[-1].name)] += 1
+                self.pod_of_entry.append(pod)
+            return answered
 
     def _serve_pod_udp(self) -> None:
         with selectors.DefaultSelector() as sel:
