@@ -146,9 +146,9 @@ class Admission:
         vouched = self._vouches is not None and self._vouches(index, address)
         return address in self._named.get(index, ()) or self._lists(address) or vouched
 
-    def patient(self, delay: float) -> None:
-        """Checks begun from now wait ``delay`` first (past a cut: reports vouch first)."""
-        self._checks.patient(delay)
+    def patient(self, delay: float, *, coordinator: bool) -> None:
+        """Past a cut: checks wait ``delay`` first (reports vouch first), the chain's break only."""
+        self._checks.patient(delay, coordinator=coordinator)
 
     @property
     def waiting(self) -> bool:

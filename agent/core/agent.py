@@ -240,7 +240,7 @@ class Agent:
     def _membership(self, now: float) -> list[Effect]:
         """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
         if self.vouching.turned_on(cut=self.discovery.cut):
-            self._admission.patient(self.timing.vouch_wait)
+            self._admission.patient(self.timing.vouch_wait, coordinator=self.me.index == 0)
         return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
 
     def _handled(self, event: Input, now: float) -> list[Effect]:

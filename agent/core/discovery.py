@@ -246,11 +246,10 @@ class ByService:
         """``me``: this pod's index; ``probes_sweep``: probe the addresses an answer lists (False
         on a sparse graph: the targets are asked for by name, and the answer only says which
         addresses are the Service's)."""
-        self.reach, self.me, self._timing = reach, me, timing
+        self.reach, self.me = reach, me
         self._probes_sweep = probes_sweep
         self.rounds = Rounds(now=now, rand=rand, timing=timing)
         self._learned = Learned(retry=timing.learned_retry, rand=rand)
-        self._fallback_at = math.inf  # past a cut: when the peers still missing go by name
         self.book = ProbeBook()
         self._cut = CutAnswer()
         self._look = LookAround(timing)
@@ -263,9 +262,6 @@ class ByService:
         out: list[Effect] = []
         for address in self._learned.take_due(now, lambda i: not self.reach.peers[i].reached):
             out += self._probe_pushed(address)
-        if now >= self._fallback_at:
-            self._fallback_at = math.inf
-            self.reach.schedule([p.index for p in self.reach.missing()])
         # the next round waits for this one's probes: it would only parse the same answer again
         if not self.book.round_out and self.rounds.start_due(now):
             out.append(Sweep())
@@ -273,7 +269,7 @@ class ByService:
 
     def next_wakeup(self) -> float | None:
         rounds = None if self.book.round_out else self.rounds.next_wakeup()
-        at = min(rounds or math.inf, self._learned.next_wakeup(), self._fallback_at)
+        at = min(rounds or math.inf, self._learned.next_wakeup())
         return None if at == math.inf else at
 
     def lists(self, address: str) -> bool:
@@ -331,13 +327,14 @@ class ByService:
         if not self._cut.take_due(round_out=self.book.round_out):
             return []
         lacking = [p.index for p in self.reach.missing()]
-        # only the coordinator and the ring neighbour by name: the others' addresses come from
-        # the coordinator (``agent.core.vouching``), by name only past ``vouch_wait``
+        # only the coordinator and the ring neighbour by name, ever: the others' addresses come
+        # from the coordinator (``agent.core.vouching``), whatever the wait (by name, each pod
+        # would ask for every peer the cut left out: N² queries for the Job, the storm that
+        # kept a 128-pod Job from releasing)
         ring = {0, (self.me + 1) % len(self.reach.peers)}
         self.reach.schedule([i for i in lacking if i in ring])
         if not self._cut.take_first_telling():
             return []
-        self._fallback_at = self._timing.vouch_wait + self.rounds.last_start
         listed = len(self.published)
         line = (
             f"the Service's DNS answer is cut short at {listed} addresses: learning the "

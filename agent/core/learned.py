@@ -5,9 +5,11 @@ Past a cut Service answer a pod learns most peers' addresses from its coordinato
 its members' reports (the coordinator). Each is probed at once; one whose pod does not answer
 yet (its agent not listening: a Job's pods start over seconds) is probed again on a timer,
 every ``Timing.learned_retry`` seconds or so (equal jitter) while its peer is unreached, and at
-once when its peer says hello from there. Past ``Timing.vouch_wait`` after the cut, the peers
-still unreached are asked for by name after all (``ByService``): a chain of reports broken by a
-pod that is late costs those names, not the barrier. Pure.
+once when its peer says hello from there. They are never asked for by name instead: a chain of
+reports stopped at a pod that is late goes on once that pod is up and its ring neighbour
+reaches it, or once the coordinator's check of the lowest index not vouched for answers
+(``agent.core.recheck``); asking for every name the cut left out, from every pod, was the retry
+storm that kept a 128-pod Job from releasing. Pure.
 """
 
 from __future__ import annotations

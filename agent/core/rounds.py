@@ -87,11 +87,6 @@ class Rounds:
         self._hurry.round_started()
         return True
 
-    @property
-    def last_start(self) -> float:
-        """When the last round started."""
-        return self._last
-
     def answered(self, now: float, *, cut: bool = False) -> bool:
         """The round's answer came (``cut``: cut short). True when it was a full round (its
         addresses are to be probed); False when it was a refresh, which is all it wanted."""

@@ -39,9 +39,9 @@ class Timing:
     #: rounds after cut-short answers wait 1 s, then twice as long after each, up to this
     #: (``agent.core.rounds``): the peers such an answer leaves out are learnt otherwise
     cut_round_cap: float = 8.0
-    #: past a cut Service answer (``agent.core.vouching``): the peers not reached this long
-    #: after it are asked for by name after all, and a held session's first lookup waits this
-    #: long (a member's report of its ring neighbour vouches for it first)
+    #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
+    #: held session's name waits this long (a member's report of its ring neighbour vouches for
+    #: it first), and then only the lowest index not vouched for is checked
     vouch_wait: float = 10.0
     #: an address learnt from a peer whose pod does not answer yet is probed again this often
     learned_retry: float = 2.0

@@ -39,7 +39,8 @@ __all__ = ["PER_INDEX", "Vouching"]
 #: the old one may still answer for a while)
 PER_INDEX = 2
 #: entries the coordinator hands out over a run, per peer: a pod replaced now and then adds a
-#: few; past the bound new ones are dropped (the by-name fallback still finds them)
+#: few; past the bound new ones are dropped (the coordinator's check of the lowest index not
+#: vouched for, ``agent.core.recheck``, still admits such a member by its name)
 LOG_PER_PEER = 4
 
 
