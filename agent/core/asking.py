@@ -25,6 +25,7 @@ from agent.core.causes import Cause, Failure
 from agent.core.dnspace import DnsPace, Slowness
 from agent.core.effects import Attempt, Dial, Effect, Lookup
 from agent.core.inputs import (
+    Contacted,
     DialFailed,
     Input,
     LookedUp,
@@ -44,6 +45,11 @@ __all__ = ["Asking", "dns_hint"]
 def _server_failed(failure: Failure | None) -> bool:
     """The server did not answer (a timeout, SERVFAIL, REFUSED): NXDOMAIN is an answer."""
     return failure is not None and failure.cause is Cause.DNS_FAILED
+
+
+def _negative(failure: Failure | None) -> bool:
+    """The server answered that the name has no address (yet)."""
+    return failure is not None and failure.cause in (Cause.NXDOMAIN, Cause.NO_ADDRESS)
 
 
 class Asking:
@@ -97,7 +103,9 @@ class Asking:
     def heard(self, event: Input, now: float, side: Coordinator | Member | None) -> None:
         """What an event says of a query this pod asked: an admission check's answer, a
         member's dial that failed or opened."""
-        if isinstance(event, LookedUp):
+        if isinstance(event, Contacted):
+            self.pace.hurry(event.hello.identity.index)
+        elif isinstance(event, LookedUp):
             self.looked_up(event.index, event.resolution, now)
         elif isinstance(event, DialFailed):
             self.dialled(now, failed=event.server_failed, side=side)
@@ -121,11 +129,12 @@ class Asking:
             return -math.inf  # it asked no DNS
         self._by_attempt.discard(index)
         failure = result.failure if isinstance(result, Unreached) else None
-        self.pace.landed(index, now, failed=_server_failed(failure))
+        self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
         return self.pace.held(index)
 
     def looked_up(self, index: int, resolution: Resolution, now: float) -> None:
-        self.pace.landed(index, now, failed=_server_failed(resolution.failure))
+        failure = resolution.failure
+        self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
 
     def swept(self, resolution: Resolution, now: float) -> None:
         self.pace.observed(now, failed=_server_failed(resolution.failure))

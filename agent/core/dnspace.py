@@ -16,8 +16,10 @@ that drops or times out queries, and pods that ask again at once push it into co
 - **one query in flight per name**, whoever asks it (an attempt, an admission check);
 - **backoff per name** after the server failed to answer it (a timeout, SERVFAIL, REFUSED):
   exponential with equal jitter (``Timing.dns_backoff``), so a name the server cannot answer is
-  asked a bounded number of times however often its peer says hello; an answer (NXDOMAIN too:
-  the server is well) ends it;
+  asked a bounded number of times however often its peer says hello; an address ends it;
+- a gentler backoff after a negative answer (NXDOMAIN, no address: ``dns_negative_backoff``,
+  up to 2-4 s): cluster DNS caches those 5-30 s, so asking every second mostly hears the cached
+  answer again; a hello from that pod (it is up) lets its name be asked again at once;
 
 It also keeps the last ``Timing.dns_slow_window`` seconds of outcomes, so the agent can say
 when DNS, not the peers, is what it waits for (:meth:`DnsPace.slowness`).
@@ -70,6 +72,7 @@ class DnsPace:
         self._asking: set[int] = set()
         self._failures: dict[int, int] = {}  # names the server failed, how many times in a row
         self._hold: dict[int, float] = {}  # name -> not asked again before this
+        self._negative: dict[int, int] = {}  # names answered "no address", how many in a row
         self._slowed_at = -math.inf  # when the rate last halved
         self._window: deque[tuple[float, bool]] = deque()  # (when, the server failed it)
         #: queries handed out, in all (a figure for the release line)
@@ -114,16 +117,30 @@ class DnsPace:
         """Not before this is ``name`` asked again (-inf: whenever)."""
         return self._hold.get(name, -math.inf)
 
-    def landed(self, name: int, now: float, *, failed: bool) -> None:
-        """The query for ``name`` came back: answered, or ``failed`` by the server."""
+    def landed(self, name: int, now: float, *, failed: bool, negative: bool = False) -> None:
+        """The query for ``name`` came back: answered, or ``failed`` by the server;
+        ``negative``: the answer was that the name has no address (yet)."""
         self._asking.discard(name)
         self.observed(now, failed=failed)
-        if not failed:
+        if not failed and not negative:
             self._failures.pop(name, None)
             self._hold.pop(name, None)
+            self._negative.pop(name, None)
             return
-        failures = self._failures[name] = self._failures.get(name, 0) + 1
-        self._hold[name] = now + self._timing.dns_backoff.equal_jitter(failures, self._rand())
+        if negative:  # cluster DNS caches it 5-30 s: asking sooner mostly hears it again
+            self._failures.pop(name, None)  # the server answered: it is well
+            count = self._negative[name] = self._negative.get(name, 0) + 1
+            backoff = self._timing.dns_negative_backoff
+        else:
+            count = self._failures[name] = self._failures.get(name, 0) + 1
+            backoff = self._timing.dns_backoff
+        self._hold[name] = now + backoff.equal_jitter(count, self._rand())
+
+    def hurry(self, name: int) -> None:
+        """The pod of ``name`` said hello: it is up, so a name held for a negative answer (not
+        one the server failed) may be asked again at once."""
+        if name in self._negative and name not in self._failures:
+            self._hold.pop(name, None)
 
     def observed(self, now: float, *, failed: bool) -> None:
         """A query's outcome (any query: a Service round too), for the window and the rate."""

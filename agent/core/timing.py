@@ -74,6 +74,11 @@ class Timing:
     #: a name the server failed to answer (timeout, SERVFAIL) is asked again after 0.5-1 s,
     #: then twice as long after each failure, up to 4-8 s: within 8 s of the server healing
     dns_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=8.0))
+    #: a name answered NXDOMAIN (or with no address) is asked again after 0.25-0.5 s, then
+    #: twice as long after each such answer, up to 2-4 s, unless its pod says hello first:
+    #: CoreDNS caches the negative answer 5 s (kubeadm: 30 s), so asking every second mostly
+    #: hears the cached one again
+    dns_negative_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.25, cap=4.0))
     #: "DNS is slow" looks at this many seconds of queries, when at least this share of them
     #: (and ``dns_slow_least`` in number) got no answer; said at warning level once it has
     #: lasted ``dns_slow_warn_after``

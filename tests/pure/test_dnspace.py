@@ -310,3 +310,42 @@ def test_a_peer_attempted_by_name_costs_no_admission_check_of_its_own() -> None:
         world.tick(world.now + 0.25)
     assert {n for _, n in world.asked} == set(range(6))
     assert [q for q in world.queries if isinstance(q, Lookup)] == []
+
+
+@settings(max_examples=budget(1), deadline=None)
+@given(peers=st.integers(2, 12), step=st.floats(0.05, 1.0))
+def test_a_name_answered_nxdomain_is_asked_at_most_the_negative_backoffs_queries(
+    peers: int, step: float
+) -> None:
+    """Every query is answered NXDOMAIN at once (the pods are not published; cluster DNS
+    caches that 5-30 s): with nobody saying hello, each name is asked over a minute at most
+    what ``Timing.dns_negative_backoff`` allows (the least hold its equal jitter gives after
+    each answer: 33), not about once a second as the attempts' own backoff would."""
+    timing = Timing()
+    world = World(_agent(peers, peers - 1, timing, timeout="0"), peers)
+    world.take(world.agent.begin(0.0))
+    length = 60.0
+    while world.now < length:
+        for name in sorted(world.out):
+            world.land(name, "nxdomain")
+        world.tick(min(length, world.now + step))
+    most = _most_queries(timing.dns_negative_backoff, 0.0, length)
+    for name in range(peers):
+        asked = sum(n == name for _, n in world.asked)
+        assert asked <= most + 1, (name, asked, most)  # +1: the landing of the last
+    assert most < length / timing.backoff.cap / 1.5  # the attempts' backoff alone: 60 and more
+
+
+def test_a_hello_lets_a_name_held_for_nxdomain_be_asked_at_once() -> None:
+    """A negative answer holds the name back, but a hello from that pod (it is up) ends the
+    hold: the name is asked again at once, not seconds later."""
+    world = World(_agent(3, 2, Timing(), timeout="0"), 3)
+    world.take(world.agent.begin(0.0))
+    for _ in range(4):  # a few negative answers: the hold grows to seconds
+        while 1 not in world.out:
+            world.tick(world.now + 0.1)
+        world.land(1, "nxdomain")
+    held_at = world.now
+    world.hello(1)
+    world.tick(world.now + 0.01)
+    assert 1 in world.out and world.now - held_at < 0.1, world.asked[-3:]

@@ -31,16 +31,18 @@ class View:
     name_after: float = 0.0
     #: the Service's name lists it this much after its publication
     service_after: float = 0.0
+    #: (index, seconds): that one pod's name lists it this much later still, in this view only
+    #: (a lookup that keeps failing at one pod while the others' answer)
+    late: tuple[tuple[int, float], ...] = ()
 
     def _lists(self, pod: Pod, after: float, now: float) -> bool:
         return pod.published_at + self.lag + after <= now < pod.withdrawn_at + self.lag
 
     def name(self, pods: Iterable[Pod], index: int, now: float) -> list[Pod]:
         """The pods peer ``index``'s name lists (never an outsider's)."""
+        after = self.name_after + dict(self.late).get(index, 0.0)
         return [
-            p
-            for p in pods
-            if p.index == index and not p.outsider and self._lists(p, self.name_after, now)
+            p for p in pods if p.index == index and not p.outsider and self._lists(p, after, now)
         ]
 
     def service(self, pods: Iterable[Pod], now: float) -> list[Pod]:

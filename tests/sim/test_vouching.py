@@ -10,8 +10,10 @@ import functools
 
 import pytest
 
+from agent.core.timing import DEFAULT_TIMING
 from tests.sim.checks import BOUND, LINGER, assert_released, start
 from tests.sim.cluster import Cluster
+from tests.sim.dns import View
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,3 +79,29 @@ def test_a_member_restarted_past_a_cut_is_learnt_again() -> None:
     start(c, {15: 2.0})
     c.run_until(2.0 + 6 * BOUND + LINGER)
     assert_released(c, after=2.0, by=2.0 + 6 * BOUND)
+
+
+def test_the_chain_goes_on_past_a_lookup_that_keeps_failing() -> None:
+    """Pod 12's DNS does not list pod 13's name for a minute (its ring neighbour: its report of
+    13 is what vouches for 13, then 13's for 14, round the ring). Nothing asks every name
+    instead: the coordinator checks the one name where the chain stopped (the lowest member
+    not vouched for), and every pod passes well within the minute, each asking DNS at most
+    ``QUERIES`` times."""
+    late = View(late=((13, 60.0),))
+    c = Cluster(40, seed=5, cut=8, views={12: late})
+    start(c, _spread(40, 1.0))
+    by = 1.0 + DEFAULT_TIMING.vouch_wait + DEFAULT_TIMING.recheck_cap + 4 * BOUND
+    c.run_until(by + LINGER)
+    assert_released(c, after=0.9, by=by)
+    assert by < 60.0 and max(c.asked.values()) <= QUERIES, sorted(c.asked.items())
+
+
+@pytest.mark.parametrize("peers", [128])
+def test_a_cut_answer_at_128_pods_costs_no_pod_more_than_32_queries(peers: int) -> None:
+    """The issue's 128 pods, the Service's answer cut at 32, started over 2 s: every pod passes,
+    and no pod (the coordinator included) asks DNS more than 32 times."""
+    c = Cluster(peers, seed=7, cut=32)
+    start(c, _spread(peers, 2.0))
+    c.run_until(2.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=1.9, by=2.0 + 4 * BOUND)
+    assert max(c.asked.values()) <= 32, sorted(c.asked.items())
