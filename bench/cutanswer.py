@@ -79,6 +79,9 @@ def cut_answer(
         kinds = _kinds(dns, peers)
     released = [a.event("released") for a in agents]
     done = [r[0] for r in released if r is not None]
+    # when each agent was up (its start line: past its imports, listening) and had reached all
+    up = [s[0] for a in agents if (s := a.event("start")) is not None]
+    meshed = [r[0] for a in agents if (r := a.event("reached-all")) is not None]
     slow = [a.count("dns-slow") for a in agents]
     ok = codes == [0] * peers
     return {
@@ -90,6 +93,8 @@ def cut_answer(
         "service_time_ms": service_time * 1000,
         "released": codes.count(0),
         "last_release_s": round(max(done) - started, 2) if done else None,
+        "last_up_s": round(max(up) - started, 2) if up else None,
+        "last_reached_all_s": round(max(meshed) - started, 2) if meshed else None,
         "queries_per_pod_mean": round(sum(per_pod) / peers, 1),
         "queries_per_pod_max": max(per_pod),
         "queries_total": sum(per_pod),
