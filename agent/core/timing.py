@@ -37,8 +37,11 @@ class Timing:
     #: this long without a push from an unlisted address makes pushes urgent again
     round_quiet: float = 3.0
     #: rounds after cut-short answers wait 1 s, then twice as long after each, up to this
-    #: (``agent.core.rounds``): the peers such an answer leaves out are learnt otherwise
-    cut_round_cap: float = 8.0
+    #: (``agent.core.rounds``): the peers such an answer leaves out are learnt otherwise, each
+    #: cut answer lists the same first addresses, and cluster DNS may serve it from a cache 30 s
+    #: old anyway (kubeadm's Corefile); at 8 s the Service was two thirds of a 128-pod Job's
+    #: queries (12.6 of 18.2 a pod)
+    cut_round_cap: float = 30.0
     #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
     #: it first), and then only the lowest index not vouched for is checked
