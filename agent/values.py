@@ -4,11 +4,14 @@ Every pod's start pays for every class the agent defines before its first DNS qu
 CPU limit multiplies it (under ``limits.cpu: 100m``, 1 ms of CPU is 10 ms of waiting). Python
 3.11's ``@dataclass(frozen=True)`` writes six methods as source text and compiles each with
 ``exec``: about 3.4 million instructions a class, 60 classes on the ``wait`` path, more than
-half of what the agent added to ``anyio.run`` of an empty coroutine (docs/benchmarks.md).
-``@value`` lets ``dataclasses`` collect the fields (so ``dataclasses.fields``, ``replace``,
-``asdict`` and ``match`` work as on any dataclass) but writes none of the methods; it installs
-ones built from the field names, without compiling anything: about 0.3 million instructions a
-class. Instances keep what a frozen dataclass gives: keyword or positional construction with
+half of what the agent added to ``anyio.run`` of an empty coroutine (docs/benchmarks.md). Even
+without its methods, ``dataclasses`` spends 0.3 million instructions a class collecting the
+fields (a regular expression per string annotation, a signature for the docstring, abstract
+methods looked for). ``@value`` reads the fields off the class's annotations itself and
+installs methods built from the field names, without compiling anything: under 0.1 million
+instructions a class. It records them as ``dataclasses`` does (``__dataclass_fields__``), so
+``dataclasses.fields``, ``replace``, ``asdict`` and ``match`` work as on any dataclass.
+Instances keep what a frozen dataclass gives: keyword or positional construction with
 defaults and ``field(default_factory=...)``, equality and hash over the fields (only between
 instances of the same class), a repr of the fields (``field(repr=False)`` leaves one out), and
 ``FrozenInstanceError`` on assignment. Type checkers see a frozen dataclass
@@ -20,6 +23,8 @@ Pure: no I/O; the lowest layer, usable by every other.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import itertools
 from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, dataclass_transform, overload
@@ -27,6 +32,10 @@ from typing import Any, TypeVar, dataclass_transform, overload
 __all__ = ["value"]
 
 _C = TypeVar("_C", bound=type)
+#: how ``dataclasses`` marks a field (its other kinds: a ClassVar, an InitVar)
+_FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
+#: an annotation that would make a class variable, not a field (annotations are strings: PEP 563)
+_CLASS_VARIABLE = ("ClassVar", "typing.ClassVar")
 
 
 def _frozen_setattr(self: object, name: str, _: object) -> None:
@@ -37,14 +46,12 @@ def _frozen_delattr(self: object, name: str) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
-def _plain_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
-    """The class's fields, each using no more of ``dataclasses.field`` than ``@value`` keeps:
-    a default or a default factory, and ``repr``."""
-    fields = dataclasses.fields(cls)
+def _check_plain(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    """Each field uses no more of ``dataclasses.field`` than ``@value`` keeps: a default or a
+    default factory, ``repr`` and ``kw_only``."""
     for f in fields:
         if not f.init or not f.compare or f.hash is not None:
             raise TypeError(f"{cls.__qualname__}.{f.name}: @value fields are compared and hashed")
-    return fields
 
 
 def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
@@ -113,8 +120,10 @@ def _binder(
     return bind
 
 
-def _methods(cls: type) -> dict[str, Callable[..., Any]]:
-    fields = _plain_fields(cls)
+def _methods(
+    cls: type, fields: tuple[dataclasses.Field[Any], ...]
+) -> dict[str, Callable[..., Any]]:
+    _check_plain(cls, fields)
     names = tuple(f.name for f in fields)
     shown = tuple(f.name for f in fields if f.repr)
     # a tuple of the fields (one field: the value itself), built in C
@@ -142,19 +151,51 @@ def _methods(cls: type) -> dict[str, Callable[..., Any]]:
     }
 
 
+def _collect(cls: type, kw_only: bool) -> tuple[dataclasses.Field[Any], ...]:
+    """The class's fields in annotation order, each a ``dataclasses.Field`` named and typed as
+    ``dataclasses`` would record it; the class attribute of each is its default, as there."""
+    if any("__dataclass_fields__" in base.__dict__ for base in cls.__mro__[1:]):
+        raise TypeError(f"{cls.__qualname__}: a @value class inherits no fields")
+    fields = []
+    for name, kind in inspect.get_annotations(cls).items():
+        if isinstance(kind, str) and kind.startswith(_CLASS_VARIABLE):
+            raise TypeError(f"{cls.__qualname__}.{name}: a @value class has no class variables")
+        given = cls.__dict__.get(name, dataclasses.MISSING)
+        f = _as_field(given)
+        if f.default.__class__.__hash__ is None:  # a list, dict or set shared by every instance
+            raise ValueError(f"{cls.__qualname__}.{name}: a mutable default; use default_factory")
+        f.name, f.type = name, kind
+        f._field_type = _FIELD  # type: ignore[attr-defined]
+        if f.kw_only is dataclasses.MISSING:
+            f.kw_only = kw_only
+        if f.default is dataclasses.MISSING:
+            if given is not dataclasses.MISSING:
+                delattr(cls, name)  # a factory's field, or one without a default
+        else:
+            setattr(cls, name, f.default)
+        fields.append(f)
+    positional = [f for f in fields if not f.kw_only]
+    if any(_has_default(a) and not _has_default(b) for a, b in itertools.pairwise(positional)):
+        raise TypeError(f"{cls.__qualname__}: a field without a default after one with")
+    return tuple(fields)
+
+
+def _as_field(given: Any) -> dataclasses.Field[Any]:
+    """The field a class attribute makes: itself if it is ``field(...)``, else its default."""
+    return given if isinstance(given, dataclasses.Field) else dataclasses.field(default=given)
+
+
 def _make_value(cls: _C, kw_only: bool) -> _C:
-    documented = cls.__doc__ is not None
-    if not documented:  # else dataclasses would build a signature for it with inspect
-        cls.__doc__ = cls.__name__
-    # No method written here: init, repr, eq (and so hash) and frozen are all ours below.
-    dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
-    for name, method in _methods(cls).items():
+    fields = _collect(cls, kw_only)
+    cls.__dataclass_fields__ = {f.name: f for f in fields}  # type: ignore[attr-defined]
+    cls.__match_args__ = tuple(f.name for f in fields if not f.kw_only)  # type: ignore[attr-defined,misc]
+    for name, method in _methods(cls, fields).items():
         if name in cls.__dict__:  # the class's own, as dataclasses keeps it
             continue
         method.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, method)
-    if not documented:
-        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in dataclasses.fields(cls))})"
+    if cls.__doc__ is None:
+        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields)})"
     return cls
 
 
