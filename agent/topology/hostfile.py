@@ -18,7 +18,8 @@ from agent.values import value
 
 __all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
 
-_SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
+#: compiled at its first use (``re`` caches it): hostfile and Volcano pods only
+_SLOTS = r"^(?:slots|max_slots|max-slots)=(\d+)$"
 
 
 @value
@@ -44,7 +45,7 @@ def parse_hostfile(text: str) -> tuple[list[Host], list[str]]:
         slots = _slots(count) if count else None
         bad = bool(count) and slots is None
         for extra in fields[1:]:
-            match = _SLOTS.match(extra.lower())
+            match = re.match(_SLOTS, extra.lower())
             if match and extra.lower().startswith("slots"):
                 slots = _slots(match.group(1))
                 bad = bad or slots is None

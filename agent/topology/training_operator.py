@@ -38,7 +38,8 @@ from agent.values import value
 __all__ = ["signature", "training_operator"]
 
 _TYPES = "master|worker|chief|ps|evaluator"
-_HOST = re.compile(rf"^(?P<job>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<type>{_TYPES})-(?P<i>\d+)$")
+#: compiled at its first use (``re`` caches it): most pods are no Training Operator pod
+_HOST = rf"^(?P<job>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<type>{_TYPES})-(?P<i>\d+)$"
 
 
 @value
@@ -53,9 +54,13 @@ class _Shape:
 
 
 def signature(environ: Mapping[str, str], hostname: str) -> str | None:
-    """The operator's variable that marks this pod, when its hostname is ``<job>-<type>-<i>``."""
-    if not _HOST.match(hostname):
-        return None
+    """The operator's variable that marks this pod, when its hostname is ``<job>-<type>-<i>``
+    (looked at only when a variable is there)."""
+    var = _marking_variable(environ)
+    return var if var is not None and re.match(_HOST, hostname) else None
+
+
+def _marking_variable(environ: Mapping[str, str]) -> str | None:
     for var in ("TF_CONFIG", "PET_NNODES", "PADDLE_NNODES"):
         if environ.get(var):
             return var
@@ -67,7 +72,7 @@ def signature(environ: Mapping[str, str], hostname: str) -> str | None:
 
 
 def training_operator(i: Inputs, namespace: str | None) -> Derived | None:
-    host = _HOST.match(i.hostname)
+    host = re.match(_HOST, i.hostname)
     if host is None:
         i.p.add(
             OPT["hostname"],
