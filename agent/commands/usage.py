@@ -5,6 +5,7 @@ that says what a duration and ``run``'s workload are)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from typing import Any, NoReturn
@@ -76,7 +77,7 @@ def _columns() -> int:
     """The terminal's width as ``shutil.get_terminal_size`` tells it (``COLUMNS``, else the
     terminal on stdout, else 80), without importing shutil and the compression modules it
     imports: argparse makes a formatter for every ``add_argument``, and with no width given
-    each asks shutil (1 ms of every start, a help shown or not)."""
+    each asks shutil (1 ms of every start, a help shown or not). Asked once per parser."""
     try:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:
@@ -89,14 +90,11 @@ def _columns() -> int:
     return columns or 80
 
 
-class _Formatter(argparse.HelpFormatter):
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_columns() - 2)  # argparse's own margin
-
-
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(formatter_class=_Formatter, **kwargs)
+    def __init__(self, *, width: int, **kwargs: Any) -> None:
+        # width: the terminal's, less argparse's own margin
+        formatter = functools.partial(argparse.HelpFormatter, width=width)
+        super().__init__(formatter_class=formatter, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         # One line, exit 2, as for every other usage error.
@@ -104,15 +102,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser_for(chosen: str | None = None) -> argparse.ArgumentParser:
-    """The parser; given the command being run, only that command's options are added: the
-    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
-    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
+    """The parser; given the command being run, only that command and its options are added:
+    the others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS
+    query, and each command's parser looked for message catalogues on disk (gettext)."""
+    width = _columns() - 2
+    parser = _Parser(
+        prog="peer-agent", description="Barrier for the pods of an Indexed Job.", width=width
+    )
     parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, help_text in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
         if chosen is not None and name != chosen:
             continue
+        command = sub.add_parser(name, help=help_text, description=help_text, width=width)
         if name == "lint":
             command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
             continue
