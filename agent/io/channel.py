@@ -12,12 +12,12 @@ import socket
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.core.answers import identity_failure
 from agent.core.causes import Cause, Failure
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
+from agent.io.lines import LineReader
 from agent.io.tcp import TCPStream
 from agent.protocol.handshake import proof_for, proof_ok, proves_across, proves_problem
 from agent.protocol.wire import (
@@ -72,7 +72,7 @@ def _socket_of(stream: anyio.abc.SocketStream) -> socket.socket:
 class Channel:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self.stream = stream
-        self._reader = BufferedByteReceiveStream(stream)
+        self._reader = LineReader(stream)
         # Read once, now: once the other side has reset the connection the socket no longer
         # knows its peer, and asking then raised out of the connection's task (the whole agent).
         try:

@@ -27,7 +27,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.config.model import Config
 from agent.core.heldshare import HeldShare
@@ -36,6 +35,7 @@ from agent.core.timing import DEFAULT_TIMING
 from agent.errors import ConfigError, WireError
 from agent.io import listener
 from agent.io.handshaking import Handshaking, Ticket
+from agent.io.lines import LineReader
 from agent.io.tcp import TCPStream
 from agent.protocol.routing import Key, key_of, route
 from agent.protocol.wire import MAX_MESSAGE, Hello, Identity, decode
@@ -77,7 +77,7 @@ class _Replayed(TCPStream):
 async def _hello(stream: TCPStream) -> tuple[Hello, bytes] | None:
     """The hello a connection opens with, and every byte read (bounded in size and time);
     None for garbage, silence or a closed connection."""
-    reader = BufferedByteReceiveStream(stream)
+    reader = LineReader(stream)
     try:
         with anyio.fail_after(DEFAULT_TIMING.handshake_timeout):
             line = await reader.receive_until(b"\n", MAX_MESSAGE)

@@ -37,6 +37,7 @@ ONLY_ELSEWHERE = {
     # (pathlib too, but the test venv's editable install imports it at every start)
     "tempfile": "output files (--hostfile, --env-file, --peers-json)",
     "random": "output files (tempfile); the pace's jitter reads os.urandom",
+    "anyio.streams.buffered": "no command: agent.io.lines reads the agent's lines",
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.
