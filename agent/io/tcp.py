@@ -70,6 +70,11 @@ class TCPStream(anyio.abc.SocketStream):
             anyio.notify_closing(self._sock)  # a task waiting on it gets ClosedResourceError
             self._sock.close()
 
+    def close_unwatched(self) -> None:
+        """Close, telling no one: for the one task that used the stream, once it no longer
+        waits on it (a probe's end). ``notify_closing`` was a tenth of a probe's CPU."""
+        self._sock.close()
+
     def _failed(self, exc: OSError) -> Exception:
         if self._sock.fileno() < 0:
             return anyio.ClosedResourceError()
