@@ -1,6 +1,6 @@
-"""The command line's grammar: each command's options as argparse parses them, and the words
-argparse cannot check by itself (a value that starts with a dash, a barrier's name, the help
-that says what a duration and ``run``'s workload are)."""
+"""The command line's grammar as argparse parses it: each command's options, the help (with
+what a duration and ``run``'s workload are), a barrier's name, and every usage error. A plain
+command line is read without it (``agent.commands.words``)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,13 @@ import sys
 from typing import Any, NoReturn
 
 from agent import __version__
+from agent.commands.words import COMMANDS
 from agent.config.parse import DURATION_FORMS
 from agent.exitcodes import ExitCode
 from agent.options import OPTIONS, SWITCHES, Command
 
-__all__ = [
-    "COMMANDS",
-    "DURATIONS_HELP",
-    "NAME_RULE",
-    "WORKLOAD_HELP",
-    "attach_dash_values",
-    "barrier_name",
-    "parser_for",
-]
+__all__ = ["DURATIONS_HELP", "NAME_RULE", "WORKLOAD_HELP", "barrier_name", "parser_for"]
 
-#: the flags that take a value (every option but the switches)
-_VALUE_FLAGS = frozenset(o.flag for o in OPTIONS if o.dest not in SWITCHES)
 DURATIONS_HELP = f"Durations: {DURATION_FORMS}; 0 means no limit."
 WORKLOAD_HELP = (
     "CMD ARGS…: the workload, after --. Once the barrier passes it is exec'd with RANK, "
@@ -45,32 +36,6 @@ def barrier_name(text: str) -> str:
     if not NAME.fullmatch(text):
         raise argparse.ArgumentTypeError(f"bad barrier name {text!r}: use {NAME_RULE}")
     return text
-
-
-def attach_dash_values(argv: list[str]) -> list[str]:
-    """``--timeout -5s`` as ``--timeout=-5s``: argparse takes ``-5s`` for an unknown option and
-    answers "expected one argument"; attached, the value reaches the parse that says what is
-    wrong with it and names the flag and its variable. A value starting ``--`` stays a flag."""
-    out: list[str] = []
-    for arg in argv:
-        dashed = arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h")
-        if dashed and out and out[-1] in _VALUE_FLAGS:
-            out[-1] = f"{out[-1]}={arg}"
-        else:
-            out.append(arg)
-    return out
-
-
-# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
-COMMANDS = {
-    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
-    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
-    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
-    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
-    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
-    "lint": "check Job and Service YAML for wiring mistakes",
-    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
-}
 
 
 def _columns() -> int:

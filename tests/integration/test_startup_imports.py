@@ -38,6 +38,8 @@ ONLY_ELSEWHERE = {
     "tempfile": "output files (--hostfile, --env-file, --peers-json)",
     "random": "output files (tempfile); the pace's jitter reads os.urandom",
     "anyio.streams.buffered": "no command: agent.io.lines reads the agent's lines",
+    "argparse": "help, usage errors, lint, barrier (agent.commands.words reads a plain line)",
+    "gettext": "argparse",
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.
