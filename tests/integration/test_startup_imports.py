@@ -40,6 +40,7 @@ ONLY_ELSEWHERE = {
     "anyio.streams.buffered": "no command: agent.io.lines reads the agent's lines",
     "argparse": "help, usage errors, lint, barrier (agent.commands.words reads a plain line)",
     "gettext": "argparse",
+    "agent.io.mux": "the shared port (sidecar, run --exit-barrier, named barriers)",
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.
