@@ -73,12 +73,15 @@ class Channel:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self.stream = stream
         self._reader = LineReader(stream)
-        # Read once, now: once the other side has reset the connection the socket no longer
-        # knows its peer, and asking then raised out of the connection's task (the whole agent).
-        try:
-            self._peer = str(_socket_of(stream).getpeername()[0])
-        except (anyio.TypedAttributeLookupError, OSError):
-            self._peer = ""
+        # Known, or read once, now: once the other side has reset the connection the socket no
+        # longer knows its peer, and asking then raised out of the connection's task (the whole
+        # agent).
+        self._peer = stream.peer if isinstance(stream, TCPStream) else ""
+        if not self._peer:
+            try:
+                self._peer = str(_socket_of(stream).getpeername()[0])
+            except (anyio.TypedAttributeLookupError, OSError):
+                self._peer = ""
         # Only agent.io.tcp's stream is a plain socket to write to directly (an asyncio transport
         # may hold bytes not sent yet, which a direct write would overtake).
         self._sock = stream.sock if isinstance(stream, TCPStream) else None

@@ -63,8 +63,8 @@ def open_port(config: Config) -> socket.socket:
 class _Replayed(TCPStream):
     """The connection with the bytes read ahead given back first."""
 
-    def __init__(self, sock: socket.socket, head: bytes) -> None:
-        super().__init__(sock)
+    def __init__(self, sock: socket.socket, head: bytes, peer: str) -> None:
+        super().__init__(sock, peer)
         self._head = head
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
@@ -139,7 +139,7 @@ class Mux:
         with anyio.CancelScope() as scope:
             serving.add(scope)
             try:
-                await handler(_Replayed(stream.sock, head), ticket)
+                await handler(_Replayed(stream.sock, head, stream.peer), ticket)
             finally:
                 serving.discard(scope)
         if scope.cancelled_caught:  # its instance ended

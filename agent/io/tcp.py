@@ -22,10 +22,13 @@ __all__ = ["TCPStream", "open_tcp"]
 
 class TCPStream(anyio.abc.SocketStream):
     """A connected non-blocking socket as an anyio byte stream. A socket error becomes
-    BrokenResourceError, as on anyio's own streams, so callers see the same failures."""
+    BrokenResourceError, as on anyio's own streams, so callers see the same failures.
+    ``peer``: the other side's address when known (``accept`` and ``connect`` give it), so
+    that no one need ask the kernel again; "" if not."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, peer: str = "") -> None:
         self._sock = sock
+        self.peer = peer
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -108,4 +111,4 @@ async def open_tcp(address: str, port: int, source: str | None = None) -> TCPStr
     except BaseException:
         sock.close()
         raise
-    return TCPStream(sock)
+    return TCPStream(sock, address)
