@@ -66,13 +66,22 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
     plain = all(f.default is not dataclasses.MISSING for f in rest)
     defaults = tuple(f.default for f in rest) if plain else None
     bind = _binder(cls, fields)
+    # The other usual call: every field by keyword (a decoded message). One field has no order.
+    count, in_order = len(names), itemgetter(*names) if len(names) > 1 else None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if not kwargs and defaults is not None and required <= len(args) <= positional:
-            values = args + defaults[len(args) - required :]
-            self.__dict__.update(zip(names, values, strict=True))
-        else:
-            self.__dict__.update(bind(args, kwargs))
+        if not kwargs:
+            if defaults is not None and required <= len(args) <= positional:
+                values = args + defaults[len(args) - required :]
+                self.__dict__.update(zip(names, values, strict=True))
+                return
+        elif not args and len(kwargs) == count and in_order is not None:
+            try:
+                self.__dict__.update(zip(names, in_order(kwargs), strict=True))
+                return
+            except KeyError:  # as many as the fields, but not all of them: bind says which
+                pass
+        self.__dict__.update(bind(args, kwargs))
 
     return __init__
 

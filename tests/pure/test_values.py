@@ -109,6 +109,7 @@ def test_each_value_gets_its_own_default_from_a_factory() -> None:
         ((), {}, "missing ['x']"),
         ((1,), {"x": 2}, "twice"),
         ((1,), {"colour": "red"}, "unknown ['colour']"),
+        ((), {"x": 1, "label": "a", "tags": (), "colour": 1}, "unknown ['colour']"),
         ((1, "a", (), [], 5), {}, "takes 4 positional"),
     ],
 )
