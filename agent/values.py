@@ -23,7 +23,6 @@ Pure: no I/O; the lowest layer, usable by every other.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
@@ -34,6 +33,7 @@ __all__ = ["value"]
 _C = TypeVar("_C", bound=type)
 #: how ``dataclasses`` marks a field (its other kinds: a ClassVar, an InitVar)
 _FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
+_MISSING = dataclasses.MISSING
 #: an annotation that would make a class variable, not a field (annotations are strings: PEP 563)
 _CLASS_VARIABLE = ("ClassVar", "typing.ClassVar")
 
@@ -46,31 +46,44 @@ def _frozen_delattr(self: object, name: str) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
-def _check_plain(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> None:
-    """Each field uses no more of ``dataclasses.field`` than ``@value`` keeps: a default or a
-    default factory, ``repr`` and ``kw_only``."""
-    for f in fields:
-        if not f.init or not f.compare or f.hash is not None:
-            raise TypeError(f"{cls.__qualname__}.{f.name}: @value fields are compared and hashed")
+class _Shape:
+    """What the methods of one value class need to know of its fields, worked out once."""
+
+    __slots__ = ("defaults", "factories", "known", "names", "plain", "positional", "required")
+
+    def __init__(self, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+        self.names = tuple(f.name for f in fields)
+        self.known = frozenset(self.names)
+        self.positional = sum(not f.kw_only for f in fields)
+        self.defaults = {f.name: f.default for f in fields if f.default is not _MISSING}
+        self.factories = tuple(
+            (f.name, f.default_factory) for f in fields if f.default_factory is not _MISSING
+        )
+        #: the fields before the first with a default or a factory
+        self.required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
+        #: the defaults of the fields after them, when all are plain (no factory)
+        rest = self.names[self.required :]
+        plain = all(n in self.defaults for n in rest)
+        self.plain = tuple(self.defaults[n] for n in rest) if plain else None
 
 
-def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+def _init(title: str, shape: _Shape) -> Callable[..., None]:
     """``__init__`` as a dataclass's, without compiling one: the fields go straight into the
     instance's ``__dict__`` in field order (as ``object.__setattr__`` would put them past the
     frozen guard)."""
-    names = tuple(f.name for f in fields)
-    positional = sum(not f.kw_only for f in fields)
-    # The usual call: positional arguments, the fields after them left to plain defaults.
-    required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
-    rest = fields[required:]
-    plain = all(f.default is not dataclasses.MISSING for f in rest)
-    defaults = tuple(f.default for f in rest) if plain else None
-    bind = _binder(cls, fields)
+    names, positional, required, defaults = (
+        shape.names,
+        shape.positional,
+        shape.required,
+        shape.plain,
+    )
+    bind = _binder(title, shape)
     # The other usual call: every field by keyword (a decoded message). One field has no order.
     count, in_order = len(names), itemgetter(*names) if len(names) > 1 else None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if not kwargs:
+            # The usual call: positional arguments, the fields after them left to plain defaults.
             if defaults is not None and required <= len(args) <= positional:
                 values = args + defaults[len(args) - required :]
                 self.__dict__.update(zip(names, values, strict=True))
@@ -87,22 +100,16 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
 
 
 def _has_default(f: dataclasses.Field[Any]) -> bool:
-    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    return f.default is not _MISSING or f.default_factory is not _MISSING
 
 
 def _binder(
-    cls: type, fields: tuple[dataclasses.Field[Any], ...]
+    title: str, shape: _Shape
 ) -> Callable[[tuple[Any, ...], dict[str, Any]], Iterable[tuple[str, Any]]]:
     """Any other call: keywords (in any order), defaults and factories; (name, value) pairs in
     field order, or TypeError as a dataclass's ``__init__`` raises it."""
-    names = tuple(f.name for f in fields)
-    known = frozenset(names)
-    positional = sum(not f.kw_only for f in fields)
-    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
-    factories = tuple(
-        (f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING
-    )
-    title = cls.__qualname__
+    names, known, positional = shape.names, shape.known, shape.positional
+    defaults, factories = shape.defaults, shape.factories
     # one field has no order to keep
     in_order = itemgetter(*names) if len(names) > 1 else None
 
@@ -130,10 +137,10 @@ def _binder(
 
 
 def _methods(
-    cls: type, fields: tuple[dataclasses.Field[Any], ...]
+    title: str, fields: tuple[dataclasses.Field[Any], ...]
 ) -> dict[str, Callable[..., Any]]:
-    _check_plain(cls, fields)
-    names = tuple(f.name for f in fields)
+    shape = _Shape(fields)
+    names = shape.names
     shown = tuple(f.name for f in fields if f.repr)
     # a tuple of the fields (one field: the value itself), built in C
     key: Callable[[Any], Any] = attrgetter(*names) if names else (lambda _: ())
@@ -151,7 +158,7 @@ def _methods(
         return f"{self.__class__.__qualname__}({inner})"
 
     return {
-        "__init__": _init(cls, fields),
+        "__init__": _init(title, shape),
         "__eq__": __eq__,
         "__hash__": __hash__,
         "__repr__": __repr__,
@@ -162,46 +169,50 @@ def _methods(
 
 def _collect(cls: type, kw_only: bool) -> tuple[dataclasses.Field[Any], ...]:
     """The class's fields in annotation order, each a ``dataclasses.Field`` named and typed as
-    ``dataclasses`` would record it; the class attribute of each is its default, as there."""
-    if any("__dataclass_fields__" in base.__dict__ for base in cls.__mro__[1:]):
-        raise TypeError(f"{cls.__qualname__}: a @value class inherits no fields")
+    ``dataclasses`` would record it; the class attribute of each is its default, as there.
+    Each uses no more of ``dataclasses.field`` than ``@value`` keeps: a default or a default
+    factory, ``repr`` and ``kw_only``."""
+    title = cls.__qualname__
+    if len(cls.__mro__) > 2 and any("__dataclass_fields__" in b.__dict__ for b in cls.__mro__):
+        raise TypeError(f"{title}: a @value class inherits no fields")
     fields = []
-    for name, kind in inspect.get_annotations(cls).items():
+    # the class's own annotations, as inspect.get_annotations gives them, for a fifth of its cost
+    for name, kind in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
         if isinstance(kind, str) and kind.startswith(_CLASS_VARIABLE):
-            raise TypeError(f"{cls.__qualname__}.{name}: a @value class has no class variables")
-        given = cls.__dict__.get(name, dataclasses.MISSING)
-        f = _as_field(given)
+            raise TypeError(f"{title}.{name}: a @value class has no class variables")
+        given = cls.__dict__.get(name, _MISSING)
+        if isinstance(given, dataclasses.Field):
+            f = given
+            if not f.init or not f.compare or f.hash is not None:
+                raise TypeError(f"{title}.{name}: @value fields are compared and hashed")
+            if f.default is _MISSING:
+                delattr(cls, name)  # a factory's field
+            else:
+                setattr(cls, name, f.default)
+        else:
+            f = dataclasses.field(default=given)  # the attribute (if any) stays, as the default
         if f.default.__class__.__hash__ is None:  # a list, dict or set shared by every instance
-            raise ValueError(f"{cls.__qualname__}.{name}: a mutable default; use default_factory")
+            raise ValueError(f"{title}.{name}: a mutable default; use default_factory")
         f.name, f.type = name, kind
         f._field_type = _FIELD  # type: ignore[attr-defined]
-        if f.kw_only is dataclasses.MISSING:
+        if f.kw_only is _MISSING:
             f.kw_only = kw_only
-        if f.default is dataclasses.MISSING:
-            if given is not dataclasses.MISSING:
-                delattr(cls, name)  # a factory's field, or one without a default
-        else:
-            setattr(cls, name, f.default)
         fields.append(f)
     positional = [f for f in fields if not f.kw_only]
     if any(_has_default(a) and not _has_default(b) for a, b in itertools.pairwise(positional)):
-        raise TypeError(f"{cls.__qualname__}: a field without a default after one with")
+        raise TypeError(f"{title}: a field without a default after one with")
     return tuple(fields)
-
-
-def _as_field(given: Any) -> dataclasses.Field[Any]:
-    """The field a class attribute makes: itself if it is ``field(...)``, else its default."""
-    return given if isinstance(given, dataclasses.Field) else dataclasses.field(default=given)
 
 
 def _make_value(cls: _C, kw_only: bool) -> _C:
     fields = _collect(cls, kw_only)
     cls.__dataclass_fields__ = {f.name: f for f in fields}  # type: ignore[attr-defined]
     cls.__match_args__ = tuple(f.name for f in fields if not f.kw_only)  # type: ignore[attr-defined,misc]
-    for name, method in _methods(cls, fields).items():
+    title = cls.__qualname__
+    for name, method in _methods(title, fields).items():
         if name in cls.__dict__:  # the class's own, as dataclasses keeps it
             continue
-        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        method.__qualname__ = f"{title}.{name}"
         setattr(cls, name, method)
     if cls.__doc__ is None:
         cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields)})"
