@@ -41,6 +41,9 @@ ONLY_ELSEWHERE = {
     "argparse": "help, usage errors, lint, barrier (agent.commands.words reads a plain line)",
     "gettext": "argparse",
     "agent.io.mux": "the shared port (sidecar, run --exit-barrier, named barriers)",
+    "agent.topology.training_operator": "Training Operator pods",
+    "agent.topology.injected": "LeaderWorkerSet and Trainer pods",
+    "agent.topology.hostfile": "--peers-from and Volcano pods",
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.
