@@ -136,7 +136,7 @@ async def serve(
                 await anyio.sleep(pause)
                 pause = min(2 * pause, MAX_PAUSE)
                 continue
-            pause = PAUSE
+            pause, peer = PAUSE, _peer(address)
             if not half_close and _abandoned(conn, abandoned_after):
                 conn.close()
                 continue
@@ -147,7 +147,7 @@ async def serve(
             except OSError:
                 conn.close()
                 continue
-            tg.start_soon(supervisor.connection, kind, handler, TCPStream(conn), _peer(address))
+            tg.start_soon(supervisor.connection, kind, handler, TCPStream(conn, peer), peer)
             # The handler counts itself among the contacts (and drops one when they are too
             # many) before the next is accepted: the descriptors stay within limits.fds_needed.
             await anyio.lowlevel.checkpoint()
