@@ -146,6 +146,16 @@ def by_name_failure(reach: Reach, index: int) -> Failure:
     return Failure(reason, (peer.telling or peer.failure).cause)
 
 
+def _may_look(reach: Reach, index: int) -> bool:
+    """Whether a look-around says hello to member ``index``: a target once at a time
+    (``Reach.recheck``). In a tree of coordinators a member need not be a target, and then it
+    has no attempt state: each look asks its name once more. Only this hello tells such a
+    member of this instance: one whose session is with an older instance of this index (a
+    replaced coordinator whose old pod runs on, holding its arrival) leaves it on hearing it
+    (``Member.heard_of_coordinator``); nothing else would, and its group never became whole."""
+    return not reach.is_target(index) or reach.recheck(index)
+
+
 def with_earlier(failure: Failure, telling: Failure | None) -> str:
     if telling is None or telling.reason == failure.reason:
         return failure.reason
@@ -205,7 +215,7 @@ class ByName:
         """Attempt a few of the members that have not arrived, saying hello whatever the probe
         kind: only a hello carries the released flag (``agent.core.lookaround``)."""
         batch = self._look.take_batch(waiting, now)
-        return [Attempt(index, hello=True) for index in batch if self.reach.recheck(index)]
+        return [Attempt(index, hello=True) for index in batch if _may_look(self.reach, index)]
 
     def why_missing(self, index: int) -> Failure:
         return by_name_failure(self.reach, index)
@@ -337,7 +347,10 @@ class ByService:
     def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
         out: list[Effect] = []
         for index in self._look.take_batch(waiting, now):
-            out += self._probe_pushed(self.reach.peers[index].address)
+            if self.reach.is_target(index):
+                out += self._probe_pushed(self.reach.peers[index].address)
+            else:  # a member it does not target, by name (``_may_look``)
+                out.append(Attempt(index, hello=True))
         return out
 
     def _probe_pushed(self, address: str) -> list[Effect]:
