@@ -4,11 +4,14 @@ Every pod's start pays for every class the agent defines before its first DNS qu
 CPU limit multiplies it (under ``limits.cpu: 100m``, 1 ms of CPU is 10 ms of waiting). Python
 3.11's ``@dataclass(frozen=True)`` writes six methods as source text and compiles each with
 ``exec``: about 3.4 million instructions a class, 60 classes on the ``wait`` path, more than
-half of what the agent added to ``anyio.run`` of an empty coroutine (docs/benchmarks.md).
-``@value`` lets ``dataclasses`` collect the fields (so ``dataclasses.fields``, ``replace``,
-``asdict`` and ``match`` work as on any dataclass) but writes none of the methods; it installs
-ones built from the field names, without compiling anything: about 0.3 million instructions a
-class. Instances keep what a frozen dataclass gives: keyword or positional construction with
+half of what the agent added to ``anyio.run`` of an empty coroutine (docs/benchmarks.md). Even
+without its methods, ``dataclasses`` spends 0.3 million instructions a class collecting the
+fields (a regular expression per string annotation, a signature for the docstring, abstract
+methods looked for). ``@value`` reads the fields off the class's annotations itself and
+installs methods built from the field names, without compiling anything: under 0.1 million
+instructions a class. It records them as ``dataclasses`` does (``__dataclass_fields__``), so
+``dataclasses.fields``, ``replace``, ``asdict`` and ``match`` work as on any dataclass.
+Instances keep what a frozen dataclass gives: keyword or positional construction with
 defaults and ``field(default_factory=...)``, equality and hash over the fields (only between
 instances of the same class), a repr of the fields (``field(repr=False)`` leaves one out), and
 ``FrozenInstanceError`` on assignment. Type checkers see a frozen dataclass
@@ -20,6 +23,7 @@ Pure: no I/O; the lowest layer, usable by every other.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, dataclass_transform, overload
@@ -27,6 +31,11 @@ from typing import Any, TypeVar, dataclass_transform, overload
 __all__ = ["value"]
 
 _C = TypeVar("_C", bound=type)
+#: how ``dataclasses`` marks a field (its other kinds: a ClassVar, an InitVar)
+_FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
+_MISSING = dataclasses.MISSING
+#: an annotation that would make a class variable, not a field (annotations are strings: PEP 563)
+_CLASS_VARIABLE = ("ClassVar", "typing.ClassVar")
 
 
 def _frozen_setattr(self: object, name: str, _: object) -> None:
@@ -37,56 +46,70 @@ def _frozen_delattr(self: object, name: str) -> None:
     raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
-def _plain_fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
-    """The class's fields, each using no more of ``dataclasses.field`` than ``@value`` keeps:
-    a default or a default factory, and ``repr``."""
-    fields = dataclasses.fields(cls)
-    for f in fields:
-        if not f.init or not f.compare or f.hash is not None:
-            raise TypeError(f"{cls.__qualname__}.{f.name}: @value fields are compared and hashed")
-    return fields
+class _Shape:
+    """What the methods of one value class need to know of its fields, worked out once."""
+
+    __slots__ = ("defaults", "factories", "known", "names", "plain", "positional", "required")
+
+    def __init__(self, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+        self.names = tuple(f.name for f in fields)
+        self.known = frozenset(self.names)
+        self.positional = sum(not f.kw_only for f in fields)
+        self.defaults = {f.name: f.default for f in fields if f.default is not _MISSING}
+        self.factories = tuple(
+            (f.name, f.default_factory) for f in fields if f.default_factory is not _MISSING
+        )
+        #: the fields before the first with a default or a factory
+        self.required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
+        #: the defaults of the fields after them, when all are plain (no factory)
+        rest = self.names[self.required :]
+        plain = all(n in self.defaults for n in rest)
+        self.plain = tuple(self.defaults[n] for n in rest) if plain else None
 
 
-def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
+def _init(title: str, shape: _Shape) -> Callable[..., None]:
     """``__init__`` as a dataclass's, without compiling one: the fields go straight into the
     instance's ``__dict__`` in field order (as ``object.__setattr__`` would put them past the
     frozen guard)."""
-    names = tuple(f.name for f in fields)
-    positional = sum(not f.kw_only for f in fields)
-    # The usual call: positional arguments, the fields after them left to plain defaults.
-    required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
-    rest = fields[required:]
-    plain = all(f.default is not dataclasses.MISSING for f in rest)
-    defaults = tuple(f.default for f in rest) if plain else None
-    bind = _binder(cls, fields)
+    names, positional, required, defaults = (
+        shape.names,
+        shape.positional,
+        shape.required,
+        shape.plain,
+    )
+    bind = _binder(title, shape)
+    # The other usual call: every field by keyword (a decoded message). One field has no order.
+    count, in_order = len(names), itemgetter(*names) if len(names) > 1 else None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if not kwargs and defaults is not None and required <= len(args) <= positional:
-            values = args + defaults[len(args) - required :]
-            self.__dict__.update(zip(names, values, strict=True))
-        else:
-            self.__dict__.update(bind(args, kwargs))
+        if not kwargs:
+            # The usual call: positional arguments, the fields after them left to plain defaults.
+            if defaults is not None and required <= len(args) <= positional:
+                values = args + defaults[len(args) - required :]
+                self.__dict__.update(zip(names, values, strict=True))
+                return
+        elif not args and len(kwargs) == count and in_order is not None:
+            try:
+                self.__dict__.update(zip(names, in_order(kwargs), strict=True))
+                return
+            except KeyError:  # as many as the fields, but not all of them: bind says which
+                pass
+        self.__dict__.update(bind(args, kwargs))
 
     return __init__
 
 
 def _has_default(f: dataclasses.Field[Any]) -> bool:
-    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+    return f.default is not _MISSING or f.default_factory is not _MISSING
 
 
 def _binder(
-    cls: type, fields: tuple[dataclasses.Field[Any], ...]
+    title: str, shape: _Shape
 ) -> Callable[[tuple[Any, ...], dict[str, Any]], Iterable[tuple[str, Any]]]:
     """Any other call: keywords (in any order), defaults and factories; (name, value) pairs in
     field order, or TypeError as a dataclass's ``__init__`` raises it."""
-    names = tuple(f.name for f in fields)
-    known = frozenset(names)
-    positional = sum(not f.kw_only for f in fields)
-    defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
-    factories = tuple(
-        (f.name, f.default_factory) for f in fields if f.default_factory is not dataclasses.MISSING
-    )
-    title = cls.__qualname__
+    names, known, positional = shape.names, shape.known, shape.positional
+    defaults, factories = shape.defaults, shape.factories
     # one field has no order to keep
     in_order = itemgetter(*names) if len(names) > 1 else None
 
@@ -113,9 +136,11 @@ def _binder(
     return bind
 
 
-def _methods(cls: type) -> dict[str, Callable[..., Any]]:
-    fields = _plain_fields(cls)
-    names = tuple(f.name for f in fields)
+def _methods(
+    title: str, fields: tuple[dataclasses.Field[Any], ...]
+) -> dict[str, Callable[..., Any]]:
+    shape = _Shape(fields)
+    names = shape.names
     shown = tuple(f.name for f in fields if f.repr)
     # a tuple of the fields (one field: the value itself), built in C
     key: Callable[[Any], Any] = attrgetter(*names) if names else (lambda _: ())
@@ -133,7 +158,7 @@ def _methods(cls: type) -> dict[str, Callable[..., Any]]:
         return f"{self.__class__.__qualname__}({inner})"
 
     return {
-        "__init__": _init(cls, fields),
+        "__init__": _init(title, shape),
         "__eq__": __eq__,
         "__hash__": __hash__,
         "__repr__": __repr__,
@@ -142,19 +167,55 @@ def _methods(cls: type) -> dict[str, Callable[..., Any]]:
     }
 
 
+def _collect(cls: type, kw_only: bool) -> tuple[dataclasses.Field[Any], ...]:
+    """The class's fields in annotation order, each a ``dataclasses.Field`` named and typed as
+    ``dataclasses`` would record it; the class attribute of each is its default, as there.
+    Each uses no more of ``dataclasses.field`` than ``@value`` keeps: a default or a default
+    factory, ``repr`` and ``kw_only``."""
+    title = cls.__qualname__
+    if len(cls.__mro__) > 2 and any("__dataclass_fields__" in b.__dict__ for b in cls.__mro__):
+        raise TypeError(f"{title}: a @value class inherits no fields")
+    fields = []
+    # the class's own annotations, as inspect.get_annotations gives them, for a fifth of its cost
+    for name, kind in cls.__dict__.get("__annotations__", {}).items():  # noqa: RUF063
+        if isinstance(kind, str) and kind.startswith(_CLASS_VARIABLE):
+            raise TypeError(f"{title}.{name}: a @value class has no class variables")
+        given = cls.__dict__.get(name, _MISSING)
+        if isinstance(given, dataclasses.Field):
+            f = given
+            if not f.init or not f.compare or f.hash is not None:
+                raise TypeError(f"{title}.{name}: @value fields are compared and hashed")
+            if f.default is _MISSING:
+                delattr(cls, name)  # a factory's field
+            else:
+                setattr(cls, name, f.default)
+        else:
+            f = dataclasses.field(default=given)  # the attribute (if any) stays, as the default
+        if f.default.__class__.__hash__ is None:  # a list, dict or set shared by every instance
+            raise ValueError(f"{title}.{name}: a mutable default; use default_factory")
+        f.name, f.type = name, kind
+        f._field_type = _FIELD  # type: ignore[attr-defined]
+        if f.kw_only is _MISSING:
+            f.kw_only = kw_only
+        fields.append(f)
+    positional = [f for f in fields if not f.kw_only]
+    if any(_has_default(a) and not _has_default(b) for a, b in itertools.pairwise(positional)):
+        raise TypeError(f"{title}: a field without a default after one with")
+    return tuple(fields)
+
+
 def _make_value(cls: _C, kw_only: bool) -> _C:
-    documented = cls.__doc__ is not None
-    if not documented:  # else dataclasses would build a signature for it with inspect
-        cls.__doc__ = cls.__name__
-    # No method written here: init, repr, eq (and so hash) and frozen are all ours below.
-    dataclasses.dataclass(cls, init=False, repr=False, eq=False, kw_only=kw_only)
-    for name, method in _methods(cls).items():
+    fields = _collect(cls, kw_only)
+    cls.__dataclass_fields__ = {f.name: f for f in fields}  # type: ignore[attr-defined]
+    cls.__match_args__ = tuple(f.name for f in fields if not f.kw_only)  # type: ignore[attr-defined,misc]
+    title = cls.__qualname__
+    for name, method in _methods(title, fields).items():
         if name in cls.__dict__:  # the class's own, as dataclasses keeps it
             continue
-        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        method.__qualname__ = f"{title}.{name}"
         setattr(cls, name, method)
-    if not documented:
-        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in dataclasses.fields(cls))})"
+    if cls.__doc__ is None:
+        cls.__doc__ = f"{cls.__name__}({', '.join(f.name for f in fields)})"
     return cls
 
 

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.config.model import Config
 from agent.config.parse import load_config
 from agent.core.groups import Tree
 from agent.core.targets import Targets, reach_graph, targets_of
@@ -90,15 +91,19 @@ def _reached(agent: AgentProc) -> set[int]:
         return {r.get("peer", -1) for _, r in agent.lines if r.get("event") == "reached"}
 
 
-def _plan(n: int) -> list[Targets]:
-    """Whom each pod reaches, as its agent works it out (``--reach`` and its degree from the
+def _config(n: int, i: int) -> Config:
+    """Pod ``i``'s config as its agent works it out (``--reach`` and its degree from the
     environment, as the agents read them)."""
+    flags = {"peers": str(n), "index": str(i), "hostname": f"{JOB}-{i}"}
+    flags |= {"service": SERVICE, "namespace": NAMESPACE}
+    return load_config("wait", flags, PodFacts(environ=dict(os.environ)))
+
+
+def _plan(n: int) -> list[Targets]:
+    """Whom each pod reaches."""
     out = []
     for i in range(n):
-        flags = {"peers": str(n), "index": str(i), "hostname": f"{JOB}-{i}"}
-        flags |= {"service": SERVICE, "namespace": NAMESPACE}
-        config = load_config("wait", flags, PodFacts(environ=dict(os.environ)))
-        targets = targets_of(config)
+        targets = targets_of(_config(n, i))
         assert targets is not None
         out.append(targets)
     return out
@@ -107,10 +112,7 @@ def _plan(n: int) -> list[Targets]:
 def _children(n: int) -> list[int]:
     """The sessions each pod holds at its release: its uplink and, in the tree of coordinators
     (``agent.core.groups``), one per child; a pod that held more redialled one."""
-    flags = {"peers": str(n), "index": "0", "hostname": f"{JOB}-0"}
-    flags |= {"service": SERVICE, "namespace": NAMESPACE}
-    graph = reach_graph(load_config("wait", flags, PodFacts(environ=dict(os.environ))))
-    tree = Tree.of(n, flat=graph.complete)
+    tree = Tree.of(n, flat=reach_graph(_config(n, 0)).complete)
     return [len(tree.children(i)) + (i != 0) for i in range(n)]
 
 

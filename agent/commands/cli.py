@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import functools
 import gc
 import json
@@ -17,7 +16,7 @@ import anyio
 import anyio.abc
 
 from agent.commands import startsignals
-from agent.commands.usage import COMMANDS, attach_dash_values, parser_for
+from agent.commands.words import COMMANDS, attach_dash_values, plain_options
 from agent.config.model import Config, LogFormat, LogLevel
 from agent.config.parse import load_config
 from agent.core.log import LogKind, LogLine, printable
@@ -29,6 +28,8 @@ from agent.io.supervisor import Supervisor
 from agent.options import OPTIONS, Command
 
 if TYPE_CHECKING:
+    import argparse
+
     from agent.core.outcome import Outcome
 
 __all__ = ["main"]
@@ -90,9 +91,25 @@ class _Printer:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
 
 
+def _collect_garbage_from_now() -> None:
+    """Turn on the cyclic GC, off since the interpreter started (``agent.__main__``), freezing
+    what was allocated until now: modules, classes, the config, and asyncio with anyio's backend
+    once ``anyio.run`` has imported them, all of which live as long as the process. (Called
+    in-process, as the tests do, with the GC on: nothing to do.)"""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+async def _collecting(work: Callable[[], Awaitable[_T]]) -> _T:
+    _collect_garbage_from_now()
+    return await work()
+
+
 async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
     """Run ``work``; SIGTERM, SIGINT or SIGHUP cancels it promptly and is returned instead,
     as is one that came while the agent started (``startsignals``)."""
+    _collect_garbage_from_now()
     result: _T | None = None
     received: int | None = None
     async with anyio.create_task_group() as tg:
@@ -207,16 +224,15 @@ def _run_and_leave_together(
         supervisor=supervisor,
     )
     try:
-        return anyio.run(work)
+        return anyio.run(_collecting, work)
     except BaseExceptionGroup as group:
         raise leaf_error(group) from None
     finally:
         startsignals.release()
 
 
-def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
-    flags = {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
-    config = load_config(args.command, flags, read_pod_facts(flags))
+def _command(command: str, flags: dict[str, str | None], command_argv: list[str]) -> int:
+    config = load_config(command, flags, read_pod_facts(flags))
     printer = _Printer(config.log_format, config.topology.index, config.log_level)
     for warning in config.warnings:
         printer(LogLine(LogKind.WARNING, warning, level=LogLevel.WARNING))
@@ -274,32 +290,44 @@ def _command(args: argparse.Namespace, command_argv: list[str]) -> int:
     return ExitCode.OK
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """argparse's reading of a command line that is not plain (``agent.commands.words``): it
+    parses it, prints the help, or says what is wrong (exit 2). The command comes first (the
+    top level has only --help and --version)."""
+    from agent.commands.usage import parser_for
+
+    return parser_for(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command_argv: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
         argv, command_argv = argv[:cut], argv[cut + 1 :]
-    # The command comes first (the top level has only --help and --version).
-    parser = parser_for(argv[0] if argv and argv[0] in COMMANDS else None)
-    args = parser.parse_args(attach_dash_values(argv))
-    if args.command == Command.RUN and not command_argv:
+    argv = attach_dash_values(argv)
+    plain = plain_options(argv)
+    args: argparse.Namespace | None = None
+    if plain is None:
+        args = _parse(argv)
+        plain = args.command, {o.dest: getattr(args, o.dest, None) for o in OPTIONS}
+    command, flags = plain
+    if command == Command.RUN and not command_argv:
         print(
             "peer-agent: run needs a command: peer-agent run [options] -- CMD ARGS…",
             file=sys.stderr,
         )
         return ExitCode.USAGE
-    if args.command != Command.RUN and command_argv:
-        print(f"peer-agent: {args.command} takes no command after --", file=sys.stderr)
+    if command != Command.RUN and command_argv:
+        print(f"peer-agent: {command} takes no command after --", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        if args.command in ("lint", "barrier") and (early := startsignals.release()) is not None:
-            return signal_exit_code(early)
-        if args.command == "lint":
-            return _lint(args.paths)
-        if args.command == "barrier":
-            return _named_barrier(args)
-        return _command(args, command_argv)
+        if args is not None and args.command in ("lint", "barrier"):
+            _collect_garbage_from_now()  # no event loop of its own to wait for
+            if (early := startsignals.release()) is not None:
+                return signal_exit_code(early)
+            return _lint(args.paths) if args.command == "lint" else _named_barrier(args)
+        return _command(command, flags, command_argv)
     except ConfigError as error:
         for problem in error.problems:
             print(f"peer-agent: error: {problem}", file=sys.stderr)

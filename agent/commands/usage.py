@@ -1,31 +1,23 @@
-"""The command line's grammar: each command's options as argparse parses them, and the words
-argparse cannot check by itself (a value that starts with a dash, a barrier's name, the help
-that says what a duration and ``run``'s workload are)."""
+"""The command line's grammar as argparse parses it: each command's options, the help (with
+what a duration and ``run``'s workload are), a barrier's name, and every usage error. A plain
+command line is read without it (``agent.commands.words``)."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from typing import Any, NoReturn
 
 from agent import __version__
+from agent.commands.words import COMMANDS
 from agent.config.parse import DURATION_FORMS
 from agent.exitcodes import ExitCode
 from agent.options import OPTIONS, SWITCHES, Command
 
-__all__ = [
-    "COMMANDS",
-    "DURATIONS_HELP",
-    "NAME_RULE",
-    "WORKLOAD_HELP",
-    "attach_dash_values",
-    "barrier_name",
-    "parser_for",
-]
+__all__ = ["DURATIONS_HELP", "NAME_RULE", "WORKLOAD_HELP", "barrier_name", "parser_for"]
 
-#: the flags that take a value (every option but the switches)
-_VALUE_FLAGS = frozenset(o.flag for o in OPTIONS if o.dest not in SWITCHES)
 DURATIONS_HELP = f"Durations: {DURATION_FORMS}; 0 means no limit."
 WORKLOAD_HELP = (
     "CMD ARGS…: the workload, after --. Once the barrier passes it is exec'd with RANK, "
@@ -46,37 +38,11 @@ def barrier_name(text: str) -> str:
     return text
 
 
-def attach_dash_values(argv: list[str]) -> list[str]:
-    """``--timeout -5s`` as ``--timeout=-5s``: argparse takes ``-5s`` for an unknown option and
-    answers "expected one argument"; attached, the value reaches the parse that says what is
-    wrong with it and names the flag and its variable. A value starting ``--`` stays a flag."""
-    out: list[str] = []
-    for arg in argv:
-        dashed = arg.startswith("-") and not arg.startswith("--") and arg not in ("-", "-h")
-        if dashed and out and out[-1] in _VALUE_FLAGS:
-            out[-1] = f"{out[-1]}={arg}"
-        else:
-            out.append(arg)
-    return out
-
-
-# Keyed by text: argparse names a member by its repr in "invalid choice: … (choose from …)".
-COMMANDS = {
-    Command.WAIT.value: "wait for the barrier, write the output files, exit 0 (init container)",
-    Command.RUN.value: "wait for the barrier, then exec CMD with the peer environment "
-    "(entrypoint); --exit-barrier: run CMD as a child and leave when every pod's CMD has ended",
-    Command.SIDECAR.value: "wait for the barrier, then stay up serving /readyz and late joiners",
-    Command.DOCTOR.value: "one diagnostic pass over every peer; never waits",
-    "lint": "check Job and Service YAML for wiring mistakes",
-    "barrier": "pass the named barrier NAME with every pod (client of this pod's sidecar)",
-}
-
-
 def _columns() -> int:
     """The terminal's width as ``shutil.get_terminal_size`` tells it (``COLUMNS``, else the
     terminal on stdout, else 80), without importing shutil and the compression modules it
     imports: argparse makes a formatter for every ``add_argument``, and with no width given
-    each asks shutil (1 ms of every start, a help shown or not)."""
+    each asks shutil (1 ms of every start, a help shown or not). Asked once per parser."""
     try:
         columns = int(os.environ.get("COLUMNS", ""))
     except ValueError:
@@ -89,14 +55,11 @@ def _columns() -> int:
     return columns or 80
 
 
-class _Formatter(argparse.HelpFormatter):
-    def __init__(self, prog: str) -> None:
-        super().__init__(prog, width=_columns() - 2)  # argparse's own margin
-
-
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(formatter_class=_Formatter, **kwargs)
+    def __init__(self, *, width: int, **kwargs: Any) -> None:
+        # width: the terminal's, less argparse's own margin
+        formatter = functools.partial(argparse.HelpFormatter, width=width)
+        super().__init__(formatter_class=formatter, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         # One line, exit 2, as for every other usage error.
@@ -104,15 +67,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser_for(chosen: str | None = None) -> argparse.ArgumentParser:
-    """The parser; given the command being run, only that command's options are added: the
-    others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS query."""
-    parser = _Parser(prog="peer-agent", description="Barrier for the pods of an Indexed Job.")
+    """The parser; given the command being run, only that command and its options are added:
+    the others' hundred ``add_argument`` calls were a tenth of the CPU before the first DNS
+    query, and each command's parser looked for message catalogues on disk (gettext)."""
+    width = _columns() - 2
+    parser = _Parser(
+        prog="peer-agent", description="Barrier for the pods of an Indexed Job.", width=width
+    )
     parser.add_argument("--version", action="version", version=f"peer-agent {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, help_text in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
         if chosen is not None and name != chosen:
             continue
+        command = sub.add_parser(name, help=help_text, description=help_text, width=width)
         if name == "lint":
             command.add_argument("paths", nargs="+", metavar="FILE|DIR|-")
             continue

@@ -13,7 +13,7 @@ from agent.core.lookaround import LookAround
 from agent.core.reach import Reach
 from agent.core.timing import DEFAULT_TIMING, Timing
 
-__all__ = ["ByName", "by_name_failure", "with_earlier"]
+__all__ = ["ByName", "by_name_failure", "may_look", "with_earlier"]
 
 
 def by_name_failure(reach: Reach, index: int) -> Failure:
@@ -21,6 +21,16 @@ def by_name_failure(reach: Reach, index: int) -> Failure:
     peer = reach.peers[index]
     reason = with_earlier(peer.failure, peer.telling)
     return Failure(reason, (peer.telling or peer.failure).cause)
+
+
+def may_look(reach: Reach, index: int) -> bool:
+    """Whether a look-around says hello to member ``index``: a target once at a time
+    (``Reach.recheck``). In a tree of coordinators a member need not be a target, and then it
+    has no attempt state: each look asks its name once more. Only this hello tells such a
+    member of this instance: one whose session is with an older instance of this index (a
+    replaced coordinator whose old pod runs on, holding its arrival) leaves it on hearing it
+    (``Member.heard_of_coordinator``); nothing else would, and its group never became whole."""
+    return not reach.is_target(index) or reach.recheck(index)
 
 
 def with_earlier(failure: Failure, telling: Failure | None) -> str:
@@ -92,7 +102,7 @@ class ByName:
         """Attempt a few of the members that have not arrived, saying hello whatever the probe
         kind: only a hello carries the released flag (``agent.core.lookaround``)."""
         batch = self._look.take_batch(waiting, now)
-        return [Attempt(index, hello=True) for index in batch if self.reach.recheck(index)]
+        return [Attempt(index, hello=True) for index in batch if may_look(self.reach, index)]
 
     def why_missing(self, index: int) -> Failure:
         return by_name_failure(self.reach, index)

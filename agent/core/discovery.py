@@ -24,7 +24,7 @@ from agent.core.ambiguity import Ambiguity, paired
 from agent.core.byname import ByName, by_name_failure, with_earlier
 from agent.core.causes import TELLING_CAUSES, Cause, Failure
 from agent.core.cutanswer import CutAnswer
-from agent.core.effects import Effect, ProbeAddress, Report, Sweep
+from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
 from agent.core.inputs import Resolution
 from agent.core.learned import Learned
 from agent.core.log import LogKind, LogLine
@@ -313,7 +313,10 @@ class ByService:
     def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
         out: list[Effect] = []
         for index in self._look.take_batch(waiting, now):
-            out += self._probe_pushed(self.reach.peers[index].address)
+            if self.reach.is_target(index):
+                out += self._probe_pushed(self.reach.peers[index].address)
+            else:  # a member it does not target, by name (``byname.may_look``)
+                out.append(Attempt(index, hello=True))
         return out
 
     def _probe_pushed(self, address: str) -> list[Effect]:

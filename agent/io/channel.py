@@ -12,12 +12,12 @@ import socket
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.core.answers import identity_failure
 from agent.core.causes import Cause, Failure
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
+from agent.io.lines import LineReader
 from agent.io.tcp import TCPStream
 from agent.protocol.handshake import proof_for, proof_ok, proves_across, proves_problem
 from agent.protocol.wire import (
@@ -72,13 +72,16 @@ def _socket_of(stream: anyio.abc.SocketStream) -> socket.socket:
 class Channel:
     def __init__(self, stream: anyio.abc.SocketStream) -> None:
         self.stream = stream
-        self._reader = BufferedByteReceiveStream(stream)
-        # Read once, now: once the other side has reset the connection the socket no longer
-        # knows its peer, and asking then raised out of the connection's task (the whole agent).
-        try:
-            self._peer = str(_socket_of(stream).getpeername()[0])
-        except (anyio.TypedAttributeLookupError, OSError):
-            self._peer = ""
+        self._reader = LineReader(stream)
+        # Known, or read once, now: once the other side has reset the connection the socket no
+        # longer knows its peer, and asking then raised out of the connection's task (the whole
+        # agent).
+        self._peer = stream.peer if isinstance(stream, TCPStream) else ""
+        if not self._peer:
+            try:
+                self._peer = str(_socket_of(stream).getpeername()[0])
+            except (anyio.TypedAttributeLookupError, OSError):
+                self._peer = ""
         # Only agent.io.tcp's stream is a plain socket to write to directly (an asyncio transport
         # may hold bytes not sent yet, which a direct write would overtake).
         self._sock = stream.sock if isinstance(stream, TCPStream) else None

@@ -8,24 +8,28 @@ an ``agent.io.tcp`` stream a message goes out in one ``send`` call when the sock
 Nothing ends ``serve`` but cancellation: each connection's handler runs under the supervisor,
 and every error of ``accept()`` is survived (out of descriptors or buffers: after a pause).
 
-A connection its sender closed while it waited in the backlog is closed unread on the agent's
-port: every client there waits for an answer with its side open, so it gave up (its deadline
-passed) or died, and a session already closed can count for nothing. (The health port serves
-them: an HTTP client may close its side and still read the answer.) Answering those in turn is
-how an overloaded agent collapses: 300 agents on two cores once held 236,701 such sockets, each
-still answered at its turn while the senders redialled, and the backlog never drained.
+A connection its sender closed while it waited in the backlog, and that sent nothing for longer
+than a peer's handshake deadline, is closed unread on the agent's port: a peer waits that long
+for the answer and then gives up, so nobody will read it, and a session already closed can
+count for nothing. (One that closed its side just now, as ``printf LINE | nc`` does, is served;
+the health port serves every one: an HTTP client may close its side and still read the answer.)
+Answering abandoned probes in turn is how an overloaded agent collapses: 300 agents on two
+cores once held 236,701 such sockets, each still answered at its turn while the senders
+redialled, and the backlog never drained.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 
+from agent.core.timing import DEFAULT_TIMING
 from agent.io.supervisor import Supervisor
 from agent.io.tcp import TCPStream
 
@@ -51,8 +55,13 @@ _ITS_OWN = frozenset(
 #: after any other error (EMFILE, ENFILE, ENOBUFS, ENOMEM, ...): the connection waits in the
 #: backlog, readable at once, so retrying without a pause would spin; the pause doubles
 PAUSE, MAX_PAUSE = 0.05, 1.0
-#: tcp_states.h: the peer has sent its FIN (Linux's TCP_INFO reports the state first)
+#: tcp_states.h: the peer has sent its FIN (Linux's TCP_INFO reports the state first, and
+#: tcpi_last_data_recv, milliseconds since data last came, at byte 52)
 _CLOSE_WAIT = 8
+_LAST_DATA_RECV = struct.Struct("=I")
+_TCP_INFO_BYTES = 56
+#: a closed connection whose data is this old was given up by its sender
+ABANDONED_AFTER = DEFAULT_TIMING.handshake_timeout
 
 
 def listen(host: str | None, port: int) -> socket.socket:
@@ -77,15 +86,19 @@ def listen(host: str | None, port: int) -> socket.socket:
 Handler = Callable[[TCPStream], Coroutine[Any, Any, None]]
 
 
-def _closed_by_peer(conn: socket.socket) -> bool:
-    """Whether the sender closed the connection before it was accepted (Linux; elsewhere,
-    never said, and the handler finds out when it reads)."""
+def _abandoned(conn: socket.socket, after: float) -> bool:
+    """Whether the sender closed the connection before it was accepted, and sent nothing for
+    ``after`` seconds (Linux; elsewhere, never said, and the handler finds out when it reads)."""
     if _TCP_INFO is None:
         return False
     try:
-        return conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, 1)[0] == _CLOSE_WAIT
+        info = conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_BYTES)
     except OSError:
         return False
+    if len(info) < _TCP_INFO_BYTES or info[0] != _CLOSE_WAIT:
+        return False
+    quiet_ms: int = _LAST_DATA_RECV.unpack_from(info, 52)[0]
+    return quiet_ms >= after * 1000
 
 
 _TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
@@ -102,10 +115,12 @@ async def serve(
     supervisor: Supervisor,
     kind: str = "contact",
     half_close: bool = False,
+    abandoned_after: float = ABANDONED_AFTER,
 ) -> None:
     """Accept connections until cancelled, each handled in a task of its own, supervised
     (a bug in ``handler`` is a ``kind`` bug that closes its connection only). ``half_close``:
-    a client may close its side before the answer; if not, such a connection is dropped."""
+    a client may close its side long before it reads the answer; if not, a connection closed
+    with nothing sent for ``abandoned_after`` seconds is dropped unread."""
     pause = PAUSE
     async with anyio.create_task_group() as tg:
         while True:
@@ -121,8 +136,8 @@ async def serve(
                 await anyio.sleep(pause)
                 pause = min(2 * pause, MAX_PAUSE)
                 continue
-            pause = PAUSE
-            if not half_close and _closed_by_peer(conn):
+            pause, peer = PAUSE, _peer(address)
+            if not half_close and _abandoned(conn, abandoned_after):
                 conn.close()
                 continue
             try:
@@ -132,7 +147,7 @@ async def serve(
             except OSError:
                 conn.close()
                 continue
-            tg.start_soon(supervisor.connection, kind, handler, TCPStream(conn), _peer(address))
+            tg.start_soon(supervisor.connection, kind, handler, TCPStream(conn, peer), peer)
             # The handler counts itself among the contacts (and drops one when they are too
             # many) before the next is accepted: the descriptors stay within limits.fds_needed.
             await anyio.lowlevel.checkpoint()

@@ -27,7 +27,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.config.model import Config
 from agent.core.heldshare import HeldShare
@@ -36,6 +35,7 @@ from agent.core.timing import DEFAULT_TIMING
 from agent.errors import ConfigError, WireError
 from agent.io import listener
 from agent.io.handshaking import Handshaking, Ticket
+from agent.io.lines import LineReader
 from agent.io.tcp import TCPStream
 from agent.protocol.routing import Key, key_of, route
 from agent.protocol.wire import MAX_MESSAGE, Hello, Identity, decode
@@ -63,8 +63,8 @@ def open_port(config: Config) -> socket.socket:
 class _Replayed(TCPStream):
     """The connection with the bytes read ahead given back first."""
 
-    def __init__(self, sock: socket.socket, head: bytes) -> None:
-        super().__init__(sock)
+    def __init__(self, sock: socket.socket, head: bytes, peer: str) -> None:
+        super().__init__(sock, peer)
         self._head = head
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
@@ -77,7 +77,7 @@ class _Replayed(TCPStream):
 async def _hello(stream: TCPStream) -> tuple[Hello, bytes] | None:
     """The hello a connection opens with, and every byte read (bounded in size and time);
     None for garbage, silence or a closed connection."""
-    reader = BufferedByteReceiveStream(stream)
+    reader = LineReader(stream)
     try:
         with anyio.fail_after(DEFAULT_TIMING.handshake_timeout):
             line = await reader.receive_until(b"\n", MAX_MESSAGE)
@@ -139,7 +139,7 @@ class Mux:
         with anyio.CancelScope() as scope:
             serving.add(scope)
             try:
-                await handler(_Replayed(stream.sock, head), ticket)
+                await handler(_Replayed(stream.sock, head, stream.peer), ticket)
             finally:
                 serving.discard(scope)
         if scope.cancelled_caught:  # its instance ended

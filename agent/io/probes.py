@@ -116,4 +116,4 @@ async def probe(
         return Unreached(Failure(f"hello failed: {exc}", Cause.HELLO_FAILED))
     finally:
         if stream is not None:
-            await stream.aclose()
+            stream.close_unwatched()  # this task was the only one to wait on it

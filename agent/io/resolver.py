@@ -19,11 +19,11 @@ import struct
 from collections.abc import Sequence
 
 import anyio
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
+from agent.io.lines import LineReader
 from agent.io.tcp import open_tcp
 from agent.values import value
 
@@ -188,7 +188,7 @@ class Resolver:
     async def _tcp(self, server: tuple[str, int], query: bytes) -> bytes:
         async with await open_tcp(*server) as stream:  # servers are IP addresses (config)
             await stream.send(struct.pack("!H", len(query)) + query)
-            reader = BufferedByteReceiveStream(stream)
+            reader = LineReader(stream)
             (length,) = struct.unpack("!H", await reader.receive_exactly(2))
             return await reader.receive_exactly(length)
 

@@ -22,10 +22,13 @@ __all__ = ["TCPStream", "open_tcp"]
 
 class TCPStream(anyio.abc.SocketStream):
     """A connected non-blocking socket as an anyio byte stream. A socket error becomes
-    BrokenResourceError, as on anyio's own streams, so callers see the same failures."""
+    BrokenResourceError, as on anyio's own streams, so callers see the same failures.
+    ``peer``: the other side's address when known (``accept`` and ``connect`` give it), so
+    that no one need ask the kernel again; "" if not."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, peer: str = "") -> None:
         self._sock = sock
+        self.peer = peer
 
     @property
     def _raw_socket(self) -> socket.socket:
@@ -70,6 +73,11 @@ class TCPStream(anyio.abc.SocketStream):
             anyio.notify_closing(self._sock)  # a task waiting on it gets ClosedResourceError
             self._sock.close()
 
+    def close_unwatched(self) -> None:
+        """Close, telling no one: for the one task that used the stream, once it no longer
+        waits on it (a probe's end). ``notify_closing`` was a tenth of a probe's CPU."""
+        self._sock.close()
+
     def _failed(self, exc: OSError) -> Exception:
         if self._sock.fileno() < 0:
             return anyio.ClosedResourceError()
@@ -103,4 +111,4 @@ async def open_tcp(address: str, port: int, source: str | None = None) -> TCPStr
     except BaseException:
         sock.close()
         raise
-    return TCPStream(sock)
+    return TCPStream(sock, address)

@@ -10,12 +10,20 @@ fields of its own (``wire.Identity``).
 
 from __future__ import annotations
 
-import re
+__all__ = ["instance_id", "is_instance", "newer", "order"]
 
-__all__ = ["FORMAT", "instance_id", "newer", "order"]
-
-FORMAT = re.compile(r"([0-9a-f]{16})-([0-9a-f]{8})")
 _TAG = 0xFFFFFFFF
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_instance(text: str) -> bool:
+    """Whether ``text`` is an instance id: 16 and 8 lowercase hex digits around a hyphen."""
+    return (
+        len(text) == 25
+        and text[16] == "-"
+        and _HEX.issuperset(text[:16])
+        and _HEX.issuperset(text[17:])
+    )
 
 
 def instance_id(started_ns: int, tag: int) -> str:
@@ -29,10 +37,9 @@ def order(instance: str) -> tuple[int, int]:
     delivers it."""
     if not instance:
         return (-1, -1)
-    match = FORMAT.fullmatch(instance)
-    if match is None:
+    if not is_instance(instance):
         raise ValueError(f"not an instance id: {instance!r}")
-    return int(match.group(1), 16), int(match.group(2), 16)
+    return int(instance[:16], 16), int(instance[17:], 16)
 
 
 def newer(a: str, b: str) -> bool:

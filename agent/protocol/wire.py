@@ -9,13 +9,12 @@ peer says can be logged as it is (no newline, escape sequence or other control c
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import fields
 from enum import StrEnum
 from typing import Any
 
 from agent.errors import WireError
-from agent.protocol.instance import FORMAT as INSTANCE_FORMAT
+from agent.protocol.instance import is_instance
 from agent.values import value
 
 __all__ = [
@@ -49,8 +48,18 @@ MAX_MESSAGE = 2048  # bytes, newline included; a hello is about 300
 START_BARRIER = ""  # the start barrier's namespace: a hello without "barrier"
 EXIT_BARRIER = "exit"  # ``run --exit-barrier``'s second barrier
 _NAMED = "named/"  # + NAME: a named barrier (``peer-agent barrier NAME``)
-_BARRIER = re.compile(r"exit|named/[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+_NAME_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_NAME_REST = _NAME_FIRST | frozenset("._-")  # ASCII only, as agent.commands.named.NAME
 _MAX_EXIT_CODE = 255
+
+
+def _is_barrier(text: str) -> bool:
+    """The exit barrier's namespace, or ``named/NAME``: 1 to 63 characters, the first a
+    letter or digit."""
+    if not text.startswith(_NAMED):
+        return text == EXIT_BARRIER
+    name = text[len(_NAMED) :]
+    return 0 < len(name) <= 63 and name[0] in _NAME_FIRST and _NAME_REST.issuperset(name)
 
 
 def named_barrier(name: str) -> str:
@@ -153,7 +162,7 @@ class Refuse:
 MAX_ENTRIES = 32
 #: an address as a pod sends it: IPv4 or IPv6 text, no zone (checked again as an address where
 #: it is used; this keeps the log and the sets free of anything else)
-_ADDRESS = re.compile(r"[0-9A-Fa-f.:]{2,45}")
+_ADDRESS = frozenset("0123456789ABCDEFabcdef.:")  # a character check, as ``_HEX``
 
 
 @value
@@ -197,7 +206,7 @@ _JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def _address(value: Any, key: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+    if not isinstance(value, str) or not 2 <= len(value) <= 45 or not _ADDRESS.issuperset(value):
         raise WireError(f"bad field {key!r}")
     return value
 
@@ -269,10 +278,10 @@ def _identity(body: Any) -> Identity:
     if not isinstance(body, dict) or not _IDENTITY_KEYS.issuperset(body):
         raise WireError("bad field 'identity'")
     instance = _text(body, "instance", 25) if "instance" in body else ""
-    if "instance" in body and not INSTANCE_FORMAT.fullmatch(instance):
+    if "instance" in body and not is_instance(instance):
         raise WireError("bad field 'instance'")
     barrier = _text(body, "barrier", 70) if "barrier" in body else START_BARRIER
-    if "barrier" in body and not _BARRIER.fullmatch(barrier):
+    if "barrier" in body and not _is_barrier(barrier):
         raise WireError("bad field 'barrier'")
     exit_code = None
     if barrier == EXIT_BARRIER or "exit_code" in body:  # the exit barrier's, and only its
@@ -291,13 +300,13 @@ def _identity(body: Any) -> Identity:
     )
 
 
-_SUM = re.compile(r"[0-9a-f]{32}")
+_HEX = frozenset("0123456789abcdef")  # a character check: no regex compiled at import
 
 
 def _sum(body: dict[str, Any], key: str) -> str:
     """An edge sum: 128 bits as 32 lowercase hex digits (``agent.core.edgesums``)."""
     text = _text(body, key, 32)
-    if not _SUM.fullmatch(text):
+    if len(text) != 32 or not _HEX.issuperset(text):
         raise WireError(f"bad field {key!r}")
     return text
 

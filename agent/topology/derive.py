@@ -20,13 +20,13 @@ anything else                          indexed-job  ``--peers``, ``JOB_COMPLETIO
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from agent.problems import Problems
-from agent.topology.hostfile import hostfile, volcano_hosts
-from agent.topology.injected import lws, trainer
-from agent.topology.inputs import OPT, Inputs
-from agent.topology.jobs import indexed_job, jobset
+from agent.topology.inputs import OPT, Derived, Inputs
+from agent.topology.marks import signature, volcano_hosts
 from agent.topology.model import (
     JobSetGrid,
     Kind,
@@ -39,7 +39,6 @@ from agent.topology.model import (
 )
 from agent.topology.podfiles import HostsEntry, PodFacts
 from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, SA_NAMESPACE, Origin, Source
-from agent.topology.training_operator import signature, training_operator
 
 __all__ = ["choose_kind", "derive_topology"]
 
@@ -93,14 +92,7 @@ def derive_topology(
     namespace, namespace_source = _namespace(i)
     if not is_dns_subdomain(i.zone):
         p.add(OPT["cluster_domain"], f"{i.zone!r} is not a DNS domain")
-    derived = {
-        Kind.INDEXED_JOB: indexed_job,
-        Kind.JOBSET: jobset,
-        Kind.LWS: lws,
-        Kind.TRAINER: trainer,
-        Kind.TRAINING_OPERATOR: training_operator,
-        Kind.HOSTFILE: hostfile,
-    }[kind](i, namespace)
+    derived = _derivation(kind)(i, namespace)
     if derived is not None:
         namespace = derived.namespace
         namespace_source = derived.sources.namespace or namespace_source
@@ -136,6 +128,25 @@ def derive_topology(
             derived.sources, namespace=namespace_source, zone=i.zone_source
         ),
     )
+
+
+#: each controller's derivation: (module of agent.topology, function)
+_DERIVATIONS = {
+    Kind.INDEXED_JOB: ("jobs", "indexed_job"),
+    Kind.JOBSET: ("jobs", "jobset"),
+    Kind.LWS: ("injected", "lws"),
+    Kind.TRAINER: ("injected", "trainer"),
+    Kind.TRAINING_OPERATOR: ("training_operator", "training_operator"),
+    Kind.HOSTFILE: ("hostfile", "hostfile"),
+}
+
+
+def _derivation(kind: Kind) -> Callable[[Inputs, str | None], Derived | None]:
+    """The derivation of ``kind``'s topology, its module imported now: a pod's start imports
+    its own controller's only."""
+    module, name = _DERIVATIONS[kind]
+    found = getattr(importlib.import_module(f"agent.topology.{module}"), name)
+    return cast("Callable[[Inputs, str | None], Derived | None]", found)
 
 
 def _namespace(i: Inputs) -> tuple[str | None, Source | None]:

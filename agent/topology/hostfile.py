@@ -9,16 +9,17 @@ Pure: text in, hosts out.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from agent.topology.inputs import OPT, Derived, Inputs
+from agent.topology.marks import volcano_hosts
 from agent.topology.model import Listed, is_dns_label, is_dns_subdomain
 from agent.topology.sources import Origin, Source, Sources
 from agent.values import value
 
-__all__ = ["Host", "hostfile", "parse_hostfile", "qualify", "volcano_hosts"]
+__all__ = ["Host", "hostfile", "parse_hostfile", "qualify"]
 
-_SLOTS = re.compile(r"^(?:slots|max_slots|max-slots)=(\d+)$")
+#: compiled at its first use (``re`` caches it): hostfile and Volcano pods only
+_SLOTS = r"^(?:slots|max_slots|max-slots)=(\d+)$"
 
 
 @value
@@ -44,7 +45,7 @@ def parse_hostfile(text: str) -> tuple[list[Host], list[str]]:
         slots = _slots(count) if count else None
         bad = bool(count) and slots is None
         for extra in fields[1:]:
-            match = _SLOTS.match(extra.lower())
+            match = re.match(_SLOTS, extra.lower())
             if match and extra.lower().startswith("slots"):
                 slots = _slots(match.group(1))
                 bad = bad or slots is None
@@ -80,16 +81,6 @@ def qualify(name: str, *, service: str | None, namespace: str, zone: str) -> str
     if len(parts) == 3:
         return f"{name}.svc.{zone}"
     return name
-
-
-def volcano_hosts(environ: Mapping[str, str], hostname: str) -> tuple[str, str] | None:
-    """Volcano's svc plugin puts every task's hosts in ``VC_<TASK>_HOSTS`` (comma-joined
-    ``<host>.<job>``): the variable and value of the list that names this pod, if one does."""
-    for var, hosts in sorted(environ.items()):
-        listed = (h.strip().split(".")[0] for h in hosts.split(","))
-        if hostname and var.startswith("VC_") and var.endswith("_HOSTS") and hostname in listed:
-            return var, hosts
-    return None
 
 
 def hostfile(i: Inputs, namespace: str | None) -> Derived | None:

@@ -14,15 +14,16 @@ from agent.topology.sources import HOSTNAME, Origin, Source, Sources
 
 __all__ = ["indexed_job", "jobset", "parse_replicated_jobs"]
 
-_SHAPE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(\d+)x(\d+)$")
-_GRID_TAIL = re.compile(r"^(\d+)-(\d+)$")
+# compiled at their first use (``re`` caches them): JobSet pods only
+_SHAPE = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(\d+)x(\d+)$"
+_GRID_TAIL = r"^(\d+)-(\d+)$"
 
 
 def parse_replicated_jobs(text: str) -> tuple[ReplicatedJob, ...]:
     """``driver=1x1,workers=2x4``: name=REPLICASxPODS per replicatedJob, in spec order."""
     jobs = []
     for part in text.replace(" ", "").split(","):
-        match = _SHAPE.match(part.lower())
+        match = re.match(_SHAPE, part.lower())
         if not match or int(match.group(3)) < 1 or int(match.group(4)) < 1:
             raise ValueError(
                 f"not NAME=REPLICASxPODS: {part!r} (e.g. workers=2x4: 2 Jobs of 4 pods)"
@@ -106,7 +107,7 @@ def _grid_rank(i: Inputs, grid: JobSetGrid) -> int | None:
         prefix = f"{grid.jobset}-{job.name}-"
         if not i.hostname.startswith(prefix):
             continue
-        tail = _GRID_TAIL.match(i.hostname[len(prefix) :])
+        tail = re.match(_GRID_TAIL, i.hostname[len(prefix) :])
         if tail is None:
             continue
         job_index, pod_index = int(tail.group(1)), int(tail.group(2))

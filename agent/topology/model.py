@@ -20,7 +20,6 @@ waiting for its workers): the core then only reaches them, with no barrier of it
 
 from __future__ import annotations
 
-import re
 from dataclasses import field
 from enum import StrEnum
 
@@ -42,12 +41,20 @@ __all__ = [
     "is_dns_subdomain",
 ]
 
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+#: what a DNS-1123 label is made of (ASCII only: str.isalnum would take any script's letters)
+_LABEL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 def is_dns_label(text: str) -> bool:
-    """A DNS-1123 label, as Kubernetes validates hostnames and Service names."""
-    return len(text) <= 63 and bool(_LABEL.match(text))
+    """A DNS-1123 label, as Kubernetes validates hostnames and Service names: 1 to 63 lower
+    case letters, digits and hyphens, neither first nor last a hyphen. (Character tests, not a
+    regular expression: compiling one cost every start 0.8 million instructions.)"""
+    return (
+        0 < len(text) <= 63
+        and text[0] != "-"
+        and text[-1] != "-"
+        and _LABEL_CHARACTERS.issuperset(text)
+    )
 
 
 def is_dns_subdomain(text: str) -> bool:

@@ -28,17 +28,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
 
 from agent.topology.inputs import OPT, Derived, Inputs, is_number
+from agent.topology.marks import TRAINING_OPERATOR_HOST, TRAINING_OPERATOR_TYPES
 from agent.topology.model import ReplicaGroups, ReplicaType
 from agent.topology.sources import HOSTNAME, Origin, Source, Sources
 from agent.values import value
 
-__all__ = ["signature", "training_operator"]
-
-_TYPES = "master|worker|chief|ps|evaluator"
-_HOST = re.compile(rf"^(?P<job>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<type>{_TYPES})-(?P<i>\d+)$")
+__all__ = ["training_operator"]
 
 
 @value
@@ -52,26 +49,13 @@ class _Shape:
     count: Source | None = None
 
 
-def signature(environ: Mapping[str, str], hostname: str) -> str | None:
-    """The operator's variable that marks this pod, when its hostname is ``<job>-<type>-<i>``."""
-    if not _HOST.match(hostname):
-        return None
-    for var in ("TF_CONFIG", "PET_NNODES", "PADDLE_NNODES"):
-        if environ.get(var):
-            return var
-    if environ.get("NUM_PROCESSES") and environ.get("COORDINATOR_ADDRESS"):
-        return "NUM_PROCESSES"
-    if environ.get("WORLD_SIZE") and environ.get("MASTER_ADDR", "").endswith("-master-0"):
-        return "MASTER_ADDR"
-    return None
-
-
 def training_operator(i: Inputs, namespace: str | None) -> Derived | None:
-    host = _HOST.match(i.hostname)
+    host = re.match(TRAINING_OPERATOR_HOST, i.hostname)
     if host is None:
         i.p.add(
             OPT["hostname"],
-            f"{i.hostname!r} is not <job>-<type>-<index> (type {_TYPES.replace('|', ', ')}): "
+            f"{i.hostname!r} is not <job>-<type>-<index> (type "
+            f"{TRAINING_OPERATOR_TYPES.replace('|', ', ')}): "
             "the Training Operator names its pods so",
         )
         return None

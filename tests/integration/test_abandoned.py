@@ -1,7 +1,9 @@
-"""A connection whose sender closed it while it waited in the backlog is closed unread on the
-agent's port (its sender gave up or died: answering it is work for nobody, and under overload
-that work is what keeps the backlog from draining), and served on the health port, whose HTTP
-clients may close their side and still read the answer (``agent.io.listener``).
+"""A connection whose sender closed it while it waited in the backlog, its data older than a
+peer's handshake deadline, is closed unread on the agent's port (its sender gave up or died:
+answering it is work for nobody, and under overload that work is what keeps the backlog from
+draining); one closed a moment ago (``printf LINE | nc``) is served, and the health port, whose
+HTTP clients may close their side and still read the answer, serves every one
+(``agent.io.listener``). The age is a parameter here, so no test waits five seconds.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _abandoned(port: int, line: bytes, *, half: bool) -> socket.socket:
     return client
 
 
-async def _served_lines(*, half_close: bool) -> tuple[list[bytes], bytes]:
+async def _served_lines(*, half_close: bool, after: float = 0.0) -> tuple[list[bytes], bytes]:
     """Lines the handler read, in accept order, once the connection that stays open was
     served; and what the half-closed client read back."""
     sock = listener.listen("127.0.0.1", 0)
@@ -53,7 +55,9 @@ async def _served_lines(*, half_close: bool) -> tuple[list[bytes], bytes]:
     supervisor = Supervisor(lambda _: None)
     with sock, live, early:
         async with anyio.create_task_group() as tg:
-            serve = functools.partial(listener.serve, supervisor=supervisor, half_close=half_close)
+            serve = functools.partial(
+                listener.serve, supervisor=supervisor, half_close=half_close, abandoned_after=after
+            )
             tg.start_soon(serve, sock, handler)
             with anyio.fail_after(10):
                 await live_served.wait()
@@ -66,6 +70,13 @@ async def _served_lines(*, half_close: bool) -> tuple[list[bytes], bytes]:
 async def test_a_connection_closed_before_it_is_accepted_is_never_read() -> None:
     seen, _ = await _served_lines(half_close=False)
     assert seen == [b"live\n"]
+
+
+@pytest.mark.asyncio
+async def test_a_connection_closed_a_moment_ago_is_still_served() -> None:
+    """At the shipped age: the sender may be ``printf LINE | nc``, reading what comes back."""
+    seen, _ = await _served_lines(half_close=False, after=listener.ABANDONED_AFTER)
+    assert seen == [b"gave up\n", b"live\n"]
 
 
 @pytest.mark.asyncio

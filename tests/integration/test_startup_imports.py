@@ -36,6 +36,14 @@ ONLY_ELSEWHERE = {
     "agent.commands.api": "the Python API (agent.wait, agent.barrier)",
     # (pathlib too, but the test venv's editable install imports it at every start)
     "tempfile": "output files (--hostfile, --env-file, --peers-json)",
+    "random": "output files (tempfile); the pace's jitter reads os.urandom",
+    "anyio.streams.buffered": "no command: agent.io.lines reads the agent's lines",
+    "argparse": "help, usage errors, lint, barrier (agent.commands.words reads a plain line)",
+    "gettext": "argparse",
+    "agent.io.mux": "the shared port (sidecar, run --exit-barrier, named barriers)",
+    "agent.topology.training_operator": "Training Operator pods",
+    "agent.topology.injected": "LeaderWorkerSet and Trainer pods",
+    "agent.topology.hostfile": "--peers-from and Volcano pods",
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.commands.cli import main
-from agent.commands.usage import COMMANDS
+from agent.commands.words import COMMANDS
 from agent.config.parse import DURATION_FORMS
 from agent.options import OPTIONS
 

@@ -7,6 +7,7 @@ DNS again at every retry. Driven through the pure Agent on a hand-held clock.
 
 from __future__ import annotations
 
+import collections
 import itertools
 
 import pytest
@@ -15,9 +16,20 @@ from agent.config.parse import build_config
 from agent.core.agent import Agent
 from agent.core.answers import NameAttempt
 from agent.core.causes import Cause, Failure
-from agent.core.effects import Attempt, Dial, Effect
-from agent.core.inputs import Attempted, DialFailed, Reached, Resolution, Unreached
+from agent.core.effects import Attempt, Dial, Effect, Lookup, ProbeAddress, Sweep
+from agent.core.inputs import (
+    AddressProbed,
+    Attempted,
+    DialFailed,
+    Input,
+    LookedUp,
+    Reached,
+    Resolution,
+    Swept,
+    Unreached,
+)
 from agent.core.timing import DEFAULT_TIMING
+from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
 
@@ -117,3 +129,70 @@ def test_an_attempt_refused_at_every_address_says_so_and_only_then() -> None:
     reached = NameAttempt(1, "", Resolution(("10.0.0.2",)))
     reached.probed("10.0.0.2", Reached(1, "i1"))
     assert reached.outcome().refused_at == ()
+
+
+def _addresses(peers: int) -> tuple[str, ...]:
+    return tuple(f"10.0.0.{i + 1}" for i in range(peers))
+
+
+def _queries_and_probes(
+    peers: int, refusing: set[int], until: float
+) -> tuple[collections.Counter[str], collections.Counter[str]]:
+    """Pod 0 of ``peers`` discovering by the Service, run to ``until`` on a hand-held clock:
+    every DNS query it asks (by name: ``name I``; the Service: ``service``) and every probe of
+    each address. The pods in ``refusing`` are published but refuse (their agents not up); the
+    others answer as themselves."""
+    listed = _addresses(peers)
+    config = build_config(
+        "wait",
+        {"peers": str(peers), "index": "0", "service": "svc", "namespace": "ns", "timeout": "0"},
+        PodFacts(hostname="job-0"),
+    )
+    me = Identity("job", "", 0, peers, 29300, instance_id(1, 0))
+    agent = Agent(config, me=me, now=0.0, rand=lambda: 0.5)
+    queries: collections.Counter[str] = collections.Counter()
+    probes: collections.Counter[str] = collections.Counter()
+
+    def result(index: int) -> Reached | Unreached:
+        return REFUSED if index in refusing else Reached(index, instance_id(1, index))
+
+    def answer(effect: Effect) -> Input | None:
+        if isinstance(effect, Sweep):
+            queries["service"] += 1
+            return Swept(Resolution(listed))
+        if isinstance(effect, Attempt):
+            if not effect.addresses:
+                queries[f"name {effect.index}"] += 1
+            refused = (listed[effect.index],) if effect.index in refusing else ()
+            return Attempted(effect.index, result(effect.index), refused_at=refused)
+        if isinstance(effect, Lookup):
+            queries[f"name {effect.index}"] += 1
+            return LookedUp(effect.index, Resolution((listed[effect.index],)))
+        if isinstance(effect, ProbeAddress):
+            probes[effect.address] += 1
+            return AddressProbed(effect.address, result(listed.index(effect.address)))
+        return None
+
+    now, effects = 0.0, agent.begin(0.0)
+    while now < until:
+        while effects:
+            inputs = [i for i in map(answer, effects) if i is not None]
+            effects = [e for i in inputs for e in agent.handle(i, now)]
+        now = agent.next_wakeup()
+        effects = agent.poll(now)
+    return queries, probes
+
+
+def test_refused_and_repeated_probes_ask_dns_nothing_more() -> None:
+    """Issue 22: pods DNS lists whose agents are not up yet refuse every probe, again at every
+    round, for as long as they take to start: what DNS is asked is the same whether one pod
+    refuses or seven, and none of them is asked for by name."""
+    one, one_probes = _queries_and_probes(8, {7}, 30.0)
+    seven, seven_probes = _queries_and_probes(8, set(range(1, 8)), 30.0)
+    assert seven == one
+    assert set(seven) == {"service", "name 0"}  # the rounds, and this pod's own name
+    refused = [seven_probes[a] for a in _addresses(8)[1:]]
+    assert min(refused) > 5  # each retried round after round
+    # a round every half to all of the backoff's cap (equal jitter): nothing per probe
+    assert seven["service"] <= 30.0 / (0.5 * DEFAULT_TIMING.backoff.cap) + 1
+    assert one_probes[_addresses(8)[7]] == seven_probes[_addresses(8)[7]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 from agent.config.model import BarrierMode, Config
 from agent.config.parse import build_config, load_config
 from agent.errors import ConfigError
-from agent.topology.model import Kind
+from agent.topology.model import Kind, is_dns_label
 from agent.topology.podfiles import PodFacts, parse_resolv_conf
 from tests.pure.controller_pods import (
     INDEXED,
@@ -365,3 +367,15 @@ def test_the_search_list_names_the_pods_namespace_only_as_kubelet_writes_it(
     search: str, found: tuple[str, str] | None
 ) -> None:
     assert parse_resolv_conf(search).pod_domain() == found
+
+
+@given(
+    st.sampled_from(["a", "a-b", "0", "-a", "a-", "a" * 63, "a" * 64, "", "ab\n", "A"])
+    | st.text(alphabet="az09-A.é٣\n ", max_size=65)
+)
+def test_a_dns_label_is_exactly_what_kubernetes_pattern_says(text: str) -> None:
+    """``is_dns_label`` tests characters (a compiled pattern cost every start 0.8 million
+    instructions): exactly Kubernetes' DNS-1123 label, ``[a-z0-9]([-a-z0-9]*[a-z0-9])?`` whole
+    and at most 63 characters (a trailing newline too is refused, which ``$`` let through)."""
+    label = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+    assert is_dns_label(text) == (len(text) <= 63 and bool(re.fullmatch(label, text)))

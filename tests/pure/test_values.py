@@ -109,6 +109,7 @@ def test_each_value_gets_its_own_default_from_a_factory() -> None:
         ((), {}, "missing ['x']"),
         ((1,), {"x": 2}, "twice"),
         ((1,), {"colour": "red"}, "unknown ['colour']"),
+        ((), {"x": 1, "label": "a", "tags": (), "colour": 1}, "unknown ['colour']"),
         ((1, "a", (), [], 5), {}, "takes 4 positional"),
     ],
 )
@@ -139,3 +140,42 @@ def test_a_value_is_a_dataclass_to_the_standard_library() -> None:
     assert Nothing.__doc__ == "Nothing()"
     assert [f.name for f in dataclasses.fields(Point)] == list(_NAMES)
     assert dataclasses.is_dataclass(Point)
+
+
+def _define(body: str) -> type:
+    """A class defined from source under ``@value``, as a module with PEP 563 defines it."""
+    scope: dict[str, Any] = {"value": value, "field": field}
+    exec(
+        compile(f"from __future__ import annotations\n@value\nclass C:\n{body}", "<t>", "exec"),
+        scope,
+    )
+    return scope["C"]  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "says"),
+    [
+        ("    seen: list[int] = []\n", ValueError, "mutable default"),
+        ("    a: int = 1\n    b: int\n", TypeError, "without a default after one with"),
+        ("    count: ClassVar[int] = 0\n", TypeError, "no class variables"),
+    ],
+)
+def test_a_class_dataclasses_would_refuse_or_read_otherwise_is_refused(
+    body: str, error: type[Exception], says: str
+) -> None:
+    with pytest.raises(error, match=says):
+        _define(body)
+
+
+def test_a_value_inherits_no_fields() -> None:
+    with pytest.raises(TypeError, match="inherits no fields"):
+        value(type("Sub", (Point,), {"__annotations__": {"y": "int"}}))
+
+
+def test_defaults_stay_on_the_class_as_on_a_dataclass() -> None:
+    """A default is the class attribute, a factory's field is none: as ``dataclasses`` has it."""
+    assert Point.label == PointTwin.label == "p"
+    assert not hasattr(Point, "seen") and not hasattr(PointTwin, "seen")
+    assert [f.default_factory for f in dataclasses.fields(Point)] == [
+        f.default_factory for f in dataclasses.fields(PointTwin)
+    ]

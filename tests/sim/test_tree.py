@@ -9,7 +9,10 @@ import functools
 
 import pytest
 
+from agent.core.group import GroupCoordinator
 from agent.core.groups import Tree
+from agent.core.member import Member
+from tests.sim.checks import assert_released, start
 from tests.sim.cluster import Cluster
 from tests.sim.killers import LIVE, judge
 
@@ -47,9 +50,11 @@ def test_every_pod_holds_its_session_with_its_group_coordinator() -> None:
 def test_a_coordinator_replaced_before_the_release_is_a_lost_session_below_and_above(
     replaced: int, mode: str
 ) -> None:
-    """Pod ``replaced`` crashes at 0.5 s and its new pod starts 1 s later: its members dial
-    the new instance, nobody counts the old one, and every pod is released."""
-    c = _started(mode)
+    """Pod ``replaced`` crashes at 0.5 s and its new pod starts 1 s later, while pod 11 has
+    not started yet (so the crash is before the release, however fast the rest arrive): its
+    members dial the new instance, nobody counts the old one, and every pod is released."""
+    c = Cluster(N, mode=mode, degree=DEGREE, seed=3)
+    start(c, {i: 0.0 for i in range(N - 1)} | {N - 1: 2.0})
     c.at(0.5, lambda: c.restart(replaced, gap=1.0))
     c.run_until(1.5 + LIVE + 10)
     assert judge(c, 1.5) == []
@@ -70,3 +75,35 @@ def test_a_replaced_group_coordinator_after_the_release_tells_its_members_so() -
     c.at(4.6, lambda: c.restart(9, gap=0.0))
     c.run_until(4.6 + LIVE + 10)
     assert judge(c, 4.6) == []
+
+
+@pytest.mark.parametrize("replaced", [4, 0], ids=["group-coordinator", "root"])
+@pytest.mark.parametrize("mode", ["wait", "sidecar"])
+def test_a_coordinator_replaced_while_its_old_instance_runs_on_stalls_nobody(
+    replaced: int, mode: str
+) -> None:
+    """The outside review's run: pod 11 held back; once the others arrived, pod ``replaced``
+    gets a new instance at a new address and DNS moves its name and the Service's entry there,
+    while the old instance runs on; then pod 11 starts. Its members (and, for a group
+    coordinator, the root) leave the old instance, which never counts; every pod is
+    released."""
+    c = Cluster(N, mode=mode, degree=DEGREE, seed=3)
+    start(c, {i: 0.0 for i in range(N - 1)})
+    c.run_until(3.0)
+    old = c.current()[replaced]
+    children = sorted(Tree.of(N).children(replaced))
+    assert all(node.verdict is None for node in c.current().values()), c.describe()
+    sides = [c.current()[i].agent.side for i in children if c.current()[i].reach.done]
+    uplinks = [s.up if isinstance(s, GroupCoordinator) else s for s in sides]
+    waiting = "arrived, waiting for the verdict"
+    assert all(isinstance(u, Member) and u.last_problem == waiting for u in uplinks), c.describe()
+    c.start(replaced, keep_old=True)
+    old.pod.withdrawn_at = c.now  # its records go; its agent does not
+    c.at(4.0, functools.partial(c.start, N - 1))
+    c.run_until(4.0 + LIVE + 10)
+    assert_released(c, after=4.0, by=4.0 + LIVE)
+    new = c.current()[replaced]
+    served = {
+        c.truth.processes[s.client].index for s in c.truth.sessions if s.server == new.me.instance
+    }
+    assert set(children) <= served, c.describe()
