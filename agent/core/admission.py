@@ -45,7 +45,7 @@ from agent.core.reach import Reach
 from agent.core.recheck import Rechecks
 from agent.core.sightings import Sightings
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.protocol.wire import Ack, Arrive, Message
+from agent.protocol.wire import Ack, Arrive, Message, Vouch
 
 __all__ = ["HELD", "SIGHTED", "Admission", "HeldSession"]
 
@@ -58,16 +58,16 @@ _UNLISTED = 256  # unlisted contacts' addresses, to be named while they wait
 
 
 class HeldSession:
-    """A member's session from an address not vouched for: its hello, and the state its
-    messages imply, kept as that (a member's latest arrival counts, not its first few). A plain
-    class: a mutable dataclass cost every start 1.9 million instructions to define."""
+    """A member's session from an address not vouched for: its hello and the state its messages
+    imply (its latest arrival counts). A plain class: a dataclass cost every start 1.9M instr."""
 
-    __slots__ = ("acked", "arrived", "opened")
+    __slots__ = ("acked", "arrived", "opened", "vouch")
 
     def __init__(self, opened: Opened) -> None:
         self.opened = opened
         self.arrived: Arrive | None = None  # its latest Arrive
         self.acked = False
+        self.vouch: Vouch | None = None  # its latest report of its ring neighbour (``vouching``)
 
     @property
     def index(self) -> int:
@@ -79,6 +79,8 @@ class HeldSession:
             self.arrived = message
         elif isinstance(message, Ack):
             self.acked = True
+        elif isinstance(message, Vouch):
+            self.vouch = message
         else:
             return False
         return True
@@ -86,6 +88,8 @@ class HeldSession:
     def replay(self) -> list[Received]:
         """What it said, as the coordinator is to hear it once the session counts."""
         conn, out = self.opened.conn, []
+        if self.vouch is not None:
+            out.append(Received(conn, self.vouch))
         if self.arrived is not None:
             out.append(Received(conn, self.arrived))
         if self.acked:
@@ -113,11 +117,12 @@ class Admission:
         lists: Callable[[str], bool],
         timing: Timing = DEFAULT_TIMING,
         share: HeldShare | None = None,
+        vouches: Callable[[int, str], bool] | None = None,
     ) -> None:
         """``share``: the held-session bound of the process, when it serves other barrier
-        instances on its port too (default: this instance's own)."""
-        self.trusting = trusting
-        self._reach, self._lists = reach, lists
+        instances on its port too (default: this instance's own). ``vouches``: whether a peer
+        passed on DNS evidence of an index at an address (``agent.core.vouching``)."""
+        self.trusting, self._reach, self._lists, self._vouches = trusting, reach, lists, vouches
         self._share = share if share is not None else HeldShare()
         self._owner = self._share.join()
         self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
@@ -139,20 +144,23 @@ class Admission:
             return False
         if (state := self._reach.peers.get(index)) is not None and state.address == address:
             return True
-        return address in self._named.get(index, ()) or self._lists(address)
+        vouched = self._vouches is not None and self._vouches(index, address)
+        return address in self._named.get(index, ()) or self._lists(address) or vouched
+
+    def patient(self, delay: float, *, coordinator: bool) -> None:
+        """Past a cut: checks wait ``delay`` first (reports vouch first), the chain's break only."""
+        self._checks.patient(delay, coordinator=coordinator)
 
     @property
     def waiting(self) -> bool:
-        """Whether sessions or sightings wait for DNS to vouch for them."""
-        return bool(self._held or self._sighted)
+        return bool(self._held or self._sighted)  # sessions or sightings wait for DNS
 
     def is_holding(self, conn: int) -> bool:
         return conn in self._held
 
     def held_from(self, index: int) -> str | None:
         """The address of the newest session held that claims ``index``."""
-        held = self._held.claiming(index)
-        session = self._held.get(held[-1]) if held else None
+        session = self._held.get(held[-1]) if (held := self._held.claiming(index)) else None
         return session.opened.address if session is not None else None
 
     # --- keeping ---------------------------------------------------------------------------------
@@ -269,6 +277,10 @@ class Admission:
     def take_due(self, now: float) -> list[int]:
         """The claimed indices whose names are to be asked for now."""
         return self._checks.take_due(now)
+
+    def skipped(self, index: int) -> None:
+        """The check of ``index`` taken is not asked now (the DNS pace)."""
+        self._checks.skipped(index)
 
     def next_wakeup(self) -> float:
         return self._checks.next_wakeup()

@@ -14,24 +14,16 @@ import math
 from collections.abc import Callable
 from typing import assert_never
 
-from agent.config.model import Config, TrustSource
-from agent.core.admission import Admission
+from agent.config.model import Config
 from agent.core.answers import counted_by_name, peer_at_address
+from agent.core.asking import Asking
 from agent.core.barrier import Barrier
-from agent.core.causes import Failure
+from agent.core.causes import Cause, Failure
 from agent.core.discovery import discovery_for
-from agent.core.effects import (
-    Aborted,
-    Attempt,
-    Effect,
-    Fail,
-    Finish,
-    Lookup,
-    Released,
-    Report,
-)
+from agent.core.dnspace import DnsPace
+from agent.core.effects import Aborted, Attempt, Effect, Fail, Finish, Lookup, Released, Report
 from agent.core.heldshare import HeldShare
-from agent.core.incoming import Incoming
+from agent.core.incoming import contacts
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
@@ -56,6 +48,7 @@ from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.targets import arrival
 from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.core.vouching import Vouching
 from agent.errors import BarrierAborted
 from agent.protocol.wire import Identity
 
@@ -89,11 +82,17 @@ class Agent:
         self.reach = self.discovery.reach
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
-        self._refusing = RefusedAnswers(timing.refused_reuse)
+        self._refusing = RefusedAnswers(timing.refused_reuse, timing.refused_reuse_cap)
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
-        self._admission, self.incoming = self._contacts(held)
+        self.vouching = Vouching(config.topology.peers, me.index)
+        self._admission, self.incoming = contacts(
+            config, me, discovery=self.discovery, barrier=self.barrier, heard_of=self._heard_of,
+            timing=timing, held=held, vouching=self.vouching,
+        )  # fmt: skip
+        pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
+        self.asking = Asking(pace, self.reach, self._admission, timing)
         self.own = OwnName(
             me,
             reach=self.reach,
@@ -102,26 +101,6 @@ class Agent:
             checks=bool(self._attempt(me.index, now).instance),
             name=config.topology.display(me.index) if config.topology.index is not None else "",
         )
-
-    def _contacts(self, held: HeldShare | None) -> tuple[Admission, Incoming]:
-        """Who may count (admission) and how a contact is taken in (incoming)."""
-        config, timing = self.config, self.timing
-        # without a token, a contact counts only from an address DNS lists for the Service
-        trusting = config.token is not None or config.trust_source == TrustSource.ANY
-        lists = self.discovery.lists
-        admission = Admission(
-            trusting=trusting, reach=self.reach, lists=lists, timing=timing, share=held
-        )
-        incoming = Incoming(
-            config,
-            self.me,
-            discovery=self.discovery,
-            barrier=self.barrier,
-            admission=admission,
-            heard_of=self._heard_of,
-            timing=timing,
-        )
-        return admission, incoming
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -134,30 +113,31 @@ class Agent:
 
     @property
     def released(self) -> bool:
-        """Whether the barrier has released this pod: every hello it says tells so (a peer
-        that restarts after the release is a late joiner, released at once)."""
+        """Released: every hello says so (a peer restarting after it is released at once)."""
         return isinstance(self.verdict, Released)
 
     @property
     def phase(self) -> Phase:
-        verdict = self.verdict
-        return phase_of(
-            finished=self.finished,
-            released=isinstance(verdict, Released),
-            aborted=isinstance(verdict, Aborted),
-            reached_all=self.reach.done,
-        )
+        verdict, finished, done = self.verdict, self.finished, self.reach.done
+        released, aborted = isinstance(verdict, Released), isinstance(verdict, Aborted)
+        return phase_of(finished=finished, released=released, aborted=aborted, reached_all=done)
 
     @property
     def status(self) -> Status:
-        return Status(self.config, self.reach, self.discovery, self.side, self._admission)
+        return Status(
+            self.config, self.reach, self.discovery, self.side, self._admission, self.asking.slow
+        )
 
     def begin(self, now: float) -> list[Effect]:
         return [Report(self.status.start_line()), *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
-        progress; in every phase, the checks of what waits to be vouched for."""
+        progress; in every phase, the checks of what waits to be vouched for. DNS queries by
+        name only as the pace allows (``Asking``)."""
+        return self.asking.gate(self._polled(now), now, self.side) + self._membership(now)
+
+    def _polled(self, now: float) -> list[Effect]:
         checks: list[Effect] = [Lookup(index) for index in self._admission.take_due(now)]
         if (phase := self.phase) is Phase.FINISHED:
             return self._serving_on(now) + checks
@@ -174,8 +154,9 @@ class Agent:
         """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
         coordinator's look-around and the progress line, each as it falls due."""
         side = self.side
-        out: list[Effect] = [self._attempt(i, now) for i in self.reach.start_due(now)]
-        out += self.discovery.take_due(now)
+        rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
+        due = self.reach.start_due(now, self.asking.limit(now))
+        out: list[Effect] = [self._attempt(i, now) for i in due] + rounds
         up = self.barrier.parent
         out += self.barrier.poll(now, self._refusing.addresses(up, now), self.reach.newest_at(up))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
@@ -183,13 +164,13 @@ class Agent:
         if isinstance(side, Coordinator) and self._looking():
             out += self.own.poll(now)
         if now >= self._next_progress:
+            out += [Report(line) for line in self.asking.slow_lines(now)]
             out.append(Report(self.status.progress(now - self.start)))
             self._next_progress = now + self.timing.progress_every
         return out
 
     def _serving_on(self, now: float) -> list[Effect]:
-        """After the wait, only the rounds that vouch for contacts still waiting (a late
-        joiner's session may be one of them)."""
+        """After the wait, only the rounds that vouch for contacts still waiting."""
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
@@ -203,8 +184,7 @@ class Agent:
         return self._admission.is_holding(conn)
 
     def end(self) -> None:
-        """This instance has ended (its connections closed with it): what it held no longer
-        counts against the bound it shares with the process's other barrier instances."""
+        """This instance has ended: what it held counts no more against the process's bound."""
         self._admission.end()
 
     def next_wakeup(self) -> float:
@@ -221,7 +201,8 @@ class Agent:
             return max(self.barrier.aborted_at + self.timing.abort_linger, leave or -math.inf)
         if phase is Phase.RELEASED:
             return leave or math.inf
-        times = [self.deadline, self._next_progress, self.reach.next_wakeup() or math.inf]
+        due = self.asking.next_wakeup(self.reach.next_wakeup())
+        times = [self.deadline, self._next_progress, math.inf if due is None else due]
         times.append(self.discovery.next_wakeup() or math.inf)
         times.append(self.barrier.next_dial() or math.inf)
         if isinstance(side, Coordinator) and self._looking():
@@ -251,6 +232,17 @@ class Agent:
 
     # --- events ----------------------------------------------------------------------------------
     def handle(self, event: Input, now: float) -> list[Effect]:
+        handled = self._handled(event, now)
+        self.asking.heard(event, now, self.side)  # after: a failed dial's hold outlasts its retry
+        return self.asking.gate(handled, now, self.side) + self._membership(now)
+
+    def _membership(self, now: float) -> list[Effect]:
+        """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
+        if self.vouching.turned_on(cut=self.discovery.cut):
+            self._admission.patient(self.timing.vouch_wait, coordinator=self.me.index == 0)
+        return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
+
+    def _handled(self, event: Input, now: float) -> list[Effect]:
         match event:
             case Attempted():
                 return self._attempted(event, now)
@@ -274,6 +266,7 @@ class Agent:
 
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now)
+        not_before = self.asking.attempted(event.index, event.result, now)
         result = counted_by_name(self.reach, event.index, event.result)
         own = event.index == self.me.index
         if own and self.own.replaced is not None:
@@ -284,7 +277,7 @@ class Agent:
             result = Reached(result.index, "", result.released)
         if isinstance(result, Unreached):
             out = self.own.answered(result.failure, now) if own else []
-            self.reach.failed(event.index, result.failure, now)
+            self.reach.failed(event.index, result.failure, now, not_before)
             return out
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
@@ -323,6 +316,7 @@ class Agent:
         return out
 
     def _swept(self, event: Swept, now: float) -> list[Effect]:
+        self.asking.swept(event.resolution, now)
         before = self._admission.pending()
         out = self.discovery.answered(event.resolution, now)
         if event.resolution.failure is not None:
@@ -334,6 +328,8 @@ class Agent:
         out: list[Effect] = []
         if isinstance(result, Reached):
             peer = peer_at_address(self.me, self.reach, result)
+            if isinstance(peer, int) and not self.discovery.counts(address, peer):
+                peer = Failure(f"not vouched for as pod {peer}", Cause.NOT_LISTED)
             self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
             if isinstance(peer, int):
                 out = self._reached(peer, result, address, (address,), now, attempted=False)
@@ -375,6 +371,8 @@ class Agent:
         self.reach.succeeded(index, address, now, result.instance, lands=attempted)
         out += self._admission.prune(index, (address,))
         if newly:
+            if isinstance(side, Coordinator):
+                self.vouching.publish(index, address)
             self._admission.reached(index, address, now)
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))

@@ -122,7 +122,9 @@ def dial_failed(
     """A member's dial that opened no session: what DNS said, then each address's problem;
     ``refused_at``: the addresses, when every one refused the connection."""
     failure = [resolution.failure.reason] if resolution.failure is not None else []
-    return DialFailed("; ".join(failure + problems) or "no address", refused_at)
+    why = "; ".join(failure + problems) or "no address"
+    server_failed = resolution.failure is not None and resolution.failure.cause is Cause.DNS_FAILED
+    return DialFailed(why, refused_at, server_failed)
 
 
 def counted_by_name(reach: Reach, index: int, result: ProbeResult) -> ProbeResult:

@@ -14,9 +14,12 @@ class CutAnswer:
     def __init__(self) -> None:
         self._pending = False  # the last answer was cut short and its probes are not all in
         self._said = False
+        #: an answer was cut short: the Job is past what one answer holds (``vouching``)
+        self.seen = False
 
     def answered(self, *, truncated: bool) -> None:
         self._pending = truncated
+        self.seen = self.seen or truncated
 
     def take_due(self, *, round_out: bool) -> bool:
         """True once per cut-short answer, when its probes have landed."""

@@ -4,32 +4,36 @@
 headless Service's own name lists every published pod address, and the tcp probe's hello says
 which pod answers at an address, so probing the addresses maps them to peers: one query a round
 whatever N is, and a stale address (a replaced pod) simply answers as somebody else or not at
-all. Only this pod's own name, and the peers a cut-short answer left out, are asked for by name.
+all. Only this pod's own name, and past a cut-short answer its coordinator's and its ring
+neighbour's, are asked for by name (the others' addresses come from the coordinator).
 
-:class:`ByName`: every peer's name resolved and probed (``Reach`` paces the attempts), for the
-probes that cannot tell who answers (icmp, tcp:PORT, dns) and pods with no Service to ask.
+:class:`ByName` (``agent.core.byname``): every peer's name resolved and probed (``Reach`` paces
+the attempts), for the probes that cannot tell who answers and pods with no Service to ask.
 
 The agent asks either the same questions and never tests which one it has. Pure.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from agent.config.model import Config
 from agent.core.ambiguity import Ambiguity, paired
+from agent.core.byname import ByName, by_name_failure, with_earlier
 from agent.core.causes import TELLING_CAUSES, Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
 from agent.core.inputs import Resolution
+from agent.core.learned import Learned
 from agent.core.log import LogKind, LogLine
 from agent.core.lookaround import LookAround
 from agent.core.probebook import ProbeBook
 from agent.core.reach import Reach
 from agent.core.rounds import Rounds
 from agent.core.targets import targets_of
-from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.core.timing import Timing
 
 __all__ = ["ByName", "ByService", "Discovery", "discovery_for"]
 
@@ -64,7 +68,13 @@ def discovery_for(
     if own is None:
         return ByName(reach, timing)
     return ByService(
-        reach, now=now, rand=rand, timing=timing, probes_sweep=not sparse, timeout=config.timeout
+        reach,
+        now=now,
+        rand=rand,
+        timing=timing,
+        me=own,
+        probes_sweep=not sparse,
+        timeout=config.timeout,
     )
 
 
@@ -128,6 +138,20 @@ class Discovery(Protocol):
         """Probe a few of the members that have not arrived (``agent.core.lookaround``)."""
         ...
 
+    @property
+    def cut(self) -> bool:
+        """Whether a Service answer came back cut short (``agent.core.vouching``)."""
+        ...
+
+    def learn(self, index: int, address: str, now: float) -> list[Effect]:
+        """A peer passed on DNS evidence that pod ``index`` is at ``address``: probed."""
+        ...
+
+    def counts(self, address: str, index: int) -> bool:
+        """Whether a hello at ``address`` may count for ``index``: not at an address learnt
+        from a peer for another index (DNS evidence names the index there)."""
+        ...
+
     def why_missing(self, index: int) -> Failure:
         """Why peer ``index`` is not reached yet (the text quotes the failures seen; a
         telling cause seen earlier, another token, wins over the vaguer one that followed)."""
@@ -137,91 +161,6 @@ class Discovery(Protocol):
         """Why addresses that may be missing peers' failed, where no peer is known to be at
         them (the Service's silent addresses): a timeout's exit code weighs them too."""
         ...
-
-
-def by_name_failure(reach: Reach, index: int) -> Failure:
-    """Why a peer asked for by name is not reached: its last failure, and a telling earlier one."""
-    peer = reach.peers[index]
-    reason = with_earlier(peer.failure, peer.telling)
-    return Failure(reason, (peer.telling or peer.failure).cause)
-
-
-def _may_look(reach: Reach, index: int) -> bool:
-    """Whether a look-around says hello to member ``index``: a target once at a time
-    (``Reach.recheck``). In a tree of coordinators a member need not be a target, and then it
-    has no attempt state: each look asks its name once more. Only this hello tells such a
-    member of this instance: one whose session is with an older instance of this index (a
-    replaced coordinator whose old pod runs on, holding its arrival) leaves it on hearing it
-    (``Member.heard_of_coordinator``); nothing else would, and its group never became whole."""
-    return not reach.is_target(index) or reach.recheck(index)
-
-
-def with_earlier(failure: Failure, telling: Failure | None) -> str:
-    if telling is None or telling.reason == failure.reason:
-        return failure.reason
-    return f"{failure.reason}; earlier: {telling.reason}"
-
-
-class ByName:
-    """Every peer by its own name: ``Reach`` attempts each; a coordinator that has reached
-    everyone and still waits asks a few of them again, saying hello (``look_around``)."""
-
-    def __init__(self, reach: Reach, timing: Timing = DEFAULT_TIMING) -> None:
-        self.reach = reach
-        self._look = LookAround(timing)
-
-    def take_due(self, now: float) -> list[Effect]:
-        return []
-
-    def next_wakeup(self) -> float | None:
-        return None
-
-    def lists(self, address: str) -> bool:
-        return False
-
-    def ask_again(self, now: float) -> bool:
-        return False
-
-    def heard_from(self, index: int, address: str, now: float) -> list[Effect]:
-        self.reach.nudge(index, now)
-        return []
-
-    def sighted(self, index: int, address: str, now: float) -> list[Effect]:
-        """Its name is attempted once more (it gave the address)."""
-        if self.reach.recheck(index):
-            return [Attempt(index)]
-        self.reach.nudge(index, now)
-        return []
-
-    def probed(self, address: str, failure: Failure | None) -> None:
-        pass
-
-    def restarted(self, address: str, now: float) -> None:
-        pass
-
-    def reached_all(self, now: float, *, vouching: bool) -> None:
-        self._look.start(now)
-
-    def answered(self, resolution: Resolution, now: float) -> list[Effect]:
-        return []
-
-    def take_ask_by_name(self) -> list[Effect]:
-        return []
-
-    def look_at(self) -> float:
-        return self._look.at
-
-    def look_around(self, now: float, waiting: Sequence[int]) -> list[Effect]:
-        """Attempt a few of the members that have not arrived, saying hello whatever the probe
-        kind: only a hello carries the released flag (``agent.core.lookaround``)."""
-        batch = self._look.take_batch(waiting, now)
-        return [Attempt(index, hello=True) for index in batch if _may_look(self.reach, index)]
-
-    def why_missing(self, index: int) -> Failure:
-        return by_name_failure(self.reach, index)
-
-    def silent_causes(self) -> set[Cause]:
-        return set()
 
 
 class ByService:
@@ -236,15 +175,17 @@ class ByService:
         now: float,
         rand: Callable[[], float],
         timing: Timing,
+        me: int = 0,
         probes_sweep: bool = True,
         timeout: float | None = None,
     ) -> None:
-        """``probes_sweep``: probe the addresses an answer lists (False on a sparse graph: the
-        targets are asked for by name, and the answer only says which addresses are the
-        Service's)."""
-        self.reach = reach
+        """``me``: this pod's index; ``probes_sweep``: probe the addresses an answer lists (False
+        on a sparse graph: the targets are asked for by name, and the answer only says which
+        addresses are the Service's)."""
+        self.reach, self.me = reach, me
         self._probes_sweep = probes_sweep
         self.rounds = Rounds(now=now, rand=rand, timing=timing)
+        self._learned = Learned(retry=timing.learned_retry, rand=rand)
         self.book = ProbeBook()
         self._cut = CutAnswer()
         self.ambiguity = Ambiguity(timing, timeout)
@@ -255,11 +196,18 @@ class ByService:
         self.failure: Failure | None = Failure("not queried yet", Cause.NOT_TRIED)
 
     def take_due(self, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        for address in self._learned.take_due(now, lambda i: not self.reach.peers[i].reached):
+            out += self._probe_pushed(address)
         # the next round waits for this one's probes: it would only parse the same answer again
-        return [Sweep()] if not self.book.round_out and self.rounds.start_due(now) else []
+        if not self.book.round_out and self.rounds.start_due(now):
+            out.append(Sweep())
+        return out
 
     def next_wakeup(self) -> float | None:
-        return None if self.book.round_out else self.rounds.next_wakeup()
+        rounds = None if self.book.round_out else self.rounds.next_wakeup()
+        at = min(rounds or math.inf, self._learned.next_wakeup())
+        return None if at == math.inf else at
 
     def lists(self, address: str) -> bool:
         return address in self.published
@@ -277,7 +225,7 @@ class ByService:
             return []
         if self.reach.peers[index].reached or not self.reach.is_target(index):
             return []
-        if address not in self.published:
+        if address not in self.published and not self._learned.knows(address):
             self.rounds.hurry(now)
             return []
         return self._probe_pushed(address)
@@ -306,7 +254,7 @@ class ByService:
                 self.published = frozenset()
             return []
         self.published = frozenset(resolution.addresses)
-        if not self.rounds.answered(now) or not self._probes_sweep:
+        if not self.rounds.answered(now, cut=resolution.truncated) or not self._probes_sweep:
             return []  # a refresh, or a sparse graph's round: the answer is all it wanted
         fresh = self.book.start_round(self.published)
         self._cut.answered(truncated=resolution.truncated)
@@ -330,16 +278,34 @@ class ByService:
         if not self._cut.take_due(round_out=self.book.round_out):
             return []
         lacking = [p.index for p in self.reach.missing()]
-        self.reach.schedule(lacking)
+        # only the coordinator and the ring neighbour by name, ever: the others' addresses come
+        # from the coordinator (``agent.core.vouching``), whatever the wait (by name, each pod
+        # would ask for every peer the cut left out: N² queries for the Job, the storm that
+        # kept a 128-pod Job from releasing)
+        ring = {0, (self.me + 1) % self.reach.size}
+        self.reach.schedule([i for i in lacking if i in ring])
         if not self._cut.take_first_telling():
             return []
         listed = len(self.published)
         line = (
-            f"the Service's DNS answer is cut short at {listed} addresses: asking for the "
-            f"{len(lacking)} peers not reached by name"
+            f"the Service's DNS answer is cut short at {listed} addresses: learning the "
+            f"{len(lacking)} peers not reached from the coordinator"
         )
-        fields = {"listed": listed, "by_name": len(lacking)}
+        fields = {"listed": listed, "missing": len(lacking)}
         return [Report(LogLine(LogKind.TRUNCATED, line, fields))]
+
+    @property
+    def cut(self) -> bool:
+        return self._cut.seen
+
+    def counts(self, address: str, index: int) -> bool:
+        return address in self.published or self._learned.index_of(address) in (None, index)
+
+    def learn(self, index: int, address: str, now: float) -> list[Effect]:
+        peer = self.reach.peers[index]
+        if not self._learned.add(index, address, now) or (peer.reached and peer.address == address):
+            return []
+        return self._probe_pushed(address)  # a reached peer elsewhere: replaced there?
 
     def look_at(self) -> float:
         return self._look.at
@@ -349,7 +315,7 @@ class ByService:
         for index in self._look.take_batch(waiting, now):
             if self.reach.is_target(index):
                 out += self._probe_pushed(self.reach.peers[index].address)
-            else:  # a member it does not target, by name (``_may_look``)
+            else:  # a member it does not target, by name (``byname.may_look``)
                 out.append(Attempt(index, hello=True))
         return out
 

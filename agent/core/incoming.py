@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agent.config.model import Config
+from agent.config.model import Config, TrustSource
 from agent.core.admission import Admission
 from agent.core.barrier import Barrier
 from agent.core.discovery import Discovery
 from agent.core.effects import Close, Effect
+from agent.core.heldshare import HeldShare
 from agent.core.inputs import Contacted, LookedUp, Lost, Opened, Received
-from agent.core.roles import Coordinator
+from agent.core.roles import Coordinator, Member
 from agent.core.timing import Timing
+from agent.core.vouching import Vouching
 from agent.protocol.handshake import Match, compare
-from agent.protocol.wire import Identity
+from agent.protocol.wire import Identity, Members, Vouch
 
-__all__ = ["Incoming"]
+__all__ = ["Incoming", "contacts"]
 
 #: (index, instance, now): what a vouched-for hello from ``instance`` of peer ``index`` means
 #: to the agent (its pod may have been replaced)
@@ -40,8 +42,12 @@ class Incoming:
         admission: Admission,
         heard_of: HeardOf,
         timing: Timing,
+        vouching: Vouching | None = None,
     ) -> None:
         self.config, self.me, self.timing = config, me, timing
+        self.vouching = vouching or Vouching(me.peers, me.index)
+        #: what a report vouches for while held sessions are handed on (``vouched``)
+        self._chain: list[tuple[int | None, str | None]] | None = None
         self.discovery, self.barrier, self.admission = discovery, barrier, admission
         self.reach = discovery.reach
         self._heard_of = heard_of
@@ -85,7 +91,9 @@ class Incoming:
         held = self.admission.absorb(event)  # a session from an address not vouched for yet
         if held is not None:
             return held
-        if not isinstance(event, Opened):
+        if isinstance(event, Received):
+            return self._carried(event, now)
+        if isinstance(event, Lost):
             return self.barrier.carried(event, now)
         side, theirs = self.barrier.side, event.hello.identity
         if not event.dialled and isinstance(side, Coordinator) and theirs.index in side.members:
@@ -94,7 +102,38 @@ class Incoming:
             stranger = compare(self.me, theirs, expected_index=None)[0] is Match.STRANGER
             if not stranger and not self.admission.verified(theirs.index, event.address):
                 return self._hold(event, now)
-        return self.barrier.opened(event, now)
+        return self._opened(event, now)
+
+    def _opened(self, event: Opened, now: float) -> list[Effect]:
+        """A session that counts: handed to the barrier; a member's, at the coordinator, is
+        evidence of where its pod is (its address verified), handed on past a cut."""
+        out = self.barrier.opened(event, now)
+        side, theirs = self.barrier.side, event.hello.identity
+        if isinstance(side, Coordinator) and side.sessions.get(event.conn) == theirs.index:
+            self.vouching.joined(event.conn)
+            self.vouching.publish(theirs.index, event.address)
+        return out
+
+    def _carried(self, event: Received, now: float) -> list[Effect]:
+        """A message on a session that counts: membership's own (``agent.core.vouching``)
+        here, the barrier's to the barrier."""
+        message, side = event.message, self.barrier.side
+        if isinstance(message, Vouch) and isinstance(side, Coordinator):
+            reporter = side.sessions.get(event.conn)
+            if reporter is None:
+                return self.barrier.carried(event, now)  # closed: not a counted session
+            if not self.vouching.reported(reporter, message):
+                return []
+            learnt = self.discovery.learn(message.index, message.address, now)
+            return learnt + self.vouched(now, message.index, message.address)
+        if isinstance(message, Members) and isinstance(side, Member) and event.conn == side.conn:
+            self.vouching.on = True
+            out: list[Effect] = []
+            for index, address in self.vouching.learned(message):
+                out += self.discovery.learn(index, address, now)
+                out += self.vouched(now, index, address)
+            return out
+        return self.barrier.carried(event, now)
 
     def _hold(self, event: Opened, now: float) -> list[Effect]:
         """A member's session from an address not vouched for: held until DNS says whose it
@@ -113,7 +152,22 @@ class Incoming:
         """A fresh DNS answer or a peer reached (``index`` at ``address``, if given): a held
         session it vouches for is handed to the barrier with what its member said, its hello
         heard as a contact's (it is live, and from where its pod is now); an address a
-        sighting came from is probed (what answers there counts, not the claim)."""
+        sighting came from is probed (what answers there counts, not the claim). A session
+        handed on may carry a report that vouches for the next (a chain round the ring): a
+        loop, not a recursion as deep as the chain."""
+        if self._chain is not None:  # inside the loop below: it takes this too
+            self._chain.append((index, address))
+            return []
+        self._chain = [(index, address)]
+        out: list[Effect] = []
+        try:
+            while self._chain:
+                out += self._vouched_once(now, *self._chain.pop())
+        finally:
+            self._chain = None
+        return out
+
+    def _vouched_once(self, now: float, index: int | None, address: str | None) -> list[Effect]:
         sightings, sessions = self.admission.take_vouched(index, address)
         out: list[Effect] = []
         for claimed, at in sightings:
@@ -121,9 +175,9 @@ class Incoming:
         for held in sessions:
             theirs = held.opened.hello.identity
             out += self._heard_of(theirs.index, theirs.instance, now)
-            out += self.barrier.opened(held.opened, now)
+            out += self._opened(held.opened, now)
             for message in held.replay():
-                out += self.barrier.carried(message, now)
+                out += self._carried(message, now)
         return out
 
     def answered(self, before: set[str], now: float) -> list[Effect]:
@@ -142,3 +196,38 @@ class Incoming:
     def _report(self, before: set[str], now: float) -> list[Effect]:
         warn_after, port = self.timing.unlisted_warn_after, self.config.port
         return [*self.admission.report_ignored(before, now, port=port, warn_after=warn_after)]
+
+
+def contacts(
+    config: Config,
+    me: Identity,
+    *,
+    discovery: Discovery,
+    barrier: Barrier,
+    heard_of: HeardOf,
+    timing: Timing,
+    held: HeldShare | None,
+    vouching: Vouching,
+) -> tuple[Admission, Incoming]:
+    """Who may count (admission) and how a contact is taken in (incoming). Without a token, a
+    contact counts only from an address DNS gives (``agent.core.admission``)."""
+    trusting = config.token is not None or config.trust_source == TrustSource.ANY
+    admission = Admission(
+        trusting=trusting,
+        reach=discovery.reach,
+        lists=discovery.lists,
+        timing=timing,
+        share=held,
+        vouches=vouching.vouches,
+    )
+    incoming = Incoming(
+        config,
+        me,
+        discovery=discovery,
+        barrier=barrier,
+        admission=admission,
+        heard_of=heard_of,
+        timing=timing,
+        vouching=vouching,
+    )
+    return admission, incoming

@@ -156,10 +156,12 @@ class Lost:
 @value
 class DialFailed:
     """A member's dial of the coordinator (``Dial``) opened no session: why, for each address;
-    ``refused_at``: the addresses, when every one refused the connection."""
+    ``refused_at``: the addresses, when every one refused the connection; ``server_failed``:
+    DNS gave no answer for the coordinator's name (a timeout, SERVFAIL)."""
 
     reason: str
     refused_at: tuple[str, ...] = ()
+    server_failed: bool = False
 
 
 Input = (

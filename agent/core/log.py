@@ -32,6 +32,7 @@ class LogKind(StrEnum):
     RESTARTED = "restarted"  # a peer restarted
     REPLACED = "replaced"  # this pod was replaced: its own name leads to a newer instance
     TRUNCATED = "truncated"  # the Service's answer is cut short
+    DNS_SLOW = "dns-slow"  # cluster DNS fails a share of the queries: it holds the wait up
     SERVING = "serving"  # a sidecar serves on
     WARNING = "warning"  # a configuration warning
     ERROR = "error"  # an error (the exit code in JSON)

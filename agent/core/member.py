@@ -4,6 +4,7 @@ session to the coordinator, arrive once this pod has reached its targets, await 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from agent.core.backoff import Backoff
@@ -71,6 +72,12 @@ class Member:
 
     def next_wakeup(self) -> float | None:
         return self._next_connect
+
+    def hold_dial(self, at: float) -> None:
+        """The dial is not to ask DNS before ``at`` (the DNS pace): one due is put back, one
+        scheduled later stays."""
+        if self.conn is None and self.verdict is None:
+            self._next_connect = max(self._next_connect or -math.inf, at)
 
     def opened(self, conn: int, now: float, instance: str = "") -> list[Action]:
         """The handshake with the coordinator (``instance`` of index 0) succeeded on ``conn``.

@@ -8,6 +8,7 @@ is found.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Iterable, Iterator
 
 from agent.core.backoff import Backoff
@@ -148,6 +149,11 @@ class Reach:
         return self._left == 0
 
     @property
+    def size(self) -> int:
+        """How many pods the Job has (not how many this pod targets)."""
+        return self._n
+
+    @property
     def targets(self) -> tuple[int, ...]:
         """The peers this pod must reach, in index order."""
         return self._targets
@@ -184,11 +190,12 @@ class Reach:
             heapq.heappop(self._queue)
         return None
 
-    def start_due(self, now: float) -> list[int]:
-        """The peers due now, put in flight: until ``succeeded`` or ``failed`` they are not
-        due again."""
+    def start_due(self, now: float, limit: int | None = None) -> list[int]:
+        """The peers due now (at most ``limit``: what the DNS pace allows), put in flight:
+        until ``succeeded``, ``failed`` or ``defer``red they are not due again."""
         chosen: list[int] = []
-        while self._in_flight < self._max_in_flight:
+        most = self._max_in_flight if limit is None else min(self._max_in_flight, limit)
+        while self._in_flight < self._max_in_flight and len(chosen) < most:
             peer = self._next()
             if peer is None or peer.next_at > now:
                 break
@@ -272,7 +279,11 @@ class Reach:
             self._left += 1
             self._wait(peer)
 
-    def failed(self, index: int, failure: Failure, now: float) -> None:
+    def failed(
+        self, index: int, failure: Failure, now: float, not_before: float = -math.inf
+    ) -> None:
+        """The attempt failed; ``not_before``: the name is not to be asked again sooner (DNS
+        failed to answer it: ``agent.core.dnspace``), however the peer is nudged."""
         if index not in self._is_target:
             return  # never attempted: nothing to back off
         peer = self._land(index)
@@ -284,7 +295,16 @@ class Reach:
         else:
             peer.failures += 1
             peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+        peer.next_at = max(peer.next_at, not_before)
         self._wait(peer)
+
+    def defer(self, index: int, at: float) -> None:
+        """The attempt just started may not go out yet (the DNS pace): due again at ``at``.
+        A reached peer's re-check is simply dropped."""
+        peer = self._land(index)
+        if not peer.reached:
+            peer.next_at = at
+            self._wait(peer)
 
     def nudge(self, index: int, now: float) -> None:
         """Peer ``index`` showed signs of life (it contacted us): try it again now."""

@@ -5,8 +5,16 @@ the probe kind or the discovery, that claim is checked by asking DNS for the cla
 name (``Lookup``): ``timing.recheck_first`` after the first thing claiming the index came, then
 twice as long after each check, up to ``timing.recheck_cap``. One lookup at a time per index,
 however many items claim it. After ``timing.unlisted_warn_after`` (the time a healthy cluster
-takes to publish a pod), what only a contact claimed is given up on. Pure: the caller says when
-checks start and stop and what each answered; this says which are due.
+takes to publish a pod), what only a contact claimed is given up on.
+
+Past a cut Service answer (``agent.core.vouching``) the coordinator checks only the lowest index
+claimed: the chain of members' reports vouches for every index from the first one vouched for
+round the ring, so the one place it can stop is the lowest member not vouched for (its ring
+neighbour has not reached it yet, or has no session that counts). Checking that one name starts
+the chain again; checking every member's would cost the coordinator one query a pod, which is
+what membership from the coordinator is there to avoid. A member checks nothing then: what its
+peers claim is vouched for by the coordinator's hand-outs. Pure: the caller says when checks
+start and stop and what each answered; this says which are due.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ class Rechecks:
     def __init__(self, timing: Timing) -> None:
         self._first, self._cap = timing.recheck_first, timing.recheck_cap
         self._give_up = timing.unlisted_warn_after
+        self._delay = self._first  # before the first check of what begins from now
+        self._chain: bool | None = None  # past a cut: True at the coordinator, False at a member
         self._checks: dict[int, _Check] = {}
         # (at, index) of every check; an entry whose check has moved on is dropped when it comes
         # up (as Reach's queue), so finding the next one costs O(log n)
@@ -44,8 +54,13 @@ class Rechecks:
     def start(self, index: int, now: float) -> None:
         """Something claiming ``index`` waits: checks begin, unless they have already."""
         if index not in self._checks:
-            self._checks[index] = _Check(now, now + self._first, self._first)
-            heapq.heappush(self._queue, (now + self._first, index))
+            self._checks[index] = _Check(now, now + self._delay, self._first)
+            heapq.heappush(self._queue, (now + self._delay, index))
+
+    def patient(self, delay: float, *, coordinator: bool) -> None:
+        """Past a cut: checks that begin from now are first due ``delay`` after, not
+        ``recheck_first``, and only the coordinator's of its lowest claimed index are asked."""
+        self._delay, self._chain = max(self._first, delay), coordinator
 
     def stop(self, index: int) -> None:
         """Nothing claiming ``index`` waits any more."""
@@ -63,7 +78,18 @@ class Rechecks:
             check.gap = min(2 * check.gap, self._cap)
             check.at = now + check.gap
             heapq.heappush(self._queue, (check.at, index))
-        return due
+        if self._chain is None or not due:
+            return due
+        lowest = min(self._checks) if self._chain else None
+        for index in due:
+            self._checks[index].asking = index == lowest
+        return [index for index in due if index == lowest]
+
+    def skipped(self, index: int) -> None:
+        """The check taken was not asked (the DNS pace did not allow it): the next one, at
+        its time, asks."""
+        if (check := self._checks.get(index)) is not None:
+            check.asking = False
 
     def answered(self, index: int, now: float) -> bool:
         """The lookup of ``index`` came back. True once the checks have lasted long enough

@@ -1,13 +1,17 @@
-"""Names whose every address refused: tried again at the same addresses, without asking DNS.
+"""Names whose every address refused: tried again at them, without asking DNS, for a while.
 
 A peer's pod is published (and its address answers) before its agent listens, so the first
 attempts of a name, and a member's first dials of its coordinator, are refused; each retry used
 to ask cluster DNS again for an answer it had just given (and that cluster DNS serves from its
 cache for its TTL anyway: CoreDNS's is 5 s). A refusal says the pod is there: for
 ``Timing.refused_reuse`` seconds after DNS gave them, the next attempt or dial tries the same
-addresses. Anything else asks DNS again at once: an answer (from whichever pod, the identity
-check settles who it is), a timeout, no route, NXDOMAIN. So a replaced pod's new address is
-found at the latest when the reuse ends.
+addresses. When DNS then gives the same addresses and they refuse again, the next window is
+twice as long, up to ``Timing.refused_reuse_cap`` (a cluster DNS cache may serve an answer that
+old anyway: kubeadm's Corefile says ``cache 30``), so a peer whose pod waits long for its agent
+(an image pull, a slow init container) costs a query a name every half minute, not every 5 s.
+Anything else asks DNS again at once: an answer (from whichever pod, the identity check
+settles who it is), a timeout, no route, NXDOMAIN, other addresses. So a replaced pod's new
+address is found at the latest when the window ends.
 
 Pure: the caller says what refused and when; this says which addresses to try without DNS.
 """
@@ -18,26 +22,39 @@ __all__ = ["RefusedAnswers"]
 
 
 class RefusedAnswers:
-    def __init__(self, reuse: float) -> None:
-        self._reuse = reuse
-        #: peer index -> (the addresses that refused, when DNS gave them)
-        self._answers: dict[int, tuple[tuple[str, ...], float]] = {}
+    def __init__(self, reuse: float, cap: float | None = None) -> None:
+        self._reuse, self._cap = reuse, reuse if cap is None else cap
+        #: peer index -> (the addresses that refused, when DNS gave them, for how long)
+        self._answers: dict[int, tuple[tuple[str, ...], float, float]] = {}
+        #: peer index -> the addresses and window of the last reuse that ended: DNS giving
+        #: the same addresses again, refused again, makes the next window longer
+        self._ended: dict[int, tuple[tuple[str, ...], float]] = {}
 
     def tried(self, index: int, refused_at: tuple[str, ...], now: float) -> None:
         """An attempt or dial of peer ``index`` ended: every one of ``refused_at`` refused
         (empty: it ended any other way). The same addresses tried again keep their first time:
-        DNS is asked again once they are ``reuse`` seconds old."""
+        DNS is asked again once the window since it gave them has passed."""
         if not refused_at:
             self._answers.pop(index, None)
-        elif (known := self._answers.get(index)) is None or known[0] != refused_at:
-            self._answers[index] = (refused_at, now)
+            self._ended.pop(index, None)
+            return
+        known = self._answers.get(index)
+        if known is not None and known[0] == refused_at:
+            return
+        ended = self._ended.pop(index, None)
+        window = self._reuse
+        if ended is not None and ended[0] == refused_at:
+            window = min(2 * ended[1], self._cap)
+        self._answers[index] = (refused_at, now, window)
 
     def addresses(self, index: int, now: float) -> tuple[str, ...]:
         """Where to try peer ``index`` without asking DNS; empty: ask DNS."""
         known = self._answers.get(index)
         if known is None:
             return ()
-        if now >= known[1] + self._reuse:
+        addresses, given, window = known
+        if now >= given + window:
             del self._answers[index]
+            self._ended[index] = (addresses, window)
             return ()
-        return known[0]
+        return addresses

@@ -150,6 +150,11 @@ class Coordinator:
             return []
         return [Close(conn)]  # nothing else is legal from a member
 
+    @property
+    def sessions(self) -> dict[int, int]:
+        """The members' counted sessions: conn -> member index."""
+        return self._index_of
+
     def closed(self, conn: int, now: float) -> list[Action]:
         self._forget(conn)
         return []

@@ -6,6 +6,13 @@ to everyone it finds, and one not in the last answer brings the next round forwa
 (:class:`Hurry`). Rounds stop once every peer is reached, but for single refresh rounds that
 vouch for a contact from an address the last answer did not list.
 
+A cut-short answer (a Service of more pods than one DNS message holds) lists the same first
+addresses round after round, and the peers it leaves out are learnt otherwise
+(``agent.core.vouching``): each round after such an answer waits twice as long as the one
+before, up to ``Timing.cut_round_cap``, and a hello from an address it did not list brings none
+forward (the next cut answer would not list it either). At 10,000 pods each such answer is a
+64 KiB TCP message cluster DNS builds for every pod, every round.
+
 Pure: the caller reports answers and failures with the time; this says when the next round is due.
 """
 
@@ -67,6 +74,8 @@ class Rounds:
         self._asking = False  # a query is out
         self._last = -math.inf  # when the last round started
         self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
+        self._cut = 0  # rounds in a row whose answer was cut short: those back off from 1 s
+        self._cut_cap = timing.cut_round_cap
         self._refresh_only = False  # the round due (or out) is a refresh: no more after it
         self._hurry = Hurry(timing)
 
@@ -78,10 +87,11 @@ class Rounds:
         self._hurry.round_started()
         return True
 
-    def answered(self, now: float) -> bool:
-        """The round's answer came. True when it was a full round (its addresses are to be
-        probed); False when it was a refresh, which is all it wanted."""
+    def answered(self, now: float, *, cut: bool = False) -> bool:
+        """The round's answer came (``cut``: cut short). True when it was a full round (its
+        addresses are to be probed); False when it was a refresh, which is all it wanted."""
         self._asking = False
+        self._cut = self._cut + 1 if cut else 0
         if self._refresh_only:
             self._refresh_only, self._next = False, None
             return False
@@ -105,6 +115,8 @@ class Rounds:
         # come about once a second rather than twice.
         cap = self._backoff.cap
         ceiling = self._backoff.delay(self._failures + 1, 1.0) if self._failures else cap
+        if self._cut:
+            ceiling = min(self._cut_cap, cap * 2.0 ** min(self._cut - 1, 32))
         self._next = now + ceiling * (0.5 + 0.5 * self._rand())
         self._hurry.rescheduled()
         self._bring_forward(now)
@@ -115,7 +127,9 @@ class Rounds:
 
     def hurry(self, now: float) -> None:
         """A peer not in the last answer said hello: look again soon (once the answer out, if
-        one is, is in)."""
+        one is, is in). Not past a cut answer: the next would not list it either."""
+        if self._cut:
+            return
         self._hurry.wanted = True
         if not self._asking:
             self._bring_forward(now)

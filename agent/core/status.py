@@ -11,8 +11,10 @@ from collections.abc import Mapping
 
 from agent.config.model import Config
 from agent.core.admission import Admission
+from agent.core.asking import dns_hint
 from agent.core.causes import Cause
 from agent.core.discovery import Discovery
+from agent.core.dnspace import Slowness
 from agent.core.effects import Released
 from agent.core.hints import hints_for, nobody_listens
 from agent.core.log import LogKind, LogLevel, LogLine
@@ -33,6 +35,8 @@ class Status:
     side: Coordinator | Member | None
     #: what waits to be vouched for (a member's session held is not "not connected")
     admission: Admission | None = None
+    #: cluster DNS failing a share of the queries at the last look (``agent.core.asking``)
+    dns_slow: Slowness | None = None
 
     # --- lines as things happen ---------------------------------------------------------------
     def start_line(self) -> LogLine:
@@ -150,7 +154,7 @@ class Status:
         return error(
             f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
-            hints=hints_for(t, resolv, reasons, causes, port=port),
+            hints=[*dns_hint(self.dns_slow), *hints_for(t, resolv, reasons, causes, port=port)],
         )
 
     def outcome(self, elapsed: float, addresses: dict[int, tuple[str, ...]]) -> Outcome:

@@ -36,6 +36,18 @@ class Timing:
     round_min_gap: float = 0.1
     #: this long without a push from an unlisted address makes pushes urgent again
     round_quiet: float = 3.0
+    #: rounds after cut-short answers wait 1 s, then twice as long after each, up to this
+    #: (``agent.core.rounds``): the peers such an answer leaves out are learnt otherwise, each
+    #: cut answer lists the same first addresses, and cluster DNS may serve it from a cache 30 s
+    #: old anyway (kubeadm's Corefile); at 8 s the Service was two thirds of a 128-pod Job's
+    #: queries (12.6 of 18.2 a pod)
+    cut_round_cap: float = 30.0
+    #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
+    #: held session's name waits this long (a member's report of its ring neighbour vouches for
+    #: it first), and then only the lowest index not vouched for is checked
+    vouch_wait: float = 10.0
+    #: an address learnt from a peer whose pod does not answer yet is probed again this often
+    learned_retry: float = 2.0
     #: a contact from an address DNS does not list for the Service is said at debug level
     #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
     #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
@@ -65,9 +77,39 @@ class Timing:
     #: NetworkPolicy) that the hints name, and asking each name would cost every pod a query a
     #: missing peer, the DNS storm a large Job must never make
     ambiguous_by_name_max: int = 8
+    #: by-name DNS queries a second the whole Job starts at, its pods all starting together
+    #: (``agent.core.dnspace``): under a tenth of one CoreDNS instance (about 33,700 a second
+    #: on 2 vCPU, CPU-bound); each pod grows from its share with every answer
+    dns_start_job_rate: float = 2_500.0
+    #: a pod's rate stays within these: at least this many a second (a pod of a huge Job still
+    #: gets on), at most this many (3 % of one CoreDNS instance: a coordinator that alone asks
+    #: for thousands of members' names)
+    dns_rate_min: float = 2.0
+    dns_rate_max: float = 1_000.0
+    #: a query put back because another for the same name is out is looked at again this soon
+    #: (the one out lands within ``dns_timeout``, usually within milliseconds)
+    dns_in_flight_poll: float = 0.1
+    #: a name the server failed to answer (timeout, SERVFAIL) is asked again after 0.5-1 s,
+    #: then twice as long after each failure, up to 4-8 s: within 8 s of the server healing
+    dns_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=8.0))
+    #: a name answered NXDOMAIN (or with no address) is asked again after 0.25-0.5 s, then
+    #: twice as long after each such answer, up to 2-4 s, unless its pod says hello first:
+    #: CoreDNS caches the negative answer 5 s (kubeadm: 30 s), so asking every second mostly
+    #: hears the cached one again
+    dns_negative_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.25, cap=4.0))
+    #: "DNS is slow" looks at this many seconds of queries, when at least this share of them
+    #: (and ``dns_slow_least`` in number) got no answer; said at warning level once it has
+    #: lasted ``dns_slow_warn_after``
+    dns_slow_window: float = 10.0
+    dns_slow_share: float = 0.2
+    dns_slow_least: int = 5
+    dns_slow_warn_after: float = 15.0
     #: a name whose every address refused is tried again at them, without asking DNS, this
     #: long after DNS gave them (``agent.core.refused``): CoreDNS's TTL for a pod's record
     refused_reuse: float = 5.0
+    #: the same addresses given again by DNS and refused again: each window twice as long, up
+    #: to this (kubeadm's Corefile caches an answer 30 s: asking sooner learns little)
+    refused_reuse_cap: float = 30.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0

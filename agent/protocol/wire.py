@@ -27,11 +27,13 @@ __all__ = [
     "Arrive",
     "Hello",
     "Identity",
+    "Members",
     "Message",
     "Proof",
     "Refuse",
     "Release",
     "Role",
+    "Vouch",
     "decode",
     "encode",
     "named_barrier",
@@ -155,7 +157,33 @@ class Refuse:
     reason: str
 
 
-Message = Hello | Proof | Arrive | Release | Ack | Abort | Refuse
+#: the most (index, address) pairs one ``Members`` carries: 32 of the longest (an IPv6 address
+#: and a seven-digit index, about 55 bytes each) stay under ``MAX_MESSAGE``
+MAX_ENTRIES = 32
+#: an address as a pod sends it: IPv4 or IPv6 text, no zone (checked again as an address where
+#: it is used; this keeps the log and the sets free of anything else)
+_ADDRESS = frozenset("0123456789ABCDEFabcdef.:")  # a character check, as ``_HEX``
+
+
+@value
+class Vouch:
+    """Member → coordinator (past a cut Service answer): DNS gave ``address`` for pod
+    ``index``'s name (its ring neighbour), and it answered there as that pod
+    (``agent.core.vouching``)."""
+
+    index: int
+    address: str
+
+
+@value
+class Members:
+    """Coordinator → member (past a cut Service answer): pods' addresses vouched for, as
+    (index, address) pairs, at most ``MAX_ENTRIES`` a message (``agent.core.vouching``)."""
+
+    entries: tuple[tuple[int, str], ...]
+
+
+Message = Hello | Proof | Arrive | Release | Ack | Abort | Refuse | Vouch | Members
 _TYPES: dict[str, type[Message]] = {
     "hello": Hello,
     "proof": Proof,
@@ -164,6 +192,8 @@ _TYPES: dict[str, type[Message]] = {
     "ack": Ack,
     "abort": Abort,
     "refuse": Refuse,
+    "vouch": Vouch,
+    "members": Members,
 }
 _NAMES = {cls: name for name, cls in _TYPES.items()}
 #: the keys each message may have (``fields()`` for every decode cost a tenth of it)
@@ -173,6 +203,27 @@ _ROLES = {role.value: role for role in Role}
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _address(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not 2 <= len(value) <= 45 or not _ADDRESS.issuperset(value):
+        raise WireError(f"bad field {key!r}")
+    return value
+
+
+def _entries(body: dict[str, Any]) -> tuple[tuple[int, str], ...]:
+    pairs = body.get("entries")
+    if not isinstance(pairs, list) or len(pairs) > MAX_ENTRIES:
+        raise WireError("bad field 'entries'")
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise WireError("bad field 'entries'")
+        index = pair[0]
+        if type(index) is not int or not 0 <= index <= 1_000_000:
+            raise WireError("bad field 'entries'")
+        out.append((index, _address(pair[1], "entries")))
+    return tuple(out)
 
 
 def _identity_body(identity: Identity) -> dict[str, Any]:
@@ -318,6 +369,10 @@ def decode(line: bytes) -> Message:
         return Proof(_text(body, "proof", 128))
     if cls is Abort or cls is Refuse:
         return cls(_text(body, "reason", 512))
+    if cls is Vouch:
+        return Vouch(_int(body, "index", 0, 1_000_000), _address(body.get("address"), "address"))
+    if cls is Members:
+        return Members(_entries(body))
     if cls is Arrive or cls is Release:
         view = _text(body, "view", 64) if "view" in body else ""
         owed = _sum(body, "owed") if "owed" in body else ""

@@ -81,10 +81,16 @@ def _reached_by_name(agent: Agent, peers: int) -> None:
 
 
 def _next_lookup(agent: Agent, index: int) -> float:
-    """Polls at each wake-up until one asks for ``index``'s name: when."""
+    """Polls at each wake-up until one asks for ``index``'s name: when. An attempt polled on
+    the way (a coordinator's look around) lands at once, as the peer's same address: while it
+    is out, its name is in flight and no check of the name is asked (``agent.core.asking``)."""
     while True:
         now = agent.next_wakeup()
-        if Lookup(index) in agent.poll(now):
+        effects = agent.poll(now)
+        for e in effects:
+            if isinstance(e, Attempt):
+                agent.handle(Attempted(e.index, Reached(), _address(e.index)), now)
+        if Lookup(index) in effects:
             return now
 
 

@@ -79,6 +79,7 @@ class World:
     #: (time, index) of each attempt of a peer by name other than this pod's own
     by_name: list[tuple[float, int]] = field(default_factory=list)
     failed: BarrierTimeout | None = None
+    now: float = 0.0
 
     def __post_init__(self) -> None:
         peers = str(len(self.pods))
@@ -132,8 +133,11 @@ class World:
                 todo.extend(self.agent.handle(answer, now))
 
     def run_until(self, end: float) -> None:
-        """Every wake-up the agent asks for, up to ``end`` (or until it has finished)."""
-        while not self.agent.finished and (now := self.agent.next_wakeup()) <= end:
+        """Every wake-up the agent asks for, up to ``end`` (or until it has finished). A wake-up
+        already past (a peer due since the start, scheduled by name only now) is now, as the
+        runner and the in-memory cluster take it."""
+        while not self.agent.finished and (due := self.agent.next_wakeup()) <= end:
+            self.now = now = max(self.now, due)
             self._do(self.agent.poll(now), now)
 
     def asked(self) -> set[int]:

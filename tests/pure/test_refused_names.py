@@ -8,6 +8,7 @@ DNS again at every retry. Driven through the pure Agent on a hand-held clock.
 from __future__ import annotations
 
 import collections
+import itertools
 
 import pytest
 
@@ -35,6 +36,7 @@ from agent.topology.podfiles import PodFacts
 pytestmark = pytest.mark.timeout(10)
 
 REUSE = DEFAULT_TIMING.refused_reuse
+CAP = DEFAULT_TIMING.refused_reuse_cap
 REFUSED = Unreached(Failure("connect to port 29300: refused", Cause.CONNECT_REFUSED))
 TIMED_OUT = Unreached(Failure("connect to port 29300 timed out", Cause.CONNECT_TIMEOUT))
 
@@ -67,13 +69,17 @@ def _dial_until(agent: Agent, end: float, answer: DialFailed) -> list[tuple[floa
 
 
 def test_a_coordinator_that_refuses_is_asked_for_once_per_reuse_window() -> None:
+    """DNS is asked again once a window has passed; the same addresses given and refused
+    again make the next window twice as long, up to the cap."""
     member = _agent(3, 1, timeout="0")
     refused = DialFailed("10.0.0.1: connect to port 29300: refused", ("10.0.0.1",))
-    dials = _dial_until(member, 2.5 * REUSE, refused)
+    windows = [REUSE, 2 * REUSE, 4 * REUSE, CAP]  # 5, 10, 20, 30 s
+    dials = _dial_until(member, sum(windows) + 3.0, refused)
     asked = [t for t, dial in dials if not dial.addresses]
     assert len(dials) > 10  # retried with backoff, as before
-    assert len(asked) == 3  # at the start, then once each reuse window
-    assert asked[1] >= REUSE and asked[2] >= 2 * REUSE
+    assert len(asked) == 5  # at the start, then once each window
+    gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
+    assert all(w <= gap <= w + 1.5 for gap, w in zip(gaps, windows, strict=True)), gaps
     assert {d.addresses for _, d in dials if d.addresses} == {("10.0.0.1",)}
 
 

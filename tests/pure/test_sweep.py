@@ -106,19 +106,24 @@ def test_identified_addresses_are_not_probed_again_but_a_push_may() -> None:
     assert not service.book.claim("a", push=True)  # already in flight
 
 
-def test_a_cut_short_answer_hands_the_rest_to_names_once_its_probes_land() -> None:
-    service = _service()
+def test_a_cut_short_answer_hands_the_ring_neighbour_to_names_once_its_probes_land() -> None:
+    """Past a cut answer only the ring neighbour (and the coordinator) go by name at once: the
+    others' addresses come from the coordinator (``agent.core.vouching``), however long they
+    take: by name from every pod, they were the storm that kept 128 pods from releasing."""
+    service = _service(peers=4)
     _due(service, 0.0)
     _answer(service, ["a", "b"], 0.0, truncated=True)
     service.probed("a", None)
     assert service.take_ask_by_name() == []  # b still out: it may be the peer we lack
-    assert not service.reach.is_scheduled(2)
+    assert not service.reach.is_scheduled(1)
     service.probed("b", None)
-    said = service.take_ask_by_name()  # the peers not reached, by name from now on; said once
+    said = service.take_ask_by_name()  # said once
     assert [r.line.kind for r in said if isinstance(r, Report)] == [LogKind.TRUNCATED]
-    assert service.reach.is_scheduled(1) and service.reach.is_scheduled(2)
+    assert service.reach.is_scheduled(1) and not service.reach.is_scheduled(2)
     assert service.take_ask_by_name() == []  # once per answer
-    assert _round(service, ["a", "b"], 5.0) == [] and service.take_ask_by_name() == []  # whole
+    service.take_due(10 * DEFAULT_TIMING.vouch_wait)
+    assert not service.reach.is_scheduled(2) and not service.reach.is_scheduled(3)
+    assert _answer(service, ["a", "b"], 10.0) == [] and service.take_ask_by_name() == []  # whole
 
 
 def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> None:
@@ -162,3 +167,26 @@ def test_pods_arriving_one_after_another_do_not_each_cost_every_pod_a_round() ->
     _round(service, listed, now)
     assert service.heard_from(1, "late", now + 0.5) == []
     assert service.next_wakeup() == pytest.approx(now + 0.5)  # 0.1 s after our last round
+
+
+def test_rounds_after_cut_short_answers_back_off_and_no_hello_hurries_them() -> None:
+    """A cut-short answer lists the same first addresses every round, and the peers it leaves
+    out are learnt from the coordinator: each round after one waits twice as long (1, 2, 4, 8,
+    16 s, then the cap), and a
+    hello from an address it does not list brings none forward (the next cut answer would not
+    list it either). A whole answer brings the normal pace back."""
+    service, cap = _service(rand=0.999), DEFAULT_TIMING.cut_round_cap
+    now, ceilings = 0.0, []
+    for _ in range(7):
+        assert _due(service, now)
+        for address in _answer(service, ["a", "b"], now, truncated=True):
+            service.probed(address, None)
+        wake = service.next_wakeup()
+        assert wake is not None
+        ceilings.append(round((wake - now) / (0.5 + 0.5 * 0.999), 3))
+        assert service.heard_from(2, "c", now + 0.01) == []
+        assert service.next_wakeup() == wake  # not brought forward
+        now = wake
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, cap, cap] and cap == 30.0
+    _round(service, ["a", "b"], now)  # whole again
+    assert service.next_wakeup() == pytest.approx(now + 1.0 * (0.5 + 0.5 * 0.999))

@@ -14,17 +14,20 @@ from hypothesis import strategies as st
 from agent.errors import WireError
 from agent.protocol.wire import (
     EXIT_BARRIER,
+    MAX_ENTRIES,
     MAX_MESSAGE,
     Abort,
     Ack,
     Arrive,
     Hello,
     Identity,
+    Members,
     Message,
     Proof,
     Refuse,
     Release,
     Role,
+    Vouch,
     decode,
     encode,
     named_barrier,
@@ -47,6 +50,9 @@ MESSAGES: list[Message] = [
     Ack(),
     Abort("peer count differs"),
     Refuse("bad token"),
+    Vouch(3, "10.0.0.4"),
+    Members(((1, "10.0.0.2"), (2, "fd00::3"))),
+    Members(tuple((i, f"10.0.{i}.1") for i in range(MAX_ENTRIES))),
 ]
 
 
@@ -299,6 +305,31 @@ def test_an_error_names_a_peers_value_short_and_escaped() -> None:
         decode(b'{"v":2,"t":"\\u001b[2J' + b"x" * 500 + b'"}')
     text = str(caught.value)
     assert text.isprintable() and len(text) < 80, text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"v":2,"t":"vouch","index":-1,"address":"10.0.0.4"}',
+        b'{"v":2,"t":"vouch","index":3,"address":"10.0.0.4 evil"}',
+        b'{"v":2,"t":"vouch","index":3,"address":""}',
+        b'{"v":2,"t":"vouch","index":3}',
+        b'{"v":2,"t":"members","entries":[[1]]}',
+        b'{"v":2,"t":"members","entries":[[1,"10.0.0.2",3]]}',
+        b'{"v":2,"t":"members","entries":[["1","10.0.0.2"]]}',
+        b'{"v":2,"t":"members","entries":[[1,"pod-1.svc"]]}',
+        b'{"v":2,"t":"members","entries":{"1":"10.0.0.2"}}',
+        b'{"v":2,"t":"members","entries":['
+        + b",".join(b'[%d,"10.0.0.1"]' % i for i in range(MAX_ENTRIES + 1))
+        + b"]}",
+    ],
+)
+def test_membership_out_of_shape_is_refused(line: bytes) -> None:
+    """What a member reports and what the coordinator hands out (``agent.core.vouching``) come
+    from peers: an index out of range, an address that is not one, a list past
+    ``MAX_ENTRIES`` close that connection only (WireError), never the process."""
+    with pytest.raises(WireError):
+        decode(line + b"\n")
 
 
 _NAME_CHARACTERS = "aZ09._-/é ٣\n"

@@ -33,6 +33,7 @@ import enum
 import functools
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Mapping
 
 from agent.config.model import Config
@@ -87,6 +88,7 @@ class Cluster(Clock):
         clock_skew: float = 0.0,
         names: tuple[str, ...] = (),
         workload: float = 0.0,
+        cut: int | None = None,
         degree: int | None = None,  # ``--reach sparse --reach-degree`` (None: ``--reach all``)
         cpu_meter: Callable[[], int] | None = None,
     ) -> None:
@@ -94,11 +96,12 @@ class Cluster(Clock):
         index (tests/sim/dns.py); ``clock_skew``: how far each pod's clock may be off (its
         instances' start times); ``names``: the named barriers each pod's clients ask for, and
         ``workload``: how long, at most, a workload runs (``run``, ``exit``) or a pod's
-        clients take to ask (``named``) — tests/sim/modes.py; ``cpu_meter``: clock.py."""
+        clients take to ask (``named``) — tests/sim/modes.py; ``cpu_meter``: clock.py; ``cut``:
+        tests/sim/dns.py."""
         self.peers, self.mode, self.delays = peers, mode, delay
         self.probe, self.says_hello = probe, parse_probe(probe).says_hello
-        self.views, self.clock_skew = dict(views or {}), clock_skew
-        self.names, self.workload, self.degree = names, workload, degree
+        self.views, self.clock_skew, self.cut = dict(views or {}), clock_skew, cut
+        self.names, self.workload, self.degree, self.asked = names, workload, degree, Counter[int]()
         self.exit_codes: dict[int, int] = {}  # a workload's exit code by index (default 0)
         self.workloads: dict[int, float] = {}  # how long a workload runs, by index (else drawn)
         self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)

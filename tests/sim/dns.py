@@ -22,7 +22,7 @@ from agent.core.inputs import Resolution
 if TYPE_CHECKING:
     from tests.sim.node import Pod
 
-__all__ = ["ANSWER_HOLDS", "ServiceAnswers", "View", "resolution"]
+__all__ = ["ANSWER_HOLDS", "ServiceAnswers", "View", "cut", "resolution"]
 
 #: the addresses one DNS answer holds even over TCP (64 KiB, FIELD-NOTES): a Service of more
 #: pods answers cut short, as ``agent.io.resolver`` reports it (``Resolution.truncated``)
@@ -37,16 +37,18 @@ class View:
     name_after: float = 0.0
     #: the Service's name lists it this much after its publication
     service_after: float = 0.0
+    #: (index, seconds): that one pod's name lists it this much later still, in this view only
+    #: (a lookup that keeps failing at one pod while the others' answer)
+    late: tuple[tuple[int, float], ...] = ()
 
     def _lists(self, pod: Pod, after: float, now: float) -> bool:
         return pod.published_at + self.lag + after <= now < pod.withdrawn_at + self.lag
 
     def name(self, pods: Iterable[Pod], index: int, now: float) -> list[Pod]:
         """The pods peer ``index``'s name lists (never an outsider's)."""
+        after = self.name_after + dict(self.late).get(index, 0.0)
         return [
-            p
-            for p in pods
-            if p.index == index and not p.outsider and self._lists(p, self.name_after, now)
+            p for p in pods if p.index == index and not p.outsider and self._lists(p, after, now)
         ]
 
     def service(self, pods: Iterable[Pod], now: float) -> tuple[list[Pod], bool, float]:
@@ -119,3 +121,11 @@ class ServiceAnswers:
     def withdrawn(self) -> None:
         """A pod's withdrawal was set (or moved): no answer kept may list it any more."""
         self._kept.clear()
+
+
+def cut(answer: Resolution, at: int | None) -> Resolution:
+    """The Service's answer as a Service of more pods than one DNS message holds gets it: its
+    first ``at`` addresses, marked truncated (None: whole)."""
+    if at is None or len(answer.addresses) <= at:
+        return answer
+    return Resolution(answer.addresses[:at], truncated=True)

@@ -36,7 +36,7 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.protocol.wire import Hello, Role
-from tests.sim.dns import resolution
+from tests.sim.dns import cut, resolution
 from tests.sim.node import End, Node, Pod
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ class Tasks:
     def resolve(self, src: Node, index: int) -> list[Pod]:
         """The pods peer ``index``'s name lists, as ``src``'s resolver sees it (one query)."""
         src.queries += 1
+        self.c.asked[src.me.index] += 1
         return self.c.view_of(src).name(self.c.pods_of.get(index, ()), index, self.c.now)
 
     def _pod_at(self, address: str) -> Pod | None:
@@ -199,9 +200,11 @@ class Tasks:
 
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
-        resolver sees it), cut short past what one answer holds."""
+        resolver sees it), cut short past what one answer holds, or at the cluster's ``cut``."""
         src.queries += 1
+        self.c.asked[src.me.index] += 1
         answer = self.c.answers.answer(self.c.view_of(src), self.c.pods, self.c.now)
+        answer = cut(answer, self.c.cut)
         self.c.post(
             src, self.c.departs(src.pod) + 2 * self.c.delay(), lambda: src.feed(Swept(answer))
         )

@@ -50,9 +50,11 @@ def test_every_pod_holds_its_session_with_its_group_coordinator() -> None:
 def test_a_coordinator_replaced_before_the_release_is_a_lost_session_below_and_above(
     replaced: int, mode: str
 ) -> None:
-    """Pod ``replaced`` crashes at 0.5 s and its new pod starts 1 s later: its members dial
-    the new instance, nobody counts the old one, and every pod is released."""
-    c = _started(mode)
+    """Pod ``replaced`` crashes at 0.5 s and its new pod starts 1 s later, while pod 11 has
+    not started yet (so the crash is before the release, however fast the rest arrive): its
+    members dial the new instance, nobody counts the old one, and every pod is released."""
+    c = Cluster(N, mode=mode, degree=DEGREE, seed=3)
+    start(c, {i: 0.0 for i in range(N - 1)} | {N - 1: 2.0})
     c.at(0.5, lambda: c.restart(replaced, gap=1.0))
     c.run_until(1.5 + LIVE + 10)
     assert judge(c, 1.5) == []

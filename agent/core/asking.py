@@ -1,0 +1,180 @@
+"""The DNS pace (``agent.core.dnspace``) applied to what the agent asks, and said when it matters.
+
+Every by-name query the agent would send passes :meth:`Asking.gate`: an attempt that must ask
+DNS (not one that reuses addresses that refused a moment ago: no query), a re-check of a
+reached peer, an admission check (``Lookup``), a member's dial of its coordinator (index 0).
+What the pace does not allow now is put back: the attempt is due again when the pace allows it
+(``Reach.defer``), the dial likewise (``Member.hold_dial``), the admission check waits for its
+next turn. An admission check of a peer that is being attempted by name is not asked at all:
+the attempt asks the same question and vouches once it reaches the peer. Every answer is
+reported back (:meth:`attempted`, :meth:`looked_up`, :meth:`dialled`, :meth:`swept`), and a
+name the server failed is held back.
+
+While a share of the queries gets no answer, the progress lines say so: DNS, not the peers, is
+what the agent waits for. Said at info level at first (a burst of timeouts while a Job starts
+is normal), as a warning once it has lasted ``Timing.dns_slow_warn_after``; and a timeout's
+message gives it as a hint. Pure.
+"""
+
+from __future__ import annotations
+
+import math
+
+from agent.core.admission import Admission
+from agent.core.causes import Cause, Failure
+from agent.core.dnspace import DnsPace, Slowness
+from agent.core.effects import Attempt, Dial, Effect, Lookup
+from agent.core.inputs import (
+    Contacted,
+    DialFailed,
+    Input,
+    LookedUp,
+    Opened,
+    ProbeResult,
+    Resolution,
+    Unreached,
+)
+from agent.core.log import LogKind, LogLevel, LogLine
+from agent.core.reach import Reach
+from agent.core.roles import Coordinator, Member
+from agent.core.timing import Timing
+
+__all__ = ["Asking", "dns_hint"]
+
+
+def _server_failed(failure: Failure | None) -> bool:
+    """The server did not answer (a timeout, SERVFAIL, REFUSED): NXDOMAIN is an answer."""
+    return failure is not None and failure.cause is Cause.DNS_FAILED
+
+
+def _negative(failure: Failure | None) -> bool:
+    """The server answered that the name has no address (yet)."""
+    return failure is not None and failure.cause in (Cause.NXDOMAIN, Cause.NO_ADDRESS)
+
+
+class Asking:
+    def __init__(self, pace: DnsPace, reach: Reach, admission: Admission, timing: Timing) -> None:
+        self.pace, self._reach, self._admission, self._timing = pace, reach, admission, timing
+        self._by_attempt: set[int] = set()  # attempts out that asked DNS
+        self._dialling = False  # a dial that asked DNS is out
+        self._slow_since: float | None = None
+        #: the last window judged slow (None: DNS was well at the last look)
+        self.slow: Slowness | None = None
+
+    def limit(self, now: float) -> int:
+        """How many attempts may start now."""
+        return self.pace.available(now)
+
+    def next_wakeup(self, due: float | None) -> float | None:
+        """When an attempt due at ``due`` may start: once the pace has a query for it."""
+        return None if due is None else max(due, self.pace.next_token_at())
+
+    def gate(
+        self, effects: list[Effect], now: float, side: Coordinator | Member | None
+    ) -> list[Effect]:
+        """``effects`` but the queries the pace does not allow now, which are put back
+        (``side``: this pod's side of the barrier, whose dial may be put back)."""
+        out: list[Effect] = []
+        for effect in effects:
+            if isinstance(effect, Attempt) and not effect.addresses:
+                if (at := self.pace.ask(effect.index, now)) is not None:
+                    self._reach.defer(effect.index, at)
+                    continue
+                self._by_attempt.add(effect.index)
+            elif isinstance(effect, Lookup) and (
+                self._by_name(effect.index) or self.pace.ask(effect.index, now) is not None
+            ):
+                self._admission.skipped(effect.index)
+                continue
+            elif isinstance(effect, Dial) and not effect.addresses and isinstance(side, Member):
+                if (at := self.pace.ask(0, now)) is not None:
+                    side.hold_dial(at)
+                    continue
+                self._dialling = True
+            out.append(effect)
+        return out
+
+    def _by_name(self, index: int) -> bool:
+        """Whether peer ``index`` is being attempted by name: its attempt asks for its name
+        anyway, and once it reaches the peer, vouches for what claims it from there, so an
+        admission check of it would only ask DNS the same question again."""
+        return self._reach.is_scheduled(index) and not self._reach.peers[index].reached
+
+    def heard(self, event: Input, now: float, side: Coordinator | Member | None) -> None:
+        """What an event says of a query this pod asked: an admission check's answer, a
+        member's dial that failed or opened."""
+        if isinstance(event, Contacted):
+            self.pace.hurry(event.hello.identity.index)
+        elif isinstance(event, LookedUp):
+            self.looked_up(event.index, event.resolution, now)
+        elif isinstance(event, DialFailed):
+            self.dialled(now, failed=event.server_failed, side=side)
+        elif isinstance(event, Opened) and event.dialled:
+            self.dialled(now, failed=False, side=side)
+
+    def dialled(self, now: float, *, failed: bool, side: Coordinator | Member | None) -> None:
+        """A member's dial landed (``failed``: DNS gave no answer for the coordinator's name);
+        a dial after a failure waits for the name's hold."""
+        if not self._dialling:
+            return
+        self._dialling = False
+        self.pace.landed(0, now, failed=failed)
+        if failed and isinstance(side, Member):
+            side.hold_dial(self.pace.held(0))
+
+    def attempted(self, index: int, result: ProbeResult, now: float) -> float:
+        """An attempt of ``index`` landed: not before the time returned is its name asked
+        again (-inf: as the attempt's own backoff says)."""
+        if index not in self._by_attempt:
+            return -math.inf  # it asked no DNS
+        self._by_attempt.discard(index)
+        failure = result.failure if isinstance(result, Unreached) else None
+        self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
+        return self.pace.held(index)
+
+    def looked_up(self, index: int, resolution: Resolution, now: float) -> None:
+        failure = resolution.failure
+        self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
+
+    def swept(self, resolution: Resolution, now: float) -> None:
+        self.pace.observed(now, failed=_server_failed(resolution.failure))
+
+    def slow_lines(self, now: float) -> list[LogLine]:
+        """With a progress line: whether DNS is what the agent waits for, while it is."""
+        seen, t = self.pace.slowness(now), self._timing
+        if seen.failed < t.dns_slow_least or seen.share < t.dns_slow_share:
+            self.slow, self._slow_since = None, None
+            return []
+        self.slow = seen
+        if self._slow_since is None:
+            self._slow_since = now
+        lasting = now - self._slow_since >= t.dns_slow_warn_after
+        level = LogLevel.WARNING if lasting else LogLevel.INFO
+        fields = {
+            "failed": seen.failed,
+            "asked": seen.asked,
+            "window": seen.window,
+            "rate": round(seen.rate, 1),
+            "since": round(now - self._slow_since, 1),
+        }
+        return [LogLine(LogKind.DNS_SLOW, f"DNS is slow: {_said(seen)}", fields, level=level)]
+
+
+def _said(seen: Slowness) -> str:
+    return (
+        f"{seen.failed} of {seen.asked} queries in the last {seen.window:g} s got no answer "
+        f"(DNS timeout, SERVFAIL) ({seen.share:.0%}); pacing queries by name to "
+        f"{seen.rate:.0f}/s"
+    )
+
+
+def dns_hint(slow: Slowness | None) -> list[str]:
+    """The timeout's hint when DNS was slow at the last look: it, not the peers, held the
+    barrier up."""
+    if slow is None:
+        return []
+    return [
+        f"cluster DNS, not the peers, is the bottleneck: {_said(slow)}; check CoreDNS's load "
+        "and replicas (kubectl -n kube-system top pods -l k8s-app=kube-dns), or add "
+        "NodeLocal DNSCache"
+    ]

@@ -1,0 +1,148 @@
+"""Membership from the coordinator: past a cut Service answer, pods learn each other's addresses
+from index 0 instead of asking cluster DNS for every name.
+
+A Service of more pods than one DNS message holds answers cut short, and asking for every pod
+it leaves out by name costs N² queries for the Job (at 128 pods and a cut at 32, 12,000; at
+10,000 pods, 10⁸). Past the cut each pod asks DNS only its own name, its coordinator's and its
+ring neighbour's (``(i + 1) mod N``), and:
+
+- a **member** reports on its session where it reached its ring neighbour (``Vouch``): an
+  address its own lookup gave for that name, and the neighbour answered there;
+- the **coordinator** takes a report only on a session that counts (its member's address
+  has DNS evidence itself), and only for that member's ring neighbour: pod 0 reaches pod 1 by
+  name, pod 1's report vouches for pod 2's address, and so on round the ring, so the chain
+  admits every member's session without one lookup each. It hands every member the addresses
+  with evidence (``Members``): those its members' counted sessions come from, those it reached
+  peers at, those reported;
+- a member takes ``Members`` only from its coordinator's session (dialled by the name DNS gives
+  for pod 0, its hello checked), and probes what it learns: a peer counts there only when its
+  hello names the index the address was vouched for.
+
+Without a token an address thus counts for an index only with DNS evidence (the Service's
+answer, this pod's own lookup, or an admitted member's lookup passed on), and an outsider can
+neither be counted (nothing it sends is read before its session counts) nor cost the
+coordinator more than the bounds here: ``PER_INDEX`` addresses an index, a log of at most
+``LOG_PER_PEER`` x N entries. With a token (proven by every handshake) a counted session is
+evidence of itself. Pure.
+"""
+
+from __future__ import annotations
+
+from agent.core.effects import Effect, Send
+from agent.core.reach import PeerState
+from agent.core.roles import Coordinator, Member
+from agent.protocol.wire import MAX_ENTRIES, Members, Vouch
+
+__all__ = ["PER_INDEX", "Vouching"]
+
+#: addresses kept vouched for one index, the newest last (a replaced pod has a new address;
+#: the old one may still answer for a while)
+PER_INDEX = 2
+#: entries the coordinator hands out over a run, per peer: a pod replaced now and then adds a
+#: few; past the bound new ones are dropped (the coordinator's check of the lowest index not
+#: vouched for, ``agent.core.recheck``, still admits such a member by its name)
+LOG_PER_PEER = 4
+
+
+class Vouching:
+    def __init__(self, peers: int, me: int) -> None:
+        self.peers, self.me = peers, me
+        #: past a cut Service answer (seen here, or a member's report heard)
+        self.on = False
+        self._evidence: dict[int, list[str]] = {}
+        self._log: list[tuple[int, str]] = []  # the coordinator's entries to hand out, in order
+        self._logged: set[tuple[int, str]] = set()
+        self._cursor: dict[int, int] = {}  # the coordinator's sessions: conn -> entries sent
+        self._dirty = False  # entries or sessions came since the last hand-out
+        self._told: tuple[int, str] | None = None  # the member's last report: (conn, address)
+        self._said_on = False  # ``turned_on`` has said so
+
+    def turned_on(self, *, cut: bool) -> bool:
+        """True once, when this pod is first past a cut (its own answer, or a peer's word)."""
+        self.on = self.on or cut
+        first, self._said_on = self.on and not self._said_on, self._said_on or self.on
+        return first
+
+    @property
+    def ring_next(self) -> int:
+        """The peer whose address this pod reports: its ring neighbour."""
+        return (self.me + 1) % self.peers
+
+    def vouches(self, index: int, address: str) -> bool:
+        """Whether ``address`` has DNS evidence for pod ``index`` passed on by a peer."""
+        return address in self._evidence.get(index, ())
+
+    def add(self, index: int, address: str) -> bool:
+        """Evidence that pod ``index`` is at ``address``; True when it is new."""
+        if not 0 <= index < self.peers or not address:
+            return False
+        known = self._evidence.setdefault(index, [])
+        if address in known:
+            return False
+        known.append(address)
+        del known[:-PER_INDEX]
+        return True
+
+    def due(self, side: Coordinator | Member | None, ring: PeerState) -> list[Effect]:
+        """What this pod's side sends now: the coordinator's hand-outs, or the member's report
+        of where it reached its ring neighbour (``ring``), once it has."""
+        if not self.on or side is None or side.verdict is not None:
+            return []
+        if isinstance(side, Coordinator):
+            return list(self.hand_out(side.sessions))
+        return list(self.report(side.conn, ring.address if ring.reached else ""))
+
+    # --- the coordinator ---------------------------------------------------------------------
+    def publish(self, index: int, address: str) -> None:
+        """Pod ``index`` is at ``address`` with evidence here: to be handed to every member."""
+        entry = (index, address)
+        if not address or entry in self._logged or len(self._log) >= LOG_PER_PEER * self.peers:
+            return
+        self._logged.add(entry)
+        self._log.append(entry)
+        self._dirty = True
+
+    def reported(self, reporter: int, report: Vouch) -> bool:
+        """A counted member's report: taken only for its ring neighbour. True when new."""
+        if report.index != (reporter + 1) % self.peers or report.index == self.me:
+            return False
+        self.on = True
+        new = self.add(report.index, report.address)
+        self.publish(report.index, report.address)
+        return new
+
+    def joined(self, conn: int) -> None:
+        """A member's session counts now: it is handed every entry from the first."""
+        self._cursor[conn] = 0
+        self._dirty = True
+
+    def hand_out(self, sessions: dict[int, int]) -> list[Send]:
+        """What each counted session (conn -> member index) has not been handed yet."""
+        if not self.on or not self._dirty:
+            return []
+        self._dirty = False
+        out: list[Send] = []
+        for conn in list(self._cursor):
+            if conn not in sessions:
+                del self._cursor[conn]
+        for conn in sessions:
+            sent = self._cursor.get(conn, 0)
+            for start in range(sent, len(self._log), MAX_ENTRIES):
+                out.append(Send(conn, Members(tuple(self._log[start : start + MAX_ENTRIES]))))
+            self._cursor[conn] = len(self._log)
+        return out
+
+    # --- a member ----------------------------------------------------------------------------
+    def learned(self, message: Members) -> list[tuple[int, str]]:
+        """The coordinator's entries: the new ones."""
+        return [(i, a) for i, a in message.entries if self.add(i, a)]
+
+    def report(self, conn: int | None, reached_at: str) -> list[Send]:
+        """The member's report of where it reached its ring neighbour, once per session and
+        address (``reached_at``: "" while it is not reached)."""
+        if not self.on or conn is None or not reached_at or self.ring_next == 0:
+            return []
+        if self._told == (conn, reached_at):
+            return []
+        self._told = (conn, reached_at)
+        return [Send(conn, Vouch(self.ring_next, reached_at))]

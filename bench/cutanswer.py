@@ -1,0 +1,113 @@
+"""The cut-answer case: real agents on loopback against a DNS server that answers every pod's name
+but cuts the Service's answer, as a Service of more pods than one DNS message holds is cut.
+
+Over UDP the Service's answer has TC set and no records; over TCP it lists the first ``cut``
+addresses, TC set. Every pod is then found by its own name but for the ``cut`` listed, so the
+whole Job asks cluster DNS about N x (N - cut) names at once: what pushes a DNS server that falls
+behind into collapse unless the agents pace and back off. Each pod asks on a port of its own
+(``tests.support.podsdns``), one thread serving them all, so the queries are counted per pod.
+
+``python -m bench.cutanswer [N] [CUT] [TIMEOUT_S] [SERVICE_MS]`` runs it once and prints the
+sample (``SERVICE_MS``: the server's CPU per answer, 0 by default: see ``CutServiceDNS``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from bench.common import JOB, SERVICE_FQDN, AgentProc, fqdn, free_port, raise_nofile
+from tests.support.podsdns import CutServiceDNS
+
+__all__ = ["cut_answer"]
+
+NET = 93  # 127.93.0.0/16: this case's agents
+
+
+def _udp_dropped() -> int:
+    """Datagrams the kernel dropped for a full receive buffer, machine-wide: queries sent to
+    a server too far behind to read them (no server counts those)."""
+    lines = [x.split() for x in Path("/proc/net/snmp").read_text().splitlines() if x[:4] == "Udp:"]
+    return int(dict(zip(lines[0], lines[1], strict=True))["RcvbufErrors"])
+
+
+def _kinds(dns: CutServiceDNS, peers: int) -> dict[str, int]:
+    """Who asked what: each query read, by what its name is to the pod that asked it."""
+    index = {fqdn(i).lower(): i for i in range(peers)}
+    kinds: Counter[str] = Counter()
+    for (pod, name), n in dns.per_name.items():
+        i = index.get(name.lower())
+        if i is None:
+            kind = "service" if name.lower() == SERVICE_FQDN.lower() else "other"
+        else:
+            ring = {pod: "own", 0: "coordinator", (pod + 1) % peers: "ring"}
+            kind = ring.get(i, "fallback")
+        kinds[kind] += n
+    return dict(kinds)
+
+
+def cut_answer(
+    peers: int = 128, cut: int = 32, timeout: float = 120.0, service_time: float = 0.0
+) -> dict[str, Any]:
+    """``peers`` real ``wait`` agents, the Service's answer cut at ``cut`` addresses: how many
+    release within ``timeout``, how long the last took, and DNS queries per pod."""
+    raise_nofile(4 * peers + 1024)
+    port = free_port()
+    addresses = [f"127.{NET}.{i >> 8}.{(i & 255) + 1}" for i in range(peers)]
+    agents: list[AgentProc] = []
+    dns = CutServiceDNS(peers, SERVICE_FQDN, tuple(addresses[:cut]), service_time=service_time)
+    for i, address in enumerate(addresses):
+        dns.set(fqdn(i), address)
+    dns.set(SERVICE_FQDN, *addresses)
+    started, dropped = time.monotonic(), _udp_dropped()
+    with dns:
+        try:
+            for i, address in enumerate(addresses):
+                args = ("--listen", address, "--port", str(port), "--timeout", f"{timeout:g}s")
+                agents.append(AgentProc.launch("wait", i, peers, dns.server_for(i), *args))
+            codes = [a.finish(timeout + 30) for a in agents]
+        finally:
+            for a in agents:
+                a.kill()
+        per_pod = [dns.per_pod[i] for i in range(peers)]
+        dropped = _udp_dropped() - dropped
+        by_name = sum(q.name != SERVICE_FQDN for q in dns.log)
+        kinds = _kinds(dns, peers)
+    released = [a.event("released") for a in agents]
+    done = [r[0] for r in released if r is not None]
+    # when each agent was up (its start line: past its imports, listening) and had reached all
+    up = [s[0] for a in agents if (s := a.event("start")) is not None]
+    meshed = [r[0] for a in agents if (r := a.event("reached-all")) is not None]
+    slow = [a.count("dns-slow") for a in agents]
+    ok = codes == [0] * peers
+    return {
+        "ok": ok,
+        "note": "" if ok else f"{codes.count(0)} of {peers} released; {agents[-1].tail(2)}",
+        "job": JOB,
+        "peers": peers,
+        "cut": cut,
+        "service_time_ms": service_time * 1000,
+        "released": codes.count(0),
+        "last_release_s": round(max(done) - started, 2) if done else None,
+        "last_up_s": round(max(up) - started, 2) if up else None,
+        "last_reached_all_s": round(max(meshed) - started, 2) if meshed else None,
+        "queries_per_pod_mean": round(sum(per_pod) / peers, 1),
+        "queries_per_pod_max": max(per_pod),
+        "queries_total": sum(per_pod),
+        "queries_by_name": by_name,
+        "udp_dropped_unread": dropped,
+        "service_queries_per_pod": round((sum(per_pod) - by_name) / peers, 1),
+        "queries_by_kind": kinds,
+        "pods_saying_dns_slow": sum(n > 0 for n in slow),
+        "cpu_s_per_pod": round(sum(a.cpu_s or 0 for a in agents) / peers, 2),
+    }
+
+
+if __name__ == "__main__":
+    given = [float(a) for a in sys.argv[1:5]]
+    n, c, t, ms = given + [128, 32, 120, 0][len(given) :]
+    print(json.dumps(cut_answer(int(n), int(c), t, ms / 1000)))

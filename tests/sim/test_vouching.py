@@ -1,0 +1,107 @@
+"""Membership from the coordinator (``agent.core.vouching``) in the in-memory cluster of shipped
+cores: the Service's answer is cut short (a Service past what one DNS message holds), so each pod
+asks DNS only its own name, its coordinator's and its ring neighbour's, and learns the others from
+pod 0. Every pod passes, safely (tests/sim/safety.py), asking DNS a number of times that does not
+grow with the pods the cut answer leaves out; an outsider is never counted."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from agent.core.timing import DEFAULT_TIMING
+from tests.sim.checks import BOUND, LINGER, assert_released, start
+from tests.sim.cluster import Cluster
+from tests.sim.dns import View
+
+pytestmark = pytest.mark.timeout(120)
+
+#: what a pod asks at most here: its own name (and its checks), the coordinator's and its ring
+#: neighbour's (a few times each while their agents are not up), and the Service's rounds; by
+#: name for each peer the cut leaves out it would be 32 and more
+QUERIES = 20
+
+
+def _spread(peers: int, over: float) -> dict[int, float]:
+    return {i: over * ((i * 7919) % peers) / peers for i in range(peers)}
+
+
+@pytest.mark.parametrize("mode", ["wait", "sidecar"])
+def test_a_cut_answer_releases_every_pod_with_few_queries_a_pod(mode: str) -> None:
+    """40 pods started over a second, the Service's answer cut at 8 addresses: every pod is
+    released within the usual bound after the last start, and none asks DNS more than
+    ``QUERIES`` times (by name for the 32 left out, each pod would ask at least 32)."""
+    c = Cluster(40, seed=3, mode=mode, cut=8)
+    start(c, _spread(40, 1.0))
+    c.run_until(1.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=0.9, by=1.0 + 4 * BOUND)
+    assert max(c.asked.values()) <= QUERIES, sorted(c.asked.items())
+
+
+def test_without_a_cut_nothing_is_handed_out() -> None:
+    """A whole Service answer: no pod reports or hands out addresses (the messages cost
+    nothing where DNS already answers everything)."""
+    c = Cluster(6, seed=4, cut=None)
+    sent: list[str] = []
+
+    def hook(src: object, dst: object, message: object) -> object:
+        sent.append(type(message).__name__)
+        from tests.sim.cluster import Fate
+
+        return Fate.DELIVER
+
+    c.on_send = hook  # type: ignore[assignment]
+    start(c, _spread(6, 0.5))
+    c.run_until(0.5 + BOUND + LINGER)
+    assert_released(c, after=0.4, by=0.5 + BOUND)
+    assert "Members" not in sent and "Vouch" not in sent, sent
+
+
+def test_outsiders_past_a_cut_are_never_counted() -> None:
+    """Past a cut answer, outsiders (pods DNS never lists) claim members' indices before those
+    start: none is counted (the safety checker), and every pod passes once the last comes."""
+    c = Cluster(12, seed=9, cut=4)
+    start(c, {i: 0.0 for i in range(12) if i != 7})
+    for k in range(6):
+        c.at(0.1 * k, functools.partial(c.start, 6 + k % 3, outsider=True))
+    start(c, {7: 3.0})
+    c.run_until(3.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=3.0, by=3.0 + 4 * BOUND)
+
+
+def test_a_member_restarted_past_a_cut_is_learnt_again() -> None:
+    """A member that restarts before the release, past a cut answer, comes back at a new
+    address: every pod reaches its new instance and passes, safely."""
+    c = Cluster(16, seed=11, cut=4)
+    start(c, {i: 0.0 for i in range(16) if i != 15})
+    c.at(0.3, functools.partial(c.start, 9))  # index 9 again: a new instance, a new address
+    start(c, {15: 2.0})
+    c.run_until(2.0 + 6 * BOUND + LINGER)
+    assert_released(c, after=2.0, by=2.0 + 6 * BOUND)
+
+
+def test_the_chain_goes_on_past_a_lookup_that_keeps_failing() -> None:
+    """Pod 12's DNS does not list pod 13's name for a minute (its ring neighbour: its report of
+    13 is what vouches for 13, then 13's for 14, round the ring). Nothing asks every name
+    instead: the coordinator checks the one name where the chain stopped (the lowest member
+    not vouched for), and every pod passes well within the minute, each asking DNS at most
+    ``QUERIES`` times."""
+    late = View(late=((13, 60.0),))
+    c = Cluster(40, seed=5, cut=8, views={12: late})
+    start(c, _spread(40, 1.0))
+    by = 1.0 + DEFAULT_TIMING.vouch_wait + DEFAULT_TIMING.recheck_cap + 4 * BOUND
+    c.run_until(by + LINGER)
+    assert_released(c, after=0.9, by=by)
+    assert by < 60.0 and max(c.asked.values()) <= QUERIES, sorted(c.asked.items())
+
+
+@pytest.mark.parametrize("peers", [128])
+def test_a_cut_answer_at_128_pods_costs_no_pod_more_than_32_queries(peers: int) -> None:
+    """The issue's 128 pods, the Service's answer cut at 32, started over 2 s: every pod passes,
+    and no pod (the coordinator included) asks DNS more than 32 times."""
+    c = Cluster(peers, seed=7, cut=32)
+    start(c, _spread(peers, 2.0))
+    c.run_until(2.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=1.9, by=2.0 + 4 * BOUND)
+    assert max(c.asked.values()) <= 32, sorted(c.asked.items())
