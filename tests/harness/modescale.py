@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,19 @@ def _inspect(mode: str, cluster: Cluster, run: JobRun, applied: float) -> dict[s
     return figures
 
 
-def run_mode(mode: str, n: int, work: Path, bound: float = 900.0) -> dict[str, Any]:
+def keep_logs(run: JobRun, keep: Path) -> None:
+    """Every pod's container logs (each instance's, a retried pod's too) copied under ``keep``,
+    one directory a pod: what a run that failed is diagnosed from once its cluster is gone."""
+    for pod in run.all_pods():
+        shutil.copytree(pod.spec.logdir, keep / pod.name, dirs_exist_ok=True)
+
+
+def run_mode(
+    mode: str, n: int, work: Path, bound: float = 900.0, keep: Path | None = None
+) -> dict[str, Any]:
     """One Job of ``mode`` with ``n`` pods on a fresh cluster, bounded by ``bound`` s; its
-    figures (``ok``: it passed, see the module's docstring)."""
+    figures (``ok``: it passed, see the module's docstring). ``keep``: where the pods' logs
+    are kept (``keep_logs``); by default they go with the cluster."""
     cluster = Cluster(work)
     cluster.start()
     teardown = 0.0
@@ -114,6 +125,8 @@ def run_mode(mode: str, n: int, work: Path, bound: float = 900.0) -> dict[str, A
         done = time.monotonic() - applied
         figures = _inspect(mode, cluster, run, applied) | {"mode": mode, "n": n}
         figures["apply_to_end_s"] = round(done, 2)
+        if keep is not None:
+            keep_logs(run, keep)
     finally:
         stopping = time.monotonic()
         cluster.stop()

@@ -3,6 +3,7 @@ modes fare at that size (``make scale``).
 
     python -m tests.harness.scale 64 256                         # sleeping pods
     python -m tests.harness.scale 256 --modes sidecar,exit,wait  # peer-agent's Jobs
+    python -m tests.harness.scale 128 --modes exit --keep-logs /tmp/logs  # and keep the pods' logs
 
 For each N and mode, on a fresh cluster. ``sleep``: an Indexed Job of N pods that sleep; the
 time for apply() to return (namespaces, addresses, kubelet files), until every pod's container
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", default="sleep", help=f"comma-separated: sleep, {', '.join(modes.MODES)}"
     )
     parser.add_argument("--bound", type=float, default=900.0, help="s a mode's Job may take")
+    parser.add_argument(
+        "--keep-logs", type=Path, metavar="DIR", help="keep every pod's logs in DIR/MODE-N/POD"
+    )
     args = parser.parse_args(argv)
     wanted = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(wanted) - {"sleep", *modes.MODES}:
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
                     for name, seconds in measure(n, work).items():
                         print(f"{n:4d} pods  {name:28s} {seconds:6.2f} s", flush=True)
                     continue
-                figures = modes.run_mode(mode, n, work / f"{mode}-{n}", args.bound)
+                keep = args.keep_logs / f"{mode}-{n}" if args.keep_logs else None
+                figures = modes.run_mode(mode, n, work / f"{mode}-{n}", args.bound, keep)
                 failed += not figures["ok"]
                 print(f"{n:4d} pods  {mode:8s} {modes.describe(figures)}", flush=True)
     finally:
