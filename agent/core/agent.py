@@ -281,9 +281,9 @@ class Agent:
             return out
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
-        self.discovery.probed(event.address, None)  # known now: no round re-probes it
+        sent = self.discovery.probed(event.address, None)  # known now: no round re-probes it
         out = self._reached(event.index, result, event.address, event.addresses, now)
-        return out + (self.own.answered(None, now) if own else [])
+        return out + (self.own.answered(None, now) if own else []) + sent
 
     def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
         """At most one line per progress interval: a loop of bad contacts must not flood the log
@@ -330,16 +330,16 @@ class Agent:
             peer = peer_at_address(self.me, self.reach, result)
             if isinstance(peer, int) and not self.discovery.counts(address, peer):
                 peer = Failure(f"not vouched for as pod {peer}", Cause.NOT_LISTED)
-            self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
+            sent = self.discovery.probed(address, peer if isinstance(peer, Failure) else None)
             if isinstance(peer, int):
                 out = self._reached(peer, result, address, (address,), now, attempted=False)
             elif result.index == self.me.index:  # another instance of this pod's index
                 out = self._heard_of(self.me.index, result.instance, now)
         else:
-            self.discovery.probed(address, result.failure)
+            sent = self.discovery.probed(address, result.failure)
             if isinstance(result, Disagreeing):
                 out = self._disagreed(result.reason, now)
-        return out + self.discovery.take_ask_by_name()
+        return out + sent + self.discovery.take_ask_by_name()
 
     def _disagreed(self, reason: str, now: float) -> list[Effect]:
         """A pod of this job disagrees on it: everyone stops (at once without a barrier)."""

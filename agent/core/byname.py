@@ -70,8 +70,8 @@ class ByName:
         self.reach.nudge(index, now)
         return []
 
-    def probed(self, address: str, failure: Failure | None) -> None:
-        pass
+    def probed(self, address: str, failure: Failure | None) -> list[Effect]:
+        return []
 
     def restarted(self, address: str, now: float) -> None:
         pass

@@ -108,9 +108,9 @@ class Discovery(Protocol):
         hello: the address may have been another's when it was said)."""
         ...
 
-    def probed(self, address: str, failure: Failure | None) -> None:
+    def probed(self, address: str, failure: Failure | None) -> list[Effect]:
         """A peer was reached at ``address`` (``failure`` None), or a probe of an address of
-        the Service did not reach one, and why."""
+        the Service did not reach one, and why: the probes that now have room to go out."""
         ...
 
     def restarted(self, address: str, now: float) -> None:
@@ -186,7 +186,7 @@ class ByService:
         self._probes_sweep = probes_sweep
         self.rounds = Rounds(now=now, rand=rand, timing=timing)
         self._learned = Learned(retry=timing.learned_retry, rand=rand)
-        self.book = ProbeBook()
+        self.book = ProbeBook(reach.max_in_flight)
         self._cut = CutAnswer()
         self.ambiguity = Ambiguity(timing, timeout)
         self._look = LookAround(timing)
@@ -234,8 +234,8 @@ class ByService:
         """The address is probed, even if a peer answered there before."""
         return self._probe_pushed(address)
 
-    def probed(self, address: str, failure: Failure | None) -> None:
-        self.book.probed(address, failure)
+    def probed(self, address: str, failure: Failure | None) -> list[Effect]:
+        return [ProbeAddress(address) for address in self.book.probed(address, failure)]
 
     def restarted(self, address: str, now: float) -> None:
         self.book.forget(address)
@@ -321,7 +321,7 @@ class ByService:
 
     def _probe_pushed(self, address: str) -> list[Effect]:
         """Probe ``address`` first, even if a peer answered there before (it was reused)."""
-        if address and self.book.claim(address, push=True):
+        if address and self.book.push(address):
             return [ProbeAddress(address, pushed=True)]
         return []
 

@@ -154,6 +154,11 @@ class Reach:
         return self._n
 
     @property
+    def max_in_flight(self) -> int:
+        """The most attempts (and a Service's probes) out at once."""
+        return self._max_in_flight
+
+    @property
     def targets(self) -> tuple[int, ...]:
         """The peers this pod must reach, in index order."""
         return self._targets
