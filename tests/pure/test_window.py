@@ -162,3 +162,43 @@ def test_the_window_bounds_what_is_out_and_no_claimed_address_is_lost(
     while out:  # nothing else comes: what waits drains as the probes out land
         out |= set(book.probed(out.pop(), None))
     assert not book.round_out
+
+
+def _shared_cpu(books: list[ProbeBook], peers: list[list[str]], capacity: int, ticks: int) -> int:
+    """Pods whose probes share a CPU that answers ``capacity`` probes within a probe's
+    deadline, shared alike by every probe out (as processes share cores): past it, every probe
+    out gets less than it needs and times out, its CPU spent for nothing. A tick is one
+    deadline; a round that lands leaves its unanswered addresses to the next. Ticks until
+    every pod has reached all its peers (``ticks`` if never)."""
+    left = [set(p) for p in peers]
+    out = [book.start_round(p) for book, p in zip(books, peers, strict=True)]
+    for tick in range(ticks):
+        congested = sum(map(len, out)) > capacity
+        for i, book in enumerate(books):
+            landed, out[i] = out[i], []
+            for address in landed:
+                out[i] += book.probed(address, LATE if congested else None)
+                if not congested:
+                    left[i].discard(address)
+            if not book.round_out and left[i]:  # the next round: what is still missing
+                out[i] += book.start_round(sorted(left[i]))
+        if not any(left):
+            return tick + 1
+    return ticks
+
+
+def test_pods_sharing_a_cpu_converge_where_a_fixed_window_never_reaches_anyone() -> None:
+    """The collapse, in a model: 32 pods all-to-all on a CPU that answers 128 probes a
+    deadline. With every probe out at once (a fixed 256 a pod, so all 31 at once) nothing ever
+    lands in time; with the window, every pod reaches every pod."""
+    n, capacity = 32, 128
+    peers = [[f"p{j}" for j in range(n) if j != i] for i in range(n)]
+    fixed = [ProbeBook(max_in_flight=256) for _ in range(n)]
+    for book in fixed:
+        book.window = Window(cap=256, initial=256, floor=256)
+    assert _shared_cpu(fixed, peers, capacity, ticks=100) == 100  # never: a collapse
+    windowed = [ProbeBook(max_in_flight=256) for _ in range(n)]
+    ticks = _shared_cpu(windowed, peers, capacity, ticks=100)
+    assert ticks < 100
+    # and not far from the best possible: n(n-1) probes at capacity a deadline
+    assert ticks <= 3 * (n * (n - 1) // capacity + 1)
