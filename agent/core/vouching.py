@@ -140,7 +140,9 @@ class Vouching:
         ring = report.index == (reporter + 1) % self.peers
         if not (ring or report.index == self.relays(reporter)) or report.index == self.me:
             return False
-        self.on = True
+        # flat, a report says the Job is past a cut; in the tree every member reports, cut or not
+        # (``_reports``), and a coordinator with a whole answer stays as it is (not patient)
+        self.on = self.on or self._tree is None
         new = self.add(report.index, report.address)
         self.publish(report.index, report.address)
         return new
