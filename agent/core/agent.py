@@ -240,7 +240,10 @@ class Agent:
         """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
         if self.vouching.turned_on(cut=self.discovery.cut):
             coordinates = isinstance(self.side, Coordinator)  # the root, or a group's in the tree
-            self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
+            # a member waits for its coordinator's hand-out; on the tree none comes (it asks its
+            # targets by name), so it checks what it sights by name as before the cut
+            if coordinates or self.vouching.hands_out:
+                self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
         return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
 
     def _handled(self, event: Input, now: float) -> list[Effect]:

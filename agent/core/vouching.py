@@ -83,6 +83,11 @@ class Vouching:
         return (self.me + 1) % self.peers
 
     @property
+    def hands_out(self) -> bool:
+        """Whether the coordinator hands members addresses (not on the tree)."""
+        return self._tree is None
+
+    @property
     def _reports(self) -> bool:
         """Past a cut; in the tree always: a member may see its Service answer whole (it asked
         before the Job outgrew it) while its coordinator's is cut, and nothing is handed out
