@@ -240,9 +240,7 @@ class Agent:
         """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
         if self.vouching.turned_on(cut=self.discovery.cut):
             coordinates = isinstance(self.side, Coordinator)  # the root, or a group's in the tree
-            # a member waits for its coordinator's hand-out; on the tree none comes (it asks its
-            # targets by name), so it checks what it sights by name as before the cut
-            if coordinates or self.vouching.hands_out:
+            if coordinates or self.vouching.hands_out:  # a tree's member: no hand-out will come
                 self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
         return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
 
