@@ -86,7 +86,7 @@ class Agent:
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
-        self.vouching = Vouching(config.topology.peers, me.index)
+        self.vouching = Vouching(config.topology.peers, me.index, self.barrier.tree)
         self._admission, self.incoming = contacts(
             config, me, discovery=self.discovery, barrier=self.barrier, heard_of=self._heard_of,
             timing=timing, held=held, vouching=self.vouching,
@@ -239,7 +239,9 @@ class Agent:
     def _membership(self, now: float) -> list[Effect]:
         """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
         if self.vouching.turned_on(cut=self.discovery.cut):
-            self._admission.patient(self.timing.vouch_wait, coordinator=self.me.index == 0)
+            coordinates = isinstance(self.side, Coordinator)  # the root, or a group's in the tree
+            if coordinates or self.vouching.hands_out:  # a tree's member: no hand-out will come
+                self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
         return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
 
     def _handled(self, event: Input, now: float) -> list[Effect]:

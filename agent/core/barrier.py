@@ -34,7 +34,7 @@ class Barrier:
         index, targets = config.topology.index, targets_of(config)
         sparse = targets is not None and not targets.complete
         # a tree of coordinators on a sparse graph; one coordinator on the complete graph
-        tree = Tree.of(me.peers, flat=not sparse)
+        tree = self.tree = Tree.of(me.peers, flat=not sparse)
         #: whom this pod holds its session with (``agent.core.groups``)
         self.parent = tree.parent(index or 0)
         if config.barrier is not BarrierMode.ALL or index is None:

@@ -253,9 +253,11 @@ class ByService:
             if self.rounds.failed(now):
                 self.published = frozenset()
             return []
-        self.published = frozenset(resolution.addresses)
+        self.published = resolution.listed  # shared with whoever holds the answer
+        if not self._probes_sweep:  # a sparse graph's round: the answer is all it wanted, and
+            self._cut.seen |= resolution.truncated  # whether it was cut (vouching's chain)
         if not self.rounds.answered(now, cut=resolution.truncated) or not self._probes_sweep:
-            return []  # a refresh, or a sparse graph's round: the answer is all it wanted
+            return []  # a refresh, or a sparse graph's round
         fresh = self.book.start_round(self.published)
         self._cut.answered(truncated=resolution.truncated)
         self._ask_if_ambiguous(now)

@@ -18,6 +18,15 @@ ring neighbour's (``(i + 1) mod N``), and:
   for pod 0, its hello checked), and probes what it learns: a peer counts there only when its
   hello names the index the address was vouched for.
 
+In the tree of coordinators (a sparse graph, ``agent.core.groups``) a member's session, and so
+its report, goes to its group's coordinator, which admits its group along the same chain (it
+reaches its own ring neighbour by name: every ring neighbour is a graph neighbour). The chain
+crosses into the next group at its coordinator ``L + G``: the last member of group ``L``
+reports it to ``L``, and ``L`` passes that report on to the root on its own session (the root
+takes it from a counted group coordinator for ``L + G`` only), so the root admits every group's
+coordinator without one lookup each. Nothing is handed out there: a sparse pod asks DNS for
+its few targets by name, and a list of its group would cost every member O(√N).
+
 Without a token an address thus counts for an index only with DNS evidence (the Service's
 answer, this pod's own lookup, or an admitted member's lookup passed on), and an outsider can
 neither be counted (nothing it sends is read before its session counts) nor cost the
@@ -29,6 +38,8 @@ evidence of itself. Pure.
 from __future__ import annotations
 
 from agent.core.effects import Effect, Send
+from agent.core.group import GroupCoordinator
+from agent.core.groups import Tree
 from agent.core.reach import PeerState
 from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import MAX_ENTRIES, Members, Vouch
@@ -45,8 +56,11 @@ LOG_PER_PEER = 4
 
 
 class Vouching:
-    def __init__(self, peers: int, me: int) -> None:
+    def __init__(self, peers: int, me: int, tree: Tree | None = None) -> None:
+        """``tree``: the tree of coordinators (None or one group: the flat barrier)."""
         self.peers, self.me = peers, me
+        self._tree = tree if tree is not None and tree.size < peers else None
+        self._relayed: tuple[int, str] | None = None  # a group coordinator's last relay
         #: past a cut Service answer (seen here, or a member's report heard)
         self.on = False
         self._evidence: dict[int, list[str]] = {}
@@ -68,6 +82,27 @@ class Vouching:
         """The peer whose address this pod reports: its ring neighbour."""
         return (self.me + 1) % self.peers
 
+    @property
+    def hands_out(self) -> bool:
+        """Whether the coordinator hands members addresses (not on the tree)."""
+        return self._tree is None
+
+    @property
+    def _reports(self) -> bool:
+        """Past a cut; in the tree always: a member may see its Service answer whole (it asked
+        before the Job outgrew it) while its coordinator's is cut, and nothing is handed out
+        there to tell it so (one message a member, the chain's link)."""
+        return self.on or self._tree is not None
+
+    def relays(self, coordinator: int) -> int | None:
+        """The index a group coordinator below the root passes reports on for: the next
+        group's coordinator (None: not a group coordinator, or the last group)."""
+        tree = self._tree
+        if tree is None or coordinator == 0 or not tree.coordinates(coordinator):
+            return None
+        nxt = coordinator + tree.size
+        return nxt if nxt < self.peers else None
+
     def vouches(self, index: int, address: str) -> bool:
         """Whether ``address`` has DNS evidence for pod ``index`` passed on by a peer."""
         return address in self._evidence.get(index, ())
@@ -85,9 +120,12 @@ class Vouching:
 
     def due(self, side: Coordinator | Member | None, ring: PeerState) -> list[Effect]:
         """What this pod's side sends now: the coordinator's hand-outs, or the member's report
-        of where it reached its ring neighbour (``ring``), once it has."""
-        if not self.on or side is None or side.verdict is not None:
+        of where it reached its ring neighbour (``ring``), once it has; a group coordinator's
+        report to the root for the next group's coordinator."""
+        if side is None or side.verdict is not None or not self._reports:
             return []
+        if isinstance(side, GroupCoordinator):
+            return list(self.relay(side.up.conn))
         if isinstance(side, Coordinator):
             return list(self.hand_out(side.sessions))
         return list(self.report(side.conn, ring.address if ring.reached else ""))
@@ -104,9 +142,12 @@ class Vouching:
 
     def reported(self, reporter: int, report: Vouch) -> bool:
         """A counted member's report: taken only for its ring neighbour. True when new."""
-        if report.index != (reporter + 1) % self.peers or report.index == self.me:
+        ring = report.index == (reporter + 1) % self.peers
+        if not (ring or report.index == self.relays(reporter)) or report.index == self.me:
             return False
-        self.on = True
+        # flat, a report says the Job is past a cut; in the tree every member reports, cut or not
+        # (``_reports``), and a coordinator with a whole answer stays as it is (not patient)
+        self.on = self.on or self._tree is None
         new = self.add(report.index, report.address)
         self.publish(report.index, report.address)
         return new
@@ -118,7 +159,7 @@ class Vouching:
 
     def hand_out(self, sessions: dict[int, int]) -> list[Send]:
         """What each counted session (conn -> member index) has not been handed yet."""
-        if not self.on or not self._dirty:
+        if not self.on or not self._dirty or self._tree is not None:
             return []
         self._dirty = False
         out: list[Send] = []
@@ -132,6 +173,16 @@ class Vouching:
             self._cursor[conn] = len(self._log)
         return out
 
+    def relay(self, up: int | None) -> list[Send]:
+        """A group coordinator's report to the root of where its last member reached the next
+        group's coordinator, once per session and address."""
+        index = self.relays(self.me)
+        known = self._evidence.get(index, []) if index is not None else []
+        if up is None or index is None or not known or self._relayed == (up, known[-1]):
+            return []
+        self._relayed = (up, known[-1])
+        return [Send(up, Vouch(index, known[-1]))]
+
     # --- a member ----------------------------------------------------------------------------
     def learned(self, message: Members) -> list[tuple[int, str]]:
         """The coordinator's entries: the new ones."""
@@ -140,7 +191,7 @@ class Vouching:
     def report(self, conn: int | None, reached_at: str) -> list[Send]:
         """The member's report of where it reached its ring neighbour, once per session and
         address (``reached_at``: "" while it is not reached)."""
-        if not self.on or conn is None or not reached_at or self.ring_next == 0:
+        if not self._reports or conn is None or not reached_at or self.ring_next == 0:
             return []
         if self._told == (conn, reached_at):
             return []

@@ -190,3 +190,19 @@ def test_rounds_after_cut_short_answers_back_off_and_no_hello_hurries_them() -> 
     assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, cap, cap] and cap == 30.0
     _round(service, ["a", "b"], now)  # whole again
     assert service.next_wakeup() == pytest.approx(now + 1.0 * (0.5 + 0.5 * 0.999))
+
+
+def test_pods_given_one_answer_share_what_it_lists_and_a_sparse_pod_notes_a_cut() -> None:
+    """One cut answer of 4,091 addresses handed to many pods (the in-memory cluster of 100,000
+    hands each of its few kept answers to every pod) is one set of addresses, not one a pod: a
+    copy each was about 25 GB at that size. A pod of a sparse graph, which probes nothing the
+    answer lists, still learns that it was cut (membership past a cut, agent.core.vouching)."""
+    answer = Resolution(tuple(f"10.0.{i // 250}.{i % 250}" for i in range(4091)), truncated=True)
+    pods = []
+    for _ in range(2):
+        reach = Reach(8, now=0.0, rand=lambda: 0.5, scheduled={0})
+        pods.append(
+            ByService(reach, now=0.0, rand=lambda: 0.5, timing=DEFAULT_TIMING, probes_sweep=False)
+        )
+        assert pods[-1].answered(answer, 1.0) == [] and pods[-1].cut
+    assert pods[0].published is pods[1].published and pods[0].lists("10.0.16.90")

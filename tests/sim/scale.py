@@ -29,7 +29,7 @@ from tests.sim.cluster import Cluster, Fate, Node
 from tests.sim.dns import View
 from tests.sim.judge import unsafe
 
-__all__ = ["Row", "main", "run"]
+__all__ = ["Row", "add_faults", "main", "run"]
 
 #: faults end by then; a run stops once every pod is released, or at ``HORIZON``
 FAULTS_END = 4.0
@@ -76,7 +76,7 @@ HEADER = (
 )
 
 
-def _faults(c: Cluster, graph: ReachGraph | None, rng: random.Random) -> None:
+def add_faults(c: Cluster, graph: ReachGraph | None, rng: random.Random) -> None:
     """Restarts (1 % of the pods, at most 50), drops (1 in 500 session messages), a partition
     of the pods into two halves along every assigned edge (the coordinator's sessions kept)
     from 0.5 s to 3 s, and a DNS replica 2 s behind for a tenth of the pods; all over by
@@ -110,7 +110,7 @@ def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool 
         n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=time.process_time_ns
     )
     if faults:
-        _faults(c, c.graph, random.Random(2))
+        add_faults(c, c.graph, random.Random(2))
     for index in range(n):
         c.at(0.0, functools.partial(c.start, index))
     gc.collect()
