@@ -16,18 +16,17 @@ on, and the agent keeps of it only:
 - the addresses to name in the line that says DNS does not list them.
 
 Each is bounded per claimed index, per source address and in all (``Bounded``), the oldest
-going first; held sessions for the whole process, over every barrier instance it serves on its
-port (``agent.core.heldshare``); the first time a bound closes a session, a line says so. Each
+going first; held sessions for the whole process (``agent.core.heldshare``); the first time a
+bound closes a session, a line says so. Each
 is dropped once it can no longer count: its connection closed, its claimed index reached by a
 newer instance, its address found for another index, or (a sighting) DNS not listing it in the
 time a healthy cluster takes (``Timing.unlisted_warn_after``). Each is re-checked by a timer
 (``Rechecks``) in every mode and with every probe kind; bulk discovery's Service answers vouch
 too. A stranger (another job, another run) is never kept. Pure.
 
-Such a contact is normal while cluster DNS catches up with a pod that just started, so it is
-said at debug level; one that lasts past ``Timing.unlisted_warn_after`` is said once more, as a
-warning with what to check (at once from loopback, where no pod is): each address once for
-the process, until some answer lists it.
+Such a contact is normal while cluster DNS catches up with a pod that just started: said at
+debug level, and past ``Timing.unlisted_warn_after`` once more as a warning with what to check
+(at once from loopback), each address once for the process until some answer lists it.
 """
 
 from __future__ import annotations
@@ -87,14 +86,8 @@ class HeldSession:
 
     def replay(self) -> list[Received]:
         """What it said, as the coordinator is to hear it once the session counts."""
-        conn, out = self.opened.conn, []
-        if self.vouch is not None:
-            out.append(Received(conn, self.vouch))
-        if self.arrived is not None:
-            out.append(Received(conn, self.arrived))
-        if self.acked:
-            out.append(Received(conn, Ack()))
-        return out
+        said = (self.vouch, self.arrived, Ack() if self.acked else None)
+        return [Received(self.opened.conn, message) for message in said if message is not None]
 
 
 def _loopback(address: str) -> bool:
@@ -128,8 +121,7 @@ class Admission:
         self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
         self._sighted = Sightings(SIGHTED, reach)
         self._checks = Rechecks(timing)
-        #: what the last lookup of each claimed index's name gave (while something claims it)
-        self._named: dict[int, frozenset[str]] = {}
+        self._named: dict[int, frozenset[str]] = {}  # claimed index -> its name's last answer
         self._unlisted: dict[str, int] = {}  # address -> index claimed, oldest first
 
     # --- what counts ---------------------------------------------------------------------------
@@ -278,9 +270,9 @@ class Admission:
         """The claimed indices whose names are to be asked for now."""
         return self._checks.take_due(now)
 
-    def skipped(self, index: int) -> None:
-        """The check of ``index`` taken is not asked now (the DNS pace)."""
-        self._checks.skipped(index)
+    def skipped(self, index: int, retry: float | None = None) -> None:
+        """The check of ``index`` taken is not asked now: ``Rechecks.skipped``."""
+        self._checks.skipped(index, retry)
 
     def next_wakeup(self) -> float:
         return self._checks.next_wakeup()
@@ -292,13 +284,17 @@ class Admission:
         give_up = self._checks.answered(index, now)
         out: list[Effect] = []
         if resolution.failure is None:
-            if self._held.claiming(index) or self._sighted.checked(index):
-                self._named[index] = frozenset(resolution.addresses)
+            self.named(index, resolution.addresses)
             out = self.prune(index, resolution.addresses)
         if give_up:
             self._sighted.give_up(index, lambda address: self.verified(index, address))
         self._settle(index)
         return out
+
+    def named(self, index: int, addresses: Iterable[str]) -> None:
+        """DNS gives ``addresses`` for ``index``'s name (a check's answer, or an attempt's)."""
+        if self._held.claiming(index) or self._sighted.checked(index):
+            self._named[index] = frozenset(addresses)
 
     def take_vouched(
         self, index: int | None = None, address: str | None = None

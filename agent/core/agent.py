@@ -288,14 +288,13 @@ class Agent:
         return out + (self.own.answered(None, now) if own else []) + sent
 
     def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
-        """At most one line per progress interval: a loop of bad contacts must not flood the log
-        (the count of those not shown goes with the next one)."""
+        """At most one line a progress interval (a loop of bad contacts must not flood the log),
+        with the count of those not shown."""
         if now < self._refused_at + self.timing.progress_every:
             self._refused_unlogged += 1
             return []
-        line = self.status.refused_line(event.reason, self._refused_unlogged)
-        self._refused_at, self._refused_unlogged = now, 0
-        return [Report(line)]
+        unlogged, self._refused_at, self._refused_unlogged = self._refused_unlogged, now, 0
+        return [Report(self.status.refused_line(event.reason, unlogged))]
 
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
         """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
@@ -368,20 +367,21 @@ class Agent:
         out = self._heard_of(index, result.instance, now)
         if not self.reach.is_target(index):
             return out
-        newly = not self.reach.peers[index].reached
-        # also when reached before: an attempt of a reached peer (a re-check) lands here
+        newly = not self.reach.peers[index].reached  # else a re-check's attempt lands here
         self.reach.succeeded(index, address, now, result.instance, lands=attempted)
         out += self._admission.prune(index, (address,))
+        if attempted:  # a re-check's answer too (``Asking`` put a check of the name behind it)
+            self._admission.named(index, addresses)
         if newly:
             if isinstance(side, Coordinator):
                 self.vouching.publish(index, address)
             self._admission.reached(index, address, now)
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))
-            if self._admission.waiting:
-                out += self.incoming.vouched(now, index, address)
-            if self.reach.done:
-                out += self._reached_all(now)
+        if self._admission.waiting:
+            out += self.incoming.vouched(now, index, address)
+        if newly and self.reach.done:
+            out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:
             out += self.own.told_released(now)  # joined once its own name still leads here
         return out

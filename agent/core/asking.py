@@ -4,9 +4,10 @@ Every by-name query the agent would send passes :meth:`Asking.gate`: an attempt 
 DNS (not one that reuses addresses that refused a moment ago: no query), a re-check of a
 reached peer, an admission check (``Lookup``), a member's dial of its coordinator (index 0).
 What the pace does not allow now is put back: the attempt is due again when the pace allows it
-(``Reach.defer``), the dial likewise (``Member.hold_dial``), the admission check waits for its
-next turn. An admission check of a peer that is being attempted by name is not asked at all:
-the attempt asks the same question and vouches once it reaches the peer. Every answer is
+(``Reach.defer``), the dial likewise (``Member.hold_dial``), the admission check until the
+pace has room (``Rechecks.skipped``). An admission check of a peer that is being attempted by
+name is not asked at all: the attempt asks the same question, and its answer vouches once it
+reaches the peer (a re-check's answer too). Every answer is
 reported back (:meth:`attempted`, :meth:`looked_up`, :meth:`dialled`, :meth:`swept`), and a
 name the server failed is held back.
 
@@ -81,10 +82,13 @@ class Asking:
                     self._reach.defer(effect.index, at)
                     continue
                 self._by_attempt.add(effect.index)
-            elif isinstance(effect, Lookup) and (
-                self._by_name(effect.index) or self.pace.ask(effect.index, now) is not None
-            ):
+            elif isinstance(effect, Lookup) and self._by_name(effect.index):
                 self._admission.skipped(effect.index)
+                continue
+            elif (
+                isinstance(effect, Lookup) and (at := self.pace.ask(effect.index, now)) is not None
+            ):
+                self._admission.skipped(effect.index, at)  # asked once the pace has room
                 continue
             elif isinstance(effect, Dial) and not effect.addresses and isinstance(side, Member):
                 if (at := self.pace.ask(0, now)) is not None:

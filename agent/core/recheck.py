@@ -85,11 +85,16 @@ class Rechecks:
             self._checks[index].asking = index == lowest
         return [index for index in due if index == lowest]
 
-    def skipped(self, index: int) -> None:
-        """The check taken was not asked (the DNS pace did not allow it): the next one, at
-        its time, asks."""
-        if (check := self._checks.get(index)) is not None:
-            check.asking = False
+    def skipped(self, index: int, retry: float | None = None) -> None:
+        """The check taken was not asked: the next one, at its time, asks, or at ``retry`` if
+        sooner (when the DNS pace has room: a query of the name in flight, an attempt's, may
+        well not answer this check, and the two timers must not fall in step for ever)."""
+        if (check := self._checks.get(index)) is None:
+            return
+        check.asking = False
+        if retry is not None and retry < check.at:
+            check.at = retry
+            heapq.heappush(self._queue, (retry, index))
 
     def answered(self, index: int, now: float) -> bool:
         """The lookup of ``index`` came back. True once the checks have lasted long enough
