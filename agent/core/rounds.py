@@ -150,7 +150,9 @@ class Rounds:
         self._refresh_only = True
 
     def resume(self, now: float) -> None:
-        """A peer must be reached again (it restarted): rounds start again."""
+        """A peer must be reached again (it restarted): rounds start again, and a refresh due
+        or out is a full round (its answer's addresses probed, rounds going on after it)."""
+        self._refresh_only = False
         if self._next is None and not self._asking:
             self._failures, self._next = 0, now
 

@@ -135,6 +135,26 @@ def test_failures_are_remembered_as_the_reason_and_rounds_stop_when_done() -> No
     assert service.next_wakeup() is None and not _due(service, 100.0)
 
 
+@pytest.mark.parametrize("out", [False, True], ids=["refresh-due", "refresh-out"])
+def test_a_peer_restarting_while_a_refresh_is_due_keeps_the_rounds_going(out: bool) -> None:
+    """Every peer reached, one refresh due (a contact not listed yet); then peer "b" restarts
+    and the first probe of its new instance fails (a partition for a moment). The refresh is a
+    full round, and the rounds go on probing "b". Found by the property test (sidecar, 5 pods):
+    the refresh was the last round, and that pod never reached "b" again."""
+    service = _service()
+    _round(service, ["a", "b", "c"], 0.0)
+    service.reached_all(0.0, vouching=True)
+    refresh = service.next_wakeup() or math.inf
+    if out:
+        assert _due(service, refresh)
+    service.restarted("b", refresh)
+    assert out or _due(service, refresh)
+    assert _answer(service, ["a", "b", "c"], refresh) == ["b"]
+    service.probed("b", REFUSED)
+    now = service.next_wakeup() or math.inf
+    assert _due(service, now) and _answer(service, ["a", "b", "c"], now) == ["b"]
+
+
 def test_a_push_from_an_address_dns_does_not_list_brings_the_next_round_forward() -> None:
     service = _service(rand=0.999)
     for t in range(6):  # quiet: rounds about a second apart
