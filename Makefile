@@ -44,12 +44,17 @@ lint-workflows: $(STAMP)
 # The check for every edit, well under a minute, without root: lint-code, then the pure and
 # simulator tiers (tests/conftest.py) under the quick `dev` Hypothesis profile, but for what is
 # marked slow (the exhaustive explorer: minutes at the least budget where it means something).
-check: lint-code
-	$(VENV)/bin/pytest -q -m "(pure or sim) and not slow" $(PYTEST_ARGS)
+# The pure and sim tiers run on every core (pytest-xdist: they open no port and share no file).
+XDIST := -n auto --dist worksteal
 
-# Every tier; CI sets CI=1 for its fixed Hypothesis profile. The slowest tests are listed.
+check: lint-code
+	$(VENV)/bin/pytest -q $(XDIST) -m "(pure or sim) and not slow" $(PYTEST_ARGS)
+
+# Every tier; CI sets CI=1 for its fixed Hypothesis profile. The slowest tests are listed. Real
+# processes, ports and namespaces (integration, faults, e2e) run one test at a time.
 test: deps $(STAMP) lint-code
-	$(VENV)/bin/pytest -q --durations=25 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q $(XDIST) --durations=15 -m "pure or sim" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -q --durations=25 -m "not (pure or sim)" $(PYTEST_ARGS)
 
 # Ten times CI's Hypothesis budgets and explorer states, on fresh examples, over the tiers that
 # have them (pure, sim, faults: loopback, no root); timeouts grow to match. Half an hour or more.
