@@ -155,8 +155,7 @@ class Agent:
         coordinator's look-around and the progress line, each as it falls due."""
         side = self.side
         rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
-        due = self.reach.start_due(now, self.asking.limit(now))
-        out: list[Effect] = [self._attempt(i, now) for i in due] + rounds
+        out: list[Effect] = [*self.asking.start_attempts(now, self._attempt), *rounds]
         up = self.barrier.parent
         out += self.barrier.poll(now, self._refusing.addresses(up, now), self.reach.newest_at(up))
         if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():

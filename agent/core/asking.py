@@ -20,6 +20,7 @@ message gives it as a hint. Pure.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from agent.core.admission import Admission
 from agent.core.causes import Cause, Failure
@@ -65,6 +66,18 @@ class Asking:
     def limit(self, now: float) -> int:
         """How many attempts may start now."""
         return self.pace.available(now)
+
+    def start_attempts(self, now: float, attempt: Callable[[int, float], Attempt]) -> list[Attempt]:
+        """The attempts due now, as many as the pace has queries for. One that reuses addresses
+        that refused a moment ago asks no DNS and takes none: stopping at the pace's count left
+        a due attempt and a query unused, and the agent asked to be woken in the past."""
+        out: list[Attempt] = []
+        queries = self.limit(now)
+        while queries > 0 and (started := self._reach.start_due(now, queries)):
+            made = [attempt(index, now) for index in started]
+            queries -= sum(1 for a in made if not a.addresses)
+            out += made
+        return out
 
     def next_wakeup(self, due: float | None) -> float | None:
         """When an attempt due at ``due`` may start: once the pace has a query for it."""
