@@ -59,3 +59,22 @@ def test_the_victim_is_always_the_oldest_of_an_address_holding_the_most(
     assert key == held[address][0]
     heaviest = [a for a in held if weight[a] == weight[address]]
     assert key == min(itertools.chain(*(held[a][:1] for a in heaviest)))
+
+
+@settings(max_examples=budget(1), deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from("abcd")), max_size=60))
+def test_the_counts_follow_every_add_and_remove(steps: list[tuple[bool, str]]) -> None:
+    """Keys added and removed in any order: the victim is the one a fresh count picks."""
+    share, live = FairShare(), dict[int, str]()
+    for key, (adding, address) in enumerate(steps):
+        if adding or not live:
+            share.add(address, key)
+            live[key] = address
+        else:  # the oldest or the newest goes, as a bound drops one or a handshake ends
+            gone = min(live) if address in "ab" else max(live)
+            assert share.remove(live.pop(gone), gone)
+        fresh = FairShare()
+        for k in sorted(live):
+            fresh.add(live[k], k)
+        assert [share.victim(n) for n in "abcde"] == [fresh.victim(n) for n in "abcde"]
+    assert len(share) == len(live)
