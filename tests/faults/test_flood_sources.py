@@ -77,6 +77,7 @@ def test_a_flood_from_one_address_does_not_cut_a_handshake_from_another(
         for sock in (peer, third, *flood):
             sock.close()
     assert agent.stderr.count("in their handshake") == 1, agent.stderr
+    assert f"the first came from {job.address(60)})" in agent.stderr, agent.stderr
     assert agent.stop() == 0, agent.stderr
 
 

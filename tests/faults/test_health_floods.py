@@ -65,6 +65,7 @@ def test_idle_connections_from_one_address_do_not_cut_a_client_from_another(
     finally:
         for sock in (client, *flood):
             sock.close()
+    assert f"the first came from {job.address(60)})" in agent.stderr, agent.stderr
     assert agent.stop() == 0, agent.stderr
 
 
