@@ -89,9 +89,9 @@ def test_a_few_flooding_addresses_do_not_keep_a_sidecar_job_from_releasing(
     addresses DNS does not list then keep 200 silent connections each open to its agent port
     (800, past the 256 it serves in their handshake at once), each reopened as soon as it is
     dropped. Pods 1-11 start mid-flood, and every pod passes while the flood still goes on.
-    The Job-level check of the test above: on this machine it passed before the fix too, but
-    slower (7.0 s after the members started, against 2.9 s); a review once saw such a Job
-    release nobody in 60 s."""
+    The Job-level check of the test above, not its proof: on this shared 2-core machine it
+    passed before the fix too (7.0 s after the members started; after it, 2.9 s and 6.0 s);
+    a review once saw such a Job release nobody in 60 s."""
     job = Job(fault_dns, 12, timeout="100s")
     job.publish()
     token = ("--token=flood-test-token",)
