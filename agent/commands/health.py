@@ -9,11 +9,14 @@ which waits.
 One request per connection, then it is closed. Whatever a client sends costs only its own
 connection: the port is served by ``listener.serve`` under the supervisor.
 
-Bounded: at most :data:`MAX_CLIENTS` connections that have not sent a whole request yet; a
-newcomer beyond that drops the one waiting longest (``agent.io.handshaking``), so idle
-connections from anywhere can neither use up the descriptors nor lock kubelet's probe out. A
-request read is never dropped for a newcomer: kubelet's probe is answered, and a client
-waiting in a named barrier waits on (those are bounded by ``agent.commands.named``).
+Bounded: at most :data:`MAX_CLIENTS` connections that have not sent a whole request yet, and
+at most :data:`MAX_ANSWERED` answered ones still sending their answer or lingering; a newcomer
+beyond either drops the oldest connection of the source address holding the most
+(``agent.io.handshaking``), so idle connections, or requests whose answers are never read, from
+a few addresses can neither use up the descriptors nor cut kubelet's probe or a local client
+(its address holds one or two). A request read is never dropped for a newcomer before it is
+answered: kubelet's probe is answered, and a client waiting in a named barrier waits on (those
+are bounded by ``agent.commands.named``).
 """
 
 from __future__ import annotations
@@ -30,12 +33,16 @@ from agent.core.log import Reporter
 from agent.io import listener
 from agent.io.handshaking import Handshaking
 from agent.io.supervisor import Supervisor
+from agent.io.tcp import TCPStream
 
-__all__ = ["serve_health"]
+__all__ = ["HealthBounds", "serve_health"]
 
 REQUEST_TIMEOUT = 5.0
 MAX_REQUEST = 8192
 MAX_CLIENTS = 32
+#: answered connections still sending or lingering (a flood of requests whose answers are never
+#: read held a descriptor each for up to REQUEST_TIMEOUT + LINGER, without a bound)
+MAX_ANSWERED = 32
 #: after the answer, what the client still sends is read and dropped (see ``_linger``)
 LINGER, MAX_LINGER = 1.0, 65536
 _METHODS = (b"GET", b"HEAD")
@@ -43,6 +50,18 @@ _METHODS = (b"GET", b"HEAD")
 PREFIX = b"/barrier/"
 BarrierHandler = Callable[[str, str, anyio.abc.ByteStream], Awaitable[tuple[int, bytes]]]
 _T = TypeVar("_T")
+
+
+class HealthBounds:
+    """The health port's two bounds, both shared fairly between source addresses."""
+
+    def __init__(self, port: int = 0, report: Reporter | None = None) -> None:
+        self.unread = Handshaking(
+            limit=MAX_CLIENTS, port=port, report=report, unproven="without a whole request yet"
+        )
+        self.answered = Handshaking(
+            limit=MAX_ANSWERED, port=port, report=report, unproven="answered and closing"
+        )
 
 
 def _route(request: h11.Request, ready: Callable[[], bool]) -> tuple[int, bytes]:
@@ -78,11 +97,11 @@ async def _receive(stream: anyio.abc.ByteStream) -> bytes:
 
 
 async def _request(
-    stream: anyio.abc.ByteStream, conn: h11.Connection, unread: Handshaking
+    stream: anyio.abc.ByteStream, conn: h11.Connection, unread: Handshaking, address: str
 ) -> object:
     """The request (an h11 event), an h11.RemoteProtocolError to answer, or None: closed,
     too slow, or dropped for a newcomer while it had not sent a whole request."""
-    with unread.admit() as ticket:
+    with unread.admit(address) as ticket:
         with anyio.move_on_after(REQUEST_TIMEOUT):
             try:
                 while (event := conn.next_event()) is h11.NEED_DATA:
@@ -124,10 +143,11 @@ async def _answer(
     stream: anyio.abc.ByteStream,
     ready: Callable[[], bool],
     barrier: BarrierHandler | None,
-    unread: Handshaking,
+    bounds: HealthBounds,
+    address: str,
 ) -> None:
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
-    event = await _request(stream, conn, unread)
+    event = await _request(stream, conn, bounds.unread, address)
     if isinstance(event, h11.RemoteProtocolError):
         out = _response(conn, event.error_status_hint, b"bad request\n", head=False)
     elif not isinstance(event, h11.Request):  # closed, too slow or dropped before a request
@@ -144,7 +164,8 @@ async def _answer(
     else:
         status, body = _route(event, ready)
         out = _response(conn, status, body, head=event.method == b"HEAD")
-    with anyio.move_on_after(REQUEST_TIMEOUT):
+    # Dropped for a newcomer (the address holding the most answered ones): cancelled, closed.
+    with bounds.answered.admit(address), anyio.move_on_after(REQUEST_TIMEOUT):
         await stream.send(out)
         await _linger(stream)
 
@@ -164,12 +185,14 @@ async def _serve(
     stream: anyio.abc.ByteStream,
     ready: Callable[[], bool],
     barrier: BarrierHandler | None,
-    unread: Handshaking,
+    bounds: HealthBounds,
+    address: str = "",
 ) -> None:
+    """One connection from ``address`` (its source: what the bounds share by)."""
     async with stream:
         # A client that goes away mid-answer costs only its own connection.
         with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-            await _answer(stream, ready, barrier, unread)
+            await _answer(stream, ready, barrier, bounds, address)
 
 
 async def serve_health(
@@ -186,12 +209,10 @@ async def serve_health(
     ``POST /barrier/NAME[?timeout=D]``, answered by ``barrier(NAME, query, stream)``;
     ``report``: where the bound says, once, that it drops connections."""
     sock = listener.listen(host, port)
-    unread = Handshaking(
-        limit=MAX_CLIENTS, port=port, report=report, unproven="without a whole request yet"
-    )
+    bounds = HealthBounds(port, report)
 
-    async def serve(stream: anyio.abc.ByteStream) -> None:
-        await _serve(stream, ready, barrier, unread)
+    async def serve(stream: TCPStream) -> None:
+        await _serve(stream, ready, barrier, bounds, stream.peer)
 
     with sock:
         task_status.started()

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import anyio
 
-from agent.commands.health import serve_health
-from agent.commands.named import MAX_NAMES, NamedBarriers
+from agent.commands.health import MAX_ANSWERED, MAX_CLIENTS, serve_health
+from agent.commands.named import MAX_NAMES, MAX_WAITERS, NamedBarriers
 from agent.config.model import Config
 from agent.core.log import LogKind, LogLine, Reporter
 from agent.core.outcome import Outcome
@@ -25,7 +25,11 @@ from agent.io.mux import Mux, open_port
 from agent.io.runner import serve_and_wait
 from agent.io.supervisor import Supervisor
 
-__all__ = ["serve_sidecar"]
+__all__ = ["HEALTH_FDS", "serve_sidecar"]
+
+#: the health port's connections at most: without a whole request, answered and closing, and
+#: clients waiting in named barriers (``agent.commands.health``, ``agent.commands.named``)
+HEALTH_FDS = MAX_CLIENTS + MAX_ANSWERED + MAX_WAITERS
 
 
 async def serve_sidecar(
@@ -85,12 +89,13 @@ def _cover_named_barriers(peers: int, report: Reporter) -> None:
     per member): raised as far as the hard limit allows, and said (at info level: the count
     is a worst case) when that is not enough; ConfigError when it is not enough for the start
     barrier."""
-    limit = ensure_fd_limit(peers, barriers=1 + MAX_NAMES)
-    covered = barriers_covered(peers, limit) - 1
+    limit = ensure_fd_limit(peers, barriers=1 + MAX_NAMES, health=HEALTH_FDS)
+    covered = max(0, barriers_covered(peers, limit, HEALTH_FDS) - 1)
     if covered < MAX_NAMES:
         line = (
             f"the open-file limit ({limit}) covers {covered} named barriers of {peers} peers "
-            f"at once in the worst case, not {MAX_NAMES} (each holds a session per member): "
+            f"at once in the worst case, not {MAX_NAMES} (each holds a session per member, and "
+            f"the health port up to {HEALTH_FDS} connections): "
             "if the Job runs many at once, raise the container runtime's nofile limit"
         )
         report(LogLine(LogKind.WARNING, line, {"limit": limit}))

@@ -33,6 +33,7 @@ from agent.io.handshaking import Handshaking, Ticket
 from agent.io.heard import Heard
 from agent.io.probes import probe
 from agent.io.sessions import Sessions
+from agent.io.tcp import TCPStream
 from agent.protocol.wire import Identity, Role
 
 __all__ = ["Contacts"]
@@ -138,7 +139,9 @@ class Contacts:
         if ticket is not None:
             await self._serve(stream, ticket)
             return
-        with self.handshaking.admit() as ticket:
+        # A flood shares the bound by source address (agent.core.fairshare).
+        peer = stream.peer if isinstance(stream, TCPStream) else ""
+        with self.handshaking.admit(_plain(peer)) as ticket:
             await self._serve(stream, ticket)
         if ticket.dropped:
             self.counts["contacts_dropped"] += 1

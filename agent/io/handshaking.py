@@ -1,11 +1,14 @@
-"""Connections still proving who they are, bounded: beyond the bound, the one waiting longest goes.
+"""Connections still proving who they are, bounded, and shared fairly between source addresses.
 
 Every connection to the agent's port is *unproven* until its handshake is done: its hello read
 and, with a token, its proof checked. A flood of connections that never get there (silent,
 stalled mid-hello, junk) must neither use up the descriptors nor lock real peers out, so at most
-``limit`` are unproven at once; a newcomer beyond that drops the one unproven longest, not
-itself. A proven connection (a probe being answered, a member's session) has left the set: the
-bound never touches it, however long it lives. The first drop is said once per bound.
+``limit`` are unproven at once; a newcomer beyond that drops the oldest connection of the source
+address that holds the most (``agent.core.fairshare``): a flood from a few addresses turns over
+only its own share, however fast it reopens what is dropped, and a peer at another address
+finishes its handshake. A proven connection (a probe being answered, a member's session) has
+left the set: the bound never touches it, however long it lives. The first drop is said once
+per bound.
 
 One ``Handshaking`` serves one port: with the shared port (``agent.io.mux``) a connection is
 admitted when accepted and stays counted, through the hand-over to its barrier instance, until
@@ -15,13 +18,13 @@ port bounds the same way the connections that have not sent a whole request yet.
 
 from __future__ import annotations
 
-import collections
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import anyio
 
+from agent.core.fairshare import FairShare
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.io import limits
 
@@ -31,14 +34,16 @@ __all__ = ["Handshaking", "Ticket"]
 class Ticket:
     """One admitted connection's place in the bound."""
 
-    def __init__(self, bound: Handshaking, key: int, scope: anyio.CancelScope) -> None:
-        self._bound, self._key, self.scope = bound, key, scope
+    def __init__(
+        self, bound: Handshaking, key: int, address: str, scope: anyio.CancelScope
+    ) -> None:
+        self._bound, self.key, self.address, self.scope = bound, key, address, scope
         #: dropped for a newcomer: its block was cancelled, its connection is to be closed
         self.dropped = False
 
     def proven(self) -> None:
         """The handshake is done: never dropped for a newcomer from now on."""
-        self._bound._unproven.pop(self._key, None)
+        self._bound._leave(self)
 
 
 class Handshaking:
@@ -53,7 +58,8 @@ class Handshaking:
         """``limit``: default ``limits.MAX_HANDSHAKING``; ``report``: where the first drop is
         said (once), naming ``port`` and what the connections are (``unproven``)."""
         self._limit, self._port, self._report, self._what = limit, port, report, unproven
-        self._unproven: collections.OrderedDict[int, Ticket] = collections.OrderedDict()
+        self._unproven: dict[int, Ticket] = {}
+        self._share = FairShare()
         self._keys = itertools.count()
         self._said = False
         #: connections dropped so far for a newcomer
@@ -67,21 +73,31 @@ class Handshaking:
         return limits.MAX_HANDSHAKING if self._limit is None else self._limit
 
     @contextmanager
-    def admit(self) -> Iterator[Ticket]:
-        """Count a new connection as unproven while the block runs (dropping the one unproven
-        longest when full); the block is cancelled if this one is dropped in turn."""
+    def admit(self, address: str = "") -> Iterator[Ticket]:
+        """Count a new connection from ``address`` as unproven while the block runs (when full,
+        dropping the oldest of the address holding the most); the block is cancelled if this
+        one is dropped in turn."""
         if len(self._unproven) >= self.limit:
-            self._drop_oldest()
+            self._drop_for(address)
         key = next(self._keys)
         with anyio.CancelScope() as scope:
-            ticket = self._unproven[key] = Ticket(self, key, scope)
+            ticket = self._unproven[key] = Ticket(self, key, address, scope)
+            self._share.add(address, key)
             try:
                 yield ticket
             finally:
-                self._unproven.pop(key, None)
+                self._leave(ticket)
 
-    def _drop_oldest(self) -> None:
-        _, ticket = self._unproven.popitem(last=False)
+    def _leave(self, ticket: Ticket) -> None:
+        if self._share.remove(ticket.address, ticket.key):
+            del self._unproven[ticket.key]
+
+    def _drop_for(self, newcomer: str) -> None:
+        chosen = self._share.victim(newcomer)
+        if chosen is None:
+            return
+        ticket = self._unproven[chosen[1]]
+        self._leave(ticket)
         ticket.dropped = True
         ticket.scope.cancel()
         self.drops += 1
@@ -91,10 +107,11 @@ class Handshaking:
                 LogLine(
                     LogKind.WARNING,
                     f"port {self._port}: {self.limit} connections are {self._what}: "
-                    "for each newcomer the one waiting longest is dropped (a peer's probe is "
-                    "retried); what is past it (a session, a waiting client) never is "
-                    "(said once)",
-                    {"bound": self.limit},
+                    "for each newcomer the address holding the most loses the one it has "
+                    "waited longest on (a peer's probe is retried); what is past it (a "
+                    f"session, a waiting client) never is (said once; the first came from "
+                    f"{ticket.address or 'an unknown address'})",
+                    {"bound": self.limit, "address": ticket.address},
                     level=LogLevel.WARNING,
                 )
             )

@@ -123,7 +123,7 @@ class Mux:
         """The listener's handler: read the hello, then hand the connection to its instance;
         garbage or silence costs only its own connection, and counts against the handshake
         bound until the instance has proven it (``agent.io.handshaking``)."""
-        with self.handshaking.admit() as ticket:
+        with self.handshaking.admit(stream.peer) as ticket:
             await self._serve(stream, ticket)
         if ticket.dropped:
             await stream.aclose()

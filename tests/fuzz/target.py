@@ -157,9 +157,9 @@ async def _reply(sock: socket.socket, token: bytes | None) -> None:
 
 
 async def _health(sock: socket.socket, token: bytes | None) -> None:
-    unread = agent.io.handshaking.Handshaking(limit=agent.commands.health.MAX_CLIENTS)
+    bounds = agent.commands.health.HealthBounds()
     stream = agent.io.tcp.TCPStream(sock)
-    await agent.commands.health._serve(stream, lambda: token is None, None, unread)
+    await agent.commands.health._serve(stream, lambda: token is None, None, bounds)
 
 
 _RUNS = {"contact": _contact, "reply": _reply, "health": _health}

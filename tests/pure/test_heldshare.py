@@ -187,12 +187,13 @@ def test_no_process_bound_is_passed_and_only_the_holders_own_or_the_newcomer_goe
 
 
 @settings(max_examples=budget(1), deadline=None)
-@given(st.integers(1, 20_000), st.integers(1, 65))
+@given(st.integers(1, 20_000), st.integers(1, 65), st.sampled_from([0, 192]))
 def test_the_limit_a_sidecar_checks_covers_exactly_the_barriers_it_says(
-    peers: int, barriers: int
+    peers: int, barriers: int, health: int
 ) -> None:
-    """The open files ``barriers`` barriers of ``peers`` need cover that many, and one fewer
-    file one barrier fewer: the count a sidecar says at start is the one it has room for."""
-    need = fds_needed(peers, barriers)
-    assert barriers_covered(peers, need) == barriers
-    assert barriers_covered(peers, need - 1) == barriers - 1
+    """The open files ``barriers`` barriers of ``peers`` need (with ``health`` connections of a
+    health port) cover that many, and one fewer file one barrier fewer: the count a sidecar says
+    at start is the one it has room for."""
+    need = fds_needed(peers, barriers, health)
+    assert barriers_covered(peers, need, health) == barriers
+    assert barriers_covered(peers, need - 1, health) == barriers - 1

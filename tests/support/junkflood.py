@@ -1,13 +1,14 @@
 """A flood of junk TCP connections against agents on loopback, bounded in count and time.
 
 ``python -m tests.support.junkflood --target 127.0.9.1:29300 --count 10000 --concurrency 1000``
-opens ``count`` connections (round robin over the targets; from ``--source``, a loopback address
-of the flood's own, if given), at most ``concurrency`` at once, each doing one kind of junk in
-turn (see ``KINDS``): connect and close, garbage, binary, an oversized line, an HTTP request, a
-hello from another job, a reset, or holding the connection open silent or mid-hello until the
-server drops it (at most ``--hold`` seconds); ``--kind`` picks some. It stops at ``--deadline``
-seconds (or on SIGTERM) whatever is left. Progress goes to stderr (``made N``), the summary as
-one JSON object to stdout. Loopback targets only: it refuses other addresses.
+opens ``count`` connections (round robin over the targets; from ``--source``, loopback addresses
+of the flood's own, round robin too, if given: a few flooders), at most ``concurrency`` at once,
+each doing one kind of junk in turn (see ``KINDS``): connect and close, garbage, binary, an
+oversized line, an HTTP request, a hello from another job, a reset, or holding the connection
+open silent or mid-hello until the server drops it (at most ``--hold`` seconds); ``--kind``
+picks some. It stops at ``--deadline`` seconds (or on SIGTERM) whatever is left. Progress goes
+to stderr (``made N``), the summary as one JSON object to stdout. Loopback targets only: it
+refuses other addresses.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ async def flood(
     hold: float,
     deadline: float,
     kinds: tuple[str, ...] = KINDS,
-    source: str | None = None,
+    sources: tuple[str, ...] = (),
 ) -> dict[str, object]:
     stats: Counter[str] = Counter()
     slots = asyncio.Semaphore(concurrency)
@@ -108,6 +109,7 @@ async def flood(
     async def run(n: int) -> None:
         nonlocal active, peak
         host, port = targets[n % len(targets)]
+        source = sources[n // len(targets) % len(sources)] if sources else None
         active += 1
         peak = max(peak, active)
         try:
@@ -149,7 +151,9 @@ def _target(text: str) -> tuple[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target", type=_target, action="append", required=True)
-    parser.add_argument("--source", help="a loopback address to connect from (default: any)")
+    parser.add_argument(
+        "--source", action="append", help="a loopback address to connect from (default: any)"
+    )
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=1000)
     parser.add_argument("--hold", type=float, default=8.0)
@@ -157,12 +161,11 @@ def main() -> None:
     parser.add_argument("--kind", choices=sorted(set(KINDS)), action="append", help="default: all")
     args = parser.parse_args()
     kinds = tuple(args.kind or KINDS)
-    if args.source is not None:
-        _target(f"{args.source}:0")  # loopback only, as the targets
+    sources = tuple(args.source or ())
+    for source in sources:
+        _target(f"{source}:0")  # loopback only, as the targets
     summary = asyncio.run(
-        flood(
-            args.target, args.count, args.concurrency, args.hold, args.deadline, kinds, args.source
-        )
+        flood(args.target, args.count, args.concurrency, args.hold, args.deadline, kinds, sources)
     )
     print(json.dumps(summary), flush=True)
 
