@@ -82,7 +82,6 @@ class Agent:
         self.reach = self.discovery.reach
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)
         self.addresses: dict[int, tuple[str, ...]] = {}
-        self._refusing = RefusedAnswers(timing.refused_reuse, timing.refused_reuse_cap)
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
@@ -92,7 +91,8 @@ class Agent:
             timing=timing, held=held, vouching=self.vouching,
         )  # fmt: skip
         pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
-        self.asking = Asking(pace, self.reach, self._admission, timing)
+        self._refusing = RefusedAnswers(timing.refused_reuse, timing.refused_reuse_cap)
+        self.asking = Asking(pace, self.reach, self._admission, timing, self._refusing)
         self.own = OwnName(
             me,
             reach=self.reach,
@@ -175,7 +175,8 @@ class Agent:
     def _attempt(self, index: int, now: float) -> Attempt:
         own = index == self.me.index and self.config.probe.says_hello
         instance = self.me.instance if own else ""
-        return Attempt(index, instance, self._refusing.addresses(index, now))
+        reuse = () if index == self.me.index else self._refusing.addresses(index, now)
+        return Attempt(index, instance, reuse)  # its own name: DNS is what it waits to see
 
     def is_holding(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does

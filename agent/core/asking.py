@@ -38,6 +38,7 @@ from agent.core.inputs import (
 )
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.reach import Reach
+from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.timing import Timing
 
@@ -55,8 +56,16 @@ def _negative(failure: Failure | None) -> bool:
 
 
 class Asking:
-    def __init__(self, pace: DnsPace, reach: Reach, admission: Admission, timing: Timing) -> None:
+    def __init__(
+        self,
+        pace: DnsPace,
+        reach: Reach,
+        admission: Admission,
+        timing: Timing,
+        refusing: RefusedAnswers,
+    ) -> None:
         self.pace, self._reach, self._admission, self._timing = pace, reach, admission, timing
+        self.refusing = refusing  # what refused is tried again without DNS: a hello ends it
         self._by_attempt: set[int] = set()  # attempts out that asked DNS
         self._dialling = False  # a dial that asked DNS is out
         self._slow_since: float | None = None
@@ -122,8 +131,10 @@ class Asking:
         member's dial that failed or opened."""
         if isinstance(event, Contacted):
             self.pace.hurry(event.hello.identity.index)
+            self.refusing.forget(event.hello.identity.index)
         elif isinstance(event, LookedUp):
             self.looked_up(event.index, event.resolution, now)
+            self.refusing.relisted(event.index, event.resolution.addresses)
         elif isinstance(event, DialFailed):
             self.dialled(now, failed=event.server_failed, side=side)
         elif isinstance(event, Opened) and event.dialled:

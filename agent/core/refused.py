@@ -10,8 +10,12 @@ twice as long, up to ``Timing.refused_reuse_cap`` (a cluster DNS cache may serve
 old anyway: kubeadm's Corefile says ``cache 30``), so a peer whose pod waits long for its agent
 (an image pull, a slow init container) costs a query a name every half minute, not every 5 s.
 Anything else asks DNS again at once: an answer (from whichever pod, the identity check
-settles who it is), a timeout, no route, NXDOMAIN, other addresses. So a replaced pod's new
-address is found at the latest when the window ends.
+settles who it is), a timeout, no route, NXDOMAIN, other addresses. So is a hello claiming the
+peer (its agent is up: if it refuses at those addresses it is elsewhere, a replaced pod whose
+old address DNS still gives), and a lookup of its name that gives other addresses (the
+coordinator's check of a held session). The caller asks DNS for its own name every time: that
+check is there to see DNS change. So a replaced pod's new address is found at the latest when
+the window ends, and at once where it says hello.
 
 Pure: the caller says what refused and when; this says which addresses to try without DNS.
 """
@@ -46,6 +50,17 @@ class RefusedAnswers:
         if ended is not None and ended[0] == refused_at:
             window = min(2 * ended[1], self._cap)
         self._answers[index] = (refused_at, now, window)
+
+    def forget(self, index: int) -> None:
+        """Peer ``index`` said hello: the next attempt or dial asks DNS, the window afresh."""
+        self._answers.pop(index, None)
+        self._ended.pop(index, None)
+
+    def relisted(self, index: int, addresses: tuple[str, ...]) -> None:
+        """DNS gave ``addresses`` for ``index``'s name (a lookup): others end the reuse."""
+        known = self._answers.get(index)
+        if known is not None and known[0] != addresses:
+            self.forget(index)
 
     def addresses(self, index: int, now: float) -> tuple[str, ...]:
         """Where to try peer ``index`` without asking DNS; empty: ask DNS."""

@@ -20,6 +20,7 @@ from agent.core.effects import Attempt, Dial, Effect, Lookup, ProbeAddress, Swee
 from agent.core.inputs import (
     AddressProbed,
     Attempted,
+    Contacted,
     DialFailed,
     Input,
     LookedUp,
@@ -30,7 +31,7 @@ from agent.core.inputs import (
 )
 from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Identity
+from agent.protocol.wire import Hello, Identity, Role
 from agent.topology.podfiles import PodFacts
 
 pytestmark = pytest.mark.timeout(10)
@@ -115,6 +116,38 @@ def test_an_answer_from_whichever_pod_ends_the_reuse() -> None:
     agent.handle(Attempted(2, other), 1.1)
     [again] = [a for a in agent.poll(2.2) if isinstance(a, Attempt) and a.index == 2]
     assert again.addresses == ()
+
+
+def _retry_of(agent: Agent, index: int, now: float) -> Attempt:
+    [retry] = [a for a in agent.poll(now) if isinstance(a, Attempt) and a.index == index]
+    return retry
+
+
+def test_a_hello_from_the_peer_or_another_answer_for_its_name_ends_the_reuse() -> None:
+    """An outside review: pod 2 replaced, its old address refusing while DNS still gave it, was
+    tried there until the window ended (up to 30 s after DNS listed the new address). Its
+    hello says its agent is up elsewhere, and a lookup of its name (the check of a held
+    session) that gives other addresses says DNS moved on: either way the next attempt asks."""
+    for event in (
+        Contacted(Hello(Identity("job", "", 2, 3, 29300, "2" * 16), Role.MEMBER, "n"), "10.0.9.9"),
+        LookedUp(2, Resolution(("10.0.9.9",))),
+    ):
+        agent = _agent(3, 0, probe="tcp:8080", timeout="0")
+        agent.begin(0.0)
+        agent.handle(Attempted(2, REFUSED, refused_at=("10.0.0.3",)), 0.1)
+        assert _retry_of(agent, 2, 1.0).addresses == ("10.0.0.3",)
+        agent.handle(Attempted(2, REFUSED, refused_at=("10.0.0.3",)), 1.1)
+        agent.handle(event, 1.2)
+        assert _retry_of(agent, 2, 3.0).addresses == (), event
+
+
+def test_its_own_name_is_asked_of_dns_every_time() -> None:
+    """The check of this pod's own name is there to see DNS list it: a refusal at the address
+    DNS gave (a stale one, the old pod's) must not keep it from asking again."""
+    agent = _agent(3, 1, probe="tcp:8080", timeout="0")
+    agent.begin(0.0)
+    agent.handle(Attempted(1, REFUSED, refused_at=("10.0.0.7",)), 0.1)
+    assert _retry_of(agent, 1, 1.0).addresses == ()
 
 
 def test_an_attempt_refused_at_every_address_says_so_and_only_then() -> None:
