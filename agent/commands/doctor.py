@@ -138,5 +138,7 @@ async def diagnose(
     ordered = tuple(rows[i] for i in t.indices)
     reasons = ["" if r.ok else (r.dns if r.probe == "not tried" else r.probe) for r in ordered]
     causes = [None if r.ok else r.cause for r in ordered]
-    hints = hints_for(t, config.pod_resolv, reasons, causes, port=config.port)
+    hints = hints_for(
+        t, config.pod_resolv, reasons, causes, port=config.port, probe_port=config.probe.port
+    )
     return DoctorReport(tuple(facts), ordered, tuple(hints))

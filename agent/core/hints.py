@@ -12,7 +12,9 @@ from agent.topology.podfiles import ResolvConf
 __all__ = ["hints_for", "nobody_listens"]
 
 
-def nobody_listens(causes: Sequence[Cause | None], port: int, *, own: int | None) -> str | None:
+def nobody_listens(
+    causes: Sequence[Cause | None], port: int, *, own: int | None, probe_port: int | None = None
+) -> str | None:
     """Every missing peer resolves, but its pod refuses the agent's port: their agents have not
     started yet (the usual case: an image pull, init containers), or have left. ``causes``: one
     per peer, None for a reached one; ``own``: this pod's index (None: not one of the peers).
@@ -20,10 +22,19 @@ def nobody_listens(causes: Sequence[Cause | None], port: int, *, own: int | None
     "They passed the barrier and left" is said only when it can be true: when no peer but this
     pod is reached. A peer reached that had been released would have released this pod too (a
     late joiner); one reached and waiting means the barrier has not released, nor can it
-    without this pod. And a pod that is not one of the peers holds no barrier with them."""
+    without this pod. And a pod that is not one of the peers holds no barrier with them.
+
+    ``probe_port``: ``--probe tcp:PORT``'s port, which is what refused then: the workload's,
+    not the agent's (whose agents may well be up: an outside review)."""
     missing = [c for c in causes if c is not None]
     if not missing or any(c != Cause.CONNECT_REFUSED for c in missing):
         return None
+    if probe_port is not None:
+        return (
+            f"the peers resolve and their pods answer, but nobody listens on port {probe_port} "
+            f"(--probe tcp:{probe_port}): the workload in those pods has not opened it yet, or "
+            "listens on another port"
+        )
     hint = (
         f"the peers resolve and their pods answer, but nobody listens on port {port}: their "
         "agents have not started yet (an image pull, init containers before them), or listen "
@@ -45,6 +56,7 @@ def hints_for(
     causes: Sequence[Cause | None],
     *,
     port: int,
+    probe_port: int | None = None,
 ) -> list[str]:
     """``causes``: why each peer is missing (None for a reached one), what the hints key on;
     ``reasons``: the same as text, only quoted; ``resolv``: the pod's resolv.conf when the agent
@@ -56,7 +68,7 @@ def hints_for(
         _replaced(missing),
         _stale_record(missing),
         _dns_failing(reasons, causes),
-        nobody_listens(causes, port, own=topology.index),
+        nobody_listens(causes, port, own=topology.index, probe_port=probe_port),
         _token_mismatch(missing),
         _no_answer(missing),
     ]

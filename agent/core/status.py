@@ -122,7 +122,8 @@ class Status:
             fields = {"reached": peers, "missing": [i for i, _ in waits]}
             return LogLine(LogKind.PROGRESS, line, {**fields, "waiting_for": "barrier"})
         causes = [self.cause(p.index) for p in self.reach.peers]
-        hint = nobody_listens(causes, self.config.port, own=self.config.topology.index)
+        own, probe_port = self.config.topology.index, self.config.probe.port
+        hint = nobody_listens(causes, self.config.port, own=own, probe_port=probe_port)
         reached = peers - len(missing)
         line = f"{waited}: {reached}/{peers} peers reached; missing: {self._named(missing)}"
         line += f"; hint: {hint}" if hint else ""
@@ -154,7 +155,12 @@ class Status:
         return error(
             f"timed out after {self.config.timeout:g}s; {what}",
             missing=lines,
-            hints=[*dns_hint(self.dns_slow), *hints_for(t, resolv, reasons, causes, port=port)],
+            hints=[
+                *dns_hint(self.dns_slow),
+                *hints_for(
+                    t, resolv, reasons, causes, port=port, probe_port=self.config.probe.port
+                ),
+            ],
         )
 
     def outcome(self, elapsed: float, addresses: dict[int, tuple[str, ...]]) -> Outcome:

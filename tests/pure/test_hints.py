@@ -86,3 +86,15 @@ def test_nobody_listening_is_said_to_have_left_only_when_it_can_have(
     assert (LEFT in hint) is may_have_left
     if may_have_left:
         assert "only sidecar mode lets a pod that restarts after the barrier rejoin" in hint
+
+
+@pytest.mark.parametrize("own", [0, None])
+def test_a_refused_probe_port_is_the_workloads_not_the_agents(own: int | None) -> None:
+    """``--probe tcp:PORT`` refused: PORT is named, and the workload is said not to listen,
+    not the agents (which may be up and in session: an outside review saw the agent's port
+    named, with "their agents have not started yet" and "this pod restarted after they left")."""
+    causes = [None, C.CONNECT_REFUSED, C.CONNECT_REFUSED]
+    hint = nobody_listens(causes, 29300, own=own, probe_port=8080)
+    assert hint is not None and "port 8080 (--probe tcp:8080)" in hint and "workload" in hint
+    assert "29300" not in hint and NOT_STARTED not in hint and LEFT not in hint
+    assert hint in hints_for(TOPOLOGY, CLUSTER, [""] * 3, causes, port=29300, probe_port=8080)
