@@ -151,9 +151,12 @@ class Admission:
         return conn in self._held
 
     def held_from(self, index: int) -> str | None:
-        """The address of the newest session held that claims ``index``."""
+        """Where a contact claiming ``index`` came from, not vouched for: its newest session
+        held, else its latest hello (with the default probe, its session may never open)."""
         session = self._held.get(held[-1]) if (held := self._held.claiming(index)) else None
-        return session.opened.address if session is not None else None
+        if session is not None:
+            return session.opened.address
+        return next((a for a, i in reversed(self._unlisted.items()) if i == index), None)
 
     # --- keeping ---------------------------------------------------------------------------------
     def hold(self, opened: Opened, now: float, *, unconnected: int) -> list[Effect]:

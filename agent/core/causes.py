@@ -29,6 +29,7 @@ class Cause(enum.Enum):
     REFUSED_BY_PEER = "the peer refused this pod (token)"
     WRONG_TOKEN = "the peer's token proof failed (another token, or none)"
     OTHER_INSTANCE = "another instance of the pod answered"
+    UNLISTED_SOURCE = "its agent talks from an address DNS does not list for it"
     REPLACED = "this pod was replaced: a newer instance of it answers at its own name"
     RESTARTED = "restarted: reaching its new instance"
     BUG = "failed with a bug (reported)"

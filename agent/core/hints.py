@@ -70,6 +70,7 @@ def hints_for(
         _dns_failing(reasons, causes),
         nobody_listens(causes, port, own=topology.index, probe_port=probe_port),
         _token_mismatch(missing),
+        _unlisted_source(missing),
         _no_answer(missing),
     ]
     return [hint for hint in hints if hint is not None]
@@ -141,6 +142,17 @@ def _token_mismatch(missing: Sequence[Cause]) -> str | None:
             "a peer and this pod do not share the token (another value, or one of them has "
             "none): every pod of the Job must read the same Secret key through --token-file or "
             "PEER_AGENT_TOKEN_FILE"
+        )
+    return None
+
+
+def _unlisted_source(missing: Sequence[Cause]) -> str | None:
+    if Cause.UNLISTED_SOURCE in missing:  # its agent has started: it talks from elsewhere
+        return (
+            "a missing peer's agent talks from an address DNS does not list for it (named "
+            "above): it counts only from its pod's address, so check that its --listen is the "
+            "pod IP, not another interface; a service mesh or proxy that rewrites source "
+            "addresses needs --token-file (recommended) or --trust-source any"
         )
     return None
 

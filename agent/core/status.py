@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from agent.config.model import Config
 from agent.core.admission import Admission
 from agent.core.asking import dns_hint
-from agent.core.causes import Cause
+from agent.core.causes import TELLING_CAUSES, Cause
 from agent.core.discovery import Discovery
 from agent.core.dnspace import Slowness
 from agent.core.effects import Released
@@ -77,14 +77,23 @@ class Status:
 
     # --- why peers are missing -----------------------------------------------------------------
     def reason(self, index: int) -> str:
-        """Why peer ``index`` is not reached yet."""
-        return self.discovery.why_missing(index).reason
+        """Why peer ``index`` is not reached yet: first where a contact claiming it came from
+        that DNS does not list (its agent is up, only not where DNS says), then discovery's
+        why (the address DNS lists, where nothing answers as it)."""
+        why, held = self.discovery.why_missing(index).reason, self._held(index)
+        return f"{held}; {why}" if held else why
 
     def cause(self, index: int) -> Cause | None:
-        """Why peer ``index`` is not reached yet, typed (None once it is)."""
+        """Why peer ``index`` is not reached yet, typed (None once it is). A contact claiming
+        it from an address DNS does not list outweighs the listed address's refusal: its agent
+        has started (the hints must not say it has not); a telling cause (another token) still
+        wins, as it decides the exit code."""
         if self.reach.peers[index].reached:
             return None
-        return self.discovery.why_missing(index).cause
+        cause = self.discovery.why_missing(index).cause
+        if cause not in TELLING_CAUSES and self._held(index):
+            return Cause.UNLISTED_SOURCE
+        return cause
 
     def missing(self) -> list[tuple[int, str]]:
         """The peers not reached and why; once all are, what the barrier still waits for."""
