@@ -1,11 +1,13 @@
 """A disagreement on the peer count aborts everyone with exit 4 whatever the probe: with one that
 says no hello (``dns``, ``icmp``, ``tcp:PORT``) the misconfigured pod sees the others' count only
 in its coordinator's hello, when it dials it (an outside review: it waited for a pod that does
-not exist and exited 3 at its timeout). The pure core, event by event; real
-processes in tests/faults/test_count_disagrees.py.
+not exist and exited 3 at its timeout). The pure core, event by event, and the in-memory
+cluster; real processes in tests/faults/test_count_disagrees.py.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import pytest
 
@@ -18,6 +20,8 @@ from agent.core.inputs import Attempted, Resolution, Unreached
 from agent.errors import BarrierAborted
 from agent.protocol.wire import Identity
 from agent.topology.podfiles import PodFacts
+from tests.sim.checks import BOUND, LINGER, assert_aborted, start
+from tests.sim.cluster import Cluster
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,3 +74,24 @@ def _until(agent: Agent, end: float) -> list[Effect]:
     fails = [e for e in out if isinstance(e, Fail)]
     assert [type(f.error) for f in fails] == [BarrierAborted], out
     return out
+
+
+MISMATCH = [
+    pytest.param(order, odd, peers, id=f"order-{''.join(map(str, order))}-pod{odd}-says-{peers}")
+    for order in itertools.permutations(range(3))
+    for odd, peers in ((1, 4), (2, 4), (1, 2))
+]
+
+
+@pytest.mark.parametrize("probe", BLIND)
+@pytest.mark.parametrize("order, odd, peers", MISMATCH)
+def test_a_member_with_another_count_aborts_everyone(
+    order: tuple[int, ...], odd: int, peers: int, probe: str
+) -> None:
+    """The review's case in the in-memory cluster, every start order: a member that says 4
+    (it waits for a pod 3 no DNS lists), or 2 (it needs nobody past pod 1)."""
+    c = Cluster(3, seed=odd, probe=probe)
+    for k, index in enumerate(order):
+        start(c, {index: 0.5 * k}, **({"peers": peers} if index == odd else {}))
+    c.run_until(1.0 + BOUND + LINGER)
+    assert_aborted(c, "peer count")
