@@ -260,7 +260,7 @@ class Agent:
                 return self._refused(event, now)
             case DialFailed():
                 self._refusing.tried(self.barrier.parent, event.refused_at, now)
-                return self.barrier.dial_failed(event.reason, now)
+                return self.barrier.dial_failed(event, now)
             case Opened() | Received() | Lost():
                 return self.incoming.session(event, now)
             case _:

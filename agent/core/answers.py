@@ -8,6 +8,8 @@ the decisions a pod runs instead of copies of them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import (
     Attempted,
@@ -117,14 +119,21 @@ class NameAttempt:
 
 
 def dial_failed(
-    resolution: Resolution, problems: list[str], refused_at: tuple[str, ...] = ()
+    resolution: Resolution,
+    problems: list[str],
+    refused_at: tuple[str, ...] = (),
+    handshakes: Sequence[Failure] = (),
 ) -> DialFailed:
     """A member's dial that opened no session: what DNS said, then each address's problem;
-    ``refused_at``: the addresses, when every one refused the connection."""
+    ``refused_at``: the addresses, when every one refused the connection; ``handshakes``: why
+    each handshake that failed did. A coordinator of this job that disagrees on it (as a probe
+    that does, ``failed_handshake``) aborts the member: it will never count the member, and
+    once it has aborted and gone the member would wait for the timeout."""
     failure = [resolution.failure.reason] if resolution.failure is not None else []
     why = "; ".join(failure + problems) or "no address"
     server_failed = resolution.failure is not None and resolution.failure.cause is Cause.DNS_FAILED
-    return DialFailed(why, refused_at, server_failed)
+    disagrees = next((f.reason for f in handshakes if f.cause is Cause.DISAGREES), "")
+    return DialFailed(why, refused_at, server_failed, disagrees)
 
 
 def counted_by_name(reach: Reach, index: int, result: ProbeResult) -> ProbeResult:

@@ -104,7 +104,7 @@ class Asking:
                     self._reach.defer(effect.index, at)
                     continue
                 self._by_attempt.add(effect.index)
-            elif isinstance(effect, Lookup) and self._by_name(effect.index):
+            elif isinstance(effect, Lookup) and self._by_name(effect.index, side):
                 self._admission.skipped(effect.index)
                 continue
             elif (
@@ -120,10 +120,15 @@ class Asking:
             out.append(effect)
         return out
 
-    def _by_name(self, index: int) -> bool:
+    def _by_name(self, index: int, side: Coordinator | Member | None) -> bool:
         """Whether peer ``index`` is being attempted by name: its attempt asks for its name
         anyway, and once it reaches the peer, vouches for what claims it from there, so an
-        admission check of it would only ask DNS the same question again."""
+        admission check of it would only ask DNS the same question again. No attempt starts
+        after the verdict: a coordinator that aborted with a member's session held (not
+        vouched for yet) would never hand it the abort, and the member waited for its timeout
+        (exit 3, not 4)."""
+        if side is not None and side.verdict is not None:
+            return False
         return self._reach.is_scheduled(index) and not self._reach.peers[index].reached
 
     def heard(self, event: Input, now: float, side: Coordinator | Member | None) -> None:

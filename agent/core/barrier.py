@@ -15,7 +15,7 @@ from agent.config.model import BarrierMode, Config
 from agent.core.effects import Aborted, Close, Effect, Released, Report, Send
 from agent.core.group import GroupCoordinator
 from agent.core.groups import Tree
-from agent.core.inputs import Lost, Opened, Received
+from agent.core.inputs import DialFailed, Lost, Opened, Received
 from agent.core.log import LogKind, LogLevel, LogLine
 from agent.core.roles import Action, Coordinator, Member
 from agent.core.targets import targets_of
@@ -118,8 +118,15 @@ class Barrier:
             return self.act(side.replaced(now), now)
         return self.act(side.unreached(now), now) if side is not None else []
 
-    def dial_failed(self, reason: str, now: float) -> list[Effect]:
-        side = self.side
+    def dial_failed(self, failed: DialFailed, now: float) -> list[Effect]:
+        """The dial of this pod's coordinator opened no session: dialled again, unless the
+        coordinator that answered disagrees on the job. Then everyone stops, as when a probe
+        finds a pod that disagrees: with a probe that says no hello (dns, icmp, tcp:PORT) its
+        hello is the only peer count this pod sees, and a coordinator that has aborted on this
+        pod's own hello and gone would leave it waiting for the timeout (exit 3, not 4)."""
+        side, reason = self.side, failed.reason
+        if failed.disagrees and side is not None:
+            return self.act(side.abort(failed.disagrees, now), now)
         if isinstance(side, GroupCoordinator):
             return self.act(side.root_lost(reason, now), now)
         return self.act(side.disconnected(reason, now), now) if isinstance(side, Member) else []

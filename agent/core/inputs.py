@@ -165,11 +165,15 @@ class Lost:
 class DialFailed:
     """A member's dial of the coordinator (``Dial``) opened no session: why, for each address;
     ``refused_at``: the addresses, when every one refused the connection; ``server_failed``:
-    DNS gave no answer for the coordinator's name (a timeout, SERVFAIL)."""
+    DNS gave no answer for the coordinator's name (a timeout, SERVFAIL); ``disagrees``: why
+    the coordinator that answered is a pod of this job that disagrees on it (peer count, port),
+    or ''. A probe that says no hello never learns the peer count: this hello may be the only
+    one a misconfigured member sees."""
 
     reason: str
     refused_at: tuple[str, ...] = ()
     server_failed: bool = False
+    disagrees: str = ""
 
 
 Input = (

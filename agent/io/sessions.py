@@ -16,7 +16,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from agent.config.model import Config
 from agent.core.answers import dial_failed
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
@@ -81,6 +81,7 @@ class Sessions:
             self.counts["dns_lookups"] += 1
             resolution = await self.resolve(self.config.topology.fqdn(index))
         problems: list[str] = []
+        handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
         refused = True  # every address refused the connection
         for address in resolution.addresses:
             try:
@@ -103,6 +104,8 @@ class Sessions:
             except (HandshakeFailed, WireError) as exc:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
+                if isinstance(exc, HandshakeFailed):
+                    handshakes.append(exc.failure)
                 refused = False
                 continue
             # The reply is a hello like any other: a coordinator that restarted is seen here
@@ -111,7 +114,7 @@ class Sessions:
             await self.carry(channel, hello, next(self.conns), dialled=True, address=address)
             return
         refused_at = resolution.addresses if refused else ()
-        await self.post.send(dial_failed(resolution, problems, refused_at))
+        await self.post.send(dial_failed(resolution, problems, refused_at, handshakes))
 
     async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
         """Send each message to its session. A message is encoded once and written straight to

@@ -237,6 +237,7 @@ class Tasks:
         """``Sessions.dial_coordinator``: resolve pod ``index`` (its coordinator) afresh (or
         reuse ``addresses``), open a session with the first address whose handshake succeeds."""
         pods, problems = self._resolve_or_reuse(src, index, addresses), []
+        handshakes: list[Failure] = []
         t = self.c.departs(src.pod)
         refused_all = True
         for pod in pods:
@@ -271,6 +272,7 @@ class Tasks:
             failure = identity_failure(src.me, server.me, expected_index=index)
             if failure is not None:  # client_handshake fails and we close
                 problems.append(f"{pod.address}: {failure.reason}")
+                handshakes.append(failure)
                 refused_all = False
                 mine.open, mine.last = False, t
                 self.c.fin(mine)
@@ -286,5 +288,6 @@ class Tasks:
             )
             return
         answer = resolution(pods)
-        failed = dial_failed(answer, problems, answer.addresses if refused_all else ())
+        refused_at = answer.addresses if refused_all else ()
+        failed = dial_failed(answer, problems, refused_at, handshakes)
         self.c.post(src, t + self.c.delay(), lambda: src.feed(failed))
