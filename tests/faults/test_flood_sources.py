@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
 from agent.protocol.wire import Hello, Identity, Role, encode
-from tests.faults.conftest import ROOT, AgentProcess, Job, agent_argv, wait_port
+from tests.faults.conftest import AgentProcess, Job, agent_argv, wait_port
+from tests.support import junkflood
 from tests.support.faultdns import FaultDNS
 
 #: the flooding addresses, and the connections each keeps open (together past the bound, 256)
@@ -26,18 +26,7 @@ def _flood(job: Job, sources: list[str]) -> subprocess.Popen[str]:
     argv = ["--target", f"{job.address(0)}:{job.port}", "--kind", "silent-hold"]
     argv += [arg for source in sources for arg in ("--source", source)]
     argv += ["--count", "10000000", "--concurrency", str(len(sources) * EACH)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.junkflood", *argv, "--deadline", "110"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("made 1000"):
-            return proc
-    raise AssertionError(f"the flood ended early: {proc.communicate()}")
+    return junkflood.start([*argv, "--deadline", "110"], made=1000)
 
 
 def _from(source: str, job: Job, port: int) -> socket.socket:

@@ -11,7 +11,6 @@ import json
 import resource
 import socket
 import subprocess
-import sys
 import time
 
 import anyio
@@ -37,7 +36,6 @@ from agent.io.supervisor import Supervisor
 from agent.io.tcp import TCPStream, open_tcp
 from agent.protocol.wire import Ack, Arrive, Identity, Release, Role
 from tests.faults.conftest import (
-    ROOT,
     AgentProcess,
     Job,
     Pod,
@@ -54,6 +52,7 @@ from tests.faults.listening import (
     reset_after_member_hello,
     until_closed,
 )
+from tests.support import junkflood
 from tests.support.faultdns import FaultDNS
 
 pytestmark = pytest.mark.usefixtures("fast_progress")
@@ -83,18 +82,7 @@ def _flood(
     ``health``); returns once 2,000 connections are made."""
     port = job.port + 1 if health else job.port
     where = [arg for i in targets for arg in ("--target", f"{job.address(i)}:{port}")]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.junkflood", *where, *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("made 2000"):
-            return proc
-    raise AssertionError(f"the flood ended early: {proc.communicate()}")
+    return junkflood.start([*where, *args], made=2000)
 
 
 def _summary(proc: subprocess.Popen[str], *, stop: bool) -> dict[str, object]:

@@ -14,6 +14,7 @@ import sys
 import pytest
 
 from tests.faults.conftest import ROOT, AgentProcess, Job, agent_argv
+from tests.support import junkflood
 from tests.support.faultdns import FaultDNS
 
 #: the flooding addresses, and the connections each keeps open (together past the bound, 32)
@@ -104,18 +105,7 @@ def _flood(job: Job) -> subprocess.Popen[str]:
     argv = ["--target", f"{job.address(0)}:{job.port + 1}", "--kind", "silent-hold"]
     argv += [arg for k in range(FLOODERS) for arg in ("--source", job.address(60 + k))]
     argv += ["--count", "10000000", "--concurrency", str(FLOODERS * EACH)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.junkflood", *argv, "--deadline", "100"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if line.startswith("made 1000"):
-            return proc
-    raise AssertionError(f"the flood ended early: {proc.communicate()}")
+    return junkflood.start([*argv, "--deadline", "100"], made=1000)
 
 
 @pytest.mark.timeout(120)

@@ -22,9 +22,11 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 KINDS = (
     "close",
@@ -146,6 +148,24 @@ def _target(text: str) -> tuple[str, int]:
     if not ipaddress.ip_address(host).is_loopback:
         raise argparse.ArgumentTypeError(f"{host} is not a loopback address")
     return host, int(port)
+
+
+def start(argv: list[str], *, made: int) -> subprocess.Popen[str]:
+    """This flood in a process of its own (``argv``: its options), returned once it has made
+    ``made`` connections (it goes on until its count, deadline or SIGTERM); AssertionError if
+    it ends before."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.junkflood", *argv],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith(f"made {made}"):
+            return proc
+    raise AssertionError(f"the flood ended early: {proc.communicate()}")
 
 
 def main() -> None:
