@@ -173,10 +173,9 @@ class Agent:
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
-        own = index == self.me.index and self.config.probe.says_hello
-        instance = self.me.instance if own else ""
-        reuse = () if index == self.me.index else self._refusing.addresses(index, now)
-        return Attempt(index, instance, reuse)  # its own name: DNS is what it waits to see
+        own = index == self.me.index  # its own name: DNS is what it waits to see, every time
+        instance = self.me.instance if own and self.config.probe.says_hello else ""
+        return Attempt(index, instance, () if own else self._refusing.addresses(index, now))
 
     def is_holding(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does

@@ -65,23 +65,19 @@ class Asking:
         refusing: RefusedAnswers,
     ) -> None:
         self.pace, self._reach, self._admission, self._timing = pace, reach, admission, timing
-        self.refusing = refusing  # what refused is tried again without DNS: a hello ends it
+        self._refusing = refusing  # what refused is tried again without DNS: a hello ends it
         self._by_attempt: set[int] = set()  # attempts out that asked DNS
         self._dialling = False  # a dial that asked DNS is out
         self._slow_since: float | None = None
         #: the last window judged slow (None: DNS was well at the last look)
         self.slow: Slowness | None = None
 
-    def limit(self, now: float) -> int:
-        """How many attempts may start now."""
-        return self.pace.available(now)
-
     def start_attempts(self, now: float, attempt: Callable[[int, float], Attempt]) -> list[Attempt]:
         """The attempts due now, as many as the pace has queries for. One that reuses addresses
         that refused a moment ago asks no DNS and takes none: stopping at the pace's count left
         a due attempt and a query unused, and the agent asked to be woken in the past."""
         out: list[Attempt] = []
-        queries = self.limit(now)
+        queries = self.pace.available(now)
         while queries > 0 and (started := self._reach.start_due(now, queries)):
             made = [attempt(index, now) for index in started]
             queries -= sum(1 for a in made if not a.addresses)
@@ -136,10 +132,10 @@ class Asking:
         member's dial that failed or opened."""
         if isinstance(event, Contacted):
             self.pace.hurry(event.hello.identity.index)
-            self.refusing.forget(event.hello.identity.index)
+            self._refusing.forget(event.hello.identity.index)
         elif isinstance(event, LookedUp):
             self.looked_up(event.index, event.resolution, now)
-            self.refusing.relisted(event.index, event.resolution.addresses)
+            self._refusing.relisted(event.index, event.resolution.addresses)
         elif isinstance(event, DialFailed):
             self.dialled(now, failed=event.server_failed, side=side)
         elif isinstance(event, Opened) and event.dialled:

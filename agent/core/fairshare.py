@@ -67,7 +67,7 @@ class FairShare:
         the most (the newcomer counted with its own), between equals the oldest; None if
         nothing counts."""
         mine = len(self._by.get(newcomer, ()))
-        most = max(self._top, mine + 1 if mine else 0)
+        most = max(self._top, mine + 1)
         # Oldest first: the first key of an address holding the most is that address's oldest,
         # and the oldest of theirs (while every address holds one, the very first key).
         for key, address in self._order.items():
