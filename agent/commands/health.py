@@ -56,11 +56,21 @@ class HealthBounds:
     """The health port's two bounds, both shared fairly between source addresses."""
 
     def __init__(self, port: int = 0, report: Reporter | None = None) -> None:
+        # no peer probes this port: kubelet probes again, a barrier client may ask again
+        again = "kubelet's probe or a client asks again"
         self.unread = Handshaking(
-            limit=MAX_CLIENTS, port=port, report=report, unproven="without a whole request yet"
+            limit=MAX_CLIENTS,
+            port=port,
+            report=report,
+            unproven="without a whole request yet",
+            retried=again,
         )
         self.answered = Handshaking(
-            limit=MAX_ANSWERED, port=port, report=report, unproven="answered and closing"
+            limit=MAX_ANSWERED,
+            port=port,
+            report=report,
+            unproven="answered and closing",
+            retried=again,
         )
 
 

@@ -54,10 +54,12 @@ class Handshaking:
         port: int = 0,
         report: Reporter | None = None,
         unproven: str = "still in their handshake",
+        retried: str = "a peer's probe is retried",
     ) -> None:
         """``limit``: default ``limits.MAX_HANDSHAKING``; ``report``: where the first drop is
         said (once), naming ``port`` and what the connections are (``unproven``)."""
         self._limit, self._port, self._report, self._what = limit, port, report, unproven
+        self._retried = retried  # what the warning says becomes of a dropped connection
         self._unproven: dict[int, Ticket] = {}
         self._share = FairShare()
         self._keys = itertools.count()
@@ -108,7 +110,7 @@ class Handshaking:
                     LogKind.WARNING,
                     f"port {self._port}: {self.limit} connections are {self._what}: "
                     "for each newcomer the address holding the most loses the one it has "
-                    "waited longest on (a peer's probe is retried); what is past it (a "
+                    f"waited longest on ({self._retried}); what is past it (a "
                     f"session, a waiting client) never is (said once; the first came from "
                     f"{ticket.address or 'an unknown address'})",
                     {"bound": self.limit, "address": ticket.address},
