@@ -279,7 +279,8 @@ class Agent:
         if isinstance(result, Unreached):
             out = self.own.answered(result.failure, now) if own else []
             self.reach.failed(event.index, result.failure, now, not_before)
-            return out
+            self._admission.named(event.index, event.addresses)  # DNS's answer all the same
+            return out + (self.incoming.vouched(now, event.index) if event.addresses else [])
         if isinstance(result, Disagreeing):
             return self._disagreed(result.reason, now)
         sent = self.discovery.probed(event.address, None)  # known now: no round re-probes it

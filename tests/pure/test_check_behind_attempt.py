@@ -44,3 +44,16 @@ def test_a_re_checks_answer_vouches_for_a_replaced_members_held_session(probe: s
     reached = Reached(1, _me(1, 2, serial=2).instance)
     effects = agent.handle(Attempted(1, reached, "10.0.0.9", ("10.0.0.9",)), 1.2)
     assert Released in [type(e) for e in effects] and not agent.is_holding(8)
+
+
+def test_an_attempts_answer_vouches_where_its_probe_was_refused() -> None:
+    """``--probe tcp:PORT``: pod 1's workload port refuses, but DNS gave its address to the
+    attempt, and its agent's session comes from there: the session counts (an outside review
+    saw the timeout call that address one "DNS does not list")."""
+    agent = _agent(2, 0, probe="tcp:8080")
+    agent.begin(0.0)
+    _open(agent, 8, _hello(1, 2), _address(1), 0.05)
+    assert agent.is_holding(8)
+    refused = Unreached(Failure("connect to port 8080: refused", Cause.CONNECT_REFUSED))
+    agent.handle(Attempted(1, refused, _address(1), (_address(1),)), 0.1)
+    assert not agent.is_holding(8)
