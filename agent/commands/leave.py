@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
+from agent.commands import startsignals
 from agent.commands.follow import LeaderWatch, stop_when_led
 from agent.commands.workload import FORWARDED, Workload, spawn
 from agent.config.model import Config, Outputs
@@ -49,7 +50,6 @@ from agent.protocol.wire import EXIT_BARRIER, Identity
 
 __all__ = ["exit_identity", "failed_peers", "run_and_leave_together"]
 
-_STOPPING = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
 
 
@@ -254,11 +254,10 @@ async def run_and_leave_together(
             # death by signal. Blocked while anyio still holds the handlers (it restores the
             # defaults as it lets go), ignored after. A mask is the calling thread's: this holds
             # because the agent has no other thread (tests/integration/test_exit_barrier.py).
-            signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+            signal.pthread_sigmask(signal.SIG_BLOCK, startsignals.STOPS)
     if code is not None:
-        for signum in _STOPPING:
-            signal.signal(signum, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+        startsignals.ignore()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, startsignals.STOPS)
         return code
     assert stopped_by is not None
     return signal_exit_code(stopped_by)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-__all__ = ["STOPS", "hold", "received", "release"]
+__all__ = ["STOPS", "hold", "ignore", "received", "release"]
 
 #: what stops the agent (SIGHUP too: without a handler PID 1 drops it as well)
 STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 _seen: list[int] = []
+_ignored: list[bool] = []
 
 
 def _record(signum: int, _: FrameType | None) -> None:
@@ -32,6 +33,16 @@ def hold() -> None:
         signal.signal(signum, _record)
 
 
+def ignore() -> None:
+    """From now on, and for good, ignore the stop signals: the workload's code is decided and a
+    SIGTERM (the Job controller deleting the pods of a Job another pod's failure failed) must not
+    turn it into a death by signal in the moments the process takes to exit. :func:`release`
+    keeps them ignored."""
+    for signum in STOPS:
+        signal.signal(signum, signal.SIG_IGN)
+    _ignored.append(True)
+
+
 def received() -> int | None:
     """The first stop signal recorded since :func:`hold`, if any."""
     return _seen[0] if _seen else None
@@ -39,8 +50,9 @@ def received() -> int | None:
 
 def release() -> int | None:
     """Give the stop signals back their defaults (SIGINT raises KeyboardInterrupt again) and
-    return the first one recorded, if any: for what runs without an event loop listening."""
-    for signum in STOPS:
+    return the first one recorded, if any: for what runs without an event loop listening.
+    Signals :func:`ignore` ignored stay ignored."""
+    for signum in () if _ignored else STOPS:
         default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
         signal.signal(signum, default)
     return received()

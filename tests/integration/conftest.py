@@ -63,13 +63,14 @@ class Agents:
         env: dict[str, str] | None = None,
         address: str | None = None,
         wrap: Sequence[str] = (),
+        entry: Sequence[str] = ("-m", "agent"),
     ) -> subprocess.Popen[str]:
-        """``wrap``: a command the agent runs under (e.g. ``unshare --pid --fork``)."""
+        """``wrap``: a command the agent runs under (e.g. ``unshare --pid --fork``); ``entry``:
+        how Python starts it (``-c`` and a script that calls ``agent.__main__.main``)."""
         argv = [
             *wrap,
             sys.executable,
-            "-m",
-            "agent",
+            *entry,
             command,
             "--peers",
             str(peers),

@@ -190,6 +190,27 @@ def test_an_exit_timeout_still_names_the_failures_it_knows(agents: Agents, tmp_p
         finish(proc)
 
 
+# The agent's own entry point, then a SIGTERM at the last moment a Job controller's could come:
+# after the CLI has returned the workload's code, while the process exits.
+_SIGTERM_AS_IT_EXITS = (
+    "import os, signal; from agent.__main__ import main; code = main(); "
+    "os.kill(os.getpid(), signal.SIGTERM); os._exit(code)"
+)
+
+
+def test_a_sigterm_as_the_agent_exits_keeps_the_workloads_code(agents: Agents) -> None:
+    """The storm below finds the last window only by luck (CI once did: the CLI gave SIGTERM its
+    default back on the way out, and the pod died of it, 143 for the workload's 0); this hits
+    that window every time."""
+    agents.publish(0)
+    proc = agents.start(
+        "run", 0, 1, "--timeout", "30s", "--exit-barrier", "--", "sh", "-c", "exit 5",
+        entry=("-c", _SIGTERM_AS_IT_EXITS),
+    )  # fmt: skip
+    code, _, err = finish(proc)
+    assert code == 5, err
+
+
 def test_sigterms_after_the_workload_ended_never_change_its_exit_code(
     agents: Agents, tmp_path: Path
 ) -> None:
