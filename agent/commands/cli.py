@@ -121,10 +121,14 @@ async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, i
                 early = startsignals.received()
                 if early is not None:
                     received = early
+                    startsignals.hold_off()
                     tg.cancel_scope.cancel()
                     return
                 async for signum in signals:
                     received = int(signum)
+                    # The first decides (a sidecar's 0 for SIGTERM): another one while the loop
+                    # shuts down must not kill the process by the default action it gets back.
+                    startsignals.hold_off()
                     tg.cancel_scope.cancel()
                     return
 
@@ -135,12 +139,18 @@ async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, i
 
 
 def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
+    stopped = False
     try:
-        return anyio.run(_until_signal, work)
+        result, signum = anyio.run(_until_signal, work)
+        stopped = signum is not None
+        return result, signum
     except BaseExceptionGroup as group:
         raise leaf_error(group) from None
     finally:
-        startsignals.release()  # what comes after (outputs, exec) stops as by default
+        if stopped:
+            startsignals.ignore()
+        else:
+            startsignals.release()  # what comes after (outputs, exec) stops as by default
 
 
 def _lint(paths: Sequence[str]) -> int:

@@ -223,41 +223,43 @@ async def run_and_leave_together(
         await _leave_together(config, said, mux, report, supervisor)
 
     with sock, anyio.open_signal_receiver(*FORWARDED, signal.SIGCHLD) as signals:
-        async with anyio.create_task_group() as tg:
+        # One that came after the CLI's look and before this receiver listened was only recorded.
+        stopped_by = startsignals.received()
+        if stopped_by is None:
+            async with anyio.create_task_group() as tg:
 
-            async def watch() -> None:
-                nonlocal stopped_by
-                async for signum in signals:
-                    if signum == signal.SIGCHLD:
-                        workload.reap()
-                    elif workload.running:
-                        workload.forward(signum)
-                    elif signum not in (signal.SIGUSR1, signal.SIGUSR2):
-                        # before the workload: stop as `run` does; after it: stop waiting
-                        stopped_by = stopped_by or int(signum)
-                        tg.cancel_scope.cancel()
+                async def watch() -> None:
+                    nonlocal stopped_by
+                    async for signum in signals:
+                        if signum == signal.SIGCHLD:
+                            workload.reap()
+                        elif workload.running:
+                            workload.forward(signum)
+                        elif signum not in (signal.SIGUSR1, signal.SIGUSR2):
+                            # before the workload: stop as `run` does; after it: stop waiting
+                            stopped_by = stopped_by or int(signum)
+                            tg.cancel_scope.cancel()
 
-            tg.start_soon(watch)
-            tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve)
-            await serve_and_wait(
-                config,
-                report=report,
-                supervisor=supervisor,
-                mux=mux,
-                after_release=after,
-                heard=leader_watch,
-            )
-            tg.cancel_scope.cancel()
-        if code is not None:
-            # The workload's code is decided: a SIGTERM from now on (the Job controller deleting
-            # the pods of a Job that another pod's failure just failed) must not turn it into a
-            # death by signal. Blocked while anyio still holds the handlers (it restores the
-            # defaults as it lets go), ignored after. A mask is the calling thread's: this holds
-            # because the agent has no other thread (tests/integration/test_exit_barrier.py).
-            signal.pthread_sigmask(signal.SIG_BLOCK, startsignals.STOPS)
+                tg.start_soon(watch)
+                tg.start_soon(
+                    functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve
+                )
+                await serve_and_wait(
+                    config,
+                    report=report,
+                    supervisor=supervisor,
+                    mux=mux,
+                    after_release=after,
+                    heard=leader_watch,
+                )
+                tg.cancel_scope.cancel()
+            if code is not None:
+                # The workload's code is decided: a SIGTERM from now on (the Job controller deleting
+                # the pods of a Job that another pod's failure just failed) must not turn it into a
+                # death by signal; blocked while anyio still holds the handlers, ignored after.
+                startsignals.hold_off()
     if code is not None:
         startsignals.ignore()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, startsignals.STOPS)
         return code
     assert stopped_by is not None
     return signal_exit_code(stopped_by)

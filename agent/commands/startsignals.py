@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-__all__ = ["STOPS", "hold", "ignore", "received", "release"]
+__all__ = ["STOPS", "hold", "hold_off", "ignore", "received", "release"]
 
 #: what stops the agent (SIGHUP too: without a handler PID 1 drops it as well)
 STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -33,13 +33,23 @@ def hold() -> None:
         signal.signal(signum, _record)
 
 
+def hold_off() -> None:
+    """Block the stop signals until :func:`ignore`: the exit code is decided, and the event loop
+    is about to let its handlers go (asyncio gives each its default action back as it does). A
+    mask is the calling thread's: this holds because the agent has no other thread
+    (tests/integration/test_exit_barrier.py)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+
+
 def ignore() -> None:
-    """From now on, and for good, ignore the stop signals: the workload's code is decided and a
-    SIGTERM (the Job controller deleting the pods of a Job another pod's failure failed) must not
-    turn it into a death by signal in the moments the process takes to exit. :func:`release`
-    keeps them ignored."""
+    """From now on, and for good, ignore the stop signals (dropping any :func:`hold_off` kept
+    pending): the exit code is decided (the workload's, a sidecar's 0 once SIGTERM stopped it)
+    and a second SIGTERM (the Job controller deleting the pods of a Job another pod's failure
+    failed; the kubelet repeating itself) must not turn it into a death by signal in the
+    moments the process takes to exit. :func:`release` keeps them ignored."""
     for signum in STOPS:
         signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
     _ignored.append(True)
 
 
@@ -55,4 +65,6 @@ def release() -> int | None:
     for signum in () if _ignored else STOPS:
         default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
         signal.signal(signum, default)
+    # not held off past here: a workload exec'd by this process would inherit the mask
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
     return received()

@@ -1,0 +1,71 @@
+"""Stop signals at moments the exit-code claims cover but the other tests do not reach (an
+outside review): as the event loop starts, while a sidecar shuts down. (The review's third, a
+SIGTERM to PID 1 while the interpreter starts, before any of the agent's code runs, is a limit
+no code of the agent's can move: docs/modes.md says so.)
+
+Each agent is a real process on loopback against the cluster DNS. Where a moment is too short
+to hit from outside every time, the agent runs under its own entry point with one call wrapped
+so that the SIGTERM comes at exactly that moment (as test_exit_barrier.py does for the last one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+
+import pytest
+
+from tests.integration.conftest import Agents, finish, wait_for_line
+
+pytestmark = pytest.mark.timeout(60)
+
+# The agent's own entry point, with a SIGTERM to itself as the CLI starts its event loop: after
+# the CLI looked at what came while it started, before the loop listens for signals itself.
+_SIGTERM_AS_THE_LOOP_STARTS = (
+    "import os, signal, anyio; from agent.__main__ import main; run = anyio.run\n"
+    "def run_after_sigterm(*args, **kwargs):\n"
+    "    os.kill(os.getpid(), signal.SIGTERM)\n"
+    "    return run(*args, **kwargs)\n"
+    "anyio.run = run_after_sigterm; os._exit(main())"
+)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["wait"], ["run", "--exit-barrier", "--", "sh", "-c", "exit 5"]],
+    ids=["wait", "run-exit-barrier"],
+)
+def test_a_sigterm_as_the_event_loop_starts_ends_the_agent_with_143(
+    agents: Agents, command: list[str]
+) -> None:
+    """Before the workload starts, a stop signal ends the agent with 143. `wait` acts on one
+    that came before its loop listened; `run --exit-barrier` looked once, before `anyio.run`,
+    so one that came after that look was recorded and never read: the barrier passed, the
+    workload ran, and the agent exited with the workload's code (a multi-pod Job: exit 3 at
+    --timeout). Seen from outside too: 3 of 40 single SIGTERMs sent 0-300 ms after start."""
+    agents.publish(0)
+    mode, *rest = command
+    proc = agents.start(
+        mode, 0, 1, "--timeout", "20s", *rest, entry=("-c", _SIGTERM_AS_THE_LOOP_STARTS)
+    )
+    code, _, err = finish(proc)
+    assert code == 143, err
+
+
+def test_sigterms_while_a_sidecar_shuts_down_still_exit_0(agents: Agents) -> None:
+    """Kubernetes stops a native sidecar with SIGTERM, and the claim is exit 0 for a SIGTERM at
+    any moment. The first one stops it; once its event loop lets the signal go, asyncio gives
+    SIGTERM its default action back, so a second one during the shutdown killed the sidecar
+    (-15, a container's 143), as it did `run --exit-barrier` before a28c211."""
+    agents.publish(0)
+    proc = agents.start("sidecar", 0, 1)
+    wait_for_line(proc, "serving /readyz")
+    signals = 0
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+            signals += 1
+        time.sleep(0.001)  # the storm's pace, not a wait for an event
+    code, _, err = finish(proc)
+    assert code == 0, (signals, err)
