@@ -117,6 +117,7 @@ async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, i
         async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
             nonlocal received
             with anyio.open_signal_receiver(*startsignals.STOPS) as signals:
+                startsignals.coalesce_wakeups(*startsignals.STOPS)
                 task_status.started()
                 early = startsignals.received()
                 if early is not None:

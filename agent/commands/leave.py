@@ -223,6 +223,7 @@ async def run_and_leave_together(
         await _leave_together(config, said, mux, report, supervisor)
 
     with sock, anyio.open_signal_receiver(*FORWARDED, signal.SIGCHLD) as signals:
+        startsignals.coalesce_wakeups(*FORWARDED, signal.SIGCHLD)
         # One that came after the CLI's look and before this receiver listened was only recorded.
         stopped_by = startsignals.received()
         if stopped_by is None:
@@ -231,9 +232,11 @@ async def run_and_leave_together(
                 async def watch() -> None:
                     nonlocal stopped_by
                     async for signum in signals:
+                        # any signal reaps: a storm's full wakeup pipe may drop SIGCHLD's byte
+                        workload.reap()
                         if signum == signal.SIGCHLD:
-                            workload.reap()
-                        elif workload.running:
+                            continue
+                        if workload.running:
                             workload.forward(signum)
                         elif signum not in (signal.SIGUSR1, signal.SIGUSR2):
                             # before the workload: stop as `run` does; after it: stop waiting

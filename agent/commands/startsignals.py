@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-__all__ = ["STOPS", "hold", "hold_off", "ignore", "received", "release"]
+__all__ = ["STOPS", "coalesce_wakeups", "hold", "hold_off", "ignore", "received", "release"]
 
 #: what stops the agent (SIGHUP too: without a handler PID 1 drops it as well)
 STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -31,6 +31,24 @@ def hold() -> None:
     """From now on, record stop signals instead of dropping (PID 1) or dying of them."""
     for signum in STOPS:
         signal.signal(signum, _record)
+
+
+def coalesce_wakeups(*signums: int) -> None:
+    """Let the event loop's wakeup pipe fill up without a word, once it listens for ``signums``.
+    asyncio asks CPython to warn when a signal finds the pipe full, and CPython's C handler
+    queues that warning through a call that takes a lock, which a handler must not do: a storm
+    of SIGTERMs from several senders left the agent asleep for good inside it
+    (tests/integration/test_stop_signal_windows.py). A full pipe wakes the loop all the same;
+    a byte it drops is a signal among the storm's many (and any signal reaps the workload:
+    agent.commands.leave). Set again with ``signums`` blocked: between the two calls one would
+    wake nothing."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        fd = signal.set_wakeup_fd(-1)
+        if fd != -1:
+            signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def hold_off() -> None:

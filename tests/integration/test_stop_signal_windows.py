@@ -11,8 +11,11 @@ so that the SIGTERM comes at exactly that moment (as test_exit_barrier.py does f
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -69,3 +72,45 @@ def test_sigterms_while_a_sidecar_shuts_down_still_exit_0(agents: Agents) -> Non
         time.sleep(0.001)  # the storm's pace, not a wait for an event
     code, _, err = finish(proc)
     assert code == 0, (signals, err)
+
+
+def _only_child(parent: int) -> int:
+    """The one child of ``parent``: the workload the agent started."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def _storm(pid: int, signum: int, senders: int) -> list[subprocess.Popen[bytes]]:
+    """``senders`` processes, each sending ``signum`` to ``pid`` as fast as it can until it is
+    gone (a shell's kill builtin in a loop), at a low priority."""
+    loop = f"while kill -{signum} {pid} 2>/dev/null; do :; done"
+    return [subprocess.Popen(["nice", "-n", "10", "sh", "-c", loop]) for _ in range(senders)]
+
+
+def test_a_sigterm_storm_from_several_processes_ends_with_the_workloads_code(
+    agents: Agents,
+) -> None:
+    """While the workload runs, SIGTERM reaches its group and the agent exits with its code
+    (7: it traps SIGTERM), however many come. From three senders at once the agent either died
+    of one (-15) or stopped for good: a single thread asleep on a futex with SIGTERM blocked,
+    i.e. inside Python's C signal handler, which had just failed to write to asyncio's full
+    wakeup pipe ("Exception ignored when trying to write to the signal wakeup fd"); the
+    workload was never stopped and ran on after the storm ended."""
+    agents.publish(0)
+    script = "trap 'exit 7' TERM; echo ready >&2; while :; do sleep 0.01; done"
+    proc = agents.start("run", 0, 1, "--timeout", "20s", "--exit-barrier", "--", "sh", "-c", script)
+    wait_for_line(proc, "ready")
+    workload = _only_child(proc.pid)
+    senders = _storm(proc.pid, signal.SIGTERM, 3)
+    try:
+        code, _, err = finish(proc, timeout=30)
+    finally:
+        for sender in senders:
+            sender.kill()
+            sender.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(workload, signal.SIGKILL)  # it is its own group's leader
+    assert code == 7, err[-2000:]
+    # what CPython prints where its handler took the lock that hung the agent
+    assert "signal wakeup fd" not in err, err[-2000:]
