@@ -95,12 +95,14 @@ class ServiceAnswers:
         self._kept: dict[tuple[View, int], tuple[list[Pod], int, bool, Resolution, float]] = {}
 
     def answer(self, view: View, pods: list[Pod], now: float) -> Resolution:
-        n = len(pods)
-        if n <= ANSWER_HOLDS:  # one answer lists them all, in start order: read afresh
-            return resolution(view.service(pods, now)[0])
-        self._answers += 1
-        start = self._answers % self.ROTATIONS * ANSWER_HOLDS
-        start = start if start < n else 0
+        n, start = len(pods), 0
+        # One answer lists them all, in start order, until one of them changes: kept as a cut
+        # answer is (read afresh, every sweep of N pods read all N: N² in all). The rotation
+        # counts only cut answers, as before.
+        if n > ANSWER_HOLDS:
+            self._answers += 1
+            start = self._answers % self.ROTATIONS * ANSWER_HOLDS
+            start = start if start < n else 0
         kept = self._kept.get((view, start))
         fresh = kept is not None and kept[0] is pods and (kept[1] == n or not kept[2])
         if kept is not None and fresh and now < kept[4]:
