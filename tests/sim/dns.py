@@ -75,7 +75,7 @@ def resolution(pods: list[Pod], truncated: bool = False) -> Resolution:
     """What DNS answers for a name that lists ``pods`` (``truncated``: and more it left out)."""
     if not pods:
         return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
-    return Resolution(tuple(p.address for p in pods), truncated=truncated)
+    return Resolution(tuple([p.address for p in pods]), truncated)
 
 
 class ServiceAnswers:
