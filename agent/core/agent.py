@@ -118,9 +118,12 @@ class Agent:
 
     @property
     def phase(self) -> Phase:
-        verdict, finished, done = self.verdict, self.finished, self.reach.done
-        released, aborted = isinstance(verdict, Released), isinstance(verdict, Aborted)
-        return phase_of(finished=finished, released=released, aborted=aborted, reached_all=done)
+        # read a few times in every call of the runner's: by position, the verdict read once
+        side = self.barrier.side
+        verdict = side.verdict if side is not None else None
+        released = verdict is not None and isinstance(verdict, Released)
+        aborted = verdict is not None and not released
+        return phase_of(self.finished, released, aborted, self.reach.done)
 
     @property
     def status(self) -> Status:
@@ -241,7 +244,7 @@ class Agent:
             coordinates = isinstance(self.side, Coordinator)  # the root, or a group's in the tree
             if coordinates or self.vouching.hands_out:  # a tree's member: no hand-out will come
                 self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
-        return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
+        return self.vouching.due(self.side, self.reach.peers)
 
     def _handled(self, event: Input, now: float) -> list[Effect]:
         match event:
