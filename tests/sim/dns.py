@@ -81,8 +81,8 @@ def resolution(pods: list[Pod], truncated: bool = False) -> Resolution:
 
 
 #: a kept Service answer: the pods it read, how many, whether it read to their end, the answer,
-#: until when it stays right, the pods it lists
-_Kept = tuple[list["Pod"], int, bool, Resolution, float, list["Pod"]]
+#: until when it stays right, the pods it lists (in order, and as a set)
+_Kept = tuple[list["Pod"], int, bool, Resolution, float, list["Pod"], set["Pod"]]
 
 
 class ServiceAnswers:
@@ -98,7 +98,7 @@ class ServiceAnswers:
     def __init__(self) -> None:
         self._answers = 0
         #: (view, start) -> the pods it read, how many, whether it read to their end, the
-        #: answer, until when, the pods it lists
+        #: answer, until when, the pods it lists (in order, and as a set)
         self._kept: dict[tuple[View, int], _Kept] = {}
 
     def answer(self, view: View, pods: list[Pod], now: float) -> Resolution:
@@ -126,7 +126,7 @@ class ServiceAnswers:
         listed, truncated, until = view.service(order(), now)
         to_end = not truncated or read[0] < start
         answer = resolution(listed, truncated)
-        self._kept[(view, start)] = (pods, n, to_end, answer, until, listed)
+        self._kept[(view, start)] = (pods, n, to_end, answer, until, listed, set(listed))
         return answer
 
     def _extended(self, view: View, kept: _Kept, now: float) -> Resolution:
@@ -136,14 +136,25 @@ class ServiceAnswers:
         read every pod before it: N² in all)."""
         pods, n = kept[0], len(kept[0])
         more, truncated, until = view.service(pods[kept[1] :], now, ANSWER_HOLDS - len(kept[5]))
-        listed = kept[5] + more
+        listed, members = kept[5] + more, kept[6]
+        members.update(more)  # the kept answer it extends is replaced: its set is reused
         answer = resolution(listed, truncated)
-        self._kept[(view, 0)] = (pods, n, not truncated, answer, min(kept[4], until), listed)
+        until = min(kept[4], until)
+        self._kept[(view, 0)] = (pods, n, not truncated, answer, until, listed, members)
         return answer
 
-    def withdrawn(self) -> None:
-        """A pod's withdrawal was set (or moved): no answer kept may list it any more."""
-        self._kept.clear()
+    def withdrawn(self, pod: Pod | None = None) -> None:
+        """``pod``'s withdrawal was set or moved earlier (None: any pod's, as the tests set
+        it): an answer kept that lists it is right only until its replica hides it; one that
+        does not list it stays right (not shown yet, its ``until`` says so already; hidden, it
+        stays hidden). So a Job's pods leaving one by one leave most kept answers be."""
+        if pod is None:
+            self._kept.clear()
+            return
+        for (view, start), kept in list(self._kept.items()):
+            if pod in kept[6]:
+                until = min(kept[4], pod.withdrawn_at + view.lag)
+                self._kept[(view, start)] = (*kept[:4], until, *kept[5:])
 
 
 def cut(answer: Resolution, at: int | None) -> Resolution:

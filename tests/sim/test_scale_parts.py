@@ -88,7 +88,7 @@ def test_a_kept_service_answer_is_what_reading_every_pod_afresh_would_answer(siz
         if pods and rng.random() < 0.1:
             gone = rng.choice(pods)
             gone.withdrawn_at = min(gone.withdrawn_at, now + rng.choice([0.0, 0.5]))
-            answers.withdrawn()
+            answers.withdrawn(gone)
         view = rng.choice(views)
         got = answers.answer(view, pods, now)
         if step < size and step % (size // 40) != 0:
