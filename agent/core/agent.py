@@ -117,12 +117,9 @@ class Agent:
         return isinstance(self.verdict, Released)
 
     @property
-    def phase(self) -> Phase:
-        # read a few times in every call of the runner's: by position, the verdict read once
-        side = self.barrier.side
-        verdict = side.verdict if side is not None else None
-        released = verdict is not None and isinstance(verdict, Released)
-        aborted = verdict is not None and not released
+    def phase(self) -> Phase:  # read a few times a runner call: the verdict once, by position
+        released = isinstance(verdict := self.barrier.verdict, Released)
+        aborted = not released and verdict is not None
         return phase_of(self.finished, released, aborted, self.reach.done)
 
     @property

@@ -149,16 +149,7 @@ class Cluster(Clock):
         if self.now < node.wake_at <= when:
             return  # an earlier wakeup is pending; that step will schedule the next one
         node.wake_at = when
-        self.at(
-            when, functools.partial(self.on, node.pod, functools.partial(self._woken, node, when))
-        )
-
-    def _woken(self, node: Node, when: float) -> None:
-        """The wake-up due at ``when``, unless an earlier one replaced it: the runner sleeps
-        until the core's latest ``next_wakeup`` only, and a wake-up a step has moved since
-        would only poll a core with nothing due (a tenth of all polls, each charged)."""
-        if node.wake_at == when:
-            node.step()
+        self.at(when, functools.partial(self.on, node.pod, functools.partial(node.woken, when)))
 
     @property
     def truth(self) -> Truth:
