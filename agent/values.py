@@ -49,7 +49,7 @@ def _frozen_delattr(self: object, name: str) -> None:
 class _Shape:
     """What the methods of one value class need to know of its fields, worked out once."""
 
-    __slots__ = ("defaults", "factories", "known", "names", "plain", "positional", "required")
+    __slots__ = ("defaults", "factories", "known", "names", "positional", "required", "tails")
 
     def __init__(self, fields: tuple[dataclasses.Field[Any], ...]) -> None:
         self.names = tuple(f.name for f in fields)
@@ -61,32 +61,32 @@ class _Shape:
         )
         #: the fields before the first with a default or a factory
         self.required = next((i for i, f in enumerate(fields) if _has_default(f)), len(fields))
-        #: the defaults of the fields after them, when all are plain (no factory)
-        rest = self.names[self.required :]
-        plain = all(n in self.defaults for n in rest)
-        self.plain = tuple(self.defaults[n] for n in rest) if plain else None
+        #: by how many arguments are given by position: the defaults of the fields after them,
+        #: when there are enough for the required fields and all the rest are plain (no
+        #: factory); else None (a factory's field left out: ``bind`` calls it)
+        self.tails = tuple(
+            tuple(self.defaults[n] for n in self.names[k:])
+            if k >= self.required and all(n in self.defaults for n in self.names[k:])
+            else None
+            for k in range(self.positional + 1)
+        )
 
 
 def _init(title: str, shape: _Shape) -> Callable[..., None]:
     """``__init__`` as a dataclass's, without compiling one: the fields go straight into the
     instance's ``__dict__`` in field order (as ``object.__setattr__`` would put them past the
     frozen guard)."""
-    names, positional, required, defaults = (
-        shape.names,
-        shape.positional,
-        shape.required,
-        shape.plain,
-    )
+    names, positional, tails = shape.names, shape.positional, shape.tails
     bind = _binder(title, shape)
     # The other usual call: every field by keyword (a decoded message). One field has no order.
     count, in_order = len(names), itemgetter(*names) if len(names) > 1 else None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if not kwargs:
-            # The usual call: positional arguments, the fields after them left to plain defaults.
-            if defaults is not None and required <= len(args) <= positional:
-                values = args + defaults[len(args) - required :]
-                self.__dict__.update(zip(names, values, strict=True))
+            # The usual call: positional arguments, the fields after them left to plain defaults
+            # (a factory's field given by position too: ``LogLine(kind, text, fields)``).
+            if len(args) <= positional and (tail := tails[len(args)]) is not None:
+                self.__dict__.update(zip(names, args + tail, strict=True))
                 return
         elif not args and len(kwargs) == count and in_order is not None:
             try:

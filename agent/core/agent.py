@@ -117,10 +117,10 @@ class Agent:
         return isinstance(self.verdict, Released)
 
     @property
-    def phase(self) -> Phase:
-        verdict, finished, done = self.verdict, self.finished, self.reach.done
-        released, aborted = isinstance(verdict, Released), isinstance(verdict, Aborted)
-        return phase_of(finished=finished, released=released, aborted=aborted, reached_all=done)
+    def phase(self) -> Phase:  # read a few times a runner call: the verdict once, by position
+        released = isinstance(verdict := self.barrier.verdict, Released)
+        aborted = not released and verdict is not None
+        return phase_of(self.finished, released, aborted, self.reach.done)
 
     @property
     def status(self) -> Status:
@@ -241,7 +241,7 @@ class Agent:
             coordinates = isinstance(self.side, Coordinator)  # the root, or a group's in the tree
             if coordinates or self.vouching.hands_out:  # a tree's member: no hand-out will come
                 self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
-        return self.vouching.due(self.side, self.reach.peers[self.vouching.ring_next])
+        return self.vouching.due(self.side, self.reach.peers)
 
     def _handled(self, event: Input, now: float) -> list[Effect]:
         match event:

@@ -34,7 +34,7 @@ class Phase(enum.Enum):
     FINISHED = "the wait is over (a sidecar serves on)"
 
 
-def phase_of(*, finished: bool, released: bool, aborted: bool, reached_all: bool) -> Phase:
+def phase_of(finished: bool, released: bool, aborted: bool, reached_all: bool) -> Phase:
     """The phase of an agent whose wait has ``finished`` or not, whose barrier has ``released``
     or ``aborted`` it (or neither yet), and which has ``reached_all`` its peers or not."""
     if finished:

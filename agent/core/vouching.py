@@ -40,7 +40,7 @@ from __future__ import annotations
 from agent.core.effects import Effect, Send
 from agent.core.group import GroupCoordinator
 from agent.core.groups import Tree
-from agent.core.reach import PeerState
+from agent.core.reach import PeerStates
 from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import MAX_ENTRIES, Members, Vouch
 
@@ -118,16 +118,18 @@ class Vouching:
         del known[:-PER_INDEX]
         return True
 
-    def due(self, side: Coordinator | Member | None, ring: PeerState) -> list[Effect]:
+    def due(self, side: Coordinator | Member | None, peers: PeerStates) -> list[Effect]:
         """What this pod's side sends now: the coordinator's hand-outs, or the member's report
-        of where it reached its ring neighbour (``ring``), once it has; a group coordinator's
-        report to the root for the next group's coordinator."""
+        of where it reached its ring neighbour (of ``peers``, looked up only then: this is asked
+        after every call), once it has; a group coordinator's report to the root for the next
+        group's coordinator."""
         if side is None or side.verdict is not None or not self._reports:
             return []
         if isinstance(side, GroupCoordinator):
             return list(self.relay(side.up.conn))
         if isinstance(side, Coordinator):
             return list(self.hand_out(side.sessions))
+        ring = peers[self.ring_next]
         return list(self.report(side.conn, ring.address if ring.reached else ""))
 
     # --- the coordinator ---------------------------------------------------------------------

@@ -149,7 +149,7 @@ class Cluster(Clock):
         if self.now < node.wake_at <= when:
             return  # an earlier wakeup is pending; that step will schedule the next one
         node.wake_at = when
-        self.at(when, functools.partial(self.on, node.pod, node.step))
+        self.at(when, functools.partial(self.on, node.pod, functools.partial(node.woken, when)))
 
     @property
     def truth(self) -> Truth:
@@ -254,7 +254,7 @@ class Cluster(Clock):
         if new_pod or not old:
             for pod in [] if keep_old else old:
                 pod.withdrawn_at = self.now
-                self.answers.withdrawn()
+                self.answers.withdrawn(pod)
             pod = self._pod(index, f"10.{index}.0.{len(self.pods)}", self.now + self.dns_delay)
         else:
             pod = old[-1]
@@ -282,7 +282,7 @@ class Cluster(Clock):
             self.kill(node)
             after = self.complete_delay if runs_for is None else runs_for
             node.pod.withdrawn_at = min(node.pod.withdrawn_at, self.now + after)
-            self.answers.withdrawn()
+            self.answers.withdrawn(node.pod)
 
     def kill(self, node: Node, *, half_open: bool = False, alone: bool = False) -> None:
         """This agent process dies, every barrier instance of it (only ``node`` if ``alone``);

@@ -51,10 +51,12 @@ class View:
             p for p in pods if p.index == index and not p.outsider and self._lists(p, after, now)
         ]
 
-    def service(self, pods: Iterable[Pod], now: float) -> tuple[list[Pod], bool, float]:
-        """The pods the headless Service's own name lists, the first ``ANSWER_HOLDS`` of them
-        in the order ``pods`` come; whether there were more (the answer is cut short); and
-        until when that stays the answer (the first change among the pods it looked at)."""
+    def service(
+        self, pods: Iterable[Pod], now: float, holds: int = ANSWER_HOLDS
+    ) -> tuple[list[Pod], bool, float]:
+        """The pods the headless Service's own name lists, the first ``holds`` of them in the
+        order ``pods`` come; whether there were more (the answer is cut short); and until when
+        that stays the answer (the first change among the pods it looked at)."""
         listed: list[Pod] = []
         until = math.inf
         for p in pods:
@@ -66,8 +68,8 @@ class View:
                 continue
             listed.append(p)
             until = min(until, hides)
-            if len(listed) > ANSWER_HOLDS:
-                return listed[:ANSWER_HOLDS], True, until
+            if len(listed) > holds:
+                return listed[:holds], True, until
         return listed, False, until
 
 
@@ -75,7 +77,12 @@ def resolution(pods: list[Pod], truncated: bool = False) -> Resolution:
     """What DNS answers for a name that lists ``pods`` (``truncated``: and more it left out)."""
     if not pods:
         return Resolution(failure=Failure("NXDOMAIN", Cause.NXDOMAIN))
-    return Resolution(tuple(p.address for p in pods), truncated=truncated)
+    return Resolution(tuple([p.address for p in pods]), truncated)
+
+
+#: a kept Service answer: the pods it read, how many, whether it read to their end, the answer,
+#: until when it stays right, the pods it lists (in order, and as a set)
+_Kept = tuple[list["Pod"], int, bool, Resolution, float, list["Pod"], set["Pod"]]
 
 
 class ServiceAnswers:
@@ -91,20 +98,24 @@ class ServiceAnswers:
     def __init__(self) -> None:
         self._answers = 0
         #: (view, start) -> the pods it read, how many, whether it read to their end, the
-        #: answer, until when
-        self._kept: dict[tuple[View, int], tuple[list[Pod], int, bool, Resolution, float]] = {}
+        #: answer, until when, the pods it lists (in order, and as a set)
+        self._kept: dict[tuple[View, int], _Kept] = {}
 
     def answer(self, view: View, pods: list[Pod], now: float) -> Resolution:
-        n = len(pods)
-        if n <= ANSWER_HOLDS:  # one answer lists them all, in start order: read afresh
-            return resolution(view.service(pods, now)[0])
-        self._answers += 1
-        start = self._answers % self.ROTATIONS * ANSWER_HOLDS
-        start = start if start < n else 0
+        n, start = len(pods), 0
+        # One answer lists them all, in start order, until one of them changes: kept as a cut
+        # answer is (read afresh, every sweep of N pods read all N: N² in all). The rotation
+        # counts only cut answers, as before.
+        if n > ANSWER_HOLDS:
+            self._answers += 1
+            start = self._answers % self.ROTATIONS * ANSWER_HOLDS
+            start = start if start < n else 0
         kept = self._kept.get((view, start))
-        fresh = kept is not None and kept[0] is pods and (kept[1] == n or not kept[2])
-        if kept is not None and fresh and now < kept[4]:
-            return kept[3]
+        if kept is not None and kept[0] is pods and now < kept[4]:
+            if kept[1] == n or not kept[2]:
+                return kept[3]
+            if start == 0:  # pods started since it read them all: only they are read now
+                return self._extended(view, kept, now)
         read = [start]
 
         def order() -> Iterator[Pod]:
@@ -115,12 +126,35 @@ class ServiceAnswers:
         listed, truncated, until = view.service(order(), now)
         to_end = not truncated or read[0] < start
         answer = resolution(listed, truncated)
-        self._kept[(view, start)] = (pods, n, to_end, answer, until)
+        self._kept[(view, start)] = (pods, n, to_end, answer, until, listed, set(listed))
         return answer
 
-    def withdrawn(self) -> None:
-        """A pod's withdrawal was set (or moved): no answer kept may list it any more."""
-        self._kept.clear()
+    def _extended(self, view: View, kept: _Kept, now: float) -> Resolution:
+        """A whole answer from the first pod, still right for the pods it read (``now`` is
+        before its ``until``), and the pods started since: what reading them all would give,
+        for the cost of the new ones (as the Job's pods start one by one, each start's sweep
+        read every pod before it: N² in all)."""
+        pods, n = kept[0], len(kept[0])
+        more, truncated, until = view.service(pods[kept[1] :], now, ANSWER_HOLDS - len(kept[5]))
+        listed, members = kept[5] + more, kept[6]
+        members.update(more)  # the kept answer it extends is replaced: its set is reused
+        answer = resolution(listed, truncated)
+        until = min(kept[4], until)
+        self._kept[(view, 0)] = (pods, n, not truncated, answer, until, listed, members)
+        return answer
+
+    def withdrawn(self, pod: Pod | None = None) -> None:
+        """``pod``'s withdrawal was set or moved earlier (None: any pod's, as the tests set
+        it): an answer kept that lists it is right only until its replica hides it; one that
+        does not list it stays right (not shown yet, its ``until`` says so already; hidden, it
+        stays hidden). So a Job's pods leaving one by one leave most kept answers be."""
+        if pod is None:
+            self._kept.clear()
+            return
+        for (view, start), kept in list(self._kept.items()):
+            if pod in kept[6]:
+                until = min(kept[4], pod.withdrawn_at + view.lag)
+                self._kept[(view, start)] = (*kept[:4], until, *kept[5:])
 
 
 def cut(answer: Resolution, at: int | None) -> Resolution:

@@ -68,7 +68,7 @@ class Tasks:
 
     def _served(self, target: Node, src: Node, when: float, role: Role = Role.PROBE) -> None:
         """``serve`` completed a handshake: the core hears who said hello, from where."""
-        hello = Hello(src.me, role, "sim", released=src.agent.released)
+        hello = Hello(src.me, role, "sim", src.agent.released)  # by position: no binding
         contacted = Contacted(hello, src.pod.address)
         self.c.post(target, when, lambda: target.feed(contacted))
 
@@ -264,7 +264,7 @@ class Tasks:
             server.channels[theirs.conn] = theirs
             server.opened()
             server.sessions += 1
-            hello = Hello(src.me, Role.MEMBER, "sim", released=src.agent.released)
+            hello = Hello(src.me, Role.MEMBER, "sim", src.agent.released)
             self._served(server, src, t, Role.MEMBER)
             opened = Opened(theirs.conn, hello, False, src.pod.address)
             self.c.post(server, t, functools.partial(server.feed, opened))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import random
 
 import pytest
 
@@ -62,3 +63,39 @@ def test_a_service_larger_than_one_answer_answers_cut_short_and_never_lists_a_wi
     assert any(gone.address in a.addresses for a in [first]) or ANSWER_HOLDS <= 5
     small = pods[:10]
     assert not answers.answer(view, small, 2.0).truncated
+
+
+def _fresh(view: View, pods: list[Pod], start: int, now: float) -> tuple[tuple[str, ...], bool]:
+    """What reading every pod from ``start`` afresh answers (no answer kept)."""
+    order = pods[start:] + pods[:start]
+    listed, truncated, _ = view.service(order, now)
+    return tuple(p.address for p in listed), truncated
+
+
+@pytest.mark.parametrize("size", [40, ANSWER_HOLDS + 40])
+def test_a_kept_service_answer_is_what_reading_every_pod_afresh_would_answer(size: int) -> None:
+    """Pods start one by one (the kept whole answer is extended by the new ones), are
+    withdrawn, published late, and time passes: each answer equals a fresh read of the pods
+    from the rotation's start, with the same cut."""
+    rng = random.Random(size)
+    pods: list[Pod] = []
+    answers, views = ServiceAnswers(), [View(), View(lag=0.3, service_after=0.2)]
+    now = 0.0
+    for step in range(size + 200):
+        now += rng.choice([0.0, 0.0, 0.01, 0.2])
+        if len(pods) < size or rng.random() < 0.05:
+            pods.append(Pod(len(pods), f"10.1.{len(pods) // 250}.{len(pods) % 250}", now))
+        if pods and rng.random() < 0.1:
+            gone = rng.choice(pods)
+            gone.withdrawn_at = min(gone.withdrawn_at, now + rng.choice([0.0, 0.5]))
+            answers.withdrawn(gone)
+        view = rng.choice(views)
+        got = answers.answer(view, pods, now)
+        if step < size and step % (size // 40) != 0:
+            continue  # while they start, a sample: a fresh read of 4,000 pods each step is slow
+        n = len(pods)
+        start = (
+            answers._answers % ServiceAnswers.ROTATIONS * ANSWER_HOLDS if n > ANSWER_HOLDS else 0
+        )
+        addresses, truncated = _fresh(view, pods, start if start < n else 0, now)
+        assert (got.addresses, got.truncated) == (addresses, truncated), step

@@ -32,6 +32,7 @@ def _replace_zero(c: Cluster, *, moved: bool = True) -> Node:
     c.start(0, keep_old=True)
     if moved:
         old.pod.withdrawn_at = c.now  # its records go; its agent does not
+        c.answers.withdrawn()  # what the cluster's own withdrawals say: no kept answer lists it
     return old
 
 
