@@ -161,7 +161,7 @@ class Agent:
         out += self.barrier.poll(now, again, self.reach.newest_at(up))
         if isinstance(side, Coordinator) and self._looking():
             if now >= self.discovery.look_at():
-                out += self.discovery.look_around(now, side.not_arrived())
+                out += self.discovery.look_around(now, side.not_arrived(self._admission.held_from))
             out += self.own.poll(now)
         if now >= self._next_progress:
             out += [Report(line) for line in self.asking.slow_lines(now)]
