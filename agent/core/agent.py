@@ -156,11 +156,12 @@ class Agent:
         side = self.side
         rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
         out: list[Effect] = [*self.asking.start_attempts(now, self._attempt), *rounds]
-        up = self.barrier.parent
-        out += self.barrier.poll(now, self._refusing.addresses(up, now), self.reach.newest_at(up))
-        if isinstance(side, Coordinator) and self._looking() and now >= self.discovery.look_at():
-            out += self.discovery.look_around(now, side.not_arrived())
+        up, fresh = self.barrier.parent, self.timing.refused_reuse  # a fresh answer is reused
+        again = self._refusing.addresses(up, now) or self.reach.fresh_at(up, now, fresh)
+        out += self.barrier.poll(now, again, self.reach.newest_at(up))
         if isinstance(side, Coordinator) and self._looking():
+            if now >= self.discovery.look_at():
+                out += self.discovery.look_around(now, side.not_arrived(self._admission.held_from))
             out += self.own.poll(now)
         if now >= self._next_progress:
             out += [Report(line) for line in self.asking.slow_lines(now)]
@@ -288,8 +289,7 @@ class Agent:
         return out + (self.own.answered(None, now) if own else []) + sent
 
     def _refused(self, event: ContactRefused, now: float) -> list[Effect]:
-        """At most one line a progress interval (a loop of bad contacts must not flood the log),
-        with the count of those not shown."""
+        """One line a progress interval at most (a loop of contacts must not flood the log)."""
         if now < self._refused_at + self.timing.progress_every:
             self._refused_unlogged += 1
             return []

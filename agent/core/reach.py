@@ -263,6 +263,14 @@ class Reach:
         peer = self.peers[index]
         return (peer.address,) if peer.reached and peer.instance == peer.newest else ()
 
+    def fresh_at(self, index: int, now: float, within: float) -> tuple[str, ...]:
+        """Where peer ``index`` was reached less than ``within`` seconds ago, if it was: its
+        name's answer then is as good as one asked now (cluster DNS would serve it from its
+        cache), so a dial of it reuses the address instead of asking the name again."""
+        peer = self.peers[index]
+        fresh = peer.reached and peer.reached_at is not None and now - peer.reached_at < within
+        return (peer.address,) if fresh and peer.instance == peer.newest else ()
+
     def recheck(self, index: int) -> bool:
         """Attempt reached peer ``index`` once more (DNS may give its name another address
         now): True when it is put in flight, until ``succeeded`` or ``failed`` lands it; its

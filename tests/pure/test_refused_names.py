@@ -229,3 +229,17 @@ def test_refused_and_repeated_probes_ask_dns_nothing_more() -> None:
     # a round every half to all of the backoff's cap (equal jitter): nothing per probe
     assert seven["service"] <= 30.0 / (0.5 * DEFAULT_TIMING.backoff.cap) + 1
     assert one_probes[_addresses(8)[7]] == seven_probes[_addresses(8)[7]]
+
+
+def test_a_dial_reuses_where_the_coordinator_was_just_reached_by_name() -> None:
+    """Issue 22: every member attempted its coordinator's name (a target) and then asked DNS
+    for it again to dial it, one query a pod more; an answer that fresh is reused, as a
+    refused one is, and once it is older than the reuse window the dial asks DNS again."""
+    member = _agent(3, 1, probe="tcp:8080", timeout="0")
+    member.begin(0.0)
+    member.handle(Attempted(0, Reached(), address="10.0.0.1", addresses=("10.0.0.1",)), 0.1)
+    dials = _dials(member.poll(0.2))
+    assert [d.addresses for d in dials] == [("10.0.0.1",)]
+    member.handle(DialFailed("10.0.0.1: connect to port 29300 timed out"), 0.3)
+    later = _dials(member.poll(0.1 + REUSE + 1.0))
+    assert [d.addresses for d in later] == [()]

@@ -145,3 +145,19 @@ def test_a_cut_answer_on_the_tree_releases_every_pod_through_faults(seed: int) -
     c.run_until(20.0)
     assert all(isinstance(n.verdict, Released) for n in c.current().values()), c.describe()
     assert c.unsafe() == [], c.describe()
+
+
+def test_a_group_coordinator_asks_no_name_of_members_its_sessions_will_hear_from() -> None:
+    """225 pods on the tree (groups of 15, degree 8), the Service's answer cut at 16, every pod
+    started at once but three of group 75's, which start 8 s later: their ring neighbours are
+    connected to 75 and cannot arrive before them. Looking around, 75 asked each such member's
+    name at every look (63 queries, the most of any pod; issue 22's 62 at 10,000 pods): now
+    only the names of the members with no session here, and no pod of that group asks more
+    than 40, the root's looks at its group coordinators being the most left (50)."""
+    late = (78, 83, 88)
+    c = Cluster(225, seed=1, mode="wait", cut=16, degree=8)
+    start(c, {i: 8.0 if i in late else 0.0 for i in range(225)})
+    c.run_until(8.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=7.9, by=8.0 + 4 * BOUND)
+    group = range(75, 90)
+    assert max(c.asked[i] for i in group) <= 40, sorted(c.asked.items())
