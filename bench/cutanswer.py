@@ -9,12 +9,16 @@ behind into collapse unless the agents pace and back off. Each pod asks on a por
 
 ``python -m bench.cutanswer [N] [CUT] [TIMEOUT_S] [SERVICE_MS]`` runs it once and prints the
 sample (``SERVICE_MS``: the server's CPU per answer, 0 by default: see ``CutServiceDNS``).
+TIMEOUT_S counts from the last launch; launches are paced (``STARTING``); each agent's peak
+RSS, PSS and USS and the machine's MemAvailable are sampled (``bench.procmem``);
+``BENCH_LOGS=DIR`` keeps every agent's log there.
 """
 
 from __future__ import annotations
 
 import compileall
 import json
+import os
 import resource
 import sys
 import time
@@ -68,6 +72,18 @@ def _compiled() -> None:
     compileall.compile_dir(ROOT / "agent", quiet=1)
 
 
+def _save_logs(agents: list[AgentProc]) -> None:
+    """Each agent's log lines as JSON lines in $BENCH_LOGS/agent-INDEX.jsonl, when set: the
+    evidence for why a pod was not released."""
+    where = os.environ.get("BENCH_LOGS")
+    if not where:
+        return
+    Path(where).mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(agents):
+        lines = [json.dumps({"at": round(at, 3), **r}, default=str) for at, r in a.lines]
+        Path(where, f"agent-{i}.jsonl").write_text("\n".join(lines) + "\n")
+
+
 def _launch(
     dns: CutServiceDNS, addresses: list[str], args: tuple[str, ...], watch: MemoryWatch
 ) -> list[AgentProc]:
@@ -104,7 +120,10 @@ def cut_answer(
     for i, address in enumerate(addresses):
         dns.set(fqdn(i), address)
     dns.set(SERVICE_FQDN, *addresses)
-    args = ("--port", str(port), "--timeout", f"{timeout:g}s")
+    # The bench's bound counts from the last launch; an agent's --timeout from its own start,
+    # so with a slow launch the first pods would give up before the last is up: a second of
+    # slack a pod (launches run at 1-20 a second on two cores) keeps that from deciding.
+    args = ("--port", str(port), "--timeout", f"{timeout + peers:g}s")
     started, dropped = time.monotonic(), _udp_dropped()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     # a sweep of 1,000 rollups is ~0.1 s of CPU: every 2 s at that size
@@ -112,7 +131,8 @@ def cut_answer(
         agents = _launch(dns, addresses, args, watch)
         launched = time.monotonic()
         try:
-            codes = [a.finish(timeout + 30) for a in agents]
+            deadline = launched + timeout
+            codes = [a.finish(max(0.0, deadline - time.monotonic())) for a in agents]
         finally:
             for a in agents:
                 a.kill()
@@ -120,6 +140,9 @@ def cut_answer(
         dropped = _udp_dropped() - dropped
         by_name = sum(q.name != SERVICE_FQDN for q in dns.log)
         kinds = _kinds(dns, peers)
+        worst = max(range(peers), key=lambda i: per_pod[i])
+        names = Counter({n: k for (pod, n), k in dns.per_name.items() if pod == worst})
+    _save_logs(agents)
     ended = resource.getrusage(resource.RUSAGE_SELF)
     harness = ended.ru_utime + ended.ru_stime - cpu.ru_utime - cpu.ru_stime
     released = [a.event("released") for a in agents]
@@ -153,6 +176,8 @@ def cut_answer(
         "udp_dropped_unread": dropped,
         "service_queries_per_pod": round((sum(per_pod) - by_name) / peers, 1),
         "queries_by_kind": kinds,
+        "worst_pod": worst,
+        "worst_pod_names": dict(names.most_common(8)),
         "pods_saying_dns_slow": sum(n > 0 for n in slow),
         "cpu_s_per_pod": round(sum(cpus) / peers, 2),
         "cpu_s_per_pod_max": round(max(cpus), 2),
