@@ -107,6 +107,15 @@ class AgentProc:
         threading.Thread(target=agent._read, daemon=True).start()
         return agent
 
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def live(self) -> bool:
+        """Not reaped yet: its pid is still its own."""
+        return self.code is None
+
     def _read(self) -> None:
         assert self.proc.stderr is not None
         for raw in self.proc.stderr:

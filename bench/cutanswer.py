@@ -9,23 +9,38 @@ behind into collapse unless the agents pace and back off. Each pod asks on a por
 
 ``python -m bench.cutanswer [N] [CUT] [TIMEOUT_S] [SERVICE_MS]`` runs it once and prints the
 sample (``SERVICE_MS``: the server's CPU per answer, 0 by default: see ``CutServiceDNS``).
+TIMEOUT_S counts from the last launch; launches are paced (``STARTING``); each agent's peak
+RSS, PSS and USS and the machine's MemAvailable are sampled (``bench.procmem``);
+``BENCH_LOGS=DIR`` keeps every agent's log there.
 """
 
 from __future__ import annotations
 
+import compileall
 import json
+import os
+import resource
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
-from bench.common import JOB, SERVICE_FQDN, AgentProc, fqdn, free_port, raise_nofile
+from bench.common import JOB, ROOT, SERVICE_FQDN, AgentProc, fqdn, free_port, raise_nofile
+from bench.procmem import MemoryWatch
 from tests.support.podsdns import CutServiceDNS
 
-__all__ = ["cut_answer"]
+__all__ = ["cut_answer", "pod_address"]
 
 NET = 93  # 127.93.0.0/16: this case's agents
+STARTING = 3  # agents launched and not yet up (their start line) at any moment
+
+
+def pod_address(index: int) -> str:
+    """Pod ``index``'s loopback address: 127.93.0.1 on, counted through the /16 (so 255 pods
+    and more stay valid addresses; up to 65,534 pods)."""
+    n = index + 1
+    return f"127.{NET}.{n >> 8}.{n & 255}"
 
 
 def _udp_dropped() -> int:
@@ -50,26 +65,74 @@ def _kinds(dns: CutServiceDNS, peers: int) -> dict[str, int]:
     return dict(kinds)
 
 
+def _compiled() -> None:
+    """The agent's bytecode written beside it, as ``pip install --compile`` writes it in the
+    image: with PYTHONDONTWRITEBYTECODE set (as here) every agent would compile its ~110 modules
+    afresh, twice the CPU of a start that reads them."""
+    compileall.compile_dir(ROOT / "agent", quiet=1)
+
+
+def _save_logs(agents: list[AgentProc]) -> None:
+    """Each agent's log lines as JSON lines in $BENCH_LOGS/agent-INDEX.jsonl, when set: the
+    evidence for why a pod was not released."""
+    where = os.environ.get("BENCH_LOGS")
+    if not where:
+        return
+    Path(where).mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(agents):
+        lines = [json.dumps({"at": round(at, 3), **r}, default=str) for at, r in a.lines]
+        Path(where, f"agent-{i}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _launch(
+    dns: CutServiceDNS, addresses: list[str], args: tuple[str, ...], watch: MemoryWatch
+) -> list[AgentProc]:
+    """One agent a pod, never more than ``STARTING`` between its launch and its start line: a
+    start is ~0.1 s of CPU, and a thousand at once would starve the agents already up (their
+    probes and DNS answers read late) and the DNS server alike."""
+    agents: list[AgentProc] = []
+    starting: deque[AgentProc] = deque()
+    try:
+        for i, address in enumerate(addresses):
+            while len(starting) >= STARTING:
+                starting.popleft().wait_event("start", 60)
+            extra = ("--listen", address, *args)
+            agents.append(AgentProc.launch("wait", i, len(addresses), dns.server_for(i), *extra))
+            watch.add(i, agents[-1])
+            starting.append(agents[-1])
+    except BaseException:
+        for a in agents:
+            a.kill()
+        raise
+    return agents
+
+
 def cut_answer(
     peers: int = 128, cut: int = 32, timeout: float = 120.0, service_time: float = 0.0
 ) -> dict[str, Any]:
     """``peers`` real ``wait`` agents, the Service's answer cut at ``cut`` addresses: how many
-    release within ``timeout``, how long the last took, and DNS queries per pod."""
+    release within ``timeout``, how long the last took, DNS queries per pod, CPU and memory."""
     raise_nofile(4 * peers + 1024)
+    _compiled()
     port = free_port()
-    addresses = [f"127.{NET}.{i >> 8}.{(i & 255) + 1}" for i in range(peers)]
-    agents: list[AgentProc] = []
+    addresses = [pod_address(i) for i in range(peers)]
     dns = CutServiceDNS(peers, SERVICE_FQDN, tuple(addresses[:cut]), service_time=service_time)
     for i, address in enumerate(addresses):
         dns.set(fqdn(i), address)
     dns.set(SERVICE_FQDN, *addresses)
+    # The bench's bound counts from the last launch; an agent's --timeout from its own start,
+    # so with a slow launch the first pods would give up before the last is up: a second of
+    # slack a pod (launches run at 1-20 a second on two cores) keeps that from deciding.
+    args = ("--port", str(port), "--timeout", f"{timeout + peers:g}s")
     started, dropped = time.monotonic(), _udp_dropped()
-    with dns:
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    # a sweep of 1,000 rollups is ~0.1 s of CPU: every 2 s at that size
+    with dns, MemoryWatch(every=max(1.0, peers / 500)) as watch:
+        agents = _launch(dns, addresses, args, watch)
+        launched = time.monotonic()
         try:
-            for i, address in enumerate(addresses):
-                args = ("--listen", address, "--port", str(port), "--timeout", f"{timeout:g}s")
-                agents.append(AgentProc.launch("wait", i, peers, dns.server_for(i), *args))
-            codes = [a.finish(timeout + 30) for a in agents]
+            deadline = launched + timeout
+            codes = [a.finish(max(0.0, deadline - time.monotonic())) for a in agents]
         finally:
             for a in agents:
                 a.kill()
@@ -77,12 +140,18 @@ def cut_answer(
         dropped = _udp_dropped() - dropped
         by_name = sum(q.name != SERVICE_FQDN for q in dns.log)
         kinds = _kinds(dns, peers)
+        worst = max(range(peers), key=lambda i: per_pod[i])
+        names = Counter({n: k for (pod, n), k in dns.per_name.items() if pod == worst})
+    _save_logs(agents)
+    ended = resource.getrusage(resource.RUSAGE_SELF)
+    harness = ended.ru_utime + ended.ru_stime - cpu.ru_utime - cpu.ru_stime
     released = [a.event("released") for a in agents]
     done = [r[0] for r in released if r is not None]
     # when each agent was up (its start line: past its imports, listening) and had reached all
     up = [s[0] for a in agents if (s := a.event("start")) is not None]
     meshed = [r[0] for a in agents if (r := a.event("reached-all")) is not None]
     slow = [a.count("dns-slow") for a in agents]
+    cpus = [a.cpu_s or 0.0 for a in agents]
     ok = codes == [0] * peers
     return {
         "ok": ok,
@@ -92,18 +161,29 @@ def cut_answer(
         "cut": cut,
         "service_time_ms": service_time * 1000,
         "released": codes.count(0),
+        "exit_codes": dict(Counter(codes)),
+        "last_launch_s": round(launched - started, 2),
         "last_release_s": round(max(done) - started, 2) if done else None,
+        "release_after_last_launch_s": round(max(done) - launched, 2) if done else None,
         "last_up_s": round(max(up) - started, 2) if up else None,
         "last_reached_all_s": round(max(meshed) - started, 2) if meshed else None,
+        "real_s": round(time.monotonic() - started, 1),
         "queries_per_pod_mean": round(sum(per_pod) / peers, 1),
         "queries_per_pod_max": max(per_pod),
+        "pods_over_32_queries": sum(n > 32 for n in per_pod),
         "queries_total": sum(per_pod),
         "queries_by_name": by_name,
         "udp_dropped_unread": dropped,
         "service_queries_per_pod": round((sum(per_pod) - by_name) / peers, 1),
         "queries_by_kind": kinds,
+        "worst_pod": worst,
+        "worst_pod_names": dict(names.most_common(8)),
         "pods_saying_dns_slow": sum(n > 0 for n in slow),
-        "cpu_s_per_pod": round(sum(a.cpu_s or 0 for a in agents) / peers, 2),
+        "cpu_s_per_pod": round(sum(cpus) / peers, 2),
+        "cpu_s_per_pod_max": round(max(cpus), 2),
+        "root_cpu_s": round(cpus[0], 2),
+        "harness_cpu_s": round(harness, 1),
+        **watch.summary(),
     }
 
 
