@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +119,17 @@ def agents(dns: ClusterDNS, tmp_path: Path) -> Iterator[Agents]:
 def finish(proc: subprocess.Popen[str], timeout: float = 30) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
+
+
+def sigterm_until_gone(proc: subprocess.Popen[str]) -> int:
+    """SIGTERM ``proc`` every millisecond until it has exited; how many were sent."""
+    signals = 0
+    while proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+            signals += 1
+        time.sleep(0.001)  # the storm's pace, not a wait for an event
+    return signals
 
 
 def wait_for_line(proc: subprocess.Popen[str], text: str) -> list[str]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Agents, finish, wait_for_line
+from tests.integration.conftest import Agents, finish, sigterm_until_gone, wait_for_line
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -229,12 +227,7 @@ def test_sigterms_after_the_workload_ended_never_change_its_exit_code(
         # The agent blocks these signals in its thread: any other thread (a worker thread of
         # anyio's that resolved an address) would take one while the default action is back.
         assert len(os.listdir(f"/proc/{proc.pid}/task")) == 1, "the agent started a thread"
-        signals = 0
-        while proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-                signals += 1
-            time.sleep(0.001)  # the storm's pace, not a wait for an event
+        signals = sigterm_until_gone(proc)
     finally:
         go.touch()
     code, _, err = finish(proc)

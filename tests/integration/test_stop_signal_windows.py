@@ -14,12 +14,11 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Agents, finish, wait_for_line
+from tests.integration.conftest import Agents, finish, sigterm_until_gone, wait_for_line
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -64,12 +63,7 @@ def test_sigterms_while_a_sidecar_shuts_down_still_exit_0(agents: Agents) -> Non
     agents.publish(0)
     proc = agents.start("sidecar", 0, 1)
     wait_for_line(proc, "serving /readyz")
-    signals = 0
-    while proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-            signals += 1
-        time.sleep(0.001)  # the storm's pace, not a wait for an event
+    signals = sigterm_until_gone(proc)
     code, _, err = finish(proc)
     assert code == 0, (signals, err)
 
