@@ -267,9 +267,8 @@ class Reach:
         """Where peer ``index`` was reached less than ``within`` seconds ago, if it was: its
         name's answer then is as good as one asked now (cluster DNS would serve it from its
         cache), so a dial of it reuses the address instead of asking the name again."""
-        peer = self.peers[index]
-        fresh = peer.reached and peer.reached_at is not None and now - peer.reached_at < within
-        return (peer.address,) if fresh and peer.instance == peer.newest else ()
+        reached_at = self.peers[index].reached_at
+        return self.newest_at(index) if reached_at is not None and now - reached_at < within else ()
 
     def recheck(self, index: int) -> bool:
         """Attempt reached peer ``index`` once more (DNS may give its name another address

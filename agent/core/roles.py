@@ -278,7 +278,7 @@ class Coordinator:
             i for i in sorted(self.members - self._matching) if i not in self._conn_of or i in said
         ]
         held = [i for i in looked if waits(i) is not None]
-        return [i for i in looked if waits(i) is None or i == held[0]]
+        return [i for i in looked if i not in held[1:]]
 
     def waiting_for(self) -> list[tuple[int, str]]:
         """Members keeping the barrier closed, and why (for progress lines and timeouts)."""
