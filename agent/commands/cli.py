@@ -292,6 +292,10 @@ def _command(command: str, flags: dict[str, str | None], command_argv: list[str]
     if config.command is Command.RUN:
         env = _workload_environment(config)
         sys.stderr.flush()
+        from agent.commands.workload import PYTHON_IGNORES
+
+        for signum in PYTHON_IGNORES:  # `yes | head -1` must end as it does outside the agent
+            signal.signal(signum, signal.SIG_DFL)
         try:
             os.execvpe(command_argv[0], command_argv, env)
         except OSError as exc:

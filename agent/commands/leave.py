@@ -256,13 +256,13 @@ async def run_and_leave_together(
                     heard=leader_watch,
                 )
                 tg.cancel_scope.cancel()
-            if code is not None:
-                # The workload's code is decided: a SIGTERM from now on (the Job controller deleting
-                # the pods of a Job that another pod's failure just failed) must not turn it into a
-                # death by signal; blocked while anyio still holds the handlers, ignored after.
-                startsignals.hold_off()
+        # The code is decided (the workload's, or the stop signal's before it ran): a stop signal
+        # from now on (the Job controller deleting the pods of a Job that another pod's failure
+        # just failed) must not turn it into a death by signal; blocked while anyio still holds
+        # the handlers, ignored after.
+        startsignals.hold_off()
+    startsignals.ignore()
     if code is not None:
-        startsignals.ignore()
         return code
     assert stopped_by is not None
     return signal_exit_code(stopped_by)

@@ -17,12 +17,14 @@ import anyio
 
 from agent.exitcodes import signal_exit_code
 
-__all__ = ["FORWARDED", "Workload", "spawn"]
+__all__ = ["FORWARDED", "PYTHON_IGNORES", "Workload", "spawn"]
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-#: reset to their default in the workload: Python ignores SIGPIPE and SIGXFSZ, and the handlers
-#: of the event loop must not be inherited as "ignored" either
-_DEFAULTED = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, *FORWARDED)
+#: what Python ignores from its start, which a workload (spawned or exec'd) must not inherit
+PYTHON_IGNORES = (signal.SIGPIPE, signal.SIGXFSZ)
+#: reset to their default in the workload: those, and the handlers of the event loop must not
+#: be inherited as "ignored" either
+_DEFAULTED = (*PYTHON_IGNORES, signal.SIGCHLD, *FORWARDED)
 
 
 def spawn(argv: Sequence[str], env: Mapping[str, str]) -> int:

@@ -108,3 +108,45 @@ def test_a_sigterm_storm_from_several_processes_ends_with_the_workloads_code(
     assert code == 7, err[-2000:]
     # what CPython prints where its handler took the lock that hung the agent
     assert "signal wakeup fd" not in err, err[-2000:]
+
+
+def test_a_workload_run_execs_ignores_no_signal(agents: Agents) -> None:
+    agents.publish(0)
+    proc = agents.start("run", 0, 1, "--timeout", "20s", "--", "cat", "/proc/self/status")
+    code, out, err = finish(proc)
+    assert code == 0, err[-2000:]
+    ignored = [s.name for s in signal.Signals if _ignored(out) & (1 << (s.value - 1))]
+    assert ignored == [], ignored
+
+
+def _ignored(status: str) -> int:
+    line = next(x for x in status.splitlines() if x.startswith("SigIgn:"))
+    return int(line.split()[1], 16)
+
+
+def _first_sigint_decides(agents: Agents, args: list[str], line: str) -> int:
+    """Start an agent (pod 0 of 2: pod 1 never comes, it waits), wait for ``line``, then one
+    sender: SIGINT, and SIGTERMs and SIGHUPs until the agent is gone; its exit code."""
+    timeout = [] if args[0] == "sidecar" else ["--timeout", "30s"]
+    proc = agents.start(args[0], 0, 2, *timeout, *args[1:])
+    wait_for_line(proc, line)
+    loop = f"while kill -TERM {proc.pid} 2>/dev/null; do kill -HUP {proc.pid} 2>/dev/null; done"
+    sender = subprocess.Popen(["sh", "-c", f"kill -INT {proc.pid}; {loop}"])
+    try:
+        code, _, _ = finish(proc)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            sender.kill()
+        sender.wait()
+    return code
+
+
+def test_run_exit_barrier_stopped_by_sigint_before_its_workload_exits_130(
+    agents: Agents,
+) -> None:
+    """Stopped before CMD ran, nothing holds the stop signals off once the receiver closes:
+    a SIGTERM or SIGHUP of the storm then kills it (-15, -1) instead of the 130 decided."""
+    agents.publish(0)
+    args = ["run", "--exit-barrier", "--", "true"]
+    codes = [_first_sigint_decides(agents, args, "reached example-job-0") for _ in range(6)]
+    assert codes == [130] * 6, codes
