@@ -10,8 +10,10 @@ from agent.protocol.instance import instance_id
 
 __all__ = ["Draws"]
 
-#: the low bits of a simulated instance's tie-break hold its index: a trace names whose it is
+#: the low bits of a simulated instance's tie-break hold its index (modulo 1,024): a trace
+#: names whose it is
 INDEX_BITS = 10
+_INDEX_MASK = (1 << INDEX_BITS) - 1
 
 
 class Draws:
@@ -19,6 +21,7 @@ class Draws:
         self._rng = random.Random(f"draws-{seed}")
         self.clock_skew, self.workload = clock_skew, workload
         self._started: dict[int, int] = {}  # the latest start time of an instance of each index
+        self._issued: set[str] = set()
 
     def clock(self) -> float:
         """How far a new pod's node clock is off, in whole milliseconds (pods often start at the
@@ -38,8 +41,16 @@ class Draws:
         else:
             started = max(started, self._started.get(index, -1) + 1)
             self._started[index] = started
-        tag = self._rng.getrandbits(32 - INDEX_BITS) << INDEX_BITS | index
-        return instance_id(started, tag)
+        # Ids are unique in a run, as the runner's are but with odds of about 2⁻⁶⁴ a pair (a
+        # nanosecond and 32 random bits): the ground truth names processes by them. 100,000
+        # pods started at one instant drew one id twice from 22 random bits (the index was
+        # also OR'd over them), and the checker took pod 47442 for pod 63826.
+        while True:
+            tag = self._rng.getrandbits(32 - INDEX_BITS) << INDEX_BITS | index & _INDEX_MASK
+            instance = instance_id(started, tag)
+            if instance not in self._issued:
+                self._issued.add(instance)
+                return instance
 
     def workload_time(self) -> float:
         """How long a workload runs (``run``, ``exit``), or a pod's client takes to ask for a
