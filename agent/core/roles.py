@@ -272,13 +272,22 @@ class Coordinator:
         only to hear what the session will say. Of those whose claim ``waits`` to be
         vouched for (a session held), only the lowest: the chain of reports stopped there,
         and checking that one name starts it again (``agent.core.vouching``); looking at
-        each asked one name a member (a group coordinator at 10,000 pods asked 33 at once)."""
-        said = self._arrived.keys() | self._acked
+        each asked one name a member (a group coordinator at 10,000 pods asked 33 at once).
+        Nor a group coordinator whose aggregate counts part of its group: its group is still
+        arriving, and the session says the rest (the root at 100,000 pods asked 33 at once)."""
+        said = (self._arrived.keys() - self._gathering()) | self._acked
         looked = [
             i for i in sorted(self.members - self._matching) if i not in self._conn_of or i in said
         ]
         held = [i for i in looked if waits(i) is not None]
         return [i for i in looked if i not in held[1:]]
+
+    def _gathering(self) -> set[int]:
+        """Group coordinators whose latest aggregate here counts only part of their group."""
+        tree = self._tree
+        if tree is None:
+            return set()
+        return {i for i, a in self._arrived.items() if (a.count or 1) < tree.weight(i)}
 
     def waiting_for(self) -> list[tuple[int, str]]:
         """Members keeping the barrier closed, and why (for progress lines and timeouts)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.core.groups import Tree
 from agent.core.roles import Coordinator
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Role
 
@@ -49,3 +50,20 @@ def test_of_the_members_whose_sessions_wait_to_be_vouched_for_only_the_lowest() 
     held = {3: "10.0.0.3", 5: "10.0.0.5", 6: "10.0.0.6"}
     assert coordinator.not_arrived(held.get) == [1, 2, 3, 4, 7]
     assert coordinator.not_arrived() == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_the_root_does_not_look_at_a_group_coordinator_whose_group_is_still_arriving() -> None:
+    # 16 pods in groups of 4: the root holds the sessions of 1-3 and of group coordinators 4,
+    # 8 and 12. The root of 100,000 pods asked 33 group coordinators' names in one look while
+    # their groups arrived (64 queries in all): each says the rest of its group on its session.
+    me = Identity("job", "u", 0, 16, 29300, "c")
+    root = Coordinator(me, sparse=True, tree=Tree.of(16))
+    root.reached_all("0" * 32, 0.1, "0" * 32)
+    for index in (4, 8, 12):
+        hello = Hello(Identity("job", "u", index, 16, 29300, f"m{index}"), Role.MEMBER, "n")
+        root.joined(100 + index, hello, 0.2)
+    root.received(104, Arrive("1" * 32, "2" * 32, count=2), 0.3)  # 2 of group 4's 4 pods
+    root.received(108, Arrive("1" * 32, "2" * 32, count=4), 0.3)  # all of group 8: counted
+    assert root.not_arrived() == [1, 2, 3]
+    root.closed(104, 0.4)  # its session ended: nothing more will come on it
+    assert root.not_arrived() == [1, 2, 3, 4]
