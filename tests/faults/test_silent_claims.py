@@ -3,8 +3,8 @@ says nothing (docs/at-scale.md, "Membership and DNS": the look-around skips memb
 and silent, and of held members asks only the lowest). Real agent processes on loopback, the
 fault DNS, and a second DNS server for one pod's stale node cache.
 
-Both tests fail as well with c2a0365's agent changes reverted: they are older than that change,
-which they were written to attack.
+All three fail as well with the agent changes of 80cfea3 and c2a0365 reverted (the first two
+checked with both reverted, the third with c2a0365's): older than the changes they attack.
 """
 
 from __future__ import annotations
@@ -114,3 +114,23 @@ def test_an_outsider_claiming_a_missing_index_past_a_cut_answer_names_only_that_
     missing = [line for line in pods[0].stderr.splitlines() if "error:   missing " in line]
     assert [line.split("missing ")[1].split(".")[0] for line in missing] == ["example-job-3"]
     assert "check that its --listen" not in pods[0].stderr
+
+
+def test_a_member_at_an_address_its_name_does_not_give_past_a_cut_answer_names_only_that_pod(
+    fault_dns: FaultDNS, processes: list[AgentProcess]
+) -> None:
+    """As above without an outsider: eight pods, the Service's answer cut to pod 0's address,
+    pod 3 running at 127.0.<net>.51 while DNS gives its name its old address (stale for the
+    whole run; nothing listens there). Every pod times out (exit 3), rightly, and pod 0 must
+    name pod 3 alone: DNS gives pods 4 to 7 the addresses they run at. It names pods 3 to 7,
+    each "connected from <its address>, which DNS does not list for it", with the hint to
+    check their --listen: their claims wait for the chain of ring reports, which stops at 3,
+    and nobody asks their names."""
+    job = Job(fault_dns, 8, timeout="20s")
+    job.publish()
+    fault_dns.fault("cut", job.service, addresses=[job.address(0)])
+    pods = {i: _start(processes, job, i, at=job.address(50) if i == 3 else "") for i in range(8)}
+    codes = {i: pods[i].finish(timeout=40) for i in sorted(pods)}
+    assert set(codes.values()) == {3}
+    missing = [line for line in pods[0].stderr.splitlines() if "error:   missing " in line]
+    assert [line.split("missing ")[1].split(".")[0] for line in missing] == ["example-job-3"]
