@@ -284,7 +284,7 @@ class Admission:
         """The lookup of ``index``'s name came back. Once the checks have lasted the time a
         healthy cluster takes to publish a pod, a sighting it does not vouch for is given up on
         (nothing is connected there to wait for)."""
-        give_up = self._checks.answered(index, now)
+        give_up = self._checks.answered(index, now, resolution.failure)
         out: list[Effect] = []
         if resolution.failure is None:
             self.named(index, resolution.addresses)
