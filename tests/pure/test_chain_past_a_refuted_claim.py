@@ -66,6 +66,11 @@ def test_a_claim_its_names_answer_refutes_moves_the_check_to_the_next_index(
     assert index == 4, "the check stayed on the refuted claim of 3"
     agent.handle(LookedUp(4, Resolution((_address(4),))), now + 0.01)
     assert [agent.is_holding(10 + i) for i in range(3, PEERS)] == [True] + [False] * 4
+    # named for where its claim comes from and where its name leads (not "not in DNS")
+    why = agent.status.reason(3)
+    assert why.startswith(f"connected from {claim_3_from}, which DNS does not list"), why
+    assert why.endswith(f"its name gives {_address(3)}"), why
+    assert agent.status.cause(3) is Cause.UNLISTED_SOURCE
     # with nothing else waiting, the refuted claim is the one checked again (DNS may change)
     assert _next_lookup(agent)[0] == 3
 
