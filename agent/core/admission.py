@@ -121,7 +121,7 @@ class Admission:
         self._held: Bounded[int, HeldSession] = Bounded(UNBOUNDED)  # bounded by the share
         self._sighted = Sightings(SIGHTED, reach)
         self._checks = Rechecks(timing)
-        self._named: dict[int, frozenset[str]] = {}  # claimed index -> its name's last answer
+        self.names: dict[int, frozenset[str]] = {}  # claimed index -> its name's last answer
         self._unlisted: dict[str, int] = {}  # address -> index claimed, oldest first
 
     # --- what counts ---------------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Admission:
         if (state := self._reach.peers.get(index)) is not None and state.address == address:
             return True
         vouched = self._vouches is not None and self._vouches(index, address)
-        return address in self._named.get(index, ()) or self._lists(address) or vouched
+        return address in self.names.get(index, ()) or self._lists(address) or vouched
 
     def patient(self, delay: float, *, coordinator: bool) -> None:
         """Past a cut: checks wait ``delay`` first (reports vouch first), the chain's break only."""
@@ -266,7 +266,7 @@ class Admission:
         """If nothing claiming ``index`` is to be checked any more, its checks stop."""
         if not self._held.claiming(index) and not self._sighted.checked(index):
             self._checks.stop(index)
-            self._named.pop(index, None)
+            self.names.pop(index, None)
 
     # --- checking again ---------------------------------------------------------------------------
     def take_due(self, now: float) -> list[int]:
@@ -284,7 +284,7 @@ class Admission:
         """The lookup of ``index``'s name came back. Once the checks have lasted the time a
         healthy cluster takes to publish a pod, a sighting it does not vouch for is given up on
         (nothing is connected there to wait for)."""
-        give_up = self._checks.answered(index, now)
+        give_up = self._checks.answered(index, now, resolution.failure)
         out: list[Effect] = []
         if resolution.failure is None:
             self.named(index, resolution.addresses)
@@ -297,7 +297,7 @@ class Admission:
     def named(self, index: int, addresses: Iterable[str]) -> None:
         """DNS gives ``addresses`` for ``index``'s name (a check's answer, or an attempt's)."""
         if self._held.claiming(index) or self._sighted.checked(index):
-            self._named[index] = frozenset(addresses)
+            self.names[index] = frozenset(addresses)
 
     def take_vouched(
         self, index: int | None = None, address: str | None = None

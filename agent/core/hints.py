@@ -149,10 +149,12 @@ def _token_mismatch(missing: Sequence[Cause]) -> str | None:
 def _unlisted_source(missing: Sequence[Cause]) -> str | None:
     if Cause.UNLISTED_SOURCE in missing:  # its agent has started: it talks from elsewhere
         return (
-            "a missing peer's agent talks from an address DNS does not list for it (named "
-            "above): it counts only from its pod's address, so check that its --listen is the "
-            "pod IP, not another interface; a service mesh or proxy that rewrites source "
-            "addresses needs --token-file (recommended) or --trust-source any"
+            "a missing peer's index is claimed from an address DNS does not list for it "
+            "(named above), and counts only from its pod's address: if that peer's agent is "
+            "up, check that its --listen is the pod IP, not another interface (a service mesh "
+            "or proxy that rewrites source addresses needs --token-file, recommended, or "
+            "--trust-source any); if its pod is not running, another process claims its index "
+            "(--token-file keeps such out)"
         )
     return None
 

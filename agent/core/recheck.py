@@ -12,8 +12,13 @@ claimed: the chain of members' reports vouches for every index from the first on
 round the ring, so the one place it can stop is the lowest member not vouched for (its ring
 neighbour has not reached it yet, or has no session that counts). Checking that one name starts
 the chain again; checking every member's would cost the coordinator one query a pod, which is
-what membership from the coordinator is there to avoid. A member checks nothing then: what its
-peers claim is vouched for by the coordinator's hand-outs. Pure: the caller says when checks
+what membership from the coordinator is there to avoid. A claim its name's answer did not vouch
+for (an outsider's, or a pod talking from another address than its name gives) is no break
+that checking mends: the check moves on to the next index claimed, or the chain would stop
+there for good, every pod above it named missing though DNS gives their names right (an
+outside review). Still one name at a time; the lowest is checked again once all are refuted.
+A member checks nothing then: what its peers claim is vouched for by the coordinator's
+hand-outs. Pure: the caller says when checks
 start and stop and what each answered; this says which are due.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 import heapq
 import math
 
+from agent.core.causes import DNS_CAUSES, Failure
 from agent.core.timing import Timing
 
 __all__ = ["Rechecks"]
@@ -31,13 +37,14 @@ class _Check:
     """One index's checks (a plain class: a mutable dataclass cost every start 1.9 million
     instructions to define, for an ``__eq__`` and a ``__repr__`` nobody calls)."""
 
-    __slots__ = ("asking", "at", "gap", "since")
+    __slots__ = ("asking", "at", "gap", "refuted", "since")
 
     def __init__(self, since: float, at: float, gap: float) -> None:
         self.since = since  # when the checks began
         self.at = at  # when the next check is due
         self.gap = gap  # how long after a check the next one comes
         self.asking = False  # a lookup is out
+        self.refuted = False  # an answer of the name came back and vouched for none of it
 
 
 class Rechecks:
@@ -80,10 +87,16 @@ class Rechecks:
             heapq.heappush(self._queue, (check.at, index))
         if self._chain is None or not due:
             return due
-        lowest = min(self._checks) if self._chain else None
+        lowest = self._break() if self._chain else None
         for index in due:
             self._checks[index].asking = index == lowest
         return [index for index in due if index == lowest]
+
+    def _break(self) -> int:
+        """Where the chain stopped: the lowest index claimed that no answer of its name has
+        refuted yet, else (every claim refuted: DNS may yet change) the lowest."""
+        unrefuted = [index for index, check in self._checks.items() if not check.refuted]
+        return min(unrefuted or self._checks)
 
     def skipped(self, index: int, retry: float | None = None) -> None:
         """The check taken was not asked: the next one, at its time, asks, or at ``retry`` if
@@ -96,13 +109,16 @@ class Rechecks:
             check.at = retry
             heapq.heappush(self._queue, (retry, index))
 
-    def answered(self, index: int, now: float) -> bool:
-        """The lookup of ``index`` came back. True once the checks have lasted long enough
-        that what only a contact claimed (no live session) is given up on."""
+    def answered(self, index: int, now: float, failure: Failure | None = None) -> bool:
+        """The lookup of ``index`` came back (``failure``: why it gave no address). Unless
+        DNS itself failed, what still claims ``index`` once the answer has vouched is refuted:
+        not at an address the name gives. True once the checks have lasted long enough that
+        what only a contact claimed (no live session) is given up on."""
         check = self._checks.get(index)
         if check is None:
             return False
         check.asking = False
+        check.refuted = check.refuted or failure is None or failure.cause in DNS_CAUSES
         return now - check.since >= self._give_up
 
     def next_wakeup(self) -> float:

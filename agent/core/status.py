@@ -79,9 +79,16 @@ class Status:
     def reason(self, index: int) -> str:
         """Why peer ``index`` is not reached yet: first where a contact claiming it came from
         that DNS does not list (its agent is up, only not where DNS says), then discovery's
-        why (the address DNS lists, where nothing answers as it)."""
-        why, held = self.discovery.why_missing(index).reason, self._held(index)
-        return f"{held}; {why}" if held else why
+        why (the address DNS lists, where nothing answers as it), or, where that would say
+        "not in DNS" (past a cut, the Service's answer is no proof of it), what its name gave
+        the check of that contact."""
+        why, held = self.discovery.why_missing(index), self._held(index)
+        if not held:
+            return why.reason
+        gives = self.admission.names.get(index) if self.admission is not None else None
+        if gives and why.cause is Cause.NOT_LISTED:
+            return f"{held}; its name gives {', '.join(sorted(gives))}"
+        return f"{held}; {why.reason}"
 
     def cause(self, index: int) -> Cause | None:
         """Why peer ``index`` is not reached yet, typed (None once it is). A contact claiming

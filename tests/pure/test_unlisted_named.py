@@ -66,7 +66,7 @@ def test_a_pod_talking_from_an_unlisted_address_is_named_and_not_said_to_have_no
     assert f"connected from {ELSEWHERE}, which DNS does not list" in line
     assert "10.0.0.2" in line  # and where DNS says it is, and what happened there
     assert not any("have not started" in hint for hint in timeout.hints), timeout.hints
-    assert any("talks from an address DNS does not list" in hint for hint in timeout.hints)
+    assert any("is claimed from an address DNS does not list" in hint for hint in timeout.hints)
 
 
 def test_without_a_contact_the_listed_address_refusing_still_says_the_agent_has_not_started() -> (

@@ -161,3 +161,21 @@ def test_a_group_coordinator_asks_no_name_of_members_its_sessions_will_hear_from
     assert_released(c, after=7.9, by=8.0 + 4 * BOUND)
     group = range(75, 90)
     assert max(c.asked[i] for i in group) <= 40, sorted(c.asked.items())
+
+
+def test_an_outsiders_claim_of_a_missing_index_does_not_stop_the_chain() -> None:
+    """Past a cut, pod 3 never starts and an outsider claims index 3 first: the coordinator's
+    check of 3's name refutes the claim, the check moves on to 4, and the chain of reports goes
+    on round the ring. Nobody is released (pod 3 is missing), the outsider is never counted,
+    and pod 0 misses pod 3 alone (it waited for 4 to 7 too, their sessions held for good, and
+    its timeout named them "connected from an address DNS does not list": an outside review)."""
+    c = Cluster(8, seed=6, cut=1)
+    c.at(0.0, functools.partial(c.start, 3, outsider=True))
+    start(c, {i: 0.5 for i in range(8) if i != 3})
+    by = 0.5 + DEFAULT_TIMING.vouch_wait + 2 * DEFAULT_TIMING.recheck_cap
+    c.run_until(by)
+    assert c.unsafe() == [], c.describe()
+    pod0 = c.current()[0]
+    assert [i for i, _ in pod0.agent.status.missing()] == [3], c.describe()
+    # one name a check: the coordinator asks no more than a pod of a Job that passes
+    assert pod0.verdict is None and c.asked[0] <= QUERIES, sorted(c.asked.items())
