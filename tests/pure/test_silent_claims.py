@@ -21,24 +21,27 @@ import pytest
 from agent.config.parse import build_config
 from agent.core.agent import Agent
 from agent.core.causes import Cause
-from agent.core.effects import Effect, ProbeAddress, Sweep
+from agent.core.effects import Close, Effect, Lookup, ProbeAddress, Released, Sweep
 from agent.core.inputs import (
     AddressProbed,
     Input,
+    LookedUp,
     Opened,
     Reached,
+    Received,
     Resolution,
     Swept,
 )
 from agent.core.roles import Coordinator
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Hello, Identity, Role
+from agent.protocol.wire import Arrive, Hello, Identity, Role
 from agent.topology.podfiles import PodFacts
 
 pytestmark = pytest.mark.timeout(10)
 
 A0, M1, M2, M1_NEW = "10.0.0.1", "10.0.1.1", "10.0.2.1", "10.0.1.9"
 I0, I1, I2, I1_NEW = instance_id(1, 0), instance_id(2, 1), instance_id(3, 2), instance_id(5, 1)
+_ALL = ((0, A0, I0), (1, M1, I1), (2, M2, I2))  # index, address, instance: before pod 1 moves
 
 
 def _coordinator() -> Agent:
@@ -66,6 +69,10 @@ def _round(agent: Agent, after: float, answer: Resolution) -> tuple[float, list[
     while Sweep() not in agent.poll(now):
         now = agent.next_wakeup()
     return now, agent.handle(Swept(answer), now)
+
+
+def _released(effects: list[Effect]) -> bool:
+    return any(isinstance(effect, Released) for effect in effects)
 
 
 # --- the Service's whole answer no longer lists where a member was reached ---------------------
@@ -98,3 +105,47 @@ def test_a_cut_answer_unties_nobody() -> None:
     agent = _silent_member_one()
     _round(agent, 0.3, Resolution((A0, M2), truncated=True))
     assert agent.reach.peers[1].reached and agent.reach.peers[1].address == M1
+
+
+# --- a newer instance's session waits for DNS while the old one's is counted -------------------
+def _both_claims() -> tuple[Agent, str]:
+    """Everyone reached, members 1 (conn 7) and 2 (conn 8) counted; then member 1's new
+    instance opens a session (conn 9) from M1_NEW, which DNS has not vouched for yet."""
+    agent = _coordinator()
+    _feed(agent, 0.1, Swept(Resolution((A0, M1, M2))))
+    _feed(agent, 0.2, *(AddressProbed(a, Reached(i, n)) for i, a, n in _ALL))
+    _feed(agent, 0.3, Opened(7, _member(1, I1), False, M1), Opened(8, _member(2, I2), False, M2))
+    assert isinstance(agent.side, Coordinator) and agent.side.view is not None
+    _feed(agent, 0.4, Opened(9, _member(1, I1_NEW), False, M1_NEW))
+    assert agent.is_holding(9)
+    return agent, agent.side.view
+
+
+def test_a_newer_instance_held_keeps_the_old_ones_arrival_from_releasing() -> None:
+    """The old instance (conn 7) arrives with the coordinator's view, as does member 2: no
+    release while DNS has not said which of the two pod 1 is, and its name is asked at once
+    (before, everyone was released with the old instance counted)."""
+    agent, view = _both_claims()
+    assert Lookup(1) in agent.poll(0.4)
+    out = _feed(agent, 0.5, Received(7, Arrive(view)), Received(8, Arrive(view)))
+    assert not _released(out)
+
+
+def test_dns_giving_the_new_address_counts_the_new_instance() -> None:
+    """Pod 1's name gives M1_NEW: the new instance's session counts, the old one's is closed,
+    and the release waits for the new instance's arrival."""
+    agent, view = _both_claims()
+    agent.poll(0.4)
+    _feed(agent, 0.5, Received(7, Arrive(view)), Received(8, Arrive(view)))
+    out = _feed(agent, 0.6, LookedUp(1, Resolution((M1_NEW,))))
+    assert Close(7) in out and not _released(out)
+    assert isinstance(agent.side, Coordinator) and agent.side.sessions.get(9) == 1
+
+
+def test_dns_giving_the_old_address_lets_the_old_instance_count() -> None:
+    """Pod 1's name still gives M1 (the claim from M1_NEW may be anybody's): DNS has ruled,
+    and the old instance's arrival counts."""
+    agent, view = _both_claims()
+    agent.poll(0.4)
+    _feed(agent, 0.5, Received(7, Arrive(view)), Received(8, Arrive(view)))
+    assert _released(_feed(agent, 0.6, LookedUp(1, Resolution((M1,)))))
