@@ -264,7 +264,7 @@ class ByService:
         # A pod is reached only at an address its Service's answer lists (or learnt past a
         # cut); once a whole answer leaves that address out, the pod there was replaced or
         # deleted: an old process still holding a silent session would be counted for ever.
-        if not self._whole:
+        if not (self._whole and self._probes_sweep):  # (a sparse graph asks targets by name)
             return []
         gone = [
             p for p in self.reach.peers
