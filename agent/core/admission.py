@@ -36,7 +36,9 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import TypeVar
 
 from agent.core.bounded import UNBOUNDED, Bounded, Bounds
+from agent.core.causes import Cause
 from agent.core.effects import Close, Effect, Report
+from agent.core.heldsession import HeldSession
 from agent.core.heldshare import HELD, HeldShare
 from agent.core.inputs import Lost, Opened, Received, Resolution
 from agent.core.log import LogKind, LogLevel, LogLine
@@ -44,7 +46,6 @@ from agent.core.reach import Reach
 from agent.core.recheck import Rechecks
 from agent.core.sightings import Sightings
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.protocol.wire import Ack, Arrive, Message, Vouch
 
 __all__ = ["HELD", "SIGHTED", "Admission", "HeldSession"]
 
@@ -54,40 +55,8 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 _UNLISTED = 256  # unlisted contacts' addresses, to be named while they wait
-
-
-class HeldSession:
-    """A member's session from an address not vouched for: its hello and the state its messages
-    imply (its latest arrival counts). A plain class: a dataclass cost every start 1.9M instr."""
-
-    __slots__ = ("acked", "arrived", "opened", "vouch")
-
-    def __init__(self, opened: Opened) -> None:
-        self.opened = opened
-        self.arrived: Arrive | None = None  # its latest Arrive
-        self.acked = False
-        self.vouch: Vouch | None = None  # its latest report of its ring neighbour (``vouching``)
-
-    @property
-    def index(self) -> int:
-        return self.opened.hello.identity.index
-
-    def absorb(self, message: Message) -> bool:
-        """False for a message a member may not send (the session would be closed for it)."""
-        if isinstance(message, Arrive):
-            self.arrived = message
-        elif isinstance(message, Ack):
-            self.acked = True
-        elif isinstance(message, Vouch):
-            self.vouch = message
-        else:
-            return False
-        return True
-
-    def replay(self) -> list[Received]:
-        """What it said, as the coordinator is to hear it once the session counts."""
-        said = (self.vouch, self.arrived, Ack() if self.acked else None)
-        return [Received(self.opened.conn, message) for message in said if message is not None]
+#: answers that rule on a claim: the name's addresses, or that it has none (not a DNS failure)
+_RULINGS = frozenset({Cause.NXDOMAIN, Cause.NO_ADDRESS})
 
 
 def _loopback(address: str) -> bool:
@@ -159,13 +128,16 @@ class Admission:
         return next((a for a, i in reversed(self._unlisted.items()) if i == index), None)
 
     # --- keeping ---------------------------------------------------------------------------------
-    def hold(self, opened: Opened, now: float, *, unconnected: int) -> list[Effect]:
+    def hold(
+        self, opened: Opened, now: float, *, unconnected: int, urgent: bool = False
+    ) -> list[Effect]:
         """A member's session from an address not vouched for: held, unread, within the
         process's bound (``HeldShare``: up to ``HELD.total`` more than the ``unconnected``
         members, those without a session that counts, as a large Job's members dial before the
         coordinator has found them all), this instance's oldest closed to make room, or else
         the newcomer. Its member's older session from there can never count (a coordinator
-        keeps the newest)."""
+        keeps the newest). ``urgent``: it contests a session counted (``contests``): its
+        claimed index's name is asked at once, whatever the pace past a cut."""
         index, address = opened.hello.identity.index, opened.address
         older = set(self._held.claiming(index)) & set(self._held.at(address))
         out = self._drop_sessions(older)
@@ -175,11 +147,25 @@ class Admission:
         gone = [self._held.pop(conn) for conn in room]
         self._held.add(opened.conn, index, address, HeldSession(opened))
         self._share.add(self._owner, opened.conn, index, address)
-        self._checks.start(index, now)
+        self._checks.start(index, now, urgent=urgent)
         for session in gone:
             if session is not None:
                 self._settle(session.index)
         return out + self._closed(sorted(room), bound=True)
+
+    def contests(self) -> list[tuple[int, str]]:
+        """The (index, instance) of the held sessions whose claimed index's name has not
+        answered since they came: while one is of a newer instance than the session counted
+        for its index, DNS has yet to say which of the two the index is (``Coordinator``)."""
+        return [
+            (held.index, held.opened.hello.identity.instance)
+            for _, _, _, held in self._held
+            if not held.answered
+        ]
+
+    def urge(self, index: int, now: float) -> None:
+        """A release waits for DNS to rule on what claims ``index``: its name is asked now."""
+        self._checks.start(index, now, urgent=True)
 
     def end(self) -> None:
         """This barrier instance has ended, its connections with it: what it held no longer
@@ -286,6 +272,11 @@ class Admission:
         (nothing is connected there to wait for)."""
         give_up = self._checks.answered(index, now, resolution.failure)
         out: list[Effect] = []
+        if resolution.failure is None or resolution.failure.cause in _RULINGS:
+            self._checks.ruled(index)
+            for conn in self._held.claiming(index):  # DNS has spoken: no longer contesting
+                if (held := self._held.get(conn)) is not None:
+                    held.answered = True
         if resolution.failure is None:
             self.named(index, resolution.addresses)
             out = self.prune(index, resolution.addresses)

@@ -179,12 +179,10 @@ class Agent:
         return Attempt(index, instance, () if own else self._refusing.addresses(index, now))
 
     def is_holding(self, conn: int) -> bool:
-        """Whether session ``conn`` waits to be vouched for (a contact from an address DNS does
-        not list yet, without a token): its messages are kept, not acted on, until it is."""
+        """Whether session ``conn`` waits to be vouched for (its messages kept, not acted on)."""
         return self._admission.is_holding(conn)
 
-    def end(self) -> None:
-        """This instance has ended: what it held counts no more against the process's bound."""
+    def end(self) -> None:  # what this instance held counts no more against the bound
         self._admission.end()
 
     def next_wakeup(self) -> float:
@@ -322,6 +320,9 @@ class Agent:
         out = self.discovery.answered(event.resolution, now)
         if event.resolution.failure is not None:
             return out
+        if self.verdict is None and (untied := self.discovery.untie(now)):  # replaced pods
+            out += [Report(self.status.restarted_line(index)) for index in untied]
+            out += self.barrier.act(self.side.unreached(now), now) if self.side else []
         return out + self.discovery.take_ask_by_name() + self.incoming.answered(before, now)
 
     def _address_probed(self, event: AddressProbed, now: float) -> list[Effect]:
@@ -395,6 +396,5 @@ class Agent:
             out += self.barrier.act(self.side.reached_all(view, now, owed), now)
         return out
 
-    def _looking(self) -> bool:
-        """A coordinator that reached all and waits looks around: another may release."""
+    def _looking(self) -> bool:  # a coordinator that reached all and waits looks around
         return self.verdict is None and self.reach.done

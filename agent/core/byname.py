@@ -79,6 +79,9 @@ class ByName:
     def reached_all(self, now: float, *, vouching: bool) -> None:
         self._look.start(now)
 
+    def untie(self, now: float) -> list[int]:
+        return []  # each name is its own evidence, asked afresh by every attempt
+
     def answered(self, resolution: Resolution, now: float) -> list[Effect]:
         return []
 

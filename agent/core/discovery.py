@@ -78,6 +78,12 @@ def discovery_for(
     )
 
 
+#: why a peer is not reached once the Service no longer lists where it was (``untie``)
+NOT_LISTED_NOW = Failure(
+    "replaced: the Service no longer lists where it was reached; reaching it anew", Cause.RESTARTED
+)
+
+
 class Discovery(Protocol):
     #: which peers are reached, and the attempts of those asked for by name
     reach: Reach
@@ -124,6 +130,12 @@ class Discovery(Protocol):
 
     def answered(self, resolution: Resolution, now: float) -> list[Effect]:
         """A round's answer (``Sweep``): the probes to start."""
+        ...
+
+    def untie(self, now: float) -> list[int]:
+        """After an answer: the peers reached where its whole answer (not cut) no longer lists
+        them, made to be reached anew (``Reach.forget``: DNS no longer ties that address to
+        their index); none where DNS is asked by name."""
         ...
 
     def take_ask_by_name(self) -> list[Effect]:
@@ -194,6 +206,7 @@ class ByService:
         #: it answered)
         self.published: frozenset[str] = frozenset()
         self.failure: Failure | None = Failure("not queried yet", Cause.NOT_TRIED)
+        self._whole = False  # the last answer listed every address (not cut, not failed)
 
     def take_due(self, now: float) -> list[Effect]:
         out: list[Effect] = []
@@ -247,8 +260,26 @@ class ByService:
             self.rounds.refresh(now)
         self._look.start(now)
 
+    def untie(self, now: float) -> list[int]:
+        # A pod is reached only at an address its Service's answer lists (or learnt past a
+        # cut); once a whole answer leaves that address out, the pod there was replaced or
+        # deleted: an old process still holding a silent session would be counted for ever.
+        if not (self._whole and self._probes_sweep):  # (a sparse graph asks targets by name)
+            return []
+        gone = [
+            p for p in self.reach.peers
+            if p.reached and p.index != self.me and not self.reach.is_scheduled(p.index)
+            and p.address not in self.published
+        ]  # fmt: skip
+        for peer in gone:
+            address = peer.address
+            self.reach.forget(peer.index, now, NOT_LISTED_NOW)
+            self.restarted(address, now)
+        return [peer.index for peer in gone]
+
     def answered(self, resolution: Resolution, now: float) -> list[Effect]:
         self.failure = resolution.failure
+        self._whole = resolution.failure is None and not resolution.truncated
         if resolution.failure is not None:
             if self.rounds.failed(now):
                 self.published = frozenset()

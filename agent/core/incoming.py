@@ -137,13 +137,17 @@ class Incoming:
 
     def _hold(self, event: Opened, now: float) -> list[Effect]:
         """A member's session from an address not vouched for: held until DNS says whose it
-        is, unless it is an older instance than one heard of (it can never count)."""
+        is, unless it is an older instance than one heard of (it can never count). One of a
+        newer instance than the member's session counted here contests it: no release on
+        that session until the claimed name's answer has ruled (asked at once)."""
         theirs, side = event.hello.identity, self.barrier.side
         if self.reach.stale(theirs.index, theirs.instance):
             return [Close(event.conn)]
         self.discovery.ask_again(now)
-        unconnected = side.unconnected() if isinstance(side, Coordinator) else 0
-        return self.admission.hold(event, now, unconnected=unconnected)
+        coordinator = side if isinstance(side, Coordinator) else None
+        unconnected = coordinator.unconnected() if coordinator else 0
+        urgent = coordinator is not None and coordinator.contested_by(theirs)
+        return self.admission.hold(event, now, unconnected=unconnected, urgent=urgent)
 
     # --- what vouches ----------------------------------------------------------------------------
     def vouched(
@@ -191,6 +195,8 @@ class Incoming:
         before = self.admission.pending(event.index)
         out = self.admission.looked_up(event.index, event.resolution, now)
         out += self.vouched(now, index=event.index)
+        if isinstance(side := self.barrier.side, Coordinator):  # what contested is ruled on
+            out += self.barrier.act(side.recount(now), now)
         return out + self._report(before, now)
 
     def _report(self, before: set[str], now: float) -> list[Effect]:
@@ -220,6 +226,9 @@ def contacts(
         share=held,
         vouches=vouching.vouches,
     )
+    if isinstance(barrier.side, Coordinator):  # held sessions contest counted ones
+        barrier.side.contests = admission.contests
+        barrier.side.urge = admission.urge
     incoming = Incoming(
         config,
         me,

@@ -281,12 +281,13 @@ class Reach:
         self._in_flight += 1
         return True
 
-    def forget(self, index: int, now: float) -> None:
+    def forget(self, index: int, now: float, failure: Failure | None = None) -> None:
         """The instance reached is gone: reach the new one before counting the peer again."""
         peer = self.peers[index]
         if peer.reached:
             peer.reached, peer.failures, peer.next_at = False, 0, now
-            peer.failure = Failure("restarted: reaching its new instance", Cause.RESTARTED)
+            restarted = Failure("restarted: reaching its new instance", Cause.RESTARTED)
+            peer.failure = failure or restarted
             peer.instance = ""
             self._left += 1
             self._wait(peer)

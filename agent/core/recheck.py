@@ -54,15 +54,28 @@ class Rechecks:
         self._delay = self._first  # before the first check of what begins from now
         self._chain: bool | None = None  # past a cut: True at the coordinator, False at a member
         self._checks: dict[int, _Check] = {}
+        self._urgent: set[int] = set()  # asked at once and, past a cut, not only the lowest
         # (at, index) of every check; an entry whose check has moved on is dropped when it comes
         # up (as Reach's queue), so finding the next one costs O(log n)
         self._queue: list[tuple[float, int]] = []
 
-    def start(self, index: int, now: float) -> None:
-        """Something claiming ``index`` waits: checks begin, unless they have already."""
+    def start(self, index: int, now: float, *, urgent: bool = False) -> None:
+        """Something claiming ``index`` waits: checks begin, unless they have already.
+        ``urgent``: the claim contests a session counted (``Coordinator.contested_by``), and a
+        release waits for its answer: asked now (again, if checks had begun)."""
         if index not in self._checks:
             self._checks[index] = _Check(now, now + self._delay, self._first)
             heapq.heappush(self._queue, (now + self._delay, index))
+        if urgent and index not in self._urgent:
+            self._urgent.add(index)
+            check = self._checks[index]
+            check.at = min(check.at, now)
+            heapq.heappush(self._queue, (check.at, index))
+
+    def ruled(self, index: int) -> None:
+        """DNS answered ``index``'s name (addresses, or that it has none): what was urgent
+        about it is settled; its checks go on at their pace."""
+        self._urgent.discard(index)
 
     def patient(self, delay: float, *, coordinator: bool) -> None:
         """Past a cut: checks that begin from now are first due ``delay`` after, not
@@ -72,6 +85,7 @@ class Rechecks:
     def stop(self, index: int) -> None:
         """Nothing claiming ``index`` waits any more."""
         self._checks.pop(index, None)
+        self._urgent.discard(index)
 
     def take_due(self, now: float) -> list[int]:
         """The indices whose check is due now, each with no lookup out: their lookups start."""
@@ -88,9 +102,10 @@ class Rechecks:
         if self._chain is None or not due:
             return due
         lowest = self._break() if self._chain else None
+        asked = [index for index in due if index == lowest or index in self._urgent]
         for index in due:
-            self._checks[index].asking = index == lowest
-        return [index for index in due if index == lowest]
+            self._checks[index].asking = index in asked
+        return asked
 
     def _break(self) -> int:
         """Where the chain stopped: the lowest index claimed that no answer of its name has

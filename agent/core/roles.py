@@ -16,7 +16,7 @@ waiting on a coordinator that has gone: the race the seed's loop has when a fast
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from agent.core.edgesums import EdgeTally, from_hex
 from agent.core.effects import Aborted, Close, Dial, Released, Send
@@ -72,6 +72,11 @@ class Coordinator:
         self._tree = tree
         flat = frozenset(range(me.peers)) - {me.index}
         self._members = flat if tree is None else tree.children(me.index)
+        #: the (index, instance) of members' sessions waiting for DNS to say whose they are
+        #: (``Admission.contests``): a newer instance there contests the session counted
+        self.contests: Callable[[], Iterable[tuple[int, str]]] = tuple
+        #: asks DNS now for a contested index's name (``Admission.urge``)
+        self.urge: Callable[[int, float], None] = lambda index, now: None
 
     @property
     def members(self) -> frozenset[int]:
@@ -128,6 +133,27 @@ class Coordinator:
         elif hello.released:  # another instance of index 0 released this member already
             actions += self.peer_released(now)
         return actions
+
+    def contested_by(self, theirs: Identity) -> bool:
+        """Whether a session of ``theirs`` (waiting for DNS) would replace the member's session
+        counted here: a newer instance of its index (a replaced pod whose old process runs on,
+        connected here, and whose new one's address DNS does not vouch for yet)."""
+        current = self._instance_of.get(theirs.index, "")
+        return bool(theirs.instance and current) and newer(theirs.instance, current)
+
+    def _contested(self, now: float) -> bool:
+        """A counted session's claim is contested by a newer instance of its index, which DNS
+        has not ruled on yet: its arrival may be an old pod's, so nobody is released on it
+        until DNS says which instance's address the index has (asked now; ``recount``)."""
+        counted = self._instance_of
+        contested = {i for i, new in self.contests() if newer(new, counted.get(i) or new)}
+        for index in sorted(contested):
+            self.urge(index, now)
+        return bool(contested)
+
+    def recount(self, now: float) -> list[Action]:
+        """DNS ruled on what contested a session (``_contested``): the release, if due now."""
+        return self._maybe_release(now)
 
     def _supersedes(self, theirs: Identity, conn: int, old: int) -> bool:
         """Whether ``theirs`` on ``conn`` is to replace the member's session on ``old``."""
@@ -195,7 +221,7 @@ class Coordinator:
         if self.verdict is not None or self._view is None:
             return []
         everyone = len(self._matching) == len(self._members) and self._sums_agree()
-        if everyone and not self._replaced:
+        if everyone and not self._replaced and not self._contested(now):
             return self._decide(Released(ReleaseKind.DECIDED), now)
         if self._notice:
             # The members got their verdict from whoever decided it: no acks to await here.
