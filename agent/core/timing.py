@@ -110,6 +110,11 @@ class Timing:
     #: the same addresses given again by DNS and refused again: each window twice as long, up
     #: to this (kubeadm's Corefile caches an answer 30 s: asking sooner learns little)
     refused_reuse_cap: float = 30.0
+    #: in total, past their windows, names that keep refusing are asked again one at a time,
+    #: ``refused_reuse`` apart at first, then twice as far apart after each, up to this: each
+    #: such peer says hello once its agent is up, which asks its name at once; this is only
+    #: what finds one whose hello cannot come (``agent.core.refused``)
+    refused_total_cap: float = 120.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0
