@@ -132,7 +132,7 @@ class Asking:
         member's dial that failed or opened."""
         if isinstance(event, Contacted):
             self.pace.hurry(event.hello.identity.index)
-            self._refusing.forget(event.hello.identity.index)
+            self._refusing.heard(event.hello.identity.index, event.address)
         elif isinstance(event, LookedUp):
             self.looked_up(event.index, event.resolution, now)
             self._refusing.relisted(event.index, event.resolution.addresses)
