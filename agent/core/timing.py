@@ -40,8 +40,10 @@ class Timing:
     #: (``agent.core.rounds``): the peers such an answer leaves out are learnt otherwise, each
     #: cut answer lists the same first addresses, and cluster DNS may serve it from a cache 30 s
     #: old anyway (kubeadm's Corefile); at 8 s the Service was two thirds of a 128-pod Job's
-    #: queries (12.6 of 18.2 a pod)
-    cut_round_cap: float = 30.0
+    #: queries (12.6 of 18.2 a pod), and at 30 s a pod that waited minutes for its targets'
+    #: agents still asked it twice a minute (11 of ~30 a pod over 150 s at 300 pods in the
+    #: in-memory cluster; 20 more over a 10-minute start)
+    cut_round_cap: float = 240.0
     #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
     #: it first), and then only the lowest index not vouched for is checked
