@@ -95,6 +95,8 @@ class Asking:
         (``side``: this pod's side of the barrier, whose dial may be put back)."""
         out: list[Effect] = []
         for effect in effects:
+            if isinstance(effect, Attempt) and effect.hello and not effect.addresses:
+                effect = self._looking(effect, now)
             if isinstance(effect, Attempt) and not effect.addresses:
                 if (at := self.pace.ask(effect.index, now)) is not None:
                     self._reach.defer(effect.index, at)
@@ -116,6 +118,18 @@ class Asking:
             out.append(effect)
         return out
 
+    def _looking(self, attempt: Attempt, now: float) -> Attempt:
+        """A look-around's hello to a member whose addresses refused (its agent not up yet) goes
+        there again without asking DNS, as an attempt would (``RefusedAnswers``): each look
+        asked every such member's name, a coordinator's most queries while its members came
+        minutes late."""
+        return Attempt(
+            attempt.index,
+            attempt.instance,
+            self._refusing.addresses(attempt.index, now),
+            hello=True,
+        )
+
     def _by_name(self, index: int, side: Coordinator | Member | None) -> bool:
         """Whether peer ``index`` is being attempted by name: its attempt asks for its name
         anyway, and once it reaches the peer, vouches for what claims it from there, so an
@@ -132,7 +146,7 @@ class Asking:
         member's dial that failed or opened."""
         if isinstance(event, Contacted):
             self.pace.hurry(event.hello.identity.index)
-            self._refusing.forget(event.hello.identity.index)
+            self._refusing.heard(event.hello.identity.index, event.address)
         elif isinstance(event, LookedUp):
             self.looked_up(event.index, event.resolution, now)
             self._refusing.relisted(event.index, event.resolution.addresses)

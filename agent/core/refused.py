@@ -7,40 +7,65 @@ cache for its TTL anyway: CoreDNS's is 5 s). A refusal says the pod is there: fo
 ``Timing.refused_reuse`` seconds after DNS gave them, the next attempt or dial tries the same
 addresses. When DNS then gives the same addresses and they refuse again, the next window is
 twice as long, up to ``Timing.refused_reuse_cap`` (a cluster DNS cache may serve an answer that
-old anyway: kubeadm's Corefile says ``cache 30``), so a peer whose pod waits long for its agent
-(an image pull, a slow init container) costs a query a name every half minute, not every 5 s.
+old anyway: kubeadm's Corefile says ``cache 30``).
 Anything else asks DNS again at once: an answer (from whichever pod, the identity check
-settles who it is), a timeout, no route, NXDOMAIN, other addresses. So is a hello claiming the
-peer (its agent is up: if it refuses at those addresses it is elsewhere, a replaced pod whose
-old address DNS still gives), and a lookup of its name that gives other addresses (the
-coordinator's check of a held session). The caller asks DNS for its own name every time: that
-check is there to see DNS change. So a replaced pod's new address is found at the latest when
-the window ends, and at once where it says hello.
+settles who it is), a timeout, no route, NXDOMAIN, other addresses. So does a lookup of its
+name that gives other addresses (the coordinator's check of a held session), and a hello
+claiming the peer from another address (its agent is up elsewhere: a replaced pod whose old
+address DNS still gives). A hello from an address that refused is tried there once more
+without a query (a Job whose agents start slowly asked every late peer's name again on its
+hello), and DNS is asked only if it refuses again. The caller asks DNS for its own name every
+time: that check is there to see DNS change. So a replaced pod's new address is found once its
+name is asked again (below), and at once where it says hello.
+
+In total, too: with each name on its own window, a pod whose targets' agents came minutes
+after their pods were published (a Job whose agents start slowly: image pulls, a launch over
+minutes) asked every one of them every half minute, ~7 times each over 150 s (the in-memory
+cluster, 300 pods published at once and their agents started over 150 s: 53.6 queries a pod,
+116 at the most; ``bench.cutanswer 300``: 445 a pod). Each such peer says hello
+itself once its agent is up (a target targets this pod too; a coordinator looks around), and
+the hello ends the reuse at once; so past its window a name is asked again only when the pod's
+own gap has passed: one name that keeps refusing per gap, the gap doubling from ``reuse`` with
+each such query up to ``total_cap``. A pod's queries for names that keep refusing then grow
+with the log of the wait, not with the wait times the names.
 
 Pure: the caller says what refused and when; this says which addresses to try without DNS.
 """
 
 from __future__ import annotations
 
+import math
+
+from agent.core.timing import Timing
+
 __all__ = ["RefusedAnswers"]
 
 
 class RefusedAnswers:
-    def __init__(self, reuse: float, cap: float | None = None) -> None:
+    def __init__(
+        self, reuse: float, cap: float | None = None, total_cap: float | None = None
+    ) -> None:
         self._reuse, self._cap = reuse, reuse if cap is None else cap
+        #: the pod's own gap between queries for names whose window has ended, and when the next
+        #: may go (``total_cap`` None: no such gap, each name on its own window alone)
+        self._total_cap, self._gap, self._next_ask = total_cap, reuse, -math.inf
         #: peer index -> (the addresses that refused, when DNS gave them, for how long)
         self._answers: dict[int, tuple[tuple[str, ...], float, float]] = {}
         #: peer index -> the addresses and window of the last reuse that ended: DNS giving
         #: the same addresses again, refused again, makes the next window longer
         self._ended: dict[int, tuple[tuple[str, ...], float]] = {}
+        self._heard: set[int] = set()  # said hello since: tried at those addresses once more
+
+    @classmethod
+    def of(cls, timing: Timing) -> RefusedAnswers:
+        return cls(timing.refused_reuse, timing.refused_reuse_cap, timing.refused_total_cap)
 
     def tried(self, index: int, refused_at: tuple[str, ...], now: float) -> None:
         """An attempt or dial of peer ``index`` ended: every one of ``refused_at`` refused
         (empty: it ended any other way). The same addresses tried again keep their first time:
         DNS is asked again once the window since it gave them has passed."""
-        if not refused_at:
-            self._answers.pop(index, None)
-            self._ended.pop(index, None)
+        if not refused_at or index in self._heard:  # refused after its hello: it is elsewhere
+            self.forget(index)
             return
         known = self._answers.get(index)
         if known is not None and known[0] == refused_at:
@@ -52,9 +77,21 @@ class RefusedAnswers:
         self._answers[index] = (refused_at, now, window)
 
     def forget(self, index: int) -> None:
-        """Peer ``index`` said hello: the next attempt or dial asks DNS, the window afresh."""
+        """The next attempt or dial of peer ``index`` asks DNS, the window afresh."""
         self._answers.pop(index, None)
         self._ended.pop(index, None)
+        self._heard.discard(index)
+
+    def heard(self, index: int, address: str) -> None:
+        """Peer ``index`` said hello from ``address``: its agent is up. From an address that
+        refused until now (DNS gave it: the hello alone is no evidence), the next attempt or
+        dial tries there once more, whatever the window or the pod's gap, and asks DNS only if
+        that refuses too; from another, it asks DNS at once (a replaced pod is elsewhere)."""
+        known = self._answers.get(index)
+        if known is not None and address in known[0]:
+            self._heard.add(index)
+        else:
+            self.forget(index)
 
     def relisted(self, index: int, addresses: tuple[str, ...]) -> None:
         """DNS gave ``addresses`` for ``index``'s name (a lookup): others end the reuse."""
@@ -68,8 +105,10 @@ class RefusedAnswers:
         if known is None:
             return ()
         addresses, given, window = known
-        if now >= given + window:
-            del self._answers[index]
-            self._ended[index] = (addresses, window)
-            return ()
-        return addresses
+        if now < given + window or now < self._next_ask or index in self._heard:
+            return addresses
+        del self._answers[index]
+        self._ended[index] = (addresses, window)
+        if self._total_cap is not None:
+            self._next_ask, self._gap = now + self._gap, min(2 * self._gap, self._total_cap)
+        return ()

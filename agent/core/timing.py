@@ -40,8 +40,10 @@ class Timing:
     #: (``agent.core.rounds``): the peers such an answer leaves out are learnt otherwise, each
     #: cut answer lists the same first addresses, and cluster DNS may serve it from a cache 30 s
     #: old anyway (kubeadm's Corefile); at 8 s the Service was two thirds of a 128-pod Job's
-    #: queries (12.6 of 18.2 a pod)
-    cut_round_cap: float = 30.0
+    #: queries (12.6 of 18.2 a pod), and at 30 s a pod that waited minutes for its targets'
+    #: agents still asked it twice a minute (11 of ~30 a pod over 150 s at 300 pods in the
+    #: in-memory cluster; 20 more over a 10-minute start)
+    cut_round_cap: float = 240.0
     #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
     #: it first), and then only the lowest index not vouched for is checked
@@ -110,6 +112,11 @@ class Timing:
     #: the same addresses given again by DNS and refused again: each window twice as long, up
     #: to this (kubeadm's Corefile caches an answer 30 s: asking sooner learns little)
     refused_reuse_cap: float = 30.0
+    #: in total, past their windows, names that keep refusing are asked again one at a time,
+    #: ``refused_reuse`` apart at first, then twice as far apart after each, up to this: each
+    #: such peer says hello once its agent is up, which asks its name at once; this is only
+    #: what finds one whose hello cannot come (``agent.core.refused``)
+    refused_total_cap: float = 120.0
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0

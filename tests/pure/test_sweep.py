@@ -192,12 +192,12 @@ def test_pods_arriving_one_after_another_do_not_each_cost_every_pod_a_round() ->
 def test_rounds_after_cut_short_answers_back_off_and_no_hello_hurries_them() -> None:
     """A cut-short answer lists the same first addresses every round, and the peers it leaves
     out are learnt from the coordinator: each round after one waits twice as long (1, 2, 4, 8,
-    16 s, then the cap), and a
+    16, 32, 64, 128 s, then the cap: 240 s), and a
     hello from an address it does not list brings none forward (the next cut answer would not
     list it either). A whole answer brings the normal pace back."""
     service, cap = _service(rand=0.999), DEFAULT_TIMING.cut_round_cap
     now, ceilings = 0.0, []
-    for _ in range(7):
+    for _ in range(10):
         assert _due(service, now)
         for address in _answer(service, ["a", "b"], now, truncated=True):
             service.probed(address, None)
@@ -207,7 +207,7 @@ def test_rounds_after_cut_short_answers_back_off_and_no_hello_hurries_them() -> 
         assert service.heard_from(2, "c", now + 0.01) == []
         assert service.next_wakeup() == wake  # not brought forward
         now = wake
-    assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, cap, cap] and cap == 30.0
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, cap, cap] and cap == 240.0
     _round(service, ["a", "b"], now)  # whole again
     assert service.next_wakeup() == pytest.approx(now + 1.0 * (0.5 + 0.5 * 0.999))
 

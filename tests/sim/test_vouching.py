@@ -179,3 +179,21 @@ def test_an_outsiders_claim_of_a_missing_index_does_not_stop_the_chain() -> None
     assert [i for i, _ in pod0.agent.status.missing()] == [3], c.describe()
     # one name a check: the coordinator asks no more than a pod of a Job that passes
     assert pod0.verdict is None and c.asked[0] <= QUERIES, sorted(c.asked.items())
+
+
+def test_pods_published_long_before_their_agents_start_ask_dns_a_bounded_number_of_times() -> None:
+    """100 pods on the tree past a cut, every pod published (its address refusing) at 0 and its
+    agent started over 100 s in a scattered order, as ``bench.cutanswer`` launches a Job's
+    agents over minutes: every pod passes, and no pod asks more than ``TREE_QUERIES``. Before,
+    each name that refused was asked again at the end of its own window (5, 10, 20, then every
+    30 s), each late peer's hello asked its name once more, a coordinator's look-around asked
+    every member that was not up, and group coordinators whose groups were short, at every
+    look: 31.3 a pod, 77 at the most (the root; 62 once main's 3dabfe5 stopped the looks at
+    short groups); at 300 pods over 150 s, 53.6 and 116."""
+    c = Cluster(100, seed=1, mode="wait", cut=16, degree=8)
+    for i in range(100):  # the pod, published: its agent comes later (``start``, no new pod)
+        c._pod(i, f"10.{i}.0.1", 0.0)
+    start(c, _spread(100, 100.0), new_pod=False)
+    c.run_until(100.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=98.9, by=100.0 + 4 * BOUND)
+    assert max(c.asked.values()) <= TREE_QUERIES, sorted(c.asked.items())
