@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.abc
 
-from agent.commands import startsignals
+from agent.commands import lazyssl, startsignals
 from agent.commands.words import COMMANDS, attach_dash_values, plain_options
 from agent.config.model import Config, LogFormat, LogLevel
 from agent.config.parse import load_config
@@ -141,6 +141,7 @@ async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, i
 
 def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
     stopped = False
+    lazyssl.defer()
     try:
         result, signum = anyio.run(_until_signal, work)
         stopped = signum is not None
@@ -234,6 +235,7 @@ def _run_and_leave_together(
         report=printer,
         supervisor=supervisor,
     )
+    lazyssl.defer()
     try:
         return anyio.run(_collecting, work)
     except BaseExceptionGroup as group:
