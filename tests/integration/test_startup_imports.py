@@ -47,6 +47,7 @@ ONLY_ELSEWHERE = {
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
     # asyncio and anyio import ssl at the loop's start; agent.commands.lazyssl defers OpenSSL
     "_ssl": "no command: the CLI never speaks TLS",
+    "datetime": "no command: a JSON log line's time comes from time.strftime",
     "_hashlib": "a token's proofs (hmac), a sparse graph's permutation (OpenSSL's hashes)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.
