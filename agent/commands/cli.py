@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import anyio.abc
 
-from agent.commands import startsignals
+from agent.commands import lazyssl, startsignals
 from agent.commands.words import COMMANDS, attach_dash_values, plain_options
 from agent.config.model import Config, LogFormat, LogLevel
 from agent.config.parse import load_config
@@ -38,10 +39,12 @@ _T = TypeVar("_T")
 _SECRET_VARIABLE = next(o.env for o in OPTIONS if o.dest == "token")
 
 
-def _timestamp() -> str:
-    import datetime  # JSON logs only: text logs (the default) do without its import
-
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+def _timestamp(now_ns: int | None = None) -> str:
+    """``datetime.now(UTC).isoformat(timespec="milliseconds")``, the JSON log's ``ts``, without
+    importing datetime (a pod's JSON log was its only user) or building an object a line."""
+    ns = time.time_ns() if now_ns is None else now_ns
+    seconds, ms = divmod(ns // 1_000_000, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}+00:00"
 
 
 class _Printer:
@@ -141,6 +144,7 @@ async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, i
 
 def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
     stopped = False
+    lazyssl.defer()
     try:
         result, signum = anyio.run(_until_signal, work)
         stopped = signum is not None
@@ -234,6 +238,7 @@ def _run_and_leave_together(
         report=printer,
         supervisor=supervisor,
     )
+    lazyssl.defer()
     try:
         return anyio.run(_collecting, work)
     except BaseExceptionGroup as group:

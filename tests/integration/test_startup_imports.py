@@ -45,6 +45,10 @@ ONLY_ELSEWHERE = {
     "agent.topology.injected": "LeaderWorkerSet and Trainer pods",
     "agent.topology.hostfile": "--peers-from and Volcano pods",
     "shutil": "output files (tempfile), help text (argparse sizes it with shutil)",
+    # asyncio and anyio import ssl at the loop's start; agent.commands.lazyssl defers OpenSSL
+    "_ssl": "no command: the CLI never speaks TLS",
+    "datetime": "no command: a JSON log line's time comes from time.strftime",
+    "_hashlib": "a token's proofs (hmac), a sparse graph's permutation (OpenSSL's hashes)",
 }
 # The console script's `main()`, then the modules it left imported, on stdout.
 RUN = """
@@ -103,3 +107,31 @@ def test_wait_imports_nothing_that_only_other_commands_use() -> None:
     wrong = sorted(modules & ONLY_ELSEWHERE.keys())
     chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
     assert not wrong, f"{wrong} imported by `wait`: " + "; ".join(chains)
+
+
+# ssl deferred, then used: the real module, through the name anyio and asyncio's callers hold
+DEFERRED = """
+import sys
+from agent.commands import lazyssl
+lazyssl.defer()
+import anyio, anyio.streams.tls
+
+async def main() -> None:
+    pass
+
+anyio.run(main)
+assert "_ssl" not in sys.modules, "OpenSSL loaded by the loop's start"
+import ssl
+context = ssl.create_default_context()
+assert isinstance(context, ssl.SSLContext) and "_ssl" in sys.modules
+assert sys.modules["ssl"].SSLContext is anyio.streams.tls.ssl.SSLContext
+print("ok")
+"""
+
+
+@pytest.mark.timeout(60)
+def test_ssl_is_loaded_when_used_not_when_the_loop_starts() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", DEFERRED], capture_output=True, text=True, timeout=50, cwd=REPO
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agent.commands.cli import _Printer
+from agent.commands.cli import _Printer, _timestamp
 from agent.config.model import LogFormat, LogLevel
 from agent.config.parse import build_config
 from agent.core.log import LogKind, LogLine
@@ -71,3 +71,16 @@ def test_json_lines_carry_the_level_beside_every_field_they_had(
 
 def test_the_default_level_is_info(capsys: pytest.CaptureFixture[str]) -> None:
     assert _printed(capsys, LogFormat.TEXT, "") == TEXT[1:]
+
+
+@pytest.mark.parametrize(
+    "ns", [0, 1_765_097_285_370_999_999, 1_765_097_285_000_000_000, 1_765_097_285_999_500_000]
+)
+def test_a_json_lines_time_is_written_as_datetime_writes_it(ns: int) -> None:
+    """The ``ts`` field keeps its form (what log readers parse) without datetime: UTC, to the
+    millisecond, cut not rounded."""
+    import datetime
+
+    seconds, rest = divmod(ns, 1_000_000_000)
+    when = datetime.datetime.fromtimestamp(seconds, datetime.UTC).replace(microsecond=rest // 1000)
+    assert _timestamp(ns) == when.isoformat(timespec="milliseconds")

@@ -6,7 +6,7 @@ import pytest
 
 from agent.core.backoff import Backoff
 from agent.core.causes import Cause, Failure
-from agent.core.reach import Reach
+from agent.core.reach import Reach, view_digest
 from agent.protocol.instance import instance_id
 
 pytestmark = pytest.mark.timeout(10)
@@ -100,3 +100,13 @@ def test_peers_left_to_bulk_discovery_are_attempted_once_scheduled() -> None:
     assert reach.start_due(0.0) == [0, 3]
     reach.failed(0, NXDOMAIN, 0.0)
     assert reach.next_wakeup() is not None and reach.start_due(0.0) == []
+
+
+def test_a_views_digest_is_sha256s_whichever_implementation_computes_it() -> None:
+    """Pods compare these digests: CPython's own SHA-256 (not hashlib's OpenSSL one) must give
+    the same 32 hex digits, as before."""
+    import hashlib
+
+    view = [instance_id(1_700_000_000_000_000_000 + i, i) for i in range(5)]
+    assert view_digest(view) == hashlib.sha256("\n".join(view).encode()).hexdigest()[:32]
+    assert view_digest([]) == hashlib.sha256(b"").hexdigest()[:32]
