@@ -31,6 +31,8 @@ from tests.sim.judge import unsafe
 
 __all__ = ["Row", "add_faults", "main", "run"]
 
+#: findings a row keeps to print
+SHOWN = 10
 #: faults end by then; a run stops once every pod is released, or at ``HORIZON``
 FAULTS_END = 4.0
 HORIZON = 120.0
@@ -53,6 +55,8 @@ class Row:
     root_cpu: float  # seconds of CPU the root's pod was charged
     cpu_total: float  # seconds of CPU all cores were charged
     real: float  # seconds the run took on this machine
+    #: the first ``SHOWN`` findings, printed under the row: a rerun at 100,000 takes half an hour
+    findings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -156,6 +160,7 @@ def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool 
         root_cpu=round(root.cpu, 3),
         cpu_total=round(sum(p.cpu for p in c.pods), 2),
         real=round(time.monotonic() - began, 1),
+        findings=tuple(findings[:SHOWN]),
     )
 
 
@@ -165,8 +170,8 @@ def _sizes(text: str) -> list[int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.sim.scale", description=__doc__)
-    # 100,000 is not a default yet: each pod keeps the Service's cut answer (4,091 addresses),
-    # about 25 GB at that size (docs/benchmarks.md); ask for it with --sizes 100000
+    # 100,000 is not a default yet: about 5.5 GB and half an hour of one core on this machine
+    # (docs/benchmarks.md); ask for it with --sizes 100000
     parser.add_argument("--sizes", type=_sizes, default=[1000, 10000])
     parser.add_argument("--faults", type=_sizes, default=[1000, 10000])
     parser.add_argument("--all", type=_sizes, default=[256], help="also all-to-all at these")
@@ -186,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         row = run(n, sparse=sparse, degree=args.degree, faults=faults)
         ok = ok and row.ok
         print(row.line(), flush=True)
+        for finding in row.findings:
+            print(f"    finding: {finding}", flush=True)
         if args.json:
             with open(args.json, "a", encoding="utf-8") as out:
                 out.write(json.dumps(asdict(row)) + "\n")

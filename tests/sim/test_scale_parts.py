@@ -11,6 +11,7 @@ import random
 import pytest
 
 from agent.core.effects import Released
+from tests.sim import scale
 from tests.sim.cluster import Cluster
 from tests.sim.dns import ANSWER_HOLDS, ServiceAnswers, View
 from tests.sim.draws import Draws
@@ -109,3 +110,15 @@ def test_a_hundred_thousand_pods_started_at_one_instant_have_distinct_instance_i
     ids = [draws.instance(index, 0.0, 0.0, outsider=False) for index in range(100_000)]
     assert len(set(ids)) == len(ids)
     assert [int(i[-3:], 16) & 0x3FF for i in ids[:1024]] == list(range(1024))  # index in trace
+
+
+def test_a_row_with_findings_prints_them_and_fails(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A row printed only a count of findings, and the 100,000-pod one took half an hour to rerun
+    # to read them.
+    monkeypatch.setattr(scale, "unsafe", lambda cluster: ["3:x released at 1.0 early"])
+    assert scale.main(["--sizes", "20", "--faults", "", "--all", ""]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "    finding: 3:x released at 1.0 early"
+    assert out[-2].split()[:6] == ["20", "sparse", "10", "-", "yes", "1"]
