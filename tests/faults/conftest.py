@@ -148,6 +148,12 @@ class Job:
             self.published[i] = self.address(i)
         self.dns.set(self.service, *(self.published[i] for i in sorted(self.published)))
 
+    def move(self, i: int, address: str) -> None:
+        """Pod ``i`` replaced by a pod at ``address``: its name and the Service's list say so."""
+        self.published[i] = address
+        self.dns.set(self.fqdn(i), address)
+        self.dns.set(self.service, *(self.published[k] for k in sorted(self.published)))
+
     def config(self, i: int, **values: str) -> Config:
         base = {
             "peers": str(self.peers),

@@ -56,13 +56,6 @@ def _argv(job: Job, command: str, i: int, *extra: str, at: str = "") -> list[str
     return argv
 
 
-def _move(job: Job, i: int, address: str) -> None:
-    """Pod ``i`` replaced by a pod at ``address``: its name and the Service's list say so."""
-    job.published[i] = address
-    job.dns.set(job.fqdn(i), address)
-    job.dns.set(job.service, *(job.published[k] for k in sorted(job.published)))
-
-
 def _start(processes: list[AgentProcess], argv: list[str], **popen: object) -> AgentProcess:
     agent = AgentProcess(argv, **popen)  # type: ignore[arg-type]
     processes.append(agent)
@@ -189,7 +182,7 @@ def test_a_member_replaced_at_a_new_address_before_the_release_is_counted(
         old = _start(processes, _argv(job, "wait", 2, "--probe", probe))
         coordinator.wait_line(f"reached {job.fqdn(2)}")
         old.stop()
-        _move(job, 2, new)
+        job.move(2, new)
         replaced = _start(processes, _argv(job, "wait", 2, "--probe", probe, at=new))
         replaced.wait_line(f"reached {job.fqdn(0)}")
         job.publish(1)

@@ -23,13 +23,6 @@ def _agent(processes: list[AgentProcess], job: Job, i: int, *, at: str = "") -> 
     return agent
 
 
-def _list_pod(job: Job, i: int, address: str) -> None:
-    """DNS (this view of it) gives ``address`` for pod ``i``'s name and in the Service's list."""
-    job.published[i] = address
-    job.dns.set(job.fqdn(i), address)
-    job.dns.set(job.service, *(job.published[k] for k in sorted(job.published)))
-
-
 def test_a_replacement_heard_before_its_index_was_reached_is_reached_in_the_end(
     fault_dns: FaultDNS, processes: list[AgentProcess]
 ) -> None:
@@ -54,11 +47,11 @@ def test_a_replacement_heard_before_its_index_was_reached_is_reached_in_the_end(
         replaced = _agent(processes, job, 2, at=new)
         replaced.wait_line(f"reached {job.fqdn(1)}")
         member.wait_line(f"contacts come from {new}")
-        _list_pod(job, 2, new)
-        _list_pod(behind, 2, job.address(2))
+        job.move(2, new)
+        behind.move(2, job.address(2))
         member.wait_line("reached all 3 peers")
         old.stop()
-        _list_pod(behind, 2, new)
+        behind.move(2, new)
         codes = [agent.finish() for agent in (coordinator, member, replaced)]
     assert codes == [0, 0, 0], member.stderr
     assert "restarted" in member.stderr, member.stderr

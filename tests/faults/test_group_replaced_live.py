@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.faults.conftest import AgentProcess, Job
-from tests.faults.test_silent_claims import _move, _start
+from tests.faults.test_silent_claims import _start
 from tests.faults.test_stale_coordinator import _session_open
 from tests.support.faultdns import FaultDNS
 
@@ -45,7 +45,7 @@ def test_a_live_old_group_coordinator_past_a_cut_answer_stalls_nobody(
     pods = {i: _start(processes, job, i, *SPARSE) for i in range(8) if i != 3}
     old3 = _start(processes, job, 3, *SPARSE, "--timeout", "90s")  # outlives everyone
     _session_open(job.address(4), job.address(3), job.port)
-    _move(job, 3, job.address(30))
+    job.move(3, job.address(30))
     cut()
     pods[3] = _start(processes, job, 3, *SPARSE, at=job.address(30))
     pods[3].wait_line(f"reached {job.fqdn(4)}")

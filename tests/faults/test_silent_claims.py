@@ -37,13 +37,6 @@ def _start(
     return agent
 
 
-def _move(job: Job, i: int, address: str) -> None:
-    """DNS lists pod ``i`` at ``address`` (its name and its Service entry)."""
-    job.published[i] = address
-    job.dns.set(job.fqdn(i), address)
-    job.dns.set(job.service, *(job.published[k] for k in sorted(job.published)))
-
-
 def test_a_stuck_old_members_silent_session_does_not_keep_the_barrier_closed(
     fault_dns: FaultDNS, processes: list[AgentProcess]
 ) -> None:
@@ -63,12 +56,12 @@ def test_a_stuck_old_members_silent_session_does_not_keep_the_barrier_closed(
     old0 = _start(processes, job, 0, "--timeout", "90s")  # the old instance outlives everyone
     stuck = _start(processes, job, 1)
     _session_open(job.address(1), a, job.port)
-    _move(job, 0, b)
+    job.move(0, b)
     new0 = _start(processes, job, 0, at=b)
     _session_open(job.address(1), b, job.port)
     stuck.proc.send_signal(signal.SIGSTOP)
     try:
-        _move(job, 1, c)
+        job.move(1, c)
         job.publish(2)
         with FaultDNS() as node:  # the new pod 1's DNS: pod 0's name still at A
             node.set(job.fqdn(0), a)
