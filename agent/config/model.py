@@ -132,6 +132,8 @@ class Config:
     probe: Probe = Probe(ProbeKind.TCP)
     port: int = DEFAULT_PORT
     listen: str | None = None
+    #: the pod's IP as kubelet's /etc/hosts gives it for this pod's FQDN ("" if it gives none)
+    pod_address: str = ""
     barrier: BarrierMode = BarrierMode.ALL
     #: None: by the Job's size (``agent.core.targets``: all up to 256 pods, sparse above)
     reach: ReachMode | None = None
@@ -157,6 +159,11 @@ class Config:
     resolv: ResolvConf = field(default_factory=ResolvConf)
     #: not errors, but worth a line in the log (e.g. a token file other users can read)
     warnings: tuple[str, ...] = ()
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        """Where this pod itself is: its --listen address and the pod IP /etc/hosts gives."""
+        return frozenset(a for a in (self.listen, self.pod_address) if a)
 
     @property
     def pod_resolv(self) -> ResolvConf | None:

@@ -262,6 +262,7 @@ def build_config(
         probe=probe,
         port=port,
         listen=listen,
+        pod_address=entry.address if entry is not None else "",
         barrier=barrier,
         reach=reach,
         reach_degree=reach_degree,

@@ -143,16 +143,14 @@ class Agent:
             return self._serving_on(now) + checks
         if (end := self._end(phase, now)) is not None:
             self.finished = True
-            # and what serving on has due now (a round that vouches for a held contact), so
-            # that the next wake-up is after ``now``: the runner must not come straight back
+            # and what serving on has due now: the next wake-up must be after ``now``
             return [end, *self._serving_on(now), *checks]
         if phase in (Phase.RELEASED, Phase.ABORTED):
             return checks  # lingering: the acks (events), the linger bound, held sessions
         return self._due(now) + checks
 
     def _due(self, now: float) -> list[Effect]:
-        """Discovering or waiting for the verdict: attempts, rounds, the member's dial, the
-        coordinator's look-around and the progress line, each as it falls due."""
+        """Attempts, rounds, the dial, the look-around and the progress line, as each is due."""
         side = self.side
         rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
         out: list[Effect] = [*self.asking.start_attempts(now, self._attempt), *rounds]
@@ -169,14 +167,16 @@ class Agent:
             self._next_progress = now + self.timing.progress_every
         return out
 
-    def _serving_on(self, now: float) -> list[Effect]:
-        """After the wait, only the rounds that vouch for contacts still waiting."""
+    def _serving_on(self, now: float) -> list[Effect]:  # after the wait: rounds that vouch
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
-        own = index == self.me.index  # its own name: DNS is what it waits to see, every time
-        instance = self.me.instance if own and self.config.probe.says_hello else ""
-        return Attempt(index, instance, () if own else self._refusing.addresses(index, now))
+        # Own name: asked every time but where only a port refused at its own address (tcp:PORT)
+        if index == self.me.index and self.config.probe.says_hello:
+            return Attempt(index, self.me.instance)
+        reuse = self._refusing.addresses(index, now)
+        stale = index == self.me.index and set(reuse) - self.config.own_addresses
+        return Attempt(index, "", () if stale else reuse)
 
     def is_holding(self, conn: int) -> bool:
         """Whether session ``conn`` waits to be vouched for (its messages kept, not acted on)."""

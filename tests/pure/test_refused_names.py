@@ -144,10 +144,37 @@ def test_a_hello_from_the_peer_or_another_answer_for_its_name_ends_the_reuse() -
 def test_its_own_name_is_asked_of_dns_every_time() -> None:
     """The check of this pod's own name is there to see DNS list it: a refusal at the address
     DNS gave (a stale one, the old pod's) must not keep it from asking again."""
-    agent = _agent(3, 1, probe="tcp:8080", timeout="0")
+    agent = _agent(3, 1, probe="tcp:8080", timeout="0", listen="10.0.0.2")
     agent.begin(0.0)
     agent.handle(Attempted(1, REFUSED, refused_at=("10.0.0.7",)), 0.1)
     assert _retry_of(agent, 1, 1.0).addresses == ()
+
+
+@pytest.mark.parametrize("where", ["listen", "hosts"])
+def test_its_own_name_at_its_own_address_is_not_asked_again_while_its_port_refuses(
+    where: str,
+) -> None:
+    """An outside review: under --probe tcp:PORT, a pod whose own workload port opened late
+    asked its own name twice a second (37 queries in 20 s) though DNS gave its own address
+    every time; only the port refused. Its own address is --listen, or kubelet's /etc/hosts."""
+    hosts = "10.0.0.2\tjob-1.svc.ns.svc.cluster.local\tjob-1\n"
+    config = build_config(
+        "wait",
+        {"peers": "3", "index": "1", "service": "svc", "namespace": "ns", "probe": "tcp:8080"}
+        | {"timeout": "0"}
+        | ({"listen": "10.0.0.2"} if where == "listen" else {}),
+        PodFacts(hostname="job-1", hosts=hosts if where == "hosts" else ""),
+    )
+    agent = Agent(
+        config, me=Identity("job", "", 1, 3, 29300, f"{1:016x}"), now=0.0, rand=lambda: 0.5
+    )
+    agent.begin(0.0)
+    agent.handle(Attempted(1, REFUSED, refused_at=("10.0.0.2",)), 0.1)
+    assert _retry_of(agent, 1, 1.0).addresses == ("10.0.0.2",)
+    hello = _agent(3, 1, timeout="0", listen="10.0.0.2")  # its own listener: a hello
+    hello.begin(0.0)
+    hello.handle(Attempted(1, REFUSED, refused_at=("10.0.0.2",)), 0.1)
+    assert _retry_of(hello, 1, 1.0).addresses == ()
 
 
 def test_an_attempt_refused_at_every_address_says_so_and_only_then() -> None:
