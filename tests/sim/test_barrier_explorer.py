@@ -32,7 +32,9 @@ CASES = [
     pytest.param(3, 0, 40, "sidecar", 1, "tcp", False, id="n3-an-outsider-sidecar"),
     # the other modes and probe kinds, and the Service listing pods after their own names
     pytest.param(2, 1, 40, "run", 0, "tcp", True, id="n2-one-restart-run-service-lags"),
-    pytest.param(3, 1, 30, "sidecar", 1, "tcp", True, id="n3-restart-outsider-service-lags"),
+    # 40 moves deep: the outsider's newer instance contests the counted pod until a lookup of
+    # its name answers (f9b3b7d), and at 30 no release was left within the 12,000 states
+    pytest.param(3, 1, 40, "sidecar", 1, "tcp", True, id="n3-restart-outsider-service-lags"),
     pytest.param(3, 1, 30, "wait", 0, "icmp", False, id="n3-one-restart-icmp"),
     pytest.param(3, 1, 30, "sidecar", 0, "dns", False, id="n3-one-restart-sidecar-dns"),
     pytest.param(2, 2, 40, "run", 1, "tcp:8080", False, id="n2-two-restarts-run-tcp-port"),
