@@ -138,15 +138,17 @@ class Coordinator:
         """Whether a session of ``theirs`` (waiting for DNS) would replace the member's session
         counted here: a newer instance of its index (a replaced pod whose old process runs on,
         connected here, and whose new one's address DNS does not vouch for yet)."""
-        current = self._instance_of.get(theirs.index, "")
-        return bool(theirs.instance and current) and newer(theirs.instance, current)
+        return self._newer_than_counted(theirs.index, theirs.instance)
+
+    def _newer_than_counted(self, index: int, instance: str) -> bool:
+        current = self._instance_of.get(index, "")
+        return bool(instance and current) and newer(instance, current)
 
     def _contested(self, now: float) -> bool:
         """A counted session's claim is contested by a newer instance of its index, which DNS
         has not ruled on yet: its arrival may be an old pod's, so nobody is released on it
         until DNS says which instance's address the index has (asked now; ``recount``)."""
-        counted = self._instance_of
-        contested = {i for i, new in self.contests() if newer(new, counted.get(i) or new)}
+        contested = {i for i, new in self.contests() if self._newer_than_counted(i, new)}
         for index in sorted(contested):
             self.urge(index, now)
         return bool(contested)
