@@ -241,6 +241,10 @@ async def run_and_leave_together(
                         elif signum not in (signal.SIGUSR1, signal.SIGUSR2):
                             # before the workload: stop as `run` does; after it: stop waiting
                             stopped_by = stopped_by or int(signum)
+                            # Decided: blocked from here, a storm of stop signals no longer
+                            # floods the loop that must wind down (each one a callback per
+                            # turn: 80,000 a turn held the agent past 30 s).
+                            startsignals.hold_off()
                             tg.cancel_scope.cancel()
 
                 tg.start_soon(watch)
