@@ -176,8 +176,11 @@ def _lint(paths: Sequence[str]) -> int:
 def _named_barrier(args: argparse.Namespace) -> int:
     from agent.commands.namedclient import CLIENT_OPTIONS, pass_named_barrier
 
+    stops = startsignals.wakeups()  # before the look: one after it still writes its byte
+    if (early := startsignals.received()) is not None:
+        return signal_exit_code(early)
     flags = {dest: getattr(args, dest, None) for dest in CLIENT_OPTIONS}
-    code, answer = pass_named_barrier(args.name, flags, os.environ)
+    code, answer = pass_named_barrier(args.name, flags, os.environ, stops)
     for line in answer.splitlines():
         prefix = "" if code == ExitCode.OK else "error: "
         print(f"peer-agent: {prefix}{printable(line)}", file=sys.stderr, flush=True)
@@ -344,9 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args is not None and args.command in ("lint", "barrier"):
             _collect_garbage_from_now()  # no event loop of its own to wait for
+            if args.command == "barrier":  # its stop signals stay recorded: the first decides
+                return _named_barrier(args)
             if (early := startsignals.release()) is not None:
                 return signal_exit_code(early)
-            return _lint(args.paths) if args.command == "lint" else _named_barrier(args)
+            return _lint(args.paths)
         return _command(command, flags, command_argv)
     except ConfigError as error:
         for problem in error.problems:

@@ -5,11 +5,15 @@ One ``POST /barrier/NAME`` to the sidecar in this pod; the answer's status becom
 ``--timeout``, counted from the moment it asks: the sidecar counts it from the request, and
 the client gives up itself (exit 3) if no answer has come a moment later. Giving up, or dying,
 closes the connection, which withdraws this pod's request (``agent.commands.named``).
+A stop signal while it waits ends the wait too: the first one decides (128+n), as in the
+agent's other commands.
 """
 
 from __future__ import annotations
 
 import http.client
+import select
+import socket
 import urllib.parse
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,7 +21,7 @@ from decimal import Decimal
 from agent.config.model import DEFAULT_HEALTH_PORT
 from agent.config.parse import parse_duration, parse_port
 from agent.errors import ConfigError
-from agent.exitcodes import ExitCode
+from agent.exitcodes import ExitCode, signal_exit_code
 from agent.options import OPTIONS
 from agent.problems import Problems
 
@@ -40,9 +44,11 @@ def _seconds(duration: float | None) -> str:
 
 
 def pass_named_barrier(
-    name: str, flags: Mapping[str, str | None], environ: Mapping[str, str]
+    name: str, flags: Mapping[str, str | None], environ: Mapping[str, str], stops: socket.socket
 ) -> tuple[int, str]:
-    """(exit code, the sidecar's answer). ConfigError for bad options."""
+    """(exit code, the sidecar's answer; no answer when a stop signal ended the wait).
+    ``stops``: readable with a byte a stop signal (``startsignals.wakeups``). ConfigError for
+    bad options."""
     p = Problems()
 
     def get(dest: str) -> str | None:
@@ -68,6 +74,8 @@ def pass_named_barrier(
         conn.sock.settimeout(timeout + _SLACK if timeout else None)
         conn.request("POST", target)
         asked = True
+        if (signum := _first_stop(conn.sock, stops, timeout)) is not None:
+            return signal_exit_code(signum), ""
         response = conn.getresponse()
         body = response.read().decode("utf-8", "replace").strip()
     except TimeoutError:
@@ -79,6 +87,18 @@ def pass_named_barrier(
     finally:
         conn.close()
     return _CODES.get(response.status, ExitCode.USAGE), body
+
+
+def _first_stop(answer: socket.socket, stops: socket.socket, timeout: float | None) -> int | None:
+    """Wait for the sidecar's answer or a stop signal, whichever comes first; the signal's
+    number if it came first. TimeoutError when neither comes in time."""
+    limit = timeout + _SLACK if timeout else None
+    ready, _, _ = select.select([answer, stops], [], [], limit)
+    if stops in ready:
+        return stops.recv(1)[0]
+    if not ready:
+        raise TimeoutError
+    return None
 
 
 def _no_sidecar(host: str, port: int, why: object) -> str:

@@ -74,3 +74,24 @@ def test_bad_names_and_no_sidecar_are_usage_errors(agents: Agents) -> None:
     code, _, err = finish(_client(agents, 0, "x", "--health-port", "1"))
     assert code == 2
     assert "no sidecar answers" in err
+
+
+def test_a_client_stopped_by_sigint_exits_130_whatever_comes_next(agents: Agents) -> None:
+    """A SIGINT, then SIGTERMs as fast as one sender can, while the client waits: the first
+    decides (130), as in the agent's other commands. It once gave SIGTERM its default action
+    back before it waited, and ended by it (outside review 6). Eight tries: the race is per try."""
+    sidecars = _sidecars(agents, 2)
+    codes = []
+    for _ in range(8):
+        client = _client(agents, 0, "x")
+        wait_for_line(sidecars[0], "barrier x: topology")  # it waits: pod 1 never asks
+        loop = f"kill -INT {client.pid}; while kill -TERM {client.pid} 2>/dev/null; do :; done"
+        sender = subprocess.Popen(["sh", "-c", loop])
+        try:
+            code, _, err = finish(client)
+        finally:
+            sender.kill()
+            sender.wait()
+        assert "Traceback" not in err, err
+        codes.append(code)
+    assert codes == [130] * 8, codes
