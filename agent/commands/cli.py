@@ -176,11 +176,8 @@ def _lint(paths: Sequence[str]) -> int:
 def _named_barrier(args: argparse.Namespace) -> int:
     from agent.commands.namedclient import CLIENT_OPTIONS, pass_named_barrier
 
-    stops = startsignals.wakeups()  # before the look: one after it still writes its byte
-    if (early := startsignals.received()) is not None:
-        return signal_exit_code(early)
     flags = {dest: getattr(args, dest, None) for dest in CLIENT_OPTIONS}
-    code, answer = pass_named_barrier(args.name, flags, os.environ, stops)
+    code, answer = pass_named_barrier(args.name, flags, os.environ)
     for line in answer.splitlines():
         prefix = "" if code == ExitCode.OK else "error: "
         print(f"peer-agent: {prefix}{printable(line)}", file=sys.stderr, flush=True)

@@ -5,19 +5,19 @@ One ``POST /barrier/NAME`` to the sidecar in this pod; the answer's status becom
 ``--timeout``, counted from the moment it asks: the sidecar counts it from the request, and
 the client gives up itself (exit 3) if no answer has come a moment later. Giving up, or dying,
 closes the connection, which withdraws this pod's request (``agent.commands.named``).
-A stop signal while it waits ends the wait too: the first one decides (128+n), as in the
-agent's other commands.
+The first stop signal ends it too, with 128+n (``agent.commands.firststop``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
-import select
 import socket
 import urllib.parse
 from collections.abc import Mapping
 from decimal import Decimal
 
+from agent.commands.firststop import first_of
 from agent.config.model import DEFAULT_HEALTH_PORT
 from agent.config.parse import parse_duration, parse_port
 from agent.errors import ConfigError
@@ -44,11 +44,10 @@ def _seconds(duration: float | None) -> str:
 
 
 def pass_named_barrier(
-    name: str, flags: Mapping[str, str | None], environ: Mapping[str, str], stops: socket.socket
+    name: str, flags: Mapping[str, str | None], environ: Mapping[str, str]
 ) -> tuple[int, str]:
-    """(exit code, the sidecar's answer; no answer when a stop signal ended the wait).
-    ``stops``: readable with a byte a stop signal (``startsignals.wakeups``). ConfigError for
-    bad options."""
+    """(exit code, the sidecar's answer; none when a stop signal ended the wait). ConfigError
+    for bad options."""
     p = Problems()
 
     def get(dest: str) -> str | None:
@@ -67,6 +66,18 @@ def pass_named_barrier(
     if timeout_text is not None:  # else the sidecar's own --timeout
         target += "?" + urllib.parse.urlencode({"timeout": _seconds(timeout)})
     conn = http.client.HTTPConnection(host, port, timeout=_CONNECT_TIMEOUT)
+    try:
+        answer, signum = first_of(lambda: _ask(conn, target, timeout), lambda: _cut(conn))
+    finally:
+        conn.close()
+    if signum is not None:
+        return signal_exit_code(signum), ""
+    assert answer is not None
+    return answer
+
+
+def _ask(conn: http.client.HTTPConnection, target: str, timeout: float | None) -> tuple[int, str]:
+    host, port = conn.host, conn.port
     asked = False
     try:
         conn.connect()
@@ -74,8 +85,6 @@ def pass_named_barrier(
         conn.sock.settimeout(timeout + _SLACK if timeout else None)
         conn.request("POST", target)
         asked = True
-        if (signum := _first_stop(conn.sock, stops, timeout)) is not None:
-            return signal_exit_code(signum), ""
         response = conn.getresponse()
         body = response.read().decode("utf-8", "replace").strip()
     except TimeoutError:
@@ -84,21 +93,15 @@ def pass_named_barrier(
         return ExitCode.TIMEOUT, f"timed out after {timeout:g}s: the sidecar did not answer"
     except (OSError, http.client.HTTPException) as exc:
         return ExitCode.USAGE, _no_sidecar(host, port, getattr(exc, "strerror", None) or exc)
-    finally:
-        conn.close()
     return _CODES.get(response.status, ExitCode.USAGE), body
 
 
-def _first_stop(answer: socket.socket, stops: socket.socket, timeout: float | None) -> int | None:
-    """Wait for the sidecar's answer or a stop signal, whichever comes first; the signal's
-    number if it came first. TimeoutError when neither comes in time."""
-    limit = timeout + _SLACK if timeout else None
-    ready, _, _ = select.select([answer, stops], [], [], limit)
-    if stops in ready:
-        return stops.recv(1)[0]
-    if not ready:
-        raise TimeoutError
-    return None
+def _cut(conn: http.client.HTTPConnection) -> None:
+    """Stopped: end the wait for the answer at once (the read returns), which also withdraws
+    the request from the sidecar when the client runs in-process and lives on."""
+    if (sock := conn.sock) is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _no_sidecar(host: str, port: int, why: object) -> str:

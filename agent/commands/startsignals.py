@@ -12,21 +12,8 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import socket
-
-__all__ = [
-    "STOPS",
-    "coalesce_wakeups",
-    "hold",
-    "hold_off",
-    "ignore",
-    "received",
-    "release",
-    "wakeups",
-]
+__all__ = ["STOPS", "coalesce_wakeups", "hold", "hold_off", "ignore", "received", "release"]
 
 #: what stops the agent (SIGHUP too: without a handler PID 1 drops it as well)
 STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -62,28 +49,6 @@ def coalesce_wakeups(*signums: int) -> None:
             signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
-def wakeups() -> socket.socket:
-    """For what waits without an event loop (the ``barrier NAME`` client): a socket that gets
-    one byte, the number of the first stop signal from now on. The stop signals stay blocked
-    for good and a thread takes them with ``sigwaitinfo``, which gives the lowest-numbered of
-    those pending at once: a SIGINT then a SIGTERM give SIGINT. A handler cannot tell: the
-    kernel runs the SIGTERM's inside the SIGINT's when both are pending as the process wakes,
-    so CPython saw (and wrote to its wakeup fd) the SIGTERM first."""
-    # Here, not at the top: this module is the entry point's first import.
-    import socket
-    import threading
-
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)  # before the thread: it inherits the mask
-    reader, writer = socket.socketpair()
-
-    def take_the_first() -> None:
-        with writer:
-            writer.send(bytes([signal.sigwaitinfo(STOPS).si_signo]))
-
-    threading.Thread(target=take_the_first, name="stop signals", daemon=True).start()
-    return reader
 
 
 def hold_off() -> None:
