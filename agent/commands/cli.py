@@ -228,7 +228,7 @@ def _run_and_leave_together(
     from agent.commands.leave import run_and_leave_together
 
     if (early := startsignals.received()) is not None:  # before the workload could start
-        startsignals.release()
+        startsignals.ignore()  # decided: the ones after it change nothing
         return signal_exit_code(early)
     work = functools.partial(
         run_and_leave_together,
@@ -346,9 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             _collect_garbage_from_now()  # no event loop of its own to wait for
             if args.command == "barrier":  # its stop signals stay recorded: the first decides
                 return _named_barrier(args)
-            if (early := startsignals.release()) is not None:
-                return signal_exit_code(early)
-            return _lint(args.paths)
+            early = startsignals.received()
+            if early is None and (early := startsignals.release()) is None:
+                return _lint(args.paths)
+            startsignals.ignore()  # decided: the ones after it change nothing
+            return signal_exit_code(early)
         return _command(command, flags, command_argv)
     except ConfigError as error:
         for problem in error.problems:
