@@ -62,6 +62,11 @@ _BARE = {"": "s", "h": "m", "m": "s"}  # a bare amount alone, or after h or m: t
 DURATION_FORMS = "90 or 90s, 1.5h, 10m, 1h30m or 1h30, 2m30s or 2m30, 500ms"
 
 
+#: the longest duration a socket's timeout and the event loop's clock take, with room to spare
+#: (CPython's clock holds about 292 years in nanoseconds): about 274 years
+MAX_DURATION_HOURS = 2_400_000
+
+
 def parse_duration(text: str) -> float:
     """Seconds, from a bare number of seconds (``90``, ``1.5``) or amounts with units largest
     first, each unit at most once (``1h30m``, ``2m30s``, ``1.5h``, ``500ms``). A bare amount
@@ -74,8 +79,8 @@ def parse_duration(text: str) -> float:
     if amounts is None:
         raise ValueError(f"not a duration: {text!r} (use {DURATION_FORMS})")
     seconds = sum(amount * _UNITS[unit] for amount, unit in amounts)
-    if not math.isfinite(seconds):
-        raise ValueError(f"not a duration: {text!r} (too long)")
+    if not math.isfinite(seconds) or seconds > MAX_DURATION_HOURS * 3600:
+        raise ValueError(f"{text!r} is too long: at most {MAX_DURATION_HOURS}h (0 means no limit)")
     return seconds
 
 

@@ -78,6 +78,14 @@ def test_a_negative_duration_says_so(text: str) -> None:
         parse_duration(text)
 
 
+@pytest.mark.parametrize("text", ["2400001h", "100000000h", "9" * 400])
+def test_a_duration_no_clock_can_hold_is_too_long(text: str) -> None:
+    """100000000h once reached the barrier client's socket timeout: OverflowError, a traceback,
+    exit 1 (outside review 8)."""
+    with pytest.raises(ValueError, match="is too long: at most 2400000h"):
+        parse_duration(text)
+
+
 def test_every_form_the_help_shows_is_accepted() -> None:
     for form in re.split(r", | or ", DURATION_FORMS):
         assert parse_duration(form) > 0, form
