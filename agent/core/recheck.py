@@ -179,10 +179,10 @@ class Rechecks:
         (at, refuted), self._moved = moved, None
         if refuted not in self._checks:  # the answer vouched for what claimed it after all
             return
-        if (index := self._break()) is None:
+        if (index := self._break()) is None or index < refuted:  # every claim refuted
             return
         check = self._checks[index]
-        if check.passed and at < check.at:
+        if check.passed and not check.refuted and at < check.at:
             check.at = at
             heapq.heappush(self._queue, (at, index))
 
