@@ -172,8 +172,8 @@ class Rechecks:
 
     def _next_break(self) -> None:
         """A claim was refuted (and what the answer vouched for has stopped its checks since):
-        the break moves up, and a check passed over for it is asked now, as promptly as were
-        the claim not there, not a doubled gap later."""
+        the break moves up, and is asked now if a check was passed over for it, as promptly
+        as were the claim not there, not a doubled gap later."""
         if (moved := self._moved) is None:
             return
         (at, refuted), self._moved = moved, None
@@ -182,7 +182,10 @@ class Rechecks:
         if (index := self._break()) is None or index < refuted:  # every claim refuted
             return
         check = self._checks[index]
-        if check.passed and not check.refuted and at < check.at:
+        # the next break, if a check passed over is its own, or one above it and it was never
+        # asked (another claim in its wait: its first check, in that one's place)
+        above = not check.asked and any(c.passed for i, c in self._checks.items() if i > index)
+        if (check.passed or above) and not check.refuted and at < check.at:
             check.at = at
             heapq.heappush(self._queue, (at, index))
 

@@ -130,3 +130,20 @@ def test_a_claim_that_comes_after_the_members_above_it_does_not_delay_their_chec
     assert without_claim < DEFAULT_TIMING.vouch_wait
     why = dict(agent.status.missing())[3]
     assert f"connected from {claim_3_from}" in why and f"its name gives {_address(3)}" in why, why
+
+
+def test_claims_of_two_indices_below_the_members_are_refuted_one_after_the_other() -> None:
+    """An outsider claims indices 2 and 3 once the checks of pods 4 to 7 have begun: when 4's
+    check comes due, 2's name is asked, then 3's the moment 2's answer refutes its claim (3
+    was never checked: its first check in 4's place), then 4's: one name at a time, each
+    right after the last, not at the next check due above them (a doubled gap each)."""
+    _, without_claim = _next_lookup(_members_first(None))
+    agent = _members_first(OUTSIDER)
+    _open(agent, 12, _hello(2, PEERS), OUTSIDER, 0.5)
+    asked = []
+    for _ in range(3):
+        index, now = _next_lookup(agent)
+        asked.append((index, round(now - without_claim, 6)))
+        agent.handle(LookedUp(index, Resolution((_address(index),))), now + 0.01)
+    assert asked == [(2, 0.0), (3, 0.01), (4, 0.02)]
+    assert [agent.is_holding(10 + i) for i in range(2, PEERS)] == [True] * 2 + [False] * 4
