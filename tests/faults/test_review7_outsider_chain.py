@@ -8,7 +8,12 @@ chain's break from then on, so their due checks went unasked until its own wait
 (Timing.vouch_wait, 10 s) ended (at 20 s or 40 s pod 0 named pod 3 alone: slow, not stuck).
 Now the claim's first check comes when theirs is due, in its place, and once refuted the member
 above it is asked at once (agent/core/recheck.py; tests/pure/test_chain_past_a_refuted_claim.py,
-tests/sim/test_vouching.py)."""
+tests/sim/test_vouching.py).
+
+Racy at 10 s, claim or none: the members' checks begin 1 s after their sessions only if these
+reach pod 0 before its first (cut) Service answer; if the answer comes first (a loaded machine),
+every check waits vouch_wait and a 10 s timeout names pods 3-7 however the claim is handled
+(both tests passed at 1eb0e93 on a quiet machine, failed on a loaded one at 4524ff6+)."""
 
 from __future__ import annotations
 
