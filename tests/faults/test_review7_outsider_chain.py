@@ -13,7 +13,7 @@ tests/sim/test_vouching.py).
 Racy at 10 s, claim or none: the members' checks begin 1 s after their sessions only if these
 reach pod 0 before its first (cut) Service answer; if the answer comes first (a loaded machine),
 every check waits vouch_wait and a 10 s timeout names pods 3-7 however the claim is handled
-(both tests passed at 1eb0e93 on a quiet machine, failed on a loaded one at 4524ff6+)."""
+(both tests passed at 1eb0e93 on a quiet machine, failed on a loaded one at 706886c)."""
 
 from __future__ import annotations
 
