@@ -17,9 +17,13 @@ for (an outsider's, or a pod talking from another address than its name gives) i
 that checking mends: the check moves on to the next index claimed, or the chain would stop
 there for good, every pod above it named missing though DNS gives their names right (an
 outside review). Still one name at a time; the lowest is checked again once all are refuted.
-A member checks nothing then: what its peers claim is vouched for by the coordinator's
-hand-outs. Pure: the caller says when checks
-start and stop and what each answered; this says which are due.
+Nor does a claim still in its wait (``vouch_wait``, for the reports) hold up the checks above it
+that are due: its first check comes then, in their place, and if its answer refutes it, the
+check passed over is asked at once. It held them for its whole wait before, and a claim that
+came after them (an outsider's of a missing pod) had a 10 s timeout name every member above it
+missing (outside review 7). A member checks nothing then: what its peers claim is vouched for
+by the coordinator's hand-outs. Pure: the caller says when checks start and stop and what each
+answered; this says which are due.
 """
 
 from __future__ import annotations
@@ -37,14 +41,16 @@ class _Check:
     """One index's checks (a plain class: a mutable dataclass cost every start 1.9 million
     instructions to define, for an ``__eq__`` and a ``__repr__`` nobody calls)."""
 
-    __slots__ = ("asking", "at", "gap", "refuted", "since")
+    __slots__ = ("asked", "asking", "at", "gap", "passed", "refuted", "since")
 
     def __init__(self, since: float, at: float, gap: float) -> None:
         self.since = since  # when the checks began
         self.at = at  # when the next check is due
         self.gap = gap  # how long after a check the next one comes
         self.asking = False  # a lookup is out
+        self.asked = False  # a lookup was ever out
         self.refuted = False  # an answer of the name came back and vouched for none of it
+        self.passed = False  # past a cut: due, but not asked: not the chain's break
 
 
 class Rechecks:
@@ -55,6 +61,8 @@ class Rechecks:
         self._chain: bool | None = None  # past a cut: True at the coordinator, False at a member
         self._checks: dict[int, _Check] = {}
         self._urgent: set[int] = set()  # asked at once and, past a cut, not only the lowest
+        #: past a cut: when an answer refuted a claim, and of which index
+        self._moved: tuple[float, int] | None = None
         # (at, index) of every check; an entry whose check has moved on is dropped when it comes
         # up (as Reach's queue), so finding the next one costs O(log n)
         self._queue: list[tuple[float, int]] = []
@@ -89,6 +97,7 @@ class Rechecks:
 
     def take_due(self, now: float) -> list[int]:
         """The indices whose check is due now, each with no lookup out: their lookups start."""
+        self._next_break()
         due: list[int] = []
         while (index := self._next()) is not None and self._checks[index].at <= now:
             heapq.heappop(self._queue)
@@ -104,14 +113,36 @@ class Rechecks:
         lowest = self._break() if self._chain else None
         asked = [index for index in due if index == lowest or index in self._urgent]
         for index in due:
-            self._checks[index].asking = index in asked
+            check = self._checks[index]
+            check.asking = index in asked
+            check.passed = not check.asking
+        if lowest is not None and len(asked) < len(due) and lowest not in due:
+            asked += self._in_their_place(lowest, now)
+        for index in asked:
+            self._checks[index].asked = True
         return asked
 
-    def _break(self) -> int:
+    def _break(self) -> int | None:
         """Where the chain stopped: the lowest index claimed that no answer of its name has
         refuted yet, else (every claim refuted: DNS may yet change) the lowest."""
         unrefuted = [index for index, check in self._checks.items() if not check.refuted]
-        return min(unrefuted or self._checks)
+        return min(unrefuted or self._checks, default=None)
+
+    def _in_their_place(self, index: int, now: float) -> list[int]:
+        """Checks above the break are due, and the break has not been checked yet (its claim
+        came after theirs began: an outsider's claim of a missing pod): its first check is
+        now, in their place. Waiting for its own wait to end held theirs up (``vouch_wait``,
+        10 s: an outside review's 10 s timeout named every member above it missing); still one
+        name a check, and a claim once asked goes on at its own pace (refuted, or DNS failing:
+        the break's check is not asked again at every due check above it)."""
+        check = self._checks[index]
+        if check.asking or check.asked or check.refuted:
+            return []
+        check.asking = True
+        check.gap = min(2 * check.gap, self._cap)
+        check.at = now + check.gap
+        heapq.heappush(self._queue, (check.at, index))
+        return [index]
 
     def skipped(self, index: int, retry: float | None = None) -> None:
         """The check taken was not asked: the next one, at its time, asks, or at ``retry`` if
@@ -133,10 +164,33 @@ class Rechecks:
         if check is None:
             return False
         check.asking = False
-        check.refuted = check.refuted or failure is None or failure.cause in DNS_CAUSES
+        refutes = not check.refuted and (failure is None or failure.cause in DNS_CAUSES)
+        check.refuted = check.refuted or refutes
+        if refutes and self._chain:
+            self._moved = (now, index) if self._moved is None else self._moved
         return now - check.since >= self._give_up
 
+    def _next_break(self) -> None:
+        """A claim was refuted (and what the answer vouched for has stopped its checks since):
+        the break moves up, and is asked now if a check was passed over for it, as promptly
+        as were the claim not there, not a doubled gap later."""
+        if (moved := self._moved) is None:
+            return
+        (at, refuted), self._moved = moved, None
+        if refuted not in self._checks:  # the answer vouched for what claimed it after all
+            return
+        if (index := self._break()) is None or index < refuted:  # every claim refuted
+            return
+        check = self._checks[index]
+        # the next break, if a check passed over is its own, or one above it and it was never
+        # asked (another claim in its wait: its first check, in that one's place)
+        above = not check.asked and any(c.passed for i, c in self._checks.items() if i > index)
+        if (check.passed or above) and not check.refuted and at < check.at:
+            check.at = at
+            heapq.heappush(self._queue, (at, index))
+
     def next_wakeup(self) -> float:
+        self._next_break()
         index = self._next()
         return math.inf if index is None else self._checks[index].at
 

@@ -197,3 +197,24 @@ def test_pods_published_long_before_their_agents_start_ask_dns_a_bounded_number_
     c.run_until(100.0 + 4 * BOUND + LINGER)
     assert_released(c, after=98.9, by=100.0 + 4 * BOUND)
     assert max(c.asked.values()) <= TREE_QUERIES, sorted(c.asked.items())
+
+
+@pytest.mark.parametrize("claimed_at", [None, 0.8, 1.0, 1.2])
+def test_a_claim_that_comes_after_the_members_above_it_does_not_delay_them(
+    claimed_at: float | None,
+) -> None:
+    """Past a cut, pod 3 never starts; an outsider claims index 3 at ``claimed_at`` (None: no
+    outsider), after the sessions of pods 4 to 7 are held at pod 0. Their checks are asked as
+    with no claim: within ``vouch_wait`` and a second of their start, pod 0 misses pod 3 alone.
+    Before, the claim was the chain's break from the moment it came: their due checks waited
+    until its own wait ended and its name refuted it, and pod 0 missed pods 3 to 7 (outside
+    review 7: a 10 s timeout named them all; tests/faults/test_review7_outsider_chain.py)."""
+    c = Cluster(8, seed=6, cut=1)
+    if claimed_at is not None:
+        c.at(claimed_at, functools.partial(c.start, 3, outsider=True))
+    start(c, {i: 0.5 for i in range(8) if i != 3})
+    c.run_until(0.5 + DEFAULT_TIMING.vouch_wait + 1.0)
+    assert c.unsafe() == [], c.describe()
+    pod0 = c.current()[0]
+    assert [i for i, _ in pod0.agent.status.missing()] == [3], c.describe()
+    assert pod0.verdict is None and c.asked[0] <= QUERIES, sorted(c.asked.items())
