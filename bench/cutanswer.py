@@ -72,13 +72,16 @@ def _compiled() -> None:
     compileall.compile_dir(ROOT / "agent", quiet=1)
 
 
-def _save_logs(agents: list[AgentProc]) -> None:
+def _save_logs(agents: list[AgentProc], asked: Counter[tuple[int, str]]) -> None:
     """Each agent's log lines as JSON lines in $BENCH_LOGS/agent-INDEX.jsonl, when set: the
-    evidence for why a pod was not released."""
+    evidence for why a pod was not released; and every query the stub read by pod and name
+    (``dns.json``: [pod, name, count] rows), to find which pod asked what most."""
     where = os.environ.get("BENCH_LOGS")
     if not where:
         return
     Path(where).mkdir(parents=True, exist_ok=True)
+    rows = sorted([pod, name, n] for (pod, name), n in asked.items())
+    Path(where, "dns.json").write_text(json.dumps(rows) + "\n")
     for i, a in enumerate(agents):
         lines = [json.dumps({"at": round(at, 3), **r}, default=str) for at, r in a.lines]
         Path(where, f"agent-{i}.jsonl").write_text("\n".join(lines) + "\n")
@@ -142,7 +145,7 @@ def cut_answer(
         kinds = _kinds(dns, peers)
         worst = max(range(peers), key=lambda i: per_pod[i])
         names = Counter({n: k for (pod, n), k in dns.per_name.items() if pod == worst})
-    _save_logs(agents)
+    _save_logs(agents, dns.per_name)
     ended = resource.getrusage(resource.RUSAGE_SELF)
     harness = ended.ru_utime + ended.ru_stime - cpu.ru_utime - cpu.ru_stime
     released = [a.event("released") for a in agents]
