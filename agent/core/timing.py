@@ -32,6 +32,10 @@ class Timing:
     #: twice as long after the one before, up to ``look_around_cap`` (``agent.core.lookaround``)
     look_around: float = 1.0
     look_around_cap: float = 16.0
+    #: a coordinator waiting with everyone reached asks its own name at its looks at most this
+    #: many times in one wait (``agent.core.ownname``): every 16 s, a wait of minutes for late
+    #: members cost more queries than its targets
+    own_checks: int = 2
     #: a DNS round a push brings forward comes this long after the last, after a quiet while
     round_min_gap: float = 0.1
     #: this long without a push from an unlisted address makes pushes urgent again
