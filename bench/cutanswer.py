@@ -124,9 +124,11 @@ def cut_answer(
         dns.set(fqdn(i), address)
     dns.set(SERVICE_FQDN, *addresses)
     # The bench's bound counts from the last launch; an agent's --timeout from its own start,
-    # so with a slow launch the first pods would give up before the last is up: a second of
-    # slack a pod (launches run at 1-20 a second on two cores) keeps that from deciding.
-    args = ("--port", str(port), "--timeout", f"{timeout + peers:g}s")
+    # so with a slow launch the first pods would give up before the last is up: five seconds
+    # of slack a pod keep that from deciding (launches ran at 1-20 a second on two cores, but
+    # at 300 pods on a loaded machine at 0.45-0.65 a second: with a second a pod, the first
+    # pods timed out before the last was launched, and none was released).
+    args = ("--port", str(port), "--timeout", f"{timeout + 5 * peers:g}s")
     started, dropped = time.monotonic(), _udp_dropped()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     # a sweep of 1,000 rollups is ~0.1 s of CPU: every 2 s at that size
