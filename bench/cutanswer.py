@@ -50,11 +50,14 @@ def _udp_dropped() -> int:
     return int(dict(zip(lines[0], lines[1], strict=True))["RcvbufErrors"])
 
 
-def _kinds(dns: CutServiceDNS, peers: int) -> dict[str, int]:
-    """Who asked what: each query read, by what its name is to the pod that asked it."""
+def _kinds(dns: CutServiceDNS, peers: int, of: int | None = None) -> dict[str, int]:
+    """Who asked what: each query read, by what its name is to the pod that asked it (``of``:
+    that pod's alone)."""
     index = {fqdn(i).lower(): i for i in range(peers)}
     kinds: Counter[str] = Counter()
     for (pod, name), n in dns.per_name.items():
+        if of is not None and pod != of:
+            continue
         i = index.get(name.lower())
         if i is None:
             kind = "service" if name.lower() == SERVICE_FQDN.lower() else "other"
@@ -147,6 +150,7 @@ def cut_answer(
         kinds = _kinds(dns, peers)
         worst = max(range(peers), key=lambda i: per_pod[i])
         names = Counter({n: k for (pod, n), k in dns.per_name.items() if pod == worst})
+        worst_kinds = _kinds(dns, peers, of=worst)
     _save_logs(agents, dns.per_name)
     ended = resource.getrusage(resource.RUSAGE_SELF)
     harness = ended.ru_utime + ended.ru_stime - cpu.ru_utime - cpu.ru_stime
@@ -183,6 +187,7 @@ def cut_answer(
         "queries_by_kind": kinds,
         "worst_pod": worst,
         "worst_pod_names": dict(names.most_common(8)),
+        "worst_pod_kinds": worst_kinds,
         "pods_saying_dns_slow": sum(n > 0 for n in slow),
         "cpu_s_per_pod": round(sum(cpus) / peers, 2),
         "cpu_s_per_pod_max": round(max(cpus), 2),
