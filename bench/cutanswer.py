@@ -50,11 +50,14 @@ def _udp_dropped() -> int:
     return int(dict(zip(lines[0], lines[1], strict=True))["RcvbufErrors"])
 
 
-def _kinds(dns: CutServiceDNS, peers: int) -> dict[str, int]:
-    """Who asked what: each query read, by what its name is to the pod that asked it."""
+def _kinds(dns: CutServiceDNS, peers: int, of: int | None = None) -> dict[str, int]:
+    """Who asked what: each query read, by what its name is to the pod that asked it (``of``:
+    that pod's alone)."""
     index = {fqdn(i).lower(): i for i in range(peers)}
     kinds: Counter[str] = Counter()
     for (pod, name), n in dns.per_name.items():
+        if of is not None and pod != of:
+            continue
         i = index.get(name.lower())
         if i is None:
             kind = "service" if name.lower() == SERVICE_FQDN.lower() else "other"
@@ -72,13 +75,16 @@ def _compiled() -> None:
     compileall.compile_dir(ROOT / "agent", quiet=1)
 
 
-def _save_logs(agents: list[AgentProc]) -> None:
+def _save_logs(agents: list[AgentProc], asked: Counter[tuple[int, str]]) -> None:
     """Each agent's log lines as JSON lines in $BENCH_LOGS/agent-INDEX.jsonl, when set: the
-    evidence for why a pod was not released."""
+    evidence for why a pod was not released; and every query the stub read by pod and name
+    (``dns.json``: [pod, name, count] rows), to find which pod asked what most."""
     where = os.environ.get("BENCH_LOGS")
     if not where:
         return
     Path(where).mkdir(parents=True, exist_ok=True)
+    rows = sorted([pod, name, n] for (pod, name), n in asked.items())
+    Path(where, "dns.json").write_text(json.dumps(rows) + "\n")
     for i, a in enumerate(agents):
         lines = [json.dumps({"at": round(at, 3), **r}, default=str) for at, r in a.lines]
         Path(where, f"agent-{i}.jsonl").write_text("\n".join(lines) + "\n")
@@ -121,9 +127,11 @@ def cut_answer(
         dns.set(fqdn(i), address)
     dns.set(SERVICE_FQDN, *addresses)
     # The bench's bound counts from the last launch; an agent's --timeout from its own start,
-    # so with a slow launch the first pods would give up before the last is up: a second of
-    # slack a pod (launches run at 1-20 a second on two cores) keeps that from deciding.
-    args = ("--port", str(port), "--timeout", f"{timeout + peers:g}s")
+    # so with a slow launch the first pods would give up before the last is up: five seconds
+    # of slack a pod keep that from deciding (launches ran at 1-20 a second on two cores, but
+    # at 300 pods on a loaded machine at 0.45-0.65 a second: with a second a pod, the first
+    # pods timed out before the last was launched, and none was released).
+    args = ("--port", str(port), "--timeout", f"{timeout + 5 * peers:g}s")
     started, dropped = time.monotonic(), _udp_dropped()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     # a sweep of 1,000 rollups is ~0.1 s of CPU: every 2 s at that size
@@ -142,7 +150,8 @@ def cut_answer(
         kinds = _kinds(dns, peers)
         worst = max(range(peers), key=lambda i: per_pod[i])
         names = Counter({n: k for (pod, n), k in dns.per_name.items() if pod == worst})
-    _save_logs(agents)
+        worst_kinds = _kinds(dns, peers, of=worst)
+    _save_logs(agents, dns.per_name)
     ended = resource.getrusage(resource.RUSAGE_SELF)
     harness = ended.ru_utime + ended.ru_stime - cpu.ru_utime - cpu.ru_stime
     released = [a.event("released") for a in agents]
@@ -178,6 +187,7 @@ def cut_answer(
         "queries_by_kind": kinds,
         "worst_pod": worst,
         "worst_pod_names": dict(names.most_common(8)),
+        "worst_pod_kinds": worst_kinds,
         "pods_saying_dns_slow": sum(n > 0 for n in slow),
         "cpu_s_per_pod": round(sum(cpus) / peers, 2),
         "cpu_s_per_pod_max": round(max(cpus), 2),

@@ -91,7 +91,7 @@ class Agent:
             timing=timing, held=held, vouching=self.vouching,
         )  # fmt: skip
         pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
-        self._refusing = RefusedAnswers.of(timing)
+        self._refusing = RefusedAnswers.of(timing, hellos=config.probe.says_hello)
         self.asking = Asking(pace, self.reach, self._admission, timing, self._refusing)
         self.own = OwnName(
             me,

@@ -26,6 +26,7 @@ from agent.core.admission import Admission
 from agent.core.causes import Cause, Failure
 from agent.core.dnspace import DnsPace, Slowness
 from agent.core.effects import Attempt, Dial, Effect, Lookup
+from agent.core.group import GroupCoordinator
 from agent.core.inputs import (
     Contacted,
     DialFailed,
@@ -110,9 +111,9 @@ class Asking:
             ):
                 self._admission.skipped(effect.index, at)  # asked once the pace has room
                 continue
-            elif isinstance(effect, Dial) and not effect.addresses and isinstance(side, Member):
-                if (at := self.pace.ask(0, now)) is not None:
-                    side.hold_dial(at)
+            elif isinstance(effect, Dial) and not effect.addresses and (up := _dialler(side)):
+                if (at := self.pace.ask(effect.index, now)) is not None:
+                    up.hold_dial(at)  # an attempt of that name is out: its answer is reused
                     continue
                 self._dialling = True
             out.append(effect)
@@ -161,9 +162,11 @@ class Asking:
         if not self._dialling:
             return
         self._dialling = False
-        self.pace.landed(0, now, failed=failed)
-        if failed and isinstance(side, Member):
-            side.hold_dial(self.pace.held(0))
+        up = _dialler(side)
+        parent = up.parent if up is not None else 0
+        self.pace.landed(parent, now, failed=failed)
+        if failed and up is not None:
+            up.hold_dial(self.pace.held(parent))
 
     def attempted(self, index: int, result: ProbeResult, now: float) -> float:
         """An attempt of ``index`` landed: not before the time returned is its name asked
@@ -201,6 +204,16 @@ class Asking:
             "since": round(now - self._slow_since, 1),
         }
         return [LogLine(LogKind.DNS_SLOW, f"DNS is slow: {_said(seen)}", fields, level=level)]
+
+
+def _dialler(side: Coordinator | Member | None) -> Member | None:
+    """What dials this pod's coordinator by name: a member, or a group coordinator's uplink to
+    the root. The uplink's dial was not paced: it went out with the attempt of the root's name
+    (a target) at the same instant, two queries for one name in flight at once (issue 22: the
+    root's name asked twice by every group coordinator at 100,000 pods)."""
+    if isinstance(side, GroupCoordinator):
+        return side.up
+    return side if isinstance(side, Member) else None
 
 
 def _said(seen: Slowness) -> str:

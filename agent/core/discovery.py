@@ -196,7 +196,8 @@ class ByService:
         addresses are the Service's)."""
         self.reach, self.me = reach, me
         self._probes_sweep = probes_sweep
-        self.rounds = Rounds(now=now, rand=rand, timing=timing)
+        cut_most = None if probes_sweep else timing.cut_rounds
+        self.rounds = Rounds(now=now, rand=rand, timing=timing, cut_most=cut_most)
         self._learned = Learned(retry=timing.learned_retry, rand=rand)
         self.book = ProbeBook(reach.max_in_flight)
         self._cut = CutAnswer()

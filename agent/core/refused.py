@@ -27,7 +27,12 @@ itself once its agent is up (a target targets this pod too; a coordinator looks 
 the hello ends the reuse at once; so past its window a name is asked again only when the pod's
 own gap has passed: one name that keeps refusing per gap, the gap doubling from ``reuse`` with
 each such query up to ``total_cap``. A pod's queries for names that keep refusing then grow
-with the log of the wait, not with the wait times the names.
+with the log of the wait, not with the wait times the names; and when the probe says hello,
+there are at most ``total_most`` of them in all (``Timing.refused_total_most``): the hello of
+each late peer is what asks its name again, and a pod that waited minutes for its targets'
+agents still asked one more name every 2 minutes (5 of 21 queries a pod in the in-memory
+cluster, 64 pods launched over 600 s). A peer whose hello cannot come cannot be reached both
+ways either; its attempts go on at the addresses that refused, without DNS.
 
 Pure: the caller says what refused and when; this says which addresses to try without DNS.
 """
@@ -43,12 +48,18 @@ __all__ = ["RefusedAnswers"]
 
 class RefusedAnswers:
     def __init__(
-        self, reuse: float, cap: float | None = None, total_cap: float | None = None
+        self,
+        reuse: float,
+        cap: float | None = None,
+        total_cap: float | None = None,
+        total_most: int | None = None,
     ) -> None:
         self._reuse, self._cap = reuse, reuse if cap is None else cap
         #: the pod's own gap between queries for names whose window has ended, and when the next
         #: may go (``total_cap`` None: no such gap, each name on its own window alone)
         self._total_cap, self._gap, self._next_ask = total_cap, reuse, -math.inf
+        #: how many such queries are left (None: no limit)
+        self._left = total_most
         #: peer index -> (the addresses that refused, when DNS gave them, for how long)
         self._answers: dict[int, tuple[tuple[str, ...], float, float]] = {}
         #: peer index -> the addresses and window of the last reuse that ended: DNS giving
@@ -57,8 +68,12 @@ class RefusedAnswers:
         self._heard: set[int] = set()  # said hello since: tried at those addresses once more
 
     @classmethod
-    def of(cls, timing: Timing) -> RefusedAnswers:
-        return cls(timing.refused_reuse, timing.refused_reuse_cap, timing.refused_total_cap)
+    def of(cls, timing: Timing, *, hellos: bool = True) -> RefusedAnswers:
+        """``hellos``: the probe says hello, so a peer that refused says hello once its agent
+        is up (without one, past its window a name is asked again at the pod's gap for ever:
+        nothing else finds a replaced pod's new address)."""
+        most = timing.refused_total_most if hellos else None
+        return cls(timing.refused_reuse, timing.refused_reuse_cap, timing.refused_total_cap, most)
 
     def tried(self, index: int, refused_at: tuple[str, ...], now: float) -> None:
         """An attempt or dial of peer ``index`` ended: every one of ``refused_at`` refused
@@ -107,8 +122,12 @@ class RefusedAnswers:
         addresses, given, window = known
         if now < given + window or now < self._next_ask or index in self._heard:
             return addresses
+        if self._left is not None and self._left <= 0:
+            return addresses  # its hello (or other addresses for its name) asks again
         del self._answers[index]
         self._ended[index] = (addresses, window)
         if self._total_cap is not None:
             self._next_ask, self._gap = now + self._gap, min(2 * self._gap, self._total_cap)
+        if self._left is not None:
+            self._left -= 1
         return ()

@@ -11,7 +11,12 @@ addresses round after round, and the peers it leaves out are learnt otherwise
 (``agent.core.vouching``): each round after such an answer waits twice as long as the one
 before, up to ``Timing.cut_round_cap``, and a hello from an address it did not list brings none
 forward (the next cut answer would not list it either). At 10,000 pods each such answer is a
-64 KiB TCP message cluster DNS builds for every pod, every round.
+64 KiB TCP message cluster DNS builds for every pod, every round. On a sparse graph, where the
+answer only says that it is cut and which addresses are the Service's (the targets are asked
+by name), rounds stop after ``Timing.cut_rounds`` cut answers in a row, until a peer must be
+reached again: while a pod waited minutes for its targets' agents (a Job launched over
+minutes), the doubling rounds were its most queries past its targets' names (9 of 40 at 300
+pods in the in-memory cluster; more, the longer the wait).
 
 Pure: the caller reports answers and failures with the time; this says when the next round is due.
 """
@@ -67,7 +72,16 @@ class Hurry:
 
 
 class Rounds:
-    def __init__(self, *, now: float, rand: Callable[[], float], timing: Timing) -> None:
+    def __init__(
+        self,
+        *,
+        now: float,
+        rand: Callable[[], float],
+        timing: Timing,
+        cut_most: int | None = None,
+    ) -> None:
+        """``cut_most``: rounds stop after this many cut answers in a row (None: they go on),
+        until a peer must be reached again (:meth:`resume`)."""
         self._backoff = timing.backoff
         self._rand = rand
         self._next: float | None = now  # None: no round scheduled
@@ -75,7 +89,7 @@ class Rounds:
         self._last = -math.inf  # when the last round started
         self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
         self._cut = 0  # rounds in a row whose answer was cut short: those back off from 1 s
-        self._cut_cap = timing.cut_round_cap
+        self._cut_cap, self._cut_most = timing.cut_round_cap, cut_most
         self._refresh_only = False  # the round due (or out) is a refresh: no more after it
         self._hurry = Hurry(timing)
 
@@ -115,6 +129,9 @@ class Rounds:
         # come about once a second rather than twice.
         cap = self._backoff.cap
         ceiling = self._backoff.delay(self._failures + 1, 1.0) if self._failures else cap
+        if self._cut and self._cut_most is not None and self._cut >= self._cut_most:
+            self._next = None  # the next cut answer would list the same addresses again
+            return
         if self._cut:
             ceiling = min(self._cut_cap, cap * 2.0 ** min(self._cut - 1, 32))
         self._next = now + ceiling * (0.5 + 0.5 * self._rand())
@@ -146,6 +163,8 @@ class Rounds:
         if self._next is not None or self._asking:
             self.hurry(now)
             return
+        if self._cut and self._cut_most is not None and self._cut >= self._cut_most:
+            return  # a cut answer would not list it either
         self._next = max(now, self._last + self._backoff.cap)
         self._refresh_only = True
 
@@ -154,7 +173,7 @@ class Rounds:
         or out is a full round (its answer's addresses probed, rounds going on after it)."""
         self._refresh_only = False
         if self._next is None and not self._asking:
-            self._failures, self._next = 0, now
+            self._failures, self._cut, self._next = 0, 0, now
 
     def next_wakeup(self) -> float | None:
         return self._next

@@ -32,6 +32,10 @@ class Timing:
     #: twice as long after the one before, up to ``look_around_cap`` (``agent.core.lookaround``)
     look_around: float = 1.0
     look_around_cap: float = 16.0
+    #: a coordinator waiting with everyone reached asks its own name at its looks at most this
+    #: many times in one wait (``agent.core.ownname``): every 16 s, a wait of minutes for late
+    #: members cost more queries than its targets
+    own_checks: int = 2
     #: a DNS round a push brings forward comes this long after the last, after a quiet while
     round_min_gap: float = 0.1
     #: this long without a push from an unlisted address makes pushes urgent again
@@ -44,6 +48,10 @@ class Timing:
     #: agents still asked it twice a minute (11 of ~30 a pod over 150 s at 300 pods in the
     #: in-memory cluster; 20 more over a 10-minute start)
     cut_round_cap: float = 240.0
+    #: on a sparse graph, rounds stop after this many cut answers in a row (until a peer must
+    #: be reached again): there the answer only says that it is cut, the targets are asked by
+    #: name, and each further round is one more query a pod for the same first addresses
+    cut_rounds: int = 2
     #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
     #: it first), and then only the lowest index not vouched for is checked
@@ -117,6 +125,9 @@ class Timing:
     #: such peer says hello once its agent is up, which asks its name at once; this is only
     #: what finds one whose hello cannot come (``agent.core.refused``)
     refused_total_cap: float = 120.0
+    #: with a probe that says hello, at most this many such queries in all: each late peer's
+    #: hello asks its name again (``agent.core.refused``)
+    refused_total_most: int = 2
     # --- the shell ------------------------------------------------------------------------------
     #: a TCP connect (a probe's, a member's dial), and an ICMP echo's reply
     connect_timeout: float = 3.0

@@ -71,17 +71,32 @@ def _dial_until(agent: Agent, end: float, answer: DialFailed) -> list[tuple[floa
 
 def test_a_coordinator_that_refuses_is_asked_for_once_per_reuse_window() -> None:
     """DNS is asked again once a window has passed; the same addresses given and refused
-    again make the next window twice as long, up to the cap."""
+    again make the next window twice as long, up to the cap; with a probe that says hello, at
+    most ``refused_total_most`` times past the first (the next test)."""
     member = _agent(3, 1, timeout="0")
     refused = DialFailed("10.0.0.1: connect to port 29300: refused", ("10.0.0.1",))
-    windows = [REUSE, 2 * REUSE, 4 * REUSE, CAP]  # 5, 10, 20, 30 s
+    windows = [REUSE, 2 * REUSE, 4 * REUSE, CAP][: DEFAULT_TIMING.refused_total_most]
     dials = _dial_until(member, sum(windows) + 3.0, refused)
     asked = [t for t, dial in dials if not dial.addresses]
     assert len(dials) > 10  # retried with backoff, as before
-    assert len(asked) == 5  # at the start, then once each window
+    assert len(asked) == 1 + len(windows)  # at the start, then once each window
     gaps = [later - earlier for earlier, later in itertools.pairwise(asked)]
     assert all(w <= gap <= w + 1.5 for gap, w in zip(gaps, windows, strict=True)), gaps
     assert {d.addresses for _, d in dials if d.addresses} == {("10.0.0.1",)}
+
+
+def test_with_a_hello_probe_a_refusing_coordinator_is_asked_again_a_few_times_in_all() -> None:
+    """Issue 22: a member waiting minutes for its coordinator's agent asked its name again at
+    every window's end; with a probe that says hello, the coordinator says hello once up (and
+    the dial goes on at the address that refused), so past the first ask DNS is asked at most
+    ``refused_total_most`` times more, at the windows' ends, however long it waits."""
+    member = _agent(3, 1, timeout="0")
+    refused = DialFailed("10.0.0.1: connect to port 29300: refused", ("10.0.0.1",))
+    dials = _dial_until(member, 300.0, refused)
+    asked = [t for t, dial in dials if not dial.addresses]
+    assert len(asked) == 1 + DEFAULT_TIMING.refused_total_most, asked
+    assert asked[1] == pytest.approx(REUSE, abs=1.5)
+    assert len(dials) > 100  # tried again and again where it refused, without DNS
 
 
 def test_a_dial_that_failed_any_other_way_asks_dns_again() -> None:

@@ -226,3 +226,23 @@ def test_pods_given_one_answer_share_what_it_lists_and_a_sparse_pod_notes_a_cut(
         )
         assert pods[-1].answered(answer, 1.0) == [] and pods[-1].cut
     assert pods[0].published is pods[1].published and pods[0].lists("10.0.16.90")
+
+
+def test_on_a_sparse_graph_rounds_stop_after_a_few_cut_answers_until_a_restart() -> None:
+    """Issue 22: a sparse pod's round only says whether the answer is cut (its targets are
+    asked by name), and each cut answer lists the same first addresses: past
+    ``cut_rounds`` cut answers in a row no round is due, however long the pod waits (before:
+    one at doubling intervals up to 240 s, 9-10 in a wait of minutes), nor brought forward by
+    a refresh; a restart (a peer to reach again) starts them again."""
+    reach = Reach(3, now=1.0, rand=lambda: 0.5, scheduled={0})
+    service = ByService(reach, now=1.0, rand=lambda: 0.5, timing=DEFAULT_TIMING, probes_sweep=False)
+    now, rounds = 1.0, 0
+    while (wake := service.next_wakeup()) is not None:
+        assert rounds < 10 and _due(service, wake)
+        assert _answer(service, ["a", "b"], wake, truncated=True) == []
+        now, rounds = wake, rounds + 1
+    assert rounds == DEFAULT_TIMING.cut_rounds and service.cut
+    service.reached_all(now + 1.0, vouching=True)  # a refresh would ask the same again
+    assert service.next_wakeup() is None and not _due(service, now + 1000.0)
+    service.restarted("a", now + 1000.0)
+    assert _due(service, now + 1000.0)

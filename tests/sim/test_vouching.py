@@ -208,7 +208,7 @@ def test_a_claim_that_comes_after_the_members_above_it_does_not_delay_them(
     with no claim: within ``vouch_wait`` and a second of their start, pod 0 misses pod 3 alone.
     Before, the claim was the chain's break from the moment it came: their due checks waited
     until its own wait ended and its name refuted it, and pod 0 missed pods 3 to 7 (outside
-    review 7: a 10 s timeout named them all; tests/faults/test_review7_outsider_chain.py)."""
+    review 7: a 10 s timeout named them all)."""
     c = Cluster(8, seed=6, cut=1)
     if claimed_at is not None:
         c.at(claimed_at, functools.partial(c.start, 3, outsider=True))
@@ -218,3 +218,26 @@ def test_a_claim_that_comes_after_the_members_above_it_does_not_delay_them(
     pod0 = c.current()[0]
     assert [i for i, _ in pod0.agent.status.missing()] == [3], c.describe()
     assert pod0.verdict is None and c.asked[0] <= QUERIES, sorted(c.asked.items())
+
+
+def test_a_job_launched_over_minutes_costs_no_pod_more_than_a_fixed_number_of_queries() -> None:
+    """64 pods on the tree past a cut, every pod published at 0 and its agent launched in index
+    order over 600 s, as ``bench.cutanswer`` launches a Job's agents (its launch takes longer
+    the more pods it starts): every pod passes, and no pod asks more than its targets' names
+    and a fixed few, however long it waits. Before, what a pod asked while it waited grew with
+    the wait: the Service's doubling rounds past a cut, a name that kept refusing at every
+    doubling gap up to 2 minutes, a coordinator's own name at every look (every 16 s): 47 at
+    the most (group coordinators 8 and 40: 40 asked its own name 16 times); at 300 pods
+    launched over 225 s, 40 (``bench.cutanswer 300``: 55)."""
+    c = Cluster(64, seed=1, mode="wait", cut=16, degree=8)
+    for i in range(64):  # the pod, published: its agent comes later (``start``, no new pod)
+        c._pod(i, f"10.{i}.0.1", 0.0)
+    start(c, {i: 600.0 * i / 64 for i in range(64)}, new_pod=False)
+    c.run_until(600.0 + 4 * BOUND + LINGER)
+    assert_released(c, after=590.0, by=600.0 + 4 * BOUND)
+    # its 8 targets, its own name, its coordinator's and the root's (11); the Service's 2
+    # rounds past a cut (``Timing.cut_rounds``); 2 names that kept refusing asked again in all
+    # (``refused_total_most``); a coordinator's 2 checks of its own name (``own_checks``); and
+    # a few more (a look-around's hello, a name refused again after its peer's hello): 21
+    # measured (47 before)
+    assert max(c.asked.values()) <= 11 + 2 + 2 + 2 + 6, sorted(c.asked.items())
