@@ -68,7 +68,7 @@ class ReachGraph:
     given at most ``degree`` of them (an odd degree is served as the even one below it: each
     ring gives a pod two edges). ``degree >= n - 1`` is the complete graph."""
 
-    __slots__ = ("_local", "_rings", "degree", "n")
+    __slots__ = ("_local", "_neighbours", "_rings", "degree", "n")
 
     def __init__(self, n: int, key: bytes, degree: int) -> None:
         if n < 1:
@@ -81,6 +81,9 @@ class ReachGraph:
         rings = 0 if self.complete else (degree - 2 * local) // 2
         self._local = range(1, local + 1)
         self._rings = tuple(KeyedPermutation(n, key, stream) for stream in range(rings))
+        #: each pod's edges once worked out: a pod asks for its own three times as it starts,
+        #: and one graph serves every core of the in-memory cluster and its checker
+        self._neighbours: dict[int, tuple[int, ...]] = {}
 
     @property
     def complete(self) -> bool:
@@ -94,6 +97,12 @@ class ReachGraph:
             raise ValueError(f"pod {i} is outside a Job of {self.n} pods")
         if self.complete:
             return (*range(i), *range(i + 1, self.n))
+        known = self._neighbours.get(i)
+        if known is None:
+            known = self._neighbours[i] = self._sparse(i)
+        return known
+
+    def _sparse(self, i: int) -> tuple[int, ...]:
         n = self.n
         found = {(i + d) % n for d in self._local} | {(i - d) % n for d in self._local}
         for ring in self._rings:

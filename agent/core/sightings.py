@@ -90,6 +90,8 @@ class Sightings:
         keys = set(self._store.claiming(index) if index is not None else ())
         keys |= set(self._store.at(address) if address is not None else ())
         every = index is None and address is None
+        if not (every or keys):  # nothing of theirs is kept: the store need not be read
+            return []
         taken = [
             (claimed, at)
             for at, claimed, _, _ in self._store

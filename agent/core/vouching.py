@@ -59,6 +59,8 @@ class Vouching:
     def __init__(self, peers: int, me: int, tree: Tree | None = None) -> None:
         """``tree``: the tree of coordinators (None or one group: the flat barrier)."""
         self.peers, self.me = peers, me
+        #: the peer whose address this pod reports: its ring neighbour (read after every call)
+        self.ring_next = (me + 1) % peers
         self._tree = tree if tree is not None and tree.size < peers else None
         self._relayed: tuple[int, str] | None = None  # a group coordinator's last relay
         #: past a cut Service answer (seen here, or a member's report heard)
@@ -76,11 +78,6 @@ class Vouching:
         self.on = self.on or cut
         first, self._said_on = self.on and not self._said_on, self._said_on or self.on
         return first
-
-    @property
-    def ring_next(self) -> int:
-        """The peer whose address this pod reports: its ring neighbour."""
-        return (self.me + 1) % self.peers
 
     @property
     def hands_out(self) -> bool:

@@ -10,6 +10,8 @@ fields of its own (``wire.Identity``).
 
 from __future__ import annotations
 
+import functools
+
 __all__ = ["instance_id", "is_instance", "newer", "order"]
 
 _TAG = 0xFFFFFFFF
@@ -31,6 +33,11 @@ def instance_id(started_ns: int, tag: int) -> str:
     return f"{started_ns & 0xFFFFFFFFFFFFFFFF:016x}-{tag & _TAG:08x}"
 
 
+# Kept for the ids seen last: each hello, contact and probe reply compares its id with the
+# newest heard of its index, the same few ids again and again (a pod meets ~20-60 peers, the
+# in-memory cluster's 100,000 cores share one process); parsing each was most of a hello's
+# cost. A bad id raises every time (exceptions are not kept).
+@functools.lru_cache(maxsize=4096)
 def order(instance: str) -> tuple[int, int]:
     """(start time, tie-break) of ``instance``; the empty id (a probe that cannot tell
     instances apart) comes before every other. ValueError for anything else: the wire never

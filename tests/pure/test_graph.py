@@ -111,6 +111,20 @@ def test_every_pod_computes_the_same_graph(
     assert ReachGraph(n, key, degree).neighbours(i) == ReachGraph(n, key, degree).neighbours(i)
 
 
+@given(st.integers(min_value=2, max_value=10**6), _KEYS, _DEGREES, st.data())
+def test_a_pods_edges_asked_again_are_the_ones_computed_first(
+    n: int, key: bytes, degree: int, data: st.DataObject
+) -> None:
+    """A graph keeps each pod's edges once worked out (a pod asks for its own three times, and
+    one graph serves the in-memory cluster's cores): asked again, or after other pods', the
+    same as a graph that never computed them."""
+    graph = ReachGraph(n, key, degree)
+    pods = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=5), label="pods")
+    first = [graph.neighbours(i) for i in pods]
+    assert [graph.neighbours(i) for i in reversed(pods)] == first[::-1]
+    assert first == [ReachGraph(n, key, degree).neighbours(i) for i in pods]
+
+
 def test_the_graph_is_the_same_in_every_process_and_version() -> None:
     """Pods of one Job run in separate processes (and images): nothing may come from ``hash()``
     or a generator's state. These tuples were computed once; a change to them is a change of

@@ -59,3 +59,14 @@ def test_an_instance_id_is_exactly_what_its_pattern_says(text: str) -> None:
     """``is_instance`` tests characters (a compiled pattern cost every start 0.8 million
     instructions); it accepts exactly the texts the pattern matches whole."""
     assert is_instance(text) == bool(re.fullmatch(r"([0-9a-f]{16})-([0-9a-f]{8})", text))
+
+
+@pytest.mark.parametrize("text", ["f" * 16, "F" * 16 + "-" + "F" * 8])
+def test_an_id_asked_again_is_ordered_as_the_first_time(text: str) -> None:
+    """``order`` keeps the ids it has parsed (a hello's id is compared again and again): a
+    kept id orders as a fresh parse does, and a bad one raises each time it is asked."""
+    good = instance_id(5, 7)
+    assert order(good) == order(good) == (5, 7)
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            order(text)

@@ -33,8 +33,9 @@ class Clock:
         heapq.heappush(self._events, (max(when, self.now), next(self._seq), fn))
 
     def run_until(self, until: float) -> None:
-        while self._events and self._events[0][0] <= until:
-            when, _, fn = heapq.heappop(self._events)
+        events, pop = self._events, heapq.heappop  # the loop of every event: names looked up once
+        while events and events[0][0] <= until:
+            when, _, fn = pop(events)
             self.now = when
             fn()
         self.now = max(self.now, until)

@@ -54,7 +54,7 @@ def _live_arrivals(
     (at a step in ``sent``) after it ended; None when an index has none."""
     index = truth.processes[leader].index
     found: dict[int, list[tuple[str, str]]] = {m: [] for m in tree.group(index) if m != index}
-    for s in truth.sessions:
+    for s in truth.by_server.get(leader, ()):
         member = truth.processes[s.client].index
         live = s.ended is None or s.ended > seq
         if s.ended is not None and s.ended < until:

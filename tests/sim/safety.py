@@ -122,7 +122,7 @@ class _Judge:
         still live at ``by`` at ``seq``; None when an index has none."""
         counted = [by] + [""] * (self.n - 1)
         instances = self.procs[by].instances
-        for s in self.truth.sessions:
+        for s in self.truth.by_server.get(by, ()):
             client = self.procs[s.client]
             live = s.ended is None or s.ended > seq
             named = [v for a, v in s.arrivals if a < seq and v in tokens]
@@ -220,7 +220,7 @@ class _Judge:
         ``d.digest`` on a session still live there: the problems, and the instances that did."""
         ended: list[Session] = []
         arrived: set[str] = set()
-        for s in self.truth.sessions:
+        for s in self.truth.by_server.get(d.by, ()):
             client = self.procs[s.client]
             if s.server != d.by or client.index != index or member not in ("", client.instance):
                 continue
@@ -245,7 +245,7 @@ class _Judge:
             return []
         acked = {
             self.procs[s.client].index
-            for s in self.truth.sessions
+            for s in self.truth.by_server.get(d.by, ())
             if s.server == d.by and s.acked is not None and s.acked <= left
         }
         bound = self.truth.at(d.seq) + process.linger

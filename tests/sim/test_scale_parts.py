@@ -11,7 +11,7 @@ import random
 import pytest
 
 from agent.core.effects import Released
-from tests.sim import scale
+from tests.sim import digest, scale
 from tests.sim.cluster import Cluster
 from tests.sim.dns import ANSWER_HOLDS, ServiceAnswers, View
 from tests.sim.draws import Draws
@@ -122,3 +122,14 @@ def test_a_row_with_findings_prints_them_and_fails(
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "    finding: 3:x released at 1.0 early"
     assert out[-2].split()[:6] == ["20", "sparse", "10", "-", "yes", "1"]
+
+
+def test_the_record_reads_a_coordinators_sessions_as_the_whole_list_holds_them() -> None:
+    """The checker reads a coordinator's sessions by server (``Truth.by_server``), not among
+    all of them: the same sessions, in the same order, for every server."""
+    c = digest.simulate(300, faults=True)  # a scale row's run: a sparse Job, a tree of groups
+    truth = c.truth
+    assert len(truth.by_server) > 1  # the root and the group coordinators
+    for server, sessions in truth.by_server.items():
+        assert sessions == [s for s in truth.sessions if s.server == server]
+    assert sum(map(len, truth.by_server.values())) == len(truth.sessions)
