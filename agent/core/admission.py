@@ -172,20 +172,20 @@ class Admission:
         counts against the process's bound."""
         self._share.leave(self._owner)
 
-    def sight(self, index: int, address: str, now: float) -> None:
+    def sight(self, index: int, address: str, instance: str, now: float) -> None:
         """Peer ``index`` said hello from ``address``, which is not vouched for: it may have
-        been replaced there. Kept (its address and index only) for DNS to say; checked from
-        now, or (dormant) once ``index`` is ``reached``."""
-        evicted = self._sighted.add(index, address)
+        been replaced there. Kept (its address, index and instance, never believed) for DNS
+        to say; checked from now, or (dormant) once ``index`` is ``reached``."""
+        evicted = self._sighted.add(index, address, instance)
         if self._sighted.checked(index):
             self._checks.start(index, now)
         for claimed in evicted:
             self._settle(claimed)
 
-    def reached(self, index: int, address: str, now: float) -> None:
-        """Peer ``index`` was reached at ``address``: a sighting of it from there is answered;
-        one from elsewhere wakes, to be checked."""
-        self._sighted.reached(index, address)
+    def reached(self, index: int, address: str, instance: str, now: float) -> None:
+        """``instance`` of peer ``index`` was reached at ``address``: a sighting of it from
+        there is answered; one from elsewhere, or of a newer instance, wakes, to be checked."""
+        self._sighted.reached(index, address, instance)
         if self._sighted.checked(index):
             self._checks.start(index, now)
         self._settle(index)

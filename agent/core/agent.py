@@ -376,7 +376,7 @@ class Agent:
         if newly:
             if isinstance(side, Coordinator):
                 self.vouching.publish(index, address)
-            self._admission.reached(index, address, now)
+            self._admission.reached(index, address, result.instance, now)
             self.addresses[index] = addresses
             out.append(Report(self.status.reached_line(index, address, now - self.start)))
         if self._admission.waiting:

@@ -83,7 +83,7 @@ class Incoming:
         if not agrees:
             return []
         if index != self.me.index:
-            self.admission.sight(index, event.address, now)
+            self.admission.sight(index, event.address, event.hello.identity.instance, now)
         return self.discovery.heard_from(index, event.address, now)
 
     # --- sessions --------------------------------------------------------------------------------

@@ -7,9 +7,12 @@ probed, and what answers there counts (``agent.core.admission``, ``agent.core.in
 
 A sighting of an index this pod has not reached yet lies *dormant*: nothing is asked about it,
 as a pod's first hello often comes before DNS lists it, and the index is reached there a moment
-later (then the sighting is answered, and dropped). Reached elsewhere, it wakes, and is checked
-as any: the instance reached may be the old one, still answering at the address DNS listed, and
-the one sighted its replacement, which may never say hello here again. Dropping it instead
+later (then the sighting is answered, and dropped). Reached elsewhere, or there by an older
+instance than the one sighted, it wakes, and is checked as any: the instance reached may be the
+old one, still answering at the address DNS listed (or its last answer from the sighted address,
+in flight as it was replaced there), and the one sighted its replacement, which may never say
+hello here again (tests/sim/test_sparse.py: pod 0 restarted in place, and pod 5's arrival named
+its old instance for ever). Dropping it instead
 (sightings were kept only for reached indices) left this pod's view naming the old instance
 for ever, so its arrival never matched the coordinator's and nobody was released
 (tests/sim/test_early_hello.py).
@@ -25,13 +28,16 @@ from collections.abc import Callable, Iterable
 
 from agent.core.bounded import Bounded, Bounds
 from agent.core.reach import Reach
+from agent.protocol.instance import newer
 
 __all__ = ["Sightings"]
 
 
 class Sightings:
     def __init__(self, bounds: Bounds, reach: Reach) -> None:
-        self._store: Bounded[str, int] = Bounded(bounds)  # address -> the index claimed
+        #: address -> the index claimed, and the instance that claimed it (compared only with
+        #: what answers there, never believed)
+        self._store: Bounded[str, tuple[int, str]] = Bounded(bounds)
         self._reach = reach
 
     def __bool__(self) -> bool:
@@ -44,9 +50,11 @@ class Sightings:
         """The addresses of the sightings of ``index``, oldest first."""
         return self._store.claiming(index)
 
-    def add(self, index: int, address: str) -> list[int]:
-        """``index`` claimed from ``address``; the indices the sightings evicted claimed."""
-        return [claimed for _, claimed in self._store.add(address, index, address, index)]
+    def add(self, index: int, address: str, instance: str) -> list[int]:
+        """``instance`` of ``index`` claimed from ``address``; the indices the sightings
+        evicted claimed."""
+        evicted = self._store.add(address, index, address, (index, instance))
+        return [claimed for _, (claimed, _) in evicted]
 
     def dormant(self, index: int) -> bool:
         """Sightings of ``index`` wait for it to be reached before they are checked."""
@@ -56,9 +64,14 @@ class Sightings:
         """Whether a sighting of ``index`` is to be checked (one exists, and is awake)."""
         return bool(self._store.claiming(index)) and not self.dormant(index)
 
-    def reached(self, index: int, address: str) -> None:
-        """``index`` was reached at ``address``: a sighting of it from there is answered."""
-        if self._store.get(address) == index:
+    def reached(self, index: int, address: str, instance: str) -> None:
+        """``instance`` of ``index`` was reached at ``address``: a sighting of it from there is
+        answered, unless it named a newer instance (a probe that cannot tell instances apart,
+        ``""``, answers it: looking again would tell no more)."""
+        sighted = self._store.get(address)
+        if sighted is None or sighted[0] != index:
+            return
+        if not instance or not newer(sighted[1], instance):
             self._store.pop(address)
 
     def found_at(self, index: int, addresses: Iterable[str]) -> list[int]:
@@ -66,10 +79,10 @@ class Sightings:
         the indices they claimed."""
         dropped = []
         for address in addresses:
-            claimed = self._store.get(address)
-            if claimed is not None and claimed != index:
+            sighted = self._store.get(address)
+            if sighted is not None and sighted[0] != index:
                 self._store.pop(address)
-                dropped.append(claimed)
+                dropped.append(sighted[0])
         return dropped
 
     def give_up(self, index: int, vouched: Callable[[str], bool]) -> None:
