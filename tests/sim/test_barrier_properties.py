@@ -34,20 +34,15 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agent.core.effects import Released
-from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.wire import EXIT_BARRIER, Message, named_barrier
-from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
+from tests.sim.cluster import Cluster, Fate, Node
 from tests.sim.dns import View
+from tests.sim.liveness import LINGER, LIVE, claimed, released
 from tests.sim.modes import MODES
 from tests.support.budget import budget
-
-LINGER = DEFAULT_TIMING.ack_linger
-SETTLE = CONNECT_TIMEOUT + 2.0  # a redial: a connect timing out, the backoff cap, round trips
-LIVE = KEEPALIVE + SETTLE
 
 
 @dataclass(frozen=True)
@@ -215,40 +210,15 @@ def check_liveness(c: Cluster, faults_end: float, s: Schedule) -> None:
     barrier within LIVE of F; an exit or named barrier, which begins a workload (or a client's
     ask) after the start barrier's last release, within LIVE of that or of F."""
     live = LIVE + s.dns_lag
-    if not _claimed(c, "", faults_end):
+    if not claimed(c, "", faults_end):
         return
-    started = _released(c, "", faults_end + live, lingers=LINGER)
+    started = released(c, "", faults_end + live, lingers=LINGER)
     later = [EXIT_BARRIER] if c.mode == "exit" else [named_barrier(n) for n in c.names]
     for barrier in later:
-        if _claimed(c, barrier, faults_end):
-            _released(c, barrier, max(faults_end, started + s.workload) + live, lingers=LINGER)
+        if claimed(c, barrier, faults_end):
+            released(c, barrier, max(faults_end, started + s.workload) + live, lingers=LINGER)
     for node in c.current().values():
         assert node.exited or c.mode in ("sidecar", "named"), c.describe()
-
-
-def _claimed(c: Cluster, barrier: str, faults_end: float) -> bool:
-    """Liveness is claimed unless the barrier's coordinator may have left (it does not wait for
-    ever) before faults stopped early enough for a member cut off at the release to redial."""
-    leaves = c.mode in ("wait", "run") if barrier == "" else barrier == EXIT_BARRIER
-    nodes = [n for n in c.nodes if n.me.barrier == barrier and isinstance(n.verdict, Released)]
-    releases = [n.verdict_at for n in nodes if n.verdict_at is not None]
-    if leaves and releases and faults_end > min(releases) + LINGER - SETTLE:
-        event("liveness not claimed: faults went on past the coordinator's linger")
-        return False
-    return True
-
-
-def _released(c: Cluster, barrier: str, by: float, *, lingers: float) -> float:
-    """Every index's latest instance in ``barrier`` released by ``by`` and done waiting within
-    ``lingers`` of that; returns the last release."""
-    state = c.describe()
-    current = c.current(barrier)
-    assert sorted(current) == list(range(c.peers)), f"barrier {barrier!r}\n{state}"
-    for node in current.values():
-        assert isinstance(node.verdict, Released), state
-        assert node.verdict_at is not None and node.verdict_at <= by, state
-        assert node.left_at is not None and node.left_at <= by + lingers, state
-    return max(n.verdict_at or 0.0 for n in current.values())
 
 
 @pytest.mark.timeout(300)
