@@ -20,11 +20,12 @@ instance's hello), or is a late joiner released after a decision once it had its
 every index. Also: a coordinator leaves only once every member's Ack
 was delivered to it or its linger bound passed, and no core ever asks to be woken in the past.
 
-**Liveness**, once faults stop: every index's latest instance is Released by ``F + LIVE`` (a
-keepalive, a connect timeout, the backoff cap and round trips), and has left ``_run`` (exited in
-``wait`` mode, ready in ``sidecar`` mode) within the coordinator's linger after that. In ``wait``
-mode a coordinator does not wait for ever: liveness is claimed when faults stop early enough
-after the first release (``LINGER - SETTLE``) for a member cut off at the release to redial it.
+**Liveness**, once faults stop: every index's latest instance (its latest agent process's, not
+the one started last: tests/sim/liveness.py) is Released by ``F + LIVE`` (a keepalive, a connect
+timeout, the backoff cap and round trips), and has left ``_run`` (exited in ``wait`` mode, ready
+in ``sidecar`` mode) within the coordinator's linger after that. In ``wait`` mode a coordinator
+does not wait for ever: liveness is claimed when faults stop early enough after the first
+release (``LINGER - SETTLE``) for a member cut off at the release to redial it.
 """
 
 from __future__ import annotations
@@ -34,20 +35,15 @@ import random
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from agent.core.effects import Released
-from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.wire import EXIT_BARRIER, Message, named_barrier
-from tests.sim.cluster import CONNECT_TIMEOUT, KEEPALIVE, Cluster, Fate, Node
+from tests.sim.cluster import Cluster, Fate, Node
 from tests.sim.dns import View
+from tests.sim.liveness import LINGER, LIVE, claimed, released
 from tests.sim.modes import MODES
 from tests.support.budget import budget
-
-LINGER = DEFAULT_TIMING.ack_linger
-SETTLE = CONNECT_TIMEOUT + 2.0  # a redial: a connect timing out, the backoff cap, round trips
-LIVE = KEEPALIVE + SETTLE
 
 
 @dataclass(frozen=True)
@@ -215,40 +211,15 @@ def check_liveness(c: Cluster, faults_end: float, s: Schedule) -> None:
     barrier within LIVE of F; an exit or named barrier, which begins a workload (or a client's
     ask) after the start barrier's last release, within LIVE of that or of F."""
     live = LIVE + s.dns_lag
-    if not _claimed(c, "", faults_end):
+    if not claimed(c, "", faults_end):
         return
-    started = _released(c, "", faults_end + live, lingers=LINGER)
+    started = released(c, "", faults_end + live, lingers=LINGER)
     later = [EXIT_BARRIER] if c.mode == "exit" else [named_barrier(n) for n in c.names]
     for barrier in later:
-        if _claimed(c, barrier, faults_end):
-            _released(c, barrier, max(faults_end, started + s.workload) + live, lingers=LINGER)
+        if claimed(c, barrier, faults_end):
+            released(c, barrier, max(faults_end, started + s.workload) + live, lingers=LINGER)
     for node in c.current().values():
         assert node.exited or c.mode in ("sidecar", "named"), c.describe()
-
-
-def _claimed(c: Cluster, barrier: str, faults_end: float) -> bool:
-    """Liveness is claimed unless the barrier's coordinator may have left (it does not wait for
-    ever) before faults stopped early enough for a member cut off at the release to redial."""
-    leaves = c.mode in ("wait", "run") if barrier == "" else barrier == EXIT_BARRIER
-    nodes = [n for n in c.nodes if n.me.barrier == barrier and isinstance(n.verdict, Released)]
-    releases = [n.verdict_at for n in nodes if n.verdict_at is not None]
-    if leaves and releases and faults_end > min(releases) + LINGER - SETTLE:
-        event("liveness not claimed: faults went on past the coordinator's linger")
-        return False
-    return True
-
-
-def _released(c: Cluster, barrier: str, by: float, *, lingers: float) -> float:
-    """Every index's latest instance in ``barrier`` released by ``by`` and done waiting within
-    ``lingers`` of that; returns the last release."""
-    state = c.describe()
-    current = c.current(barrier)
-    assert sorted(current) == list(range(c.peers)), f"barrier {barrier!r}\n{state}"
-    for node in current.values():
-        assert isinstance(node.verdict, Released), state
-        assert node.verdict_at is not None and node.verdict_at <= by, state
-        assert node.left_at is not None and node.left_at <= by + lingers, state
-    return max(n.verdict_at or 0.0 for n in current.values())
 
 
 @pytest.mark.timeout(300)
@@ -329,6 +300,30 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
     check_liveness(c, faults_end, s)
 
 
+#: Found by hypothesis: pod 0 replaced by a new pod (``overlap``) while its clients ask for names.
+#: The old pod's client asks for "ckpt" after the new pod's did, and the old pod ends before it
+#: is released: not a liveness failure (tests/sim/test_replaced_named.py says why).
+REPLACED_ASKS_LATE = Schedule(
+    n=5,
+    mode="named",
+    seed=616,
+    starts=(0.393, 0.0, 0.0, 0.0, 2.631),
+    faults=(
+        Fault("restart", 0.0, 0, 0, 0.0, False, False),
+        Fault("restart", 2.399, 0, 0, 0.0, False, False),
+        Fault("restart", 2.617, 0, 0, 0.15, False, False),
+        Fault("outsider", 0.0, 0, 0, 0.0, False, False),
+        Fault("overlap", 5.665, 0, 0, 0.348, False, False),
+    ),
+    drop=0.0,
+    delay=0.001,
+    dns_delay=0.0,
+    clock_skew=0.001,
+    names=("data", "ckpt"),
+    workload=3.0,
+)
+
+
 @pytest.mark.timeout(300)
 @settings(
     max_examples=budget(10),
@@ -370,6 +365,7 @@ def test_safe_always_and_live_once_faults_stop(s: Schedule) -> None:
         dns_delay=0.5,
     )
 )
+@example(REPLACED_ASKS_LATE)
 def test_overlapping_instances_safe_and_live(s: Schedule) -> None:
     """Two live instances of one index (sidecar mode), the coordinator's included: a
     coordinator instance can reach everyone before anyone it can see is released; it asks the
