@@ -220,6 +220,7 @@ def test_a_claim_that_comes_after_the_members_above_it_does_not_delay_them(
     assert pod0.verdict is None and c.asked[0] <= QUERIES, sorted(c.asked.items())
 
 
+@pytest.mark.slow  # 10 s of the quick tier's 60: make test runs it
 def test_a_job_launched_over_minutes_costs_no_pod_more_than_a_fixed_number_of_queries() -> None:
     """64 pods on the tree past a cut, every pod published at 0 and its agent launched in index
     order over 600 s, as ``bench.cutanswer`` launches a Job's agents (its launch takes longer
