@@ -231,6 +231,7 @@ if __name__ == "__main__":
     if mode == "sidecar":
         from bench.sidecarcut import sidecar_cut
 
-        print(json.dumps(sidecar_cut(int(n), int(c), t, ms / 1000)))
+        extra = tuple(os.environ.get("BENCH_AGENT_ARGS", "").split())
+        print(json.dumps(sidecar_cut(int(n), int(c), t, ms / 1000, extra)))
     else:
         print(json.dumps(cut_answer(int(n), int(c), t, ms / 1000)))

@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, AgentProc, free_port, raise_nofile
@@ -105,7 +106,9 @@ def _reap(proc: subprocess.Popen[bytes], deadline: float) -> tuple[int, float, f
             break
         time.sleep(0.01)
     else:
-        proc.kill()
+        # os.kill, not proc.kill(): Popen's polls first, reaping a client that has just exited,
+        # and wait4 then lost its status and CPU (ECHILD ended the 300-pod run)
+        os.kill(proc.pid, signal.SIGKILL)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = code = os.waitstatus_to_exitcode(status)
     return code, time.monotonic(), usage.ru_utime + usage.ru_stime
@@ -117,7 +120,8 @@ def _named(addresses: list[str], port: int, timeout: float) -> dict[str, Any]:
     clients = [_client(a, port, timeout) for a in addresses]
     asked = time.monotonic()
     reaped = [_reap(c, asked + timeout + 10) for c in clients]
-    errors = [c.stderr.read().decode(errors="replace")[-300:] for c in clients if c.stderr]
+    errors = [c.stderr.read().decode(errors="replace") if c.stderr else "" for c in clients]
+    save_clients(errors)
     codes = [code for code, _, _ in reaped]
     cpus = [cpu for _, _, cpu in reaped]
     return {
@@ -126,8 +130,16 @@ def _named(addresses: list[str], port: int, timeout: float) -> dict[str, Any]:
         "named_last_launch_s": round(asked - began, 2),
         "named_release_after_last_launch_s": round(max(t for _, t, _ in reaped) - asked, 2),
         "named_client_cpu_s": round(sum(cpus) / len(cpus), 2),
-        "named_note": next((e for e, c in zip(errors, codes, strict=True) if c), ""),
+        "named_note": next((e[-300:] for e, c in zip(errors, codes, strict=True) if c), ""),
     }
+
+
+def save_clients(errors: list[str]) -> None:
+    """Each pod's client's stderr as $BENCH_LOGS/client-INDEX.txt, when set."""
+    if where := os.environ.get("BENCH_LOGS"):
+        Path(where).mkdir(parents=True, exist_ok=True)
+        for i, text in enumerate(errors):
+            Path(where, f"client-{i}.txt").write_text(text)
 
 
 def _last(agents: list[AgentProc], match: str, since: float) -> float | None:
@@ -154,16 +166,21 @@ def _stop(agents: list[AgentProc], timeout: float) -> dict[str, Any]:
 
 
 def sidecar_cut(
-    peers: int = 32, cut: int = 32, timeout: float = 180.0, service_time: float = 0.0
+    peers: int = 32,
+    cut: int = 32,
+    timeout: float = 180.0,
+    service_time: float = 0.0,
+    extra: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """``peers`` real sidecars, the Service's answer cut at ``cut``: start (readiness), a named
-    barrier, the end; DNS queries per pod in each phase, CPU and memory."""
+    barrier, the end; DNS queries per pod in each phase, CPU and memory. ``extra``: more of
+    the sidecars' options (``--reach sparse``: the graph of a Job over 256 pods, at fewer)."""
     raise_nofile(4 * peers + 1024)
     compiled()
     port, health = free_port(), free_port()
     dns, addresses = cut_dns(peers, cut, service_time)
     slack = f"{timeout + 5 * peers:g}s"  # as bench.cutanswer's: from each sidecar's start
-    args = ("--port", str(port), "--health-port", str(health), "--timeout", slack)
+    args = ("--port", str(port), "--health-port", str(health), "--timeout", slack, *extra)
     started, dropped = time.monotonic(), udp_dropped()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     prober = Prober(addresses, health)
@@ -185,9 +202,9 @@ def sidecar_cut(
         finally:
             for a in agents:
                 a.kill()
+            save_logs(agents, dns.per_name)
         dropped = udp_dropped() - dropped
         out["queries_by_kind"] = kinds(dns, peers)
-    save_logs(agents, dns.per_name)
     ended = resource.getrusage(resource.RUSAGE_SELF)
     cpus = [a.cpu_s or 0.0 for a in agents]
     ready = list(prober.ready.values())
