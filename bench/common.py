@@ -56,6 +56,18 @@ def free_port() -> int:
     raise OSError("no free port below the ephemeral range")
 
 
+def _no_site() -> list[str]:
+    """``-S`` when BENCH_NO_SITE=1: the agent started as from the image's wheel install, without
+    this venv's ``.pth`` files (the editable install's finder imports pathlib, urllib.parse,
+    fnmatch and importlib.util into every agent, setuptools' distutils shim more: ~1 MB a pod
+    that a pod in a cluster never holds); its packages reach it through PYTHONPATH."""
+    if os.environ.get("BENCH_NO_SITE") != "1":
+        return []
+    packages = [p for p in sys.path if p.endswith("site-packages")]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *packages])
+    return ["-S"]
+
+
 @dataclass
 class AgentProc:
     """One agent as a process (``python -m agent``), its JSON log lines stamped on arrival."""
@@ -77,6 +89,7 @@ class AgentProc:
         entry = [os.environ["BENCH_AGENT"]] if os.environ.get("BENCH_AGENT") else ["-m", "agent"]
         argv = [
             sys.executable,
+            *_no_site(),
             *entry,
             command,
             "--peers",
