@@ -204,6 +204,7 @@ def cut_answer(
         "queries_per_pod_mean": round(sum(per_pod) / peers, 1),
         "queries_per_pod_max": max(per_pod),
         "pods_over_32_queries": sum(n > 32 for n in per_pod),
+        "root_queries": per_pod[0],
         "queries_total": sum(per_pod),
         "queries_by_name": by_name,
         "udp_dropped_unread": dropped,

@@ -220,7 +220,7 @@ def _said(seen: Slowness) -> str:
     return (
         f"{seen.failed} of {seen.asked} queries in the last {seen.window:g} s got no answer "
         f"(DNS timeout, SERVFAIL) ({seen.share:.0%}); pacing queries by name to "
-        f"{seen.rate:.0f}/s"
+        f"{seen.rate:.2g}/s"
     )
 
 

@@ -282,7 +282,7 @@ class ByService:
         self.failure = resolution.failure
         self._whole = resolution.failure is None and not resolution.truncated
         if resolution.failure is not None:
-            if self.rounds.failed(now):
+            if self.rounds.failed(now, server=resolution.failure.cause is Cause.DNS_FAILED):
                 self.published = frozenset()
             return []
         self.published = resolution.listed  # shared with whoever holds the answer

@@ -9,10 +9,15 @@ that drops or times out queries, and pods that ask again at once push it into co
   at the pod's share of ``Timing.dns_start_job_rate`` (``/ N``, within ``dns_rate_min`` and
   ``dns_rate_max``: the Job's pods start together), **grows** by one a second with each answer
   (so it doubles about every second while the server keeps up), up to ``dns_rate_max``, and
-  **halves** when the server fails a query (at most once per ``Timing.dns_timeout``: the
-  queries out together fail together), down to ``dns_rate_min``: as TCP shares a link, the
-  pods share the server by what it answers, and one that falls behind is asked less, not more.
-  A pod that alone asks many names (a coordinator) gets there within seconds;
+  **halves** with each query the server fails (a timeout is the server's overload, not an
+  answer), down to ``dns_rate_floor`` (one query in 16 s), and the next query then waits half
+  to all of a query's time at the new rate (jitter: the pods that failed together do not ask
+  again together): as TCP shares a link, the pods share the server by what it answers, and
+  one that falls behind is asked less, not more. A pod that alone asks many names (a
+  coordinator) gets there within seconds. The floor was ``dns_rate_min`` (2 a second), once
+  per ``dns_timeout``: well above the share of a server that has fallen behind, so 300 pods
+  asked each name again every 4-8 s (the per-name backoff alone) while the server answered
+  none of it in time, 75-695 queries a pod (``bench.cutanswer 300``);
 - **one query in flight per name**, whoever asks it (an attempt, an admission check);
 - **backoff per name** after the server failed to answer it (a timeout, SERVFAIL, REFUSED):
   exponential with equal jitter (``Timing.dns_backoff``), so a name the server cannot answer is
@@ -21,7 +26,8 @@ that drops or times out queries, and pods that ask again at once push it into co
   up to 2-4 s): cluster DNS caches those 5-30 s, so asking every second mostly hears the cached
   answer again; a hello from that pod (it is up) lets its name be asked again at once;
 
-It also keeps the last ``Timing.dns_slow_window`` seconds of outcomes, so the agent can say
+It also keeps the last ``Timing.dns_slow_window`` seconds of outcomes (longer while the pace is
+slow: enough for ``dns_slow_least`` queries), so the agent can say
 when DNS, not the peers, is what it waits for (:meth:`DnsPace.slowness`).
 
 Names are peer indices; a Service round (one query at a time, paced by ``Rounds``) is only
@@ -73,7 +79,6 @@ class DnsPace:
         self._failures: dict[int, int] = {}  # names the server failed, how many times in a row
         self._hold: dict[int, float] = {}  # name -> not asked again before this
         self._negative: dict[int, int] = {}  # names answered "no address", how many in a row
-        self._slowed_at = -math.inf  # when the rate last halved
         self._window: deque[tuple[float, bool]] = deque()  # (when, the server failed it)
         #: queries handed out, in all (a figure for the release line)
         self.asked = 0
@@ -81,7 +86,9 @@ class DnsPace:
     # --- the bucket ---------------------------------------------------------------------------
     def _fill(self, now: float) -> None:
         if now > self._filled_at:
-            self._tokens = min(self.rate, self._tokens + (now - self._filled_at) * self.rate)
+            # a second's worth, but at least one query: below 1 a second, one fills in time
+            most = max(self.rate, 1.0)
+            self._tokens = min(most, self._tokens + (now - self._filled_at) * self.rate)
             self._filled_at = now
 
     def available(self, now: float) -> int:
@@ -146,21 +153,28 @@ class DnsPace:
         """A query's outcome (any query: a Service round too), for the window and the rate."""
         self._window.append((now, failed))
         self._trim(now)
-        if failed:
-            if now >= self._slowed_at + self._timing.dns_timeout:
-                self._fill(now)
-                self.rate = max(self._timing.dns_rate_min, self.rate / 2)
-                self._slowed_at = now
-        else:
-            self._fill(now)
-            self.rate = min(self._timing.dns_rate_max, self.rate + 1.0)
+        self._fill(now)
+        if not failed:  # below 1 a second (the server failed it lately), twice the rate
+            self.rate = min(self._timing.dns_rate_max, self.rate + min(self.rate, 1.0))
+            return
+        # every failure, not one per timeout: queries that time out together are as many
+        # queries the server could not take, and each one asked again costs it another
+        self.rate = max(self._timing.dns_rate_floor, self.rate / 2)
+        self._tokens = min(self._tokens, 0.5 * (1.0 - self._rand()))
+
+    def _span(self) -> float:
+        """The window looked at: ``dns_slow_window``, or long enough for ``dns_slow_least``
+        queries at the pace now. A pace slowed to its floor by timeouts asks one query in
+        8-16 s: in 10 s the window held too few to call DNS slow, and the agent stopped saying
+        that DNS, not the peers, held it up while it did most."""
+        return max(self._timing.dns_slow_window, self._timing.dns_slow_least / self.rate)
 
     def _trim(self, now: float) -> None:
-        start = now - self._timing.dns_slow_window
+        start = now - self._span()
         while self._window and self._window[0][0] < start:
             self._window.popleft()
 
     def slowness(self, now: float) -> Slowness:
         self._trim(now)
         failed = sum(f for _, f in self._window)
-        return Slowness(failed, len(self._window), self._timing.dns_slow_window, self.rate)
+        return Slowness(failed, len(self._window), self._span(), self.rate)

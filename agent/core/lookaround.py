@@ -15,7 +15,13 @@ from agent.core.timing import Timing
 
 __all__ = ["LookAround"]
 
-_BATCH = 64  # members probed a look: the rest wait for the next look, in turn
+#: members probed a look, the rest waiting for the next look, in turn: each may cost a query
+#: of its name, so a look asks DNS at most this many whatever the number of groups (the root's
+#: members are the group coordinators, ~√N of them: with 64 a look, the root of 300 pods asked
+#: up to 17 names a look while its groups were late, at 100,000 pods 64). One released member's
+#: hello releases this instance, so a look at a few is enough for that; a member whose session
+#: is with an older instance of index 0 is told within ⌈members / 8⌉ looks
+_BATCH = 8
 
 
 class LookAround:

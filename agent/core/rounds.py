@@ -82,12 +82,13 @@ class Rounds:
     ) -> None:
         """``cut_most``: rounds stop after this many cut answers in a row (None: they go on),
         until a peer must be reached again (:meth:`resume`)."""
-        self._backoff = timing.backoff
+        self._backoff, self._dns_backoff = timing.backoff, timing.dns_round_backoff
         self._rand = rand
         self._next: float | None = now  # None: no round scheduled
         self._asking = False  # a query is out
         self._last = -math.inf  # when the last round started
         self._failures = 0  # rounds in a row without an answer: those back off from 0.1 s
+        self._server_failed = False  # the last of them got no answer from the server
         self._cut = 0  # rounds in a row whose answer was cut short: those back off from 1 s
         self._cut_cap, self._cut_most = timing.cut_round_cap, cut_most
         self._refresh_only = False  # the round due (or out) is a refresh: no more after it
@@ -109,18 +110,20 @@ class Rounds:
         if self._refresh_only:
             self._refresh_only, self._next = False, None
             return False
-        self._failures = 0
+        self._failures, self._server_failed = 0, False
         self._schedule(now)
         return True
 
-    def failed(self, now: float) -> bool:
-        """The round got no answer. True when it was a full round (what it listed is no
-        longer known); False when it was a refresh (nothing more is asked)."""
+    def failed(self, now: float, *, server: bool = False) -> bool:
+        """The round got no answer (``server``: the server failed it, a timeout or SERVFAIL,
+        not NXDOMAIN). True when it was a full round (what it listed is no longer known);
+        False when it was a refresh (nothing more is asked)."""
         self._asking = False
         if self._refresh_only:
             self._refresh_only, self._next = False, None
             return False
         self._failures += 1
+        self._server_failed = server
         self._schedule(now)
         return True
 
@@ -134,9 +137,12 @@ class Rounds:
             return
         if self._cut:
             ceiling = min(self._cut_cap, cap * 2.0 ** min(self._cut - 1, 32))
+        if self._server_failed:  # it has fallen behind: asked again within a second, it stays
+            ceiling = max(ceiling, self._dns_backoff.ceiling(self._failures))
         self._next = now + ceiling * (0.5 + 0.5 * self._rand())
         self._hurry.rescheduled()
-        self._bring_forward(now)
+        if not self._server_failed:  # a hello says a peer is up, not that the server is
+            self._bring_forward(now)
 
     def _bring_forward(self, now: float) -> None:
         if self._next is not None:

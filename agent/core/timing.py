@@ -48,6 +48,11 @@ class Timing:
     #: agents still asked it twice a minute (11 of ~30 a pod over 150 s at 300 pods in the
     #: in-memory cluster; 20 more over a 10-minute start)
     cut_round_cap: float = 240.0
+    #: a round the server failed (a timeout, SERVFAIL: it has fallen behind) is asked again
+    #: after 0.5-1 s, then twice as long after each such failure, up to 8-16 s (as the pace's
+    #: floor, ``dns_rate_floor``): within 0.1-1 s, every pod asked a server that could not
+    #: answer every 2-3 s, for as long as it could not
+    dns_round_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=16.0))
     #: on a sparse graph, rounds stop after this many cut answers in a row (until a peer must
     #: be reached again): there the answer only says that it is cut, the targets are asked by
     #: name, and each further round is one more query a pod for the same first addresses
@@ -96,6 +101,10 @@ class Timing:
     #: for thousands of members' names)
     dns_rate_min: float = 2.0
     dns_rate_max: float = 1_000.0
+    #: each query the server fails halves the rate, down to this (a query in 16 s): 300 pods
+    #: ask a server that has fallen behind about 19 a second in all, and one that answers
+    #: again is asked at once by the pods that waited (each answer adds 1 a second)
+    dns_rate_floor: float = 1.0 / 16
     #: a query put back because another for the same name is out is looked at again this soon
     #: (the one out lands within ``dns_timeout``, usually within milliseconds)
     dns_in_flight_poll: float = 0.1

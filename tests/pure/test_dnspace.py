@@ -228,10 +228,32 @@ def test_a_server_that_answers_nothing_gets_at_most_the_backoffs_queries(
     at any time (each hello hurries that peer's next attempt): for a minute, each name is
     asked at most what the per-name backoff allows, counting the attempts, the admission
     checks of the contacts and the dial alike."""
-    timing = Timing()
+    timing, length = Timing(), 60.0
+    world = _timing_out(peers, timing, length, hellos)
+    most = _most_queries(timing.dns_backoff, timing.dns_timeout, length)
+    for name in range(peers):
+        asked = sum(n == name for _, n in world.asked)
+        assert asked <= most, (name, asked, most)
+
+
+def test_a_server_that_answers_nothing_is_asked_less_and_less_in_all() -> None:
+    """Every query times out for five minutes, 24 peers: the pod's rate halves with each
+    timeout down to ``dns_rate_floor``, so after the first burst (the bucket's second's
+    worth, at most the 24 names out at once) it asks about one query in 8-16 s in all, not
+    each name every 4-8 s (before: 667 queries, 2.2 a second)."""
+    timing, length = Timing(), 300.0
+    world = _timing_out(24, timing, length, [])
+    late = [t for t, _ in world.asked if t >= 2 * timing.dns_timeout]
+    assert len(world.asked) - len(late) <= 24
+    assert len(late) <= length * timing.dns_rate_floor * 2, len(late)
+
+
+def _timing_out(
+    peers: int, timing: Timing, length: float, hellos: list[tuple[float, int]]
+) -> World:
     world = World(_agent(peers, peers - 1, timing, timeout="0"), peers)
     world.take(world.agent.begin(0.0))
-    length, sent = 60.0, dict[int, float]()
+    sent = dict[int, float]()
     pending = sorted(hellos)
     while world.now < length:
         for name in world.out:
@@ -246,10 +268,7 @@ def test_a_server_that_answers_nothing_gets_at_most_the_backoffs_queries(
                 world.land(name, "timeout")
         while pending and pending[0][0] <= world.now:
             world.hello(pending.pop(0)[1] % peers)
-    most = _most_queries(timing.dns_backoff, timing.dns_timeout, length)
-    for name in range(peers):
-        asked = sum(n == name for _, n in world.asked)
-        assert asked <= most, (name, asked, most)
+    return world
 
 
 # --- what the agent says -------------------------------------------------------------------------

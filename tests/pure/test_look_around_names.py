@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from agent.core.backoff import Backoff
+from agent.core.byname import ByName
+from agent.core.effects import Attempt
 from agent.core.groups import Tree
+from agent.core.reach import Reach
 from agent.core.roles import Coordinator
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.wire import Ack, Arrive, Hello, Identity, Role
 
 pytestmark = pytest.mark.timeout(10)
@@ -67,3 +72,21 @@ def test_the_root_does_not_look_at_a_group_coordinator_whose_group_is_still_arri
     assert root.not_arrived() == [1, 2, 3]
     root.closed(104, 0.4)  # its session ended: nothing more will come on it
     assert root.not_arrived() == [1, 2, 3, 4]
+
+
+def test_a_look_asks_a_few_names_whatever_the_number_of_groups() -> None:
+    """The root of 100,000 pods has ~317 group coordinators as members: while they are late, a
+    look said hello to 64 of them, a query of each name, and the root's queries grew with the
+    number of groups. Now at most 8 a look, in turn, so each is looked at within ⌈317 / 8⌉
+    looks and a look costs the same at any size."""
+    # the root targets its ring and chords, not the group coordinators: each look asks names
+    reach = Reach(318, now=0.0, rand=lambda: 0.5, backoff=Backoff(), targets=(0,))
+    look = ByName(reach, DEFAULT_TIMING)
+    look.reached_all(0.0, vouching=False)
+    waiting, seen, asked = list(range(1, 318)), set[int](), []
+    for n in range(40):
+        batch = look.look_around(float(n), waiting)
+        asked.append(len(batch))
+        seen |= {a.index for a in batch if isinstance(a, Attempt)}
+    assert max(asked) <= 8, asked
+    assert seen == set(waiting)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from agent.core.inputs import Resolution
 if TYPE_CHECKING:
     from tests.sim.node import Pod
 
-__all__ = ["ANSWER_HOLDS", "ServiceAnswers", "View", "cut", "resolution"]
+__all__ = ["ANSWER_HOLDS", "TIMED_OUT", "Server", "ServiceAnswers", "View", "cut", "resolution"]
 
 #: the addresses one DNS answer holds even over TCP (64 KiB, FIELD-NOTES): a Service of more
 #: pods answers cut short, as ``agent.io.resolver`` reports it (``Resolution.truncated``)
@@ -163,3 +164,39 @@ def cut(answer: Resolution, at: int | None) -> Resolution:
     if at is None or len(answer.addresses) <= at:
         return answer
     return Resolution(answer.addresses[:at], truncated=True)
+
+
+#: what a pod's resolver reports for a query the server never answered in time
+TIMED_OUT = Resolution(failure=Failure("DNS timeout", Cause.DNS_FAILED))
+
+
+class Server:
+    """Cluster DNS that can fall behind: until ``until`` it answers ``rate`` queries a second,
+    in order (a CPU-bound server: CoreDNS on its cores, or the bench's one-thread stub starved
+    by the agents beside it), and drops what arrives while ``queue`` are waiting (a full
+    receive buffer); a query answered later than the resolver's timeout is answered all the
+    same (it costs the server as much) but too late. Either way the pod sees a timeout, the
+    only sign of an overloaded server it gets. From ``until`` on it keeps up."""
+
+    def __init__(self, rate: float, queue: int, timeout: float, until: float) -> None:
+        self.rate, self.queue, self.timeout, self.until = rate, queue, timeout, until
+        self._free = 0.0  # when the server has answered every query it took
+        self.dropped = 0  # never read
+        self.late = 0  # answered after the resolver gave up
+        self.asked: Counter[int] = Counter()  # queries sent while it is behind, by pod index
+
+    def wait(self, now: float, index: int) -> float | None:
+        """How long a query pod ``index`` sends ``now`` waits for its answer; None: it times
+        out."""
+        if now >= self.until:
+            return 0.0
+        self.asked[index] += 1
+        start = max(now, self._free)
+        if (start - now) * self.rate >= self.queue:
+            self.dropped += 1
+            return None
+        self._free = start + 1.0 / self.rate
+        if self._free - now > self.timeout:
+            self.late += 1
+            return None
+        return self._free - now

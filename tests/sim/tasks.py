@@ -36,7 +36,7 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.protocol.wire import Hello, Role
-from tests.sim.dns import cut, resolution
+from tests.sim.dns import TIMED_OUT, Server, cut, resolution
 from tests.sim.node import End, Node, Pod
 
 if TYPE_CHECKING:
@@ -48,6 +48,19 @@ __all__ = ["Tasks"]
 class Tasks:
     def __init__(self, cluster: Cluster) -> None:
         self.c = cluster
+        #: cluster DNS that can fall behind (None: it answers every query at once)
+        self.server: Server | None = None
+
+    def _waits(self, src: Node, addresses: tuple[str, ...] = ()) -> float | None:
+        """How long the query ``src`` is about to send waits for its answer (0 when it reuses
+        ``addresses``: none is sent); None: the server never answers it in time, and the query,
+        counted here, is not resolved."""
+        if addresses or self.server is None:
+            return 0.0
+        if (wait := self.server.wait(self.c.now, src.me.index)) is None:
+            src.queries += 1
+            self.c.asked[src.me.index] += 1
+        return wait
 
     def resolve(self, src: Node, index: int) -> list[Pod]:
         """The pods peer ``index``'s name lists, as ``src``'s resolver sees it (one query)."""
@@ -172,8 +185,13 @@ class Tasks:
             self.c.violations.append(f"{src} attempts {index} twice at once")
         src.attempting.add(index)
         src.opened()
+        if (wait := self._waits(src, addresses)) is None:
+            event = NameAttempt(index, instance, TIMED_OUT).outcome()
+            when = self.c.departs(src.pod) + self.c.timing.dns_timeout
+            self.c.post(src, when, self._attempted(src, index, None, event))
+            return
         pods = self._resolve_or_reuse(src, index, addresses)
-        attempt, took = NameAttempt(index, instance, resolution(pods)), 0.0
+        attempt, took = NameAttempt(index, instance, resolution(pods)), wait
         for pod in pods:
             result, t = self._hello(src, pod, index, hello=hello)
             took += t
@@ -201,18 +219,25 @@ class Tasks:
     def sweep(self, src: Node) -> None:
         """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
         resolver sees it), cut short past what one answer holds, or at the cluster's ``cut``."""
+        if (wait := self._waits(src)) is None:
+            when = self.c.departs(src.pod) + self.c.timing.dns_timeout
+            self.c.post(src, when, lambda: src.feed(Swept(TIMED_OUT)))
+            return
         src.queries += 1
         self.c.asked[src.me.index] += 1
         answer = self.c.answers.answer(self.c.view_of(src), self.c.pods, self.c.now)
         answer = cut(answer, self.c.cut)
-        self.c.post(
-            src, self.c.departs(src.pod) + 2 * self.c.delay(), lambda: src.feed(Swept(answer))
-        )
+        when = self.c.departs(src.pod) + wait + 2 * self.c.delay()
+        self.c.post(src, when, lambda: src.feed(Swept(answer)))
 
     def lookup(self, src: Node, index: int) -> None:
         """``Contacts.lookup``: one name, nothing probed."""
-        answer = LookedUp(index, resolution(self.resolve(src, index)))
-        self.c.post(src, self.c.departs(src.pod) + 2 * self.c.delay(), lambda: src.feed(answer))
+        if (wait := self._waits(src)) is None:
+            answer, wait = LookedUp(index, TIMED_OUT), self.c.timing.dns_timeout
+        else:
+            answer = LookedUp(index, resolution(self.resolve(src, index)))
+        when = self.c.departs(src.pod) + wait + 2 * self.c.delay()
+        self.c.post(src, when, lambda: src.feed(answer))
 
     def probe_address(self, src: Node, address: str) -> None:
         """``Contacts.probe_address``: whoever answers at ``address`` says who it is."""
@@ -236,9 +261,14 @@ class Tasks:
     def dial(self, src: Node, addresses: tuple[str, ...] = (), index: int = 0) -> None:
         """``Sessions.dial_coordinator``: resolve pod ``index`` (its coordinator) afresh (or
         reuse ``addresses``), open a session with the first address whose handshake succeeds."""
+        if (wait := self._waits(src, addresses)) is None:
+            failed = dial_failed(TIMED_OUT, [])
+            when = self.c.departs(src.pod) + self.c.timing.dns_timeout
+            self.c.post(src, when, lambda: src.feed(failed))
+            return
         pods, problems = self._resolve_or_reuse(src, index, addresses), []
         handshakes: list[Failure] = []
-        t = self.c.departs(src.pod)
+        t = self.c.departs(src.pod) + wait
         refused_all = True
         for pod in pods:
             server = pod.target(src.me)
