@@ -52,8 +52,8 @@ def discovery_for(
     targets = targets_of(config, barrier=barrier)
     # On a sparse graph each target is asked for by name: probing every address the Service
     # lists would reach the whole Job from every pod, what the graph is there to avoid (unless
-    # this pod's targets are every pod anyway: an exit barrier's leader, ``agent.core.targets``).
-    sparse = targets is not None and len(targets.indices) < t.peers
+    # this pod reaches every pod by design: an exit barrier's leader, ``agent.core.targets``).
+    sparse = targets is not None and not targets.sweeps
     reach = Reach(
         t.peers,
         now=now,

@@ -16,7 +16,7 @@ carries the end). On the complete graph both are so already.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from agent.config.model import Config, ReachMode
 from agent.core.edgesums import EdgeSums, to_hex
@@ -32,12 +32,15 @@ __all__ = ["Targets", "arrival", "graph_key", "reach_graph", "targets_of"]
 @value
 class Targets:
     """Pod ``index``'s assigned edges (``neighbours``) and every index it reaches
-    (``indices``: the neighbours, itself and the coordinator)."""
+    (``indices``: the neighbours, itself and the coordinator). ``sweeps``: it reaches every
+    pod by design (the complete graph, a leader's exit barrier), so it probes what the
+    Service's answer lists rather than ask each name."""
 
     index: int
     neighbours: tuple[int, ...]
     indices: frozenset[int]
     complete: bool
+    sweeps: bool = False
 
 
 def graph_key(config: Config) -> bytes:
@@ -78,10 +81,14 @@ def targets_of(
     neighbours = graph.neighbours(index)
     parent = Tree.of(graph.n, flat=graph.complete).parent(index)
     led = _led(config.exit_led_by, index, barrier, graph.n)
-    return Targets(index, neighbours, frozenset({*neighbours, index, parent, *led}), graph.complete)
+    indices = frozenset({*neighbours, index, parent, *led})
+    # by design, not by chance: a sparse pod whose few targets happen to be every pod of a
+    # small Job still asks their names, as every sparse pod does
+    sweeps = graph.complete or len(led) == graph.n
+    return Targets(index, neighbours, indices, graph.complete, sweeps)
 
 
-def _led(leader: int | None, index: int, barrier: str, n: int) -> Iterable[int]:
+def _led(leader: int | None, index: int, barrier: str, n: int) -> Sequence[int]:
     """What ``--exit-led-by`` adds: the leader, to every pod's start barrier (only as that
     barrier reached it may the leader's end stop this pod's workload); every pod, to the
     leader's exit barrier (a pod that is neither its neighbour nor a coordinator would never

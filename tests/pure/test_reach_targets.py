@@ -157,6 +157,14 @@ def test_with_a_leader_every_start_barrier_reaches_it_and_its_exit_barrier_every
     assert sweeping.reach.start_due(0.0) == [leader]  # its own name; the rest from the sweep
 
 
+def test_a_sparse_pod_whose_targets_happen_to_be_every_pod_still_asks_their_names() -> None:
+    """Only a leader's exit barrier sweeps on a sparse graph: pod 3 of 6 at degree 4 targets
+    every pod by chance (its ring 1, 2, 4, 5 and the root 0), and asks names as before."""
+    config = build_config("run", {"peers": "6", "reach_degree": "4", "index": "3"}, _pod(3))
+    targets = targets_of(config, barrier=EXIT_BARRIER)
+    assert targets is not None and targets.indices == set(range(6)) and not targets.sweeps
+
+
 def _pod(index: int) -> PodFacts:
     name = f"job-{index}"
     return PodFacts(hostname=name, hosts=f"10.244.1.7\t{name}.svc-a.ns.svc.cluster.local\t{name}\n")
