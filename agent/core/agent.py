@@ -77,7 +77,7 @@ class Agent:
         self.config, self.me, self.start = config, me, now
         self.stays_for_acks, self.timing = stays_for_acks, timing
         self.discovery = discovery_for(
-            config, now=now, rand=rand, timing=timing, max_in_flight=max_in_flight
+            config, me.barrier, now=now, rand=rand, timing=timing, max_in_flight=max_in_flight
         )
         self.reach = self.discovery.reach
         self.barrier = Barrier(config, me, now=now, rand=rand, timing=timing)

@@ -34,28 +34,26 @@ from agent.core.reach import Reach
 from agent.core.rounds import Rounds
 from agent.core.targets import targets_of
 from agent.core.timing import Timing
+from agent.protocol.wire import START_BARRIER
 
 __all__ = ["ByName", "ByService", "Discovery", "discovery_for"]
 
 
 def discovery_for(
-    config: Config,
-    *,
-    now: float,
-    rand: Callable[[], float],
-    timing: Timing,
-    max_in_flight: int,
-) -> Discovery:
+    config: Config, barrier: str = START_BARRIER, *, now: float, rand: Callable[[], float],
+    timing: Timing, max_in_flight: int,
+) -> Discovery:  # fmt: skip
     """Bulk discovery needs the hello to say who answers, and a Service to ask; other probes
     resolve each name. A pod that is not one of the peers (a launcher's one-sided wait) has no
     name of its own to check (and no side in a barrier: config forces ``none``)."""
     t = config.topology
     bulk = config.probe.says_hello
     own = t.index if bulk and t.service_fqdn is not None else None
-    targets = targets_of(config)
+    targets = targets_of(config, barrier=barrier)
     # On a sparse graph each target is asked for by name: probing every address the Service
-    # lists would reach the whole Job from every pod, what the graph is there to avoid.
-    sparse = targets is not None and not targets.complete
+    # lists would reach the whole Job from every pod, what the graph is there to avoid (unless
+    # this pod reaches every pod by design: an exit barrier's leader, ``agent.core.targets``).
+    sparse = targets is not None and not targets.sweeps
     reach = Reach(
         t.peers,
         now=now,

@@ -6,18 +6,24 @@ neighbours (``agent.core.graph``), which it probes and which probe it: the edges
 proves both ways (``agent.core.edgesums``). A pod also reaches itself (its own name must lead
 to it) and its coordinator, the pod it holds its session with (index 0, or its group's in
 the tree of coordinators, ``agent.core.groups``). Pure.
+
+With ``--exit-led-by I`` the leader's end must reach every pod, and may stop a workload only
+from the leader as that pod's start barrier reached it (``agent.core.exitlead``): so every
+pod's start barrier also reaches pod I, and pod I's exit barrier reaches every pod (its hello
+carries the end). On the complete graph both are so already.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from agent.config.model import Config, ReachMode
 from agent.core.edgesums import EdgeSums, to_hex
 from agent.core.graph import ALL_TO_ALL_MAX, ReachGraph, sparse_degree
 from agent.core.groups import Tree
 from agent.core.reach import Reach
-from agent.protocol.wire import Identity
+from agent.protocol.wire import EXIT_BARRIER, START_BARRIER, Identity
 from agent.values import value
 
 __all__ = ["Targets", "arrival", "graph_key", "reach_graph", "targets_of"]
@@ -26,12 +32,15 @@ __all__ = ["Targets", "arrival", "graph_key", "reach_graph", "targets_of"]
 @value
 class Targets:
     """Pod ``index``'s assigned edges (``neighbours``) and every index it reaches
-    (``indices``: the neighbours, itself and the coordinator)."""
+    (``indices``: the neighbours, itself and the coordinator). ``sweeps``: it reaches every
+    pod by design (the complete graph, a leader's exit barrier), so it probes what the
+    Service's answer lists rather than ask each name."""
 
     index: int
     neighbours: tuple[int, ...]
     indices: frozenset[int]
     complete: bool
+    sweeps: bool = False
 
 
 def graph_key(config: Config) -> bytes:
@@ -59,16 +68,36 @@ def _graph(n: int, key: bytes, degree: int) -> ReachGraph:
     return ReachGraph(n, key, degree)
 
 
-def targets_of(config: Config, graph: ReachGraph | None = None) -> Targets | None:
-    """This pod's targets, or None when it is not one of the peers (a launcher's one-sided
-    wait reaches every listed pod)."""
+def targets_of(
+    config: Config, graph: ReachGraph | None = None, *, barrier: str = START_BARRIER
+) -> Targets | None:
+    """This pod's targets in ``barrier`` (the start barrier's or ``run --exit-barrier``'s
+    second), or None when it is not one of the peers (a launcher's one-sided wait reaches
+    every listed pod)."""
     index = config.topology.index
     if index is None:
         return None
     graph = graph or reach_graph(config)
     neighbours = graph.neighbours(index)
     parent = Tree.of(graph.n, flat=graph.complete).parent(index)
-    return Targets(index, neighbours, frozenset({*neighbours, index, parent}), graph.complete)
+    led = _led(config.exit_led_by, index, barrier, graph.n)
+    indices = frozenset({*neighbours, index, parent, *led})
+    # by design, not by chance: a sparse pod whose few targets happen to be every pod of a
+    # small Job still asks their names, as every sparse pod does
+    sweeps = graph.complete or len(led) == graph.n
+    return Targets(index, neighbours, indices, graph.complete, sweeps)
+
+
+def _led(leader: int | None, index: int, barrier: str, n: int) -> Sequence[int]:
+    """What ``--exit-led-by`` adds: the leader, to every pod's start barrier (only as that
+    barrier reached it may the leader's end stop this pod's workload); every pod, to the
+    leader's exit barrier (a pod that is neither its neighbour nor a coordinator would never
+    hear of the end). Another pod's exit barrier needs neither."""
+    if leader is None:
+        return ()
+    if barrier == START_BARRIER:
+        return (leader,)
+    return range(n) if barrier == EXIT_BARRIER and index == leader else ()
 
 
 def arrival(config: Config, me: Identity, reach: Reach) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from agent.core.inputs import Resolution
 from agent.core.reach import PeerStates, Reach
 from agent.core.targets import reach_graph, targets_of
 from agent.errors import ConfigError
+from agent.protocol.wire import EXIT_BARRIER
 from agent.topology.podfiles import PodFacts
 
 pytestmark = pytest.mark.timeout(10)
@@ -124,3 +125,46 @@ def test_a_pod_keeps_a_state_per_target_not_per_pod_of_the_job() -> None:
     for index in (1, 2, 3):
         states.heard(index, f"i{index}")
     assert [states[i].newest for i in (1, 2, 3)] == ["", "i2", "i3"]
+
+
+@pytest.mark.parametrize("leader", [0, 500])
+def test_with_a_leader_every_start_barrier_reaches_it_and_its_exit_barrier_every_pod(
+    leader: int,
+) -> None:
+    """``--exit-led-by``: only as a pod's start barrier reached the leader may the leader's
+    end stop its workload (``agent.core.exitlead``), and only a pod the leader's exit barrier
+    says hello to hears of that end. On a sparse graph neither was so beyond the leader's
+    neighbours and the coordinators: the leader is every pod's target in the start barrier,
+    and every pod the leader's target in its exit barrier, where it sweeps the Service's
+    answer rather than ask 1,000 names."""
+    from agent.core.discovery import discovery_for
+    from agent.core.timing import DEFAULT_TIMING
+
+    run = {"peers": "1000", "exit_barrier": "true", "exit_led_by": str(leader)}
+    for index in (1, 777):
+        config = build_config("run", {**run, "index": str(index)}, _pod(index))
+        start, end = targets_of(config), targets_of(config, barrier=EXIT_BARRIER)
+        assert start is not None and end is not None and not start.complete
+        assert leader in start.indices and len(end.indices) <= 22
+    led = build_config("run", {**run, "index": str(leader)}, _pod(leader))
+    end = targets_of(led, barrier=EXIT_BARRIER)
+    assert end is not None and end.indices == set(range(1000))
+    start = targets_of(led)
+    assert start is not None and len(start.indices) <= 22  # its start barrier: as before
+    sweeping = discovery_for(
+        led, EXIT_BARRIER, now=0.0, rand=lambda: 0.5, timing=DEFAULT_TIMING, max_in_flight=256
+    )
+    assert sweeping.reach.start_due(0.0) == [leader]  # its own name; the rest from the sweep
+
+
+def test_a_sparse_pod_whose_targets_happen_to_be_every_pod_still_asks_their_names() -> None:
+    """Only a leader's exit barrier sweeps on a sparse graph: pod 3 of 6 at degree 4 targets
+    every pod by chance (its ring 1, 2, 4, 5 and the root 0), and asks names as before."""
+    config = build_config("run", {"peers": "6", "reach_degree": "4", "index": "3"}, _pod(3))
+    targets = targets_of(config, barrier=EXIT_BARRIER)
+    assert targets is not None and targets.indices == set(range(6)) and not targets.sweeps
+
+
+def _pod(index: int) -> PodFacts:
+    name = f"job-{index}"
+    return PodFacts(hostname=name, hosts=f"10.244.1.7\t{name}.svc-a.ns.svc.cluster.local\t{name}\n")

@@ -31,7 +31,7 @@ from agent.core.reach import Reach, view_digest
 from agent.core.roles import Action, Coordinator, Member
 from agent.core.targets import Targets
 from agent.protocol import instance as instance_ids
-from agent.protocol.wire import Arrive, Message
+from agent.protocol.wire import START_BARRIER, Arrive, Message
 
 __all__ = ["MUTANTS", "Mutant"]
 
@@ -50,13 +50,15 @@ def _skipped_edge(mp: pytest.MonkeyPatch) -> None:
     edge as proven."""
     targets_of = targets.targets_of
 
-    def mutant(config: Config, graph: ReachGraph | None = None) -> Targets | None:
-        found = targets_of(config, graph)
+    def mutant(
+        config: Config, graph: ReachGraph | None = None, *, barrier: str = START_BARRIER
+    ) -> Targets | None:
+        found = targets_of(config, graph, barrier=barrier)
         if found is None or found.complete or not found.neighbours:
             return found
         skipped = found.neighbours[-1]
         kept = found.indices - {skipped} | {found.index, 0}
-        return Targets(found.index, found.neighbours, frozenset(kept), found.complete)
+        return Targets(found.index, found.neighbours, frozenset(kept), found.complete, found.sweeps)
 
     mp.setattr(targets, "targets_of", mutant)
     mp.setattr(discovery, "targets_of", mutant)
