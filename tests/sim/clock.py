@@ -6,8 +6,10 @@ measured and charged to that pod (``Pod.charge``): what reaches the pod's loop m
 in order, until its core is free, as a runner's queue waits on one core, and what the pod sends
 leaves once the call that sent it has ended (``departs``). So the simulated clock shows what a
 pod with one core would see: a coordinator that spends 50 µs on each of 100,000 arrivals
-releases 5 s after the last one. Without it the core takes no time and a run is a function of
-its seed alone (what the property tests need).
+releases 5 s after the last one. As the runner does, a pod handles every event queued for it
+and then polls each instance they reached once, not once an event. Without it the core takes
+no time, each event is followed by its poll, and a run is a function of its seed alone (what
+the property tests need).
 """
 
 from __future__ import annotations
@@ -56,12 +58,21 @@ class Clock:
             self._drain(pod)
 
     def _drain(self, pod: Pod) -> None:
+        """``agent.io.runner._run`` on one core: every event queued is handled (what reaches
+        the inbox meanwhile too), then each instance an event touched is polled once
+        (``Node.after``); each call waits for the core."""
         pod.draining = True  # one drain at a time: what arrives meanwhile queues behind
-        while pod.inbox:
+        inbox, touched = pod.inbox, pod.touched
+        while inbox or touched:
             if pod.busy_until > self.now:
                 self.at(pod.busy_until, functools.partial(self._drain, pod))
                 return
-            pod.inbox.popleft()()
+            if inbox:
+                inbox.popleft()()
+            else:
+                node = next(iter(touched))
+                del touched[node]
+                node.step()
         pod.draining = False
 
     def departs(self, pod: Pod) -> float:

@@ -136,7 +136,7 @@ class Cluster(Clock):
         def deliver() -> None:
             if node.alive:
                 fn()
-                node.step()
+                node.after()
 
         self.at(when, functools.partial(self.on, node.pod, deliver))
 
@@ -347,7 +347,7 @@ class Cluster(Clock):
             node.truth.delivered(end, message, self.now)
             node.messages += 1
             node.feed(Received(end.conn, message))
-            node.step()
+            node.after()
 
     def close(self, end: End) -> None:
         """This side closes (``Close``): its own reader ends, the peer reads EOF after the rest."""
@@ -371,7 +371,7 @@ class Cluster(Clock):
             end.node.channels.pop(end.conn, None)
             if end.node.alive:
                 self._lose(end, reason)
-                end.node.step()
+                end.node.after()
 
     def reset(self, end: End) -> None:
         """The connection dies now: what is in flight is lost, both readers report it."""

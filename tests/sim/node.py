@@ -69,6 +69,8 @@ class Pod:
     busy_until: float = 0.0
     inbox: collections.deque[Callable[[], object]] = field(default_factory=collections.deque)
     draining: bool = False
+    #: its instances an event reached since their last poll, in order (``Clock._drain``)
+    touched: dict[Node, None] = field(default_factory=dict)
 
     def charge(self, seconds: float, now: float) -> None:
         """A core call of one of its agents took ``seconds`` of CPU, begun at ``now`` or once
@@ -243,7 +245,16 @@ class Node:
         moved since would only poll a core with nothing due (a tenth of all polls, each
         charged)."""
         if self.wake_at == when:
+            self.after()
+
+    def after(self) -> None:
+        """An event was handled (or a wake-up came): the top of ``_run`` again. With a CPU model
+        the poll waits until every event queued at the pod is handled (``Clock._drain``), as
+        ``_run`` drains its queue before it polls; ``_keep_serving`` polls after each event."""
+        if self.cluster.cpu_meter is None or self.state == "serving":
             self.step()
+        else:
+            self.pod.touched[self] = None
 
     def feed(self, event: Input) -> None:
         """An I/O task posted ``event``: the core handles it, the node performs the effects."""

@@ -7,10 +7,13 @@ from __future__ import annotations
 import functools
 import itertools
 import random
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
 from agent.core.effects import Released
+from agent.core.inputs import Lost
 from tests.sim import digest, scale
 from tests.sim.cluster import Cluster
 from tests.sim.dns import ANSWER_HOLDS, ServiceAnswers, View
@@ -20,6 +23,7 @@ from tests.sim.node import Pod
 pytestmark = pytest.mark.timeout(60)
 
 CALL = 0.005  # what the fake meter says each core call costs
+T = TypeVar("T")
 
 
 def _cluster(meter: bool) -> Cluster:
@@ -46,6 +50,34 @@ def test_a_pod_handles_its_events_one_after_another_on_its_core() -> None:
     for pod in charged.pods:
         assert pod.cpu > 0 and round(pod.cpu / CALL, 6).is_integer()
         assert pod.busy_until >= pod.cpu  # its calls never overlapped
+
+
+def test_events_queued_behind_the_core_are_all_handled_then_the_instance_is_polled_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As ``agent.io.runner._run``: what queued while the core was busy is handled in order,
+    then one ``poll`` and one ``next_wakeup``, not one of each an event (the simulator's
+    polls after each event were a third of its core calls)."""
+    ticks = itertools.count(step=int(CALL * 1e9))
+    c = Cluster(2, mode="wait", seed=3, cpu_meter=lambda: next(ticks))
+    c.at(0.0, functools.partial(c.start, 0))
+    c.run_until(0.0)
+    node, calls = c.current()[0], list[str]()
+    assert node.pod.busy_until > c.now  # its begin and first poll are being charged
+    for name in ("handle", "poll", "next_wakeup"):
+        call = getattr(node.agent, name)
+        monkeypatch.setattr(node.agent, name, functools.partial(_logged, calls, name, call))
+    for conn in (101, 102, 103):  # sessions it does not have: handled, nothing to do
+        c.post(node, c.now, functools.partial(node.feed, Lost(conn, "reset")))
+    c.run_until(node.pod.busy_until + 10 * CALL)
+    polled = calls.index("poll")  # what else reached it meanwhile is handled before it too
+    assert polled >= 3 and set(calls[:polled]) == {"handle"}, calls
+    assert calls[polled + 1] == "next_wakeup", calls
+
+
+def _logged(calls: list[str], name: str, call: Callable[..., T], *args: object) -> T:
+    calls.append(name)
+    return call(*args)
 
 
 def test_a_service_larger_than_one_answer_answers_cut_short_and_never_lists_a_withdrawn_pod() -> (
