@@ -104,7 +104,7 @@ class Asking:
                     continue
                 self._by_attempt.add(effect.index)
             elif isinstance(effect, Lookup) and self._by_name(effect.index, side):
-                self._claimed(effect.index, now)
+                self._claimed(effect.index)
                 self._admission.skipped(effect.index)
                 continue
             elif (
@@ -168,18 +168,19 @@ class Asking:
             self.pace.hurry(index)
             self._refusing.heard(index, address)
         elif self._hinted(index, now):  # the first claim: asked at once, as before
-            self._claimed(index, now)
+            self._claimed(index)
+            self._reach.nudge(index, now)
 
     def _hinted(self, index: int, now: float) -> bool:
         unreached = self._reach.is_scheduled(index) and not self._reach.peers[index].reached
         return unreached and self._admission.hint(index, now)
 
-    def _claimed(self, index: int, now: float) -> None:
-        """A claim's check of a peer attempted by name is due: the attempt asks in its place,
-        at once, as the claim's hello would have had it."""
+    def _claimed(self, index: int) -> None:
+        """A claim of a peer attempted by name is checked: its next attempt asks DNS, as the
+        claim's hello would have had it (the first hello's at once; a check's at the
+        attempt's own time, never an instant a poll has passed)."""
         self.pace.hurry(index)
         self._refusing.forget(index)
-        self._reach.nudge(index, now)
 
     def dialled(self, now: float, *, failed: bool, side: Coordinator | Member | None) -> None:
         """A member's dial landed (``failed``: DNS gave no answer for the coordinator's name);
