@@ -182,10 +182,16 @@ class Admission:
         for claimed in evicted:
             self._settle(claimed)
 
+    def hint(self, index: int, now: float) -> bool:
+        """A hello from an address not vouched for claims ``index``, a peer attempted by name:
+        ``Rechecks.hint`` (True for the first: its attempt asks at once)."""
+        return self._checks.hint(index, now)
+
     def reached(self, index: int, address: str, instance: str, now: float) -> None:
         """``instance`` of peer ``index`` was reached at ``address``: a sighting of it from
         there is answered; one from elsewhere, or of a newer instance, wakes, to be checked."""
         self._sighted.reached(index, address, instance)
+        self._checks.unhint(index)
         if self._sighted.checked(index):
             self._checks.start(index, now)
         self._settle(index)
@@ -257,6 +263,8 @@ class Admission:
     # --- checking again ---------------------------------------------------------------------------
     def take_due(self, now: float) -> list[int]:
         """The claimed indices whose names are to be asked for now."""
+        for index in self._checks.unhint_old(now):
+            self._settle(index)
         return self._checks.take_due(now)
 
     def skipped(self, index: int, retry: float | None = None) -> None:

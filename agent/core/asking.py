@@ -104,6 +104,7 @@ class Asking:
                     continue
                 self._by_attempt.add(effect.index)
             elif isinstance(effect, Lookup) and self._by_name(effect.index, side):
+                self._claimed(effect.index)
                 self._admission.skipped(effect.index)
                 continue
             elif (
@@ -146,8 +147,7 @@ class Asking:
         """What an event says of a query this pod asked: an admission check's answer, a
         member's dial that failed or opened."""
         if isinstance(event, Contacted):
-            self.pace.hurry(event.hello.identity.index)
-            self._refusing.heard(event.hello.identity.index, event.address)
+            self._hello(event, now)
         elif isinstance(event, LookedUp):
             self.looked_up(event.index, event.resolution, now)
             self._refusing.relisted(event.index, event.resolution.addresses)
@@ -155,6 +155,32 @@ class Asking:
             self.dialled(now, failed=event.server_failed, side=side)
         elif isinstance(event, Opened) and event.dialled:
             self.dialled(now, failed=False, side=side)
+
+    def _hello(self, event: Contacted, now: float) -> None:
+        """A peer's hello says it is up: the hold of a name DNS said had no address ends, and
+        the reuse of addresses that refused (``RefusedAnswers.heard``). A hello from where no
+        DNS answer leads only claims so: for a peer attempted by name, its check nudges the
+        attempt at the pace of every claim (``Admission.hint``), not each hello (an outsider's
+        hellos set the rate of a group coordinator's lookups: outside review 9)."""
+        index, address = event.hello.identity.index, event.address
+        evidence = self._admission.verified(index, address) or self._refusing.gave(index, address)
+        if event.listed or evidence:
+            self.pace.hurry(index)
+            self._refusing.heard(index, address)
+        elif self._hinted(index, now):  # the first claim: asked at once, as before
+            self._claimed(index)
+            self._reach.nudge(index, now)
+
+    def _hinted(self, index: int, now: float) -> bool:
+        unreached = self._reach.is_scheduled(index) and not self._reach.peers[index].reached
+        return unreached and self._admission.hint(index, now)
+
+    def _claimed(self, index: int) -> None:
+        """A claim of a peer attempted by name is checked: its next attempt asks DNS, as the
+        claim's hello would have had it (the first hello's at once; a check's at the
+        attempt's own time, never an instant a poll has passed)."""
+        self.pace.hurry(index)
+        self._refusing.forget(index)
 
     def dialled(self, now: float, *, failed: bool, side: Coordinator | Member | None) -> None:
         """A member's dial landed (``failed``: DNS gave no answer for the coordinator's name);

@@ -84,6 +84,8 @@ class Incoming:
             return []
         if index != self.me.index:
             self.admission.sight(index, event.address, event.hello.identity.instance, now)
+        if self.reach.is_scheduled(index) and not self.reach.peers[index].reached:
+            return []  # attempted by name: nudged at the pace of claims (``Asking.heard``)
         return self.discovery.heard_from(index, event.address, now)
 
     # --- sessions --------------------------------------------------------------------------------

@@ -66,6 +66,8 @@ class Rechecks:
         # (at, index) of every check; an entry whose check has moved on is dropped when it comes
         # up (as Reach's queue), so finding the next one costs O(log n)
         self._queue: list[tuple[float, int]] = []
+        #: peers attempted by name that hellos from elsewhere claim: index -> since when
+        self._hinted: dict[int, float] = {}
 
     def start(self, index: int, now: float, *, urgent: bool = False) -> None:
         """Something claiming ``index`` waits: checks begin, unless they have already.
@@ -80,6 +82,30 @@ class Rechecks:
             check.at = min(check.at, now)
             heapq.heappush(self._queue, (check.at, index))
 
+    def hint(self, index: int, now: float) -> bool:
+        """A hello from an address not vouched for claims ``index``, a peer attempted by name.
+        True for the first (its attempt asks at once, as before); the next ones wait for the
+        checks, as every claim's (the caller nudges the attempt at each), until the peer is
+        reached (``unhint``) or ``unlisted_warn_after`` has passed: nothing else holds such a
+        claim. Each hello nudged the attempt before, and the attempt asked the name: an
+        outsider's hellos set a group coordinator's rate of lookups (outside review 9)."""
+        if index in self._hinted:
+            return False
+        self._hinted[index] = now
+        self.start(index, now)
+        return True
+
+    def unhint(self, index: int) -> None:
+        """The peer claimed is reached: its hellos' claim holds its checks no more."""
+        self._hinted.pop(index, None)
+
+    def unhint_old(self, now: float) -> list[int]:
+        """The claims ``hint`` has kept ``unlisted_warn_after``: they keep no checks now."""
+        old = [i for i, since in self._hinted.items() if now - since >= self._give_up]
+        for index in old:
+            del self._hinted[index]
+        return old
+
     def ruled(self, index: int) -> None:
         """DNS answered ``index``'s name (addresses, or that it has none): what was urgent
         about it is settled; its checks go on at their pace."""
@@ -91,7 +117,9 @@ class Rechecks:
         self._delay, self._chain = max(self._first, delay), coordinator
 
     def stop(self, index: int) -> None:
-        """Nothing claiming ``index`` waits any more."""
+        """Nothing claiming ``index`` waits any more (but the hellos ``hint`` keeps)."""
+        if index in self._hinted:
+            return
         self._checks.pop(index, None)
         self._urgent.discard(index)
 

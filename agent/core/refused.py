@@ -108,6 +108,12 @@ class RefusedAnswers:
         else:
             self.forget(index)
 
+    def gave(self, index: int, address: str) -> bool:
+        """Whether DNS gave ``address`` for ``index``'s name, which refused there since: a
+        hello from there is from where the name leads (evidence), not a claim from elsewhere."""
+        known = self._answers.get(index)
+        return known is not None and address in known[0]
+
     def relisted(self, index: int, addresses: tuple[str, ...]) -> None:
         """DNS gave ``addresses`` for ``index``'s name (a lookup): others end the reuse."""
         known = self._answers.get(index)
