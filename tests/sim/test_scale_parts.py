@@ -156,6 +156,7 @@ def test_a_row_with_findings_prints_them_and_fails(
     assert out[-2].split()[:6] == ["20", "sparse", "10", "-", "yes", "1"]
 
 
+@pytest.mark.slow  # 3 s of the quick tier: make test runs it
 def test_the_record_reads_a_coordinators_sessions_as_the_whole_list_holds_them() -> None:
     """The checker reads a coordinator's sessions by server (``Truth.by_server``), not among
     all of them: the same sessions, in the same order, for every server."""

@@ -99,6 +99,7 @@ def test_the_chain_goes_on_past_a_lookup_that_keeps_failing() -> None:
     assert by < 60.0 and max(c.asked.values()) <= QUERIES, sorted(c.asked.items())
 
 
+@pytest.mark.slow  # 5 s of the quick tier, which must stay under a minute: make test runs it
 @pytest.mark.parametrize("peers", [128])
 def test_a_cut_answer_at_128_pods_costs_no_pod_more_than_32_queries(peers: int) -> None:
     """The issue's 128 pods, the Service's answer cut at 32, started over 2 s: every pod passes,
@@ -181,6 +182,7 @@ def test_an_outsiders_claim_of_a_missing_index_does_not_stop_the_chain() -> None
     assert pod0.verdict is None and c.asked[0] <= QUERIES, sorted(c.asked.items())
 
 
+@pytest.mark.slow  # 4 s of the quick tier: make test runs it
 def test_pods_published_long_before_their_agents_start_ask_dns_a_bounded_number_of_times() -> None:
     """100 pods on the tree past a cut, every pod published (its address refusing) at 0 and its
     agent started over 100 s in a scattered order, as ``bench.cutanswer`` launches a Job's
