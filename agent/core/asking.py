@@ -172,8 +172,7 @@ class Asking:
             self._reach.nudge(index, now)
 
     def _hinted(self, index: int, now: float) -> bool:
-        unreached = self._reach.is_scheduled(index) and not self._reach.peers[index].reached
-        return unreached and self._admission.hint(index, now)
+        return self._reach.awaits_name(index) and self._admission.hint(index, now)
 
     def _claimed(self, index: int) -> None:
         """A claim of a peer attempted by name is checked: its next attempt asks DNS, as the

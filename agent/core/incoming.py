@@ -84,7 +84,7 @@ class Incoming:
             return []
         if index != self.me.index:
             self.admission.sight(index, event.address, event.hello.identity.instance, now)
-        if self.reach.is_scheduled(index) and not self.reach.peers[index].reached:
+        if self.reach.awaits_name(index):
             return []  # attempted by name: nudged at the pace of claims (``Asking.heard``)
         return self.discovery.heard_from(index, event.address, now)
 

@@ -184,6 +184,10 @@ class Reach:
     def is_scheduled(self, index: int) -> bool:
         return index in self._scheduled
 
+    def awaits_name(self, index: int) -> bool:
+        """Peer ``index`` is attempted by name here and not reached yet."""
+        return index in self._scheduled and not self.peers[index].reached
+
     def unscheduled_missing(self) -> int:
         """How many peers not reached are found another way (not ``schedule``d here)."""
         return self._left - sum(1 for i in self._scheduled if not self.peers[i].reached)

@@ -103,7 +103,8 @@ class Timing:
     dns_rate_max: float = 1_000.0
     #: each query the server fails halves the rate, down to this (a query in 16 s): 300 pods
     #: ask a server that has fallen behind about 19 a second in all, and one that answers
-    #: again is asked at once by the pods that waited (each answer adds 1 a second)
+    #: again is asked more by the pods that waited (each answer doubles a rate below 1 a
+    #: second, then adds 1 a second)
     dns_rate_floor: float = 1.0 / 16
     #: a query put back because another for the same name is out is looked at again this soon
     #: (the one out lands within ``dns_timeout``, usually within milliseconds)
