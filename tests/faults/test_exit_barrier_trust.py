@@ -96,7 +96,7 @@ def test_a_forged_hello_neither_invents_nor_hides_a_failure(
     for i in (0, 2):
         line = "the workload failed in 1 other pod(s): example-job-1 (exit code 7)"
         assert line in pods[i].stderr, pods[i].stderr
-        assert "137" not in pods[i].stderr, pods[i].stderr
+        assert "exit code 137" not in pods[i].stderr, pods[i].stderr
 
 
 def test_the_token_is_not_in_the_agents_own_environment_while_it_is_the_parent(
