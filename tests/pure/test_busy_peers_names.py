@@ -21,6 +21,8 @@ from agent.core.causes import Cause, Failure
 from agent.core.effects import Attempt, Effect, Lookup, Sweep
 from agent.core.graph import default_degree
 from agent.core.inputs import Attempted, Input, LookedUp, Reached, Resolution, Swept, Unreached
+from agent.core.refused import RefusedAnswers
+from agent.core.timing import DEFAULT_TIMING
 from agent.protocol.instance import instance_id
 from tests.pure.test_one_query_a_name import DNS_TIME, PEERS, _address, _agent
 
@@ -92,3 +94,31 @@ def test_a_member_asks_a_bounded_number_of_queries_however_long_its_peers_are_bu
     asked = _queries(248, busy, until)
     assert sum(asked.values()) <= BOUND, asked
     assert max(asked.values()) <= 2, asked
+
+
+@pytest.mark.parametrize(
+    ("started_after_hello", "busy", "asks_dns"),
+    [
+        (False, False, False),  # refused, out before the hello: its agent was not up then
+        (False, True, False),  # timed out, out before the hello
+        (True, True, False),  # timed out after the hello: there, busy
+        (True, False, True),  # refused after the hello: its agent is elsewhere now
+    ],
+)
+def test_what_lands_after_a_peers_hello_from_where_it_refused(
+    started_after_hello: bool, busy: bool, asks_dns: bool
+) -> None:
+    """Peer 7's addresses refused; it says hello from one of them (its agent is up). The attempt
+    that lands next asks DNS again only if it started after the hello and was refused there.
+    Before, one out when the hello came and refused (the agent not up when it connected) asked
+    the name again: a member of 150 pods launched over 130 s asked 26 (``K + 7`` = 25)."""
+    refusing, at = RefusedAnswers.of(DEFAULT_TIMING), ("10.0.0.8",)
+    refusing.tried(7, at, 0.0)
+    if started_after_hello:
+        refusing.heard(7, at[0])
+        assert refusing.addresses(7, 1.0) == at  # the try after the hello: no query
+    else:
+        assert refusing.addresses(7, 1.0) == at  # out before the hello
+        refusing.heard(7, at[0])
+    refusing.tried(7, at, 1.0, busy=busy)
+    assert (refusing.addresses(7, 1.1) == ()) is asks_dns
