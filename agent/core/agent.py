@@ -43,7 +43,7 @@ from agent.core.inputs import (
 from agent.core.outcome import Outcome
 from agent.core.ownname import OwnName
 from agent.core.phase import Phase, phase_of
-from agent.core.refused import RefusedAnswers
+from agent.core.refused import RefusedAnswers, timed_out
 from agent.core.roles import Coordinator, Member
 from agent.core.status import Status
 from agent.core.targets import arrival
@@ -265,7 +265,7 @@ class Agent:
                 assert_never(event)
 
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
-        self._refusing.tried(event.index, event.refused_at, now)
+        self._refusing.tried(event.index, event.refused_at, now, busy=timed_out(event.result))
         not_before = self.asking.attempted(event.index, event.result, now)
         result = counted_by_name(self.reach, event.index, event.result)
         own = event.index == self.me.index

@@ -21,12 +21,14 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.core.reach import Reach
+from agent.core.window import CONGESTION
 from agent.protocol.handshake import Match, compare
 from agent.protocol.instance import newer
 from agent.protocol.wire import Identity
 
 __all__ = [
     "NameAttempt",
+    "at_the_address",
     "blind",
     "counted_by_name",
     "dial_failed",
@@ -36,6 +38,18 @@ __all__ = [
 ]
 
 _CAUSES = {Match.STRANGER: Cause.STRANGER, Match.DISAGREES: Cause.DISAGREES}
+#: failures that say the address is the pod's (it refuses: its agent is not up; or it is too
+#: busy to answer in time), so its next attempt reuses it without DNS (``agent.core.refused``)
+_AT_THE_ADDRESS = CONGESTION | {Cause.CONNECT_REFUSED}
+
+
+def at_the_address(cause: Cause) -> bool:
+    """Whether a probe or dial that failed so leaves the address as good as DNS's next answer:
+    it refused (the agent is not up) or timed out (the pod or the network is too busy). A
+    connect or hello that timed out at every address asked DNS again at each retry, one
+    query a name every few seconds while the peer was busy: 59 a name over 200 s of timeouts
+    (``tests/pure/test_busy_peers_names.py``)."""
+    return cause in _AT_THE_ADDRESS
 
 
 def identity_failure(
@@ -112,8 +126,8 @@ class NameAttempt:
         # each failure names its address: the timeout's line for the peer then says where
         reasons = [f"{a}: {f.reason}" for a, f in self._failures]
         first = self._failures[0][1].cause
-        refused = all(f.cause is Cause.CONNECT_REFUSED for _, f in self._failures)
-        refused_at = self._resolution.addresses if refused else ()
+        answered = all(at_the_address(f.cause) for _, f in self._failures)
+        refused_at = self._resolution.addresses if answered else ()
         failure = Failure("; ".join(reasons), first)
         return Attempted(self.index, Unreached(failure), refused_at=refused_at)
 

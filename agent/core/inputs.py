@@ -85,7 +85,8 @@ ProbeResult = Reached | Unreached | Disagreeing
 @value
 class Attempted:
     """One resolve-and-probe of peer ``index`` by name ended. ``refused_at``: the name's
-    addresses, when every one refused the connection (the pod is there, its agent is not up)."""
+    addresses, when every one refused the connection or let it time out (the pod is there, its
+    agent not up or too busy: ``agent.core.answers.at_the_address``)."""
 
     index: int
     result: ProbeResult
@@ -164,7 +165,8 @@ class Lost:
 @value
 class DialFailed:
     """A member's dial of the coordinator (``Dial``) opened no session: why, for each address;
-    ``refused_at``: the addresses, when every one refused the connection; ``server_failed``:
+    ``refused_at``: the addresses, when every one refused the connection or let the connect or
+    hello time out (``agent.core.answers.at_the_address``); ``server_failed``:
     DNS gave no answer for the coordinator's name (a timeout, SERVFAIL); ``disagrees``: why
     the coordinator that answered is a pod of this job that disagrees on it (peer count, port),
     or ''. A probe that says no hello never learns the peer count: this hello may be the only

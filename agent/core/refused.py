@@ -7,9 +7,14 @@ cache for its TTL anyway: CoreDNS's is 5 s). A refusal says the pod is there: fo
 ``Timing.refused_reuse`` seconds after DNS gave them, the next attempt or dial tries the same
 addresses. When DNS then gives the same addresses and they refuse again, the next window is
 twice as long, up to ``Timing.refused_reuse_cap`` (a cluster DNS cache may serve an answer that
-old anyway: kubeadm's Corefile says ``cache 30``).
+old anyway: kubeadm's Corefile says ``cache 30``). A connect or hello that timed out at every
+address counts as a refusal here (``agent.core.answers.at_the_address``): the pod is there, too
+busy to answer in time (agents on two cores at load 100), and asking its name at each retry
+cost a member one query a name every few seconds for as long as it stayed busy (a member of a
+200-pod Job in the in-memory cluster, its peers busy 30 s each: 98 queries, 15 now); one that
+said hello and then times out is tried there again, not asked for.
 Anything else asks DNS again at once: an answer (from whichever pod, the identity check
-settles who it is), a timeout, no route, NXDOMAIN, other addresses. So does a lookup of its
+settles who it is), no route, NXDOMAIN, other addresses. So does a lookup of its
 name that gives other addresses (the coordinator's check of a held session), and a hello
 claiming the peer from another address (its agent is up elsewhere: a replaced pod whose old
 address DNS still gives). A hello from an address that refused is tried there once more
@@ -41,9 +46,16 @@ from __future__ import annotations
 
 import math
 
+from agent.core.inputs import ProbeResult, Unreached
 from agent.core.timing import Timing
+from agent.core.window import CONGESTION
 
-__all__ = ["RefusedAnswers"]
+__all__ = ["RefusedAnswers", "timed_out"]
+
+
+def timed_out(result: ProbeResult) -> bool:
+    """Whether an attempt failed by timing out (the peer or the network busy, not gone)."""
+    return isinstance(result, Unreached) and result.failure.cause in CONGESTION
 
 
 class RefusedAnswers:
@@ -65,7 +77,9 @@ class RefusedAnswers:
         #: peer index -> the addresses and window of the last reuse that ended: DNS giving
         #: the same addresses again, refused again, makes the next window longer
         self._ended: dict[int, tuple[tuple[str, ...], float]] = {}
-        self._heard: set[int] = set()  # said hello since: tried at those addresses once more
+        #: said hello since: tried at those addresses once more; True once an attempt or dial
+        #: started after the hello (a refusal of one that started before it says nothing)
+        self._heard: dict[int, bool] = {}
 
     @classmethod
     def of(cls, timing: Timing, *, hellos: bool = True) -> RefusedAnswers:
@@ -75,10 +89,18 @@ class RefusedAnswers:
         most = timing.refused_total_most if hellos else None
         return cls(timing.refused_reuse, timing.refused_reuse_cap, timing.refused_total_cap, most)
 
-    def tried(self, index: int, refused_at: tuple[str, ...], now: float) -> None:
-        """An attempt or dial of peer ``index`` ended: every one of ``refused_at`` refused
-        (empty: it ended any other way). The same addresses tried again keep their first time:
-        DNS is asked again once the window since it gave them has passed."""
+    def tried(
+        self, index: int, refused_at: tuple[str, ...], now: float, *, busy: bool = False
+    ) -> None:
+        """An attempt or dial of peer ``index`` ended: every one of ``refused_at`` refused or
+        timed out (``busy``: timed out; empty: it ended any other way). The same addresses
+        tried again keep their first time: DNS is asked again once the window since it gave
+        them has passed. A peer that said hello from there and then times out is there, busy;
+        a refusal of an attempt that started before its hello (its agent was not up yet) says
+        nothing: either way it is tried there again (each such try asked its name again: 26 a
+        member of 150 launched over 130 s in the in-memory cluster, against ``K + 7`` = 25)."""
+        if index in self._heard and refused_at and (busy or not self._heard[index]):
+            return
         if not refused_at or index in self._heard:  # refused after its hello: it is elsewhere
             self.forget(index)
             return
@@ -95,7 +117,7 @@ class RefusedAnswers:
         """The next attempt or dial of peer ``index`` asks DNS, the window afresh."""
         self._answers.pop(index, None)
         self._ended.pop(index, None)
-        self._heard.discard(index)
+        self._heard.pop(index, None)
 
     def heard(self, index: int, address: str) -> None:
         """Peer ``index`` said hello from ``address``: its agent is up. From an address that
@@ -104,7 +126,7 @@ class RefusedAnswers:
         that refuses too; from another, it asks DNS at once (a replaced pod is elsewhere)."""
         known = self._answers.get(index)
         if known is not None and address in known[0]:
-            self._heard.add(index)
+            self._heard[index] = False
         else:
             self.forget(index)
 
@@ -126,7 +148,10 @@ class RefusedAnswers:
         if known is None:
             return ()
         addresses, given, window = known
-        if now < given + window or now < self._next_ask or index in self._heard:
+        if index in self._heard:
+            self._heard[index] = True  # the try after the hello
+            return addresses
+        if now < given + window or now < self._next_ask:
             return addresses
         if self._left is not None and self._left <= 0:
             return addresses  # its hello (or other addresses for its name) asks again

@@ -15,8 +15,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agent.config.model import Config
-from agent.core.answers import dial_failed
-from agent.core.causes import Cause, Failure
+from agent.core.answers import at_the_address, dial_failed
+from agent.core.causes import Failure
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
@@ -82,7 +82,7 @@ class Sessions:
             resolution = await self.resolve(self.config.topology.fqdn(index))
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
-        refused = True  # every address refused the connection
+        refused = True  # every address refused the connection or timed out (``at_the_address``)
         for address in resolution.addresses:
             try:
                 channel = await connect(
@@ -99,14 +99,15 @@ class Sessions:
                 )
             except ConnectFailed as exc:
                 problems.append(f"{address}: {exc}")
-                refused = refused and exc.cause is Cause.CONNECT_REFUSED
+                refused = refused and at_the_address(exc.cause)
                 continue
             except (HandshakeFailed, WireError) as exc:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
                 if isinstance(exc, HandshakeFailed):
                     handshakes.append(exc.failure)
-                refused = False
+                late = isinstance(exc, HandshakeFailed) and at_the_address(exc.failure.cause)
+                refused = refused and late
                 continue
             # The reply is a hello like any other: a coordinator that restarted is seen here
             # first by a member whose probes of it are done.

@@ -56,7 +56,10 @@ def test_every_address_failing_is_named_and_the_first_cause_stands_for_them() ->
     assert not attempt.probed("10.0.0.2", TIMED_OUT)
     assert not attempt.probed("10.0.0.5", REFUSED)
     reason = "10.0.0.2: connect to port 29300 timed out; 10.0.0.5: connect to port 29300: refused"
-    assert attempt.outcome() == Attempted(1, Unreached(Failure(reason, Cause.CONNECT_TIMEOUT)))
+    # both say the pod is at its addresses (busy, not up yet): its next attempt tries there
+    at = ("10.0.0.2", "10.0.0.5")
+    failure = Failure(reason, Cause.CONNECT_TIMEOUT)
+    assert attempt.outcome() == Attempted(1, Unreached(failure), refused_at=at)
 
 
 def test_a_name_that_does_not_resolve_is_the_attempts_failure() -> None:

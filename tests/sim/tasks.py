@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from agent.config.model import ProbeKind
 from agent.core.answers import (
     NameAttempt,
+    at_the_address,
     blind,
     dial_failed,
     failed_handshake,
@@ -274,7 +275,7 @@ class Tasks:
             server = pod.target(src.me)
             if (refused := self._connect_failure(src, pod)) is not None:
                 problems.append(f"{pod.address}: {refused.reason}")
-                refused_all = refused_all and refused.cause is Cause.CONNECT_REFUSED
+                refused_all = refused_all and at_the_address(refused.cause)
                 if refused.cause is Cause.CONNECT_TIMEOUT:
                     t += self.c.timing.connect_timeout
                 continue

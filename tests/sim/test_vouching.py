@@ -12,6 +12,7 @@ import random
 import pytest
 
 from agent.core.effects import Released
+from agent.core.groups import Tree
 from agent.core.timing import DEFAULT_TIMING
 from tests.sim.checks import BOUND, LINGER, assert_released, start
 from tests.sim.cluster import Cluster
@@ -244,3 +245,52 @@ def test_a_job_launched_over_minutes_costs_no_pod_more_than_a_fixed_number_of_qu
     # a few more (a look-around's hello, a name refused again after its peer's hello): 21
     # measured (47 before)
     assert max(c.asked.values()) <= 11 + 2 + 2 + 2 + 6, sorted(c.asked.items())
+
+
+def _busy(c: Cluster, index: int, on: bool) -> None:
+    """Connects to pod ``index`` time out (``on``), or are answered again."""
+    for src in range(c.peers):
+        if src != index:
+            (c.blocked.add if on else c.blocked.discard)((src, index))
+
+
+@pytest.mark.slow  # 10 s of the quick tier's 60: make test runs it
+def test_peers_too_busy_to_answer_at_first_cost_a_member_no_more_than_k_plus_7() -> None:
+    """200 pods on the tree past a cut (degree 8), published at 0 and launched in index order
+    over 100 s, each too busy to answer a connect for its first 30 s (as agents were on two
+    cores at load 100 in ``bench.cutanswer 300``): every pod passes, and no member asks more
+    than ``K + 7`` (docs/at-scale.md). Before, each attempt that timed out asked its name
+    again: a member asked up to 98 (15 now)."""
+    peers, over, busy, degree = 200, 100.0, 30.0, 8
+    c = Cluster(peers, seed=1, mode="wait", cut=32, degree=degree)
+    times = {i: over * i / peers for i in range(peers)}
+    for i, at in times.items():  # the pod, published: its agent comes later
+        c._pod(i, f"10.{i}.0.1", 0.0)
+        c.at(at, functools.partial(_busy, c, i, True))
+        c.at(at + busy, functools.partial(_busy, c, i, False))
+    start(c, times, new_pod=False)
+    c.run_until(over + busy + 4 * BOUND + LINGER)
+    assert_released(c, after=over - 1.0, by=over + busy + 4 * BOUND)
+    tree = Tree.of(peers)
+    members = {i: n for i, n in c.asked.items() if not tree.coordinates(i)}
+    assert max(members.values()) <= degree + 7, sorted(members.items())
+
+
+@pytest.mark.slow  # 25 s of CPU: make test runs it
+def test_a_launch_over_minutes_costs_a_member_no_more_than_k_plus_7() -> None:
+    """200 pods on the tree past a cut at the default degree of 300 pods (18), published at 0
+    and launched in index order over 175 s, as ``bench.cutanswer`` launches them: no member
+    asks more than its ``K + 2`` names, 2 rounds and 2 names again (docs/at-scale.md's
+    ``K + 7``: a round is one query here, where a real server's first costs two). Before, a
+    refusal of an attempt that was out when its peer's hello came was taken for one after the
+    hello (the peer elsewhere) and its name asked again: 25 (26 at 150 pods over 130 s)."""
+    peers, over, degree = 200, 175.0, 18
+    c = Cluster(peers, seed=1, mode="wait", cut=32, degree=degree)
+    for i in range(peers):  # the pod, published: its agent comes later
+        c._pod(i, f"10.{i}.0.1", 0.0)
+    start(c, {i: over * i / peers for i in range(peers)}, new_pod=False)
+    c.run_until(over + 4 * BOUND + LINGER)
+    assert_released(c, after=over - 1.0, by=over + 4 * BOUND)
+    tree = Tree.of(peers)
+    members = {i: n for i, n in c.asked.items() if not tree.coordinates(i)}
+    assert max(members.values()) <= degree + 2 + 2 + 2, sorted(members.items())
