@@ -62,6 +62,7 @@ def discovery_for(
         max_in_flight=max_in_flight,
         scheduled=None if own is None or sparse else {own},
         targets=None if targets is None else targets.indices,
+        refused=timing.refused_backoff if bulk else None,  # a peer up says hello (bulk: hellos)
     )
     if own is None:
         return ByName(reach, timing)
