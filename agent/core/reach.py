@@ -184,6 +184,10 @@ class Reach:
     def is_target(self, index: int) -> bool:
         return index in self._is_target
 
+    def unreached_target(self, index: int) -> bool:
+        """A target not reached yet (another peer is never counted reached: no use trying)."""
+        return index in self._is_target and not self.peers[index].reached
+
     def is_scheduled(self, index: int) -> bool:
         return index in self._scheduled
 

@@ -61,8 +61,11 @@ class Timing:
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
     #: it first), and then only the lowest index not vouched for is checked
     vouch_wait: float = 10.0
-    #: an address learnt from a peer whose pod does not answer yet is probed again this often
+    #: an address learnt from a peer whose pod does not answer yet is probed again this long
+    #: after, then twice as long after each pass, up to ``learned_retry_cap``: its peer, a
+    #: target, says hello once its agent is up, and the hello probes it at once
     learned_retry: float = 2.0
+    learned_retry_cap: float = 30.0
     #: a contact from an address DNS does not list for the Service is said at debug level
     #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
     #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
