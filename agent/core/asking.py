@@ -167,6 +167,9 @@ class Asking:
         if event.listed or evidence:
             self.pace.hurry(index)
             self._refusing.heard(index, address)
+            # and now, there (no query): past a cut answer such a hello is not vouched for,
+            # and nothing else retries the peer before its refused backoff (up to 30 s)
+            self._reach.nudge(index, now)
         elif self._hinted(index, now):  # the first claim: asked at once, as before
             self._claimed(index)
             self._reach.nudge(index, now)

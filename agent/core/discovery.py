@@ -62,6 +62,7 @@ def discovery_for(
         max_in_flight=max_in_flight,
         scheduled=None if own is None or sparse else {own},
         targets=None if targets is None else targets.indices,
+        refused=timing.refused_backoff if bulk else None,  # a peer up says hello (bulk: hellos)
     )
     if own is None:
         return ByName(reach, timing)
@@ -196,7 +197,7 @@ class ByService:
         self._probes_sweep = probes_sweep
         cut_most = None if probes_sweep else timing.cut_rounds
         self.rounds = Rounds(now=now, rand=rand, timing=timing, cut_most=cut_most)
-        self._learned = Learned(retry=timing.learned_retry, rand=rand)
+        self._learned = Learned(retry=timing.learned_retry, rand=rand, cap=timing.learned_retry_cap)
         self.book = ProbeBook(reach.max_in_flight)
         self._cut = CutAnswer()
         self.ambiguity = Ambiguity(timing, timeout)
@@ -209,7 +210,7 @@ class ByService:
 
     def take_due(self, now: float) -> list[Effect]:
         out: list[Effect] = []
-        for address in self._learned.take_due(now, lambda i: not self.reach.peers[i].reached):
+        for address in self._learned.take_due(now, self.reach.unreached_target):
             out += self._probe_pushed(address)
         # the next round waits for this one's probes: it would only parse the same answer again
         if not self.book.round_out and self.rounds.start_due(now):

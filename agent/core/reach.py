@@ -138,16 +138,19 @@ class Reach:
         max_in_flight: int = 256,
         scheduled: Iterable[int] | None = None,
         targets: Iterable[int] | None = None,
+        refused: Backoff | None = None,
     ) -> None:
         """``scheduled``: the peers this schedules attempts for (default all targets); the
         others are found another way (bulk discovery) and only reported here, unless
         ``schedule``d later. ``targets``: the peers this pod must reach (default all: a sparse
-        graph gives it a few, ``agent.core.targets``); another is never scheduled nor counted."""
+        graph gives it a few, ``agent.core.targets``); another is never scheduled nor counted.
+        ``refused``: the retries of an attempt that nobody listened to (default ``backoff``):
+        a longer cap where the peer's own hello retries it once its agent is up."""
         self._targets = tuple(sorted(set(range(peers) if targets is None else targets)))
         self._n = peers
         self.peers = PeerStates(self._targets, now)
         self._is_target = frozenset(self._targets)
-        self._backoff = backoff
+        self._backoff, self._refused = backoff, refused or backoff
         self._max_in_flight = max_in_flight
         self._rand = rand
         self._in_flight = 0
@@ -180,6 +183,10 @@ class Reach:
 
     def is_target(self, index: int) -> bool:
         return index in self._is_target
+
+    def unreached_target(self, index: int) -> bool:
+        """A target not reached yet (another peer is never counted reached: no use trying)."""
+        return index in self._is_target and not self.peers[index].reached
 
     def is_scheduled(self, index: int) -> bool:
         return index in self._scheduled
@@ -326,7 +333,9 @@ class Reach:
             peer.nudged, peer.failures, peer.next_at = False, 0, now
         else:
             peer.failures += 1
-            peer.next_at = now + self._backoff.delay(peer.failures, self._rand())
+            refused = failure.cause is Cause.CONNECT_REFUSED
+            backoff = self._refused if refused else self._backoff
+            peer.next_at = now + backoff.delay(peer.failures, self._rand())
         peer.next_at = max(peer.next_at, not_before)
         self._wait(peer)
 

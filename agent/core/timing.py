@@ -61,8 +61,11 @@ class Timing:
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
     #: it first), and then only the lowest index not vouched for is checked
     vouch_wait: float = 10.0
-    #: an address learnt from a peer whose pod does not answer yet is probed again this often
+    #: an address learnt from a peer whose pod does not answer yet is probed again this long
+    #: after, then twice as long after each pass, up to ``learned_retry_cap``: its peer, a
+    #: target, says hello once its agent is up, and the hello probes it at once
     learned_retry: float = 2.0
+    learned_retry_cap: float = 30.0
     #: a contact from an address DNS does not list for the Service is said at debug level
     #: until it has lasted this long, then as a warning: cluster DNS publishes a new pod 5-30 s
     #: after it starts (coredns#2434, kubernetes#92559), and an answer from before it can stay
@@ -77,6 +80,14 @@ class Timing:
     recheck_cap: float = 8.0
     #: retries of attempts, dials and failing rounds: exponential, full jitter, capped
     backoff: Backoff = field(default_factory=Backoff)
+    #: retries of an attempt whose every address refused (nobody listens yet), when the probe
+    #: says hello: the same start, up to this cap. Such a peer says hello itself once its agent
+    #: is up (a target targets this pod too), and the hello retries it at once, so the retries
+    #: only cover a hello that never came: they notice a peer up within the cap. At ``backoff``'s
+    #: 1 s a pod of a sparse graph of 1,000 waiting for its ~20 targets' agents tried ~33 of
+    #: them a second, 45 CPU-ms a second (``bench.idlecut``), more than 1,000 such pods have
+    #: on two cores
+    refused_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.05, cap=30.0))
     #: missing peers that a Service round cannot pair with the listed addresses that do not
     #: answer as a peer (refused, timed out, another token: none says which pod it is) are
     #: asked for by name once that has lasted this long, so each gets a reason of its own
