@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
+import math
 import selectors
 import socket
 from collections.abc import Callable, Coroutine, Generator
@@ -169,7 +170,9 @@ class Loop:
             until = self.clock()
         elif self._timers:
             until = min(until, self._timers[0][0])
-        for key, events in self.selector.select(max(0.0, until - self.clock())):
+        # no deadline at all (no --timeout, nothing pending): until a socket or a signal
+        timeout = None if math.isinf(until) else max(0.0, until - self.clock())
+        for key, events in self.selector.select(timeout):
             fd = key.fd
             if fd in self._wakers:
                 _drain(key.fileobj)
