@@ -42,9 +42,11 @@ def run_sync(
             )
         finally:
             signal.set_wakeup_fd(before)
-        signum = startsignals.received() if outcome is None else None
+        # A signal recorded by now decides, even past the release: the pod was told to stop
+        # before its outputs or its workload (the anyio driver cancels the same way).
+        signum = startsignals.received()
         stopped = signum is not None
-        return outcome, signum
+        return (None, signum) if stopped else (outcome, None)
     finally:
         reader.close()
         writer.close()
