@@ -11,6 +11,7 @@ coroutines (``agent.io.handshakes``) run here as they run under anyio.
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import itertools
 import math
@@ -197,7 +198,10 @@ class Loop:
     def close(self) -> None:
         """End every task (its ``finally`` blocks close its sockets) and the selector."""
         for task in list(self.tasks):
-            task.coro.close()
+            # A task's clean-up that fails at the end must not replace the barrier's outcome:
+            # its sockets are closed with the process in a moment anyway.
+            with contextlib.suppress(Exception):
+                task.coro.close()
         self.tasks.clear()
         self.selector.close()
 
