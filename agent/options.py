@@ -158,7 +158,7 @@ OPTIONS: tuple[Option, ...] = (
         "driver",
         "--driver",
         "PEER_AGENT_DRIVER",
-        "I/O loop: auto (default: selectors where it suffices), anyio or selectors",
+        "I/O loop: auto (default; anyio for now), anyio or selectors (wait, run: less CPU)",
         _WAITING,
     ),
 )

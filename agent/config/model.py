@@ -48,8 +48,8 @@ class TrustSource(StrEnum):
 
 
 class Driver(StrEnum):
-    """The I/O loop: ``selectors`` (no asyncio: a third less CPU a pod) where the config needs
-    nothing else, ``anyio`` for everything; ``auto`` picks (``agent.commands.drivers``)."""
+    """The I/O loop: ``selectors`` (no asyncio) where the config needs nothing else, ``anyio``
+    for everything; ``auto`` picks (``agent.commands.drivers``)."""
 
     AUTO = "auto"
     ANYIO = "anyio"

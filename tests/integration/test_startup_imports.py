@@ -119,10 +119,11 @@ EVENT_LOOPS = ("anyio", "asyncio", "sniffio", "agent.io.runner", "agent.commands
 
 
 @pytest.mark.timeout(90)
-def test_wait_on_the_default_driver_imports_neither_asyncio_nor_anyio() -> None:
-    """The default (``--driver auto``) for `wait` with the tcp probe is the selectors driver,
-    and it imports no event loop library at all, nor the anyio driver's runner."""
-    modules, imports = _imports_of_a_whole_wait()
+def test_wait_on_the_selectors_driver_imports_neither_asyncio_nor_anyio() -> None:
+    """`wait` with the tcp probe on the selectors driver (``--driver auto`` takes it once
+    ``agent.commands.drivers.SELECTORS_BY_DEFAULT`` is on) imports no event loop library at
+    all, nor the anyio driver's runner."""
+    modules, imports = _imports_of_a_whole_wait("selectors")
     assert "agent.io.sync.runner" in modules
     wrong = sorted(m for m in modules if m.split(".")[0] in EVENT_LOOPS or m in EVENT_LOOPS)
     chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
