@@ -154,6 +154,13 @@ OPTIONS: tuple[Option, ...] = (
         "dns_server", "--dns-server", "PEER_AGENT_DNS_SERVER", "HOST[:PORT], default resolv.conf"
     ),
     Option("hostname", "--hostname", "PEER_AGENT_HOSTNAME", "default: the kernel hostname"),
+    Option(
+        "driver",
+        "--driver",
+        "PEER_AGENT_DRIVER",
+        "I/O loop: auto (default; anyio for now), anyio or selectors (wait, run: less CPU)",
+        _WAITING,
+    ),
 )
 
 #: options naming a file the agent reads (``agent.io.podfacts`` reads them, config decides)

@@ -109,6 +109,7 @@ def run(
     r = plan.repeats
     # The cluster cases run the installed wheel, as the image has it (None: this checkout).
     agent = launchers.agent_command() if launchers else ()
+    driver = launchers.driver if launchers else "auto"
     if "coldstart" in cases and launchers is not None:
         log("cold start: exec to the first DNS query, wheel, zipapp and the seed's loop")
         rows += _coldstart(plan, launchers, log)
@@ -178,7 +179,7 @@ def run(
         from bench.clustercases import release_latency
 
         limited = f", every pod limits.cpu {cpu}" if cpu else ""
-        setup = Setup(cpu, agent)
+        setup = Setup(cpu, agent, driver)
         for tool in tools:
             log(f"release latency: {tool}, N={n}{limited}")
             bound = 30.0 + 0.05 * n  # after the late pod: seconds a tool gets
@@ -213,7 +214,9 @@ def run(
                 log(f"barrier CPU: {tool}, N={n}, every pod at once")
 
                 def whole(tool: str = tool, n: int = n) -> dict[str, Any]:
-                    return barrier_cpu(tool, n, bound=30.0 + 0.3 * n, setup=Setup(None, agent))
+                    return barrier_cpu(
+                        tool, n, bound=30.0 + 0.3 * n, setup=Setup(None, agent, driver)
+                    )
 
                 s = repeat(f"{tool} N={n}", r, whole, log)
                 target = "≤ 100 ms" if n == 64 and tool == "peer-agent" else ""
@@ -229,7 +232,7 @@ def run(
 
                 def spread(tool: str = tool, n: int = n) -> dict[str, Any]:
                     # 255 agents on two cores take 45-50 s to reach each other: room for that
-                    setup = Setup(None, agent)
+                    setup = Setup(None, agent, driver)
                     return dns_load(tool, n, spread=10.0, bound=30.0 + 0.3 * n, setup=setup)
 
                 s = repeat(f"{tool} N={n}", runs, spread, log)
@@ -272,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "benchmarks.png")
     parser.add_argument(
+        "--agent-driver",
+        default="auto",
+        choices=("auto", "anyio", "selectors"),
+        help="peer-agent's --driver in every case (default auto: selectors for run and wait)",
+    )
+    parser.add_argument(
         "--replot", action="store_true", help="no runs: table and plot from the JSON file"
     )
     args = parser.parse_args(argv)
@@ -312,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     started, measured = time.monotonic(), revision()  # what was measured: before, not after
     if {"coldstart", *CLUSTER_CASES} & set(cases):
         log("building the wheel (into a fresh venv) and the zipapp")
-        with coldstart.launchers() as launchers:
+        with coldstart.launchers(args.agent_driver) as launchers:
             rows = run(plan, cases, log, launchers)
     else:
         rows = run(plan, cases, log)

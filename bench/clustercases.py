@@ -45,6 +45,8 @@ class Setup:
 
     cpu: str | None = None
     agent_command: tuple[str, ...] = ()
+    #: peer-agent's --driver (PEER_AGENT_DRIVER): auto, anyio or selectors
+    driver: str = "auto"
 
 
 def _run_job(
@@ -67,7 +69,7 @@ def _run_job(
     try:
         before = cluster.dns_queries()
         timeout = start_within + bound
-        workload = job(tool, n, timeout=timeout, cpu=setup.cpu)
+        workload = job(tool, n, timeout=timeout, cpu=setup.cpu, driver=setup.driver)
         [run] = cluster.apply(workload, start_delays=delays)
         if started is not None:
             started(run)

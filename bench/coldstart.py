@@ -70,8 +70,8 @@ Sample = dict[str, Any]
 class Launchers:
     """The installed wheel and the zipapp, built once per bench run under ``work``."""
 
-    def __init__(self, work: Path) -> None:
-        self.work = work
+    def __init__(self, work: Path, driver: str = "auto") -> None:
+        self.work, self.driver = work, driver  # peer-agent's --driver
         self.wheel_venv = work / "wheel-venv"
         self.bare_venv = work / "bare-venv"
         self.pyz = work / "peer-agent.pyz"
@@ -101,7 +101,7 @@ class Launchers:
     def argv(self, tool: str, port: int) -> list[str]:
         wait = ["wait", "--peers", "3", "--index", "0", "--hostname", "example-job-0",
                 "--service", "headless-svc", "--namespace", "default", "--port", str(port),
-                "--listen", "127.0.0.1", "--timeout", "30s"]  # fmt: skip
+                "--listen", "127.0.0.1", "--timeout", "30s", "--driver", self.driver]  # fmt: skip
         if tool == "peer-agent":
             return [str(self.wheel_venv / "bin" / "peer-agent"), *wait]
         if tool == "peer-agent zipapp":
@@ -179,9 +179,9 @@ def cold_start(launchers: Launchers, tool: str, timeout: float = 10.0) -> Sample
 
 
 @contextlib.contextmanager
-def launchers() -> Iterator[Launchers]:
+def launchers(driver: str = "auto") -> Iterator[Launchers]:
     """Built launchers for the whole bench run (the cluster cases run the wheel too)."""
     with tempfile.TemporaryDirectory(prefix="peer-agent-bench-launchers-") as work:
-        built = Launchers(Path(work))
+        built = Launchers(Path(work), driver)
         built.build()
         yield built

@@ -81,7 +81,9 @@ kill %1"""
     raise ValueError(tool)
 
 
-def job(tool: str, n: int, *, timeout: float = 120.0, cpu: str | None = None) -> Workload:
+def job(
+    tool: str, n: int, *, timeout: float = 120.0, cpu: str | None = None, driver: str = "auto"
+) -> Workload:
     """The Service and Indexed Job of ``n`` pods for ``tool``; ``cpu``: every pod's
     ``resources.limits.cpu`` (e.g. ``100m``), as a LimitRange default would set it."""
     if tool == "peer-agent":
@@ -100,6 +102,8 @@ def job(tool: str, n: int, *, timeout: float = 120.0, cpu: str | None = None) ->
     value: "{timeout:g}s"
   - name: PEER_AGENT_LOG_FORMAT
     value: json
+  - name: PEER_AGENT_DRIVER
+    value: {driver}
   - name: PEER_AGENT_JOB_UID
     valueFrom:
       fieldRef:

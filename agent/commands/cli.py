@@ -10,21 +10,19 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-import anyio.abc
-
-from agent.commands import lazyssl, startsignals
+from agent.commands import startsignals
+from agent.commands.collecting import collect_garbage_from_now
+from agent.commands.drivers import pick
 from agent.commands.words import COMMANDS, attach_dash_values, plain_options
-from agent.config.model import Config, LogFormat, LogLevel
+from agent.config.model import Config, Driver, LogFormat, LogLevel
 from agent.config.parse import load_config
 from agent.core.log import LogKind, LogLine, printable
-from agent.errors import BarrierTimeout, ConfigError, PeerAgentError, leaf_error
+from agent.errors import BarrierTimeout, ConfigError, PeerAgentError
 from agent.exitcodes import ExitCode, signal_exit_code
 from agent.io.podfacts import read_pod_facts
-from agent.io.runner import serve_and_wait
 from agent.io.supervisor import Supervisor
 from agent.options import OPTIONS, Command
 
@@ -92,70 +90,6 @@ class _Printer:
         else:
             for line in lines:
                 print(f"peer-agent: error: {printable(line)}", file=sys.stderr, flush=True)
-
-
-def _collect_garbage_from_now() -> None:
-    """Turn on the cyclic GC, off since the interpreter started (``agent.__main__``), freezing
-    what was allocated until now: modules, classes, the config, and asyncio with anyio's backend
-    once ``anyio.run`` has imported them, all of which live as long as the process. (Called
-    in-process, as the tests do, with the GC on: nothing to do.)"""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
-async def _collecting(work: Callable[[], Awaitable[_T]]) -> _T:
-    _collect_garbage_from_now()
-    return await work()
-
-
-async def _until_signal(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
-    """Run ``work``; SIGTERM, SIGINT or SIGHUP cancels it promptly and is returned instead,
-    as is one that came while the agent started (``startsignals``)."""
-    _collect_garbage_from_now()
-    result: _T | None = None
-    received: int | None = None
-    async with anyio.create_task_group() as tg:
-
-        async def watch(*, task_status: anyio.abc.TaskStatus[None]) -> None:
-            nonlocal received
-            with anyio.open_signal_receiver(*startsignals.STOPS) as signals:
-                startsignals.coalesce_wakeups(*startsignals.STOPS)
-                task_status.started()
-                early = startsignals.received()
-                if early is not None:
-                    received = early
-                    startsignals.hold_off()
-                    tg.cancel_scope.cancel()
-                    return
-                async for signum in signals:
-                    received = int(signum)
-                    # The first decides (a sidecar's 0 for SIGTERM): another one while the loop
-                    # shuts down must not kill the process by the default action it gets back.
-                    startsignals.hold_off()
-                    tg.cancel_scope.cancel()
-                    return
-
-        await tg.start(watch)
-        result = await work()
-        tg.cancel_scope.cancel()
-    return result, received
-
-
-def _run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]:
-    stopped = False
-    lazyssl.defer()
-    try:
-        result, signum = anyio.run(_until_signal, work)
-        stopped = signum is not None
-        return result, signum
-    except BaseExceptionGroup as group:
-        raise leaf_error(group) from None
-    finally:
-        if stopped:
-            startsignals.ignore()
-        else:
-            startsignals.release()  # what comes after (outputs, exec) stops as by default
 
 
 def _lint(paths: Sequence[str]) -> int:
@@ -238,13 +172,26 @@ def _run_and_leave_together(
         report=printer,
         supervisor=supervisor,
     )
-    lazyssl.defer()
-    try:
-        return anyio.run(_collecting, work)
-    except BaseExceptionGroup as group:
-        raise leaf_error(group) from None
-    finally:
-        startsignals.release()
+    from agent.commands.asyncwait import run_collecting
+
+    return run_collecting(work)
+
+
+def _wait(
+    config: Config, printer: _Printer, supervisor: Supervisor
+) -> tuple[Outcome | None, int | None]:
+    """The start barrier on the driver ``agent.commands.drivers`` picks (said at debug)."""
+    driver, why = pick(config)
+    printer(LogLine(LogKind.DRIVER, f"driver: {driver}: {why}", {"driver": str(driver)},
+                    level=LogLevel.DEBUG))  # fmt: skip
+    if driver is Driver.SELECTORS:
+        from agent.commands.syncwait import run_sync
+
+        return run_sync(config, report=printer, supervisor=supervisor)
+    from agent.commands.asyncwait import run_async
+    from agent.io.runner import serve_and_wait
+
+    return run_async(lambda: serve_and_wait(config, report=printer, supervisor=supervisor))
 
 
 def _command(command: str, flags: dict[str, str | None], command_argv: list[str]) -> int:
@@ -256,9 +203,10 @@ def _command(command: str, flags: dict[str, str | None], command_argv: list[str]
     supervisor = Supervisor(printer)
     try:
         if config.command is Command.DOCTOR:
+            from agent.commands.asyncwait import run_async
             from agent.commands.doctor import diagnose  # only its command pays for its imports
 
-            report, signum = _run_async(lambda: diagnose(config))
+            report, signum = run_async(lambda: diagnose(config))
             if signum is not None:
                 return signal_exit_code(signum)
             assert report is not None
@@ -267,12 +215,12 @@ def _command(command: str, flags: dict[str, str | None], command_argv: list[str]
         if config.command is Command.RUN and config.exit_barrier:
             return _run_and_leave_together(config, command_argv, printer, supervisor)
         if config.command is Command.SIDECAR:
-            _, signum = _run_async(lambda: _sidecar(config, printer, thaw, supervisor))
+            from agent.commands.asyncwait import run_async
+
+            _, signum = run_async(lambda: _sidecar(config, printer, thaw, supervisor))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
             return ExitCode.OK if signum == signal.SIGTERM else signal_exit_code(signum or 0)
-        outcome, signum = _run_async(
-            lambda: serve_and_wait(config, report=printer, supervisor=supervisor)
-        )
+        outcome, signum = _wait(config, printer, supervisor)
         if signum is not None:
             return signal_exit_code(signum)
         assert outcome is not None
@@ -343,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.USAGE
     try:
         if args is not None and args.command in ("lint", "barrier"):
-            _collect_garbage_from_now()  # no event loop of its own to wait for
+            collect_garbage_from_now()  # no event loop of its own to wait for
             if args.command == "barrier":  # its stop signals stay recorded: the first decides
                 return _named_barrier(args)
             early = startsignals.received()

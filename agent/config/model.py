@@ -47,6 +47,15 @@ class TrustSource(StrEnum):
     ANY = "any"
 
 
+class Driver(StrEnum):
+    """The I/O loop: ``selectors`` (no asyncio) where the config needs nothing else, ``anyio``
+    for everything; ``auto`` picks (``agent.commands.drivers``)."""
+
+    AUTO = "auto"
+    ANYIO = "anyio"
+    SELECTORS = "selectors"
+
+
 class ProbeKind(StrEnum):
     TCP = "tcp"
     ICMP = "icmp"
@@ -157,6 +166,7 @@ class Config:
     log_level: LogLevel = LogLevel.INFO
     dns_servers: tuple[tuple[str, int], ...] = ()
     resolv: ResolvConf = field(default_factory=ResolvConf)
+    driver: Driver = Driver.AUTO
     #: not errors, but worth a line in the log (e.g. a token file other users can read)
     warnings: tuple[str, ...] = ()
 

@@ -21,6 +21,7 @@ from agent.config.model import (
     DEFAULT_PORT,
     BarrierMode,
     Config,
+    Driver,
     HostfileFormat,
     LogFormat,
     LogLevel,
@@ -171,6 +172,13 @@ def _log_level(text: str) -> LogLevel:
         raise ValueError(f"unknown log level {text!r} (use {known})") from None
 
 
+def _driver(text: str) -> Driver:
+    try:
+        return Driver(text)
+    except ValueError:
+        raise ValueError(f"unknown driver {text!r} (use auto, anyio or selectors)") from None
+
+
 def _positive_int(text: str) -> int:
     if not is_number(text) or int(text) < 1:
         raise ValueError(f"not a positive integer: {text!r}")
@@ -230,6 +238,7 @@ def build_config(
     exit_grace = p.parse(opt["exit_grace"], get("exit_grace") or "10s", parse_duration)
     log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
     log_level = p.parse(opt["log_level"], get("log_level") or LogLevel.INFO, _log_level)
+    driver = p.parse(opt["driver"], get("driver") or Driver.AUTO, _driver)
     dns_servers: tuple[tuple[str, int], ...] = ()
     if (server := get("dns_server")) is not None:
         parsed = p.parse(opt["dns_server"], server, lambda t: parse_host_port(t, 53))
@@ -285,6 +294,7 @@ def build_config(
         log_level=log_level,
         dns_servers=dns_servers,
         resolv=parse_resolv_conf(facts.resolv_conf),
+        driver=driver or Driver.AUTO,
         warnings=tuple(warnings),
     )
 

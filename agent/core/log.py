@@ -44,6 +44,7 @@ class LogKind(StrEnum):
     PEERS_FAILED = "peers_failed"  # the workload failed in other pods
     BUG = "bug"  # a bug of ours, caught (one connection closed)
     BUGS = "bugs"  # how many bugs were caught
+    DRIVER = "driver"  # which I/O loop runs the barrier, and why (debug)
 
 
 @value

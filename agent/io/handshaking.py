@@ -19,10 +19,8 @@ port bounds the same way the connections that have not sent a whole request yet.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-
-import anyio
 
 from agent.core.fairshare import FairShare
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
@@ -35,9 +33,10 @@ class Ticket:
     """One admitted connection's place in the bound."""
 
     def __init__(
-        self, bound: Handshaking, key: int, address: str, scope: anyio.CancelScope
+        self, bound: Handshaking, key: int, address: str, cancel: Callable[[], None]
     ) -> None:
-        self._bound, self.key, self.address, self.scope = bound, key, address, scope
+        #: ``cancel``: ends the connection's handling (its driver's way: a cancel scope, a task)
+        self._bound, self.key, self.address, self.cancel = bound, key, address, cancel
         #: dropped for a newcomer: its block was cancelled, its connection is to be closed
         self.dropped = False
 
@@ -79,16 +78,29 @@ class Handshaking:
         """Count a new connection from ``address`` as unproven while the block runs (when full,
         dropping the oldest of the address holding the most); the block is cancelled if this
         one is dropped in turn."""
-        if len(self._unproven) >= self.limit:
-            self._drop_for(address)
-        key = next(self._keys)
+        import anyio  # the anyio driver's (imported by then); the selectors one calls enter
+
         with anyio.CancelScope() as scope:
-            ticket = self._unproven[key] = Ticket(self, key, address, scope)
-            self._share.add(address, key)
+            ticket = self.enter(address, scope.cancel)
             try:
                 yield ticket
             finally:
                 self._leave(ticket)
+
+    def enter(self, address: str, cancel: Callable[[], None]) -> Ticket:
+        """Count a new connection from ``address`` as unproven until its ticket is proven or
+        :meth:`leave` is called (when full, dropping the oldest of the address holding the
+        most, by its ``cancel``); ``cancel`` ends this one's handling if it is dropped in turn."""
+        if len(self._unproven) >= self.limit:
+            self._drop_for(address)
+        key = next(self._keys)
+        ticket = self._unproven[key] = Ticket(self, key, address, cancel)
+        self._share.add(address, key)
+        return ticket
+
+    def leave(self, ticket: Ticket) -> None:
+        """The connection's handling ended (proven or not)."""
+        self._leave(ticket)
 
     def _leave(self, ticket: Ticket) -> None:
         if self._share.remove(ticket.address, ticket.key):
@@ -101,7 +113,7 @@ class Handshaking:
         ticket = self._unproven[chosen[1]]
         self._leave(ticket)
         ticket.dropped = True
-        ticket.scope.cancel()
+        ticket.cancel()
         self.drops += 1
         if not self._said and self._report is not None:
             self._said = True

@@ -20,92 +20,29 @@ redialled, and the backlog never drained.
 
 from __future__ import annotations
 
-import errno
 import socket
-import struct
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 
-from agent.core.timing import DEFAULT_TIMING
+from agent.io.sockets import (
+    ABANDONED_AFTER,
+    ITS_OWN,
+    MAX_PAUSE,
+    PAUSE,
+    abandoned,
+    accepted,
+    listen,
+    peer_of,
+)
 from agent.io.supervisor import Supervisor
 from agent.io.tcp import TCPStream
 
-__all__ = ["listen", "serve"]
-
-BACKLOG = 4096  # members connect in bursts of thousands; beyond the backlog SYNs wait 1 s
-#: accept(2): errors of the one connection being accepted, "treated like EAGAIN by retrying"
-_ITS_OWN = frozenset(
-    {
-        errno.ECONNABORTED,
-        errno.EPROTO,
-        errno.ENETDOWN,
-        errno.ENOPROTOOPT,
-        errno.EHOSTDOWN,
-        errno.ENONET,
-        errno.EHOSTUNREACH,
-        errno.EOPNOTSUPP,
-        errno.ENETUNREACH,
-        errno.EPERM,  # a firewall rule refused it
-        errno.EINTR,
-    }
-)
-#: after any other error (EMFILE, ENFILE, ENOBUFS, ENOMEM, ...): the connection waits in the
-#: backlog, readable at once, so retrying without a pause would spin; the pause doubles
-PAUSE, MAX_PAUSE = 0.05, 1.0
-#: tcp_states.h: the peer has sent its FIN (Linux's TCP_INFO reports the state first, and
-#: tcpi_last_data_recv, milliseconds since data last came, at byte 52)
-_CLOSE_WAIT = 8
-_LAST_DATA_RECV = struct.Struct("=I")
-_TCP_INFO_BYTES = 56
-#: a closed connection whose data is this old was given up by its sender
-ABANDONED_AFTER = DEFAULT_TIMING.handshake_timeout
-
-
-def listen(host: str | None, port: int) -> socket.socket:
-    """A listening socket on ``host`` (an IP address), or on every address of both families;
-    OSError when the port cannot be bound."""
-    if host is None and socket.has_dualstack_ipv6():
-        try:
-            sock = socket.create_server(
-                ("::", port), family=socket.AF_INET6, backlog=BACKLOG, dualstack_ipv6=True
-            )
-        except OSError:  # IPv6 switched off in this pod: IPv4 alone
-            sock = socket.create_server(("0.0.0.0", port), backlog=BACKLOG)
-    elif host is None:
-        sock = socket.create_server(("0.0.0.0", port), backlog=BACKLOG)
-    else:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
-    sock.setblocking(False)
-    return sock
-
+__all__ = ["ABANDONED_AFTER", "listen", "serve"]
 
 Handler = Callable[[TCPStream], Coroutine[Any, Any, None]]
-
-
-def _abandoned(conn: socket.socket, after: float) -> bool:
-    """Whether the sender closed the connection before it was accepted, and sent nothing for
-    ``after`` seconds (Linux; elsewhere, never said, and the handler finds out when it reads)."""
-    if _TCP_INFO is None:
-        return False
-    try:
-        info = conn.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_BYTES)
-    except OSError:
-        return False
-    if len(info) < _TCP_INFO_BYTES or info[0] != _CLOSE_WAIT:
-        return False
-    quiet_ms: int = _LAST_DATA_RECV.unpack_from(info, 52)[0]
-    return quiet_ms >= after * 1000
-
-
-_TCP_INFO: int | None = getattr(socket, "TCP_INFO", None)
-
-
-def _peer(address: Any) -> str:
-    return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 async def serve(
@@ -130,22 +67,17 @@ async def serve(
                 await anyio.wait_readable(sock)
                 continue
             except OSError as exc:
-                if exc.errno in _ITS_OWN:
+                if exc.errno in ITS_OWN:
                     continue  # it costs only the connection it was about
                 supervisor.failure(f"accepting a {kind} connection", exc)
                 await anyio.sleep(pause)
                 pause = min(2 * pause, MAX_PAUSE)
                 continue
-            pause, peer = PAUSE, _peer(address)
-            if not half_close and _abandoned(conn, abandoned_after):
+            pause, peer = PAUSE, peer_of(address)
+            if not half_close and abandoned(conn, abandoned_after):
                 conn.close()
                 continue
-            try:
-                conn.setblocking(False)
-                # as anyio's streams: a small message must not wait for the ack of the one before
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                conn.close()
+            if not accepted(conn):
                 continue
             tg.start_soon(supervisor.connection, kind, handler, TCPStream(conn, peer), peer)
             # The handler counts itself among the contacts (and drops one when they are too

@@ -14,19 +14,26 @@ result gets one; the worker goes on with the next address.
 from __future__ import annotations
 
 import collections
-from collections.abc import Awaitable, Callable
-
-import anyio.abc
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 from agent.io.supervisor import Supervisor
 
 __all__ = ["ProbeQueue"]
 
 
+class Starter(Protocol):
+    """Where the workers run: an anyio task group, or the selectors driver's loop."""
+
+    def start_soon(
+        self, func: Callable[[bool], Coroutine[Any, Any, None]], arg: bool, /
+    ) -> Any: ...
+
+
 class ProbeQueue:
     def __init__(
         self,
-        tg: anyio.abc.TaskGroup,
+        tg: Starter,
         probe: Callable[[str], Awaitable[None]],
         *,
         workers: int,

@@ -17,6 +17,7 @@ from agent.core.inputs import ProbeResult, Reached, Unreached
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import LATE, Channel, HandshakeFailed, client_handshake
+from agent.io.sockets import connect_problem, connect_timed_out
 from agent.io.tcp import TCPStream, open_tcp
 from agent.protocol.wire import Identity, Role
 
@@ -37,14 +38,7 @@ async def _open(address: str, port: int, source: str | None) -> TCPStream:
     try:
         return await open_tcp(address, port, source)
     except OSError as exc:
-        refused = isinstance(exc, ConnectionRefusedError)
-        text = "refused" if refused else exc.strerror or exc
-        cause = Cause.CONNECT_REFUSED if refused else Cause.UNREACHABLE
-        raise ConnectFailed(f"connect to port {port}: {text}", cause) from None
-
-
-def _timed_out(port: int) -> str:
-    return f"connect to port {port} timed out"
+        raise ConnectFailed(*connect_problem(exc, port)) from None
 
 
 async def connect(
@@ -55,7 +49,7 @@ async def connect(
         with anyio.fail_after(timing.connect_timeout):
             return Channel(await _open(address, port, source))
     except TimeoutError:
-        raise ConnectFailed(_timed_out(port), Cause.CONNECT_TIMEOUT) from None
+        raise ConnectFailed(connect_timed_out(port), Cause.CONNECT_TIMEOUT) from None
 
 
 async def probe(
@@ -102,7 +96,7 @@ async def probe(
         # new deadline ahead, swallowed the cancellation as if the probe had ended (a crash).
         if scope.cancelled_caught:
             if stream is None:
-                return Unreached(Failure(_timed_out(port), Cause.CONNECT_TIMEOUT))
+                return Unreached(Failure(connect_timed_out(port), Cause.CONNECT_TIMEOUT))
             return Unreached(Failure(f"hello failed: {LATE}", Cause.HELLO_FAILED))
         identity = reply.identity
         if heard is not None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 import functools
 import math
-import os
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -33,26 +32,27 @@ from agent.io.contacts import Contacts
 from agent.io.executor import BUG, Executor
 from agent.io.handshaking import Handshaking
 from agent.io.heard import Heard
+from agent.io.instance import INSTANCE, identity_of, listen_on_port, uniform
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.io.probequeue import ProbeQueue
 from agent.io.resolver import Resolver
 from agent.io.sessions import Sessions
 from agent.io.supervisor import Supervisor
-from agent.protocol.instance import instance_id
 from agent.protocol.wire import Identity
 from agent.values import value
 
 if TYPE_CHECKING:  # the shared port's commands bring it (sidecar, exit and named barriers)
     from agent.io.mux import Mux
 
-__all__ = ["Deps", "identity_of", "resolver_for", "serve_and_wait"]
-
-
-def uniform() -> float:
-    """Uniform in [0, 1), 53 bits, from the kernel: the pace's jitter draws a few a second at
-    most, and ``random`` (its Mersenne Twister seeded through SHA-512) cost every start 0.5 ms
-    to import."""
-    return (int.from_bytes(os.urandom(7)) >> 3) / (1 << 53)
+__all__ = [
+    "INSTANCE",
+    "REAL_DEPS",
+    "Deps",
+    "identity_of",
+    "resolver_for",
+    "serve_and_wait",
+    "uniform",
+]
 
 
 @value
@@ -68,18 +68,6 @@ class Deps:
 #: the real clock, randomness and resolver
 REAL_DEPS = Deps()
 
-#: this process's instance: a pod that restarts says hello with a new one. Ordered by its start
-#: time, then a random tie-break (``agent.protocol.instance``); clocks of different nodes need
-#: only agree to within a restart's time.
-INSTANCE = instance_id(time.time_ns(), int.from_bytes(os.urandom(4)))
-
-
-def identity_of(config: Config) -> Identity:
-    t = config.topology
-    # A pod that is not one of the peers (a launcher) states N: no peer's index.
-    index = t.peers if t.index is None else t.index
-    return Identity(t.job, config.job_uid, index, t.peers, config.port, INSTANCE)
-
 
 def _check_probe(config: Config) -> None:
     if config.probe.kind is ProbeKind.ICMP:
@@ -87,18 +75,6 @@ def _check_probe(config: Config) -> None:
 
         sock, _ = open_icmp_socket()
         sock.close()
-
-
-def _listen(config: Config) -> socket.socket:
-    try:
-        return listener.listen(config.listen, config.port)
-    except OSError as exc:
-        raise ConfigError(
-            [
-                f"--port / PEER_AGENT_PORT: cannot listen on port {config.port}: "
-                f"{exc.strerror or exc}"
-            ]
-        ) from None
 
 
 def resolver_for(
@@ -141,7 +117,7 @@ async def serve_and_wait(
         return await _serve(
             config, me, mux, resolve, report, deps, after_release, supervisor, heard
         )
-    with _listen(config) as port:
+    with listen_on_port(config) as port:
         return await _serve(
             config, me, port, resolve, report, deps, after_release, supervisor, heard
         )

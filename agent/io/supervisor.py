@@ -24,16 +24,16 @@ import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
-import anyio
-import anyio.abc
+from typing import TYPE_CHECKING, TypeVar
 
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter, printable
 
+if TYPE_CHECKING:  # both drivers report through it; only the anyio one runs `connection`
+    import anyio.abc
+
 __all__ = ["Supervisor"]
 
-S = TypeVar("S", bound=anyio.abc.AsyncResource)
+S = TypeVar("S", bound="anyio.abc.AsyncResource")
 
 
 class Supervisor:
@@ -92,6 +92,8 @@ class Supervisor:
         self, kind: str, handler: Callable[[S], Awaitable[None]], stream: S, peer: str
     ) -> None:
         """Run ``handler(stream)``; a bug in it closes ``stream`` and nothing else."""
+        import anyio  # the anyio driver's: imported by then
+
         try:
             await handler(stream)
         except Exception as exc:

@@ -9,13 +9,14 @@ keep it working under asyncio and trio alike. No deadlines here: every caller se
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import socket
 
 import anyio
 import anyio.abc
+
+from agent.io.sockets import outgoing
 
 __all__ = ["TCPStream", "open_tcp"]
 
@@ -87,22 +88,8 @@ class TCPStream(anyio.abc.SocketStream):
 async def open_tcp(address: str, port: int, source: str | None = None) -> TCPStream:
     """Connect to ``address`` (an IP address) from ``source`` when given; OSError when refused,
     unreachable, or when ``source`` cannot be bound."""
-    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET)
+    sock, code = outgoing(address, port, source)
     try:
-        sock.setblocking(False)
-        # as anyio's own streams: a small message must not wait for the ack of the one before
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if source:
-            # Pick the port at connect, per destination: a port picked at bind must be free of
-            # every connection from ``source``, and with thousands of peers (and their sockets
-            # in TIME_WAIT) the kernel's search for one took more CPU than the probe itself.
-            with contextlib.suppress(AttributeError, OSError):  # Linux only
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_BIND_ADDRESS_NO_PORT, 1)
-            try:
-                sock.bind((source, 0))
-            except OSError as exc:
-                raise OSError(exc.errno, f"cannot bind to {source}: {exc.strerror}") from None
-        code = sock.connect_ex((address, port))
         if code == errno.EINPROGRESS:
             await anyio.wait_writable(sock)
             code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)

@@ -21,6 +21,9 @@ ZONE = "cluster.local"
 SERVICE = "headless-svc"
 NAMESPACE = "default"
 JOB = "example-job"
+#: the two drivers (agent.commands.drivers): a test of the start barrier runs over each with
+#: ``pytestmark = pytest.mark.parametrize("driver", DRIVERS, indirect=True)``
+DRIVERS = ("anyio", "selectors")
 # Per process: test runs in parallel (other checkouts) must not share 127.0.<net>.* addresses.
 _subnets = itertools.count(20 + os.getpid() % 200)
 
@@ -35,6 +38,13 @@ def dns(tmp_path: Path) -> Iterator[ClusterDNS]:
         yield server
 
 
+@pytest.fixture
+def driver(request: pytest.FixtureRequest) -> str:
+    """The driver every agent is started with (``PEER_AGENT_DRIVER``); ``auto`` unless a test
+    is parametrized over :data:`DRIVERS`."""
+    return str(getattr(request, "param", "auto"))
+
+
 @dataclass
 class Agents:
     """Agent processes, each on its own 127.0.<net>.<i+1> address (so several can use one port)."""
@@ -44,6 +54,7 @@ class Agents:
     net: int = field(default_factory=lambda: next(_subnets) % 250)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
     published: dict[str, str] = field(default_factory=dict)
+    driver: str = "auto"
 
     def address(self, i: int) -> str:
         return f"127.0.{self.net}.{i + 1}"
@@ -95,7 +106,7 @@ class Agents:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, "PEER_AGENT_DRIVER": self.driver, **(env or {})},
         )
         self.procs.append(proc)
         return proc
@@ -108,8 +119,8 @@ class Agents:
 
 
 @pytest.fixture
-def agents(dns: ClusterDNS, tmp_path: Path) -> Iterator[Agents]:
-    group = Agents(dns, tmp_path)
+def agents(dns: ClusterDNS, tmp_path: Path, driver: str) -> Iterator[Agents]:
+    group = Agents(dns, tmp_path, driver=driver)
     try:
         yield group
     finally:

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Agents, finish, fqdn, wait_for_line
+from tests.integration.conftest import DRIVERS, Agents, finish, fqdn, wait_for_line
 
-pytestmark = pytest.mark.timeout(60)
+# The start barrier over both drivers (agent.commands.drivers)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("driver", DRIVERS, indirect=True),
+]
 
 
 def test_three_agents_wait_for_records_published_late(agents: Agents, tmp_path: Path) -> None:

@@ -8,9 +8,13 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import Agents, finish, wait_for_line
+from tests.integration.conftest import DRIVERS, Agents, finish, wait_for_line
 
-pytestmark = pytest.mark.timeout(60)
+# The start barrier over both drivers (agent.commands.drivers)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("driver", DRIVERS, indirect=True),
+]
 
 #: an address of the loopback net that DNS never lists (on loopback, so also "mesh-like")
 OUTSIDER = 9

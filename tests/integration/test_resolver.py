@@ -19,7 +19,12 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from agent.io.resolver import Resolution, Resolver, _Failed, _NoData, _NXDomain, _query_wire, _read
+from agent.io.dnswire import Failed as _Failed
+from agent.io.dnswire import NoData as _NoData
+from agent.io.dnswire import NXDomain as _NXDomain
+from agent.io.dnswire import _query_wire
+from agent.io.dnswire import read as _read
+from agent.io.resolver import Resolution, Resolver
 from tests.support.dnsserver import LoopbackDNSServer
 from tests.support.faultdns import FaultDNS
 

@@ -8,9 +8,13 @@ import signal
 
 import pytest
 
-from tests.integration.conftest import SERVICE, Agents, finish, fqdn, wait_for_line
+from tests.integration.conftest import DRIVERS, SERVICE, Agents, finish, fqdn, wait_for_line
 
-pytestmark = pytest.mark.timeout(60)
+# The start barrier over both drivers (agent.commands.drivers)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("driver", DRIVERS, indirect=True),
+]
 
 
 @pytest.mark.parametrize("mode", ["wait", "sidecar"])

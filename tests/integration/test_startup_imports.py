@@ -67,7 +67,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _imports_of_a_whole_wait() -> tuple[set[str], list[tuple[int, str]]]:
+def _imports_of_a_whole_wait(driver: str = "auto") -> tuple[set[str], list[tuple[int, str]]]:
     """Modules imported by one pod passing its barrier alone (`--peers 1`: it resolves its own
     name and the Service, probes itself, releases, writes its files), and (depth, module) for
     each import importtime saw."""
@@ -79,11 +79,12 @@ def _imports_of_a_whole_wait() -> tuple[set[str], list[tuple[int, str]]]:
              "--peers", "1", "--index", "0", "--hostname", "solo-0", "--service", "svc",
              "--namespace", "ns", "--dns-server", f"127.0.0.1:{dns.port}",
              "--listen", "127.0.0.1", "--port", str(_free_port()), "--timeout", "30s",
-             "--log-format", "json"],
+             "--log-format", "json", "--log-level", "debug", "--driver", driver],
             capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"event": "released"' in done.stderr
+    assert '"event": "driver"' in done.stderr  # which one ran is said at debug
     seen = [(len(m[1]) // 2, m[2]) for m in map(_LINE.match, done.stderr.splitlines()) if m]
     return set(json.loads(done.stdout)), seen
 
@@ -101,10 +102,30 @@ def _chain(imports: list[tuple[int, str]], at: int) -> str:
 
 
 @pytest.mark.timeout(90)
-def test_wait_imports_nothing_that_only_other_commands_use() -> None:
-    modules, imports = _imports_of_a_whole_wait()
-    assert {"agent.io.runner", "anyio._backends._asyncio"} <= modules  # the real path was taken
+@pytest.mark.parametrize("driver", ["anyio", "selectors"])
+def test_wait_imports_nothing_that_only_other_commands_use(driver: str) -> None:
+    modules, imports = _imports_of_a_whole_wait(driver)
+    if driver == "anyio":  # the real path was taken
+        assert {"agent.io.runner", "anyio._backends._asyncio"} <= modules
+    else:
+        assert "agent.io.sync.runner" in modules
     wrong = sorted(modules & ONLY_ELSEWHERE.keys())
+    chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
+    assert not wrong, f"{wrong} imported by `wait`: " + "; ".join(chains)
+
+
+#: what the selectors driver's `wait` never imports: its whole point (issue 22 item 8)
+EVENT_LOOPS = ("anyio", "asyncio", "sniffio", "agent.io.runner", "agent.commands.asyncwait")
+
+
+@pytest.mark.timeout(90)
+def test_wait_on_the_selectors_driver_imports_neither_asyncio_nor_anyio() -> None:
+    """`wait` with the tcp probe on the selectors driver (``--driver auto`` takes it once
+    ``agent.commands.drivers.SELECTORS_BY_DEFAULT`` is on) imports no event loop library at
+    all, nor the anyio driver's runner."""
+    modules, imports = _imports_of_a_whole_wait("selectors")
+    assert "agent.io.sync.runner" in modules
+    wrong = sorted(m for m in modules if m.split(".")[0] in EVENT_LOOPS or m in EVENT_LOOPS)
     chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
     assert not wrong, f"{wrong} imported by `wait`: " + "; ".join(chains)
 

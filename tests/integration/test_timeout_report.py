@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import Agents, finish, fqdn
+from tests.integration.conftest import DRIVERS, Agents, finish, fqdn
 
-pytestmark = pytest.mark.timeout(60)
+# The start barrier over both drivers (agent.commands.drivers)
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.parametrize("driver", DRIVERS, indirect=True),
+]
 
 
 def _missing_lines(err: str) -> dict[str, str]:

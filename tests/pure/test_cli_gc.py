@@ -7,7 +7,8 @@ import gc
 
 import pytest
 
-from agent.commands.cli import _collect_garbage_from_now, _freeze_survivors
+from agent.commands.cli import _freeze_survivors
+from agent.commands.collecting import collect_garbage_from_now as _collect_garbage_from_now
 
 pytestmark = pytest.mark.timeout(10)
 

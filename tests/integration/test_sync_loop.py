@@ -1,0 +1,95 @@
+"""The selectors driver's loop (``agent.io.sync.loop``): each wait ends by its socket, its
+deadline, or the socket's closing; a loop with no deadline at all waits for a socket."""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+
+import pytest
+
+from agent.io.sync.loop import Loop, readable, sleep_until
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def _bug(exc: Exception) -> None:
+    raise AssertionError(f"a task failed: {exc!r}")
+
+
+def test_a_wait_ends_by_its_socket_or_by_its_deadline() -> None:
+    loop = Loop(time.monotonic)
+    seen: list[str] = []
+    a, b = socket.socketpair()
+    quiet, _other = socket.socketpair()
+
+    async def reader(sock: socket.socket, name: str) -> None:
+        try:
+            await readable(sock, loop.clock() + 0.2)
+            seen.append(f"{name} readable")
+        except TimeoutError:
+            seen.append(f"{name} late")
+
+    loop.spawn(reader(a, "a"), _bug)
+    loop.spawn(reader(quiet, "quiet"), _bug)
+    loop.run_ready()
+    b.send(b"x")
+    while len(seen) < 2:
+        loop.poll(loop.clock() + 1.0)
+        loop.run_ready()
+    assert seen == ["a readable", "quiet late"]
+    loop.close()
+    for s in (a, b, quiet, _other):
+        s.close()
+
+
+def test_closing_a_socket_wakes_its_waiter_with_an_error() -> None:
+    loop = Loop(time.monotonic)
+    seen: list[str] = []
+    a, b = socket.socketpair()
+
+    async def reader() -> None:
+        try:
+            await readable(a, None)
+        except OSError:
+            seen.append("closed")
+
+    loop.spawn(reader(), _bug)
+    loop.run_ready()
+    loop.forget(a)
+    a.close()
+    loop.run_ready()
+    assert seen == ["closed"]
+    loop.close()
+    b.close()
+
+
+def test_a_loop_without_any_deadline_waits_for_a_socket() -> None:
+    """The core's next wake-up is infinite with no --timeout and nothing pending: select then
+    waits for a socket (it raised OverflowError, rounding infinity to milliseconds)."""
+    loop = Loop(time.monotonic)
+    waker, poke = socket.socketpair()
+    waker.setblocking(False)
+    loop.waker(waker)
+    poke.send(b"\0")
+    loop.poll(math.inf)  # returns: the waker is readable
+    loop.close()
+    waker.close()
+    poke.close()
+
+
+def test_a_sleep_resumes_without_an_error() -> None:
+    loop = Loop(time.monotonic)
+    seen: list[str] = []
+
+    async def sleeper() -> None:
+        await sleep_until(loop.clock() + 0.01)
+        seen.append("woke")
+
+    loop.spawn(sleeper(), _bug)
+    loop.run_ready()
+    while not seen:
+        loop.poll(loop.clock() + 1.0)
+        loop.run_ready()
+    loop.close()
