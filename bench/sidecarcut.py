@@ -171,10 +171,13 @@ def sidecar_cut(
     timeout: float = 180.0,
     service_time: float = 0.0,
     extra: tuple[str, ...] = (),
+    names_fail: bool = False,
 ) -> dict[str, Any]:
     """``peers`` real sidecars, the Service's answer cut at ``cut``: start (readiness), a named
     barrier, the end; DNS queries per pod in each phase, CPU and memory. ``extra``: more of
-    the sidecars' options (``--reach sparse``: the graph of a Job over 256 pods, at fewer)."""
+    the sidecars' options (``--reach sparse``: the graph of a Job over 256 pods, at fewer).
+    ``names_fail``: from the start's end on, every pod's name answers SERVFAIL (the Service's
+    answer stays cut): a named barrier must pass on what the start barrier proved."""
     raise_nofile(4 * peers + 1024)
     compiled()
     port, health = free_port(), free_port()
@@ -195,6 +198,8 @@ def sidecar_cut(
             probing.join()
             ok = len(prober.ready) == peers
             start_dns = _per_pod(dns.per_pod, peers)
+            if names_fail:
+                dns.fault("servfail")  # every name but the Service's (its own fault, the cut)
             if ok:
                 out |= _named(addresses, health, timeout)
             named_dns = _per_pod(dns.per_pod, peers, start_dns["now"])

@@ -36,6 +36,7 @@ from agent.config.model import Config, Outputs
 from agent.core.exitlead import Follower
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.core.outcome import Outcome
+from agent.core.seeded import Proven
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.exitcodes import signal_exit_code
 from agent.io import listener
@@ -74,7 +75,12 @@ def failed_peers(config: Config, heard: Heard) -> list[str]:
 
 
 async def _leave_together(
-    config: Config, code: int, mux: Mux, report: Reporter, supervisor: Supervisor
+    config: Config,
+    code: int,
+    mux: Mux,
+    report: Reporter,
+    supervisor: Supervisor,
+    seed: Mapping[int, Proven],
 ) -> None:
     me = exit_identity(identity_of(config), code)
     # The same core, another deadline, no files: only "every workload has ended" is agreed on.
@@ -91,8 +97,9 @@ async def _leave_together(
 
     try:
         await serve_and_wait(
-            exit_config, report=prefixed, supervisor=supervisor, mux=mux, me=me, heard=heard
-        )
+            exit_config, report=prefixed, supervisor=supervisor, mux=mux, me=me, heard=heard,
+            seed=seed,  # where the start barrier reached each peer: tried first, without DNS
+        )  # fmt: skip
     except (PeerAgentError, BaseExceptionGroup) as raised:
         error = leaf_error(raised)
         if not isinstance(error, BarrierTimeout | BarrierAborted):
@@ -194,6 +201,7 @@ async def run_and_leave_together(
     leader_watch, follower = _led(config)
     code: int | None = None
     stopped_by: int | None = None
+    seed: dict[int, Proven] = {}  # the start barrier's proof, for the exit barrier
 
     async def after(outcome: Outcome) -> None:
         nonlocal code
@@ -220,7 +228,7 @@ async def run_and_leave_together(
                 {"exit_code": code},
             )
         )
-        await _leave_together(config, said, mux, report, supervisor)
+        await _leave_together(config, said, mux, report, supervisor, seed)
 
     with sock, anyio.open_signal_receiver(*FORWARDED, signal.SIGCHLD) as signals:
         startsignals.coalesce_wakeups(*FORWARDED, signal.SIGCHLD)
@@ -258,6 +266,7 @@ async def run_and_leave_together(
                     mux=mux,
                     after_release=after,
                     heard=leader_watch,
+                    proven=seed.update,
                 )
                 tg.cancel_scope.cancel()
         # The code is decided (the workload's, or the stop signal's before it ran): a stop signal

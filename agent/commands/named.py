@@ -36,6 +36,7 @@ import ipaddress
 import math
 import re
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -45,6 +46,7 @@ from agent.config.model import Config, Outputs
 from agent.config.parse import parse_duration
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.core.outcome import Outcome
+from agent.core.seeded import Proven
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.io.mux import Mux
 from agent.io.runner import identity_of, serve_and_wait
@@ -132,6 +134,12 @@ class NamedBarriers:
         self._released: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._waiters = 0
         self._dropped_said = False
+        #: where the start barrier reached each peer: every named barrier tries there first
+        self._seed: Mapping[int, Proven] = {}
+
+    def seed(self, proven: Mapping[int, Proven]) -> None:
+        """The start barrier's proof (``agent.core.seeded``), given at its release."""
+        self._seed = proven
 
     async def handle(
         self, name: str, query: str, stream: anyio.abc.ByteStream
@@ -268,4 +276,5 @@ class NamedBarriers:
             mux=self.mux,
             me=me,
             after_release=keep_serving,
+            seed=self._seed,
         )

@@ -78,8 +78,9 @@ async def serve_sidecar(
         tg.start_soon(functools.partial(listener.serve, supervisor=supervisor), sock, mux.serve)
         with sock:
             outcome = await serve_and_wait(
-                config, report=report, after_release=stay_up, supervisor=supervisor, mux=mux
-            )
+                config, report=report, after_release=stay_up, supervisor=supervisor, mux=mux,
+                proven=named.seed,  # what every named barrier starts from
+            )  # fmt: skip
             tg.cancel_scope.cancel()
     return outcome
 

@@ -11,7 +11,7 @@ the in-memory cluster of the tests drives this same class.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import assert_never
 
 from agent.config.model import Config
@@ -45,6 +45,7 @@ from agent.core.ownname import OwnName
 from agent.core.phase import Phase, phase_of
 from agent.core.refused import RefusedAnswers, timed_out
 from agent.core.roles import Coordinator, Member
+from agent.core.seeded import Proven, Seeded
 from agent.core.status import Status
 from agent.core.targets import arrival
 from agent.core.timing import DEFAULT_TIMING, Timing
@@ -72,9 +73,12 @@ class Agent:
         stays_for_acks: bool = True,
         max_in_flight: int = 256,
         held: HeldShare | None = None,
+        seed: Mapping[int, Proven] | None = None,
     ) -> None:
-        """``held``: the process's bound on what is held for unlisted parties (a HeldShare)."""
+        """``held``: the process's bound for unlisted parties; ``seed``: ``agent.core.seeded``."""
         self.config, self.me, self.start = config, me, now
+        self._refusing = RefusedAnswers.of(timing, hellos=config.probe.says_hello)
+        self.seeded = Seeded(seed if config.probe.says_hello else None, self._refusing.forget)
         self.stays_for_acks, self.timing = stays_for_acks, timing
         self.discovery = discovery_for(
             config, me.barrier, now=now, rand=rand, timing=timing, max_in_flight=max_in_flight
@@ -85,22 +89,19 @@ class Agent:
         self.deadline, self.finished = now + config.timeout if config.timeout else math.inf, False
         self._next_progress = now + timing.progress_every
         self._refused_at, self._refused_unlogged = -math.inf, 0
-        self.vouching = Vouching(config.topology.peers, me.index, self.barrier.tree)
+        tree, seeded = self.barrier.tree, self.seeded.vouches
+        self.vouching = Vouching(config.topology.peers, me.index, tree, seeded=seeded)
         self._admission, self.incoming = contacts(
             config, me, discovery=self.discovery, barrier=self.barrier, heard_of=self._heard_of,
             timing=timing, held=held, vouching=self.vouching,
         )  # fmt: skip
         pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
-        self._refusing = RefusedAnswers.of(timing, hellos=config.probe.says_hello)
         self.asking = Asking(pace, self.reach, self._admission, timing, self._refusing)
+        own_name = config.topology.display(me.index) if config.topology.index is not None else ""
         self.own = OwnName(
-            me,
-            reach=self.reach,
-            barrier=self.barrier,
-            timing=timing,
-            checks=bool(self._attempt(me.index, now).instance),
-            name=config.topology.display(me.index) if config.topology.index is not None else "",
-        )
+            me, reach=self.reach, barrier=self.barrier, timing=timing,
+            checks=bool(self._attempt(me.index, now).instance), name=own_name,
+        )  # fmt: skip
 
     # --- what the runner asks --------------------------------------------------------------------
     @property
@@ -129,7 +130,8 @@ class Agent:
         )
 
     def begin(self, now: float) -> list[Effect]:
-        return [Report(self.status.start_line()), *self.poll(now)]
+        seeds = self.seeded.probes(self.reach, self.discovery.learn, now)
+        return [Report(self.status.start_line()), *seeds, *self.poll(now)]
 
     def poll(self, now: float) -> list[Effect]:
         """What is due at ``now`` in this phase: the end of the wait, attempts, rounds, dials,
@@ -156,7 +158,7 @@ class Agent:
         out: list[Effect] = [*self.asking.start_attempts(now, self._attempt), *rounds]
         up, fresh = self.barrier.parent, self.timing.refused_reuse  # a fresh answer is reused
         again = self._refusing.addresses(up, now) or self.reach.fresh_at(up, now, fresh)
-        out += self.barrier.poll(now, again, self.reach.newest_at(up))
+        out += self.barrier.poll(now, again or self.seeded.dial_at(up), self.reach.newest_at(up))
         if isinstance(side, Coordinator) and self._looking():
             if now >= self.discovery.look_at():
                 out += self.discovery.look_around(now, side.not_arrived(self._admission.held_from))
@@ -171,6 +173,8 @@ class Agent:
         return self.discovery.take_due(now) if self._admission.waiting else []
 
     def _attempt(self, index: int, now: float) -> Attempt:
+        if (seeded := self.seeded.attempt(index)) is not None:
+            return seeded  # where the start barrier proved it: no DNS
         # Own name: asked every time but where only a port refused at its own address (tcp:PORT)
         if index == self.me.index and self.config.probe.says_hello:
             return Attempt(index, self.me.instance)
@@ -258,6 +262,7 @@ class Agent:
                 return self._refused(event, now)
             case DialFailed():
                 self._refusing.tried(self.barrier.parent, event.refused_at, now)
+                self.seeded.dial_failed(self.barrier.parent, event)
                 return self.barrier.dial_failed(event, now)
             case Opened() | Received() | Lost():
                 return self.incoming.session(event, now)
@@ -266,6 +271,7 @@ class Agent:
 
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now, busy=timed_out(event.result))
+        self.seeded.attempted(event.index, event.result)
         not_before = self.asking.attempted(event.index, event.result, now)
         result = counted_by_name(self.reach, event.index, event.result)
         own = event.index == self.me.index
@@ -351,15 +357,9 @@ class Agent:
         return self.barrier.act(self.side.abort(reason, now), now)
 
     def _reached(
-        self,
-        index: int,
-        result: Reached,
-        address: str,
-        addresses: tuple[str, ...],
-        now: float,
-        *,
-        attempted: bool = True,
-    ) -> list[Effect]:
+        self, index: int, result: Reached, address: str, addresses: tuple[str, ...], now: float,
+        *, attempted: bool = True,
+    ) -> list[Effect]:  # fmt: skip
         """Peer ``index`` answered at ``address`` (this pod itself counts no more once it was
         replaced; a peer it does not target, met at a pushed probe's address, is only heard)."""
         side = self.side

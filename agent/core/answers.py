@@ -58,7 +58,19 @@ def identity_failure(
     """Why the pod that answered as ``theirs`` is not one to count (another job or run of it,
     another index than ``expected_index``, a pod of this job that disagrees), or None."""
     match, reason = compare(mine, theirs, expected_index=expected_index)
-    return None if match is Match.SAME else Failure(reason, _CAUSES[match])
+    if match is Match.SAME:
+        return None
+    if match is Match.STRANGER and _not_begun(mine, theirs, expected_index):
+        return Failure(reason, Cause.NOT_BEGUN)
+    return Failure(reason, _CAUSES[match])
+
+
+def _not_begun(mine: Identity, theirs: Identity, expected_index: int | None) -> bool:
+    """The same pod of this run, answering from another barrier (its start barrier answers
+    for one it has not begun): not a stranger at a stale address, so a seeded address that
+    answers so is still the pod's (``agent.core.seeded``)."""
+    index = theirs.index == expected_index or expected_index is None
+    return theirs.job == mine.job and theirs.uid == mine.uid and index
 
 
 def blind(failure: Failure | None) -> Reached | Unreached:
@@ -147,7 +159,10 @@ def dial_failed(
     why = "; ".join(failure + problems) or "no address"
     server_failed = resolution.failure is not None and resolution.failure.cause is Cause.DNS_FAILED
     disagrees = next((f.reason for f in handshakes if f.cause is Cause.DISAGREES), "")
-    return DialFailed(why, refused_at, server_failed, disagrees)
+    # every address answered as the coordinator, in a barrier it has not begun yet
+    not_begun = bool(handshakes) and len(handshakes) == len(resolution.addresses)
+    not_begun = not_begun and all(f.cause is Cause.NOT_BEGUN for f in handshakes)
+    return DialFailed(why, refused_at, server_failed, disagrees, not_begun)
 
 
 def counted_by_name(reach: Reach, index: int, result: ProbeResult) -> ProbeResult:

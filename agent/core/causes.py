@@ -25,6 +25,9 @@ class Cause(enum.Enum):
     NO_ECHO = "no echo reply"
     HELLO_FAILED = "the hello failed (late, malformed, closed)"
     STRANGER = "a pod of another job or run answered"
+    #: the pod answers for this job (and run, and index) from another barrier: it has not begun
+    #: this one yet (a named barrier its clients have not asked for); it is there all the same
+    NOT_BEGUN = "the pod has not begun this barrier yet"
     DISAGREES = "a pod of this job disagrees on it"
     REFUSED_BY_PEER = "the peer refused this pod (token)"
     WRONG_TOKEN = "the peer's token proof failed (another token, or none)"

@@ -176,6 +176,8 @@ class DialFailed:
     refused_at: tuple[str, ...] = ()
     server_failed: bool = False
     disagrees: str = ""
+    #: every address answered as the coordinator, in a barrier it has not begun yet
+    not_begun: bool = False
 
 
 Input = (

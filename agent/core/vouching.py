@@ -37,6 +37,8 @@ evidence of itself. Pure.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from agent.core.effects import Effect, Send
 from agent.core.group import GroupCoordinator
 from agent.core.groups import Tree
@@ -56,9 +58,18 @@ LOG_PER_PEER = 4
 
 
 class Vouching:
-    def __init__(self, peers: int, me: int, tree: Tree | None = None) -> None:
-        """``tree``: the tree of coordinators (None or one group: the flat barrier)."""
-        self.peers, self.me = peers, me
+    def __init__(
+        self,
+        peers: int,
+        me: int,
+        tree: Tree | None = None,
+        *,
+        seeded: Callable[[int, str], bool] | None = None,
+    ) -> None:
+        """``tree``: the tree of coordinators (None or one group: the flat barrier);
+        ``seeded``: whether this pod's start barrier tied an address to an index, and it still
+        holds (``agent.core.seeded``): evidence as good as a peer's."""
+        self.peers, self.me, self._seeded = peers, me, seeded
         #: the peer whose address this pod reports: its ring neighbour (read after every call)
         self.ring_next = (me + 1) % peers
         self._tree = tree if tree is not None and tree.size < peers else None
@@ -101,7 +112,10 @@ class Vouching:
         return nxt if nxt < self.peers else None
 
     def vouches(self, index: int, address: str) -> bool:
-        """Whether ``address`` has DNS evidence for pod ``index`` passed on by a peer."""
+        """Whether ``address`` has DNS evidence for pod ``index`` passed on by a peer (or by
+        this pod's start barrier)."""
+        if self._seeded is not None and self._seeded(index, address):
+            return True
         return address in self._evidence.get(index, ())
 
     def add(self, index: int, address: str) -> bool:

@@ -13,7 +13,7 @@ import functools
 import math
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
@@ -25,6 +25,7 @@ from agent.core.agent import Agent
 from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
+from agent.core.seeded import Proven, proven_by
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
@@ -98,13 +99,17 @@ async def serve_and_wait(
     mux: Mux | None = None,
     me: Identity | None = None,
     heard: Heard | None = None,
+    seed: Mapping[int, Proven] | None = None,
+    proven: Callable[[Mapping[int, Proven]], None] | None = None,
 ) -> Outcome:
     """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
     ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks. With
     ``mux``, the port is shared: this instance gets the connections whose hello names ``me``
     (default: ``identity_of(config)``), another instance of the barrier the others. ``heard``
     (the exit barrier): keeps the hellos that passed their handshake, and is told the peers
-    reached at the release, before the release is reported.
+    reached at the release, before the release is reported. ``seed``: where an earlier barrier
+    of this process reached its peers, tried first (``agent.core.seeded``); ``proven``: told
+    where this one reached them once it is released, before ``after_release``.
 
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
@@ -115,11 +120,11 @@ async def serve_and_wait(
     me = me or identity_of(config)
     if mux is not None:
         return await _serve(
-            config, me, mux, resolve, report, deps, after_release, supervisor, heard
+            config, me, mux, resolve, report, deps, after_release, supervisor, heard, seed, proven
         )
     with listen_on_port(config) as port:
         return await _serve(
-            config, me, port, resolve, report, deps, after_release, supervisor, heard
+            config, me, port, resolve, report, deps, after_release, supervisor, heard, seed, proven
         )
 
 
@@ -133,6 +138,8 @@ async def _serve(
     after_release: Callable[[Outcome], Awaitable[None]] | None,
     supervisor: Supervisor,
     heard: Heard | None,
+    seed: Mapping[int, Proven] | None = None,
+    proven: Callable[[Mapping[int, Proven]], None] | None = None,
 ) -> Outcome:
     send: MemoryObjectSendStream[Input]
     receive: MemoryObjectReceiveStream[Input]
@@ -147,6 +154,7 @@ async def _serve(
         stays_for_acks=after_release is None,
         max_in_flight=MAX_IN_FLIGHT,
         held=None if isinstance(port, socket.socket) else port.held,
+        seed=seed,
     )
 
     counts: collections.Counter[str] = collections.Counter()
@@ -187,6 +195,8 @@ async def _serve(
             port.register(me, contacts.serve)
         try:
             outcome = await _run(executor, receive)
+            if proven is not None and core.released:
+                proven(proven_by(core.reach))
             if after_release is not None:
                 tg.start_soon(_keep_serving, executor, receive)
                 await after_release(outcome)

@@ -38,6 +38,7 @@ from agent.core.log import LogKind
 from agent.core.phase import MOVES
 from agent.core.reach import Reach
 from agent.core.roles import Coordinator, Member
+from agent.core.seeded import proven_by
 from agent.io.limits import MAX_IN_FLIGHT
 from agent.protocol.routing import Key, route
 from agent.protocol.wire import Identity
@@ -105,6 +106,8 @@ class End:
 class Node:
     """One agent process: the real core, its effects performed on the simulated cluster."""
 
+    agent: Agent
+
     def __init__(
         self,
         cluster: Cluster,
@@ -120,6 +123,11 @@ class Node:
         now = cluster.now
         self.cluster, self.pod, self.me, self.mode = cluster, pod, me, mode
         stays = modes.stays_for_acks(mode) if stays_for_acks is None else stays_for_acks
+        # an exit or named barrier starts from what its process's start barrier proved, as the
+        # runner hands it on (agent.core.seeded)
+        start = pod.node if config is not None else None
+        released = start is not None and start.me.instance == me.instance and start.agent.released
+        seed = proven_by(start.agent.reach) if start is not None and released else None
         config = config or modes.config_for(mode, me, cluster.probe, cluster.degree)
         self.agent = self._core(
             lambda: Agent(
@@ -130,6 +138,7 @@ class Node:
                 timing=cluster.timing,
                 stays_for_acks=stays,
                 max_in_flight=MAX_IN_FLIGHT,
+                seed=seed,
             )
         )
         self.truth.start(

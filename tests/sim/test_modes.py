@@ -109,6 +109,10 @@ def test_a_named_barrier_waits_for_every_pod_to_ask() -> None:
     assert c.unsafe() == [], c.describe()
     assert max(_all_released(c, named_barrier("data"))) < 5.0, c.describe()
     assert min(_all_released(c, named_barrier("ckpt"))) >= 13.0, c.describe()
+    # each began from where its start barrier reached every pod (agent.core.seeded), and kept
+    # pod 2's seed while pod 2's start barrier answered for it: not begun there, not a stranger
+    seeded = [len(n.agent.seeded) for n in c.nodes if n.me.barrier == named_barrier("ckpt")]
+    assert seeded == [3, 3, 3], c.describe()
 
 
 VIEWS = {
