@@ -65,3 +65,25 @@ def test_a_bad_barrier_name_is_refused_before_any_connection() -> None:
         "peer-agent: argument NAME: bad barrier name 'bad name!': use 1 to 63 of A-Z a-z 0-9 "
         ". _ -, the first a letter or digit (see peer-agent --help)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["run", *POD, "--exit-barrier", "--exit-led-by", "1", "--exit-grace", "-3s"], {}),
+        (["run", *POD, "--exit-barrier", "--exit-led-by", "1"], {"PEER_AGENT_EXIT_GRACE": "-3s"}),
+        (["run", *POD, "--exit-barrier", "--exit-led-by", "1", "--exit-grace", "99999999h"], {}),
+    ],
+    ids=["negative flag", "negative variable", "too long"],
+)
+def test_a_bad_exit_grace_does_not_say_that_0_means_no_limit(
+    argv: list[str], env: dict[str, str]
+) -> None:
+    """Review10: for --exit-grace 0 is SIGKILL at once (docs/configuration.md), the opposite of
+    no limit; a user who believes the error and sets 0 has every follower's workload killed
+    without a grace. The duration errors say "(0 means no limit)" for every option."""
+    done = _agent(*argv, "--", "true", **env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("peer-agent: error: --exit-grace / PEER_AGENT_EXIT_GRACE: ")
+    assert done.stderr.count("\n") == 1
+    assert "no limit" not in done.stderr, done.stderr
