@@ -87,3 +87,17 @@ def test_a_bad_exit_grace_does_not_say_that_0_means_no_limit(
     assert done.stderr.startswith("peer-agent: error: --exit-grace / PEER_AGENT_EXIT_GRACE: ")
     assert done.stderr.count("\n") == 1
     assert "no limit" not in done.stderr, done.stderr
+
+
+def test_a_run_only_variable_does_not_send_wait_to_a_flag_it_does_not_take() -> None:
+    """Review10: ``PEER_AGENT_EXIT_LED_BY`` is ``run``'s (``--exit-led-by`` is refused by
+    ``wait`` and ``sidecar``: "unrecognized arguments"), and ``PEER_AGENT_EXIT_BARRIER=true``
+    in their environment is ignored. Seen: ``PEER_AGENT_EXIT_LED_BY=0 peer-agent wait`` (a
+    variable set for every container of the pod) exits 2 with "--exit-led-by /
+    PEER_AGENT_EXIT_LED_BY: needs --exit-barrier: …", and ``wait --exit-barrier`` is refused
+    in turn: the init container cannot start, whatever the user does but unset it (``sidecar``
+    likewise)."""
+    done = _agent(
+        "wait", *POD, "--timeout", "1s", "--dns-server", "127.0.0.1:1", PEER_AGENT_EXIT_LED_BY="0"
+    )
+    assert "needs --exit-barrier" not in done.stderr, done.stderr
