@@ -382,8 +382,12 @@ def _token(
 
 
 def load_config(command: str | Command, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
-    """Merge flags over the variables in ``facts`` and validate everything at once."""
-    values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
+    """Merge flags over the variables in ``facts`` and validate everything at once. A variable
+    of an option this command does not take is ignored, not judged: a pod's containers often
+    share one environment, and ``wait`` cannot be told to fix ``PEER_AGENT_EXIT_LED_BY`` with
+    a flag (``--exit-barrier``) it refuses. Its flag stays refused, by argparse."""
+    command = Command(command)
+    values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS if command in o.commands}
     values.update({dest: text for dest, text in flags.items() if text is not None})
     given = {
         dest: Origin.FLAG if flags.get(dest) else Origin.VARIABLE

@@ -89,7 +89,8 @@ def test_a_bad_exit_grace_does_not_say_that_0_means_no_limit(
     assert "no limit" not in done.stderr, done.stderr
 
 
-def test_a_run_only_variable_does_not_send_wait_to_a_flag_it_does_not_take() -> None:
+@pytest.mark.parametrize("command", ["wait", "sidecar"])
+def test_a_run_only_variable_does_not_send_wait_to_a_flag_it_does_not_take(command: str) -> None:
     """Review10: ``PEER_AGENT_EXIT_LED_BY`` is ``run``'s (``--exit-led-by`` is refused by
     ``wait`` and ``sidecar``: "unrecognized arguments"), and ``PEER_AGENT_EXIT_BARRIER=true``
     in their environment is ignored. Seen: ``PEER_AGENT_EXIT_LED_BY=0 peer-agent wait`` (a
@@ -97,7 +98,14 @@ def test_a_run_only_variable_does_not_send_wait_to_a_flag_it_does_not_take() -> 
     PEER_AGENT_EXIT_LED_BY: needs --exit-barrier: …", and ``wait --exit-barrier`` is refused
     in turn: the init container cannot start, whatever the user does but unset it (``sidecar``
     likewise)."""
+    extra: list[str] = []
+    if command == "sidecar":  # a port of its own, free now, for /readyz
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            extra = ["--health-port", str(listener.getsockname()[1])]
     done = _agent(
-        "wait", *POD, "--timeout", "1s", "--dns-server", "127.0.0.1:1", PEER_AGENT_EXIT_LED_BY="0"
-    )
+        command, *POD, *extra, "--timeout", "1s", "--dns-server", "127.0.0.1:1",
+        PEER_AGENT_EXIT_LED_BY="0", PEER_AGENT_EXIT_GRACE="-1s",
+    )  # fmt: skip
     assert "needs --exit-barrier" not in done.stderr, done.stderr
+    assert "PEER_AGENT_EXIT_GRACE" not in done.stderr, done.stderr
+    assert "DNS error" in done.stderr, done.stderr  # it ran: the timeout is its one problem
