@@ -86,7 +86,7 @@ class Status:
         if not held:
             return why.reason
         gives = self.admission.names.get(index) if self.admission is not None else None
-        if gives and why.cause is Cause.NOT_LISTED:
+        if gives and why.cause in (Cause.NOT_LISTED, Cause.NOT_ASKED):
             return f"{held}; its name gives {', '.join(sorted(gives))}"
         return f"{held}; {why.reason}"
 
