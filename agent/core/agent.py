@@ -124,9 +124,8 @@ class Agent:
 
     @property
     def status(self) -> Status:
-        return Status(
-            self.config, self.reach, self.discovery, self.side, self._admission, self.asking.slow
-        )
+        parts = (self.config, self.reach, self.discovery, self.side, self._admission)
+        return Status(*parts, self.asking.slow, self.asking.service_failed)
 
     def begin(self, now: float) -> list[Effect]:
         return [Report(self.status.start_line()), *self.poll(now)]

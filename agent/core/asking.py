@@ -43,7 +43,7 @@ from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.timing import Timing
 
-__all__ = ["Asking", "dns_hint"]
+__all__ = ["Asking", "dns_hint", "service_hint"]
 
 
 def _server_failed(failure: Failure | None) -> bool:
@@ -72,6 +72,9 @@ class Asking:
         self._slow_since: float | None = None
         #: the last window judged slow (None: DNS was well at the last look)
         self.slow: Slowness | None = None
+        #: why the last query of the Service's own name got no answer from DNS (None: it did);
+        #: the pods' names may answer all the while, so ``slow`` need not see it
+        self.service_failed: Failure | None = None
 
     def start_attempts(self, now: float, attempt: Callable[[int, float], Attempt]) -> list[Attempt]:
         """The attempts due now, as many as the pace has queries for. One that reuses addresses
@@ -208,7 +211,9 @@ class Asking:
         self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
 
     def swept(self, resolution: Resolution, now: float) -> None:
-        self.pace.observed(now, failed=_server_failed(resolution.failure))
+        failed = _server_failed(resolution.failure)
+        self.pace.observed(now, failed=failed)
+        self.service_failed = resolution.failure if failed else None
 
     def slow_lines(self, now: float) -> list[LogLine]:
         """With a progress line: whether DNS is what the agent waits for, while it is."""
@@ -258,4 +263,17 @@ def dns_hint(slow: Slowness | None) -> list[str]:
         f"cluster DNS, not the peers, is the bottleneck: {_said(slow)}; check CoreDNS's load "
         "and replicas (kubectl -n kube-system top pods -l k8s-app=kube-dns), or add "
         "NodeLocal DNSCache"
+    ]
+
+
+def service_hint(failed: Failure | None, service: str) -> list[str]:
+    """The timeout's hint when the last query of the Service's own name failed: a member counts
+    its coordinator only from an address an answer of it lists, so DNS holds the barrier even
+    where every pod's own name answers (review10: pod 0's report said nothing of DNS)."""
+    if failed is None:
+        return []
+    return [
+        f"cluster DNS gives no answer for the Service's name {service} ({failed.reason}), "
+        "though it may answer the pods' names: the pods count each other only from addresses "
+        "its answer lists; check the CoreDNS pods' logs and that the headless Service exists"
     ]
