@@ -133,7 +133,7 @@ OPTIONS: tuple[Option, ...] = (
         "exit_grace",
         "--exit-grace",
         "PEER_AGENT_EXIT_GRACE",
-        "a stopped workload's time from SIGTERM to SIGKILL (default 10s)",
+        "a stopped workload's time from SIGTERM to SIGKILL (default 10s; 0: SIGKILL at once)",
         frozenset({Command.RUN}),
     ),
     Option(

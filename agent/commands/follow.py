@@ -20,9 +20,8 @@ from agent.core.exitlead import (
     Follower,
     LeaderSeen,
     StopSignal,
-    leader_ended,
-    successor_claims_end,
-    successor_ended,
+    claims_end,
+    end_counts,
 )
 from agent.core.inputs import Resolution
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
@@ -37,10 +36,12 @@ _SIGNALS = {StopSignal.TERM: signal.SIGTERM, StopSignal.KILL: signal.SIGKILL}
 class LeaderWatch(Heard):
     """The start barrier's hellos, watched for the leader's exit barrier's: :meth:`leader_code`
     returns its workload's code once one came from the leader as the start barrier reached it,
-    or from a successor of the leader's at the address DNS gives for its name.
+    or from a successor of the leader's, and a lookup of the leader's name made since lists the
+    address it came from (``agent.core.exitlead.end_counts``).
 
-    Bounded: one successor's claim waits for its lookup; a newer claim replaces it (the older
-    is dropped first), and one lookup runs at a time."""
+    Bounded: one claim waits for its lookup; a newer claim replaces it (the older is dropped
+    first), and one lookup runs at a time. A claim dropped or not listed costs the leader
+    nothing: its exit barrier says hello again until this pod's has ended."""
 
     def __init__(
         self,
@@ -65,24 +66,20 @@ class LeaderWatch(Heard):
 
     def came(self, address: str, identity: Identity) -> None:
         super().came(address, identity)
-        if self.code is not None:
-            return
-        self.code = leader_ended(self.me, self._seen, address, identity)
-        if self.code is not None or successor_claims_end(self.me, self._seen, identity):
-            if self.code is None:
-                self._claim = (address, identity)
+        if self.code is None and claims_end(self.me, self._seen, address, identity):
+            self._claim = (address, identity)
             self._woken.set()
 
     async def leader_code(self) -> int:
-        """The code the leader's workload ended with, once it said so; a successor's claim
-        counts once a lookup of the leader's name lists the address it came from."""
+        """The code the leader's workload ended with, once it said so and a lookup of the
+        leader's name made after that listed the address it came from."""
         while self.code is None:
             await self._woken.wait()
             self._woken = anyio.Event()
             claim, self._claim = self._claim, None
-            if claim is not None and self.code is None:
+            if claim is not None:
                 listed = (await self._resolve(self.name)).addresses
-                self.code = successor_ended(self.me, self._seen, *claim, listed)
+                self.code = end_counts(self.me, self._seen, *claim, listed)
         return self.code
 
 

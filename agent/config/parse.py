@@ -68,21 +68,28 @@ DURATION_FORMS = "90 or 90s, 1.5h, 10m, 1h30m or 1h30, 2m30s or 2m30, 500ms"
 MAX_DURATION_HOURS = 2_400_000
 
 
-def parse_duration(text: str) -> float:
+def parse_duration(text: str, zero: str = "no limit") -> float:
     """Seconds, from a bare number of seconds (``90``, ``1.5``) or amounts with units largest
     first, each unit at most once (``1h30m``, ``2m30s``, ``1.5h``, ``500ms``). A bare amount
     after ``h`` or ``m`` is in the next unit down: ``1h30`` is 1h30m, as it is said aloud.
-    No signs, spaces or exponents. Raises ValueError naming the forms it accepts."""
+    No signs, spaces or exponents. Raises ValueError naming the forms it accepts and what 0
+    means (``zero``): a user fixing the value may well reach for 0, and for --exit-grace it is
+    SIGKILL at once, the opposite of a timeout's "no limit"."""
     stripped = text.strip()
     if stripped.startswith("-"):
-        raise ValueError(f"{text!r} is negative: give 0 or more (0 means no limit)")
+        raise ValueError(f"{text!r} is negative: give 0 or more (0 means {zero})")
     amounts = _amounts(stripped)
     if amounts is None:
         raise ValueError(f"not a duration: {text!r} (use {DURATION_FORMS})")
     seconds = sum(amount * _UNITS[unit] for amount, unit in amounts)
     if not math.isfinite(seconds) or seconds > MAX_DURATION_HOURS * 3600:
-        raise ValueError(f"{text!r} is too long: at most {MAX_DURATION_HOURS}h (0 means no limit)")
+        raise ValueError(f"{text!r} is too long: at most {MAX_DURATION_HOURS}h (0 means {zero})")
     return seconds
+
+
+def _parse_grace(text: str) -> float:
+    """--exit-grace: 0 is no grace at all, not the timeouts' "no limit"."""
+    return parse_duration(text, zero="SIGKILL right after SIGTERM")
 
 
 def _amounts(text: str) -> list[tuple[float, str]] | None:
@@ -235,7 +242,7 @@ def build_config(
     if exit_barrier and barrier is BarrierMode.NONE:
         p.add(opt["exit_barrier"], "needs a barrier (--barrier all): every pod leaves together")
     exit_led_by = _exit_led_by(p, get("exit_led_by"), topology, probe, bool(exit_barrier))
-    exit_grace = p.parse(opt["exit_grace"], get("exit_grace") or "10s", parse_duration)
+    exit_grace = p.parse(opt["exit_grace"], get("exit_grace") or "10s", _parse_grace)
     log_format = p.parse(opt["log_format"], get("log_format") or LogFormat.TEXT, _log_format)
     log_level = p.parse(opt["log_level"], get("log_level") or LogLevel.INFO, _log_level)
     driver = p.parse(opt["driver"], get("driver") or Driver.AUTO, _driver)
@@ -385,8 +392,12 @@ def _token(
 
 
 def load_config(command: str | Command, flags: Mapping[str, str | None], facts: PodFacts) -> Config:
-    """Merge flags over the variables in ``facts`` and validate everything at once."""
-    values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS}
+    """Merge flags over the variables in ``facts`` and validate everything at once. A variable
+    of an option this command does not take is ignored, not judged: a pod's containers often
+    share one environment, and ``wait`` cannot be told to fix ``PEER_AGENT_EXIT_LED_BY`` with
+    a flag (``--exit-barrier``) it refuses. Its flag stays refused, by argparse."""
+    command = Command(command)
+    values = {o.dest: facts.environ.get(o.env, "") for o in OPTIONS if command in o.commands}
     values.update({dest: text for dest, text in flags.items() if text is not None})
     given = {
         dest: Origin.FLAG if flags.get(dest) else Origin.VARIABLE

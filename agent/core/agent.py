@@ -125,9 +125,8 @@ class Agent:
 
     @property
     def status(self) -> Status:
-        return Status(
-            self.config, self.reach, self.discovery, self.side, self._admission, self.asking.slow
-        )
+        parts = (self.config, self.reach, self.discovery, self.side, self._admission)
+        return Status(*parts, self.asking.slow, self.asking.service_failed)
 
     def begin(self, now: float) -> list[Effect]:
         seeds = self.seeded.probes(self.reach, self.discovery.learn, now)

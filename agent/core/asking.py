@@ -43,7 +43,7 @@ from agent.core.refused import RefusedAnswers
 from agent.core.roles import Coordinator, Member
 from agent.core.timing import Timing
 
-__all__ = ["Asking", "dns_hint"]
+__all__ = ["Asking", "dns_hint", "service_hint"]
 
 
 def _server_failed(failure: Failure | None) -> bool:
@@ -72,6 +72,9 @@ class Asking:
         self._slow_since: float | None = None
         #: the last window judged slow (None: DNS was well at the last look)
         self.slow: Slowness | None = None
+        #: why the last query of the Service's own name got no answer from DNS (None: it did);
+        #: the pods' names may answer all the while, so ``slow`` need not see it
+        self.service_failed: Failure | None = None
 
     def start_attempts(self, now: float, attempt: Callable[[int, float], Attempt]) -> list[Attempt]:
         """The attempts due now, as many as the pace has queries for. One that reuses addresses
@@ -211,14 +214,16 @@ class Asking:
         self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
 
     def swept(self, resolution: Resolution, now: float) -> None:
-        self.pace.observed(now, failed=_server_failed(resolution.failure))
+        failed = _server_failed(resolution.failure)
+        self.pace.observed(now, failed=failed)
+        self.service_failed = resolution.failure if failed else None
 
     def slow_lines(self, now: float) -> list[LogLine]:
         """With a progress line: whether DNS is what the agent waits for, while it is."""
         seen, t = self.pace.slowness(now), self._timing
         if seen.failed < t.dns_slow_least or seen.share < t.dns_slow_share:
             self.slow, self._slow_since = None, None
-            return []
+            return self._service_line()
         self.slow = seen
         if self._slow_since is None:
             self._slow_since = now
@@ -232,6 +237,15 @@ class Asking:
             "since": round(now - self._slow_since, 1),
         }
         return [LogLine(LogKind.DNS_SLOW, f"DNS is slow: {_said(seen)}", fields, level=level)]
+
+    def _service_line(self) -> list[LogLine]:
+        """The Service's own name failing is DNS holding the barrier even where the pods' names
+        answer, so too few failures to make the window slow (review10: no line said DNS)."""
+        if self.service_failed is None:
+            return []
+        why = self.service_failed.reason
+        line = f"DNS is slow: the Service's name got no answer at its last query ({why})"
+        return [LogLine(LogKind.DNS_SLOW, line, {"service_failed": why})]
 
 
 def _dialler(side: Coordinator | Member | None) -> Member | None:
@@ -261,4 +275,17 @@ def dns_hint(slow: Slowness | None) -> list[str]:
         f"cluster DNS, not the peers, is the bottleneck: {_said(slow)}; check CoreDNS's load "
         "and replicas (kubectl -n kube-system top pods -l k8s-app=kube-dns), or add "
         "NodeLocal DNSCache"
+    ]
+
+
+def service_hint(failed: Failure | None, service: str) -> list[str]:
+    """The timeout's hint when the last query of the Service's own name failed: a member counts
+    its coordinator only from an address an answer of it lists, so DNS holds the barrier even
+    where every pod's own name answers (review10: pod 0's report said nothing of DNS)."""
+    if failed is None:
+        return []
+    return [
+        f"cluster DNS gives no answer for the Service's name {service} ({failed.reason}), "
+        "though it may answer the pods' names: the pods count each other only from addresses "
+        "its answer lists; check the CoreDNS pods' logs and that the headless Service exists"
     ]

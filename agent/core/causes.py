@@ -10,7 +10,7 @@ import enum
 
 from agent.values import value
 
-__all__ = ["DNS_CAUSES", "NOT_TRIED", "TELLING_CAUSES", "Cause", "Failure"]
+__all__ = ["DNS_CAUSES", "NOT_ASKED_WHY", "NOT_TRIED", "TELLING_CAUSES", "Cause", "Failure"]
 
 
 class Cause(enum.Enum):
@@ -19,6 +19,8 @@ class Cause(enum.Enum):
     NO_ADDRESS = "the name has no address record"
     DNS_FAILED = "cluster DNS failed (timeout, SERVFAIL, REFUSED, a broken answer)"
     NOT_LISTED = "not among the addresses DNS lists for the Service"
+    #: past a cut-short Service answer, which lists only some pods: no proof of absence
+    NOT_ASKED = "not in a cut-short answer of the Service, and its name not asked yet"
     CONNECT_REFUSED = "nobody listens on the port"
     CONNECT_TIMEOUT = "the connect timed out"
     UNREACHABLE = "the network failed (no route, reset)"
@@ -58,3 +60,7 @@ class Failure:
 
 #: why a peer (or the Service's name) is not reached before the first try
 NOT_TRIED = Failure("not tried yet", Cause.NOT_TRIED)
+
+#: why a peer past a cut-short Service answer is missing before its name is asked: not "not in
+#: DNS", which would send the user to check publication for a pod DNS was never asked about
+NOT_ASKED_WHY = "not reached, and its name not asked yet: the Service's answer was cut short"

@@ -22,7 +22,7 @@ from typing import Protocol
 from agent.config.model import Config
 from agent.core.ambiguity import Ambiguity, paired
 from agent.core.byname import ByName, by_name_failure, with_earlier
-from agent.core.causes import TELLING_CAUSES, Cause, Failure
+from agent.core.causes import NOT_ASKED_WHY, TELLING_CAUSES, Cause, Failure
 from agent.core.cutanswer import CutAnswer
 from agent.core.effects import Attempt, Effect, ProbeAddress, Report, Sweep
 from agent.core.inputs import Resolution
@@ -364,6 +364,8 @@ class ByService:
         if self.failure is not None:  # the Service name itself does not resolve
             return self.failure
         listed, unanswered = len(self.published), self._unanswered()
+        if not unanswered and self.cut:  # the answer left pods out: it says nothing of this one
+            return Failure(f"{NOT_ASKED_WHY} at {listed} addresses", Cause.NOT_ASKED)
         if not unanswered:
             why = f"not in DNS: not among the {listed} addresses of the Service"
             return Failure(why, Cause.NOT_LISTED)

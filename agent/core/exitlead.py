@@ -15,7 +15,10 @@ counts only from the address the start barrier reached the leader at (an address
 the leader's name: a TCP contact cannot forge its source), from the process reached there (its
 instance), and with a token, only once its proof checked (``agent.io.channel``); or, when the
 leader was replaced since, from a newer process of it at an address DNS lists for its name now
-(:func:`successor_ended`). Anything else, whatever it claims, stops nothing.
+(:func:`successor_ended`). Either counts only once a lookup of the leader's name made after it
+came lists the address it came from (:func:`end_counts`): pod addresses are reused and an
+instance id is anyone's to ask for, so a lost leader's end can be replayed from its old address
+by whoever holds it next. Anything else, whatever it claims, stops nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ __all__ = [
     "LeaderSeen",
     "Stop",
     "StopSignal",
+    "claims_end",
+    "end_counts",
     "leader_ended",
     "successor_claims_end",
     "successor_ended",
@@ -81,6 +86,28 @@ def successor_ended(
     if address not in listed or not successor_claims_end(me, leader, hello):
         return None
     return hello.exit_code
+
+
+def claims_end(me: Identity, leader: LeaderSeen | None, address: str, hello: Identity) -> bool:
+    """Whether ``hello``, from ``address``, says the leader's workload ended, from the leader as
+    this pod's start barrier reached it or from a successor of it: worth one lookup of the
+    leader's name, after which :func:`end_counts` decides."""
+    if leader_ended(me, leader, address, hello) is not None:
+        return True
+    return successor_claims_end(me, leader, hello)
+
+
+def end_counts(
+    me: Identity, leader: LeaderSeen | None, address: str, hello: Identity, listed: tuple[str, ...]
+) -> int | None:
+    """The code ``hello`` (from ``address``) says the leader's workload ended with, when a
+    lookup of the leader's name made since it came ``listed`` that address: DNS ties it to the
+    leader's index now. The leader as reached, lost since, no longer has its address listed
+    (the name gone or moved to a successor), so its end replayed from there stops nothing."""
+    if address not in listed:
+        return None
+    code = leader_ended(me, leader, address, hello)
+    return code if code is not None else successor_ended(me, leader, address, hello, listed)
 
 
 def _said_end(me: Identity, leader: LeaderSeen, hello: Identity) -> int | None:

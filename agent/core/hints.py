@@ -65,6 +65,7 @@ def hints_for(
     hints = [
         _no_search_list(topology, resolv),
         _not_in_dns(topology, causes, missing),
+        _not_asked(missing),
         _replaced(missing),
         _stale_record(missing),
         _dns_failing(reasons, causes),
@@ -101,6 +102,16 @@ def _not_in_dns(
         return (
             "the missing peers are not in DNS: their pods may not have started yet (check "
             "parallelism and quota), or are not Ready without publishNotReadyAddresses: true"
+        )
+    return None
+
+
+def _not_asked(missing: Sequence[Cause]) -> str | None:
+    if Cause.NOT_ASKED in missing:  # what DNS publishes is not known: not the hint above's
+        return (
+            "the Service's DNS answer is cut short (more pods than one answer lists) and says "
+            "nothing of the peers it leaves out: this pod asks their names a few at a time; "
+            "the reports of the other pods (their neighbours) say why those are not reached"
         )
     return None
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 from agent.config.model import Config
 from agent.core.admission import Admission
-from agent.core.asking import dns_hint
-from agent.core.causes import TELLING_CAUSES, Cause
+from agent.core.asking import dns_hint, service_hint
+from agent.core.causes import TELLING_CAUSES, Cause, Failure
 from agent.core.discovery import Discovery
 from agent.core.dnspace import Slowness
 from agent.core.effects import Released
@@ -37,6 +37,8 @@ class Status:
     admission: Admission | None = None
     #: cluster DNS failing a share of the queries at the last look (``agent.core.asking``)
     dns_slow: Slowness | None = None
+    #: why the last query of the Service's name failed (``Asking.service_failed``)
+    service_failed: Failure | None = None
 
     # --- lines as things happen ---------------------------------------------------------------
     def start_line(self) -> LogLine:
@@ -86,7 +88,7 @@ class Status:
         if not held:
             return why.reason
         gives = self.admission.names.get(index) if self.admission is not None else None
-        if gives and why.cause is Cause.NOT_LISTED:
+        if gives and why.cause in (Cause.NOT_LISTED, Cause.NOT_ASKED):
             return f"{held}; its name gives {', '.join(sorted(gives))}"
         return f"{held}; {why.reason}"
 
@@ -99,7 +101,8 @@ class Status:
             return None
         cause = self.discovery.why_missing(index).cause
         if cause not in TELLING_CAUSES and self._held(index):
-            return Cause.UNLISTED_SOURCE
+            # no answer to list it is DNS's failure, not the peer's --listen or a mesh's
+            return Cause.DNS_FAILED if self.service_failed else Cause.UNLISTED_SOURCE
         return cause
 
     def missing(self) -> list[tuple[int, str]]:
@@ -121,6 +124,9 @@ class Status:
         address = self.admission.held_from(index) if self.admission is not None else None
         if address is None:
             return ""
+        if self.service_failed is not None:  # DNS said nothing of it, so not "does not list"
+            why = self.service_failed.reason
+            return f"connected from {address}, not counted until a DNS answer lists it: {why}"
         return (
             f"connected from {address}, which DNS does not list for it: not counted unless "
             "an answer does"
@@ -173,6 +179,7 @@ class Status:
             missing=lines,
             hints=[
                 *dns_hint(self.dns_slow),
+                *service_hint(self.service_failed, t.domain),
                 *hints_for(
                     t, resolv, reasons, causes, port=port, probe_port=self.config.probe.port
                 ),

@@ -13,6 +13,8 @@ from agent.core.exitlead import (
     LeaderSeen,
     Stop,
     StopSignal,
+    claims_end,
+    end_counts,
     leader_ended,
     successor_claims_end,
     successor_ended,
@@ -77,6 +79,22 @@ def test_a_replaced_leaders_end_counts_from_where_dns_lists_the_leader_now() -> 
     assert successor_claims_end(ME, LEADER, successor)  # worth a lookup
     assert successor_ended(ME, LEADER, "10.0.0.5", successor, ("10.0.0.5",)) == 4
     assert successor_ended(ME, LEADER, "10.0.0.5", successor, ("10.0.0.1",)) is None
+
+
+def test_a_lost_leaders_end_replayed_from_its_old_address_counts_only_while_dns_lists_it() -> None:
+    """Review10: the leader as reached is lost; whoever holds its old address next replays its
+    identity (anyone may ask a probe for it) with an exit code. It is worth a lookup, and
+    counts only if DNS still ties that address to the leader's name: not once the name is gone
+    or moved to a successor, whose own end then counts from where DNS lists it."""
+    replay = _with(exit_code=77)
+    assert claims_end(ME, LEADER, "10.0.0.1", replay)
+    assert end_counts(ME, LEADER, "10.0.0.1", replay, ()) is None  # the name is gone
+    assert end_counts(ME, LEADER, "10.0.0.1", replay, ("10.0.0.5",)) is None  # moved
+    successor = _with(instance=NEWER, exit_code=6)
+    assert claims_end(ME, LEADER, "10.0.0.5", successor)
+    assert end_counts(ME, LEADER, "10.0.0.5", successor, ("10.0.0.5",)) == 6
+    assert end_counts(ME, LEADER, "10.0.0.1", SAID, ("10.0.0.1",)) == 3  # the leader, alive
+    assert not claims_end(ME, LEADER, "10.0.0.9", SAID)  # neither as reached nor newer
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,8 @@ HINTS = [
     pytest.param([None, C.WRONG_TOKEN, None], CLUSTER, "share the token", id="wrong-token"),
     pytest.param([None, None, C.REFUSED_BY_PEER], CLUSTER, "share the token", id="refused-token"),
     pytest.param([None, None, None], DEFAULT_POLICY, "dnsPolicy", id="no-search-list"),
+    # review10: past a cut answer, peers whose names were not asked are not "not in DNS"
+    pytest.param([None, C.NOT_ASKED, C.NOT_ASKED], CLUSTER, "cut short", id="past-a-cut"),
 ]
 
 
@@ -98,3 +100,14 @@ def test_a_refused_probe_port_is_the_workloads_not_the_agents(own: int | None) -
     assert hint is not None and "port 8080 (--probe tcp:8080)" in hint and "workload" in hint
     assert "29300" not in hint and NOT_STARTED not in hint and LEFT not in hint
     assert hint in hints_for(TOPOLOGY, CLUSTER, [""] * 3, causes, port=29300, probe_port=8080)
+
+
+def test_the_services_own_name_failing_is_named_in_the_timeouts_hint() -> None:
+    """Review10: the Service's name timing out while the pods' names answer held the barrier,
+    and pod 0 (every peer reached) said nothing of DNS."""
+    from agent.core.asking import service_hint
+    from agent.core.causes import Failure
+
+    assert service_hint(None, "s.n.svc.cluster.local") == []
+    [hint] = service_hint(Failure("DNS timeout", C.DNS_FAILED), "s.n.svc.cluster.local")
+    assert "DNS" in hint and "s.n.svc.cluster.local" in hint and "DNS timeout" in hint
