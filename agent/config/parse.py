@@ -14,7 +14,8 @@ import math
 import re
 import stat
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from enum import Enum
+from typing import TYPE_CHECKING, TypeVar
 
 from agent.config.model import (
     DEFAULT_HEALTH_PORT,
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 _BY_DEST = {o.dest: o for o in OPTIONS}
+_E = TypeVar("_E", bound=Enum)
 
 
 _AMOUNT = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|h|m|s|)", re.ASCII)  # "ms" before "m"
@@ -147,6 +149,20 @@ def parse_switch(text: str) -> bool:
     return value[text.lower()]
 
 
+def _one_of(kind: type[_E], what: str) -> Callable[[str], _E]:
+    """A parser of one of ``kind``'s values, whose error names them all in their order."""
+    *most, last = [str(member.value) for member in kind]
+    known = f"{', '.join(most)} or {last}"
+
+    def parse(text: str) -> _E:
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(f"unknown {what} {text!r} (use {known})") from None
+
+    return parse
+
+
 def parse_probe(text: str) -> Probe:
     name, _, port = text.strip().partition(":")
     kind = next((k for k in ProbeKind if k.value == name), None)
@@ -157,33 +173,10 @@ def parse_probe(text: str) -> Probe:
     raise ValueError(f"unknown probe {text!r} (use tcp, tcp:PORT, icmp or dns)")
 
 
-def _barrier_mode(text: str) -> BarrierMode:
-    try:
-        return BarrierMode(text)
-    except ValueError:
-        raise ValueError(f"unknown barrier {text!r} (use all or none)") from None
-
-
-def _log_format(text: str) -> LogFormat:
-    try:
-        return LogFormat(text)
-    except ValueError:
-        raise ValueError(f"unknown log format {text!r} (use text or json)") from None
-
-
-def _log_level(text: str) -> LogLevel:
-    try:
-        return LogLevel(text)
-    except ValueError:
-        known = "debug, info, warning or error"
-        raise ValueError(f"unknown log level {text!r} (use {known})") from None
-
-
-def _driver(text: str) -> Driver:
-    try:
-        return Driver(text)
-    except ValueError:
-        raise ValueError(f"unknown driver {text!r} (use auto, anyio or selectors)") from None
+_barrier_mode = _one_of(BarrierMode, "barrier")
+_log_format = _one_of(LogFormat, "log format")
+_log_level = _one_of(LogLevel, "log level")
+_driver = _one_of(Driver, "driver")
 
 
 def _positive_int(text: str) -> int:
@@ -306,18 +299,8 @@ def build_config(
     )
 
 
-def _trust_source(text: str) -> TrustSource:
-    try:
-        return TrustSource(text)
-    except ValueError:
-        raise ValueError(f"unknown value {text!r} (use service or any)") from None
-
-
-def _hostfile_format(text: str) -> HostfileFormat:
-    try:
-        return HostfileFormat(text)
-    except ValueError:
-        raise ValueError(f"unknown format {text!r} (use openmpi, mpich or plain)") from None
+_trust_source = _one_of(TrustSource, "value")
+_hostfile_format = _one_of(HostfileFormat, "format")
 
 
 def _exit_led_by(

@@ -3,9 +3,8 @@
 :class:`ByService` (bulk): one DNS query for the whole Service a round instead of one per peer. A
 headless Service's own name lists every published pod address, and the tcp probe's hello says
 which pod answers at an address, so probing the addresses maps them to peers: one query a round
-whatever N is, and a stale address (a replaced pod) simply answers as somebody else or not at
-all. Only this pod's own name, and past a cut-short answer its coordinator's and its ring
-neighbour's, are asked for by name (the others' addresses come from the coordinator).
+whatever N is; a stale address (a replaced pod) answers as somebody else or not at all. Its own
+name, and past a cut answer its coordinator's and ring neighbour's, are asked for by name first.
 
 :class:`ByName` (``agent.core.byname``): every peer's name resolved and probed (``Reach`` paces
 the attempts), for the probes that cannot tell who answers and pods with no Service to ask.
