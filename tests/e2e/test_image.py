@@ -79,8 +79,10 @@ def test_zipapp_runs_with_the_base_images_own_python(
         p.run("rm", ctr)
     tmp_path.chmod(0o755)  # the container's user is not root
     METRICS["zipapp_bytes"] = (tmp_path / "peer-agent.pyz").stat().st_size
-    # Bytecode, stored uncompressed beside the compressed sources: 3.9 MB (0.7 MB without it)
-    assert METRICS["zipapp_bytes"] < 5_000_000
+    # Bytecode, stored uncompressed beside the compressed sources: 5.1 MB since the second
+    # driver (agent/io/sync) came in (3.9 MB when this bound was set; 0.7 MB without bytecode).
+    # The bound catches a dependency pulled in whole, which would add tens of MB.
+    assert METRICS["zipapp_bytes"] < 6_000_000
     with StubDnsServer() as dns:
         out = p.run(
             "run", "--rm", "--network=host", "--user=65532:65532", "--cap-drop=ALL",
