@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import Resolution
@@ -156,6 +157,25 @@ class Queries:
         # os.urandom, not secrets: secrets imports hmac, which loads OpenSSL's hashes
         query_id = int.from_bytes(os.urandom(2), "big")
         return query_id, struct.pack("!H", query_id) + wire[2:], question
+
+    async def addresses(
+        self, name: str, lookup: Callable[[str, int], Awaitable[Reply]]
+    ) -> Resolution:
+        """A or AAAA records, whichever family the cluster publishes (one query per name
+        normally), each asked by the driver's ``lookup``. A single-stack cluster publishes one
+        family for every name (an IPv6-only one AAAA alone, a dual-stack one its primary
+        family by default): the family that last answered is asked first, the other only when
+        the name exists without it."""
+        first, then = self.families
+        try:
+            try:
+                reply = await lookup(name, first)
+            except NoData:
+                reply = await lookup(name, then)
+                self.families = (then, first)
+        except (NXDomain, NoData, Failed) as exc:
+            return resolution_of(exc)
+        return resolution_of(reply)
 
 
 def resolution_of(reply: Reply | Exception) -> Resolution:

@@ -23,7 +23,7 @@ import anyio
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import HEADER, Failed, NoData, NXDomain, Queries, Reply, read, resolution_of
+from agent.io.dnswire import HEADER, Failed, Queries, Reply, read
 from agent.io.lines import LineReader
 from agent.io.tcp import open_tcp
 
@@ -107,19 +107,5 @@ class Resolver:
         raise Failed(", ".join(sorted(set(problems))))
 
     async def addresses(self, name: str) -> Resolution:
-        """A or AAAA records, whichever family the cluster publishes (one query per name normally).
-
-        A single-stack cluster publishes one family for every name (an IPv6-only one AAAA
-        alone, a dual-stack one its primary family by default): the family that last answered
-        is asked first, the other only when the name exists without it.
-        """
-        first, then = self._queries.families
-        try:
-            try:
-                reply = await self._lookup(name, first)
-            except NoData:
-                reply = await self._lookup(name, then)
-                self._queries.families = (then, first)
-        except (NXDomain, NoData, Failed) as exc:
-            return resolution_of(exc)
-        return resolution_of(reply)
+        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""
+        return await self._queries.addresses(name, self._lookup)

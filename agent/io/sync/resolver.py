@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import HEADER, Failed, NoData, NXDomain, Queries, Reply, read, resolution_of
+from agent.io.dnswire import HEADER, Failed, Queries, Reply, read
 from agent.io.sync.conn import open_tcp
 from agent.io.sync.loop import Loop, readable, writable
 
@@ -104,14 +104,5 @@ class Resolver:
         raise Failed(", ".join(sorted(set(problems))))
 
     async def addresses(self, name: str) -> Resolution:
-        """A or AAAA records, whichever family the cluster publishes (as the anyio resolver)."""
-        first, then = self._queries.families
-        try:
-            try:
-                reply = await self._lookup(name, first)
-            except NoData:
-                reply = await self._lookup(name, then)
-                self._queries.families = (then, first)
-        except (NXDomain, NoData, Failed) as exc:
-            return resolution_of(exc)
-        return resolution_of(reply)
+        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""
+        return await self._queries.addresses(name, self._lookup)
