@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from agent.io.sync.loop import Loop, readable, sleep_until
+from agent.io.sync.loop import Loop, checkpoint, readable, sleep_until
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -92,4 +92,29 @@ def test_a_sleep_resumes_without_an_error() -> None:
     while not seen:
         loop.poll(loop.clock() + 1.0)
         loop.run_ready()
+    loop.close()
+
+
+def test_a_task_that_never_runs_dry_leaves_the_others_their_turn() -> None:
+    """A session whose peer keeps the socket full checkpoints after each message: one turn
+    steps it once, so the sockets, the core and its deadlines come round (review 11: it held
+    the loop past the agent's own --timeout)."""
+    loop = Loop(time.monotonic)
+    seen: list[str] = []
+
+    async def streaming() -> None:
+        while True:
+            seen.append("message")
+            await checkpoint()
+
+    async def other() -> None:
+        seen.append("other")
+
+    loop.spawn(streaming(), _bug)
+    loop.spawn(other(), _bug)
+    loop.run_ready()  # returns: it stepped each task once
+    assert seen == ["message", "other"]
+    loop.poll(loop.clock() + 1.0)  # a checkpointed task makes the poll return at once
+    loop.run_ready()
+    assert seen == ["message", "other", "message"]
     loop.close()

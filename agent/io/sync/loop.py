@@ -20,7 +20,16 @@ import socket
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
-__all__ = ["Cancelled", "Loop", "Task", "Wait", "readable", "sleep_until", "writable"]
+__all__ = [
+    "Cancelled",
+    "Loop",
+    "Task",
+    "Wait",
+    "checkpoint",
+    "readable",
+    "sleep_until",
+    "writable",
+]
 
 _READ, _WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -51,6 +60,12 @@ def writable(sock: socket.socket, deadline: float | None) -> Wait:
 
 def sleep_until(deadline: float) -> Wait:
     return Wait(None, 0, deadline)
+
+
+def checkpoint() -> Wait:
+    """Resumed at the next turn, after the sockets are polled: a task whose socket never runs
+    dry (a peer streaming messages) yields here, as anyio's receive does on every call."""
+    return Wait(None, 0, None)
 
 
 class Task:
@@ -89,8 +104,10 @@ class Loop:
         self.selector.register(sock, _READ, None)
 
     def run_ready(self) -> None:
-        """Step every task that can go on, until none can."""
-        while self._ready:
+        """Step every task that could go on when called; what they make ready (a checkpoint,
+        a spawn) goes at the next turn, after a poll, so no task keeps the loop from the
+        sockets, the core's inputs and its deadlines."""
+        for _ in range(len(self._ready)):
             task, exc = self._ready.popleft()
             if task in self.tasks:
                 self._step(task, exc)
@@ -111,6 +128,9 @@ class Loop:
         self._park(task, wait)
 
     def _park(self, task: Task, wait: Wait) -> None:
+        if wait.sock is None and wait.deadline is None:  # a checkpoint
+            self._ready.append((task, None))
+            return
         task.wait = wait
         if wait.sock is not None:
             fd = wait.sock.fileno()

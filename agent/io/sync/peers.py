@@ -36,7 +36,7 @@ from agent.io.handshakes import HandshakeFailed, client_handshake, server_handsh
 from agent.io.handshaking import Handshaking
 from agent.io.sockets import connect_problem, connect_timed_out, keepalive
 from agent.io.sync.conn import Conn, open_tcp
-from agent.io.sync.loop import Loop
+from agent.io.sync.loop import Loop, checkpoint
 from agent.protocol.wire import Hello, Identity, Message, Role, encode
 
 __all__ = ["Peers"]
@@ -186,6 +186,7 @@ class Peers:
                 message = await conn.receive(None)
                 self.counts["messages_received"] += 1
                 self.post(Received(key, message))
+                await checkpoint()  # a peer that keeps the socket full must not hold the loop
         except WireError as exc:
             reason = str(exc)
         finally:

@@ -65,7 +65,7 @@ from agent.io.sockets import (
 )
 from agent.io.supervisor import Supervisor
 from agent.io.sync.conn import Conn
-from agent.io.sync.loop import Loop, readable, sleep_until
+from agent.io.sync.loop import Loop, checkpoint, readable, sleep_until
 from agent.io.sync.peers import Peers
 from agent.io.sync.resolver import Resolver
 from agent.protocol.wire import Message
@@ -197,6 +197,9 @@ async def _accept(sock: socket.socket, peers: Peers, supervisor: Supervisor) -> 
             continue
         stream = Conn(loop, conn, peer)
         loop.spawn(peers.serve(stream), functools.partial(_contact_bug, supervisor, stream))
+        # As the anyio listener: the contact counts itself before the next is accepted, and a
+        # flood of connections leaves the loop its turns.
+        await checkpoint()
 
 
 def _contact_bug(supervisor: Supervisor, conn: Conn, exc: Exception) -> None:
