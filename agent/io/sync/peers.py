@@ -156,8 +156,10 @@ class Peers:
             )
         except HandshakeFailed as exc:
             self.post(ContactRefused(exc.reason))
+            conn.close()
             return
         except WireError:
+            conn.close()  # at once, as the anyio driver: not when the next contact comes
             return  # garbage, a port scanner, a closed connection: costs only itself
         finally:
             self.handshaking.leave(ticket)
