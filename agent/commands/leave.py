@@ -36,7 +36,7 @@ from agent.config.model import Config, Outputs
 from agent.core.exitlead import Follower
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.core.outcome import Outcome
-from agent.core.seeded import Proven
+from agent.core.seeded import Proof, Proven
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.exitcodes import signal_exit_code
 from agent.io import listener
@@ -201,7 +201,11 @@ async def run_and_leave_together(
     leader_watch, follower = _led(config)
     code: int | None = None
     stopped_by: int | None = None
-    seed: dict[int, Proven] = {}  # the start barrier's proof, for the exit barrier
+    proof: Proof = dict  # the start barrier's, read when the exit barrier begins
+
+    def proven(given: Proof) -> None:
+        nonlocal proof
+        proof = given
 
     async def after(outcome: Outcome) -> None:
         nonlocal code
@@ -228,7 +232,7 @@ async def run_and_leave_together(
                 {"exit_code": code},
             )
         )
-        await _leave_together(config, said, mux, report, supervisor, seed)
+        await _leave_together(config, said, mux, report, supervisor, proof())
 
     with sock, anyio.open_signal_receiver(*FORWARDED, signal.SIGCHLD) as signals:
         startsignals.coalesce_wakeups(*FORWARDED, signal.SIGCHLD)
@@ -266,7 +270,7 @@ async def run_and_leave_together(
                     mux=mux,
                     after_release=after,
                     heard=leader_watch,
-                    proven=seed.update,
+                    proven=proven,
                 )
                 tg.cancel_scope.cancel()
         # The code is decided (the workload's, or the stop signal's before it ran): a stop signal

@@ -36,7 +36,6 @@ import ipaddress
 import math
 import re
 import urllib.parse
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import anyio
@@ -46,7 +45,7 @@ from agent.config.model import Config, Outputs
 from agent.config.parse import parse_duration
 from agent.core.log import LogKind, LogLevel, LogLine, Reporter
 from agent.core.outcome import Outcome
-from agent.core.seeded import Proven
+from agent.core.seeded import Proof
 from agent.errors import BarrierAborted, BarrierTimeout, PeerAgentError, leaf_error
 from agent.io.mux import Mux
 from agent.io.runner import identity_of, serve_and_wait
@@ -135,11 +134,11 @@ class NamedBarriers:
         self._waiters = 0
         self._dropped_said = False
         #: where the start barrier reached each peer: every named barrier tries there first
-        self._seed: Mapping[int, Proven] = {}
+        self._proof: Proof = dict
 
-    def seed(self, proven: Mapping[int, Proven]) -> None:
+    def seed(self, proof: Proof) -> None:
         """The start barrier's proof (``agent.core.seeded``), given at its release."""
-        self._seed = proven
+        self._proof = proof
 
     async def handle(
         self, name: str, query: str, stream: anyio.abc.ByteStream
@@ -276,5 +275,5 @@ class NamedBarriers:
             mux=self.mux,
             me=me,
             after_release=keep_serving,
-            seed=self._seed,
+            seed=self._proof(),  # as it is now: a pod replaced since is asked by name
         )

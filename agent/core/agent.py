@@ -313,6 +313,7 @@ class Agent:
             return out
         old = self.reach.peers[index].address
         self.reach.forget(index, now)
+        self.seeded.replaced(index)  # its seed leads to the old instance
         out.append(Report(self.status.restarted_line(index)))
         self.discovery.restarted(old, now)
         if self.side is not None:

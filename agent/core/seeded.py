@@ -32,7 +32,7 @@ from agent.core.inputs import DialFailed, ProbeResult, Reached, Unreached
 from agent.core.reach import Reach
 from agent.values import value
 
-__all__ = ["Proven", "Seeded", "proven_by"]
+__all__ = ["Proof", "Proven", "Seeded", "proven_by"]
 
 #: ``Discovery.learn``: evidence that pod INDEX is at ADDRESS, at NOW; the probes to start
 Learn = Callable[[int, str, float], list[Effect]]
@@ -46,13 +46,20 @@ class Proven:
     instance: str
 
 
+#: what a released barrier has proved, read when the next one begins (``proven_by`` of its
+#: reach, which goes on hearing hellos while it serves)
+Proof = Callable[[], Mapping[int, Proven]]
+
+
 def proven_by(reach: Reach) -> dict[int, Proven]:
     """What a released barrier hands the next one: each target reached, with its address and
-    instance (none without an instance: a probe that says no hello proves no process)."""
+    instance (none without an instance: a probe that says no hello proves no process), but
+    not one whose pod was replaced since (a newer instance heard of: the old one may still
+    answer there while it terminates, and it is not the pod any more)."""
     return {
         p.index: Proven(p.address, p.instance)
         for p in reach.peers
-        if p.reached and p.address and p.instance
+        if p.reached and p.address and p.instance and not reach.stale(p.index, p.instance)
     }
 
 
@@ -102,6 +109,11 @@ class Seeded:
         del self._seeds[index]
         self._dropped(index)
         return True
+
+    def replaced(self, index: int) -> None:
+        """Pod ``index`` was heard of as a newer instance than its seed's: asked by name."""
+        if self._seeds.pop(index, None) is not None:
+            self._dropped(index)
 
     def dial_failed(self, index: int, failed: DialFailed) -> bool:
         """The dial of coordinator ``index`` failed: its seed is dropped (True) unless the pod

@@ -25,7 +25,7 @@ from agent.core.agent import Agent
 from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
-from agent.core.seeded import Proven, proven_by
+from agent.core.seeded import Proof, Proven, proven_by
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
@@ -100,7 +100,7 @@ async def serve_and_wait(
     me: Identity | None = None,
     heard: Heard | None = None,
     seed: Mapping[int, Proven] | None = None,
-    proven: Callable[[Mapping[int, Proven]], None] | None = None,
+    proven: Callable[[Proof], None] | None = None,
 ) -> Outcome:
     """Listen, reach every peer, pass the barrier; then ``after_release`` (sidecar), still serving.
     ``supervisor`` (default: one reporting to ``report``) catches bugs in the I/O tasks. With
@@ -108,8 +108,9 @@ async def serve_and_wait(
     (default: ``identity_of(config)``), another instance of the barrier the others. ``heard``
     (the exit barrier): keeps the hellos that passed their handshake, and is told the peers
     reached at the release, before the release is reported. ``seed``: where an earlier barrier
-    of this process reached its peers, tried first (``agent.core.seeded``); ``proven``: told
-    where this one reached them once it is released, before ``after_release``.
+    of this process reached its peers, tried first (``agent.core.seeded``); ``proven``: given,
+    once this one is released and before ``after_release``, where it reached them: read when
+    the next barrier begins, so a pod replaced meanwhile is not seeded.
 
     Raises BarrierTimeout (exit 3) or BarrierAborted (exit 4).
     """
@@ -139,7 +140,7 @@ async def _serve(
     supervisor: Supervisor,
     heard: Heard | None,
     seed: Mapping[int, Proven] | None = None,
-    proven: Callable[[Mapping[int, Proven]], None] | None = None,
+    proven: Callable[[Proof], None] | None = None,
 ) -> Outcome:
     send: MemoryObjectSendStream[Input]
     receive: MemoryObjectReceiveStream[Input]
@@ -196,7 +197,7 @@ async def _serve(
         try:
             outcome = await _run(executor, receive)
             if proven is not None and core.released:
-                proven(proven_by(core.reach))
+                proven(functools.partial(proven_by, core.reach))
             if after_release is not None:
                 tg.start_soon(_keep_serving, executor, receive)
                 await after_release(outcome)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import signal
 import socket
 from collections.abc import Iterator
@@ -68,7 +69,10 @@ def _ask(source: str, target: tuple[str, int], hello: Hello) -> Hello:
 def _workload_pid(agent: AgentProcess) -> int:
     agent.wait_line("workload started")
     line = next(text for _, text in agent.lines if "workload started" in text)
-    return int(line.rsplit("pid ", 1)[1].rstrip(")\n"))
+    # the workload's own output may share the line (both write the pod's stderr)
+    found = re.search(r"workload started \(pid (\d+)\)", line)
+    assert found is not None, line
+    return int(found[1])
 
 
 @pytest.mark.parametrize("when", ["successor running", "no pod 0 yet"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -143,7 +144,7 @@ def test_a_leader_replaced_after_the_start_barrier_is_followed_at_its_new_addres
     for proc in followers:
         wait_for_line(proc, "workload started")
     started = wait_for_line(first, "workload started")[-1]
-    pid = int(started.rsplit("pid ", 1)[1].rstrip(")\n"))
+    pid = int(re.findall(r"workload started \(pid (\d+)\)", started)[0])
     first.kill()  # the container dies: the agent and its workload
     os.killpg(pid, signal.SIGKILL)
     first.communicate()

@@ -18,10 +18,10 @@ from agent.core.agent import Agent
 from agent.core.answers import dial_failed, identity_failure
 from agent.core.causes import Cause, Failure
 from agent.core.effects import Attempt, Effect, Lookup
-from agent.core.inputs import Attempted, Reached, Resolution, Unreached
-from agent.core.seeded import Proven, Seeded
+from agent.core.inputs import Attempted, Contacted, Reached, Resolution, Unreached
+from agent.core.seeded import Proven, Seeded, proven_by
 from agent.protocol.instance import instance_id
-from agent.protocol.wire import Identity, named_barrier
+from agent.protocol.wire import Hello, Identity, Role, named_barrier
 from agent.topology.podfiles import PodFacts
 
 pytestmark = pytest.mark.timeout(10)
@@ -150,3 +150,39 @@ def test_a_coordinators_seed_is_dialled_until_it_fails_otherwise_than_not_begun(
     assert seeded.dial_at(0) == (_address(0),)
     refused = dial_failed(resolution, ["refused"], refused_at=resolution.addresses)
     assert seeded.dial_failed(0, refused) and seeded.dial_at(0) == ()
+
+
+def _newer(index: int) -> str:
+    """The instance of pod ``index`` that replaced the one proven (started later)."""
+    return instance_id(1_000 + index, 0)
+
+
+def test_a_pod_replaced_after_the_start_barrier_is_not_seeded() -> None:
+    """Review 11: the start barrier, released, still hears hellos; a peer's newer instance heard
+    there means the old one (still up while it terminates, at its old address) is not the pod:
+    the next barrier asks its name instead of counting the old instance at the seed."""
+    start = _agent(None)
+    start.begin(0.0)
+    peer, other = sorted(i for i in start.reach.targets if i != ME)[:2]
+    for index in (peer, other):
+        reached = Reached(index=index, instance=_instance(index))
+        start.handle(Attempted(index, reached, _address(index), (_address(index),)), 0.1)
+    assert set(proven_by(start.reach)) == {peer, other}
+    start.reach.note_instance(peer, _newer(peer))  # its replacement said hello
+    assert set(proven_by(start.reach)) == {other}
+
+
+def test_a_seeded_peer_heard_of_as_a_newer_instance_is_asked_for_by_name() -> None:
+    """Reached at its seed as the instance proven, then replaced (its new instance says hello
+    from the address DNS now gives): asked for by name, not tried at the old address again."""
+    agent, proven = _seeded_agent()
+    peer = min(i for i in proven if i != ME)
+    agent.begin(0.0)
+    reached = Reached(index=peer, instance=_instance(peer))
+    agent.handle(Attempted(peer, reached, _address(peer), (_address(peer),)), 0.1)
+    identity = Identity("job", "", peer, PEERS, 29300, _newer(peer), barrier=NAMED)
+    hello = Hello(identity, Role.PROBE, "ab" * 16)
+    agent.handle(Contacted(hello, "10.0.1.99", listed=True), 0.2)
+    again = _next_attempt(agent, peer, 5.0)
+    assert again.addresses == () and again.instance == ""
+    assert not agent.vouching.vouches(peer, _address(peer))
