@@ -53,9 +53,10 @@ class Timing:
     #: floor, ``dns_rate_floor``): within 0.1-1 s, every pod asked a server that could not
     #: answer every 2-3 s, for as long as it could not
     dns_round_backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=16.0))
-    #: on a sparse graph, rounds stop after this many cut answers in a row (until a peer must
-    #: be reached again): there the answer only says that it is cut, the targets are asked by
-    #: name, and each further round is one more query a pod for the same first addresses
+    #: on a sparse graph, rounds stop after this many answers in a row (until a peer must be
+    #: reached again, or a contact from an address not listed asks for one): there the answer
+    #: only says which addresses are the Service's, the targets are asked by name, and each
+    #: further round is one more query a pod, every pod of the Job, for as long as it waits
     cut_rounds: int = 2
     #: past a cut Service answer (``agent.core.vouching``): the coordinator's first check of a
     #: held session's name waits this long (a member's report of its ring neighbour vouches for
