@@ -7,6 +7,7 @@ Every test's outcome is written to ``build/reliability.json`` at the end of the 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -220,6 +221,8 @@ class AgentProcess:
         self.lines: list[tuple[float, str]] = []
         self._out: list[str] = []
         self._cond = threading.Condition()
+        #: its stderr is read to the end: every line it wrote is in ``lines``
+        self._eof = False
         self._readers = [
             threading.Thread(target=self._read, daemon=True),
             threading.Thread(target=lambda: self._out.extend(self.proc.stdout or ()), daemon=True),
@@ -233,21 +236,29 @@ class AgentProcess:
             with self._cond:
                 self.lines.append((time.monotonic(), line))
                 self._cond.notify_all()
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
 
     def wait_line(self, text: str, timeout: float = 20.0, *, count: int = 1) -> float:
         """When the ``count``-th stderr line containing ``text`` came; AssertionError if it
-        never does."""
+        never does. A process that ended is judged once its stderr is read to the end, not at
+        its exit: a ``wait`` agent logs its release and exits at once, and on a loaded machine
+        the reader was behind the exit, so a released pod was reported as never released."""
 
         def times() -> list[float]:
             return [at for at, line in self.lines if text in line]
 
         with self._cond:
-            self._cond.wait_for(
-                lambda: len(times()) >= count or self.proc.poll() is not None, timeout
-            )
+            self._cond.wait_for(lambda: len(times()) >= count or self._eof, timeout)
             if len(seen := times()) >= count:
                 return seen[count - 1]
-        raise AssertionError(f"{text!r} not logged {count} time(s):\n{self.stderr}")
+        code = self.proc.poll()
+        if code is None and self._eof:  # its stderr closed as it exits: the code comes next
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                code = self.proc.wait(5)
+        state = "still running" if code is None else f"exited with code {code}"
+        raise AssertionError(f"{text!r} not logged {count} time(s) ({state}):\n{self.stderr}")
 
     def finish(self, timeout: float = 30.0) -> int:
         """Wait for the exit (kill after ``timeout``) and for all its output."""
