@@ -36,7 +36,7 @@ from agent.io.handshakes import HandshakeFailed, client_handshake, server_handsh
 from agent.io.handshaking import Handshaking
 from agent.io.sockets import connect_problem, connect_timed_out, keepalive
 from agent.io.sync.conn import Conn, open_tcp
-from agent.io.sync.loop import Loop, checkpoint
+from agent.io.sync.loop import Loop, checkpoint, writable
 from agent.protocol.wire import Hello, Identity, Message, Role, encode
 
 __all__ = ["Peers"]
@@ -68,6 +68,9 @@ class Peers:
         self.channels: dict[int, Conn] = {}
         #: connections numbered in the order they were made, shared with incoming contacts
         self.conns = itertools.count()
+        #: per session, what its socket has not taken yet: one writer task drains it, and a
+        #: later message goes behind it (anyio's driver awaits each send, so it needs none)
+        self._backlog: dict[int, bytearray] = {}
 
     # --- reaching peers (agent.io.contacts) -------------------------------------------------------
     async def attempt(
@@ -245,17 +248,19 @@ class Peers:
 
     def send(self, batch: Iterable[tuple[int, Message]]) -> None:
         """As ``Sessions.send``: each message encoded once, written at once where the socket
-        has room; the rest by a task each, within ``send_timeout``, else the session drops."""
+        has room; the rest by one task a session, within ``send_timeout``, else the session
+        drops. A message for a session whose socket still holds an earlier one goes behind it:
+        written at once, it would land inside the earlier message's line."""
         encoded: dict[Message, bytes] = {}
-        waiting: dict[int, bytes] = {}
+        deadline = self.loop.clock() + self.timing.send_timeout
         for conn, message in batch:
             if (channel := self.channels.get(conn)) is None:
                 continue
             if (data := encoded.get(message)) is None:
                 data = encoded[message] = encode(message)
             self.counts["messages_sent"] += 1
-            if conn in waiting:  # behind the rest of an earlier message, in order
-                waiting[conn] += data
+            if (backlog := self._backlog.get(conn)) is not None:
+                backlog += data
                 continue
             try:
                 data = channel.write_nowait(data)
@@ -263,23 +268,28 @@ class Peers:
                 data = b""  # broken: its reader reports the loss
                 channel.close()
             if data:
-                waiting[conn] = data
-        deadline = self.loop.clock() + self.timing.send_timeout
-        for conn, data in waiting.items():
-            self.loop.spawn(_write(self.channels[conn], data, deadline), _ignore)
+                self._backlog[conn] = bytearray(data)
+                self.loop.spawn(self._drain(conn, channel, deadline), _ignore)
+
+    async def _drain(self, conn: int, channel: Conn, deadline: float) -> None:
+        """Session ``conn``'s backlog, written as its socket takes it."""
+        backlog = self._backlog[conn]
+        try:
+            while backlog:
+                try:
+                    del backlog[: channel.sock.send(backlog)]
+                except BlockingIOError:
+                    await writable(channel.sock, deadline)
+        except (OSError, TimeoutError):
+            # never sent again: drop the session, so its reader reports the loss and the cores
+            # recover as from any lost session
+            channel.close()
+        finally:
+            del self._backlog[conn]
 
     def close(self, conn: int) -> None:
         if (channel := self.channels.get(conn)) is not None:
             channel.close()
-
-
-async def _write(channel: Conn, data: bytes, deadline: float) -> None:
-    try:
-        await channel.write(data, deadline)
-    except (OSError, TimeoutError):
-        # never sent again: drop the session, so its reader reports the loss and the cores
-        # recover as from any lost session
-        channel.close()
 
 
 def _ignore(_: Exception) -> None:
