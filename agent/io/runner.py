@@ -196,7 +196,8 @@ async def _serve(
         try:
             outcome = await _run(executor, receive)
             if proven is not None and core.released:
-                proven(proven_by(core.reach))
+                callers = None if core.callers is None else core.callers.seeds  # pod I's
+                proven(proven_by(core.reach, callers))
             if after_release is not None:
                 tg.start_soon(_keep_serving, executor, receive)
                 await after_release(outcome)
