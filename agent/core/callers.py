@@ -18,8 +18,9 @@ Why an outsider gains nothing by saying hello to pod I claiming pod j: the real 
 to pod I as well (its start barrier reached pod I), so pod j is claimed from two places and asked
 for by name, as without seeds; a follower acts on an end only from pod I as its own start barrier
 reached it (``agent.core.exitlead``), which this does not touch. Memory: one entry per index
-(``Proven``: the hello's address and instance strings, ~250 bytes), ~25 MB at 100,000, in pod I
-only; a new process of pod I (restarted) has heard nobody, so it asks every name. Pure.
+(the hello's address and instance strings), 28 MB at 100,000 pods (tracemalloc), in pod I only,
+and its exit barrier's seeds as much again while it runs. A new process of pod I (restarted)
+has heard nobody, so it asks every name the Service's answer leaves out, paced. Pure.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ class Callers:
     def __init__(self, me: int) -> None:
         """``me``: this pod's index (its own hellos are not a caller's)."""
         self._me = me
-        #: index -> where and as whom it said hello; None: two claims differ (ask its name)
-        self._heard: dict[int, Proven | None] = {}
+        #: index -> (address, instance) it said hello from; None: two claims differ (ask its
+        #: name). A tuple, not a ``Proven``: 28 MB at 100,000 pods, not 37
+        self._heard: dict[int, tuple[str, str] | None] = {}
 
     def __len__(self) -> int:
         return len(self._heard)
@@ -60,7 +62,7 @@ class Callers:
         (its handshake passed; whether DNS lists the address is not asked: see above)."""
         if index == self._me or not address or not instance:
             return
-        said = Proven(address, instance)
+        said = (address, instance)
         if index not in self._heard:
             self._heard[index] = said
         elif self._heard[index] != said:
@@ -69,4 +71,4 @@ class Callers:
     @property
     def seeds(self) -> dict[int, Proven]:
         """Each index heard from one place as one process only."""
-        return {i: said for i, said in self._heard.items() if said is not None}
+        return {i: Proven(*said) for i, said in self._heard.items() if said is not None}

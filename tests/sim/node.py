@@ -130,7 +130,7 @@ class Node:
         callers = None if start is None else start.agent.callers
         heard = None if callers is None else callers.seeds  # pod I's (agent.core.callers)
         seed = proven_by(start.agent.reach, heard) if start is not None and released else None
-        config = config or modes.config_for(mode, me, cluster.probe, cluster.degree)
+        config = config or modes.config_for(mode, me, cluster.probe, cluster.degree, cluster.led_by)
         self.agent = self._core(
             lambda: Agent(
                 config,
