@@ -122,11 +122,8 @@ class Seeded:
         index = None if self._at is None else self._at.get(address)
         if index is None or index not in self._seeds:
             return
-        seed = self._seeds[index]
-        if isinstance(result, Reached) and (result.index, result.instance) != (
-            index,
-            seed.instance,
-        ):
+        said = (result.index, result.instance) if isinstance(result, Reached) else None
+        if said not in (None, (index, self._seeds[index].instance)):
             result = Unreached(_REFUTED)  # another pod or process answers there
         if self.attempted(index, result):
             reach.schedule([index])
