@@ -18,6 +18,7 @@ from agent.config.model import Config
 from agent.core.answers import counted_by_name, peer_at_address
 from agent.core.asking import Asking
 from agent.core.barrier import Barrier
+from agent.core.callers import led
 from agent.core.causes import Cause, Failure
 from agent.core.discovery import discovery_for
 from agent.core.dnspace import DnsPace
@@ -45,7 +46,7 @@ from agent.core.ownname import OwnName
 from agent.core.phase import Phase, phase_of
 from agent.core.refused import RefusedAnswers, timed_out
 from agent.core.roles import Coordinator, Member
-from agent.core.seeded import Proven, Seeded
+from agent.core.seeded import Proven
 from agent.core.status import Status
 from agent.core.targets import arrival
 from agent.core.timing import DEFAULT_TIMING, Timing
@@ -78,7 +79,7 @@ class Agent:
         """``held``: the process's bound for unlisted parties; ``seed``: ``agent.core.seeded``."""
         self.config, self.me, self.start = config, me, now
         self._refusing = RefusedAnswers.of(timing, hellos=config.probe.says_hello)
-        self.seeded = Seeded(seed if config.probe.says_hello else None, self._refusing.forget)
+        self.seeded, self.callers = led(config, me, seed, self._refusing.forget)
         self.stays_for_acks, self.timing = stays_for_acks, timing
         self.discovery = discovery_for(
             config, me.barrier, now=now, rand=rand, timing=timing, max_in_flight=max_in_flight
@@ -93,7 +94,7 @@ class Agent:
         self.vouching = Vouching(config.topology.peers, me.index, tree, seeded=seeded)
         self._admission, self.incoming = contacts(
             config, me, discovery=self.discovery, barrier=self.barrier, heard_of=self._heard_of,
-            timing=timing, held=held, vouching=self.vouching,
+            timing=timing, held=held, vouching=self.vouching, callers=self.callers,
         )  # fmt: skip
         pace = DnsPace(timing, peers=config.topology.peers, now=now, rand=rand)
         self.asking = Asking(pace, self.reach, self._admission, timing, self._refusing)
@@ -152,8 +153,7 @@ class Agent:
 
     def _due(self, now: float) -> list[Effect]:
         """Attempts, rounds, the dial, the look-around and the progress line, as each is due."""
-        side = self.side
-        rounds = self.discovery.take_due(now)  # first: it may schedule peers by name
+        side, rounds = self.side, self.discovery.take_due(now)  # first: it may schedule names
         out: list[Effect] = [*self.asking.start_attempts(now, self._attempt), *rounds]
         up, fresh = self.barrier.parent, self.timing.refused_reuse  # a fresh answer is reused
         again = self._refusing.addresses(up, now) or self.reach.fresh_at(up, now, fresh)
@@ -300,10 +300,9 @@ class Agent:
         return [Report(self.status.refused_line(event.reason, unlogged))]
 
     def _heard_of(self, index: int, instance: str, now: float) -> list[Effect]:
-        """A hello from ``instance`` of ``index`` (a contact, or a probe's reply): if it is newer
-        than the instance reached, the pod was replaced, and must be reached anew before it
-        counts (this pod's view changes, so it arrives again). One of this pod's own index that
-        is newer may have replaced it: its own name is asked again."""
+        """A hello from ``instance`` of ``index`` (a contact, a probe's reply): one newer than
+        the instance reached replaced it, to be reached anew (by name, not at a seed) before it
+        counts; one newer of this pod's own index may have replaced it: its name is asked."""
         if index == self.me.index:
             return self.own.heard(instance, now)
         restarted = self.reach.note_instance(index, instance)
@@ -313,7 +312,7 @@ class Agent:
             return out
         old = self.reach.peers[index].address
         self.reach.forget(index, now)
-        self.seeded.replaced(index)  # its seed leads to the old instance
+        self.seeded.replaced(index)
         out.append(Report(self.status.restarted_line(index)))
         self.discovery.restarted(old, now)
         if self.side is not None:
@@ -347,6 +346,7 @@ class Agent:
             sent = self.discovery.probed(address, result.failure)
             if isinstance(result, Disagreeing):
                 out = self._disagreed(result.reason, now)
+        self.seeded.probed(address, result, self.reach)  # a seed refuted: by name (pod I's exit)
         return out + sent + self.discovery.take_ask_by_name()
 
     def _disagreed(self, reason: str, now: float) -> list[Effect]:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from agent.config.model import Config, TrustSource
 from agent.core.admission import Admission
 from agent.core.barrier import Barrier
+from agent.core.callers import Callers
 from agent.core.discovery import Discovery
 from agent.core.effects import Close, Effect
 from agent.core.heldshare import HeldShare
@@ -43,8 +44,10 @@ class Incoming:
         heard_of: HeardOf,
         timing: Timing,
         vouching: Vouching | None = None,
+        callers: Callers | None = None,
     ) -> None:
-        self.config, self.me, self.timing = config, me, timing
+        """``callers``: pod I's start barrier with ``--exit-led-by I`` keeps who said hello."""
+        self.config, self.me, self.timing, self.callers = config, me, timing, callers
         self.vouching = vouching or Vouching(me.peers, me.index)
         #: what a report vouches for while held sessions are handed on (``vouched``)
         self._chain: list[tuple[int | None, str | None]] | None = None
@@ -63,6 +66,8 @@ class Incoming:
         match = compare(self.me, theirs, expected_index=None)[0]
         if match is Match.STRANGER:
             return []
+        if match is Match.SAME and self.callers is not None:  # listed or not: ``callers``
+            self.callers.heard(theirs.index, event.address, theirs.instance)
         if not (event.listed or self.admission.verified(theirs.index, event.address)):
             return self._unvouched(event, now, agrees=match is Match.SAME)
         if match is not Match.SAME:
@@ -216,6 +221,7 @@ def contacts(
     timing: Timing,
     held: HeldShare | None,
     vouching: Vouching,
+    callers: Callers | None = None,
 ) -> tuple[Admission, Incoming]:
     """Who may count (admission) and how a contact is taken in (incoming). Without a token, a
     contact counts only from an address DNS gives (``agent.core.admission``)."""
@@ -240,5 +246,6 @@ def contacts(
         heard_of=heard_of,
         timing=timing,
         vouching=vouching,
+        callers=callers,
     )
     return admission, incoming

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.effects import Attempt, Effect
 from agent.core.inputs import DialFailed, ProbeResult, Reached, Unreached
 from agent.core.reach import Reach
@@ -51,16 +51,19 @@ class Proven:
 Proof = Callable[[], Mapping[int, Proven]]
 
 
-def proven_by(reach: Reach) -> dict[int, Proven]:
+def proven_by(reach: Reach, heard: Mapping[int, Proven] | None = None) -> dict[int, Proven]:
     """What a released barrier hands the next one: each target reached, with its address and
     instance (none without an instance: a probe that says no hello proves no process), but
     not one whose pod was replaced since (a newer instance heard of: the old one may still
-    answer there while it terminates, and it is not the pod any more)."""
-    return {
+    answer there while it terminates, and it is not the pod any more); and in pod I's start
+    barrier with ``--exit-led-by I``, where the others said hello from (``heard``,
+    ``agent.core.callers``), for those it did not reach."""
+    reached = {
         p.index: Proven(p.address, p.instance)
         for p in reach.peers
         if p.reached and p.address and p.instance and not reach.stale(p.index, p.instance)
     }
+    return reached if not heard else {**heard, **reached}
 
 
 def _nothing(index: int) -> None:
@@ -69,12 +72,20 @@ def _nothing(index: int) -> None:
 
 class Seeded:
     def __init__(
-        self, proven: Mapping[int, Proven] | None = None, dropped: Callable[[int], None] = _nothing
+        self,
+        proven: Mapping[int, Proven] | None = None,
+        dropped: Callable[[int], None] = _nothing,
+        *,
+        asks: bool = False,
     ) -> None:
         """``dropped``: told of each index whose seed failed (the agent then asks DNS for it,
-        not the address that failed: ``RefusedAnswers.forget``)."""
+        not the address that failed: ``RefusedAnswers.forget``). ``asks``: pod I's exit barrier
+        (``--exit-led-by I``), which must reach every pod, past a cut answer too: each target
+        not seeded, or whose seed fails, is asked for by name (``agent.core.callers``)."""
         self._seeds = dict(proven or {})
         self._dropped = dropped
+        #: where each seed is, to drop the one a probe there refutes (``asks`` only)
+        self._at = {s.address: i for i, s in self._seeds.items()} if asks else None
 
     def __len__(self) -> int:
         return len(self._seeds)
@@ -84,6 +95,8 @@ class Seeded:
         (``Discovery.learn``: probed at once, an answer there counting for that index only);
         those attempted by name are tried by ``attempt``."""
         seeds = [(i, s.address) for i, s in self._seeds.items() if not reach.is_scheduled(i)]
+        if self._at is not None:
+            reach.schedule([p.index for p in reach.missing() if p.index not in self._seeds])
         return [effect for i, address in seeds for effect in learn(i, address, now)]
 
     def attempt(self, index: int) -> Attempt | None:
@@ -115,6 +128,18 @@ class Seeded:
         if self._seeds.pop(index, None) is not None:
             self._dropped(index)
 
+    def probed(self, address: str, result: ProbeResult, reach: Reach) -> None:
+        """A probe of ``address`` (``asks`` only): a seed there that it refutes is dropped, and
+        that pod asked for by name (it may have been replaced elsewhere: only DNS knows)."""
+        index = None if self._at is None else self._at.get(address)
+        if index is None or index not in self._seeds:
+            return
+        said = (result.index, result.instance) if isinstance(result, Reached) else None
+        if said not in (None, (index, self._seeds[index].instance)):
+            result = Unreached(_REFUTED)  # another pod or process answers there
+        if self.attempted(index, result):
+            reach.schedule([index])
+
     def dial_failed(self, index: int, failed: DialFailed) -> bool:
         """The dial of coordinator ``index`` failed: its seed is dropped (True) unless the pod
         said it has not begun the barrier yet."""
@@ -122,6 +147,10 @@ class Seeded:
             return False
         self._dropped(index)
         return True
+
+
+#: a seeded address where another pod or process answers
+_REFUTED = Failure("another pod or process answers at its address", Cause.OTHER_INSTANCE)
 
 
 def _holds(result: ProbeResult) -> bool:

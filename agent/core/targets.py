@@ -26,7 +26,7 @@ from agent.core.reach import Reach
 from agent.protocol.wire import EXIT_BARRIER, START_BARRIER, Identity
 from agent.values import value
 
-__all__ = ["Targets", "arrival", "graph_key", "reach_graph", "targets_of"]
+__all__ = ["Targets", "arrival", "graph_key", "leads", "reach_graph", "targets_of"]
 
 
 @value
@@ -98,6 +98,13 @@ def _led(leader: int | None, index: int, barrier: str, n: int) -> Sequence[int]:
     if barrier == START_BARRIER:
         return (leader,)
     return range(n) if barrier == EXIT_BARRIER and index == leader else ()
+
+
+def leads(config: Config, me: Identity) -> bool:
+    """Whether ``me`` is pod I's, with ``--exit-led-by I`` and a probe that says hello (what
+    carries the end): its start barrier keeps who said hello (``agent.core.callers``), its exit
+    barrier starts from them (``agent.core.seeded``)."""
+    return config.exit_led_by == me.index and config.probe.says_hello
 
 
 def arrival(config: Config, me: Identity, reach: Reach) -> tuple[str, str]:

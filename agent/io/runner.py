@@ -197,7 +197,7 @@ async def _serve(
         try:
             outcome = await _run(executor, receive)
             if proven is not None and core.released:
-                proven(functools.partial(proven_by, core.reach))
+                proven(functools.partial(_proof, core))
             if after_release is not None:
                 tg.start_soon(_keep_serving, executor, receive)
                 await after_release(outcome)
@@ -207,6 +207,12 @@ async def _serve(
                 core.end()
         tg.cancel_scope.cancel()
     return outcome
+
+
+def _proof(core: Agent) -> Mapping[int, Proven]:
+    """What ``core``, released, has proved, as it is now (``agent.core.seeded.Proof``)."""
+    callers = None if core.callers is None else core.callers.seeds  # pod I's
+    return proven_by(core.reach, callers)
 
 
 async def _run(executor: Executor, receive: MemoryObjectReceiveStream[Input]) -> Outcome:

@@ -95,18 +95,19 @@ class Cluster(Clock):
         """``probe``: every pod's ``--probe``; ``views``: the DNS each pod's resolver sees, by
         index (tests/sim/dns.py); ``clock_skew``: how far each pod's clock may be off (its
         instances' start times); ``names``: the named barriers each pod's clients ask for, and
-        ``workload``: how long, at most, a workload runs (``run``, ``exit``) or a pod's
-        clients take to ask (``named``) — tests/sim/modes.py; ``cpu_meter``: clock.py; ``cut``:
-        tests/sim/dns.py."""
+        ``workload``: how long, at most, a workload runs (``run``, ``exit``) or a pod's clients
+        take to ask (``named``), and ``led_by`` (set after): ``--exit-led-by`` in ``exit``, all
+        tests/sim/modes.py; ``cpu_meter``: clock.py; ``cut``: tests/sim/dns.py."""
         self.peers, self.mode, self.delays = peers, mode, delay
         self.probe, self.says_hello = probe, parse_probe(probe).says_hello
         self.views, self.clock_skew, self.cut = dict(views or {}), clock_skew, cut
         self.names, self.workload, self.degree, self.asked = names, workload, degree, Counter[int]()
         self.exit_codes: dict[int, int] = {}  # a workload's exit code by index (default 0)
+        self.led_by: int | None = None
         self.workloads: dict[int, float] = {}  # how long a workload runs, by index (else drawn)
         self.draws = Draws(seed, clock_skew=clock_skew, workload=workload)
-        self.dns_delay, self.complete_delay = dns_delay, complete_delay
-        self.job, self.uid, self.port = job, uid, port
+        self.dns_delay, self.complete_delay, self.job = dns_delay, complete_delay, job
+        self.uid, self.port = uid, port
         super().__init__(cpu_meter)
         self.rng = random.Random(seed)
         self.timing: Timing = DEFAULT_TIMING
@@ -209,8 +210,7 @@ class Cluster(Clock):
     def begin_instance(
         self, start: Node, me: Identity, config: Config, *, stays_for_acks: bool
     ) -> Node:
-        """One more barrier instance in ``start``'s process, on its port (an exit or named
-        barrier: tests/sim/modes.py)."""
+        """One more barrier instance in ``start``'s process, on its port (exit, named: modes.py)."""
         node = Node(self, start.pod, me, start.mode, config=config, stays_for_acks=stays_for_acks)
         node.process = start.process
         start.process.append(node)

@@ -34,7 +34,7 @@ from agent.topology.podfiles import PodFacts
 if TYPE_CHECKING:
     from tests.sim.node import Node
 
-__all__ = ["MODES", "after_wait", "ask", "config_for", "stays_for_acks"]
+__all__ = ["MODES", "after_wait", "ask", "config_for", "heard", "stays_for_acks"]
 
 MODES = ("wait", "run", "sidecar", "exit", "named")
 _COMMAND = {"wait": "wait", "run": "run", "sidecar": "sidecar", "exit": "run", "named": "sidecar"}
@@ -43,9 +43,13 @@ _COMMAND = {"wait": "wait", "run": "run", "sidecar": "sidecar", "exit": "run", "
 _SERVES_ON = ("sidecar", "exit", "named")
 
 
-def config_for(mode: str, me: Identity, probe: str, degree: int | None = None) -> Config:
+def config_for(
+    mode: str, me: Identity, probe: str, degree: int | None = None, led_by: int | None = None
+) -> Config:
     """The start barrier's configuration of a pod of this mode, as its flags would give it
-    (``degree``: ``--reach sparse --reach-degree``; None: ``--reach all``)."""
+    (``degree``: ``--reach sparse --reach-degree``; None: ``--reach all``; ``led_by``:
+    ``--exit-led-by``, mode ``exit`` only)."""
+    led = {"exit_led_by": str(led_by)} if led_by is not None else {}
     return build_config(
         _COMMAND[mode],
         {
@@ -59,7 +63,7 @@ def config_for(mode: str, me: Identity, probe: str, degree: int | None = None) -
             "timeout": "0",
             "probe": probe,
         }
-        | ({"exit_barrier": "true", "exit_timeout": "0"} if mode == "exit" else {})
+        | ({"exit_barrier": "true", "exit_timeout": "0", **led} if mode == "exit" else {})
         | ({"reach": "sparse", "reach_degree": str(degree)} if degree else {"reach": "all"}),
         PodFacts(hostname=f"{me.job}-{me.index}"),
     )
@@ -95,8 +99,8 @@ def after_wait(node: Node) -> None:
 
 def _begin_exit(start: Node) -> None:
     """The workload has ended: the exit barrier begins, with its code (``_leave_together``)."""
-    if start.alive:
-        me = exit_identity(start.me, start.cluster.exit_code(start.me.index))
+    me = exit_identity(start.me, start.cluster.exit_code(start.me.index))
+    if start.alive and start.pod.target(me) in (None, start):  # (stopped by the leader: once)
         config = start.agent.config
         exit_config = dataclasses.replace(config, timeout=config.exit_timeout, outputs=Outputs())
         start.cluster.begin_instance(start, me, exit_config, stays_for_acks=True)
@@ -109,3 +113,13 @@ def ask(start: Node, name: str) -> None:
     if start.alive and start.pod.target(me) in (None, start):  # else it serves it already
         named_config = dataclasses.replace(start.agent.config, timeout=None, outputs=Outputs())
         start.cluster.begin_instance(start, me, named_config, stays_for_acks=False)
+
+
+def heard(server: Node, src: Node) -> None:
+    """``server`` heard ``src``'s hello: with ``--exit-led-by I``, pod I's exit barrier's hello
+    to a pod whose workload still runs (its start barrier answers) stops that workload, and its
+    exit barrier begins (``agent.commands.follow``; the follower's check of the leader is
+    ``agent.core.exitlead``'s, pure-tested, not repeated here)."""
+    led_by, exit_hello = server.cluster.led_by, src.me.barrier == EXIT_BARRIER
+    if exit_hello and src.me.index == led_by and server.me.barrier == START_BARRIER:
+        _begin_exit(server)

@@ -127,8 +127,10 @@ class Node:
         # runner hands it on (agent.core.seeded)
         start = pod.node if config is not None else None
         released = start is not None and start.me.instance == me.instance and start.agent.released
-        seed = proven_by(start.agent.reach) if start is not None and released else None
-        config = config or modes.config_for(mode, me, cluster.probe, cluster.degree)
+        callers = None if start is None else start.agent.callers
+        heard = None if callers is None else callers.seeds  # pod I's (agent.core.callers)
+        seed = proven_by(start.agent.reach, heard) if start is not None and released else None
+        config = config or modes.config_for(mode, me, cluster.probe, cluster.degree, cluster.led_by)
         self.agent = self._core(
             lambda: Agent(
                 config,

@@ -37,6 +37,7 @@ from agent.core.inputs import (
     Unreached,
 )
 from agent.protocol.wire import Hello, Role
+from tests.sim import modes
 from tests.sim.dns import TIMED_OUT, Server, cut, resolution
 from tests.sim.node import End, Node, Pod
 
@@ -85,6 +86,7 @@ class Tasks:
         hello = Hello(src.me, role, "sim", src.agent.released)  # by position: no binding
         contacted = Contacted(hello, src.pod.address)
         self.c.post(target, when, lambda: target.feed(contacted))
+        self.c.at(when, lambda: modes.heard(target, src))  # the leader's end (``--exit-led-by``)
 
     def _result(
         self, src: Node, result: ProbeResult, event: Input, pod: Pod | None
