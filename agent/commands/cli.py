@@ -177,14 +177,20 @@ def _run_and_leave_together(
     return run_collecting(work)
 
 
-def _wait(
-    config: Config, printer: _Printer, supervisor: Supervisor
-) -> tuple[Outcome | None, int | None]:
-    """The start barrier on the driver ``agent.commands.drivers`` picks (said at debug)."""
+def _driver(config: Config, printer: _Printer) -> Driver:
+    """The driver ``agent.commands.drivers`` picks, said at debug for every barrier command: a
+    ``--driver selectors`` that a sidecar or an exit barrier cannot take is said, not dropped."""
     driver, why = pick(config)
     printer(LogLine(LogKind.DRIVER, f"driver: {driver}: {why}", {"driver": str(driver)},
                     level=LogLevel.DEBUG))  # fmt: skip
-    if driver is Driver.SELECTORS:
+    return driver
+
+
+def _wait(
+    config: Config, printer: _Printer, supervisor: Supervisor
+) -> tuple[Outcome | None, int | None]:
+    """The start barrier on the driver ``agent.commands.drivers`` picks."""
+    if _driver(config, printer) is Driver.SELECTORS:
         from agent.commands.syncwait import run_sync
 
         return run_sync(config, report=printer, supervisor=supervisor)
@@ -213,9 +219,12 @@ def _command(command: str, flags: dict[str, str | None], command_argv: list[str]
             print(report.table(), flush=True)
             return ExitCode.OK if report.ok else ExitCode.TIMEOUT
         if config.command is Command.RUN and config.exit_barrier:
+            _driver(config, printer)  # anyio
             return _run_and_leave_together(config, command_argv, printer, supervisor)
         if config.command is Command.SIDECAR:
             from agent.commands.asyncwait import run_async
+
+            _driver(config, printer)  # anyio
 
             _, signum = run_async(lambda: _sidecar(config, printer, thaw, supervisor))
             # A native sidecar is stopped with SIGTERM once the main container ends: success.
