@@ -30,7 +30,6 @@ Pure: no I/O; the lowest layer, usable by every other.
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, dataclass_transform, overload
@@ -276,8 +275,10 @@ def _collect(cls: type, kw_only: bool) -> tuple[Field, ...]:
 
 
 def _is_dataclass_field(given: object) -> bool:
-    dataclasses = sys.modules.get("dataclasses")  # not imported: not one of its fields
-    return dataclasses is not None and isinstance(given, dataclasses.Field)
+    """Whether ``given`` is ``dataclasses.field()``'s (told by its class, so that nothing is
+    imported to ask: a caller that made one has ``dataclasses`` already)."""
+    kind = given.__class__
+    return kind.__name__ == "Field" and kind.__module__ == "dataclasses"
 
 
 def _own(title: str, name: str, given: Any) -> Field:
@@ -287,7 +288,9 @@ def _own(title: str, name: str, given: Any) -> Field:
     if not given.init or not given.compare or given.hash is not None:
         raise TypeError(f"{title}.{name}: @value fields are compared and hashed")
 
-    missing = sys.modules["dataclasses"].MISSING
+    import dataclasses  # imported already: ``given`` is one of its fields
+
+    missing = dataclasses.MISSING
 
     def mine(value: Any) -> Any:
         return _MISSING if value is missing else value
