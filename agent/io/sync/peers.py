@@ -145,30 +145,32 @@ class Peers:
         ticket = self.handshaking.enter(address, conn.close)
         key = next(self.conns)
         try:
-            # every message the handshake sends, within its whole deadline (a contact sends two)
-            conn.deadline = self.loop.clock() + 2 * self.timing.handshake_timeout
-            hello = await server_handshake(
-                conn,
-                me=self.me,
-                token=self.config.token,
-                released=self.released(),
-                timeout=self.timing.handshake_timeout,
-            )
-        except HandshakeFailed as exc:
-            self.post(ContactRefused(exc.reason))
-            return
-        except WireError:
-            return  # garbage, a port scanner, a closed connection: costs only itself
-        finally:
-            self.handshaking.leave(ticket)
-            if ticket.dropped:
-                self.counts["contacts_dropped"] += 1
-                conn.close()
-        try:
+            try:
+                # every message the handshake sends, within its whole deadline (a contact
+                # sends two)
+                conn.deadline = self.loop.clock() + 2 * self.timing.handshake_timeout
+                hello = await server_handshake(
+                    conn,
+                    me=self.me,
+                    token=self.config.token,
+                    released=self.released(),
+                    timeout=self.timing.handshake_timeout,
+                )
+            except HandshakeFailed as exc:
+                self.post(ContactRefused(exc.reason))
+                return
+            except WireError:
+                return  # garbage, a port scanner, a closed connection: costs only itself
+            finally:
+                self.handshaking.leave(ticket)
+                if ticket.dropped:
+                    self.counts["contacts_dropped"] += 1
+                    conn.close()
             self.post(Contacted(hello, address))
             if hello.role is Role.MEMBER:
                 await self.carry(conn, hello, key, dialled=False, address=address)
         finally:
+            # every way out, a refused or garbled contact's too: its sender waits for the close
             conn.close()
 
     # --- barrier sessions (agent.io.sessions) -----------------------------------------------------
