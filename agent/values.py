@@ -17,32 +17,107 @@ instances of the same class), a repr of the fields (``field(repr=False)`` leaves
 ``FrozenInstanceError`` on assignment. Type checkers see a frozen dataclass
 (``dataclass_transform``).
 
+Nor does it import ``dataclasses``, which imports ``inspect`` (and with it ``ast``, ``dis`` and
+``tokenize``): 7 ms of a start whose driver (``agent.io.sync``) imports nothing else that needs
+them. A field is declared with :func:`field` (``dataclasses.field`` is read too, where the
+caller has it), read with :func:`fields` and :func:`replace`; ``__dataclass_fields__``, which
+``dataclasses`` reads, is made of ``dataclasses.Field`` at its first look, by code that has
+imported ``dataclasses`` already.
+
 Pure: no I/O; the lowest layer, usable by every other.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
 from operator import attrgetter, itemgetter
 from typing import Any, TypeVar, dataclass_transform, overload
 
-__all__ = ["value"]
+__all__ = ["Field", "field", "fields", "replace", "value"]
 
 _C = TypeVar("_C", bound=type)
-#: how ``dataclasses`` marks a field (its other kinds: a ClassVar, an InitVar)
-_FIELD = dataclasses._FIELD  # type: ignore[attr-defined]
-_MISSING = dataclasses.MISSING
+_V = TypeVar("_V")
 #: an annotation that would make a class variable, not a field (annotations are strings: PEP 563)
 _CLASS_VARIABLE = ("ClassVar", "typing.ClassVar")
 
 
+class _Missing:
+    """No default (``dataclasses.MISSING``'s part)."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+_MISSING: Any = _Missing()
+
+
+class Field:
+    """One field of a value class: what ``dataclasses.Field`` records of it that ``@value``
+    keeps (a default or a default factory, ``repr``, ``kw_only``)."""
+
+    __slots__ = ("default", "default_factory", "kw_only", "name", "repr", "type")
+
+    def __init__(self, default: Any, default_factory: Any, repr: bool, kw_only: Any) -> None:
+        self.default, self.default_factory, self.repr = default, default_factory, repr
+        self.kw_only, self.name, self.type = kw_only, "", ""
+
+    def as_dataclass_field(self) -> Any:
+        """The ``dataclasses.Field`` that ``@dataclass`` would have made of it."""
+        import dataclasses
+
+        def mapped(given: Any) -> Any:
+            return dataclasses.MISSING if given is _MISSING else given
+
+        made = dataclasses.field(
+            default=mapped(self.default),
+            default_factory=mapped(self.default_factory),
+            repr=self.repr,
+            kw_only=self.kw_only,
+        )
+        made.name, made.type = self.name, self.type
+        made._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+        return made
+
+
+def field(*, default: Any = _MISSING, default_factory: Any = _MISSING, repr: bool = True) -> Any:
+    """A field with a default (or a factory for one), or left out of the repr."""
+    return Field(default, default_factory, repr, _MISSING)
+
+
+def fields(cls_or_value: Any) -> tuple[Field, ...]:
+    """A value class's fields, in order (``dataclasses.fields``)."""
+    return cls_or_value._value_fields  # type: ignore[no-any-return]
+
+
+def replace(obj: _V, /, **changes: Any) -> _V:
+    """A copy of value ``obj`` with ``changes`` (``dataclasses.replace``)."""
+    given = {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return obj.__class__(**{**given, **changes})
+
+
+class _DataclassFields:
+    """A value class's ``__dataclass_fields__``, made at the first look, by ``dataclasses``
+    (``fields``, ``replace``, ``asdict``, ``is_dataclass``), imported by whoever looks."""
+
+    def __init__(self, owner: type) -> None:
+        self.owner = owner
+
+    def __get__(self, instance: object, cls: type | None = None) -> dict[str, Any]:
+        made = {f.name: f.as_dataclass_field() for f in fields(self.owner)}
+        self.owner.__dataclass_fields__ = made  # type: ignore[attr-defined]
+        return made
+
+
 def _frozen_setattr(self: object, name: str, _: object) -> None:
+    import dataclasses  # only a bug assigns
+
     raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
 
 
 def _frozen_delattr(self: object, name: str) -> None:
+    import dataclasses
+
     raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
 
@@ -51,7 +126,7 @@ class _Shape:
 
     __slots__ = ("defaults", "factories", "known", "names", "positional", "required", "tails")
 
-    def __init__(self, fields: tuple[dataclasses.Field[Any], ...]) -> None:
+    def __init__(self, fields: tuple[Field, ...]) -> None:
         self.names = tuple(f.name for f in fields)
         self.known = frozenset(self.names)
         self.positional = sum(not f.kw_only for f in fields)
@@ -99,7 +174,7 @@ def _init(title: str, shape: _Shape) -> Callable[..., None]:
     return __init__
 
 
-def _has_default(f: dataclasses.Field[Any]) -> bool:
+def _has_default(f: Field) -> bool:
     return f.default is not _MISSING or f.default_factory is not _MISSING
 
 
@@ -136,9 +211,7 @@ def _binder(
     return bind
 
 
-def _methods(
-    title: str, fields: tuple[dataclasses.Field[Any], ...]
-) -> dict[str, Callable[..., Any]]:
+def _methods(title: str, fields: tuple[Field, ...]) -> dict[str, Callable[..., Any]]:
     shape = _Shape(fields)
     names = shape.names
     shown = tuple(f.name for f in fields if f.repr)
@@ -167,10 +240,10 @@ def _methods(
     }
 
 
-def _collect(cls: type, kw_only: bool) -> tuple[dataclasses.Field[Any], ...]:
-    """The class's fields in annotation order, each a ``dataclasses.Field`` named and typed as
-    ``dataclasses`` would record it; the class attribute of each is its default, as there.
-    Each uses no more of ``dataclasses.field`` than ``@value`` keeps: a default or a default
+def _collect(cls: type, kw_only: bool) -> tuple[Field, ...]:
+    """The class's fields in annotation order, each named and typed as ``dataclasses`` would
+    record it; the class attribute of each is its default, as there. Each uses no more of
+    ``field`` (or ``dataclasses.field``) than ``@value`` keeps: a default or a default
     factory, ``repr`` and ``kw_only``."""
     title = cls.__qualname__
     if len(cls.__mro__) > 2 and any("__dataclass_fields__" in b.__dict__ for b in cls.__mro__):
@@ -181,20 +254,17 @@ def _collect(cls: type, kw_only: bool) -> tuple[dataclasses.Field[Any], ...]:
         if isinstance(kind, str) and kind.startswith(_CLASS_VARIABLE):
             raise TypeError(f"{title}.{name}: a @value class has no class variables")
         given = cls.__dict__.get(name, _MISSING)
-        if isinstance(given, dataclasses.Field):
-            f = given
-            if not f.init or not f.compare or f.hash is not None:
-                raise TypeError(f"{title}.{name}: @value fields are compared and hashed")
+        if isinstance(given, Field) or _is_dataclass_field(given):
+            f = _own(title, name, given)
             if f.default is _MISSING:
                 delattr(cls, name)  # a factory's field
             else:
                 setattr(cls, name, f.default)
         else:
-            f = dataclasses.field(default=given)  # the attribute (if any) stays, as the default
+            f = Field(given, _MISSING, True, _MISSING)  # the attribute (if any): the default
         if f.default.__class__.__hash__ is None:  # a list, dict or set shared by every instance
             raise ValueError(f"{title}.{name}: a mutable default; use default_factory")
         f.name, f.type = name, kind
-        f._field_type = _FIELD  # type: ignore[attr-defined]
         if f.kw_only is _MISSING:
             f.kw_only = kw_only
         fields.append(f)
@@ -204,9 +274,34 @@ def _collect(cls: type, kw_only: bool) -> tuple[dataclasses.Field[Any], ...]:
     return tuple(fields)
 
 
+def _is_dataclass_field(given: object) -> bool:
+    """Whether ``given`` is ``dataclasses.field()``'s (told by its class, so that nothing is
+    imported to ask: a caller that made one has ``dataclasses`` already)."""
+    kind = given.__class__
+    return kind.__name__ == "Field" and kind.__module__ == "dataclasses"
+
+
+def _own(title: str, name: str, given: Any) -> Field:
+    """``field()``'s, or ``dataclasses.field()``'s as a new one of ours."""
+    if isinstance(given, Field):
+        return Field(given.default, given.default_factory, given.repr, given.kw_only)
+    if not given.init or not given.compare or given.hash is not None:
+        raise TypeError(f"{title}.{name}: @value fields are compared and hashed")
+
+    import dataclasses  # imported already: ``given`` is one of its fields
+
+    missing = dataclasses.MISSING
+
+    def mine(value: Any) -> Any:
+        return _MISSING if value is missing else value
+
+    return Field(mine(given.default), mine(given.default_factory), given.repr, mine(given.kw_only))
+
+
 def _make_value(cls: _C, kw_only: bool) -> _C:
     fields = _collect(cls, kw_only)
-    cls.__dataclass_fields__ = {f.name: f for f in fields}  # type: ignore[attr-defined]
+    cls._value_fields = fields  # type: ignore[attr-defined]
+    cls.__dataclass_fields__ = _DataclassFields(cls)  # type: ignore[attr-defined]
     cls.__match_args__ = tuple(f.name for f in fields if not f.kw_only)  # type: ignore[attr-defined,misc]
     title = cls.__qualname__
     for name, method in _methods(title, fields).items():
@@ -223,7 +318,7 @@ def _make_value(cls: _C, kw_only: bool) -> _C:
 def value(cls: _C, /) -> _C: ...
 @overload
 def value(*, kw_only: bool = False) -> Callable[[_C], _C]: ...
-@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
+@dataclass_transform(frozen_default=True, field_specifiers=(field, Field))
 def value(cls: _C | None = None, /, *, kw_only: bool = False) -> Any:
     """``@value`` or ``@value(kw_only=True)`` over a class with annotated fields, as
     ``@dataclass(frozen=True)`` (see the module's docstring for what it keeps)."""

@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -319,6 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"peer-agent: error: {error}", file=sys.stderr)
         return error.exit_code
     except Exception:
+        import traceback  # a bug only: it costs every start 3 ms (linecache, tokenize)
+
         traceback.print_exc()
         print("peer-agent: internal error (a bug): please report it", file=sys.stderr)
         return ExitCode.INTERNAL

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from agent.options import Command
 from agent.topology.model import Topology
 from agent.topology.podfiles import ResolvConf
-from agent.values import value
+from agent.values import field, value
 
 if TYPE_CHECKING:  # pathlib costs every pod's start 1.5 ms; only output files need it
     from pathlib import PurePath

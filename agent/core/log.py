@@ -8,12 +8,11 @@ hands it to ``logging`` as the matching level.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import field
 from enum import StrEnum
 from typing import Any
 
 from agent.config.model import LogLevel
-from agent.values import value
+from agent.values import field, value
 
 __all__ = ["LogKind", "LogLevel", "LogLine", "Reporter", "printable"]
 

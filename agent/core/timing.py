@@ -8,10 +8,8 @@ the shipped cores with the same value, so no constant is copied.
 
 from __future__ import annotations
 
-from dataclasses import field
-
 from agent.core.backoff import Backoff
-from agent.values import value
+from agent.values import field, value
 
 __all__ = ["DEFAULT_TIMING", "Timing"]
 

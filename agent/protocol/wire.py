@@ -9,13 +9,12 @@ peer says can be logged as it is (no newline, escape sequence or other control c
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from enum import StrEnum
 from typing import Any
 
 from agent.errors import WireError
 from agent.protocol.instance import is_instance
-from agent.values import value
+from agent.values import fields, value
 
 __all__ = [
     "EXIT_BARRIER",

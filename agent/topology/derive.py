@@ -19,7 +19,6 @@ anything else                          indexed-job  ``--peers``, ``JOB_COMPLETIO
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from typing import cast
@@ -39,6 +38,7 @@ from agent.topology.model import (
 )
 from agent.topology.podfiles import HostsEntry, PodFacts
 from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, SA_NAMESPACE, Origin, Source
+from agent.values import replace
 
 __all__ = ["choose_kind", "derive_topology"]
 
@@ -124,9 +124,7 @@ def derive_topology(
         index=derived.index,
         reason=reason,
         controller_world_size=derived.world_size,
-        sources=dataclasses.replace(
-            derived.sources, namespace=namespace_source, zone=i.zone_source
-        ),
+        sources=replace(derived.sources, namespace=namespace_source, zone=i.zone_source),
     )
 
 

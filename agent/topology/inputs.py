@@ -6,14 +6,13 @@ Shared by the per-controller derivations (``jobs``, ``injected``, ``hostfile``);
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import field
 
 from agent.options import OPTIONS
 from agent.problems import Problems
 from agent.topology.model import Naming, is_dns_label
 from agent.topology.podfiles import HostsEntry, PodFacts, parse_resolv_conf
 from agent.topology.sources import HOSTS_FILE, RESOLV_CONF, Origin, Source, Sources
-from agent.values import value
+from agent.values import field, value
 
 __all__ = ["OPT", "Derived", "Inputs", "is_number"]
 

@@ -20,11 +20,10 @@ waiting for its workers): the core then only reaches them, with no barrier of it
 
 from __future__ import annotations
 
-from dataclasses import field
 from enum import StrEnum
 
 from agent.topology.sources import Sources
-from agent.values import value
+from agent.values import field, value
 
 __all__ = [
     "JobSetGrid",

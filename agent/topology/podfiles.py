@@ -7,9 +7,8 @@ Pure: they take the text, never the path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
 
-from agent.values import value
+from agent.values import field, value
 
 __all__ = [
     "FileRead",

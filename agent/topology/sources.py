@@ -8,10 +8,9 @@ Pure.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from enum import StrEnum
 
-from agent.values import value
+from agent.values import fields, value
 
 __all__ = [
     "HOSTNAME",

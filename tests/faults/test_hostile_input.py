@@ -46,15 +46,22 @@ def _say(address: str, port: int, line: bytes) -> bytes:
     return got
 
 
-@pytest.mark.parametrize("command", ["wait", "sidecar"])
+@pytest.mark.parametrize(
+    ("command", "driver"),
+    [("wait", "anyio"), ("wait", "selectors"), ("sidecar", "")],
+    ids=["wait-anyio", "wait-selectors", "sidecar"],
+)
 def test_one_line_of_type_confused_json_ends_no_agent(
-    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, command: str
+    fault_dns: FaultDNS, processes: list[AgentProcess], record: Record, command: str, driver: str
 ) -> None:
     """Each line is sent to both agents of a 2-pod job while pod 1 is not yet published; each
-    agent closes that connection only, and once pod 1 is published the barrier passes."""
+    agent closes that connection only, and once pod 1 is published the barrier passes. (The
+    selectors driver left a contact it refused or could not read open, until the garbage
+    collector came: the sender waited for the close.)"""
     job = Job(fault_dns, 2)
     job.publish(0)
-    agents = [AgentProcess(agent_argv(job, command, i)) for i in range(2)]
+    extra = ("--driver", driver) if driver else ()
+    agents = [AgentProcess(agent_argv(job, command, i, *extra)) for i in range(2)]
     processes.extend(agents)
     for i in range(2):
         wait_port(job, i)

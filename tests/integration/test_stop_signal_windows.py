@@ -31,26 +31,40 @@ _SIGTERM_AS_THE_LOOP_STARTS = (
     "    return run(*args, **kwargs)\n"
     "anyio.run = run_after_sigterm; os._exit(main())"
 )
+# The same on the selectors driver: after the CLI looked, before its loop's first turn.
+_SIGTERM_AS_THE_SELECTORS_LOOP_STARTS = (
+    "import os, signal; from agent.__main__ import main; import agent.commands.syncwait as s\n"
+    "serve = s.serve_and_wait\n"
+    "def serve_after_sigterm(*args, **kwargs):\n"
+    "    os.kill(os.getpid(), signal.SIGTERM)\n"
+    "    return serve(*args, **kwargs)\n"
+    "s.serve_and_wait = serve_after_sigterm; os._exit(main())"
+)
+_EXIT_BARRIER = ["run", "--exit-barrier", "--", "sh", "-c", "exit 5"]
 
 
 @pytest.mark.parametrize(
-    "command",
-    [["wait"], ["run", "--exit-barrier", "--", "sh", "-c", "exit 5"]],
-    ids=["wait", "run-exit-barrier"],
+    ("command", "driver", "entry"),
+    [
+        (["wait"], "anyio", _SIGTERM_AS_THE_LOOP_STARTS),
+        (["wait"], "selectors", _SIGTERM_AS_THE_SELECTORS_LOOP_STARTS),
+        (_EXIT_BARRIER, "auto", _SIGTERM_AS_THE_LOOP_STARTS),  # the exit barrier runs anyio
+    ],
+    ids=["wait-anyio", "wait-selectors", "run-exit-barrier"],
+    indirect=["driver"],
 )
 def test_a_sigterm_as_the_event_loop_starts_ends_the_agent_with_143(
-    agents: Agents, command: list[str]
+    agents: Agents, command: list[str], entry: str
 ) -> None:
-    """Before the workload starts, a stop signal ends the agent with 143. `wait` acts on one
-    that came before its loop listened; `run --exit-barrier` looked once, before `anyio.run`,
+    """Before the workload starts, a stop signal ends the agent with 143, on either driver
+    (each hooked where its loop starts). `wait` acts on one that came before its loop
+    listened; `run --exit-barrier` looked once, before `anyio.run`,
     so one that came after that look was recorded and never read: the barrier passed, the
     workload ran, and the agent exited with the workload's code (a multi-pod Job: exit 3 at
     --timeout). Seen from outside too: 3 of 40 single SIGTERMs sent 0-300 ms after start."""
     agents.publish(0)
     mode, *rest = command
-    proc = agents.start(
-        mode, 0, 1, "--timeout", "20s", *rest, entry=("-c", _SIGTERM_AS_THE_LOOP_STARTS)
-    )
+    proc = agents.start(mode, 0, 1, "--timeout", "20s", *rest, entry=("-c", entry))
     code, _, err = finish(proc)
     assert code == 143, err
 

@@ -89,6 +89,8 @@ class Loop:
         self._seq = itertools.count()
         #: per file descriptor: the task waiting to read it, and the one waiting to write it
         self._parked: dict[int, list[Task | None]] = {}
+        #: per file descriptor: the events the selector has it registered for
+        self._events: dict[int, int] = {}
         self._wakers: set[int] = set()  # descriptors that only wake the loop (signals)
 
     def spawn(self, coro: Coroutine[Any, Any, None], on_error: Callable[[Exception], None]) -> Task:
@@ -146,16 +148,22 @@ class Loop:
             heapq.heappush(self._timers, (wait.deadline, task.timer, task))
 
     def _register(self, sock: socket.socket, fd: int, parked: list[Task | None]) -> None:
+        # What is registered is known here: asking the selector to modify a socket it does not
+        # have raises KeyError with the socket's repr, which asks the kernel for both of its
+        # addresses (a fifth of a probe's CPU in the loop, once per connection).
         events = (_READ if parked[0] else 0) | (_WRITE if parked[1] else 0)
-        try:
-            if events:
-                self.selector.modify(sock, events, None)
-            else:
-                self.selector.unregister(sock)
-                del self._parked[fd]
-        except KeyError:
-            if events:
-                self.selector.register(sock, events, None)
+        was = self._events.get(fd, 0)
+        if events == was:
+            return
+        if not events:
+            del self._parked[fd], self._events[fd]
+            self.selector.unregister(sock)
+            return
+        if was:
+            self.selector.modify(sock, events, None)
+        else:
+            self.selector.register(sock, events, None)
+        self._events[fd] = events
 
     def _unpark(self, task: Task) -> None:
         wait, task.wait, task.timer = task.wait, None, -1
@@ -179,6 +187,7 @@ class Loop:
         parked = self._parked.pop(fd, None) if fd >= 0 else None
         if parked is None:
             return
+        del self._events[fd]
         self.selector.unregister(sock)
         for task in parked:
             if task is not None:
