@@ -13,10 +13,10 @@ from agent.options import Command
 
 __all__ = ["SELECTORS_BY_DEFAULT", "pick"]
 
-#: whether ``--driver auto`` (the default) takes the selectors driver where it suffices. Off
-#: until the whole `make test`, the faults tier and the bench have run on it: on its branch
-#: only the start barrier's integration tests and the two drivers' comparison have.
-SELECTORS_BY_DEFAULT = False
+#: whether ``--driver auto`` (the default) takes the selectors driver where it suffices: on
+#: since the faults tier and `make test` ran whole on it and the bench measured it (163 ms a pod
+#: at N = 64 against anyio's 275, ``docs/benchmarks.md``); ``--driver anyio`` is the way back.
+SELECTORS_BY_DEFAULT = True
 
 
 def _needs_anyio(config: Config) -> str:

@@ -217,14 +217,20 @@ def _patched(module: str, name: str, argv: list[str]) -> AgentProcess:
     return AgentProcess([module, name, *argv], python_args=["-c", _PATCHED_AGENT])
 
 
+#: where each driver's contact handler calls the handshake (the patch goes there)
+_HANDSHAKE_CALLED_IN = {"anyio": "agent.io.contacts", "selectors": "agent.io.sync.peers"}
+
+
+@pytest.mark.parametrize("driver", sorted(_HANDSHAKE_CALLED_IN))
 def test_the_count_of_bugs_is_reported_at_exit(
-    fault_dns: FaultDNS, processes: list[AgentProcess]
+    fault_dns: FaultDNS, processes: list[AgentProcess], driver: str
 ) -> None:
     """A `wait` process whose first incoming contact fails with a bug passes the barrier, exits
-    0, and its last line counts the bug."""
+    0, and its last line counts the bug, on either driver."""
     job = Job(fault_dns, 2)
     job.publish()
-    patched = _patched("agent.io.contacts", "server_handshake", agent_argv(job, "wait", 0))
+    argv = agent_argv(job, "wait", 0, "--driver", driver)
+    patched = _patched(_HANDSHAKE_CALLED_IN[driver], "server_handshake", argv)
     other = AgentProcess(agent_argv(job, "wait", 1))
     processes.extend([patched, other])
     assert other.finish() == 0, other.stderr
