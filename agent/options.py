@@ -158,7 +158,7 @@ OPTIONS: tuple[Option, ...] = (
         "driver",
         "--driver",
         "PEER_AGENT_DRIVER",
-        "I/O loop: auto (default; anyio for now), anyio or selectors (wait, run: less CPU)",
+        "I/O loop: auto (default: selectors where it suffices, else anyio), anyio or selectors",
         _WAITING,
     ),
 )

@@ -11,12 +11,7 @@ from __future__ import annotations
 from agent.config.model import Config, Driver, ProbeKind
 from agent.options import Command
 
-__all__ = ["SELECTORS_BY_DEFAULT", "pick"]
-
-#: whether ``--driver auto`` (the default) takes the selectors driver where it suffices: on
-#: since the faults tier and `make test` ran whole on it and the bench measured it (163 ms a pod
-#: at N = 64 against anyio's 275, ``docs/benchmarks.md``); ``--driver anyio`` is the way back.
-SELECTORS_BY_DEFAULT = True
+__all__ = ["pick"]
 
 
 def _needs_anyio(config: Config) -> str:
@@ -33,7 +28,8 @@ def _needs_anyio(config: Config) -> str:
 def pick(config: Config) -> tuple[Driver, str]:
     """The driver for ``config`` (``--driver``: auto, anyio, selectors), and why, for the
     debug log. ``selectors`` asked for where it does not suffice runs anyio, and says so;
-    ``auto`` takes selectors where it suffices once :data:`SELECTORS_BY_DEFAULT` is on."""
+    ``auto`` (the default) takes selectors where it suffices: 163 ms a pod at N = 64 against
+    anyio's 275 (``docs/benchmarks.md``); ``--driver anyio`` is the way back."""
     needs = _needs_anyio(config)
     if config.driver is Driver.ANYIO:
         return Driver.ANYIO, "asked for (--driver anyio)"
@@ -41,6 +37,4 @@ def pick(config: Config) -> tuple[Driver, str]:
         return Driver.ANYIO, f"{needs} needs it"
     if config.driver is Driver.SELECTORS:
         return Driver.SELECTORS, "asked for (--driver selectors)"
-    if not SELECTORS_BY_DEFAULT:
-        return Driver.ANYIO, "the default for now (--driver auto)"
     return Driver.SELECTORS, "the config needs nothing else (--driver auto)"
