@@ -117,16 +117,18 @@ class Seeded:
 
     def attempted(self, index: int, result: ProbeResult) -> bool:
         """A seeded attempt's result: True when the seed failed and is dropped (DNS next)."""
-        if index not in self._seeds or _holds(result):
-            return False
-        del self._seeds[index]
-        self._dropped(index)
-        return True
+        return not _holds(result) and self._drop(index)
 
     def replaced(self, index: int) -> None:
         """Pod ``index`` was heard of as a newer instance than its seed's: asked by name."""
-        if self._seeds.pop(index, None) is not None:
-            self._dropped(index)
+        self._drop(index)
+
+    def _drop(self, index: int) -> bool:
+        """Pod ``index``'s seed, if it has one, is gone: DNS is asked (True)."""
+        if self._seeds.pop(index, None) is None:
+            return False
+        self._dropped(index)
+        return True
 
     def probed(self, address: str, result: ProbeResult, reach: Reach) -> None:
         """A probe of ``address`` (``asks`` only): a seed there that it refutes is dropped, and
@@ -143,10 +145,7 @@ class Seeded:
     def dial_failed(self, index: int, failed: DialFailed) -> bool:
         """The dial of coordinator ``index`` failed: its seed is dropped (True) unless the pod
         said it has not begun the barrier yet."""
-        if failed.not_begun or self._seeds.pop(index, None) is None:
-            return False
-        self._dropped(index)
-        return True
+        return not failed.not_begun and self._drop(index)
 
 
 #: a seeded address where another pod or process answers

@@ -15,16 +15,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import signal
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agent.protocol.wire import EXIT_BARRIER, Hello, Identity, Role, decode, encode
+from agent.protocol.wire import EXIT_BARRIER, Hello, Identity, Role
 from tests.faults.conftest import AgentProcess, Job, agent_argv
+from tests.support.exitled import say_hello, workload_pid
 from tests.support.faultdns import FaultDNS
 
 pytestmark = pytest.mark.timeout(90)
@@ -52,27 +51,9 @@ def _run(job: Job, i: int, script: str, address: str | None = None) -> AgentProc
     return AgentProcess(argv)
 
 
-def _ask(source: str, target: tuple[str, int], hello: Hello) -> Hello:
-    """Say ``hello`` to ``target`` from ``source``; the reply, once the server has closed (so
-    it has done all it does with a hello before this returns)."""
-    with socket.create_connection(target, timeout=5, source_address=(source, 0)) as conn:
-        conn.sendall(encode(hello))
-        conn.settimeout(5)
-        received = b""
-        while chunk := conn.recv(4096):
-            received += chunk
-    reply = decode(received.split(b"\n")[0])
-    assert isinstance(reply, Hello)
-    return reply
-
-
 def _workload_pid(agent: AgentProcess) -> int:
     agent.wait_line("workload started")
-    line = next(text for _, text in agent.lines if "workload started" in text)
-    # the workload's own output may share the line (both write the pod's stderr)
-    found = re.search(r"workload started \(pid (\d+)\)", line)
-    assert found is not None, line
-    return int(found[1])
+    return workload_pid(next(text for _, text in agent.lines if "workload started" in text))
 
 
 @pytest.mark.parametrize("when", ["successor running", "no pod 0 yet"])
@@ -98,7 +79,9 @@ def test_a_lost_leaders_end_replayed_from_its_old_address_stops_nothing(
         workloads.append(_workload_pid(first))
         workloads.extend(_workload_pid(follower) for follower in processes[1:])
         anyone = Identity("someone", "", 0, 1, job.port)
-        lost = _ask(job.address(7), (job.address(0), job.port), Hello(anyone, Role.PROBE, "n" * 16))
+        lost = say_hello(
+            job.address(7), (job.address(0), job.port), Hello(anyone, Role.PROBE, "n" * 16)
+        )
         first.proc.kill()  # the pod dies: its agent and its workload
         os.killpg(workloads[0], signal.SIGKILL)
         first.finish()
@@ -114,7 +97,7 @@ def test_a_lost_leaders_end_replayed_from_its_old_address_stops_nothing(
             processes.append(_run(job, 0, f"read line < {go}; exit 6", address=moved))
             workloads.append(_workload_pid(processes[-1]))
         replay = dataclasses.replace(lost.identity, barrier=EXIT_BARRIER, exit_code=77)
-        _ask(job.address(0), (job.address(1), job.port), Hello(replay, Role.PROBE, "n" * 16))
+        say_hello(job.address(0), (job.address(1), job.port), Hello(replay, Role.PROBE, "n" * 16))
         if when == "no pod 0 yet":
             job.move(0, moved)
             processes.append(_run(job, 0, f"read line < {go}; exit 6", address=moved))

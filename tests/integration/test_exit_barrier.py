@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Agents, finish, sigterm_until_gone, wait_for_line
+from tests.support.exitled import workload_pid
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -110,7 +110,7 @@ def test_a_pod_restarted_while_the_others_wait_to_leave_is_not_stranded(
     procs = [_run(agents, i, 3, "true") for i in range(2)]
     first = _run(agents, 2, 3, "exec sleep 600")
     started = wait_for_line(first, "workload started")[-1]
-    pid = int(re.findall(r"workload started \(pid (\d+)\)", started)[0])
+    pid = workload_pid(started)
     try:
         for proc in procs:
             wait_for_line(proc, "waiting for every pod's workload to end")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import signal
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from agent.protocol.wire import EXIT_BARRIER, Hello, Identity, Role, decode, encode
+from agent.protocol.wire import EXIT_BARRIER, Hello, Identity, Role
 from tests.integration.conftest import JOB, Agents, finish, wait_for_line
+from tests.support.exitled import say_hello, workload_pid
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -87,20 +86,6 @@ def test_with_a_token_the_leaders_proven_hello_stops_the_others(
     assert [code for code, _, _ in results] == [5, 5, 5], [e for _, _, e in results]
 
 
-def _ask(source: str, target: tuple[str, int], hello: Hello) -> Hello:
-    """Say ``hello`` to ``target`` from ``source``; the reply, once the server has closed (so
-    it has done all it does with a hello before this returns)."""
-    with socket.create_connection(target, timeout=5, source_address=(source, 0)) as conn:
-        conn.sendall(encode(hello))
-        conn.settimeout(5)
-        received = b""
-        while chunk := conn.recv(4096):
-            received += chunk
-    reply = decode(received.split(b"\n")[0])
-    assert isinstance(reply, Hello)
-    return reply
-
-
 def test_an_unlisted_process_claiming_to_be_the_leader_stops_nothing(
     agents: Agents, tmp_path: Path
 ) -> None:
@@ -118,10 +103,10 @@ def test_an_unlisted_process_claiming_to_be_the_leader_stops_nothing(
         wait_for_line(proc, "workload started")
     anyone = Identity("someone", "", 0, 1, 29300)
     stranger = agents.address(7)
-    pod0 = _ask(stranger, (agents.address(0), 29300), Hello(anyone, Role.PROBE, "n" * 16))
+    pod0 = say_hello(stranger, (agents.address(0), 29300), Hello(anyone, Role.PROBE, "n" * 16))
     forged = dataclasses.replace(pod0.identity, barrier=EXIT_BARRIER, exit_code=77)
     for source in (stranger, "127.0.0.1", agents.address(2)):
-        _ask(source, (agents.address(1), 29300), Hello(forged, Role.PROBE, "n" * 16))
+        say_hello(source, (agents.address(1), 29300), Hello(forged, Role.PROBE, "n" * 16))
     assert followers[0].poll() is None
     with open(go, "w") as fifo:
         fifo.write("now\n")
@@ -144,7 +129,7 @@ def test_a_leader_replaced_after_the_start_barrier_is_followed_at_its_new_addres
     for proc in followers:
         wait_for_line(proc, "workload started")
     started = wait_for_line(first, "workload started")[-1]
-    pid = int(re.findall(r"workload started \(pid (\d+)\)", started)[0])
+    pid = workload_pid(started)
     first.kill()  # the container dies: the agent and its workload
     os.killpg(pid, signal.SIGKILL)
     first.communicate()
