@@ -239,10 +239,9 @@ class Agent:
 
     def _membership(self, now: float) -> list[Effect]:
         """Past a cut Service answer: the coordinator's hand-outs, a member's report."""
-        if self.vouching.turned_on(cut=self.discovery.cut):
-            coordinates = isinstance(self.side, Coordinator)  # the root, or a group's in the tree
-            if coordinates or self.vouching.hands_out:  # a tree's member: no hand-out will come
-                self._admission.patient(self.timing.vouch_wait, coordinator=coordinates)
+        side, cut, wait = self.side, self.discovery.cut, self.timing.vouch_wait
+        if (delay := self.vouching.patience(side, cut=cut, wait=wait)) is not None:
+            self._admission.patient(delay, coordinator=isinstance(side, Coordinator))
         return self.vouching.due(self.side, self.reach.peers)
 
     def _handled(self, event: Input, now: float) -> list[Effect]:

@@ -82,13 +82,29 @@ class Vouching:
         self._cursor: dict[int, int] = {}  # the coordinator's sessions: conn -> entries sent
         self._dirty = False  # entries or sessions came since the last hand-out
         self._told: tuple[int, str] | None = None  # the member's last report: (conn, address)
-        self._said_on = False  # ``turned_on`` has said so
+        self._said_on = False  # ``patience`` has said this pod is past a cut
+        self._chain_over = False  # ``patience`` has said the coordinator's verdict ends it
 
-    def turned_on(self, *, cut: bool) -> bool:
-        """True once, when this pod is first past a cut (its own answer, or a peer's word)."""
-        self.on = self.on or cut
-        first, self._said_on = self.on and not self._said_on, self._said_on or self.on
-        return first
+    def patience(
+        self, side: Coordinator | Member | None, *, cut: bool, wait: float
+    ) -> float | None:
+        """How long a claim from an address not vouched for waits for the members' reports
+        before its name is asked, when that changes (else None): ``wait`` from when this pod is
+        first past a cut (its own answer, or a peer's word), at a coordinator or a member
+        handed addresses; none once the coordinator has its verdict. Members report no more
+        after theirs, and a pod replaced after the release, whose session is the only way its
+        new address reaches the coordinator, waited the whole ``wait`` for a report that never
+        comes (review 12)."""
+        self.on, coordinator = self.on or cut, side if isinstance(side, Coordinator) else None
+        if self.on and not self._said_on:
+            self._said_on = True
+            if coordinator is not None or self.hands_out:  # a tree's member: no hand-out will come
+                return wait
+        over = coordinator is not None and coordinator.verdict is not None
+        if self._said_on and over and not self._chain_over:
+            self._chain_over = True
+            return 0.0
+        return None
 
     @property
     def hands_out(self) -> bool:
@@ -134,12 +150,16 @@ class Vouching:
         of where it reached its ring neighbour (of ``peers``, looked up only then: this is asked
         after every call), once it has; a group coordinator's report to the root for the next
         group's coordinator."""
-        if side is None or side.verdict is not None or not self._reports:
+        if side is None or not self._reports:
+            return []
+        if isinstance(side, Coordinator) and not isinstance(side, GroupCoordinator):
+            # after the verdict too: a late joiner (a pod replaced after the release) must
+            # reach every pod itself, and the addresses a cut answer leaves out come only here
+            return list(self.hand_out(side.sessions))
+        if side.verdict is not None:
             return []
         if isinstance(side, GroupCoordinator):
             return list(self.relay(side.up.conn))
-        if isinstance(side, Coordinator):
-            return list(self.hand_out(side.sessions))
         ring = peers[self.ring_next]
         return list(self.report(side.conn, ring.address if ring.reached else ""))
 
