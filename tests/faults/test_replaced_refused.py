@@ -43,8 +43,10 @@ def test_a_member_replaced_while_dns_is_stale_is_reached_once_dns_lists_its_new_
     port = job.port + 1  # the workload's port: free, a wait-mode job has no health port
     probe = f"tcp:{port}"
     new = job.address(5)
-    workload = {i: socket.create_server((job.address(i), port)) for i in (0, 1)}
-    workload[5] = socket.create_server((new, port))
+    # pod 0's port opens only once the old pod 1 is gone: it cannot reach pod 0 and arrive
+    # before, and the barrier is not released without the new pod (it was, now and then, in
+    # the moment between pod 0 reaching the old pod 1 and the test stopping it)
+    workload = {i: socket.create_server((job.address(i), port)) for i in (1, 5)}
     try:
         job.publish()
         coordinator = _start(processes, job, 0, probe)
@@ -52,6 +54,7 @@ def test_a_member_replaced_while_dns_is_stale_is_reached_once_dns_lists_its_new_
         coordinator.wait_line(f"reached {job.fqdn(1)}")
         old.stop()
         workload.pop(1).close()  # the old pod is gone: its address refuses
+        workload[0] = socket.create_server((job.address(0), port))
         replaced = _start(processes, job, 1, probe, at=new)
         replaced.wait_line("waiting 20s", timeout=30)
         job.published[1] = new
