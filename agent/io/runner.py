@@ -23,6 +23,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from agent.config.model import Config, ProbeKind
 from agent.core.agent import Agent
 from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
+from agent.core.instead import BUG
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.seeded import Proof, Proven, proven_by
@@ -30,7 +31,7 @@ from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
-from agent.io.executor import BUG, Executor
+from agent.io.executor import Executor
 from agent.io.handshaking import Handshaking
 from agent.io.heard import Heard
 from agent.io.instance import INSTANCE, identity_of, listen_on_port, uniform

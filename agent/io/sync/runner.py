@@ -18,7 +18,6 @@ from typing import Any
 
 from agent.config.model import Config
 from agent.core.agent import Agent
-from agent.core.causes import Cause, Failure
 from agent.core.effects import (
     Aborted,
     Attempt,
@@ -35,16 +34,8 @@ from agent.core.effects import (
     Sweep,
     dispatch,
 )
-from agent.core.inputs import (
-    AddressProbed,
-    Attempted,
-    DialFailed,
-    Input,
-    LookedUp,
-    Resolution,
-    Swept,
-    Unreached,
-)
+from agent.core.inputs import AddressProbed, Input, Unreached
+from agent.core.instead import BUG, Tasked, instead
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
@@ -71,9 +62,6 @@ from agent.io.sync.resolver import Resolver
 from agent.protocol.wire import Message
 
 __all__ = ["serve_and_wait"]
-
-#: what the core hears from a task that failed with a bug (reported), instead of its result
-BUG = Failure("failed with a bug (reported)", Cause.BUG)
 
 
 class _Starter:
@@ -119,8 +107,10 @@ class Executor:
             sends, self._sends = self._sends, []
             self.peers.send(sends)
 
-    def _start(self, task: Coroutine[Any, Any, None], kind: str, name: str, failed: Input) -> None:
-        """A supervised task: a bug is reported, and the core gets ``failed`` instead."""
+    def _start(self, task: Coroutine[Any, Any, None], effect: Tasked) -> None:
+        """``effect``'s task, supervised: a bug is reported, and the core gets what
+        ``agent.core.instead`` says instead."""
+        kind, name, failed = instead(effect, self.core.config.topology)
 
         def bug(exc: Exception) -> None:
             self.supervisor.bug(kind, name, exc)
@@ -128,28 +118,21 @@ class Executor:
 
         self.loop.spawn(task, bug)
 
-    def _name(self, index: int) -> str:
-        return self.core.config.topology.display(index)
-
     def attempt(self, effect: Attempt) -> None:
         task = self.peers.attempt(effect.index, effect.instance, effect.addresses, effect.hello)
-        failed = Attempted(effect.index, Unreached(BUG))
-        self._start(task, "attempt", self._name(effect.index), failed)
+        self._start(task, effect)
 
     def sweep(self, effect: Sweep) -> None:
-        service = self.core.config.topology.service_fqdn or ""
-        self._start(self.peers.sweep(), "sweep", service, Swept(Resolution(failure=BUG)))
+        self._start(self.peers.sweep(), effect)
 
     def probe_address(self, effect: ProbeAddress) -> None:
         self.probes.add(effect.address, pushed=effect.pushed)
 
     def lookup(self, effect: Lookup) -> None:
-        failed = LookedUp(effect.index, Resolution(failure=BUG))
-        self._start(self.peers.lookup(effect.index), "lookup", self._name(effect.index), failed)
+        self._start(self.peers.lookup(effect.index), effect)
 
     def dial(self, effect: Dial) -> None:
-        task = self.peers.dial_coordinator(effect.addresses, effect.index)
-        self._start(task, "dial", self._name(effect.index), DialFailed(BUG.reason))
+        self._start(self.peers.dial_coordinator(effect.addresses, effect.index), effect)
 
     def send(self, effect: Send) -> None:
         self._sends.append((effect.conn, effect.message))
