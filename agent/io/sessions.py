@@ -22,6 +22,7 @@ from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, client_handshake
 from agent.io.probes import ConnectFailed, connect
+from agent.io.reaching import asked
 from agent.protocol.wire import Hello, Identity, Message, Role, encode
 
 __all__ = ["Sessions"]
@@ -75,11 +76,7 @@ class Sessions:
         """Member: open the session to its coordinator, pod ``index``, re-resolving its name
         (unless the core gives the ``addresses`` to try); the first address whose handshake
         succeeds (the reply is that index of this job) carries it."""
-        if addresses:
-            resolution = Resolution(addresses)
-        else:
-            self.counts["dns_lookups"] += 1
-            resolution = await self.resolve(self.config.topology.fqdn(index))
+        resolution = await asked(self.config, self.resolve, self.counts, index, addresses)
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
         refused = True  # every address refused the connection or timed out (``at_the_address``)
