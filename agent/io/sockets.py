@@ -13,7 +13,7 @@ import socket
 import struct
 from typing import Any
 
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.timing import DEFAULT_TIMING, Timing
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "accepted",
     "connect_problem",
     "connect_timed_out",
+    "connect_timeout",
     "keepalive",
     "listen",
     "outgoing",
@@ -165,3 +166,8 @@ def connect_problem(exc: OSError, port: int) -> tuple[str, Cause]:
 
 def connect_timed_out(port: int) -> str:
     return f"connect to port {port} timed out"
+
+
+def connect_timeout(port: int) -> Failure:
+    """A connect that timed out, as both drivers' probes and dials say it."""
+    return Failure(connect_timed_out(port), Cause.CONNECT_TIMEOUT)

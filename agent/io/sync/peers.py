@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable
 
 from agent.config.model import Config, ProbeKind
-from agent.core.answers import blind, dial_failed, failed_handshake
+from agent.core.answers import blind, dial_failed, failed_handshake, hello_failed, replied
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import (
     Contacted,
@@ -22,7 +22,6 @@ from agent.core.inputs import (
     Lost,
     Opened,
     ProbeResult,
-    Reached,
     Received,
     Resolution,
     Unreached,
@@ -32,7 +31,7 @@ from agent.errors import WireError
 from agent.io.handshakes import HandshakeFailed, client_handshake, server_handshake
 from agent.io.handshaking import Handshaking
 from agent.io.reaching import HELLO, Reaching, asked, plain
-from agent.io.sockets import connect_problem, connect_timed_out, keepalive
+from agent.io.sockets import connect_problem, connect_timed_out, connect_timeout, keepalive
 from agent.io.sync.conn import Conn, open_tcp
 from agent.io.sync.loop import Loop, checkpoint, writable
 from agent.protocol.wire import Hello, Identity, Message, Role, encode
@@ -82,7 +81,7 @@ class Peers(Reaching):
                 self.loop, address, port, self.config.listen, clock() + self.timing.connect_timeout
             )
         except TimeoutError:
-            return Unreached(Failure(connect_timed_out(port), Cause.CONNECT_TIMEOUT))
+            return Unreached(connect_timeout(port))
         except OSError as exc:
             return Unreached(Failure(*connect_problem(exc, port)))
         conn = Conn(self.loop, sock, address)
@@ -102,10 +101,10 @@ class Peers(Reaching):
         except HandshakeFailed as exc:
             return failed_handshake(exc.failure)
         except WireError as exc:
-            return Unreached(Failure(f"hello failed: {exc}", Cause.HELLO_FAILED))
+            return hello_failed(exc)
         finally:
             conn.close()
-        return Reached(reply.identity.index, reply.identity.instance, reply.released)
+        return replied(reply)
 
     # --- answering contacts -----------------------------------------------------------------------
     async def serve(self, conn: Conn) -> None:
