@@ -28,9 +28,9 @@ from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.seeded import Proof, Proven, proven_by
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
+from agent.io.dnswire import servers_of
 from agent.io.executor import Executor
 from agent.io.handshaking import Handshaking
 from agent.io.heard import Heard
@@ -83,11 +83,7 @@ def resolver_for(
     config: Config, timing: Timing = DEFAULT_TIMING
 ) -> Callable[[str], Awaitable[Resolution]]:
     """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
-    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
-    try:
-        return Resolver(servers, attempt_timeout=timing.dns_timeout).addresses
-    except ValueError as exc:
-        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+    return Resolver(servers_of(config), attempt_timeout=timing.dns_timeout).addresses
 
 
 async def serve_and_wait(

@@ -40,7 +40,7 @@ from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.errors import ConfigError
+from agent.io.dnswire import servers_of
 from agent.io.handshaking import Handshaking
 from agent.io.instance import identity_of, listen_on_port, uniform
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
@@ -191,11 +191,7 @@ def _contact_bug(supervisor: Supervisor, conn: Conn, exc: Exception) -> None:
 
 
 def _resolver(loop: Loop, config: Config, timing: Timing) -> Resolver:
-    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
-    try:
-        return Resolver(loop, servers, attempt_timeout=timing.dns_timeout)
-    except ValueError as exc:
-        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+    return Resolver(loop, servers_of(config), attempt_timeout=timing.dns_timeout)
 
 
 def serve_and_wait(
