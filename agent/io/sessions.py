@@ -20,10 +20,11 @@ from agent.core.causes import Failure
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
+from agent.io.batches import outgoing
 from agent.io.channel import Channel, HandshakeFailed, client_handshake
 from agent.io.probes import ConnectFailed, connect
 from agent.io.reaching import asked
-from agent.protocol.wire import Hello, Identity, Message, Role, encode
+from agent.protocol.wire import Hello, Identity, Message, Role
 
 __all__ = ["Sessions"]
 
@@ -119,14 +120,8 @@ class Sessions:
         every socket with room for it (a release to 10,000 members, each send awaited, took
         seconds); the rest wait together, and a session whose message is not out within
         ``timing.send_timeout`` is dropped: its reader reports the loss and the cores recover."""
-        encoded: dict[Message, bytes] = {}
         waiting: dict[int, bytes] = {}  # conn -> what its socket did not take yet
-        for conn, message in batch:
-            if (channel := self.channels.get(conn)) is None:
-                continue
-            if (data := encoded.get(message)) is None:
-                data = encoded[message] = encode(message)
-            self.counts["messages_sent"] += 1
+        for conn, channel, data in outgoing(batch, self.channels, self.counts):
             if conn in waiting:  # behind the rest of an earlier message, in order
                 waiting[conn] += data
                 continue

@@ -28,13 +28,14 @@ from agent.core.inputs import (
 )
 from agent.core.timing import Timing
 from agent.errors import WireError
+from agent.io.batches import outgoing
 from agent.io.handshakes import HandshakeFailed, client_handshake, server_handshake
 from agent.io.handshaking import Handshaking
 from agent.io.reaching import HELLO, Reaching, asked, plain
 from agent.io.sockets import connect_problem, connect_timed_out, connect_timeout, keepalive
 from agent.io.sync.conn import Conn, open_tcp
 from agent.io.sync.loop import Loop, checkpoint, writable
-from agent.protocol.wire import Hello, Identity, Message, Role, encode
+from agent.protocol.wire import Hello, Identity, Message, Role
 
 __all__ = ["Peers"]
 
@@ -215,14 +216,8 @@ class Peers(Reaching):
         has room; the rest by one task a session, within ``send_timeout``, else the session
         drops. A message for a session whose socket still holds an earlier one goes behind it:
         written at once, it would land inside the earlier message's line."""
-        encoded: dict[Message, bytes] = {}
         deadline = self.loop.clock() + self.timing.send_timeout
-        for conn, message in batch:
-            if (channel := self.channels.get(conn)) is None:
-                continue
-            if (data := encoded.get(message)) is None:
-                data = encoded[message] = encode(message)
-            self.counts["messages_sent"] += 1
+        for conn, channel, data in outgoing(batch, self.channels, self.counts):
             if (backlog := self._backlog.get(conn)) is not None:
                 backlog += data
                 continue
