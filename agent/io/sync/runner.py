@@ -40,20 +40,12 @@ from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
 from agent.core.timing import DEFAULT_TIMING, Timing
+from agent.io.accepting import Accepting
 from agent.io.dnswire import servers_of
 from agent.io.handshaking import Handshaking
 from agent.io.instance import identity_of, listen_on_port, uniform
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.io.probequeue import ProbeQueue
-from agent.io.sockets import (
-    ABANDONED_AFTER,
-    ITS_OWN,
-    MAX_PAUSE,
-    PAUSE,
-    abandoned,
-    accepted,
-    peer_of,
-)
 from agent.io.supervisor import Supervisor
 from agent.io.sync.conn import Conn
 from agent.io.sync.loop import Loop, checkpoint, readable, sleep_until
@@ -159,25 +151,19 @@ class Executor:
 
 async def _accept(sock: socket.socket, peers: Peers, supervisor: Supervisor) -> None:
     """As ``agent.io.listener.serve``: every connection answered by a task of its own, every
-    error of ``accept()`` survived. Waits as long as the run: the loop's end closes it."""
-    loop, pause = peers.loop, PAUSE
+    error of ``accept()`` survived (``agent.io.accepting``). Waits as long as the run: the
+    loop's end closes it."""
+    loop, accepting = peers.loop, Accepting(supervisor.failure)
     while True:
-        try:
-            conn, address = sock.accept()
-        except BlockingIOError:
+        taken = accepting.take(sock)
+        if taken is None:
             await readable(sock, None)
             continue
-        except OSError as exc:
-            if exc.errno in ITS_OWN:
-                continue  # it costs only the connection it was about
-            supervisor.failure("accepting a contact connection", exc)
-            await sleep_until(loop.clock() + pause)
-            pause = min(2 * pause, MAX_PAUSE)
+        if isinstance(taken, float):
+            if taken:
+                await sleep_until(loop.clock() + taken)
             continue
-        pause, peer = PAUSE, peer_of(address)
-        if abandoned(conn, ABANDONED_AFTER) or not accepted(conn):
-            conn.close()
-            continue
+        conn, peer = taken
         stream = Conn(loop, conn, peer)
         loop.spawn(peers.serve(stream), functools.partial(_contact_bug, supervisor, stream))
         # As the anyio listener: the contact counts itself before the next is accepted, and a
