@@ -13,10 +13,19 @@ from typing import assert_never
 
 from agent.core.causes import Cause, Failure
 from agent.core.effects import Attempt, Dial, Lookup, Sweep
-from agent.core.inputs import Attempted, DialFailed, Input, LookedUp, Resolution, Swept, Unreached
+from agent.core.inputs import (
+    AddressProbed,
+    Attempted,
+    DialFailed,
+    Input,
+    LookedUp,
+    Resolution,
+    Swept,
+    Unreached,
+)
 from agent.topology.model import Topology
 
-__all__ = ["BUG", "Tasked", "instead"]
+__all__ = ["BUG", "Tasked", "instead", "probe_given_up"]
 
 #: what the core hears from an I/O task that failed with a bug (reported), instead of its result
 BUG = Failure("failed with a bug (reported)", Cause.BUG)
@@ -39,3 +48,10 @@ def instead(effect: Tasked, topology: Topology) -> tuple[str, str, Input]:
             return "dial", topology.display(index), DialFailed(BUG.reason)
         case _:
             assert_never(effect)
+
+
+def probe_given_up(address: str) -> AddressProbed:
+    """What the core hears of an address of a sweep whose probe the driver's queue gave up on
+    (its worker failed with a bug): the address gets a result, or the sweep would wait for it
+    for ever."""
+    return AddressProbed(address, Unreached(BUG))

@@ -66,6 +66,8 @@ class Executor:
     async def perform(self, effects: list[Effect]) -> Outcome | None:
         self._outcome = None
         for effect in effects:
+            if not isinstance(effect, Send):
+                await self._flush()
             await dispatch(self, effect)
         await self._flush()
         return self._outcome
@@ -91,27 +93,22 @@ class Executor:
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     async def attempt(self, effect: Attempt) -> None:
-        await self._flush()
         attempt = functools.partial(
             self.contacts.attempt, effect.index, effect.instance, effect.addresses, effect.hello
         )
         self._start(attempt, effect)
 
     async def sweep(self, effect: Sweep) -> None:
-        await self._flush()
         self._start(self.contacts.sweep, effect)
 
     async def probe_address(self, effect: ProbeAddress) -> None:
-        await self._flush()
         self.probes.add(effect.address, pushed=effect.pushed)
 
     async def lookup(self, effect: Lookup) -> None:
-        await self._flush()
         lookup = functools.partial(self.contacts.lookup, effect.index)
         self._start(lookup, effect)
 
     async def dial(self, effect: Dial) -> None:
-        await self._flush()
         dial = functools.partial(self.sessions.dial_coordinator, effect.addresses, effect.index)
         self._start(dial, effect)
 
@@ -119,15 +116,12 @@ class Executor:
         self._sends.append((effect.conn, effect.message))
 
     async def close(self, effect: Close) -> None:
-        await self._flush()
         await self.sessions.close(effect.conn)
 
     async def report(self, effect: Report) -> None:
-        await self._flush()
         self.report_line(effect.line)
 
     async def released(self, effect: Released) -> None:
-        await self._flush()
         elapsed = self.clock() - self.core.start
         self._book_reached()
         self.report_line(released_line(effect, elapsed, self.contacts.counts))
@@ -140,13 +134,11 @@ class Executor:
             heard.released(tuple(PeerReached(p.index, p.address, p.instance) for p in peers))
 
     async def aborted(self, effect: Aborted) -> None:
-        await self._flush()  # the core reports the abort itself (a Report follows)
+        pass  # the core reports the abort itself (a Report follows)
 
     async def finish(self, effect: Finish) -> None:
-        await self._flush()
         self._outcome = effect.outcome
 
     async def fail(self, effect: Fail) -> None:
-        await self._flush()
         self._book_reached()  # what it knows of failed workloads is said at a timeout too
         raise effect.error

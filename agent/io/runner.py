@@ -22,8 +22,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent.config.model import Config, ProbeKind
 from agent.core.agent import Agent
-from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
-from agent.core.instead import BUG
+from agent.core.inputs import Input, Resolution
+from agent.core.instead import probe_given_up
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.seeded import Proof, Proven, proven_by
@@ -181,8 +181,7 @@ async def _serve(
             workers=MAX_IN_FLIGHT,
             push_reserve=PUSH_RESERVE,
             supervisor=supervisor,
-            # the address gets a result, or the sweep would wait for it forever
-            gave_up=lambda address: send.send_nowait(AddressProbed(address, Unreached(BUG))),
+            gave_up=lambda address: send.send_nowait(probe_given_up(address)),
         )
         executor = Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
         if isinstance(port, socket.socket):

@@ -34,8 +34,8 @@ from agent.core.effects import (
     Sweep,
     dispatch,
 )
-from agent.core.inputs import AddressProbed, Input, Unreached
-from agent.core.instead import BUG, Tasked, instead
+from agent.core.inputs import Input
+from agent.core.instead import Tasked, instead, probe_given_up
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
@@ -214,7 +214,7 @@ def serve_and_wait(
         workers=MAX_IN_FLIGHT,
         push_reserve=PUSH_RESERVE,
         supervisor=supervisor,
-        gave_up=lambda address: queue.append(AddressProbed(address, Unreached(BUG))),
+        gave_up=lambda address: queue.append(probe_given_up(address)),
     )
     executor = Executor(core, loop, peers, probes, report, supervisor)
     with listen_on_port(config) as port:
