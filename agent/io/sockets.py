@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from agent.core.causes import Cause, Failure
@@ -26,6 +28,7 @@ __all__ = [
     "connect_problem",
     "connect_timed_out",
     "connect_timeout",
+    "connected",
     "keepalive",
     "listen",
     "outgoing",
@@ -137,6 +140,28 @@ def outgoing(address: str, port: int, source: str | None) -> tuple[socket.socket
     except BaseException:
         sock.close()
         raise
+
+
+async def connected(
+    address: str,
+    port: int,
+    source: str | None,
+    writable: Callable[[socket.socket], Awaitable[None]],
+) -> socket.socket:
+    """A socket connected to ``address`` (``outgoing``), once the driver's ``writable`` wait
+    says the connect ended; OSError when refused or unreachable, or when ``source`` cannot be
+    bound. The caller's deadline bounds the wait."""
+    sock, code = outgoing(address, port, source)
+    try:
+        if code == errno.EINPROGRESS:
+            await writable(sock)
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def keepalive(sock: socket.socket, timing: Timing) -> None:
