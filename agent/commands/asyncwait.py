@@ -69,10 +69,7 @@ def run_async(work: Callable[[], Awaitable[_T]]) -> tuple[_T | None, int | None]
     except BaseExceptionGroup as group:
         raise leaf_error(group) from None
     finally:
-        if stopped:
-            startsignals.ignore()
-        else:
-            startsignals.release()  # what comes after (outputs, exec) stops as by default
+        startsignals.settle(stopped)
 
 
 def run_collecting(work: Callable[[], Awaitable[_T]]) -> _T:

@@ -13,7 +13,16 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-__all__ = ["STOPS", "coalesce_wakeups", "hold", "hold_off", "ignore", "received", "release"]
+__all__ = [
+    "STOPS",
+    "coalesce_wakeups",
+    "hold",
+    "hold_off",
+    "ignore",
+    "received",
+    "release",
+    "settle",
+]
 
 #: what stops the agent (SIGHUP too: without a handler PID 1 drops it as well)
 STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -86,3 +95,13 @@ def release() -> int | None:
     # not held off past here: a workload exec'd by this process would inherit the mask
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
     return received()
+
+
+def settle(stopped: bool) -> None:
+    """Once a barrier's loop has ended, on either driver: a stop signal that decided the exit
+    code leaves the rest ignored (:func:`ignore`); else what comes after (outputs, the
+    workload's exec) stops as by default (:func:`release`)."""
+    if stopped:
+        ignore()
+    else:
+        release()

@@ -50,7 +50,4 @@ def run_sync(
     finally:
         reader.close()
         writer.close()
-        if stopped:
-            startsignals.ignore()
-        else:
-            startsignals.release()  # what comes after (outputs, exec) stops as by default
+        startsignals.settle(stopped)

@@ -24,7 +24,7 @@ from agent.core.reach import Reach
 from agent.core.window import CONGESTION
 from agent.protocol.handshake import Match, compare
 from agent.protocol.instance import newer
-from agent.protocol.wire import Identity
+from agent.protocol.wire import Hello, Identity
 
 __all__ = [
     "NameAttempt",
@@ -33,8 +33,10 @@ __all__ = [
     "counted_by_name",
     "dial_failed",
     "failed_handshake",
+    "hello_failed",
     "identity_failure",
     "peer_at_address",
+    "replied",
 ]
 
 _CAUSES = {Match.STRANGER: Cause.STRANGER, Match.DISAGREES: Cause.DISAGREES}
@@ -86,6 +88,18 @@ def failed_handshake(failure: Failure) -> Unreached | Disagreeing:
     if failure.cause is Cause.DISAGREES:
         return Disagreeing(failure.reason)
     return Unreached(failure)
+
+
+def hello_failed(problem: object) -> Unreached:
+    """What a probe whose hello broke comes to (late, malformed, closed: ``problem``, which
+    both drivers' connections word alike)."""
+    return Unreached(Failure(f"hello failed: {problem}", Cause.HELLO_FAILED))
+
+
+def replied(reply: Hello) -> Reached:
+    """What a probe whose hello the pod answered comes to: which pod and process answered, and
+    whether its barrier was released."""
+    return Reached(reply.identity.index, reply.identity.instance, reply.released)
 
 
 class NameAttempt:

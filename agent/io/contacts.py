@@ -14,24 +14,15 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
-from agent.config.model import Config, Probe, ProbeKind
-from agent.core.answers import NameAttempt
-from agent.core.inputs import (
-    AddressProbed,
-    Contacted,
-    ContactRefused,
-    Input,
-    LookedUp,
-    ProbeResult,
-    Resolution,
-    Swept,
-)
+from agent.config.model import Config
+from agent.core.inputs import Contacted, ContactRefused, Input, ProbeResult, Resolution
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import Channel, HandshakeFailed, server_handshake
 from agent.io.handshaking import Handshaking, Ticket
 from agent.io.heard import Heard
 from agent.io.probes import probe
+from agent.io.reaching import HELLO, Reaching, plain
 from agent.io.sessions import Sessions
 from agent.io.tcp import TCPStream
 from agent.protocol.wire import Identity, Role
@@ -39,17 +30,7 @@ from agent.protocol.wire import Identity, Role
 __all__ = ["Contacts"]
 
 
-_HELLO = Probe(ProbeKind.TCP)  # the agent's hello, on its port
-
-
-def _plain(address: str) -> str:
-    """A dual-stack listener sees IPv4 peers as ``::ffff:a.b.c.d`` (as the kernel's address is
-    written by ``getpeername``); DNS lists ``a.b.c.d``. A string test, not ``ipaddress``: it
-    runs for every contact."""
-    return address[7:] if address.startswith("::ffff:") and "." in address else address
-
-
-class Contacts:
+class Contacts(Reaching):
     """Reaching peers and answering contacts, with the runner's parts each injected. (A plain
     class: a dataclass cost every start 1.9 million instructions to define.)"""
 
@@ -67,6 +48,7 @@ class Contacts:
         heard: Heard | None = None,
     ) -> None:
         self.config, self.me, self.resolve, self.post = config, me, resolve, post
+        self._tell, self._tell_now = post.send, post.send_nowait
         self.sessions = sessions
         #: whether the barrier has been released here (told to every contact in our hello)
         self.released = released
@@ -79,31 +61,10 @@ class Contacts:
         #: with the exit barrier: the identities of hellos that passed their handshake
         self.heard = heard
 
-    async def attempt(
-        self, index: int, instance: str = "", addresses: tuple[str, ...] = (), hello: bool = False
-    ) -> None:
-        """Resolve peer ``index`` afresh (unless the core gives the ``addresses`` to try) and
-        probe its addresses until one settles the attempt (``agent.core.answers.NameAttempt``
-        says which); ``hello``: with the agent's hello on its port, whatever ``--probe`` is."""
-        if addresses:
-            resolution = Resolution(addresses)
-        else:
-            resolution = await self._resolve(self.config.topology.fqdn(index))
-        attempt = NameAttempt(index, instance, resolution)
-        for address in resolution.addresses:
-            if attempt.probed(address, await self._probe(address, index, hello)):
-                break
-        await self.post.send(attempt.outcome())
-
-    async def _resolve(self, name: str) -> Resolution:
-        self.counts["dns_lookups"] += 1
-        return await self.resolve(name)
-
-    async def _probe(self, address: str, target: int | None, hello: bool = False) -> ProbeResult:
-        self.counts["probes"] += 1
+    async def _probe(self, address: str, target: int | None, hello: bool) -> ProbeResult:
         heard = self.heard
         return await probe(
-            _HELLO if hello else self.config.probe,
+            HELLO if hello else self.config.probe,
             address,
             me=self.me,
             target=target,
@@ -113,23 +74,6 @@ class Contacts:
             timing=self.timing,
             heard=None if heard is None else lambda identity: heard.dialled(address, identity),
         )
-
-    async def sweep(self) -> None:
-        """One bulk round: every address the Service publishes, in one query."""
-        service = self.config.topology.service_fqdn
-        assert service is not None  # bulk discovery (the only sweeper) needs the Service
-        await self.post.send(Swept(await self._resolve(service)))
-
-    async def lookup(self, index: int) -> None:
-        """Peer ``index``'s name asked again, probing nothing: what the core re-checks a
-        contact that claims to be that pod by."""
-        await self.post.send(LookedUp(index, await self._resolve(self.config.topology.fqdn(index))))
-
-    async def probe_address(self, address: str) -> None:
-        """One address of a bulk round (run by the runner's ProbeQueue, which bounds them)."""
-        result = await self._probe(address, None)
-        # The queue is unbounded: no need to yield once more per probe to post its result.
-        self.post.send_nowait(AddressProbed(address, result))
 
     async def serve(self, stream: anyio.abc.SocketStream, ticket: Ticket | None = None) -> None:
         """One incoming connection: a probe (answered, then closed) or a member's session.
@@ -141,7 +85,7 @@ class Contacts:
             return
         # A flood shares the bound by source address (agent.core.fairshare).
         peer = stream.peer if isinstance(stream, TCPStream) else ""
-        with self.handshaking.admit(_plain(peer)) as ticket:
+        with self.handshaking.admit(plain(peer)) as ticket:
             await self._serve(stream, ticket)
         if ticket.dropped:
             self.counts["contacts_dropped"] += 1
@@ -151,7 +95,7 @@ class Contacts:
         channel = Channel(stream)
         key = next(self.sessions.conns)
         async with stream:
-            address = _plain(channel.peer_address)
+            address = plain(channel.peer_address)
             try:
                 hello = await server_handshake(
                     channel,

@@ -2,7 +2,9 @@
 it (dnspython's parser for anything else), and which family and transport to ask next.
 
 No I/O here: ``agent.io.resolver`` (anyio) and ``agent.io.sync.resolver`` (selectors) send the
-query and wait for the answer, each within its deadline, and read it with :func:`read`.
+query and wait for the answer, each within its deadline; what they decide is written once here:
+which servers (:func:`servers_of`), each in turn within one lifetime (:func:`in_turn`), UDP
+then TCP and how an answer is read (:meth:`Queries.ask`), which datagram is ours (:func:`ours`).
 """
 
 from __future__ import annotations
@@ -10,23 +12,29 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
+from agent.config.model import Config
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import Resolution
+from agent.errors import ConfigError
 from agent.values import value
 
 __all__ = [
     "AAAA",
     "HEADER",
+    "NO_SERVER",
     "A",
     "Failed",
     "NXDomain",
     "NoData",
     "Queries",
     "Reply",
+    "in_turn",
+    "ours",
     "read",
     "resolution_of",
+    "servers_of",
 ]
 
 #: the EDNS payload size of DNS Flag Day 2020: about 70 addresses fit a UDP answer
@@ -40,6 +48,21 @@ _QR, _TC, _RD = 0x8000, 0x0200, 0x0100
 A, AAAA, _OPT, _IN = 1, 28, 41, 1
 _NOERROR, _NXDOMAIN = 0, 3
 _FAMILY = {A: (socket.AF_INET, 4), AAAA: (socket.AF_INET6, 16)}
+
+
+NO_SERVER = "no DNS server (no nameserver in /etc/resolv.conf; use --dns-server)"
+
+#: a DNS server: an IP address (config) and a port
+Server = tuple[str, int]
+
+
+def servers_of(config: Config) -> tuple[Server, ...]:
+    """The servers every lookup asks: ``--dns-server``, else resolv.conf's nameservers on
+    port 53. ConfigError (exit 2) when there is none."""
+    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
+    if not servers:
+        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {NO_SERVER}"])
+    return servers
 
 
 class NXDomain(Exception):
@@ -158,6 +181,26 @@ class Queries:
         query_id = int.from_bytes(os.urandom(2), "big")
         return query_id, struct.pack("!H", query_id) + wire[2:], question
 
+    async def ask(
+        self,
+        name: str,
+        rdtype: int,
+        udp: Callable[[bytes], Awaitable[bytes]],
+        tcp: Callable[[bytes], Awaitable[bytes]],
+    ) -> Reply:
+        """One server's answer, by the driver's ``udp`` and ``tcp`` exchanges of a query's wire
+        form: over UDP first, over TCP when it came truncated (and at once from then on)."""
+        query_id, query, question = self.query(name, rdtype)
+        if name not in self.over_tcp:
+            reply = read(await udp(query), question, query_id, rdtype)
+            if not reply.truncated:
+                return reply
+            self.over_tcp.add(name)
+        reply = read(await tcp(query), question, query_id, rdtype)
+        if not reply.addresses:
+            raise Failed("DNS error: a truncated answer without records, even over TCP")
+        return reply
+
     async def addresses(
         self, name: str, lookup: Callable[[str, int], Awaitable[Reply]]
     ) -> Resolution:
@@ -176,6 +219,33 @@ class Queries:
         except (NXDomain, NoData, Failed) as exc:
             return resolution_of(exc)
         return resolution_of(reply)
+
+
+def ours(wire: bytes, query: bytes) -> bool:
+    """Whether a datagram answers ``query`` (not a late answer to an earlier one)."""
+    return wire[:2] == query[:2] and len(wire) >= HEADER.size
+
+
+async def in_turn(
+    servers: Sequence[Server],
+    lifetime: float,
+    clock: Callable[[], float],
+    ask: Callable[[Server, float], Awaitable[Reply]],
+) -> Reply:
+    """Each server in turn, within one ``lifetime`` shared between them: ``ask`` gets the
+    server and its share (seconds), and raises Failed, TimeoutError or OSError for the next."""
+    problems: list[str] = []
+    deadline = clock() + lifetime
+    for left, server in zip(range(len(servers), 0, -1), servers, strict=True):
+        try:
+            return await ask(server, max((deadline - clock()) / left, 0.0))
+        except Failed as exc:
+            problems.append(exc.problem)
+        except TimeoutError:
+            problems.append("DNS timeout")
+        except OSError as exc:
+            problems.append(f"DNS error: {exc.strerror or exc}")
+    raise Failed(", ".join(sorted(set(problems))))
 
 
 def resolution_of(reply: Reply | Exception) -> Resolution:

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 import anyio.abc
 
 from agent.core.agent import Agent
-from agent.core.causes import Cause, Failure
 from agent.core.effects import (
     Aborted,
     Attempt,
@@ -31,15 +30,7 @@ from agent.core.effects import (
     Sweep,
     dispatch,
 )
-from agent.core.inputs import (
-    Attempted,
-    DialFailed,
-    Input,
-    LookedUp,
-    Resolution,
-    Swept,
-    Unreached,
-)
+from agent.core.instead import Tasked, instead
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
@@ -49,10 +40,7 @@ from agent.io.probequeue import ProbeQueue
 from agent.io.supervisor import Supervisor
 from agent.protocol.wire import Message
 
-__all__ = ["BUG", "Executor"]
-
-#: what the core hears from an I/O task that failed with a bug (reported), instead of its result
-BUG = Failure("failed with a bug (reported)", Cause.BUG)
+__all__ = ["Executor"]
 
 
 class Executor:
@@ -78,6 +66,8 @@ class Executor:
     async def perform(self, effects: list[Effect]) -> Outcome | None:
         self._outcome = None
         for effect in effects:
+            if not isinstance(effect, Send):
+                await self._flush()
             await dispatch(self, effect)
         await self._flush()
         return self._outcome
@@ -87,12 +77,10 @@ class Executor:
             sends, self._sends = self._sends, []
             await self.sessions.send(sends)
 
-    def _start(
-        self, task: Callable[[], Awaitable[None]], kind: str, name: str, failed: Input
-    ) -> None:
-        """Run an I/O task about DNS name ``name`` supervised: a bug in it is reported and
-        counted, and the core gets ``failed`` instead of the event it waits for (else it would
-        wait for ever)."""
+    def _start(self, task: Callable[[], Awaitable[None]], effect: Tasked) -> None:
+        """Run ``effect``'s I/O task supervised: a bug in it is reported and counted, and the
+        core gets what ``agent.core.instead`` says instead of the event it waits for."""
+        kind, name, failed = instead(effect, self.core.config.topology)
 
         async def supervised() -> None:
             try:
@@ -105,49 +93,35 @@ class Executor:
 
     # --- one method per effect (agent.core.effects.EffectHandler) --------------------------------
     async def attempt(self, effect: Attempt) -> None:
-        await self._flush()
         attempt = functools.partial(
             self.contacts.attempt, effect.index, effect.instance, effect.addresses, effect.hello
         )
-        failed = Attempted(effect.index, Unreached(BUG))
-        self._start(attempt, "attempt", self.core.config.topology.display(effect.index), failed)
+        self._start(attempt, effect)
 
     async def sweep(self, effect: Sweep) -> None:
-        await self._flush()
-        failed = Swept(Resolution(failure=BUG))
-        service = self.core.config.topology.service_fqdn or ""
-        self._start(self.contacts.sweep, "sweep", service, failed)
+        self._start(self.contacts.sweep, effect)
 
     async def probe_address(self, effect: ProbeAddress) -> None:
-        await self._flush()
         self.probes.add(effect.address, pushed=effect.pushed)
 
     async def lookup(self, effect: Lookup) -> None:
-        await self._flush()
         lookup = functools.partial(self.contacts.lookup, effect.index)
-        failed = LookedUp(effect.index, Resolution(failure=BUG))
-        self._start(lookup, "lookup", self.core.config.topology.display(effect.index), failed)
+        self._start(lookup, effect)
 
     async def dial(self, effect: Dial) -> None:
-        await self._flush()
-        failed = DialFailed(BUG.reason)
-        name = self.core.config.topology.display(effect.index)
         dial = functools.partial(self.sessions.dial_coordinator, effect.addresses, effect.index)
-        self._start(dial, "dial", name, failed)
+        self._start(dial, effect)
 
     async def send(self, effect: Send) -> None:
         self._sends.append((effect.conn, effect.message))
 
     async def close(self, effect: Close) -> None:
-        await self._flush()
         await self.sessions.close(effect.conn)
 
     async def report(self, effect: Report) -> None:
-        await self._flush()
         self.report_line(effect.line)
 
     async def released(self, effect: Released) -> None:
-        await self._flush()
         elapsed = self.clock() - self.core.start
         self._book_reached()
         self.report_line(released_line(effect, elapsed, self.contacts.counts))
@@ -160,13 +134,11 @@ class Executor:
             heard.released(tuple(PeerReached(p.index, p.address, p.instance) for p in peers))
 
     async def aborted(self, effect: Aborted) -> None:
-        await self._flush()  # the core reports the abort itself (a Report follows)
+        pass  # the core reports the abort itself (a Report follows)
 
     async def finish(self, effect: Finish) -> None:
-        await self._flush()
         self._outcome = effect.outcome
 
     async def fail(self, effect: Fail) -> None:
-        await self._flush()
         self._book_reached()  # what it knows of failed workloads is said at a timeout too
         raise effect.error

@@ -27,16 +27,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from agent.io.sockets import (
-    ABANDONED_AFTER,
-    ITS_OWN,
-    MAX_PAUSE,
-    PAUSE,
-    abandoned,
-    accepted,
-    listen,
-    peer_of,
-)
+from agent.io.accepting import Accepting
+from agent.io.sockets import ABANDONED_AFTER, listen
 from agent.io.supervisor import Supervisor
 from agent.io.tcp import TCPStream
 
@@ -58,27 +50,20 @@ async def serve(
     (a bug in ``handler`` is a ``kind`` bug that closes its connection only). ``half_close``:
     a client may close its side long before it reads the answer; if not, a connection closed
     with nothing sent for ``abandoned_after`` seconds is dropped unread."""
-    pause = PAUSE
+    accepting = Accepting(
+        supervisor.failure, kind=kind, half_close=half_close, abandoned_after=abandoned_after
+    )
     async with anyio.create_task_group() as tg:
         while True:
-            try:
-                conn, address = sock.accept()
-            except BlockingIOError:
+            taken = accepting.take(sock)
+            if taken is None:
                 await anyio.wait_readable(sock)
                 continue
-            except OSError as exc:
-                if exc.errno in ITS_OWN:
-                    continue  # it costs only the connection it was about
-                supervisor.failure(f"accepting a {kind} connection", exc)
-                await anyio.sleep(pause)
-                pause = min(2 * pause, MAX_PAUSE)
+            if isinstance(taken, float):
+                if taken:
+                    await anyio.sleep(taken)
                 continue
-            pause, peer = PAUSE, peer_of(address)
-            if not half_close and abandoned(conn, abandoned_after):
-                conn.close()
-                continue
-            if not accepted(conn):
-                continue
+            conn, peer = taken
             tg.start_soon(supervisor.connection, kind, handler, TCPStream(conn, peer), peer)
             # The handler counts itself among the contacts (and drops one when they are too
             # many) before the next is accepted: the descriptors stay within limits.fds_needed.

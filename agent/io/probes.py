@@ -11,13 +11,13 @@ from collections.abc import Callable
 import anyio
 
 from agent.config.model import Probe, ProbeKind
-from agent.core.answers import blind, failed_handshake
+from agent.core.answers import blind, failed_handshake, hello_failed, replied
 from agent.core.causes import Cause, Failure
-from agent.core.inputs import ProbeResult, Reached, Unreached
+from agent.core.inputs import ProbeResult, Unreached
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
 from agent.io.channel import LATE, Channel, HandshakeFailed, client_handshake
-from agent.io.sockets import connect_problem, connect_timed_out
+from agent.io.sockets import connect_problem, connect_timed_out, connect_timeout
 from agent.io.tcp import TCPStream, open_tcp
 from agent.protocol.wire import Identity, Role
 
@@ -96,18 +96,17 @@ async def probe(
         # new deadline ahead, swallowed the cancellation as if the probe had ended (a crash).
         if scope.cancelled_caught:
             if stream is None:
-                return Unreached(Failure(connect_timed_out(port), Cause.CONNECT_TIMEOUT))
-            return Unreached(Failure(f"hello failed: {LATE}", Cause.HELLO_FAILED))
-        identity = reply.identity
+                return Unreached(connect_timeout(port))
+            return hello_failed(LATE)
         if heard is not None:
-            heard(identity)
-        return Reached(identity.index, identity.instance, reply.released)
+            heard(reply.identity)
+        return replied(reply)
     except ConnectFailed as exc:
         return Unreached(Failure(str(exc), exc.cause))
     except HandshakeFailed as exc:
         return failed_handshake(exc.failure)
     except WireError as exc:
-        return Unreached(Failure(f"hello failed: {exc}", Cause.HELLO_FAILED))
+        return hello_failed(exc)
     finally:
         if stream is not None:
             stream.close_unwatched()  # this task was the only one to wait on it

@@ -15,6 +15,7 @@ debug them.
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ import anyio
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import HEADER, Failed, Queries, Reply, read
+from agent.io.dnswire import NO_SERVER, Failed, Queries, Reply, Server, in_turn, ours
 from agent.io.lines import LineReader
 from agent.io.tcp import open_tcp
 
@@ -33,17 +34,17 @@ __all__ = ["Resolution", "Resolver"]
 class Resolver:
     def __init__(
         self,
-        servers: Sequence[tuple[str, int]],
+        servers: Sequence[Server],
         *,
         attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
     ) -> None:
         if not servers:
-            raise ValueError("no DNS server (no nameserver in /etc/resolv.conf; use --dns-server)")
+            raise ValueError(NO_SERVER)
         self._servers = tuple(servers)
         self._lifetime = attempt_timeout
         self._queries = Queries()
 
-    async def _udp(self, server: tuple[str, int], query: bytes, query_id: int) -> bytes:
+    async def _udp(self, server: Server, query: bytes) -> bytes:
         # A plain non-blocking socket, as agent.io.tcp: anyio's UDP socket resolves the server's
         # address in a worker thread on every query, and a thread of the agent's is one that
         # does not block the signals agent.commands.leave blocks once the workload's code is
@@ -61,50 +62,31 @@ class Resolver:
                 except BlockingIOError:
                     await anyio.wait_readable(sock)
                     continue
-                if wire[:2] == query[:2] and len(wire) >= HEADER.size:
+                if ours(wire, query):
                     return wire
 
-    async def _tcp(self, server: tuple[str, int], query: bytes) -> bytes:
+    async def _tcp(self, server: Server, query: bytes) -> bytes:
         async with await open_tcp(*server) as stream:  # servers are IP addresses (config)
             await stream.send(struct.pack("!H", len(query)) + query)
             reader = LineReader(stream)
             (length,) = struct.unpack("!H", await reader.receive_exactly(2))
             return await reader.receive_exactly(length)
 
-    async def _ask(self, server: tuple[str, int], name: str, rdtype: int) -> Reply:
-        query_id, query, question = self._queries.query(name, rdtype)
-        if name not in self._queries.over_tcp:
-            reply = read(await self._udp(server, query, query_id), question, query_id, rdtype)
-            if not reply.truncated:
-                return reply
-            self._queries.over_tcp.add(name)
-        reply = read(await self._tcp(server, query), question, query_id, rdtype)
-        if not reply.addresses:
-            raise Failed("DNS error: a truncated answer without records, even over TCP")
-        return reply
+    async def _ask(self, name: str, rdtype: int, server: Server, budget: float) -> Reply:
+        udp, tcp = functools.partial(self._udp, server), functools.partial(self._tcp, server)
+        try:
+            with anyio.fail_after(budget):
+                return await self._queries.ask(name, rdtype, udp, tcp)
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,  # a TCP answer reset half-way
+        ):
+            raise Failed("DNS error: connection closed") from None
 
     async def _lookup(self, name: str, rdtype: int) -> Reply:
-        """Each server in turn, within one lifetime shared between them."""
-        problems: list[str] = []
-        deadline = anyio.current_time() + self._lifetime
-        for left, server in zip(range(len(self._servers), 0, -1), self._servers, strict=True):
-            budget = (deadline - anyio.current_time()) / left
-            try:
-                with anyio.fail_after(max(budget, 0.0)):
-                    return await self._ask(server, name, rdtype)
-            except Failed as exc:
-                problems.append(exc.problem)
-            except TimeoutError:
-                problems.append("DNS timeout")
-            except (
-                OSError,
-                anyio.EndOfStream,
-                anyio.IncompleteRead,
-                anyio.BrokenResourceError,  # a TCP answer reset half-way
-            ) as exc:
-                text = exc.strerror if isinstance(exc, OSError) else "connection closed"
-                problems.append(f"DNS error: {text or exc}")
-        raise Failed(", ".join(sorted(set(problems))))
+        ask = functools.partial(self._ask, name, rdtype)
+        return await in_turn(self._servers, self._lifetime, anyio.current_time, ask)
 
     async def addresses(self, name: str) -> Resolution:
         """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""

@@ -22,15 +22,16 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from agent.config.model import Config, ProbeKind
 from agent.core.agent import Agent
-from agent.core.inputs import AddressProbed, Input, Resolution, Unreached
+from agent.core.inputs import Input, Resolution
+from agent.core.instead import probe_given_up
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.seeded import Proof, Proven, proven_by
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.errors import ConfigError
 from agent.io import listener
 from agent.io.contacts import Contacts
-from agent.io.executor import BUG, Executor
+from agent.io.dnswire import servers_of
+from agent.io.executor import Executor
 from agent.io.handshaking import Handshaking
 from agent.io.heard import Heard
 from agent.io.instance import INSTANCE, identity_of, listen_on_port, uniform
@@ -82,11 +83,7 @@ def resolver_for(
     config: Config, timing: Timing = DEFAULT_TIMING
 ) -> Callable[[str], Awaitable[Resolution]]:
     """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
-    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
-    try:
-        return Resolver(servers, attempt_timeout=timing.dns_timeout).addresses
-    except ValueError as exc:
-        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+    return Resolver(servers_of(config), attempt_timeout=timing.dns_timeout).addresses
 
 
 async def serve_and_wait(
@@ -184,8 +181,7 @@ async def _serve(
             workers=MAX_IN_FLIGHT,
             push_reserve=PUSH_RESERVE,
             supervisor=supervisor,
-            # the address gets a result, or the sweep would wait for it forever
-            gave_up=lambda address: send.send_nowait(AddressProbed(address, Unreached(BUG))),
+            gave_up=lambda address: send.send_nowait(probe_given_up(address)),
         )
         executor = Executor(core, tg, contacts, probes, report, deps.clock, supervisor)
         if isinstance(port, socket.socket):

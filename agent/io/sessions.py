@@ -20,9 +20,11 @@ from agent.core.causes import Failure
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
+from agent.io.batches import outgoing
 from agent.io.channel import Channel, HandshakeFailed, client_handshake
 from agent.io.probes import ConnectFailed, connect
-from agent.protocol.wire import Hello, Identity, Message, Role, encode
+from agent.io.reaching import asked
+from agent.protocol.wire import Hello, Identity, Message, Role
 
 __all__ = ["Sessions"]
 
@@ -75,11 +77,7 @@ class Sessions:
         """Member: open the session to its coordinator, pod ``index``, re-resolving its name
         (unless the core gives the ``addresses`` to try); the first address whose handshake
         succeeds (the reply is that index of this job) carries it."""
-        if addresses:
-            resolution = Resolution(addresses)
-        else:
-            self.counts["dns_lookups"] += 1
-            resolution = await self.resolve(self.config.topology.fqdn(index))
+        resolution = await asked(self.config, self.resolve, self.counts, index, addresses)
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
         refused = True  # every address refused the connection or timed out (``at_the_address``)
@@ -122,14 +120,8 @@ class Sessions:
         every socket with room for it (a release to 10,000 members, each send awaited, took
         seconds); the rest wait together, and a session whose message is not out within
         ``timing.send_timeout`` is dropped: its reader reports the loss and the cores recover."""
-        encoded: dict[Message, bytes] = {}
         waiting: dict[int, bytes] = {}  # conn -> what its socket did not take yet
-        for conn, message in batch:
-            if (channel := self.channels.get(conn)) is None:
-                continue
-            if (data := encoded.get(message)) is None:
-                data = encoded[message] = encode(message)
-            self.counts["messages_sent"] += 1
+        for conn, channel, data in outgoing(batch, self.channels, self.counts):
             if conn in waiting:  # behind the rest of an earlier message, in order
                 waiting[conn] += data
                 continue

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent.core.causes import Cause
+from agent.core.causes import Cause, Failure
 from agent.core.timing import DEFAULT_TIMING, Timing
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "accepted",
     "connect_problem",
     "connect_timed_out",
+    "connect_timeout",
+    "connected",
     "keepalive",
     "listen",
     "outgoing",
@@ -138,6 +142,28 @@ def outgoing(address: str, port: int, source: str | None) -> tuple[socket.socket
         raise
 
 
+async def connected(
+    address: str,
+    port: int,
+    source: str | None,
+    writable: Callable[[socket.socket], Awaitable[None]],
+) -> socket.socket:
+    """A socket connected to ``address`` (``outgoing``), once the driver's ``writable`` wait
+    says the connect ended; OSError when refused or unreachable, or when ``source`` cannot be
+    bound. The caller's deadline bounds the wait."""
+    sock, code = outgoing(address, port, source)
+    try:
+        if code == errno.EINPROGRESS:
+            await writable(sock)
+            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, os.strerror(code))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def keepalive(sock: socket.socket, timing: Timing) -> None:
     """Detect a peer that vanished without closing (a deleted pod) within
     ``timing.keepalive`` seconds (about ten)."""
@@ -165,3 +191,8 @@ def connect_problem(exc: OSError, port: int) -> tuple[str, Cause]:
 
 def connect_timed_out(port: int) -> str:
     return f"connect to port {port} timed out"
+
+
+def connect_timeout(port: int) -> Failure:
+    """A connect that timed out, as both drivers' probes and dials say it."""
+    return Failure(connect_timed_out(port), Cause.CONNECT_TIMEOUT)

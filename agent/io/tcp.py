@@ -9,14 +9,12 @@ keep it working under asyncio and trio alike. No deadlines here: every caller se
 
 from __future__ import annotations
 
-import errno
-import os
 import socket
 
 import anyio
 import anyio.abc
 
-from agent.io.sockets import outgoing
+from agent.io.sockets import connected
 
 __all__ = ["TCPStream", "open_tcp"]
 
@@ -88,14 +86,4 @@ class TCPStream(anyio.abc.SocketStream):
 async def open_tcp(address: str, port: int, source: str | None = None) -> TCPStream:
     """Connect to ``address`` (an IP address) from ``source`` when given; OSError when refused,
     unreachable, or when ``source`` cannot be bound."""
-    sock, code = outgoing(address, port, source)
-    try:
-        if code == errno.EINPROGRESS:
-            await anyio.wait_writable(sock)
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
-            raise OSError(code, os.strerror(code))
-    except BaseException:
-        sock.close()
-        raise
-    return TCPStream(sock, address)
+    return TCPStream(await connected(address, port, source, anyio.wait_writable), address)

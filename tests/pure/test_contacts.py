@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.io.contacts import _plain
+from agent.io.reaching import plain as _plain
 
 pytestmark = pytest.mark.timeout(10)
 

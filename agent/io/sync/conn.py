@@ -8,13 +8,11 @@ one deadline for its whole handshake; None on a session, which the keepalive bou
 
 from __future__ import annotations
 
-import errno
-import os
 import socket
 
 from agent.errors import WireError
 from agent.io.handshakes import LATE
-from agent.io.sockets import outgoing
+from agent.io.sockets import connected
 from agent.io.sync.loop import Loop, readable, writable
 from agent.protocol.wire import MAX_MESSAGE, Message, decode, encode
 
@@ -105,14 +103,4 @@ async def open_tcp(
 ) -> socket.socket:
     """A connected socket; OSError when refused or unreachable, TimeoutError past
     ``deadline``."""
-    sock, code = outgoing(address, port, source)
-    try:
-        if code == errno.EINPROGRESS:
-            await writable(sock, deadline)
-            code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code:
-            raise OSError(code, os.strerror(code))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return await connected(address, port, source, lambda sock: writable(sock, deadline))

@@ -12,44 +12,37 @@ import collections
 import itertools
 from collections.abc import Awaitable, Callable, Iterable
 
-from agent.config.model import Config, Probe, ProbeKind
-from agent.core.answers import NameAttempt, blind, dial_failed, failed_handshake
+from agent.config.model import Config, ProbeKind
+from agent.core.answers import blind, dial_failed, failed_handshake, hello_failed, replied
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import (
-    AddressProbed,
     Contacted,
     ContactRefused,
     Input,
-    LookedUp,
     Lost,
     Opened,
     ProbeResult,
-    Reached,
     Received,
     Resolution,
-    Swept,
     Unreached,
 )
 from agent.core.timing import Timing
 from agent.errors import WireError
+from agent.io.batches import outgoing
 from agent.io.handshakes import HandshakeFailed, client_handshake, server_handshake
 from agent.io.handshaking import Handshaking
-from agent.io.sockets import connect_problem, connect_timed_out, keepalive
+from agent.io.reaching import HELLO, Reaching, asked, plain
+from agent.io.sockets import connect_problem, connect_timed_out, connect_timeout, keepalive
 from agent.io.sync.conn import Conn, open_tcp
 from agent.io.sync.loop import Loop, checkpoint, writable
-from agent.protocol.wire import Hello, Identity, Message, Role, encode
+from agent.protocol.wire import Hello, Identity, Message, Role
 
 __all__ = ["Peers"]
 
-_HELLO = Probe(ProbeKind.TCP)  # the agent's hello, on its port
 
+class Peers(Reaching):
+    """Reaching peers (``agent.io.reaching``), answering contacts and carrying sessions."""
 
-def _plain(address: str) -> str:
-    """A dual-stack listener's ``::ffff:a.b.c.d`` as DNS lists it (``agent.io.contacts``)."""
-    return address[7:] if address.startswith("::ffff:") and "." in address else address
-
-
-class Peers:
     def __init__(
         self,
         loop: Loop,
@@ -62,6 +55,7 @@ class Peers:
         handshaking: Handshaking,
     ) -> None:
         self.loop, self.config, self.me, self.resolve, self.post = loop, config, me, resolve, post
+        self._tell_now = post
         self.released, self.timing, self.handshaking = released, timing, handshaking
         #: what this agent did, for the release line (the anyio driver's counts)
         self.counts: collections.Counter[str] = collections.Counter()
@@ -72,39 +66,13 @@ class Peers:
         #: later message goes behind it (anyio's driver awaits each send, so it needs none)
         self._backlog: dict[int, bytearray] = {}
 
-    # --- reaching peers (agent.io.contacts) -------------------------------------------------------
-    async def attempt(
-        self, index: int, instance: str = "", addresses: tuple[str, ...] = (), hello: bool = False
-    ) -> None:
-        if addresses:
-            resolution = Resolution(addresses)
-        else:
-            resolution = await self._resolve(self.config.topology.fqdn(index))
-        attempt = NameAttempt(index, instance, resolution)
-        for address in resolution.addresses:
-            if attempt.probed(address, await self._probe(address, index, hello)):
-                break
-        self.post(attempt.outcome())
+    # --- reaching peers (agent.io.reaching) -------------------------------------------------------
+    async def _tell(self, event: Input) -> None:
+        self.post(event)  # the loop's queue takes it at once: no turn to yield
 
-    async def _resolve(self, name: str) -> Resolution:
-        self.counts["dns_lookups"] += 1
-        return await self.resolve(name)
-
-    async def sweep(self) -> None:
-        service = self.config.topology.service_fqdn
-        assert service is not None  # bulk discovery (the only sweeper) needs the Service
-        self.post(Swept(await self._resolve(service)))
-
-    async def lookup(self, index: int) -> None:
-        self.post(LookedUp(index, await self._resolve(self.config.topology.fqdn(index))))
-
-    async def probe_address(self, address: str) -> None:
-        self.post(AddressProbed(address, await self._probe(address, None)))
-
-    async def _probe(self, address: str, target: int | None, hello: bool = False) -> ProbeResult:
+    async def _probe(self, address: str, target: int | None, hello: bool) -> ProbeResult:
         """As ``agent.io.probes.probe``: the connect's deadline, then the reply's."""
-        self.counts["probes"] += 1
-        kind = _HELLO if hello else self.config.probe
+        kind = HELLO if hello else self.config.probe
         if kind.kind is ProbeKind.DNS:
             return blind(None)
         port = kind.port or self.me.port
@@ -114,7 +82,7 @@ class Peers:
                 self.loop, address, port, self.config.listen, clock() + self.timing.connect_timeout
             )
         except TimeoutError:
-            return Unreached(Failure(connect_timed_out(port), Cause.CONNECT_TIMEOUT))
+            return Unreached(connect_timeout(port))
         except OSError as exc:
             return Unreached(Failure(*connect_problem(exc, port)))
         conn = Conn(self.loop, sock, address)
@@ -134,17 +102,17 @@ class Peers:
         except HandshakeFailed as exc:
             return failed_handshake(exc.failure)
         except WireError as exc:
-            return Unreached(Failure(f"hello failed: {exc}", Cause.HELLO_FAILED))
+            return hello_failed(exc)
         finally:
             conn.close()
-        return Reached(reply.identity.index, reply.identity.instance, reply.released)
+        return replied(reply)
 
     # --- answering contacts -----------------------------------------------------------------------
     async def serve(self, conn: Conn) -> None:
         """One incoming connection: a probe (answered, then closed) or a member's session;
         counted among those in their handshake (a dropped one is closed under it)."""
         self.counts["contacts_answered"] += 1
-        address = _plain(conn.peer)
+        address = plain(conn.peer)
         ticket = self.handshaking.enter(address, conn.close)
         key = next(self.conns)
         try:
@@ -200,10 +168,7 @@ class Peers:
             self.post(Lost(key, reason))
 
     async def dial_coordinator(self, addresses: tuple[str, ...] = (), index: int = 0) -> None:
-        if addresses:
-            resolution = Resolution(addresses)
-        else:
-            resolution = await self._resolve(self.config.topology.fqdn(index))
+        resolution = await asked(self.config, self.resolve, self.counts, index, addresses)
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
         refused = True  # every address refused the connection
@@ -251,14 +216,8 @@ class Peers:
         has room; the rest by one task a session, within ``send_timeout``, else the session
         drops. A message for a session whose socket still holds an earlier one goes behind it:
         written at once, it would land inside the earlier message's line."""
-        encoded: dict[Message, bytes] = {}
         deadline = self.loop.clock() + self.timing.send_timeout
-        for conn, message in batch:
-            if (channel := self.channels.get(conn)) is None:
-                continue
-            if (data := encoded.get(message)) is None:
-                data = encoded[message] = encode(message)
-            self.counts["messages_sent"] += 1
+        for conn, channel, data in outgoing(batch, self.channels, self.counts):
             if (backlog := self._backlog.get(conn)) is not None:
                 backlog += data
                 continue

@@ -4,13 +4,14 @@ within one lifetime shared between them, the family that last answered asked fir
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from collections.abc import Sequence
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import HEADER, Failed, Queries, Reply, read
+from agent.io.dnswire import NO_SERVER, Failed, Queries, Reply, Server, in_turn, ours
 from agent.io.sync.conn import open_tcp
 from agent.io.sync.loop import Loop, readable, writable
 
@@ -21,16 +22,16 @@ class Resolver:
     def __init__(
         self,
         loop: Loop,
-        servers: Sequence[tuple[str, int]],
+        servers: Sequence[Server],
         *,
         attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
     ) -> None:
         if not servers:
-            raise ValueError("no DNS server (no nameserver in /etc/resolv.conf; use --dns-server)")
+            raise ValueError(NO_SERVER)
         self._loop, self._servers, self._lifetime = loop, tuple(servers), attempt_timeout
         self._queries = Queries()
 
-    async def _udp(self, server: tuple[str, int], query: bytes, deadline: float) -> bytes:
+    async def _udp(self, server: Server, deadline: float, query: bytes) -> bytes:
         address, port = server  # an IP address (config)
         family = socket.AF_INET6 if ":" in address else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -44,12 +45,12 @@ class Resolver:
                     except BlockingIOError:
                         await readable(sock, deadline)
                         continue
-                    if wire[:2] == query[:2] and len(wire) >= HEADER.size:
+                    if ours(wire, query):
                         return wire
             finally:
                 self._loop.forget(sock)
 
-    async def _tcp(self, server: tuple[str, int], query: bytes, deadline: float) -> bytes:
+    async def _tcp(self, server: Server, deadline: float, query: bytes) -> bytes:
         sock = await open_tcp(self._loop, server[0], server[1], None, deadline)
         try:
             data = memoryview(struct.pack("!H", len(query)) + query)
@@ -73,35 +74,16 @@ class Resolver:
             self._loop.forget(sock)
             sock.close()
 
-    async def _ask(self, server: tuple[str, int], name: str, rdtype: int, deadline: float) -> Reply:
-        query_id, query, question = self._queries.query(name, rdtype)
-        if name not in self._queries.over_tcp:
-            wire = await self._udp(server, query, deadline)
-            reply = read(wire, question, query_id, rdtype)
-            if not reply.truncated:
-                return reply
-            self._queries.over_tcp.add(name)
-        reply = read(await self._tcp(server, query, deadline), question, query_id, rdtype)
-        if not reply.addresses:
-            raise Failed("DNS error: a truncated answer without records, even over TCP")
-        return reply
+    async def _ask(self, name: str, rdtype: int, server: Server, budget: float) -> Reply:
+        deadline = self._loop.clock() + budget
+        udp = functools.partial(self._udp, server, deadline)
+        return await self._queries.ask(
+            name, rdtype, udp, functools.partial(self._tcp, server, deadline)
+        )
 
     async def _lookup(self, name: str, rdtype: int) -> Reply:
-        """Each server in turn, within one lifetime shared between them."""
-        problems: list[str] = []
-        clock = self._loop.clock
-        deadline = clock() + self._lifetime
-        for left, server in zip(range(len(self._servers), 0, -1), self._servers, strict=True):
-            budget = max((deadline - clock()) / left, 0.0)
-            try:
-                return await self._ask(server, name, rdtype, clock() + budget)
-            except Failed as exc:
-                problems.append(exc.problem)
-            except TimeoutError:
-                problems.append("DNS timeout")
-            except OSError as exc:
-                problems.append(f"DNS error: {exc.strerror or exc}")
-        raise Failed(", ".join(sorted(set(problems))))
+        ask = functools.partial(self._ask, name, rdtype)
+        return await in_turn(self._servers, self._lifetime, self._loop.clock, ask)
 
     async def addresses(self, name: str) -> Resolution:
         """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""

@@ -18,7 +18,6 @@ from typing import Any
 
 from agent.config.model import Config
 from agent.core.agent import Agent
-from agent.core.causes import Cause, Failure
 from agent.core.effects import (
     Aborted,
     Attempt,
@@ -35,34 +34,18 @@ from agent.core.effects import (
     Sweep,
     dispatch,
 )
-from agent.core.inputs import (
-    AddressProbed,
-    Attempted,
-    DialFailed,
-    Input,
-    LookedUp,
-    Resolution,
-    Swept,
-    Unreached,
-)
+from agent.core.inputs import Input
+from agent.core.instead import Tasked, instead, probe_given_up
 from agent.core.log import Reporter
 from agent.core.outcome import Outcome
 from agent.core.status import released_line
 from agent.core.timing import DEFAULT_TIMING, Timing
-from agent.errors import ConfigError
+from agent.io.accepting import Accepting
+from agent.io.dnswire import servers_of
 from agent.io.handshaking import Handshaking
 from agent.io.instance import identity_of, listen_on_port, uniform
 from agent.io.limits import MAX_IN_FLIGHT, PUSH_RESERVE, ensure_fd_limit
 from agent.io.probequeue import ProbeQueue
-from agent.io.sockets import (
-    ABANDONED_AFTER,
-    ITS_OWN,
-    MAX_PAUSE,
-    PAUSE,
-    abandoned,
-    accepted,
-    peer_of,
-)
 from agent.io.supervisor import Supervisor
 from agent.io.sync.conn import Conn
 from agent.io.sync.loop import Loop, checkpoint, readable, sleep_until
@@ -71,9 +54,6 @@ from agent.io.sync.resolver import Resolver
 from agent.protocol.wire import Message
 
 __all__ = ["serve_and_wait"]
-
-#: what the core hears from a task that failed with a bug (reported), instead of its result
-BUG = Failure("failed with a bug (reported)", Cause.BUG)
 
 
 class _Starter:
@@ -119,8 +99,10 @@ class Executor:
             sends, self._sends = self._sends, []
             self.peers.send(sends)
 
-    def _start(self, task: Coroutine[Any, Any, None], kind: str, name: str, failed: Input) -> None:
-        """A supervised task: a bug is reported, and the core gets ``failed`` instead."""
+    def _start(self, task: Coroutine[Any, Any, None], effect: Tasked) -> None:
+        """``effect``'s task, supervised: a bug is reported, and the core gets what
+        ``agent.core.instead`` says instead."""
+        kind, name, failed = instead(effect, self.core.config.topology)
 
         def bug(exc: Exception) -> None:
             self.supervisor.bug(kind, name, exc)
@@ -128,28 +110,21 @@ class Executor:
 
         self.loop.spawn(task, bug)
 
-    def _name(self, index: int) -> str:
-        return self.core.config.topology.display(index)
-
     def attempt(self, effect: Attempt) -> None:
         task = self.peers.attempt(effect.index, effect.instance, effect.addresses, effect.hello)
-        failed = Attempted(effect.index, Unreached(BUG))
-        self._start(task, "attempt", self._name(effect.index), failed)
+        self._start(task, effect)
 
     def sweep(self, effect: Sweep) -> None:
-        service = self.core.config.topology.service_fqdn or ""
-        self._start(self.peers.sweep(), "sweep", service, Swept(Resolution(failure=BUG)))
+        self._start(self.peers.sweep(), effect)
 
     def probe_address(self, effect: ProbeAddress) -> None:
         self.probes.add(effect.address, pushed=effect.pushed)
 
     def lookup(self, effect: Lookup) -> None:
-        failed = LookedUp(effect.index, Resolution(failure=BUG))
-        self._start(self.peers.lookup(effect.index), "lookup", self._name(effect.index), failed)
+        self._start(self.peers.lookup(effect.index), effect)
 
     def dial(self, effect: Dial) -> None:
-        task = self.peers.dial_coordinator(effect.addresses, effect.index)
-        self._start(task, "dial", self._name(effect.index), DialFailed(BUG.reason))
+        self._start(self.peers.dial_coordinator(effect.addresses, effect.index), effect)
 
     def send(self, effect: Send) -> None:
         self._sends.append((effect.conn, effect.message))
@@ -176,25 +151,19 @@ class Executor:
 
 async def _accept(sock: socket.socket, peers: Peers, supervisor: Supervisor) -> None:
     """As ``agent.io.listener.serve``: every connection answered by a task of its own, every
-    error of ``accept()`` survived. Waits as long as the run: the loop's end closes it."""
-    loop, pause = peers.loop, PAUSE
+    error of ``accept()`` survived (``agent.io.accepting``). Waits as long as the run: the
+    loop's end closes it."""
+    loop, accepting = peers.loop, Accepting(supervisor.failure)
     while True:
-        try:
-            conn, address = sock.accept()
-        except BlockingIOError:
+        taken = accepting.take(sock)
+        if taken is None:
             await readable(sock, None)
             continue
-        except OSError as exc:
-            if exc.errno in ITS_OWN:
-                continue  # it costs only the connection it was about
-            supervisor.failure("accepting a contact connection", exc)
-            await sleep_until(loop.clock() + pause)
-            pause = min(2 * pause, MAX_PAUSE)
+        if isinstance(taken, float):
+            if taken:
+                await sleep_until(loop.clock() + taken)
             continue
-        pause, peer = PAUSE, peer_of(address)
-        if abandoned(conn, ABANDONED_AFTER) or not accepted(conn):
-            conn.close()
-            continue
+        conn, peer = taken
         stream = Conn(loop, conn, peer)
         loop.spawn(peers.serve(stream), functools.partial(_contact_bug, supervisor, stream))
         # As the anyio listener: the contact counts itself before the next is accepted, and a
@@ -208,11 +177,7 @@ def _contact_bug(supervisor: Supervisor, conn: Conn, exc: Exception) -> None:
 
 
 def _resolver(loop: Loop, config: Config, timing: Timing) -> Resolver:
-    servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
-    try:
-        return Resolver(loop, servers, attempt_timeout=timing.dns_timeout)
-    except ValueError as exc:
-        raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
+    return Resolver(loop, servers_of(config), attempt_timeout=timing.dns_timeout)
 
 
 def serve_and_wait(
@@ -249,7 +214,7 @@ def serve_and_wait(
         workers=MAX_IN_FLIGHT,
         push_reserve=PUSH_RESERVE,
         supervisor=supervisor,
-        gave_up=lambda address: queue.append(AddressProbed(address, Unreached(BUG))),
+        gave_up=lambda address: queue.append(probe_given_up(address)),
     )
     executor = Executor(core, loop, peers, probes, report, supervisor)
     with listen_on_port(config) as port:
