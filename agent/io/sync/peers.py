@@ -13,7 +13,14 @@ import itertools
 from collections.abc import Awaitable, Callable, Iterable
 
 from agent.config.model import Config, ProbeKind
-from agent.core.answers import blind, dial_failed, failed_handshake, hello_failed, replied
+from agent.core.answers import (
+    at_the_address,
+    blind,
+    dial_failed,
+    failed_handshake,
+    hello_failed,
+    replied,
+)
 from agent.core.causes import Cause, Failure
 from agent.core.inputs import (
     Contacted,
@@ -171,7 +178,7 @@ class Peers(Reaching):
         resolution = await asked(self.config, self.resolve, self.counts, index, addresses)
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
-        refused = True  # every address refused the connection
+        refused = True  # every address refused the connection or timed out (``at_the_address``)
         port, clock = self.config.port, self.loop.clock
         for address in resolution.addresses:
             try:
@@ -179,12 +186,12 @@ class Peers(Reaching):
                 sock = await open_tcp(self.loop, address, port, self.config.listen, deadline)
             except TimeoutError:
                 problems.append(f"{address}: {connect_timed_out(port)}")
-                refused = False
+                refused = refused and at_the_address(Cause.CONNECT_TIMEOUT)
                 continue
             except OSError as exc:
                 text, cause = connect_problem(exc, port)
                 problems.append(f"{address}: {text}")
-                refused = refused and cause is Cause.CONNECT_REFUSED
+                refused = refused and at_the_address(cause)
                 continue
             conn = Conn(self.loop, sock, address)
             conn.deadline = clock() + 2 * self.timing.handshake_timeout
@@ -203,7 +210,8 @@ class Peers(Reaching):
                 problems.append(f"{address}: {exc}")
                 if isinstance(exc, HandshakeFailed):
                     handshakes.append(exc.failure)
-                refused = False
+                late = isinstance(exc, HandshakeFailed) and at_the_address(exc.failure.cause)
+                refused = refused and late
                 continue
             self.post(Contacted(hello, address, listed=True))
             await self.carry(conn, hello, next(self.conns), dialled=True, address=address)
