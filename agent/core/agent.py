@@ -383,6 +383,7 @@ class Agent:
         if newly and self.reach.done:
             out += self._reached_all(now)
         if result.released and side is not None and self.verdict is None:
+            self.reach.schedule(self.vouching.told_released(side, self.reach))
             out += self.own.told_released(now)  # joined once its own name still leads here
         return out
 

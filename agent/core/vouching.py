@@ -42,7 +42,7 @@ from collections.abc import Callable
 from agent.core.effects import Effect, Send
 from agent.core.group import GroupCoordinator
 from agent.core.groups import Tree
-from agent.core.reach import PeerStates
+from agent.core.reach import PeerStates, Reach
 from agent.core.roles import Coordinator, Member
 from agent.protocol.wire import MAX_ENTRIES, Members, Vouch
 
@@ -105,6 +105,16 @@ class Vouching:
             self._chain_over = True
             return 0.0
         return None
+
+    def told_released(self, side: Coordinator | Member | None, reach: Reach) -> list[int]:
+        """The peers this pod asks for by name itself once a peer says the barrier passed
+        before it arrived: past a cut, at the coordinator, every one it has not reached.
+        Nobody hands the coordinator addresses, and the members it learns them from report no
+        more once released: a pod 0 replaced after the release waited for its ``--timeout``
+        (review 13). One pod's late start costs one query a peer it misses, paced."""
+        if not self.on or not isinstance(side, Coordinator):
+            return []
+        return [peer.index for peer in reach.missing()]
 
     @property
     def hands_out(self) -> bool:
