@@ -99,7 +99,7 @@ bench: deps $(STAMP)
 # sparse at 1,000 and 10,000, with faults at 1,000 and 10,000, all-to-all at 256; about 15
 # minutes; SCALE_SIM_ARGS= to choose, e.g. "--sizes 100000"; SCALE_SIM=0 to skip).
 # The in-memory rows run agent/core compiled by mypyc (MYPYC_DIR: a copy of agent/ with the
-# unchanged core sources compiled beside them; tests/sim/compiled.py), about twice as fast; if
+# unchanged core sources compiled beside them; tests/sim/compiled.py): its calls 1.5x as fast; if
 # the build fails they run interpreted, and a line says so.
 SCALE_PODS ?= 256
 SCALE_MODES ?= sidecar,exit,wait
