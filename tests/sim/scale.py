@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from agent.core.effects import Released
 from agent.core.graph import ReachGraph, sparse_degree
 from tests.sim.cluster import Cluster, Fate, Node
+from tests.sim.compiled import compiled_core
 from tests.sim.dns import View
 from tests.sim.judge import unsafe
 
@@ -36,6 +37,12 @@ SHOWN = 10
 #: faults end by then; a run stops once every pod is released, or at ``HORIZON``
 FAULTS_END = 4.0
 HORIZON = 120.0
+#: a compiled core's CPU (``python -m tests.sim.compiled``) is charged times this: the
+#: interpreted core's CPU over the compiled one's for the same calls (a run without the CPU
+#: model makes the same calls either way), so a row's simulated times stay the shipped agent's.
+#: Measured at 1,000 pods (docs/benchmarks.md): 5.63 s interpreted, 3.84 s compiled; by kind
+#: ``handle`` 1.25, ``poll`` 2.25, ``begin`` 1.1, ``Agent(...)`` 0.94: one factor for the mix
+COMPILED_CPU_FACTOR = 1.47
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,8 @@ class Row:
     root_cpu: float  # seconds of CPU the root's pod was charged
     cpu_total: float  # seconds of CPU all cores were charged
     real: float  # seconds the run took on this machine
+    #: each core call's measured CPU was charged times this (``COMPILED_CPU_FACTOR``, or 1)
+    cpu_factor: float = 1.0
     #: the first ``SHOWN`` findings, printed under the row: a rerun at 100,000 takes half an hour
     findings: tuple[str, ...] = ()
 
@@ -111,9 +120,11 @@ def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool 
     gc.collect()  # what an earlier run left (its cluster, unfrozen below): not this row's work
     began = time.monotonic()
     k = (degree or sparse_degree(n)) if sparse else n - 1
-    c = Cluster(
-        n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=time.process_time_ns
-    )
+    factor = cpu_factor()
+    meter = time.process_time_ns
+    if factor != 1.0:  # only differences are charged: a scaled reading scales each charge
+        meter = functools.partial(_scaled, factor)
+    c = Cluster(n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=meter)
     if faults:
         add_faults(c, c.graph, random.Random(2))
     for index in range(n):
@@ -145,6 +156,16 @@ def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool 
         gc.unfreeze()
 
 
+def cpu_factor() -> float:
+    """What a core call's measured CPU is charged times: ``COMPILED_CPU_FACTOR`` when the core
+    is compiled, else 1."""
+    return COMPILED_CPU_FACTOR if compiled_core() else 1.0
+
+
+def _scaled(factor: float) -> int:
+    return int(time.process_time_ns() * factor)
+
+
 def _row(
     c: Cluster, n: int, k: int, sparse: bool, faults: bool, released: int, began: float
 ) -> Row:
@@ -173,6 +194,7 @@ def _row(
         root_cpu=round(root.cpu, 3),
         cpu_total=round(sum(p.cpu for p in c.pods), 2),
         real=round(time.monotonic() - began, 1),
+        cpu_factor=cpu_factor(),
         findings=tuple(findings[:SHOWN]),
     )
 
@@ -198,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = [(n, True, False) for n in args.sizes]
     plan += [(n, False, False) for n in args.all]
     plan += [(n, True, True) for n in args.faults]
+    if compiled_core():
+        # what the row's simulated times mean: the shipped agent runs the core interpreted
+        print(f"each compiled core call's CPU is charged x{COMPILED_CPU_FACTOR}", flush=True)
     print(HEADER, flush=True)
     ok = True
     for n, sparse, faults in plan:
