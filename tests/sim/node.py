@@ -223,7 +223,12 @@ class Node:
         (``Cluster.cpu_meter``): what reaches the pod's loop next waits for it."""
         meter = self.cluster.cpu_meter
         if meter is None:
-            return call()
+            if (tally := self.cluster.cpu_tally) is None:
+                return call()
+            began = tally()
+            result = call()
+            self.pod.cpu += (tally() - began) / 1e9
+            return result
         began = meter()
         result = call()
         self.pod.charge((meter() - began) / 1e9, self.cluster.now)

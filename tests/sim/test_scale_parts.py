@@ -186,3 +186,10 @@ def test_without_a_compiled_build_the_rows_run_the_interpreted_core_and_say_so(
     assert "     20      - " in out
     assert not compiled.compiled_core()
     assert scale.cpu_factor() == 1.0
+
+
+def test_a_tallied_run_makes_the_same_calls_as_one_without_and_tallies_each_pods_cpu() -> None:
+    # the compiled core's factor compares two tallied runs call for call (digest --cpu)
+    plain, tallied = digest.simulate(40), digest.simulate(40, tally=True)
+    assert digest.digest(tallied) == digest.digest(plain)
+    assert all(p.cpu > 0 for p in tallied.pods) and all(p.cpu == 0 for p in plain.pods)
