@@ -231,7 +231,7 @@ class Node:
             return result
         began = meter()
         result = call()
-        self.pod.charge((meter() - began) / 1e9, self.cluster.now)
+        self.pod.charge((meter() - began) * self.cluster.cpu_scale / 1e9, self.cluster.now)
         return result
 
     def _moving(self, effects: list[Effect]) -> list[Effect]:
