@@ -1,10 +1,10 @@
 """The same cores compiled: ``python -m tests.sim.compiled DIR MODULE [ARG...]`` runs MODULE as
 ``python -m MODULE ARG...`` would, with DIR first on ``sys.path``.
 
-``make scale`` builds DIR (``build/mypyc``): a copy of ``agent/`` in which mypyc compiled the
-unchanged ``agent/core`` sources into extension modules beside them, so the in-memory rows run
-the shipped core's own code, compiled (100,000 pods interpreted take about 24 minutes of one
-core; docs/benchmarks.md). Without a build there (mypyc or a C compiler missing, or the build
+``make scale`` builds DIR (``build/mypyc``): a copy of ``agent/`` and ``tests/sim/`` in which
+mypyc compiled the unchanged sources of ``agent/core``, ``agent/protocol`` and the simulator's
+loop into extension modules beside them, so the in-memory rows run the shipped core's own
+code, compiled (a quarter less CPU; docs/benchmarks.md, fifth pass). Without a build there (mypyc or a C compiler missing, or the build
 failed), the interpreted core from the same DIR or the checkout runs, and a line says which.
 ``python -m tests.sim.digest`` run both ways prints the same digests: the same decisions.
 
