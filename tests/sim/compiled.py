@@ -4,8 +4,9 @@
 ``make scale`` builds DIR (``build/mypyc``): a copy of ``agent/`` and ``tests/sim/`` in which
 mypyc compiled the unchanged sources of ``agent/core``, ``agent/protocol`` and the simulator's
 loop into extension modules beside them, so the in-memory rows run the shipped core's own
-code, compiled (a quarter less CPU; docs/benchmarks.md, fifth pass). Without a build there (mypyc or a C compiler missing, or the build
-failed), the interpreted core from the same DIR or the checkout runs, and a line says which.
+code, compiled (a quarter less CPU; docs/benchmarks.md, fifth pass). Without a build there
+(mypyc or a C compiler missing, or the build failed), the interpreted core from the same DIR or
+the checkout runs, and a line says which.
 ``python -m tests.sim.digest`` run both ways prints the same digests: the same decisions.
 
 The CPU a compiled core spends is not what the shipped, interpreted agent spends:

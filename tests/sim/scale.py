@@ -121,9 +121,7 @@ def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool 
     gc.collect()  # what an earlier run left (its cluster, unfrozen below): not this row's work
     began = time.monotonic()
     k = (degree or sparse_degree(n)) if sparse else n - 1
-    c = Cluster(
-        n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=time.thread_time_ns
-    )
+    c = Cluster(n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=time.thread_time_ns)
     # scaled by the (compiled) simulator, not by a wrapper around each reading (0.3 s of 8.6)
     c.cpu_scale = cpu_factor()
     if faults:
