@@ -4,7 +4,7 @@
 ``make scale`` builds DIR (``build/mypyc``): a copy of ``agent/`` and ``tests/sim/`` in which
 mypyc compiled the unchanged sources of ``agent/core``, ``agent/protocol`` and the simulator's
 loop into extension modules beside them, so the in-memory rows run the shipped core's own
-code, compiled (a quarter less CPU; docs/benchmarks.md, fifth pass). Without a build there
+code, compiled (7-23 % less CPU; docs/benchmarks.md, fifth pass). Without a build there
 (mypyc or a C compiler missing, or the build failed), the interpreted core from the same DIR or
 the checkout runs, and a line says which.
 ``python -m tests.sim.digest`` run both ways prints the same digests: the same decisions.
