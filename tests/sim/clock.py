@@ -28,6 +28,12 @@ class Clock:
     def __init__(self, cpu_meter: Callable[[], int] | None = None) -> None:
         self.now = 0.0
         self.cpu_meter = cpu_meter
+        #: each call's measured CPU is charged times this (a compiled core's: tests/sim/scale.py)
+        self.cpu_scale = 1.0
+        #: without the CPU model, a meter that only tallies each core call's CPU to its pod
+        #: (``Pod.cpu``), charging nothing: the same calls as a run without it, so an interpreted
+        #: and a compiled core's totals compare call for call (``python -m tests.sim.digest --cpu``)
+        self.cpu_tally: Callable[[], int] | None = None
         self._events: list[tuple[float, int, Callable[[], object]]] = []
         self._seq = itertools.count()
 

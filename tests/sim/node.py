@@ -225,10 +225,15 @@ class Node:
         (``Cluster.cpu_meter``): what reaches the pod's loop next waits for it."""
         meter = self.cluster.cpu_meter
         if meter is None:
-            return call()
+            if (tally := self.cluster.cpu_tally) is None:
+                return call()
+            began = tally()
+            result = call()
+            self.pod.cpu += (tally() - began) / 1e9
+            return result
         began = meter()
         result = call()
-        self.pod.charge((meter() - began) / 1e9, self.cluster.now)
+        self.pod.charge((meter() - began) * self.cluster.cpu_scale / 1e9, self.cluster.now)
         return result
 
     def _moving(self, effects: list[Effect]) -> list[Effect]:
