@@ -107,7 +107,7 @@ SCALE_PODS ?= 256
 SCALE_MODES ?= sidecar,exit,wait
 SCALE_SIM ?= 1
 MYPYC_DIR ?= build/mypyc
-MYPYC_MODULES := agent/core/ agent/protocol/ $(addprefix tests/sim/,clock.py node.py tasks.py \
+MYPYC_MODULES := agent/core/ agent/protocol/ $(addprefix tests/sim/,clock.py node.py tasks.py part.py \
 	cluster.py dns.py truth.py draws.py)
 MYPYC_SOURCES := $(shell find agent tests/sim -name '*.py')
 

@@ -19,7 +19,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from tests.sim.node import Pod
+from tests.sim.node import Node, Pod
 
 __all__ = ["Clock"]
 
@@ -47,6 +47,25 @@ class Clock:
             self.now = when
             fn()
         self.now = max(self.now, until)
+
+    def run_before(self, until: float) -> None:
+        """Every event due before ``until`` (not at it): one window of a part (tests/sim/part.py),
+        whose events at ``until`` may still wait for the other part's messages."""
+        events, pop = self._events, heapq.heappop
+        while events and events[0][0] < until:
+            when, _, fn = pop(events)
+            self.now = when
+            fn()
+        self.now = max(self.now, until)
+
+    @property
+    def next_due(self) -> float:
+        """When the next event is due (infinity: none is)."""
+        return self._events[0][0] if self._events else float("inf")
+
+    def changed(self, node: Node) -> None:
+        """What others read of ``node`` without a message (alive, released, its pod's record)
+        changed: a part tells the other (tests/sim/part.py); one process has nothing to do."""
 
     @property
     def idle(self) -> bool:

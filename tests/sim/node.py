@@ -321,6 +321,7 @@ class Node:
         if self.verdict_at is None:  # what the user sees
             self.verdict_at = self.cluster.now
         self.truth.verdict(self.me.instance, effect, self.cluster.now)
+        self.cluster.changed(self)  # its hellos say released from now
 
     def aborted(self, effect: Aborted) -> None:
         if self.verdict_at is None:

@@ -117,7 +117,20 @@ def add_faults(c: Cluster, graph: ReachGraph | None, rng: random.Random) -> None
     c.views.update({i: View(lag=2.0) for i in rng.sample(range(n), n // 10)})
 
 
-def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool = False) -> Row:
+def run(
+    n: int,
+    *,
+    sparse: bool = True,
+    degree: int | None = None,
+    faults: bool = False,
+    procs: int = 1,
+) -> Row:
+    """One row; with ``procs`` > 1 (fault-free, sparse) the cluster is split over that many
+    OS processes by tree groups (tests/sim/procs.py)."""
+    if procs > 1 and sparse and not faults:
+        from tests.sim import procs as split  # it builds on this module's Row
+
+        return split.row(n, degree or sparse_degree(n), parts=procs, cpu_scale=cpu_factor())
     gc.collect()  # what an earlier run left (its cluster, unfrozen below): not this row's work
     began = time.monotonic()
     k = (degree or sparse_degree(n)) if sparse else n - 1
@@ -206,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--faults", type=_sizes, default=[1000, 10000])
     parser.add_argument("--all", type=_sizes, default=[256], help="also all-to-all at these")
     parser.add_argument("--degree", type=int, default=None)
+    # one process cannot run 100,000 pods in 10 minutes: the fault-free sparse rows of N >=
+    # --split-at run in --procs processes (tests/sim/procs.py); rows with faults in one
+    parser.add_argument("--procs", type=int, default=2, help="processes for large rows")
+    parser.add_argument("--split-at", type=int, default=10000, help="the least N split")
     parser.add_argument("--json", default=None, help="append each row to this file")
     parser.add_argument("--plot", default=None, help="plot the rows in --json to this PNG")
     args = parser.parse_args(argv)
@@ -221,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(HEADER, flush=True)
     ok = True
     for n, sparse, faults in plan:
-        row = run(n, sparse=sparse, degree=args.degree, faults=faults)
+        procs = args.procs if n >= args.split_at else 1
+        row = run(n, sparse=sparse, degree=args.degree, faults=faults, procs=procs)
         ok = ok and row.ok
         print(row.line(), flush=True)
         for finding in row.findings:

@@ -1,0 +1,246 @@
+"""``make scale``'s in-memory row on several OS processes: the cluster split by tree groups
+(tests/sim/part.py), each part a forked process with a heap of its own, run in windows of the
+network's least delay and synchronised conservatively over pipes by this (the parent) process.
+
+Each window [t, t + lookahead): the parent sends each part the other's messages of the last
+window and the window's end; each runs every event due before it and answers with its own
+messages across and when its next event is due; the next window begins at the earliest of
+those (empty stretches skipped). As ``tests.sim.scale.run`` does, every simulated second ends
+a window and the parts count their released pods; the run stops once every pod is released.
+Then each part sends its figures and its record of what happened (truth.py), and the parent
+merges the records into one, in the order of simulated time (two steps at one time in two parts
+are concurrent: neither caused the other, as a message takes at least the lookahead), and
+judges it with the same checker (judge.py) a one-process run has.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+from agent.core.effects import Released
+from tests.sim.part import Item, Part, owner_split
+from tests.sim.safety import violations
+from tests.sim.scale import SHOWN, Row
+from tests.sim.truth import Truth, sparse_graph
+
+__all__ = ["Figures", "findings", "merge_truths", "row", "simulate"]
+
+
+@dataclass
+class Figures:
+    """What one part reports of its own pods once the run ends."""
+
+    queries: dict[int, int]  # DNS queries by index (its agents')
+    sessions_max: int
+    messages_max: int
+    last_start: float
+    last_release: float
+    root_cpu: float | None  # the root's pod's CPU, in the part that holds it
+    cpu_total: float
+    released: int
+    violations: list[str]
+    truths: dict[str, Truth]
+    now: float
+
+
+def _figures(c: Part) -> Figures:
+    nodes = [n for n in c.current().values()]
+    queries: dict[int, int] = {}
+    for m in c.nodes:
+        queries[m.me.index] = queries.get(m.me.index, 0) + m.queries
+    root = c.pods_of[0][-1] if c.mine(0) else None
+    for truth in c.truths.values():
+        truth._ends.clear()  # keyed by this part's ends: nothing the checker reads
+        truth.graph = None  # the parent's own, from the same Job
+    return Figures(
+        queries=queries,
+        sessions_max=max(m.sessions for m in c.nodes),
+        messages_max=max(m.messages for m in c.nodes),
+        last_start=max(n.started_at for n in nodes),
+        last_release=max((n.verdict_at or c.now) for n in nodes),
+        root_cpu=None if root is None else root.cpu,
+        cpu_total=sum(p.cpu for p in c.pods),
+        released=sum(isinstance(n.verdict, Released) for n in nodes),
+        violations=c.violations,
+        truths=c.truths,
+        now=c.now,
+    )
+
+
+def _part(
+    pipe: Connection, n: int, first: int, last: int, degree: int | None, cpu: bool, scale: float
+) -> None:
+    """A part's process: its window loop, on the parent's word."""
+    meter: Callable[[], int] | None = time.thread_time_ns if cpu else None
+    c = Part(n, first, last, mode="wait", degree=degree, seed=1, cpu_meter=meter)
+    c.cpu_scale = scale
+    for index in range(n):
+        c.at(0.0, functools.partial(c.enter, index))
+    gc.freeze()
+    gc.disable()  # as tests.sim.scale.run: the run leaves almost no cycles
+    while True:
+        until, inbound, count = pipe.recv()
+        if until is None:
+            break
+        c.take(inbound)
+        c.run_before(until)
+        out, c.outbox = c.outbox, []
+        released = _released(c) if count else -1
+        pipe.send((out, c.next_due, released))
+    pipe.send(_figures(c))
+    pipe.close()
+
+
+def _released(c: Part) -> int:
+    return sum(isinstance(x.verdict, Released) for x in c.current().values())
+
+
+def simulate(
+    n: int,
+    *,
+    parts: int = 2,
+    degree: int | None = None,
+    cpu: bool = False,
+    cpu_scale: float = 1.0,
+    horizon: float = 120.0,
+) -> tuple[list[Figures], Truth]:
+    """Run ``n`` pods fault-free (``--reach sparse`` of ``degree``) in ``parts`` processes; the
+    parts' figures and the merged record of the start barrier."""
+    if parts != 2:
+        raise ValueError("two parts: each window's messages go to the other")
+    bounds = owner_split(n, parts)
+    lookahead = Part(1, 0, 1).lookahead
+    ctx = multiprocessing.get_context("fork")  # the compiled modules, loaded once
+    pipes, procs = [], []
+    for p in range(parts):
+        mine, theirs = ctx.Pipe()
+        args = (theirs, n, bounds[p], bounds[p + 1], degree, cpu, cpu_scale)
+        proc = ctx.Process(target=_part, args=args, daemon=True)
+        proc.start()
+        pipes.append(mine)
+        procs.append(proc)
+    try:
+        _windows(pipes, n, lookahead, horizon)
+        for pipe in pipes:
+            pipe.send((None, [], False))
+        figures: list[Figures] = [pipe.recv() for pipe in pipes]
+    finally:
+        for proc in procs:
+            proc.join(timeout=60)
+            if proc.is_alive():
+                proc.kill()
+    merged = merge_truths([f.truths.get("", Truth()) for f in figures])
+    merged.graph = sparse_graph(n, "uid-1", degree)
+    merged.key = b"uid-1"
+    return figures, merged
+
+
+def _windows(pipes: list[Connection], n: int, lookahead: float, horizon: float) -> None:
+    """The windows, until every pod is released at a whole second or ``horizon`` passes."""
+    inbound: list[list[Item]] = [[], []]
+    due = [0.0, 0.0]
+    second = 1.0
+    while second <= horizon:
+        start = min(due + [when for items in inbound for when, _, _ in items])
+        until = min(max(start, 0.0) + lookahead, second)
+        count = until >= second
+        for p, pipe in enumerate(pipes):
+            pipe.send((until, inbound[p], count))
+        replies = [pipe.recv() for pipe in pipes]
+        inbound = [replies[1][0], replies[0][0]]
+        due = [replies[0][1], replies[1][1]]
+        if count:
+            if replies[0][2] + replies[1][2] == n:
+                return
+            second += 1.0
+
+
+def merge_truths(truths: list[Truth]) -> Truth:
+    """One record from the parts': every step renumbered in the order of simulated time (a
+    part's own in its order), so the checker reads it as a one-process run's."""
+    order = sorted(
+        (when, p, seq) for p, t in enumerate(truths) for seq, when in enumerate(t.times, 1)
+    )
+    renumber = [dict[int, int]() for _ in truths]
+    merged = Truth()
+    for new, (when, p, seq) in enumerate(order, 1):
+        renumber[p][seq] = new
+        merged.times.append(when)
+    merged.seq = len(order)
+    for p, t in enumerate(truths):
+        _merge_one(merged, t, renumber[p])
+    merged.sessions.sort(key=lambda s: s.opened)
+    for session in merged.sessions:
+        merged.by_server.setdefault(session.server, []).append(session)
+    return merged
+
+
+def _merge_one(merged: Truth, t: Truth, new: dict[int, int]) -> None:
+    def at(seq: int | None) -> int | None:
+        return None if seq is None else new[seq]
+
+    for instance, process in t.processes.items():
+        process.started = new[process.started]
+        process.gone = at(process.gone)
+        merged.processes.setdefault(instance, process)
+    for pair, (seq, address) in t.heard.items():
+        merged.heard[pair] = (new[seq], address)
+    for s in t.sessions:
+        s.opened = new[s.opened]
+        s.arrivals = [(new[q], view) for q, view in s.arrivals]
+        s.acked, s.ended, s.closed = at(s.acked), at(s.ended), at(s.closed)
+        merged.sessions.append(s)
+    for instance, views in t.released_views.items():
+        merged.released_views[instance] = [(new[q], v) for q, v in views]
+    for instance, sums in t.aggregates.items():
+        merged.aggregates[instance] = [(new[q], v) for q, v in sums]
+    for instance, verdict in t.verdicts.items():
+        merged.verdicts[instance] = type(verdict)(
+            new[verdict.seq], verdict.released, verdict.decided, verdict.alone
+        )
+    for instance, seq in t.left.items():
+        merged.left[instance] = new[seq]
+
+
+def findings(n: int, figures: list[Figures], merged: Truth) -> list[str]:
+    """The checker's findings on the merged record, and what each part saw go wrong."""
+    return [v for f in figures for v in f.violations] + violations(n, merged)
+
+
+def row(n: int, k: int, *, parts: int, cpu_scale: float) -> Row:
+    """``tests.sim.scale.run``'s fault-free sparse row, run in ``parts`` processes: each
+    part's figures merged (sums, maxima), the checker's findings on the merged record."""
+    began = time.monotonic()
+    figures, merged = simulate(n, parts=parts, degree=k, cpu=True, cpu_scale=cpu_scale)
+    found = findings(n, figures, merged)
+    queries = [0] * n
+    for f in figures:
+        for index, count in f.queries.items():
+            queries[index] += count
+    return Row(
+        n=n,
+        mode="sparse",
+        k=k,
+        faults=False,
+        released=sum(f.released for f in figures),
+        unsafe=len(found),
+        last_start_to_release=round(
+            max(f.last_release for f in figures) - max(f.last_start for f in figures), 3
+        ),
+        dns_mean=round(sum(queries) / n, 2),
+        dns_max=max(queries),
+        dns_total=sum(queries),
+        sessions_max=max(f.sessions_max for f in figures),
+        messages_max=max(f.messages_max for f in figures),
+        root_cpu=round(sum(f.root_cpu or 0.0 for f in figures), 3),
+        cpu_total=round(sum(f.cpu_total for f in figures), 2),
+        real=round(time.monotonic() - began, 1),
+        cpu_factor=cpu_scale,
+        findings=tuple(found[:SHOWN]),
+    )
