@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.core.answers import at_the_address, dial_failed, failed_handshake, identity_failure
@@ -77,8 +78,18 @@ Item = tuple[float, int, tuple[object, ...]]
 class Part(Cluster):
     """The pods of indices [``first``, ``last``) of an ``peers``-pod cluster (cluster.py)."""
 
-    def __init__(self, peers: int, first: int, last: int, **kwargs: object) -> None:
-        super().__init__(peers, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        peers: int,
+        first: int,
+        last: int,
+        *,
+        degree: int | None = None,
+        seed: int = 0,
+        cpu_meter: Callable[[], int] | None = None,
+    ) -> None:
+        # named one by one: a compiled **kwargs reached Cluster's peers as the dict
+        super().__init__(peers, mode="wait", degree=degree, seed=seed, cpu_meter=cpu_meter)
         self.first, self.last = first, last
         self.tasks = PartTasks(self)
         self.lookahead = self.delays[0]

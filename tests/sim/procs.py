@@ -15,21 +15,24 @@ judges it with the same checker (judge.py) a one-process run has.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import gc
 import multiprocessing
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from agent.core.effects import Released
+from agent.core.graph import sparse_degree
 from tests.sim.part import Item, Part, owner_split
 from tests.sim.safety import violations
 from tests.sim.scale import SHOWN, Row
 from tests.sim.truth import Truth, sparse_graph
 
-__all__ = ["Figures", "findings", "merge_truths", "row", "simulate"]
+__all__ = ["Figures", "findings", "main", "merge_truths", "row", "simulate"]
 
 
 @dataclass
@@ -78,7 +81,7 @@ def _part(
 ) -> None:
     """A part's process: its window loop, on the parent's word."""
     meter: Callable[[], int] | None = time.thread_time_ns if cpu else None
-    c = Part(n, first, last, mode="wait", degree=degree, seed=1, cpu_meter=meter)
+    c = Part(n, first, last, degree=degree, seed=1, cpu_meter=meter)
     c.cpu_scale = scale
     for index in range(n):
         c.at(0.0, functools.partial(c.enter, index))
@@ -244,3 +247,52 @@ def row(n: int, k: int, *, parts: int, cpu_scale: float) -> Row:
         cpu_factor=cpu_scale,
         findings=tuple(found[:SHOWN]),
     )
+
+
+def compare(n: int) -> tuple[str, str]:
+    """One process against two, without the CPU model (a function of the seed alone): the
+    figures of each, one line each."""
+    from tests.sim import digest  # the one-process run of the same Job
+
+    began = time.monotonic()
+    one = digest.simulate(n)
+    nodes = list(one.current().values())
+    queries = [m.queries for m in one.nodes]
+    line = (
+        f"{n:>7} 1 proc  released {sum(isinstance(x.verdict, Released) for x in nodes)} "
+        f"findings {len(one.violations + violations(n, one.truth))} "
+        f"dns {sum(queries) / n:.2f}/{max(queries)}/{sum(queries)} "
+        f"sessions {max(m.sessions for m in one.nodes)} "
+        f"messages {max(m.messages for m in one.nodes)} "
+        f"last release {max(x.verdict_at or one.now for x in nodes):.4f} "
+        f"real {time.monotonic() - began:.1f} s"
+    )
+    del one, nodes
+    began = time.monotonic()
+    figures, merged = simulate(n, degree=sparse_degree(n))
+    q = [count for f in figures for count in f.queries.values()]
+    two = (
+        f"{n:>7} 2 procs released {sum(f.released for f in figures)} "
+        f"findings {len(findings(n, figures, merged))} "
+        f"dns {sum(q) / n:.2f}/{max(q)}/{sum(q)} "
+        f"sessions {max(f.sessions_max for f in figures)} "
+        f"messages {max(f.messages_max for f in figures)} "
+        f"last release {max(f.last_release for f in figures):.4f} "
+        f"real {time.monotonic() - began:.1f} s"
+    )
+    return line, two
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tests.sim.procs [--sizes 1000,3000]``: ``compare`` at each size."""
+    parser = argparse.ArgumentParser(prog="python -m tests.sim.procs", description=__doc__)
+    parser.add_argument("--sizes", default="1000,3000")
+    args = parser.parse_args(argv)
+    for n in [int(s) for s in args.sizes.split(",") if s]:
+        for line in compare(n):
+            print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
