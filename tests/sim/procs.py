@@ -21,7 +21,7 @@ import gc
 import multiprocessing
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -30,7 +30,10 @@ from agent.core.graph import sparse_degree
 from tests.sim.part import Item, Part, owner_split
 from tests.sim.safety import violations
 from tests.sim.scale import SHOWN, Row
-from tests.sim.truth import Truth, sparse_graph
+from tests.sim.truth import Truth, Verdict, sparse_graph
+
+#: a verdict as the record keeps it (truth.Verdict), as a tuple across a pipe
+Decided = tuple[int, bool, bool, bool]
 
 __all__ = ["Figures", "findings", "main", "merge_truths", "row", "simulate"]
 
@@ -49,18 +52,27 @@ class Figures:
     released: int
     violations: list[str]
     truths: dict[str, Truth]
+    verdicts: dict[str, dict[str, Decided]]  # each truth's, as tuples
     now: float
+    cpu: float = 0.0  # the part's process's CPU, all of it (its core calls and the simulator's)
+    idle: float = 0.0  # real seconds it waited for a window
 
 
-def _figures(c: Part) -> Figures:
+def _figures(c: Part, idle: float) -> Figures:
     nodes = [n for n in c.current().values()]
     queries: dict[int, int] = {}
     for m in c.nodes:
         queries[m.me.index] = queries.get(m.me.index, 0) + m.queries
     root = c.pods_of[0][-1] if c.mine(0) else None
-    for truth in c.truths.values():
+    verdicts = {}
+    for barrier, truth in c.truths.items():
         truth._ends.clear()  # keyed by this part's ends: nothing the checker reads
         truth.graph = None  # the parent's own, from the same Job
+        # a compiled frozen dataclass does not unpickle (its __setattr__ refuses): as tuples
+        verdicts[barrier] = {
+            i: (v.seq, v.released, v.decided, v.alone) for i, v in truth.verdicts.items()
+        }
+        truth.verdicts.clear()
     return Figures(
         queries=queries,
         sessions_max=max(m.sessions for m in c.nodes),
@@ -72,7 +84,10 @@ def _figures(c: Part) -> Figures:
         released=sum(isinstance(n.verdict, Released) for n in nodes),
         violations=c.violations,
         truths=c.truths,
+        verdicts=verdicts,
         now=c.now,
+        cpu=time.process_time(),
+        idle=idle,
     )
 
 
@@ -87,8 +102,11 @@ def _part(
         c.at(0.0, functools.partial(c.enter, index))
     gc.freeze()
     gc.disable()  # as tests.sim.scale.run: the run leaves almost no cycles
+    idle = 0.0  # seconds waiting for the other part's window (its work, the pipes)
     while True:
+        began = time.monotonic()
         until, inbound, count = pipe.recv()
+        idle += time.monotonic() - began
         if until is None:
             break
         c.take(inbound)
@@ -96,7 +114,7 @@ def _part(
         out, c.outbox = c.outbox, []
         released = _released(c) if count else -1
         pipe.send((out, c.next_due, released))
-    pipe.send(_figures(c))
+    pipe.send(_figures(c, idle))
     pipe.close()
 
 
@@ -138,7 +156,9 @@ def simulate(
             proc.join(timeout=60)
             if proc.is_alive():
                 proc.kill()
-    merged = merge_truths([f.truths.get("", Truth()) for f in figures])
+    merged = merge_truths(
+        [f.truths.get("", Truth()) for f in figures], [f.verdicts.get("", {}) for f in figures]
+    )
     merged.graph = sparse_graph(n, "uid-1", degree)
     merged.key = b"uid-1"
     return figures, merged
@@ -164,7 +184,7 @@ def _windows(pipes: list[Connection], n: int, lookahead: float, horizon: float) 
             second += 1.0
 
 
-def merge_truths(truths: list[Truth]) -> Truth:
+def merge_truths(truths: list[Truth], verdicts: list[dict[str, Decided]] | None = None) -> Truth:
     """One record from the parts': every step renumbered in the order of simulated time (a
     part's own in its order), so the checker reads it as a one-process run's."""
     order = sorted(
@@ -177,14 +197,24 @@ def merge_truths(truths: list[Truth]) -> Truth:
         merged.times.append(when)
     merged.seq = len(order)
     for p, t in enumerate(truths):
-        _merge_one(merged, t, renumber[p])
+        mine = t.verdicts if verdicts is None else verdicts[p]
+        _merge_one(merged, t, {i: _tuple(v) for i, v in mine.items()}, renumber[p])
     merged.sessions.sort(key=lambda s: s.opened)
     for session in merged.sessions:
         merged.by_server.setdefault(session.server, []).append(session)
     return merged
 
 
-def _merge_one(merged: Truth, t: Truth, new: dict[int, int]) -> None:
+def _tuple(v: Verdict | Decided) -> Decided:
+    return v if isinstance(v, tuple) else (v.seq, v.released, v.decided, v.alone)
+
+
+def _merge_one(
+    merged: Truth,
+    t: Truth,
+    verdicts: Mapping[str, Decided],
+    new: dict[int, int],
+) -> None:
     def at(seq: int | None) -> int | None:
         return None if seq is None else new[seq]
 
@@ -203,10 +233,8 @@ def _merge_one(merged: Truth, t: Truth, new: dict[int, int]) -> None:
         merged.released_views[instance] = [(new[q], v) for q, v in views]
     for instance, sums in t.aggregates.items():
         merged.aggregates[instance] = [(new[q], v) for q, v in sums]
-    for instance, verdict in t.verdicts.items():
-        merged.verdicts[instance] = type(verdict)(
-            new[verdict.seq], verdict.released, verdict.decided, verdict.alone
-        )
+    for instance, (seq, released, decided, alone) in verdicts.items():
+        merged.verdicts[instance] = Verdict(new[seq], released, decided, alone)
     for instance, seq in t.left.items():
         merged.left[instance] = new[seq]
 
