@@ -103,6 +103,8 @@ bench: deps $(STAMP)
 # the wire (agent/core, agent/protocol) and the simulator's loop (its clock, nodes, tasks, DNS
 # and record); agent/values.py stays interpreted (typing's dataclass_transform cannot mark a
 # compiled function). If the build fails they run interpreted, and a line says so.
+# Fault-free sparse rows of N >= 10,000 run in two OS processes (tests/sim/procs.py: the pods
+# split by tree group, conservative windows of the network's least delay; --procs, --split-at).
 SCALE_PODS ?= 256
 SCALE_MODES ?= sidecar,exit,wait
 SCALE_SIM ?= 1
