@@ -63,3 +63,17 @@ def test_the_merged_record_is_in_the_order_of_simulated_time() -> None:
     assert merged.times == [0.05, 0.1, 0.2, 0.3]
     assert merged.verdicts["x"].seq == 4
     assert merged.left["y"] == 1
+
+
+def test_the_checker_reads_both_parts_hellos_in_the_merged_record() -> None:
+    """Without the hellos one part heard from across the cut, the same run is unsafe: the
+    releases rest on edges proven in both parts' records, so the merge is what is judged."""
+    figures, merged = procs.simulate(N, degree=sparse_degree(N))
+    assert procs.findings(N, figures, merged) == []
+    cut = owner_split(N, 2)[1]
+    index = {instance: process.index for instance, process in merged.processes.items()}
+    across = [pair for pair in merged.heard if index[pair[0]] >= cut > index[pair[1]]]
+    assert across
+    for pair in across:
+        del merged.heard[pair]
+    assert any("not proven" in finding for finding in procs.findings(N, figures, merged))
