@@ -19,7 +19,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from tests.sim.node import Pod
+from tests.sim.node import Node, Pod
 
 __all__ = ["Clock"]
 
@@ -28,6 +28,12 @@ class Clock:
     def __init__(self, cpu_meter: Callable[[], int] | None = None) -> None:
         self.now = 0.0
         self.cpu_meter = cpu_meter
+        #: each call's measured CPU is charged times this (a compiled core's: tests/sim/scale.py)
+        self.cpu_scale = 1.0
+        #: without the CPU model, a meter that only tallies each core call's CPU to its pod
+        #: (``Pod.cpu``), charging nothing: the same calls as a run without it, so an interpreted
+        #: and a compiled core's totals compare call for call (``python -m tests.sim.digest --cpu``)
+        self.cpu_tally: Callable[[], int] | None = None
         self._events: list[tuple[float, int, Callable[[], object]]] = []
         self._seq = itertools.count()
 
@@ -41,6 +47,25 @@ class Clock:
             self.now = when
             fn()
         self.now = max(self.now, until)
+
+    def run_before(self, until: float) -> None:
+        """Every event due before ``until`` (not at it): one window of a part (tests/sim/part.py),
+        whose events at ``until`` may still wait for the other part's messages."""
+        events, pop = self._events, heapq.heappop
+        while events and events[0][0] < until:
+            when, _, fn = pop(events)
+            self.now = when
+            fn()
+        self.now = max(self.now, until)
+
+    @property
+    def next_due(self) -> float:
+        """When the next event is due (infinity: none is)."""
+        return self._events[0][0] if self._events else float("inf")
+
+    def changed(self, node: Node) -> None:
+        """What others read of ``node`` without a message (alive, released, its pod's record)
+        changed: a part tells the other (tests/sim/part.py); one process has nothing to do."""
 
     @property
     def idle(self) -> bool:

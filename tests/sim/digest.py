@@ -29,9 +29,12 @@ from tests.sim.truth import Truth
 __all__ = ["digest", "main", "simulate"]
 
 
-def simulate(n: int, *, faults: bool = False) -> Cluster:
-    """``tests.sim.scale.run``'s sparse run of ``n`` pods, without the CPU model."""
+def simulate(n: int, *, faults: bool = False, tally: bool = False) -> Cluster:
+    """``tests.sim.scale.run``'s sparse run of ``n`` pods, without the CPU model; ``tally``:
+    each core call's CPU tallied to its pod, nothing charged (``Clock.cpu_tally``)."""
     c = Cluster(n, mode="wait", degree=sparse_degree(n), seed=1)
+    if tally:
+        c.cpu_tally = time.thread_time_ns
     if faults:
         add_faults(c, c.graph, random.Random(2))
     for index in range(n):
@@ -94,14 +97,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.sim.digest", description=__doc__)
     parser.add_argument("--sizes", type=_sizes, default=[500, 1000, 5000])
     parser.add_argument("--faults", type=_sizes, default=[500, 1000])
+    # A compiled core's CPU factor (tests/sim/scale.py): the same digest interpreted and
+    # compiled proves the same calls, so the two totals compare call for call.
+    parser.add_argument("--cpu", action="store_true", help="print the cores' CPU in all")
     args = parser.parse_args(argv)
     plan = [(n, False) for n in args.sizes] + [(n, True) for n in args.faults]
     for n, faults in plan:
         began = time.monotonic()
-        c = simulate(n, faults=faults)
+        c = simulate(n, faults=faults, tally=args.cpu)
         took = time.monotonic() - began
         kind = "faults" if faults else "-"
-        print(f"{n:>7} {kind:>6} {digest(c)} ({len(c.nodes)} instances, {took:.1f} s)")
+        cpu = f", cores' CPU {sum(p.cpu for p in c.pods):.2f} s" if args.cpu else ""
+        print(f"{n:>7} {kind:>6} {digest(c)} ({len(c.nodes)} instances, {took:.1f} s{cpu})")
     return 0
 
 

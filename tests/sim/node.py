@@ -225,10 +225,15 @@ class Node:
         (``Cluster.cpu_meter``): what reaches the pod's loop next waits for it."""
         meter = self.cluster.cpu_meter
         if meter is None:
-            return call()
+            if (tally := self.cluster.cpu_tally) is None:
+                return call()
+            began = tally()
+            result = call()
+            self.pod.cpu += (tally() - began) / 1e9
+            return result
         began = meter()
         result = call()
-        self.pod.charge((meter() - began) / 1e9, self.cluster.now)
+        self.pod.charge((meter() - began) * self.cluster.cpu_scale / 1e9, self.cluster.now)
         return result
 
     def _moving(self, effects: list[Effect]) -> list[Effect]:
@@ -316,6 +321,7 @@ class Node:
         if self.verdict_at is None:  # what the user sees
             self.verdict_at = self.cluster.now
         self.truth.verdict(self.me.instance, effect, self.cluster.now)
+        self.cluster.changed(self)  # its hellos say released from now
 
     def aborted(self, effect: Aborted) -> None:
         if self.verdict_at is None:

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from agent.core.effects import Released
 from agent.core.graph import ReachGraph, sparse_degree
 from tests.sim.cluster import Cluster, Fate, Node
+from tests.sim.compiled import compiled_core
 from tests.sim.dns import View
 from tests.sim.judge import unsafe
 
@@ -36,6 +37,13 @@ SHOWN = 10
 #: faults end by then; a run stops once every pod is released, or at ``HORIZON``
 FAULTS_END = 4.0
 HORIZON = 120.0
+#: a compiled core's CPU (``python -m tests.sim.compiled``) is charged times this: the
+#: interpreted core's CPU over the compiled one's for the same calls (a run without the CPU
+#: model makes the same calls either way), so a row's simulated times stay the shipped agent's.
+#: Measured at 1,000 pods (``python -m tests.sim.digest --sizes 1000 --faults "" --cpu``, the
+#: same digest both ways, three interleaved pairs on this shared machine; docs/benchmarks.md):
+#: 5.51, 5.25, 5.83 s interpreted, 3.10, 4.12, 3.51 s compiled (agent/core and agent/protocol)
+COMPILED_CPU_FACTOR = 1.54
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,8 @@ class Row:
     root_cpu: float  # seconds of CPU the root's pod was charged
     cpu_total: float  # seconds of CPU all cores were charged
     real: float  # seconds the run took on this machine
+    #: each core call's measured CPU was charged times this (``COMPILED_CPU_FACTOR``, or 1)
+    cpu_factor: float = 1.0
     #: the first ``SHOWN`` findings, printed under the row: a rerun at 100,000 takes half an hour
     findings: tuple[str, ...] = ()
 
@@ -107,13 +117,26 @@ def add_faults(c: Cluster, graph: ReachGraph | None, rng: random.Random) -> None
     c.views.update({i: View(lag=2.0) for i in rng.sample(range(n), n // 10)})
 
 
-def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool = False) -> Row:
+def run(
+    n: int,
+    *,
+    sparse: bool = True,
+    degree: int | None = None,
+    faults: bool = False,
+    procs: int = 1,
+) -> Row:
+    """One row; with ``procs`` > 1 (fault-free, sparse) the cluster is split over that many
+    OS processes by tree groups (tests/sim/procs.py)."""
+    if procs > 1 and sparse and not faults:
+        from tests.sim import procs as split  # it builds on this module's Row
+
+        return split.row(n, degree or sparse_degree(n), parts=procs, cpu_scale=cpu_factor())
     gc.collect()  # what an earlier run left (its cluster, unfrozen below): not this row's work
     began = time.monotonic()
     k = (degree or sparse_degree(n)) if sparse else n - 1
-    c = Cluster(
-        n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=time.process_time_ns
-    )
+    c = Cluster(n, mode="wait", degree=k if sparse else None, seed=1, cpu_meter=time.thread_time_ns)
+    # scaled by the (compiled) simulator, not by a wrapper around each reading (0.3 s of 8.6)
+    c.cpu_scale = cpu_factor()
     if faults:
         add_faults(c, c.graph, random.Random(2))
     for index in range(n):
@@ -145,6 +168,12 @@ def run(n: int, *, sparse: bool = True, degree: int | None = None, faults: bool 
         gc.unfreeze()
 
 
+def cpu_factor() -> float:
+    """What a core call's measured CPU is charged times: ``COMPILED_CPU_FACTOR`` when the core
+    is compiled, else 1."""
+    return COMPILED_CPU_FACTOR if compiled_core() else 1.0
+
+
 def _row(
     c: Cluster, n: int, k: int, sparse: bool, faults: bool, released: int, began: float
 ) -> Row:
@@ -173,6 +202,7 @@ def _row(
         root_cpu=round(root.cpu, 3),
         cpu_total=round(sum(p.cpu for p in c.pods), 2),
         real=round(time.monotonic() - began, 1),
+        cpu_factor=cpu_factor(),
         findings=tuple(findings[:SHOWN]),
     )
 
@@ -189,6 +219,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--faults", type=_sizes, default=[1000, 10000])
     parser.add_argument("--all", type=_sizes, default=[256], help="also all-to-all at these")
     parser.add_argument("--degree", type=int, default=None)
+    # one process cannot run 100,000 pods in 10 minutes: the fault-free sparse rows of N >=
+    # --split-at run in --procs processes (tests/sim/procs.py); rows with faults in one
+    parser.add_argument("--procs", type=int, default=2, help="processes for large rows")
+    parser.add_argument("--split-at", type=int, default=10000, help="the least N split")
     parser.add_argument("--json", default=None, help="append each row to this file")
     parser.add_argument("--plot", default=None, help="plot the rows in --json to this PNG")
     args = parser.parse_args(argv)
@@ -198,10 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = [(n, True, False) for n in args.sizes]
     plan += [(n, False, False) for n in args.all]
     plan += [(n, True, True) for n in args.faults]
+    if compiled_core():
+        # what the row's simulated times mean: the shipped agent runs the core interpreted
+        print(f"each compiled core call's CPU is charged x{COMPILED_CPU_FACTOR}", flush=True)
     print(HEADER, flush=True)
     ok = True
     for n, sparse, faults in plan:
-        row = run(n, sparse=sparse, degree=args.degree, faults=faults)
+        procs = args.procs if n >= args.split_at else 1
+        row = run(n, sparse=sparse, degree=args.degree, faults=faults, procs=procs)
         ok = ok and row.ok
         print(row.line(), flush=True)
         for finding in row.findings:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import pathlib
 import random
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -14,7 +16,7 @@ import pytest
 
 from agent.core.effects import Released
 from agent.core.inputs import Lost
-from tests.sim import digest, scale
+from tests.sim import compiled, digest, scale
 from tests.sim.cluster import Cluster
 from tests.sim.dns import ANSWER_HOLDS, ServiceAnswers, View
 from tests.sim.draws import Draws
@@ -166,3 +168,28 @@ def test_the_record_reads_a_coordinators_sessions_as_the_whole_list_holds_them()
     for server, sessions in truth.by_server.items():
         assert sessions == [s for s in truth.sessions if s.server == server]
     assert sum(map(len, truth.by_server.values())) == len(truth.sessions)
+
+
+def test_without_a_compiled_build_the_rows_run_the_interpreted_core_and_say_so(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m tests.sim.compiled DIR MODULE`` with nothing built in DIR runs MODULE on the
+    checkout's interpreted core, says so, and charges its CPU as measured (a factor of 1)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.delitem(sys.modules, "tests.sim.digest")  # run afresh as __main__, as -m does
+    with pytest.raises(SystemExit) as exited:
+        compiled.main([str(tmp_path), "tests.sim.digest", "--sizes", "20", "--faults", ""])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"the cores: interpreted (no compiled agent/core in {tmp_path})")
+    assert "     20      - " in out
+    assert not compiled.compiled_core()
+    assert scale.cpu_factor() == 1.0
+
+
+def test_a_tallied_run_makes_the_same_calls_as_one_without_and_tallies_each_pods_cpu() -> None:
+    # the compiled core's factor compares two tallied runs call for call (digest --cpu)
+    plain, tallied = digest.simulate(40), digest.simulate(40, tally=True)
+    assert digest.digest(tallied) == digest.digest(plain)
+    assert all(p.cpu > 0 for p in tallied.pods) and all(p.cpu == 0 for p in plain.pods)
