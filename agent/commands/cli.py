@@ -253,7 +253,8 @@ def _command(command: str, flags: dict[str, str | None], command_argv: list[str]
     if config.command is Command.RUN:
         env = _workload_environment(config)
         sys.stderr.flush()
-        from agent.commands.workload import PYTHON_IGNORES
+        # not agent.commands.workload: it imports anyio (and inspect, ast, dis, tokenize)
+        from agent.commands.inherited import PYTHON_IGNORES
 
         for signum in PYTHON_IGNORES:  # `yes | head -1` must end as it does outside the agent
             signal.signal(signum, signal.SIG_DFL)

@@ -15,13 +15,12 @@ from collections.abc import Mapping, Sequence
 
 import anyio
 
+from agent.commands.inherited import PYTHON_IGNORES
 from agent.exitcodes import signal_exit_code
 
 __all__ = ["FORWARDED", "PYTHON_IGNORES", "Workload", "spawn"]
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
-#: what Python ignores from its start, which a workload (spawned or exec'd) must not inherit
-PYTHON_IGNORES = (signal.SIGPIPE, signal.SIGXFSZ)
 #: reset to their default in the workload: those, and the handlers of the event loop must not
 #: be inherited as "ignored" either
 _DEFAULTED = (*PYTHON_IGNORES, signal.SIGCHLD, *FORWARDED)

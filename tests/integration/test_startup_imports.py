@@ -67,26 +67,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _imports_of_a_whole_wait(driver: str = "auto") -> tuple[set[str], list[tuple[int, str]]]:
+def _imports_of_a_whole_wait(
+    driver: str = "auto", command: tuple[str, ...] = ("wait",)
+) -> tuple[set[str], list[tuple[int, str]]]:
     """Modules imported by one pod passing its barrier alone (`--peers 1`: it resolves its own
     name and the Service, probes itself, releases, writes its files), and (depth, module) for
-    each import importtime saw."""
+    each import importtime saw. (`run` execs its command: no module list, importtime's only.)"""
     fqdn = "solo-0.svc.ns.svc.cluster.local."
     with StubDnsServer({fqdn: "127.0.0.1", "svc.ns.svc.cluster.local.": "127.0.0.1"}) as dns:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PEER_AGENT_")}
         done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", RUN, "wait",
+            [sys.executable, "-X", "importtime", "-c", RUN, command[0],
              "--peers", "1", "--index", "0", "--hostname", "solo-0", "--service", "svc",
              "--namespace", "ns", "--dns-server", f"127.0.0.1:{dns.port}",
              "--listen", "127.0.0.1", "--port", str(_free_port()), "--timeout", "30s",
-             "--log-format", "json", "--log-level", "debug", "--driver", driver],
+             "--log-format", "json", "--log-level", "debug", "--driver", driver, *command[1:]],
             capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
         )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert '"event": "released"' in done.stderr
     assert '"event": "driver"' in done.stderr  # which one ran is said at debug
     seen = [(len(m[1]) // 2, m[2]) for m in map(_LINE.match, done.stderr.splitlines()) if m]
-    return set(json.loads(done.stdout)), seen
+    return set(json.loads(done.stdout or "[]")), seen
 
 
 def _chain(imports: list[tuple[int, str]], at: int) -> str:
@@ -136,6 +138,20 @@ def test_wait_on_the_selectors_driver_imports_neither_asyncio_nor_anyio() -> Non
     )
     chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
     assert not wrong, f"{wrong} imported by `wait`: " + "; ".join(chains)
+
+
+@pytest.mark.timeout(90)
+def test_run_on_the_selectors_driver_imports_no_event_loop_before_its_exec() -> None:
+    """`run`'s start barrier on the selectors driver, then its exec: what it restores for the
+    workload (the signals Python ignores) comes without ``agent.commands.workload``, whose
+    anyio (with inspect, ast, dis) only ``run --exit-barrier`` uses."""
+    _, imports = _imports_of_a_whole_wait("selectors", ("run", "--", "true"))
+    names = [name for _, name in imports]
+    assert "agent.io.sync.runner" in names and "agent.commands.inherited" in names
+    wrong = sorted({n for n in names if n.split(".")[0] in EVENT_LOOPS or n in EVENT_LOOPS})
+    wrong += sorted({n for n in names if n in NOT_ON_THE_SELECTORS_DRIVER})
+    chains = [_chain(imports, i) for i, (_, name) in enumerate(imports) if name in wrong]
+    assert not wrong, f"{wrong} imported by `run`: " + "; ".join(chains)
 
 
 # ssl deferred, then used: the real module, through the name anyio and asyncio's callers hold
