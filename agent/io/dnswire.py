@@ -25,8 +25,10 @@ __all__ = [
     "NoData",
     "Queries",
     "Reply",
+    "marked_late",
     "read",
     "resolution_of",
+    "share",
 ]
 
 #: the EDNS payload size of DNS Flag Day 2020: about 70 addresses fit a UDP answer
@@ -189,3 +191,22 @@ def resolution_of(reply: Reply | Exception) -> Resolution:
         return Resolution(failure=Failure(reply.problem, Cause.DNS_FAILED))
     assert isinstance(reply, Reply), reply
     return Resolution(reply.addresses, truncated=reply.truncated)
+
+
+def share(start: float, now: float, left: int, timeout: float, wait: float) -> float:
+    """How long the next server of a lookup that began at ``start`` is given, ``left``
+    servers to go: the servers but the last share ``timeout`` (a dead first server costs
+    little); the last waits until ``wait`` (``Timing.dns_answer_wait``) from the start, as a
+    server that falls behind answers late, and asked again, answers that query as late."""
+    if left == 1:
+        return max(start + wait - now, 0.0)
+    return max((start + timeout - now) / left, 0.0)
+
+
+def marked_late(resolution: Resolution, took: float, timeout: float) -> Resolution:
+    """``resolution`` marked late when the server answered (not a timeout, nor SERVFAIL:
+    those are failures already) after ``timeout`` (``Timing.dns_timeout``)."""
+    failed = resolution.failure is not None and resolution.failure.cause is Cause.DNS_FAILED
+    if took <= timeout or failed:
+        return resolution
+    return Resolution(resolution.addresses, resolution.truncated, resolution.failure, late=True)

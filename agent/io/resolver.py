@@ -23,7 +23,7 @@ import anyio
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import HEADER, Failed, Queries, Reply, read
+from agent.io.dnswire import HEADER, Failed, Queries, Reply, marked_late, read, share
 from agent.io.lines import LineReader
 from agent.io.tcp import open_tcp
 
@@ -36,11 +36,12 @@ class Resolver:
         servers: Sequence[tuple[str, int]],
         *,
         attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
+        answer_wait: float = DEFAULT_TIMING.dns_answer_wait,
     ) -> None:
         if not servers:
             raise ValueError("no DNS server (no nameserver in /etc/resolv.conf; use --dns-server)")
         self._servers = tuple(servers)
-        self._lifetime = attempt_timeout
+        self._lifetime, self._wait = attempt_timeout, max(answer_wait, attempt_timeout)
         self._queries = Queries()
 
     async def _udp(self, server: tuple[str, int], query: bytes, query_id: int) -> bytes:
@@ -84,13 +85,13 @@ class Resolver:
         return reply
 
     async def _lookup(self, name: str, rdtype: int) -> Reply:
-        """Each server in turn, within one lifetime shared between them."""
+        """Each server in turn (``share``)."""
         problems: list[str] = []
-        deadline = anyio.current_time() + self._lifetime
+        start = anyio.current_time()
         for left, server in zip(range(len(self._servers), 0, -1), self._servers, strict=True):
-            budget = (deadline - anyio.current_time()) / left
+            budget = share(start, anyio.current_time(), left, self._lifetime, self._wait)
             try:
-                with anyio.fail_after(max(budget, 0.0)):
+                with anyio.fail_after(budget):
                     return await self._ask(server, name, rdtype)
             except Failed as exc:
                 problems.append(exc.problem)
@@ -107,5 +108,8 @@ class Resolver:
         raise Failed(", ".join(sorted(set(problems))))
 
     async def addresses(self, name: str) -> Resolution:
-        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""
-        return await self._queries.addresses(name, self._lookup)
+        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``),
+        marked late when they came after ``attempt_timeout``."""
+        start = anyio.current_time()
+        resolution = await self._queries.addresses(name, self._lookup)
+        return marked_late(resolution, anyio.current_time() - start, self._lifetime)

@@ -84,7 +84,8 @@ def resolver_for(
     """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
     servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
     try:
-        return Resolver(servers, attempt_timeout=timing.dns_timeout).addresses
+        wait = timing.dns_answer_wait
+        return Resolver(servers, attempt_timeout=timing.dns_timeout, answer_wait=wait).addresses
     except ValueError as exc:
         raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
 

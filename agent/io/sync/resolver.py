@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import HEADER, Failed, Queries, Reply, read
+from agent.io.dnswire import HEADER, Failed, Queries, Reply, marked_late, read, share
 from agent.io.sync.conn import open_tcp
 from agent.io.sync.loop import Loop, readable, writable
 
@@ -24,10 +24,12 @@ class Resolver:
         servers: Sequence[tuple[str, int]],
         *,
         attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
+        answer_wait: float = DEFAULT_TIMING.dns_answer_wait,
     ) -> None:
         if not servers:
             raise ValueError("no DNS server (no nameserver in /etc/resolv.conf; use --dns-server)")
         self._loop, self._servers, self._lifetime = loop, tuple(servers), attempt_timeout
+        self._wait = max(answer_wait, attempt_timeout)
         self._queries = Queries()
 
     async def _udp(self, server: tuple[str, int], query: bytes, deadline: float) -> bytes:
@@ -87,12 +89,12 @@ class Resolver:
         return reply
 
     async def _lookup(self, name: str, rdtype: int) -> Reply:
-        """Each server in turn, within one lifetime shared between them."""
+        """Each server in turn (``share``)."""
         problems: list[str] = []
         clock = self._loop.clock
-        deadline = clock() + self._lifetime
+        start = clock()
         for left, server in zip(range(len(self._servers), 0, -1), self._servers, strict=True):
-            budget = max((deadline - clock()) / left, 0.0)
+            budget = share(start, clock(), left, self._lifetime, self._wait)
             try:
                 return await self._ask(server, name, rdtype, clock() + budget)
             except Failed as exc:
@@ -104,5 +106,8 @@ class Resolver:
         raise Failed(", ".join(sorted(set(problems))))
 
     async def addresses(self, name: str) -> Resolution:
-        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""
-        return await self._queries.addresses(name, self._lookup)
+        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``),
+        marked late when they came after ``attempt_timeout``."""
+        start = self._loop.clock()
+        resolution = await self._queries.addresses(name, self._lookup)
+        return marked_late(resolution, self._loop.clock() - start, self._lifetime)

@@ -210,7 +210,8 @@ def _contact_bug(supervisor: Supervisor, conn: Conn, exc: Exception) -> None:
 def _resolver(loop: Loop, config: Config, timing: Timing) -> Resolver:
     servers = config.dns_servers or tuple((s, 53) for s in config.resolv.nameservers)
     try:
-        return Resolver(loop, servers, attempt_timeout=timing.dns_timeout)
+        wait = timing.dns_answer_wait
+        return Resolver(loop, servers, attempt_timeout=timing.dns_timeout, answer_wait=wait)
     except ValueError as exc:
         raise ConfigError([f"--dns-server / PEER_AGENT_DNS_SERVER: {exc}"]) from None
 
