@@ -265,7 +265,8 @@ def _dialler(side: Coordinator | Member | None) -> Member | None:
 def _said(seen: Slowness) -> str:
     return (
         f"{seen.failed} of {seen.asked} queries in the last {seen.window:g} s got no answer "
-        f"(DNS timeout, SERVFAIL) ({seen.share:.0%}); pacing queries by name to "
+        f"in time (DNS timeout, SERVFAIL, a late answer) ({seen.share:.0%}); pacing queries "
+        f"by name to "
         f"{seen.rate:.2g}/s"
     )
 
