@@ -22,7 +22,7 @@ that drops or times out queries, and pods that ask again at once push it into co
   query waits ``Timing.dns_answer_wait`` for its answer, not ``dns_timeout``: an answer later
   than that is the server falling behind (the rate halves) and is used all the same. Thrown
   away, it cost the name another query, which a server that falls behind answers as late: a
-  timeout then asked every name twice or more (46 queries at a member of 1,000 real agents);
+  timeout then asked every name twice or more (up to 43 queries a pod of 300 real agents);
 - **backoff per name** after the server failed to answer it (a timeout, SERVFAIL, REFUSED):
   exponential with equal jitter (``Timing.dns_backoff``), so a name the server cannot answer is
   asked a bounded number of times however often its peer says hello; an address ends it;

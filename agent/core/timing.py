@@ -161,10 +161,10 @@ class Timing:
     dns_timeout: float = 2.0
     #: how long the last server's query waits for its answer before it is a timeout. A server
     #: that falls behind answers late, not never: given up at ``dns_timeout``, each late answer
-    #: was thrown away and the name asked again (a member of 1,000 real agents on two starved
-    #: cores asked 46 times, its own name and the Service three times each; 40 agents whose
-    #: first answers came 2.5 s late asked each of their ~14 names twice). glibc's resolver
-    #: waits 5 s (``timeout:5``) too
+    #: was thrown away and the name asked again (pods of 300 real agents on two starved cores
+    #: asked names two or three times, up to 43 queries; 40 agents whose first answers came
+    #: 2.5 s late asked each of their ~14 names twice). glibc's resolver waits 5 s
+    #: (``timeout:5``) too
     dns_answer_wait: float = 5.0
     #: TCP keepalive of a barrier session: a peer that vanished is noticed within
     #: idle + interval x count seconds

@@ -2,11 +2,11 @@
 
 A server that falls behind answers late, not never. The agent gave a query up at
 ``Timing.dns_timeout`` (2 s) and asked the name again, so every answer that came late cost its
-name a second query, which the server answered as late: a member of 1,000 real agents on two
-starved cores asked 46 times. Now a query waits ``Timing.dns_answer_wait`` (5 s) and a late
-answer is used (the pace still slows down: the server has fallen behind). Each pod asks on a
-DNS port of its own (``tests.support.podsdns``), so the test counts what every pod asked of
-each name: a budget in queries, not a time.
+name a second query, which the server answered as late: pods of 300 real agents on two
+starved cores asked names two or three times, up to 43 queries. Now a query waits
+``Timing.dns_answer_wait`` (5 s) and a late answer is used (the pace still slows down: the
+server has fallen behind). Each pod asks on a DNS port of its own (``tests.support.podsdns``),
+so the test counts what every pod asked of each name: a budget in queries, not a time.
 """
 
 from __future__ import annotations

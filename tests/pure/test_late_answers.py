@@ -3,7 +3,7 @@ DNS queries a pod when its DNS is slow).
 
 The resolver gave a query up at ``Timing.dns_timeout`` (2 s), and the agent asked the name
 again: every answer a server that has fallen behind sent late cost its name a second query,
-answered as late (a member of 1,000 real agents on two starved cores: 46 queries). Now a
+answered as late (pods of 300 real agents on two starved cores: up to 43 queries). Now a
 query waits ``Timing.dns_answer_wait``, and an answer later than ``dns_timeout`` reaches the
 core marked late (``Resolution.late``, ``Attempted.late``): the name is not asked again, while
 the pace slows down and the agent says DNS is slow, as it did for the timeout. On the real pure

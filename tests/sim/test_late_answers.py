@@ -2,7 +2,7 @@
 slow), in the in-memory cluster: the shipped core, the resolver modelled as it waits
 (``Timing.dns_answer_wait``, ``tests.sim.tasks``).
 
-The real run it stands for: ``bench.cutanswer 1000 32 300``, two cores starved, the one-thread
+The real run it stands for: ``bench.cutanswer 300 32 120``, two cores starved, the one-thread
 stub answering late; the pods over 32 were those whose queries timed out, each asked again and
 answered as late. Here 120 pods on the tree past a cut (degree 14), published at 0 and started
 over 20 s, the server answering 85 queries a second in order, dropping none, until 30 s: the
