@@ -270,7 +270,7 @@ class Agent:
     def _attempted(self, event: Attempted, now: float) -> list[Effect]:
         self._refusing.tried(event.index, event.refused_at, now, busy=timed_out(event.result))
         self.seeded.attempted(event.index, event.result)
-        not_before = self.asking.attempted(event.index, event.result, now)
+        not_before = self.asking.attempted(event.index, event.result, now, late=event.late)
         result = counted_by_name(self.reach, event.index, event.result)
         own = event.index == self.me.index
         if own and self.own.replaced is not None:

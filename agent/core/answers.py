@@ -114,6 +114,7 @@ class NameAttempt:
     def __init__(self, index: int, instance: str, resolution: Resolution) -> None:
         self.index, self.instance = index, instance
         self._resolution = resolution
+        self._late = resolution.late  # the answer came late: the pace slows, the name is not held
         self._failures: list[tuple[str, Failure]] = []
         self._settled: Attempted | None = None
         self._replaced: Failure | None = None  # a newer instance of this pod's own index
@@ -127,7 +128,7 @@ class NameAttempt:
             self._failures.append((address, result.failure))
             return False
         if self._settled is None:
-            self._settled = Attempted(self.index, result, address, (address,))
+            self._settled = Attempted(self.index, result, address, (address,), late=self._late)
         # this pod's own name: the next address may give a newer instance of it
         return not (self.instance and isinstance(result, Reached))
 
@@ -141,21 +142,21 @@ class NameAttempt:
     def outcome(self) -> Attempted:
         """What the attempt came to, once it is settled or every address is probed."""
         if self._replaced is not None:
-            return Attempted(self.index, Unreached(self._replaced))
+            return Attempted(self.index, Unreached(self._replaced), late=self._late)
         if self._settled is not None:
             return self._settled
         if self._resolution.failure is not None:
-            return Attempted(self.index, Unreached(self._resolution.failure))
+            return Attempted(self.index, Unreached(self._resolution.failure), late=self._late)
         if not self._failures:
             why = Failure("no address record", Cause.NO_ADDRESS)
-            return Attempted(self.index, Unreached(why))
+            return Attempted(self.index, Unreached(why), late=self._late)
         # each failure names its address: the timeout's line for the peer then says where
         reasons = [f"{a}: {f.reason}" for a, f in self._failures]
         first = self._failures[0][1].cause
         answered = all(at_the_address(f.cause) for _, f in self._failures)
         refused_at = self._resolution.addresses if answered else ()
         failure = Failure("; ".join(reasons), first)
-        return Attempted(self.index, Unreached(failure), refused_at=refused_at)
+        return Attempted(self.index, Unreached(failure), refused_at=refused_at, late=self._late)
 
 
 def dial_failed(

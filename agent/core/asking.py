@@ -199,23 +199,27 @@ class Asking:
         if failed and up is not None:
             up.hold_dial(self.pace.held(parent))
 
-    def attempted(self, index: int, result: ProbeResult, now: float) -> float:
-        """An attempt of ``index`` landed: not before the time returned is its name asked
-        again (-inf: as the attempt's own backoff says)."""
+    def attempted(
+        self, index: int, result: ProbeResult, now: float, *, late: bool = False
+    ) -> float:
+        """An attempt of ``index`` landed (``late``: its name's answer came late): not before
+        the time returned is its name asked again (-inf: as the attempt's own backoff says)."""
         if index not in self._by_attempt:
             return -math.inf  # it asked no DNS
         self._by_attempt.discard(index)
         failure = result.failure if isinstance(result, Unreached) else None
-        self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
+        failed, negative = _server_failed(failure), _negative(failure)
+        self.pace.landed(index, now, failed=failed, negative=negative, late=late)
         return self.pace.held(index)
 
     def looked_up(self, index: int, resolution: Resolution, now: float) -> None:
-        failure = resolution.failure
-        self.pace.landed(index, now, failed=_server_failed(failure), negative=_negative(failure))
+        failure, late = resolution.failure, resolution.late
+        failed, negative = _server_failed(failure), _negative(failure)
+        self.pace.landed(index, now, failed=failed, negative=negative, late=late)
 
     def swept(self, resolution: Resolution, now: float) -> None:
         failed = _server_failed(resolution.failure)
-        self.pace.observed(now, failed=failed)
+        self.pace.observed(now, failed=failed or resolution.late)
         self.service_failed = resolution.failure if failed else None
 
     def slow_lines(self, now: float) -> list[LogLine]:
@@ -261,7 +265,8 @@ def _dialler(side: Coordinator | Member | None) -> Member | None:
 def _said(seen: Slowness) -> str:
     return (
         f"{seen.failed} of {seen.asked} queries in the last {seen.window:g} s got no answer "
-        f"(DNS timeout, SERVFAIL) ({seen.share:.0%}); pacing queries by name to "
+        f"in time (DNS timeout, SERVFAIL, a late answer) ({seen.share:.0%}); pacing queries "
+        f"by name to "
         f"{seen.rate:.2g}/s"
     )
 

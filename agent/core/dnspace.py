@@ -18,7 +18,11 @@ that drops or times out queries, and pods that ask again at once push it into co
   per ``dns_timeout``: well above the share of a server that has fallen behind, so 300 pods
   asked each name again every 4-8 s (the per-name backoff alone) while the server answered
   none of it in time, 75-695 queries a pod (``bench.cutanswer 300``);
-- **one query in flight per name**, whoever asks it (an attempt, an admission check);
+- **one query in flight per name**, whoever asks it (an attempt, an admission check); and a
+  query waits ``Timing.dns_answer_wait`` for its answer, not ``dns_timeout``: an answer later
+  than that is the server falling behind (the rate halves) and is used all the same. Thrown
+  away, it cost the name another query, which a server that falls behind answers as late: a
+  timeout then asked every name twice or more (up to 43 queries a pod of 300 real agents);
 - **backoff per name** after the server failed to answer it (a timeout, SERVFAIL, REFUSED):
   exponential with equal jitter (``Timing.dns_backoff``), so a name the server cannot answer is
   asked a bounded number of times however often its peer says hello; an address ends it;
@@ -124,11 +128,15 @@ class DnsPace:
         """Not before this is ``name`` asked again (-inf: whenever)."""
         return self._hold.get(name, -math.inf)
 
-    def landed(self, name: int, now: float, *, failed: bool, negative: bool = False) -> None:
+    def landed(
+        self, name: int, now: float, *, failed: bool, negative: bool = False, late: bool = False
+    ) -> None:
         """The query for ``name`` came back: answered, or ``failed`` by the server;
-        ``negative``: the answer was that the name has no address (yet)."""
+        ``negative``: the answer was that the name has no address (yet); ``late``: answered
+        after ``Timing.dns_timeout``, which slows the pace as a failure does (the server has
+        fallen behind) but is an answer: the name is not held back."""
         self._asking.discard(name)
-        self.observed(now, failed=failed)
+        self.observed(now, failed=failed or late)
         if not failed and not negative:
             self._failures.pop(name, None)
             self._hold.pop(name, None)

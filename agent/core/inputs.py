@@ -40,6 +40,10 @@ class Resolution:
     #: the answer was cut short even over TCP: there are more addresses than it lists
     truncated: bool = False
     failure: Failure | None = None
+    #: the server answered, but later than ``Timing.dns_timeout``: it has fallen behind (the
+    #: pace slows down), and the answer is used all the same (asking again would cost it
+    #: another query it answers as late)
+    late: bool = False
 
     @cached_property
     def listed(self) -> frozenset[str]:
@@ -93,6 +97,8 @@ class Attempted:
     address: str = ""
     addresses: tuple[str, ...] = ()
     refused_at: tuple[str, ...] = ()
+    #: the name's answer came late (``Resolution.late``)
+    late: bool = False
 
 
 @value

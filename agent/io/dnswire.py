@@ -31,10 +31,12 @@ __all__ = [
     "Queries",
     "Reply",
     "in_turn",
+    "marked_late",
     "ours",
     "read",
     "resolution_of",
     "servers_of",
+    "share",
 ]
 
 #: the EDNS payload size of DNS Flag Day 2020: about 70 addresses fit a UDP answer
@@ -228,17 +230,18 @@ def ours(wire: bytes, query: bytes) -> bool:
 
 async def in_turn(
     servers: Sequence[Server],
-    lifetime: float,
+    times: tuple[float, float],
     clock: Callable[[], float],
     ask: Callable[[Server, float], Awaitable[Reply]],
 ) -> Reply:
-    """Each server in turn, within one ``lifetime`` shared between them: ``ask`` gets the
-    server and its share (seconds), and raises Failed, TimeoutError or OSError for the next."""
+    """Each server in turn (``share`` of ``times``: the timeout, the answer wait): ``ask``
+    gets the server and its share (seconds), and raises Failed, TimeoutError or OSError for
+    the next."""
     problems: list[str] = []
-    deadline = clock() + lifetime
+    start = clock()
     for left, server in zip(range(len(servers), 0, -1), servers, strict=True):
         try:
-            return await ask(server, max((deadline - clock()) / left, 0.0))
+            return await ask(server, share(start, clock(), left, *times))
         except Failed as exc:
             problems.append(exc.problem)
         except TimeoutError:
@@ -246,6 +249,25 @@ async def in_turn(
         except OSError as exc:
             problems.append(f"DNS error: {exc.strerror or exc}")
     raise Failed(", ".join(sorted(set(problems))))
+
+
+def share(start: float, now: float, left: int, timeout: float, wait: float) -> float:
+    """How long the next server of a lookup that began at ``start`` is given, ``left``
+    servers to go: the servers but the last share ``timeout`` (a dead first server costs
+    little); the last waits until ``wait`` (``Timing.dns_answer_wait``) from the start, as a
+    server that falls behind answers late, and asked again, answers that query as late."""
+    if left == 1:
+        return max(start + wait - now, 0.0)
+    return max((start + timeout - now) / left, 0.0)
+
+
+def marked_late(resolution: Resolution, took: float, timeout: float) -> Resolution:
+    """``resolution`` marked late when the server answered (not a timeout, nor SERVFAIL:
+    those are failures already) after ``timeout`` (``Timing.dns_timeout``)."""
+    failed = resolution.failure is not None and resolution.failure.cause is Cause.DNS_FAILED
+    if took <= timeout or failed:
+        return resolution
+    return Resolution(resolution.addresses, resolution.truncated, resolution.failure, late=True)
 
 
 def resolution_of(reply: Reply | Exception) -> Resolution:

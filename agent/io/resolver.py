@@ -24,7 +24,7 @@ import anyio
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import NO_SERVER, Failed, Queries, Reply, Server, in_turn, ours
+from agent.io.dnswire import NO_SERVER, Failed, Queries, Reply, Server, in_turn, marked_late, ours
 from agent.io.lines import LineReader
 from agent.io.tcp import open_tcp
 
@@ -37,11 +37,12 @@ class Resolver:
         servers: Sequence[Server],
         *,
         attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
+        answer_wait: float = DEFAULT_TIMING.dns_answer_wait,
     ) -> None:
         if not servers:
             raise ValueError(NO_SERVER)
         self._servers = tuple(servers)
-        self._lifetime = attempt_timeout
+        self._lifetime, self._wait = attempt_timeout, max(answer_wait, attempt_timeout)
         self._queries = Queries()
 
     async def _udp(self, server: Server, query: bytes) -> bytes:
@@ -86,8 +87,12 @@ class Resolver:
 
     async def _lookup(self, name: str, rdtype: int) -> Reply:
         ask = functools.partial(self._ask, name, rdtype)
-        return await in_turn(self._servers, self._lifetime, anyio.current_time, ask)
+        times = (self._lifetime, self._wait)
+        return await in_turn(self._servers, times, anyio.current_time, ask)
 
     async def addresses(self, name: str) -> Resolution:
-        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""
-        return await self._queries.addresses(name, self._lookup)
+        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``),
+        marked late when they came after ``attempt_timeout``."""
+        start = anyio.current_time()
+        resolution = await self._queries.addresses(name, self._lookup)
+        return marked_late(resolution, anyio.current_time() - start, self._lifetime)

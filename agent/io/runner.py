@@ -83,7 +83,10 @@ def resolver_for(
     config: Config, timing: Timing = DEFAULT_TIMING
 ) -> Callable[[str], Awaitable[Resolution]]:
     """The DNS lookup every command uses; ConfigError (exit 2) when there is no server."""
-    return Resolver(servers_of(config), attempt_timeout=timing.dns_timeout).addresses
+    wait = timing.dns_answer_wait
+    return Resolver(
+        servers_of(config), attempt_timeout=timing.dns_timeout, answer_wait=wait
+    ).addresses
 
 
 async def serve_and_wait(

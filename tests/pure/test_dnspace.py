@@ -295,7 +295,7 @@ def test_dns_that_times_out_is_named_as_the_bottleneck_then_warned_of_then_hinte
     assert lines, [r.line.message for r in world.lines]
     assert lines[0].line.level is LogLevel.INFO
     assert lines[-1].line.level is LogLevel.WARNING
-    assert "got no answer (DNS timeout, SERVFAIL)" in lines[0].line.message
+    assert "got no answer in time (DNS timeout, SERVFAIL, a late answer)" in lines[0].line.message
     assert "pacing queries by name to" in lines[0].line.message
     assert world.failed is not None and isinstance(world.failed.error, BarrierTimeout)
     assert "cluster DNS, not the peers, is the bottleneck" in world.failed.error.hints[0]

@@ -176,7 +176,9 @@ class Server:
     by the agents beside it), and drops what arrives while ``queue`` are waiting (a full
     receive buffer); a query answered later than the resolver's timeout is answered all the
     same (it costs the server as much) but too late. Either way the pod sees a timeout, the
-    only sign of an overloaded server it gets. From ``until`` on it keeps up."""
+    only sign of an overloaded server it gets. ``timeout``: how long the resolver waits
+    (``Timing.dns_answer_wait``); an answer later than ``Timing.dns_timeout`` but within it is
+    used, marked late (``tests.sim.tasks``). From ``until`` on it keeps up."""
 
     def __init__(self, rate: float, queue: int, timeout: float, until: float) -> None:
         self.rate, self.queue, self.timeout, self.until = rate, queue, timeout, until

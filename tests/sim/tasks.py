@@ -33,9 +33,11 @@ from agent.core.inputs import (
     Opened,
     ProbeResult,
     Reached,
+    Resolution,
     Swept,
     Unreached,
 )
+from agent.io.dnswire import marked_late
 from agent.protocol.wire import Hello, Role
 from tests.sim import modes
 from tests.sim.dns import TIMED_OUT, Server, cut, resolution
@@ -63,6 +65,11 @@ class Tasks:
             src.queries += 1
             self.c.asked[src.me.index] += 1
         return wait
+
+    def _late(self, answer: Resolution, wait: float) -> Resolution:
+        """``answer`` as the resolver gives it after ``wait``: marked late past
+        ``dns_timeout`` (``agent.io.dnswire.marked_late``)."""
+        return marked_late(answer, wait, self.c.timing.dns_timeout)
 
     def resolve(self, src: Node, index: int) -> list[Pod]:
         """The pods peer ``index``'s name lists, as ``src``'s resolver sees it (one query)."""
@@ -190,11 +197,11 @@ class Tasks:
         src.opened()
         if (wait := self._waits(src, addresses)) is None:
             event = NameAttempt(index, instance, TIMED_OUT).outcome()
-            when = self.c.departs(src.pod) + self.c.timing.dns_timeout
+            when = self.c.departs(src.pod) + self.c.timing.dns_answer_wait
             self.c.post(src, when, self._attempted(src, index, None, event))
             return
         pods = self._resolve_or_reuse(src, index, addresses)
-        attempt, took = NameAttempt(index, instance, resolution(pods)), wait
+        attempt, took = NameAttempt(index, instance, self._late(resolution(pods), wait)), wait
         for pod in pods:
             result, t = self._hello(src, pod, index, hello=hello)
             took += t
@@ -223,22 +230,22 @@ class Tasks:
         """``Contacts.sweep``: the Service's own name lists every published pod (as ``src``'s
         resolver sees it), cut short past what one answer holds, or at the cluster's ``cut``."""
         if (wait := self._waits(src)) is None:
-            when = self.c.departs(src.pod) + self.c.timing.dns_timeout
+            when = self.c.departs(src.pod) + self.c.timing.dns_answer_wait
             self.c.post(src, when, lambda: src.feed(Swept(TIMED_OUT)))
             return
         src.queries += 1
         self.c.asked[src.me.index] += 1
         answer = self.c.answers.answer(self.c.view_of(src), self.c.pods, self.c.now)
-        answer = cut(answer, self.c.cut)
+        answer = self._late(cut(answer, self.c.cut), wait)
         when = self.c.departs(src.pod) + wait + 2 * self.c.delay()
         self.c.post(src, when, lambda: src.feed(Swept(answer)))
 
     def lookup(self, src: Node, index: int) -> None:
         """``Contacts.lookup``: one name, nothing probed."""
         if (wait := self._waits(src)) is None:
-            answer, wait = LookedUp(index, TIMED_OUT), self.c.timing.dns_timeout
+            answer, wait = LookedUp(index, TIMED_OUT), self.c.timing.dns_answer_wait
         else:
-            answer = LookedUp(index, resolution(self.resolve(src, index)))
+            answer = LookedUp(index, self._late(resolution(self.resolve(src, index)), wait))
         when = self.c.departs(src.pod) + wait + 2 * self.c.delay()
         self.c.post(src, when, lambda: src.feed(answer))
 
@@ -266,7 +273,7 @@ class Tasks:
         reuse ``addresses``), open a session with the first address whose handshake succeeds."""
         if (wait := self._waits(src, addresses)) is None:
             failed = dial_failed(TIMED_OUT, [])
-            when = self.c.departs(src.pod) + self.c.timing.dns_timeout
+            when = self.c.departs(src.pod) + self.c.timing.dns_answer_wait
             self.c.post(src, when, lambda: src.feed(failed))
             return
         pods, problems = self._resolve_or_reuse(src, index, addresses), []

@@ -43,7 +43,7 @@ def test_a_server_that_falls_behind_is_asked_less_not_more_and_every_pod_passes(
     server keeps up every pod is released within a few of the floor's periods. Meanwhile each
     pod says that DNS, not the peers, holds it up (a window of 10 s held too few queries at the
     floor to say so)."""
-    server = Server(20.0, 64, DEFAULT_TIMING.dns_timeout, until=BEHIND)
+    server = Server(20.0, 64, DEFAULT_TIMING.dns_answer_wait, until=BEHIND)
     c = _launched(server)
     c.run_until(BEHIND - 1.0)
     # each pod says so: DNS, not the peers, holds it up (the progress line's "DNS is slow")

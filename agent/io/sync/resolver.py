@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from agent.core.inputs import Resolution
 from agent.core.timing import DEFAULT_TIMING
-from agent.io.dnswire import NO_SERVER, Failed, Queries, Reply, Server, in_turn, ours
+from agent.io.dnswire import NO_SERVER, Failed, Queries, Reply, Server, in_turn, marked_late, ours
 from agent.io.sync.conn import open_tcp
 from agent.io.sync.loop import Loop, readable, writable
 
@@ -25,10 +25,12 @@ class Resolver:
         servers: Sequence[Server],
         *,
         attempt_timeout: float = DEFAULT_TIMING.dns_timeout,
+        answer_wait: float = DEFAULT_TIMING.dns_answer_wait,
     ) -> None:
         if not servers:
             raise ValueError(NO_SERVER)
         self._loop, self._servers, self._lifetime = loop, tuple(servers), attempt_timeout
+        self._wait = max(answer_wait, attempt_timeout)
         self._queries = Queries()
 
     async def _udp(self, server: Server, deadline: float, query: bytes) -> bytes:
@@ -83,8 +85,12 @@ class Resolver:
 
     async def _lookup(self, name: str, rdtype: int) -> Reply:
         ask = functools.partial(self._ask, name, rdtype)
-        return await in_turn(self._servers, self._lifetime, self._loop.clock, ask)
+        times = (self._lifetime, self._wait)
+        return await in_turn(self._servers, times, self._loop.clock, ask)
 
     async def addresses(self, name: str) -> Resolution:
-        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``)."""
-        return await self._queries.addresses(name, self._lookup)
+        """A or AAAA records, whichever family the cluster publishes (``Queries.addresses``),
+        marked late when they came after ``attempt_timeout``."""
+        start = self._loop.clock()
+        resolution = await self._queries.addresses(name, self._lookup)
+        return marked_late(resolution, self._loop.clock() - start, self._lifetime)

@@ -177,7 +177,8 @@ def _contact_bug(supervisor: Supervisor, conn: Conn, exc: Exception) -> None:
 
 
 def _resolver(loop: Loop, config: Config, timing: Timing) -> Resolver:
-    return Resolver(loop, servers_of(config), attempt_timeout=timing.dns_timeout)
+    wait = timing.dns_answer_wait
+    return Resolver(loop, servers_of(config), attempt_timeout=timing.dns_timeout, answer_wait=wait)
 
 
 def serve_and_wait(
