@@ -162,12 +162,14 @@ class NameAttempt:
 def dial_failed(
     resolution: Resolution,
     problems: list[str],
-    refused_at: tuple[str, ...] = (),
+    causes: Sequence[Cause | None] = (),
     handshakes: Sequence[Failure] = (),
 ) -> DialFailed:
     """A member's dial that opened no session: what DNS said, then each address's problem;
-    ``refused_at``: the addresses, when every one refused the connection; ``handshakes``: why
-    each handshake that failed did. A coordinator of this job that disagrees on it (as a probe
+    ``causes``: why each address tried failed (None: what answered sent no hello), its
+    addresses reused without DNS when every one says the pod is there (``at_the_address``:
+    it refused, or was too busy), as an attempt's are; ``handshakes``: why each handshake that
+    failed did. A coordinator of this job that disagrees on it (as a probe
     that does, ``failed_handshake``) aborts the member: it will never count the member, and
     once it has aborted and gone the member would wait for the timeout."""
     failure = [resolution.failure.reason] if resolution.failure is not None else []
@@ -177,6 +179,8 @@ def dial_failed(
     # every address answered as the coordinator, in a barrier it has not begun yet
     not_begun = bool(handshakes) and len(handshakes) == len(resolution.addresses)
     not_begun = not_begun and all(f.cause is Cause.NOT_BEGUN for f in handshakes)
+    there = bool(causes) and all(c is not None and at_the_address(c) for c in causes)
+    refused_at = resolution.addresses if there else ()
     return DialFailed(why, refused_at, server_failed, disagrees, not_begun)
 
 

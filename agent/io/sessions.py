@@ -15,8 +15,8 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from agent.config.model import Config
-from agent.core.answers import at_the_address, dial_failed
-from agent.core.causes import Failure
+from agent.core.answers import dial_failed
+from agent.core.causes import Cause, Failure
 from agent.core.inputs import Contacted, Input, Lost, Opened, Received, Resolution
 from agent.core.timing import DEFAULT_TIMING, Timing
 from agent.errors import WireError
@@ -80,7 +80,7 @@ class Sessions:
         resolution = await asked(self.config, self.resolve, self.counts, index, addresses)
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
-        refused = True  # every address refused the connection or timed out (``at_the_address``)
+        causes: list[Cause | None] = []  # why each address failed (``dial_failed``)
         for address in resolution.addresses:
             try:
                 channel = await connect(
@@ -97,23 +97,21 @@ class Sessions:
                 )
             except ConnectFailed as exc:
                 problems.append(f"{address}: {exc}")
-                refused = refused and at_the_address(exc.cause)
+                causes.append(exc.cause)
                 continue
             except (HandshakeFailed, WireError) as exc:
                 await channel.aclose()
                 problems.append(f"{address}: {exc}")
                 if isinstance(exc, HandshakeFailed):
                     handshakes.append(exc.failure)
-                late = isinstance(exc, HandshakeFailed) and at_the_address(exc.failure.cause)
-                refused = refused and late
+                causes.append(exc.failure.cause if isinstance(exc, HandshakeFailed) else None)
                 continue
             # The reply is a hello like any other: a coordinator that restarted is seen here
             # first by a member whose probes of it are done.
             self.post.send_nowait(Contacted(hello, address, listed=True))
             await self.carry(channel, hello, next(self.conns), dialled=True, address=address)
             return
-        refused_at = resolution.addresses if refused else ()
-        await self.post.send(dial_failed(resolution, problems, refused_at, handshakes))
+        await self.post.send(dial_failed(resolution, problems, causes, handshakes))
 
     async def send(self, batch: Iterable[tuple[int, Message]]) -> None:
         """Send each message to its session. A message is encoded once and written straight to

@@ -148,7 +148,7 @@ def test_a_coordinators_seed_is_dialled_until_it_fails_otherwise_than_not_begun(
     resolution = Resolution((_address(0),))
     assert not seeded.dial_failed(0, dial_failed(resolution, ["x"], handshakes=[not_begun]))
     assert seeded.dial_at(0) == (_address(0),)
-    refused = dial_failed(resolution, ["refused"], refused_at=resolution.addresses)
+    refused = dial_failed(resolution, ["refused"], [Cause.CONNECT_REFUSED])
     assert seeded.dial_failed(0, refused) and seeded.dial_at(0) == ()
 
 

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.core.answers import at_the_address, dial_failed, failed_handshake, identity_failure
+from agent.core.answers import dial_failed, failed_handshake, identity_failure
 from agent.core.causes import Cause, Failure
 from agent.core.groups import Tree
 from agent.core.inputs import Contacted, Opened, ProbeResult, Reached, Received, Unreached
@@ -287,12 +287,12 @@ class PartTasks(Tasks):
             return
         pods = self._resolve_or_reuse(src, index, addresses)
         t, problems, handshakes = self.c.departs(src.pod) + wait, [], []
-        refused_all = True
+        causes: list[Cause | None] = []  # why each address failed (``dial_failed``)
         for pod in pods:
             assert isinstance(pod, GhostPod) and pod.me is not None
             if (refused := self._connect_failure(src, pod)) is not None:
                 problems.append(f"{pod.address}: {refused.reason}")
-                refused_all = refused_all and at_the_address(refused.cause)
+                causes.append(refused.cause)
                 if refused.cause is Cause.CONNECT_TIMEOUT:
                     t += self.c.timing.connect_timeout
                 continue
@@ -312,7 +312,7 @@ class PartTasks(Tasks):
             if failure is not None:  # client_handshake fails and we close
                 problems.append(f"{pod.address}: {failure.reason}")
                 handshakes.append(failure)
-                refused_all = False
+                causes.append(failure.cause)
                 end.open, end.last = False, t
                 self.c.fin(end)
                 continue
@@ -327,6 +327,5 @@ class PartTasks(Tasks):
             )
             return
         answer = resolution(pods)
-        refused_at = answer.addresses if refused_all else ()
-        failed = dial_failed(answer, problems, refused_at, handshakes)
+        failed = dial_failed(answer, problems, causes, handshakes)
         self.c.post(src, t + self.c.delay(), lambda: src.feed(failed))

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from agent.config.model import ProbeKind
 from agent.core.answers import (
     NameAttempt,
-    at_the_address,
     blind,
     dial_failed,
     failed_handshake,
@@ -279,12 +278,12 @@ class Tasks:
         pods, problems = self._resolve_or_reuse(src, index, addresses), []
         handshakes: list[Failure] = []
         t = self.c.departs(src.pod) + wait
-        refused_all = True
+        causes: list[Cause | None] = []  # why each address failed (``dial_failed``)
         for pod in pods:
             server = pod.target(src.me)
             if (refused := self._connect_failure(src, pod)) is not None:
                 problems.append(f"{pod.address}: {refused.reason}")
-                refused_all = refused_all and at_the_address(refused.cause)
+                causes.append(refused.cause)
                 if refused.cause is Cause.CONNECT_TIMEOUT:
                     t += self.c.timing.connect_timeout
                 continue
@@ -313,7 +312,7 @@ class Tasks:
             if failure is not None:  # client_handshake fails and we close
                 problems.append(f"{pod.address}: {failure.reason}")
                 handshakes.append(failure)
-                refused_all = False
+                causes.append(failure.cause)
                 mine.open, mine.last = False, t
                 self.c.fin(mine)
                 continue
@@ -328,6 +327,5 @@ class Tasks:
             )
             return
         answer = resolution(pods)
-        refused_at = answer.addresses if refused_all else ()
-        failed = dial_failed(answer, problems, refused_at, handshakes)
+        failed = dial_failed(answer, problems, causes, handshakes)
         self.c.post(src, t + self.c.delay(), lambda: src.feed(failed))

@@ -277,7 +277,7 @@ class World:
         server = self.serving(address, src.me)
         if server is None or not server.alive:
             refused = f"{address}: connect to port {src.me.port}: refused"
-            self.feed(src, dial_failed(Resolution((address,)), [refused], (address,)))
+            self.feed(src, dial_failed(Resolution((address,)), [refused], [Cause.CONNECT_REFUSED]))
             return
         hello = Hello(src.me, Role.MEMBER, "n", released=src.agent.released)
         if server.barrier != src.barrier:  # routed to a barrier not its own: a stranger

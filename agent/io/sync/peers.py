@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from agent.config.model import Config, ProbeKind
 from agent.core.answers import (
-    at_the_address,
     blind,
     dial_failed,
     failed_handshake,
@@ -178,7 +177,7 @@ class Peers(Reaching):
         resolution = await asked(self.config, self.resolve, self.counts, index, addresses)
         problems: list[str] = []
         handshakes: list[Failure] = []  # the core tells a disagreeing coordinator from these
-        refused = True  # every address refused the connection or timed out (``at_the_address``)
+        causes: list[Cause | None] = []  # why each address failed (``dial_failed``)
         port, clock = self.config.port, self.loop.clock
         for address in resolution.addresses:
             try:
@@ -186,12 +185,12 @@ class Peers(Reaching):
                 sock = await open_tcp(self.loop, address, port, self.config.listen, deadline)
             except TimeoutError:
                 problems.append(f"{address}: {connect_timed_out(port)}")
-                refused = refused and at_the_address(Cause.CONNECT_TIMEOUT)
+                causes.append(Cause.CONNECT_TIMEOUT)
                 continue
             except OSError as exc:
                 text, cause = connect_problem(exc, port)
                 problems.append(f"{address}: {text}")
-                refused = refused and at_the_address(cause)
+                causes.append(cause)
                 continue
             conn = Conn(self.loop, sock, address)
             conn.deadline = clock() + 2 * self.timing.handshake_timeout
@@ -210,14 +209,12 @@ class Peers(Reaching):
                 problems.append(f"{address}: {exc}")
                 if isinstance(exc, HandshakeFailed):
                     handshakes.append(exc.failure)
-                late = isinstance(exc, HandshakeFailed) and at_the_address(exc.failure.cause)
-                refused = refused and late
+                causes.append(exc.failure.cause if isinstance(exc, HandshakeFailed) else None)
                 continue
             self.post(Contacted(hello, address, listed=True))
             await self.carry(conn, hello, next(self.conns), dialled=True, address=address)
             return
-        refused_at = resolution.addresses if refused else ()
-        self.post(dial_failed(resolution, problems, refused_at, handshakes))
+        self.post(dial_failed(resolution, problems, causes, handshakes))
 
     def send(self, batch: Iterable[tuple[int, Message]]) -> None:
         """As ``Sessions.send``: each message encoded once, written at once where the socket
